@@ -1,0 +1,234 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Defaults that New fills into a Config's zero fields.
+const (
+	DefaultContentTypeJSON = "application/json"
+	DefaultContentTypeJWT  = "application/jwt"
+	DefaultUserAgent       = "dialpad-tunnel/dev"
+	DefaultIDHeader        = "X-Dialpad-Tunnel-Delivery-Id"
+	DefaultAttemptHeader   = "X-Dialpad-Tunnel-Attempt"
+	DefaultTypeHeader      = "X-Dialpad-Tunnel-Event-Type"
+	DefaultTimeout         = 10 * time.Second
+	DefaultMaxAttempts     = 5
+	DefaultRetryWaitMin    = 250 * time.Millisecond
+	DefaultRetryWaitMax    = 30 * time.Second // must be at least DefaultRetryWaitMin
+	DefaultConcurrency     = 16
+)
+
+// OmitHeader, as IDHeader, AttemptHeader or TypeHeader, leaves that header
+// out of every POST.
+const OmitHeader = "-"
+
+// Config configures a Forwarder. Zero fields take the defaults above.
+type Config struct {
+	// URL is the local webhook handler, an absolute http or https URL. Required.
+	URL string
+
+	// ContentTypeJSON and ContentTypeJWT are the Content-Type of a JSON and of
+	// a compact-JWT body (API.md §10 Q1).
+	ContentTypeJSON string
+	ContentTypeJWT  string
+
+	// UserAgent is sent as User-Agent.
+	UserAgent string
+
+	// Headers are added to every POST, after ours, so they win over
+	// Content-Type and User-Agent (an empty User-Agent value sends none).
+	// "Host" sets the request's Host. They may not name Content-Length,
+	// Transfer-Encoding, or the ID, attempt and type headers below. Their
+	// values are never logged.
+	Headers http.Header
+
+	// IDHeader carries the delivery id, the same on every attempt.
+	// AttemptHeader carries the attempt number: 1, 2, 3 …
+	// TypeHeader carries the event type, and is left out when it is unknown.
+	// OmitHeader ("-") leaves the header out.
+	IDHeader      string
+	AttemptHeader string
+	TypeHeader    string
+
+	// Timeout bounds each attempt, from dialling to reading the answer.
+	Timeout time.Duration
+
+	// MaxAttempts is the number of attempts including the first; 1 means no
+	// retries.
+	MaxAttempts int
+
+	// RetryWaitMin and RetryWaitMax bound the wait between attempts. RetryWaitMax
+	// also caps a Retry-After answer. RetryWaitMin must not exceed RetryWaitMax.
+	RetryWaitMin time.Duration
+	RetryWaitMax time.Duration
+
+	// Concurrency is the expected number of parallel Deliver calls; it sizes
+	// the default Transport's idle connection pool.
+	Concurrency int
+
+	// Transport, if set, replaces the default: an http.Transport for
+	// keep-alive to one local host, with the proxy taken from the environment
+	// (loopback hosts never use one) and no transparent gzip.
+	Transport http.RoundTripper
+
+	// Logger gets one debug line per retry (id, attempt, status or error);
+	// never a body or a header value. Nil discards.
+	Logger *slog.Logger
+}
+
+// check validates c and fills its defaults. It returns the parsed URL.
+func (c *Config) check() (*url.URL, error) {
+	if c.URL == "" {
+		return nil, errors.New("forward: URL is required")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its message repeats the URL, which may hold a password
+		}
+		return nil, fmt.Errorf("forward: URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("forward: URL %q is not an absolute http or https URL", u.Redacted())
+	}
+
+	setDefault(&c.ContentTypeJSON, DefaultContentTypeJSON)
+	setDefault(&c.ContentTypeJWT, DefaultContentTypeJWT)
+	setDefault(&c.UserAgent, DefaultUserAgent)
+	setDefault(&c.IDHeader, DefaultIDHeader)
+	setDefault(&c.AttemptHeader, DefaultAttemptHeader)
+	setDefault(&c.TypeHeader, DefaultTypeHeader)
+	for name, v := range map[string]string{
+		"ContentTypeJSON": c.ContentTypeJSON,
+		"ContentTypeJWT":  c.ContentTypeJWT,
+		"UserAgent":       c.UserAgent,
+	} {
+		if !validValue(v) {
+			return nil, fmt.Errorf("forward: %s %q is not a valid header value", name, v)
+		}
+	}
+	ours := map[string]bool{}
+	for name, h := range map[string]*string{
+		"IDHeader":      &c.IDHeader,
+		"AttemptHeader": &c.AttemptHeader,
+		"TypeHeader":    &c.TypeHeader,
+	} {
+		if *h == OmitHeader {
+			continue
+		}
+		if !validName(*h) {
+			return nil, fmt.Errorf("forward: %s %q is not a valid header name", name, *h)
+		}
+		*h = http.CanonicalHeaderKey(*h)
+		if ours[*h] {
+			return nil, fmt.Errorf("forward: %s %q is used twice", name, *h)
+		}
+		ours[*h] = true
+	}
+
+	extra := make(http.Header, len(c.Headers))
+	for k, vs := range c.Headers {
+		if !validName(k) {
+			return nil, fmt.Errorf("forward: Headers: %q is not a valid header name", k)
+		}
+		k = http.CanonicalHeaderKey(k)
+		switch {
+		case k == "Content-Length" || k == "Transfer-Encoding":
+			return nil, fmt.Errorf("forward: Headers: %s is set from the body and may not be given", k)
+		case ours[k]:
+			return nil, fmt.Errorf("forward: Headers: %s is the tunnel's own header", k)
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				// The value may be a secret: name the header only.
+				return nil, fmt.Errorf("forward: Headers: value of %s is not a valid header value", k)
+			}
+		}
+		extra[k] = append(extra[k], vs...)
+	}
+	c.Headers = extra
+
+	if c.Timeout < 0 || c.MaxAttempts < 0 || c.RetryWaitMin < 0 || c.RetryWaitMax < 0 || c.Concurrency < 0 {
+		return nil, errors.New("forward: Timeout, MaxAttempts, RetryWaitMin, RetryWaitMax and Concurrency may not be negative")
+	}
+	setDefault(&c.Timeout, DefaultTimeout)
+	setDefault(&c.MaxAttempts, DefaultMaxAttempts)
+	setDefault(&c.RetryWaitMin, DefaultRetryWaitMin)
+	setDefault(&c.RetryWaitMax, max(DefaultRetryWaitMax, c.RetryWaitMin))
+	setDefault(&c.Concurrency, DefaultConcurrency)
+	if c.RetryWaitMin > c.RetryWaitMax {
+		return nil, fmt.Errorf("forward: RetryWaitMin %s exceeds RetryWaitMax %s", c.RetryWaitMin, c.RetryWaitMax)
+	}
+	if c.Transport == nil {
+		c.Transport = newTransport(c.Concurrency)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return u, nil
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// newTransport returns a Transport for many keep-alive POSTs to one host.
+func newTransport(conns int) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second, // Config.Timeout usually ends a dial first
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		DisableCompression:    true, // send no Accept-Encoding of our own; we never read bodies
+	}
+}
+
+// validName reports whether s is an RFC 9110 token, as a header name must be.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || isSeparator(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSeparator(c byte) bool {
+	switch c {
+	case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+		return true
+	}
+	return false
+}
+
+// validValue reports whether s can be sent as a header value: no control
+// bytes other than tab.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,228 @@
+// Package forward POSTs one event's exact bytes to the user's local webhook
+// handler, retrying failures with capped, jittered backoff, so that a handler
+// written for Dialpad's webhooks runs unchanged.
+//
+// A Forwarder is safe for concurrent use and starts no goroutines of its own;
+// Deliver blocks until the event is delivered, refused, given up on, or its
+// context ends. The body is never decoded: ids above 2^53, key order and JWT
+// signatures reach the handler as they arrived.
+//
+// An answer is final or retryable by status: 2xx is delivered; 408, 429 and
+// 5xx other than 501 are retried; 3xx (redirects are not followed), 501 and
+// other 4xx are final. Transport errors and timeouts are retried, bad TLS
+// certificates are not.
+package forward
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Forwarder delivers events to one handler URL. Make one with New.
+type Forwarder struct {
+	client      *retryablehttp.Client
+	url         string // as configured
+	redacted    string // for messages
+	host        string // Host override from Config.Headers, or ""
+	timeout     time.Duration
+	maxAttempts int
+	log         *slog.Logger
+
+	// Header templates by body kind: Content-Type, User-Agent and the extra
+	// headers. Their value slices are shared by every request, read-only.
+	jsonHeader, jwtHeader http.Header
+	idKey, typeKey        string // canonical header names, "" when omitted
+	attemptKey            string
+	attemptValues         [][]string // attemptValues[i] is {"i+1"}, shared read-only
+}
+
+// Request is one event to deliver.
+type Request struct {
+	ID   string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
+	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
+	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
+	Type string // event type for Config.TypeHeader; "" (or a value unfit for a header) leaves it out
+}
+
+// Result is the outcome of a Deliver call.
+type Result struct {
+	ID       string        // the delivery id sent
+	Status   int           // status of the last answer; 0 when the last attempt got none
+	Attempts int           // attempts made
+	Latency  time.Duration // from the start of Deliver to its end
+	Err      error         // nil when delivered (2xx); otherwise an *Error
+
+	// Retryable says the last failure was of a kind worth trying again
+	// later (transport error, timeout, 408, 429, 5xx other than 501, or the
+	// context ending first); false when delivered and for final answers
+	// (3xx, other 4xx, 501).
+	Retryable bool
+}
+
+// New validates cfg, fills its defaults and returns a Forwarder.
+func New(cfg Config) (*Forwarder, error) {
+	u, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{
+		url:         cfg.URL,
+		redacted:    u.Redacted(),
+		timeout:     cfg.Timeout,
+		maxAttempts: cfg.MaxAttempts,
+		log:         cfg.Logger,
+	}
+	f.client = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport: cfg.Transport,
+			Timeout:   cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		RetryWaitMin:   cfg.RetryWaitMin,
+		RetryWaitMax:   cfg.RetryWaitMax,
+		RetryMax:       cfg.MaxAttempts - 1,
+		RequestLogHook: f.requestHook,
+		CheckRetry:     f.checkRetry,
+		Backoff:        backoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
+	}
+
+	extra := cfg.Headers
+	if h := extra.Get("Host"); h != "" {
+		f.host = h
+		extra = extra.Clone()
+		delete(extra, "Host")
+	}
+	f.jsonHeader = template(cfg.ContentTypeJSON, cfg.UserAgent, extra)
+	f.jwtHeader = template(cfg.ContentTypeJWT, cfg.UserAgent, extra)
+	f.idKey = ownKey(cfg.IDHeader)
+	f.typeKey = ownKey(cfg.TypeHeader)
+	f.attemptKey = ownKey(cfg.AttemptHeader)
+	f.attemptValues = make([][]string, cfg.MaxAttempts)
+	for i := range f.attemptValues {
+		f.attemptValues[i] = []string{strconv.Itoa(i + 1)}
+	}
+	return f, nil
+}
+
+func template(contentType, userAgent string, extra http.Header) http.Header {
+	h := http.Header{
+		"Content-Type": {contentType},
+		"User-Agent":   {userAgent},
+	}
+	for k, vs := range extra {
+		h[k] = vs // extra headers win
+	}
+	return h
+}
+
+func ownKey(name string) string {
+	if name == OmitHeader {
+		return ""
+	}
+	return name
+}
+
+// Deliver POSTs r.Body to the handler, retrying as configured, and reports
+// the outcome. It returns early, with Err wrapping ctx.Err(), when ctx ends.
+// It is safe for concurrent use.
+func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
+	start := time.Now()
+	res := Result{ID: r.ID}
+	if res.ID == "" {
+		res.ID = uuid.NewString()
+	}
+	c := &call{id: res.ID}
+	if !validValue(res.ID) {
+		res.Err = &Error{URL: f.redacted, msg: "forward: delivery id " + strconv.Quote(res.ID) + " is not a valid header value"}
+		res.Latency = time.Since(start)
+		return res
+	}
+	if err := ctx.Err(); err != nil {
+		res.Err, res.Retryable = f.failure(c, 0, "", nil, err), true
+		res.Latency = time.Since(start)
+		return res
+	}
+
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callKey{}, c), http.MethodPost, f.url, r.Body)
+	if err != nil { // the URL was checked in New; this is not expected
+		res.Err = &Error{URL: f.redacted, Err: err, msg: "forward: POST " + f.redacted + ": " + err.Error()}
+		res.Latency = time.Since(start)
+		return res
+	}
+	f.setHeaders(req.Request, res.ID, r)
+
+	resp, err := f.client.Do(req)
+	var status int
+	var location string
+	if resp != nil {
+		status = resp.StatusCode
+		if status/100 == 3 {
+			location = resp.Header.Get("Location")
+		}
+		drain(resp.Body)
+	}
+	res.Attempts, res.Status = c.attempts, c.status
+	var e *Error
+	switch {
+	case err == nil && status/100 == 2:
+		// Delivered, even if ctx ended meanwhile.
+	case err == nil && status != 0 && !retryableStatus(status):
+		e = f.failure(c, status, location, nil, nil) // refused, even if ctx ended meanwhile
+	case ctx.Err() != nil:
+		e = f.failure(c, c.status, "", nil, ctx.Err())
+	case err != nil:
+		e = f.failure(c, 0, "", err, nil)
+	default:
+		e = f.failure(c, status, location, nil, nil)
+	}
+	if e != nil {
+		res.Err, res.Retryable = e, e.Retryable
+	}
+	res.Latency = time.Since(start)
+	return res
+}
+
+// setHeaders sets every header but the attempt number, which requestHook
+// sets before each attempt.
+func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
+	tpl := f.jsonHeader
+	if r.JWT {
+		tpl = f.jwtHeader
+	}
+	h := make(http.Header, len(tpl)+3)
+	for k, vs := range tpl {
+		h[k] = vs
+	}
+	if f.idKey != "" {
+		h[f.idKey] = []string{id}
+	}
+	if f.typeKey != "" && r.Type != "" && validValue(r.Type) {
+		h[f.typeKey] = []string{r.Type}
+	}
+	req.Header = h
+	if f.host != "" {
+		req.Host = f.host
+	}
+}
+
+// drain reads and closes an answer's body so its connection can be reused.
+func drain(body io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	body.Close()
+}
+
+// Close closes idle connections to the handler. Deliver may still be
+// called afterwards; it dials again.
+func (f *Forwarder) Close() {
+	f.client.HTTPClient.CloseIdleConnections()
+}

@@ -1,0 +1,434 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Bytes a re-encoding would break: an id above 2^53, keys out of order,
+// odd spacing, escapes.
+const (
+	jsonEvent = `{"state":"hangup","call_id":9007199254740993,"a":1 ,"z":{"b":"\u00e9","a":[1.50,2e3]}}`
+	jwtEvent  = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjYWxsX2lkIjo5MDA3MTk5MjU0NzQwOTkzfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk`
+)
+
+func TestDeliverSendsExactBytesAndHeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		req     Request
+		want    map[string][]string // every header the handler sees but Content-Length
+		host    string              // "" means the URL's
+		emptyID bool
+	}{{
+		name: "json",
+		req:  Request{ID: "id-json", Body: []byte(jsonEvent), Type: "call"},
+		want: map[string][]string{
+			"Content-Type":                 {"application/json"},
+			"User-Agent":                   {"dialpad-tunnel/dev"},
+			"X-Dialpad-Tunnel-Delivery-Id": {"id-json"},
+			"X-Dialpad-Tunnel-Attempt":     {"1"},
+			"X-Dialpad-Tunnel-Event-Type":  {"call"},
+		},
+	}, {
+		name: "jwt without type",
+		req:  Request{ID: "id-jwt", Body: []byte(jwtEvent), JWT: true},
+		want: map[string][]string{
+			"Content-Type":                 {"application/jwt"},
+			"User-Agent":                   {"dialpad-tunnel/dev"},
+			"X-Dialpad-Tunnel-Delivery-Id": {"id-jwt"},
+			"X-Dialpad-Tunnel-Attempt":     {"1"},
+		},
+	}, {
+		name: "configured names and values",
+		cfg: Config{
+			ContentTypeJWT: "text/plain", UserAgent: "acme/2",
+			IDHeader: "x-id", AttemptHeader: "X-Try", TypeHeader: "x-kind",
+		},
+		req: Request{ID: "id-cfg", Body: []byte(jwtEvent), JWT: true, Type: "sms"},
+		want: map[string][]string{
+			"Content-Type": {"text/plain"},
+			"User-Agent":   {"acme/2"},
+			"X-Id":         {"id-cfg"},
+			"X-Try":        {"1"},
+			"X-Kind":       {"sms"},
+		},
+	}, {
+		name: "extra headers win",
+		cfg: Config{Headers: http.Header{
+			"content-type":  {"application/vnd.dialpad+json"},
+			"User-Agent":    {"Dialpad-Webhooks"},
+			"X-Extra":       {"a", "b"},
+			"Authorization": {"Bearer s3cret"},
+			"Host":          {"hooks.example"},
+		}},
+		req: Request{ID: "id-extra", Body: []byte(jsonEvent)},
+		want: map[string][]string{
+			"Content-Type":                 {"application/vnd.dialpad+json"},
+			"User-Agent":                   {"Dialpad-Webhooks"},
+			"X-Extra":                      {"a", "b"},
+			"Authorization":                {"Bearer s3cret"},
+			"X-Dialpad-Tunnel-Delivery-Id": {"id-extra"},
+			"X-Dialpad-Tunnel-Attempt":     {"1"},
+		},
+		host: "hooks.example",
+	}, {
+		name: "our headers omitted",
+		cfg:  Config{IDHeader: OmitHeader, AttemptHeader: OmitHeader, TypeHeader: OmitHeader},
+		req:  Request{ID: "id-omit", Body: []byte(jsonEvent), Type: "call"},
+		want: map[string][]string{
+			"Content-Type": {"application/json"},
+			"User-Agent":   {"dialpad-tunnel/dev"},
+		},
+	}, {
+		name:    "id made when empty; type unfit for a header left out",
+		req:     Request{Body: []byte(jsonEvent), Type: "call\r\nX-Evil: 1"},
+		emptyID: true,
+		want: map[string][]string{
+			"Content-Type":             {"application/json"},
+			"User-Agent":               {"dialpad-tunnel/dev"},
+			"X-Dialpad-Tunnel-Attempt": {"1"},
+		},
+	}, {
+		name: "empty body",
+		req:  Request{ID: "id-empty"},
+		want: map[string][]string{
+			"Content-Type":                 {"application/json"},
+			"User-Agent":                   {"dialpad-tunnel/dev"},
+			"X-Dialpad-Tunnel-Delivery-Id": {"id-empty"},
+			"X-Dialpad-Tunnel-Attempt":     {"1"},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t, statuses(http.StatusOK))
+			f := newForwarder(t, rc.URL+"/hook", tt.cfg)
+			sent := bytes.Clone(tt.req.Body)
+
+			res := f.Deliver(context.Background(), tt.req)
+
+			if res.Err != nil || res.Status != http.StatusOK || res.Attempts != 1 || res.Retryable {
+				t.Fatalf("Result = %+v, want delivered in 1 attempt", res)
+			}
+			if !bytes.Equal(tt.req.Body, sent) {
+				t.Errorf("Deliver modified the body")
+			}
+			hits := rc.recorded()
+			if len(hits) != 1 {
+				t.Fatalf("handler saw %d requests, want 1", len(hits))
+			}
+			got := hits[0]
+			if !bytes.Equal(got.body, sent) {
+				t.Errorf("handler got body\n%q\nwant\n%q", got.body, sent)
+			}
+			if got.path != "/hook" {
+				t.Errorf("path = %q, want /hook", got.path)
+			}
+			want := maps.Clone(tt.want)
+			if tt.emptyID {
+				id := got.header.Get("X-Dialpad-Tunnel-Delivery-Id")
+				if _, err := uuid.Parse(id); err != nil || id != res.ID {
+					t.Errorf("delivery id %q (Result.ID %q), want the same UUID", id, res.ID)
+				}
+				want["X-Dialpad-Tunnel-Delivery-Id"] = []string{res.ID}
+			} else if res.ID != tt.req.ID {
+				t.Errorf("Result.ID = %q, want %q", res.ID, tt.req.ID)
+			}
+			header := got.header.Clone()
+			header.Del("Content-Length")
+			if !maps.EqualFunc(map[string][]string(header), want, slices.Equal) {
+				t.Errorf("handler got headers\n%v\nwant\n%v", header, want)
+			}
+			wantHost := tt.host
+			if wantHost == "" {
+				wantHost = strings.TrimPrefix(rc.URL, "http://")
+			}
+			if got.host != wantHost {
+				t.Errorf("Host = %q, want %q", got.host, wantHost)
+			}
+		})
+	}
+}
+
+func TestDeliverStatuses(t *testing.T) {
+	tests := []struct {
+		name      string
+		codes     []int // the handler's answers, the last repeated
+		max       int   // MaxAttempts
+		attempts  int
+		status    int
+		delivered bool
+		retryable bool
+		errHas    []string
+	}{
+		{name: "200", codes: []int{200}, attempts: 1, status: 200, delivered: true},
+		{name: "204", codes: []int{204}, attempts: 1, status: 204, delivered: true},
+		{name: "500 500 200", codes: []int{500, 500, 200}, attempts: 3, status: 200, delivered: true},
+		{name: "408 then 202", codes: []int{408, 202}, attempts: 2, status: 202, delivered: true},
+		{name: "429 Retry-After 0 then 200", codes: []int{429, 200}, attempts: 2, status: 200, delivered: true},
+		{name: "400", codes: []int{400}, attempts: 1, status: 400,
+			errHas: []string{"forward: POST http://", "/hook: 400 Bad Request (not retried)"}},
+		{name: "404", codes: []int{404}, attempts: 1, status: 404, errHas: []string{"404 Not Found (not retried)"}},
+		{name: "501 is final", codes: []int{501}, attempts: 1, status: 501, errHas: []string{"501 Not Implemented (not retried)"}},
+		{name: "500 then 400", codes: []int{500, 400}, attempts: 2, status: 400,
+			errHas: []string{"400 Bad Request (not retried; after 2 attempts)"}},
+		{name: "302 not followed", codes: []int{302}, attempts: 1, status: 302,
+			errHas: []string{`302 Found, Location "/elsewhere" (redirects are not followed; not retried)`}},
+		{name: "503 until given up", codes: []int{503}, max: 4, attempts: 4, status: 503, retryable: true,
+			errHas: []string{"503 Service Unavailable (gave up after 4 attempts)"}},
+		{name: "one attempt only", codes: []int{500}, max: 1, attempts: 1, status: 500, retryable: true,
+			errHas: []string{"500 Internal Server Error (gave up after 1 attempt)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t, statuses(tt.codes...))
+			f := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: tt.max})
+
+			res := f.Deliver(context.Background(), Request{ID: "d-1", Body: []byte(jsonEvent)})
+
+			if res.Attempts != tt.attempts || res.Status != tt.status || res.Retryable != tt.retryable || res.ID != "d-1" {
+				t.Errorf("Result = %+v, want Attempts %d Status %d Retryable %v", res, tt.attempts, tt.status, tt.retryable)
+			}
+			if tt.delivered != (res.Err == nil) {
+				t.Fatalf("Err = %v, want delivered %v", res.Err, tt.delivered)
+			}
+			if res.Err != nil {
+				var e *Error
+				if !errors.As(res.Err, &e) || e.Status != tt.status || e.Attempts != tt.attempts || e.Retryable != tt.retryable {
+					t.Errorf("Err = %#v, want an *Error matching the Result", res.Err)
+				}
+				for _, s := range tt.errHas {
+					if !strings.Contains(res.Err.Error(), s) {
+						t.Errorf("Err = %q, want it to contain %q", res.Err, s)
+					}
+				}
+			}
+			hits := rc.recorded()
+			if len(hits) != tt.attempts {
+				t.Fatalf("handler saw %d requests, want %d", len(hits), tt.attempts)
+			}
+			for i, h := range hits {
+				if h.path != "/hook" {
+					t.Errorf("request %d went to %q, want /hook (no redirects)", i+1, h.path)
+				}
+				if got := h.header.Get("X-Dialpad-Tunnel-Attempt"); got != fmt.Sprint(i+1) {
+					t.Errorf("request %d: attempt header %q, want %d", i+1, got, i+1)
+				}
+				if got := h.header.Values("X-Dialpad-Tunnel-Delivery-Id"); !slices.Equal(got, []string{"d-1"}) {
+					t.Errorf("request %d: delivery id %q, want [d-1]", i+1, got)
+				}
+				if !bytes.Equal(h.body, []byte(jsonEvent)) {
+					t.Errorf("request %d: body %q, want the event bytes", i+1, h.body)
+				}
+			}
+		})
+	}
+}
+
+func TestDeliverUnreachable(t *testing.T) {
+	url := closedPort(t)
+	f := newForwarder(t, url, Config{MaxAttempts: 3})
+
+	res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent)})
+
+	if res.Attempts != 3 || res.Status != 0 || !res.Retryable || res.Err == nil {
+		t.Fatalf("Result = %+v, want 3 retryable attempts, no status", res)
+	}
+	want := "forward: POST " + url + ": dial tcp "
+	if msg := res.Err.Error(); !strings.HasPrefix(msg, want) ||
+		!strings.Contains(msg, "connection refused") || !strings.HasSuffix(msg, "(gave up after 3 attempts)") {
+		t.Errorf("Err = %q, want %q… connection refused … (gave up after 3 attempts)", msg, want)
+	}
+	var op *net.OpError
+	if !errors.As(res.Err, &op) {
+		t.Errorf("Err = %#v, want it to wrap a *net.OpError", res.Err)
+	}
+}
+
+func TestDeliverTimeout(t *testing.T) {
+	// The handler answers only when the client hangs up.
+	rc := newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
+	f := newForwarder(t, rc.URL+"/hook", Config{Timeout: 50 * time.Millisecond, MaxAttempts: 2})
+
+	res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent)})
+
+	if res.Attempts != 2 || res.Status != 0 || !res.Retryable || res.Err == nil {
+		t.Fatalf("Result = %+v, want 2 retryable attempts, no status", res)
+	}
+	if msg := res.Err.Error(); !strings.Contains(msg, "timed out (limit 50ms per attempt)") || !strings.HasSuffix(msg, "(gave up after 2 attempts)") {
+		t.Errorf("Err = %q, want a timeout after 2 attempts", msg)
+	}
+	var ne net.Error
+	if !errors.As(res.Err, &ne) || !ne.Timeout() {
+		t.Errorf("Err = %#v, want a net.Error with Timeout()", res.Err)
+	}
+	if n := len(rc.recorded()); n != 2 {
+		t.Errorf("handler saw %d requests, want 2", n)
+	}
+}
+
+func TestDeliverCancelDuringBackoff(t *testing.T) {
+	rc := newReceiver(t, statuses(http.StatusServiceUnavailable))
+	logs := make(records, 1)
+	f := newForwarder(t, rc.URL+"/hook", Config{
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour,
+		Logger: slog.New(logs),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-logs // "forward: retrying": the backoff wait comes next
+		cancel()
+	}()
+
+	res := f.Deliver(ctx, Request{Body: []byte(jsonEvent)})
+	<-done
+
+	if !errors.Is(res.Err, context.Canceled) || res.Attempts != 1 || res.Status != 503 || !res.Retryable {
+		t.Fatalf("Result = %+v, want context.Canceled after 1 attempt, Status 503, Retryable", res)
+	}
+	if msg, want := res.Err.Error(), "context canceled (stopped after 1 attempt; last answer 503 Service Unavailable)"; !strings.HasSuffix(msg, want) {
+		t.Errorf("Err = %q, want it to end %q", msg, want)
+	}
+	if res.Latency > time.Minute { // the hour-long wait was cut short
+		t.Errorf("Latency = %v, want it well under RetryWaitMin", res.Latency)
+	}
+}
+
+func TestDeliverContextDoneBeforeStart(t *testing.T) {
+	rc := newReceiver(t, statuses(http.StatusOK))
+	f := newForwarder(t, rc.URL+"/hook", Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	res := f.Deliver(ctx, Request{Body: []byte(jsonEvent)})
+
+	if !errors.Is(res.Err, context.Canceled) || res.Attempts != 0 || !res.Retryable {
+		t.Fatalf("Result = %+v, want context.Canceled, no attempts, Retryable", res)
+	}
+	if n := len(rc.recorded()); n != 0 {
+		t.Errorf("handler saw %d requests, want 0", n)
+	}
+}
+
+func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
+	rc := newReceiver(t, statuses(500, 502, 200))
+	logs := make(records, 10)
+	f := newForwarder(t, rc.URL+"/hook", Config{
+		Headers: http.Header{"Authorization": {"Bearer s3cret"}},
+		Logger:  slog.New(logs),
+	})
+
+	res := f.Deliver(context.Background(), Request{ID: "d-log", Body: []byte(`{"secret":"body"}`)})
+	if res.Err != nil {
+		t.Fatalf("Deliver: %v", res.Err)
+	}
+	close(logs)
+	var lines []string
+	for rec := range logs {
+		line := rec.Level.String() + " " + rec.Message
+		rec.Attrs(func(a slog.Attr) bool {
+			line += " " + a.String()
+			return true
+		})
+		lines = append(lines, line)
+	}
+	want := []string{
+		"DEBUG forward: retrying id=d-log attempt=1 max_attempts=5 status=500",
+		"DEBUG forward: retrying id=d-log attempt=2 max_attempts=5 status=502",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("logged\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDeliverReusesConnections(t *testing.T) {
+	// An error page longer than retryablehttp's own 4 KiB drain.
+	page := strings.Repeat("Traceback (most recent call last): …\n", 1000)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n%2 == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, page)
+		}
+	})
+	f := newForwarder(t, rc.URL+"/hook", Config{})
+
+	for i := range 5 {
+		if res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent)}); res.Err != nil || res.Attempts != 2 {
+			t.Fatalf("Deliver %d: %+v, want delivered on attempt 2", i, res)
+		}
+	}
+	if n := rc.conns.Load(); n != 1 {
+		t.Errorf("handler accepted %d connections for 10 requests, want 1", n)
+	}
+}
+
+func TestDeliverConcurrent(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n%3 == 0 && r.Header.Get("X-Dialpad-Tunnel-Attempt") == "1" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	f := newForwarder(t, rc.URL+"/hook", Config{Concurrency: 8})
+
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				body := fmt.Appendf(nil, `{"n":%d}`, i)
+				if res := f.Deliver(context.Background(), Request{ID: id, Body: body}); res.Err != nil {
+					errs <- fmt.Errorf("%s: %w", id, res.Err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[string]bool{}
+	for _, h := range rc.recorded() {
+		if h.header.Get("X-Dialpad-Tunnel-Attempt") != "1" && !seen[h.header.Get("X-Dialpad-Tunnel-Delivery-Id")] {
+			t.Errorf("retry of %s before its first attempt", h.header.Get("X-Dialpad-Tunnel-Delivery-Id"))
+		}
+		seen[h.header.Get("X-Dialpad-Tunnel-Delivery-Id")] = true
+	}
+	if len(seen) != workers*each {
+		t.Errorf("handler saw %d distinct ids, want %d", len(seen), workers*each)
+	}
+}
+
+func TestDeliverContextEndsDuringAttempt(t *testing.T) {
+	rc := newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
+	f := newForwarder(t, rc.URL+"/hook", Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+
+	res := f.Deliver(ctx, Request{Body: []byte(jsonEvent)})
+
+	if !errors.Is(res.Err, context.DeadlineExceeded) || res.Attempts != 1 || res.Status != 0 || !res.Retryable {
+		t.Fatalf("Result = %+v, want context.DeadlineExceeded after 1 attempt, Retryable", res)
+	}
+	if msg, want := res.Err.Error(), ": context deadline exceeded (stopped after 1 attempt)"; !strings.HasSuffix(msg, want) {
+		t.Errorf("Err = %q, want it to end %q", msg, want)
+	}
+}

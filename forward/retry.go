@@ -1,0 +1,179 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// drainLimit is how much of an answer's body is read, and thrown away, so
+// that its keep-alive connection can carry the next POST. Longer bodies
+// cost a new connection instead.
+const drainLimit = 64 << 10
+
+// call is the state of one Deliver call. It rides in the request's context
+// because retryablehttp calls its hooks with the request or its context
+// only; the hooks all run on the caller's goroutine, one after another.
+type call struct {
+	id       string
+	attempts int   // attempts started
+	status   int   // status of the last answer, 0 when the last attempt got none
+	err      error // transport error of the last attempt, nil when it got an answer
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// retryableStatus reports whether an answer with this status is worth
+// another attempt: 408, 429 and 5xx except 501 Not Implemented, which will
+// not change on a retry. 2xx is delivered; 1xx never reaches us; 3xx
+// (redirects are not followed) and other 4xx are final.
+func retryableStatus(code int) bool {
+	switch {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		return true
+	case code == http.StatusNotImplemented:
+		return false
+	default:
+		return code >= 500
+	}
+}
+
+// retryableErr reports whether a transport error is worth another attempt:
+// all are (refused, reset, timeout …) except a TLS certificate the handler
+// will keep presenting.
+func retryableErr(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		hostname  x509.HostnameError
+	)
+	return !errors.As(err, &verify) && !errors.As(err, &unknownCA) &&
+		!errors.As(err, &invalid) && !errors.As(err, &hostname)
+}
+
+// requestHook is the retryablehttp.RequestLogHook. It runs before each
+// attempt (i counts from 0) and sets the attempt header.
+func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int) {
+	c := callFrom(req.Context())
+	if c != nil {
+		c.attempts = i + 1
+	}
+	if f.attemptKey == "" {
+		return
+	}
+	if i > 0 {
+		// retryablehttp gave this attempt a shallow copy of the request;
+		// give it its own headers too, so that the earlier attempt's
+		// connection, which may still be writing, never sees them change.
+		req.Header = req.Header.Clone()
+	}
+	if i < len(f.attemptValues) {
+		req.Header[f.attemptKey] = f.attemptValues[i]
+	} else {
+		req.Header[f.attemptKey] = []string{strconv.Itoa(i + 1)}
+	}
+}
+
+// checkRetry is the retryablehttp.CheckRetry. It records the attempt's
+// outcome in the call and says whether to try again. It never returns an
+// error: Deliver builds the Result from the call, the answer and ctx.
+// Saying "no" to a retryable answer on the last attempt (rather than letting
+// retryablehttp run out) keeps it from closing every idle connection, which
+// it still does after a final transport error or a cancelled backoff.
+func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	c := callFrom(ctx)
+	if c == nil {
+		return false, nil
+	}
+	c.status, c.err = 0, nil
+	retry := false
+	switch {
+	case err == nil:
+		c.status = resp.StatusCode
+		retry = retryableStatus(resp.StatusCode)
+	case ctx.Err() == nil: // else the error is only the caller stopping us
+		c.err = err
+		retry = retryableErr(err)
+	}
+	if !retry || ctx.Err() != nil || c.attempts >= f.maxAttempts {
+		return false, nil
+	}
+	if resp != nil {
+		// retryablehttp drains only 4 KiB; a framework's error page is longer.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	}
+	if f.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.Int("max_attempts", f.maxAttempts)}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
+		} else {
+			attrs = append(attrs, slog.Int("status", c.status))
+		}
+		f.log.LogAttrs(ctx, slog.LevelDebug, "forward: retrying", attrs...)
+	}
+	return true, nil
+}
+
+// backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
+// A 429 or 503 answer's Retry-After (delta-seconds or HTTP-date) is obeyed,
+// capped at hi. Otherwise the wait is "equal jitter" exponential: with
+// d = lo·2^(n+1) capped at hi, a uniform pick from [d/2, d], never below lo.
+// So it always lies in [lo, hi].
+func backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return min(d, hi)
+		}
+	}
+	d := lo
+	for i := 0; i <= n && d < hi; i++ {
+		if d > hi/2 {
+			d = hi
+		} else {
+			d *= 2
+		}
+	}
+	d = min(d, hi)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return max(lo, half+rand.N(d-half+1))
+}
+
+// retryAfter parses a Retry-After value, delta-seconds or an HTTP-date,
+// into a wait from now. A date in the past is a wait of 0.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		if s > int64(1<<63-1)/int64(time.Second) {
+			return 1<<63 - 1, true
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(0, t.Sub(now)), true
+}

@@ -1,0 +1,106 @@
+package forward
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func answer(code int, retryAfter string) *http.Response {
+	h := http.Header{}
+	if retryAfter != "" {
+		h.Set("Retry-After", retryAfter)
+	}
+	return &http.Response{StatusCode: code, Header: h}
+}
+
+func TestBackoff(t *testing.T) {
+	const lo, hi = 100 * time.Millisecond, 2 * time.Second
+	future := time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat)
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	tests := []struct {
+		name   string
+		lo, hi time.Duration
+		n      int
+		resp   *http.Response
+		min    time.Duration // inclusive bounds of the result
+		max    time.Duration
+		fixed  bool // no jitter: Retry-After is obeyed as given
+	}{
+		{name: "first retry", lo: lo, hi: hi, n: 0, min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "second retry", lo: lo, hi: hi, n: 1, min: 200 * time.Millisecond, max: 400 * time.Millisecond},
+		{name: "fourth retry", lo: lo, hi: hi, n: 3, min: 800 * time.Millisecond, max: 1600 * time.Millisecond},
+		{name: "capped", lo: lo, hi: hi, n: 4, min: time.Second, max: 2 * time.Second},
+		{name: "far past the cap", lo: lo, hi: hi, n: 1000, min: time.Second, max: 2 * time.Second},
+		{name: "never below lo", lo: lo, hi: 150 * time.Millisecond, n: 5, min: lo, max: 150 * time.Millisecond},
+		{name: "lo equals hi", lo: time.Hour, hi: time.Hour, n: 2, min: time.Hour, max: time.Hour},
+		{name: "huge hi", lo: time.Second, hi: 1<<63 - 1, n: 100, min: (1<<63 - 1) / 2, max: 1<<63 - 1},
+		{name: "500 ignores Retry-After", lo: lo, hi: hi, resp: answer(500, "1"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "429 without Retry-After", lo: lo, hi: hi, resp: answer(429, ""), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "429 bad Retry-After", lo: lo, hi: hi, resp: answer(429, "soon"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "429 negative Retry-After", lo: lo, hi: hi, resp: answer(429, "-3"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "429 Retry-After seconds", lo: lo, hi: hi, n: 3, resp: answer(429, "1"), min: time.Second, max: time.Second},
+		{name: "503 Retry-After seconds", lo: lo, hi: hi, resp: answer(503, "1"), min: time.Second, max: time.Second},
+		{name: "Retry-After 0", lo: lo, hi: hi, resp: answer(429, "0"), min: 0, max: 0},
+		{name: "Retry-After capped", lo: lo, hi: hi, resp: answer(429, "3600"), min: hi, max: hi},
+		{name: "Retry-After huge", lo: lo, hi: hi, resp: answer(429, "99999999999999999"), min: hi, max: hi},
+		{name: "Retry-After date", lo: lo, hi: time.Minute, resp: answer(503, future), min: 8 * time.Second, max: 10 * time.Second, fixed: true},
+		{name: "Retry-After date capped", lo: lo, hi: hi, resp: answer(503, future), min: hi, max: hi},
+		{name: "Retry-After date past", lo: lo, hi: hi, resp: answer(429, past), min: 0, max: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var seen [2]bool // a result in the lower and in the upper half of the range
+			for range 2000 {
+				d := backoff(tt.lo, tt.hi, tt.n, tt.resp)
+				if d < tt.min || d > tt.max {
+					t.Fatalf("backoff(%v, %v, %d) = %v, want within [%v, %v]", tt.lo, tt.hi, tt.n, d, tt.min, tt.max)
+				}
+				seen[0] = seen[0] || d < tt.min+(tt.max-tt.min)/2
+				seen[1] = seen[1] || d > tt.min+(tt.max-tt.min)/2
+			}
+			if tt.min != tt.max && !tt.fixed && !(seen[0] && seen[1]) {
+				t.Errorf("backoff(%v, %v, %d) is not jittered across [%v, %v]", tt.lo, tt.hi, tt.n, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"120", 2 * time.Minute, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"Sat, 01 Mar 2025 12:00:30 GMT", 30 * time.Second, true}, // IMF-fixdate
+		{"Saturday, 01-Mar-25 12:01:00 GMT", time.Minute, true},   // RFC 850
+		{"Sat Mar  1 12:00:05 2025", 5 * time.Second, true},       // asctime
+		{"Sat, 01 Mar 2025 11:00:00 GMT", 0, true},                // past
+		{"tomorrow", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := retryAfter(tt.v, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.v, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestRetryableStatus(t *testing.T) {
+	retry := map[int]bool{
+		200: false, 204: false, 301: false, 302: false, 307: false, 400: false, 401: false, 403: false,
+		404: false, 408: true, 409: false, 413: false, 422: false, 429: true, 500: true, 501: false,
+		502: true, 503: true, 504: true, 599: true,
+	}
+	for code, want := range retry {
+		if got := retryableStatus(code); got != want {
+			t.Errorf("retryableStatus(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
