@@ -1,0 +1,28 @@
+// Package spool is the queue between the websocket readers and the delivery
+// workers: events are appended in arrival order and handed out so that events
+// with the same ordering key are delivered one at a time, in order, while
+// different keys go in parallel.
+package spool
+
+import "time"
+
+// Event is one frame accepted by the agent, waiting for delivery.
+type Event struct {
+	// ID is the delivery id, sent to the handler on every attempt.
+	ID string
+	// Seq is the arrival number assigned by Append, starting at 1.
+	Seq uint64
+	// Key groups events that must be delivered in arrival order
+	// (e.g. "call:123"). Events with different keys may overtake each other.
+	Key string
+	// Type is the Dialpad event type (call, sms, …) when known.
+	Type string
+	// JWT is true when Body is a compact JWT rather than a JSON object.
+	JWT bool
+	// Body holds the frame bytes exactly as they arrived.
+	Body []byte
+	// Source names the connection the frame came from, for logs.
+	Source string
+	// Received is when the frame was read from the websocket.
+	Received time.Time
+}

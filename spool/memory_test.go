@@ -1,0 +1,159 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestMemoryPerKeyOrder appends interleaved events of several keys and lets
+// four workers drain them: each key's events must come out in arrival order
+// and never two of one key at once.
+func TestMemoryPerKeyOrder(t *testing.T) {
+	q := NewMemory()
+	const keys, perKey = 8, 200
+	for i := 0; i < perKey; i++ {
+		for k := 0; k < keys; k++ {
+			if _, err := q.Append(Event{Key: fmt.Sprintf("call:%d", k), Body: []byte(fmt.Sprint(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	q.Close()
+	var mu sync.Mutex
+	got := map[string][]string{}
+	inFlight := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ev, err := q.Next(context.Background())
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Next: %v", err)
+					return
+				}
+				mu.Lock()
+				if inFlight[ev.Key] {
+					t.Errorf("key %s handed out twice at once", ev.Key)
+				}
+				inFlight[ev.Key] = true
+				got[ev.Key] = append(got[ev.Key], string(ev.Body))
+				mu.Unlock()
+				runtime.Gosched() // let another worker try to take the same key
+				mu.Lock()
+				inFlight[ev.Key] = false
+				mu.Unlock()
+				q.Done(ev)
+			}
+		}()
+	}
+	wg.Wait()
+	for k := 0; k < keys; k++ {
+		seq := got[fmt.Sprintf("call:%d", k)]
+		if len(seq) != perKey {
+			t.Fatalf("key %d: got %d events, want %d", k, len(seq), perKey)
+		}
+		for i, b := range seq {
+			if b != fmt.Sprint(i) {
+				t.Fatalf("key %d: event %d is %q, want %d", k, i, b, i)
+			}
+		}
+	}
+	if q.Len() != 0 {
+		t.Fatalf("Len = %d after draining, want 0", q.Len())
+	}
+}
+
+// TestMemoryBusyKeyDoesNotBlockOthers holds one key busy and expects
+// another key's event to be handed out meanwhile.
+func TestMemoryBusyKeyDoesNotBlockOthers(t *testing.T) {
+	q := NewMemory()
+	mustAppend(t, q, Event{Key: "a", Body: []byte("a1")})
+	mustAppend(t, q, Event{Key: "a", Body: []byte("a2")})
+	mustAppend(t, q, Event{Key: "b", Body: []byte("b1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, _ := q.Next(ctx)
+	second, err := q.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.Body) != "a1" || string(second.Body) != "b1" {
+		t.Fatalf("got %s then %s, want a1 then b1", first.Body, second.Body)
+	}
+	// a2 must wait for a1's Done.
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	if ev, err := q.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next while key a busy = %s, %v; want deadline exceeded", ev.Body, err)
+	}
+	q.Done(first)
+	third, err := q.Next(ctx)
+	if err != nil || string(third.Body) != "a2" {
+		t.Fatalf("after Done: %s, %v; want a2", third.Body, err)
+	}
+	if first.Seq != 1 || second.Seq != 3 || third.Seq != 2 {
+		t.Fatalf("Seq = %d,%d,%d; want 1,3,2", first.Seq, second.Seq, third.Seq)
+	}
+}
+
+// TestMemoryNextWakesOnAppend blocks a Next on an empty queue and releases it
+// with an Append from another goroutine.
+func TestMemoryNextWakesOnAppend(t *testing.T) {
+	q := NewMemory()
+	got := make(chan Event)
+	go func() {
+		ev, err := q.Next(context.Background())
+		if err != nil {
+			t.Errorf("Next: %v", err)
+		}
+		got <- ev
+	}()
+	mustAppend(t, q, Event{Key: "k", Body: []byte("x")})
+	if ev := <-got; string(ev.Body) != "x" {
+		t.Fatalf("got %q", ev.Body)
+	}
+}
+
+func TestMemoryClosedRejectsAppend(t *testing.T) {
+	q := NewMemory()
+	q.Close()
+	if _, err := q.Append(Event{Key: "k"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	if _, err := q.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next on closed empty queue: %v, want ErrClosed", err)
+	}
+}
+
+func mustAppend(t *testing.T, q *Memory, ev Event) {
+	t.Helper()
+	if _, err := q.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkMemoryAppendNextDone(b *testing.B) {
+	q := NewMemory()
+	body := make([]byte, 1024)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		q.Append(Event{Key: "call:1", Body: body})
+		ev, _ := q.Next(ctx)
+		q.Done(ev)
+	}
+}
