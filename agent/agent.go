@@ -1,0 +1,212 @@
+// Package agent holds the websocket side of the tunnel: for each source it
+// fetches a fresh websocket_url, keeps a connection open (ping/pong,
+// rotation before the token expires, reconnects with backoff), classifies
+// every frame, drops duplicates seen on overlapping connections and appends
+// the rest to the queue; its workers hand queued events to forward.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// Config configures an Agent. Durations are fields so tests run in
+// milliseconds; zero values get the defaults named on each field.
+type Config struct {
+	Sources   []Source           // required, at least one
+	Queue     *spool.Memory      // required
+	Forwarder *forward.Forwarder // required
+
+	Concurrency      int           // delivery workers; default 8
+	HandshakeTimeout time.Duration // default 10s
+	PingInterval     time.Duration // default 20s; must be less than PongWait
+	PongWait         time.Duration // default 45s: no pong for this long ends the connection
+	WriteWait        time.Duration // deadline for control frames; default 5s
+	CloseWait        time.Duration // how long a closing connection may take to finish; default 5s
+	MaxFrameBytes    int64         // default 8 MiB; a larger frame ends the connection
+	RotateBefore     time.Duration // reconnect this long before the token's exp; default 5m (capped at a quarter of the token's lifetime)
+	MaxConnLifetime  time.Duration // failsafe rotation when exp is unreadable; default 55m
+	BackoffMin       time.Duration // default 500ms
+	BackoffMax       time.Duration // default 60s
+	BackoffReset     time.Duration // a connection that lived this long resets the backoff; default 30s
+	DedupeWindow     time.Duration // how long frames are remembered for duplicate checks; default 2m
+	DedupeMax        int           // at most this many remembered frames; default 200000
+	DrainTimeout     time.Duration // on shutdown, how long queued deliveries may still take; default 10s
+	Logger           *slog.Logger  // default: discard
+}
+
+func (c *Config) fill() error {
+	if len(c.Sources) == 0 {
+		return errors.New("agent: no source to listen to")
+	}
+	for i, s := range c.Sources {
+		if s.Fetch == nil || s.Name == "" {
+			return fmt.Errorf("agent: source %d needs a Name and a Fetch func", i)
+		}
+	}
+	if c.Queue == nil || c.Forwarder == nil {
+		return errors.New("agent: Queue and Forwarder are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.PingInterval, 20*time.Second)
+	def(&c.PongWait, 45*time.Second)
+	def(&c.WriteWait, 5*time.Second)
+	def(&c.CloseWait, 5*time.Second)
+	def(&c.RotateBefore, 5*time.Minute)
+	def(&c.MaxConnLifetime, 55*time.Minute)
+	def(&c.BackoffMin, 500*time.Millisecond)
+	def(&c.BackoffMax, 60*time.Second)
+	def(&c.BackoffReset, 30*time.Second)
+	def(&c.DedupeWindow, 2*time.Minute)
+	def(&c.DrainTimeout, 10*time.Second)
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 8 << 20
+	}
+	if c.DedupeMax <= 0 {
+		c.DedupeMax = 200000
+	}
+	if c.PingInterval >= c.PongWait {
+		return fmt.Errorf("agent: ping interval %s must be less than pong wait %s", c.PingInterval, c.PongWait)
+	}
+	if c.BackoffMin > c.BackoffMax {
+		return fmt.Errorf("agent: backoff min %s is above max %s", c.BackoffMin, c.BackoffMax)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Agent listens to its sources and delivers their events.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	dedupe    *dedupe
+	stats     counters
+	live      atomic.Int32 // open connections across all sources
+	connected chan struct{}
+	connOnce  sync.Once
+}
+
+// New validates cfg and returns an Agent ready to Run.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	return &Agent{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		dedupe:    newDedupe(cfg.DedupeWindow, cfg.DedupeMax),
+		connected: make(chan struct{}),
+	}, nil
+}
+
+// Connected is closed once the first connection of any source is open.
+func (a *Agent) Connected() <-chan struct{} { return a.connected }
+
+func (a *Agent) markConnected() { a.connOnce.Do(func() { close(a.connected) }) }
+
+// Run listens until ctx is done or a source fails permanently (bad API key,
+// unknown websocket), then stops reading, closes the connections politely,
+// lets queued deliveries finish for up to DrainTimeout and returns. It
+// starts one goroutine per source (source.run) and Concurrency delivery
+// workers; all have ended when Run returns.
+func (a *Agent) Run(ctx context.Context) error {
+	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDeliver()
+	var workers sync.WaitGroup
+	for range a.cfg.Concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			a.deliverLoop(deliverCtx)
+		}()
+	}
+
+	srcCtx, cancelSources := context.WithCancel(ctx)
+	defer cancelSources()
+	var sources sync.WaitGroup
+	errs := make(chan error, len(a.cfg.Sources))
+	for _, src := range a.cfg.Sources {
+		s := &source{src: src, cfg: a.cfg, log: a.log, agent: a, ended: make(chan *conn), dialed: make(chan dialResult)}
+		sources.Add(1)
+		go func() {
+			defer sources.Done()
+			if err := s.run(srcCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", src.Name, err)
+				cancelSources()
+			}
+		}()
+	}
+	sources.Wait()
+	close(errs)
+
+	a.cfg.Queue.Close()
+	drained := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(a.cfg.DrainTimeout):
+		a.log.Warn("drain timeout reached; cancelling deliveries in flight", "drain_timeout", a.cfg.DrainTimeout.String())
+		cancelDeliver()
+		<-drained
+	}
+	if n := a.cfg.Queue.Len(); n > 0 {
+		a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", n)
+		a.stats.abandoned.Add(int64(n))
+	}
+	return <-errs
+}
+
+// accept handles one frame from a reader goroutine: classify, drop
+// duplicates, append to the queue. It never blocks on delivery.
+func (a *Agent) accept(c *conn, src *Source, data []byte) {
+	now := time.Now()
+	f, err := classify(data, src.Type)
+	if err != nil {
+		a.stats.invalid.Add(1)
+		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
+		return
+	}
+	if a.dedupe.duplicate(data, now, a.live.Load() > 1) {
+		a.stats.duplicates.Add(1)
+		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
+		return
+	}
+	ev, err := a.cfg.Queue.Append(spool.Event{
+		ID: newDeliveryID(), Key: f.key, Type: f.typ, JWT: f.jwt, Body: data, Source: c.name, Received: now,
+	})
+	if err != nil {
+		a.stats.abandoned.Add(1)
+		a.log.Error("event could not be queued and is lost", "conn", c.name, "type", f.typ, "key", f.key, "reason", err.Error())
+		return
+	}
+	a.stats.received.Add(1)
+	a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+}
+
+func form(jwt bool) string {
+	if jwt {
+		return "jwt"
+	}
+	return "json"
+}

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one websocket connection. Its reader goroutine (started by
+// source.run) makes every ReadMessage call; other goroutines only use
+// WriteControl, which gorilla allows concurrently.
+type conn struct {
+	ws       *websocket.Conn
+	name     string    // e.g. "websocket 1000 #3", for logs
+	opened   time.Time // when the handshake completed
+	expiry   time.Time // token exp; zero when unknown
+	err      error     // why reading stopped; set by the reader before it reports
+	retiring bool      // a close frame was sent by us; owned by source.run
+	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
+}
+
+// handshakeError is a refused websocket handshake (HTTP status instead of
+// 101). Its text never contains the URL.
+type handshakeError struct{ status int }
+
+func (e *handshakeError) Error() string {
+	return fmt.Sprintf("websocket handshake refused: %d %s", e.status, http.StatusText(e.status))
+}
+
+// dial opens a websocket to url within the handshake timeout.
+func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) {
+	d := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   16 << 10,
+		WriteBufferSize:  1 << 10,
+	}
+	ws, resp, err := d.DialContext(ctx, url, nil)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, &handshakeError{status: resp.StatusCode}
+		}
+		if errors.Is(err, websocket.ErrBadHandshake) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("websocket dial: %w", err)
+	}
+	ws.SetReadLimit(cfg.MaxFrameBytes)
+	return ws, nil
+}
+
+// read calls ReadMessage until the connection fails or closes, handing each
+// data frame to accept. The read deadline is re-armed by every pong, so a
+// peer that stops answering pings ends the loop after PongWait. read closes
+// the socket before it returns.
+func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
+	defer c.ws.Close()
+	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.err = err
+			return
+		}
+		accept(c, data)
+	}
+}
+
+// ping sends one ping control frame.
+func (c *conn) ping(writeWait time.Duration) error {
+	return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+}
+
+// retire sends a normal close frame; the reader keeps reading until the
+// server's echo arrives, so frames already in flight are not lost.
+func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
+	c.retiring = true
+	c.closeBy = time.Now().Add(closeWait)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+		c.ws.Close()
+	}
+}
+
+// closeReason describes why a connection's reader stopped, for logs.
+func closeReason(err error) string {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		if ce.Text != "" {
+			return fmt.Sprintf("closed by server: %d %s", ce.Code, ce.Text)
+		}
+		return fmt.Sprintf("closed by server: %d", ce.Code)
+	case errors.Is(err, websocket.ErrReadLimit):
+		return "frame larger than the read limit (--max-frame-bytes)"
+	case isTimeout(err):
+		return "no pong within the deadline"
+	case err == nil:
+		return "closed"
+	}
+	return err.Error()
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

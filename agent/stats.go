@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// counters are the agent's running totals, updated atomically.
+type counters struct {
+	received, duplicates, invalid atomic.Int64
+	delivered, failed, abandoned  atomic.Int64
+	reconnects, gaps, gapNanos    atomic.Int64
+}
+
+func (c *counters) addGap(d time.Duration) {
+	c.gaps.Add(1)
+	c.gapNanos.Add(int64(d))
+}
+
+// Stats is a snapshot of an agent's totals.
+type Stats struct {
+	Received   int64         // frames queued for delivery
+	Duplicates int64         // frames dropped as already seen on another connection
+	Invalid    int64         // frames that were not events (logged with a reason)
+	Delivered  int64         // events the handler answered with 2xx
+	Failed     int64         // events whose delivery gave up (logged with a reason)
+	Abandoned  int64         // events still queued at shutdown (in-memory queue)
+	Reconnects int64         // connections that ended unplanned
+	Gaps       int64         // windows with no open connection after the first one
+	GapTime    time.Duration // total length of those windows
+	Connected  int           // connections open now
+}
+
+// Stats returns the current totals.
+func (a *Agent) Stats() Stats {
+	c := &a.stats
+	return Stats{
+		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
+		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
+		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
+		Connected: int(a.live.Load()),
+	}
+}

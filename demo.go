@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/urfave/cli/v2"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run the whole path on an embedded fake Dialpad: events flow through `listen` into a verifying handler, then a summary",
+		Flags: append([]cli.Flag{
+			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long events are published"},
+			&cli.IntFlag{Name: "rate", Value: 25, Usage: "events per second"},
+			&cli.StringFlag{Name: "secret", Value: "demo_secret", Usage: "websocket secret: events travel as HS256 JWTs the handler verifies; empty for plain JSON"},
+			&cli.DurationFlag{Name: "token-ttl", Value: 4 * time.Second, Usage: "lifetime of the fake's websocket tokens (Dialpad: 1h); short to show rotations"},
+		}, logFlags...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c, c.App.Writer)
+			if err != nil {
+				return err
+			}
+			sum, err := demo.Run(c.Context, demo.Config{
+				Duration: c.Duration("duration"),
+				Rate:     c.Int("rate"),
+				Secret:   c.String("secret"),
+				TokenTTL: c.Duration("token-ttl"),
+				Out:      c.App.Writer,
+			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+				return runListen(ctx, localListenOptions(apiBase, apiKey, wsID, forwardTo), log)
+			})
+			if err != nil {
+				return err
+			}
+			if !sum.OK() {
+				return cli.Exit("demo: events were lost or refused (see the summary)", 1)
+			}
+			return nil
+		},
+	}
+}
+
+// localListenOptions are `listen`'s defaults pointed at a local fake.
+func localListenOptions(apiBase, apiKey string, wsID int64, forwardTo string) listenOptions {
+	o := listenOptions{
+		API:         dialpad.Config{BaseURL: apiBase, APIKey: apiKey, UserAgent: "dialpad-tunnel/" + version},
+		WebsocketID: dialpad.ID(wsID),
+	}
+	o.Forward.URL = forwardTo
+	o.Forward.UserAgent = "dialpad-tunnel/" + version
+	return o
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/urfave/cli/v2"
+)
+
+func emulatorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "emulator",
+		Usage: "run a local fake Dialpad (REST API + websocket) to develop a handler against",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8089", Usage: "listen address"},
+			&cli.StringFlag{Name: "api-key", Usage: "API key the emulator accepts (default: a random test key, printed)", EnvVars: []string{"DIALPAD_EMULATOR_API_KEY"}},
+			&cli.StringFlag{Name: "secret", Usage: "secret of the websocket it creates: events become HS256 JWTs"},
+			&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of websocket tokens (Dialpad: 1h)"},
+		}, logFlags...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			srv, err := dialpadtest.NewServer(dialpadtest.Config{
+				Addr: c.String("addr"), APIKey: c.String("api-key"), TokenTTL: c.Duration("token-ttl"), Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			wsID := srv.AddWebsocket(c.String("secret"))
+			for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+				if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
+					return err
+				}
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n\n", srv.URL(), srv.APIKey(), wsID)
+			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://localhost:3000/hook\n", srv.URL(), srv.APIKey(), wsID)
+			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n\nCtrl-C stops it.\n", srv.URL(), srv.APIKey())
+			<-c.Context.Done()
+			return nil
+		},
+	}
+}
+
+func triggerCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "trigger",
+		Usage:     "make the emulator send realistic events: call (a whole call lifecycle), sms, agent_status, contact, changelog",
+		ArgsUsage: "TYPE [TYPE…]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "api-base", Value: "http://127.0.0.1:8089", Usage: "the emulator's API base", EnvVars: []string{"DIALPAD_API_BASE"}},
+			&cli.StringFlag{Name: "api-key", Usage: "the emulator's API key (printed when it starts)", EnvVars: []string{"DIALPAD_API_KEY"}},
+			&cli.IntFlag{Name: "count", Value: 1, Usage: "how many times to trigger each TYPE"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("trigger: name an event type: call, sms, agent_status, contact or changelog")
+			}
+			client := &http.Client{Timeout: 10 * time.Second}
+			for _, typ := range c.Args().Slice() {
+				for range c.Int("count") {
+					if err := trigger(c, client, typ); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func trigger(c *cli.Context, client *http.Client, typ string) error {
+	url := strings.TrimRight(c.String("api-base"), "/") + "/dialpadtest/trigger/" + typ
+	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, url, bytes.NewReader(nil))
+	if err != nil {
+		return fmt.Errorf("trigger %s: %w", typ, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.String("api-key"))
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("trigger %s: is the emulator running at %s? %w", typ, c.String("api-base"), err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("trigger %s: %s: %s", typ, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var out struct{ Events, Frames, Webhooks int }
+	if err := json.Unmarshal(body, &out); err != nil {
+		return fmt.Errorf("trigger %s: unexpected answer: %w", typ, err)
+	}
+	fmt.Fprintf(c.App.Writer, "triggered %s: %d event(s), %d websocket frame(s), %d webhook POST(s)\n", typ, out.Events, out.Frames, out.Webhooks)
+	if out.Frames == 0 && out.Webhooks == 0 {
+		fmt.Fprintln(c.App.Writer, "  nobody received them: is `dialpad-tunnel listen` connected to the emulator?")
+	}
+	return nil
+}

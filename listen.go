@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"github.com/urfave/cli/v2"
+)
+
+// apiFlags name the Dialpad account and API to talk to.
+var apiFlags = []cli.Flag{
+	&cli.StringFlag{Name: "api-key", Usage: "Dialpad API key (never printed)", EnvVars: []string{"DIALPAD_API_KEY"}},
+	&cli.StringFlag{Name: "env", Value: "production", Usage: "production or sandbox: picks the documented API base URL", EnvVars: []string{"DIALPAD_ENV"}},
+	&cli.StringFlag{Name: "api-base", Usage: "API base URL, overrides --env (e.g. the emulator's http://127.0.0.1:8089)", EnvVars: []string{"DIALPAD_API_BASE"}},
+}
+
+func listenCommand() *cli.Command {
+	flags := append([]cli.Flag{
+		&cli.Int64Flag{Name: "websocket-id", Usage: "id of the Dialpad websocket to listen to (all its subscriptions)", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
+		&cli.StringSliceFlag{Name: "subscription", Usage: "TYPE:ID of one subscription to listen to with its own connection; repeatable (TYPE: call, sms, agent_status, contact, changelog)", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
+		&cli.StringFlag{Name: "forward-to", Usage: "URL of the local webhook handler (required)", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
+		&cli.StringSliceFlag{Name: "header", Usage: "extra header for every POST, as 'Name: value'; repeatable"},
+		&cli.StringFlag{Name: "content-type-json", Value: "application/json", Usage: "Content-Type for JSON events"},
+		&cli.StringFlag{Name: "content-type-jwt", Value: "application/jwt", Usage: "Content-Type for JWT events (websocket with a secret)"},
+		&cli.StringFlag{Name: "user-agent", Value: "dialpad-tunnel/" + version, Usage: "User-Agent of the POSTs"},
+		&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "deliveries in parallel (events of one call, SMS, agent or contact stay in order)"},
+		&cli.IntFlag{Name: "max-attempts", Value: 5, Usage: "attempts per event, first one included"},
+		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time limit of one POST attempt"},
+		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
+		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
+		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
+		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted"},
+		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long queued deliveries may still take"},
+	}, apiFlags...)
+	return &cli.Command{
+		Name:  "listen",
+		Usage: "listen to a Dialpad websocket (or subscriptions) and forward every event to --forward-to",
+		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel listen --websocket-id 1234 --forward-to http://localhost:3000/webhooks\n" +
+			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
+		Flags: append(flags, logFlags...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c, c.App.Writer)
+			if err != nil {
+				return err
+			}
+			o, err := listenOptionsFrom(c)
+			if err != nil {
+				return err
+			}
+			return runListen(c.Context, o, log)
+		},
+	}
+}
+
+// listenOptions is everything `listen` needs, gathered from flags.
+type listenOptions struct {
+	API           dialpad.Config
+	WebsocketID   dialpad.ID
+	Subscriptions []subscriptionRef
+	Forward       forward.Config
+	Agent         agent.Config
+}
+
+type subscriptionRef struct {
+	typ dialpad.SubscriptionType
+	id  dialpad.ID
+}
+
+// apiConfig reads the API flags; the key is required.
+func apiConfig(c *cli.Context) (dialpad.Config, error) {
+	cfg := dialpad.Config{APIKey: c.String("api-key"), UserAgent: "dialpad-tunnel/" + version}
+	if cfg.APIKey == "" {
+		return cfg, errors.New("no API key: set DIALPAD_API_KEY or pass --api-key")
+	}
+	switch base, env := c.String("api-base"), c.String("env"); {
+	case base != "":
+		cfg.BaseURL = base
+	case env == "production":
+		cfg.BaseURL = dialpad.ProductionBase
+	case env == "sandbox":
+		cfg.BaseURL = dialpad.SandboxBase
+	default:
+		return cfg, fmt.Errorf("--env %q: want production or sandbox", env)
+	}
+	return cfg, nil
+}
+
+func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
+	var o listenOptions
+	var err error
+	if o.API, err = apiConfig(c); err != nil {
+		return o, err
+	}
+	o.WebsocketID = dialpad.ID(c.Int64("websocket-id"))
+	for _, s := range c.StringSlice("subscription") {
+		ref, err := parseSubscriptionRef(s)
+		if err != nil {
+			return o, err
+		}
+		o.Subscriptions = append(o.Subscriptions, ref)
+	}
+	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 {
+		return o, errors.New("nothing to listen to: pass --websocket-id or --subscription TYPE:ID")
+	}
+	if c.String("forward-to") == "" {
+		return o, errors.New("no target: pass --forward-to URL of your webhook handler")
+	}
+	headers, err := parseHeaders(c.StringSlice("header"))
+	if err != nil {
+		return o, err
+	}
+	o.Forward = forward.Config{
+		URL:             c.String("forward-to"),
+		ContentTypeJSON: c.String("content-type-json"),
+		ContentTypeJWT:  c.String("content-type-jwt"),
+		UserAgent:       c.String("user-agent"),
+		Headers:         headers,
+		Timeout:         c.Duration("timeout"),
+		MaxAttempts:     c.Int("max-attempts"),
+		RetryWaitMin:    c.Duration("retry-wait-min"),
+		RetryWaitMax:    c.Duration("retry-wait-max"),
+		Concurrency:     c.Int("concurrency"),
+	}
+	if !c.IsSet("retry-wait-min") && o.Forward.RetryWaitMin > o.Forward.RetryWaitMax {
+		o.Forward.RetryWaitMin = o.Forward.RetryWaitMax
+	}
+	o.Agent = agent.Config{
+		Concurrency:   c.Int("concurrency"),
+		RotateBefore:  c.Duration("rotate-before"),
+		MaxFrameBytes: c.Int64("max-frame-bytes"),
+		DrainTimeout:  c.Duration("drain-timeout"),
+	}
+	return o, nil
+}
+
+func parseSubscriptionRef(s string) (subscriptionRef, error) {
+	typ, id, ok := strings.Cut(s, ":")
+	if !ok {
+		return subscriptionRef{}, fmt.Errorf("--subscription %q: want TYPE:ID, e.g. call:1234", s)
+	}
+	t, err := dialpad.ParseSubscriptionType(typ)
+	if err != nil {
+		return subscriptionRef{}, fmt.Errorf("--subscription %q: %w", s, err)
+	}
+	n, err := dialpad.ParseID(id)
+	if err != nil {
+		return subscriptionRef{}, fmt.Errorf("--subscription %q: %w", s, err)
+	}
+	return subscriptionRef{typ: t, id: n}, nil
+}
+
+func parseHeaders(list []string) (http.Header, error) {
+	h := http.Header{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
+			return nil, fmt.Errorf("--header %q: want 'Name: value'", kv)
+		}
+		h.Add(k, strings.TrimSpace(v))
+	}
+	return h, nil
+}
+
+// runListen is the whole `listen` command once flags are parsed: REST
+// client, forwarder, queue and agent, run until ctx is done.
+func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
+	o.API.Logger = log
+	client, err := dialpad.New(o.API)
+	if err != nil {
+		return err
+	}
+	o.Forward.Logger = log
+	fwd, err := forward.New(o.Forward)
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
+	if o.WebsocketID != 0 {
+		o.Agent.Sources = append(o.Agent.Sources, agent.WebsocketSource(client, o.WebsocketID))
+	}
+	for _, s := range o.Subscriptions {
+		o.Agent.Sources = append(o.Agent.Sources, agent.SubscriptionSource(client, s.typ, s.id))
+	}
+	o.Agent.Queue = spool.NewMemory()
+	o.Agent.Forwarder = fwd
+	o.Agent.Logger = log
+	a, err := agent.New(o.Agent)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(o.Agent.Sources))
+	for i, s := range o.Agent.Sources {
+		names[i] = s.Name
+	}
+	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", o.Forward.URL)
+	runErr := a.Run(ctx)
+	st := a.Stats()
+	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
+		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "undelivered", st.Abandoned)
+	if runErr != nil {
+		return explain(runErr)
+	}
+	return nil
+}
+
+// explain adds the fix to errors a user can act on.
+func explain(err error) error {
+	var api *dialpad.APIError
+	if errors.As(err, &api) {
+		switch api.Status {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("%w\n  the API key was refused: check DIALPAD_API_KEY (or --api-key) and --env/--api-base", err)
+		case http.StatusForbidden:
+			return fmt.Errorf("%w\n  the API key may not read this websocket or subscription (scopes, company admin)", err)
+		case http.StatusNotFound:
+			return fmt.Errorf("%w\n  no such websocket or subscription on this account: check the id and --env", err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
+)
+
+// fakeDialpad starts the fake with one websocket subscribed to every event
+// type and returns it with the websocket id.
+func fakeDialpad(t *testing.T, cfg dialpadtest.Config, secret string) (*dialpadtest.Server, int64) {
+	t.Helper()
+	srv, err := dialpadtest.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	id := srv.AddWebsocket(secret)
+	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+		if _, err := srv.AddSubscription(typ, id, dialpadtest.SubscriptionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, id
+}
+
+func listenArgs(srv *dialpadtest.Server, wsID int64, forwardTo string, extra ...string) []string {
+	return append([]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(),
+		"--websocket-id", strconv.FormatInt(wsID, 10), "--forward-to", forwardTo}, extra...)
+}
+
+// waitConnected returns once the fake holds n connections, and fails the
+// test if the run exits first.
+func (r *run) waitConnected(t *testing.T, srv *dialpadtest.Server, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connected := make(chan error, 1)
+	go func() { connected <- srv.WaitConnections(ctx, n) }()
+	select {
+	case err := <-connected:
+		if err != nil {
+			t.Fatalf("agent did not connect: %v\n%s", err, r.stdout.String())
+		}
+	case err := <-r.done:
+		cancel()
+		<-connected
+		close(r.done)
+		t.Fatalf("dialpad-tunnel exited before connecting: %v\n%s", err, r.stdout.String())
+	}
+}
+
+// TestListenDeliversEveryEventAcrossRotations publishes events continuously
+// while the fake's short token lifetime forces a rotation every few hundred
+// milliseconds. Every event published while a connection was open must
+// reach the handler once, byte for byte, with the right Content-Type.
+func TestListenDeliversEveryEventAcrossRotations(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret, contentType string
+	}{
+		{"json", "", "application/json"},
+		{"jwt", "s3cret-for-test", "application/jwt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, wsID := fakeDialpad(t, dialpadtest.Config{TokenTTL: 400 * time.Millisecond}, tc.secret)
+			h := newHook(t, nil)
+			r := start(t, listenArgs(srv, wsID, h.URL, "--log-format", "json")...)
+			r.waitConnected(t, srv, 1)
+
+			gen := dialpadtest.NewGenerator(42)
+			want := map[[32]byte]bool{}
+			unsent := 0
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); <-tick.C {
+				typ, ev := gen.Next()
+				wire := ev
+				if tc.secret != "" {
+					jwt, err := signing.SignHS256(ev, tc.secret)
+					if err != nil {
+						t.Fatal(err)
+					}
+					wire = []byte(jwt)
+				}
+				if srv.Publish(typ, ev).Frames > 0 {
+					want[digest(wire)] = true
+				} else {
+					unsent++
+				}
+			}
+			got := h.waitRequests(t, len(want), 20*time.Second)
+			if err := r.stop(t); err != nil {
+				t.Fatalf("listen: %v", err)
+			}
+			got = h.waitRequests(t, 0, 0)
+			if len(got) != len(want) {
+				t.Errorf("handler got %d POSTs for %d events: duplicates delivered", len(got), len(want))
+			}
+			for i, req := range got {
+				if !want[digest(req.body)] {
+					t.Fatalf("POST %d body is not byte-identical to any published event: %.80q", i, req.body)
+				}
+				if ct := req.header.Get("Content-Type"); ct != tc.contentType {
+					t.Fatalf("POST %d Content-Type = %q, want %q", i, ct, tc.contentType)
+				}
+			}
+			if hs := srv.Handshakes(); hs < 5 {
+				t.Errorf("only %d connections in 2.5s with a 400ms token: rotation did not happen", hs)
+			}
+			t.Logf("%d events over %d connections, %d published with no connection open", len(want), srv.Handshakes(), unsent)
+		})
+	}
+}
+
+// TestListenRetries checks what the handler sees and what the user is told
+// for a handler that fails and then recovers, one that refuses the event,
+// and one that cannot be reached.
+func TestListenRetries(t *testing.T) {
+	t.Run("500 500 200 is delivered on the third attempt", func(t *testing.T) {
+		srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+		h := newHook(t, func(n int) int {
+			if n <= 2 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusOK
+		})
+		r := start(t, listenArgs(srv, wsID, h.URL, "--retry-wait-max", "20ms")...)
+		r.waitConnected(t, srv, 1)
+		ev := dialpadtest.NewGenerator(1).SMS()
+		srv.Publish("sms", ev)
+		got := h.waitRequests(t, 3, 10*time.Second)
+		r.stdout.waitFor(t, "<-- [200] sms", 10*time.Second)
+		for i, req := range got {
+			if string(req.body) != string(ev) {
+				t.Errorf("attempt %d body differs from the event", i+1)
+			}
+			if a := req.header.Get("X-Dialpad-Tunnel-Attempt"); a != strconv.Itoa(i+1) {
+				t.Errorf("attempt %d has attempt header %q", i+1, a)
+			}
+			if id := req.header.Get("X-Dialpad-Tunnel-Delivery-Id"); id == "" || id != got[0].header.Get("X-Dialpad-Tunnel-Delivery-Id") {
+				t.Errorf("attempt %d delivery id %q, want the same non-empty id on every attempt", i+1, id)
+			}
+		}
+		mustContain(t, r.stdout.String(), "attempts=3")
+	})
+
+	t.Run("400 is final and reported", func(t *testing.T) {
+		srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+		h := newHook(t, func(int) int { return http.StatusBadRequest })
+		r := start(t, listenArgs(srv, wsID, h.URL, "--retry-wait-max", "20ms")...)
+		r.waitConnected(t, srv, 1)
+		srv.Publish("contact", dialpadtest.NewGenerator(2).Contact())
+		r.stdout.waitFor(t, "FAILED contact", 10*time.Second)
+		if err := r.stop(t); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.waitRequests(t, 0, 0)); n != 1 {
+			t.Fatalf("handler saw %d requests for a 400, want 1 (no retry)", n)
+		}
+		out := r.stdout.String()
+		mustContain(t, out, "<-- [400]")
+		mustContain(t, out, "attempts=1")
+	})
+
+	t.Run("unreachable handler is retried then reported", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := "http://" + ln.Addr().String() + "/hook"
+		ln.Close()
+		srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+		r := start(t, listenArgs(srv, wsID, dead, "--retry-wait-max", "20ms", "--max-attempts", "4")...)
+		r.waitConnected(t, srv, 1)
+		srv.Publish("changelog", dialpadtest.NewGenerator(3).Changelog())
+		r.stdout.waitFor(t, "FAILED changelog", 10*time.Second)
+		out := r.stdout.String()
+		mustContain(t, out, "connection refused")
+		mustContain(t, out, "attempts=4")
+	})
+}
+
+// TestListenBadAPIKey: a refused key stops the agent with a non-zero exit
+// and a message that says so, and nothing printed holds a secret.
+func TestListenBadAPIKey(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	const badKey = "not-the-right-key-123456"
+	h := newHook(t, nil)
+	args := listenArgs(srv, wsID, h.URL, "--log-format", "json")
+	for i, a := range args {
+		if a == srv.APIKey() {
+			args[i] = badKey
+		}
+	}
+	r := start(t, args...)
+	err := r.wait(t, 20*time.Second)
+	if err == nil {
+		t.Fatal("listen with a bad API key exited without error")
+	}
+	msg := err.Error()
+	mustContain(t, msg, "401")
+	mustContain(t, msg, "API key")
+	all := msg + r.stdout.String() + r.stderr.String()
+	for _, secret := range []string{badKey, srv.APIKey(), "/events/ey"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("output contains a secret (%q):\n%s", secret, all)
+		}
+	}
+}
+
+// TestListenUsageErrors: missing or malformed flags give a clear error
+// before anything connects.
+func TestListenUsageErrors(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	base := []string{"listen", "--api-base", srv.URL()}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append(base, "--websocket-id", "1", "--forward-to", "http://127.0.0.1:1/"), "no API key"},
+		{append(base, "--api-key", "k", "--forward-to", "http://127.0.0.1:1/"), "nothing to listen to"},
+		{append(base, "--api-key", "k", "--websocket-id", "1"), "--forward-to"},
+		{append(base, "--api-key", "k", "--subscription", "fax:1", "--forward-to", "http://127.0.0.1:1/"), "fax"},
+		{append(base, "--api-key", "k", "--subscription", "call", "--forward-to", "http://127.0.0.1:1/"), "TYPE:ID"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--header", "bad header"), "--header"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "not a url"), "URL"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--log-format", "xml"), "--log-format"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			r := start(t, tc.args...)
+			err := r.wait(t, 10*time.Second)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDemo runs `demo` as a user would, shortened: it must exit 0 and say
+// that nothing was lost.
+func TestDemo(t *testing.T) {
+	r := start(t, "demo", "--duration", "2s", "--rate", "50", "--token-ttl", "500ms")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("demo: %v\n%s", err, r.stdout.String())
+	}
+	out := r.stdout.String()
+	mustContain(t, out, "OK: nothing lost")
+	mustContain(t, out, "lost         0")
+}

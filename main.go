@@ -1,0 +1,58 @@
+// Command dialpad-tunnel receives Dialpad events over a websocket and
+// re-POSTs each one to a local webhook handler, so the handler runs
+// unchanged behind NAT or on a host with no inbound ports.
+//
+// This package only turns flags and environment variables into the Config
+// structs of the other packages and runs them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+err.Error())
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+// newApp builds the command tree. stdout gets the event lines and reports,
+// stderr the CLI's own errors.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "dialpad-tunnel",
+		Usage:     "receive Dialpad events over a websocket and forward them to a local webhook handler",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// main prints the error once; urfave must not print it too.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			listenCommand(),
+			demoCommand(),
+			emulatorCommand(),
+			triggerCommand(),
+			benchCommand(),
+		},
+	}
+}
