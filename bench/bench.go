@@ -1,0 +1,241 @@
+// Package bench measures, in one run on loopback, the whole agent path
+// (fake Dialpad → websocket → agent → handler) against a direct HTTP POST
+// loop to the same handler: burst throughput and latency at a steady rate.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// Config sizes a run; zero values get the defaults named.
+type Config struct {
+	Events      int           // burst size; default 20000
+	Concurrency int           // parallel POSTs on both paths; default 8
+	Rate        int           // events/s of the latency phase; default 200
+	RateFor     time.Duration // length of the latency phase; default 5s
+	Out         io.Writer     // the table; default io.Discard
+}
+
+// Path is what one path measured.
+type Path struct {
+	PerSecond float64       // burst throughput
+	P50, P99  time.Duration // latency at Rate
+}
+
+// Report is a whole run.
+type Report struct {
+	Config
+	EventBytes    int // mean event size
+	Direct, Agent Path
+}
+
+// Ratio is the agent's burst throughput as a fraction of the direct loop's.
+func (r Report) Ratio() float64 { return r.Agent.PerSecond / r.Direct.PerSecond }
+
+// Run measures both paths. listen runs the real agent (see demo.Listen)
+// with the concurrency it was built with.
+func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
+	cfg.fill()
+	gen := dialpadtest.NewGenerator(7)
+	n := cfg.Events + cfg.Rate*int(cfg.RateFor/time.Second+1)
+	types := make([]string, n)
+	bodies := make([][]byte, n)
+	size := 0
+	for i := range bodies {
+		types[i], bodies[i] = gen.Next()
+		size += len(bodies[i])
+	}
+	rep := Report{Config: cfg, EventBytes: size / n}
+	rc := newReceiver(bodies)
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+
+	var err error
+	if rep.Direct, err = direct(ctx, cfg, hook.URL, rc, bodies); err != nil {
+		return rep, fmt.Errorf("direct loop: %w", err)
+	}
+	if rep.Agent, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen); err != nil {
+		return rep, fmt.Errorf("agent path: %w", err)
+	}
+	rep.print(cfg.Out)
+	return rep, nil
+}
+
+func (c *Config) fill() {
+	if c.Events <= 0 {
+		c.Events = 20000
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Rate <= 0 {
+		c.Rate = 200
+	}
+	if c.RateFor <= 0 {
+		c.RateFor = 5 * time.Second
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+}
+
+// direct POSTs the burst with Concurrency goroutines, then the latency
+// phase one POST at a time at Rate.
+func direct(ctx context.Context, cfg Config, url string, rc *receiver, bodies [][]byte) (Path, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
+	defer client.CloseIdleConnections()
+	post := func(b []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	burst := bodies[:cfg.Events]
+	rc.reset(len(burst))
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Concurrency)
+	next := make(chan []byte)
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				if err := post(b); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, b := range burst {
+		select {
+		case next <- b:
+		case err := <-errs:
+			close(next)
+			wg.Wait()
+			return Path{}, err
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	last, ok := rc.wait(time.Minute)
+	if !ok {
+		return Path{}, errors.New("not every event arrived")
+	}
+	p := Path{PerSecond: float64(len(burst)) / last.Sub(start).Seconds()}
+	p.P50, p.P99, _ = steady(ctx, cfg, rc, bodies[cfg.Events:], func(i int) error { return post(bodies[cfg.Events+i]) })
+	return p, nil
+}
+
+// viaAgent runs the real agent between the fake Dialpad and the handler.
+func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types []string, bodies [][]byte, listen demo.Listen) (Path, error) {
+	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
+	if err != nil {
+		return Path{}, err
+	}
+	defer srv.Close()
+	wsID := srv.AddWebsocket("")
+	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
+			return Path{}, err
+		}
+	}
+	listenCtx, stop := context.WithCancel(ctx)
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- listen(listenCtx, srv.URL(), srv.APIKey(), wsID, url) }()
+	defer func() {
+		stop()
+		<-listenErr
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := srv.WaitConnections(waitCtx, 1); err != nil {
+		return Path{}, fmt.Errorf("agent did not connect: %w", err)
+	}
+
+	publish := func(i int) error {
+		if srv.Publish(types[i], bodies[i]).Frames != 1 {
+			return fmt.Errorf("event %d was not written to the agent's connection", i)
+		}
+		return nil
+	}
+	rc.reset(cfg.Events)
+	start := time.Now()
+	for i := range cfg.Events {
+		if err := publish(i); err != nil {
+			return Path{}, err
+		}
+	}
+	last, ok := rc.wait(2 * time.Minute)
+	if !ok {
+		return Path{}, errors.New("not every event arrived")
+	}
+	p := Path{PerSecond: float64(cfg.Events) / last.Sub(start).Seconds()}
+	p.P50, p.P99, err = steady(ctx, cfg, rc, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })
+	return p, err
+}
+
+// steady sends one event every 1/Rate for RateFor with send(i) and returns
+// the p50 and p99 of send → arrival.
+func steady(ctx context.Context, cfg Config, rc *receiver, bodies [][]byte, send func(i int) error) (p50, p99 time.Duration, err error) {
+	n := min(len(bodies), cfg.Rate*int(cfg.RateFor/time.Second))
+	n = max(n, 1)
+	rc.reset(n)
+	sent := make([]time.Time, n)
+	tick := time.NewTicker(time.Second / time.Duration(cfg.Rate))
+	defer tick.Stop()
+	for i := range n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+		sent[i] = time.Now()
+		if err := send(i); err != nil {
+			return 0, 0, err
+		}
+	}
+	if _, ok := rc.wait(time.Minute); !ok {
+		return 0, 0, errors.New("not every event of the latency phase arrived")
+	}
+	lat := make([]time.Duration, n)
+	for i := range n {
+		lat[i] = rc.at(cfg.Events + i).Sub(sent[i])
+	}
+	return demo.Percentile(lat, 50), demo.Percentile(lat, 99), nil
+}
+
+func (r Report) print(w io.Writer) {
+	fmt.Fprintf(w, "bench: %d events (mean %d B, all five types, many call ids), concurrency %d, loopback, GOMAXPROCS %d\n",
+		r.Events, r.EventBytes, r.Concurrency, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "%-26s %12s %14s %14s\n", "path", "events/s", "p50 @"+fmt.Sprint(r.Rate)+"/s", "p99 @"+fmt.Sprint(r.Rate)+"/s")
+	row := func(name string, p Path) {
+		fmt.Fprintf(w, "%-26s %12.0f %14s %14s\n", name, p.PerSecond, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+	}
+	row("direct POST loop", r.Direct)
+	row("agent (fake ws -> handler)", r.Agent)
+	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
+}
