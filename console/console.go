@@ -61,19 +61,19 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	switch r.Message {
 	case "event received":
 		b.WriteString("--> ")
-		b.WriteString(join(attrs["type"], attrs["detail"]))
-		lead = []string{"type", "detail"}
+		b.WriteString(join(attrs["type"], attrs["detail"], shortID(attrs["id"])))
+		lead = []string{"type", "detail", "id"}
 	case "event delivered":
 		b.WriteString("<-- [" + attrs["status"] + "] ")
-		b.WriteString(attrs["type"])
-		lead = []string{"type", "status"}
+		b.WriteString(join(attrs["type"], shortID(attrs["id"])))
+		lead = []string{"type", "status", "id"}
 	case "delivery failed":
 		status := attrs["status"]
 		if status == "0" {
 			status = "---"
 		}
-		b.WriteString("<-- [" + status + "] FAILED " + attrs["type"])
-		lead = []string{"type", "status"}
+		b.WriteString("<-- [" + status + "] FAILED " + join(attrs["type"], shortID(attrs["id"])))
+		lead = []string{"type", "status", "id"}
 	default:
 		b.WriteString(levelTag(r.Level))
 		b.WriteByte(' ')
@@ -106,6 +106,18 @@ func join(parts ...string) string {
 		return "event"
 	}
 	return strings.Join(out, " ")
+}
+
+// shortID shows the first 8 characters of a delivery id in brackets, as
+// stripe listen does; the JSON log keeps the whole id.
+func shortID(id string) string {
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	if id == "" {
+		return ""
+	}
+	return "[" + id + "]"
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,44 @@
+package console
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestHandlerLines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		log  func(*slog.Logger)
+		want string
+	}{
+		{"event received", func(l *slog.Logger) {
+			l.Info("event received", "type", "call", "detail", "ringing", "id", "0123456789abcdef", "key", "call:1")
+		}, "--> call ringing [01234567]  key=call:1\n"},
+		{"event delivered", func(l *slog.Logger) {
+			l.Info("event delivered", "type", "sms", "id", "abcdefghij", "status", 204, "attempts", 1)
+		}, "<-- [204] sms [abcdefgh]  attempts=1\n"},
+		{"delivery failed without answer", func(l *slog.Logger) {
+			l.Error("delivery failed", "type", "call", "id", "x", "status", 0, "reason", "connection refused")
+		}, "<-- [---] FAILED call [x]  reason=\"connection refused\"\n"},
+		{"other", func(l *slog.Logger) { l.Warn("disconnected", "reason", "closed") }, "WARN  disconnected  reason=closed\n"},
+		{"below level", func(l *slog.Logger) { l.Debug("noise") }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tc.log(slog.New(NewHandler(&b, slog.LevelInfo)))
+			got := b.String()
+			if tc.want == "" {
+				if got != "" {
+					t.Fatalf("got %q, want nothing", got)
+				}
+				return
+			}
+			// drop the "15:04:05.000 " time stamp
+			if len(got) < 13 || !strings.HasSuffix(got, tc.want) || len(got) != 13+len(tc.want) {
+				t.Fatalf("got %q, want time + %q", got, tc.want)
+			}
+		})
+	}
+}
