@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/bench"
@@ -19,8 +21,20 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel POSTs, on both paths"},
 			&cli.IntFlag{Name: "rate", Value: 200, Usage: "events/s of the latency phase"},
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
+			if path := c.String("cpuprofile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 			conc := c.Int("concurrency")
 			_, err := bench.Run(c.Context, bench.Config{

@@ -65,14 +65,18 @@ func (r *run) waitConnected(t *testing.T, srv *dialpadtest.Server, n int) {
 func TestListenDeliversEveryEventAcrossRotations(t *testing.T) {
 	for _, tc := range []struct {
 		name, secret, contentType string
+		extra                     []string
 	}{
-		{"json", "", "application/json"},
-		{"jwt", "s3cret-for-test", "application/jwt"},
+		{"json", "", "application/json", nil},
+		{"jwt", "s3cret-for-test", "application/jwt", nil},
+		// rotating only 1ms ahead lets the server close most connections
+		// at the token's end: the reconnect-on-close path.
+		{"json server closes", "", "application/json", []string{"--rotate-before", "1ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, wsID := fakeDialpad(t, dialpadtest.Config{TokenTTL: 400 * time.Millisecond}, tc.secret)
 			h := newHook(t, nil)
-			r := start(t, listenArgs(srv, wsID, h.URL, "--log-format", "json")...)
+			r := start(t, listenArgs(srv, wsID, h.URL, append([]string{"--log-format", "json"}, tc.extra...)...)...)
 			r.waitConnected(t, srv, 1)
 
 			gen := dialpadtest.NewGenerator(42)
