@@ -1,0 +1,268 @@
+// Package dialpad is the REST client for Dialpad's websocket endpoints, event
+// subscriptions and webhooks (API v2). It authenticates with a bearer key,
+// follows list cursors, retries idempotent requests with jittered backoff
+// and reports HTTP failures as *APIError. Neither the key nor the token inside
+// a websocket_url ever reaches an error string or a log line.
+package dialpad
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Base URLs of the Dialpad API; paths below them start with /api/v2.
+const (
+	ProductionBase = "https://dialpad.com"
+	SandboxBase    = "https://sandbox.dialpad.com"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultUserAgent    = "dialpad-tunnel"
+	DefaultTimeout      = 15 * time.Second
+	DefaultMaxRetries   = 4
+	DefaultRetryWaitMin = 500 * time.Millisecond
+	DefaultRetryWaitMax = 30 * time.Second
+)
+
+// maxBodySize bounds every response body this client reads.
+const maxBodySize = 4 << 20
+
+// apiPrefix is prepended to every resource path.
+const apiPrefix = "/api/v2"
+
+// Config configures a Client. BaseURL and APIKey are required; New fills the
+// other zero fields with the defaults above.
+type Config struct {
+	// BaseURL is the scheme and host, e.g. ProductionBase or
+	// http://127.0.0.1:PORT, without /api/v2.
+	BaseURL string
+	// APIKey is sent as "Authorization: Bearer <key>". It is never logged
+	// and never appears in an error.
+	APIKey string
+	// UserAgent is sent on every request. Default DefaultUserAgent.
+	UserAgent string
+	// Timeout bounds each request attempt, reading the body included.
+	Timeout time.Duration
+	// MaxRetries is how many times a GET, PATCH or DELETE is retried after a
+	// transport error, a 429 or a 5xx. A negative value disables retries.
+	// POSTs create objects and are never retried.
+	MaxRetries int
+	// RetryWaitMin and RetryWaitMax bound the jittered exponential backoff
+	// between retries. A Retry-After header (seconds or HTTP date) replaces
+	// the backoff, capped at RetryWaitMax. RetryWaitMin must not exceed
+	// RetryWaitMax.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// Transport carries the requests. Default: a clone of
+	// http.DefaultTransport, which honours the proxy environment variables.
+	Transport http.RoundTripper
+	// Logger receives a debug line per retry. Default: discard.
+	Logger *slog.Logger
+}
+
+// Client calls the Dialpad REST API. It is safe for concurrent use.
+type Client struct {
+	base   string // scheme://host[/prefix], no trailing slash
+	apiKey string
+	cfg    Config
+	http   *http.Client
+	log    *slog.Logger
+}
+
+// New validates cfg and returns a Client using a copy of it with defaults
+// filled in.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.APIKey) == "" {
+		return nil, errors.New("dialpad: config: APIKey is required")
+	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n") {
+		return nil, errors.New("dialpad: config: APIKey contains a line break")
+	}
+	base, err := parseBase(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.RetryWaitMin <= 0 {
+		cfg.RetryWaitMin = DefaultRetryWaitMin
+	}
+	if cfg.RetryWaitMax <= 0 {
+		cfg.RetryWaitMax = max(DefaultRetryWaitMax, cfg.RetryWaitMin)
+	}
+	if cfg.RetryWaitMin > cfg.RetryWaitMax {
+		return nil, fmt.Errorf("dialpad: config: RetryWaitMin %s exceeds RetryWaitMax %s", cfg.RetryWaitMin, cfg.RetryWaitMax)
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		base:   base,
+		apiKey: cfg.APIKey,
+		cfg:    cfg,
+		http:   &http.Client{Transport: cfg.Transport, Timeout: cfg.Timeout},
+		log:    cfg.Logger,
+	}, nil
+}
+
+// parseBase checks a base URL and returns it without a trailing slash or
+// /api/v2 suffix. The error never echoes the URL, which may hold credentials.
+func parseBase(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("dialpad: config: BaseURL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("dialpad: config: BaseURL is not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("dialpad: config: BaseURL must start with http:// or https://")
+	}
+	if u.Host == "" {
+		return "", errors.New("dialpad: config: BaseURL has no host")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("dialpad: config: BaseURL must not contain credentials, a query or a fragment")
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	p = strings.TrimSuffix(p, apiPrefix)
+	return u.Scheme + "://" + u.Host + p, nil
+}
+
+// do sends one API request and decodes a 2xx JSON response into out (when
+// out is non-nil). in, when non-nil, is sent as the JSON body. POSTs get a
+// single attempt; other methods are retried as Config describes.
+func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+	target := c.base + apiPrefix + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var body any // stays an untyped nil for requests without a body
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return errf(op, fmt.Errorf("encode request: %w", err))
+		}
+		body = b
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return errf(op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := c.retrier(op, method).Do(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return errf(op, err)
+	}
+	defer func() {
+		io.CopyN(io.Discard, resp.Body, 4<<10) // let the connection be reused
+		resp.Body.Close()
+	}()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return newAPIError(op, resp, b, c.apiKey)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	if err != nil {
+		return errf(op, fmt.Errorf("read response: %w", err))
+	}
+	if len(b) > maxBodySize {
+		return errf(op, fmt.Errorf("response body exceeds %d bytes", maxBodySize))
+	}
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if method == http.MethodDelete || resp.StatusCode == http.StatusNoContent {
+			return nil // nothing to decode; the caller fills in what it knows
+		}
+		return errf(op, fmt.Errorf("%d response has an empty body", resp.StatusCode))
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return errf(op, fmt.Errorf("decode response: %w", err))
+	}
+	return nil
+}
+
+// retrier returns the retryablehttp client for one call. Creating POSTs get
+// no retries, so a lost response can never create a duplicate object.
+func (c *Client) retrier(op, method string) *retryablehttp.Client {
+	retries := c.cfg.MaxRetries
+	if method == http.MethodPost {
+		retries = 0
+	}
+	return &retryablehttp.Client{
+		HTTPClient:   c.http,
+		RetryWaitMin: c.cfg.RetryWaitMin,
+		RetryWaitMax: c.cfg.RetryWaitMax,
+		RetryMax:     retries,
+		CheckRetry:   retryablehttp.DefaultRetryPolicy,
+		Backoff: func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+			wait := backoff(lo, hi, attempt, resp, time.Now())
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			c.log.Debug("dialpad: retrying request", "op", op, "retry", attempt+1, "status", status, "wait", wait)
+			return wait
+		},
+		// Hand back the last response so a 429/5xx that outlived the
+		// retries becomes an *APIError with its body and Retry-After.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+}
+
+// backoff returns the wait before retry attempt+1. A Retry-After header wins,
+// capped at hi; otherwise the wait is drawn uniformly from
+// [lo, min(lo*2^(attempt+1), hi)].
+func backoff(lo, hi time.Duration, attempt int, resp *http.Response, now time.Time) time.Duration {
+	if resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+			return min(d, hi)
+		}
+	}
+	ceiling := lo
+	for i := 0; i <= attempt && ceiling < hi; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, hi)
+	if ceiling <= lo {
+		return lo
+	}
+	return lo + rand.N(ceiling-lo+1)
+}

@@ -1,0 +1,4 @@
+package dialpad
+
+// Backoff exposes the retry wait computation to the external tests.
+var Backoff = backoff

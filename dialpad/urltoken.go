@@ -1,0 +1,86 @@
+package dialpad
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// URLExpiry returns the expiry of a websocket_url: the exp claim of the JWT
+// that forms the URL's last path segment, read WITHOUT verifying the token
+// (Dialpad signs it with its own key). A fractional exp keeps millisecond
+// precision. Errors never contain the URL or the token.
+func URLExpiry(websocketURL string) (time.Time, error) {
+	token, err := urlToken(websocketURL)
+	if err != nil {
+		return time.Time{}, err
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, fmt.Errorf("dialpad: websocket url token: want 3 dot-separated segments, got %d", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, errors.New("dialpad: websocket url token: payload is not base64url")
+	}
+	var claims map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return time.Time{}, errors.New("dialpad: websocket url token: payload is not a JSON object")
+	}
+	raw, ok := claims["exp"]
+	if !ok || string(raw) == "null" {
+		return time.Time{}, errors.New("dialpad: websocket url token: no exp claim")
+	}
+	var exp json.Number
+	if err := json.Unmarshal(raw, &exp); err != nil {
+		return time.Time{}, errors.New("dialpad: websocket url token: exp claim is not a number")
+	}
+	secs, err := exp.Float64()
+	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || secs <= 0 || secs > 1e11 {
+		return time.Time{}, errors.New("dialpad: websocket url token: exp claim is out of range")
+	}
+	whole := math.Floor(secs)
+	ms := math.Round((secs - whole) * 1000)
+	return time.Unix(int64(whole), int64(ms)*int64(time.Millisecond)), nil
+}
+
+// RedactURL returns websocketURL with its token (the last path segment)
+// replaced by "<token>", and any credentials, query and fragment dropped, for
+// logs and error messages. An unparseable URL becomes "<invalid url>".
+func RedactURL(websocketURL string) string {
+	if websocketURL == "" {
+		return ""
+	}
+	u, err := url.Parse(websocketURL)
+	if err != nil || u.Host == "" {
+		return "<invalid url>"
+	}
+	dir := u.EscapedPath()
+	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+		dir = dir[:i+1]
+	} else {
+		dir = "/"
+	}
+	return u.Scheme + "://" + u.Host + dir + "<token>"
+}
+
+// urlToken returns the last path segment of a websocket URL.
+func urlToken(websocketURL string) (string, error) {
+	u, err := url.Parse(websocketURL)
+	if err != nil {
+		return "", errors.New("dialpad: websocket url is not a valid URL")
+	}
+	p := u.EscapedPath()
+	token := p[strings.LastIndexByte(p, '/')+1:]
+	if token == "" {
+		return "", errors.New("dialpad: websocket url has no token segment")
+	}
+	return token, nil
+}
