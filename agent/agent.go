@@ -40,6 +40,7 @@ type Config struct {
 	DedupeWindow     time.Duration // how long frames are remembered for duplicate checks; default 2m
 	DedupeMax        int           // at most this many remembered frames; default 200000
 	DrainTimeout     time.Duration // on shutdown, how long queued deliveries may still take; default 10s
+	StatusInterval   time.Duration // how often a status line is logged; default 1m; negative: never
 	Logger           *slog.Logger  // default: discard
 }
 
@@ -75,6 +76,9 @@ func (c *Config) fill() error {
 	def(&c.BackoffReset, 30*time.Second)
 	def(&c.DedupeWindow, 2*time.Minute)
 	def(&c.DrainTimeout, 10*time.Second)
+	if c.StatusInterval == 0 {
+		c.StatusInterval = time.Minute
+	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 8 << 20
 	}
@@ -125,8 +129,8 @@ func (a *Agent) markConnected() { a.connOnce.Do(func() { close(a.connected) }) }
 // Run listens until ctx is done or a source fails permanently (bad API key,
 // unknown websocket), then stops reading, closes the connections politely,
 // lets queued deliveries finish for up to DrainTimeout and returns. It
-// starts one goroutine per source (source.run) and Concurrency delivery
-// workers; all have ended when Run returns.
+// starts one goroutine per source (source.run), Concurrency delivery
+// workers and one status reporter; all have ended when Run returns.
 func (a *Agent) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliver()
@@ -154,7 +158,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		a.reportStatus(srcCtx)
+	}()
 	sources.Wait()
+	cancelSources()
+	<-statusDone
 	close(errs)
 
 	a.cfg.Queue.Close()
@@ -187,7 +198,12 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
 		return
 	}
-	if a.dedupe.duplicate(data, now, a.live.Load() > 1) {
+	overlapping := a.live.Load() > 1
+	identity := data
+	if f.jwt && a.dedupe.checking(now, overlapping) {
+		identity = claimsIdentity(data)
+	}
+	if a.dedupe.duplicate(identity, now, overlapping) {
 		a.stats.duplicates.Add(1)
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -38,6 +39,40 @@ func (d *dedupe) arm(now time.Time) {
 		d.armedUntil = until
 	}
 	d.mu.Unlock()
+}
+
+// checking reports whether a frame arriving now would be checked.
+func (d *dedupe) checking(now time.Time, overlapping bool) bool {
+	if overlapping {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !now.After(d.armedUntil)
+}
+
+// claimsIdentity is what identifies a JWT event across connections: its
+// claims without the registered time claims (iat, exp, nbf), which Dialpad
+// may mint anew for each connection, re-encoded with sorted keys. Values
+// stay raw, so large numbers are compared exactly. A frame whose payload is
+// not a JSON object identifies itself.
+func claimsIdentity(jwt []byte) []byte {
+	payload, err := jwtPayload(jwt)
+	if err != nil {
+		return jwt
+	}
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil {
+		return jwt
+	}
+	delete(claims, "iat")
+	delete(claims, "exp")
+	delete(claims, "nbf")
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return jwt
+	}
+	return append([]byte("jwt-claims:"), b...)
 }
 
 // duplicate records data and reports whether the same bytes were recorded

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -39,5 +40,31 @@ func (a *Agent) Stats() Stats {
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
 		Connected: int(a.live.Load()),
+	}
+}
+
+// reportStatus logs a status line every StatusInterval until ctx is done,
+// so a long-running agent's state is visible without reading every event.
+func (a *Agent) reportStatus(ctx context.Context) {
+	if a.cfg.StatusInterval < 0 {
+		return
+	}
+	tick := time.NewTicker(a.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st := a.Stats()
+		state := "connected"
+		if st.Connected == 0 {
+			state = "NOT CONNECTED"
+		}
+		a.log.Info("status", "state", state, "connections", st.Connected, "received", st.Received,
+			"delivered", st.Delivered, "failed", st.Failed, "pending", a.cfg.Queue.Len(),
+			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
+			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String())
 	}
 }
