@@ -46,10 +46,16 @@ func listenCommand() *cli.Command {
 		Usage: "listen to a Dialpad websocket (or subscriptions) and forward every event to --forward-to",
 		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel listen --websocket-id 1234 --forward-to http://localhost:3000/webhooks\n" +
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
-		Flags: append(flags, logFlags...),
+		Flags: append(append(flags, logFlags...), createFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
+				return err
+			}
+			if c.Bool("create") { // create.go
+				return listenCreate(c, log)
+			}
+			if err := checkCreateFlags(c); err != nil {
 				return err
 			}
 			o, err := listenOptionsFrom(c)
@@ -108,7 +114,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		}
 		o.Subscriptions = append(o.Subscriptions, ref)
 	}
-	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 {
+	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 && !c.Bool("create") {
 		return o, errors.New("nothing to listen to: pass --websocket-id or --subscription TYPE:ID")
 	}
 	if c.String("forward-to") == "" {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
+	"github.com/urfave/cli/v2"
+)
+
+// cleanupTimeout bounds deleting what `listen --create` made, after Ctrl-C.
+const cleanupTimeout = 30 * time.Second
+
+// createFlags are listen's flags for --create.
+func createFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.BoolFlag{Name: "create", Usage: "create a websocket and --events subscriptions for this run; delete them on exit"},
+		&cli.StringSliceFlag{Name: "events", Usage: "with --create: event types to subscribe to, e.g. call,sms (call, sms, agent_status, contact, changelog)"},
+		&cli.BoolFlag{Name: "keep", Usage: "with --create: keep the websocket and subscriptions on exit and print their ids"},
+		&cli.StringFlag{Name: "secret", Usage: "with --create: websocket secret, so events arrive as HS256 JWTs your handler verifies (never printed)", EnvVars: []string{"DIALPAD_WEBSOCKET_SECRET"}},
+	}, subscriptionFlags()...)
+}
+
+// checkCreateFlags refuses --create's flags without --create. A secret
+// from DIALPAD_WEBSOCKET_SECRET (shared with setup) is not an error.
+func checkCreateFlags(c *cli.Context) error {
+	for _, name := range []string{"events", "keep", "secret"} {
+		if c.IsSet(name) && (name != "secret" || os.Getenv("DIALPAD_WEBSOCKET_SECRET") == "") {
+			return fmt.Errorf("--%s needs --create", name)
+		}
+	}
+	for name := range subscriptionOptions {
+		if c.IsSet(name) {
+			return fmt.Errorf("--%s needs --create", name)
+		}
+	}
+	return nil
+}
+
+// created is what `listen --create` made for its run.
+type created struct {
+	websocket     dialpad.ID
+	subscriptions []typedSub
+}
+
+func (cr created) String() string {
+	parts := make([]string, len(cr.subscriptions))
+	for i, s := range cr.subscriptions {
+		parts[i] = string(s.typ) + " " + s.sub.ID.String()
+	}
+	return fmt.Sprintf("websocket %s, subscriptions %s", cr.websocket, strings.Join(parts, ", "))
+}
+
+// listenCreate runs `listen --create`: create, listen until ctx is done,
+// then delete what was created unless --keep.
+func listenCreate(c *cli.Context, log *slog.Logger) error {
+	if c.IsSet("websocket-id") || len(c.StringSlice("subscription")) > 0 {
+		return errors.New("--create makes its own websocket: drop --websocket-id and --subscription")
+	}
+	types, err := parseTypes(c.StringSlice("events"))
+	if err != nil {
+		return fmt.Errorf("--events: %w", err)
+	}
+	if len(types) == 0 {
+		return errors.New("--create needs --events, e.g. --events call,sms")
+	}
+	specs, err := specsFromFlags(c, types)
+	if err != nil {
+		return err
+	}
+	o, err := listenOptionsFrom(c)
+	if err != nil {
+		return err
+	}
+	cfg := o.API
+	cfg.Logger = log
+	client, err := dialpad.New(cfg)
+	if err != nil {
+		return err
+	}
+	cr, err := createForRun(c.Context, client, c.String("secret"), specs)
+	if err != nil {
+		return errors.Join(withFix(err), cleanup(c.Context, client, cr, log))
+	}
+	log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
+	o.WebsocketID = cr.websocket
+	runErr := runListen(c.Context, o, log)
+	if c.Bool("keep") {
+		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: dialpad-tunnel listen --websocket-id %s --forward-to %s\n", cr, cr.websocket, o.Forward.URL)
+		return runErr
+	}
+	return errors.Join(runErr, cleanup(c.Context, client, cr, log))
+}
+
+// createForRun creates the websocket, then one subscription per spec. On
+// error it returns what it created so far, for cleanup.
+func createForRun(ctx context.Context, client *dialpad.Client, secret string, specs []setup.SubscriptionSpec) (created, error) {
+	var cr created
+	ws, err := client.CreateWebsocket(ctx, secret)
+	if err != nil {
+		return cr, err
+	}
+	cr.websocket = ws.ID
+	for _, spec := range specs {
+		s, err := client.CreateSubscription(ctx, spec.Type, spec.Request(ws.ID))
+		if err != nil {
+			return cr, err
+		}
+		cr.subscriptions = append(cr.subscriptions, typedSub{spec.Type, s})
+	}
+	return cr, nil
+}
+
+// cleanup deletes the subscriptions and then the websocket of cr, even
+// after ctx was cancelled (Ctrl-C), within cleanupTimeout. Objects already
+// gone are not an error.
+func cleanup(ctx context.Context, client *dialpad.Client, cr created, log *slog.Logger) error {
+	if cr.websocket == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	gone := func(err error) bool {
+		var api *dialpad.APIError
+		return err == nil || errors.As(err, &api) && api.Status == http.StatusNotFound
+	}
+	for _, s := range cr.subscriptions {
+		if _, err := client.DeleteSubscription(ctx, s.typ, s.sub.ID); !gone(err) {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := client.DeleteWebsocket(ctx, cr.websocket); !gone(err) {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("could not delete everything --create made (%s); delete it with `dialpad-tunnel websockets delete %s`: %w", cr, cr.websocket, errors.Join(errs...))
+	}
+	log.Info("deleted what --create made", "ids", cr.String())
+	return nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+func createArgs(srv *dialpadtest.Server, forwardTo string, extra ...string) []string {
+	return append([]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--create", "--forward-to", forwardTo}, extra...)
+}
+
+// counts returns how many websockets and subscriptions the fake holds.
+func counts(t *testing.T, srv *dialpadtest.Server) (websockets, subscriptions int) {
+	t.Helper()
+	c := testClient(t, srv)
+	wss, err := c.ListWebsockets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range dialpad.SubscriptionTypes() {
+		subs, err := c.ListSubscriptions(context.Background(), typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subscriptions += len(subs)
+	}
+	return len(wss), subscriptions
+}
+
+// TestListenCreateCleansUp: `listen --create` makes a websocket and the
+// subscriptions with the options given, delivers events, and after Ctrl-C
+// (the context cancelled) leaves nothing behind; --keep keeps them.
+func TestListenCreateCleansUp(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run("keep="+strconv.FormatBool(keep), func(t *testing.T) {
+			srv := newFake(t, dialpadtest.Config{})
+			h := newHook(t, nil)
+			extra := []string{"--events", "call,sms", "--secret", "run-secret", "--call-states", "calling,hangup",
+				"--group-calls-only", "--sms-direction", "inbound", "--delivery-status", "--log-format", "json"}
+			if keep {
+				extra = append(extra, "--keep")
+			}
+			r := start(t, createArgs(srv, h.URL, extra...)...)
+			r.waitConnected(t, srv, 1)
+			c := testClient(t, srv)
+			calls, _ := c.ListSubscriptions(context.Background(), dialpad.Call)
+			sms, _ := c.ListSubscriptions(context.Background(), dialpad.SMS)
+			if len(calls) != 1 || !calls[0].GroupCallsOnly || strings.Join(calls[0].CallStates, ",") != "calling,hangup" {
+				t.Errorf("call subscriptions %+v", calls)
+			}
+			if len(sms) != 1 || sms[0].Direction != "inbound" || !sms[0].Status {
+				t.Errorf("sms subscriptions %+v", sms)
+			}
+			if d := srv.Publish("call", []byte(`{"call_id":1,"state":"hangup"}`)); d.Frames != 1 {
+				t.Fatalf("publish: %+v", d)
+			}
+			got := h.waitRequests(t, 1, 10*time.Second)
+			if ct := got[0].header.Get("Content-Type"); ct != "application/jwt" {
+				t.Errorf("Content-Type %q: --secret did not sign the websocket", ct)
+			}
+			if err := r.stop(t); err != nil {
+				t.Fatalf("listen --create: %v\n%s", err, r.stdout.String())
+			}
+			ws, subs := counts(t, srv)
+			out := r.stdout.String()
+			if strings.Contains(out, "run-secret") || strings.Contains(out, srv.APIKey()) {
+				t.Errorf("output holds a secret:\n%s", out)
+			}
+			if keep {
+				if ws != 1 || subs != 2 {
+					t.Errorf("--keep left %d websockets, %d subscriptions; want 1 and 2", ws, subs)
+				}
+				mustContain(t, out, "kept websocket 1000, subscriptions call 1001, sms 1002")
+				mustContain(t, out, "listen --websocket-id 1000")
+				return
+			}
+			if ws != 0 || subs != 0 {
+				t.Errorf("after Ctrl-C the fake still has %d websockets and %d subscriptions", ws, subs)
+			}
+		})
+	}
+}
+
+// TestListenCreateErrors: bad flag combinations are refused before any
+// REST call; a refused subscription removes the websocket made before it.
+func TestListenCreateErrors(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{createArgs(srv, "http://127.0.0.1:1/"), "--events"},
+		{createArgs(srv, "http://127.0.0.1:1/", "--events", "fax"), "fax"},
+		{createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--contact-type", "local"), "--contact-type applies to contact"},
+		{createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--websocket-id", "5"), "drop --websocket-id"},
+		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--events", "call"), "--events needs --create"},
+		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--sms-direction", "inbound"), "--sms-direction needs --create"},
+	} {
+		r := start(t, tc.args...)
+		if err := r.wait(t, 10*time.Second); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args[5:], err, tc.want)
+		}
+	}
+	if n := len(srv.RESTCalls()); n != 0 {
+		t.Errorf("usage errors made %d REST calls", n)
+	}
+
+	r := start(t, createArgs(srv, "http://127.0.0.1:1/", "--events", "sms,call", "--call-states", "bogus")...)
+	err := r.wait(t, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "create call subscription: 400") || !strings.Contains(err.Error(), "invalid call_states") {
+		t.Fatalf("error %v, want the refused create with Dialpad's message", err)
+	}
+	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {
+		t.Errorf("a failed --create left %d websockets and %d subscriptions", ws, subs)
+	}
+}

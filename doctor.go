@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/doctor"
+	"github.com/urfave/cli/v2"
+)
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check the API key, subscription permissions, the websocket host (through any proxy), the handler and the clock",
+		Flags: append([]cli.Flag{
+			&cli.Int64Flag{Name: "websocket-id", Usage: "websocket to check (default: the first one listed)", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
+			&cli.StringFlag{Name: "forward-to", Usage: "handler URL to check", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
+		}, apiFlags...),
+		Action: func(c *cli.Context) error {
+			client, cfg, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			checks, err := doctor.Run(c.Context, doctor.Config{
+				Client:      client,
+				APIBase:     cfg.BaseURL,
+				WebsocketID: dialpad.ID(c.Int64("websocket-id")),
+				ForwardTo:   c.String("forward-to"),
+			})
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, ch := range checks {
+				fmt.Fprintf(c.App.Writer, "[%-4s] %s: %s\n", ch.Status, ch.Name, ch.Detail)
+				if ch.Fix != "" {
+					fmt.Fprintf(c.App.Writer, "       fix: %s\n", ch.Fix)
+				}
+				if ch.Status == doctor.Fail {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return cli.Exit(fmt.Sprintf("doctor: %d check(s) failed", failed), 1)
+			}
+			fmt.Fprintln(c.App.Writer, "all checks passed")
+			return nil
+		},
+	}
+}

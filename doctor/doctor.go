@@ -1,0 +1,153 @@
+// Package doctor runs the preflight checks of a dialpad-tunnel setup (the
+// API key and what it may do, the websocket host through the proxy, the
+// forward target, the clock) and gives a fix for each failure.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+)
+
+// Status is the outcome of one Check.
+type Status string
+
+// The statuses of a Check. Only Fail makes a run fail.
+const (
+	OK   Status = "ok"
+	Warn Status = "warn"
+	Fail Status = "FAIL"
+	Skip Status = "skip"
+)
+
+// Check is one line of the checklist. No field holds a secret.
+type Check struct {
+	Name   string
+	Status Status
+	Detail string
+	// Fix tells the user what to do; set when Status is Fail or Warn.
+	Fix string
+}
+
+// ProxyFunc picks the proxy for a request, as http.ProxyFromEnvironment.
+type ProxyFunc func(*http.Request) (*url.URL, error)
+
+// Config configures Run.
+type Config struct {
+	// Client talks to Dialpad; required.
+	Client *dialpad.Client
+	// APIBase is shown in the API key check.
+	APIBase string
+	// WebsocketID is the websocket whose URL is checked; 0 means the first
+	// one listed.
+	WebsocketID dialpad.ID
+	// ForwardTo is the handler URL to check; "" skips the check.
+	ForwardTo string
+	// Proxy picks the proxy for the websocket host; default
+	// http.ProxyFromEnvironment.
+	Proxy ProxyFunc
+	// Timeout bounds each network check; default 10s.
+	Timeout time.Duration
+	// MaxSkew is the largest accepted difference between the local clock
+	// and the token's iat; default 1m.
+	MaxSkew time.Duration
+	// Now is the local clock; default time.Now.
+	Now func() time.Time
+}
+
+// Run performs every check in order and returns the checklist. Checks that
+// depend on a failed one are skipped.
+func Run(ctx context.Context, cfg Config) ([]Check, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("doctor: config: Client is required")
+	}
+	if cfg.Proxy == nil {
+		cfg.Proxy = http.ProxyFromEnvironment
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var out []Check
+	key, websockets := checkKey(ctx, cfg)
+	out = append(out, key)
+	if key.Status == Fail {
+		for _, name := range []string{"subscription types", "websocket host", "clock"} {
+			out = append(out, Check{Name: name, Status: Skip, Detail: "needs a working API key"})
+		}
+	} else {
+		out = append(out, checkTypes(ctx, cfg)...)
+		out = append(out, checkWebsocket(ctx, cfg, websockets)...)
+	}
+	return append(out, checkForward(ctx, cfg)), nil
+}
+
+// checkKey lists the websockets: the cheapest call that proves the key.
+func checkKey(ctx context.Context, cfg Config) (Check, []dialpad.Websocket) {
+	c := Check{Name: "API key"}
+	all, err := cfg.Client.ListWebsockets(ctx)
+	if err == nil {
+		c.Status, c.Detail = OK, fmt.Sprintf("accepted by %s (%d websockets)", cfg.APIBase, len(all))
+		return c, all
+	}
+	c.Status, c.Detail = Fail, err.Error()
+	var api *dialpad.APIError
+	switch {
+	case errors.As(err, &api) && api.Status == http.StatusUnauthorized:
+		c.Fix = "set DIALPAD_API_KEY (or --api-key) to a valid key; sandbox and production keys differ, so check --env"
+	case errors.As(err, &api) && api.Status == http.StatusForbidden:
+		c.Fix = "the key may not manage websockets: create an API key with the needed scopes"
+	case errors.As(err, &api) && api.Status == http.StatusTooManyRequests:
+		c.Fix = "the company is over its rate limit (20 requests/s): try again in a minute"
+	case errors.As(err, &api):
+		c.Fix = "check --env / --api-base"
+	default:
+		c.Fix = "check --env / --api-base, the network and HTTPS_PROXY"
+	}
+	return c, nil
+}
+
+// adminNeed returns what a key needs to create subscriptions of an
+// admin-only type, "" for the other types.
+func adminNeed(typ dialpad.SubscriptionType) string {
+	switch typ {
+	case dialpad.AgentStatus, dialpad.Contact:
+		return "a company-admin API key"
+	case dialpad.Changelog:
+		return "a company-admin API key with the change_log scope"
+	}
+	return ""
+}
+
+// checkTypes lists each subscription type to see which ones the key may use.
+func checkTypes(ctx context.Context, cfg Config) []Check {
+	var out []Check
+	for _, typ := range dialpad.SubscriptionTypes() {
+		c := Check{Name: string(typ) + " subscriptions"}
+		subs, err := cfg.Client.ListSubscriptions(ctx, typ)
+		need := adminNeed(typ)
+		admin := need != ""
+		switch {
+		case err == nil && admin:
+			c.Status, c.Detail = OK, fmt.Sprintf("may list (%d); creating needs %s", len(subs), need)
+		case err == nil:
+			c.Status, c.Detail = OK, fmt.Sprintf("may list (%d) and create", len(subs))
+		case dialpad.IsPermanent(err) && admin:
+			c.Status, c.Detail, c.Fix = Warn, err.Error(), "only if you need these events: use "+need
+		default:
+			c.Status, c.Detail, c.Fix = Fail, err.Error(), "give the API key access to "+string(typ)+" events (scopes; message_content_export for SMS text)"
+		}
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+package doctor
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+)
+
+// checkWebsocket fetches a websocket_url, dials its host the way the agent
+// would (through the proxy, TLS for wss) and compares the local clock with
+// the token's iat and exp.
+func checkWebsocket(ctx context.Context, cfg Config, listed []dialpad.Websocket) []Check {
+	host, clock := Check{Name: "websocket host"}, Check{Name: "clock"}
+	id := cfg.WebsocketID
+	if id == 0 && len(listed) > 0 {
+		id = listed[0].ID
+	}
+	if id == 0 {
+		host.Status, host.Detail = Skip, "no websocket on this account yet"
+		host.Fix = "create one with `dialpad-tunnel setup` or `listen --create`, then run doctor again"
+		clock.Status, clock.Detail = Skip, "needs a websocket URL"
+		return []Check{host, clock}
+	}
+	ws, err := cfg.Client.Websocket(ctx, id)
+	if err != nil {
+		host.Status, host.Detail, host.Fix = Fail, err.Error(), "check --websocket-id"
+		clock.Status, clock.Detail = Skip, "needs a websocket URL"
+		return []Check{host, clock}
+	}
+	via, err := Dial(ctx, ws.URL, cfg.Proxy, cfg.Timeout)
+	if err != nil {
+		host.Status, host.Detail = Fail, dialpad.RedactURL(ws.URL)+": "+err.Error()
+		host.Fix = "allow outbound connections to this host on port 443, or set HTTPS_PROXY to a proxy that allows CONNECT to it"
+	} else {
+		host.Status, host.Detail = OK, dialpad.RedactURL(ws.URL)+" reachable "+via
+	}
+	return []Check{host, checkClock(cfg, ws.URL)}
+}
+
+// checkClock compares the local clock with the iat and exp of the URL's
+// token, which Dialpad's clock issued just now.
+func checkClock(cfg Config, websocketURL string) Check {
+	c := Check{Name: "clock"}
+	iat, exp, err := tokenTimes(websocketURL)
+	if err != nil {
+		c.Status, c.Detail = Warn, err.Error()
+		c.Fix = "nothing to do unless rotations misbehave: the agent then rotates every 55 minutes"
+		return c
+	}
+	now := cfg.Now()
+	skew := now.Sub(iat)
+	switch {
+	case skew > cfg.MaxSkew || skew < -cfg.MaxSkew || !exp.After(now):
+		c.Status = Fail
+		c.Detail = fmt.Sprintf("local clock is %s off Dialpad's (token issued %s, expires %s, local %s)",
+			skew.Round(time.Second), iat.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		c.Fix = "synchronise the clock (e.g. `timedatectl set-ntp true`): rotation is scheduled from the token's exp"
+	default:
+		c.Status, c.Detail = OK, fmt.Sprintf("within %s of Dialpad's; token valid for %s", skew.Abs().Round(time.Millisecond), exp.Sub(now).Round(time.Second))
+	}
+	return c
+}
+
+// tokenTimes reads iat and exp from the token in a websocket URL without
+// verifying it. Errors never contain the token.
+func tokenTimes(websocketURL string) (iat, exp time.Time, err error) {
+	u, err := url.Parse(websocketURL)
+	if err != nil {
+		return iat, exp, errors.New("websocket_url is not a URL")
+	}
+	parts := strings.Split(u.Path[strings.LastIndexByte(u.Path, '/')+1:], ".")
+	if len(parts) != 3 {
+		return iat, exp, errors.New("websocket_url token is not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	var claims struct{ Iat, Exp float64 }
+	if err != nil || json.Unmarshal(b, &claims) != nil || claims.Iat <= 0 || claims.Exp <= 0 {
+		return iat, exp, errors.New("websocket_url token has no readable iat and exp")
+	}
+	at := func(s float64) time.Time { return time.UnixMilli(int64(s * 1000)) }
+	return at(claims.Iat), at(claims.Exp), nil
+}
+
+// Dial opens a TCP connection to the host of a ws:// or wss:// URL, through
+// the proxy that proxy picks (HTTP CONNECT), completes a TLS handshake for
+// wss, and closes it. It returns how the host was reached, e.g. "directly"
+// or "via proxy http://proxy:3128", never with proxy credentials.
+func Dial(ctx context.Context, rawURL string, proxy ProxyFunc, timeout time.Duration) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "", errors.New("not a valid URL")
+	}
+	secure := u.Scheme == "wss" || u.Scheme == "https"
+	port, httpScheme := "80", "http"
+	if secure {
+		port, httpScheme = "443", "https"
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pu, err := proxy(&http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: httpScheme, Host: u.Host}, Header: http.Header{}})
+	if err != nil {
+		return "", fmt.Errorf("proxy settings: %w", err)
+	}
+	var d net.Dialer
+	via := "directly"
+	var conn net.Conn
+	if pu == nil {
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		via = "via proxy " + pu.Scheme + "://" + pu.Host
+		conn, err = connect(ctx, &d, pu, addr)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	if secure {
+		tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname()})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", fmt.Errorf("TLS handshake %s: %w", via, err)
+		}
+		via += ", TLS ok"
+	}
+	return via, nil
+}
+
+// connect opens a tunnel to addr through the HTTP(S) proxy pu.
+func connect(ctx context.Context, d *net.Dialer, pu *url.URL, addr string) (net.Conn, error) {
+	paddr := pu.Host
+	if pu.Port() == "" {
+		paddr = net.JoinHostPort(pu.Hostname(), "80")
+		if pu.Scheme == "https" {
+			paddr = net.JoinHostPort(pu.Hostname(), "443")
+		}
+	}
+	conn, err := d.DialContext(ctx, "tcp", paddr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", pu.Host, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	if pu.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{ServerName: pu.Hostname()})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("proxy %s: TLS: %w", pu.Host, err)
+		}
+		conn = tc
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
+	if pu.User != nil {
+		pass, _ := pu.User.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(pu.User.Username()+":"+pass)))
+	}
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: %w", pu.Host, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: %w", pu.Host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s refused CONNECT %s: %s", pu.Host, addr, resp.Status)
+	}
+	return conn, nil
+}
+
+// checkForward sends a HEAD request to the handler: any HTTP answer, even
+// 404 or 405, proves that something listens there.
+func checkForward(ctx context.Context, cfg Config) Check {
+	c := Check{Name: "forward target"}
+	if cfg.ForwardTo == "" {
+		c.Status, c.Detail = Skip, "no --forward-to given"
+		return c
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, cfg.ForwardTo, nil)
+	if err != nil {
+		c.Status, c.Detail, c.Fix = Fail, "not a valid URL", "pass --forward-to http://host:port/path"
+		return c
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		c.Status, c.Detail = Fail, cfg.ForwardTo+": "+err.Error()
+		c.Fix = "start your webhook handler, or fix --forward-to"
+		return c
+	}
+	resp.Body.Close()
+	c.Status, c.Detail = OK, fmt.Sprintf("%s answers (HEAD: %s)", cfg.ForwardTo, resp.Status)
+	return c
+}

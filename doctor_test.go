@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/urfave/cli/v2"
+)
+
+// TestDoctor prints a checklist with a fix for each failure and exits 1
+// when a check fails.
+func TestDoctor(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		badKey   bool
+		noHook   bool
+		wantFail bool
+		want     []string
+	}{
+		{name: "all good", want: []string{"[ok  ] API key: accepted", "[ok  ] call subscriptions: may list (1) and create",
+			"[ok  ] contact subscriptions: may list (0); creating needs a company-admin API key",
+			"[ok  ] websocket host: ws://127.0.0.1", "reachable directly", "[ok  ] clock: within", "[ok  ] forward target", "all checks passed"}},
+		{name: "bad key", badKey: true, wantFail: true, want: []string{"[FAIL] API key: dialpad: list websockets: 401",
+			"fix: set DIALPAD_API_KEY", "[skip] websocket host"}},
+		{name: "handler down", noHook: true, wantFail: true, want: []string{"[FAIL] forward target", "connection refused", "fix: start your webhook handler"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, dialpadtest.Config{})
+			ws := srv.AddWebsocket("s")
+			if _, err := srv.AddSubscription("call", ws, dialpadtest.SubscriptionOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			h := newHook(t, nil)
+			target := h.URL
+			if tc.noHook {
+				h.Close()
+			}
+			args := append([]string{"doctor"}, apiArgs(srv)...)
+			if tc.badKey {
+				args[4] = "wrong-key-0123456789"
+			}
+			out, err := runCmd(t, append(args, "--forward-to", target)...)
+			var ec cli.ExitCoder
+			if tc.wantFail != (err != nil) || (err != nil && (!errors.As(err, &ec) || ec.ExitCode() != 1)) {
+				t.Fatalf("error %v, want failure=%v with exit code 1\n%s", err, tc.wantFail, out)
+			}
+			for _, w := range tc.want {
+				mustContain(t, out, w)
+			}
+			if strings.Contains(out, "/events/ey") || strings.Contains(out, srv.APIKey()) {
+				t.Errorf("doctor printed a token or the key:\n%s", out)
+			}
+		})
+	}
+}

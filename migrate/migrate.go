@@ -1,0 +1,152 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+)
+
+// Config configures a Migrator.
+type Config struct {
+	// Client talks to Dialpad; required.
+	Client *dialpad.Client
+	// Logger receives a line per write; default discard.
+	Logger *slog.Logger
+}
+
+// Migrator plans, applies and rolls back migrations.
+type Migrator struct {
+	cfg Config
+}
+
+// New validates cfg and returns a Migrator.
+func New(cfg Config) (*Migrator, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("migrate: config: Client is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Migrator{cfg: cfg}, nil
+}
+
+// Plan is what a migration will change. It holds the webhook's secret
+// unexported: printing a Plan never shows it.
+type Plan struct {
+	WebhookID dialpad.ID
+	HookURL   string
+	Signed    bool
+	// WebsocketID is the websocket that is reused, 0 when one is created.
+	WebsocketID dialpad.ID
+	// Subscriptions are the ones that deliver to the webhook, as they are.
+	Subscriptions []Snapshot
+	// Unlisted names the types that could not be listed (e.g. 403 for
+	// admin-only types), with the error; their subscriptions stay put.
+	Unlisted map[dialpad.SubscriptionType]error
+
+	secret string
+}
+
+// Plan reads the webhook, every subscription and, when websocketID is 0,
+// the websockets, to find one with the webhook's (non-empty) secret. A
+// websocketID given must have that secret. Plan makes no REST write.
+func (m *Migrator) Plan(ctx context.Context, webhookID, websocketID dialpad.ID) (Plan, error) {
+	c := m.cfg.Client
+	wh, err := c.Webhook(ctx, webhookID)
+	if err != nil {
+		return Plan{}, fmt.Errorf("migrate: %w", err)
+	}
+	p := Plan{WebhookID: wh.ID, HookURL: wh.HookURL, Signed: wh.Secret() != "", secret: wh.Secret()}
+	switch {
+	case websocketID != 0:
+		ws, err := c.Websocket(ctx, websocketID)
+		if err != nil {
+			return Plan{}, fmt.Errorf("migrate: %w", err)
+		}
+		if ws.Secret() != p.secret {
+			return Plan{}, fmt.Errorf("migrate: websocket %s is not signed with webhook %s's secret, so the handler would reject its events: omit --websocket-id to create one", ws.ID, wh.ID)
+		}
+		p.WebsocketID = ws.ID
+	case p.secret != "":
+		all, err := c.ListWebsockets(ctx)
+		if err != nil {
+			return Plan{}, fmt.Errorf("migrate: %w", err)
+		}
+		for _, ws := range all {
+			if ws.Secret() == p.secret {
+				p.WebsocketID = ws.ID
+				break
+			}
+		}
+	}
+	for _, typ := range dialpad.SubscriptionTypes() {
+		subs, err := c.ListSubscriptions(ctx, typ)
+		if err != nil {
+			if !dialpad.IsPermanent(err) {
+				return Plan{}, fmt.Errorf("migrate: %w", err)
+			}
+			if p.Unlisted == nil {
+				p.Unlisted = map[dialpad.SubscriptionType]error{}
+			}
+			p.Unlisted[typ] = err
+			continue
+		}
+		for _, s := range subs {
+			if s.Webhook != nil && s.Webhook.ID == wh.ID {
+				p.Subscriptions = append(p.Subscriptions, SnapshotOf(typ, s))
+			}
+		}
+	}
+	return p, nil
+}
+
+// Record is the rollback record of one migration: everything Rollback needs
+// to restore the subscriptions exactly. It holds no secret.
+type Record struct {
+	Version          int        `json:"version"`
+	CreatedAt        time.Time  `json:"created_at"`
+	WebhookID        dialpad.ID `json:"webhook_id"`
+	WebsocketID      dialpad.ID `json:"websocket_id"`
+	WebsocketCreated bool       `json:"websocket_created"`
+	// Subscriptions are the moved subscriptions as they were before.
+	Subscriptions []Snapshot `json:"subscriptions"`
+}
+
+// Apply creates the websocket if p reuses none, calls save with the
+// rollback record before the first subscription changes, then re-points
+// every subscription of p to the websocket. A failure after save leaves a
+// record that Rollback can use.
+func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (Record, error) {
+	c := m.cfg.Client
+	rec := Record{Version: 1, CreatedAt: time.Now().UTC(), WebhookID: p.WebhookID, WebsocketID: p.WebsocketID, Subscriptions: p.Subscriptions}
+	if rec.WebsocketID == 0 {
+		ws, err := c.CreateWebsocket(ctx, p.secret)
+		if err != nil {
+			return rec, fmt.Errorf("migrate: %w", err)
+		}
+		m.cfg.Logger.Info("migrate: created", "websocket", ws)
+		rec.WebsocketID, rec.WebsocketCreated = ws.ID, true
+	}
+	if err := save(rec); err != nil {
+		return rec, fmt.Errorf("migrate: save rollback record: %w", err)
+	}
+	var errs []error
+	for _, before := range p.Subscriptions {
+		after, err := c.UpdateSubscription(ctx, before.Type, before.ID, repoint(before, rec.WebsocketID))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("migrate: %w", err))
+			continue
+		}
+		want := before
+		want.EndpointID = rec.WebsocketID
+		if d := want.Differences(SnapshotOf(before.Type, after)); len(d) > 0 {
+			errs = append(errs, fmt.Errorf("migrate: %s moved, but Dialpad also changed %v", before, d))
+		}
+		m.cfg.Logger.Info("migrate: moved", "subscription", before.String(), "websocket", rec.WebsocketID)
+	}
+	return rec, errors.Join(errs...)
+}

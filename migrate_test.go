@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// webhookHandler is a handler written for a Dialpad webhook: it verifies
+// the body as an HS256 JWT with the webhook's secret and reports each
+// verified event's claims (or the error) on a channel.
+func webhookHandler(t *testing.T, secret string) (*httptest.Server, <-chan jwt.MapClaims, <-chan error) {
+	claims, errs := make(chan jwt.MapClaims, 16), make(chan error, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		tok, err := jwt.Parse(string(body), func(*jwt.Token) (any, error) { return []byte(secret), nil },
+			jwt.WithValidMethods([]string{"HS256"}))
+		if err != nil {
+			errs <- err
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		claims <- tok.Claims.(jwt.MapClaims)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, claims, errs
+}
+
+// allSubscriptions lists every subscription of every type, as JSON without
+// the endpoint objects' URLs (a websocket's URL is new on every read).
+func allSubscriptions(t *testing.T, c *dialpad.Client) string {
+	t.Helper()
+	var all []typedSubscription
+	for _, typ := range dialpad.SubscriptionTypes() {
+		subs, err := c.ListSubscriptions(context.Background(), typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subs {
+			all = append(all, redactSubscription(typ, s, false))
+		}
+	}
+	b, _ := json.MarshalIndent(all, "", " ")
+	return string(b)
+}
+
+// TestMigrateThenRollback: migrate moves every subscription of the webhook
+// (and only those) to a websocket with the webhook's secret; `listen` then
+// delivers events the webhook's own handler verifies; rollback restores
+// every subscription exactly and removes the websocket it made.
+func TestMigrateThenRollback(t *testing.T) {
+	const secret = "original-webhook-secret"
+	srv := newFake(t, dialpadtest.Config{PageSize: 2})
+	handler, claims, verifyErrs := webhookHandler(t, secret)
+	wh := srv.AddWebhook(handler.URL, secret)
+	other := srv.AddWebhook("https://example.com/other", "other-secret")
+	srv.AddWebsocket("unrelated-secret")
+	for _, s := range []struct {
+		typ      string
+		endpoint int64
+		opts     dialpadtest.SubscriptionOptions
+	}{
+		{"call", wh, dialpadtest.SubscriptionOptions{CallStates: []string{"calling", "hangup"}, TargetType: "office", TargetID: 77, GroupCallsOnly: true}},
+		{"call", other, dialpadtest.SubscriptionOptions{}},
+		{"sms", wh, dialpadtest.SubscriptionOptions{Direction: "inbound", IncludeInternal: true, Status: true}},
+		{"contact", wh, dialpadtest.SubscriptionOptions{ContactType: "local"}},
+		{"agent_status", wh, dialpadtest.SubscriptionOptions{}},
+		{"changelog", wh, dialpadtest.SubscriptionOptions{Disabled: true}},
+		{"call", wh, dialpadtest.SubscriptionOptions{}},
+	} {
+		if _, err := srv.AddSubscription(s.typ, s.endpoint, s.opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := testClient(t, srv)
+	before := allSubscriptions(t, client)
+	record := filepath.Join(t.TempDir(), "migration.json")
+	whArg := strconv.FormatInt(wh, 10)
+
+	out := mustAPI(t, srv, "migrate", "--from-webhook", whArg, "--record", record, "--dry-run")
+	mustContain(t, out, "create   websocket with the webhook's secret")
+	mustContain(t, out, "dry run")
+	if w := writes(srv, 0); len(w) != 0 {
+		t.Fatalf("dry run wrote %v", w)
+	}
+
+	out = mustAPI(t, srv, "migrate", "--from-webhook", whArg, "--record", record)
+	mustContain(t, out, "moved 6 subscription(s)")
+	if fi, err := os.Stat(record); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("rollback record: %v (want mode 0600)", err)
+	}
+	if b, _ := os.ReadFile(record); strings.Contains(string(b), secret) {
+		t.Error("the rollback record holds the secret")
+	}
+	wss, _ := client.ListWebsockets(context.Background())
+	ws := wss[len(wss)-1]
+	if ws.Secret() != secret {
+		t.Fatalf("new websocket is not signed with the webhook's secret")
+	}
+	if _, err := apiCmd(t, srv, "migrate", "--from-webhook", whArg, "--record", record); err == nil {
+		t.Error("a second migrate with a pending record should be refused")
+	}
+
+	r := start(t, listenArgs(srv, int64(ws.ID), handler.URL)...)
+	r.waitConnected(t, srv, 1)
+	ev := dialpadtest.NewGenerator(7).SMS()
+	ev = []byte(`{"direction":"inbound",` + string(ev[1:]))
+	if d := srv.Publish("sms", ev); d.Frames != 1 || d.Webhooks != 0 {
+		t.Fatalf("publish after migrate: %+v, want one websocket frame and no webhook POST", d)
+	}
+	select {
+	case c := <-claims:
+		if c["direction"] != "inbound" {
+			t.Errorf("verified claims %v", c)
+		}
+	case err := <-verifyErrs:
+		t.Fatalf("the webhook's handler rejected the forwarded event: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event reached the handler")
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+
+	out = mustAPI(t, srv, "migrate", "--rollback", "--record", record)
+	mustContain(t, out, "restored 6 subscription(s)")
+	mustContain(t, out, "deleted websocket "+ws.ID.String())
+	if after := allSubscriptions(t, client); after != before {
+		t.Fatalf("subscriptions after rollback differ:\nbefore %s\nafter  %s", before, after)
+	}
+	if _, err := os.Stat(record + ".rolled-back"); err != nil {
+		t.Errorf("record not retired: %v", err)
+	}
+	if d := srv.Publish("sms", ev); d.Webhooks != 1 {
+		t.Errorf("after rollback the webhook got %d POSTs, want 1", d.Webhooks)
+	}
+}
+
+// TestMigrateReusesAndRefuses: a websocket with the same secret is reused;
+// a websocket with another secret, an unknown webhook and a missing record
+// are refused with the operation named.
+func TestMigrateReusesAndRefuses(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	wh := srv.AddWebhook("https://example.com/hook", "shared")
+	same := srv.AddWebsocket("shared")
+	otherWS := srv.AddWebsocket("different")
+	if _, err := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	whArg := strconv.FormatInt(wh, 10)
+	out := mustAPI(t, srv, "migrate", "--from-webhook", whArg, "--record", filepath.Join(dir, "r.json"), "--dry-run")
+	mustContain(t, out, "reuse    websocket "+strconv.FormatInt(same, 10))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from-webhook", whArg, "--websocket-id", strconv.FormatInt(otherWS, 10), "--record", filepath.Join(dir, "a.json")}, "not signed with webhook"},
+		{[]string{"--from-webhook", "4242", "--record", filepath.Join(dir, "b.json")}, "get webhook 4242: 404"},
+		{[]string{"--rollback", "--record", filepath.Join(dir, "none.json")}, "read rollback record"},
+		{[]string{"--record", filepath.Join(dir, "c.json")}, "--from-webhook"},
+	} {
+		if _, err := apiCmd(t, srv, "migrate", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/urfave/cli/v2"
+)
+
+// outputFlags choose how the resource commands print.
+var outputFlags = []cli.Flag{
+	&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table (secrets and URL tokens redacted)"},
+	&cli.BoolFlag{Name: "show-secrets", Usage: "with --json: include signing secrets and websocket URL tokens"},
+}
+
+// redacted replaces a secret in JSON output.
+const redacted = "<redacted>"
+
+func redactSignature(s *dialpad.Signature, show bool) *dialpad.Signature {
+	if s == nil || show {
+		return s
+	}
+	cp := *s
+	cp.Secret = redacted
+	return &cp
+}
+
+func redactWebsocket(w dialpad.Websocket, show bool) dialpad.Websocket {
+	if !show {
+		w.URL = dialpad.RedactURL(w.URL)
+	}
+	w.Signature = redactSignature(w.Signature, show)
+	return w
+}
+
+func redactWebhook(w dialpad.Webhook, show bool) dialpad.Webhook {
+	w.Signature = redactSignature(w.Signature, show)
+	return w
+}
+
+// typedSubscription is a subscription with its type, as printed by --json.
+type typedSubscription struct {
+	Type dialpad.SubscriptionType `json:"type"`
+	dialpad.Subscription
+}
+
+func redactSubscription(typ dialpad.SubscriptionType, s dialpad.Subscription, show bool) typedSubscription {
+	if s.Websocket != nil {
+		s.Websocket = new(redactWebsocket(*s.Websocket, show))
+	}
+	if s.Webhook != nil {
+		s.Webhook = new(redactWebhook(*s.Webhook, show))
+	}
+	return typedSubscription{Type: typ, Subscription: s}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints rows under a header, aligned.
+func table(w io.Writer, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ReplaceAll(header, " ", "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func signed(s *dialpad.Signature) string {
+	if s == nil || s.Secret == "" {
+		return "no"
+	}
+	return "yes"
+}
+
+// subscriptionOptionsText summarises the type-specific fields of s.
+func subscriptionOptionsText(typ dialpad.SubscriptionType, s dialpad.Subscription) string {
+	var parts []string
+	switch typ {
+	case dialpad.Call:
+		parts = append(parts, "call_states="+strings.Join(s.CallStates, ","))
+		if s.GroupCallsOnly {
+			parts = append(parts, "group_calls_only")
+		}
+	case dialpad.SMS:
+		parts = append(parts, "direction="+s.Direction)
+		if s.IncludeInternal {
+			parts = append(parts, "include_internal")
+		}
+		if s.Status {
+			parts = append(parts, "delivery_status")
+		}
+	case dialpad.AgentStatus:
+		parts = append(parts, "agent_type="+s.AgentType)
+	case dialpad.Contact:
+		parts = append(parts, "contact_type="+s.ContactType)
+	}
+	if s.TargetID != 0 {
+		parts = append(parts, "target="+s.TargetType+":"+s.TargetID.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+func endpointText(s dialpad.Subscription) string {
+	switch {
+	case s.Websocket != nil:
+		return "websocket " + s.Websocket.ID.String()
+	case s.Webhook != nil:
+		return "webhook " + s.Webhook.ID.String()
+	}
+	return "-"
+}
+
+// withFix adds what to do to the Dialpad errors a user can act on. The
+// error already names the operation and carries Dialpad's error.message.
+func withFix(err error) error {
+	var api *dialpad.APIError
+	if !errors.As(err, &api) {
+		return err
+	}
+	switch api.Status {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w\n  the API key was refused: check DIALPAD_API_KEY (or --api-key) and --env/--api-base", err)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w\n  the API key may not do this: agent_status, contact and changelog need a company-admin key; check the key's scopes", err)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w\n  no such object on this account: check the id (and --type) and --env", err)
+	case http.StatusTooManyRequests:
+		return fmt.Errorf("%w\n  rate limited by Dialpad: wait a minute and try again (creating requests are never retried automatically)", err)
+	}
+	return err
+}
+
+// idArg parses the one ID argument of a command.
+func idArg(c *cli.Context) (dialpad.ID, error) {
+	if c.NArg() != 1 {
+		return 0, fmt.Errorf("%s: want one ID argument", c.Command.FullName())
+	}
+	return dialpad.ParseID(c.Args().First())
+}
+
+// newClient builds the REST client from the API flags.
+func newClient(c *cli.Context) (*dialpad.Client, dialpad.Config, error) {
+	cfg, err := apiConfig(c)
+	if err != nil {
+		return nil, cfg, err
+	}
+	client, err := dialpad.New(cfg)
+	return client, cfg, err
+}

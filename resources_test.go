@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// newFake starts an empty fake Dialpad.
+func newFake(t *testing.T, cfg dialpadtest.Config) *dialpadtest.Server {
+	t.Helper()
+	srv, err := dialpadtest.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// apiArgs are the flags that point a command at the fake.
+func apiArgs(srv *dialpadtest.Server) []string {
+	return []string{"--api-base", srv.URL(), "--api-key", srv.APIKey()}
+}
+
+// runCmd runs one short command to completion and returns its stdout.
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err := newApp(&out, &errOut).RunContext(context.Background(), append([]string{"dialpad-tunnel"}, args...))
+	return out.String(), err
+}
+
+// apiCmd runs `words… --api-base … --api-key … rest…` against srv: the API
+// flags go before the rest, which may end in an ID argument.
+func apiCmd(t *testing.T, srv *dialpadtest.Server, words string, rest ...string) (string, error) {
+	t.Helper()
+	args := append(strings.Fields(words), apiArgs(srv)...)
+	return runCmd(t, append(args, rest...)...)
+}
+
+// mustAPI is apiCmd that fails the test on an error.
+func mustAPI(t *testing.T, srv *dialpadtest.Server, words string, rest ...string) string {
+	t.Helper()
+	out, err := apiCmd(t, srv, words, rest...)
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", words, rest, err, out)
+	}
+	return out
+}
+
+// mustRun is runCmd that fails the test on an error.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runCmd(t, args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// testClient is a REST client to inspect the fake.
+func testClient(t *testing.T, srv *dialpadtest.Server) *dialpad.Client {
+	t.Helper()
+	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// calls counts the fake's REST calls with method and path since index from.
+func calls(srv *dialpadtest.Server, from int, method, path string) int {
+	n := 0
+	for _, c := range srv.RESTCalls()[from:] {
+		if c.Method == method && c.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWebsocketsCommands(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{PageSize: 2})
+	for _, secret := range []string{"", "alpha-secret", "", "beta-secret", ""} {
+		srv.AddWebsocket(secret)
+	}
+	out := mustAPI(t, srv, "websockets list")
+	for _, id := range []string{"1000", "1001", "1002", "1003", "1004"} {
+		mustContain(t, out, id)
+	}
+	if n := calls(srv, 0, "GET", "/api/v2/websockets"); n != 3 {
+		t.Errorf("list made %d GETs for 5 websockets in pages of 2, want 3", n)
+	}
+	if strings.Contains(out, "alpha-secret") || strings.Contains(out, "/events/ey") {
+		t.Errorf("table shows a secret or token:\n%s", out)
+	}
+
+	var listed []map[string]any
+	out = mustAPI(t, srv, "websockets list", "--json")
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 5 {
+		t.Fatalf("--json list: %v, %d items\n%s", err, len(listed), out)
+	}
+	if strings.Contains(out, "alpha-secret") || strings.Contains(out, "/events/ey") || !strings.Contains(out, "<redacted>") {
+		t.Errorf("--json must redact secrets and URL tokens:\n%s", out)
+	}
+	out = mustAPI(t, srv, "websockets get", "--json", "--show-secrets", "1001")
+	mustContain(t, out, "alpha-secret")
+	mustContain(t, out, "/events/ey")
+
+	out = mustAPI(t, srv, "websockets create", "--json", "--secret", "new-secret")
+	var created dialpad.Websocket
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == 0 {
+		t.Fatalf("create --json: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "new-secret") {
+		t.Errorf("create printed the secret:\n%s", out)
+	}
+	id := created.ID.String()
+	mustAPI(t, srv, "websockets update", "--secret", "rotated", id)
+	ws, err := testClient(t, srv).Websocket(context.Background(), created.ID)
+	if err != nil || ws.Secret() != "rotated" {
+		t.Fatalf("after update: %v, %v", ws.Secret(), err)
+	}
+	mustContain(t, mustAPI(t, srv, "websockets delete", id), "deleted websocket "+id)
+	_, err = apiCmd(t, srv, "websockets get", id)
+	if err == nil || !strings.Contains(err.Error(), "get websocket "+id+": 404") || !strings.Contains(err.Error(), "websocket not found") {
+		t.Errorf("get after delete: %v, want a 404 naming the operation with Dialpad's message", err)
+	}
+}
+
+func TestWebhooksCommands(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{PageSize: 2})
+	for i := range 3 {
+		srv.AddWebhook("https://example.com/hook"+string(rune('a'+i)), "hook-secret")
+	}
+	out := mustAPI(t, srv, "webhooks list")
+	for _, u := range []string{"hooka", "hookb", "hookc"} {
+		mustContain(t, out, u)
+	}
+	if n := calls(srv, 0, "GET", "/api/v2/webhooks"); n != 2 {
+		t.Errorf("list made %d GETs, want 2 pages", n)
+	}
+	out = mustAPI(t, srv, "webhooks get", "--json", "1001")
+	if strings.Contains(out, "hook-secret") {
+		t.Errorf("webhook --json shows the secret:\n%s", out)
+	}
+	mustContain(t, out, "hookb")
+	mustContain(t, mustAPI(t, srv, "webhooks delete", "1001"), "deleted webhook 1001")
+	out = mustAPI(t, srv, "webhooks list")
+	if strings.Contains(out, "hookb") {
+		t.Errorf("webhook 1001 still listed:\n%s", out)
+	}
+}
+
+func TestSubscriptionsCommands(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{PageSize: 2})
+	ws := srv.AddWebsocket("ws-secret")
+	for range 5 {
+		if _, err := srv.AddSubscription("call", ws, dialpadtest.SubscriptionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := mustAPI(t, srv, "subscriptions list", "--type", "call")
+	if got := strings.Count(out, "websocket 1000"); got != 5 {
+		t.Errorf("list shows %d call subscriptions, want 5:\n%s", got, out)
+	}
+	if n := calls(srv, 0, "GET", "/api/v2/subscriptions/call"); n != 3 {
+		t.Errorf("list made %d GETs, want 3 pages", n)
+	}
+
+	out = mustAPI(t, srv, "subscriptions create", "--json", "--type", "sms", "--endpoint-id", "1000",
+		"--sms-direction", "inbound", "--include-internal", "--target-type", "office", "--target-id", "42")
+	var sms typedSubscription
+	if err := json.Unmarshal([]byte(out), &sms); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if sms.Type != "sms" || sms.Direction != "inbound" || !sms.IncludeInternal || sms.TargetID != 42 || sms.EndpointID() != 1000 {
+		t.Errorf("created %+v", sms)
+	}
+	if strings.Contains(out, "ws-secret") || strings.Contains(out, "/events/ey") {
+		t.Errorf("subscription --json leaks the websocket's secret or token:\n%s", out)
+	}
+	id := sms.ID.String()
+	mustAPI(t, srv, "subscriptions update", "--type", "sms", "--delivery-status", "--enabled=false", id)
+	out = mustAPI(t, srv, "subscriptions get", "--type", "sms", id)
+	mustContain(t, out, "direction=inbound include_internal delivery_status target=office:42")
+	mustContain(t, out, "false")
+
+	mustAPI(t, srv, "subscriptions create", "--type", "contact", "--endpoint-id", "1000", "--contact-type", "local")
+	// Dialpad requires contact_type on every contact update; the CLI fills it in.
+	out = mustAPI(t, srv, "subscriptions update", "--type", "contact", "--enabled=false", "1007")
+	mustContain(t, out, "contact_type=local")
+
+	out = mustAPI(t, srv, "subscriptions list")
+	for _, typ := range []string{"call ", "sms ", "contact "} {
+		mustContain(t, out, typ)
+	}
+	mustContain(t, mustAPI(t, srv, "subscriptions delete", "--type", "sms", id), "deleted sms subscription "+id)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"subscriptions", "get", "1001"}, "--type"},
+		{[]string{"subscriptions", "get", "--type", "fax", "1001"}, "fax"},
+		{[]string{"subscriptions", "create", "--type", "call"}, "--endpoint-id"},
+		{[]string{"subscriptions", "create", "--type", "call", "--endpoint-id", "1000", "--sms-direction", "inbound"}, "--sms-direction applies to sms"},
+		{[]string{"subscriptions", "get", "--type", "call", "x"}, "invalid id"},
+	} {
+		if _, err := apiCmd(t, srv, tc.args[0]+" "+tc.args[1], tc.args[2:]...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestResourceErrors: each error names the operation, carries Dialpad's
+// error.message and says what to do; reads are retried after a 429,
+// creating POSTs never are.
+func TestResourceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		fail      int // status injected for the next call, 0 for none
+		badKey    bool
+		want      []string // in the error; nil: success
+		method    string
+		path      string
+		wantCalls int
+	}{
+		{name: "401", args: []string{"websockets", "list"}, badKey: true,
+			want: []string{"list websockets: 401", "invalid or missing API key", "DIALPAD_API_KEY"}, method: "GET", path: "/api/v2/websockets", wantCalls: 1},
+		{name: "403", args: []string{"subscriptions", "list", "--type", "contact"}, fail: http.StatusForbidden,
+			want: []string{"list contact subscriptions: 403", "injected by dialpadtest", "company-admin"}, method: "GET", path: "/api/v2/subscriptions/contact", wantCalls: 1},
+		{name: "404", args: []string{"webhooks", "get", "4242"},
+			want: []string{"get webhook 4242: 404", "webhook not found", "check the id"}, method: "GET", path: "/api/v2/webhooks/4242", wantCalls: 1},
+		{name: "429 read is retried", args: []string{"websockets", "list"}, fail: http.StatusTooManyRequests,
+			method: "GET", path: "/api/v2/websockets", wantCalls: 2},
+		{name: "429 create is not retried", args: []string{"websockets", "create"}, fail: http.StatusTooManyRequests,
+			want: []string{"create websocket: 429", "injected by dialpadtest", "never retried"}, method: "POST", path: "/api/v2/websockets", wantCalls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, dialpadtest.Config{})
+			api := apiArgs(srv)
+			if tc.badKey {
+				api[3] = "wrong-key-0123456789"
+			}
+			if tc.fail != 0 {
+				srv.FailNextREST(1, tc.fail, 0)
+			}
+			start := time.Now()
+			args := append(append(tc.args[:2:2], api...), tc.args[2:]...)
+			out, err := runCmd(t, args...)
+			if tc.want == nil && err != nil {
+				t.Fatalf("error %v, want success", err)
+			}
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to contain %q", err, w)
+				}
+			}
+			if n := calls(srv, 0, tc.method, tc.path); n != tc.wantCalls {
+				t.Errorf("%d calls to %s %s, want %d", n, tc.method, tc.path, tc.wantCalls)
+			}
+			if err != nil && strings.Contains(err.Error()+out, srv.APIKey()) {
+				t.Error("output contains the API key")
+			}
+			t.Logf("took %s", time.Since(start))
+		})
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
+	"github.com/urfave/cli/v2"
+)
+
+func setupCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "setup",
+		Usage: "make Dialpad match a setup file: one websocket and its subscriptions (idempotent)",
+		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel setup --config examples/setup.yaml --dry-run\n" +
+			"DIALPAD_API_KEY=... dialpad-tunnel setup --config examples/setup.yaml",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "setup file (YAML, see examples/setup.yaml)", Required: true, EnvVars: []string{"DIALPAD_SETUP_CONFIG"}},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"},
+			&cli.StringFlag{Name: "state", Usage: "file of the ids setup manages (default $XDG_STATE_HOME/dialpad-tunnel/setup.json)", EnvVars: []string{"DIALPAD_SETUP_STATE"}},
+		}, apiFlags...),
+		Action: runSetup,
+	}
+}
+
+func runSetup(c *cli.Context) error {
+	data, err := os.ReadFile(c.String("config"))
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	file, err := setup.Parse(data, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.String("config"), err)
+	}
+	statePath, err := stateFile(c.String("state"), "setup.json")
+	if err != nil {
+		return err
+	}
+	client, cfg, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	s, err := setup.New(setup.Config{Client: client, APIBase: cfg.BaseURL, StatePath: statePath})
+	if err != nil {
+		return err
+	}
+	plan, err := s.Plan(c.Context, file)
+	if err != nil {
+		return withFix(err)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "plan for %s (state %s):\n", c.String("config"), statePath)
+	for _, a := range plan.Actions {
+		fmt.Fprintln(w, "  "+a.String())
+	}
+	if plan.Writes() == 0 {
+		fmt.Fprintln(w, "Dialpad already matches the file: nothing to do")
+	} else {
+		fmt.Fprintf(w, "%d change(s)\n", plan.Writes())
+	}
+	if c.Bool("dry-run") {
+		fmt.Fprintln(w, "dry run: nothing changed")
+		return nil
+	}
+	st, err := s.Apply(c.Context, plan)
+	if err != nil {
+		return fmt.Errorf("%w\n  what was done is recorded in %s: run setup again to finish", withFix(err), statePath)
+	}
+	if plan.Writes() > 0 {
+		fmt.Fprintf(w, "applied; state saved to %s\n", statePath)
+	}
+	fmt.Fprintf(w, "listen with: dialpad-tunnel listen --websocket-id %s --forward-to URL\n", st.WebsocketID)
+	return nil
+}
+
+// stateFile returns flag when set, else name in the state directory:
+// $XDG_STATE_HOME/dialpad-tunnel, ~/.local/state/dialpad-tunnel, or the
+// user config directory on Windows.
+func stateFile(flag, name string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" && runtime.GOOS != "windows" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", errors.New("no state directory: set XDG_STATE_HOME or pass --state")
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	if dir == "" {
+		cfg, err := os.UserConfigDir()
+		if err != nil {
+			return "", errors.New("no state directory: pass --state")
+		}
+		dir = cfg
+	}
+	return filepath.Join(dir, "dialpad-tunnel", name), nil
+}

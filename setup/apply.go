@@ -1,0 +1,93 @@
+package setup
+
+import (
+	"context"
+	"fmt"
+	"maps"
+)
+
+// Apply carries out p in order. The state file is saved after every write,
+// so an interrupted run resumes without creating duplicates. Creating
+// requests are never retried (the dialpad client's rule). It returns the
+// state as saved last.
+func (s *Setup) Apply(ctx context.Context, p Plan) (State, error) {
+	st := p.state
+	st.APIBase = s.cfg.APIBase
+	st.Subscriptions = maps.Clone(st.Subscriptions)
+	if st.Subscriptions == nil {
+		st.Subscriptions = map[string]ManagedSubscription{}
+	}
+	dirty := true // the first save records APIBase and an adopted websocket
+	for _, a := range p.Actions {
+		wrote, err := s.apply(ctx, &st, a)
+		if wrote {
+			dirty = true
+		}
+		if dirty {
+			if serr := SaveState(s.cfg.StatePath, st); serr != nil {
+				return st, serr
+			}
+			dirty = false
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// apply performs one action and records its outcome in st. wrote reports
+// whether st changed.
+func (s *Setup) apply(ctx context.Context, st *State, a Action) (wrote bool, err error) {
+	c := s.cfg.Client
+	if a.Type == "" { // the websocket
+		switch a.Kind {
+		case Create:
+			ws, err := c.CreateWebsocket(ctx, a.secret)
+			if err != nil {
+				return false, fmt.Errorf("setup: %w", err)
+			}
+			s.cfg.Logger.Info("setup: created", "websocket", ws)
+			st.WebsocketID = ws.ID
+			return true, nil
+		case Update:
+			if _, err := c.UpdateWebsocket(ctx, a.ID, a.secret); err != nil {
+				return false, fmt.Errorf("setup: %w", err)
+			}
+			s.cfg.Logger.Info("setup: updated websocket secret", "id", a.ID)
+		}
+		changed := st.WebsocketID != a.ID
+		st.WebsocketID = a.ID
+		return changed, nil
+	}
+	switch a.Kind {
+	case Keep:
+		return false, nil
+	case Update:
+		if _, err := c.UpdateSubscription(ctx, a.Type, a.ID, a.spec.Request(st.WebsocketID)); err != nil {
+			return false, fmt.Errorf("setup: %w", err)
+		}
+		s.cfg.Logger.Info("setup: updated", "subscription", a.Key, "id", a.ID)
+		return false, nil
+	case Delete, Replace:
+		typ := a.Type
+		if a.oldType != "" {
+			typ = a.oldType
+		}
+		if _, err := c.DeleteSubscription(ctx, typ, a.ID); err != nil && !notFound(err) {
+			return false, fmt.Errorf("setup: %w", err)
+		}
+		s.cfg.Logger.Info("setup: deleted", "subscription", a.Key, "id", a.ID)
+		delete(st.Subscriptions, a.Key)
+		if a.Kind == Delete {
+			return true, nil
+		}
+	}
+	sub, err := c.CreateSubscription(ctx, a.Type, a.spec.Request(st.WebsocketID))
+	if err != nil {
+		return a.Kind == Replace, fmt.Errorf("setup: %w", err)
+	}
+	s.cfg.Logger.Info("setup: created", "subscription", a.Key, "type", a.Type, "id", sub.ID)
+	st.Subscriptions[a.Key] = ManagedSubscription{Type: a.Type, ID: sub.ID}
+	return true, nil
+}

@@ -1,0 +1,189 @@
+// Package setup makes Dialpad match a declarative setup file: one websocket
+// endpoint and its event subscriptions. It plans the changes, applies them,
+// and records the ids it manages in a local state file, so that a second run
+// changes nothing and a restart never creates duplicates.
+package setup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"go.yaml.in/yaml/v3"
+)
+
+// File is a parsed and validated setup file (YAML). See
+// examples/setup.yaml for the format.
+type File struct {
+	Websocket     WebsocketSpec      `yaml:"websocket"`
+	Subscriptions []SubscriptionSpec `yaml:"subscriptions"`
+}
+
+// WebsocketSpec describes the websocket endpoint.
+type WebsocketSpec struct {
+	// ID adopts an existing websocket when the state file names none.
+	ID dialpad.ID `yaml:"id"`
+	// SecretEnv names the environment variable holding the signing secret.
+	SecretEnv string `yaml:"secret_env"`
+	// Secret is the signing secret; after Parse it also holds the value read
+	// from SecretEnv. "" means events arrive as plain JSON. Never print it.
+	Secret string `yaml:"secret"`
+}
+
+// SubscriptionSpec is one event subscription. Fields that do not apply to
+// Type are refused by Parse; Normalize fills the defaults.
+type SubscriptionSpec struct {
+	// Name keys the subscription in the state file; default Key().
+	Name            string                   `yaml:"name"`
+	Type            dialpad.SubscriptionType `yaml:"type"`
+	Enabled         *bool                    `yaml:"enabled"`
+	CallStates      []string                 `yaml:"call_states"`
+	GroupCallsOnly  bool                     `yaml:"group_calls_only"`
+	TargetType      string                   `yaml:"target_type"`
+	TargetID        dialpad.ID               `yaml:"target_id"`
+	Direction       string                   `yaml:"direction"`
+	IncludeInternal bool                     `yaml:"include_internal"`
+	DeliveryStatus  bool                     `yaml:"delivery_status"`
+	AgentType       string                   `yaml:"agent_type"`
+	ContactType     string                   `yaml:"contact_type"`
+}
+
+// Parse decodes and validates a setup file. getenv resolves secret_env
+// (os.Getenv in the CLI). Unknown keys are an error.
+func Parse(data []byte, getenv func(string) string) (File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return f, fmt.Errorf("setup file: %w", err)
+	}
+	ws := &f.Websocket
+	switch {
+	case ws.SecretEnv != "" && ws.Secret != "":
+		return f, errors.New("setup file: websocket: set secret or secret_env, not both")
+	case ws.SecretEnv != "":
+		ws.Secret = getenv(ws.SecretEnv)
+		if ws.Secret == "" {
+			return f, fmt.Errorf("setup file: websocket: secret_env %s is empty or unset", ws.SecretEnv)
+		}
+	}
+	if strings.ContainsAny(ws.Secret, "\r\n") {
+		return f, errors.New("setup file: websocket: the secret must be a single line")
+	}
+	count := map[dialpad.SubscriptionType]int{}
+	keys := map[string]bool{}
+	for i := range f.Subscriptions {
+		s := &f.Subscriptions[i]
+		t, err := dialpad.ParseSubscriptionType(string(s.Type))
+		if err != nil {
+			return f, fmt.Errorf("setup file: subscription %d: %w", i+1, err)
+		}
+		s.Type = t
+		if err := s.Normalize(); err != nil {
+			return f, fmt.Errorf("setup file: subscription %d (%s): %w", i+1, t, err)
+		}
+		count[t]++
+		if s.Name == "" {
+			s.Name = string(t)
+			if count[t] > 1 {
+				s.Name = fmt.Sprintf("%s#%d", t, count[t])
+			}
+		}
+		if keys[s.Name] {
+			return f, fmt.Errorf("setup file: subscription %d: name %q is used twice", i+1, s.Name)
+		}
+		keys[s.Name] = true
+	}
+	return f, nil
+}
+
+// Normalize checks that every set field applies to s.Type, checks the
+// enums and fills the defaults: enabled true, call_states [all], direction
+// all, agent_type callcenter, contact_type shared.
+func (s *SubscriptionSpec) Normalize() error {
+	t := s.Type
+	bad := func(field string, set bool, types ...dialpad.SubscriptionType) error {
+		if set && !slices.Contains(types, t) {
+			return fmt.Errorf("%s does not apply to %s subscriptions", field, t)
+		}
+		return nil
+	}
+	for _, err := range []error{
+		bad("call_states", s.CallStates != nil, dialpad.Call),
+		bad("group_calls_only", s.GroupCallsOnly, dialpad.Call),
+		bad("target_type", s.TargetType != "", dialpad.Call, dialpad.SMS),
+		bad("target_id", s.TargetID != 0, dialpad.Call, dialpad.SMS),
+		bad("direction", s.Direction != "", dialpad.SMS),
+		bad("include_internal", s.IncludeInternal, dialpad.SMS),
+		bad("delivery_status", s.DeliveryStatus, dialpad.SMS),
+		bad("agent_type", s.AgentType != "", dialpad.AgentStatus),
+		bad("contact_type", s.ContactType != "", dialpad.Contact),
+		oneOf("direction", s.Direction, "all", "inbound", "outbound"),
+		oneOf("agent_type", s.AgentType, "callcenter"),
+		oneOf("contact_type", s.ContactType, "local", "shared"),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if (s.TargetType == "") != (s.TargetID == 0) {
+		return errors.New("target_type and target_id go together")
+	}
+	if s.Enabled == nil {
+		s.Enabled = new(true)
+	}
+	switch t {
+	case dialpad.Call:
+		if len(s.CallStates) == 0 {
+			s.CallStates = []string{"all"}
+		}
+	case dialpad.SMS:
+		s.Direction = cmp(s.Direction, "all")
+	case dialpad.AgentStatus:
+		s.AgentType = cmp(s.AgentType, "callcenter")
+	case dialpad.Contact:
+		s.ContactType = cmp(s.ContactType, "shared")
+	}
+	return nil
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	if v != "" && !slices.Contains(allowed, v) {
+		return fmt.Errorf("%s %q: want one of %s", field, v, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+func cmp(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Request is the full create or update body for s delivering to endpoint.
+// s must be normalized.
+func (s SubscriptionSpec) Request(endpoint dialpad.ID) dialpad.SubscriptionRequest {
+	r := dialpad.SubscriptionRequest{EndpointID: &endpoint, Enabled: s.Enabled}
+	switch s.Type {
+	case dialpad.Call:
+		r.CallStates = slices.Clone(s.CallStates)
+		r.GroupCallsOnly = new(s.GroupCallsOnly)
+	case dialpad.SMS:
+		r.Direction = s.Direction
+		r.IncludeInternal = new(s.IncludeInternal)
+		r.Status = new(s.DeliveryStatus)
+	case dialpad.AgentStatus:
+		r.AgentType = s.AgentType
+	case dialpad.Contact:
+		r.ContactType = s.ContactType
+	}
+	if s.TargetID != 0 {
+		r.TargetType, r.TargetID = s.TargetType, new(s.TargetID)
+	}
+	return r
+}

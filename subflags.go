@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
+	"github.com/urfave/cli/v2"
+)
+
+// subscriptionOptions maps each subscription option flag to the types it
+// applies to (API.md §3).
+var subscriptionOptions = map[string][]dialpad.SubscriptionType{
+	"call-states":      {dialpad.Call},
+	"group-calls-only": {dialpad.Call},
+	"target-type":      {dialpad.Call, dialpad.SMS},
+	"target-id":        {dialpad.Call, dialpad.SMS},
+	"sms-direction":    {dialpad.SMS},
+	"include-internal": {dialpad.SMS},
+	"delivery-status":  {dialpad.SMS},
+	"agent-type":       {dialpad.AgentStatus},
+	"contact-type":     {dialpad.Contact},
+}
+
+// subscriptionFlags are the options of an event subscription, shared by
+// `listen --create` and `subscriptions create|update`.
+func subscriptionFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "call-states", Usage: "call: states to receive, e.g. calling,hangup (default all)"},
+		&cli.BoolFlag{Name: "group-calls-only", Usage: "call: only calls to groups (departments, call centres, …)"},
+		&cli.StringFlag{Name: "target-type", Usage: "call, sms: only events of one target: office, department, callcenter, user, … (with --target-id)"},
+		&cli.Int64Flag{Name: "target-id", Usage: "call, sms: id of that target"},
+		&cli.StringFlag{Name: "sms-direction", Usage: "sms: all, inbound or outbound (default all)"},
+		&cli.BoolFlag{Name: "include-internal", Usage: "sms: also messages between users of the company"},
+		&cli.BoolFlag{Name: "delivery-status", Usage: "sms: also delivery-status events"},
+		&cli.StringFlag{Name: "agent-type", Usage: "agent_status: callcenter (the only value, the default)"},
+		&cli.StringFlag{Name: "contact-type", Usage: "contact: local or shared (default shared)"},
+	}
+}
+
+// specsFromFlags builds one normalized subscription spec per type from the
+// option flags; a flag set for none of the types is an error.
+func specsFromFlags(c *cli.Context, types []dialpad.SubscriptionType) ([]setup.SubscriptionSpec, error) {
+	for name, applies := range subscriptionOptions {
+		if c.IsSet(name) && !slices.ContainsFunc(types, func(t dialpad.SubscriptionType) bool { return slices.Contains(applies, t) }) {
+			return nil, fmt.Errorf("--%s applies to %s subscriptions only", name, typeNames(applies))
+		}
+	}
+	var specs []setup.SubscriptionSpec
+	for _, t := range types {
+		s := setup.SubscriptionSpec{Type: t}
+		set := func(name string) bool { return c.IsSet(name) && slices.Contains(subscriptionOptions[name], t) }
+		if set("call-states") {
+			s.CallStates = c.StringSlice("call-states")
+		}
+		if set("target-type") {
+			s.TargetType = c.String("target-type")
+		}
+		if set("target-id") {
+			s.TargetID = dialpad.ID(c.Int64("target-id"))
+		}
+		s.GroupCallsOnly = set("group-calls-only") && c.Bool("group-calls-only")
+		s.IncludeInternal = set("include-internal") && c.Bool("include-internal")
+		s.DeliveryStatus = set("delivery-status") && c.Bool("delivery-status")
+		if set("sms-direction") {
+			s.Direction = c.String("sms-direction")
+		}
+		if set("agent-type") {
+			s.AgentType = c.String("agent-type")
+		}
+		if set("contact-type") {
+			s.ContactType = c.String("contact-type")
+		}
+		if err := s.Normalize(); err != nil {
+			return nil, fmt.Errorf("%s subscription: %w", t, err)
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+// partialRequest is an update body holding only the flags given.
+func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.SubscriptionRequest, error) {
+	var r dialpad.SubscriptionRequest
+	for name, applies := range subscriptionOptions {
+		if c.IsSet(name) && !slices.Contains(applies, typ) {
+			return r, fmt.Errorf("--%s applies to %s subscriptions only", name, typeNames(applies))
+		}
+	}
+	if c.IsSet("endpoint-id") {
+		r.EndpointID = new(dialpad.ID(c.Int64("endpoint-id")))
+	}
+	if c.IsSet("enabled") {
+		r.Enabled = new(c.Bool("enabled"))
+	}
+	if c.IsSet("call-states") {
+		r.CallStates = c.StringSlice("call-states")
+	}
+	if c.IsSet("group-calls-only") {
+		r.GroupCallsOnly = new(c.Bool("group-calls-only"))
+	}
+	if c.IsSet("target-id") {
+		r.TargetType, r.TargetID = c.String("target-type"), new(dialpad.ID(c.Int64("target-id")))
+	}
+	if c.IsSet("include-internal") {
+		r.IncludeInternal = new(c.Bool("include-internal"))
+	}
+	if c.IsSet("delivery-status") {
+		r.Status = new(c.Bool("delivery-status"))
+	}
+	r.Direction, r.AgentType, r.ContactType = c.String("sms-direction"), c.String("agent-type"), c.String("contact-type")
+	return r, nil
+}
+
+// parseTypes parses a list such as ["call", "sms"] (commas allowed inside).
+func parseTypes(list []string) ([]dialpad.SubscriptionType, error) {
+	var out []dialpad.SubscriptionType
+	for _, item := range list {
+		for name := range strings.SplitSeq(item, ",") {
+			if strings.TrimSpace(name) == "" {
+				continue
+			}
+			t, err := dialpad.ParseSubscriptionType(name)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, nil
+}
+
+func typeNames(types []dialpad.SubscriptionType) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, " and ")
+}
