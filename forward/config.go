@@ -61,7 +61,7 @@ type Config struct {
 	Timeout time.Duration
 
 	// MaxAttempts is the number of attempts including the first; 1 means no
-	// retries.
+	// retries, Unlimited retries until the context ends; 0 means the default.
 	MaxAttempts int
 
 	// RetryWaitMin and RetryWaitMax bound the wait between attempts. RetryWaitMax
@@ -156,7 +156,7 @@ func (c *Config) check() (*url.URL, error) {
 	}
 	c.Headers = extra
 
-	if c.Timeout < 0 || c.MaxAttempts < 0 || c.RetryWaitMin < 0 || c.RetryWaitMax < 0 || c.Concurrency < 0 {
+	if c.Timeout < 0 || c.MaxAttempts < Unlimited || c.RetryWaitMin < 0 || c.RetryWaitMax < 0 || c.Concurrency < 0 {
 		return nil, errors.New("forward: Timeout, MaxAttempts, RetryWaitMin, RetryWaitMax and Concurrency may not be negative")
 	}
 	setDefault(&c.Timeout, DefaultTimeout)

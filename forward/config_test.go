@@ -27,7 +27,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"extra Content-Length", Config{URL: ok, Headers: http.Header{"Content-Length": {"9"}}}, "forward: Headers: Content-Length is set from the body"},
 		{"extra bad name", Config{URL: ok, Headers: http.Header{"X:Y": {"1"}}}, `forward: Headers: "X:Y" is not a valid header name`},
 		{"extra bad value not echoed", Config{URL: ok, Headers: http.Header{"Authorization": {"s3cret\r\n"}}}, "forward: Headers: value of Authorization is not a valid header value"},
-		{"negative", Config{URL: ok, MaxAttempts: -1}, "may not be negative"},
+		{"negative", Config{URL: ok, MaxAttempts: -2}, "may not be negative"},
 		{"min above max", Config{URL: ok, RetryWaitMin: time.Minute, RetryWaitMax: time.Second}, "forward: RetryWaitMin 1m0s exceeds RetryWaitMax 1s"},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -43,6 +44,17 @@ type Forwarder struct {
 	attemptValues         [][]string // attemptValues[i] is {"i+1"}, shared read-only
 }
 
+// Unlimited as Config.MaxAttempts retries until the context ends.
+const Unlimited = -1
+
+// Attempt is one POST of a Deliver call.
+type Attempt struct {
+	At       time.Time     // when it started
+	Duration time.Duration // until the answer or the error
+	Status   int           // 0 when there was no answer
+	Err      string        // the transport error; "" when there was an answer
+}
+
 // Request is one event to deliver.
 type Request struct {
 	ID   string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
@@ -58,6 +70,7 @@ type Result struct {
 	Attempts int           // attempts made
 	Latency  time.Duration // from the start of Deliver to its end
 	Err      error         // nil when delivered (2xx); otherwise an *Error
+	History  []Attempt     // every attempt, oldest first
 
 	// Retryable says the last failure was of a kind worth trying again
 	// later (transport error, timeout, 408, 429, 5xx other than 501, or the
@@ -72,11 +85,15 @@ func New(cfg Config) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxAttempts := cfg.MaxAttempts
+	if maxAttempts == Unlimited {
+		maxAttempts = math.MaxInt32
+	}
 	f := &Forwarder{
 		url:         cfg.URL,
 		redacted:    u.Redacted(),
 		timeout:     cfg.Timeout,
-		maxAttempts: cfg.MaxAttempts,
+		maxAttempts: maxAttempts,
 		log:         cfg.Logger,
 	}
 	f.client = &retryablehttp.Client{
@@ -89,7 +106,7 @@ func New(cfg Config) (*Forwarder, error) {
 		},
 		RetryWaitMin:   cfg.RetryWaitMin,
 		RetryWaitMax:   cfg.RetryWaitMax,
-		RetryMax:       cfg.MaxAttempts - 1,
+		RetryMax:       maxAttempts - 1,
 		RequestLogHook: f.requestHook,
 		CheckRetry:     f.checkRetry,
 		Backoff:        backoff,
@@ -107,7 +124,7 @@ func New(cfg Config) (*Forwarder, error) {
 	f.idKey = ownKey(cfg.IDHeader)
 	f.typeKey = ownKey(cfg.TypeHeader)
 	f.attemptKey = ownKey(cfg.AttemptHeader)
-	f.attemptValues = make([][]string, cfg.MaxAttempts)
+	f.attemptValues = make([][]string, min(maxAttempts, 64))
 	for i := range f.attemptValues {
 		f.attemptValues[i] = []string{strconv.Itoa(i + 1)}
 	}
@@ -171,7 +188,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		}
 		drain(resp.Body)
 	}
-	res.Attempts, res.Status = c.attempts, c.status
+	res.Attempts, res.Status, res.History = c.attempts, c.status, c.history
 	var e *Error
 	switch {
 	case err == nil && status/100 == 2:

@@ -349,8 +349,8 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 		lines = append(lines, line)
 	}
 	want := []string{
-		"DEBUG forward: retrying id=d-log attempt=1 max_attempts=5 status=500",
-		"DEBUG forward: retrying id=d-log attempt=2 max_attempts=5 status=502",
+		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 status=500",
+		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 status=502",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

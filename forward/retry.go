@@ -28,6 +28,7 @@ type call struct {
 	attempts int   // attempts started
 	status   int   // status of the last answer, 0 when the last attempt got none
 	err      error // transport error of the last attempt, nil when it got an answer
+	history  []Attempt
 }
 
 type callKey struct{}
@@ -72,6 +73,7 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 	c := callFrom(req.Context())
 	if c != nil {
 		c.attempts = i + 1
+		c.history = append(c.history, Attempt{At: time.Now()})
 	}
 	if f.attemptKey == "" {
 		return
@@ -102,13 +104,26 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	}
 	c.status, c.err = 0, nil
 	retry := false
+	var last *Attempt
+	if n := len(c.history); n > 0 {
+		last = &c.history[n-1]
+		last.Duration = time.Since(last.At)
+	}
 	switch {
 	case err == nil:
 		c.status = resp.StatusCode
 		retry = retryableStatus(resp.StatusCode)
+		if last != nil {
+			last.Status = c.status
+		}
 	case ctx.Err() == nil: // else the error is only the caller stopping us
 		c.err = err
 		retry = retryableErr(err)
+		if last != nil {
+			last.Err = cause(err, f.timeout)
+		}
+	case last != nil:
+		last.Err = ctx.Err().Error()
 	}
 	if !retry || ctx.Err() != nil || c.attempts >= f.maxAttempts {
 		return false, nil
@@ -117,14 +132,14 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		// retryablehttp drains only 4 KiB; a framework's error page is longer.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	}
-	if f.log.Enabled(ctx, slog.LevelDebug) {
+	if f.log.Enabled(ctx, slog.LevelWarn) {
 		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.Int("max_attempts", f.maxAttempts)}
 		if err != nil {
 			attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
 		} else {
 			attrs = append(attrs, slog.Int("status", c.status))
 		}
-		f.log.LogAttrs(ctx, slog.LevelDebug, "forward: retrying", attrs...)
+		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
 	}
 	return true, nil
 }
