@@ -21,6 +21,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel POSTs, on both paths"},
 			&cli.IntFlag{Name: "rate", Value: 200, Usage: "events/s of the latency phase"},
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
+			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -40,7 +41,13 @@ func benchCommand() *cli.Command {
 			_, err := bench.Run(c.Context, bench.Config{
 				Events: c.Int("events"), Concurrency: conc, Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
 			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
-				o := localListenOptions(apiBase, apiKey, wsID, forwardTo)
+				dir, err := os.MkdirTemp("", "dialpad-tunnel-bench-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				o := localListenOptions(apiBase, apiKey, wsID, forwardTo, dir)
+				o.Spool.Off = c.Bool("no-spool")
 				o.Forward.Concurrency = conc
 				o.Agent.Concurrency = conc
 				return runListen(ctx, o, log)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
 )
 
@@ -31,7 +34,12 @@ func demoCommand() *cli.Command {
 				TokenTTL: c.Duration("token-ttl"),
 				Out:      c.App.Writer,
 			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
-				return runListen(ctx, localListenOptions(apiBase, apiKey, wsID, forwardTo), log)
+				dir, err := os.MkdirTemp("", "dialpad-tunnel-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				return runListen(ctx, localListenOptions(apiBase, apiKey, wsID, forwardTo, dir), log)
 			})
 			if err != nil {
 				return err
@@ -44,12 +52,15 @@ func demoCommand() *cli.Command {
 	}
 }
 
-// localListenOptions are `listen`'s defaults pointed at a local fake.
-func localListenOptions(apiBase, apiKey string, wsID int64, forwardTo string) listenOptions {
+// localListenOptions are `listen`'s defaults pointed at a local fake, with
+// the spool in dir.
+func localListenOptions(apiBase, apiKey string, wsID int64, forwardTo, dir string) listenOptions {
 	o := listenOptions{
 		API:         dialpad.Config{BaseURL: apiBase, APIKey: apiKey, UserAgent: "dialpad-tunnel/" + version},
 		WebsocketID: dialpad.ID(wsID),
+		Spool:       spoolOptions{Path: filepath.Join(dir, "spool.db"), KeepCount: 1000},
 	}
+	o.Forward.MaxAttempts = forward.Unlimited
 	o.Forward.URL = forwardTo
 	o.Forward.UserAgent = "dialpad-tunnel/" + version
 	return o

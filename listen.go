@@ -12,7 +12,6 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
-	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,13 +32,18 @@ func listenCommand() *cli.Command {
 		&cli.StringFlag{Name: "content-type-jwt", Value: "application/jwt", Usage: "Content-Type for JWT events (websocket with a secret)"},
 		&cli.StringFlag{Name: "user-agent", Value: "dialpad-tunnel/" + version, Usage: "User-Agent of the POSTs"},
 		&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "deliveries in parallel (events of one call, SMS, agent or contact stay in order)"},
-		&cli.IntFlag{Name: "max-attempts", Value: 5, Usage: "attempts per event, first one included"},
+		&cli.IntFlag{Name: "max-attempts", Value: 0, Usage: "attempts per event, first one included; 0: retry until --max-age"},
 		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time limit of one POST attempt"},
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted"},
-		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long queued deliveries may still take"},
+		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
+		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.db)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
+		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
+		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for `events show|replay` (0: none)"},
+		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "and for at most this long"},
 	}, apiFlags...)
 	return &cli.Command{
 		Name:  "listen",
@@ -69,6 +73,7 @@ func listenCommand() *cli.Command {
 
 // listenOptions is everything `listen` needs, gathered from flags.
 type listenOptions struct {
+	Spool         spoolOptions
 	API           dialpad.Config
 	WebsocketID   dialpad.ID
 	Subscriptions []subscriptionRef
@@ -131,7 +136,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		UserAgent:       c.String("user-agent"),
 		Headers:         headers,
 		Timeout:         c.Duration("timeout"),
-		MaxAttempts:     c.Int("max-attempts"),
+		MaxAttempts:     maxAttempts(c.Int("max-attempts")),
 		RetryWaitMin:    c.Duration("retry-wait-min"),
 		RetryWaitMax:    c.Duration("retry-wait-max"),
 		Concurrency:     c.Int("concurrency"),
@@ -144,6 +149,14 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		RotateBefore:  c.Duration("rotate-before"),
 		MaxFrameBytes: c.Int64("max-frame-bytes"),
 		DrainTimeout:  c.Duration("drain-timeout"),
+		MaxAge:        c.Duration("max-age"),
+	}
+	o.Spool = spoolOptions{
+		Path: c.String("spool"), Off: c.Bool("no-spool"),
+		KeepCount: c.Int("keep-delivered"), KeepAge: c.Duration("keep-delivered-for"),
+	}
+	if o.Spool.Off && o.Spool.Path != "" {
+		return o, errors.New("--spool and --no-spool contradict each other")
 	}
 	return o, nil
 }
@@ -197,19 +210,24 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	for _, s := range o.Subscriptions {
 		o.Agent.Sources = append(o.Agent.Sources, agent.SubscriptionSource(client, s.typ, s.id))
 	}
-	o.Agent.Queue = spool.NewMemory()
-	o.Agent.Forwarder = fwd
-	o.Agent.Logger = log
-	a, err := agent.New(o.Agent)
-	if err != nil {
-		return err
-	}
 	names := make([]string, len(o.Agent.Sources))
 	for i, s := range o.Agent.Sources {
 		names[i] = s.Name
 	}
-	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", o.Forward.URL)
-	runErr := a.Run(ctx)
+	queue, err := openQueue(o.Spool, o.API.BaseURL, names, log)
+	if err != nil {
+		return err
+	}
+	o.Agent.Queue = queue
+	o.Agent.Forwarder = fwd
+	o.Agent.Logger = log
+	a, err := agent.New(o.Agent)
+	if err != nil {
+		queue.run(ctx, func(context.Context) error { return nil }) // closes the file
+		return err
+	}
+	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", o.Forward.URL, "spool", queue.describe())
+	runErr := queue.run(ctx, a.Run)
 	st := a.Stats()
 	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
 		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "undelivered", st.Abandoned)

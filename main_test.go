@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain keeps every default spool and state file of the tests in a
+// temporary directory, and checks for leaked goroutines.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dialpad-tunnel-test-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
+}
 
 // syncBuffer is an io.Writer safe for the agent's concurrent log lines.
 type syncBuffer struct {

@@ -22,8 +22,9 @@ import (
 // milliseconds; zero values get the defaults named on each field.
 type Config struct {
 	Sources   []Source           // required, at least one
-	Queue     *spool.Memory      // required
+	Queue     Queue              // required: spool.Disk, or spool.Memory for --no-spool
 	Forwarder *forward.Forwarder // required
+	MaxAge    time.Duration      // an event not delivered this long after it arrived is dead; default 24h
 
 	Concurrency      int           // delivery workers; default 8
 	HandshakeTimeout time.Duration // default 10s
@@ -76,6 +77,7 @@ func (c *Config) fill() error {
 	def(&c.BackoffReset, 30*time.Second)
 	def(&c.DedupeWindow, 2*time.Minute)
 	def(&c.DrainTimeout, 10*time.Second)
+	def(&c.MaxAge, 24*time.Hour)
 	if c.StatusInterval == 0 {
 		c.StatusInterval = time.Minute
 	}
@@ -97,6 +99,21 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// Queue is where accepted events wait for delivery: spool.Disk (durable)
+// or spool.Memory. Append calls committed once the event is stored; Next
+// hands out events whose key is free; every event handed out is ended with
+// exactly one of Ack, Dead or Release.
+type Queue interface {
+	Append(ev spool.Event, committed func(spool.Event)) error
+	Next(ctx context.Context) (spool.Event, error)
+	Ack(ev spool.Event, attempts []spool.Attempt)
+	Dead(ev spool.Event, reason string, attempts []spool.Attempt)
+	Release(ev spool.Event)
+	Len() int
+	Close()
+	Durable() bool
+}
+
 // Agent listens to its sources and delivers their events.
 type Agent struct {
 	cfg       Config
@@ -106,6 +123,7 @@ type Agent struct {
 	live      atomic.Int32 // open connections across all sources
 	connected chan struct{}
 	connOnce  sync.Once
+	stored    func(spool.Event) // a.storedEvent as a func value, made once
 }
 
 // New validates cfg and returns an Agent ready to Run.
@@ -113,12 +131,14 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		dedupe:    newDedupe(cfg.DedupeWindow, cfg.DedupeMax),
 		connected: make(chan struct{}),
-	}, nil
+	}
+	a.stored = a.storedEvent
+	return a, nil
 }
 
 // Connected is closed once the first connection of any source is open.
@@ -181,7 +201,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelDeliver()
 		<-drained
 	}
-	if n := a.cfg.Queue.Len(); n > 0 {
+	if n := a.cfg.Queue.Len(); n > 0 && a.cfg.Queue.Durable() {
+		a.log.Info("events left in the spool for the next start", "count", n)
+	} else if n > 0 {
 		a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", n)
 		a.stats.abandoned.Add(int64(n))
 	}
@@ -208,16 +230,25 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return
 	}
-	ev, err := a.cfg.Queue.Append(spool.Event{
-		ID: newDeliveryID(), Key: f.key, Type: f.typ, JWT: f.jwt, Body: data, Source: c.name, Received: now,
-	})
-	if err != nil {
+	ev := spool.Event{
+		ID: newDeliveryID(), Key: f.key, Type: f.typ, Detail: f.detail, JWT: f.jwt, Body: data, Source: c.name, Received: now,
+	}
+	if err := a.cfg.Queue.Append(ev, a.stored); err != nil {
 		a.stats.abandoned.Add(1)
 		a.log.Error("event could not be queued and is lost", "conn", c.name, "type", f.typ, "key", f.key, "reason", err.Error())
 		return
 	}
-	a.stats.received.Add(1)
 	a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+}
+
+// stored runs once an accepted event is in the queue (synced to disk with
+// the durable spool): only now does it count as received. Delivery may
+// already be under way.
+func (a *Agent) storedEvent(ev spool.Event) {
+	a.stats.received.Add(1)
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.log.Debug("event stored", "id", ev.ID, "seq", ev.Seq)
+	}
 }
 
 func form(jwt bool) string {

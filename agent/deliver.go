@@ -2,34 +2,74 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/google/uuid"
 )
 
 // deliverLoop is one delivery worker: it takes the next event whose key is
-// free, forwards it and releases the key. It ends when the queue is closed
-// and empty, or when ctx is done.
+// free, forwards it (forward retries retryable failures until its attempt
+// limit or the event's MaxAge) and ends it in the queue: Ack when
+// delivered, Dead when refused or given up on, Release when the agent is
+// stopping. It returns when the queue hands out nothing more or ctx is done.
 func (a *Agent) deliverLoop(ctx context.Context) {
 	for {
 		ev, err := a.cfg.Queue.Next(ctx)
 		if err != nil {
+			if !errors.Is(err, spool.ErrClosed) && ctx.Err() == nil {
+				a.log.Error("spool read failed", "reason", err.Error())
+				continue
+			}
 			return
 		}
-		res := a.cfg.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
-		a.cfg.Queue.Done(ev)
-		total := time.Since(ev.Received)
-		if res.Err != nil {
-			a.stats.failed.Add(1)
-			a.log.Error("delivery failed", "type", ev.Type, "key", ev.Key, "id", ev.ID,
-				"status", res.Status, "attempts", res.Attempts, "latency", total.Round(time.Microsecond).String(), "reason", res.Err.Error())
-			continue
-		}
+		a.deliver(ctx, ev)
+	}
+}
+
+func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
+	deadline := ev.Received.Add(a.cfg.MaxAge)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	res := a.cfg.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
+	cancel()
+	total := time.Since(ev.Received).Round(time.Microsecond).String()
+	history := attempts(res.History)
+	switch {
+	case res.Err == nil:
+		a.cfg.Queue.Ack(ev, history)
 		a.stats.delivered.Add(1)
 		a.log.Info("event delivered", "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", res.Status, "attempts", res.Attempts, "latency", total.Round(time.Microsecond).String())
+			"status", res.Status, "attempts", res.Attempts, "latency", total)
+	case ctx.Err() != nil && res.Retryable:
+		// Stopping: not the handler's verdict. Durable spool: delivered at
+		// the next start; in memory: counted as lost by Run.
+		a.cfg.Queue.Release(ev)
+		a.log.Warn("delivery interrupted by shutdown", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", res.Attempts)
+	default:
+		reason := res.Err.Error()
+		if res.Retryable && !time.Now().Before(deadline) {
+			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, res.Attempts, reason)
+		}
+		a.cfg.Queue.Dead(ev, reason, history)
+		a.stats.failed.Add(1)
+		a.log.Error("delivery failed", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			"status", res.Status, "attempts", res.Attempts, "latency", total, "reason", reason, "dead_letter", a.cfg.Queue.Durable())
 	}
+}
+
+// attempts converts forward's history for the spool.
+func attempts(h []forward.Attempt) []spool.Attempt {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make([]spool.Attempt, len(h))
+	for i, a := range h {
+		out[i] = spool.Attempt{At: a.At, Status: a.Status, Error: a.Err, Duration: a.Duration}
+	}
+	return out
 }
 
 func newDeliveryID() string { return uuid.NewString() }

@@ -17,6 +17,8 @@ type Event struct {
 	Key string
 	// Type is the Dialpad event type (call, sms, …) when known.
 	Type string
+	// Detail is a word for log lines: the call state, SMS status, ….
+	Detail string
 	// JWT is true when Body is a compact JWT rather than a JSON object.
 	JWT bool
 	// Body holds the frame bytes exactly as they arrived.
@@ -25,4 +27,8 @@ type Event struct {
 	Source string
 	// Received is when the frame was read from the websocket.
 	Received time.Time
+
+	// stored marks an event of a Disk spool whose body was not kept in
+	// memory (Disk.cache) and so must not be returned to the budget.
+	stored bool
 }

@@ -17,17 +17,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestMemoryPerKeyOrder appends interleaved events of several keys and lets
 // four workers drain them: each key's events must come out in arrival order
 // and never two of one key at once.
-func TestMemoryPerKeyOrder(t *testing.T) {
-	q := NewMemory()
+func TestIndexPerKeyOrder(t *testing.T) {
+	q := newIndex()
 	const keys, perKey = 8, 200
 	for i := 0; i < perKey; i++ {
 		for k := 0; k < keys; k++ {
-			if _, err := q.Append(Event{Key: fmt.Sprintf("call:%d", k), Body: []byte(fmt.Sprint(i))}); err != nil {
+			if _, err := q.add(Event{Key: fmt.Sprintf("call:%d", k), Body: []byte(fmt.Sprint(i))}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	q.Close()
+	q.close()
 	var mu sync.Mutex
 	got := map[string][]string{}
 	inFlight := map[string]bool{}
@@ -37,7 +37,7 @@ func TestMemoryPerKeyOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				ev, err := q.Next(context.Background())
+				ev, err := q.next(context.Background())
 				if errors.Is(err, ErrClosed) {
 					return
 				}
@@ -56,7 +56,7 @@ func TestMemoryPerKeyOrder(t *testing.T) {
 				mu.Lock()
 				inFlight[ev.Key] = false
 				mu.Unlock()
-				q.Done(ev)
+				q.done(ev)
 			}
 		}()
 	}
@@ -72,22 +72,22 @@ func TestMemoryPerKeyOrder(t *testing.T) {
 			}
 		}
 	}
-	if q.Len() != 0 {
-		t.Fatalf("Len = %d after draining, want 0", q.Len())
+	if q.len() != 0 {
+		t.Fatalf("Len = %d after draining, want 0", q.len())
 	}
 }
 
 // TestMemoryBusyKeyDoesNotBlockOthers holds one key busy and expects
 // another key's event to be handed out meanwhile.
-func TestMemoryBusyKeyDoesNotBlockOthers(t *testing.T) {
-	q := NewMemory()
+func TestIndexBusyKeyDoesNotBlockOthers(t *testing.T) {
+	q := newIndex()
 	mustAppend(t, q, Event{Key: "a", Body: []byte("a1")})
 	mustAppend(t, q, Event{Key: "a", Body: []byte("a2")})
 	mustAppend(t, q, Event{Key: "b", Body: []byte("b1")})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	first, _ := q.Next(ctx)
-	second, err := q.Next(ctx)
+	first, _ := q.next(ctx)
+	second, err := q.next(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,11 @@ func TestMemoryBusyKeyDoesNotBlockOthers(t *testing.T) {
 	// a2 must wait for a1's Done.
 	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancelShort()
-	if ev, err := q.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+	if ev, err := q.next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next while key a busy = %s, %v; want deadline exceeded", ev.Body, err)
 	}
-	q.Done(first)
-	third, err := q.Next(ctx)
+	q.done(first)
+	third, err := q.next(ctx)
 	if err != nil || string(third.Body) != "a2" {
 		t.Fatalf("after Done: %s, %v; want a2", third.Body, err)
 	}
@@ -112,11 +112,11 @@ func TestMemoryBusyKeyDoesNotBlockOthers(t *testing.T) {
 
 // TestMemoryNextWakesOnAppend blocks a Next on an empty queue and releases it
 // with an Append from another goroutine.
-func TestMemoryNextWakesOnAppend(t *testing.T) {
-	q := NewMemory()
+func TestIndexNextWakesOnAppend(t *testing.T) {
+	q := newIndex()
 	got := make(chan Event)
 	go func() {
-		ev, err := q.Next(context.Background())
+		ev, err := q.next(context.Background())
 		if err != nil {
 			t.Errorf("Next: %v", err)
 		}
@@ -128,32 +128,32 @@ func TestMemoryNextWakesOnAppend(t *testing.T) {
 	}
 }
 
-func TestMemoryClosedRejectsAppend(t *testing.T) {
-	q := NewMemory()
-	q.Close()
-	if _, err := q.Append(Event{Key: "k"}); !errors.Is(err, ErrClosed) {
+func TestIndexClosedRejectsAppend(t *testing.T) {
+	q := newIndex()
+	q.close()
+	if _, err := q.add(Event{Key: "k"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
 	}
-	if _, err := q.Next(context.Background()); !errors.Is(err, ErrClosed) {
+	if _, err := q.next(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next on closed empty queue: %v, want ErrClosed", err)
 	}
 }
 
-func mustAppend(t *testing.T, q *Memory, ev Event) {
+func mustAppend(t *testing.T, q *index, ev Event) {
 	t.Helper()
-	if _, err := q.Append(ev); err != nil {
+	if _, err := q.add(ev); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func BenchmarkMemoryAppendNextDone(b *testing.B) {
-	q := NewMemory()
+func BenchmarkIndexAddNextDone(b *testing.B) {
+	q := newIndex()
 	body := make([]byte, 1024)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		q.Append(Event{Key: "call:1", Body: body})
-		ev, _ := q.Next(ctx)
-		q.Done(ev)
+		q.add(Event{Key: "call:1", Body: body})
+		ev, _ := q.next(ctx)
+		q.done(ev)
 	}
 }

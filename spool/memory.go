@@ -1,124 +1,45 @@
 package spool
 
-import (
-	"context"
-	"errors"
-	"sync"
-)
+import "context"
 
-// ErrClosed is returned by Next and Append once the queue is closed.
-var ErrClosed = errors.New("spool: closed")
+// Memory is the queue of `--no-spool`: events live in memory only, so they
+// survive neither a crash nor a restart, and dead letters are not kept
+// (the agent logs them). It is safe for concurrent use.
+type Memory struct{ idx *index }
 
-// Memory is an in-memory queue with per-key ordering. It holds every event
-// until the worker that took it calls Done, so nothing is dropped while the
-// process lives; it does not survive a crash. It is safe for concurrent use.
-type Memory struct {
-	mu      sync.Mutex
-	seq     uint64
-	pending map[string]*fifo // events not yet handed out, per key
-	busy    map[string]bool  // keys with an event handed out and not Done
-	ready   fifo             // keys with pending events and not busy, as one-event markers
-	wake    chan struct{}    // closed and replaced when ready becomes non-empty
-	closed  bool
-	size    int // events appended and not Done
-}
+// NewMemory returns an empty in-memory queue.
+func NewMemory() *Memory { return &Memory{idx: newIndex()} }
 
-// NewMemory returns an empty queue.
-func NewMemory() *Memory {
-	return &Memory{
-		pending: make(map[string]*fifo),
-		busy:    make(map[string]bool),
-		wake:    make(chan struct{}),
+// Append queues ev and calls committed with it (Seq set) before returning.
+func (q *Memory) Append(ev Event, committed func(Event)) error {
+	ev, err := q.idx.add(ev)
+	if err != nil {
+		return err
 	}
+	if committed != nil {
+		committed(ev)
+	}
+	return nil
 }
 
-// Append adds ev at the tail of its key and returns it with Seq set.
-func (q *Memory) Append(ev Event) (Event, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return ev, ErrClosed
-	}
-	q.seq++
-	ev.Seq = q.seq
-	q.size++
-	f := q.pending[ev.Key]
-	if f == nil {
-		f = &fifo{}
-		q.pending[ev.Key] = f
-	}
-	f.push(ev)
-	if f.len() == 1 && !q.busy[ev.Key] {
-		q.ready.push(Event{Key: ev.Key})
-		q.signal()
-	}
-	return ev, nil
-}
+// Next blocks until an event whose key is free can be handed out.
+func (q *Memory) Next(ctx context.Context) (Event, error) { return q.idx.next(ctx) }
 
-// Next blocks until an event whose key is not busy is available, marks its
-// key busy and returns it. The caller must call Done with it.
-func (q *Memory) Next(ctx context.Context) (Event, error) {
-	for {
-		q.mu.Lock()
-		if q.ready.len() > 0 {
-			key := q.ready.pop().Key
-			f := q.pending[key]
-			ev := f.pop()
-			if f.len() == 0 {
-				delete(q.pending, key)
-			}
-			q.busy[key] = true
-			q.mu.Unlock()
-			return ev, nil
-		}
-		if q.closed && len(q.pending) == 0 {
-			q.mu.Unlock()
-			return Event{}, ErrClosed
-		}
-		wake := q.wake
-		q.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		}
-	}
-}
+// Ack releases a delivered event's key.
+func (q *Memory) Ack(ev Event, _ []Attempt) { q.idx.done(ev) }
 
-// Done releases the key of an event returned by Next, letting the next event
-// of that key be handed out.
-func (q *Memory) Done(ev Event) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.size--
-	delete(q.busy, ev.Key)
-	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
-		q.ready.push(Event{Key: ev.Key})
-		q.signal()
-	}
-}
+// Dead releases a given-up event's key; nothing is kept.
+func (q *Memory) Dead(ev Event, _ string, _ []Attempt) { q.idx.done(ev) }
 
-// Len reports how many events were appended and are not Done yet.
-func (q *Memory) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.size
-}
+// Len reports the events queued or being delivered.
+func (q *Memory) Len() int { return q.idx.len() }
 
-// Close stops Append; Next keeps handing out the events already appended
-// (in key order, as Done releases keys) and returns ErrClosed once none is
-// left to hand out.
-func (q *Memory) Close() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.closed {
-		q.closed = true
-		q.signal()
-	}
-}
+// Close stops Append; Next drains what is queued, then returns ErrClosed.
+func (q *Memory) Close() { q.idx.close() }
 
-// signal wakes every waiting Next. q.mu must be held.
-func (q *Memory) signal() {
-	close(q.wake)
-	q.wake = make(chan struct{})
-}
+// Durable reports false: what is queued is lost when the process ends.
+func (q *Memory) Durable() bool { return false }
+
+// Release gives back an event that was not delivered because the agent is
+// stopping; in memory it is lost, which the agent reports.
+func (q *Memory) Release(ev Event) { q.idx.done(ev) }

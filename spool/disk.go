@@ -1,0 +1,330 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names in the spool file.
+var (
+	bucketPending   = []byte("pending")
+	bucketDelivered = []byte("delivered")
+	bucketDead      = []byte("dead")
+)
+
+// DiskConfig configures a Disk spool; zero values get the defaults named.
+type DiskConfig struct {
+	Path        string        // required: the spool file, created with mode 0600
+	KeepCount   int           // delivered events kept for inspection and replay; default 1000; negative keeps none
+	KeepAge     time.Duration // and for at most this long; default 24h
+	CacheBytes  int64         // bodies of pending events kept in memory up to this total; default 8 MiB; the rest is read back from disk
+	MaxBatch    int           // most operations committed in one transaction; default 2048
+	Logger      *slog.Logger  // default: discard
+	LockTimeout time.Duration // how long to wait for another process holding the file; default 1s
+}
+
+func (c *DiskConfig) fill() error {
+	if c.Path == "" {
+		return errors.New("spool: no path")
+	}
+	if c.KeepCount == 0 {
+		c.KeepCount = 1000
+	}
+	if c.KeepAge <= 0 {
+		c.KeepAge = 24 * time.Hour
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 8 << 20
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2048
+	}
+	if c.LockTimeout <= 0 {
+		c.LockTimeout = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Disk is the durable queue: every appended event is written to a bbolt
+// file and synced (committed callback) and leaves the pending bucket only
+// when it is acknowledged (delivered) or declared dead. A restart hands out
+// again whatever was pending. Writes are group-committed by Run, so a burst
+// pays one sync per batch, not one per event.
+//
+// An event may be handed out while its sync is still under way: delivery
+// and sync overlap, so the sync's latency is not added to every event.
+// This loses nothing: a crash before the sync finds the event either
+// delivered or never stored (and never reported as received). Pending
+// bodies beyond CacheBytes are not kept in memory but read back from disk
+// once synced, so memory stays flat while a handler is down.
+type Disk struct {
+	cfg       DiskConfig
+	db        *bolt.DB
+	idx       *index
+	ops       chan op
+	stopped   chan struct{} // closed when Run returns; later writes are refused
+	cached    atomic.Int64  // bytes of pending bodies held in memory
+	delivered int           // records in the delivered bucket; owned by Run
+
+	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
+	seq      uint64     // last seq given out; guarded by appendMu
+
+	durableMu sync.Mutex
+	durable   uint64        // every seq up to this one is on disk
+	synced    chan struct{} // closed and replaced when durable grows
+}
+
+// opKind says what an op does.
+type opKind uint8
+
+const (
+	opAppend opKind = iota
+	opAck
+	opDead
+)
+
+// op is one write waiting for the committer.
+type op struct {
+	kind      opKind
+	ev        Event
+	committed func(Event) // opAppend: called after the sync
+	attempts  []Attempt
+	reason    string
+	at        time.Time
+}
+
+// ErrLocked is wrapped by OpenDisk when another process has the file open.
+var ErrLocked = errors.New("spool file is in use by another dialpad-tunnel process")
+
+// OpenDisk opens (or creates) the spool file and loads its pending events.
+// A file that is not a spool or is damaged gives an error naming it.
+func OpenDisk(cfg DiskConfig) (*Disk, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	db, err := openDB(cfg.Path, cfg.LockTimeout, false)
+	if err != nil {
+		return nil, err
+	}
+	d := &Disk{cfg: cfg, db: db, idx: newIndex(), ops: make(chan op, 4096), stopped: make(chan struct{}), synced: make(chan struct{})}
+	d.idx.stopOnClose = true
+	if err := d.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// openDB opens a bolt file with our buckets, mapping bolt's errors to ones
+// that name the file and say what to do.
+func openDB(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	if !readOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: lockTimeout, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("spool: %s: %w (stop it first, or use another --spool)", path, ErrLocked)
+	case err != nil:
+		return nil, fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one; its events would be lost)", path, err)
+	}
+	if readOnly {
+		return db, nil
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketPending, bucketDelivered, bucketDead} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool: %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// load puts every pending record into the index, in arrival order.
+func (d *Disk) load() error {
+	return d.db.View(func(tx *bolt.Tx) error {
+		d.delivered = tx.Bucket(bucketDelivered).Stats().KeyN
+		pending := tx.Bucket(bucketPending)
+		d.seq = pending.Sequence()
+		if k, _ := pending.Cursor().Last(); k != nil {
+			d.seq = max(d.seq, keySeq(k))
+		}
+		d.durable = d.seq
+		return pending.ForEach(func(k, v []byte) error {
+			r, err := decode(keySeq(k), v)
+			if err != nil {
+				return fmt.Errorf("spool: %s: %w (move the file away to start an empty spool)", d.cfg.Path, err)
+			}
+			_, err = d.idx.add(d.cache(r.Event))
+			return err
+		})
+	})
+}
+
+// cache keeps ev's body in memory while the budget allows; otherwise it
+// drops it, to be read back by Next.
+func (d *Disk) cache(ev Event) Event {
+	if d.cached.Load()+int64(len(ev.Body)) > d.cfg.CacheBytes {
+		ev.Body = nil
+		ev.stored = true
+		return ev
+	}
+	d.cached.Add(int64(len(ev.Body)))
+	return ev
+}
+
+// uncache returns ev's body to the budget if it was held in memory.
+func (d *Disk) uncache(ev Event) {
+	if !ev.stored {
+		d.cached.Add(-int64(len(ev.Body)))
+	}
+}
+
+// Append gives ev the next seq, makes it available to Next and queues it
+// for the next group commit; committed is called with ev once it is synced
+// to disk, on Run's goroutine. It blocks only when the commit queue is full.
+func (d *Disk) Append(ev Event, committed func(Event)) error {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	d.seq++
+	ev.Seq = d.seq
+	if _, err := d.idx.add(d.cache(ev)); err != nil {
+		d.seq--
+		return err
+	}
+	return d.send(op{kind: opAppend, ev: ev, committed: committed})
+}
+
+// send queues o for Run, or refuses it once Run has returned.
+func (d *Disk) send(o op) error {
+	select {
+	case d.ops <- o:
+		return nil
+	case <-d.stopped:
+		return ErrClosed
+	}
+}
+
+// Next blocks until an event whose key is free can be handed out, reading
+// its body back from disk (once synced) if it was not kept in memory.
+// After Close it hands out nothing more: what is pending stays on disk.
+func (d *Disk) Next(ctx context.Context) (Event, error) {
+	ev, err := d.idx.next(ctx)
+	if err != nil || !ev.stored {
+		return ev, err
+	}
+	if err := d.waitDurable(ctx, ev.Seq); err != nil {
+		d.idx.done(ev)
+		return Event{}, err
+	}
+	err = d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPending).Get(seqKey(ev.Seq))
+		if v == nil {
+			return fmt.Errorf("spool: %s: pending event %d vanished", d.cfg.Path, ev.Seq)
+		}
+		r, err := decode(ev.Seq, v)
+		if err != nil {
+			return fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+		}
+		r.Event.stored = true
+		ev = r.Event
+		return nil
+	})
+	if err != nil {
+		d.idx.done(ev)
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// waitDurable blocks until seq is on disk.
+func (d *Disk) waitDurable(ctx context.Context, seq uint64) error {
+	for {
+		d.durableMu.Lock()
+		ok, synced := d.durable >= seq, d.synced
+		d.durableMu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-synced:
+		case <-d.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// markDurable records that every seq up to seq is on disk.
+func (d *Disk) markDurable(seq uint64) {
+	d.durableMu.Lock()
+	defer d.durableMu.Unlock()
+	if seq > d.durable {
+		d.durable = seq
+		close(d.synced)
+		d.synced = make(chan struct{})
+	}
+}
+
+// Ack records that ev was delivered: its key is released at once, and the
+// record moves to the delivered history in the next commit.
+func (d *Disk) Ack(ev Event, attempts []Attempt) {
+	d.idx.done(ev)
+	d.uncache(ev)
+	// Refused only after Run stopped: the event stays pending on disk and
+	// is delivered again at the next start (at least once).
+	d.send(op{kind: opAck, ev: ev, attempts: attempts, at: time.Now()})
+}
+
+// Dead records that ev was given up on, with the reason and its attempts.
+func (d *Disk) Dead(ev Event, reason string, attempts []Attempt) {
+	d.idx.done(ev)
+	d.uncache(ev)
+	d.send(op{kind: opDead, ev: ev, attempts: attempts, reason: reason, at: time.Now()})
+}
+
+// Len reports the events pending (committed or being committed are not
+// distinguished: committed ones only).
+func (d *Disk) Len() int { return d.idx.len() }
+
+// Close stops Append and Next; what is pending stays on disk for the next
+// start. Run must still be stopped to flush the last writes.
+func (d *Disk) Close() { d.idx.close() }
+
+// Durable reports true: pending events survive a restart.
+func (d *Disk) Durable() bool { return true }
+
+// Path is the spool file.
+func (d *Disk) Path() string { return d.cfg.Path }
+
+// Release gives back an event that was not delivered because the agent is
+// stopping: it stays pending on disk for the next start.
+func (d *Disk) Release(ev Event) {
+	d.idx.done(ev)
+	d.uncache(ev)
+}

@@ -1,0 +1,205 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openRunning opens a Disk spool and runs its committer until the test
+// ends (or stop is called).
+func openRunning(t *testing.T, cfg DiskConfig) (d *Disk, stop func()) {
+	t.Helper()
+	d, err := OpenDisk(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		d.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return d, stop
+}
+
+// appendSync appends and waits for the commit.
+func appendSync(t *testing.T, d *Disk, ev Event) Event {
+	t.Helper()
+	got := make(chan Event, 1)
+	if err := d.Append(ev, func(ev Event) { got <- ev }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("append not committed within 10s")
+		return Event{}
+	}
+}
+
+func nextNow(t *testing.T, d *Disk) Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := d.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestDiskSurvivesRestart: what was appended and not acknowledged comes
+// back, byte for byte and in order, after the spool is closed and opened
+// again; what was acknowledged does not.
+func TestDiskSurvivesRestart(t *testing.T) {
+	for _, cache := range []int64{8 << 20, 1} { // bodies in memory, and read back from disk
+		t.Run(fmt.Sprintf("cache %d", cache), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "spool.db")
+			d, stop := openRunning(t, DiskConfig{Path: path, CacheBytes: cache})
+			body := []byte(`{"call_id":9007199254740993,"state":"ringing"}`)
+			for i := range 5 {
+				appendSync(t, d, Event{ID: fmt.Sprint("id-", i), Key: "call:1", JWT: i == 2, Body: append(body, byte('0'+i))})
+			}
+			first := nextNow(t, d)
+			if first.ID != "id-0" || string(first.Body) != string(body)+"0" {
+				t.Fatalf("first event = %s %q", first.ID, first.Body)
+			}
+			d.Ack(first, []Attempt{{At: time.Now(), Status: 200}})
+			stop()
+
+			d2, _ := openRunning(t, DiskConfig{Path: path, CacheBytes: cache})
+			if d2.Len() != 4 {
+				t.Fatalf("after restart Len = %d, want 4", d2.Len())
+			}
+			for i := 1; i < 5; i++ {
+				ev := nextNow(t, d2)
+				if ev.ID != fmt.Sprint("id-", i) || string(ev.Body) != string(body)+string(rune('0'+i)) || ev.JWT != (i == 2) {
+					t.Fatalf("event %d after restart = %+v", i, ev)
+				}
+				d2.Ack(ev, nil)
+			}
+		})
+	}
+}
+
+// TestDiskDeadLetterKeepsHistory: a dead event leaves the pending set and
+// is listed with its reason and attempts.
+func TestDiskDeadLetterKeepsHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	appendSync(t, d, Event{ID: "a", Key: "sms:1", Body: []byte(`{"id":1}`)})
+	ev := nextNow(t, d)
+	d.Dead(ev, "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400, Error: "400 Bad Request"}})
+	stop()
+
+	recs, err := List(path, Dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].ID != "a" || recs[0].Reason != "400 Bad Request (not retried)" ||
+		len(recs[0].Attempts) != 1 || recs[0].Attempts[0].Status != 400 || string(recs[0].Body) != `{"id":1}` {
+		t.Fatalf("dead records = %+v", recs)
+	}
+	if pending, _ := List(path, Pending); len(pending) != 0 {
+		t.Fatalf("pending after dead = %+v", pending)
+	}
+}
+
+// TestDiskKeepsBoundedHistory: only the newest KeepCount delivered events
+// are kept.
+func TestDiskKeepsBoundedHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 3})
+	for i := range 100 {
+		appendSync(t, d, Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i), Body: []byte("{}")})
+		d.Ack(nextNow(t, d), nil)
+	}
+	stop()
+	recs, err := List(path, Delivered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[2].ID != "99" {
+		t.Fatalf("delivered history has %d records (last %v), want the newest 3", len(recs), recs)
+	}
+}
+
+// TestDiskBadFiles: a file that is not a spool, and one that another
+// process holds, give errors that name the file.
+func TestDiskBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a bolt file ", 512)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(DiskConfig{Path: junk}); err == nil || !strings.Contains(err.Error(), junk) {
+		t.Fatalf("OpenDisk(junk) = %v, want an error naming the file", err)
+	}
+
+	held := filepath.Join(dir, "held.db")
+	openRunning(t, DiskConfig{Path: held})
+	_, err := OpenDisk(DiskConfig{Path: held, LockTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
+		t.Fatalf("second OpenDisk = %v, want ErrLocked naming the file", err)
+	}
+}
+
+// TestDiskFileMode: the spool holds event bodies; only its owner may read it.
+func TestDiskFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "spool.db")
+	openRunning(t, DiskConfig{Path: path})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func BenchmarkDiskAppendNextAck(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "spool.db")
+	d, err := OpenDisk(DiskConfig{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	body := make([]byte, 1100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := range b.N {
+			d.Append(Event{ID: "x", Key: fmt.Sprint(i % 64), Body: body}, nil)
+		}
+	}()
+	for range b.N {
+		ev, err := d.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Ack(ev, nil)
+	}
+	b.StopTimer()
+	d.Close()
+	cancel()
+	<-done
+}

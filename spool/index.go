@@ -1,0 +1,137 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrClosed is returned by Next and Append once the queue is closed.
+var ErrClosed = errors.New("spool: closed")
+
+// index hands out events with per-key ordering: one event of a key at a
+// time, in seq order, different keys in any order. It holds every event
+// until the worker that took it calls done. It is safe for concurrent use.
+type index struct {
+	mu      sync.Mutex
+	seq     uint64
+	pending map[string]*fifo // events not yet handed out, per key
+	busy    map[string]bool  // keys with an event handed out and not Done
+	ready   fifo             // keys with pending events and not busy, as one-event markers
+	wake    chan struct{}    // closed and replaced when ready becomes non-empty
+	closed  bool
+	// stopOnClose: after close, next hands out nothing (the events stay on
+	// disk); otherwise it drains what was added.
+	stopOnClose bool
+	size        int // events appended and not Done
+}
+
+func newIndex() *index {
+	return &index{
+		pending: make(map[string]*fifo),
+		busy:    make(map[string]bool),
+		wake:    make(chan struct{}),
+	}
+}
+
+// add puts ev at the tail of its key and returns it with Seq set: kept
+// when non-zero (events restored from disk), else the next number.
+func (q *index) add(ev Event) (Event, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ev, ErrClosed
+	}
+	if ev.Seq == 0 {
+		ev.Seq = q.seq + 1
+	}
+	q.seq = max(q.seq, ev.Seq)
+	q.size++
+	f := q.pending[ev.Key]
+	if f == nil {
+		f = &fifo{}
+		q.pending[ev.Key] = f
+	}
+	f.push(ev)
+	if f.len() == 1 && !q.busy[ev.Key] {
+		q.ready.push(Event{Key: ev.Key})
+		q.signal()
+	}
+	return ev, nil
+}
+
+// next blocks until an event whose key is not busy is available, marks its
+// key busy and returns it. The caller must call done with it. With stop
+// set (a durable queue shutting down), it hands out nothing more.
+func (q *index) next(ctx context.Context) (Event, error) {
+	for {
+		q.mu.Lock()
+		if q.ready.len() > 0 {
+			key := q.ready.pop().Key
+			f := q.pending[key]
+			ev := f.pop()
+			if f.len() == 0 {
+				delete(q.pending, key)
+			}
+			q.busy[key] = true
+			q.mu.Unlock()
+			return ev, nil
+		}
+		if q.closed && (q.stopOnClose || len(q.pending) == 0) {
+			q.mu.Unlock()
+			return Event{}, ErrClosed
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+// done releases the key of an event returned by next, letting the next
+// event of that key be handed out.
+func (q *index) done(ev Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.size--
+	delete(q.busy, ev.Key)
+	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
+		q.ready.push(Event{Key: ev.Key})
+		q.signal()
+	}
+}
+
+// len reports how many events were added and are not done yet.
+func (q *index) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.size
+}
+
+// close stops add; next keeps handing out the events already added (in key
+// order, as done releases keys) and returns ErrClosed once none is left, or
+// at once with stopOnClose.
+func (q *index) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		q.signal()
+	}
+}
+
+// isClosed reports whether close was called.
+func (q *index) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+// signal wakes every waiting next. q.mu must be held.
+func (q *index) signal() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
