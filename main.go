@@ -53,6 +53,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			emulatorCommand(),
 			triggerCommand(),
 			benchCommand(),
+			soakCommand(),
+			setupCommand(),
+			migrateCommand(),
+			websocketsCommand(),
+			subscriptionsCommand(),
+			webhooksCommand(),
+			doctorCommand(),
 		},
 	}
 }

@@ -1,0 +1,55 @@
+package soak
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestGapLogReadsTheAgentsGapLines feeds JSON log lines, split at odd
+// places, and checks that exactly the gap windows come out.
+func TestGapLogReadsTheAgentsGapLines(t *testing.T) {
+	from := time.Date(2026, 1, 2, 3, 4, 5, 100e6, time.UTC)
+	to := from.Add(37 * time.Millisecond)
+	log := fmt.Sprintf(`{"time":%q,"level":"INFO","msg":"connected","conn":"websocket 1000 #2"}
+{"time":%q,"level":"INFO","msg":"event received","detail":%q}
+{"time":%q,"level":"WARN","msg":%q,"source":"websocket 1000","from":%q,"to":%q,"gap":"37ms","why":"closed by server: 1011"}
+`, to.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), GapMessage, to.Format(time.RFC3339Nano), GapMessage,
+		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	var tee strings.Builder
+	g := newGapLog(&tee)
+	for i := 0; i < len(log); i += 7 {
+		if _, err := g.Write([]byte(log[i:min(i+7, len(log))])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gaps, connected := g.windows()
+	want := Window{From: from, To: to, Why: "closed by server: 1011"}
+	if len(gaps) != 1 || !gaps[0].From.Equal(want.From) || !gaps[0].To.Equal(want.To) || gaps[0].Why != want.Why {
+		t.Errorf("gaps = %+v, want only %+v (an event line quoting the message is not a gap)", gaps, want)
+	}
+	if len(connected) != 1 || !connected[0].Equal(to) {
+		t.Errorf("connected = %v, want [%s]", connected, to)
+	}
+	if tee.String() != log {
+		t.Errorf("tee got %q, want the log unchanged", tee.String())
+	}
+}
+
+// TestUncovered checks which unsent events fall outside the logged gaps.
+func TestUncovered(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	gaps := []Window{{From: ms(100), To: ms(200)}, {From: ms(500), To: ms(510)}}
+	at := []time.Time{ms(50), ms(95), ms(100), ms(150), ms(200), ms(204), ms(206), ms(505), ms(700)}
+	got := Uncovered(at, gaps, 5*time.Millisecond)
+	want := []time.Time{ms(50), ms(206), ms(700)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Uncovered = %v, want %v", got, want)
+	}
+}
