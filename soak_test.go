@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +60,7 @@ func TestSoakRotationLosesNothing(t *testing.T) {
 				t.Errorf("published %d, delivered %d: %d lost, %d unread, %d delivered twice; want each delivered once",
 					r.Published, r.Delivered, r.Lost, r.Unread, r.Duplicates)
 			}
-			if r.Unsent != r.Handover {
+			if r.Unsent != 0 {
 				t.Errorf("%d events found the fake with no connection open (at %v), %d of them at a handover: rotation left a gap", r.Unsent, r.UnsentAt, r.Handover)
 			}
 			if len(r.Gaps) != 0 || r.GapTime != 0 {
@@ -98,11 +97,12 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 	if total < 8 || len(r.Faults) < 5 {
 		t.Errorf("only %d faults of %d kinds injected: %v", total, len(r.Faults), r.Faults)
 	}
-	if r.Lost != 0 || r.Duplicates != 0 {
-		t.Errorf("published %d to an open connection: %d lost (at %v), %d delivered twice", r.Published, r.Lost, r.LostAt, r.Duplicates)
+	if r.Lost != 0 || r.Unread != 0 || r.Duplicates != 0 {
+		t.Errorf("published %d to an open connection: %d lost (at %v), %d unread (at %v), %d delivered twice",
+			r.Published, r.Lost, r.LostAt, r.Unread, r.UnreadAt, r.Duplicates)
 	}
-	if r.Delivered != r.Published-r.Unread {
-		t.Errorf("delivered %d distinct events, want %d published - %d unread", r.Delivered, r.Published, r.Unread)
+	if r.Delivered != r.Published {
+		t.Errorf("delivered %d distinct events, want all %d published", r.Delivered, r.Published)
 	}
 	if r.Unsent == 0 || len(r.Gaps) == 0 {
 		t.Errorf("%d events unsent and %d gaps logged: the faults made no gap, the check below proves nothing", r.Unsent, len(r.Gaps))
@@ -118,7 +118,7 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 		t.Errorf("report gap time %s, logged windows add up to %s", r.GapTime, sum)
 	}
 	for _, at := range r.UnsentAt {
-		covered := slices.Contains(r.HandoverAt, at) // see TestSoakRotationHandoverLeavesNoWindow
+		covered := false
 		for _, w := range r.Gaps {
 			if !at.Before(w.From.Add(-gapTolerance)) && !at.After(w.To) {
 				covered = true
@@ -139,9 +139,6 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 // there after the agent's pong deadline are "published while a connection
 // was open", but the agent has stopped reading it.
 func TestSoakUnansweredPingsLoseNothing(t *testing.T) {
-	t.Skip("BUG: agent/conn.go read(): when PongWait passes without a pong the read deadline ends the reader and the socket is closed before any replacement is open; " +
-		"frames the server writes between the deadline and its seeing the close are never read (this test unskipped: 1-8 'unread' events over 5 unanswered-ping faults at 1000 events/s, some published up to 0.5ms before the logged gap's from). " +
-		"Fix in agent: treat a missed pong as a reason to rotate (make-before-break) and keep reading the old connection until the new one is open, closing it only then")
 	r := runSoak(t, soak.Config{
 		Duration: 4 * time.Second, TokenTTL: 2 * time.Second, Rate: 1000,
 		Faults: true, FaultEvery: 400 * time.Millisecond, Kinds: []string{soak.FaultNoPong}, Seed: 3, PongOff: 450 * time.Millisecond, Settle: 2 * time.Second,
@@ -152,21 +149,6 @@ func TestSoakUnansweredPingsLoseNothing(t *testing.T) {
 	if r.Lost+r.Unread != 0 || r.Duplicates != 0 {
 		t.Errorf("published %d to a connection the fake held open: %d never delivered (%d unread, at %v), %d delivered twice",
 			r.Published, r.Lost+r.Unread, r.Unread, r.UnreadAt, r.Duplicates)
-	}
-}
-
-// TestSoakRotationHandoverLeavesNoWindow is the strict reading of the
-// first acceptance criterion: with rotations only, no event may find the
-// fake without a connection, not even at a handover.
-func TestSoakRotationHandoverLeavesNoWindow(t *testing.T) {
-	t.Skip("BUG: agent/run.go source.run (case r := <-s.dialed): the old connection is retired the moment the new one's handshake returns; " +
-		"a server may start serving the new connection a little later (the fake registers it after writing the 101 response), and an event published in between " +
-		"finds no connection and is gone with no gap logged (intermittent: seen as 1 'handover' event in about 1 of 3 such runs under -race, and in `soak --faults` runs). " +
-		"Fix in agent: keep both connections for an overlap (until the new one delivered a frame, bounded by a fraction of RotateBefore) before retiring the old; dedupe already drops the doubles")
-	r := runSoak(t, soak.Config{Duration: 4 * time.Second, TokenTTL: 250 * time.Millisecond, Rate: 300, Seed: 5})
-	if r.Unsent != 0 || r.Handover != 0 {
-		t.Errorf("%d events found the fake with no connection open, %d at a handover (at %v), with %d gaps logged",
-			r.Unsent, r.Handover, r.HandoverAt, len(r.Gaps))
 	}
 }
 

@@ -34,6 +34,7 @@ type Config struct {
 	CloseWait        time.Duration // how long a closing connection may take to finish; default 5s
 	MaxFrameBytes    int64         // default 8 MiB; a larger frame ends the connection
 	RotateBefore     time.Duration // reconnect this long before the token's exp; default 5m (capped at a quarter of the token's lifetime)
+	HandoverWait     time.Duration // after a rotation the old connection stays open until the new one carries a frame, or this long; default 2s
 	MaxConnLifetime  time.Duration // failsafe rotation when exp is unreadable; default 55m
 	BackoffMin       time.Duration // default 500ms
 	BackoffMax       time.Duration // default 60s
@@ -71,6 +72,7 @@ func (c *Config) fill() error {
 	def(&c.WriteWait, 5*time.Second)
 	def(&c.CloseWait, 5*time.Second)
 	def(&c.RotateBefore, 5*time.Minute)
+	def(&c.HandoverWait, 2*time.Second)
 	def(&c.MaxConnLifetime, 55*time.Minute)
 	def(&c.BackoffMin, 500*time.Millisecond)
 	def(&c.BackoffMax, 60*time.Second)
@@ -201,11 +203,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelDeliver()
 		<-drained
 	}
-	if n := a.cfg.Queue.Len(); n > 0 && a.cfg.Queue.Durable() {
+	n := a.cfg.Queue.Len()
+	switch {
+	case a.cfg.Queue.Durable() && n > 0:
 		a.log.Info("events left in the spool for the next start", "count", n)
-	} else if n > 0 {
-		a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", n)
+	case !a.cfg.Queue.Durable():
 		a.stats.abandoned.Add(int64(n))
+		if lost := a.stats.abandoned.Load(); lost > 0 {
+			a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", lost)
+		}
 	}
 	return <-errs
 }

@@ -15,10 +15,11 @@ type backoff struct {
 // next returns the wait before the next attempt: a random duration in
 // [d/2, d] where d doubles from min up to max ("equal jitter").
 func (b *backoff) next() time.Duration {
-	d := b.min << min(b.n, 30)
-	if d > b.max || d <= 0 {
-		d = b.max
+	d := b.min
+	for i := 0; i < b.n && d < b.max; i++ {
+		d *= 2 // d < max here, so this cannot overflow for any sane max
 	}
+	d = min(d, b.max)
 	b.n++
 	half := d / 2
 	return half + rand.N(d-half+1)

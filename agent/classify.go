@@ -18,24 +18,22 @@ type frame struct {
 }
 
 // eventFields are the payload fields the agent reads to type, order and
-// describe an event. Ids stay raw so that large numbers are never rounded.
+// describe an event. Every field stays raw: a field of an unexpected type
+// is ignored rather than making a valid event unreadable, and ids are never
+// rounded.
 type eventFields struct {
 	CallID        json.RawMessage `json:"call_id"`
-	State         string          `json:"state"`
+	State         json.RawMessage `json:"state"`
 	ID            json.RawMessage `json:"id"`
 	FromNumber    json.RawMessage `json:"from_number"`
-	MessageStatus string          `json:"message_status"`
-	OnDutyStatus  *string         `json:"on_duty_status"`
-	Availability  *string         `json:"availability_status"`
-	Event         string          `json:"event"`
-	Action        string          `json:"action"`
+	MessageStatus json.RawMessage `json:"message_status"`
+	OnDutyStatus  json.RawMessage `json:"on_duty_status"`
+	Availability  json.RawMessage `json:"availability_status"`
+	Event         json.RawMessage `json:"event"`
+	Action        json.RawMessage `json:"action"`
 	ChangedBy     json.RawMessage `json:"changed_by"`
-	Target        struct {
-		ID json.RawMessage `json:"id"`
-	} `json:"target"`
-	Contact struct {
-		ID json.RawMessage `json:"id"`
-	} `json:"contact"`
+	Target        json.RawMessage `json:"target"`
+	Contact       json.RawMessage `json:"contact"`
 }
 
 // errNotEvent is wrapped by classify for frames that are neither a JSON
@@ -62,6 +60,12 @@ func classify(data []byte, sourceType string) (frame, error) {
 		return f, fmt.Errorf("%w: neither a JSON object nor a compact JWT", errNotEvent)
 	}
 	var ev eventFields
+	if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
+		if f.jwt {
+			return f, fmt.Errorf("%w: JWT payload is not a JSON object", errNotEvent)
+		}
+		return f, fmt.Errorf("%w: not a JSON object", errNotEvent)
+	}
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		if f.jwt {
 			return f, fmt.Errorf("%w: JWT payload is not a JSON object: %v", errNotEvent, err)
@@ -80,15 +84,15 @@ func classify(data []byte, sourceType string) (frame, error) {
 // fields that only one type carries.
 func (ev *eventFields) eventType() string {
 	switch {
-	case len(ev.CallID) > 0:
+	case present(ev.CallID):
 		return "call"
-	case ev.OnDutyStatus != nil || ev.Availability != nil:
+	case present(ev.OnDutyStatus) || present(ev.Availability):
 		return "agent_status"
-	case ev.Event != "" && len(ev.Contact.ID) > 0:
+	case str(ev.Event) != "" && rawID(nestedID(ev.Contact)) != "":
 		return "contact"
-	case ev.Action != "" && len(ev.ChangedBy) > 0:
+	case str(ev.Action) != "" && present(ev.ChangedBy):
 		return "changelog"
-	case len(ev.FromNumber) > 0 || ev.MessageStatus != "":
+	case present(ev.FromNumber) || str(ev.MessageStatus) != "":
 		return "sms"
 	}
 	return ""
@@ -102,28 +106,55 @@ func (ev *eventFields) orderKey(typ string) (key, detail string) {
 	switch typ {
 	case "call":
 		if id := rawID(ev.CallID); id != "" {
-			return "call:" + id, ev.State
+			return "call:" + id, str(ev.State)
 		}
 	case "sms":
 		if id := rawID(ev.ID); id != "" {
-			return "sms:" + id, ev.MessageStatus
+			return "sms:" + id, str(ev.MessageStatus)
 		}
 	case "agent_status":
-		if id := rawID(ev.Target.ID); id != "" {
-			detail := ""
-			if ev.OnDutyStatus != nil {
-				detail = *ev.OnDutyStatus
-			}
-			return "agent:" + id, detail
+		if id := rawID(nestedID(ev.Target)); id != "" {
+			return "agent:" + id, str(ev.OnDutyStatus)
 		}
 	case "contact":
-		if id := rawID(ev.Contact.ID); id != "" {
-			return "contact:" + id, ev.Event
+		if id := rawID(nestedID(ev.Contact)); id != "" {
+			return "contact:" + id, str(ev.Event)
 		}
 	case "changelog":
-		return "changelog", ev.Action
+		return "changelog", str(ev.Action)
 	}
 	return "other:" + typ, ""
+}
+
+// present reports whether a field is there and not null.
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+}
+
+// str returns a raw field's text when it is a JSON string, else "".
+func str(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// nestedID returns the raw "id" of a JSON object field, or nil.
+func nestedID(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var o struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(raw, &o) != nil {
+		return nil
+	}
+	return o.ID
 }
 
 // rawID turns a raw JSON id (number or string) into its text, or "".
@@ -133,11 +164,10 @@ func rawID(raw json.RawMessage) string {
 		return ""
 	}
 	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
+		return str(raw)
+	}
+	if raw[0] == '{' || raw[0] == '[' || raw[0] == 't' || raw[0] == 'f' {
+		return "" // not an id
 	}
 	return string(raw)
 }

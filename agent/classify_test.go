@@ -153,7 +153,6 @@ func TestClassifyRejects(t *testing.T) {
 // that are neither a JSON object nor a compact JWT"), even when a field the
 // agent reads has a type it does not expect.
 func TestClassifyKeepsObjectsWithUnexpectedFieldTypes(t *testing.T) {
-	t.Skip(`BUG: classify.go (classify, json.Unmarshal(payload, &ev)) into eventFields fails on a type mismatch (e.g. "state":5, "event":{...}, "target":[]) and the valid event object is dropped as "invalid JSON"`)
 	tests := []struct {
 		frame string
 		key   string
@@ -176,7 +175,6 @@ func TestClassifyKeepsObjectsWithUnexpectedFieldTypes(t *testing.T) {
 
 // The JWT payload must be a JSON object, like a plain frame.
 func TestClassifyRejectsJWTWithNullPayload(t *testing.T) {
-	t.Skip(`BUG: classify.go (classify, json.Unmarshal(payload, &ev)) of the JWT payload "null" into eventFields succeeds, so a JWT whose claims are null is forwarded as an event of unknown type`)
 	tok := b64(`{"alg":"HS256"}`) + "." + b64("null") + ".c2ln"
 	if got, err := classify([]byte(tok), ""); err == nil {
 		t.Errorf("classify(JWT with payload null) = %+v, want an error", got)

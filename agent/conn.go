@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,6 +22,22 @@ type conn struct {
 	err      error     // why reading stopped; set by the reader before it reports
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
+
+	lastPong  atomic.Int64  // unix nanos of the last pong (or the open); written by the reader
+	lastFrame atomic.Int64  // unix nanos of the last data frame; written by the reader
+	first     chan struct{} // closed by the reader at the first data frame
+}
+
+// newConn wraps an open websocket.
+func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
+	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{})}
+	c.lastPong.Store(c.opened.UnixNano())
+	return c
+}
+
+// lastHeard is when the server was last heard from (pong or frame).
+func (c *conn) lastHeard() time.Time {
+	return time.Unix(0, max(c.lastPong.Load(), c.lastFrame.Load()))
 }
 
 // handshakeError is a refused websocket handshake (HTTP status instead of
@@ -61,13 +78,18 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	defer c.ws.Close()
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		now := time.Now()
+		c.lastPong.Store(now.UnixNano())
+		return c.ws.SetReadDeadline(now.Add(pongWait))
 	})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.err = err
 			return
+		}
+		if c.lastFrame.Swap(time.Now().UnixNano()) == 0 {
+			close(c.first)
 		}
 		accept(c, data)
 	}
@@ -93,6 +115,8 @@ func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
 func closeReason(err error) string {
 	var ce *websocket.CloseError
 	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		return "connection lost without a close frame"
 	case errors.As(err, &ce):
 		if ce.Text != "" {
 			return fmt.Sprintf("closed by server: %d %s", ce.Code, ce.Text)

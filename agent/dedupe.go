@@ -90,6 +90,7 @@ func (d *dedupe) duplicate(data []byte, now time.Time, overlapping bool) bool {
 	}
 	d.seen[sum] = now
 	d.order = append(d.order, dedupeEntry{sum: sum, at: now})
+	d.expire(now)
 	return false
 }
 

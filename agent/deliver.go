@@ -26,6 +26,10 @@ func (a *Agent) deliverLoop(ctx context.Context) {
 			}
 			return
 		}
+		if ctx.Err() != nil {
+			a.release(ev, 0)
+			return
+		}
 		a.deliver(ctx, ev)
 	}
 }
@@ -44,10 +48,7 @@ func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
 		a.log.Info("event delivered", "type", ev.Type, "key", ev.Key, "id", ev.ID,
 			"status", res.Status, "attempts", res.Attempts, "latency", total)
 	case ctx.Err() != nil && res.Retryable:
-		// Stopping: not the handler's verdict. Durable spool: delivered at
-		// the next start; in memory: counted as lost by Run.
-		a.cfg.Queue.Release(ev)
-		a.log.Warn("delivery interrupted by shutdown", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", res.Attempts)
+		a.release(ev, res.Attempts)
 	default:
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
@@ -58,6 +59,19 @@ func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
 		a.log.Error("delivery failed", "type", ev.Type, "key", ev.Key, "id", ev.ID,
 			"status", res.Status, "attempts", res.Attempts, "latency", total, "reason", reason, "dead_letter", a.cfg.Queue.Durable())
 	}
+}
+
+// release gives back an event the agent is stopping too early to deliver:
+// the durable spool keeps it for the next start; in memory it is lost, and
+// counted and reported as such.
+func (a *Agent) release(ev spool.Event, attempts int) {
+	a.cfg.Queue.Release(ev)
+	if a.cfg.Queue.Durable() {
+		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		return
+	}
+	a.stats.abandoned.Add(1)
+	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
 
 // attempts converts forward's history for the spool.

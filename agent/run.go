@@ -16,6 +16,7 @@ func (s *source) run(ctx context.Context) error {
 	var (
 		live       []*conn
 		active     *conn
+		handover   *conn // the previous connection, kept reading until active is proven
 		connecting bool
 		rotateDue  bool
 		attempt    int
@@ -29,6 +30,8 @@ func (s *source) run(ctx context.Context) error {
 	rotate := stoppedTimer()
 	retry := stoppedTimer()
 	force := stoppedTimer()
+	handoverEnd := stoppedTimer()
+	suspect := stoppedTimer() // fires when the active connection's pong is PongWait/2 overdue
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 
@@ -38,8 +41,18 @@ func (s *source) run(ctx context.Context) error {
 		s.agent.dedupe.arm(time.Now())
 		go s.connect(ctx, attempt, s.dialed)
 	}
+	retireHandover := func() {
+		if handover != nil {
+			handover.retire(s.cfg.WriteWait, s.cfg.CloseWait, "rotating to a fresh token")
+			force.Reset(s.cfg.CloseWait)
+			handover = nil
+		}
+		handoverEnd.Stop()
+	}
 	stop := func(reason string) {
 		stopping = true
+		handover = nil
+		handoverEnd.Stop()
 		rotate.Stop()
 		retry.Stop()
 		for _, c := range live {
@@ -78,8 +91,12 @@ func (s *source) run(ctx context.Context) error {
 					s.ended <- c
 				}()
 				if active != nil {
-					active.retire(s.cfg.WriteWait, s.cfg.CloseWait, "rotating to a fresh token")
-					force.Reset(s.cfg.CloseWait)
+					// Make before break: the old connection keeps reading
+					// until the new one has carried a frame (so the server
+					// surely serves it) or handoverWait passes.
+					retireHandover()
+					handover = active
+					handoverEnd.Reset(s.handoverWait(handover))
 				} else if !gapFrom.IsZero() {
 					s.describeGap(gapFrom, c.opened, gapWhy)
 					gapFrom = time.Time{}
@@ -92,6 +109,10 @@ func (s *source) run(ctx context.Context) error {
 		case c := <-s.ended:
 			live = removeConn(live, c)
 			s.agent.live.Add(-1)
+			if c == handover {
+				handover = nil
+				handoverEnd.Stop()
+			}
 			if c != active {
 				s.log.Debug("previous connection closed", "conn", c.name, "reason", closeReason(c.err))
 				break
@@ -103,6 +124,9 @@ func (s *source) run(ctx context.Context) error {
 			}
 			why := closeReason(c.err)
 			gapFrom, gapWhy = time.Now(), why
+			if isTimeout(c.err) {
+				gapFrom = c.lastHeard() // nothing was read after this
+			}
 			s.agent.stats.reconnects.Add(1)
 			if time.Since(c.opened) >= s.cfg.BackoffReset || s.nearExpiry(c) {
 				bo.reset()
@@ -125,6 +149,10 @@ func (s *source) run(ctx context.Context) error {
 			if !connecting && !stopping && (active == nil || rotateDue) {
 				startConnect()
 			}
+		case <-firstFrame(active, handover):
+			retireHandover()
+		case <-handoverEnd.C:
+			retireHandover()
 		case <-ping.C:
 			for _, c := range live {
 				if !c.retiring {
@@ -132,6 +160,18 @@ func (s *source) run(ctx context.Context) error {
 						s.log.Debug("ping failed", "conn", c.name, "reason", err.Error())
 					}
 				}
+			}
+			if active != nil {
+				suspect.Reset(time.Until(time.Unix(0, active.lastPong.Load()).Add(s.cfg.PongWait / 2)))
+			}
+		case <-suspect.C:
+			// A pong overdue by half the deadline: open a replacement while
+			// the suspect connection can still be read.
+			if active != nil && !connecting && !stopping && time.Since(time.Unix(0, active.lastPong.Load())) >= s.cfg.PongWait/2 {
+				s.log.Warn("no pong for a while; opening a replacement connection", "source", s.src.Name, "conn", active.name,
+					"last_pong", time.Unix(0, active.lastPong.Load()).Format(time.RFC3339Nano))
+				rotateDue = true
+				startConnect()
 			}
 		case now := <-force.C:
 			var next time.Time
@@ -153,6 +193,26 @@ func (s *source) run(ctx context.Context) error {
 			stop("agent shutting down")
 		}
 	}
+}
+
+// firstFrame is the channel that proves the new connection during a
+// handover: closed at its first frame. nil (never ready) otherwise.
+func firstFrame(active, handover *conn) <-chan struct{} {
+	if active == nil || handover == nil {
+		return nil
+	}
+	return active.first
+}
+
+// handoverWait bounds how long the previous connection stays open after the
+// new one opened: HandoverWait, but never past half the time the previous
+// token has left.
+func (s *source) handoverWait(old *conn) time.Duration {
+	d := s.cfg.HandoverWait
+	if !old.expiry.IsZero() {
+		d = min(d, time.Until(old.expiry)/2)
+	}
+	return max(d, 0)
 }
 
 // nearExpiry reports whether c ended at (or just before) its token's expiry,

@@ -100,12 +100,7 @@ func (s *source) connect(ctx context.Context, n int, out chan<- dialResult) {
 		out <- dialResult{err: err}
 		return
 	}
-	out <- dialResult{c: &conn{
-		ws:     ws,
-		name:   fmt.Sprintf("%s #%d", s.src.Name, n),
-		opened: time.Now(),
-		expiry: expiry,
-	}}
+	out <- dialResult{c: newConn(ws, fmt.Sprintf("%s #%d", s.src.Name, n), expiry)}
 }
 
 // source runs the connections of one Source. Its run goroutine owns every
