@@ -1,10 +1,10 @@
-// Package signing holds the pure functions that sign and inspect Dialpad
-// event JWTs. It does no I/O.
+// Package signing holds the pure functions that sign and verify webhook
+// deliveries: Dialpad's HS256 event JWTs and Standard Webhooks HMAC
+// signatures. It does no I/O.
 package signing
 
 import (
 	"encoding/base64"
-	"errors"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -20,7 +20,7 @@ var b64 = base64.RawURLEncoding
 // with the UTF-8 bytes of secret.
 func SignHS256(payload []byte, secret string) (string, error) {
 	if secret == "" {
-		return "", errors.New("signing: empty secret")
+		return "", ErrNoSecret
 	}
 	signingString := b64.EncodeToString([]byte(hs256Header)) + "." + b64.EncodeToString(payload)
 	sig, err := jwt.SigningMethodHS256.Sign(signingString, []byte(secret))

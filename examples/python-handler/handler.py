@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""A minimal Dialpad webhook handler to copy: Python 3 standard library only.
+
+It verifies each event's HS256 JWT with the secret in DIALPAD_SECRET and
+prints one line per event.
+
+    DIALPAD_SECRET=... python3 examples/python-handler/handler.py   # 127.0.0.1:3000
+    dialpad-tunnel listen --websocket-id 1234 --forward-to http://127.0.0.1:3000/webhooks
+
+With DIALPAD_SECRET set, the body must be the compact JWT Dialpad sends
+(Content-Type application/jwt through the tunnel). Without it, plain JSON
+events are accepted. Answers: 200 printed, 401 signature or algorithm
+refused, 400 body unreadable. HOST and PORT set the listen address.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = int(os.environ.get("PORT", "3000"))
+PATH = os.environ.get("WEBHOOK_PATH", "/webhooks")
+SECRET = os.environ.get("DIALPAD_SECRET", "")
+MAX_BODY = 8 << 20
+
+B64URL = re.compile(rb"^[A-Za-z0-9_-]*$")
+
+# Requests run on threads: one lock keeps each printed line whole.
+print_lock = threading.Lock()
+
+
+def say(line, stream=sys.stdout):
+    with print_lock:
+        stream.write(line + "\n")
+        stream.flush()
+
+
+class Reject(Exception):
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+
+
+def b64url(seg, what):
+    if not B64URL.match(seg):
+        raise Reject(400, f"{what} is not base64url")
+    try:
+        return base64.urlsafe_b64decode(seg + b"=" * (-len(seg) % 4))
+    except (binascii.Error, ValueError):
+        raise Reject(400, f"{what} is not base64url") from None
+
+
+def verify_hs256(token, secret):
+    """Return the JWT's payload bytes once the signature matches.
+
+    Only HS256 is accepted: alg "none", HS512, RS256 ... are refused before
+    any key is used. Time claims are not checked: Dialpad may not send them.
+    """
+    parts = token.split(b".")
+    if len(parts) != 3:
+        raise Reject(400, f"not a compact JWT: {len(parts)} segment(s)")
+    h, p, s = parts
+    try:
+        header = json.loads(b64url(h, "header"))
+    except ValueError:
+        raise Reject(400, "JWT header is not JSON") from None
+    alg = header.get("alg") if isinstance(header, dict) else None
+    if alg != "HS256":
+        raise Reject(401, f"alg {json.dumps(alg)} refused: only HS256")
+    want = hmac.new(secret.encode("utf-8"), h + b"." + p, hashlib.sha256).digest()
+    if not hmac.compare_digest(b64url(s, "signature"), want):
+        raise Reject(401, "signature does not match DIALPAD_SECRET")
+    return b64url(p, "payload")
+
+
+def describe(ev, tag):
+    """Return "[verified] call hangup call_id=123" and the like.
+
+    The type is guessed from fields only one event type carries. Python's
+    json keeps ids above 2^53 exact.
+    """
+    target = ev.get("target") or {}
+    contact = ev.get("contact") or {}
+    if "call_id" in ev:
+        return f"{tag} call {ev.get('state')} call_id={ev['call_id']}"
+    if "on_duty_status" in ev or "availability_status" in ev:
+        status = ev.get("on_duty_status", ev.get("availability_status"))
+        return f"{tag} agent_status {status} agent_id={target.get('id')}"
+    if ev.get("event") and "id" in contact:
+        return f"{tag} contact {ev['event']} contact_id={contact['id']}"
+    if ev.get("action") and ev.get("changed_by"):
+        return f"{tag} changelog {ev['action']} target_id={target.get('id')}"
+    if "from_number" in ev or "message_status" in ev:
+        return f"{tag} sms {ev.get('direction')} {ev.get('message_status')} id={ev.get('id')}"
+    return f"{tag} unknown event"
+
+
+def handle(body):
+    body = body.strip()
+    is_json = body.startswith(b"{")
+    if not SECRET:
+        if not is_json:
+            raise Reject(401, "signed event but DIALPAD_SECRET is not set")
+        raw, tag = body, "[unsigned]"
+    else:
+        if is_json:
+            raise Reject(401, "unsigned JSON event but DIALPAD_SECRET is set")
+        raw, tag = verify_hs256(body, SECRET), "[verified]"
+    try:
+        ev = json.loads(raw)
+    except ValueError:
+        raise Reject(400, "event is not JSON") from None
+    if not isinstance(ev, dict):
+        raise Reject(400, "event is not a JSON object")
+    say(describe(ev, tag))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        if self.path != PATH:
+            self.send_error(404)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                raise Reject(400, "body too large")
+            handle(self.rfile.read(length))
+        except Reject as e:
+            say(f"rejected {e.status}: {e}", sys.stderr)
+            self.send_error(e.status)
+            return
+        except ValueError:
+            self.send_error(400)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        self.send_error(405)
+
+    def log_message(self, fmt, *args):
+        pass  # one line per event on stdout is enough
+
+
+def main():
+    server = ThreadingHTTPServer((HOST, PORT), Handler)
+    host, port = server.server_address[:2]
+    mode = ("verifying HS256 JWTs with DIALPAD_SECRET" if SECRET
+            else "DIALPAD_SECRET not set: accepting unsigned JSON")
+    say(f"listening on http://{host}:{port}{PATH} ({mode})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
