@@ -220,7 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // duplicates, append to the queue. It never blocks on delivery.
 func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	now := time.Now()
-	f, err := classify(data, src.Type)
+	f, err := classifyWith(&c.parser, data, src.Type)
 	if err != nil {
 		a.stats.invalid.Add(1)
 		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
@@ -244,7 +244,9 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Error("event could not be queued and is lost", "conn", c.name, "type", f.typ, "key", f.key, "reason", err.Error())
 		return
 	}
-	a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+	if a.log.Enabled(context.Background(), slog.LevelInfo) {
+		a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+	}
 }
 
 // stored runs once an accepted event is in the queue (synced to disk with

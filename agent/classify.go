@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/valyala/fastjson"
 )
 
 // frame is what the agent learned from one websocket message without
@@ -17,25 +18,6 @@ type frame struct {
 	detail string // call state, SMS status, … for the log line
 }
 
-// eventFields are the payload fields the agent reads to type, order and
-// describe an event. Every field stays raw: a field of an unexpected type
-// is ignored rather than making a valid event unreadable, and ids are never
-// rounded.
-type eventFields struct {
-	CallID        json.RawMessage `json:"call_id"`
-	State         json.RawMessage `json:"state"`
-	ID            json.RawMessage `json:"id"`
-	FromNumber    json.RawMessage `json:"from_number"`
-	MessageStatus json.RawMessage `json:"message_status"`
-	OnDutyStatus  json.RawMessage `json:"on_duty_status"`
-	Availability  json.RawMessage `json:"availability_status"`
-	Event         json.RawMessage `json:"event"`
-	Action        json.RawMessage `json:"action"`
-	ChangedBy     json.RawMessage `json:"changed_by"`
-	Target        json.RawMessage `json:"target"`
-	Contact       json.RawMessage `json:"contact"`
-}
-
 // errNotEvent is wrapped by classify for frames that are neither a JSON
 // object nor a compact JWT.
 var errNotEvent = errors.New("not an event")
@@ -43,6 +25,13 @@ var errNotEvent = errors.New("not an event")
 // classify inspects one frame. sourceType is the event type of a
 // subscription-scoped connection, or "" for a websocket-scoped one.
 func classify(data []byte, sourceType string) (frame, error) {
+	var p fastjson.Parser
+	return classifyWith(&p, data, sourceType)
+}
+
+// classifyWith is classify with a parser the caller reuses (one per
+// reader goroutine: a Parser is not safe for concurrent use).
+func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, error) {
 	payload := data
 	var f frame
 	switch {
@@ -59,40 +48,39 @@ func classify(data []byte, sourceType string) (frame, error) {
 	default:
 		return f, fmt.Errorf("%w: neither a JSON object nor a compact JWT", errNotEvent)
 	}
-	var ev eventFields
-	if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
-		if f.jwt {
-			return f, fmt.Errorf("%w: JWT payload is not a JSON object", errNotEvent)
-		}
-		return f, fmt.Errorf("%w: not a JSON object", errNotEvent)
-	}
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		if f.jwt {
-			return f, fmt.Errorf("%w: JWT payload is not a JSON object: %v", errNotEvent, err)
-		}
+	v, err := p.ParseBytes(payload)
+	switch {
+	case err != nil && f.jwt:
+		return f, fmt.Errorf("%w: JWT payload is not a JSON object: %v", errNotEvent, err)
+	case err != nil:
 		return f, fmt.Errorf("%w: invalid JSON: %v", errNotEvent, err)
+	case v.Type() != fastjson.TypeObject && f.jwt:
+		return f, fmt.Errorf("%w: JWT payload is not a JSON object", errNotEvent)
+	case v.Type() != fastjson.TypeObject:
+		return f, fmt.Errorf("%w: not a JSON object", errNotEvent)
 	}
 	f.typ = sourceType
 	if f.typ == "" {
-		f.typ = ev.eventType()
+		f.typ = eventType(v)
 	}
-	f.key, f.detail = ev.orderKey(f.typ)
+	f.key, f.detail = orderKey(v, f.typ)
 	return f, nil
 }
 
 // eventType guesses the event type of a websocket-scoped frame from the
-// fields that only one type carries.
-func (ev *eventFields) eventType() string {
+// fields that only one type carries. A field of an unexpected JSON type is
+// ignored rather than making a valid event unreadable.
+func eventType(v *fastjson.Value) string {
 	switch {
-	case present(ev.CallID):
+	case present(v, "call_id"):
 		return "call"
-	case present(ev.OnDutyStatus) || present(ev.Availability):
+	case present(v, "on_duty_status") || present(v, "availability_status"):
 		return "agent_status"
-	case str(ev.Event) != "" && rawID(nestedID(ev.Contact)) != "":
+	case str(v, "event") != "" && id(v, "contact", "id") != "":
 		return "contact"
-	case str(ev.Action) != "" && present(ev.ChangedBy):
+	case str(v, "action") != "" && present(v, "changed_by"):
 		return "changelog"
-	case present(ev.FromNumber) || str(ev.MessageStatus) != "":
+	case present(v, "from_number") || str(v, "message_status") != "":
 		return "sms"
 	}
 	return ""
@@ -102,74 +90,59 @@ func (ev *eventFields) eventType() string {
 // and a short description for logs. Calls order by call id, SMS by message
 // id, agent status by agent, contacts by contact id; change-log and
 // unrecognised events each share one lane in arrival order.
-func (ev *eventFields) orderKey(typ string) (key, detail string) {
+func orderKey(v *fastjson.Value, typ string) (key, detail string) {
 	switch typ {
 	case "call":
-		if id := rawID(ev.CallID); id != "" {
-			return "call:" + id, str(ev.State)
+		if k := id(v, "call_id"); k != "" {
+			return "call:" + k, str(v, "state")
 		}
 	case "sms":
-		if id := rawID(ev.ID); id != "" {
-			return "sms:" + id, str(ev.MessageStatus)
+		if k := id(v, "id"); k != "" {
+			return "sms:" + k, str(v, "message_status")
 		}
 	case "agent_status":
-		if id := rawID(nestedID(ev.Target)); id != "" {
-			return "agent:" + id, str(ev.OnDutyStatus)
+		if k := id(v, "target", "id"); k != "" {
+			return "agent:" + k, str(v, "on_duty_status")
 		}
 	case "contact":
-		if id := rawID(nestedID(ev.Contact)); id != "" {
-			return "contact:" + id, str(ev.Event)
+		if k := id(v, "contact", "id"); k != "" {
+			return "contact:" + k, str(v, "event")
 		}
 	case "changelog":
-		return "changelog", str(ev.Action)
+		return "changelog", str(v, "action")
 	}
 	return "other:" + typ, ""
 }
 
-// present reports whether a field is there and not null.
-func present(raw json.RawMessage) bool {
-	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+// present reports whether the field is there and not null.
+func present(v *fastjson.Value, path ...string) bool {
+	f := v.Get(path...)
+	return f != nil && f.Type() != fastjson.TypeNull
 }
 
-// str returns a raw field's text when it is a JSON string, else "".
-func str(raw json.RawMessage) string {
-	if len(raw) == 0 || raw[0] != '"' {
+// str returns the field's text when it is a JSON string, else "".
+func str(v *fastjson.Value, path ...string) string {
+	f := v.Get(path...)
+	if f == nil || f.Type() != fastjson.TypeString {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
+	return string(f.GetStringBytes())
 }
 
-// nestedID returns the raw "id" of a JSON object field, or nil.
-func nestedID(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	var o struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if json.Unmarshal(raw, &o) != nil {
-		return nil
-	}
-	return o.ID
-}
-
-// rawID turns a raw JSON id (number or string) into its text, or "".
-func rawID(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+// id returns an id field as text, every digit kept: a JSON number as
+// written, or a JSON string; "" for anything else.
+func id(v *fastjson.Value, path ...string) string {
+	f := v.Get(path...)
+	if f == nil {
 		return ""
 	}
-	if raw[0] == '"' {
-		return str(raw)
+	switch f.Type() {
+	case fastjson.TypeNumber:
+		return string(f.MarshalTo(nil))
+	case fastjson.TypeString:
+		return string(f.GetStringBytes())
 	}
-	if raw[0] == '{' || raw[0] == '[' || raw[0] == 't' || raw[0] == 'f' {
-		return "" // not an id
-	}
-	return string(raw)
+	return ""
 }
 
 // looksLikeJWT reports whether data has the shape of a compact JWS: three

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/valyala/fastjson"
 )
 
 // conn is one websocket connection. Its reader goroutine (started by
@@ -23,9 +24,10 @@ type conn struct {
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
 
-	lastPong  atomic.Int64  // unix nanos of the last pong (or the open); written by the reader
-	lastFrame atomic.Int64  // unix nanos of the last data frame; written by the reader
-	first     chan struct{} // closed by the reader at the first data frame
+	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
+	lastFrame atomic.Int64    // unix nanos of the last data frame; written by the reader
+	first     chan struct{}   // closed by the reader at the first data frame
+	parser    fastjson.Parser // used by the reader (accept) only
 }
 
 // newConn wraps an open websocket.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
@@ -39,14 +40,15 @@ func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	res := a.cfg.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
 	cancel()
-	total := time.Since(ev.Received).Round(time.Microsecond).String()
 	history := attempts(res.History)
 	switch {
 	case res.Err == nil:
 		a.cfg.Queue.Ack(ev, history)
 		a.stats.delivered.Add(1)
-		a.log.Info("event delivered", "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", res.Status, "attempts", res.Attempts, "latency", total)
+		if a.log.Enabled(ctx, slog.LevelInfo) {
+			a.log.Info("event delivered", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
+		}
 	case ctx.Err() != nil && res.Retryable:
 		a.release(ev, res.Attempts)
 	default:
@@ -57,7 +59,7 @@ func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
 		a.cfg.Queue.Dead(ev, reason, history)
 		a.stats.failed.Add(1)
 		a.log.Error("delivery failed", "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", res.Status, "attempts", res.Attempts, "latency", total, "reason", reason, "dead_letter", a.cfg.Queue.Durable())
+			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", a.cfg.Queue.Durable())
 	}
 }
 
@@ -73,6 +75,9 @@ func (a *Agent) release(ev spool.Event, attempts int) {
 	a.stats.abandoned.Add(1)
 	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
+
+// latency is the time from arrival to now, for log lines.
+func latency(ev spool.Event) string { return time.Since(ev.Received).Round(time.Microsecond).String() }
 
 // attempts converts forward's history for the spool.
 func attempts(h []forward.Attempt) []spool.Attempt {

@@ -19,6 +19,9 @@ func (d *Disk) Run(ctx context.Context) error {
 	defer close(d.stopped)
 	defer d.db.Close()
 	batch := make([]op, 0, d.cfg.MaxBatch)
+	pace := time.NewTimer(0)
+	defer pace.Stop()
+	var last time.Time
 	for {
 		batch = batch[:0]
 		select {
@@ -27,6 +30,16 @@ func (d *Disk) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return d.flush()
 		}
+		// Under load, let a batch gather for CommitInterval: fewer syncs,
+		// and nobody waits for them (delivery does not).
+		if wait := d.cfg.CommitInterval - time.Since(last); wait > 0 && len(d.ops) < d.cfg.MaxBatch {
+			pace.Reset(wait)
+			select {
+			case <-pace.C:
+			case <-ctx.Done():
+			}
+		}
+		last = time.Now()
 		batch = d.fill(batch)
 		if err := d.commit(batch); err != nil {
 			return err
@@ -114,7 +127,7 @@ func (d *Disk) putPending(b *bolt.Bucket, o *op) error {
 }
 
 // finish moves a pending record to the delivered or dead bucket with its
-// outcome. A record already gone (acknowledged twice) is ignored.
+// outcome appended. A record already gone (acknowledged twice) is ignored.
 func (d *Disk) finish(tx *bolt.Tx, o *op, state State, to []byte) error {
 	pending := tx.Bucket(bucketPending)
 	k := seqKey(o.ev.Seq)
@@ -122,20 +135,14 @@ func (d *Disk) finish(tx *bolt.Tx, o *op, state State, to []byte) error {
 	if v == nil {
 		return nil
 	}
-	if err := pending.Delete(k); err != nil {
-		return err
-	}
 	if state == Delivered && d.cfg.KeepCount < 0 {
-		return nil
+		return pending.Delete(k)
 	}
-	r, err := decode(o.ev.Seq, v)
+	nv, err := withOutcome(v, recordOutcome{State: state, Attempts: o.attempts, Reason: o.reason, Finished: o.at})
 	if err != nil {
 		return err
 	}
-	r.State, r.Finished, r.Reason = state, o.at, o.reason
-	r.Attempts = append(r.Attempts, o.attempts...)
-	nv, err := r.encode()
-	if err != nil {
+	if err := pending.Delete(k); err != nil {
 		return err
 	}
 	if state == Delivered {
@@ -144,20 +151,33 @@ func (d *Disk) finish(tx *bolt.Tx, o *op, state State, to []byte) error {
 	return tx.Bucket(to).Put(k, nv)
 }
 
-// prune drops the oldest delivered records beyond KeepCount or KeepAge.
+// prune drops the oldest delivered records beyond KeepCount, and (checked
+// at most once a second) those older than KeepAge.
 func (d *Disk) prune(b *bolt.Bucket) error {
-	if d.delivered <= d.cfg.KeepCount && d.delivered < 64 {
-		return nil // nothing to do, or too few to bother reading ages
+	excess := d.delivered - max(d.cfg.KeepCount, 0)
+	checkAge := d.delivered > 0 && time.Since(d.agedAt) >= time.Second
+	if excess <= 0 && !checkAge {
+		return nil
 	}
+	if checkAge {
+		d.agedAt = time.Now()
+	}
+	var drop [][]byte
 	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		if d.delivered <= d.cfg.KeepCount {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(drop) >= excess {
+			if !checkAge {
+				break
+			}
 			r, err := decode(keySeq(k), v)
 			if err != nil || !r.Finished.Before(time.Now().Add(-d.cfg.KeepAge)) {
-				return nil
+				break
 			}
 		}
-		if err := c.Delete(); err != nil {
+		drop = append(drop, k)
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 		d.delivered--

@@ -23,13 +23,16 @@ var (
 
 // DiskConfig configures a Disk spool; zero values get the defaults named.
 type DiskConfig struct {
-	Path        string        // required: the spool file, created with mode 0600
-	KeepCount   int           // delivered events kept for inspection and replay; default 1000; negative keeps none
-	KeepAge     time.Duration // and for at most this long; default 24h
-	CacheBytes  int64         // bodies of pending events kept in memory up to this total; default 8 MiB; the rest is read back from disk
-	MaxBatch    int           // most operations committed in one transaction; default 2048
-	Logger      *slog.Logger  // default: discard
-	LockTimeout time.Duration // how long to wait for another process holding the file; default 1s
+	Path       string        // required: the spool file, created with mode 0600
+	KeepCount  int           // delivered events kept for inspection and replay; default 1000; negative keeps none
+	KeepAge    time.Duration // and for at most this long; default 24h
+	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 8 MiB; the rest is read back from disk
+	MaxBatch   int           // most operations committed in one transaction; default 2048
+	// CommitInterval is the least time between two commits while events
+	// keep coming (at low rates every event is committed at once); default 2ms.
+	CommitInterval time.Duration
+	Logger         *slog.Logger  // default: discard
+	LockTimeout    time.Duration // how long to wait for another process holding the file; default 1s
 }
 
 func (c *DiskConfig) fill() error {
@@ -47,6 +50,9 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 2048
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 2 * time.Millisecond
 	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = time.Second
@@ -77,6 +83,7 @@ type Disk struct {
 	stopped   chan struct{} // closed when Run returns; later writes are refused
 	cached    atomic.Int64  // bytes of pending bodies held in memory
 	delivered int           // records in the delivered bucket; owned by Run
+	agedAt    time.Time     // last age check of the delivered history; owned by Run
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu
@@ -139,6 +146,7 @@ func openDB(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, er
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: lockTimeout, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: 64 << 20, // no remapping while the file grows to 64 MiB
 	})
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):

@@ -54,13 +54,24 @@ type recordMeta struct {
 
 // recordVersion is the first byte of every stored value; a value with
 // another first byte is not ours.
-const recordVersion = 1
+const recordVersion = 2
+
+// recordOutcome is appended, as JSON, to a record that leaves the pending
+// bucket, so that acknowledging an event costs no decoding of the record.
+type recordOutcome struct {
+	State    State     `json:"state"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Finished time.Time `json:"finished"`
+}
 
 // errCorrupt is wrapped by decode for values it cannot read.
 var errCorrupt = errors.New("corrupt record")
 
 // encode lays a record out as: version byte, uvarint length of the JSON
-// metadata, the metadata, then the body bytes exactly as they arrived.
+// metadata, the metadata, uvarint length of the body, the body bytes exactly
+// as they arrived; a finished record then has its outcome JSON to the end
+// (withOutcome).
 func (r *Record) encode() ([]byte, error) {
 	meta, err := json.Marshal(recordMeta{
 		ID: r.ID, Key: r.Key, Type: r.Type, Detail: r.Detail, JWT: r.JWT, Source: r.Source, Received: r.Received,
@@ -69,11 +80,23 @@ func (r *Record) encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+len(r.Body))
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(meta)+len(r.Body))
 	out = append(out, recordVersion)
 	out = binary.AppendUvarint(out, uint64(len(meta)))
 	out = append(out, meta...)
+	out = binary.AppendUvarint(out, uint64(len(r.Body)))
 	return append(out, r.Body...), nil
+}
+
+// withOutcome returns a copy of the stored pending value v with the
+// outcome appended.
+func withOutcome(v []byte, o recordOutcome) ([]byte, error) {
+	tail, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(v)+len(tail))
+	return append(append(out, v...), tail...), nil
 }
 
 // decode reads a stored value. The body is copied out of v (bbolt values
@@ -91,13 +114,27 @@ func decode(seq uint64, v []byte) (Record, error) {
 	if err := json.Unmarshal(v[1+k:metaEnd], &m); err != nil {
 		return Record{}, fmt.Errorf("%w %d: %v", errCorrupt, seq, err)
 	}
-	return Record{
+	bn, bk := binary.Uvarint(v[metaEnd:])
+	if bk <= 0 || uint64(len(v)-metaEnd-bk) < bn {
+		return Record{}, fmt.Errorf("%w %d: bad body length", errCorrupt, seq)
+	}
+	bodyEnd := metaEnd + bk + int(bn)
+	r := Record{
 		Event: Event{
 			ID: m.ID, Seq: seq, Key: m.Key, Type: m.Type, Detail: m.Detail, JWT: m.JWT, Source: m.Source, Received: m.Received,
-			Body: append([]byte(nil), v[metaEnd:]...),
+			Body: append([]byte(nil), v[metaEnd+bk:bodyEnd]...),
 		},
 		State: m.State, Attempts: m.Attempts, Reason: m.Reason, Finished: m.Finished, Replays: m.Replays,
-	}, nil
+	}
+	if bodyEnd < len(v) {
+		var o recordOutcome
+		if err := json.Unmarshal(v[bodyEnd:], &o); err != nil {
+			return Record{}, fmt.Errorf("%w %d: outcome: %v", errCorrupt, seq, err)
+		}
+		r.State, r.Reason, r.Finished = o.State, o.Reason, o.Finished
+		r.Attempts = append(r.Attempts, o.Attempts...)
+	}
+	return r, nil
 }
 
 func seqKey(seq uint64) []byte {

@@ -1,0 +1,316 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fixture is a spool file filled through a running Disk, as the agent
+// fills it; outcome says what becomes of each event appended: "pending",
+// "dead" or "delivered".
+type fixture struct {
+	path string
+	at   map[string]time.Time // delivery id → just before its Ack or Dead
+}
+
+type fixtureEvent struct {
+	id, key, outcome string
+}
+
+func newFixture(t *testing.T, events ...fixtureEvent) fixture {
+	t.Helper()
+	f := fixture{path: filepath.Join(t.TempDir(), "spool.db"), at: map[string]time.Time{}}
+	withDisk(t, f.path, func(d *Disk) {
+		for _, e := range events {
+			committed := make(chan struct{})
+			ev := Event{ID: e.id, Key: e.key, Type: "call", Detail: "ringing", Body: []byte(`{"id":"` + e.id + `"}`), Received: time.Now()}
+			if err := d.Append(ev, func(Event) { close(committed) }); err != nil {
+				t.Fatal(err)
+			}
+			<-committed
+		}
+		// Each key's events come out in order; the ones to keep pending
+		// are released (as at shutdown) so later ones of the key follow.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for range events {
+			ev, err := d.Next(ctx)
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			var outcome string
+			for _, e := range events {
+				if e.id == ev.ID {
+					outcome = e.outcome
+				}
+			}
+			f.at[ev.ID] = time.Now()
+			switch outcome {
+			case "dead":
+				d.Dead(ev, "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400, Error: "400 Bad Request", Duration: time.Millisecond}})
+			case "delivered":
+				d.Ack(ev, []Attempt{{At: time.Now(), Status: 204, Duration: time.Millisecond}})
+			default:
+				d.Release(ev) // leave it pending, free its key
+			}
+		}
+	})
+	return f
+}
+
+// withDisk opens the spool at path, runs its committer, calls fn and
+// stops it, flushing every write.
+func withDisk(t *testing.T, path string, fn func(*Disk)) {
+	t.Helper()
+	d, err := OpenDisk(DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		d.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	fn(d)
+}
+
+func ids(recs []Record) string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, r.ID)
+	}
+	return strings.Join(s, " ")
+}
+
+func mustList(t *testing.T, path string, state State) []Record {
+	t.Helper()
+	recs, err := List(path, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestFind(t *testing.T) {
+	f := newFixture(t,
+		fixtureEvent{"aaaaaaaa-0001", "call:1", "pending"},
+		fixtureEvent{"aaaaaaaa-0002", "call:2", "dead"},
+		fixtureEvent{"bbbbbbbb-0003", "call:3", "delivered"},
+		fixtureEvent{"short", "call:4", "dead"},
+	)
+	for _, tc := range []struct {
+		query, wantID string
+		wantState     State
+		wantErr       error
+		wantMsg       string
+	}{
+		{query: "aaaaaaaa-0001", wantID: "aaaaaaaa-0001", wantState: Pending},
+		{query: "aaaaaaaa-0002", wantID: "aaaaaaaa-0002", wantState: Dead},
+		{query: "bbbbbbbb", wantID: "bbbbbbbb-0003", wantState: Delivered},
+		{query: "short", wantID: "short", wantState: Dead}, // an exact id needs no minimum length
+		{query: "aaaaaaaa", wantErr: ErrAmbiguous, wantMsg: "aaaaaaaa-0001 (pending), aaaaaaaa-0002 (dead)"},
+		{query: "cccccccc", wantErr: ErrNotFound, wantMsg: `"cccccccc"`},
+		{query: "bbbb", wantMsg: "too short"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			r, err := Find(f.path, tc.query)
+			if tc.wantMsg != "" {
+				if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) ||
+					!strings.Contains(err.Error(), tc.wantMsg) || !strings.Contains(err.Error(), f.path) {
+					t.Fatalf("Find(%q) = %v, want an error naming the file, wrapping %v, saying %q", tc.query, err, tc.wantErr, tc.wantMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ID != tc.wantID || r.State != tc.wantState || string(r.Body) != `{"id":"`+tc.wantID+`"}` {
+				t.Fatalf("Find(%q) = %s %s %q, want %s %s", tc.query, r.ID, r.State, r.Body, tc.wantID, tc.wantState)
+			}
+		})
+	}
+	r, err := Find(f.path, "aaaaaaaa-0002")
+	if err != nil || r.Reason == "" || len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Finished.IsZero() {
+		t.Fatalf("dead record = %+v, %v: want its reason, attempt and finish time", r, err)
+	}
+}
+
+// TestReplayDead: a replayed dead letter goes to the pending tail with its
+// id, key and history, and a restarted spool hands it out after the events
+// that were already pending, then gives new events later seqs.
+func TestReplayDead(t *testing.T) {
+	f := newFixture(t,
+		fixtureEvent{"dead-0001", "call:1", "dead"},
+		fixtureEvent{"pend-0002", "call:2", "pending"},
+		fixtureEvent{"dead-0003", "call:1", "dead"},
+		fixtureEvent{"done-0004", "call:3", "delivered"},
+	)
+	n, err := Replay(f.path, Selection{Dead: true})
+	if err != nil || n != 2 {
+		t.Fatalf("Replay(dead) = %d, %v; want 2", n, err)
+	}
+	if dead := mustList(t, f.path, Dead); len(dead) != 0 {
+		t.Fatalf("dead after replay: %s", ids(dead))
+	}
+	if d := ids(mustList(t, f.path, Delivered)); d != "done-0004" {
+		t.Fatalf("delivered after replay: %s; replay --dead must not touch it", d)
+	}
+	pending := mustList(t, f.path, Pending)
+	if got := ids(pending); got != "pend-0002 dead-0001 dead-0003" {
+		t.Fatalf("pending after replay = %s, want the replayed ones at the tail in arrival order", got)
+	}
+	for _, r := range pending[1:] {
+		if r.Seq <= 4 || r.State != Pending || r.Reason != "" || !r.Finished.IsZero() || r.Replays != 1 ||
+			len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Key != "call:1" {
+			t.Fatalf("replayed record = %+v", r)
+		}
+	}
+
+	withDisk(t, f.path, func(d *Disk) {
+		if d.Len() != 3 {
+			t.Fatalf("restarted spool holds %d pending, want 3", d.Len())
+		}
+		committed := make(chan Event, 1)
+		if err := d.Append(Event{ID: "new-0005", Key: "call:9", Body: []byte("{}")}, func(ev Event) { committed <- ev }); err != nil {
+			t.Fatal(err)
+		}
+		if ev := <-committed; ev.Seq <= pending[2].Seq {
+			t.Fatalf("new event got seq %d, not after the replayed %d: the sequence is out of step", ev.Seq, pending[2].Seq)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for range 4 {
+			ev, err := d.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Ack(ev, []Attempt{{At: time.Now(), Status: 200}})
+		}
+	})
+	delivered := mustList(t, f.path, Delivered)
+	r := delivered[len(delivered)-1]
+	for _, d := range delivered {
+		if d.ID == "dead-0003" {
+			r = d
+		}
+	}
+	if r.ID != "dead-0003" || len(r.Attempts) != 2 || r.Attempts[0].Status != 400 || r.Attempts[1].Status != 200 || r.Replays != 1 {
+		t.Fatalf("replayed event once delivered = %+v, want both attempts and one replay", r)
+	}
+}
+
+// TestReplaySelection: ids, prefixes and --since choose what goes back;
+// a bad id moves nothing.
+func TestReplaySelection(t *testing.T) {
+	f := newFixture(t,
+		fixtureEvent{"dead-0001", "call:1", "dead"},
+		fixtureEvent{"done-0002", "call:2", "delivered"},
+		fixtureEvent{"done-0003", "call:3", "delivered"},
+		fixtureEvent{"pend-0004", "call:4", "pending"},
+		fixtureEvent{"dead-0005", "call:5", "dead"},
+	)
+	for _, tc := range []struct {
+		sel  Selection
+		want string
+	}{
+		{Selection{IDs: []string{"pend-0004"}}, "still pending"},
+		{Selection{IDs: []string{"done-0002", "nope-nope"}}, "no delivery id"},
+		{Selection{IDs: []string{"dead-000"}}, "ambiguous"},
+	} {
+		if n, err := Replay(f.path, tc.sel); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), f.path) {
+			t.Fatalf("Replay(%+v) = %d, %v; want an error naming the file saying %q", tc.sel, n, err, tc.want)
+		}
+	}
+	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004" {
+		t.Fatalf("a failed replay moved records: pending = %s", p)
+	}
+
+	n, err := Replay(f.path, Selection{Since: f.at["done-0003"]})
+	if err != nil || n != 2 {
+		t.Fatalf("Replay(since) = %d, %v; want done-0003 and dead-0005", n, err)
+	}
+	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004 done-0003 dead-0005" {
+		t.Fatalf("pending after --since = %s", p)
+	}
+	n, err = Replay(f.path, Selection{IDs: []string{"done-0002", "done-0002", "dead-0001"}})
+	if err != nil || n != 2 {
+		t.Fatalf("Replay(ids) = %d, %v; want 2 (an id named twice moves once)", n, err)
+	}
+	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004 done-0003 dead-0005 dead-0001 done-0002" {
+		t.Fatalf("pending after ids = %s", p)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	f := newFixture(t,
+		fixtureEvent{"dead-0001", "call:1", "dead"},
+		fixtureEvent{"done-0002", "call:2", "delivered"},
+		fixtureEvent{"dead-0003", "call:3", "dead"},
+		fixtureEvent{"pend-0004", "call:4", "pending"},
+	)
+	if _, err := Purge(f.path, Pending); err == nil {
+		t.Fatal("Purge(pending) succeeded; pending events must not be purged")
+	}
+	for _, tc := range []struct {
+		state State
+		want  int
+	}{{Dead, 2}, {Dead, 0}, {Delivered, 1}} {
+		if n, err := Purge(f.path, tc.state); err != nil || n != tc.want {
+			t.Fatalf("Purge(%s) = %d, %v; want %d", tc.state, n, err, tc.want)
+		}
+	}
+	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004" {
+		t.Fatalf("pending after purge = %s", p)
+	}
+	if n := len(mustList(t, f.path, Dead)) + len(mustList(t, f.path, Delivered)); n != 0 {
+		t.Fatalf("%d dead or delivered left after purge", n)
+	}
+}
+
+// TestAdminRefuses: a spool held by an agent, a missing file and a file
+// that is not a spool give errors naming the file, and change nothing.
+func TestAdminRefuses(t *testing.T) {
+	dir := t.TempDir()
+	ops := map[string]func(path string) error{
+		"List":   func(p string) error { _, err := List(p, Dead); return err },
+		"Find":   func(p string) error { _, err := Find(p, "whatever-id"); return err },
+		"Replay": func(p string) error { _, err := Replay(p, Selection{Dead: true}); return err },
+		"Purge":  func(p string) error { _, err := Purge(p, Dead); return err },
+	}
+
+	held := filepath.Join(dir, "held.db")
+	withDisk(t, held, func(*Disk) {
+		for name, op := range ops {
+			if err := op(held); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
+				t.Errorf("%s on a spool held by an agent = %v, want ErrLocked naming the file", name, err)
+			}
+		}
+	})
+
+	missing := filepath.Join(dir, "missing.db")
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a bolt file ", 512)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range ops {
+		if err := op(missing); err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("%s on a missing file = %v, want an error naming it", name, err)
+		}
+		if err := op(junk); err == nil || !strings.Contains(err.Error(), junk) {
+			t.Errorf("%s on a junk file = %v, want an error naming it", name, err)
+		}
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the events functions created %s", missing)
+	}
+}
