@@ -154,6 +154,7 @@ func moveToPending(tx *bolt.Tx, pending *bolt.Bucket, m match) error {
 	r.Seq = seq
 	r.State, r.Reason, r.Finished = Pending, "", time.Time{}
 	r.Replays++
+	r.Replayed = time.Now()
 	v, err := r.encode()
 	if err != nil {
 		return err

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"github.com/urfave/cli/v2"
+)
+
+// spoolFlags choose the spool file of the events commands the way listen
+// chooses it: --spool, else the default file of the sources.
+var spoolFlags = []cli.Flag{
+	&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+	&cli.Int64Flag{Name: "websocket-id", Usage: "the --websocket-id listen runs with", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
+	&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
+}
+
+func eventsCommand() *cli.Command {
+	asJSON := &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+	dead := &cli.BoolFlag{Name: "dead", Usage: "dead letters: given up on"}
+	delivered := &cli.BoolFlag{Name: "delivered", Usage: "delivered events kept as history (--keep-delivered)"}
+	return &cli.Command{
+		Name:  "events",
+		Usage: "list, show, replay or purge the events in a spool (of a listen that is not running)",
+		UsageText: "dialpad-tunnel events list --dead\n" +
+			"dialpad-tunnel events show 3f2a9c1e\n" +
+			"dialpad-tunnel events replay --dead && dialpad-tunnel listen …",
+		Subcommands: []*cli.Command{
+			eventsSub("list", "list the stored events, oldest first (all states unless one is chosen)", "",
+				[]cli.Flag{&cli.BoolFlag{Name: "pending", Usage: "events waiting for delivery"}, dead, delivered, asJSON}, eventsList),
+			eventsSub("show", "show one event: the headers listen sends, the body exactly, every attempt", "ID",
+				[]cli.Flag{asJSON}, eventsShow),
+			eventsSub("replay", "put dead or delivered events back in the queue; listen delivers them at its next start", "[ID…]",
+				[]cli.Flag{
+					&cli.BoolFlag{Name: "dead", Usage: "every dead letter"},
+					&cli.StringFlag{Name: "since", Usage: "every dead or delivered event finished since `T`: RFC 3339 time, or a duration ago (1h)"},
+				}, eventsReplay),
+			eventsSub("purge", "delete dead letters or delivered history for good", "",
+				[]cli.Flag{&cli.BoolFlag{Name: "dead", Usage: "delete every dead letter"}, &cli.BoolFlag{Name: "delivered", Usage: "delete the delivered history"}}, eventsPurge),
+		},
+	}
+}
+
+// eventsAction is an events subcommand's body, given the spool file.
+type eventsAction func(c *cli.Context, path string) error
+
+// eventsSub wraps action with the spool flags and the spool file's lookup.
+// The API flags only locate the default spool: no API key is needed.
+func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAction) *cli.Command {
+	all := append(append(append([]cli.Flag{}, flags...), spoolFlags...), apiFlags...)
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all,
+		Action: func(c *cli.Context) error {
+			if err := flagsFirst(c); err != nil {
+				return err
+			}
+			path, err := eventsSpoolPath(c)
+			if err != nil {
+				return err
+			}
+			return inUse(path, action(c, path))
+		},
+	}
+}
+
+// lockedError says that an agent holds the spool file.
+type lockedError struct {
+	path string
+	err  error
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("%s: the spool is in use by a running agent (pid unknown): stop it first", e.path)
+}
+
+func (e *lockedError) Unwrap() error { return e.err }
+
+// inUse turns the lock error of the spool package into what to do.
+func inUse(path string, err error) error {
+	if errors.Is(err, spool.ErrLocked) {
+		return &lockedError{path: path, err: err}
+	}
+	return err
+}
+
+// eventsSpoolPath is --spool, else the default file of the sources given,
+// as listen computes it, else the only spool in the default directory.
+func eventsSpoolPath(c *cli.Context) (string, error) {
+	if p := c.String("spool"); p != "" {
+		return p, nil
+	}
+	var names []string
+	if id := c.Int64("websocket-id"); id != 0 {
+		names = append(names, agent.WebsocketSource(nil, dialpad.ID(id)).Name)
+	}
+	for _, s := range c.StringSlice("subscription") {
+		ref, err := parseSubscriptionRef(s)
+		if err != nil {
+			return "", err
+		}
+		names = append(names, agent.SubscriptionSource(nil, ref.typ, ref.id).Name)
+	}
+	if len(names) > 0 {
+		base, err := apiBase(c)
+		if err != nil {
+			return "", err
+		}
+		return stateFile("", "spool/"+spoolName(base, names)+".db")
+	}
+	dir, err := stateFile("", "spool")
+	if err != nil {
+		return "", err
+	}
+	found, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	if err != nil {
+		return "", err
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no spool in %s: pass --spool PATH, or the --websocket-id or --subscription (and --env or --api-base) listen runs with", dir)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id or --subscription listen runs with):\n  %s",
+		len(found), dir, strings.Join(found, "\n  "))
+}
+
+// apiBase is the API base URL listen would use. apiConfig insists on a key,
+// which the events commands do not need; a placeholder satisfies it.
+func apiBase(c *cli.Context) (string, error) {
+	if c.String("api-key") == "" {
+		if err := c.Set("api-key", "unused"); err != nil {
+			return "", err
+		}
+	}
+	cfg, err := apiConfig(c)
+	return cfg.BaseURL, err
+}
+
+func eventsList(c *cli.Context, path string) error {
+	var states []spool.State
+	for _, s := range []spool.State{spool.Pending, spool.Dead, spool.Delivered} {
+		if c.Bool(string(s)) {
+			states = append(states, s)
+		}
+	}
+	if len(states) == 0 {
+		states = []spool.State{spool.Pending, spool.Dead, spool.Delivered}
+	}
+	var recs []spool.Record
+	for _, s := range states {
+		r, err := spool.List(path, s)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r...)
+	}
+	slices.SortFunc(recs, func(a, b spool.Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	if c.Bool("json") {
+		out := make([]eventJSON, len(recs))
+		for i, r := range recs {
+			out[i] = toJSON(r, false)
+		}
+		return printJSON(c.App.Writer, out)
+	}
+	if len(recs) == 0 {
+		_, err := fmt.Fprintf(c.App.Writer, "no %s events in %s\n", joinStates(states), path)
+		return err
+	}
+	return listTable(c.App.Writer, recs)
+}
+
+func joinStates(states []spool.State) string {
+	s := make([]string, len(states))
+	for i, st := range states {
+		s[i] = string(st)
+	}
+	return strings.Join(s, ", ")
+}
+
+func eventsShow(c *cli.Context, path string) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("events %s: want one delivery id (or at least %d characters of it)", c.Command.Name, spool.MinPrefix)
+	}
+	r, err := spool.Find(path, c.Args().First())
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, toJSON(r, true))
+	}
+	return showText(c.App.Writer, r)
+}
+
+func eventsReplay(c *cli.Context, path string) error {
+	sel := spool.Selection{IDs: c.Args().Slice(), Dead: c.Bool("dead")}
+	if s := c.String("since"); s != "" {
+		t, err := parseSince(s, time.Now())
+		if err != nil {
+			return err
+		}
+		sel.Since = t
+	}
+	if len(sel.IDs) == 0 && !sel.Dead && sel.Since.IsZero() {
+		return fmt.Errorf("events %s: say what to replay: delivery ids, --dead or --since T", c.Command.Name)
+	}
+	n, err := spool.Replay(path, sel)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		_, err = fmt.Fprintf(c.App.Writer, "nothing to replay in %s\n", path)
+		return err
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)\n",
+		n, plural(n, "event"), path)
+	return err
+}
+
+// flagsFirst refuses a flag written after an id: the CLI parser would take
+// it for another id.
+func flagsFirst(c *cli.Context) error {
+	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") {
+			return fmt.Errorf("events %s: %q comes after an id: put flags before the ids", c.Command.Name, a)
+		}
+	}
+	return nil
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (90m, 1h)", s)
+	}
+	return now.Add(-d), nil
+}
+
+func eventsPurge(c *cli.Context, path string) error {
+	var states []spool.State
+	if c.Bool("dead") {
+		states = append(states, spool.Dead)
+	}
+	if c.Bool("delivered") {
+		states = append(states, spool.Delivered)
+	}
+	if len(states) == 0 {
+		return fmt.Errorf("events %s: say what to purge: --dead, --delivered or both", c.Command.Name)
+	}
+	for _, s := range states {
+		n, err := spool.Purge(path, s)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(c.App.Writer, "purged %d %s %s from %s\n", n, s, plural(n, "event"), path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

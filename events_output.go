@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// timeLayout is how the events commands print times: RFC 3339 with ms.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(timeLayout)
+}
+
+// listTable prints one line per record.
+func listTable(w io.Writer, recs []spool.Record) error {
+	rows := make([][]string, len(recs))
+	for i, r := range recs {
+		key := r.Key
+		if r.Detail != "" {
+			key += " (" + r.Detail + ")"
+		}
+		rows[i] = []string{strconv.FormatUint(r.Seq, 10), short(r.ID, spool.MinPrefix), string(r.State), dash(r.Type), key,
+			stamp(r.Received), strconv.Itoa(len(r.Attempts)), clip(last(r), 72)}
+	}
+	return table(w, "SEQ ID STATE TYPE KEY RECEIVED ATTEMPTS LAST", rows)
+}
+
+// last is a record's latest news: why it is dead, else its last attempt.
+func last(r spool.Record) string {
+	if r.State == spool.Dead && r.Reason != "" {
+		return r.Reason
+	}
+	if len(r.Attempts) == 0 {
+		return "-"
+	}
+	return attemptOutcome(r.Attempts[len(r.Attempts)-1])
+}
+
+func attemptOutcome(a spool.Attempt) string {
+	switch {
+	case a.Status != 0 && a.Error != "":
+		return strconv.Itoa(a.Status) + " " + a.Error
+	case a.Status != 0:
+		return strconv.Itoa(a.Status)
+	case a.Error != "":
+		return a.Error
+	}
+	return "-"
+}
+
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// headersOf are the headers listen sends with r, with its default flags
+// (--content-type-*, --user-agent and --header change them); the attempt
+// header, counted from 1 in each run of listen, is left out.
+func headersOf(r spool.Record) [][2]string {
+	ct := forward.DefaultContentTypeJSON
+	if r.JWT {
+		ct = forward.DefaultContentTypeJWT
+	}
+	h := [][2]string{
+		{"Content-Type", ct},
+		{"User-Agent", "dialpad-tunnel/" + version},
+		{forward.DefaultIDHeader, r.ID},
+	}
+	if r.Type != "" {
+		h = append(h, [2]string{forward.DefaultTypeHeader, r.Type})
+	}
+	return h
+}
+
+// showText prints one record: its fields, headers, body and attempts.
+func showText(w io.Writer, r spool.Record) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", name, value)
+		}
+	}
+	field("delivery id", r.ID)
+	field("state", string(r.State))
+	field("reason", r.Reason)
+	field("seq", strconv.FormatUint(r.Seq, 10))
+	field("type", strings.TrimSpace(r.Type+" "+r.Detail))
+	field("key", r.Key)
+	field("form", form(r.JWT))
+	field("source", r.Source)
+	field("target", r.Target)
+	field("received", stamp(r.Received))
+	field("finished", stamp(r.Finished))
+	if r.Replays > 0 {
+		field("replays", strconv.Itoa(r.Replays))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nheaders (as listen sends them with its default flags; plus X-Dialpad-Tunnel-Attempt: 1, 2, …)")
+	for _, h := range headersOf(r) {
+		fmt.Fprintf(w, "  %s: %s\n", h[0], h[1])
+	}
+	fmt.Fprintf(w, "\nbody (%d bytes, exactly as received)\n", len(r.Body))
+	w.Write(r.Body)
+	if len(r.Body) == 0 || r.Body[len(r.Body)-1] != '\n' {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nattempts: %d\n", len(r.Attempts))
+	if len(r.Attempts) == 0 {
+		return nil
+	}
+	rows := make([][]string, len(r.Attempts))
+	for i, a := range r.Attempts {
+		status := "-"
+		if a.Status != 0 {
+			status = strconv.Itoa(a.Status)
+		}
+		rows[i] = []string{strconv.Itoa(i + 1), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(a.Error)}
+	}
+	return table(w, "# TIME STATUS DURATION ERROR", rows)
+}
+
+func form(jwt bool) string {
+	if jwt {
+		return "jwt"
+	}
+	return "json"
+}
+
+// eventJSON is a record as the events commands print it with --json.
+type eventJSON struct {
+	Seq      uint64        `json:"seq"`
+	ID       string        `json:"id"`
+	State    spool.State   `json:"state"`
+	Type     string        `json:"type,omitempty"`
+	Detail   string        `json:"detail,omitempty"`
+	Key      string        `json:"key"`
+	Form     string        `json:"form"`
+	Source   string        `json:"source,omitempty"`
+	Target   string        `json:"target,omitempty"`
+	Received string        `json:"received"`
+	Finished string        `json:"finished,omitempty"`
+	Reason   string        `json:"reason,omitempty"`
+	Replays  int           `json:"replays"`
+	Attempts []attemptJSON `json:"attempts"`
+	// Headers and Body are printed by show only.
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    *string           `json:"body,omitempty"`
+}
+
+type attemptJSON struct {
+	At         string  `json:"at"`
+	Status     int     `json:"status,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+func toJSON(r spool.Record, full bool) eventJSON {
+	e := eventJSON{
+		Seq: r.Seq, ID: r.ID, State: r.State, Type: r.Type, Detail: r.Detail, Key: r.Key, Form: form(r.JWT), Source: r.Source, Target: r.Target,
+		Received: stamp(r.Received), Finished: stamp(r.Finished), Reason: r.Reason, Replays: r.Replays,
+		Attempts: make([]attemptJSON, len(r.Attempts)),
+	}
+	for i, a := range r.Attempts {
+		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error}
+	}
+	if full {
+		e.Headers = map[string]string{}
+		for _, h := range headersOf(r) {
+			e.Headers[h[0]] = h[1]
+		}
+		body := string(r.Body)
+		e.Body = &body
+	}
+	return e
+}
