@@ -22,7 +22,7 @@ const cleanupTimeout = 30 * time.Second
 func createFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.BoolFlag{Name: "create", Usage: "create a websocket and --events subscriptions for this run; delete them on exit"},
-		&cli.StringSliceFlag{Name: "events", Usage: "with --create: event types to subscribe to, e.g. call,sms (call, sms, agent_status, contact, changelog)"},
+		&cli.StringSliceFlag{Name: "events", Usage: "event types to forward (a filter), e.g. call,sms; with --create: the types to subscribe to (call, sms, agent_status, contact, changelog)"},
 		&cli.BoolFlag{Name: "keep", Usage: "with --create: keep the websocket and subscriptions on exit and print their ids"},
 		&cli.StringFlag{Name: "secret", Usage: "with --create: websocket secret, so events arrive as HS256 JWTs your handler verifies (never printed)", EnvVars: []string{"DIALPAD_WEBSOCKET_SECRET"}},
 	}, subscriptionFlags()...)
@@ -31,13 +31,13 @@ func createFlags() []cli.Flag {
 // checkCreateFlags refuses --create's flags without --create. A secret
 // from DIALPAD_WEBSOCKET_SECRET (shared with setup) is not an error.
 func checkCreateFlags(c *cli.Context) error {
-	for _, name := range []string{"events", "keep", "secret"} {
+	for _, name := range []string{"keep", "secret"} {
 		if c.IsSet(name) && (name != "secret" || os.Getenv("DIALPAD_WEBSOCKET_SECRET") == "") {
 			return fmt.Errorf("--%s needs --create", name)
 		}
 	}
 	for name := range subscriptionOptions {
-		if c.IsSet(name) {
+		if c.IsSet(name) && name != "call-states" { // --call-states also filters
 			return fmt.Errorf("--%s needs --create", name)
 		}
 	}

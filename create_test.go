@@ -99,7 +99,7 @@ func TestListenCreateErrors(t *testing.T) {
 		{createArgs(srv, "http://127.0.0.1:1/", "--events", "fax"), "fax"},
 		{createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--contact-type", "local"), "--contact-type applies to contact"},
 		{createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--websocket-id", "5"), "drop --websocket-id"},
-		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--events", "call"), "--events needs --create"},
+		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--events", "fax"), "--events"},
 		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--sms-direction", "inbound"), "--sms-direction needs --create"},
 	} {
 		r := start(t, tc.args...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func listenCommand() *cli.Command {
 		Usage: "listen to a Dialpad websocket (or subscriptions) and forward every event to --forward-to",
 		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel listen --websocket-id 1234 --forward-to http://localhost:3000/webhooks\n" +
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
-		Flags: append(append(flags, logFlags...), createFlags()...),
+		Flags: append(append(append(flags, logFlags...), createFlags()...), routeFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
@@ -77,7 +78,8 @@ type listenOptions struct {
 	API           dialpad.Config
 	WebsocketID   dialpad.ID
 	Subscriptions []subscriptionRef
-	Forward       forward.Config
+	Forward       forward.Config // the shared settings; Routes carry each handler's
+	Routes        []routeOptions
 	Agent         agent.Config
 }
 
@@ -122,9 +124,6 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 && !c.Bool("create") {
 		return o, errors.New("nothing to listen to: pass --websocket-id or --subscription TYPE:ID")
 	}
-	if c.String("forward-to") == "" {
-		return o, errors.New("no target: pass --forward-to URL of your webhook handler")
-	}
 	headers, err := parseHeaders(c.StringSlice("header"))
 	if err != nil {
 		return o, err
@@ -144,7 +143,17 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if !c.IsSet("retry-wait-min") && o.Forward.RetryWaitMin > o.Forward.RetryWaitMax {
 		o.Forward.RetryWaitMin = o.Forward.RetryWaitMax
 	}
+	if o.Routes, err = routesFrom(c, o.Forward); err != nil {
+		return o, err
+	}
+	events, err := filterTypes(c.StringSlice("events"))
+	if err != nil {
+		return o, err
+	}
 	o.Agent = agent.Config{
+		Events:        events,
+		CallStates:    splitList(c.StringSlice("call-states")),
+		VerifySecret:  c.String("verify-secret"),
 		Concurrency:   c.Int("concurrency"),
 		RotateBefore:  c.Duration("rotate-before"),
 		MaxFrameBytes: c.Int64("max-frame-bytes"),
@@ -198,12 +207,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	o.Forward.Logger = log
-	fwd, err := forward.New(o.Forward)
-	if err != nil {
-		return err
+	if len(o.Routes) == 0 { // demo, bench, soak: one handler
+		o.Routes = []routeOptions{{Name: "default", Forward: o.Forward}}
 	}
-	defer fwd.Close()
 	if o.WebsocketID != 0 {
 		o.Agent.Sources = append(o.Agent.Sources, agent.WebsocketSource(client, o.WebsocketID))
 	}
@@ -214,27 +220,55 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	for i, s := range o.Agent.Sources {
 		names[i] = s.Name
 	}
-	queue, err := openQueue(o.Spool, o.API.BaseURL, names, log)
-	if err != nil {
-		return err
+	var qs queues
+	defer qs.closeUnrun()
+	var targets []string
+	for _, r := range o.Routes {
+		r.Forward.Logger = log
+		fwd, err := forward.New(r.Forward)
+		if err != nil {
+			return routeError(r, err)
+		}
+		defer fwd.Close()
+		q, err := qs.open(o.Spool, o.API.BaseURL, names, r.Name, log)
+		if err != nil {
+			return err
+		}
+		o.Agent.Routes = append(o.Agent.Routes, agent.Route{Name: r.Name, Types: r.Types, Forwarder: fwd, Queue: q})
+		targets = append(targets, r.Name+"="+redactedURL(r.Forward.URL))
 	}
-	o.Agent.Queue = queue
-	o.Agent.Forwarder = fwd
 	o.Agent.Logger = log
 	a, err := agent.New(o.Agent)
 	if err != nil {
-		queue.run(ctx, func(context.Context) error { return nil }) // closes the file
 		return err
 	}
-	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", o.Forward.URL, "spool", queue.describe())
-	runErr := queue.run(ctx, a.Run)
+	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
+	runErr := qs.run(ctx, a.Run)
 	st := a.Stats()
 	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
-		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "undelivered", st.Abandoned)
+		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
+		"filtered", st.Filtered, "undelivered", st.Abandoned)
 	if runErr != nil {
 		return explain(runErr)
 	}
 	return nil
+}
+
+// routeError names the route of a handler URL error.
+func routeError(r routeOptions, err error) error {
+	if r.Name == "default" {
+		return fmt.Errorf("--forward-to: %w", err)
+	}
+	return fmt.Errorf("--route %s: %w", r.Name, err)
+}
+
+// redactedURL hides a password in a handler URL for the start-up line.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	return u.Redacted()
 }
 
 // explain adds the fix to errors a user can act on.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -21,21 +22,29 @@ type spoolOptions struct {
 	KeepAge   time.Duration
 }
 
-// queue is the agent's queue together with how to run it.
-type queue struct {
-	agent.Queue
-	disk *spool.Disk // nil with --no-spool
+// queues are the routes' queues and how to run them.
+type queues struct {
+	disks []*spool.Disk
+	ran   bool
 }
 
-// openQueue opens the spool file (or the in-memory queue with --no-spool).
-func openQueue(o spoolOptions, apiBase string, sources []string, log *slog.Logger) (*queue, error) {
+// open opens the spool file of one route (or an in-memory queue with
+// --no-spool). The default route uses the spool path itself; another route
+// the same path with ".<route>" before the extension.
+func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route string, log *slog.Logger) (agent.Queue, error) {
 	if o.Off {
-		log.Warn("--no-spool: events live in memory only; a crash or restart loses those not yet delivered")
-		return &queue{Queue: spool.NewMemory()}, nil
+		if route == "default" {
+			log.Warn("--no-spool: events live in memory only; a crash or restart loses those not yet delivered")
+		}
+		return spool.NewMemory(), nil
 	}
 	path, err := stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+".db")
 	if err != nil {
 		return nil, err
+	}
+	if route != "default" {
+		ext := filepath.Ext(path)
+		path = strings.TrimSuffix(path, ext) + "." + route + ext
 	}
 	keep := o.KeepCount
 	if keep == 0 {
@@ -48,42 +57,59 @@ func openQueue(o spoolOptions, apiBase string, sources []string, log *slog.Logge
 	if n := d.Len(); n > 0 {
 		log.Info("spool holds undelivered events from an earlier run; delivering them first", "count", n, "spool", path)
 	}
-	return &queue{Queue: d, disk: d}, nil
+	qs.disks = append(qs.disks, d)
+	return d, nil
 }
 
-// describe names the queue for the start-up line.
-func (q *queue) describe() string {
-	if q.disk == nil {
+// describe names the spool files for the start-up line.
+func (qs *queues) describe() string {
+	if len(qs.disks) == 0 {
 		return "memory (--no-spool)"
 	}
-	return q.disk.Path()
+	paths := make([]string, len(qs.disks))
+	for i, d := range qs.disks {
+		paths[i] = d.Path()
+	}
+	return strings.Join(paths, ", ")
 }
 
-// run runs the agent with the spool's committer beside it: the committer
-// starts first and stops only after the agent (and so every Append, Ack and
-// Dead) has returned, flushing the last writes. A failing spool write stops
-// the agent.
-func (q *queue) run(ctx context.Context, runAgent func(context.Context) error) error {
-	if q.disk == nil {
-		return runAgent(ctx)
-	}
+// run runs the agent with the spools' committers beside it: they start
+// first and stop only after the agent (and so every Append, Ack and Dead)
+// has returned, flushing the last writes. A failing spool write stops the
+// agent. It starts one goroutine per spool file, ended before it returns.
+func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error) error {
+	qs.ran = true
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
-	spoolCtx, stopSpool := context.WithCancel(context.WithoutCancel(ctx))
-	spoolErr := make(chan error, 1)
-	go func() {
-		err := q.disk.Run(spoolCtx)
-		if err != nil {
-			stopAgent()
-		}
-		spoolErr <- err
-	}()
+	spoolCtx, stopSpools := context.WithCancel(context.WithoutCancel(ctx))
+	errs := make(chan error, len(qs.disks))
+	for _, d := range qs.disks {
+		go func() {
+			err := d.Run(spoolCtx)
+			if err != nil {
+				stopAgent()
+			}
+			errs <- err
+		}()
+	}
 	err := runAgent(agentCtx)
-	stopSpool()
-	if serr := <-spoolErr; serr != nil {
-		return serr
+	stopSpools()
+	for range qs.disks {
+		if serr := <-errs; serr != nil && err == nil {
+			err = serr
+		}
 	}
 	return err
+}
+
+// closeUnrun closes the spool files when run was never reached (an error
+// while setting up).
+func (qs *queues) closeUnrun() {
+	if !qs.ran && len(qs.disks) > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		qs.run(ctx, func(context.Context) error { return nil })
+	}
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

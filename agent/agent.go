@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +23,16 @@ import (
 // Config configures an Agent. Durations are fields so tests run in
 // milliseconds; zero values get the defaults named on each field.
 type Config struct {
-	Sources   []Source           // required, at least one
-	Queue     Queue              // required: spool.Disk, or spool.Memory for --no-spool
-	Forwarder *forward.Forwarder // required
-	MaxAge    time.Duration      // an event not delivered this long after it arrived is dead; default 24h
+	Sources    []Source           // required, at least one
+	Queue      Queue              // the default route's queue: spool.Disk, or spool.Memory for --no-spool
+	Forwarder  *forward.Forwarder // the default route's handler; with Queue, required unless Routes are given
+	Routes     []Route            // more handlers, by event type (the default route takes the types none of these takes)
+	Events     []string           // only these event types are forwarded; empty: all
+	CallStates []string           // only call events in these states are forwarded; empty: all
+	// VerifySecret, when set, makes every frame prove it was signed with
+	// it (HS256 JWT); others are never forwarded but kept as dead letters.
+	VerifySecret string
+	MaxAge       time.Duration // an event not delivered this long after it arrived is dead; default 24h
 
 	Concurrency      int           // delivery workers; default 8
 	HandshakeTimeout time.Duration // default 10s
@@ -55,8 +63,16 @@ func (c *Config) fill() error {
 			return fmt.Errorf("agent: source %d needs a Name and a Fetch func", i)
 		}
 	}
-	if c.Queue == nil || c.Forwarder == nil {
-		return errors.New("agent: Queue and Forwarder are required")
+	if c.Forwarder != nil || c.Queue != nil {
+		c.Routes = append([]Route{{Name: "default", Forwarder: c.Forwarder, Queue: c.Queue}}, c.Routes...)
+	}
+	if len(c.Routes) == 0 {
+		return errors.New("agent: no handler: a Forwarder and Queue, or Routes, are required")
+	}
+	for _, r := range c.Routes {
+		if r.Queue == nil || r.Forwarder == nil || r.Name == "" {
+			return fmt.Errorf("agent: route %q: Queue and Forwarder are required (and a Name)", r.Name)
+		}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -101,6 +117,18 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// Route is one handler with its own queue and workers, so that a slow or
+// dead handler delays no other.
+type Route struct {
+	Name      string             // for logs and the spool ("default", "call", …)
+	Types     []string           // event types it takes; empty: those no other route takes
+	Forwarder *forward.Forwarder // the handler
+	Queue     Queue              // its queue
+}
+
+// takes reports whether the route is for events of type typ.
+func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
+
 // Queue is where accepted events wait for delivery: spool.Disk (durable)
 // or spool.Memory. Append calls committed once the event is stored; Next
 // hands out events whose key is free; every event handed out is ended with
@@ -111,6 +139,7 @@ type Queue interface {
 	Ack(ev spool.Event, attempts []spool.Attempt)
 	Dead(ev spool.Event, reason string, attempts []spool.Attempt)
 	Release(ev spool.Event)
+	Reject(ev spool.Event, reason string)
 	Len() int
 	Close()
 	Durable() bool
@@ -152,17 +181,20 @@ func (a *Agent) markConnected() { a.connOnce.Do(func() { close(a.connected) }) }
 // unknown websocket), then stops reading, closes the connections politely,
 // lets queued deliveries finish for up to DrainTimeout and returns. It
 // starts one goroutine per source (source.run), Concurrency delivery
-// workers and one status reporter; all have ended when Run returns.
+// workers per route and one status reporter; all have ended when Run
+// returns.
 func (a *Agent) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliver()
 	var workers sync.WaitGroup
-	for range a.cfg.Concurrency {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			a.deliverLoop(deliverCtx)
-		}()
+	for i := range a.cfg.Routes {
+		for range a.cfg.Concurrency {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				a.deliverLoop(deliverCtx, &a.cfg.Routes[i])
+			}()
+		}
 	}
 
 	srcCtx, cancelSources := context.WithCancel(ctx)
@@ -190,7 +222,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-statusDone
 	close(errs)
 
-	a.cfg.Queue.Close()
+	for _, r := range a.cfg.Routes {
+		r.Queue.Close()
+	}
 	drained := make(chan struct{})
 	go func() {
 		workers.Wait()
@@ -203,15 +237,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelDeliver()
 		<-drained
 	}
-	n := a.cfg.Queue.Len()
-	switch {
-	case a.cfg.Queue.Durable() && n > 0:
-		a.log.Info("events left in the spool for the next start", "count", n)
-	case !a.cfg.Queue.Durable():
-		a.stats.abandoned.Add(int64(n))
-		if lost := a.stats.abandoned.Load(); lost > 0 {
-			a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", lost)
+	for _, r := range a.cfg.Routes {
+		n := r.Queue.Len()
+		switch {
+		case r.Queue.Durable() && n > 0:
+			a.log.Info("events left in the spool for the next start", "route", r.Name, "count", n)
+		case !r.Queue.Durable():
+			a.stats.abandoned.Add(int64(n))
 		}
+	}
+	if lost := a.stats.abandoned.Load(); lost > 0 {
+		a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", lost)
 	}
 	return <-errs
 }
@@ -226,6 +262,22 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
 		return
 	}
+	if !a.wanted(f) {
+		a.stats.filtered.Add(1)
+		a.log.Debug("event filtered out", "type", f.typ, "detail", f.detail, "key", f.key)
+		return
+	}
+	ev := spool.Event{
+		ID: newDeliveryID(), Key: f.key, Type: f.typ, Detail: f.detail, JWT: f.jwt, Body: data, Source: c.name, Received: now,
+	}
+	if a.cfg.VerifySecret != "" {
+		if err := a.verify(f, data); err != nil {
+			a.reject(ev, err.Error())
+			return
+		}
+	}
+	// After the signature check: a forged copy must not make the genuine
+	// frame look like a duplicate.
 	overlapping := a.live.Load() > 1
 	identity := data
 	if f.jwt && a.dedupe.checking(now, overlapping) {
@@ -236,17 +288,68 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return
 	}
-	ev := spool.Event{
-		ID: newDeliveryID(), Key: f.key, Type: f.typ, Detail: f.detail, JWT: f.jwt, Body: data, Source: c.name, Received: now,
+	routed := false
+	for i := range a.cfg.Routes {
+		r := &a.cfg.Routes[i]
+		if !a.routes(r, f.typ) {
+			continue
+		}
+		routed = true
+		ev.Target = r.Name
+		if err := r.Queue.Append(ev, a.stored); err != nil {
+			a.stats.abandoned.Add(1)
+			a.log.Error("event could not be queued and is lost", "conn", c.name, "route", r.Name, "type", f.typ, "key", f.key, "reason", err.Error())
+		}
 	}
-	if err := a.cfg.Queue.Append(ev, a.stored); err != nil {
-		a.stats.abandoned.Add(1)
-		a.log.Error("event could not be queued and is lost", "conn", c.name, "type", f.typ, "key", f.key, "reason", err.Error())
+	if !routed {
+		a.stats.filtered.Add(1)
+		a.log.Debug("no route takes this event type", "type", f.typ, "key", f.key)
 		return
 	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
 		a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
 	}
+}
+
+// wanted applies the Events and CallStates filters.
+func (a *Agent) wanted(f frame) bool {
+	if len(a.cfg.Events) > 0 && !slices.Contains(a.cfg.Events, f.typ) {
+		return false
+	}
+	return f.typ != "call" || len(a.cfg.CallStates) == 0 || slices.Contains(a.cfg.CallStates, f.detail)
+}
+
+// routes reports whether route r takes events of type typ: a typed route
+// takes its types; an untyped one the types no typed route takes.
+func (a *Agent) routes(r *Route, typ string) bool {
+	if len(r.Types) > 0 {
+		return r.takes(typ)
+	}
+	for i := range a.cfg.Routes {
+		if a.cfg.Routes[i].takes(typ) {
+			return false
+		}
+	}
+	return true
+}
+
+// verify checks a frame's signature against VerifySecret.
+func (a *Agent) verify(f frame, data []byte) error {
+	if !f.jwt {
+		return errors.New("unsigned JSON frame while --verify-secret is set")
+	}
+	return signing.VerifyHS256(data, a.cfg.VerifySecret)
+}
+
+// reject keeps a frame that failed verification as a dead letter of the
+// first route; it is never forwarded.
+func (a *Agent) reject(ev spool.Event, reason string) {
+	a.stats.rejected.Add(1)
+	r := &a.cfg.Routes[0]
+	ev.Target = r.Name
+	r.Queue.Reject(ev, reason)
+	a.log.Error("frame refused: signature check failed; not forwarded", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+		"reason", reason, "dead_letter", r.Queue.Durable(), "conn", ev.Source)
 }
 
 // stored runs once an accepted event is in the queue (synced to disk with

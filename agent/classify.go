@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/valyala/fastjson"
+	"strings"
 )
 
 // frame is what the agent learned from one websocket message without
@@ -146,7 +148,7 @@ func id(v *fastjson.Value, path ...string) string {
 }
 
 // looksLikeJWT reports whether data has the shape of a compact JWS: three
-// non-empty base64url segments separated by dots.
+// base64url segments separated by dots, the first two non-empty.
 func looksLikeJWT(data []byte) bool {
 	dots := 0
 	segLen := 0
@@ -164,26 +166,33 @@ func looksLikeJWT(data []byte) bool {
 			return false
 		}
 	}
-	return dots == 2 && segLen > 0
+	// An unsecured JWT (alg "none") has an empty signature: it is still a
+	// JWT, for the signature check to refuse by name.
+	return dots == 2
 }
 
 // jwtPayload decodes the middle segment of a compact JWT without verifying
 // it; the header must name an algorithm.
 func jwtPayload(data []byte) ([]byte, error) {
-	parts := bytes.SplitN(data, []byte("."), 3)
-	header, err := base64.RawURLEncoding.AppendDecode(nil, parts[0])
+	if data[len(data)-1] == '.' && !unsecured(data) {
+		return nil, fmt.Errorf("%w: JWT has an empty signature (truncated?)", errNotEvent)
+	}
+	payload, err := signing.Payload(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWT header is not base64url: %v", errNotEvent, err)
+		return nil, fmt.Errorf("%w: %s", errNotEvent, signing.Reason(err))
+	}
+	return payload, nil
+}
+
+// unsecured reports whether a JWT's header says alg "none" (any case).
+func unsecured(data []byte) bool {
+	header, _, _ := bytes.Cut(data, []byte("."))
+	raw, err := base64.RawURLEncoding.AppendDecode(nil, header)
+	if err != nil {
+		return false
 	}
 	var h struct {
 		Alg string `json:"alg"`
 	}
-	if json.Unmarshal(header, &h) != nil || h.Alg == "" {
-		return nil, fmt.Errorf("%w: JWT header has no alg", errNotEvent)
-	}
-	payload, err := base64.RawURLEncoding.AppendDecode(nil, parts[1])
-	if err != nil {
-		return nil, fmt.Errorf("%w: JWT payload is not base64url: %v", errNotEvent, err)
-	}
-	return payload, nil
+	return json.Unmarshal(raw, &h) == nil && strings.EqualFold(h.Alg, "none")
 }

@@ -121,7 +121,7 @@ func TestClassifyRejects(t *testing.T) {
 		{"object then trailing data", `{"call_id":1} {"call_id":2}`, "invalid JSON"},
 		{"two-segment token", header + "." + b64(sampleCall), "neither a JSON object nor a compact JWT"},
 		{"four-segment token", header + "." + b64(sampleCall) + ".c2ln.c2ln", "neither a JSON object nor a compact JWT"},
-		{"empty signature", header + "." + b64(sampleCall) + ".", "neither a JSON object nor a compact JWT"},
+		{"empty signature", header + "." + b64(sampleCall) + ".", "empty signature"},
 		{"empty payload segment", header + "..c2ln", "neither a JSON object nor a compact JWT"},
 		{"padded base64", header + "." + b64(sampleCall) + "==.c2ln", "neither a JSON object nor a compact JWT"},
 		{"jwt payload not base64", header + ".abcde.c2ln", "JWT payload is not base64url"},

@@ -17,9 +17,9 @@ import (
 // limit or the event's MaxAge) and ends it in the queue: Ack when
 // delivered, Dead when refused or given up on, Release when the agent is
 // stopping. It returns when the queue hands out nothing more or ctx is done.
-func (a *Agent) deliverLoop(ctx context.Context) {
+func (a *Agent) deliverLoop(ctx context.Context, r *Route) {
 	for {
-		ev, err := a.cfg.Queue.Next(ctx)
+		ev, err := r.Queue.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, spool.ErrClosed) && ctx.Err() == nil {
 				a.log.Error("spool read failed", "reason", err.Error())
@@ -28,47 +28,50 @@ func (a *Agent) deliverLoop(ctx context.Context) {
 			return
 		}
 		if ctx.Err() != nil {
-			a.release(ev, 0)
+			a.release(r, ev, 0)
 			return
 		}
-		a.deliver(ctx, ev)
+		a.deliver(ctx, r, ev)
 	}
 }
 
-func (a *Agent) deliver(ctx context.Context, ev spool.Event) {
+func (a *Agent) deliver(ctx context.Context, r *Route, ev spool.Event) {
 	deadline := ev.Received.Add(a.cfg.MaxAge)
+	if !ev.Replayed.IsZero() {
+		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
+	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
-	res := a.cfg.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
+	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
 	cancel()
 	history := attempts(res.History)
 	switch {
 	case res.Err == nil:
-		a.cfg.Queue.Ack(ev, history)
+		r.Queue.Ack(ev, history)
 		a.stats.delivered.Add(1)
 		if a.log.Enabled(ctx, slog.LevelInfo) {
-			a.log.Info("event delivered", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 		}
 	case ctx.Err() != nil && res.Retryable:
-		a.release(ev, res.Attempts)
+		a.release(r, ev, res.Attempts)
 	default:
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
 			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, res.Attempts, reason)
 		}
-		a.cfg.Queue.Dead(ev, reason, history)
+		r.Queue.Dead(ev, reason, history)
 		a.stats.failed.Add(1)
-		a.log.Error("delivery failed", "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", a.cfg.Queue.Durable())
+		a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
 	}
 }
 
 // release gives back an event the agent is stopping too early to deliver:
 // the durable spool keeps it for the next start; in memory it is lost, and
 // counted and reported as such.
-func (a *Agent) release(ev spool.Event, attempts int) {
-	a.cfg.Queue.Release(ev)
-	if a.cfg.Queue.Durable() {
+func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
+	r.Queue.Release(ev)
+	if r.Queue.Durable() {
 		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}

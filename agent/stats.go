@@ -11,6 +11,7 @@ type counters struct {
 	received, duplicates, invalid atomic.Int64
 	delivered, failed, abandoned  atomic.Int64
 	reconnects, gaps, gapNanos    atomic.Int64
+	filtered, rejected            atomic.Int64
 }
 
 func (c *counters) addGap(d time.Duration) {
@@ -26,6 +27,8 @@ type Stats struct {
 	Delivered  int64         // events the handler answered with 2xx
 	Failed     int64         // events whose delivery gave up (logged with a reason)
 	Abandoned  int64         // events still queued at shutdown (in-memory queue)
+	Filtered   int64         // events no filter or route wanted
+	Rejected   int64         // frames that failed signature verification (dead letters)
 	Reconnects int64         // connections that ended unplanned
 	Gaps       int64         // windows with no open connection after the first one
 	GapTime    time.Duration // total length of those windows
@@ -38,6 +41,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
+		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
 		Connected: int(a.live.Load()),
 	}
@@ -63,8 +67,17 @@ func (a *Agent) reportStatus(ctx context.Context) {
 			state = "NOT CONNECTED"
 		}
 		a.log.Info("status", "state", state, "connections", st.Connected, "received", st.Received,
-			"delivered", st.Delivered, "failed", st.Failed, "pending", a.cfg.Queue.Len(),
+			"delivered", st.Delivered, "failed", st.Failed, "pending", a.pending(),
 			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
 			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String())
 	}
+}
+
+// pending is the number of events queued on every route.
+func (a *Agent) pending() int {
+	n := 0
+	for _, r := range a.cfg.Routes {
+		n += r.Queue.Len()
+	}
+	return n
 }

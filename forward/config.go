@@ -3,6 +3,7 @@ package forward
 import (
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +60,15 @@ type Config struct {
 
 	// Timeout bounds each attempt, from dialling to reading the answer.
 	Timeout time.Duration
+
+	// SignSecret, when set, re-signs every event: the handler receives an
+	// HS256 JWT signed with it whose payload segment is the exact event
+	// bytes (of a JSON frame, or the payload of a JWT frame), as
+	// Content-Type ContentTypeJWT.
+	SignSecret string
+	// Standard, when set, adds Standard Webhooks headers (webhook-id,
+	// webhook-timestamp, webhook-signature) to every attempt, signed with it.
+	Standard *signing.StandardSecret
 
 	// MaxAttempts is the number of attempts including the first; 1 means no
 	// retries, Unlimited retries until the context ends; 0 means the default.

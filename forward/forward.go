@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -42,6 +43,8 @@ type Forwarder struct {
 	idKey, typeKey        string // canonical header names, "" when omitted
 	attemptKey            string
 	attemptValues         [][]string // attemptValues[i] is {"i+1"}, shared read-only
+	signSecret            string
+	standard              *signing.StandardSecret
 }
 
 // Unlimited as Config.MaxAttempts retries until the context ends.
@@ -95,6 +98,8 @@ func New(cfg Config) (*Forwarder, error) {
 		timeout:     cfg.Timeout,
 		maxAttempts: maxAttempts,
 		log:         cfg.Logger,
+		signSecret:  cfg.SignSecret,
+		standard:    cfg.Standard,
 	}
 	f.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
@@ -170,6 +175,16 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		return res
 	}
 
+	if f.signSecret != "" {
+		body, err := f.resign(r)
+		if err != nil {
+			res.Err = &Error{URL: f.redacted, Err: err, msg: "forward: cannot re-sign the event: " + err.Error()}
+			res.Latency = time.Since(start)
+			return res
+		}
+		r.Body, r.JWT = body, true
+	}
+	c.body = r.Body
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callKey{}, c), http.MethodPost, f.url, r.Body)
 	if err != nil { // the URL was checked in New; this is not expected
 		res.Err = &Error{URL: f.redacted, Err: err, msg: "forward: POST " + f.redacted + ": " + err.Error()}
@@ -209,8 +224,22 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	return res
 }
 
-// setHeaders sets every header but the attempt number, which requestHook
-// sets before each attempt.
+// resign returns the event as an HS256 JWT signed with SignSecret whose
+// payload segment is the exact event bytes.
+func (f *Forwarder) resign(r Request) ([]byte, error) {
+	payload := r.Body
+	if r.JWT {
+		var err error
+		if payload, err = signing.Payload(r.Body); err != nil {
+			return nil, err
+		}
+	}
+	jwt, err := signing.SignHS256(payload, f.signSecret)
+	return []byte(jwt), err
+}
+
+// setHeaders sets every header but the attempt number (and the Standard
+// Webhooks signature), which requestHook sets before each attempt.
 func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 	tpl := f.jsonHeader
 	if r.JWT {

@@ -29,6 +29,7 @@ type call struct {
 	status   int   // status of the last answer, 0 when the last attempt got none
 	err      error // transport error of the last attempt, nil when it got an answer
 	history  []Attempt
+	body     []byte // what is POSTed, for the Standard Webhooks signature
 }
 
 type callKey struct{}
@@ -75,7 +76,7 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 		c.attempts = i + 1
 		c.history = append(c.history, Attempt{At: time.Now()})
 	}
-	if f.attemptKey == "" {
+	if f.attemptKey == "" && f.standard == nil {
 		return
 	}
 	if i > 0 {
@@ -84,10 +85,19 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 		// connection, which may still be writing, never sees them change.
 		req.Header = req.Header.Clone()
 	}
-	if i < len(f.attemptValues) {
+	switch {
+	case f.attemptKey == "":
+	case i < len(f.attemptValues):
 		req.Header[f.attemptKey] = f.attemptValues[i]
-	} else {
+	default:
 		req.Header[f.attemptKey] = []string{strconv.Itoa(i + 1)}
+	}
+	if f.standard != nil && c != nil {
+		// Each attempt is signed with its own timestamp, as the
+		// specification's receivers check it against their clock.
+		for k, vs := range f.standard.Headers(c.id, time.Now(), c.body) {
+			req.Header[k] = vs
+		}
 	}
 }
 

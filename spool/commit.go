@@ -89,6 +89,8 @@ func (d *Disk) commit(batch []op) error {
 				err = d.finish(tx, o, Delivered, bucketDelivered)
 			case opDead:
 				err = d.finish(tx, o, Dead, bucketDead)
+			case opReject:
+				err = d.reject(tx, o)
 			}
 			if err != nil {
 				return err
@@ -149,6 +151,23 @@ func (d *Disk) finish(tx *bolt.Tx, o *op, state State, to []byte) error {
 		d.delivered++
 	}
 	return tx.Bucket(to).Put(k, nv)
+}
+
+// reject stores a refused event directly as a dead letter.
+func (d *Disk) reject(tx *bolt.Tx, o *op) error {
+	r := Record{Event: o.ev, State: Pending}
+	v, err := r.encode()
+	if err != nil {
+		return err
+	}
+	nv, err := withOutcome(v, recordOutcome{State: Dead, Reason: o.reason, Finished: o.at})
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketPending).SetSequence(max(tx.Bucket(bucketPending).Sequence(), o.ev.Seq)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDead).Put(seqKey(o.ev.Seq), nv)
 }
 
 // prune drops the oldest delivered records beyond KeepCount, and (checked

@@ -100,6 +100,7 @@ const (
 	opAppend opKind = iota
 	opAck
 	opDead
+	opReject
 )
 
 // op is one write waiting for the committer.
@@ -335,4 +336,14 @@ func (d *Disk) Path() string { return d.cfg.Path }
 func (d *Disk) Release(ev Event) {
 	d.idx.done(ev)
 	d.uncache(ev)
+}
+
+// Reject stores an event refused on arrival (a bad signature) straight
+// among the dead letters, with the reason; it is never handed out.
+func (d *Disk) Reject(ev Event, reason string) {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	d.seq++
+	ev.Seq = d.seq
+	d.send(op{kind: opReject, ev: ev, reason: reason, at: time.Now()})
 }

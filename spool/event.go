@@ -25,8 +25,13 @@ type Event struct {
 	Body []byte
 	// Source names the connection the frame came from, for logs.
 	Source string
+	// Target names the route (handler) the event is for; "" is the default.
+	Target string
 	// Received is when the frame was read from the websocket.
 	Received time.Time
+	// Replayed is when `events replay` last put the event back; zero if
+	// never. Its max age counts from the later of the two.
+	Replayed time.Time
 
 	// stored marks an event of a Disk spool whose body was not kept in
 	// memory (Disk.cache) and so must not be returned to the budget.

@@ -43,3 +43,7 @@ func (q *Memory) Durable() bool { return false }
 // Release gives back an event that was not delivered because the agent is
 // stopping; in memory it is lost, which the agent reports.
 func (q *Memory) Release(ev Event) { q.idx.done(ev) }
+
+// Reject is for an event refused on arrival (e.g. a bad signature); in
+// memory nothing is kept (the agent logs it).
+func (q *Memory) Reject(Event, string) {}

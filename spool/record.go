@@ -44,7 +44,9 @@ type recordMeta struct {
 	Detail   string    `json:"detail,omitempty"`
 	JWT      bool      `json:"jwt,omitempty"`
 	Source   string    `json:"source,omitempty"`
+	Target   string    `json:"target,omitempty"`
 	Received time.Time `json:"received"`
+	Replayed time.Time `json:"replayed,omitzero"`
 	State    State     `json:"state"`
 	Attempts []Attempt `json:"attempts,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
@@ -74,7 +76,7 @@ var errCorrupt = errors.New("corrupt record")
 // (withOutcome).
 func (r *Record) encode() ([]byte, error) {
 	meta, err := json.Marshal(recordMeta{
-		ID: r.ID, Key: r.Key, Type: r.Type, Detail: r.Detail, JWT: r.JWT, Source: r.Source, Received: r.Received,
+		ID: r.ID, Key: r.Key, Type: r.Type, Detail: r.Detail, JWT: r.JWT, Source: r.Source, Target: r.Target, Received: r.Received, Replayed: r.Replayed,
 		State: r.State, Attempts: r.Attempts, Reason: r.Reason, Finished: r.Finished, Replays: r.Replays,
 	})
 	if err != nil {
@@ -121,7 +123,7 @@ func decode(seq uint64, v []byte) (Record, error) {
 	bodyEnd := metaEnd + bk + int(bn)
 	r := Record{
 		Event: Event{
-			ID: m.ID, Seq: seq, Key: m.Key, Type: m.Type, Detail: m.Detail, JWT: m.JWT, Source: m.Source, Received: m.Received,
+			ID: m.ID, Seq: seq, Key: m.Key, Type: m.Type, Detail: m.Detail, JWT: m.JWT, Source: m.Source, Target: m.Target, Received: m.Received, Replayed: m.Replayed,
 			Body: append([]byte(nil), v[metaEnd+bk:bodyEnd]...),
 		},
 		State: m.State, Attempts: m.Attempts, Reason: m.Reason, Finished: m.Finished, Replays: m.Replays,

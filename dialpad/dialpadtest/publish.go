@@ -121,6 +121,43 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 	return d
 }
 
+// PublishRaw writes frame, byte for byte, to every open connection that a
+// subscription of type typ links to (whatever the websocket's secret), as
+// Publish would, but without webhooks and without call_states or direction
+// filters (the frame need not be JSON). Tests use it to send forged, truncated
+// or otherwise odd frames.
+func (s *Server) PublishRaw(typ string, frame []byte) Delivery {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Delivery{}
+	}
+	var conns []*conn
+	seen := make(map[*conn]bool)
+	for _, id := range sortedIDs(s.subs) {
+		sub := s.subs[id]
+		ep := s.websockets[sub.endpointID]
+		if sub.typ != typ || !sub.enabled || ep == nil {
+			continue
+		}
+		for c := range s.open {
+			sc := c.scope
+			if sc.websocketID == ep.id && (sc.subID == 0 || sc.subID == sub.id) && !seen[c] {
+				seen[c] = true
+				conns = append(conns, c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	var d Delivery
+	for _, c := range conns {
+		if c.write(frame) {
+			d.Frames++
+		}
+	}
+	return d
+}
+
 // encodeEvent returns event itself without a secret, else the event as an
 // HS256 JWT, memoised per secret in cache.
 func encodeEvent(event []byte, secret string, cache map[string][]byte) ([]byte, error) {

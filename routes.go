@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
+	"github.com/urfave/cli/v2"
+)
+
+// routeFlags choose handlers by event type, filter events and set how
+// their signatures are checked and made.
+func routeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "route", Usage: "TYPE=URL: deliver events of TYPE (call, sms, agent_status, contact, changelog) to URL instead of --forward-to; repeatable, several URLs for one type each get every event"},
+		&cli.StringSliceFlag{Name: "route-header", Usage: "TYPE=Name: value: extra header for the routes of TYPE; repeatable"},
+		&cli.StringFlag{Name: "verify-secret", Usage: "websocket secret: frames must be HS256 JWTs signed with it, others are dead letters and never forwarded (never printed)", EnvVars: []string{"DIALPAD_VERIFY_SECRET"}},
+		&cli.StringFlag{Name: "sign-secret", Usage: "re-sign every event as an HS256 JWT with this secret (payload = the exact event bytes) for handlers that expect another secret (never printed)", EnvVars: []string{"DIALPAD_SIGN_SECRET"}},
+		&cli.StringFlag{Name: "standard-webhooks-secret", Usage: "whsec_… secret: add Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) to every POST (never printed)", EnvVars: []string{"DIALPAD_STANDARD_WEBHOOKS_SECRET"}},
+	}
+}
+
+// routeOptions is one handler: the default (--forward-to) or a --route.
+type routeOptions struct {
+	Name    string
+	Types   []string // empty for the default route
+	Forward forward.Config
+}
+
+// routesFrom builds the routes from --forward-to, --route and
+// --route-header on top of the shared forward settings in base.
+func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
+	if s := c.String("standard-webhooks-secret"); s != "" {
+		k, err := signing.ParseStandardSecret(s)
+		if err != nil {
+			return nil, fmt.Errorf("--standard-webhooks-secret: %w", err)
+		}
+		base.Standard = &k
+	}
+	base.SignSecret = c.String("sign-secret")
+	routeHeaders := map[string]http.Header{}
+	for _, kv := range c.StringSlice("route-header") {
+		typ, header, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--route-header %q: want TYPE=Name: value", kv)
+		}
+		if _, err := dialpad.ParseSubscriptionType(typ); err != nil {
+			return nil, fmt.Errorf("--route-header %q: %w", kv, err)
+		}
+		h, err := parseHeaders([]string{header})
+		if err != nil {
+			return nil, fmt.Errorf("--route-header %q: want TYPE=Name: value", kv)
+		}
+		routeHeaders[typ] = merge(routeHeaders[typ], h)
+	}
+	var routes []routeOptions
+	if base.URL != "" {
+		routes = append(routes, routeOptions{Name: "default", Forward: base})
+	}
+	count := map[string]int{}
+	for _, kv := range c.StringSlice("route") {
+		typ, url, ok := strings.Cut(kv, "=")
+		if !ok || url == "" {
+			return nil, fmt.Errorf("--route %q: want TYPE=URL, e.g. call=http://localhost:3000/calls", kv)
+		}
+		t, err := dialpad.ParseSubscriptionType(typ)
+		if err != nil {
+			return nil, fmt.Errorf("--route %q: %w", kv, err)
+		}
+		count[string(t)]++
+		name := string(t)
+		if n := count[string(t)]; n > 1 {
+			name = fmt.Sprintf("%s-%d", t, n)
+		}
+		fc := base
+		fc.URL = url
+		fc.Headers = merge(base.Headers, routeHeaders[string(t)])
+		routes = append(routes, routeOptions{Name: name, Types: []string{string(t)}, Forward: fc})
+	}
+	for typ := range routeHeaders {
+		if count[typ] == 0 {
+			return nil, fmt.Errorf("--route-header for %s, but no --route %s=URL", typ, typ)
+		}
+	}
+	if len(routes) == 0 {
+		return nil, errors.New("no target: pass --forward-to URL of your webhook handler (or --route TYPE=URL)")
+	}
+	return routes, nil
+}
+
+// merge returns a new header with a's values then b's.
+func merge(a, b http.Header) http.Header {
+	out := a.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for k, vs := range b {
+		out[k] = append(out[k], vs...)
+	}
+	return out
+}
+
+// filterTypes parses --events as a filter.
+func filterTypes(list []string) ([]string, error) {
+	var out []string
+	for _, item := range list {
+		for _, s := range strings.Split(item, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			t, err := dialpad.ParseSubscriptionType(s)
+			if err != nil {
+				return nil, fmt.Errorf("--events: %w", err)
+			}
+			out = append(out, string(t))
+		}
+	}
+	return out, nil
+}
+
+// splitList turns repeated and comma-separated flag values into one list.
+func splitList(list []string) []string {
+	var out []string
+	for _, item := range list {
+		for _, s := range strings.Split(item, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
