@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/bench"
@@ -22,6 +23,8 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "rate", Value: 200, Usage: "events/s of the latency phase"},
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
+			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
+			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -38,9 +41,23 @@ func benchCommand() *cli.Command {
 			}
 			log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 			conc := c.Int("concurrency")
-			_, err := bench.Run(c.Context, bench.Config{
+			cfg := bench.Config{
 				Events: c.Int("events"), Concurrency: conc, Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
-			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+			}
+			if !c.Bool("in-process") {
+				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0"}
+				if c.Bool("no-spool") {
+					common = append(common, "--no-spool")
+				}
+				burst := &benchAgent{args: append([]string{"--log-level", "warn"}, common...)}
+				backlog := &benchAgent{args: append([]string{"--log-level", "info"}, common...)}
+				cfg.Probe = burst
+				cfg.Backlog = c.Int("backlog")
+				cfg.BacklogListen, cfg.BacklogProbe = backlog.listen, backlog
+				_, err := bench.Run(c.Context, cfg, burst.listen)
+				return err
+			}
+			_, err := bench.Run(c.Context, cfg, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
 				dir, err := os.MkdirTemp("", "dialpad-tunnel-bench-")
 				if err != nil {
 					return err

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -42,6 +44,8 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.db)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
+		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
+		&cli.DurationFlag{Name: "status-interval", Value: time.Minute, Usage: "how often a status line (connections, received, delivered, pending, gaps) is logged; 0: never"},
 		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
 		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for `events show|replay` (0: none)"},
 		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "and for at most this long"},
@@ -67,6 +71,7 @@ func listenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			setMemoryLimit(c.Int("memory-limit-mib"))
 			return runListen(c.Context, o, log)
 		},
 	}
@@ -151,14 +156,18 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		return o, err
 	}
 	o.Agent = agent.Config{
-		Events:        events,
-		CallStates:    splitList(c.StringSlice("call-states")),
-		VerifySecret:  c.String("verify-secret"),
-		Concurrency:   c.Int("concurrency"),
-		RotateBefore:  c.Duration("rotate-before"),
-		MaxFrameBytes: c.Int64("max-frame-bytes"),
-		DrainTimeout:  c.Duration("drain-timeout"),
-		MaxAge:        c.Duration("max-age"),
+		Events:         events,
+		CallStates:     splitList(c.StringSlice("call-states")),
+		VerifySecret:   c.String("verify-secret"),
+		Concurrency:    c.Int("concurrency"),
+		RotateBefore:   c.Duration("rotate-before"),
+		MaxFrameBytes:  c.Int64("max-frame-bytes"),
+		DrainTimeout:   c.Duration("drain-timeout"),
+		MaxAge:         c.Duration("max-age"),
+		StatusInterval: c.Duration("status-interval"),
+	}
+	if o.Agent.StatusInterval == 0 {
+		o.Agent.StatusInterval = -1 // agent.Config: negative is never
 	}
 	o.Spool = spoolOptions{
 		Path: c.String("spool"), Off: c.Bool("no-spool"),
@@ -269,6 +278,15 @@ func redactedURL(raw string) string {
 		return "<invalid url>"
 	}
 	return u.Redacted()
+}
+
+// setMemoryLimit asks the Go runtime to collect garbage harder as the heap
+// nears mib MiB (a soft limit: it is never a reason to fail), unless the
+// user set GOMEMLIMIT.
+func setMemoryLimit(mib int) {
+	if mib > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(mib) << 20)
+	}
 }
 
 // explain adds the fix to errors a user can act on.

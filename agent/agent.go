@@ -48,7 +48,7 @@ type Config struct {
 	BackoffMax       time.Duration // default 60s
 	BackoffReset     time.Duration // a connection that lived this long resets the backoff; default 30s
 	DedupeWindow     time.Duration // how long frames are remembered for duplicate checks; default 2m
-	DedupeMax        int           // at most this many remembered frames; default 200000
+	DedupeMax        int           // at most this many remembered frames; default 50000
 	DrainTimeout     time.Duration // on shutdown, how long queued deliveries may still take; default 10s
 	StatusInterval   time.Duration // how often a status line is logged; default 1m; negative: never
 	Logger           *slog.Logger  // default: discard
@@ -103,7 +103,7 @@ func (c *Config) fill() error {
 		c.MaxFrameBytes = 8 << 20
 	}
 	if c.DedupeMax <= 0 {
-		c.DedupeMax = 200000
+		c.DedupeMax = 50000
 	}
 	if c.PingInterval >= c.PongWait {
 		return fmt.Errorf("agent: ping interval %s must be less than pong wait %s", c.PingInterval, c.PongWait)
@@ -168,6 +168,9 @@ func New(cfg Config) (*Agent, error) {
 		dedupe:    newDedupe(cfg.DedupeWindow, cfg.DedupeMax),
 		connected: make(chan struct{}),
 	}
+	// Copies of one event reach two connections only while both are open:
+	// from the dial to the end of the handover.
+	a.dedupe.armFor = cfg.HandshakeTimeout + cfg.HandoverWait + cfg.CloseWait
 	a.stored = a.storedEvent
 	return a, nil
 }

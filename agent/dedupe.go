@@ -9,12 +9,14 @@ import (
 
 // dedupe remembers the frames seen while two connections may overlap
 // (rotation, several sources) so that an event received on both is queued
-// once. It is armed by every connection attempt and stays armed for window
-// after; outside that, frames are not hashed at all. It holds at most max
+// once. It is armed by every connection attempt and opening, for armFor;
+// outside that (and with one connection open), frames are not hashed at
+// all, so a steady stream costs no memory. Entries are remembered for window. It holds at most max
 // entries, dropping the oldest first.
 type dedupe struct {
 	window time.Duration
 	max    int
+	armFor time.Duration // how long arm keeps checks on; default window
 
 	mu         sync.Mutex
 	armedUntil time.Time
@@ -29,13 +31,13 @@ type dedupeEntry struct {
 }
 
 func newDedupe(window time.Duration, max int) *dedupe {
-	return &dedupe{window: window, max: max, seen: make(map[[sha256.Size]byte]time.Time)}
+	return &dedupe{window: window, max: max, armFor: window, seen: make(map[[sha256.Size]byte]time.Time)}
 }
 
-// arm makes the next window's frames subject to duplicate checks.
+// arm makes the frames of the next armFor subject to duplicate checks.
 func (d *dedupe) arm(now time.Time) {
 	d.mu.Lock()
-	if until := now.Add(d.window); until.After(d.armedUntil) {
+	if until := now.Add(d.armFor); until.After(d.armedUntil) {
 		d.armedUntil = until
 	}
 	d.mu.Unlock()

@@ -84,6 +84,7 @@ func (s *source) run(ctx context.Context) error {
 				r.c.ws.Close()
 			default:
 				c := r.c
+				s.agent.dedupe.arm(time.Now()) // the handover starts now
 				live = append(live, c)
 				s.agent.live.Add(1)
 				go func() {

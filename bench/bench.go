@@ -26,6 +26,23 @@ type Config struct {
 	Rate        int           // events/s of the latency phase; default 200
 	RateFor     time.Duration // length of the latency phase; default 5s
 	Out         io.Writer     // the table; default io.Discard
+
+	// Probe, when set, reads the agent's own figures: listen runs it as a
+	// separate process.
+	Probe Probe
+	// Backlog events are published behind a handler that answers 503, with
+	// BacklogListen running the agent, to measure its memory with that many
+	// pending, read with BacklogProbe; 0 skips the phase.
+	Backlog       int
+	BacklogListen demo.Listen
+	BacklogProbe  Probe
+}
+
+// Probe reads figures of an agent that runs as its own process.
+type Probe interface {
+	Received() int64              // events it logged as received so far
+	PeakRSS() int64               // peak resident set of its last finished run, bytes
+	RSSParts() (anon, file int64) // largest anonymous and file-backed (spool map) parts seen, bytes
 }
 
 // Path is what one path measured.
@@ -39,6 +56,12 @@ type Report struct {
 	Config
 	EventBytes    int // mean event size
 	Direct, Agent Path
+	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
+	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
+	AgentAnon     int64 // of which anonymous (heap, stacks) at most
+	AgentFile     int64 // and file-backed (the spool's memory map) at most
+	BacklogAnon   int64
+	BacklogFile   int64
 }
 
 // Ratio is the agent's burst throughput as a fraction of the direct loop's.
@@ -68,6 +91,16 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 	}
 	if rep.Agent, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen); err != nil {
 		return rep, fmt.Errorf("agent path: %w", err)
+	}
+	if cfg.Probe != nil {
+		rep.AgentRSS = cfg.Probe.PeakRSS()
+		rep.AgentAnon, rep.AgentFile = cfg.Probe.RSSParts()
+	}
+	if cfg.Backlog > 0 && cfg.BacklogProbe != nil && cfg.BacklogListen != nil {
+		if rep.BacklogRSS, err = backlog(ctx, cfg, gen); err != nil {
+			return rep, fmt.Errorf("backlog: %w", err)
+		}
+		rep.BacklogAnon, rep.BacklogFile = cfg.BacklogProbe.RSSParts()
 	}
 	rep.print(cfg.Out)
 	return rep, nil
@@ -238,4 +271,13 @@ func (r Report) print(w io.Writer) {
 	row("direct POST loop", r.Direct)
 	row("agent (fake ws -> handler)", r.Agent)
 	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	if r.AgentRSS > 0 {
+		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB spool file map)\n",
+			mib(r.AgentRSS), mib(r.AgentAnon), mib(r.AgentFile))
+	}
+	if r.BacklogRSS > 0 {
+		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB spool file map)\n",
+			r.Backlog, mib(r.BacklogRSS), mib(r.BacklogAnon), mib(r.BacklogFile))
+	}
 }

@@ -18,17 +18,19 @@ import (
 func (d *Disk) Run(ctx context.Context) error {
 	defer close(d.stopped)
 	defer d.db.Close()
-	batch := make([]op, 0, d.cfg.MaxBatch)
+	var batch, carry []op
 	pace := time.NewTimer(0)
 	defer pace.Stop()
 	var last time.Time
 	for {
-		batch = batch[:0]
-		select {
-		case o := <-d.ops:
-			batch = append(batch, o)
-		case <-ctx.Done():
-			return d.flush()
+		batch = append(batch[:0], carry...)
+		if len(batch) == 0 {
+			select {
+			case o := <-d.ops:
+				batch = append(batch, o)
+			case <-ctx.Done():
+				return d.flush()
+			}
 		}
 		// Under load, let a batch gather for CommitInterval: fewer syncs,
 		// and nobody waits for them (delivery does not).
@@ -37,11 +39,13 @@ func (d *Disk) Run(ctx context.Context) error {
 			select {
 			case <-pace.C:
 			case <-ctx.Done():
+				return d.flushWith(batch)
 			}
 		}
 		last = time.Now()
 		batch = d.fill(batch)
-		if err := d.commit(batch); err != nil {
+		var err error
+		if carry, err = d.commit(batch, true, carry[:0]); err != nil {
 			return err
 		}
 	}
@@ -61,21 +65,42 @@ func (d *Disk) fill(batch []op) []op {
 }
 
 // flush commits what is left in the queue at shutdown.
-func (d *Disk) flush() error {
+func (d *Disk) flush() error { return d.flushWith(nil) }
+
+// flushWith commits batch and then everything left in the queue.
+func (d *Disk) flushWith(batch []op) error {
 	for {
-		batch := d.fill(nil)
+		batch = d.fill(batch)
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := d.commit(batch); err != nil {
+		if _, err := d.commit(batch, false, nil); err != nil {
 			return err
 		}
+		batch = batch[:0]
 	}
 }
 
-// commit writes one batch in one transaction, then publishes its appends.
-func (d *Disk) commit(batch []op) error {
+// commit writes one batch in one transaction, then reports its appends
+// as stored. With carryYoung, appends younger than CommitInterval whose
+// delivery has not ended yet are not written but returned (appended to
+// carry) for the next batch: most events are delivered within that time
+// and are then written once, straight as delivered.
+func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 	var last uint64
+	// An event delivered (or given up on) before its append was committed
+	// is written once, straight to its final bucket.
+	early := d.finishedEarly(batch)
+	carried := make(map[uint64]bool)
+	if carryYoung {
+		for i := range batch {
+			o := &batch[i]
+			if o.kind == opAppend && early[o.ev.Seq] == nil && time.Since(o.at) < d.cfg.CommitInterval {
+				carried[o.ev.Seq] = true
+				carry = append(carry, *o)
+			}
+		}
+	}
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		pending := tx.Bucket(bucketPending)
 		for i := range batch {
@@ -83,12 +108,24 @@ func (d *Disk) commit(batch []op) error {
 			var err error
 			switch o.kind {
 			case opAppend:
-				err = d.putPending(pending, o)
-				last = o.ev.Seq
-			case opAck:
-				err = d.finish(tx, o, Delivered, bucketDelivered)
-			case opDead:
-				err = d.finish(tx, o, Dead, bucketDead)
+				if carried[o.ev.Seq] {
+					break
+				}
+				last = max(last, o.ev.Seq)
+				if f, ok := early[o.ev.Seq]; ok {
+					err = d.putFinished(tx, o, f)
+				} else {
+					err = d.putPending(pending, o)
+				}
+			case opAck, opDead:
+				if _, ok := early[o.ev.Seq]; ok {
+					break // written with its append
+				}
+				if o.kind == opAck {
+					err = d.finish(tx, o, Delivered, bucketDelivered)
+				} else {
+					err = d.finish(tx, o, Dead, bucketDead)
+				}
 			case opReject:
 				err = d.reject(tx, o)
 			}
@@ -104,19 +141,72 @@ func (d *Disk) commit(batch []op) error {
 		return d.prune(tx.Bucket(bucketDelivered))
 	})
 	if err != nil {
-		return fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		return carry, fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
 	}
-	if last != 0 {
-		d.markDurable(last)
+	durable := last
+	for seq := range carried {
+		durable = min(durable, seq-1) // seqs up to durable are all on disk
+	}
+	if durable != 0 {
+		d.markDurable(durable)
 	}
 	for i := range batch {
 		o := &batch[i]
-		if o.kind == opAppend && o.committed != nil {
+		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {
 			o.committed(o.ev)
 		}
 		batch[i] = op{} // drop the body reference
 	}
-	return nil
+	return carry, nil
+}
+
+// finishedEarly maps the seq of each append in batch to the ack or dead op
+// that follows it in the same batch.
+func (d *Disk) finishedEarly(batch []op) map[uint64]*op {
+	var appended, early map[uint64]*op
+	for i := range batch {
+		o := &batch[i]
+		switch o.kind {
+		case opAppend:
+			if appended == nil {
+				appended = make(map[uint64]*op)
+			}
+			appended[o.ev.Seq] = o
+		case opAck, opDead:
+			if appended[o.ev.Seq] != nil {
+				if early == nil {
+					early = make(map[uint64]*op)
+				}
+				early[o.ev.Seq] = o
+			}
+		}
+	}
+	return early
+}
+
+// putFinished writes an appended event that was already delivered (or
+// given up on) directly as delivered (or dead).
+func (d *Disk) putFinished(tx *bolt.Tx, o, f *op) error {
+	state, to := Delivered, bucketDelivered
+	if f.kind == opDead {
+		state, to = Dead, bucketDead
+	}
+	if state == Delivered && d.cfg.KeepCount < 0 {
+		return nil
+	}
+	r := Record{Event: o.ev, State: Pending}
+	v, err := r.encode()
+	if err != nil {
+		return err
+	}
+	nv, err := withOutcome(v, recordOutcome{State: state, Attempts: f.attempts, Reason: f.reason, Finished: f.at})
+	if err != nil {
+		return err
+	}
+	if state == Delivered {
+		d.delivered++
+	}
+	return tx.Bucket(to).Put(seqKey(o.ev.Seq), nv)
 }
 
 func (d *Disk) putPending(b *bolt.Bucket, o *op) error {

@@ -126,7 +126,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, db: db, idx: newIndex(), ops: make(chan op, 4096), stopped: make(chan struct{}), synced: make(chan struct{})}
+	d := &Disk{cfg: cfg, db: db, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
 	if err := d.load(); err != nil {
 		db.Close()
@@ -198,9 +198,8 @@ func (d *Disk) load() error {
 // drops it, to be read back by Next.
 func (d *Disk) cache(ev Event) Event {
 	if d.cached.Load()+int64(len(ev.Body)) > d.cfg.CacheBytes {
-		ev.Body = nil
-		ev.stored = true
-		return ev
+		// Only what ordering needs stays in memory; Next reads the rest.
+		return Event{Seq: ev.Seq, Key: ev.Key, stored: true}
 	}
 	d.cached.Add(int64(len(ev.Body)))
 	return ev
@@ -225,7 +224,7 @@ func (d *Disk) Append(ev Event, committed func(Event)) error {
 		d.seq--
 		return err
 	}
-	return d.send(op{kind: opAppend, ev: ev, committed: committed})
+	return d.send(op{kind: opAppend, ev: ev, committed: committed, at: time.Now()})
 }
 
 // send queues o for Run, or refuses it once Run has returned.

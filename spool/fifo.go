@@ -1,19 +1,20 @@
 package spool
 
-// fifo is a slice-backed queue of events that reuses its storage once
-// drained, so a steady stream does not allocate per event.
-type fifo struct {
-	items []Event
+// fifo is a slice-backed queue that reuses its storage once drained, so a
+// steady stream does not allocate per item.
+type fifo[T any] struct {
+	items []T
 	head  int
 }
 
-func (f *fifo) len() int { return len(f.items) - f.head }
+func (f *fifo[T]) len() int { return len(f.items) - f.head }
 
-func (f *fifo) push(ev Event) { f.items = append(f.items, ev) }
+func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
 
-func (f *fifo) pop() Event {
-	ev := f.items[f.head]
-	f.items[f.head] = Event{}
+func (f *fifo[T]) pop() T {
+	var zero T
+	v := f.items[f.head]
+	f.items[f.head] = zero
 	f.head++
 	if f.head == len(f.items) {
 		f.items = f.items[:0]
@@ -23,5 +24,5 @@ func (f *fifo) pop() Event {
 		f.items = f.items[:n]
 		f.head = 0
 	}
-	return ev
+	return v
 }

@@ -15,10 +15,10 @@ var ErrClosed = errors.New("spool: closed")
 type index struct {
 	mu      sync.Mutex
 	seq     uint64
-	pending map[string]*fifo // events not yet handed out, per key
-	busy    map[string]bool  // keys with an event handed out and not Done
-	ready   fifo             // keys with pending events and not busy, as one-event markers
-	wake    chan struct{}    // closed and replaced when ready becomes non-empty
+	pending map[string]*fifo[entry] // events not yet handed out, per key
+	busy    map[string]bool         // keys with an event handed out and not Done
+	ready   fifo[string]            // keys with pending events and not busy
+	wake    chan struct{}           // closed and replaced when ready becomes non-empty
 	closed  bool
 	// stopOnClose: after close, next hands out nothing (the events stay on
 	// disk); otherwise it drains what was added.
@@ -28,7 +28,7 @@ type index struct {
 
 func newIndex() *index {
 	return &index{
-		pending: make(map[string]*fifo),
+		pending: make(map[string]*fifo[entry]),
 		busy:    make(map[string]bool),
 		wake:    make(chan struct{}),
 	}
@@ -49,12 +49,12 @@ func (q *index) add(ev Event) (Event, error) {
 	q.size++
 	f := q.pending[ev.Key]
 	if f == nil {
-		f = &fifo{}
+		f = &fifo[entry]{}
 		q.pending[ev.Key] = f
 	}
-	f.push(ev)
+	f.push(newEntry(ev))
 	if f.len() == 1 && !q.busy[ev.Key] {
-		q.ready.push(Event{Key: ev.Key})
+		q.ready.push(ev.Key)
 		q.signal()
 	}
 	return ev, nil
@@ -67,9 +67,9 @@ func (q *index) next(ctx context.Context) (Event, error) {
 	for {
 		q.mu.Lock()
 		if q.ready.len() > 0 {
-			key := q.ready.pop().Key
+			key := q.ready.pop()
 			f := q.pending[key]
-			ev := f.pop()
+			ev := f.pop().event()
 			if f.len() == 0 {
 				delete(q.pending, key)
 			}
@@ -99,7 +99,7 @@ func (q *index) done(ev Event) {
 	q.size--
 	delete(q.busy, ev.Key)
 	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
-		q.ready.push(Event{Key: ev.Key})
+		q.ready.push(ev.Key)
 		q.signal()
 	}
 }
@@ -134,4 +134,27 @@ func (q *index) isClosed() bool {
 func (q *index) signal() {
 	close(q.wake)
 	q.wake = make(chan struct{})
+}
+
+// entry is an event waiting in the index: the whole event, or for a Disk
+// spool's event whose body was not kept in memory only its seq and key,
+// which is all ordering needs (Disk.Next reads the rest back).
+type entry struct {
+	seq uint64
+	key string
+	ev  *Event // nil for a stored-only event
+}
+
+func newEntry(ev Event) entry {
+	if ev.stored {
+		return entry{seq: ev.Seq, key: ev.Key}
+	}
+	return entry{seq: ev.Seq, key: ev.Key, ev: &ev}
+}
+
+func (e entry) event() Event {
+	if e.ev == nil {
+		return Event{Seq: e.seq, Key: e.key, stored: true}
+	}
+	return *e.ev
 }

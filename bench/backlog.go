@@ -1,0 +1,72 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// backlog publishes cfg.Backlog events to an agent whose handler answers
+// 503 to everything, waits until the agent has received them all, stops
+// it, and returns its peak RSS.
+func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64, error) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
+	if err != nil {
+		return 0, err
+	}
+	defer srv.Close()
+	wsID := srv.AddWebsocket("")
+	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	listenCtx, stop := context.WithCancel(ctx)
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- cfg.BacklogListen(listenCtx, srv.URL(), srv.APIKey(), wsID, down.URL) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+			<-listenErr
+		}
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := srv.WaitConnections(waitCtx, 1); err != nil {
+		return 0, fmt.Errorf("agent did not connect: %w", err)
+	}
+	for range cfg.Backlog {
+		typ, ev := gen.Next()
+		if srv.Publish(typ, ev).Frames != 1 {
+			return 0, errors.New("an event was not written to the agent's connection")
+		}
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Minute)
+	for cfg.BacklogProbe.Received() < int64(cfg.Backlog) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return 0, fmt.Errorf("the agent received %d of %d events", cfg.BacklogProbe.Received(), cfg.Backlog)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	stop()
+	stopped = true
+	if err := <-listenErr; err != nil {
+		return 0, err
+	}
+	return cfg.BacklogProbe.PeakRSS(), nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// benchAgent runs `listen` as a child process of this binary, so that
+// bench measures the agent's own memory (peak RSS), apart from the fake
+// Dialpad and the handler it runs in-process.
+type benchAgent struct {
+	args     []string     // extra listen flags
+	received atomic.Int64 // "event received" lines seen (with --log-level info)
+	peakKiB  atomic.Int64 // the largest peak RSS of a finished run
+	anonKiB  atomic.Int64 // the largest anonymous (heap, stacks) part seen while running
+	fileKiB  atomic.Int64 // the largest file-backed part (the spool's memory map) seen
+}
+
+// sample reads the child's current anonymous and file-backed resident
+// memory from /proc and keeps the largest seen.
+func (p *benchAgent) sample(pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kib int64
+		switch {
+		case strings.HasPrefix(line, "RssAnon:"):
+			fmt.Sscanf(strings.TrimPrefix(line, "RssAnon:"), "%d", &kib)
+			p.anonKiB.Store(max(p.anonKiB.Load(), kib))
+		case strings.HasPrefix(line, "RssFile:"):
+			fmt.Sscanf(strings.TrimPrefix(line, "RssFile:"), "%d", &kib)
+			p.fileKiB.Store(max(p.fileKiB.Load(), kib))
+		}
+	}
+}
+
+// RSSParts reports the largest anonymous and file-backed resident memory
+// seen, in bytes.
+func (p *benchAgent) RSSParts() (anon, file int64) {
+	return p.anonKiB.Load() << 10, p.fileKiB.Load() << 10
+}
+
+// Received reports how many events the running agent logged as received.
+func (p *benchAgent) Received() int64 { return p.received.Load() }
+
+// PeakRSS reports the peak resident set of the last finished run, in bytes.
+func (p *benchAgent) PeakRSS() int64 { return p.peakKiB.Load() << 10 }
+
+// listen runs the child until ctx is done, then stops it with SIGTERM (a
+// graceful shutdown) and records its peak RSS. It matches demo.Listen. It
+// starts one goroutine reading the child's output, ended with the child.
+func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "dialpad-tunnel-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p.received.Store(0)
+	args := append([]string{"listen", "--api-base", apiBase, "--websocket-id", strconv.FormatInt(wsID, 10),
+		"--forward-to", forwardTo, "--spool", filepath.Join(dir, "spool.db"), "--log-format", "json"}, p.args...)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "DIALPAD_API_KEY="+apiKey)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if bytes.Contains(sc.Bytes(), []byte(`"msg":"event received"`)) {
+				p.received.Add(1)
+			}
+		}
+	}()
+	exited := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				cmd.Process.Signal(syscall.SIGTERM)
+				return
+			case <-exited:
+				return
+			case <-tick.C:
+				p.sample(cmd.Process.Pid)
+			}
+		}
+	}()
+	<-read
+	err = cmd.Wait()
+	close(exited)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		p.peakKiB.Store(max(p.peakKiB.Load(), ru.Maxrss))
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("agent process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
