@@ -138,7 +138,11 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 				return err
 			}
 		}
-		return d.prune(tx.Bucket(bucketDelivered))
+		if err := d.prune(tx.Bucket(bucketDelivered)); err != nil {
+			return err
+		}
+		d.mapSize = tx.Size()
+		return nil
 	})
 	if err != nil {
 		return carry, fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
@@ -150,6 +154,7 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 	if durable != 0 {
 		d.markDurable(durable)
 	}
+	d.releaseMap()
 	for i := range batch {
 		o := &batch[i]
 		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {

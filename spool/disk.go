@@ -26,7 +26,7 @@ type DiskConfig struct {
 	Path       string        // required: the spool file, created with mode 0600
 	KeepCount  int           // delivered events kept for inspection and replay; default 1000; negative keeps none
 	KeepAge    time.Duration // and for at most this long; default 24h
-	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 8 MiB; the rest is read back from disk
+	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 4 MiB; the rest is read back from disk
 	MaxBatch   int           // most operations committed in one transaction; default 2048
 	// CommitInterval is the least time between two commits while events
 	// keep coming (at low rates every event is committed at once); default 2ms.
@@ -46,7 +46,7 @@ func (c *DiskConfig) fill() error {
 		c.KeepAge = 24 * time.Hour
 	}
 	if c.CacheBytes <= 0 {
-		c.CacheBytes = 8 << 20
+		c.CacheBytes = 4 << 20
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 2048
@@ -76,14 +76,16 @@ func (c *DiskConfig) fill() error {
 // bodies beyond CacheBytes are not kept in memory but read back from disk
 // once synced, so memory stays flat while a handler is down.
 type Disk struct {
-	cfg       DiskConfig
-	db        *bolt.DB
-	idx       *index
-	ops       chan op
-	stopped   chan struct{} // closed when Run returns; later writes are refused
-	cached    atomic.Int64  // bytes of pending bodies held in memory
-	delivered int           // records in the delivered bucket; owned by Run
-	agedAt    time.Time     // last age check of the delivered history; owned by Run
+	cfg        DiskConfig
+	db         *bolt.DB
+	idx        *index
+	ops        chan op
+	stopped    chan struct{} // closed when Run returns; later writes are refused
+	cached     atomic.Int64  // bytes of pending bodies held in memory
+	delivered  int           // records in the delivered bucket; owned by Run
+	agedAt     time.Time     // last age check of the delivered history; owned by Run
+	mapSize    int64         // file size after the last commit (never more than bbolt maps); owned by Run
+	releasedAt time.Time     // last releaseMap; owned by Run
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu
