@@ -273,11 +273,11 @@ func (r Report) print(w io.Writer) {
 	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	if r.AgentRSS > 0 {
-		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB spool file map)\n",
+		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary and the spool map)\n",
 			mib(r.AgentRSS), mib(r.AgentAnon), mib(r.AgentFile))
 	}
 	if r.BacklogRSS > 0 {
-		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB spool file map)\n",
+		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary and the spool map)\n",
 			r.Backlog, mib(r.BacklogRSS), mib(r.BacklogAnon), mib(r.BacklogFile))
 	}
 }
