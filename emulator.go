@@ -35,11 +35,9 @@ func emulatorCommand() *cli.Command {
 				return err
 			}
 			defer srv.Close()
-			wsID := srv.AddWebsocket(c.String("secret"))
-			for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-				if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
-					return err
-				}
+			wsID, err := srv.AddWebsocketForAll(c.String("secret"))
+			if err != nil {
+				return err
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n\n", srv.URL(), srv.APIKey(), wsID)

@@ -23,11 +23,9 @@ func fakeDialpad(t *testing.T, cfg dialpadtest.Config, secret string) (*dialpadt
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	id := srv.AddWebsocket(secret)
-	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-		if _, err := srv.AddSubscription(typ, id, dialpadtest.SubscriptionOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	id, err := srv.AddWebsocketForAll(secret)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return srv, id
 }

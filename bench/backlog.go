@@ -24,11 +24,9 @@ func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64
 		return 0, err
 	}
 	defer srv.Close()
-	wsID := srv.AddWebsocket("")
-	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
-			return 0, err
-		}
+	wsID, err := srv.AddWebsocketForAll("")
+	if err != nil {
+		return 0, err
 	}
 	listenCtx, stop := context.WithCancel(ctx)
 	listenErr := make(chan error, 1)

@@ -190,11 +190,9 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		return Path{}, err
 	}
 	defer srv.Close()
-	wsID := srv.AddWebsocket("")
-	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
-			return Path{}, err
-		}
+	wsID, err := srv.AddWebsocketForAll("")
+	if err != nil {
+		return Path{}, err
 	}
 	listenCtx, stop := context.WithCancel(ctx)
 	listenErr := make(chan error, 1)

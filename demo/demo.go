@@ -55,11 +55,9 @@ func Run(ctx context.Context, cfg Config, listen Listen) (Summary, error) {
 		return Summary{}, err
 	}
 	defer srv.Close()
-	wsID := srv.AddWebsocket(cfg.Secret)
-	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
-			return Summary{}, err
-		}
+	wsID, err := srv.AddWebsocketForAll(cfg.Secret)
+	if err != nil {
+		return Summary{}, err
 	}
 	rc := newReceiver(cfg.Secret)
 	hook := httptest.NewServer(rc)
@@ -71,7 +69,7 @@ func Run(ctx context.Context, cfg Config, listen Listen) (Summary, error) {
 	defer stop()
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- listen(listenCtx, srv.URL(), srv.APIKey(), wsID, hook.URL) }()
-	if err := waitConnected(ctx, srv, listenErr); err != nil {
+	if err := WaitConnected(ctx, srv, listenErr); err != nil {
 		return Summary{}, err
 	}
 
@@ -118,9 +116,9 @@ func frameForm(secret string) string {
 	return "HS256 JWT frames"
 }
 
-// waitConnected returns once the agent holds a connection, or with the
-// agent's error if it stopped first.
-func waitConnected(ctx context.Context, srv *dialpadtest.Server, listenErr <-chan error) error {
+// WaitConnected returns once the agent holds a connection to srv, or with
+// the agent's error if it stopped first.
+func WaitConnected(ctx context.Context, srv *dialpadtest.Server, listenErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	connected := make(chan error, 1)

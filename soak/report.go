@@ -2,6 +2,7 @@ package soak
 
 import (
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
 	"io"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func newReport(cfg Config, p *publisher, rc *receiver, gaps []Window, connected 
 		lat = append(lat, at.Sub(s.at))
 	}
 	r.Delivered, r.Duplicates = rc.counts()
-	r.P50, r.P99 = percentile(lat, 50), percentile(lat, 99)
+	r.P50, r.P99 = demo.Percentile(lat, 50), demo.Percentile(lat, 99)
 	for _, w := range gaps {
 		r.GapTime += w.To.Sub(w.From)
 	}
@@ -110,17 +111,6 @@ func Uncovered(at []time.Time, gaps []Window, tol time.Duration) []time.Time {
 		}
 	}
 	return out
-}
-
-// percentile returns the p-th percentile (nearest rank) of ds, 0 if empty.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(i-1, 0)]
 }
 
 func (r Report) print(w io.Writer) {

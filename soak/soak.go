@@ -6,8 +6,8 @@ package soak
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
 	"io"
 	"net/http/httptest"
 	"slices"
@@ -85,11 +85,9 @@ func Run(ctx context.Context, cfg Config, listen Listen) (Report, error) {
 		return Report{}, err
 	}
 	defer srv.Close()
-	wsID := srv.AddWebsocket(cfg.Secret)
-	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
-		if _, err := srv.AddSubscription(typ, wsID, dialpadtest.SubscriptionOptions{}); err != nil {
-			return Report{}, err
-		}
+	wsID, err := srv.AddWebsocketForAll(cfg.Secret)
+	if err != nil {
+		return Report{}, err
 	}
 	rc := newReceiver()
 	hook := httptest.NewServer(rc)
@@ -100,7 +98,7 @@ func Run(ctx context.Context, cfg Config, listen Listen) (Report, error) {
 	defer stop()
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- listen(listenCtx, srv.URL(), srv.APIKey(), wsID, hook.URL, gaps) }()
-	if err := waitConnected(ctx, srv, listenErr); err != nil {
+	if err := demo.WaitConnected(ctx, srv, listenErr); err != nil {
 		return Report{}, err
 	}
 
@@ -119,24 +117,6 @@ func Run(ctx context.Context, cfg Config, listen Listen) (Report, error) {
 	r := newReport(cfg, p, rc, windows, connected, srv.Handshakes())
 	r.print(cfg.Out)
 	return r, nil
-}
-
-// waitConnected returns once the agent holds a connection, or with the
-// agent's error if it stopped first.
-func waitConnected(ctx context.Context, srv *dialpadtest.Server, listenErr <-chan error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	connected := make(chan error, 1)
-	go func() { connected <- srv.WaitConnections(ctx, 1) }()
-	select {
-	case err := <-connected:
-		return err
-	case err := <-listenErr:
-		if err == nil {
-			err = errors.New("agent stopped before connecting")
-		}
-		return fmt.Errorf("listen: %w", err)
-	}
 }
 
 // waitDelivered waits until the handler has want distinct events or settle

@@ -203,3 +203,19 @@ func sortedIDs[V any](m map[int64]V) []int64 {
 }
 
 func idString(id int64) string { return strconv.FormatInt(id, 10) }
+
+// EventTypes returns the subscription types the fake serves.
+func EventTypes() []string { return []string{"call", "sms", "agent_status", "contact", "changelog"} }
+
+// AddWebsocketForAll adds a websocket with the given secret ("" for plain
+// JSON frames) and subscribes it to every event type with default options:
+// the setup of the demo, the emulator, soak and bench.
+func (s *Server) AddWebsocketForAll(secret string) (int64, error) {
+	id := s.AddWebsocket(secret)
+	for _, typ := range EventTypes() {
+		if _, err := s.AddSubscription(typ, id, SubscriptionOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
