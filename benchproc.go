@@ -116,6 +116,11 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 			case <-ctx.Done():
 				p.sample(cmd.Process.Pid)
 				cmd.Process.Signal(syscall.SIGTERM)
+				select { // a graceful stop takes at most --drain-timeout (10s)
+				case <-exited:
+				case <-time.After(30 * time.Second):
+					cmd.Process.Kill()
+				}
 				return
 			case <-exited:
 				return

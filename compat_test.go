@@ -140,7 +140,7 @@ func TestRouting(t *testing.T) {
 	calls, sms := newHook(t, nil), newHook(t, nil)
 	dead := closedURL(t)
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	r := start(t, listenArgs(srv, wsID, "",
+	r := start(t, listenArgs(srv, wsID, "", "--events", "call,sms",
 		"--route", "call="+calls.URL, "--route", "sms="+sms.URL, "--route", "sms="+dead,
 		"--route-header", "sms=X-Team: messaging", "--retry-wait-max", "50ms")...)
 	r.waitConnected(t, srv, 1)
@@ -151,7 +151,7 @@ func TestRouting(t *testing.T) {
 	for _, ev := range gen.CallLifecycle() {
 		srv.Publish("call", ev)
 	}
-	srv.Publish("contact", gen.Contact()) // no route, no --forward-to: not delivered
+	srv.Publish("contact", gen.Contact()) // filtered out by --events: not delivered
 	gotSMS := sms.waitRequests(t, 3, 10*time.Second)
 	gotCalls := calls.waitRequests(t, 5, 10*time.Second)
 	for _, req := range gotSMS {
@@ -169,7 +169,7 @@ func TestRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := len(calls.waitRequests(t, 0, 0)) + len(sms.waitRequests(t, 0, 0)); n != 8 {
-		t.Fatalf("handlers got %d POSTs, want 8 (the contact event has no route)", n)
+		t.Fatalf("handlers got %d POSTs, want 8 (the contact event is filtered out)", n)
 	}
 }
 
@@ -181,4 +181,35 @@ func closedURL(t *testing.T) string {
 	u := h.URL + "/gone"
 	h.Close()
 	return u
+}
+
+// TestCallStateFilter: --call-states keeps only those states; "all" (the
+// Dialpad word for every state) keeps every one.
+func TestCallStateFilter(t *testing.T) {
+	for _, tc := range []struct {
+		states string
+		want   int
+	}{
+		{"all", 5},
+		{"ringing,hangup", 2},
+	} {
+		t.Run(tc.states, func(t *testing.T) {
+			h := newHook(t, nil)
+			srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+			r := start(t, listenArgs(srv, wsID, h.URL, "--call-states", tc.states)...)
+			r.waitConnected(t, srv, 1)
+			for _, ev := range dialpadtest.NewGenerator(15).CallLifecycle()[:5] {
+				srv.Publish("call", ev)
+			}
+			end := dialpadtest.NewGenerator(16).SMS() // not a call: never filtered by state
+			srv.Publish("sms", end)
+			h.waitRequests(t, tc.want+1, 10*time.Second)
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(h.waitRequests(t, 0, 0)); got != tc.want+1 {
+				t.Fatalf("handler got %d POSTs, want %d calls + 1 sms", got, tc.want)
+			}
+		})
+	}
 }

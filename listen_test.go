@@ -235,6 +235,8 @@ func TestListenUsageErrors(t *testing.T) {
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--header", "bad header"), "--header"},
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "not a url"), "URL"},
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--log-format", "xml"), "--log-format"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--route", "call=http://127.0.0.1:1/"), "would go nowhere"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--route", "call=http://127.0.0.1:1/", "--events", "call,sms"), "--events sms has no --route"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			r := start(t, tc.args...)

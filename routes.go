@@ -89,6 +89,22 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	if len(routes) == 0 {
 		return nil, errors.New("no target: pass --forward-to URL of your webhook handler (or --route TYPE=URL)")
 	}
+	if base.URL == "" {
+		// No default handler: every event type that is not filtered out
+		// must have a route, or its events would go nowhere.
+		events, err := filterTypes(c.StringSlice("events"))
+		if err != nil {
+			return nil, err
+		}
+		if len(events) == 0 {
+			return nil, errors.New("--route without --forward-to: events of the other types would go nowhere; add --forward-to, or --events with only routed types")
+		}
+		for _, t := range events {
+			if count[t] == 0 {
+				return nil, fmt.Errorf("--events %s has no --route %s=URL and there is no --forward-to", t, t)
+			}
+		}
+	}
 	return routes, nil
 }
 

@@ -69,7 +69,12 @@ func (c *Config) fill() error {
 	if len(c.Routes) == 0 {
 		return errors.New("agent: no handler: a Forwarder and Queue, or Routes, are required")
 	}
+	names := map[string]bool{}
 	for _, r := range c.Routes {
+		if names[r.Name] {
+			return fmt.Errorf("agent: two routes named %q", r.Name)
+		}
+		names[r.Name] = true
 		if r.Queue == nil || r.Forwarder == nil || r.Name == "" {
 			return fmt.Errorf("agent: route %q: Queue and Forwarder are required (and a Name)", r.Name)
 		}
@@ -154,7 +159,8 @@ type Agent struct {
 	live      atomic.Int32 // open connections across all sources
 	connected chan struct{}
 	connOnce  sync.Once
-	stored    func(spool.Event) // a.storedEvent as a func value, made once
+	stored    func(spool.Event)        // a.storedEvent as a func value, made once
+	released  map[string]*atomic.Int64 // per route: events given back to a durable queue at shutdown; the map is read-only after New
 }
 
 // New validates cfg and returns an Agent ready to Run.
@@ -172,6 +178,10 @@ func New(cfg Config) (*Agent, error) {
 	// from the dial to the end of the handover.
 	a.dedupe.armFor = cfg.HandshakeTimeout + cfg.HandoverWait + cfg.CloseWait
 	a.stored = a.storedEvent
+	a.released = make(map[string]*atomic.Int64, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		a.released[r.Name] = new(atomic.Int64)
+	}
 	return a, nil
 }
 
@@ -243,8 +253,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, r := range a.cfg.Routes {
 		n := r.Queue.Len()
 		switch {
-		case r.Queue.Durable() && n > 0:
-			a.log.Info("events left in the spool for the next start", "route", r.Name, "count", n)
+		case r.Queue.Durable() && n+int(a.released[r.Name].Load()) > 0:
+			a.log.Info("events left in the spool for the next start", "route", r.Name, "count", n+int(a.released[r.Name].Load()))
 		case !r.Queue.Durable():
 			a.stats.abandoned.Add(int64(n))
 		}
@@ -291,7 +301,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return
 	}
-	routed := false
+	routed, queued := false, false
 	for i := range a.cfg.Routes {
 		r := &a.cfg.Routes[i]
 		if !a.routes(r, f.typ) {
@@ -302,11 +312,16 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		if err := r.Queue.Append(ev, a.stored); err != nil {
 			a.stats.abandoned.Add(1)
 			a.log.Error("event could not be queued and is lost", "conn", c.name, "route", r.Name, "type", f.typ, "key", f.key, "reason", err.Error())
+			continue
 		}
+		queued = true
 	}
 	if !routed {
 		a.stats.filtered.Add(1)
-		a.log.Debug("no route takes this event type", "type", f.typ, "key", f.key)
+		a.log.Warn("no handler takes this event type; not forwarded (add --forward-to or --route)", "type", f.typ, "key", f.key)
+		return
+	}
+	if !queued {
 		return
 	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
@@ -314,12 +329,14 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	}
 }
 
-// wanted applies the Events and CallStates filters.
+// wanted applies the Events and CallStates filters ("all" among the call
+// states means every state, as in Dialpad's call_states).
 func (a *Agent) wanted(f frame) bool {
 	if len(a.cfg.Events) > 0 && !slices.Contains(a.cfg.Events, f.typ) {
 		return false
 	}
-	return f.typ != "call" || len(a.cfg.CallStates) == 0 || slices.Contains(a.cfg.CallStates, f.detail)
+	states := a.cfg.CallStates
+	return f.typ != "call" || len(states) == 0 || slices.Contains(states, "all") || slices.Contains(states, f.detail)
 }
 
 // routes reports whether route r takes events of type typ: a typed route

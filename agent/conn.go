@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"net/http"
+	neturl "net/url"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +68,12 @@ func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) 
 		if errors.Is(err, websocket.ErrBadHandshake) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("websocket dial: %w", err)
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			// Its text quotes the whole URL, token included.
+			return nil, fmt.Errorf("websocket dial %s: %s: %w", dialpad.RedactURL(url), ue.Op, ue.Err)
+		}
+		return nil, fmt.Errorf("websocket dial %s: %w", dialpad.RedactURL(url), err)
 	}
 	ws.SetReadLimit(cfg.MaxFrameBytes)
 	return ws, nil

@@ -72,6 +72,7 @@ func (a *Agent) deliver(ctx context.Context, r *Route, ev spool.Event) {
 func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	r.Queue.Release(ev)
 	if r.Queue.Durable() {
+		a.released[r.Name].Add(1)
 		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}

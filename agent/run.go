@@ -118,6 +118,18 @@ func (s *source) run(ctx context.Context) error {
 				s.log.Debug("previous connection closed", "conn", c.name, "reason", closeReason(c.err))
 				break
 			}
+			if handover != nil && !stopping {
+				// The new connection died during the handover: the old one
+				// still reads, so there is no gap. Keep it and try again.
+				active, handover = handover, nil
+				handoverEnd.Stop()
+				rotateDue = true
+				wait := bo.next()
+				s.log.Warn("new connection lost during the handover; keeping the previous one", "source", s.src.Name,
+					"conn", c.name, "reason", closeReason(c.err), "retry_in", wait.Round(time.Millisecond).String())
+				retry.Reset(wait)
+				break
+			}
 			active = nil
 			rotate.Stop()
 			if stopping {

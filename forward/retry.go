@@ -156,13 +156,14 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 
 // backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
 // A 429 or 503 answer's Retry-After (delta-seconds or HTTP-date) is obeyed,
-// capped at hi. Otherwise the wait is "equal jitter" exponential: with
+// within [lo, hi] (a Retry-After of 0 must not make a tight loop of
+// unlimited retries). Otherwise the wait is "equal jitter" exponential: with
 // d = lo·2^(n+1) capped at hi, a uniform pick from [d/2, d], never below lo.
 // So it always lies in [lo, hi].
 func backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return min(d, hi)
+			return max(lo, min(d, hi))
 		}
 	}
 	d := lo

@@ -41,12 +41,12 @@ func TestBackoff(t *testing.T) {
 		{name: "429 negative Retry-After", lo: lo, hi: hi, resp: answer(429, "-3"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
 		{name: "429 Retry-After seconds", lo: lo, hi: hi, n: 3, resp: answer(429, "1"), min: time.Second, max: time.Second},
 		{name: "503 Retry-After seconds", lo: lo, hi: hi, resp: answer(503, "1"), min: time.Second, max: time.Second},
-		{name: "Retry-After 0", lo: lo, hi: hi, resp: answer(429, "0"), min: 0, max: 0},
+		{name: "Retry-After 0 waits lo, no tight loop", lo: lo, hi: hi, resp: answer(429, "0"), min: lo, max: lo},
 		{name: "Retry-After capped", lo: lo, hi: hi, resp: answer(429, "3600"), min: hi, max: hi},
 		{name: "Retry-After huge", lo: lo, hi: hi, resp: answer(429, "99999999999999999"), min: hi, max: hi},
 		{name: "Retry-After date", lo: lo, hi: time.Minute, resp: answer(503, future), min: 8 * time.Second, max: 10 * time.Second, fixed: true},
 		{name: "Retry-After date capped", lo: lo, hi: hi, resp: answer(503, future), min: hi, max: hi},
-		{name: "Retry-After date past", lo: lo, hi: hi, resp: answer(429, past), min: 0, max: 0},
+		{name: "Retry-After date past waits lo", lo: lo, hi: hi, resp: answer(429, past), min: lo, max: lo},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

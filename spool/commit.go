@@ -34,7 +34,7 @@ func (d *Disk) Run(ctx context.Context) error {
 		}
 		// Under load, let a batch gather for CommitInterval: fewer syncs,
 		// and nobody waits for them (delivery does not).
-		if wait := d.cfg.CommitInterval - time.Since(last); wait > 0 && len(d.ops) < d.cfg.MaxBatch {
+		if wait := d.cfg.CommitInterval - time.Since(last); wait > 0 && len(d.ops) < cap(d.ops)/2 {
 			pace.Reset(wait)
 			select {
 			case <-pace.C:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,7 +30,6 @@ type DiskConfig struct {
 	// CommitInterval is the least time between two commits while events
 	// keep coming (at low rates every event is committed at once); default 2ms.
 	CommitInterval time.Duration
-	Logger         *slog.Logger  // default: discard
 	LockTimeout    time.Duration // how long to wait for another process holding the file; default 1s
 }
 
@@ -56,9 +54,6 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -220,17 +215,29 @@ func (d *Disk) uncache(ev Event) {
 func (d *Disk) Append(ev Event, committed func(Event)) error {
 	d.appendMu.Lock()
 	defer d.appendMu.Unlock()
+	if d.idx.isClosed() {
+		return ErrClosed
+	}
 	d.seq++
 	ev.Seq = d.seq
-	if _, err := d.idx.add(d.cache(ev)); err != nil {
+	// The commit queue first, then the index: an Ack or Dead of this event
+	// (possible as soon as it is in the index) is queued after its append.
+	if err := d.send(op{kind: opAppend, ev: ev, committed: committed, at: time.Now()}); err != nil {
 		d.seq--
 		return err
 	}
-	return d.send(op{kind: opAppend, ev: ev, committed: committed, at: time.Now()})
+	d.idx.add(d.cache(ev)) // closed meanwhile: it is queued for disk, delivered at the next start
+	return nil
 }
 
-// send queues o for Run, or refuses it once Run has returned.
+// send queues o for Run, or refuses it once Run has returned (checked
+// first, so that nothing is queued that no Run will write).
 func (d *Disk) send(o op) error {
+	select {
+	case <-d.stopped:
+		return ErrClosed
+	default:
+	}
 	select {
 	case d.ops <- o:
 		return nil
@@ -248,7 +255,7 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		return ev, err
 	}
 	if err := d.waitDurable(ctx, ev.Seq); err != nil {
-		d.idx.done(ev)
+		d.idx.done(ev) // not handed out: still pending, in order, for the next start
 		return Event{}, err
 	}
 	err = d.db.View(func(tx *bolt.Tx) error {
@@ -265,7 +272,7 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		return nil
 	})
 	if err != nil {
-		d.idx.done(ev)
+		// The key stays busy: no later event of it may overtake this one.
 		return Event{}, err
 	}
 	return ev, nil
@@ -318,8 +325,8 @@ func (d *Disk) Dead(ev Event, reason string, attempts []Attempt) {
 	d.send(op{kind: opDead, ev: ev, attempts: attempts, reason: reason, at: time.Now()})
 }
 
-// Len reports the events pending (committed or being committed are not
-// distinguished: committed ones only).
+// Len reports the events appended and not yet acknowledged, declared dead
+// or released.
 func (d *Disk) Len() int { return d.idx.len() }
 
 // Close stops Append and Next; what is pending stays on disk for the next

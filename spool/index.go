@@ -66,6 +66,14 @@ func (q *index) add(ev Event) (Event, error) {
 func (q *index) next(ctx context.Context) (Event, error) {
 	for {
 		q.mu.Lock()
+		if q.closed && q.stopOnClose {
+			q.mu.Unlock()
+			return Event{}, ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			q.mu.Unlock()
+			return Event{}, err
+		}
 		if q.ready.len() > 0 {
 			key := q.ready.pop()
 			f := q.pending[key]
@@ -77,7 +85,7 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			q.mu.Unlock()
 			return ev, nil
 		}
-		if q.closed && (q.stopOnClose || len(q.pending) == 0) {
+		if q.closed && len(q.pending) == 0 {
 			q.mu.Unlock()
 			return Event{}, ErrClosed
 		}
