@@ -80,8 +80,8 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(r.Message)
 	}
 	for _, k := range order {
-		if contains(lead, k) || attrs[k] == "" {
-			continue
+		if contains(lead, k) || attrs[k] == "" || (k == "route" && attrs[k] == "default") {
+			continue // the default route is the only one for most users: not worth a column
 		}
 		b.WriteString("  ")
 		b.WriteString(k)
