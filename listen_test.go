@@ -259,3 +259,59 @@ func TestDemo(t *testing.T) {
 	mustContain(t, out, "OK: nothing lost")
 	mustContain(t, out, "lost         0")
 }
+
+// TestListenRotationJWTWithIssuedAt: when the same event reaches two
+// connections as JWTs with different iat claims (so different bytes), the
+// agent still forwards it once: duplicates are matched on the claims
+// without iat/exp/nbf.
+func TestListenRotationJWTWithIssuedAt(t *testing.T) {
+	const secret = "iat-secret"
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{TokenTTL: 400 * time.Millisecond, JWTIssuedAt: true}, secret)
+	h := newHook(t, nil)
+	r := start(t, listenArgs(srv, wsID, h.URL, "--log-format", "json")...)
+	r.waitConnected(t, srv, 1)
+	gen := dialpadtest.NewGenerator(43)
+	sent := map[string]bool{}
+	overlap := 0
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); <-tick.C {
+		typ, ev := gen.Next()
+		d := srv.Publish(typ, ev)
+		if d.Frames > 0 {
+			sent[string(ev[1:])] = true // the claims after "{"; the agent's copy has "iat" first
+		}
+		if d.Frames > 1 {
+			overlap++
+		}
+	}
+	h.waitRequests(t, len(sent), 20*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	got := h.waitRequests(t, 0, 0)
+	seen := map[string]int{}
+	for _, req := range got {
+		payload, err := signing.Payload(req.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(string(payload), ",") // drop the leading "iat" claim
+		if !ok || !sent[rest] {
+			t.Fatalf("delivered payload is no published event: %.80q", payload)
+		}
+		seen[rest]++
+	}
+	for ev, n := range seen {
+		if n != 1 {
+			t.Errorf("event delivered %d times: %.60q", n, ev)
+		}
+	}
+	if len(seen) != len(sent) {
+		t.Errorf("%d of %d events delivered", len(seen), len(sent))
+	}
+	if overlap == 0 {
+		t.Fatal("no event reached two connections: the test proves nothing")
+	}
+	t.Logf("%d events, %d of them on two connections with different iat", len(sent), overlap)
+}

@@ -13,10 +13,11 @@ import (
 // conn is one accepted websocket connection. Its handshake handler's
 // goroutine is its only reader; a watcher goroutine closes it at exp.
 type conn struct {
-	ws    *websocket.Conn
-	scope scope
-	exp   time.Time
-	done  chan struct{} // closed when the reader returned and ws is closed
+	ws     *websocket.Conn
+	scope  scope
+	exp    time.Time
+	opened time.Time
+	done   chan struct{} // closed when the reader returned and ws is closed
 
 	writeMu sync.Mutex // serialises data frames and the close frame
 	closing bool       // guarded by writeMu: a close frame was sent or ws is closed
@@ -96,7 +97,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, token strin
 	if err != nil {
 		return // the upgrader answered the client
 	}
-	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp), done: make(chan struct{})}
+	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp), opened: time.Now(), done: make(chan struct{})}
 	ws.SetCloseHandler(func(code int, text string) error {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()

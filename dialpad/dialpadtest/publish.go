@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 )
@@ -102,6 +103,9 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 	encoded := make(map[string][]byte) // secret → frame
 	for _, t := range frames {
 		frame, err := encodeEvent(event, t.secret, encoded)
+		if err == nil && t.secret != "" && s.cfg.JWTIssuedAt {
+			frame, err = withIssuedAt(event, t.secret, t.c.opened)
+		}
 		if err == nil && t.c.write(frame) {
 			d.Frames++
 		}
@@ -156,6 +160,15 @@ func (s *Server) PublishRaw(typ string, frame []byte) Delivery {
 		}
 	}
 	return d
+}
+
+// withIssuedAt signs event with an "iat" claim (seconds, ms precision)
+// put first in the claims.
+func withIssuedAt(event []byte, secret string, iat time.Time) ([]byte, error) {
+	claims := fmt.Appendf(nil, `{"iat":%.3f,`, float64(iat.UnixMilli())/1000)
+	claims = append(claims, bytes.TrimPrefix(bytes.TrimSpace(event), []byte("{"))...)
+	tok, err := signing.SignHS256(claims, secret)
+	return []byte(tok), err
 }
 
 // encodeEvent returns event itself without a secret, else the event as an

@@ -55,6 +55,10 @@ type Config struct {
 	// WebhookContentTypeJWT is the Content-Type of webhook POSTs carrying a
 	// JWT; "" means "application/jwt".
 	WebhookContentTypeJWT string
+	// JWTIssuedAt adds an "iat" claim to JWT frames, set to the time each
+	// connection opened, so that one event has different bytes on two
+	// connections (Dialpad may do this; API.md Q3).
+	JWTIssuedAt bool
 	// Logger receives debug and info lines; nil means discard. Secrets, the
 	// API key and tokens are never logged.
 	Logger *slog.Logger
