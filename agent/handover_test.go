@@ -43,7 +43,9 @@ func TestHandoverNewConnectionLost(t *testing.T) {
 	r.logs.waitFind(t, 1, "WARN", "new connection lost during the handover; keeping the previous one")
 	close(send)
 	waitUntil(t, testWait, func() bool { return len(recv.deliveries()) == 1 },
-		func() string { return fmt.Sprintf("%d deliveries, want the event sent on the kept connection", len(recv.deliveries())) })
+		func() string {
+			return fmt.Sprintf("%d deliveries, want the event sent on the kept connection", len(recv.deliveries()))
+		})
 	if gaps := r.logs.find(t, "WARN", "events sent by Dialpad in this window were missed (no open connection)"); len(gaps) != 0 {
 		t.Fatalf("a gap was logged although the previous connection stayed open: %v", gaps)
 	}
