@@ -113,11 +113,8 @@ func subscriptionOptionsText(typ dialpad.SubscriptionType, s dialpad.Subscriptio
 }
 
 func endpointText(s dialpad.Subscription) string {
-	switch {
-	case s.Websocket != nil:
-		return "websocket " + s.Websocket.ID.String()
-	case s.Webhook != nil:
-		return "webhook " + s.Webhook.ID.String()
+	if e := s.Endpoint(); e != "" {
+		return e
 	}
 	return "-"
 }

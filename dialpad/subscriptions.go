@@ -85,13 +85,32 @@ type Subscription struct {
 // EndpointID returns the id of the webhook or websocket the subscription
 // delivers to, 0 when the response named neither.
 func (s Subscription) EndpointID() ID {
+	return s.endpoint().id
+}
+
+// Endpoint names what the subscription delivers to, e.g. "websocket 1000"
+// or "webhook 1001"; "" when neither is set.
+func (s Subscription) Endpoint() string {
+	e := s.endpoint()
+	if e.kind == "" {
+		return ""
+	}
+	return e.kind + " " + e.id.String()
+}
+
+type endpointRef struct {
+	kind string
+	id   ID
+}
+
+func (s Subscription) endpoint() endpointRef {
 	switch {
 	case s.Websocket != nil:
-		return s.Websocket.ID
+		return endpointRef{"websocket", s.Websocket.ID}
 	case s.Webhook != nil:
-		return s.Webhook.ID
+		return endpointRef{"webhook", s.Webhook.ID}
 	}
-	return 0
+	return endpointRef{}
 }
 
 // SubscriptionRequest is the body of a subscription create or update

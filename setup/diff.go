@@ -60,11 +60,8 @@ func Diff(spec SubscriptionSpec, cur dialpad.Subscription, endpoint dialpad.ID) 
 }
 
 func endpointText(s dialpad.Subscription) string {
-	switch {
-	case s.Websocket != nil:
-		return "websocket " + s.Websocket.ID.String()
-	case s.Webhook != nil:
-		return "webhook " + s.Webhook.ID.String()
+	if e := s.Endpoint(); e != "" {
+		return e
 	}
 	return "none"
 }
