@@ -82,7 +82,7 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	args := []string{"listen", "--api-base", apiBase, "--websocket-id", strconv.FormatInt(wsID, 10),
 		"--forward-to", forwardTo, "--log-format", "json"}
 	if !slices.Contains(p.args, "--no-spool") {
-		args = append(args, "--spool", filepath.Join(dir, "spool.db"))
+		args = append(args, "--spool", filepath.Join(dir, "events.spool"))
 	}
 	args = append(args, p.args...)
 	cmd := exec.Command(exe, args...)

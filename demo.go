@@ -58,7 +58,7 @@ func localListenOptions(apiBase, apiKey string, wsID int64, forwardTo, dir strin
 	o := listenOptions{
 		API:         dialpad.Config{BaseURL: apiBase, APIKey: apiKey, UserAgent: "dialpad-tunnel/" + version},
 		WebsocketID: dialpad.ID(wsID),
-		Spool:       spoolOptions{Path: filepath.Join(dir, "spool.db"), KeepCount: 1000},
+		Spool:       spoolOptions{Path: filepath.Join(dir, "events.spool"), KeepCount: 1000},
 	}
 	o.Forward.MaxAttempts = forward.Unlimited
 	o.Forward.URL = forwardTo

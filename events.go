@@ -78,7 +78,7 @@ type lockedError struct {
 }
 
 func (e *lockedError) Error() string {
-	return fmt.Sprintf("%s: the spool is in use by a running agent (pid unknown): stop it first", e.path)
+	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list and show work while it runs)", e.path)
 }
 
 func (e *lockedError) Unwrap() error { return e.err }
@@ -113,13 +113,13 @@ func eventsSpoolPath(c *cli.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return stateFile("", "spool/"+spoolName(base, names)+".db")
+		return stateFile("", "spool/"+spoolName(base, names)+spoolExt)
 	}
 	dir, err := stateFile("", "spool")
 	if err != nil {
 		return "", err
 	}
-	found, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	found, err := filepath.Glob(filepath.Join(dir, "*"+spoolExt))
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +14,6 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
-	bolt "go.etcd.io/bbolt"
 )
 
 // runCLI runs one short command to its end and returns what it printed.
@@ -53,7 +54,7 @@ func TestEventsDeadLetterReplay(t *testing.T) {
 	var status atomic.Int32
 	status.Store(http.StatusBadRequest)
 	h := newHook(t, func(int) int { return int(status.Load()) })
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	args := listenArgs(srv, wsID, h.URL, "--spool", path, "--retry-wait-max", "20ms")
 
 	r := start(t, args...)
@@ -136,7 +137,7 @@ func TestSpoolCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	badRecord := filepath.Join(dir, "bad-record.db")
-	writeRawSpool(t, badRecord, []byte("\x07this is not a record"))
+	writeRawSpool(t, badRecord, []byte("\x01\x01\x00\xffthis is not a record"))
 	directory := filepath.Join(dir, "a-directory.db")
 	if err := os.Mkdir(directory, 0o700); err != nil {
 		t.Fatal(err)
@@ -168,49 +169,33 @@ func TestSpoolCorrupt(t *testing.T) {
 	}
 }
 
-// writeRawSpool writes a bolt file with the spool's buckets and one pending
-// value, as is.
-func writeRawSpool(t *testing.T, path string, value []byte) {
+// writeRawSpool writes a spool file whose one frame has a good checksum
+// around payload, as is.
+func writeRawSpool(t *testing.T, path string, payload []byte) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{"pending", "dead", "delivered"} {
-			b, err := tx.CreateBucket([]byte(name))
-			if err != nil {
-				return err
-			}
-			if name == "pending" {
-				if err := b.Put([]byte{0, 0, 0, 0, 0, 0, 0, 1}, value); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	frame := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	frame = binary.LittleEndian.AppendUint32(frame, crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(path, append(append([]byte("dialpad-tunnel\x00\x03"), frame...), payload...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// TestEventsSpoolInUse: while listen holds the spool, the events commands
-// refuse with a message that says so and names the file.
+// TestEventsSpoolInUse: while listen holds the spool, events list reads it
+// and the commands that change it refuse with a message that says so and
+// names the file.
 func TestEventsSpoolInUse(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, nil)
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
 	r.waitConnected(t, srv, 1)
+	mustContain(t, mustCLI(t, "events", "list", "--spool", path), "no pending, dead, delivered events")
 	for _, args := range [][]string{
-		{"events", "list", "--spool", path},
 		{"events", "replay", "--dead", "--spool", path},
 		{"events", "purge", "--dead", "--spool", path},
 	} {
 		_, err := runCLI(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "the spool is in use by a running agent (pid unknown): stop it first") ||
+		if err == nil || !strings.Contains(err.Error(), "the spool is in use by a running agent: stop it first") ||
 			!strings.Contains(err.Error(), path) {
 			t.Errorf("%s while listen runs = %v, want the in-use message naming the file", strings.Join(args[:2], " "), err)
 		}
@@ -247,11 +232,11 @@ func TestEventsDefaultSpool(t *testing.T) {
 	if len(bySource) != 1 || len(only) != 1 || only[0].ID != bySource[0].ID || only[0].Attempts[0].Status != http.StatusGone {
 		t.Fatalf("dead by source = %+v, the only spool = %+v; want the one 410 event in both", bySource, only)
 	}
-	if _, err := runCLI(t, "events", "list", "--websocket-id", "999"); err == nil || !strings.Contains(err.Error(), "dialpad.com-websocket-999.db") {
+	if _, err := runCLI(t, "events", "list", "--websocket-id", "999"); err == nil || !strings.Contains(err.Error(), "dialpad.com-websocket-999.spool") {
 		t.Fatalf("events list for another websocket = %v, want an error naming its default file", err)
 	}
 
-	other := filepath.Join(spools, "other.db")
+	other := filepath.Join(spools, "other.spool")
 	if err := os.WriteFile(other, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +275,7 @@ func TestEventsReplayOlderThanMaxAge(t *testing.T) {
 	var status atomic.Int32
 	status.Store(http.StatusBadRequest)
 	h := newHook(t, func(int) int { return int(status.Load()) })
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	const maxAge = 300 * time.Millisecond
 	args := listenArgs(srv, wsID, h.URL, "--spool", path, "--max-age", maxAge.String())
 

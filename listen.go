@@ -42,7 +42,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
-		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.db)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
 		&cli.DurationFlag{Name: "status-interval", Value: time.Minute, Usage: "how often a status line (connections, received, delivered, pending, gaps) is logged; 0: never"},

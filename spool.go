@@ -38,7 +38,7 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 		}
 		return spool.NewMemory(), nil
 	}
-	path, err := stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+".db")
+	path, err := stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+spoolExt)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +111,9 @@ func (qs *queues) closeUnrun() {
 		qs.run(ctx, func(context.Context) error { return nil })
 	}
 }
+
+// spoolExt ends the name of every spool file in the default folder.
+const spoolExt = ".spool"
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 

@@ -114,7 +114,7 @@ func TestSpoolHandlerDownThenStuckKey(t *testing.T) {
 	stuckKey := orderKeyOf("call", stuckCall[0])
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	g := newGate(t, stuckKey)
-	r := start(t, listenArgs(srv, wsID, g.URL, "--spool", filepath.Join(t.TempDir(), "spool.db"), "--log-format", "json",
+	r := start(t, listenArgs(srv, wsID, g.URL, "--spool", filepath.Join(t.TempDir(), "events.spool"), "--log-format", "json",
 		"--concurrency", "4", "--retry-wait-min", "5ms", "--retry-wait-max", "50ms")...)
 	r.waitConnected(t, srv, 1)
 

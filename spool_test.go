@@ -217,7 +217,7 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 	bin := buildAgent(t)
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newLedger(t)
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	args := listenArgs(srv, wsID, h.URL, "--spool", path, "--log-format", "json", "--log-level", "debug",
 		"--concurrency", "4", "--retry-wait-min", "10ms", "--retry-wait-max", "100ms")
 

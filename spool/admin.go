@@ -1,21 +1,20 @@
 package spool
 
 import (
+	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// The functions of this file work on a spool file that no agent has open
-// (the `events` commands). Each takes the file's lock for one transaction
-// and fails with an error wrapping ErrLocked while an agent holds it.
+// The functions of this file serve the `events` commands. List and Find
+// only read, so they work while an agent runs (they see the file as it was
+// when they read it); Replay and Purge take the file's lock and fail with
+// an error wrapping ErrLocked while an agent holds it.
 
 // MinPrefix is the shortest delivery id prefix Find and Replay accept.
 const MinPrefix = 8
@@ -29,37 +28,42 @@ var (
 // lockTimeout is how long the events commands wait for a running agent.
 const lockTimeout = 500 * time.Millisecond
 
-// List reads the records in one state from a spool file that no agent has
-// open, oldest first.
+// List reads the records in one state from a spool file, oldest first.
 func List(path string, state State) ([]Record, error) {
+	f, b, err := readOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	var out []Record
-	err := view(path, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOf(state)).ForEach(func(k, v []byte) error {
-			r, err := decode(keySeq(k), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
-	})
-	return out, err
+	for _, seq := range b.seqs(state) {
+		r, err := readRecord(f, seq, b.places[seq])
+		if err != nil {
+			return nil, notSpool(path, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Find returns the record, in any state, whose delivery id is idOrPrefix
 // or starts with it; a prefix must have at least MinPrefix characters and
 // match one record only.
 func Find(path, idOrPrefix string) (Record, error) {
-	var r Record
-	err := view(path, func(tx *bolt.Tx) error {
-		m, err := find(tx, idOrPrefix)
-		if err != nil {
-			return err
-		}
-		r, err = decode(m.seq, tx.Bucket(bucketOf(m.state)).Get(seqKey(m.seq)))
-		return err
-	})
-	return r, err
+	f, b, err := readOnly(path)
+	if err != nil {
+		return Record{}, err
+	}
+	defer f.Close()
+	m, err := b.find(idOrPrefix)
+	if err != nil {
+		return Record{}, fmt.Errorf("spool: %s: %w", path, err)
+	}
+	r, err := readRecord(f, m.seq, b.places[m.seq])
+	if err != nil {
+		return Record{}, notSpool(path, err)
+	}
+	return r, nil
 }
 
 // Selection chooses the records Replay puts back. Its parts add up.
@@ -69,116 +73,93 @@ type Selection struct {
 	Since time.Time // every dead or delivered record finished at or after Since, when not zero
 }
 
-// Replay moves the selected dead and delivered records back to the pending
-// bucket, oldest first, each with a new seq at the tail (the pending
-// bucket's sequence, which a running spool keeps in step with the seqs it
-// hands out). A replayed record keeps its delivery id, its key and its
-// attempt history; its Replays count grows by one and its outcome (State,
-// Reason, Finished) is cleared. The agent delivers it at its next start.
-// Naming a pending record is an error; nothing is moved then.
+// Replay puts the selected dead and delivered records back as pending,
+// oldest first, each with a new seq after every other, in one write and
+// sync. A replayed record keeps its delivery id, its key and its attempt
+// history; its Replays count grows by one and its outcome (State, Reason,
+// Finished) is cleared. The agent delivers it at its next start. Naming a
+// pending record is an error; nothing is moved then.
 func Replay(path string, sel Selection) (int, error) {
-	n := 0
-	err := update(path, func(tx *bolt.Tx) error {
-		chosen := map[uint64]match{}
-		for _, id := range sel.IDs {
-			m, err := find(tx, id)
-			if err != nil {
-				return err
-			}
-			if m.state == Pending {
-				return fmt.Errorf("%s (%.8s) is still pending: listen delivers it at its next start", id, m.id)
-			}
-			chosen[m.seq] = m
-		}
-		for _, state := range []State{Dead, Delivered} {
-			if state == Delivered && sel.Since.IsZero() {
-				continue
-			}
-			err := tx.Bucket(bucketOf(state)).ForEach(func(k, v []byte) error {
-				seq := keySeq(k)
-				if state == Dead && sel.Dead {
-					chosen[seq] = match{seq: seq, state: state}
-					return nil
-				}
-				if sel.Since.IsZero() {
-					return nil
-				}
-				r, err := decode(seq, v)
-				if err != nil {
-					return err
-				}
-				if !r.Finished.Before(sel.Since) {
-					chosen[seq] = match{seq: seq, state: state}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		seqs := make([]uint64, 0, len(chosen))
-		for seq := range chosen {
-			seqs = append(seqs, seq)
-		}
-		slices.Sort(seqs) // arrival order, so each key's replayed events keep theirs
-		pending := tx.Bucket(bucketPending)
-		for _, seq := range seqs {
-			if err := moveToPending(tx, pending, chosen[seq]); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
+	f, b, end, err := readWritable(path)
 	if err != nil {
 		return 0, err
 	}
-	return n, nil
+	defer f.Close()
+	chosen := map[uint64]bool{}
+	for _, id := range sel.IDs {
+		m, err := b.find(id)
+		if err != nil {
+			return 0, fmt.Errorf("spool: %s: %w", path, err)
+		}
+		if m.state == Pending {
+			return 0, fmt.Errorf("spool: %s: %s (%.8s) is still pending: listen delivers it at its next start", path, id, m.id)
+		}
+		chosen[m.seq] = true
+	}
+	for seq, p := range b.places {
+		if p.state == Dead && sel.Dead {
+			chosen[seq] = true
+		}
+	}
+	var buf []byte
+	seq := b.maxSeq
+	for _, old := range sortedKeys(chosen, b, sel.Since) {
+		r, err := readRecord(f, old, b.places[old])
+		if err != nil {
+			return 0, notSpool(path, err)
+		}
+		if sel.Since.IsZero() || chosen[old] || !r.Finished.Before(sel.Since) {
+			seq++
+			r.Seq = seq
+			r.State, r.Reason, r.Finished = Pending, "", time.Time{}
+			r.Replays++
+			r.Replayed = time.Now()
+			var at int
+			buf, at = beginFrame(buf, frameRecord)
+			buf = appendRecord(buf, &r, old)
+			endFrame(buf, at)
+		}
+	}
+	return int(seq - b.maxSeq), writeEnd(f, path, buf, end)
 }
 
-// moveToPending puts one dead or delivered record back at the pending tail.
-func moveToPending(tx *bolt.Tx, pending *bolt.Bucket, m match) error {
-	from := tx.Bucket(bucketOf(m.state))
-	k := seqKey(m.seq)
-	r, err := decode(m.seq, from.Get(k))
-	if err != nil {
-		return err
+// sortedKeys returns the seqs chosen, and with since every dead or
+// delivered one (Replay checks their finish time), in arrival order, so
+// each key's replayed events keep their order.
+func sortedKeys(chosen map[uint64]bool, b *book, since time.Time) []uint64 {
+	var seqs []uint64
+	for seq, p := range b.places {
+		if chosen[seq] || (!since.IsZero() && p.state != Pending) {
+			seqs = append(seqs, seq)
+		}
 	}
-	if err := from.Delete(k); err != nil {
-		return err
-	}
-	seq, err := pending.NextSequence()
-	if err != nil {
-		return err
-	}
-	r.Seq = seq
-	r.State, r.Reason, r.Finished = Pending, "", time.Time{}
-	r.Replays++
-	r.Replayed = time.Now()
-	v, err := r.encode()
-	if err != nil {
-		return err
-	}
-	return pending.Put(seqKey(seq), v)
+	slices.Sort(seqs)
+	return seqs
 }
 
 // Purge deletes every record in state, which must be Dead or Delivered,
-// and reports how many there were.
+// and reports how many there were. The running agent's next compaction
+// drops their bytes from the file.
 func Purge(path string, state State) (int, error) {
 	if state != Dead && state != Delivered {
 		return 0, fmt.Errorf("spool: %s: purge %s: only dead or delivered events can be purged", path, state)
 	}
-	n := 0
-	err := update(path, func(tx *bolt.Tx) error {
-		name := bucketOf(state)
-		n = tx.Bucket(name).Stats().KeyN
-		if err := tx.DeleteBucket(name); err != nil {
-			return err
-		}
-		_, err := tx.CreateBucket(name)
-		return err
-	})
-	return n, err
+	f, b, end, err := readWritable(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	seqs := b.seqs(state)
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	buf, at := beginFrame(nil, frameForget)
+	buf = binary.AppendUvarint(buf, uint64(len(seqs)))
+	for _, seq := range seqs {
+		buf = binary.AppendUvarint(buf, seq)
+	}
+	endFrame(buf, at)
+	return len(seqs), writeEnd(f, path, buf, end)
 }
 
 // match is one record found by its id: where it is.
@@ -188,25 +169,16 @@ type match struct {
 	id    string
 }
 
-// find looks idOrPrefix up in every bucket: an exact id wins, else a
+// find looks idOrPrefix up among every record: an exact id wins, else a
 // prefix of at least MinPrefix characters that matches one record.
-func find(tx *bolt.Tx, idOrPrefix string) (match, error) {
+func (b *book) find(idOrPrefix string) (match, error) {
 	var found []match
-	for _, state := range []State{Pending, Dead, Delivered} {
-		err := tx.Bucket(bucketOf(state)).ForEach(func(k, v []byte) error {
-			id, err := peekID(keySeq(k), v)
-			if err != nil {
-				return err
-			}
-			if strings.HasPrefix(id, idOrPrefix) {
-				found = append(found, match{seq: keySeq(k), state: state, id: id})
-			}
-			return nil
-		})
-		if err != nil {
-			return match{}, err
+	for seq, p := range b.places {
+		if id := b.ids[seq]; strings.HasPrefix(id, idOrPrefix) {
+			found = append(found, match{seq: seq, state: p.state, id: id})
 		}
 	}
+	slices.SortFunc(found, func(a, b match) int { return cmp.Compare(a.seq, b.seq) })
 	for _, m := range found {
 		if m.id == idOrPrefix {
 			return m, nil
@@ -227,82 +199,58 @@ func find(tx *bolt.Tx, idOrPrefix string) (match, error) {
 	return found[0], nil
 }
 
-// peekID reads only the delivery id of a stored value, without copying
-// its body.
-func peekID(seq uint64, v []byte) (string, error) {
-	if len(v) == 0 || v[0] != recordVersion {
-		return "", fmt.Errorf("%w %d: unknown format", errCorrupt, seq)
+// readOnly opens an existing spool file without its lock (an agent may be
+// writing it: a frame it has only half written ends the read) and reads
+// its book, with every record's delivery id.
+func readOnly(path string) (*os.File, *book, error) {
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("spool: %s: no such spool file", path)
+	} else if err == nil && !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("spool: %s: cannot be opened as a spool: not a regular file", path)
 	}
-	n, k := binary.Uvarint(v[1:])
-	if k <= 0 || uint64(len(v)-1-k) < n {
-		return "", fmt.Errorf("%w %d: bad metadata length", errCorrupt, seq)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool: %w", err)
 	}
-	var m struct {
-		ID string `json:"id"`
+	b := newBook()
+	b.ids = make(map[uint64]string)
+	if _, err := scan(f, b.apply); err != nil {
+		f.Close()
+		return nil, nil, notSpool(path, err)
 	}
-	if err := json.Unmarshal(v[1+k:1+k+int(n)], &m); err != nil {
-		return "", fmt.Errorf("%w %d: %v", errCorrupt, seq, err)
-	}
-	return m.ID, nil
+	return f, b, nil
 }
 
-// view runs fn in a read-only transaction on an existing spool file.
-func view(path string, fn func(*bolt.Tx) error) error {
-	db, err := openExisting(path, true)
+// readWritable opens an existing spool file with its lock and reads its
+// book, with every record's delivery id; end is where the next frame goes.
+func readWritable(path string) (*os.File, *book, int64, error) {
+	f, err := openLocked(path, false, lockTimeout)
 	if err != nil {
-		return err
+		return nil, nil, 0, err
 	}
-	defer db.Close()
-	if err := db.View(func(tx *bolt.Tx) error { return checked(tx, fn) }); err != nil {
+	b := newBook()
+	b.ids = make(map[uint64]string)
+	end, err := scan(f, b.apply)
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, notSpool(path, err)
+	}
+	return f, b, end, nil
+}
+
+// writeEnd writes buf at end (over a torn tail, if any) and syncs.
+func writeEnd(f *os.File, path string, buf []byte, end int64) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	if err := f.Truncate(end); err != nil {
 		return fmt.Errorf("spool: %s: %w", path, err)
+	}
+	if _, err := f.WriteAt(buf, end); err != nil {
+		return fmt.Errorf("spool: %s: write: %w", path, err)
+	}
+	if err := datasync(f); err != nil {
+		return fmt.Errorf("spool: %s: sync: %w", path, err)
 	}
 	return nil
-}
-
-// update runs fn in one read-write transaction on an existing spool file:
-// all of fn's changes are written, with one sync, or none.
-func update(path string, fn func(*bolt.Tx) error) error {
-	db, err := openExisting(path, false)
-	if err != nil {
-		return err
-	}
-	if err := db.Update(func(tx *bolt.Tx) error { return checked(tx, fn) }); err != nil {
-		db.Close()
-		return fmt.Errorf("spool: %s: %w", path, err)
-	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("spool: %s: %w", path, err)
-	}
-	return nil
-}
-
-// openExisting opens a spool file that must exist: these commands never
-// create one.
-func openExisting(path string, readOnly bool) (*bolt.DB, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("spool: %s: no such spool file", path)
-	}
-	return openDB(path, lockTimeout, readOnly)
-}
-
-// checked runs fn once tx has the three buckets of a spool. openDB, opening
-// for writing, creates missing buckets, so a bolt file that is not ours is
-// only caught in read-only transactions.
-func checked(tx *bolt.Tx, fn func(*bolt.Tx) error) error {
-	for _, s := range []State{Pending, Dead, Delivered} {
-		if tx.Bucket(bucketOf(s)) == nil {
-			return fmt.Errorf("not a dialpad-tunnel spool (no %s bucket)", s)
-		}
-	}
-	return fn(tx)
-}
-
-func bucketOf(s State) []byte {
-	switch s {
-	case Delivered:
-		return bucketDelivered
-	case Dead:
-		return bucketDead
-	}
-	return bucketPending
 }

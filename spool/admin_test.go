@@ -277,8 +277,9 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-// TestAdminRefuses: a spool held by an agent, a missing file and a file
-// that is not a spool give errors naming the file, and change nothing.
+// TestAdminRefuses: a spool held by an agent refuses Replay and Purge (List
+// and Find only read, and work); a missing file and a file that is not a
+// spool give errors naming the file, and change nothing.
 func TestAdminRefuses(t *testing.T) {
 	dir := t.TempDir()
 	ops := map[string]func(path string) error{
@@ -290,16 +291,22 @@ func TestAdminRefuses(t *testing.T) {
 
 	held := filepath.Join(dir, "held.db")
 	withDisk(t, held, func(*Disk) {
-		for name, op := range ops {
-			if err := op(held); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
+		for _, name := range []string{"Replay", "Purge"} {
+			if err := ops[name](held); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
 				t.Errorf("%s on a spool held by an agent = %v, want ErrLocked naming the file", name, err)
 			}
+		}
+		if _, err := List(held, Dead); err != nil {
+			t.Errorf("List on a spool held by an agent = %v, want it to read", err)
+		}
+		if _, err := Find(held, "whatever-id"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Find on a spool held by an agent = %v, want ErrNotFound", err)
 		}
 	})
 
 	missing := filepath.Join(dir, "missing.db")
 	junk := filepath.Join(dir, "junk.db")
-	if err := os.WriteFile(junk, []byte(strings.Repeat("not a bolt file ", 512)), 0o600); err != nil {
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a spool file ", 512)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for name, op := range ops {

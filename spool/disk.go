@@ -5,19 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-)
-
-// Bucket names in the spool file.
-var (
-	bucketPending   = []byte("pending")
-	bucketDelivered = []byte("delivered")
-	bucketDead      = []byte("dead")
 )
 
 // DiskConfig configures a Disk spool; zero values get the defaults named.
@@ -26,11 +16,16 @@ type DiskConfig struct {
 	KeepCount  int           // delivered events kept for inspection and replay; default 1000; negative keeps none
 	KeepAge    time.Duration // and for at most this long; default 24h
 	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 4 MiB; the rest is read back from disk
-	MaxBatch   int           // most operations committed in one transaction; default 2048
+	MaxBatch   int           // most operations committed in one write; default 2048
 	// CommitInterval is the least time between two commits while events
 	// keep coming (at low rates every event is committed at once); default 2ms.
 	CommitInterval time.Duration
 	LockTimeout    time.Duration // how long to wait for another process holding the file; default 1s
+	// CompactAfter is how much garbage (frames that later ones superseded)
+	// the file may hold before it is rewritten with its live frames only;
+	// it is rewritten only when the garbage also outweighs the live frames.
+	// Default 32 MiB.
+	CompactAfter int64
 }
 
 func (c *DiskConfig) fill() error {
@@ -52,17 +47,22 @@ func (c *DiskConfig) fill() error {
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 2 * time.Millisecond
 	}
+	if c.CompactAfter <= 0 {
+		c.CompactAfter = 32 << 20
+	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = time.Second
 	}
 	return nil
 }
 
-// Disk is the durable queue: every appended event is written to a bbolt
-// file and synced (committed callback) and leaves the pending bucket only
-// when it is acknowledged (delivered) or declared dead. A restart hands out
-// again whatever was pending. Writes are group-committed by Run, so a burst
-// pays one sync per batch, not one per event.
+// Disk is the durable queue: every appended event is written to the spool
+// file (a log of frames, see frame.go) and synced (committed callback), and
+// stops being pending only when it is acknowledged (delivered) or declared
+// dead. A restart hands out again whatever was pending. Writes are
+// group-committed by Run, so a burst pays one write and one sync per batch,
+// not per event; reads of bodies not kept in memory are positioned reads of
+// the file, so nothing of it is mapped into the process.
 //
 // An event may be handed out while its sync is still under way: delivery
 // and sync overlap, so the sync's latency is not added to every event.
@@ -71,16 +71,11 @@ func (c *DiskConfig) fill() error {
 // bodies beyond CacheBytes are not kept in memory but read back from disk
 // once synced, so memory stays flat while a handler is down.
 type Disk struct {
-	cfg        DiskConfig
-	db         *bolt.DB
-	idx        *index
-	ops        chan op
-	stopped    chan struct{} // closed when Run returns; later writes are refused
-	cached     atomic.Int64  // bytes of pending bodies held in memory
-	delivered  int           // records in the delivered bucket; owned by Run
-	agedAt     time.Time     // last age check of the delivered history; owned by Run
-	mapSize    int64         // file size after the last commit (never more than bbolt maps); owned by Run
-	releasedAt time.Time     // last releaseMap; owned by Run
+	cfg     DiskConfig
+	idx     *index
+	ops     chan op
+	stopped chan struct{} // closed when Run returns; later writes are refused
+	cached  atomic.Int64  // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu
@@ -88,6 +83,18 @@ type Disk struct {
 	durableMu sync.Mutex
 	durable   uint64        // every seq up to this one is on disk
 	synced    chan struct{} // closed and replaced when durable grows
+
+	fileMu sync.Mutex       // guards f and places; Run changes them, Next reads
+	f      *os.File         // the spool file, locked; replaced by compaction
+	places map[uint64]place // every live record's frames
+
+	// Owned by Run.
+	end       int64            // where the next frame goes
+	live      int64            // bytes of live frames
+	delivered fifo[finishedAt] // the delivered history, oldest first
+	agedAt    time.Time        // last age check of the delivered history
+	buf       []byte           // the batch being encoded
+	forgets   []uint64         // records the batch forgets
 }
 
 // opKind says what an op does.
@@ -110,85 +117,65 @@ type op struct {
 	at        time.Time
 }
 
-// ErrLocked is wrapped by OpenDisk when another process has the file open.
-var ErrLocked = errors.New("spool file is in use by another dialpad-tunnel process")
-
-// OpenDisk opens (or creates) the spool file and loads its pending events.
-// A file that is not a spool or is damaged gives an error naming it.
+// OpenDisk opens (or creates) the spool file, takes its lock and loads its
+// pending events. A file that is not a spool or is damaged gives an error
+// naming it; the file is left as it is.
 func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	db, err := openDB(cfg.Path, cfg.LockTimeout, false)
+	f, err := openLocked(cfg.Path, true, cfg.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, db: db, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
+	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
 	if err := d.load(); err != nil {
-		db.Close()
+		f.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// openDB opens a bolt file with our buckets, mapping bolt's errors to ones
-// that name the file and say what to do.
-func openDB(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, error) {
-	if !readOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
-		}
-	} else if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: lockTimeout, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
-		InitialMmapSize: 64 << 20, // no remapping while the file grows to 64 MiB
-	})
-	switch {
-	case errors.Is(err, bolt.ErrTimeout):
-		return nil, fmt.Errorf("spool: %s: %w (stop it first, or use another --spool)", path, ErrLocked)
-	case err != nil:
-		return nil, fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one; its events would be lost)", path, err)
-	}
-	if readOnly {
-		return db, nil
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPending, bucketDelivered, bucketDead} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("spool: %s: %w", path, err)
-	}
-	return db, nil
-}
-
-// load puts every pending record into the index, in arrival order.
+// load reads the file into places and puts every pending record into the
+// index, in arrival order. A new file gets its header; a torn tail (a
+// write cut by a crash before its sync) is cut off; a compaction cut by
+// one is removed.
 func (d *Disk) load() error {
-	return d.db.View(func(tx *bolt.Tx) error {
-		d.delivered = tx.Bucket(bucketDelivered).Stats().KeyN
-		pending := tx.Bucket(bucketPending)
-		d.seq = pending.Sequence()
-		if k, _ := pending.Cursor().Last(); k != nil {
-			d.seq = max(d.seq, keySeq(k))
+	path := d.cfg.Path
+	fi, err := d.f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if fi.Size() == 0 {
+		if err := initFile(d.f, path); err != nil {
+			return fmt.Errorf("spool: %s: %w", path, err)
 		}
-		d.durable = d.seq
-		return pending.ForEach(func(k, v []byte) error {
-			r, err := decode(keySeq(k), v)
-			if err != nil {
-				return fmt.Errorf("spool: %s: %w (move the file away to start an empty spool)", d.cfg.Path, err)
-			}
-			_, err = d.idx.add(d.cache(r.Event))
+	}
+	os.Remove(path + compactSuffix)
+	b, end, err := readBook(d.f)
+	if err != nil {
+		return notSpool(path, err)
+	}
+	if end < fi.Size() {
+		if err := d.f.Truncate(end); err != nil {
+			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
+		}
+	}
+	d.places, d.end, d.live = b.places, end, b.live()
+	d.seq = b.maxSeq
+	d.durable = d.seq
+	for _, fa := range b.delivered {
+		if p, ok := b.places[fa.seq]; ok && p.state == Delivered {
+			d.delivered.push(fa)
+		}
+	}
+	for _, seq := range b.seqs(Pending) {
+		if _, err := d.idx.add(Event{Seq: seq, Key: b.keys[seq], stored: true}); err != nil {
 			return err
-		})
-	})
+		}
+	}
+	return nil
 }
 
 // cache keeps ev's body in memory while the budget allows; otherwise it
@@ -258,24 +245,35 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		d.idx.done(ev) // not handed out: still pending, in order, for the next start
 		return Event{}, err
 	}
-	err = d.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPending).Get(seqKey(ev.Seq))
-		if v == nil {
-			return fmt.Errorf("spool: %s: pending event %d vanished", d.cfg.Path, ev.Seq)
-		}
-		r, err := decode(ev.Seq, v)
-		if err != nil {
-			return fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
-		}
-		r.Event.stored = true
-		ev = r.Event
-		return nil
-	})
+	r, err := d.read(ev.Seq)
 	if err != nil {
 		// The key stays busy: no later event of it may overtake this one.
 		return Event{}, err
 	}
-	return ev, nil
+	r.Event.stored = true
+	return r.Event, nil
+}
+
+// read reads the pending record seq back from the file. Compaction may
+// swap the file meanwhile: a read of the old one, closed, is tried again.
+func (d *Disk) read(seq uint64) (Record, error) {
+	for {
+		d.fileMu.Lock()
+		f := d.f
+		p, ok := d.places[seq]
+		d.fileMu.Unlock()
+		if !ok {
+			return Record{}, fmt.Errorf("spool: %s: pending event %d vanished", d.cfg.Path, seq)
+		}
+		r, err := readRecord(f, seq, p)
+		if errors.Is(err, os.ErrClosed) {
+			continue
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+		}
+		return r, nil
+	}
 }
 
 // waitDurable blocks until seq is on disk.

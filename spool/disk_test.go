@@ -146,7 +146,7 @@ func TestDiskKeepsBoundedHistory(t *testing.T) {
 func TestDiskBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.db")
-	if err := os.WriteFile(junk, []byte(strings.Repeat("not a bolt file ", 512)), 0o600); err != nil {
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a spool file ", 512)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenDisk(DiskConfig{Path: junk}); err == nil || !strings.Contains(err.Error(), junk) {

@@ -2,7 +2,6 @@ package spool
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -36,111 +35,212 @@ type Record struct {
 	Replays  int       `json:"replays,omitempty"` // times it was put back by `events replay`
 }
 
-// recordMeta is the stored form of everything but the body.
-type recordMeta struct {
-	ID       string    `json:"id"`
-	Key      string    `json:"key"`
-	Type     string    `json:"type,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	JWT      bool      `json:"jwt,omitempty"`
-	Source   string    `json:"source,omitempty"`
-	Target   string    `json:"target,omitempty"`
-	Received time.Time `json:"received"`
-	Replayed time.Time `json:"replayed,omitzero"`
-	State    State     `json:"state"`
-	Attempts []Attempt `json:"attempts,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Finished time.Time `json:"finished,omitzero"`
-	Replays  int       `json:"replays,omitempty"`
+// outcome is how a record left the pending state.
+type outcome struct {
+	State    State
+	Attempts []Attempt
+	Reason   string
+	Finished time.Time
 }
 
-// recordVersion is the first byte of every stored value; a value with
-// another first byte is not ours.
-const recordVersion = 2
-
-// recordOutcome is appended, as JSON, to a record that leaves the pending
-// bucket, so that acknowledging an event costs no decoding of the record.
-type recordOutcome struct {
-	State    State     `json:"state"`
-	Attempts []Attempt `json:"attempts,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Finished time.Time `json:"finished"`
-}
-
-// errCorrupt is wrapped by decode for values it cannot read.
+// errCorrupt is wrapped for frames whose contents cannot be read.
 var errCorrupt = errors.New("corrupt record")
 
-// encode lays a record out as: version byte, uvarint length of the JSON
-// metadata, the metadata, uvarint length of the body, the body bytes exactly
-// as they arrived; a finished record then has its outcome JSON to the end
-// (withOutcome).
-func (r *Record) encode() ([]byte, error) {
-	meta, err := json.Marshal(recordMeta{
-		ID: r.ID, Key: r.Key, Type: r.Type, Detail: r.Detail, JWT: r.JWT, Source: r.Source, Target: r.Target, Received: r.Received, Replayed: r.Replayed,
-		State: r.State, Attempts: r.Attempts, Reason: r.Reason, Finished: r.Finished, Replays: r.Replays,
-	})
-	if err != nil {
-		return nil, err
+// stateCode is a State as one byte on disk.
+func stateCode(s State) byte {
+	switch s {
+	case Delivered:
+		return 1
+	case Dead:
+		return 2
 	}
-	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(meta)+len(r.Body))
-	out = append(out, recordVersion)
-	out = binary.AppendUvarint(out, uint64(len(meta)))
-	out = append(out, meta...)
-	out = binary.AppendUvarint(out, uint64(len(r.Body)))
-	return append(out, r.Body...), nil
+	return 0
 }
 
-// withOutcome returns a copy of the stored pending value v with the
-// outcome appended.
-func withOutcome(v []byte, o recordOutcome) ([]byte, error) {
-	tail, err := json.Marshal(o)
-	if err != nil {
-		return nil, err
+func stateOf(c byte) (State, bool) {
+	switch c {
+	case 0:
+		return Pending, true
+	case 1:
+		return Delivered, true
+	case 2:
+		return Dead, true
 	}
-	out := make([]byte, 0, len(v)+len(tail))
-	return append(append(out, v...), tail...), nil
+	return "", false
 }
 
-// decode reads a stored value. The body is copied out of v (bbolt values
-// are only valid inside their transaction).
-func decode(seq uint64, v []byte) (Record, error) {
-	if len(v) == 0 || v[0] != recordVersion {
-		return Record{}, fmt.Errorf("%w %d: unknown format", errCorrupt, seq)
+// appendRecord lays r out after b: seq, the seq it replaces (an event put
+// back by `events replay` gets a new one; 0 for none), the fields, the
+// earlier attempts and last the body, exactly as it arrived. Strings and
+// the body are length-prefixed; numbers are varints; times are Unix
+// nanoseconds (0 for the zero time).
+func appendRecord(b []byte, r *Record, replaces uint64) []byte {
+	b = binary.AppendUvarint(b, r.Seq)
+	b = binary.AppendUvarint(b, replaces)
+	var flags byte
+	if r.JWT {
+		flags |= 1
 	}
-	n, k := binary.Uvarint(v[1:])
-	if k <= 0 || uint64(len(v)-1-k) < n {
-		return Record{}, fmt.Errorf("%w %d: bad metadata length", errCorrupt, seq)
+	b = append(b, flags)
+	b = appendTime(b, r.Received)
+	b = appendTime(b, r.Replayed)
+	b = binary.AppendUvarint(b, uint64(r.Replays))
+	for _, s := range [...]string{r.ID, r.Key, r.Type, r.Detail, r.Source, r.Target} {
+		b = appendString(b, s)
 	}
-	metaEnd := 1 + k + int(n)
-	var m recordMeta
-	if err := json.Unmarshal(v[1+k:metaEnd], &m); err != nil {
-		return Record{}, fmt.Errorf("%w %d: %v", errCorrupt, seq, err)
+	b = appendAttempts(b, r.Attempts)
+	b = binary.AppendUvarint(b, uint64(len(r.Body)))
+	return append(b, r.Body...)
+}
+
+// appendOutcome lays o out after b.
+func appendOutcome(b []byte, o *outcome) []byte {
+	b = append(b, stateCode(o.State))
+	b = appendTime(b, o.Finished)
+	b = appendString(b, o.Reason)
+	return appendAttempts(b, o.Attempts)
+}
+
+func appendAttempts(b []byte, as []Attempt) []byte {
+	b = binary.AppendUvarint(b, uint64(len(as)))
+	for _, a := range as {
+		b = appendTime(b, a.At)
+		b = binary.AppendUvarint(b, uint64(max(a.Status, 0)))
+		b = appendString(b, a.Error)
+		b = binary.AppendVarint(b, int64(a.Duration))
 	}
-	bn, bk := binary.Uvarint(v[metaEnd:])
-	if bk <= 0 || uint64(len(v)-metaEnd-bk) < bn {
-		return Record{}, fmt.Errorf("%w %d: bad body length", errCorrupt, seq)
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
 	}
-	bodyEnd := metaEnd + bk + int(bn)
-	r := Record{
-		Event: Event{
-			ID: m.ID, Seq: seq, Key: m.Key, Type: m.Type, Detail: m.Detail, JWT: m.JWT, Source: m.Source, Target: m.Target, Received: m.Received, Replayed: m.Replayed,
-			Body: append([]byte(nil), v[metaEnd+bk:bodyEnd]...),
-		},
-		State: m.State, Attempts: m.Attempts, Reason: m.Reason, Finished: m.Finished, Replays: m.Replays,
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// decoder reads what the append functions wrote; the first failure sticks
+// in err and every later read returns a zero value.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("bad %s", what)
 	}
-	if bodyEnd < len(v) {
-		var o recordOutcome
-		if err := json.Unmarshal(v[bodyEnd:], &o); err != nil {
-			return Record{}, fmt.Errorf("%w %d: outcome: %v", errCorrupt, seq, err)
+	d.b = nil
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte(what string) byte {
+	if len(d.b) == 0 {
+		d.fail(what)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// bytes returns the next length-prefixed bytes, not copied.
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string(what string) string { return string(d.bytes(what)) }
+
+func (d *decoder) time(what string) time.Time {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}
+
+func (d *decoder) attempts() []Attempt {
+	n := d.uvarint("attempt count")
+	if n > uint64(len(d.b)) { // each attempt takes at least one byte
+		d.fail("attempt count")
+		return nil
+	}
+	var as []Attempt
+	for range n {
+		a := Attempt{At: d.time("attempt time"), Status: int(d.uvarint("attempt status")), Error: d.string("attempt error")}
+		v, k := binary.Varint(d.b)
+		if k <= 0 {
+			d.fail("attempt duration")
+			return nil
 		}
-		r.State, r.Reason, r.Finished = o.State, o.Reason, o.Finished
-		r.Attempts = append(r.Attempts, o.Attempts...)
+		d.b = d.b[k:]
+		a.Duration = time.Duration(v)
+		as = append(as, a)
 	}
-	return r, nil
+	return as
 }
 
-func seqKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
+// record reads what appendRecord wrote. The body is copied only with
+// copyBody; otherwise it points into the decoder's bytes.
+func (d *decoder) record(copyBody bool) (r Record, replaces uint64) {
+	r.Seq = d.uvarint("seq")
+	replaces = d.uvarint("replaced seq")
+	r.JWT = d.byte("flags")&1 != 0
+	r.Received = d.time("received time")
+	r.Replayed = d.time("replay time")
+	r.Replays = int(d.uvarint("replays"))
+	r.ID = d.string("id")
+	r.Key = d.string("key")
+	r.Type = d.string("type")
+	r.Detail = d.string("detail")
+	r.Source = d.string("source")
+	r.Target = d.string("target")
+	r.Attempts = d.attempts()
+	r.Body = d.bytes("body")
+	if copyBody {
+		r.Body = append([]byte(nil), r.Body...)
+	}
+	r.State = Pending
+	return r, replaces
 }
 
-func keySeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+// outcome reads what appendOutcome wrote.
+func (d *decoder) outcome() outcome {
+	s, ok := stateOf(d.byte("state"))
+	if !ok || s == Pending {
+		d.fail("state")
+	}
+	return outcome{State: s, Finished: d.time("finish time"), Reason: d.string("reason"), Attempts: d.attempts()}
+}
+
+// apply puts o on r.
+func (r *Record) apply(o outcome) {
+	r.State, r.Reason, r.Finished = o.State, o.Reason, o.Finished
+	r.Attempts = append(r.Attempts, o.Attempts...)
+}

@@ -1,0 +1,162 @@
+package spool
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// place is where a live record's frames lie in the file, and its state.
+type place struct {
+	rec   span  // the record: a frameRecord or frameFinished
+	out   span  // its frameOutcome; n is 0 when there is none
+	state State // Pending, Delivered or Dead
+}
+
+// size is the bytes of the record's live frames.
+func (p place) size() int64 { return int64(p.rec.n) + int64(p.out.n) }
+
+// finishedAt is a delivered record and when it was delivered, for bounding
+// the delivered history.
+type finishedAt struct {
+	seq uint64
+	at  time.Time
+}
+
+// book is what a spool file's frames say, read in order: every live
+// record's place, and the order in which records were delivered.
+type book struct {
+	places    map[uint64]place
+	keys      map[uint64]string // ordering key of each pending record
+	delivered []finishedAt      // oldest first; may name records since forgotten
+	maxSeq    uint64
+	ids       map[uint64]string // each record's delivery id, when not nil
+}
+
+func newBook() *book {
+	return &book{places: make(map[uint64]place), keys: make(map[uint64]string)}
+}
+
+// readBook scans f into a book.
+func readBook(f *os.File) (*book, int64, error) {
+	b := newBook()
+	end, err := scan(f, b.apply)
+	return b, end, err
+}
+
+// apply takes one frame into the book.
+func (b *book) apply(kind byte, payload []byte, at span) error {
+	d := decoder{b: payload}
+	switch kind {
+	case frameRecord, frameFinished:
+		r, replaces := d.record(false)
+		p := place{rec: at, state: Pending}
+		if kind == frameFinished {
+			o := d.outcome()
+			p.state = o.State
+			if o.State == Delivered {
+				b.delivered = append(b.delivered, finishedAt{r.Seq, o.Finished})
+			}
+		} else {
+			b.keys[r.Seq] = r.Key
+		}
+		if d.err != nil {
+			return fmt.Errorf("%w %d: %v", errCorrupt, r.Seq, d.err)
+		}
+		if replaces != 0 {
+			b.forget(replaces)
+		}
+		b.places[r.Seq] = p
+		if b.ids != nil {
+			b.ids[r.Seq] = r.ID
+		}
+		b.maxSeq = max(b.maxSeq, r.Seq)
+	case frameOutcome:
+		seq := d.uvarint("seq")
+		o := d.outcome()
+		if d.err != nil {
+			return fmt.Errorf("%w %d: outcome: %v", errCorrupt, seq, d.err)
+		}
+		p, ok := b.places[seq]
+		if !ok || p.state != Pending {
+			return nil // superseded: garbage
+		}
+		p.out, p.state = at, o.State
+		b.places[seq] = p
+		delete(b.keys, seq)
+		if o.State == Delivered {
+			b.delivered = append(b.delivered, finishedAt{seq, o.Finished})
+		}
+	case frameForget:
+		n := d.uvarint("count")
+		for range n {
+			if seq := d.uvarint("seq"); d.err == nil {
+				b.forget(seq)
+			}
+		}
+		if d.err != nil {
+			return fmt.Errorf("%w: forget frame at offset %d: %v", errCorrupt, at.off, d.err)
+		}
+	default:
+		return fmt.Errorf("%w: frame at offset %d has unknown kind %d", errCorrupt, at.off, kind)
+	}
+	return nil
+}
+
+// forget drops a record from the book.
+func (b *book) forget(seq uint64) {
+	delete(b.places, seq)
+	delete(b.keys, seq)
+	delete(b.ids, seq)
+}
+
+// seqs returns the seqs of the records in state, in arrival order.
+func (b *book) seqs(state State) []uint64 {
+	var out []uint64
+	for seq, p := range b.places {
+		if p.state == state {
+			out = append(out, seq)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// live is the bytes of every live frame.
+func (b *book) live() int64 {
+	var n int64
+	for _, p := range b.places {
+		n += p.size()
+	}
+	return n
+}
+
+// readRecord reads the record at p from f, with its outcome, body copied.
+func readRecord(f *os.File, seq uint64, p place) (Record, error) {
+	payload, err := readFrame(f, p.rec)
+	if err != nil {
+		return Record{}, err
+	}
+	d := decoder{b: payload[1:]}
+	r, _ := d.record(true)
+	if payload[0] == frameFinished {
+		r.apply(d.outcome())
+	}
+	if d.err == nil && r.Seq != seq {
+		d.err = fmt.Errorf("seq %d found", r.Seq)
+	}
+	if d.err == nil && p.out.n > 0 {
+		var out []byte
+		if out, err = readFrame(f, p.out); err != nil {
+			return Record{}, err
+		}
+		d = decoder{b: out[1:]}
+		d.uvarint("seq")
+		r.apply(d.outcome())
+	}
+	if d.err != nil {
+		return Record{}, fmt.Errorf("%w %d: %v", errCorrupt, seq, d.err)
+	}
+	return r, nil
+}

@@ -1,0 +1,113 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrLocked is wrapped by OpenDisk, Replay and Purge when another process
+// has the spool file open for writing.
+var ErrLocked = errors.New("spool file is in use by another dialpad-tunnel process")
+
+// openLocked opens the spool file at path for writing, creating it (and
+// its folder, mode 0700) with mode 0600 and a header if it does not exist
+// and create is set, and takes its lock, waiting up to lockTimeout for
+// another process to let go. The lock is on the open file: compaction
+// renames a new file over the path, so once locked the file must still be
+// the one the path names, else it is opened again.
+func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(lockTimeout)
+	for {
+		f, err := openFile(path, create)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockFile(f, deadline); err != nil {
+			f.Close()
+			if errors.Is(err, ErrLocked) {
+				return nil, fmt.Errorf("spool: %s: %w (stop it first, or use another --spool)", path, err)
+			}
+			return nil, fmt.Errorf("spool: %s: lock: %w", path, err)
+		}
+		if same, err := isPath(f, path); err != nil || same {
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("spool: %w", err)
+			}
+			return f, nil
+		}
+		f.Close() // compacted meanwhile: open the new file
+	}
+}
+
+func openFile(path string, create bool) (*os.File, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("spool: %s: cannot be opened as a spool: not a regular file", path)
+	} else if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil, fmt.Errorf("spool: %s: no such spool file", path)
+	}
+	if create {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+	}
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil
+}
+
+// isPath reports whether f is the file path names now.
+func isPath(f *os.File, path string) (bool, error) {
+	a, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	b, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(a, b), nil
+}
+
+// initFile writes the header into an empty spool file and makes it and
+// its folder entry durable.
+func initFile(f *os.File, path string) error {
+	if _, err := f.WriteAt(fileHeader, 0); err != nil {
+		return err
+	}
+	if err := datasync(f); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a folder's entries (a created or renamed file) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// notSpool is the error for a file that cannot be read as a spool.
+func notSpool(path string, err error) error {
+	if errors.Is(err, errNotSpool) {
+		return fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one)", path, err)
+	}
+	return fmt.Errorf("spool: %s: %w (move the file away to start an empty spool; its events would be lost)", path, err)
+}

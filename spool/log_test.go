@@ -1,0 +1,169 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fill appends n events (each with a key of its own), all committed, to a
+// running spool.
+func fill(t *testing.T, d *Disk, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		appendSync(t, d, Event{ID: fmt.Sprint("id-", i), Key: fmt.Sprint("k", i), Body: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+}
+
+// TestDiskTornTail: a crash in the middle of a write leaves part of a frame
+// at the end of the file. The next start reads every whole frame, cuts the
+// rest off, and appends after it.
+func TestDiskTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 3)
+	stop()
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tail := range [][]byte{{0x20, 0, 0}, {0x20, 0, 0, 0, 1, 2, 3, 4, 1, 7}, make([]byte, 300)} {
+		if err := os.WriteFile(path, append(append([]byte(nil), whole...), tail...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, stop := openRunning(t, DiskConfig{Path: path})
+		if d.Len() != 3 {
+			t.Fatalf("tail %x: Len = %d after restart, want 3", tail, d.Len())
+		}
+		stop()
+		if b, _ := os.ReadFile(path); string(b) != string(whole) {
+			t.Fatalf("tail %x: file is %d bytes after start, want the %d whole bytes", tail, len(b), len(whole))
+		}
+	}
+	d, stop = openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 3, 1)
+	stop()
+	if recs, err := List(path, Pending); err != nil || len(recs) != 4 || recs[3].ID != "id-3" {
+		t.Fatalf("after appending past the cut tail: %d pending (%v), want 4 ending with id-3", len(recs), err)
+	}
+}
+
+// TestDiskDamagedFrame: a frame damaged in the middle of the file is not a
+// torn tail: the spool refuses to start with the file and the offset, and
+// leaves the file as it is.
+func TestDiskDamagedFrame(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 3)
+	stop()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), `{"n":1}`)
+	b[i+2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenDisk(DiskConfig{Path: path})
+	if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset") {
+		t.Fatalf("OpenDisk = %v, want a corrupt-record error naming the file and the offset", err)
+	}
+	if _, err := List(path, Pending); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("List = %v, want an error naming the file", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(b) {
+		t.Fatal("the damaged file was changed")
+	}
+}
+
+// TestDiskCompacts: once garbage outweighs the live frames and passes
+// CompactAfter, the file is rewritten with the live frames only: pending
+// events (read back from disk meanwhile), dead letters and the delivered
+// history all survive, byte for byte, and a restart finds them.
+func TestDiskCompacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	cfg := DiskConfig{Path: path, CacheBytes: 1, KeepCount: 5, CompactAfter: 4 << 10}
+	d, stop := openRunning(t, cfg)
+	fill(t, d, 0, 2) // id-0 will die, id-1 stays pending
+	dead := nextNow(t, d)
+	d.Dead(dead, "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400}})
+	held := nextNow(t, d)
+	var largest int64
+	for round := range 20 {
+		fill(t, d, 100+round*50, 50)
+		for range 50 {
+			ev := nextNow(t, d)
+			if want := fmt.Sprintf(`{"n":%s}`, ev.ID[len("id-"):]); string(ev.Body) != want {
+				t.Fatalf("read back %s as %q, want %q", ev.ID, ev.Body, want)
+			}
+			d.Ack(ev, []Attempt{{At: time.Now(), Status: 204}})
+		}
+		if fi, err := os.Stat(path); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	d.Release(held)
+	stop()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 3*cfg.CompactAfter || largest > 4*cfg.CompactAfter {
+		t.Fatalf("file %d bytes at the end, %d at most, after 1000 delivered events; want compaction to keep it near %d", fi.Size(), largest, cfg.CompactAfter)
+	}
+	if _, err := os.Stat(path + compactSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a compaction file was left behind: %v", err)
+	}
+	pending, deadRecs, delivered := mustList(t, path, Pending), mustList(t, path, Dead), mustList(t, path, Delivered)
+	if ids(pending) != "id-1" || ids(deadRecs) != "id-0" || len(delivered) != 5 || string(pending[0].Body) != `{"n":1}` {
+		t.Fatalf("after compaction: pending %q, dead %q, %d delivered; want id-1, id-0 and 5", ids(pending), ids(deadRecs), len(delivered))
+	}
+	d, stop = openRunning(t, cfg)
+	if ev := nextNow(t, d); ev.ID != "id-1" || string(ev.Body) != `{"n":1}` {
+		t.Fatalf("after restart got %s %q, want id-1", ev.ID, ev.Body)
+	}
+	stop()
+}
+
+// TestDiskKeepsNoHistory: with a negative KeepCount, delivered events are
+// forgotten, whether delivered before or after their append was written.
+func TestDiskKeepsNoHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: -1, CommitInterval: 20 * time.Millisecond})
+	fill(t, d, 0, 3) // written, then acked
+	for range 3 {
+		d.Ack(nextNow(t, d), nil)
+	}
+	for i := range 3 { // acked before their batch is written
+		if err := d.Append(Event{ID: fmt.Sprint("late-", i), Key: "k", Body: []byte("{}")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		d.Ack(nextNow(t, d), nil)
+	}
+	stop()
+	if n := len(mustList(t, path, Delivered)) + len(mustList(t, path, Pending)); n != 0 {
+		t.Fatalf("%d records kept, want none", n)
+	}
+}
+
+// TestPurgeThenRestart: purged dead letters stay gone after the agent
+// starts again and compacts.
+func TestPurgeThenRestart(t *testing.T) {
+	f := newFixture(t, fixtureEvent{"dead-1", "call:1", "dead"}, fixtureEvent{"kept-1", "call:2", "pending"})
+	if n, err := Purge(f.path, Dead); err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1", n, err)
+	}
+	d, stop := openRunning(t, DiskConfig{Path: f.path})
+	if d.Len() != 1 {
+		t.Fatalf("Len = %d after purge, want the 1 pending", d.Len())
+	}
+	stop()
+	if dead := mustList(t, f.path, Dead); len(dead) != 0 {
+		t.Fatalf("dead after purge and restart: %q", ids(dead))
+	}
+}

@@ -1,0 +1,235 @@
+package spool
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// change is what a written frame does to places, applied once the batch
+// is on disk.
+type change struct {
+	seq    uint64
+	p      place
+	forget bool
+}
+
+// commit writes one batch as frames with one write and one sync, then
+// reports its appends as stored. With carryYoung, appends younger than
+// CommitInterval whose delivery has not ended yet are not written but
+// returned (appended to carry) for the next batch: most events are
+// delivered within that time and are then written once, straight as
+// delivered.
+func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
+	// An event delivered (or given up on) before its append was written
+	// is written once, with its outcome.
+	early := d.finishedEarly(batch)
+	var carried map[uint64]bool
+	if carryYoung {
+		for i := range batch {
+			o := &batch[i]
+			if o.kind == opAppend && early[o.ev.Seq] == nil && time.Since(o.at) < d.cfg.CommitInterval {
+				if carried == nil {
+					carried = make(map[uint64]bool)
+				}
+				carried[o.ev.Seq] = true
+				carry = append(carry, *o)
+			}
+		}
+	}
+	var last uint64
+	var changes []change
+	d.buf = d.buf[:0]
+	for i := range batch {
+		o := &batch[i]
+		switch o.kind {
+		case opAppend:
+			if carried[o.ev.Seq] {
+				continue
+			}
+			last = max(last, o.ev.Seq)
+			if f, ok := early[o.ev.Seq]; ok {
+				changes = d.writeFinished(changes, o, f)
+			} else {
+				changes = d.writeRecord(changes, o, frameRecord, nil)
+			}
+		case opAck, opDead:
+			if _, ok := early[o.ev.Seq]; !ok {
+				changes = d.writeOutcome(changes, o)
+			}
+		case opReject:
+			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
+		}
+	}
+	changes = d.prune(changes)
+	if len(d.buf) > 0 {
+		if _, err := d.f.WriteAt(d.buf, d.end); err != nil {
+			return carry, fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		}
+		if err := datasync(d.f); err != nil {
+			return carry, fmt.Errorf("spool: %s: sync: %w", d.cfg.Path, err)
+		}
+		d.end += int64(len(d.buf))
+	}
+	d.apply(changes)
+	durable := last
+	for seq := range carried {
+		durable = min(durable, seq-1) // seqs up to durable are all on disk
+	}
+	if durable != 0 {
+		d.markDurable(durable)
+	}
+	for i := range batch {
+		o := &batch[i]
+		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {
+			o.committed(o.ev)
+		}
+		batch[i] = op{} // drop the body reference
+	}
+	if garbage := d.end - int64(len(fileHeader)) - d.live; garbage >= d.cfg.CompactAfter && garbage > d.live {
+		if err := d.compact(); err != nil {
+			return carry, fmt.Errorf("spool: %s: compact: %w", d.cfg.Path, err)
+		}
+	}
+	return carry, nil
+}
+
+// finishedEarly maps the seq of each append in batch to the ack or dead op
+// that follows it in the same batch.
+func (d *Disk) finishedEarly(batch []op) map[uint64]*op {
+	var appended, early map[uint64]*op
+	for i := range batch {
+		o := &batch[i]
+		switch o.kind {
+		case opAppend:
+			if appended == nil {
+				appended = make(map[uint64]*op)
+			}
+			appended[o.ev.Seq] = o
+		case opAck, opDead:
+			if appended[o.ev.Seq] != nil {
+				if early == nil {
+					early = make(map[uint64]*op)
+				}
+				early[o.ev.Seq] = o
+			}
+		}
+	}
+	return early
+}
+
+// writeRecord encodes o's event as a frame of kind, with out when the
+// record is finished at once.
+func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []change {
+	var at int
+	d.buf, at = beginFrame(d.buf, kind)
+	r := Record{Event: o.ev}
+	d.buf = appendRecord(d.buf, &r, 0)
+	state := Pending
+	if out != nil {
+		d.buf = appendOutcome(d.buf, out)
+		state = out.State
+		if state == Delivered {
+			d.delivered.push(finishedAt{o.ev.Seq, out.Finished})
+		}
+	}
+	endFrame(d.buf, at)
+	return append(changes, change{seq: o.ev.Seq, p: place{rec: d.spanOf(at), state: state}})
+}
+
+// writeFinished encodes an event delivered (or given up on, f) before its
+// append o was written: one frame with its outcome, or none at all when
+// no delivered history is kept.
+func (d *Disk) writeFinished(changes []change, o, f *op) []change {
+	out := outcome{State: Delivered, Attempts: f.attempts, Reason: f.reason, Finished: f.at}
+	if f.kind == opDead {
+		out.State = Dead
+	} else if d.cfg.KeepCount < 0 {
+		return changes
+	}
+	return d.writeRecord(changes, o, frameFinished, &out)
+}
+
+// writeOutcome encodes the outcome of a record written before; a record
+// no longer pending (acknowledged twice) is left alone.
+func (d *Disk) writeOutcome(changes []change, o *op) []change {
+	p, ok := d.places[o.ev.Seq]
+	if !ok || p.state != Pending {
+		return changes
+	}
+	out := outcome{State: Delivered, Attempts: o.attempts, Reason: o.reason, Finished: o.at}
+	if o.kind == opDead {
+		out.State = Dead
+	} else if d.cfg.KeepCount < 0 {
+		d.forgets = append(d.forgets, o.ev.Seq)
+		return changes
+	}
+	var at int
+	d.buf, at = beginFrame(d.buf, frameOutcome)
+	d.buf = binary.AppendUvarint(d.buf, o.ev.Seq)
+	d.buf = appendOutcome(d.buf, &out)
+	endFrame(d.buf, at)
+	if out.State == Delivered {
+		d.delivered.push(finishedAt{o.ev.Seq, out.Finished})
+	}
+	p.out, p.state = d.spanOf(at), out.State
+	return append(changes, change{seq: o.ev.Seq, p: p})
+}
+
+// prune forgets the oldest delivered records beyond KeepCount and (checked
+// at most once a second) those older than KeepAge, then encodes one frame
+// with every record the batch forgets.
+func (d *Disk) prune(changes []change) []change {
+	excess := d.delivered.len() - max(d.cfg.KeepCount, 0)
+	if d.delivered.len() > 0 && time.Since(d.agedAt) >= time.Second {
+		d.agedAt = time.Now()
+		cutoff := d.agedAt.Add(-d.cfg.KeepAge)
+		for i := max(excess, 0); i < d.delivered.len() && d.delivered.items[d.delivered.head+i].at.Before(cutoff); i++ {
+			excess = i + 1
+		}
+	}
+	for ; excess > 0; excess-- {
+		d.forgets = append(d.forgets, d.delivered.pop().seq)
+	}
+	if len(d.forgets) == 0 {
+		return changes
+	}
+	var at int
+	d.buf, at = beginFrame(d.buf, frameForget)
+	d.buf = binary.AppendUvarint(d.buf, uint64(len(d.forgets)))
+	for _, seq := range d.forgets {
+		d.buf = binary.AppendUvarint(d.buf, seq)
+		changes = append(changes, change{seq: seq, forget: true})
+	}
+	endFrame(d.buf, at)
+	d.forgets = d.forgets[:0]
+	return changes
+}
+
+// spanOf is where the frame begun at buffer index at lands in the file.
+func (d *Disk) spanOf(at int) span {
+	return span{off: d.end + int64(at), n: int32(len(d.buf) - at)}
+}
+
+// apply makes a written batch's changes visible to Next and keeps the
+// count of live bytes.
+func (d *Disk) apply(changes []change) {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	for _, c := range changes {
+		d.live -= d.places[c.seq].size()
+		if c.forget {
+			delete(d.places, c.seq)
+			continue
+		}
+		d.places[c.seq] = c.p
+		d.live += c.p.size()
+	}
+}
+
+// closeFile closes the spool file, letting go of its lock.
+func (d *Disk) closeFile() {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	d.f.Close()
+}
