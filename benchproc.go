@@ -24,7 +24,8 @@ type benchAgent struct {
 	received atomic.Int64 // "event received" lines seen (with --log-level info)
 	peakKiB  atomic.Int64 // the largest peak RSS (VmHWM) seen, up to the stop signal
 	anonKiB  atomic.Int64 // the largest anonymous (heap, stacks) part seen while running
-	fileKiB  atomic.Int64 // the largest file-backed part (the spool's memory map) seen
+	fileKiB  atomic.Int64 // the largest file-backed part (the binary's pages) seen
+	cpu      atomic.Int64 // user and system CPU time of the last finished run, ns
 }
 
 // sample reads the child's current anonymous and file-backed resident
@@ -57,6 +58,9 @@ func (p *benchAgent) sample(pid int) {
 func (p *benchAgent) RSSParts() (anon, file int64) {
 	return p.anonKiB.Load() << 10, p.fileKiB.Load() << 10
 }
+
+// CPU reports the user and system CPU time of the last finished run.
+func (p *benchAgent) CPU() time.Duration { return time.Duration(p.cpu.Load()) }
 
 // Received reports how many events the running agent logged as received.
 func (p *benchAgent) Received() int64 { return p.received.Load() }
@@ -132,6 +136,7 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	<-read
 	err = cmd.Wait()
 	close(exited)
+	p.cpu.Store(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("agent process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}

@@ -42,7 +42,8 @@ type Config struct {
 type Probe interface {
 	Received() int64              // events it logged as received so far
 	PeakRSS() int64               // peak resident set of its last finished run, bytes
-	RSSParts() (anon, file int64) // largest anonymous and file-backed (spool map) parts seen, bytes
+	RSSParts() (anon, file int64) // largest anonymous and file-backed parts seen, bytes
+	CPU() time.Duration           // user and system CPU time of its last finished run
 }
 
 // Path is what one path measured.
@@ -59,9 +60,10 @@ type Report struct {
 	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
 	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
 	AgentAnon     int64 // of which anonymous (heap, stacks) at most
-	AgentFile     int64 // and file-backed (the spool's memory map) at most
+	AgentFile     int64 // and file-backed (the binary) at most
 	BacklogAnon   int64
 	BacklogFile   int64
+	AgentCPU      time.Duration // CPU time (user and system) of the agent process over the burst and latency phases; 0 if unknown
 }
 
 // Ratio is the agent's burst throughput as a fraction of the direct loop's.
@@ -95,6 +97,7 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 	if cfg.Probe != nil {
 		rep.AgentRSS = cfg.Probe.PeakRSS()
 		rep.AgentAnon, rep.AgentFile = cfg.Probe.RSSParts()
+		rep.AgentCPU = cfg.Probe.CPU()
 	}
 	if cfg.Backlog > 0 && cfg.BacklogProbe != nil && cfg.BacklogListen != nil {
 		if rep.BacklogRSS, err = backlog(ctx, cfg, gen); err != nil {
@@ -269,13 +272,18 @@ func (r Report) print(w io.Writer) {
 	row("direct POST loop", r.Direct)
 	row("agent (fake ws -> handler)", r.Agent)
 	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
+	if r.AgentCPU > 0 {
+		n := r.Events + r.Rate*int(r.RateFor/time.Second)
+		fmt.Fprintf(w, "agent CPU over the run: %s user+sys, %.1fµs per event\n",
+			r.AgentCPU.Round(time.Millisecond), float64(r.AgentCPU.Microseconds())/float64(n))
+	}
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	if r.AgentRSS > 0 {
-		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary and the spool map)\n",
+		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",
 			mib(r.AgentRSS), mib(r.AgentAnon), mib(r.AgentFile))
 	}
 	if r.BacklogRSS > 0 {
-		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary and the spool map)\n",
+		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",
 			r.Backlog, mib(r.BacklogRSS), mib(r.BacklogAnon), mib(r.BacklogFile))
 	}
 }

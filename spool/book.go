@@ -50,7 +50,7 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 	d := decoder{b: payload}
 	switch kind {
 	case frameRecord, frameFinished:
-		r, replaces := d.record(false)
+		r, replaces := d.record()
 		p := place{rec: at, state: Pending}
 		if kind == frameFinished {
 			o := d.outcome()
@@ -132,14 +132,15 @@ func (b *book) live() int64 {
 	return n
 }
 
-// readRecord reads the record at p from f, with its outcome, body copied.
+// readRecord reads the record at p from f, with its outcome. Its body
+// shares the memory read, which nothing else holds.
 func readRecord(f *os.File, seq uint64, p place) (Record, error) {
 	payload, err := readFrame(f, p.rec)
 	if err != nil {
 		return Record{}, err
 	}
 	d := decoder{b: payload[1:]}
-	r, _ := d.record(true)
+	r, _ := d.record()
 	if payload[0] == frameFinished {
 		r.apply(d.outcome())
 	}

@@ -206,9 +206,9 @@ func (d *decoder) attempts() []Attempt {
 	return as
 }
 
-// record reads what appendRecord wrote. The body is copied only with
-// copyBody; otherwise it points into the decoder's bytes.
-func (d *decoder) record(copyBody bool) (r Record, replaces uint64) {
+// record reads what appendRecord wrote. The body points into the
+// decoder's bytes.
+func (d *decoder) record() (r Record, replaces uint64) {
 	r.Seq = d.uvarint("seq")
 	replaces = d.uvarint("replaced seq")
 	r.JWT = d.byte("flags")&1 != 0
@@ -223,9 +223,6 @@ func (d *decoder) record(copyBody bool) (r Record, replaces uint64) {
 	r.Target = d.string("target")
 	r.Attempts = d.attempts()
 	r.Body = d.bytes("body")
-	if copyBody {
-		r.Body = append([]byte(nil), r.Body...)
-	}
 	r.State = Pending
 	return r, replaces
 }
