@@ -1,8 +1,8 @@
 package spool
 
 import (
-	"bufio"
 	"cmp"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,31 +64,35 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 		}
 	}
 	slices.SortFunc(frames, func(a, b frame) int { return cmp.Compare(a.s.off, b.s.off) })
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	w.Write(fileHeader)
+	if _, err := tmp.Write(fileHeader); err != nil {
+		return nil, 0, err
+	}
 	off := int64(len(fileHeader))
 	places := make(map[uint64]place, len(d.places))
-	var raw []byte
-	for _, f := range frames {
-		raw = slices.Grow(raw[:0], int(f.s.n))[:f.s.n]
-		if _, err := d.f.ReadAt(raw, f.s.off); err != nil {
+	// Live frames next to each other are copied as one range, by the
+	// kernel where it can (copy_file_range), not through this process.
+	for i := 0; i < len(frames); {
+		from, to := frames[i].s.off, frames[i].s.off
+		for ; i < len(frames) && frames[i].s.off == to; i++ {
+			f := frames[i]
+			p := places[f.seq]
+			p.state = d.places[f.seq].state
+			moved := span{off: off + f.s.off - from, n: f.s.n}
+			if f.out {
+				p.out = moved
+			} else {
+				p.rec = moved
+			}
+			places[f.seq] = p
+			to += int64(f.s.n)
+		}
+		if _, err := d.f.Seek(from, io.SeekStart); err != nil {
 			return nil, 0, err
 		}
-		if _, err := w.Write(raw); err != nil {
+		if _, err := io.Copy(tmp, io.LimitReader(d.f, to-from)); err != nil {
 			return nil, 0, err
 		}
-		p := places[f.seq]
-		p.state = d.places[f.seq].state
-		if f.out {
-			p.out = span{off: off, n: f.s.n}
-		} else {
-			p.rec = span{off: off, n: f.s.n}
-		}
-		places[f.seq] = p
-		off += int64(f.s.n)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, 0, err
+		off += to - from
 	}
 	return places, off, datasync(tmp)
 }
