@@ -87,7 +87,6 @@ type Disk struct {
 	fileMu sync.Mutex       // guards f and places; Run changes them, Next reads
 	f      *os.File         // the spool file, locked; replaced by compaction
 	places map[uint64]place // every live record's frames
-	ahead  readAhead        // pending events read from the file before their turn
 
 	// Owned by Run.
 	end       int64            // where the next frame goes
@@ -129,7 +128,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ahead: readAhead{max: 1 << 20}, ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
+	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
 	if err := d.load(); err != nil {
 		f.Close()
@@ -246,12 +245,35 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		d.idx.done(ev) // not handed out: still pending, in order, for the next start
 		return Event{}, err
 	}
-	ev, err = d.read(ev.Seq)
+	r, err := d.read(ev.Seq)
 	if err != nil {
 		// The key stays busy: no later event of it may overtake this one.
 		return Event{}, err
 	}
-	return ev, nil
+	r.Event.stored = true
+	return r.Event, nil
+}
+
+// read reads the pending record seq back from the file. Compaction may
+// swap the file meanwhile: a read of the old one, closed, is tried again.
+func (d *Disk) read(seq uint64) (Record, error) {
+	for {
+		d.fileMu.Lock()
+		f := d.f
+		p, ok := d.places[seq]
+		d.fileMu.Unlock()
+		if !ok {
+			return Record{}, fmt.Errorf("spool: %s: pending event %d vanished", d.cfg.Path, seq)
+		}
+		r, err := readRecord(f, seq, p)
+		if errors.Is(err, os.ErrClosed) {
+			continue
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+		}
+		return r, nil
+	}
 }
 
 // waitDurable blocks until seq is on disk.

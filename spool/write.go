@@ -218,9 +218,6 @@ func (d *Disk) apply(changes []change) {
 	defer d.fileMu.Unlock()
 	for _, c := range changes {
 		d.live -= d.places[c.seq].size()
-		if c.forget || c.p.state != Pending {
-			d.ahead.drop(c.seq) // not to be handed out again
-		}
 		if c.forget {
 			delete(d.places, c.seq)
 			continue
