@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,12 @@ func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) 
 	return ws, nil
 }
 
-// read calls ReadMessage until the connection fails or closes, handing each
+// keepReadBuffer is the largest read buffer kept for the next frame; a
+// larger frame's buffer is dropped after it, so it is not held for the
+// connection's life.
+const keepReadBuffer = 64 << 10
+
+// read reads messages until the connection fails or closes, handing each
 // data frame to accept. The read deadline is re-armed by every pong, so a
 // peer that stops answering pings ends the loop after PongWait. read closes
 // the socket before it returns.
@@ -91,11 +97,23 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		c.lastPong.Store(now.UnixNano())
 		return c.ws.SetReadDeadline(now.Add(pongWait))
 	})
+	// Each frame is read into buf, reused, and copied out at its exact
+	// size: one allocation per frame, where ReadMessage grows a slice from
+	// 512 bytes (three allocations and copies for a 1 KiB event).
+	var buf bytes.Buffer
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			c.err = err
 			return
+		}
+		data := bytes.Clone(buf.Bytes())
+		if buf.Cap() > keepReadBuffer {
+			buf = bytes.Buffer{}
 		}
 		if c.lastFrame.Swap(time.Now().UnixNano()) == 0 {
 			close(c.first)
