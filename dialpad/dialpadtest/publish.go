@@ -34,6 +34,18 @@ type eventFields struct {
 	Direction string `json:"direction"`
 }
 
+// readsFields reports whether matches needs the event's fields: not for
+// the "all" filters, so Publish decodes an event only when a filter reads it.
+func (sub *subscription) readsFields() bool {
+	switch sub.typ {
+	case "call":
+		return !slices.Contains(sub.callStates, "all")
+	case "sms":
+		return sub.direction != "all"
+	}
+	return false
+}
+
 // matches reports whether the enabled subscription sub wants an event with
 // fields f. Target filters are not applied.
 func (sub *subscription) matches(f eventFields) bool {
@@ -63,8 +75,10 @@ type frameTarget struct {
 // no secret, else the event signed as an HS256 JWT with the secret. Publish
 // returns after every frame was written and every webhook POST finished.
 func (s *Server) Publish(typ string, event []byte) Delivery {
-	var f eventFields
-	_ = json.Unmarshal(event, &f) // read-only copy; the event bytes are sent as given
+	var (
+		f       eventFields
+		decoded bool
+	)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -80,7 +94,14 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 	)
 	for _, id := range sortedIDs(s.subs) {
 		sub := s.subs[id]
-		if sub.typ != typ || !sub.enabled || !sub.matches(f) {
+		if sub.typ != typ || !sub.enabled {
+			continue
+		}
+		if !decoded && sub.readsFields() {
+			_ = json.Unmarshal(event, &f) // read-only copy; the event bytes are sent as given
+			decoded = true
+		}
+		if !sub.matches(f) {
 			continue
 		}
 		if ep := s.websockets[sub.endpointID]; ep != nil {

@@ -1,6 +1,7 @@
 package dialpadtest
 
 import (
+	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -177,6 +178,47 @@ func TestWebhookDelivery(t *testing.T) {
 	for _, ch := range []chan received{plainGot, signedGot, failingGot} {
 		if len(ch) != 0 {
 			t.Errorf("a webhook got %d extra POSTs", len(ch))
+		}
+	}
+}
+
+// BenchmarkPublish measures Publish of generated events to one
+// websocket-scoped connection whose client discards what it reads.
+func BenchmarkPublish(b *testing.B) {
+	s, err := NewServer(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	ws, err := s.AddWebsocketForAll("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	url, _ := s.WebsocketURL(ws)
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	go func() { // ends when the connection closes
+		for {
+			if _, _, err := c.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := s.WaitConnections(context.Background(), 1); err != nil {
+		b.Fatal(err)
+	}
+	gen := NewGenerator(7)
+	types, events := make([]string, 1000), make([][]byte, 1000)
+	for i := range events {
+		types[i], events[i] = gen.Next()
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if d := s.Publish(types[i%len(events)], events[i%len(events)]); d.Frames != 1 {
+			b.Fatalf("delivery %+v", d)
 		}
 	}
 }
