@@ -83,9 +83,11 @@ type Config struct {
 	// the default Transport's idle connection pool.
 	Concurrency int
 
-	// Transport, if set, replaces the default: an http.Transport for
-	// keep-alive to one local host, with the proxy taken from the environment
-	// (loopback hosts never use one) and no transparent gzip.
+	// Transport, if set, replaces the default: a transport for keep-alive
+	// to one local host that does each plain-HTTP exchange on the calling
+	// goroutine (transport.go), and otherwise an http.Transport with the
+	// proxy taken from the environment (loopback hosts never use one). Neither
+	// asks for gzip.
 	Transport http.RoundTripper
 
 	// Logger gets one debug line per retry (id, attempt, status or error);
@@ -178,7 +180,7 @@ func (c *Config) check() (*url.URL, error) {
 		return nil, fmt.Errorf("forward: RetryWaitMin %s exceeds RetryWaitMax %s", c.RetryWaitMin, c.RetryWaitMax)
 	}
 	if c.Transport == nil {
-		c.Transport = newTransport(c.Concurrency)
+		c.Transport = newSyncTransport(c.Timeout, c.Concurrency)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

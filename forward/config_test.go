@@ -52,9 +52,13 @@ func TestNewDefaults(t *testing.T) {
 	if _, err := cfg.check(); err != nil {
 		t.Fatal(err)
 	}
-	tr, ok := cfg.Transport.(*http.Transport)
+	st, ok := cfg.Transport.(*transport)
+	if !ok || st.maxIdle != DefaultConcurrency || st.timeout != DefaultTimeout || st.proxy == nil {
+		t.Fatalf("Transport = %#v, want the synchronous transport with a keep-alive pool of %d, the timeout and proxy from env", cfg.Transport, DefaultConcurrency)
+	}
+	tr, ok := st.fallback.(*http.Transport)
 	if !ok || tr.MaxIdleConnsPerHost != DefaultConcurrency || tr.Proxy == nil || !tr.DisableCompression {
-		t.Errorf("Transport = %#v, want keep-alive pool of %d, proxy from env, no gzip", cfg.Transport, DefaultConcurrency)
+		t.Errorf("fallback Transport = %#v, want keep-alive pool of %d, proxy from env, no gzip", st.fallback, DefaultConcurrency)
 	}
 	got := []any{cfg.ContentTypeJSON, cfg.ContentTypeJWT, cfg.UserAgent, cfg.IDHeader, cfg.AttemptHeader, cfg.TypeHeader,
 		cfg.Timeout, cfg.MaxAttempts, cfg.RetryWaitMin, cfg.RetryWaitMax, cfg.Concurrency, cfg.Logger != nil}
@@ -71,7 +75,7 @@ func TestNewDefaults(t *testing.T) {
 	if _, err := cfg.check(); err != nil || cfg.RetryWaitMax != time.Minute {
 		t.Errorf("check: %v, RetryWaitMax %v; want nil, 1m", err, cfg.RetryWaitMax)
 	}
-	if tr := cfg.Transport.(*http.Transport); tr.MaxIdleConnsPerHost != 3 {
-		t.Errorf("MaxIdleConnsPerHost = %d, want Concurrency 3", tr.MaxIdleConnsPerHost)
+	if tr := cfg.Transport.(*transport); tr.maxIdle != 3 {
+		t.Errorf("idle connections kept = %d, want Concurrency 3", tr.maxIdle)
 	}
 }

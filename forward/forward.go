@@ -101,10 +101,16 @@ func New(cfg Config) (*Forwarder, error) {
 		signSecret:  cfg.SignSecret,
 		standard:    cfg.Standard,
 	}
+	timeout := cfg.Timeout
+	if _, ok := cfg.Transport.(*transport); ok {
+		// It bounds each exchange itself, by the connection's deadline;
+		// http.Client's timeout would add a goroutine and a timer to each.
+		timeout = 0
+	}
 	f.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
 			Transport: cfg.Transport,
-			Timeout:   cfg.Timeout,
+			Timeout:   timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},

@@ -1,0 +1,94 @@
+package forward
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTransportHandlerClosedIdleConnection: a handler that closed a kept
+// connection while it was idle costs no attempt: the event goes out once
+// more on a new connection.
+func TestTransportHandlerClosedIdleConnection(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusNoContent) })
+	f := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: 1})
+	ctx := context.Background()
+	for i := range 3 {
+		if res := f.Deliver(ctx, Request{Body: []byte(jsonEvent)}); res.Err != nil || res.Attempts != 1 {
+			t.Fatalf("delivery %d: %+v, want delivered in 1 attempt", i, res)
+		}
+		rc.CloseClientConnections()
+	}
+	if n := len(rc.recorded()); n != 3 {
+		t.Fatalf("handler saw %d requests, want 3", n)
+	}
+}
+
+// TestTransportAnswerBodies: answers with a chunked body are read to the
+// end and their connection kept; a body too long to drain closes its
+// connection instead; both count as delivered.
+func TestTransportAnswerBodies(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/long" {
+			w.Write([]byte(strings.Repeat("x", 4*drainLimit)))
+			return
+		}
+		w.(http.Flusher).Flush() // chunked
+		w.Write([]byte("ok"))
+	})
+	ctx := context.Background()
+	chunked := newForwarder(t, rc.URL+"/chunked", Config{})
+	for range 5 {
+		if res := chunked.Deliver(ctx, Request{Body: []byte(jsonEvent)}); res.Err != nil || res.Status != 200 {
+			t.Fatalf("chunked answer: %+v", res)
+		}
+	}
+	if n := rc.conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 5 chunked answers, want 1 kept", n)
+	}
+	long := newForwarder(t, rc.URL+"/long", Config{})
+	for range 2 {
+		if res := long.Deliver(ctx, Request{Body: []byte(jsonEvent)}); res.Err != nil || res.Status != 200 {
+			t.Fatalf("long answer: %+v", res)
+		}
+	}
+	if n := rc.conns.Load(); n != 3 {
+		t.Fatalf("%d connections after 2 long answers, want 1 more for each", n)
+	}
+}
+
+// TestTransportHTTPS: an https handler is reached through net/http's
+// Transport, with the same per-attempt timeout.
+func TestTransportHTTPS(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	trusting := func(url string, timeout time.Duration) *Forwarder {
+		cfg := Config{URL: url, Timeout: timeout, MaxAttempts: 1}
+		if _, err := cfg.check(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Transport.(*transport).fallback.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+		return newForwarder(t, url, cfg)
+	}
+	ctx := context.Background()
+	if res := trusting(srv.URL+"/hook", time.Second).Deliver(ctx, Request{Body: []byte(jsonEvent)}); res.Err != nil || res.Status != http.StatusAccepted {
+		t.Fatalf("https delivery: %+v", res)
+	}
+	res := trusting(srv.URL+"/slow", 50*time.Millisecond).Deliver(ctx, Request{Body: []byte(jsonEvent)})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "timed out") {
+		t.Fatalf("slow https handler: %+v, want a timeout", res)
+	}
+}
