@@ -18,7 +18,7 @@ type DiskConfig struct {
 	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 1 MiB; the rest is read back from disk
 	MaxBatch   int           // most operations committed in one write; default 256
 	// CommitInterval is the least time between two commits while events
-	// keep coming (at low rates every event is committed at once); default 2ms.
+	// keep coming (at low rates every event is committed at once); default 10ms.
 	CommitInterval time.Duration
 	LockTimeout    time.Duration // how long to wait for another process holding the file; default 1s
 	// CompactAfter is how much garbage (frames that later ones superseded)
@@ -45,7 +45,7 @@ func (c *DiskConfig) fill() error {
 		c.MaxBatch = 256
 	}
 	if c.CommitInterval <= 0 {
-		c.CommitInterval = 2 * time.Millisecond
+		c.CommitInterval = 10 * time.Millisecond
 	}
 	if c.CompactAfter <= 0 {
 		c.CompactAfter = 32 << 20
