@@ -15,6 +15,9 @@ import (
 // ends (or stop is called).
 func openRunning(t *testing.T, cfg DiskConfig) (d *Disk, stop func()) {
 	t.Helper()
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = time.Millisecond // tests that append one by one wait less
+	}
 	d, err := OpenDisk(cfg)
 	if err != nil {
 		t.Fatal(err)
