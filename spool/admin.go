@@ -97,7 +97,7 @@ func Replay(path string, sel Selection) (int, error) {
 		chosen[m.seq] = true
 	}
 	for seq, p := range b.places {
-		if p.state == Dead && sel.Dead {
+		if p.state() == Dead && sel.Dead {
 			chosen[seq] = true
 		}
 	}
@@ -129,7 +129,7 @@ func Replay(path string, sel Selection) (int, error) {
 func sortedKeys(chosen map[uint64]bool, b *book, since time.Time) []uint64 {
 	var seqs []uint64
 	for seq, p := range b.places {
-		if chosen[seq] || (!since.IsZero() && p.state != Pending) {
+		if chosen[seq] || (!since.IsZero() && p.state() != Pending) {
 			seqs = append(seqs, seq)
 		}
 	}
@@ -175,7 +175,7 @@ func (b *book) find(idOrPrefix string) (match, error) {
 	var found []match
 	for seq, p := range b.places {
 		if id := b.ids[seq]; strings.HasPrefix(id, idOrPrefix) {
-			found = append(found, match{seq: seq, state: p.state, id: id})
+			found = append(found, match{seq: seq, state: p.state(), id: id})
 		}
 	}
 	slices.SortFunc(found, func(a, b match) int { return cmp.Compare(a.seq, b.seq) })

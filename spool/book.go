@@ -7,15 +7,35 @@ import (
 	"time"
 )
 
-// place is where a live record's frames lie in the file, and its state.
+// place is where a live record's frames lie in the file, and its state,
+// packed into 32 bytes: the spool keeps one for every pending, dead and
+// kept delivered event.
 type place struct {
-	rec   span  // the record: a frameRecord or frameFinished
-	out   span  // its frameOutcome; n is 0 when there is none
-	state State // Pending, Delivered or Dead
+	recOff, outOff int64 // the record (a frameRecord or frameFinished); its frameOutcome
+	recN, outN     int32 // their sizes; outN is 0 when there is no outcome frame
+	code           byte  // the state (stateCode)
+}
+
+func newPlace(rec span, state State) place {
+	return place{recOff: rec.off, recN: rec.n, code: stateCode(state)}
+}
+
+func (p place) rec() span { return span{off: p.recOff, n: p.recN} }
+func (p place) out() span { return span{off: p.outOff, n: p.outN} }
+
+// state is Pending, Delivered or Dead.
+func (p place) state() State {
+	s, _ := stateOf(p.code)
+	return s
+}
+
+// finish records the outcome frame at out and the state it gives.
+func (p *place) finish(out span, state State) {
+	p.outOff, p.outN, p.code = out.off, out.n, stateCode(state)
 }
 
 // size is the bytes of the record's live frames.
-func (p place) size() int64 { return int64(p.rec.n) + int64(p.out.n) }
+func (p place) size() int64 { return int64(p.recN) + int64(p.outN) }
 
 // finishedAt is a delivered record and when it was delivered, for bounding
 // the delivered history.
@@ -51,10 +71,10 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 	switch kind {
 	case frameRecord, frameFinished:
 		r, replaces := d.record()
-		p := place{rec: at, state: Pending}
+		p := newPlace(at, Pending)
 		if kind == frameFinished {
 			o := d.outcome()
-			p.state = o.State
+			p.code = stateCode(o.State)
 			if o.State == Delivered {
 				b.delivered = append(b.delivered, finishedAt{r.Seq, o.Finished})
 			}
@@ -79,10 +99,10 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 			return fmt.Errorf("%w %d: outcome: %v", errCorrupt, seq, d.err)
 		}
 		p, ok := b.places[seq]
-		if !ok || p.state != Pending {
+		if !ok || p.state() != Pending {
 			return nil // superseded: garbage
 		}
-		p.out, p.state = at, o.State
+		p.finish(at, o.State)
 		b.places[seq] = p
 		delete(b.keys, seq)
 		if o.State == Delivered {
@@ -115,7 +135,7 @@ func (b *book) forget(seq uint64) {
 func (b *book) seqs(state State) []uint64 {
 	var out []uint64
 	for seq, p := range b.places {
-		if p.state == state {
+		if p.state() == state {
 			out = append(out, seq)
 		}
 	}
@@ -135,7 +155,7 @@ func (b *book) live() int64 {
 // readRecord reads the record at p from f, with its outcome. Its body
 // shares the memory read, which nothing else holds.
 func readRecord(f *os.File, seq uint64, p place) (Record, error) {
-	payload, err := readFrame(f, p.rec)
+	payload, err := readFrame(f, p.rec())
 	if err != nil {
 		return Record{}, err
 	}
@@ -147,9 +167,9 @@ func readRecord(f *os.File, seq uint64, p place) (Record, error) {
 	if d.err == nil && r.Seq != seq {
 		d.err = fmt.Errorf("seq %d found", r.Seq)
 	}
-	if d.err == nil && p.out.n > 0 {
+	if d.err == nil && p.outN > 0 {
 		var out []byte
-		if out, err = readFrame(f, p.out); err != nil {
+		if out, err = readFrame(f, p.out()); err != nil {
 			return Record{}, err
 		}
 		d = decoder{b: out[1:]}

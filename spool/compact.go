@@ -58,9 +58,9 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 	}
 	frames := make([]frame, 0, len(d.places))
 	for seq, p := range d.places {
-		frames = append(frames, frame{seq: seq, s: p.rec})
-		if p.out.n > 0 {
-			frames = append(frames, frame{seq: seq, out: true, s: p.out})
+		frames = append(frames, frame{seq: seq, s: p.rec()})
+		if p.outN > 0 {
+			frames = append(frames, frame{seq: seq, out: true, s: p.out()})
 		}
 	}
 	slices.SortFunc(frames, func(a, b frame) int { return cmp.Compare(a.s.off, b.s.off) })
@@ -76,12 +76,12 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 		for ; i < len(frames) && frames[i].s.off == to; i++ {
 			f := frames[i]
 			p := places[f.seq]
-			p.state = d.places[f.seq].state
-			moved := span{off: off + f.s.off - from, n: f.s.n}
+			p.code = d.places[f.seq].code
+			moved := off + f.s.off - from
 			if f.out {
-				p.out = moved
+				p.outOff, p.outN = moved, f.s.n
 			} else {
-				p.rec = moved
+				p.recOff, p.recN = moved, f.s.n
 			}
 			places[f.seq] = p
 			to += int64(f.s.n)

@@ -166,7 +166,7 @@ func (d *Disk) load() error {
 	d.seq = b.maxSeq
 	d.durable = d.seq
 	for _, fa := range b.delivered {
-		if p, ok := b.places[fa.seq]; ok && p.state == Delivered {
+		if p, ok := b.places[fa.seq]; ok && p.state() == Delivered {
 			d.delivered.push(fa)
 		}
 	}

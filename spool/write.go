@@ -134,7 +134,7 @@ func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []c
 		}
 	}
 	endFrame(d.buf, at)
-	return append(changes, change{seq: o.ev.Seq, p: place{rec: d.spanOf(at), state: state}})
+	return append(changes, change{seq: o.ev.Seq, p: newPlace(d.spanOf(at), state)})
 }
 
 // writeFinished encodes an event delivered (or given up on, f) before its
@@ -154,7 +154,7 @@ func (d *Disk) writeFinished(changes []change, o, f *op) []change {
 // no longer pending (acknowledged twice) is left alone.
 func (d *Disk) writeOutcome(changes []change, o *op) []change {
 	p, ok := d.places[o.ev.Seq]
-	if !ok || p.state != Pending {
+	if !ok || p.state() != Pending {
 		return changes
 	}
 	out := outcome{State: Delivered, Attempts: o.attempts, Reason: o.reason, Finished: o.at}
@@ -172,7 +172,7 @@ func (d *Disk) writeOutcome(changes []change, o *op) []change {
 	if out.State == Delivered {
 		d.delivered.push(finishedAt{o.ev.Seq, out.Finished})
 	}
-	p.out, p.state = d.spanOf(at), out.State
+	p.finish(d.spanOf(at), out.State)
 	return append(changes, change{seq: o.ev.Seq, p: p})
 }
 
