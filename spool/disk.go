@@ -15,7 +15,7 @@ type DiskConfig struct {
 	Path       string        // required: the spool file, created with mode 0600
 	KeepCount  int           // delivered events kept for inspection and replay; default 1000; negative keeps none
 	KeepAge    time.Duration // and for at most this long; default 24h
-	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 1 MiB; the rest is read back from disk
+	CacheBytes int64         // bodies of pending events kept in memory up to this total; default 512 KiB; the rest is read back from disk
 	MaxBatch   int           // most operations committed in one write; default 256
 	// CommitInterval is the least time between two commits while events
 	// keep coming (at low rates every event is committed at once); default 10ms.
@@ -39,7 +39,7 @@ func (c *DiskConfig) fill() error {
 		c.KeepAge = 24 * time.Hour
 	}
 	if c.CacheBytes <= 0 {
-		c.CacheBytes = 1 << 20
+		c.CacheBytes = 512 << 10
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 256
