@@ -73,7 +73,11 @@ func listenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			setMemoryLimit(c.Int("memory-limit-mib"))
+			// Without a spool every waiting event is in memory: a limit only
+			// makes the collector run without end in a burst, unless asked for.
+			if !c.Bool("no-spool") || c.IsSet("memory-limit-mib") {
+				setMemoryLimit(c.Int("memory-limit-mib"))
+			}
 			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}
