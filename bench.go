@@ -24,7 +24,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
-			&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "the agent's --memory-limit-mib"},
+			&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "the agent's --memory-limit-mib (with --no-spool: none unless given, as listen)"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
@@ -46,9 +46,12 @@ func benchCommand() *cli.Command {
 				Events: c.Int("events"), Concurrency: conc, Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
 			}
 			if !c.Bool("in-process") {
-				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0", "--memory-limit-mib", strconv.Itoa(c.Int("memory-limit-mib"))}
+				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0"}
 				if c.Bool("no-spool") {
 					common = append(common, "--no-spool")
+				}
+				if !c.Bool("no-spool") || c.IsSet("memory-limit-mib") { // as listen's own default
+					common = append(common, "--memory-limit-mib", strconv.Itoa(c.Int("memory-limit-mib")))
 				}
 				burst := &benchAgent{args: append([]string{"--log-level", "warn"}, common...)}
 				backlog := &benchAgent{args: append([]string{"--log-level", "info"}, common...)}
