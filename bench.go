@@ -24,6 +24,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
+			&cli.IntFlag{Name: "procs", Value: 1, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
 			&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "the agent's --memory-limit-mib (with --no-spool: none unless given, as listen)"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
@@ -46,7 +47,7 @@ func benchCommand() *cli.Command {
 				Events: c.Int("events"), Concurrency: conc, Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
 			}
 			if !c.Bool("in-process") {
-				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0"}
+				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0", "--procs", strconv.Itoa(c.Int("procs"))}
 				if c.Bool("no-spool") {
 					common = append(common, "--no-spool")
 				}
