@@ -255,8 +255,10 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 }
 
 // read reads the pending record seq back from the file. Compaction may
-// swap the file meanwhile: a read of the old one, closed, is tried again.
+// swap the file meanwhile: a read of the old one, closed, is tried again
+// on the new one. Once Run has stopped (and closed the file) it fails.
 func (d *Disk) read(seq uint64) (Record, error) {
+	var tried *os.File
 	for {
 		d.fileMu.Lock()
 		f := d.f
@@ -265,8 +267,12 @@ func (d *Disk) read(seq uint64) (Record, error) {
 		if !ok {
 			return Record{}, fmt.Errorf("spool: %s: pending event %d vanished", d.cfg.Path, seq)
 		}
+		if f == tried {
+			return Record{}, ErrClosed // not swapped: closed for good
+		}
 		r, err := readRecord(f, seq, p)
 		if errors.Is(err, os.ErrClosed) {
+			tried = f
 			continue
 		}
 		if err != nil {
@@ -279,6 +285,11 @@ func (d *Disk) read(seq uint64) (Record, error) {
 // waitDurable blocks until seq is on disk.
 func (d *Disk) waitDurable(ctx context.Context, seq uint64) error {
 	for {
+		select {
+		case <-d.stopped:
+			return ErrClosed
+		default:
+		}
 		d.durableMu.Lock()
 		ok, synced := d.durable >= seq, d.synced
 		d.durableMu.Unlock()

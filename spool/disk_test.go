@@ -267,3 +267,27 @@ func slowCommits(t *testing.T, cache int64) {
 		}
 	}
 }
+
+// TestDiskNextAfterRunStopped: once the committer has stopped (as after a
+// failed write) and closed the file, Next fails at once for an event whose
+// body is on disk; it must not wait or spin.
+func TestDiskNextAfterRunStopped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := OpenDisk(DiskConfig{Path: path, CacheBytes: 1, CommitInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	appendSync(t, d, Event{ID: "a", Key: "k", Body: []byte(`{"n":1}`)})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	next, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if ev, err := d.Next(next); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Run stopped = %+v, %v; want ErrClosed at once", ev, err)
+	}
+}
