@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,11 +24,12 @@ import (
 // Each exchange is bounded by timeout through the connection's deadline,
 // and ends early when the request's context does.
 type transport struct {
-	timeout  time.Duration
-	maxIdle  int // idle connections kept per host
-	proxy    func(*http.Request) (*url.URL, error)
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
-	fallback http.RoundTripper
+	timeout   time.Duration
+	maxIdle   int           // idle connections kept per host
+	idleCheck time.Duration // idle this long, a connection is checked before use (idleCheckAfter)
+	proxy     func(*http.Request) (*url.URL, error)
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	fallback  http.RoundTripper
 
 	mu   sync.Mutex
 	idle map[string][]*keptConn // by host:port, most recently used last
@@ -47,12 +49,13 @@ const idleTimeout = 90 * time.Second
 
 func newSyncTransport(timeout time.Duration, conns int) *transport {
 	return &transport{
-		timeout:  timeout,
-		maxIdle:  conns,
-		proxy:    http.ProxyFromEnvironment,
-		dial:     (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		fallback: newTransport(conns),
-		idle:     make(map[string][]*keptConn),
+		timeout:   timeout,
+		maxIdle:   conns,
+		idleCheck: idleCheckAfter,
+		proxy:     http.ProxyFromEnvironment,
+		dial:      (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		fallback:  newTransport(conns),
+		idle:      make(map[string][]*keptConn),
 	}
 }
 
@@ -68,12 +71,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
-	for {
-		c, reused, err := t.conn(req.Context(), addr)
+	deadline := time.Now().Add(t.timeout) // for the whole attempt, dial included
+	for try := 1; ; try++ {
+		c, reused, err := t.conn(req.Context(), addr, deadline)
 		if err != nil {
 			return nil, err
 		}
-		resp, unanswered, err := t.exchange(req, c)
+		resp, unanswered, err := t.exchange(req, c, deadline)
 		if err == nil {
 			return resp, nil
 		}
@@ -81,7 +85,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A kept connection the handler closed while it was idle fails
 		// before any answer: try once more on a new one. (net/http does so
 		// for a POST only with an idempotency key; the delivery id is ours.)
-		if !reused || !unanswered || req.Context().Err() != nil {
+		if !reused || !unanswered || try > 1 || req.Context().Err() != nil {
 			return nil, err
 		}
 		if req.Body != nil {
@@ -99,9 +103,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // body reads the rest and puts c back, or closes it, when closed.
 // unanswered reports a failure (not a timeout) before any byte of an
 // answer arrived.
-func (t *transport) exchange(req *http.Request, c *keptConn) (resp *http.Response, unanswered bool, err error) {
+func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time) (resp *http.Response, unanswered bool, err error) {
 	ctx := req.Context()
-	c.nc.SetDeadline(time.Now().Add(t.timeout))
+	c.nc.SetDeadline(deadline)
 	// The context ending (shutdown, max age) ends the exchange at once.
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	err = req.Write(c.bw)
@@ -115,11 +119,14 @@ func (t *transport) exchange(req *http.Request, c *keptConn) (resp *http.Respons
 		var nerr net.Error
 		unanswered = !errors.As(err, &nerr) || !nerr.Timeout()
 	}
-	for err == nil {
+	for interim := 0; err == nil; interim++ {
 		resp, err = http.ReadResponse(c.br, req)
 		// 1xx answers are interim (101 switches protocols: not ours to follow).
 		if err == nil && (resp.StatusCode < 100 || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols) {
 			break
+		}
+		if err == nil && interim == maxInterim {
+			err = fmt.Errorf("more than %d interim (1xx) answers", maxInterim)
 		}
 	}
 	if err != nil {
@@ -133,20 +140,22 @@ func (t *transport) exchange(req *http.Request, c *keptConn) (resp *http.Respons
 	return resp, false, nil
 }
 
+// maxInterim is the most 1xx answers read before the final one.
+const maxInterim = 5
+
 // conn returns an idle connection to addr, or dials one.
-func (t *transport) conn(ctx context.Context, addr string) (*keptConn, bool, error) {
-	t.mu.Lock()
-	for list := t.idle[addr]; len(list) > 0; list = t.idle[addr] {
-		c := list[len(list)-1]
-		t.idle[addr] = list[:len(list)-1]
-		if time.Since(c.used) < idleTimeout {
-			t.mu.Unlock()
+func (t *transport) conn(ctx context.Context, addr string, deadline time.Time) (*keptConn, bool, error) {
+	for {
+		c := t.takeIdle(addr)
+		if c == nil {
+			break
+		}
+		if time.Since(c.used) < t.idleCheck || c.quiet() {
 			return c, true, nil
 		}
 		c.nc.Close()
 	}
-	t.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, t.timeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	nc, err := t.dial(dctx, "tcp", addr)
 	if err != nil {
@@ -155,9 +164,48 @@ func (t *transport) conn(ctx context.Context, addr string) (*keptConn, bool, err
 	return &keptConn{addr: addr, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, false, nil
 }
 
+// takeIdle returns the most recently used idle connection to addr that is
+// not too old, or nil.
+func (t *transport) takeIdle(addr string) *keptConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for list := t.idle[addr]; len(list) > 0; list = t.idle[addr] {
+		c := list[len(list)-1]
+		t.idle[addr] = list[:len(list)-1]
+		if time.Since(c.used) < idleTimeout {
+			return c
+		}
+		c.nc.Close()
+	}
+	return nil
+}
+
+// idleCheckAfter is how long a connection may sit idle before it is
+// checked for something the handler sent meanwhile (typically a 408 and a
+// close when its own idle timeout ran out); under load connections are
+// reused sooner and pay no check.
+const idleCheckAfter = time.Second
+
+// quiet reports whether nothing arrived on c while it was idle: no
+// unsolicited answer, no close. It looks without blocking.
+func (c *keptConn) quiet() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := c.br.Peek(1)
+	c.nc.SetReadDeadline(time.Time{})
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
+}
+
 // put keeps c for the next exchange with its host, or closes it when enough
 // are kept.
 func (t *transport) put(c *keptConn) {
+	if c.br.Buffered() > 0 { // more than the answer came: not to be trusted
+		c.nc.Close()
+		return
+	}
 	c.nc.SetDeadline(time.Time{})
 	c.used = time.Now()
 	t.mu.Lock()
@@ -234,13 +282,17 @@ func (b *keptBody) Close() error {
 			b.eof = true
 		}
 	}
-	b.rc.Close()
 	watched := b.stop()
 	if b.eof && b.reuse && watched {
+		b.rc.Close()
 		b.t.put(b.c)
 		return nil
 	}
-	return b.c.nc.Close()
+	// Closed first: net/http's body Close would read the rest, up to the
+	// deadline, of an answer that is long or still coming.
+	err := b.c.nc.Close()
+	b.rc.Close()
+	return err
 }
 
 // cancelBody ends a fallback request's context when its body is closed.

@@ -1,7 +1,10 @@
 package forward
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +93,85 @@ func TestTransportHTTPS(t *testing.T) {
 	res := trusting(srv.URL+"/slow", 50*time.Millisecond).Deliver(ctx, Request{Body: []byte(jsonEvent)})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "timed out") {
 		t.Fatalf("slow https handler: %+v, want a timeout", res)
+	}
+}
+
+// TestTransportStaleAnswerOnIdleConnection: a handler that answered on an
+// idle kept connection (a 408 as its idle timeout ran out) and closed it
+// does not fail the next event: the connection is checked and replaced.
+func TestTransportStaleAnswerOnIdleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	stale := make(chan struct{}) // closed once the first connection sent its 408 and closed
+	requests := make(chan string, 4)
+	go func() { // ends when the listener closes
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(c)
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			io.Copy(io.Discard, req.Body)
+			requests <- req.Header.Get("X-Dialpad-Tunnel-Delivery-Id")
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			if n == 0 {
+				io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+				c.Close()
+				close(stale)
+			} else {
+				c.Close()
+			}
+		}
+	}()
+	cfg := Config{URL: "http://" + ln.Addr().String() + "/hook", MaxAttempts: 1}
+	if _, err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Transport.(*transport).idleCheck = 0 // check every reuse
+	f := newForwarder(t, cfg.URL, cfg)
+	ctx := context.Background()
+	if res := f.Deliver(ctx, Request{ID: "first", Body: []byte(jsonEvent)}); res.Err != nil || res.Status != http.StatusNoContent {
+		t.Fatalf("first delivery: %+v", res)
+	}
+	<-stale
+	if res := f.Deliver(ctx, Request{ID: "second", Body: []byte(jsonEvent)}); res.Err != nil || res.Status != http.StatusNoContent {
+		t.Fatalf("delivery after a stale 408: %+v, want the handler's 204", res)
+	}
+	if first, second := <-requests, <-requests; first != "first" || second != "second" {
+		t.Fatalf("handler saw %q then %q", first, second)
+	}
+}
+
+// TestTransportLongAnswerStillComing: a 2xx whose body is long and still
+// streaming counts as delivered at once; the connection is dropped rather
+// than read to the end (which would hold the worker until the timeout).
+func TestTransportLongAnswerStillComing(t *testing.T) {
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Write([]byte(strings.Repeat("x", 4*drainLimit)))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	const timeout = time.Minute
+	f := newForwarder(t, rc.URL+"/hook", Config{Timeout: timeout})
+	start := time.Now()
+	res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent)})
+	if res.Err != nil || res.Status != http.StatusOK {
+		t.Fatalf("Deliver = %+v, want delivered", res)
+	}
+	if took := time.Since(start); took > timeout/2 {
+		t.Fatalf("Deliver took %s: it waited for the rest of the answer", took)
 	}
 }
