@@ -169,13 +169,17 @@ func TestSpoolCorrupt(t *testing.T) {
 	}
 }
 
-// writeRawSpool writes a spool file whose one frame has a good checksum
-// around payload, as is.
+// writeRawSpool writes a spool file with one batch holding one frame
+// around payload, as is, both with good checksums.
 func writeRawSpool(t *testing.T, path string, payload []byte) {
 	t.Helper()
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
 	frame := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	frame = binary.LittleEndian.AppendUint32(frame, crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
-	if err := os.WriteFile(path, append(append([]byte("dialpad-tunnel\x00\x03"), frame...), payload...), 0o600); err != nil {
+	frame = binary.LittleEndian.AppendUint32(frame, crc32.Checksum(payload, castagnoli))
+	frame = append(frame, payload...)
+	batch := binary.LittleEndian.AppendUint32([]byte("DPTB"), uint32(len(frame)))
+	batch = binary.LittleEndian.AppendUint32(batch, crc32.Checksum(frame, castagnoli))
+	if err := os.WriteFile(path, append(append([]byte("dialpad-tunnel\x00\x03"), batch...), frame...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -50,7 +50,7 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 	if keep == 0 {
 		keep = -1 // DiskConfig: negative keeps none
 	}
-	d, err := spool.OpenDisk(spool.DiskConfig{Path: path, KeepCount: keep, KeepAge: o.KeepAge})
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path, KeepCount: keep, KeepAge: o.KeepAge, Logger: log})
 	if err != nil {
 		return nil, err
 	}

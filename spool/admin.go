@@ -246,7 +246,10 @@ func writeEnd(f *os.File, path string, buf []byte, end int64) error {
 	if err := f.Truncate(end); err != nil {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
-	if _, err := f.WriteAt(buf, end); err != nil {
+	batch, at := beginBatch(nil)
+	batch = append(batch, buf...)
+	sealBatch(batch, at)
+	if _, err := f.WriteAt(batch, end); err != nil {
 		return fmt.Errorf("spool: %s: write: %w", path, err)
 	}
 	if err := datasync(f); err != nil {

@@ -48,12 +48,22 @@ func (d *Disk) Run(ctx context.Context) error {
 	}
 }
 
-// fill adds whatever else is already queued, up to MaxBatch.
+// maxBatchBytes bounds the event bytes of one commit, far below
+// maxPayload whatever --max-frame-bytes allows.
+const maxBatchBytes = 32 << 20
+
+// fill adds whatever else is already queued, up to MaxBatch operations
+// and about maxBatchBytes of events.
 func (d *Disk) fill(batch []op) []op {
-	for len(batch) < d.cfg.MaxBatch {
+	size := 0
+	for _, o := range batch {
+		size += len(o.ev.Body)
+	}
+	for len(batch) < d.cfg.MaxBatch && size < maxBatchBytes {
 		select {
 		case o := <-d.ops:
 			batch = append(batch, o)
+			size += len(o.ev.Body)
 		default:
 			return batch
 		}

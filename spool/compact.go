@@ -2,12 +2,15 @@ package spool
 
 import (
 	"cmp"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 )
+
+// compactChunk is about the most a compaction reads at once and writes in
+// one batch.
+const compactChunk = 1 << 20
 
 // compactSuffix names the file a compaction writes before renaming it
 // over the spool file; one left by a crash is removed at the next start.
@@ -37,15 +40,17 @@ func (d *Disk) compact() error {
 		os.Remove(tmpPath)
 		return err
 	}
-	if err := syncDir(filepath.Dir(d.cfg.Path)); err != nil {
-		return err
-	}
+	// Renamed: the new file is the spool from here on, even if the
+	// folder's sync fails (then the rename may not survive a crash, and
+	// the old file, whole, would be found instead).
+	dirErr := syncDir(filepath.Dir(d.cfg.Path))
 	d.fileMu.Lock()
 	old := d.f
 	d.f, d.places = tmp, places
 	d.fileMu.Unlock()
 	d.end = end
-	return old.Close()
+	old.Close()
+	return dirErr
 }
 
 // copyLive writes the header and every live frame to tmp, in file order,
@@ -67,17 +72,30 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 	if _, err := tmp.Write(fileHeader); err != nil {
 		return nil, 0, err
 	}
-	off := int64(len(fileHeader))
+	off := int64(len(fileHeader)) // where buf goes
 	places := make(map[uint64]place, len(d.places))
-	// Live frames next to each other are copied as one range, by the
-	// kernel where it can (copy_file_range), not through this process.
+	buf, _ := beginBatch(nil)
+	flush := func() error {
+		if len(buf) == batchHeader {
+			return nil
+		}
+		sealBatch(buf, 0)
+		if _, err := tmp.Write(buf); err != nil {
+			return err
+		}
+		off += int64(len(buf))
+		buf, _ = beginBatch(buf[:0])
+		return nil
+	}
+	// Live frames next to each other are read with one read, up to
+	// compactChunk, and written in batches of about that size.
 	for i := 0; i < len(frames); {
 		from, to := frames[i].s.off, frames[i].s.off
-		for ; i < len(frames) && frames[i].s.off == to; i++ {
+		for ; i < len(frames) && frames[i].s.off == to && (to == from || to-from+int64(frames[i].s.n) <= compactChunk); i++ {
 			f := frames[i]
 			p := places[f.seq]
 			p.code = d.places[f.seq].code
-			moved := off + f.s.off - from
+			moved := off + int64(len(buf)) + (f.s.off - from)
 			if f.out {
 				p.outOff, p.outN = moved, f.s.n
 			} else {
@@ -86,13 +104,19 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 			places[f.seq] = p
 			to += int64(f.s.n)
 		}
-		if _, err := d.f.Seek(from, io.SeekStart); err != nil {
+		at := len(buf)
+		buf = slices.Grow(buf, int(to-from))[:at+int(to-from)]
+		if _, err := d.f.ReadAt(buf[at:], from); err != nil {
 			return nil, 0, err
 		}
-		if _, err := io.Copy(tmp, io.LimitReader(d.f, to-from)); err != nil {
-			return nil, 0, err
+		if len(buf) >= compactChunk {
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
 		}
-		off += to - from
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
 	}
 	return places, off, datasync(tmp)
 }

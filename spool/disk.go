@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ type DiskConfig struct {
 	// it is rewritten only when the garbage also outweighs the live frames.
 	// Default 32 MiB.
 	CompactAfter int64
+	// Logger gets a warning when a start cuts off a torn write and when a
+	// compaction fails (the spool goes on without it); nil discards.
+	Logger *slog.Logger
 }
 
 func (c *DiskConfig) fill() error {
@@ -52,6 +56,9 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -89,12 +96,13 @@ type Disk struct {
 	places map[uint64]place // every live record's frames
 
 	// Owned by Run.
-	end       int64            // where the next frame goes
-	live      int64            // bytes of live frames
-	delivered fifo[finishedAt] // the delivered history, oldest first
-	agedAt    time.Time        // last age check of the delivered history
-	buf       []byte           // the batch being encoded
-	forgets   []uint64         // records the batch forgets
+	end          int64            // where the next frame goes
+	live         int64            // bytes of live frames
+	delivered    fifo[finishedAt] // the delivered history, oldest first
+	agedAt       time.Time        // last age check of the delivered history
+	buf          []byte           // the batch being encoded
+	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
+	forgets      []uint64         // records the batch forgets
 }
 
 // opKind says what an op does.
@@ -130,6 +138,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	}
 	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
+	d.compactAfter = cfg.CompactAfter
 	if err := d.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -158,6 +167,8 @@ func (d *Disk) load() error {
 		return notSpool(path, err)
 	}
 	if end < fi.Size() {
+		d.cfg.Logger.Warn("spool: cutting off an unfinished write at the end of the file: a crash came before its sync, so none of its events was counted as received",
+			"spool", path, "offset", end, "bytes", fi.Size()-end)
 		if err := d.f.Truncate(end); err != nil {
 			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
 		}

@@ -11,12 +11,18 @@ import (
 	"os"
 )
 
-// A spool file is a log: a header, then frames that are only ever
-// appended, never changed in place. Each frame is
+// A spool file is a log: a header, then batches that are only ever
+// appended, never changed in place. Each batch is what one commit wrote
+// with one write and one sync:
 //
-//	payload length (uint32, little endian) | CRC-32C of the payload (uint32) | payload
+//	"DPTB" | payload length (uint32, little endian) | CRC-32C of the payload (uint32) | payload
 //
-// and each payload starts with its kind:
+// and its payload is frames, each
+//
+//	payload length (uint32) | CRC-32C of the payload (uint32) | payload
+//
+// (a frame is also read on its own, for one event's body). Each frame's
+// payload starts with its kind:
 //
 //	frameRecord:   a record, pending                 (appendRecord)
 //	frameFinished: a record and its outcome at once  (appendRecord, appendOutcome)
@@ -25,7 +31,8 @@ import (
 //
 // Reading the frames in order gives each record's state; what a later
 // frame supersedes is garbage until the file is compacted (rewritten with
-// the live frames only, then renamed over the old one).
+// the live frames only, then renamed over the old one). A crash can only
+// tear the last batch, never synced and so never reported as stored.
 const (
 	frameRecord   byte = 1
 	frameFinished byte = 2
@@ -40,10 +47,31 @@ var fileHeader = []byte("dialpad-tunnel\x00\x03")
 // frameHeader is the length and checksum before each payload.
 const frameHeader = 8
 
-// maxPayload bounds a frame: more is a damaged length, not an event.
-const maxPayload = 1 << 30
+// maxPayload bounds a batch: more is a damaged length. Commits stay far
+// below it (maxBatchBytes).
+const maxPayload = 256 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// batchMagic starts every batch; batchHeader is its size with the length
+// and checksum.
+const (
+	batchMagic  = "DPTB"
+	batchHeader = 12
+)
+
+// beginBatch starts a batch at the end of b; sealBatch, given the index
+// beginBatch returned, fills in its length and checksum.
+func beginBatch(b []byte) ([]byte, int) {
+	at := len(b)
+	return append(b, batchMagic+"\x00\x00\x00\x00\x00\x00\x00\x00"...), at
+}
+
+func sealBatch(b []byte, at int) {
+	payload := b[at+batchHeader:]
+	binary.LittleEndian.PutUint32(b[at+4:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[at+8:], crc32.Checksum(payload, castagnoli))
+}
 
 // beginFrame starts a frame of kind at the end of b; endFrame, given the
 // index beginFrame returned, fills in its length and checksum.
@@ -68,13 +96,15 @@ type span struct {
 // errNotSpool is wrapped when a file does not start with fileHeader.
 var errNotSpool = errors.New("not a dialpad-tunnel spool (unknown header)")
 
-// scan reads f's frames from the start, checking each one's checksum, and
-// calls visit with each payload (valid only during the call) and where
-// its frame lies. It returns the end of the last whole frame. A frame cut
-// short at the end of the file is the tail of a write that a crash
-// interrupted before its sync (so never reported as stored): it ends the
-// scan without error, and a writer truncates it. Damage anywhere else is
-// an error with the frame's offset.
+// scan reads f's batches from the start, checking each one's checksum,
+// and calls visit with each frame's payload (valid only during the call)
+// and where the frame lies. It returns the end of the last whole batch.
+//
+// A batch that is cut short or fails its checksum, with no intact batch
+// after it, is the tail of a write that a crash interrupted before its
+// sync (so none of its events was reported as stored): scan ends there
+// without error, and a writer cuts it off. A damaged batch followed by an
+// intact one is damage, not a crash: an error with its offset.
 func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int64, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -86,26 +116,20 @@ func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int
 		return 0, errNotSpool
 	}
 	off := int64(len(fileHeader))
-	var hdr [frameHeader]byte
+	var hdr [batchHeader]byte
 	var payload []byte
 	for off < size {
-		if size-off < frameHeader {
-			return off, nil // cut short: a torn tail
-		}
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return off, err
-		}
-		n := int64(binary.LittleEndian.Uint32(hdr[:]))
-		sum := binary.LittleEndian.Uint32(hdr[4:])
-		end := off + frameHeader + n
-		if end > size {
-			return off, nil // cut short: a torn tail
-		}
-		if n == 0 || n > maxPayload {
-			if zeros(r) {
-				return off, nil // a tail the file system filled with zeros
+		n := int64(-1)
+		if size-off >= batchHeader {
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				return off, err
 			}
-			return off, fmt.Errorf("%w: frame at offset %d has a bad length", errCorrupt, off)
+			if string(hdr[:4]) == batchMagic {
+				n = int64(binary.LittleEndian.Uint32(hdr[4:]))
+			}
+		}
+		if n <= 0 || n > maxPayload || off+batchHeader+n > size {
+			return off, tornOrDamaged(f, off, size)
 		}
 		if int64(cap(payload)) < n {
 			payload = make([]byte, n)
@@ -114,31 +138,72 @@ func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int
 		if _, err := io.ReadFull(r, payload); err != nil {
 			return off, err
 		}
-		if crc32.Checksum(payload, castagnoli) != sum {
-			if end == size {
-				return off, nil // the last frame, torn
-			}
-			return off, fmt.Errorf("%w: frame at offset %d fails its checksum", errCorrupt, off)
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[8:]) {
+			return off, tornOrDamaged(f, off, size)
 		}
-		if err := visit(payload[0], payload[1:], span{off: off, n: int32(end - off)}); err != nil {
+		if err := frames(payload, off+batchHeader, visit); err != nil {
 			return off, err
 		}
-		off = end
+		off += batchHeader + n
 	}
 	return off, nil
 }
 
-// zeros reports whether r has nothing but zero bytes left.
-func zeros(r *bufio.Reader) bool {
-	for {
-		c, err := r.ReadByte()
-		if err != nil {
-			return true
+// frames calls visit with each frame of a batch's payload, which starts at
+// file offset base. The batch passed its checksum, so a bad frame is an
+// error.
+func frames(b []byte, base int64, visit func(kind byte, payload []byte, at span) error) error {
+	for at := 0; at < len(b); {
+		if len(b)-at < frameHeader+1 {
+			return fmt.Errorf("%w: frame at offset %d is cut short", errCorrupt, base+int64(at))
 		}
-		if c != 0 {
-			return false
+		n := int(binary.LittleEndian.Uint32(b[at:]))
+		end := at + frameHeader + n
+		if n == 0 || n > len(b)-at-frameHeader {
+			return fmt.Errorf("%w: frame at offset %d has a bad length", errCorrupt, base+int64(at))
+		}
+		payload := b[at+frameHeader : end]
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[at+4:]) {
+			return fmt.Errorf("%w: frame at offset %d fails its checksum", errCorrupt, base+int64(at))
+		}
+		if err := visit(payload[0], payload[1:], span{off: base + int64(at), n: int32(end - at)}); err != nil {
+			return err
+		}
+		at = end
+	}
+	return nil
+}
+
+// tornOrDamaged decides about a bad batch at off: nil (a torn tail) when
+// no intact batch follows it, else an error naming the offset. It reads
+// the rest of the file a window at a time, looking for batch starts.
+func tornOrDamaged(f *os.File, off, size int64) error {
+	const window = 1 << 20
+	buf := make([]byte, window+batchHeader)
+	var hdr [batchHeader]byte
+	for pos := off + 1; pos < size; pos += window {
+		n, err := f.ReadAt(buf, pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		for i := 0; i < min(n, window); {
+			j := bytes.Index(buf[i:n], []byte(batchMagic))
+			if j < 0 || i+j >= window {
+				break
+			}
+			at := pos + int64(i+j)
+			if _, err := f.ReadAt(hdr[:], at); err == nil {
+				if n := int64(binary.LittleEndian.Uint32(hdr[4:])); n > 0 && n <= maxPayload && at+batchHeader+n <= size {
+					payload := make([]byte, n)
+					if _, err := f.ReadAt(payload, at+batchHeader); err == nil && crc32.Checksum(payload, castagnoli) == binary.LittleEndian.Uint32(hdr[8:]) {
+						return fmt.Errorf("%w: batch at offset %d is damaged, and data after it is intact", errCorrupt, off)
+					}
+				}
+			}
+			i += j + 1
 		}
 	}
+	return nil
 }
 
 // readFrame reads the payload of the frame at s, checking it.

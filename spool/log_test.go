@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,5 +166,77 @@ func TestPurgeThenRestart(t *testing.T) {
 	stop()
 	if dead := mustList(t, f.path, Dead); len(dead) != 0 {
 		t.Fatalf("dead after purge and restart: %q", ids(dead))
+	}
+}
+
+// TestDiskDamagedBatchLength: a damaged length in the middle of the file
+// (which makes the batch seem to run past the end, as a torn write does)
+// is refused, not taken for a torn tail: intact batches follow it.
+func TestDiskDamagedBatchLength(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 10)
+	stop()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := len(fileHeader)
+	b[first+7] ^= 0x40 // the high byte of the first batch's length
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(DiskConfig{Path: path}); !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "offset 16") {
+		t.Fatalf("OpenDisk = %v, want the damaged batch at offset 16 refused", err)
+	}
+	if after, _ := os.ReadFile(path); len(after) != len(b) {
+		t.Fatalf("file cut from %d to %d bytes", len(b), len(after))
+	}
+}
+
+// TestDiskPowerCutInLastBatch: a power cut can leave the last batch (never
+// synced) with a hole of zeros before bytes that did reach the disk. The
+// next start cuts that batch off, says so, and keeps every event before.
+func TestDiskPowerCutInLastBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 3)
+	stop()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, stop = openRunning(t, DiskConfig{Path: path, CommitInterval: time.Hour})
+	for i := range 20 { // one batch: the first is written at once, the rest after the hour
+		if err := d.Append(Event{ID: fmt.Sprint("late-", i), Key: fmt.Sprint("late", i), Body: []byte(`{"late":true}`)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Find the last batch and zero a stretch in its middle.
+	last := strings.LastIndex(string(after), batchMagic)
+	if last < len(before) {
+		t.Fatalf("no batch after the first %d bytes", len(before))
+	}
+	mid := last + (len(after)-last)/2
+	for i := mid - 20; i < mid+20; i++ {
+		after[i] = 0
+	}
+	if err := os.WriteFile(path, after, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	d, stop = openRunning(t, DiskConfig{Path: path, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	n := d.Len()
+	stop()
+	if n < 3 || n > 4 {
+		t.Fatalf("Len = %d after the cut, want the 3 first events (and the first late one, in a batch of its own)", n)
+	}
+	if !strings.Contains(logged.String(), "cutting off an unfinished write") {
+		t.Fatalf("nothing logged about the cut: %q", logged.String())
 	}
 }

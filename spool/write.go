@@ -39,7 +39,7 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 	}
 	var last uint64
 	var changes []change
-	d.buf = d.buf[:0]
+	d.buf, _ = beginBatch(d.buf[:0])
 	for i := range batch {
 		o := &batch[i]
 		switch o.kind {
@@ -62,7 +62,8 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 		}
 	}
 	changes = d.prune(changes)
-	if len(d.buf) > 0 {
+	if len(d.buf) > batchHeader {
+		sealBatch(d.buf, 0)
 		if _, err := d.f.WriteAt(d.buf, d.end); err != nil {
 			return carry, fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
 		}
@@ -86,9 +87,14 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 		}
 		batch[i] = op{} // drop the body reference
 	}
-	if garbage := d.end - int64(len(fileHeader)) - d.live; garbage >= d.cfg.CompactAfter && garbage > d.live {
+	if garbage := d.end - int64(len(fileHeader)) - d.live; garbage >= d.compactAfter && garbage > d.live {
 		if err := d.compact(); err != nil {
-			return carry, fmt.Errorf("spool: %s: compact: %w", d.cfg.Path, err)
+			// The spool works on without it; try again once the garbage
+			// has doubled.
+			d.compactAfter = 2 * garbage
+			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
+		} else {
+			d.compactAfter = d.cfg.CompactAfter
 		}
 	}
 	return carry, nil
