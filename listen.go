@@ -41,7 +41,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
-		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted"},
+		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted (at most 64 MiB)"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
@@ -163,6 +163,9 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	events, err := filterTypes(c.StringSlice("events"))
 	if err != nil {
 		return o, err
+	}
+	if n := c.Int64("max-frame-bytes"); n < 0 || n > maxFrameBytes {
+		return o, fmt.Errorf("--max-frame-bytes %d: want at most %d (64 MiB); Dialpad's events are a few KiB", n, maxFrameBytes)
 	}
 	o.Agent = agent.Config{
 		Events:         events,
@@ -297,6 +300,10 @@ func setMemoryLimit(mib int) {
 		debug.SetMemoryLimit(int64(mib) << 20)
 	}
 }
+
+// maxFrameBytes bounds --max-frame-bytes: a frame is one event, and the
+// spool's batches must stay far below its format's limit.
+const maxFrameBytes = 64 << 20
 
 // setProcs sets GOMAXPROCS unless the environment does. One core is the
 // default: on a 2-core machine it cut the agent's CPU per event by about a

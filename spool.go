@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -45,6 +46,11 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 	if route != "default" {
 		ext := filepath.Ext(path)
 		path = strings.TrimSuffix(path, ext) + "." + route + ext
+	}
+	if old := strings.TrimSuffix(path, spoolExt) + ".db"; o.Path == "" {
+		if _, err := os.Stat(old); err == nil {
+			log.Warn("an older spool file is here, in a format this version does not read; its events are not delivered (`events` of the version that wrote it can list them)", "file", old)
+		}
 	}
 	keep := o.KeepCount
 	if keep == 0 {

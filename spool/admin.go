@@ -67,6 +67,7 @@ func Find(path, idOrPrefix string) (Record, error) {
 }
 
 // Selection chooses the records Replay puts back. Its parts add up.
+// Frames refused on arrival (Record.Rejected) are never chosen.
 type Selection struct {
 	IDs   []string  // delivery ids or unique prefixes (see Find) of dead or delivered records
 	Dead  bool      // every dead letter
@@ -94,10 +95,13 @@ func Replay(path string, sel Selection) (int, error) {
 		if m.state == Pending {
 			return 0, fmt.Errorf("spool: %s: %s (%.8s) is still pending: listen delivers it at its next start", path, id, m.id)
 		}
+		if b.rejected[m.seq] {
+			return 0, fmt.Errorf("spool: %s: %s (%.8s) was refused on arrival (its signature did not verify): it is never forwarded", path, id, m.id)
+		}
 		chosen[m.seq] = true
 	}
 	for seq, p := range b.places {
-		if p.state() == Dead && sel.Dead {
+		if p.state() == Dead && sel.Dead && !b.rejected[seq] {
 			chosen[seq] = true
 		}
 	}
@@ -129,7 +133,7 @@ func Replay(path string, sel Selection) (int, error) {
 func sortedKeys(chosen map[uint64]bool, b *book, since time.Time) []uint64 {
 	var seqs []uint64
 	for seq, p := range b.places {
-		if chosen[seq] || (!since.IsZero() && p.state() != Pending) {
+		if chosen[seq] || (!since.IsZero() && p.state() != Pending && !b.rejected[seq]) {
 			seqs = append(seqs, seq)
 		}
 	}
@@ -213,7 +217,7 @@ func readOnly(path string) (*os.File, *book, error) {
 		return nil, nil, fmt.Errorf("spool: %w", err)
 	}
 	b := newBook()
-	b.ids = make(map[uint64]string)
+	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
 	if _, err := scan(f, b.apply); err != nil {
 		f.Close()
 		return nil, nil, notSpool(path, err)
@@ -229,7 +233,7 @@ func readWritable(path string) (*os.File, *book, int64, error) {
 		return nil, nil, 0, err
 	}
 	b := newBook()
-	b.ids = make(map[uint64]string)
+	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
 	end, err := scan(f, b.apply)
 	if err != nil {
 		f.Close()

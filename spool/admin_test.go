@@ -321,3 +321,35 @@ func TestAdminRefuses(t *testing.T) {
 		t.Errorf("the events functions created %s", missing)
 	}
 }
+
+// TestReplayNeverRejected: a frame refused on arrival (a bad signature) is
+// a dead letter that no replay puts back, named or not.
+func TestReplayNeverRejected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	withDisk(t, path, func(d *Disk) {
+		d.Reject(Event{ID: "forged-0001", Key: "call:1", Body: []byte("a.b.c"), JWT: true}, "signature does not verify")
+		committed := make(chan struct{})
+		if err := d.Append(Event{ID: "later-0001", Key: "call:2", Body: []byte(`{}`)}, func(Event) { close(committed) }); err != nil {
+			t.Fatal(err)
+		}
+		<-committed
+		ev, err := d.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Dead(ev, "400 Bad Request (not retried)", nil)
+	})
+	dead := mustList(t, path, Dead)
+	if len(dead) != 2 || !dead[0].Rejected || dead[1].Rejected {
+		t.Fatalf("dead = %+v, want the refused frame marked and the 400 not", dead)
+	}
+	if n, err := Replay(path, Selection{Dead: true, Since: time.Now().Add(-time.Hour)}); err != nil || n != 1 {
+		t.Fatalf("Replay --dead --since = %d, %v; want only the 400 put back", n, err)
+	}
+	if _, err := Replay(path, Selection{IDs: []string{"forged-0001"}}); err == nil || !strings.Contains(err.Error(), "refused on arrival") {
+		t.Fatalf("Replay of the refused frame by id = %v, want a refusal", err)
+	}
+	if pending := mustList(t, path, Pending); ids(pending) != "later-0001" {
+		t.Fatalf("pending after replays: %q, want only later-0001", ids(pending))
+	}
+}

@@ -52,6 +52,7 @@ type book struct {
 	delivered []finishedAt      // oldest first; may name records since forgotten
 	maxSeq    uint64
 	ids       map[uint64]string // each record's delivery id, when not nil
+	rejected  map[uint64]bool   // with ids: the records refused on arrival
 }
 
 func newBook() *book {
@@ -90,6 +91,9 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 		b.places[r.Seq] = p
 		if b.ids != nil {
 			b.ids[r.Seq] = r.ID
+			if r.Rejected {
+				b.rejected[r.Seq] = true
+			}
 		}
 		b.maxSeq = max(b.maxSeq, r.Seq)
 	case frameOutcome:
@@ -129,6 +133,7 @@ func (b *book) forget(seq uint64) {
 	delete(b.places, seq)
 	delete(b.keys, seq)
 	delete(b.ids, seq)
+	delete(b.rejected, seq)
 }
 
 // seqs returns the seqs of the records in state, in arrival order.

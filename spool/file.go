@@ -82,8 +82,8 @@ func isPath(f *os.File, path string) (bool, error) {
 	return os.SameFile(a, b), nil
 }
 
-// initFile writes the header into an empty spool file and makes it and
-// its folder entry durable.
+// initFile writes the header into an empty spool file and makes it, its
+// entry in its folder and the folder's entry durable.
 func initFile(f *os.File, path string) error {
 	if _, err := f.WriteAt(fileHeader, 0); err != nil {
 		return err
@@ -91,7 +91,12 @@ func initFile(f *os.File, path string) error {
 	if err := datasync(f); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	dir := filepath.Dir(path)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	// And the folder's own entry, in case MkdirAll just made it.
+	return syncDir(filepath.Dir(dir))
 }
 
 // syncDir makes a folder's entries (a created or renamed file) durable.

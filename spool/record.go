@@ -33,6 +33,9 @@ type Record struct {
 	Reason   string    `json:"reason,omitempty"`  // why it is dead
 	Finished time.Time `json:"finished,omitzero"` // when it was delivered or given up on
 	Replays  int       `json:"replays,omitempty"` // times it was put back by `events replay`
+	// Rejected marks a frame refused on arrival (a bad signature): a dead
+	// letter that `events replay` never puts back.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // outcome is how a record left the pending state.
@@ -80,6 +83,9 @@ func appendRecord(b []byte, r *Record, replaces uint64) []byte {
 	var flags byte
 	if r.JWT {
 		flags |= 1
+	}
+	if r.Rejected {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = appendTime(b, r.Received)
@@ -211,7 +217,8 @@ func (d *decoder) attempts() []Attempt {
 func (d *decoder) record() (r Record, replaces uint64) {
 	r.Seq = d.uvarint("seq")
 	replaces = d.uvarint("replaced seq")
-	r.JWT = d.byte("flags")&1 != 0
+	flags := d.byte("flags")
+	r.JWT, r.Rejected = flags&1 != 0, flags&2 != 0
 	r.Received = d.time("received time")
 	r.Replayed = d.time("replay time")
 	r.Replays = int(d.uvarint("replays"))

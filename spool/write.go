@@ -129,7 +129,7 @@ func (d *Disk) finishedEarly(batch []op) map[uint64]*op {
 func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []change {
 	var at int
 	d.buf, at = beginFrame(d.buf, kind)
-	r := Record{Event: o.ev}
+	r := Record{Event: o.ev, Rejected: o.kind == opReject}
 	d.buf = appendRecord(d.buf, &r, 0)
 	state := Pending
 	if out != nil {
