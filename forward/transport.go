@@ -21,8 +21,8 @@ import (
 // small machine those hand-offs cost more than the POST. HTTPS and
 // proxied requests go to fallback, a net/http Transport.
 //
-// Each exchange is bounded by timeout through the connection's deadline,
-// and ends early when the request's context does.
+// Each attempt, dial included, is bounded by timeout through the
+// connection's deadline, and ends early when the request's context does.
 type transport struct {
 	timeout   time.Duration
 	maxIdle   int           // idle connections kept per host
@@ -187,7 +187,7 @@ func (t *transport) takeIdle(addr string) *keptConn {
 const idleCheckAfter = time.Second
 
 // quiet reports whether nothing arrived on c while it was idle: no
-// unsolicited answer, no close. It looks without blocking.
+// unsolicited answer, no close. It waits a millisecond at most.
 func (c *keptConn) quiet() bool {
 	if c.br.Buffered() > 0 {
 		return false
