@@ -101,6 +101,7 @@ type Disk struct {
 	delivered    fifo[finishedAt] // the delivered history, oldest first
 	agedAt       time.Time        // last age check of the delivered history
 	buf          []byte           // the batch being encoded
+	taken        uint64           // the highest seq of an append taken into a batch
 	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
 	forgets      []uint64         // records the batch forgets
 }
@@ -175,7 +176,7 @@ func (d *Disk) load() error {
 	}
 	d.places, d.end, d.live = b.places, end, b.live()
 	d.seq = b.maxSeq
-	d.durable = d.seq
+	d.durable, d.taken = d.seq, d.seq
 	for _, fa := range b.delivered {
 		if p, ok := b.places[fa.seq]; ok && p.state() == Delivered {
 			d.delivered.push(fa)

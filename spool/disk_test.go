@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -59,11 +60,16 @@ func appendSync(t *testing.T, d *Disk, ev Event) Event {
 
 func nextNow(t *testing.T, d *Disk) Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ev, err := d.Next(ctx)
 	if err != nil {
-		t.Fatal(err)
+		d.durableMu.Lock()
+		durable := d.durable
+		d.durableMu.Unlock()
+		var stacks strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		t.Fatalf("Next: %v (%d pending, durable up to seq %d)\n%s", err, d.Len(), durable, stacks.String())
 	}
 	return ev
 }
@@ -289,5 +295,33 @@ func TestDiskNextAfterRunStopped(t *testing.T) {
 	defer stop()
 	if ev, err := d.Next(next); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next after Run stopped = %+v, %v; want ErrClosed at once", ev, err)
+	}
+}
+
+// TestDiskDurableAfterCarry: when a batch carries an append while writing
+// a later one (their ages were judged a moment apart), the next batch that
+// writes the carried one marks both on disk. Before, the mark stopped at
+// the carried seq and a worker waiting for the later body waited forever.
+func TestDiskDurableAfterCarry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := OpenDisk(DiskConfig{Path: path, CommitInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.closeFile()
+	young := op{kind: opAppend, ev: Event{ID: "a", Seq: 1, Key: "k1", Body: []byte("{}")}, at: time.Now()}
+	old := op{kind: opAppend, ev: Event{ID: "b", Seq: 2, Key: "k2", Body: []byte("{}")}, at: time.Now().Add(-2 * time.Hour)}
+	carry, err := d.commit([]op{young, old}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(carry) != 1 || carry[0].ev.Seq != 1 || d.durable != 0 {
+		t.Fatalf("carried %d ops, durable %d; want seq 1 carried and nothing marked", len(carry), d.durable)
+	}
+	if _, err := d.commit(carry, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d.durable != 2 {
+		t.Fatalf("durable up to %d after the carried append was written, want 2", d.durable)
 	}
 }

@@ -25,19 +25,25 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 	// is written once, with its outcome.
 	early := d.finishedEarly(batch)
 	var carried map[uint64]bool
-	if carryYoung {
-		for i := range batch {
-			o := &batch[i]
-			if o.kind == opAppend && early[o.ev.Seq] == nil && time.Since(o.at) < d.cfg.CommitInterval {
-				if carried == nil {
-					carried = make(map[uint64]bool)
-				}
-				carried[o.ev.Seq] = true
-				carry = append(carry, *o)
+	firstCarried := uint64(0)
+	cutoff := time.Now().Add(-d.cfg.CommitInterval) // one instant for the whole batch
+	for i := range batch {
+		o := &batch[i]
+		if o.kind != opAppend {
+			continue
+		}
+		d.taken = max(d.taken, o.ev.Seq)
+		if carryYoung && early[o.ev.Seq] == nil && o.at.After(cutoff) {
+			if carried == nil {
+				carried = make(map[uint64]bool)
+			}
+			carried[o.ev.Seq] = true
+			carry = append(carry, *o)
+			if firstCarried == 0 || o.ev.Seq < firstCarried {
+				firstCarried = o.ev.Seq
 			}
 		}
 	}
-	var last uint64
 	var changes []change
 	d.buf, _ = beginBatch(d.buf[:0])
 	for i := range batch {
@@ -47,7 +53,6 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 			if carried[o.ev.Seq] {
 				continue
 			}
-			last = max(last, o.ev.Seq)
 			if f, ok := early[o.ev.Seq]; ok {
 				changes = d.writeFinished(changes, o, f)
 			} else {
@@ -73,13 +78,12 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 		d.end += int64(len(d.buf))
 	}
 	d.apply(changes)
-	durable := last
-	for seq := range carried {
-		durable = min(durable, seq-1) // seqs up to durable are all on disk
+	// Every append taken so far is on disk now, but the carried ones.
+	durable := d.taken
+	if firstCarried != 0 {
+		durable = firstCarried - 1
 	}
-	if durable != 0 {
-		d.markDurable(durable)
-	}
+	d.markDurable(durable)
 	for i := range batch {
 		o := &batch[i]
 		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {
