@@ -131,14 +131,14 @@ func TestSpoolCorrupt(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, nil)
 	dir := t.TempDir()
-	garbage := filepath.Join(dir, "garbage.db")
+	garbage := filepath.Join(dir, "garbage.spool")
 	junk := []byte(strings.Repeat("\x00\xffnot a spool\n", 2048))
 	if err := os.WriteFile(garbage, junk, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	badRecord := filepath.Join(dir, "bad-record.db")
+	badRecord := filepath.Join(dir, "bad-record.spool")
 	writeRawSpool(t, badRecord, []byte("\x01\x01\x00\xffthis is not a record"))
-	directory := filepath.Join(dir, "a-directory.db")
+	directory := filepath.Join(dir, "a-directory.spool")
 	if err := os.Mkdir(directory, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type fixtureEvent struct {
 
 func newFixture(t *testing.T, events ...fixtureEvent) fixture {
 	t.Helper()
-	f := fixture{path: filepath.Join(t.TempDir(), "spool.db"), at: map[string]time.Time{}}
+	f := fixture{path: filepath.Join(t.TempDir(), "events.spool"), at: map[string]time.Time{}}
 	withDisk(t, f.path, func(d *Disk) {
 		for _, e := range events {
 			committed := make(chan struct{})
@@ -289,7 +289,7 @@ func TestAdminRefuses(t *testing.T) {
 		"Purge":  func(p string) error { _, err := Purge(p, Dead); return err },
 	}
 
-	held := filepath.Join(dir, "held.db")
+	held := filepath.Join(dir, "held.spool")
 	withDisk(t, held, func(*Disk) {
 		for _, name := range []string{"Replay", "Purge"} {
 			if err := ops[name](held); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
@@ -304,8 +304,8 @@ func TestAdminRefuses(t *testing.T) {
 		}
 	})
 
-	missing := filepath.Join(dir, "missing.db")
-	junk := filepath.Join(dir, "junk.db")
+	missing := filepath.Join(dir, "missing.spool")
+	junk := filepath.Join(dir, "junk.spool")
 	if err := os.WriteFile(junk, []byte(strings.Repeat("not a spool file ", 512)), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func nextNow(t *testing.T, d *Disk) Event {
 func TestDiskSurvivesRestart(t *testing.T) {
 	for _, cache := range []int64{8 << 20, 1} { // bodies in memory, and read back from disk
 		t.Run(fmt.Sprintf("cache %d", cache), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "spool.db")
+			path := filepath.Join(t.TempDir(), "events.spool")
 			d, stop := openRunning(t, DiskConfig{Path: path, CacheBytes: cache})
 			body := []byte(`{"call_id":9007199254740993,"state":"ringing"}`)
 			for i := range 5 {
@@ -111,7 +111,7 @@ func TestDiskSurvivesRestart(t *testing.T) {
 // TestDiskDeadLetterKeepsHistory: a dead event leaves the pending set and
 // is listed with its reason and attempts.
 func TestDiskDeadLetterKeepsHistory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	d, stop := openRunning(t, DiskConfig{Path: path})
 	appendSync(t, d, Event{ID: "a", Key: "sms:1", Body: []byte(`{"id":1}`)})
 	ev := nextNow(t, d)
@@ -134,7 +134,7 @@ func TestDiskDeadLetterKeepsHistory(t *testing.T) {
 // TestDiskKeepsBoundedHistory: only the newest KeepCount delivered events
 // are kept.
 func TestDiskKeepsBoundedHistory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 3})
 	for i := range 100 {
 		appendSync(t, d, Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i), Body: []byte("{}")})
@@ -154,7 +154,7 @@ func TestDiskKeepsBoundedHistory(t *testing.T) {
 // process holds, give errors that name the file.
 func TestDiskBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	junk := filepath.Join(dir, "junk.db")
+	junk := filepath.Join(dir, "junk.spool")
 	if err := os.WriteFile(junk, []byte(strings.Repeat("not a spool file ", 512)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestDiskBadFiles(t *testing.T) {
 		t.Fatalf("OpenDisk(junk) = %v, want an error naming the file", err)
 	}
 
-	held := filepath.Join(dir, "held.db")
+	held := filepath.Join(dir, "held.spool")
 	openRunning(t, DiskConfig{Path: held})
 	_, err := OpenDisk(DiskConfig{Path: held, LockTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), held) {
@@ -172,7 +172,7 @@ func TestDiskBadFiles(t *testing.T) {
 
 // TestDiskFileMode: the spool holds event bodies; only its owner may read it.
 func TestDiskFileMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "spool.db")
+	path := filepath.Join(t.TempDir(), "sub", "events.spool")
 	openRunning(t, DiskConfig{Path: path})
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -184,7 +184,7 @@ func TestDiskFileMode(t *testing.T) {
 }
 
 func BenchmarkDiskAppendNextAck(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "spool.db")
+	path := filepath.Join(b.TempDir(), "events.spool")
 	d, err := OpenDisk(DiskConfig{Path: path})
 	if err != nil {
 		b.Fatal(err)
@@ -216,7 +216,7 @@ func BenchmarkDiskAppendNextAck(b *testing.B) {
 // TestDiskCloseStopsNext: after Close a durable spool hands out nothing
 // more, even with events ready; they stay pending for the next start.
 func TestDiskCloseStopsNext(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	d, stop := openRunning(t, DiskConfig{Path: path})
 	for i := range 5 {
 		appendSync(t, d, Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i), Body: []byte("{}")})
@@ -242,7 +242,7 @@ func TestDiskSlowCommitsAndEvictedBodies(t *testing.T) {
 }
 
 func slowCommits(t *testing.T, cache int64) {
-	path := filepath.Join(t.TempDir(), "spool.db")
+	path := filepath.Join(t.TempDir(), "events.spool")
 	d, stop := openRunning(t, DiskConfig{Path: path, CacheBytes: cache, CommitInterval: 30 * time.Millisecond})
 	const n = 50
 	for i := range n {
