@@ -63,6 +63,14 @@ func listenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := setProcs(c.Int("procs")); err != nil {
+				return err
+			}
+			// Without a spool every waiting event is in memory: a limit only
+			// makes the collector run without end in a burst, unless asked for.
+			if !c.Bool("no-spool") || c.IsSet("memory-limit-mib") {
+				setMemoryLimit(c.Int("memory-limit-mib"))
+			}
 			if c.Bool("create") { // create.go
 				return listenCreate(c, log)
 			}
@@ -71,14 +79,6 @@ func listenCommand() *cli.Command {
 			}
 			o, err := listenOptionsFrom(c)
 			if err != nil {
-				return err
-			}
-			// Without a spool every waiting event is in memory: a limit only
-			// makes the collector run without end in a burst, unless asked for.
-			if !c.Bool("no-spool") || c.IsSet("memory-limit-mib") {
-				setMemoryLimit(c.Int("memory-limit-mib"))
-			}
-			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}
 			return runListen(c.Context, o, log)
