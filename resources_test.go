@@ -54,16 +54,6 @@ func mustAPI(t *testing.T, srv *dialpadtest.Server, words string, rest ...string
 	return out
 }
 
-// mustRun is runCmd that fails the test on an error.
-func mustRun(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := runCmd(t, args...)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // testClient is a REST client to inspect the fake.
 func testClient(t *testing.T, srv *dialpadtest.Server) *dialpad.Client {
 	t.Helper()

@@ -283,13 +283,6 @@ func waitConnected(t *testing.T, r *running) {
 	}
 }
 
-// waitDelivered waits until Stats().Delivered reaches n.
-func waitDelivered(t *testing.T, r *running, n int64) {
-	t.Helper()
-	waitUntil(t, testWait, func() bool { return r.a.Stats().Delivered >= n },
-		func() string { return fmt.Sprintf("stats %+v, want %d delivered", r.a.Stats(), n) })
-}
-
 // ---- event helpers ----
 
 // eventIDs reads the ids the test orders by, as exact decimal text.

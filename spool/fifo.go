@@ -26,7 +26,3 @@ func (f *fifo[T]) pop() T {
 	}
 	return v
 }
-
-// peek returns the oldest item without removing it; the fifo must not be
-// empty.
-func (f *fifo[T]) peek() T { return f.items[f.head] }
