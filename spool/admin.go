@@ -207,20 +207,13 @@ func (b *book) find(idOrPrefix string) (match, error) {
 // writing it: a frame it has only half written ends the read) and reads
 // its book, with every record's delivery id.
 func readOnly(path string) (*os.File, *book, error) {
-	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("spool: %s: no such spool file", path)
-	} else if err == nil && !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("spool: %s: cannot be opened as a spool: not a regular file", path)
-	}
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY)
 	if err != nil {
-		return nil, nil, fmt.Errorf("spool: %w", err)
+		return nil, nil, err
 	}
-	b := newBook()
-	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
-	if _, err := scan(f, b.apply); err != nil {
-		f.Close()
-		return nil, nil, notSpool(path, err)
+	b, _, err := readAdminBook(f, path)
+	if err != nil {
+		return nil, nil, err
 	}
 	return f, b, nil
 }
@@ -232,14 +225,24 @@ func readWritable(path string) (*os.File, *book, int64, error) {
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	b, end, err := readAdminBook(f, path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return f, b, end, nil
+}
+
+// readAdminBook scans f into a book that also keeps every record's
+// delivery id and which were refused on arrival. On an error it closes f.
+func readAdminBook(f *os.File, path string) (*book, int64, error) {
 	b := newBook()
 	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
 	end, err := scan(f, b.apply)
 	if err != nil {
 		f.Close()
-		return nil, nil, 0, notSpool(path, err)
+		return nil, 0, notSpool(path, err)
 	}
-	return f, b, end, nil
+	return b, end, nil
 }
 
 // writeEnd writes buf at end (over a torn tail, if any) and syncs.

@@ -22,7 +22,11 @@ var ErrLocked = errors.New("spool file is in use by another dialpad-tunnel proce
 func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(lockTimeout)
 	for {
-		f, err := openFile(path, create)
+		flags := os.O_RDWR
+		if create {
+			flags |= os.O_CREATE
+		}
+		f, err := openFile(path, flags)
 		if err != nil {
 			return nil, err
 		}
@@ -44,7 +48,10 @@ func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, 
 	}
 }
 
-func openFile(path string, create bool) (*os.File, error) {
+// openFile opens the spool file at path with flags; with os.O_CREATE it
+// makes its folder first (mode 0700), without it the file must exist.
+func openFile(path string, flags int) (*os.File, error) {
+	create := flags&os.O_CREATE != 0
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("spool: %s: cannot be opened as a spool: not a regular file", path)
 	} else if errors.Is(err, fs.ErrNotExist) && !create {
@@ -54,10 +61,6 @@ func openFile(path string, create bool) (*os.File, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
-	}
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE
 	}
 	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
