@@ -25,7 +25,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
 			&cli.IntFlag{Name: "procs", Value: 1, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
-			&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "the agent's --memory-limit-mib (with --no-spool: none unless given, as listen)"},
+			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib (default: listen's own)"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
@@ -51,7 +51,7 @@ func benchCommand() *cli.Command {
 				if c.Bool("no-spool") {
 					common = append(common, "--no-spool")
 				}
-				if !c.Bool("no-spool") || c.IsSet("memory-limit-mib") { // as listen's own default
+				if c.IsSet("memory-limit-mib") {
 					common = append(common, "--memory-limit-mib", strconv.Itoa(c.Int("memory-limit-mib")))
 				}
 				burst := &benchAgent{args: append([]string{"--log-level", "warn"}, common...)}
