@@ -25,7 +25,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
 			&cli.IntFlag{Name: "procs", Value: 1, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
-			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib (default: listen's own)"},
+			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib", DefaultText: "listen's own"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
