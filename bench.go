@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/bench"
@@ -27,6 +29,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "procs", Value: 1, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
 			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib", DefaultText: "listen's own"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
+			&cli.BoolFlag{Name: "bare", Usage: "also measure a bare forwarder (no spool, no order, no retries) on the agent's path: what any forwarder reaches on this machine"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -59,8 +62,17 @@ func benchCommand() *cli.Command {
 				cfg.Probe = burst
 				cfg.Backlog = c.Int("backlog")
 				cfg.BacklogListen, cfg.BacklogProbe = backlog.listen, backlog
+				if c.Bool("bare") {
+					bare := &benchAgent{command: "bench-bare", args: []string{"--concurrency", strconv.Itoa(conc), "--procs", strconv.Itoa(c.Int("procs"))}}
+					cfg.Bare, cfg.BareProbe = bare.listen, bare
+				}
 				_, err := bench.Run(c.Context, cfg, burst.listen)
 				return err
+			}
+			if c.Bool("bare") {
+				cfg.Bare = func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+					return bench.BareForward(ctx, apiBase, apiKey, wsID, forwardTo, conc)
+				}
 			}
 			_, err := bench.Run(c.Context, cfg, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
 				dir, err := os.MkdirTemp("", "dialpad-tunnel-bench-")
@@ -75,6 +87,31 @@ func benchCommand() *cli.Command {
 				return runListen(ctx, o, log)
 			})
 			return err
+		},
+	}
+}
+
+// benchBareCommand runs bench.BareForward as its own process, for
+// `bench --bare`; it is hidden, as only bench starts it.
+func benchBareCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "bench-bare",
+		Usage:  "a bare forwarder, the reference bench --bare measures (started by bench)",
+		Hidden: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "api-base", Required: true},
+			&cli.Int64Flag{Name: "websocket-id", Required: true},
+			&cli.StringFlag{Name: "forward-to", Required: true},
+			&cli.IntFlag{Name: "concurrency", Value: 8},
+			&cli.IntFlag{Name: "procs", Value: 1},
+		},
+		Action: func(c *cli.Context) error {
+			if err := setProcs(c.Int("procs")); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.BareForward(ctx, c.String("api-base"), os.Getenv("DIALPAD_API_KEY"), c.Int64("websocket-id"), c.String("forward-to"), c.Int("concurrency"))
 		},
 	}
 }

@@ -5,17 +5,19 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
-// TestBenchCommand runs a small `bench` in-process: both paths deliver
-// every event and the report has the figures a user reads.
+// TestBenchCommand runs a small `bench` in-process: the three paths (with
+// --bare) deliver every event and the report has the figures a user reads.
 func TestBenchCommand(t *testing.T) {
-	r := start(t, "bench", "--in-process", "--events", "500", "--rate", "50", "--rate-for", "1s", "--backlog", "0")
+	r := start(t, "bench", "--in-process", "--bare", "--events", "500", "--rate", "50", "--rate-for", "1s", "--backlog", "0")
 	if err := r.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("bench: %v\n%s", err, r.stdout.String())
 	}
 	out := r.stdout.String()
-	for _, row := range []string{"direct POST loop", "agent (fake ws -> handler)"} {
+	for _, row := range []string{"direct POST loop", "agent (fake ws -> handler)", "bare forwarder"} {
 		m := regexp.MustCompile(regexp.QuoteMeta(row) + `\s+(\d+)\s+\S+\s+\S+`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("no %q row in:\n%s", row, out)
@@ -25,4 +27,34 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 	mustContain(t, out, "throughput ratio agent/direct:")
+	mustContain(t, out, "throughput ratio bare forwarder/direct:")
+}
+
+// TestBenchBareCommand runs the bare forwarder that `bench --bare` starts as
+// its own process: it POSTs every published event's exact bytes and stops
+// cleanly when interrupted.
+func TestBenchBareCommand(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	t.Setenv("DIALPAD_API_KEY", srv.APIKey())
+	r := start(t, "bench-bare", "--api-base", srv.URL(), "--websocket-id", strconv.FormatInt(wsID, 10),
+		"--forward-to", h.URL, "--concurrency", "4")
+	r.waitConnected(t, srv, 1)
+	gen := dialpadtest.NewGenerator(3)
+	want := map[[32]byte]bool{}
+	for range 50 {
+		typ, ev := gen.Next()
+		want[digest(ev)] = true
+		if srv.Publish(typ, ev).Frames != 1 {
+			t.Fatal("an event was not written to the connection")
+		}
+	}
+	for _, req := range h.waitRequests(t, 50, 30*time.Second) {
+		if !want[digest(req.body)] {
+			t.Errorf("the handler got bytes that were not published: %q", req.body)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("bench-bare: %v", err)
+	}
 }

@@ -20,7 +20,8 @@ import (
 // bench measures the agent's own memory (peak RSS), apart from the fake
 // Dialpad and the handler it runs in-process.
 type benchAgent struct {
-	args     []string     // extra listen flags
+	command  string       // the subcommand run: "listen" if empty
+	args     []string     // extra flags
 	received atomic.Int64 // "event received" lines seen (with --log-level info)
 	peakKiB  atomic.Int64 // the largest peak RSS (VmHWM) seen, up to the stop signal
 	anonKiB  atomic.Int64 // the largest anonymous (heap, stacks) part seen while running
@@ -83,10 +84,14 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	}
 	defer os.RemoveAll(dir)
 	p.received.Store(0)
-	args := []string{"listen", "--api-base", apiBase, "--websocket-id", strconv.FormatInt(wsID, 10),
-		"--forward-to", forwardTo, "--log-format", "json"}
-	if !slices.Contains(p.args, "--no-spool") {
-		args = append(args, "--spool", filepath.Join(dir, "events.spool"))
+	args := []string{"--api-base", apiBase, "--websocket-id", strconv.FormatInt(wsID, 10), "--forward-to", forwardTo}
+	if p.command == "" {
+		args = append([]string{"listen"}, append(args, "--log-format", "json")...)
+		if !slices.Contains(p.args, "--no-spool") {
+			args = append(args, "--spool", filepath.Join(dir, "events.spool"))
+		}
+	} else {
+		args = append([]string{p.command}, args...)
 	}
 	args = append(args, p.args...)
 	cmd := exec.Command(exe, args...)

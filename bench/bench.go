@@ -4,7 +4,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +35,10 @@ type Config struct {
 	Backlog       int
 	BacklogListen demo.Listen
 	BacklogProbe  Probe
+	// Bare, when set, runs a bare forwarder (see BareForward) on the
+	// agent's path as a third row: what any forwarder reaches on this machine.
+	Bare      demo.Listen
+	BareProbe Probe // reads the bare forwarder's CPU time when it runs as its own process
 }
 
 // Probe reads figures of an agent that runs as its own process.
@@ -57,6 +60,7 @@ type Report struct {
 	Config
 	EventBytes    int // mean event size
 	Direct, Agent Path
+	Bare          Path  // the bare forwarder's; zero if not measured
 	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
 	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
 	AgentAnon     int64 // of which anonymous (heap, stacks) at most
@@ -64,10 +68,15 @@ type Report struct {
 	BacklogAnon   int64
 	BacklogFile   int64
 	AgentCPU      time.Duration // CPU time (user and system) of the agent process over the burst and latency phases; 0 if unknown
+	BareCPU       time.Duration // the same of the bare forwarder's process
 }
 
 // Ratio is the agent's burst throughput as a fraction of the direct loop's.
 func (r Report) Ratio() float64 { return r.Agent.PerSecond / r.Direct.PerSecond }
+
+// BareRatio is the bare forwarder's burst throughput as a fraction of the
+// direct loop's; 0 if it was not measured.
+func (r Report) BareRatio() float64 { return r.Bare.PerSecond / r.Direct.PerSecond }
 
 // Run measures both paths. listen runs the real agent (see demo.Listen)
 // with the concurrency it was built with.
@@ -93,6 +102,14 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 	}
 	if rep.Agent, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen); err != nil {
 		return rep, fmt.Errorf("agent path: %w", err)
+	}
+	if cfg.Bare != nil {
+		if rep.Bare, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, cfg.Bare); err != nil {
+			return rep, fmt.Errorf("bare forwarder: %w", err)
+		}
+		if cfg.BareProbe != nil {
+			rep.BareCPU = cfg.BareProbe.CPU()
+		}
 	}
 	if cfg.Probe != nil {
 		rep.AgentRSS = cfg.Probe.PeakRSS()
@@ -132,19 +149,7 @@ func (c *Config) fill() {
 func direct(ctx context.Context, cfg Config, url string, rc *receiver, bodies [][]byte) (Path, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
 	defer client.CloseIdleConnections()
-	post := func(b []byte) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		return resp.Body.Close()
-	}
+	post := func(b []byte) error { return postJSON(ctx, client, url, b) }
 	burst := bodies[:cfg.Events]
 	rc.reset(len(burst))
 	start := time.Now()
@@ -271,11 +276,21 @@ func (r Report) print(w io.Writer) {
 	}
 	row("direct POST loop", r.Direct)
 	row("agent (fake ws -> handler)", r.Agent)
+	if r.Bare.PerSecond > 0 {
+		row("bare forwarder", r.Bare)
+	}
 	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
+	if r.Bare.PerSecond > 0 {
+		fmt.Fprintf(w, "throughput ratio bare forwarder/direct: %.2f (no spool, no order, no retries: what any forwarder reaches here)\n", r.BareRatio())
+	}
+	n := r.Events + r.Rate*int(r.RateFor/time.Second)
 	if r.AgentCPU > 0 {
-		n := r.Events + r.Rate*int(r.RateFor/time.Second)
 		fmt.Fprintf(w, "agent CPU over the run: %s user+sys, %.1fµs per event\n",
 			r.AgentCPU.Round(time.Millisecond), float64(r.AgentCPU.Microseconds())/float64(n))
+	}
+	if r.BareCPU > 0 {
+		fmt.Fprintf(w, "bare forwarder CPU over the run: %s user+sys, %.1fµs per event\n",
+			r.BareCPU.Round(time.Millisecond), float64(r.BareCPU.Microseconds())/float64(n))
 	}
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	if r.AgentRSS > 0 {
