@@ -9,9 +9,10 @@ import (
 
 // dedupe remembers the frames seen while two connections may overlap
 // (rotation, several sources) so that an event received on both is queued
-// once. It is armed by every connection attempt and opening, for armFor;
-// outside that (and with one connection open), frames are not hashed at
-// all, so a steady stream costs no memory. Entries are remembered for window. It holds at most max
+// once. It is armed by every connection attempt and opening that another
+// connection could overlap (see Agent.armDedupe), for armFor; outside that
+// (and with one connection open), frames are not hashed at all, so a steady
+// stream costs no memory. Entries are remembered for window. It holds at most max
 // entries, dropping the oldest first.
 type dedupe struct {
 	window time.Duration

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
 var t0 = time.Date(2024, 11, 15, 12, 0, 0, 0, time.UTC)
@@ -160,5 +163,43 @@ func TestDedupeCompactsOrder(t *testing.T) {
 	}
 	if len(d.seen) != len(d.order)-d.head {
 		t.Errorf("map holds %d entries, order %d", len(d.seen), len(d.order)-d.head)
+	}
+}
+
+// remembered is how many frames d holds for duplicate checks.
+func (d *dedupe) remembered() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seen)
+}
+
+// With one source, frames are hashed only while another connection could
+// carry them too: not after the first connect, and again from a rotation's
+// handover on.
+func TestDedupeArmedOnlyWhenConnectionsCanOverlap(t *testing.T) {
+	const ttl = 2 * time.Second // the agent rotates a quarter of that before expiry
+	fake := newFake(t, dialpadtest.Config{TokenTTL: ttl})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	recv := newReceiver(t, nil)
+	r := startAgent(t, testConfig(), recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(5)
+	for range 10 {
+		publish(t, fake, "sms", gen.SMS(), 1)
+	}
+	recv.waitCount(t, 10)
+	if n := r.a.dedupe.remembered(); n != 0 {
+		t.Errorf("%d frames hashed on the only connection after start, want none", n)
+	}
+
+	waitHandshakes(t, fake, 2, testWait) // the rotation's new connection
+	for range 10 {
+		fake.Publish("sms", gen.SMS()) // to one or both connections of the handover
+	}
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Received >= 20 },
+		func() string { return fmt.Sprintf("stats %+v, want 20 received", r.a.Stats()) })
+	if n := r.a.dedupe.remembered(); n == 0 {
+		t.Error("no frame hashed after a rotation began, want the handover's frames checked")
 	}
 }
