@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,22 @@ func TestBenchBareCommand(t *testing.T) {
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatalf("bench-bare: %v", err)
+	}
+}
+
+// TestBenchBareCommandStopsOnRefusal: the bare forwarder has no retries, so
+// a refused POST ends it with the handler's answer, rather than a bench that
+// waits for events that will never arrive.
+func TestBenchBareCommandStopsOnRefusal(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, func(int) int { return http.StatusInternalServerError })
+	t.Setenv("DIALPAD_API_KEY", srv.APIKey())
+	r := start(t, "bench-bare", "--api-base", srv.URL(), "--websocket-id", strconv.FormatInt(wsID, 10), "--forward-to", h.URL)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(3).Next()
+	srv.Publish(typ, ev)
+	err := r.wait(t, 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("bench-bare: %v, want an error naming the handler's 500", err)
 	}
 }

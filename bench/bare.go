@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/gorilla/websocket"
@@ -39,23 +41,32 @@ func BareForward(ctx context.Context, apiBase, apiKey string, websocketID int64,
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
+	var (
+		failOnce sync.Once
+		failed   atomic.Bool
+		firstErr error // set once, read after the workers are done
+	)
+	fail := func(err error) {
+		failOnce.Do(func() {
+			firstErr = err
+			failed.Store(true)
+			conn.Close() // ends the reader
+		})
+	}
 	queue := make(chan []byte, 1<<16) // a full queue holds the reader back: TCP backpressure, no drop
-	failed := make(chan error, 1)
 	var wg sync.WaitGroup
 	for range max(concurrency, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for body := range queue {
+			for body := range queue { // drained to the end, so the reader never waits on a dead worker
+				if failed.Load() {
+					continue
+				}
 				if err := postJSON(ctx, client, forwardTo, body); err != nil {
-					select {
-					case failed <- err:
-						conn.Close() // ends the reader
-					default:
-					}
-					return
+					fail(err)
 				}
 			}
 		}()
@@ -71,13 +82,11 @@ func BareForward(ctx context.Context, apiBase, apiKey string, websocketID int64,
 	}
 	close(queue)
 	wg.Wait()
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return nil // stopped: what was still queued is not the reference's concern
-	}
-	select {
-	case err := <-failed:
-		return fmt.Errorf("bench: bare forwarder: %w", err)
-	default:
+	case failed.Load():
+		return fmt.Errorf("bench: bare forwarder: %w", firstErr)
 	}
 	if websocket.IsCloseError(readErr, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 		return nil
