@@ -283,6 +283,19 @@ func waitConnected(t *testing.T, r *running) {
 	}
 }
 
+// smsAgent starts the fake with one websocket subscribed to SMS events and
+// an agent forwarding it to a new receiver, and waits for its connection.
+func smsAgent(t *testing.T, cfg dialpadtest.Config) (*dialpadtest.Server, *receiver, *running) {
+	t.Helper()
+	fake := newFake(t, cfg)
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	recv := newReceiver(t, nil)
+	r := startAgent(t, testConfig(), recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	return fake, recv, r
+}
+
 // ---- event helpers ----
 
 // eventIDs reads the ids the test orders by, as exact decimal text.
@@ -894,12 +907,7 @@ func TestRotationNoLossNoDuplicates(t *testing.T) {
 		t.Skip("runs for 2s")
 	}
 	const ttl = 300 * time.Millisecond
-	fake := newFake(t, dialpadtest.Config{TokenTTL: ttl})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
-	recv := newReceiver(t, nil)
-	r := startAgent(t, testConfig(), recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
+	fake, recv, r := smsAgent(t, dialpadtest.Config{TokenTTL: ttl})
 
 	gen := dialpadtest.NewGenerator(42)
 	var sent, written [][]byte

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
@@ -178,12 +177,7 @@ func (d *dedupe) remembered() int {
 // handover on.
 func TestDedupeArmedOnlyWhenConnectionsCanOverlap(t *testing.T) {
 	const ttl = 2 * time.Second // the agent rotates a quarter of that before expiry
-	fake := newFake(t, dialpadtest.Config{TokenTTL: ttl})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
-	recv := newReceiver(t, nil)
-	r := startAgent(t, testConfig(), recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
+	fake, recv, r := smsAgent(t, dialpadtest.Config{TokenTTL: ttl})
 	gen := dialpadtest.NewGenerator(5)
 	for range 10 {
 		publish(t, fake, "sms", gen.SMS(), 1)
