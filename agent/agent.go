@@ -199,16 +199,25 @@ func (a *Agent) markConnected() { a.connOnce.Do(func() { close(a.connected) }) }
 func (a *Agent) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliver()
+	// Once the sources have stopped, no delivery starts another attempt:
+	// those in flight may finish within DrainTimeout, the rest stay queued.
+	draining, startDrain := context.WithCancel(context.Background())
+	defer startDrain()
 	var workers sync.WaitGroup
 	for i := range a.cfg.Routes {
 		for range a.cfg.Concurrency {
 			workers.Add(1)
 			go func() {
 				defer workers.Done()
-				a.deliverLoop(deliverCtx, &a.cfg.Routes[i])
+				a.deliverLoop(deliverCtx, draining, &a.cfg.Routes[i])
 			}()
 		}
 	}
+	stopLog := context.AfterFunc(ctx, func() {
+		a.log.Info("stopping: reading no more events; deliveries in flight may finish, no new attempt starts",
+			"drain_timeout", a.cfg.DrainTimeout.String())
+	})
+	defer stopLog()
 
 	srcCtx, cancelSources := context.WithCancel(ctx)
 	defer cancelSources()
@@ -235,6 +244,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-statusDone
 	close(errs)
 
+	startDrain()
 	for _, r := range a.cfg.Routes {
 		r.Queue.Close()
 	}

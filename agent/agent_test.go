@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,23 +224,21 @@ type running struct {
 	err    error // Run's result, once done is closed
 }
 
-// startAgent runs an agent that forwards to handlerURL. Fields of cfg
-// other than Sources, Queue, Forwarder and Logger are kept. The agent is
-// stopped on cleanup.
+// startAgent runs an agent that forwards to handlerURL: with cfg's
+// Forwarder if set, else one with 3 attempts and short waits. Fields of cfg
+// other than Sources, Queue and Logger are kept. The agent is stopped on
+// cleanup.
 func startAgent(t *testing.T, cfg Config, handlerURL string, sources ...Source) *running {
 	t.Helper()
-	fwd, err := forward.New(forward.Config{
-		URL: handlerURL, Timeout: 5 * time.Second, MaxAttempts: 3,
-		RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("forward.New: %v", err)
+	if cfg.Forwarder == nil {
+		cfg.Forwarder = newForwarder(t, forward.Config{
+			URL: handlerURL, Timeout: 5 * time.Second, MaxAttempts: 3,
+			RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
+		})
 	}
-	t.Cleanup(fwd.Close)
 	logs := &syncBuffer{}
 	cfg.Sources = sources
 	cfg.Queue = spool.NewMemory()
-	cfg.Forwarder = fwd
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg)
 	if err != nil {
@@ -294,6 +293,17 @@ func smsAgent(t *testing.T, cfg dialpadtest.Config) (*dialpadtest.Server, *recei
 	r := startAgent(t, testConfig(), recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
 	return fake, recv, r
+}
+
+// newForwarder is forward.New(cfg), closed on cleanup.
+func newForwarder(t *testing.T, cfg forward.Config) *forward.Forwarder {
+	t.Helper()
+	fwd, err := forward.New(cfg)
+	if err != nil {
+		t.Fatalf("forward.New: %v", err)
+	}
+	t.Cleanup(fwd.Close)
+	return fwd
 }
 
 // ---- event helpers ----
@@ -1307,5 +1317,45 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	lost := r.logs.find(t, "ERROR", "events left undelivered at shutdown (in-memory queue: they are lost)")
 	if st.Abandoned > 0 && (len(lost) != 1 || lost[0]["count"] != float64(st.Abandoned)) {
 		t.Errorf("undelivered-at-shutdown errors = %v, want one with count %d", lost, st.Abandoned)
+	}
+}
+
+// On shutdown no new attempt starts: an event waiting to retry is given
+// back to the queue at once, rather than retried until the drain timeout.
+func TestShutdownStartsNoNewAttempt(t *testing.T) {
+	var posts atomic.Int32
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		posts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.DrainTimeout = time.Hour // the test's wait fails long before either
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: failing.URL, MaxAttempts: forward.Unlimited,
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	r := startAgent(t, cfg, failing.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(12).SMS(), 1)
+	waitUntil(t, testWait, func() bool { return posts.Load() == 1 },
+		func() string { return fmt.Sprintf("%d POSTs, want the first attempt", posts.Load()) })
+
+	if err := r.stop(t); err != nil { // waits at most testWait
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	if n := len(r.logs.find(t, "WARN", "drain timeout reached; cancelling deliveries in flight")); n != 0 {
+		t.Errorf("%d drain timeout warnings, want none", n)
+	}
+	if n := len(r.logs.find(t, "INFO", "stopping: reading no more events; deliveries in flight may finish, no new attempt starts")); n != 1 {
+		t.Errorf("%d stopping lines, want 1", n)
+	}
+	if n := len(r.logs.find(t, "ERROR", "delivery interrupted by shutdown; the event is lost (--no-spool)")); n != 1 {
+		t.Errorf("%d interrupted-delivery lines, want 1 (the in-memory queue gives the event up)", n)
+	}
+	if st := r.a.Stats(); st.Failed != 0 {
+		t.Errorf("Stats = %+v, want no dead letter: a retryable failure at shutdown is not final", st)
 	}
 }

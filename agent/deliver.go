@@ -16,8 +16,9 @@ import (
 // free, forwards it (forward retries retryable failures until its attempt
 // limit or the event's MaxAge) and ends it in the queue: Ack when
 // delivered, Dead when refused or given up on, Release when the agent is
-// stopping. It returns when the queue hands out nothing more or ctx is done.
-func (a *Agent) deliverLoop(ctx context.Context, r *Route) {
+// stopping (draining is done: no new attempt starts). It returns when the
+// queue hands out nothing more or ctx is done.
+func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
 	for {
 		ev, err := r.Queue.Next(ctx)
 		if err != nil {
@@ -31,17 +32,17 @@ func (a *Agent) deliverLoop(ctx context.Context, r *Route) {
 			a.release(r, ev, 0)
 			return
 		}
-		a.deliver(ctx, r, ev)
+		a.deliver(ctx, draining, r, ev)
 	}
 }
 
-func (a *Agent) deliver(ctx context.Context, r *Route, ev spool.Event) {
+func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event) {
 	deadline := ev.Received.Add(a.cfg.MaxAge)
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
-	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type})
+	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining})
 	cancel()
 	history := attempts(res.History)
 	switch {
@@ -52,7 +53,7 @@ func (a *Agent) deliver(ctx context.Context, r *Route, ev spool.Event) {
 			a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 		}
-	case ctx.Err() != nil && res.Retryable:
+	case (ctx.Err() != nil || draining.Err() != nil) && res.Retryable:
 		a.release(r, ev, res.Attempts)
 	default:
 		reason := res.Err.Error()

@@ -64,6 +64,11 @@ type Request struct {
 	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
 	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
 	Type string // event type for Config.TypeHeader; "" (or a value unfit for a header) leaves it out
+	// Stop, when set and done, ends the delivery after the attempt in
+	// flight: no further attempt starts, a backoff wait ends at once, and a
+	// delivery not done by then fails retryable with ErrStopped. The
+	// attempt in flight is not cut short (Deliver's ctx does that).
+	Stop context.Context
 }
 
 // Result is the outcome of a Deliver call.
@@ -191,6 +196,13 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		r.Body, r.JWT = body, true
 	}
 	c.body = r.Body
+	if r.Stop != nil {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		c.cancel = cancel
+		defer context.AfterFunc(r.Stop, c.stop)()
+	}
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callKey{}, c), http.MethodPost, f.url, r.Body)
 	if err != nil { // the URL was checked in New; this is not expected
 		res.Err = &Error{URL: f.redacted, Err: err, msg: "forward: POST " + f.redacted + ": " + err.Error()}
@@ -217,7 +229,9 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	case err == nil && status != 0 && !retryableStatus(status):
 		e = f.failure(c, status, location, nil, nil) // refused, even if ctx ended meanwhile
 	case ctx.Err() != nil:
-		e = f.failure(c, c.status, "", nil, ctx.Err())
+		e = f.failure(c, c.status, "", nil, context.Cause(ctx))
+	case c.stopped():
+		e = f.failure(c, c.status, "", nil, ErrStopped)
 	case err != nil:
 		e = f.failure(c, 0, "", err, nil)
 	default:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -430,5 +431,80 @@ func TestDeliverContextEndsDuringAttempt(t *testing.T) {
 	}
 	if msg, want := res.Err.Error(), ": context deadline exceeded (stopped after 1 attempt)"; !strings.HasSuffix(msg, want) {
 		t.Errorf("Err = %q, want it to end %q", msg, want)
+	}
+}
+
+// Request.Stop ends a backoff wait at once: the delivery fails retryable
+// with ErrStopped after the attempts made.
+func TestDeliverStopDuringBackoff(t *testing.T) {
+	rc := newReceiver(t, statuses(http.StatusServiceUnavailable))
+	logs := make(records, 1)
+	f := newForwarder(t, rc.URL+"/hook", Config{
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour,
+		Logger: slog.New(logs),
+	})
+	stop, stopNow := context.WithCancel(context.Background())
+	defer stopNow()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-logs // "forward: retrying": the backoff wait comes next
+		stopNow()
+	}()
+
+	res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent), Stop: stop})
+	<-done
+
+	if !errors.Is(res.Err, ErrStopped) || res.Attempts != 1 || res.Status != 503 || !res.Retryable {
+		t.Fatalf("Result = %+v, want ErrStopped after 1 attempt, Status 503, Retryable", res)
+	}
+	if msg, want := res.Err.Error(), "no further attempt: stopping (stopped after 1 attempt; last answer 503 Service Unavailable)"; !strings.HasSuffix(msg, want) {
+		t.Errorf("Err = %q, want it to end %q", msg, want)
+	}
+	if n := len(rc.recorded()); n != 1 {
+		t.Errorf("handler saw %d requests, want 1", n)
+	}
+}
+
+// Request.Stop lets the attempt in flight finish: its answer decides, and
+// no further attempt starts.
+func TestDeliverStopLetsAttemptInFlightFinish(t *testing.T) {
+	for _, answer := range []int{http.StatusOK, http.StatusServiceUnavailable, http.StatusBadRequest} {
+		t.Run(strconv.Itoa(answer), func(t *testing.T) {
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				arrived <- struct{}{}
+				<-release
+				w.WriteHeader(answer)
+			})
+			f := newForwarder(t, rc.URL+"/hook", Config{RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+			stop, stopNow := context.WithCancel(context.Background())
+			defer stopNow()
+			go func() {
+				<-arrived
+				stopNow()
+				close(release)
+			}()
+
+			res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent), Stop: stop})
+
+			if n := len(rc.recorded()); n != 1 {
+				t.Errorf("handler saw %d requests, want 1", n)
+			}
+			switch answer {
+			case http.StatusOK:
+				if res.Err != nil || res.Status != 200 {
+					t.Errorf("Result = %+v, want delivered by the attempt in flight", res)
+				}
+			case http.StatusServiceUnavailable:
+				if !errors.Is(res.Err, ErrStopped) || !res.Retryable || res.Attempts != 1 {
+					t.Errorf("Result = %+v, want ErrStopped, retryable, after 1 attempt", res)
+				}
+			default:
+				if res.Err == nil || res.Retryable || res.Status != answer {
+					t.Errorf("Result = %+v, want refused with %d, not retryable", res, answer)
+				}
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -30,6 +31,49 @@ type call struct {
 	err      error // transport error of the last attempt, nil when it got an answer
 	history  []Attempt
 	body     []byte // what is POSTed, for the Standard Webhooks signature
+
+	// With Request.Stop: cancel ends the call's context, and so a backoff
+	// wait; stop (on Stop's AfterFunc goroutine) calls it at once unless
+	// an attempt is in flight, which may finish.
+	cancel   context.CancelCauseFunc
+	mu       sync.Mutex
+	inFlight bool // guarded by mu
+	stopping bool // guarded by mu
+}
+
+// ErrStopped ends a delivery whose Request.Stop was done before it
+// succeeded or was refused; it is retryable.
+var ErrStopped = errors.New("no further attempt: stopping")
+
+// stop is Request.Stop's AfterFunc.
+func (c *call) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
+	if !c.inFlight {
+		c.cancel(ErrStopped)
+	}
+}
+
+// attemptStarts and attemptEnded bracket each attempt; attemptEnded reports
+// whether the call was asked to stop meanwhile.
+func (c *call) attemptStarts() {
+	c.mu.Lock()
+	c.inFlight = true
+	c.mu.Unlock()
+}
+
+func (c *call) attemptEnded() (stopping bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight = false
+	return c.stopping
+}
+
+func (c *call) stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping
 }
 
 type callKey struct{}
@@ -75,6 +119,7 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 	if c != nil {
 		c.attempts = i + 1
 		c.history = append(c.history, Attempt{At: time.Now()})
+		c.attemptStarts()
 	}
 	if f.attemptKey == "" && f.standard == nil {
 		return
@@ -113,6 +158,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		return false, nil
 	}
 	c.status, c.err = 0, nil
+	stopping := c.attemptEnded()
 	retry := false
 	var last *Attempt
 	if n := len(c.history); n > 0 {
@@ -135,7 +181,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	case last != nil:
 		last.Err = ctx.Err().Error()
 	}
-	if !retry || ctx.Err() != nil || c.attempts >= f.maxAttempts {
+	if !retry || stopping || ctx.Err() != nil || c.attempts >= f.maxAttempts {
 		return false, nil
 	}
 	if resp != nil {
