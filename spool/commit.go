@@ -18,13 +18,23 @@ func (d *Disk) Run(ctx context.Context) error {
 	var batch, carry []op
 	pace := time.NewTimer(0)
 	defer pace.Stop()
+	expiry := time.NewTimer(0)
+	defer expiry.Stop()
 	var last time.Time
 	for {
 		batch = append(batch[:0], carry...)
 		if len(batch) == 0 {
+			// Idle: wake when the oldest delivered record passes KeepAge,
+			// so a quiet spool does not keep it (and its body) longer.
+			var aged <-chan time.Time
+			if at, ok := d.nextExpiry(); ok {
+				expiry.Reset(time.Until(at))
+				aged = expiry.C
+			}
 			select {
 			case o := <-d.ops:
 				batch = append(batch, o)
+			case <-aged:
 			case <-ctx.Done():
 				return d.flush()
 			}
@@ -46,6 +56,23 @@ func (d *Disk) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// nextExpiry is when the oldest delivered record kept passes KeepAge, and
+// prune (which checks ages at most once a second) will forget it.
+func (d *Disk) nextExpiry() (time.Time, bool) {
+	if d.delivered.len() == 0 {
+		return time.Time{}, false
+	}
+	at := d.delivered.items[d.delivered.head].at.Add(d.cfg.KeepAge)
+	return later(at, d.agedAt.Add(time.Second)), true
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // maxBatchBytes bounds the event bytes of one commit, far below

@@ -150,6 +150,32 @@ func TestDiskKeepsBoundedHistory(t *testing.T) {
 	}
 }
 
+// TestDiskForgetsAgedHistoryWhenIdle: delivered records older than
+// KeepAge are forgotten even when nothing else is written, so a quiet spool
+// does not keep event bodies past the configured age.
+func TestDiskForgetsAgedHistoryWhenIdle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, _ := openRunning(t, DiskConfig{Path: path, KeepAge: 200 * time.Millisecond})
+	for i := range 5 {
+		appendSync(t, d, Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i), Body: []byte("{}")})
+		d.Ack(nextNow(t, d), nil)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := List(path, Delivered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d delivered records still kept 10s after they passed KeepAge with the spool idle", len(recs))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the file, not synchronising
+	}
+}
+
 // TestDiskBadFiles: a file that is not a spool, and one that another
 // process holds, give errors that name the file.
 func TestDiskBadFiles(t *testing.T) {
