@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,11 +61,12 @@ func triggerCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Value: 1, Usage: "how many times to trigger each TYPE"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return fmt.Errorf("trigger: name an event type: call, sms, agent_status, contact or changelog")
+			types := c.Args().Slice()
+			if err := checkTriggerArgs(types, c.Int("count")); err != nil {
+				return err
 			}
 			client := &http.Client{Timeout: 10 * time.Second}
-			for _, typ := range c.Args().Slice() {
+			for _, typ := range types {
 				for range c.Int("count") {
 					if err := trigger(c, client, typ); err != nil {
 						return err
@@ -74,6 +76,32 @@ func triggerCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkTriggerArgs rejects, before anything is sent, what trigger's
+// arguments cannot mean: flags after the event types (urfave/cli stops
+// parsing flags at the first argument, so they would arrive here as types),
+// no type, an unknown type, or a count below 1.
+func checkTriggerArgs(types []string, count int) error {
+	for _, a := range types[min(1, len(types)):] {
+		if len(a) > 1 && a[0] == '-' {
+			name, _, _ := strings.Cut(a, "=") // never echo a value: it may be the API key
+			return fmt.Errorf("trigger: flags go before the event types: put %s before %s, as in trigger --count 3 sms contact", clip(name, 40), clip(types[0], 40))
+		}
+	}
+	valid := strings.Join(dialpadtest.EventTypes(), ", ")
+	if len(types) == 0 {
+		return fmt.Errorf("trigger: name an event type: %s", valid)
+	}
+	for _, typ := range types {
+		if !slices.Contains(dialpadtest.EventTypes(), typ) {
+			return fmt.Errorf("trigger: unknown event type %q (want one of %s)", clip(typ, 40), valid)
+		}
+	}
+	if count < 1 {
+		return fmt.Errorf("trigger: --count must be at least 1, got %d", count)
+	}
+	return nil
 }
 
 func trigger(c *cli.Context, client *http.Client, typ string) error {

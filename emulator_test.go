@@ -1,0 +1,108 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// triggerFake starts the fake with one webhook per event type, subscribed
+// to that type, so a test sees what each `trigger` published. The fake's
+// trigger endpoint answers after every webhook POST finished.
+func triggerFake(t *testing.T) (*dialpadtest.Server, map[string]*hook) {
+	t.Helper()
+	srv := newFake(t, dialpadtest.Config{})
+	hooks := make(map[string]*hook)
+	for _, typ := range dialpadtest.EventTypes() {
+		hooks[typ] = newHook(t, nil)
+		if _, err := srv.AddSubscription(typ, srv.AddWebhook(hooks[typ].URL, ""), dialpadtest.SubscriptionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, hooks
+}
+
+func (h *hook) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.requests)
+}
+
+// TestTriggerCount: --count before the types triggers each type that many
+// times, in the order given, and nothing else.
+func TestTriggerCount(t *testing.T) {
+	srv, hooks := triggerFake(t)
+	out, err := apiCmd(t, srv, "trigger", "--count", "3", "sms", "contact")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	want := strings.Repeat("triggered sms: 1 event(s), 0 websocket frame(s), 1 webhook POST(s)\n", 3) +
+		strings.Repeat("triggered contact: 1 event(s), 0 websocket frame(s), 1 webhook POST(s)\n", 3)
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	for typ, h := range hooks {
+		n := 0
+		if typ == "sms" || typ == "contact" {
+			n = 3
+		}
+		if got := h.count(); got != n {
+			t.Errorf("%s webhook got %d POSTs, want %d", typ, got, n)
+		}
+	}
+}
+
+// TestTriggerRejectsBadArgs: flags after the types, unknown types, no type
+// and a count below 1 fail with a message saying what to type, before
+// anything is published.
+func TestTriggerRejectsBadArgs(t *testing.T) {
+	const valid = "call, sms, agent_status, contact, changelog"
+	srv, hooks := triggerFake(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"flags after types", []string{"sms", "contact", "--count", "3"},
+			"trigger: flags go before the event types: put --count before sms, as in trigger --count 3 sms contact"},
+		{"flag between types", []string{"call", "-count=2", "sms"},
+			"trigger: flags go before the event types: put -count before call, as in trigger --count 3 sms contact"},
+		{"value not echoed", []string{"sms", "--api-key=dptest_secret"},
+			"trigger: flags go before the event types: put --api-key before sms, as in trigger --count 3 sms contact"},
+		{"unknown type", []string{"bogus"},
+			`trigger: unknown event type "bogus" (want one of ` + valid + ")"},
+		{"unknown after a valid type", []string{"sms", "SMS"},
+			`trigger: unknown event type "SMS" (want one of ` + valid + ")"},
+		{"no type", nil,
+			"trigger: name an event type: " + valid},
+		{"count 0", []string{"--count", "0", "sms"},
+			"trigger: --count must be at least 1, got 0"},
+		{"count -1", []string{"--count", "-1", "sms"},
+			"trigger: --count must be at least 1, got -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := start(t, append(append([]string{"trigger"}, apiArgs(srv)...), tc.args...)...)
+			err := r.wait(t, 10*time.Second)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v\nwant %s", err, tc.want)
+			}
+			if out := r.stdout.String(); out != "" {
+				t.Errorf("stdout: %q, want nothing", out)
+			}
+			for typ, h := range hooks {
+				if n := h.count(); n != 0 {
+					t.Errorf("%s webhook got %d POSTs, want none", typ, n)
+				}
+			}
+		})
+	}
+	// The webhooks were live all along.
+	if out, err := apiCmd(t, srv, "trigger", "sms"); err != nil {
+		t.Fatalf("trigger sms: %v\n%s", err, out)
+	}
+	if n := hooks["sms"].count(); n != 1 {
+		t.Errorf("sms webhook got %d POSTs after one good trigger, want 1", n)
+	}
+}
