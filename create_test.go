@@ -111,9 +111,10 @@ func TestListenCreateErrors(t *testing.T) {
 		t.Errorf("usage errors made %d REST calls", n)
 	}
 
-	r := start(t, createArgs(srv, "http://127.0.0.1:1/", "--events", "sms,call", "--call-states", "bogus")...)
+	// The contact subscription is created, then Dialpad refuses the call one.
+	r := start(t, createArgs(srv, "http://127.0.0.1:1/", "--events", "contact,call", "--target-type", "bogus", "--target-id", "1")...)
 	err := r.wait(t, 10*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "create call subscription: 400") || !strings.Contains(err.Error(), "invalid call_states") {
+	if err == nil || !strings.Contains(err.Error(), "create call subscription: 400") || !strings.Contains(err.Error(), "invalid target_type") {
 		t.Fatalf("error %v, want the refused create with Dialpad's message", err)
 	}
 	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {

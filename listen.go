@@ -41,7 +41,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
-		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted (at most 64 MiB)"},
+		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, 1 KiB to 64 MiB"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
@@ -49,8 +49,8 @@ func listenCommand() *cli.Command {
 		&cli.IntFlag{Name: "procs", Value: 1, Usage: "CPU cores the agent may run Go code on at once (GOMAXPROCS wins when set); 0: all"},
 		&cli.DurationFlag{Name: "status-interval", Value: time.Minute, Usage: "how often a status line (connections, received, delivered, pending, gaps) is logged; 0: never"},
 		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
-		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for `events show|replay` (0: none)"},
-		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "and for at most this long"},
+		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for events show and events replay (0: none)"},
+		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "delivered events are kept at most this long"},
 	}, apiFlags...)
 	return &cli.Command{
 		Name:  "listen",
@@ -59,6 +59,9 @@ func listenCommand() *cli.Command {
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
 		Flags: append(append(append(flags, logFlags...), createFlags()...), routeFlags()...),
 		Action: func(c *cli.Context) error {
+			if err := checkRanges(c); err != nil {
+				return err
+			}
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err
@@ -160,16 +163,22 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.Routes, err = routesFrom(c, o.Forward); err != nil {
 		return o, err
 	}
+	for _, r := range o.Routes {
+		if err := checkHandlerURL(r.Forward.URL); err != nil {
+			return o, routeError(r, err)
+		}
+	}
 	events, err := filterTypes(c.StringSlice("events"))
 	if err != nil {
 		return o, err
 	}
-	if n := c.Int64("max-frame-bytes"); n < 0 || n > maxFrameBytes {
-		return o, fmt.Errorf("--max-frame-bytes %d: want at most %d (64 MiB); Dialpad's events are a few KiB", n, maxFrameBytes)
+	states, err := parseCallStates(c.StringSlice("call-states"))
+	if err != nil {
+		return o, err
 	}
 	o.Agent = agent.Config{
 		Events:         events,
-		CallStates:     splitList(c.StringSlice("call-states")),
+		CallStates:     states,
 		VerifySecret:   c.String("verify-secret"),
 		Concurrency:    c.Int("concurrency"),
 		RotateBefore:   c.Duration("rotate-before"),

@@ -53,7 +53,11 @@ func specsFromFlags(c *cli.Context, types []dialpad.SubscriptionType) ([]setup.S
 		s := setup.SubscriptionSpec{Type: t}
 		set := func(name string) bool { return c.IsSet(name) && slices.Contains(subscriptionOptions[name], t) }
 		if set("call-states") {
-			s.CallStates = c.StringSlice("call-states")
+			states, err := parseCallStates(c.StringSlice("call-states"))
+			if err != nil {
+				return nil, err
+			}
+			s.CallStates = states
 		}
 		if set("target-type") {
 			s.TargetType = c.String("target-type")
@@ -96,7 +100,11 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 		r.Enabled = new(c.Bool("enabled"))
 	}
 	if c.IsSet("call-states") {
-		r.CallStates = c.StringSlice("call-states")
+		states, err := parseCallStates(c.StringSlice("call-states"))
+		if err != nil {
+			return r, err
+		}
+		r.CallStates = states
 	}
 	if c.IsSet("group-calls-only") {
 		r.GroupCallsOnly = new(c.Bool("group-calls-only"))
@@ -112,6 +120,27 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 	}
 	r.Direction, r.AgentType, r.ContactType = c.String("sms-direction"), c.String("agent-type"), c.String("contact-type")
 	return r, nil
+}
+
+// callStates are the states a call subscription may list, which
+// --call-states also filters by.
+var callStates = dialpad.CallStates()
+
+// parseCallStates parses --call-states (repeated, comma-separated; case
+// and "-" for "_" are forgiven). An unknown state is an error: as a filter
+// it would silently drop every call event.
+func parseCallStates(list []string) ([]string, error) {
+	var out []string
+	for _, s := range splitList(list) {
+		norm := strings.ReplaceAll(strings.ToLower(s), "-", "_")
+		if !slices.Contains(callStates, norm) {
+			return nil, fmt.Errorf("--call-states %q: want one of %s", s, strings.Join(callStates, ", "))
+		}
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
+		}
+	}
+	return out, nil
 }
 
 // parseTypes parses a list such as ["call", "sms"] (commas allowed inside).

@@ -25,6 +25,17 @@ func SubscriptionTypes() []SubscriptionType {
 	return []SubscriptionType{Call, SMS, AgentStatus, Contact, Changelog}
 }
 
+// CallStates are the states a call subscription may list in call_states
+// ("all" means every state): API.md §3's enum (export S1; the newer S2
+// drops eavesdrop).
+func CallStates() []string {
+	return []string{"admin", "admin_recording", "ai_playbook", "all", "barge", "blocked",
+		"call_transcription", "calling", "connected", "csat", "dispositions", "eavesdrop", "hangup",
+		"hold", "merged", "missed", "monitor", "parked", "pcsat", "postcall", "preanswer", "queued",
+		"recap_action_items", "recap_outcome", "recap_purposes", "recap_summary", "recording",
+		"ringing", "takeover", "transcription", "voicemail", "voicemail_uploaded"}
+}
+
 // ParseSubscriptionType parses a type name such as "call" or "agent_status"
 // (case-insensitive; "agent-status" is accepted too).
 func ParseSubscriptionType(s string) (SubscriptionType, error) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
 
 // websocketEP is a websocket endpoint (/api/v2/websockets).
@@ -56,11 +58,7 @@ type SubscriptionOptions struct {
 var eventTypes = []string{"call", "sms", "agent_status", "contact", "changelog"}
 
 var (
-	callStates = []string{"admin", "admin_recording", "ai_playbook", "all", "barge", "blocked",
-		"call_transcription", "calling", "connected", "csat", "dispositions", "eavesdrop", "hangup",
-		"hold", "merged", "missed", "monitor", "parked", "pcsat", "postcall", "preanswer", "queued",
-		"recap_action_items", "recap_outcome", "recap_purposes", "recap_summary", "recording",
-		"ringing", "takeover", "transcription", "voicemail", "voicemail_uploaded"}
+	callStates  = dialpad.CallStates()
 	targetTypes = []string{"callcenter", "callrouter", "channel", "coachinggroup", "coachingteam",
 		"department", "office", "room", "staffgroup", "unknown", "user"}
 	directions   = []string{"all", "inbound", "outbound"}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// listenRanges are the meaningful values of listen's numeric flags, as
+// their usage text states them; durations are in nanoseconds. Zero would
+// otherwise silently mean the default for most of them, and a negative
+// value nothing sensible.
+var listenRanges = []struct {
+	flag     string
+	min, max int64 // inclusive
+	want     string
+}{
+	{"websocket-id", 0, math.MaxInt64, "a positive id"}, // 0: not given
+	{"concurrency", 1, math.MaxInt64, "1 or more"},
+	{"max-attempts", 0, math.MaxInt64, "0 (until --max-age) or more"},
+	{"timeout", 1, math.MaxInt64, "more than 0"},
+	{"retry-wait-min", 1, math.MaxInt64, "more than 0"},
+	{"retry-wait-max", 1, math.MaxInt64, "more than 0"},
+	{"rotate-before", 1, math.MaxInt64, "more than 0"},
+	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
+	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
+	{"memory-limit-mib", 0, math.MaxInt64, "0 (none) or more"},
+	{"procs", 0, math.MaxInt64, "0 (all cores) or more"},
+	{"status-interval", 0, math.MaxInt64, "0 (never) or more"},
+	{"max-age", 1, math.MaxInt64, "more than 0"},
+	{"keep-delivered", 0, math.MaxInt64, "0 (none) or more"},
+	{"keep-delivered-for", 1, math.MaxInt64, "more than 0 (--keep-delivered 0 keeps none)"},
+	{"target-id", 0, math.MaxInt64, "a positive id"}, // with --create; 0: not given
+}
+
+// checkRanges refuses a numeric flag of listen out of its range, before
+// anything starts.
+func checkRanges(c *cli.Context) error {
+	for _, r := range listenRanges {
+		var n int64
+		switch v := c.Value(r.flag).(type) {
+		case int:
+			n = int64(v)
+		case int64:
+			n = v
+		case time.Duration:
+			n = int64(v)
+		default:
+			return fmt.Errorf("--%s: not a numeric flag of %s", r.flag, c.Command.Name)
+		}
+		if n < r.min || n > r.max {
+			return fmt.Errorf("--%s %v: want %s", r.flag, c.Value(r.flag), r.want)
+		}
+	}
+	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
+	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {
+		return fmt.Errorf("--retry-wait-min %s: want at most --retry-wait-max (%s)", lo, hi)
+	}
+	return nil
+}
+
+// checkHandlerURL refuses a handler URL that could never be dialled: one
+// that does not parse or whose port is not 1 to 65535 (forward.New checks
+// the rest), so it fails at start rather than in endless retries.
+func checkHandlerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its message repeats the URL, which may hold a password
+		}
+		return err
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s: port %s: want 1 to 65535", u.Redacted(), p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/urfave/cli/v2"
+)
+
+// TestListenRefusesBadFlagValues: a flag value out of its range stops
+// listen at start, before any REST call, with an error that names the
+// flag and what it takes.
+func TestListenRefusesBadFlagValues(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	const hook = "http://127.0.0.1:1/hook"
+	listen := func(extra ...string) []string { return listenArgs(srv, wsID, hook, extra...) }
+	states := `want one of admin, admin_recording, ai_playbook, all, barge,`
+	for _, tc := range []struct {
+		args []string
+		want string // the error starts with it
+		hide string // and does not contain it
+	}{
+		{listen("--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
+		{listen("--call-states", "ringing,hangpu"), `--call-states "hangpu": ` + states, ""},
+		{createArgs(srv, hook, "--events", "call", "--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
+		{listen("--concurrency", "0"), "--concurrency 0: want 1 or more", ""},
+		{listen("--concurrency", "-3"), "--concurrency -3: want 1 or more", ""},
+		{listen("--max-attempts", "-1"), "--max-attempts -1: want 0 (until --max-age) or more", ""},
+		{listen("--timeout", "0"), "--timeout 0s: want more than 0", ""},
+		{listen("--retry-wait-min", "0"), "--retry-wait-min 0s: want more than 0", ""},
+		{listen("--retry-wait-max", "-1s"), "--retry-wait-max -1s: want more than 0", ""},
+		{listen("--retry-wait-min", "1m"), "--retry-wait-min 1m0s: want at most --retry-wait-max (30s)", ""},
+		{listen("--rotate-before", "-1m"), "--rotate-before -1m0s: want more than 0", ""},
+		{listen("--max-frame-bytes", "0"), "--max-frame-bytes 0: want 1024 (1 KiB) to 67108864 (64 MiB)", ""},
+		{listen("--max-frame-bytes", "8"), "--max-frame-bytes 8: want 1024 (1 KiB) to 67108864 (64 MiB)", ""},
+		{listen("--max-frame-bytes", "67108865"), "--max-frame-bytes 67108865: want 1024 (1 KiB) to 67108864 (64 MiB)", ""},
+		{listen("--drain-timeout", "-1s"), "--drain-timeout -1s: want more than 0", ""},
+		{listen("--memory-limit-mib", "-5"), "--memory-limit-mib -5: want 0 (none) or more", ""},
+		{listen("--procs", "-1"), "--procs -1: want 0 (all cores) or more", ""},
+		{listen("--status-interval", "-1s"), "--status-interval -1s: want 0 (never) or more", ""},
+		{listen("--max-age", "0"), "--max-age 0s: want more than 0", ""},
+		{listen("--keep-delivered", "-1"), "--keep-delivered -1: want 0 (none) or more", ""},
+		{listen("--keep-delivered-for", "-1h"), "--keep-delivered-for -1h0m0s: want more than 0", ""},
+		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", "-5", "--forward-to", hook},
+			"--websocket-id -5: want a positive id", ""},
+		{createArgs(srv, hook, "--events", "call", "--target-type", "office", "--target-id", "-2"), "--target-id -2: want a positive id", ""},
+		{createArgs(srv, hook, "--events", "call", "--concurrency", "0"), "--concurrency 0: want 1 or more", ""},
+		{listenArgs(srv, wsID, "http://127.0.0.1:99999/hook"), "--forward-to: http://127.0.0.1:99999/hook: port 99999: want 1 to 65535", ""},
+		{listenArgs(srv, wsID, "http://user:pw@127.0.0.1:0/hook"), "--forward-to: http://user:xxxxx@127.0.0.1:0/hook: port 0: want 1 to 65535", ":pw@"},
+		{listenArgs(srv, wsID, "http://127.0.0.1:http/hook"), `--forward-to: invalid port ":http" after host`, ""},
+		{listen("--route", "call=http://127.0.0.1:70000/calls"), "--route call: http://127.0.0.1:70000/calls: port 70000: want 1 to 65535", ""},
+		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: http://127.0.0.1:99999/hook: port 99999", ""},
+	} {
+		r := start(t, tc.args...)
+		err := r.wait(t, 10*time.Second)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args[5:], err, tc.want)
+		} else if tc.hide != "" && strings.Contains(err.Error(), tc.hide) {
+			t.Errorf("%v: error %v shows %q", tc.args[5:], err, tc.hide)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("bad flag values made %d REST calls: %v", len(calls), calls)
+	}
+}
+
+// TestSubscriptionsRefuseUnknownCallStates: `subscriptions create|update`
+// check --call-states before sending anything.
+func TestSubscriptionsRefuseUnknownCallStates(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for _, args := range [][]string{
+		{"subscriptions", "create", "--type", "call", "--endpoint-id", "1000", "--call-states", "rigning"},
+		{"subscriptions", "update", "--type", "call", "--call-states", "Hangup,rigning", "1001"},
+	} {
+		_, err := apiCmd(t, srv, args[0]+" "+args[1], args[2:]...)
+		if want := `--call-states "rigning": want one of admin,`; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%v: error %v, want %q", args, err, want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("unknown call states made %d REST calls: %v", len(calls), calls)
+	}
+}
+
+// TestParseCallStates: states are forgiven case and "-", deduplicated, and
+// "all" is one of them.
+func TestParseCallStates(t *testing.T) {
+	got, err := parseCallStates([]string{"Ringing, hangup", "voicemail-uploaded", "ringing", "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ringing,hangup,voicemail_uploaded,all"; strings.Join(got, ",") != want {
+		t.Errorf("got %q, want %q", strings.Join(got, ","), want)
+	}
+}
+
+// TestListenRangesCoverNumericFlags: every numeric flag of listen has a
+// range, and every range names one of them.
+func TestListenRangesCoverNumericFlags(t *testing.T) {
+	numeric := map[string]bool{}
+	for _, f := range listenCommand().Flags {
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			numeric[f.Name] = true
+		case *cli.Int64Flag:
+			numeric[f.Name] = true
+		case *cli.DurationFlag:
+			numeric[f.Name] = true
+		}
+	}
+	ranged := map[string]bool{}
+	for _, r := range listenRanges {
+		if !numeric[r.flag] {
+			t.Errorf("listenRanges names --%s, not a numeric flag of listen", r.flag)
+		}
+		ranged[r.flag] = true
+	}
+	for name := range numeric {
+		if !ranged[name] {
+			t.Errorf("--%s has no entry in listenRanges", name)
+		}
+	}
+}
+
+// TestListenHelpReadsNaturally: no usage text is taken apart by urfave/cli's
+// backtick placeholders.
+func TestListenHelpReadsNaturally(t *testing.T) {
+	out, err := runCmd(t, "listen", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, out, "--keep-delivered value")
+	mustContain(t, out, "kept in the spool for events show and events replay (0: none)")
+	if strings.Contains(out, "`") || strings.Contains(out, "show|replay") {
+		t.Errorf("listen --help shows a backtick placeholder:\n%s", out)
+	}
+}
