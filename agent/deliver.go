@@ -42,9 +42,14 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event)
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
-	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining})
+	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
+		Prior: len(ev.Tried), Attempted: func(h []forward.Attempt) {
+			if n := len(ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
+				r.Queue.Tried(ev, attempts(ev.Tried, h))
+			}
+		}})
 	cancel()
-	history := attempts(res.History)
+	history := attempts(ev.Tried, res.History)
 	switch {
 	case res.Err == nil:
 		r.Queue.Ack(ev, history)
@@ -54,6 +59,9 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event)
 				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 		}
 	case (ctx.Err() != nil || draining.Err() != nil) && res.Retryable:
+		if len(res.History) > 0 {
+			r.Queue.Tried(ev, history)
+		}
 		a.release(r, ev, res.Attempts)
 	default:
 		reason := res.Err.Error()
@@ -84,14 +92,21 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 // latency is the time from arrival to now, for log lines.
 func latency(ev spool.Event) string { return time.Since(ev.Received).Round(time.Microsecond).String() }
 
-// attempts converts forward's history for the spool.
-func attempts(h []forward.Attempt) []spool.Attempt {
-	if len(h) == 0 {
+// keepEveryAttempt: the spool records each failed attempt of an event up
+// to this many, then every this-many-th (each record holds them all, so
+// this bounds what a long outage writes); a stop records them all.
+const keepEveryAttempt = 100
+
+// attempts is the attempts made before this delivery followed by
+// forward's history of it, for the spool.
+func attempts(before []spool.Attempt, h []forward.Attempt) []spool.Attempt {
+	if len(before)+len(h) == 0 {
 		return nil
 	}
-	out := make([]spool.Attempt, len(h))
-	for i, a := range h {
-		out[i] = spool.Attempt{At: a.At, Status: a.Status, Error: a.Err, Duration: a.Duration}
+	out := make([]spool.Attempt, len(before), len(before)+len(h))
+	copy(out, before)
+	for _, a := range h {
+		out = append(out, spool.Attempt{At: a.At, Status: a.Status, Error: a.Err, Duration: a.Duration})
 	}
 	return out
 }

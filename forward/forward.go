@@ -64,6 +64,13 @@ type Request struct {
 	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
 	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
 	Type string // event type for Config.TypeHeader; "" (or a value unfit for a header) leaves it out
+	// Prior is how many attempts were made before this call (in an earlier
+	// run of the agent): they count toward Config.MaxAttempts, and the
+	// attempt header goes on from them. With none left the call makes none.
+	Prior int
+	// Attempted, when set, is called on the caller's goroutine after each
+	// failed attempt that will be retried, with this call's attempts so far.
+	Attempted func(history []Attempt)
 	// Stop, when set and done, ends the delivery after the attempt in
 	// flight: no further attempt starts, a backoff wait ends at once, and a
 	// delivery not done by then fails retryable with ErrStopped. The
@@ -174,7 +181,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if res.ID == "" {
 		res.ID = uuid.NewString()
 	}
-	c := &call{id: res.ID}
+	c := &call{id: res.ID, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted}
 	if !validValue(res.ID) {
 		res.Err = &Error{URL: f.redacted, msg: "forward: delivery id " + strconv.Quote(res.ID) + " is not a valid header value"}
 		res.Latency = time.Since(start)
@@ -182,6 +189,13 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	}
 	if err := ctx.Err(); err != nil {
 		res.Err, res.Retryable = f.failure(c, 0, "", nil, err), true
+		res.Latency = time.Since(start)
+		return res
+	}
+	if c.prior >= f.maxAttempts {
+		res.Attempts = c.prior
+		res.Err = &Error{URL: f.redacted, Attempts: c.prior,
+			msg: "forward: POST " + f.redacted + ": gave up: " + plural(c.prior, "attempt") + " made before, the most allowed"}
 		res.Latency = time.Since(start)
 		return res
 	}

@@ -508,3 +508,47 @@ func TestDeliverStopLetsAttemptInFlightFinish(t *testing.T) {
 		})
 	}
 }
+
+// Request.Prior counts attempts made in an earlier run toward MaxAttempts
+// and numbers the attempt header on from them; Attempted sees each failed
+// attempt that will be retried.
+func TestDeliverPriorAttempts(t *testing.T) {
+	tests := []struct {
+		prior     int
+		posts     []string // attempt headers the handler sees
+		attempted []int    // history lengths Attempted is called with
+	}{
+		{prior: 0, posts: []string{"1", "2", "3"}, attempted: []int{1, 2}},
+		{prior: 2, posts: []string{"3"}},
+		{prior: 3},
+		{prior: 7},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.prior), func(t *testing.T) {
+			rc := newReceiver(t, statuses(http.StatusServiceUnavailable))
+			f := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: 3})
+			var attempted []int
+			res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent), Prior: tt.prior,
+				Attempted: func(h []Attempt) {
+					if h[len(h)-1].Status != http.StatusServiceUnavailable {
+						t.Errorf("Attempted with last attempt %+v, want its 503", h[len(h)-1])
+					}
+					attempted = append(attempted, len(h))
+				}})
+
+			var posts []string
+			for _, h := range rc.recorded() {
+				posts = append(posts, h.header.Get(DefaultAttemptHeader))
+			}
+			if !slices.Equal(posts, tt.posts) || !slices.Equal(attempted, tt.attempted) {
+				t.Errorf("attempt headers %v, Attempted %v; want %v, %v", posts, attempted, tt.posts, tt.attempted)
+			}
+			if res.Err == nil || res.Attempts != max(tt.prior, 3) || len(res.History) != len(tt.posts) {
+				t.Errorf("Result = %+v, want a failure after %d attempts in all, %d in this call", res, max(tt.prior, 3), len(tt.posts))
+			}
+			if len(tt.posts) == 0 && !strings.Contains(res.Err.Error(), "made before, the most allowed") {
+				t.Errorf("Err = %v, want it to say no attempt was left", res.Err)
+			}
+		})
+	}
+}

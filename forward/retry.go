@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -25,12 +26,14 @@ const drainLimit = 64 << 10
 // because retryablehttp calls its hooks with the request or its context
 // only; the hooks all run on the caller's goroutine, one after another.
 type call struct {
-	id       string
-	attempts int   // attempts started
-	status   int   // status of the last answer, 0 when the last attempt got none
-	err      error // transport error of the last attempt, nil when it got an answer
-	history  []Attempt
-	body     []byte // what is POSTed, for the Standard Webhooks signature
+	id        string
+	prior     int             // attempts made before this call (Request.Prior)
+	attempted func([]Attempt) // Request.Attempted
+	attempts  int             // attempts started, prior ones included
+	status    int             // status of the last answer, 0 when the last attempt got none
+	err       error           // transport error of the last attempt, nil when it got an answer
+	history   []Attempt
+	body      []byte // what is POSTed, for the Standard Webhooks signature
 
 	// With Request.Stop: cancel ends the call's context, and so a backoff
 	// wait; stop (on Stop's AfterFunc goroutine) calls it at once unless
@@ -117,9 +120,10 @@ func retryableErr(err error) bool {
 func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int) {
 	c := callFrom(req.Context())
 	if c != nil {
-		c.attempts = i + 1
+		c.attempts = c.prior + i + 1
 		c.history = append(c.history, Attempt{At: time.Now()})
 		c.attemptStarts()
+		i += c.prior // the header numbers attempts across runs
 	}
 	if f.attemptKey == "" && f.standard == nil {
 		return
@@ -188,8 +192,11 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		// retryablehttp drains only 4 KiB; a framework's error page is longer.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	}
+	if c.attempted != nil {
+		c.attempted(c.history)
+	}
 	if f.log.Enabled(ctx, slog.LevelWarn) {
-		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.Int("max_attempts", f.maxAttempts)}
+		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText())}
 		if err != nil {
 			attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
 		} else {
@@ -198,6 +205,14 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
 	}
 	return true, nil
+}
+
+// maxAttemptsText is MaxAttempts for log lines.
+func (f *Forwarder) maxAttemptsText() string {
+	if f.maxAttempts == math.MaxInt32 {
+		return "unlimited"
+	}
+	return strconv.Itoa(f.maxAttempts)
 }
 
 // backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.

@@ -11,8 +11,8 @@ import (
 // packed into 32 bytes: the spool keeps one for every pending, dead and
 // kept delivered event.
 type place struct {
-	recOff, outOff int64 // the record (a frameRecord or frameFinished); its frameOutcome
-	recN, outN     int32 // their sizes; outN is 0 when there is no outcome frame
+	recOff, outOff int64 // the record (a frameRecord or frameFinished); its frameOutcome, or while pending its latest frameTried
+	recN, outN     int32 // their sizes; outN is 0 when there is no such frame
 	code           byte  // the state (stateCode)
 }
 
@@ -112,6 +112,16 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 		if o.State == Delivered {
 			b.delivered = append(b.delivered, finishedAt{seq, o.Finished})
 		}
+	case frameTried:
+		seq := d.uvarint("seq")
+		d.attempts()
+		if d.err != nil {
+			return fmt.Errorf("%w %d: attempts: %v", errCorrupt, seq, d.err)
+		}
+		if p, ok := b.places[seq]; ok && p.state() == Pending {
+			p.outOff, p.outN = at.off, at.n
+			b.places[seq] = p
+		} // else superseded: garbage
 	case frameForget:
 		n := d.uvarint("count")
 		for range n {
@@ -179,7 +189,12 @@ func readRecord(f *os.File, seq uint64, p place) (Record, error) {
 		}
 		d = decoder{b: out[1:]}
 		d.uvarint("seq")
-		r.apply(d.outcome())
+		if out[0] == frameTried {
+			r.Tried = d.attempts()
+			r.Attempts = append(r.Attempts, r.Tried...)
+		} else {
+			r.apply(d.outcome())
+		}
 	}
 	if d.err != nil {
 		return Record{}, fmt.Errorf("%w %d: %v", errCorrupt, seq, d.err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +115,7 @@ const (
 	opAck
 	opDead
 	opReject
+	opTried
 )
 
 // op is one write waiting for the committer.
@@ -344,6 +346,14 @@ func (d *Disk) Dead(ev Event, reason string, attempts []Attempt) {
 	d.idx.done(ev)
 	d.uncache(ev)
 	d.send(op{kind: opDead, ev: ev, attempts: attempts, reason: reason, at: time.Now()})
+}
+
+// Tried records the attempts made so far (those of ev.Tried included) on
+// ev, which is being delivered and stays pending: if the agent stops
+// before ev is delivered or given up on, its next delivery goes on from
+// them. Attempts are not kept after the call.
+func (d *Disk) Tried(ev Event, attempts []Attempt) {
+	d.send(op{kind: opTried, ev: Event{Seq: ev.Seq}, attempts: slices.Clone(attempts), at: time.Now()})
 }
 
 // Len reports the events appended and not yet acknowledged, declared dead

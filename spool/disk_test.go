@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,59 @@ func TestDiskDeadLetterKeepsHistory(t *testing.T) {
 	}
 	if pending, _ := List(path, Pending); len(pending) != 0 {
 		t.Fatalf("pending after dead = %+v", pending)
+	}
+}
+
+// TestDiskTriedSurvivesRestart: the attempts recorded on a pending event
+// come back with it after a restart (and through a compaction), show in
+// its record, and are not counted twice once it ends.
+func TestDiskTriedSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	cfg := DiskConfig{Path: path, CompactAfter: 1}
+	at := time.Unix(1700000000, 0)
+	a1 := Attempt{At: at, Status: 503, Duration: time.Millisecond}
+	a2 := Attempt{At: at.Add(time.Second), Error: "connection refused", Duration: 2 * time.Millisecond}
+	a3 := Attempt{At: at.Add(2 * time.Second), Status: 400, Duration: 3 * time.Millisecond}
+
+	d, stop := openRunning(t, cfg)
+	appendSync(t, d, Event{ID: "a", Key: "call:1", Body: []byte(`{"n":1}`)})
+	ev := nextNow(t, d)
+	d.Tried(ev, []Attempt{a1})
+	d.Tried(ev, []Attempt{a1, a2}) // supersedes the first
+	d.Release(ev)
+	stop()
+	// With an hour's commit interval b's append is still queued when its
+	// attempt is recorded: both are written by the last commit, at stop.
+	d, stop = openRunning(t, DiskConfig{Path: path, CommitInterval: time.Hour})
+	if err := d.Append(Event{ID: "b", Key: "call:2", Body: []byte(`{"n":2}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.Release(nextNow(t, d)) // a comes first
+	evB := nextNow(t, d)
+	d.Tried(evB, []Attempt{a1})
+	d.Release(evB)
+	stop()
+	pending := mustList(t, path, Pending)
+	if len(pending) != 2 || !slices.Equal(pending[0].Attempts, []Attempt{a1, a2}) || !slices.Equal(pending[1].Attempts, []Attempt{a1}) {
+		t.Fatalf("pending after restart = %+v, want a with its 2 attempts and b with 1", pending)
+	}
+
+	d, stop = openRunning(t, cfg)
+	for i := range 20 { // garbage enough for compactions, which keep a's attempts
+		appendSync(t, d, Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i), Body: []byte("{}")})
+	}
+	ev = nextNow(t, d)
+	if ev.ID != "a" || !slices.Equal(ev.Tried, []Attempt{a1, a2}) || string(ev.Body) != `{"n":1}` {
+		t.Fatalf("after restart Next = %s %q with attempts %+v, want a and its 2 attempts", ev.ID, ev.Body, ev.Tried)
+	}
+	for range 21 { // b and the 20
+		d.Ack(nextNow(t, d), nil)
+	}
+	d.Dead(ev, "400 Bad Request (not retried)", []Attempt{a1, a2, a3})
+	stop()
+	dead := mustList(t, path, Dead)
+	if len(dead) != 1 || !slices.Equal(dead[0].Attempts, []Attempt{a1, a2, a3}) {
+		t.Fatalf("dead letters = %+v, want a with its 3 attempts, each once", dead)
 	}
 }
 

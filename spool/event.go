@@ -32,6 +32,11 @@ type Event struct {
 	// Replayed is when `events replay` last put the event back; zero if
 	// never. Its max age counts from the later of the two.
 	Replayed time.Time
+	// Tried holds the attempts already made to deliver the event since it
+	// was received (or replayed), as recorded by Tried before the agent
+	// last stopped; Next fills it from the spool. A delivery goes on from
+	// them (attempt count, history).
+	Tried []Attempt
 
 	// stored marks an event of a Disk spool whose body was not kept in
 	// memory (Disk.cache) and so must not be returned to the budget.

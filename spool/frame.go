@@ -28,6 +28,8 @@ import (
 //	frameFinished: a record and its outcome at once  (appendRecord, appendOutcome)
 //	frameOutcome:  seq, then the outcome of a record written before
 //	frameForget:   count, then seqs of records to forget (pruned history, purge)
+//	frameTried:    seq, then the attempts made so far on a pending record
+//	               (each supersedes the one before; an outcome, them all)
 //
 // Reading the frames in order gives each record's state; what a later
 // frame supersedes is garbage until the file is compacted (rewritten with
@@ -38,6 +40,7 @@ const (
 	frameFinished byte = 2
 	frameOutcome  byte = 3
 	frameForget   byte = 4
+	frameTried    byte = 5
 )
 
 // fileHeader starts every spool file: a name to recognise it by and the

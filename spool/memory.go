@@ -44,6 +44,9 @@ func (q *Memory) Durable() bool { return false }
 // stopping; in memory it is lost, which the agent reports.
 func (q *Memory) Release(ev Event) { q.idx.done(ev) }
 
+// Tried keeps nothing: an in-memory event does not outlive the process.
+func (q *Memory) Tried(Event, []Attempt) {}
+
 // Reject is for an event refused on arrival (e.g. a bad signature); in
 // memory nothing is kept (the agent logs it).
 func (q *Memory) Reject(Event, string) {}

@@ -64,6 +64,12 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 			}
 		case opReject:
 			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
+		case opTried:
+			if carried[o.ev.Seq] {
+				carry = append(carry, *o) // after its append, carried above
+				continue
+			}
+			changes = d.writeTried(changes, o)
 		}
 	}
 	changes = d.prune(changes)
@@ -183,6 +189,30 @@ func (d *Disk) writeOutcome(changes []change, o *op) []change {
 		d.delivered.push(finishedAt{o.ev.Seq, out.Finished})
 	}
 	p.finish(d.spanOf(at), out.State)
+	return append(changes, change{seq: o.ev.Seq, p: p})
+}
+
+// writeTried encodes the attempts made so far on a pending record written
+// before or earlier in this batch (one whose append is carried is carried
+// with it); its previous frameTried becomes garbage.
+func (d *Disk) writeTried(changes []change, o *op) []change {
+	p, ok := d.places[o.ev.Seq]
+	for i := len(changes) - 1; i >= 0; i-- { // rare: a linear search is fine
+		if c := changes[i]; c.seq == o.ev.Seq {
+			p, ok = c.p, !c.forget
+			break
+		}
+	}
+	if !ok || p.state() != Pending {
+		return changes
+	}
+	var at int
+	d.buf, at = beginFrame(d.buf, frameTried)
+	d.buf = binary.AppendUvarint(d.buf, o.ev.Seq)
+	d.buf = appendAttempts(d.buf, o.attempts)
+	endFrame(d.buf, at)
+	s := d.spanOf(at)
+	p.outOff, p.outN = s.off, s.n
 	return append(changes, change{seq: o.ev.Seq, p: p})
 }
 

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+)
+
+// TestAttemptsCarryOverRestart: the attempts made on an event before the
+// agent stops count after it starts again: toward --max-attempts, in the
+// attempt header, and in the dead letter's history. `events show` lists
+// them while the event is still pending.
+func TestAttemptsCarryOverRestart(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	path := filepath.Join(t.TempDir(), "events.spool")
+	args := func(wait string) []string {
+		return listenArgs(srv, wsID, h.URL, "--spool", path, "--max-attempts", "3",
+			"--retry-wait-min", wait, "--retry-wait-max", wait)
+	}
+
+	r := start(t, args("1h")...) // one attempt, then a long wait
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(4).Next()
+	srv.Publish(typ, ev)
+	id := h.waitRequests(t, 1, 10*time.Second)[0].header.Get(forward.DefaultIDHeader)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if show := mustCLI(t, "events", "show", "--spool", path, id); !strings.Contains(show, "attempts: 1\n") {
+		t.Errorf("events show of the pending event after the first run:\n%s\nwant its 1 attempt", show)
+	}
+
+	r = start(t, args("10ms")...)
+	r.waitConnected(t, srv, 1)
+	r.stdout.waitFor(t, "] FAILED ", 10*time.Second)
+	for _, line := range strings.Split(r.stdout.String(), "\n") {
+		if strings.Contains(line, "] FAILED ") && !strings.Contains(line, "attempts=3") {
+			t.Errorf("dead-letter line %q, want attempts=3", line)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	var headers []string
+	for _, req := range h.waitRequests(t, 3, time.Second) {
+		headers = append(headers, req.header.Get(forward.DefaultAttemptHeader))
+	}
+	if !slices.Equal(headers, []string{"1", "2", "3"}) {
+		t.Errorf("attempt headers %v across the two runs, want 1, 2, 3 and no more", headers)
+	}
+	if show := mustCLI(t, "events", "show", "--spool", path, id); !strings.Contains(show, "attempts: 3\n") {
+		t.Errorf("events show of the dead letter:\n%s\nwant its 3 attempts", show)
+	}
+}
