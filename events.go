@@ -1,11 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,29 +33,36 @@ func eventsCommand() *cli.Command {
 			"dialpad-tunnel events replay --dead && dialpad-tunnel listen …",
 		Subcommands: []*cli.Command{
 			eventsSub("list", "list the stored events, oldest first (all states unless one is chosen)", "",
-				[]cli.Flag{&cli.BoolFlag{Name: "pending", Usage: "events waiting for delivery"}, dead, delivered, asJSON}, eventsList),
+				[]cli.Flag{&cli.BoolFlag{Name: "pending", Usage: "events waiting for delivery"}, dead, delivered, asJSON}, eventsList, ""),
 			eventsSub("show", "show one event: the headers listen sends, the body exactly, every attempt", "ID",
-				[]cli.Flag{asJSON}, eventsShow),
+				[]cli.Flag{asJSON}, eventsShow, ""),
 			eventsSub("replay", "put dead or delivered events back in the queue; listen delivers them at its next start", "[ID…]",
 				[]cli.Flag{
-					&cli.BoolFlag{Name: "dead", Usage: "every dead letter"},
-					&cli.StringFlag{Name: "since", Usage: "every dead or delivered event finished since `T`: RFC 3339 time, or a duration ago (1h)"},
-				}, eventsReplay),
+					&cli.BoolFlag{Name: "dead", Usage: "dead letters only (alone: every dead letter)"},
+					&cli.StringFlag{Name: "since", Usage: "events finished since `T` only (alone: every dead or delivered one): RFC 3339 time, or a duration ago (1h)"},
+				}, eventsReplay, replayHelp),
 			eventsSub("purge", "delete dead letters or delivered history for good", "",
-				[]cli.Flag{&cli.BoolFlag{Name: "dead", Usage: "delete every dead letter"}, &cli.BoolFlag{Name: "delivered", Usage: "delete the delivered history"}}, eventsPurge),
+				[]cli.Flag{&cli.BoolFlag{Name: "dead", Usage: "delete every dead letter"}, &cli.BoolFlag{Name: "delivered", Usage: "delete the delivered history"}}, eventsPurge, ""),
 		},
 	}
 }
+
+// replayHelp says how the selectors of events replay combine.
+const replayHelp = "Give delivery ids (or unique prefixes of 8+ characters) to replay exactly those events, or choose with flags:\n" +
+	"  --dead             every dead letter\n" +
+	"  --since T          every dead or delivered event finished since T\n" +
+	"  --dead --since T   the dead letters finished since T (both must match)\n" +
+	"Ids and flags do not mix. Frames refused on arrival by --verify-secret are never replayed."
 
 // eventsAction is an events subcommand's body, given the spool file.
 type eventsAction func(c *cli.Context, path string) error
 
 // eventsSub wraps action with the spool flags and the spool file's lookup.
 // The API flags only locate the default spool: no API key is needed.
-func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAction) *cli.Command {
+func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAction, description string) *cli.Command {
 	all := append(append(append([]cli.Flag{}, flags...), spoolFlags...), apiFlags...)
 	return &cli.Command{
-		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all,
+		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all, Description: description,
 		Action: func(c *cli.Context) error {
 			if err := flagsFirst(c); err != nil {
 				return err
@@ -155,15 +160,11 @@ func eventsList(c *cli.Context, path string) error {
 	if len(states) == 0 {
 		states = []spool.State{spool.Pending, spool.Dead, spool.Delivered}
 	}
-	var recs []spool.Record
-	for _, s := range states {
-		r, err := spool.List(path, s)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, r...)
+	recs, tail, err := spool.Records(path, states...)
+	warnTail(c, path, tail)
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(recs, func(a, b spool.Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	if c.Bool("json") {
 		out := make([]eventJSON, len(recs))
 		for i, r := range recs {
@@ -190,7 +191,8 @@ func eventsShow(c *cli.Context, path string) error {
 	if c.NArg() != 1 {
 		return fmt.Errorf("events %s: want one delivery id (or at least %d characters of it)", c.Command.Name, spool.MinPrefix)
 	}
-	r, err := spool.Find(path, c.Args().First())
+	r, tail, err := spool.Find(path, c.Args().First())
+	warnTail(c, path, tail)
 	if err != nil {
 		return err
 	}
@@ -209,19 +211,32 @@ func eventsReplay(c *cli.Context, path string) error {
 		}
 		sel.Since = t
 	}
-	if len(sel.IDs) == 0 && !sel.Dead && sel.Since.IsZero() {
-		return fmt.Errorf("events %s: say what to replay: delivery ids, --dead or --since T", c.Command.Name)
+	filtered := sel.Dead || !sel.Since.IsZero()
+	if len(sel.IDs) == 0 && !filtered {
+		return fmt.Errorf("events %s: say what to replay: delivery ids, or --dead and/or --since T", c.Command.Name)
 	}
-	n, err := spool.Replay(path, sel)
+	if len(sel.IDs) > 0 && filtered {
+		return fmt.Errorf("events %s: give delivery ids or --dead/--since, not both (--dead --since T is the dead letters finished since T)", c.Command.Name)
+	}
+	res, err := spool.Replay(path, sel)
+	warnTail(c, path, res.Tail)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		_, err = fmt.Fprintf(c.App.Writer, "nothing to replay in %s\n", path)
-		return err
+	msg, sep := "nothing to replay in "+path, ": "
+	if res.N > 0 {
+		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)",
+			res.N, plural(res.N, "event"), path), "; "
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)\n",
-		n, plural(n, "event"), path)
+	if res.Refused > 0 {
+		verb := "are"
+		if res.Refused == 1 {
+			verb = "is"
+		}
+		msg += fmt.Sprintf("%s%d refused %s (signature check failed on arrival) %s never replayed",
+			sep, res.Refused, plural(res.Refused, "frame"), verb)
+	}
+	_, err = fmt.Fprintln(c.App.Writer, msg)
 	return err
 }
 
@@ -259,12 +274,13 @@ func eventsPurge(c *cli.Context, path string) error {
 	if len(states) == 0 {
 		return fmt.Errorf("events %s: say what to purge: --dead, --delivered or both", c.Command.Name)
 	}
-	for _, s := range states {
-		n, err := spool.Purge(path, s)
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(c.App.Writer, "purged %d %s %s from %s\n", n, s, plural(n, "event"), path); err != nil {
+	n, tail, err := spool.PurgeStates(path, states...)
+	warnTail(c, path, tail)
+	if err != nil {
+		return err
+	}
+	for i, s := range states {
+		if _, err := fmt.Fprintf(c.App.Writer, "purged %d %s %s from %s\n", n[i], s, plural(n[i], "event"), path); err != nil {
 			return err
 		}
 	}

@@ -3,14 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"github.com/urfave/cli/v2"
 )
 
 // timeLayout is how the events commands print times: RFC 3339 with ms.
@@ -202,4 +205,20 @@ func toJSON(r spool.Record, full bool) eventJSON {
 		e.Body = &body
 	}
 	return e
+}
+
+// warnTail warns on stderr, in listen's log format, of an unfinished write
+// at the end of the spool file: cut off by replay or purge to write there,
+// else left as it is.
+func warnTail(c *cli.Context, path string, tail spool.Tail) {
+	if tail.Bytes == 0 {
+		return
+	}
+	msg := "spool: an unfinished write at the end of the file is left out: a crash came before its sync, so none of its events was counted as received; " +
+		"listen cuts it off at its next start (if no crash happened, the bytes are damaged: copy the file first to keep them)"
+	if tail.Cut {
+		msg = "spool: cut off an unfinished write at the end of the file: a crash came before its sync, so none of its events was counted as received (if no crash happened, the bytes were damaged)"
+	}
+	log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
+	log.Warn(msg, "spool", path, "offset", tail.Offset, "bytes", tail.Bytes)
 }

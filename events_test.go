@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
 // runCLI runs one short command to its end and returns what it printed.
@@ -305,4 +308,255 @@ func TestEventsReplayOlderThanMaxAge(t *testing.T) {
 	r = start(t, args...)
 	h.waitRequests(t, 2, 10*time.Second)
 	r.stdout.waitFor(t, "<-- [200] contact", 10*time.Second)
+}
+
+// cliErr runs one short command to its end and returns what it printed on
+// stdout and on stderr.
+func cliErr(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	r := start(t, args...)
+	err = r.wait(t, 20*time.Second)
+	return r.stdout.String(), r.stderr.String(), err
+}
+
+// spoolBatch opens the spool at path (creating it) as listen does, lets fn
+// queue appends and outcomes, and writes them all as one batch, the
+// file's last: the committer runs only once fn has returned. It returns
+// the batch's offset.
+func spoolBatch(t *testing.T, path string, fn func(d *spool.Disk)) int64 {
+	t.Helper()
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(d)
+	d.Close()
+	stopped, stop := context.WithCancel(context.Background())
+	stop() // Run writes what is queued in one batch and returns
+	if err := d.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// appendEvent queues a call event with delivery id id and its own key.
+func appendEvent(t *testing.T, d *spool.Disk, id string) {
+	t.Helper()
+	ev := spool.Event{ID: id, Key: "call:" + id, Type: "call", Body: []byte(`{"call_id":"` + id + `"}`), Received: time.Now()}
+	if err := d.Append(ev, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// finish takes the next event of d and gives it outcome: "dead",
+// "delivered" or "pending" (released, as at shutdown); it returns its id.
+func finish(t *testing.T, d *spool.Disk, outcome string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := d.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch outcome {
+	case "dead":
+		d.Dead(ev, "400 Bad Request (not retried)", []spool.Attempt{{At: time.Now(), Status: 400, Error: "400 Bad Request"}})
+	case "delivered":
+		d.Ack(ev, []spool.Attempt{{At: time.Now(), Status: 204}})
+	default:
+		d.Release(ev)
+	}
+	return ev.ID
+}
+
+// TestEventsTornTail: a spool whose last batch (three dead letters'
+// outcomes) is damaged, or cut short by a crash: every events command
+// warns on stderr with the file, the offset and the bytes, and what they
+// mean. list, show, and purge and replay with nothing to write leave the
+// file byte for byte; a purge that writes cuts the tail off first, saying
+// so, as listen's start would.
+func TestEventsTornTail(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte, last int64) []byte
+	}{
+		{"a byte flipped", func(b []byte, last int64) []byte { b[len(b)-1] ^= 0x20; return b }},
+		{"cut half-way", func(b []byte, last int64) []byte { return b[:last+(int64(len(b))-last)/2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.spool")
+			ids := []string{"0a1b2c3d-0001", "0a1b2c3d-0002", "0a1b2c3d-0003", "9f8e7d6c-0004"}
+			spoolBatch(t, path, func(d *spool.Disk) {
+				for _, id := range ids {
+					appendEvent(t, d, id)
+				}
+			})
+			spoolBatch(t, path, func(d *spool.Disk) {
+				for range 3 {
+					finish(t, d, "pending")
+				}
+				finish(t, d, "delivered")
+			})
+			last := spoolBatch(t, path, func(d *spool.Disk) {
+				for range 3 {
+					finish(t, d, "dead")
+				}
+			})
+			mustContain(t, mustCLI(t, "events", "list", "--dead", "--spool", path), ids[2][:8])
+			whole, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := tc.damage(whole, last)
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			where := []string{"WARN", "spool=" + path, "offset=" + strconv.FormatInt(last, 10), "bytes=" + strconv.Itoa(len(damaged)-int(last))}
+			leftOut := append([]string{"an unfinished write at the end of the file is left out: a crash came before its sync, " +
+				"so none of its events was counted as received; listen cuts it off at its next start"}, where...)
+
+			for _, tc := range []struct {
+				args   []string
+				stdout string
+			}{
+				{[]string{"events", "list", "--spool", path}, "pending"},
+				{[]string{"events", "show", "--spool", path, ids[0]}, "state        pending"},
+				{[]string{"events", "purge", "--dead", "--spool", path}, "purged 0 dead events"},
+				{[]string{"events", "replay", "--dead", "--spool", path}, "nothing to replay"},
+			} {
+				stdout, stderr, err := cliErr(t, tc.args...)
+				if err != nil {
+					t.Fatalf("%s: %v", strings.Join(tc.args, " "), err)
+				}
+				mustContain(t, stdout, tc.stdout)
+				for _, want := range leftOut {
+					mustContain(t, stderr, want)
+				}
+				if b, err := os.ReadFile(path); err != nil || string(b) != string(damaged) {
+					t.Fatalf("%s changed the file (%v)", strings.Join(tc.args, " "), err)
+				}
+			}
+			if dead := listJSON(t, "--dead", "--spool", path); len(dead) != 0 {
+				t.Fatalf("dead letters = %+v, want none: their outcomes are in the tail", dead)
+			}
+
+			stdout, stderr, err := cliErr(t, "events", "purge", "--delivered", "--spool", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustContain(t, stdout, "purged 1 delivered event")
+			for _, want := range append([]string{"cut off an unfinished write at the end of the file: a crash came before its sync, " +
+				"so none of its events was counted as received"}, where...) {
+				mustContain(t, stderr, want)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || string(b[:last]) != string(damaged[:last]) || len(b) == len(damaged) {
+				t.Fatalf("after purge the file is %d bytes (%v); want the %d before the tail, then the purge", len(b), err, last)
+			}
+			stdout, stderr, err = cliErr(t, "events", "list", "--spool", path)
+			if err != nil || stderr != "" || strings.Count(stdout, "pending") != 3 {
+				t.Fatalf("list after the cut: %v\nstdout:\n%s\nstderr:\n%s\nwant the three pending and no warning", err, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestEventsReplaySelectors: --dead and --since narrow each other (dead
+// letters finished since T); alone, each selects all it covers; ids do not
+// mix with them; the usage text says so.
+func TestEventsReplaySelectors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	spoolBatch(t, path, func(d *spool.Disk) {
+		for i := range 5 {
+			appendEvent(t, d, fmt.Sprintf("d0d0d0d0-%04d", i))
+			finish(t, d, "delivered")
+		}
+	})
+	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--since", "1h", "--spool", path), "nothing to replay in "+path)
+	if p := listJSON(t, "--pending", "--spool", path); len(p) != 0 {
+		t.Fatalf("replay --dead --since put back %d delivered events; there is no dead letter", len(p))
+	}
+
+	spoolBatch(t, path, func(d *spool.Disk) {
+		appendEvent(t, d, "dead0000-old")
+		finish(t, d, "dead")
+	})
+	since := time.Now().Format(time.RFC3339Nano)
+	spoolBatch(t, path, func(d *spool.Disk) {
+		appendEvent(t, d, "dead0000-new")
+		finish(t, d, "dead")
+		appendEvent(t, d, "d0d0d0d0-new")
+		finish(t, d, "delivered")
+	})
+	pending := func() string {
+		var s []string
+		for _, r := range listJSON(t, "--pending", "--spool", path) {
+			s = append(s, r.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--since", since, "--spool", path), "put back 1 event")
+	if p := pending(); p != "dead0000-new" {
+		t.Fatalf("pending after replay --dead --since = %q, want the dead letter finished since only", p)
+	}
+	mustContain(t, mustCLI(t, "events", "replay", "--since", since, "--spool", path), "put back 1 event")
+	if p := pending(); p != "dead0000-new d0d0d0d0-new" {
+		t.Fatalf("pending after replay --since = %q, want the delivered event finished since too", p)
+	}
+	for _, args := range [][]string{{"--dead", "dead0000-old"}, {"--since", "1h", "dead0000-old"}} {
+		_, err := runCLI(t, append([]string{"events", "replay", "--spool", path}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "give delivery ids or --dead/--since, not both") {
+			t.Fatalf("replay %s = %v, want a refusal to mix ids and flags", strings.Join(args, " "), err)
+		}
+	}
+	if p := pending(); p != "dead0000-new d0d0d0d0-new" {
+		t.Fatalf("a refused replay moved events: pending = %q", p)
+	}
+	help := mustCLI(t, "events", "replay", "--help")
+	for _, want := range []string{"--dead --since T the dead letters finished since T (both must match)", "Ids and flags do not mix",
+		"never replayed", "dead letters only", "events finished since T only"} {
+		mustContain(t, strings.Join(strings.Fields(help), " "), want)
+	}
+}
+
+// TestEventsReplayRefusedAndPending: a frame refused on arrival is never
+// replayed, and replay says so rather than "nothing to replay"; naming it,
+// or a pending event, says what it is once, by its whole id.
+func TestEventsReplayRefusedAndPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	forged, waiting := "4a992b3d-1111-4222-8333-944445555666", "7c0ffee0-1111-4222-8333-944445555666"
+	spoolBatch(t, path, func(d *spool.Disk) {
+		d.Reject(spool.Event{ID: forged, Key: "call:1", Type: "call", Body: []byte("a.b.c"), JWT: true}, "signature does not verify")
+		appendEvent(t, d, waiting)
+	})
+	mustContain(t, mustCLI(t, "events", "list", "--dead", "--spool", path), forged[:8])
+	for _, args := range [][]string{{"--dead"}, {"--since", "1h"}, {"--dead", "--since", "1h"}} {
+		out := mustCLI(t, append([]string{"events", "replay", "--spool", path}, args...)...)
+		mustContain(t, out, "nothing to replay in "+path+": 1 refused frame (signature check failed on arrival) is never replayed")
+	}
+	for _, tc := range []struct{ id, want string }{
+		{forged, "event " + forged + " was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed"},
+		{forged[:8], "event " + forged + " was refused on arrival"},
+		{waiting[:8], "event " + waiting + " is still pending: listen delivers it at its next start; nothing was replayed"},
+		{waiting, "event " + waiting + " is still pending"},
+	} {
+		_, err := runCLI(t, "events", "replay", "--spool", path, tc.id)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), tc.id[:8]) != 1 {
+			t.Errorf("replay %s = %v, want %q, with the id once", tc.id, err, tc.want)
+		}
+	}
+	if p := listJSON(t, "--pending", "--spool", path); len(p) != 1 || p[0].ID != waiting {
+		t.Fatalf("pending = %+v, want only %s", p, waiting)
+	}
+	spoolBatch(t, path, func(d *spool.Disk) {
+		finish(t, d, "pending")
+		appendEvent(t, d, "dead0000-0400")
+		finish(t, d, "dead")
+	})
+	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path),
+		"put back 1 event as pending in "+path+"; listen delivers them at its next start (same delivery ids); 1 refused frame (signature check failed on arrival) is never replayed")
 }

@@ -5,16 +5,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"time"
 )
 
-// The functions of this file serve the `events` commands. List and Find
-// only read, so they work while an agent runs (they see the file as it was
-// when they read it); Replay and Purge take the file's lock and fail with
-// an error wrapping ErrLocked while an agent holds it.
+// The functions of this file serve the `events` commands. Records, List
+// and Find only read, so they work while an agent runs (they see the file
+// as it was when they read it); Replay and Purge take the file's lock and
+// fail with an error wrapping ErrLocked while an agent holds it. Records,
+// Find, Replay and PurgeStates report the file's Tail, for the caller to
+// warn of it; only a Replay or Purge that writes cuts it off.
 
 // MinPrefix is the shortest delivery id prefix Find and Replay accept.
 const MinPrefix = 8
@@ -28,134 +31,219 @@ var (
 // lockTimeout is how long the events commands wait for a running agent.
 const lockTimeout = 500 * time.Millisecond
 
-// List reads the records in one state from a spool file, oldest first.
-func List(path string, state State) ([]Record, error) {
-	f, b, err := readOnly(path)
+// Tail is an unfinished write at the end of a spool file: the bytes after
+// its last intact batch (see scan). A crash came before their sync, so
+// none of their events was counted as received; or, with no crash, they
+// are damaged. A writer (Disk at its start, Replay and Purge when they
+// write) cuts them off. Bytes is 0 when the file has no such tail.
+type Tail struct {
+	Offset int64 // where the intact data ends
+	Bytes  int64 // how many bytes follow it
+	Cut    bool  // Replay or Purge cut them off to write there
+}
+
+// Records reads the records in any of states (every state when none is
+// given) from a spool file, oldest first, and reports its tail. While an
+// agent holds the file, the bytes after its intact data are the agent's
+// write in progress: no tail then.
+func Records(path string, states ...State) ([]Record, Tail, error) {
+	f, b, tail, err := readOnly(path)
 	if err != nil {
-		return nil, err
+		return nil, Tail{}, err
 	}
 	defer f.Close()
-	var out []Record
-	for _, seq := range b.seqs(state) {
-		r, err := readRecord(f, seq, b.places[seq])
-		if err != nil {
-			return nil, notSpool(path, err)
-		}
-		out = append(out, r)
+	if len(states) == 0 {
+		states = []State{Pending, Dead, Delivered}
 	}
-	return out, nil
-}
-
-// Find returns the record, in any state, whose delivery id is idOrPrefix
-// or starts with it; a prefix must have at least MinPrefix characters and
-// match one record only.
-func Find(path, idOrPrefix string) (Record, error) {
-	f, b, err := readOnly(path)
-	if err != nil {
-		return Record{}, err
-	}
-	defer f.Close()
-	m, err := b.find(idOrPrefix)
-	if err != nil {
-		return Record{}, fmt.Errorf("spool: %s: %w", path, err)
-	}
-	r, err := readRecord(f, m.seq, b.places[m.seq])
-	if err != nil {
-		return Record{}, notSpool(path, err)
-	}
-	return r, nil
-}
-
-// Selection chooses the records Replay puts back. Its parts add up.
-// Frames refused on arrival (Record.Rejected) are never chosen.
-type Selection struct {
-	IDs   []string  // delivery ids or unique prefixes (see Find) of dead or delivered records
-	Dead  bool      // every dead letter
-	Since time.Time // every dead or delivered record finished at or after Since, when not zero
-}
-
-// Replay puts the selected dead and delivered records back as pending,
-// oldest first, each with a new seq after every other, in one write and
-// sync. A replayed record keeps its delivery id, its key and its attempt
-// history; its Replays count grows by one and its outcome (State, Reason,
-// Finished) is cleared. The agent delivers it at its next start. Naming a
-// pending record is an error; nothing is moved then.
-func Replay(path string, sel Selection) (int, error) {
-	f, b, end, err := readWritable(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	chosen := map[uint64]bool{}
-	for _, id := range sel.IDs {
-		m, err := b.find(id)
-		if err != nil {
-			return 0, fmt.Errorf("spool: %s: %w", path, err)
-		}
-		if m.state == Pending {
-			return 0, fmt.Errorf("spool: %s: %s (%.8s) is still pending: listen delivers it at its next start", path, id, m.id)
-		}
-		if b.rejected[m.seq] {
-			return 0, fmt.Errorf("spool: %s: %s (%.8s) was refused on arrival (its signature did not verify): it is never forwarded", path, id, m.id)
-		}
-		chosen[m.seq] = true
-	}
-	for seq, p := range b.places {
-		if p.state() == Dead && sel.Dead && !b.rejected[seq] {
-			chosen[seq] = true
-		}
-	}
-	var buf []byte
-	seq := b.maxSeq
-	for _, old := range sortedKeys(chosen, b, sel.Since) {
-		r, err := readRecord(f, old, b.places[old])
-		if err != nil {
-			return 0, notSpool(path, err)
-		}
-		if sel.Since.IsZero() || chosen[old] || !r.Finished.Before(sel.Since) {
-			seq++
-			r.Seq = seq
-			r.State, r.Reason, r.Finished = Pending, "", time.Time{}
-			r.Replays++
-			r.Replayed = time.Now()
-			var at int
-			buf, at = beginFrame(buf, frameRecord)
-			buf = appendRecord(buf, &r, old)
-			endFrame(buf, at)
-		}
-	}
-	return int(seq - b.maxSeq), writeEnd(f, path, buf, end)
-}
-
-// sortedKeys returns the seqs chosen, and with since every dead or
-// delivered one (Replay checks their finish time), in arrival order, so
-// each key's replayed events keep their order.
-func sortedKeys(chosen map[uint64]bool, b *book, since time.Time) []uint64 {
 	var seqs []uint64
 	for seq, p := range b.places {
-		if chosen[seq] || (!since.IsZero() && p.state() != Pending && !b.rejected[seq]) {
+		if slices.Contains(states, p.state()) {
 			seqs = append(seqs, seq)
 		}
 	}
 	slices.Sort(seqs)
-	return seqs
+	out := make([]Record, 0, len(seqs))
+	for _, seq := range seqs {
+		r, err := readRecord(f, seq, b.places[seq])
+		if err != nil {
+			return nil, tail, notSpool(path, err)
+		}
+		out = append(out, r)
+	}
+	return out, tail, nil
+}
+
+// List reads the records in one state from a spool file, oldest first
+// (Records without the tail).
+func List(path string, state State) ([]Record, error) {
+	recs, _, err := Records(path, state)
+	return recs, err
+}
+
+// Find returns the record, in any state, whose delivery id is idOrPrefix
+// or starts with it; a prefix must have at least MinPrefix characters and
+// match one record only. It reports the file's tail as Records does, with
+// an error too.
+func Find(path, idOrPrefix string) (Record, Tail, error) {
+	f, b, tail, err := readOnly(path)
+	if err != nil {
+		return Record{}, Tail{}, err
+	}
+	defer f.Close()
+	m, err := b.find(idOrPrefix)
+	if err != nil {
+		return Record{}, tail, fmt.Errorf("spool: %s: %w", path, err)
+	}
+	r, err := readRecord(f, m.seq, b.places[m.seq])
+	if err != nil {
+		return Record{}, tail, notSpool(path, err)
+	}
+	return r, tail, nil
+}
+
+// Selection chooses the records Replay puts back: the ones IDs name, or
+// else the dead and delivered records that pass every filter set (Dead,
+// Since); IDs do not mix with the filters. Frames refused on arrival
+// (Record.Rejected) are never chosen.
+type Selection struct {
+	IDs   []string  // delivery ids or unique prefixes (see Find) of dead or delivered records
+	Dead  bool      // filter: dead letters only (else dead and delivered records)
+	Since time.Time // filter, when not zero: records finished at or after Since only
+}
+
+// Replayed is what Replay did.
+type Replayed struct {
+	N       int  // records put back as pending
+	Refused int  // frames refused on arrival that the filters matched, left dead
+	Tail    Tail // the file's tail; cut when N > 0
+}
+
+// Replay puts the selected dead and delivered records back as pending,
+// oldest first, each with a new seq after every other, in one write and
+// sync (over the file's tail, if any). A replayed record keeps its
+// delivery id, its key and its attempt history; its Replays count grows
+// by one and its outcome (State, Reason, Finished) is cleared. The agent
+// delivers it at its next start. Naming a pending record, or a frame
+// refused on arrival, is an error; nothing is moved then.
+func Replay(path string, sel Selection) (Replayed, error) {
+	filtered := sel.Dead || !sel.Since.IsZero()
+	switch {
+	case len(sel.IDs) > 0 && filtered:
+		return Replayed{}, fmt.Errorf("spool: %s: replay: give delivery ids or filters (dead, since), not both", path)
+	case len(sel.IDs) == 0 && !filtered:
+		return Replayed{}, fmt.Errorf("spool: %s: replay: nothing selected", path)
+	}
+	f, b, tail, err := readWritable(path)
+	if err != nil {
+		return Replayed{}, err
+	}
+	defer f.Close()
+	res := Replayed{Tail: tail}
+	chosen, err := b.choose(sel)
+	if err != nil {
+		return res, fmt.Errorf("spool: %s: %w", path, err)
+	}
+	var buf []byte
+	seq := b.maxSeq
+	for _, old := range chosen {
+		r, err := readRecord(f, old, b.places[old])
+		if err != nil {
+			return res, notSpool(path, err)
+		}
+		switch {
+		case !sel.Since.IsZero() && r.Finished.Before(sel.Since):
+			continue
+		case b.rejected[old]:
+			res.Refused++
+			continue
+		}
+		seq++
+		r.Seq = seq
+		r.State, r.Reason, r.Finished = Pending, "", time.Time{}
+		r.Replays++
+		r.Replayed = time.Now()
+		var at int
+		buf, at = beginFrame(buf, frameRecord)
+		buf = appendRecord(buf, &r, old)
+		endFrame(buf, at)
+	}
+	if err := writeEnd(f, path, buf, &res.Tail); err != nil {
+		return res, err
+	}
+	res.N = int(seq - b.maxSeq)
+	return res, nil
+}
+
+// choose returns the seqs of the records sel names, or of the dead (with
+// sel.Dead) or dead and delivered records, refused ones included (Replay
+// filters them, and by finish time), in arrival order, so each key's
+// replayed events keep their order.
+func (b *book) choose(sel Selection) ([]uint64, error) {
+	chosen := map[uint64]bool{}
+	for _, id := range sel.IDs {
+		m, err := b.find(id)
+		if err != nil {
+			return nil, err
+		}
+		if m.state == Pending {
+			return nil, fmt.Errorf("event %s is still pending: listen delivers it at its next start; nothing was replayed", m.id)
+		}
+		if b.rejected[m.seq] {
+			return nil, fmt.Errorf("event %s was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed", m.id)
+		}
+		chosen[m.seq] = true
+	}
+	if len(sel.IDs) == 0 {
+		for seq, p := range b.places {
+			if s := p.state(); s == Dead || s == Delivered && !sel.Dead {
+				chosen[seq] = true
+			}
+		}
+	}
+	seqs := slices.Collect(maps.Keys(chosen))
+	slices.Sort(seqs)
+	return seqs, nil
 }
 
 // Purge deletes every record in state, which must be Dead or Delivered,
-// and reports how many there were. The running agent's next compaction
-// drops their bytes from the file.
+// and reports how many there were (PurgeStates with one state).
 func Purge(path string, state State) (int, error) {
-	if state != Dead && state != Delivered {
-		return 0, fmt.Errorf("spool: %s: purge %s: only dead or delivered events can be purged", path, state)
-	}
-	f, b, end, err := readWritable(path)
+	n, _, err := PurgeStates(path, state)
 	if err != nil {
 		return 0, err
 	}
+	return n[0], nil
+}
+
+// PurgeStates deletes every record in states, each Dead or Delivered, in
+// one write and sync (over the file's tail, if any), and reports how many
+// there were in each. The running agent's next compaction drops their
+// bytes from the file.
+func PurgeStates(path string, states ...State) ([]int, Tail, error) {
+	if len(states) == 0 {
+		return nil, Tail{}, fmt.Errorf("spool: %s: purge: no state given", path)
+	}
+	for _, s := range states {
+		if s != Dead && s != Delivered {
+			return nil, Tail{}, fmt.Errorf("spool: %s: purge %s: only dead or delivered events can be purged", path, s)
+		}
+	}
+	f, b, tail, err := readWritable(path)
+	if err != nil {
+		return nil, Tail{}, err
+	}
 	defer f.Close()
-	seqs := b.seqs(state)
+	n := make([]int, len(states))
+	var seqs []uint64
+	for i, s := range states {
+		if !slices.Contains(states[:i], s) {
+			more := b.seqs(s)
+			n[i] = len(more)
+			seqs = append(seqs, more...)
+		}
+	}
 	if len(seqs) == 0 {
-		return 0, nil
+		return n, tail, nil
 	}
 	buf, at := beginFrame(nil, frameForget)
 	buf = binary.AppendUvarint(buf, uint64(len(seqs)))
@@ -163,7 +251,8 @@ func Purge(path string, state State) (int, error) {
 		buf = binary.AppendUvarint(buf, seq)
 	}
 	endFrame(buf, at)
-	return len(seqs), writeEnd(f, path, buf, end)
+	err = writeEnd(f, path, buf, &tail)
+	return n, tail, err
 }
 
 // match is one record found by its id: where it is.
@@ -205,58 +294,83 @@ func (b *book) find(idOrPrefix string) (match, error) {
 
 // readOnly opens an existing spool file without its lock (an agent may be
 // writing it: a frame it has only half written ends the read) and reads
-// its book, with every record's delivery id.
-func readOnly(path string) (*os.File, *book, error) {
+// its book, with every record's delivery id, and its tail.
+func readOnly(path string) (*os.File, *book, Tail, error) {
 	f, err := openFile(path, os.O_RDONLY)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Tail{}, err
 	}
-	b, _, err := readAdminBook(f, path)
+	b, tail, err := readAdminBook(f, path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Tail{}, err
 	}
-	return f, b, nil
+	if tail.Bytes > 0 && held(path) {
+		tail = Tail{} // the agent's write in progress, or one made since the scan
+	}
+	return f, b, tail, nil
+}
+
+// held reports whether a process, an agent, holds the lock of the file at
+// path now. Trying the lock changes nothing in the file; if it is free, it
+// is let go at once.
+func held(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(lockFile(f, time.Time{}), ErrLocked)
 }
 
 // readWritable opens an existing spool file with its lock and reads its
-// book, with every record's delivery id; end is where the next frame goes.
-func readWritable(path string) (*os.File, *book, int64, error) {
+// book, with every record's delivery id, and its tail: the next frame
+// goes at tail.Offset.
+func readWritable(path string) (*os.File, *book, Tail, error) {
 	f, err := openLocked(path, false, lockTimeout)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, Tail{}, err
 	}
-	b, end, err := readAdminBook(f, path)
+	b, tail, err := readAdminBook(f, path)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, Tail{}, err
 	}
-	return f, b, end, nil
+	return f, b, tail, nil
 }
 
 // readAdminBook scans f into a book that also keeps every record's
-// delivery id and which were refused on arrival. On an error it closes f.
-func readAdminBook(f *os.File, path string) (*book, int64, error) {
+// delivery id and which were refused on arrival, and measures the bytes
+// after the intact data. On an error it closes f.
+func readAdminBook(f *os.File, path string) (*book, Tail, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Tail{}, fmt.Errorf("spool: %w", err)
+	}
 	b := newBook()
 	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
 	end, err := scan(f, b.apply)
 	if err != nil {
 		f.Close()
-		return nil, 0, notSpool(path, err)
+		return nil, Tail{}, notSpool(path, err)
 	}
-	return b, end, nil
+	return b, Tail{Offset: end, Bytes: max(fi.Size()-end, 0)}, nil
 }
 
-// writeEnd writes buf at end (over a torn tail, if any) and syncs.
-func writeEnd(f *os.File, path string, buf []byte, end int64) error {
+// writeEnd writes buf at the end of the intact data, cutting off the tail
+// (and marking it cut) if there is one, and syncs. It writes nothing, and
+// cuts nothing, when buf is empty.
+func writeEnd(f *os.File, path string, buf []byte, tail *Tail) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	if err := f.Truncate(end); err != nil {
+	if err := f.Truncate(tail.Offset); err != nil {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
+	tail.Cut = tail.Bytes > 0
 	batch, at := beginBatch(nil)
 	batch = append(batch, buf...)
 	sealBatch(batch, at)
-	if _, err := f.WriteAt(batch, end); err != nil {
+	if _, err := f.WriteAt(batch, tail.Offset); err != nil {
 		return fmt.Errorf("spool: %s: write: %w", path, err)
 	}
 	if err := datasync(f); err != nil {

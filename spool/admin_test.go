@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ func TestFind(t *testing.T) {
 		{query: "bbbb", wantMsg: "too short"},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			r, err := Find(f.path, tc.query)
+			r, _, err := Find(f.path, tc.query)
 			if tc.wantMsg != "" {
 				if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) ||
 					!strings.Contains(err.Error(), tc.wantMsg) || !strings.Contains(err.Error(), f.path) {
@@ -139,7 +140,7 @@ func TestFind(t *testing.T) {
 			}
 		})
 	}
-	r, err := Find(f.path, "aaaaaaaa-0002")
+	r, _, err := Find(f.path, "aaaaaaaa-0002")
 	if err != nil || r.Reason == "" || len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Finished.IsZero() {
 		t.Fatalf("dead record = %+v, %v: want its reason, attempt and finish time", r, err)
 	}
@@ -155,9 +156,9 @@ func TestReplayDead(t *testing.T) {
 		fixtureEvent{"dead-0003", "call:1", "dead"},
 		fixtureEvent{"done-0004", "call:3", "delivered"},
 	)
-	n, err := Replay(f.path, Selection{Dead: true})
-	if err != nil || n != 2 {
-		t.Fatalf("Replay(dead) = %d, %v; want 2", n, err)
+	res, err := Replay(f.path, Selection{Dead: true})
+	if err != nil || res.N != 2 || res.Refused != 0 || res.Tail.Bytes != 0 {
+		t.Fatalf("Replay(dead) = %+v, %v; want 2", res, err)
 	}
 	if dead := mustList(t, f.path, Dead); len(dead) != 0 {
 		t.Fatalf("dead after replay: %s", ids(dead))
@@ -209,8 +210,9 @@ func TestReplayDead(t *testing.T) {
 	}
 }
 
-// TestReplaySelection: ids, prefixes and --since choose what goes back;
-// a bad id moves nothing.
+// TestReplaySelection: ids and prefixes name what goes back, the filters
+// (dead, since) choose it and narrow each other; a bad id, or ids with
+// filters, move nothing.
 func TestReplaySelection(t *testing.T) {
 	f := newFixture(t,
 		fixtureEvent{"dead-0001", "call:1", "dead"},
@@ -218,36 +220,44 @@ func TestReplaySelection(t *testing.T) {
 		fixtureEvent{"done-0003", "call:3", "delivered"},
 		fixtureEvent{"pend-0004", "call:4", "pending"},
 		fixtureEvent{"dead-0005", "call:5", "dead"},
+		fixtureEvent{"done-0006", "call:6", "delivered"},
 	)
 	for _, tc := range []struct {
 		sel  Selection
 		want string
 	}{
-		{Selection{IDs: []string{"pend-0004"}}, "still pending"},
+		{Selection{IDs: []string{"pend-0004"}}, "event pend-0004 is still pending: listen delivers it at its next start; nothing was replayed"},
 		{Selection{IDs: []string{"done-0002", "nope-nope"}}, "no delivery id"},
 		{Selection{IDs: []string{"dead-000"}}, "ambiguous"},
+		{Selection{IDs: []string{"done-0002"}, Dead: true}, "give delivery ids or filters (dead, since), not both"},
+		{Selection{IDs: []string{"done-0002"}, Since: f.at["done-0002"]}, "not both"},
+		{Selection{}, "nothing selected"},
 	} {
-		if n, err := Replay(f.path, tc.sel); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), f.path) {
-			t.Fatalf("Replay(%+v) = %d, %v; want an error naming the file saying %q", tc.sel, n, err, tc.want)
+		if res, err := Replay(f.path, tc.sel); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), f.path) {
+			t.Fatalf("Replay(%+v) = %+v, %v; want an error naming the file saying %q", tc.sel, res, err, tc.want)
 		}
 	}
 	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004" {
 		t.Fatalf("a failed replay moved records: pending = %s", p)
 	}
 
-	n, err := Replay(f.path, Selection{Since: f.at["done-0003"]})
-	if err != nil || n != 2 {
-		t.Fatalf("Replay(since) = %d, %v; want done-0003 and dead-0005", n, err)
+	for _, tc := range []struct {
+		name string
+		sel  Selection
+		want string // pending afterwards
+	}{
+		{"dead since: dead letters finished since, not delivered ones", Selection{Dead: true, Since: f.at["done-0003"]}, "pend-0004 dead-0005"},
+		{"since: dead and delivered finished since", Selection{Since: f.at["done-0003"]}, "pend-0004 dead-0005 done-0003 done-0006"},
+		{"ids, an id named twice moves once", Selection{IDs: []string{"done-0002", "done-0002", "dead-0001"}}, "pend-0004 dead-0005 done-0003 done-0006 dead-0001 done-0002"},
+	} {
+		before := len(mustList(t, f.path, Pending))
+		res, err := Replay(f.path, tc.sel)
+		if p := ids(mustList(t, f.path, Pending)); err != nil || p != tc.want || res.N != len(mustList(t, f.path, Pending))-before {
+			t.Fatalf("%s: Replay = %+v, %v; pending = %s, want %s", tc.name, res, err, p, tc.want)
+		}
 	}
-	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004 done-0003 dead-0005" {
-		t.Fatalf("pending after --since = %s", p)
-	}
-	n, err = Replay(f.path, Selection{IDs: []string{"done-0002", "done-0002", "dead-0001"}})
-	if err != nil || n != 2 {
-		t.Fatalf("Replay(ids) = %d, %v; want 2 (an id named twice moves once)", n, err)
-	}
-	if p := ids(mustList(t, f.path, Pending)); p != "pend-0004 done-0003 dead-0005 dead-0001 done-0002" {
-		t.Fatalf("pending after ids = %s", p)
+	if res, err := Replay(f.path, Selection{Dead: true}); err != nil || res.N != 0 {
+		t.Fatalf("Replay(dead) with no dead letter left = %+v, %v; want nothing put back", res, err)
 	}
 }
 
@@ -284,7 +294,7 @@ func TestAdminRefuses(t *testing.T) {
 	dir := t.TempDir()
 	ops := map[string]func(path string) error{
 		"List":   func(p string) error { _, err := List(p, Dead); return err },
-		"Find":   func(p string) error { _, err := Find(p, "whatever-id"); return err },
+		"Find":   func(p string) error { _, _, err := Find(p, "whatever-id"); return err },
 		"Replay": func(p string) error { _, err := Replay(p, Selection{Dead: true}); return err },
 		"Purge":  func(p string) error { _, err := Purge(p, Dead); return err },
 	}
@@ -299,7 +309,7 @@ func TestAdminRefuses(t *testing.T) {
 		if _, err := List(held, Dead); err != nil {
 			t.Errorf("List on a spool held by an agent = %v, want it to read", err)
 		}
-		if _, err := Find(held, "whatever-id"); !errors.Is(err, ErrNotFound) {
+		if _, _, err := Find(held, "whatever-id"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Find on a spool held by an agent = %v, want ErrNotFound", err)
 		}
 	})
@@ -343,13 +353,165 @@ func TestReplayNeverRejected(t *testing.T) {
 	if len(dead) != 2 || !dead[0].Rejected || dead[1].Rejected {
 		t.Fatalf("dead = %+v, want the refused frame marked and the 400 not", dead)
 	}
-	if n, err := Replay(path, Selection{Dead: true, Since: time.Now().Add(-time.Hour)}); err != nil || n != 1 {
-		t.Fatalf("Replay --dead --since = %d, %v; want only the 400 put back", n, err)
+	if res, err := Replay(path, Selection{Dead: true, Since: time.Now().Add(-time.Hour)}); err != nil || res.N != 1 || res.Refused != 1 {
+		t.Fatalf("Replay --dead --since = %+v, %v; want only the 400 put back and the refused frame counted", res, err)
 	}
-	if _, err := Replay(path, Selection{IDs: []string{"forged-0001"}}); err == nil || !strings.Contains(err.Error(), "refused on arrival") {
-		t.Fatalf("Replay of the refused frame by id = %v, want a refusal", err)
+	if res, err := Replay(path, Selection{Dead: true}); err != nil || res.N != 0 || res.Refused != 1 {
+		t.Fatalf("Replay --dead again = %+v, %v; want nothing put back and the refused frame counted", res, err)
+	}
+	if res, err := Replay(path, Selection{Dead: true, Since: time.Now().Add(time.Hour)}); err != nil || res.N != 0 || res.Refused != 0 {
+		t.Fatalf("Replay --dead --since (later) = %+v, %v; want nothing, and no refused frame counted (it is older)", res, err)
+	}
+	want := "event forged-0001 was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed"
+	for _, id := range []string{"forged-0001", "forged-0", "later-0001"} {
+		_, err := Replay(path, Selection{IDs: []string{id}})
+		if id == "later-0001" {
+			want = "event later-0001 is still pending"
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Replay(%s) = %v, want %q", id, err, want)
+		}
 	}
 	if pending := mustList(t, path, Pending); ids(pending) != "later-0001" {
 		t.Fatalf("pending after replays: %q, want only later-0001", ids(pending))
 	}
+}
+
+// TestTail: when the last batch is damaged or cut short (a crash before its
+// sync), the events functions read what comes before it and report where
+// it starts and its size. Records, Find, and Replay and Purge with nothing
+// to write leave the file as it is; a Purge that writes cuts it off first,
+// as an agent's start would. While an agent holds the file, bytes after
+// its intact data are its write in progress: no tail.
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte, last int) []byte
+	}{
+		{"a byte flipped in the last batch", func(b []byte, last int) []byte { b[len(b)-1] ^= 0x20; return b }},
+		{"the last batch cut half-way", func(b []byte, last int) []byte { return b[:last+(len(b)-last)/2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t,
+				fixtureEvent{"dead-0001", "call:1", "pending"},
+				fixtureEvent{"dead-0002", "call:2", "pending"},
+				fixtureEvent{"dead-0003", "call:3", "pending"},
+				fixtureEvent{"done-0004", "call:4", "delivered"},
+			)
+			finishInOneBatch(t, f.path)
+			whole, err := os.ReadFile(f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dead := ids(mustList(t, f.path, Dead)); dead != "dead-0001 dead-0002 dead-0003" {
+				t.Fatalf("dead = %s, want the three", dead)
+			}
+			last := lastBatch(t, whole)
+			damaged := tc.damage(whole, last)
+			if err := os.WriteFile(f.path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := Tail{Offset: int64(last), Bytes: int64(len(damaged) - last)}
+			unchanged := func(what string) {
+				t.Helper()
+				if b, err := os.ReadFile(f.path); err != nil || string(b) != string(damaged) {
+					t.Fatalf("%s changed the file (%v)", what, err)
+				}
+			}
+
+			recs, tail, err := Records(f.path)
+			if err != nil || tail != want || ids(recs) != "dead-0001 dead-0002 dead-0003 done-0004" || recs[0].State != Pending {
+				t.Fatalf("Records = %s, %+v, %v; want the three pending (their outcomes are in the tail) and done-0004, tail %+v", ids(recs), tail, err, want)
+			}
+			unchanged("Records")
+			if r, tail, err := Find(f.path, "dead-0002"); err != nil || r.State != Pending || tail != want {
+				t.Fatalf("Find = %s %s, %+v, %v; want it pending, tail %+v", r.ID, r.State, tail, err, want)
+			}
+			if _, tail, err := Find(f.path, "nope-nope"); !errors.Is(err, ErrNotFound) || tail != want {
+				t.Fatalf("Find(missing) = %+v, %v; want ErrNotFound and the tail", tail, err)
+			}
+			unchanged("Find")
+			if res, err := Replay(f.path, Selection{Dead: true}); err != nil || res.N != 0 || res.Tail != want {
+				t.Fatalf("Replay(dead) = %+v, %v; want nothing put back, tail %+v not cut", res, err, want)
+			}
+			unchanged("a Replay with nothing to write")
+			if n, tail, err := PurgeStates(f.path, Dead); err != nil || n[0] != 0 || tail != want {
+				t.Fatalf("PurgeStates(dead) = %v, %+v, %v; want 0, tail %+v not cut", n, tail, err, want)
+			}
+			unchanged("a Purge with nothing to write")
+
+			lock, err := os.Open(f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lockFile(lock, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if !held(f.path) {
+				t.Log("this system has no file locks: an agent's write in progress cannot be told from a torn tail")
+			} else if _, tail, err := Records(f.path); err != nil || tail.Bytes != 0 {
+				t.Errorf("Records while an agent holds the file = %+v, %v; want no tail (its write in progress)", tail, err)
+			}
+			lock.Close()
+
+			want.Cut = true
+			if n, tail, err := PurgeStates(f.path, Delivered, Dead); err != nil || n[0] != 1 || n[1] != 0 || tail != want {
+				t.Fatalf("PurgeStates(delivered, dead) = %v, %+v, %v; want 1, 0 and tail %+v cut", n, tail, err, want)
+			}
+			b, err := os.ReadFile(f.path)
+			if err != nil || string(b[:last]) != string(damaged[:last]) || len(b) == len(damaged) {
+				t.Fatalf("after the purge the file is %d bytes (%v); want the %d before the tail and a new batch", len(b), err, last)
+			}
+			if recs, tail, err := Records(f.path); err != nil || tail.Bytes != 0 || ids(recs) != "dead-0001 dead-0002 dead-0003" {
+				t.Fatalf("Records after the purge = %s, %+v, %v; want the three pending and no tail", ids(recs), tail, err)
+			}
+			withDisk(t, f.path, func(d *Disk) {
+				if d.Len() != 3 {
+					t.Errorf("an agent opening the file finds %d pending, want 3", d.Len())
+				}
+			})
+		})
+	}
+}
+
+// finishInOneBatch opens the spool at path and gives every pending event
+// a dead letter's outcome, all in one batch, the file's last.
+func finishInOneBatch(t *testing.T, path string) {
+	t.Helper()
+	d, err := OpenDisk(DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range d.Len() {
+		ev, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Dead(ev, "400 Bad Request (not retried)", nil)
+	}
+	d.Close()
+	stopped, stop := context.WithCancel(context.Background())
+	stop() // Run takes every queued op into its first batch, writes it and returns
+	if err := d.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastBatch returns the offset of the last batch in a spool file's bytes.
+func lastBatch(t *testing.T, b []byte) int {
+	t.Helper()
+	last := -1
+	for at := len(fileHeader); at < len(b); {
+		if len(b)-at < batchHeader || string(b[at:at+4]) != batchMagic {
+			t.Fatalf("no batch at offset %d", at)
+		}
+		last = at
+		at += batchHeader + int(binary.LittleEndian.Uint32(b[at+4:]))
+	}
+	if last < 0 {
+		t.Fatal("the file has no batch")
+	}
+	return last
 }
