@@ -277,7 +277,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	st := a.Stats()
 	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
 		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
-		"filtered", st.Filtered, "undelivered", st.Abandoned)
+		"filtered", st.Filtered, "lost", st.Abandoned) // lost: left in memory at a --no-spool stop
 	if runErr != nil {
 		return explain(runErr)
 	}
