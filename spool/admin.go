@@ -348,6 +348,9 @@ func readAdminBook(f *os.File, path string) (*book, Tail, error) {
 	}
 	b := newBook()
 	b.ids, b.rejected = make(map[uint64]string), make(map[uint64]bool)
+	if fi.Size() == 0 {
+		return b, Tail{}, nil // created, and a crash came before its header: listen starts it anew
+	}
 	end, err := scan(f, b.apply)
 	if err != nil {
 		f.Close()

@@ -515,3 +515,19 @@ func lastBatch(t *testing.T, b []byte) int {
 	}
 	return last
 }
+
+// An empty file, which a crash right after creating the spool leaves, reads
+// as a spool with no events, as listen takes it for a new one.
+func TestAdminEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := List(path, Pending)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("List of an empty file = %v, %v; want no records and no error", recs, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("the empty file was changed: %v, %v", fi, err)
+	}
+}
