@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzSpoolFile: whatever bytes follow a spool header, reading the file
@@ -23,6 +24,12 @@ func FuzzSpoolFile(f *testing.F) {
 	committed := make(chan struct{})
 	d.Append(Event{ID: "seed-1", Key: "call:1", Body: []byte(`{"call_id":1}`)}, func(Event) { close(committed) })
 	<-committed
+	ev, err := d.Next(ctx)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d.Tried(ev, []Attempt{{At: time.Unix(1700000000, 0), Status: 503, Duration: time.Millisecond}})
+	d.Release(ev)
 	d.Reject(Event{ID: "seed-2", Key: "call:2", Body: []byte("a.b.c"), JWT: true}, "bad signature")
 	d.Close()
 	cancel()
