@@ -19,6 +19,8 @@ import (
 // stopping (draining is done: no new attempt starts). It returns when the
 // queue hands out nothing more or ctx is done.
 func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
+	w := &worker{r: r}
+	attempted := w.attempted // one allocation per worker, not per event
 	for {
 		ev, err := r.Queue.Next(ctx)
 		if err != nil {
@@ -32,22 +34,36 @@ func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
 			a.release(r, ev, 0)
 			return
 		}
-		a.deliver(ctx, draining, r, ev)
+		w.ev = ev
+		a.deliver(ctx, draining, r, ev, attempted)
+		w.ev = spool.Event{} // let go of the body
 	}
 }
 
-func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event) {
+// worker is a delivery worker's own state: the event it is delivering,
+// for attempted, which forward calls on the worker's goroutine.
+type worker struct {
+	r  *Route
+	ev spool.Event
+}
+
+// attempted is forward's Request.Attempted: it keeps the attempts so far
+// in the spool, after each failed one up to keepEveryAttempt, then after
+// every keepEveryAttempt-th.
+func (w *worker) attempted(h []forward.Attempt) {
+	if n := len(w.ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
+		w.r.Queue.Tried(w.ev, attempts(w.ev.Tried, h))
+	}
+}
+
+func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event, attempted func([]forward.Attempt)) {
 	deadline := ev.Received.Add(a.cfg.MaxAge)
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
-		Prior: len(ev.Tried), Attempted: func(h []forward.Attempt) {
-			if n := len(ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
-				r.Queue.Tried(ev, attempts(ev.Tried, h))
-			}
-		}})
+		Prior: len(ev.Tried), Attempted: attempted})
 	cancel()
 	history := attempts(ev.Tried, res.History)
 	switch {
