@@ -201,8 +201,9 @@ func (a *Agent) markConnected() { a.connOnce.Do(func() { close(a.connected) }) }
 func (a *Agent) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliver()
-	// Once the sources have stopped, no delivery starts another attempt:
-	// those in flight may finish within DrainTimeout, the rest stay queued.
+	// Once the agent is asked to stop (or its sources have), no delivery
+	// starts a retry: attempts in flight may finish within DrainTimeout,
+	// the rest stay queued.
 	draining, startDrain := context.WithCancel(context.Background())
 	defer startDrain()
 	var workers sync.WaitGroup
@@ -215,11 +216,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	stopLog := context.AfterFunc(ctx, func() {
-		a.log.Info("stopping: reading no more events; deliveries in flight may finish, no new attempt starts",
+	stopping := context.AfterFunc(ctx, func() {
+		a.log.Info("stopping: reading no more events; deliveries in flight may finish, no retry starts",
 			"drain_timeout", a.cfg.DrainTimeout.String())
+		startDrain()
 	})
-	defer stopLog()
+	defer stopping()
 
 	srcCtx, cancelSources := context.WithCancel(ctx)
 	defer cancelSources()

@@ -1349,7 +1349,7 @@ func TestShutdownStartsNoNewAttempt(t *testing.T) {
 	if n := len(r.logs.find(t, "WARN", "drain timeout reached; cancelling deliveries in flight")); n != 0 {
 		t.Errorf("%d drain timeout warnings, want none", n)
 	}
-	if n := len(r.logs.find(t, "INFO", "stopping: reading no more events; deliveries in flight may finish, no new attempt starts")); n != 1 {
+	if n := len(r.logs.find(t, "INFO", "stopping: reading no more events; deliveries in flight may finish, no retry starts")); n != 1 {
 		t.Errorf("%d stopping lines, want 1", n)
 	}
 	if n := len(r.logs.find(t, "ERROR", "delivery interrupted by shutdown; the event is lost (--no-spool)")); n != 1 {

@@ -16,7 +16,7 @@ import (
 // free, forwards it (forward retries retryable failures until its attempt
 // limit or the event's MaxAge) and ends it in the queue: Ack when
 // delivered, Dead when refused or given up on, Release when the agent is
-// stopping (draining is done: no new attempt starts). It returns when the
+// stopping (once draining is done no retry starts). It returns when the
 // queue hands out nothing more or ctx is done.
 func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
 	w := &worker{r: r}
@@ -74,7 +74,7 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event,
 			a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 		}
-	case (ctx.Err() != nil || draining.Err() != nil) && res.Retryable:
+	case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped)):
 		if len(res.History) > 0 {
 			r.Queue.Tried(ev, history)
 		}

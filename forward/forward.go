@@ -71,10 +71,10 @@ type Request struct {
 	// Attempted, when set, is called on the caller's goroutine after each
 	// failed attempt that will be retried, with this call's attempts so far.
 	Attempted func(history []Attempt)
-	// Stop, when set and done, ends the delivery after the attempt in
-	// flight: no further attempt starts, a backoff wait ends at once, and a
-	// delivery not done by then fails retryable with ErrStopped. The
-	// attempt in flight is not cut short (Deliver's ctx does that).
+	// Stop, when set and done, ends the delivery at its next retry: a
+	// backoff wait ends at once and no retry starts, and a delivery not
+	// done by then fails retryable with ErrStopped. The first attempt, and
+	// one in flight, go ahead (Deliver's ctx cuts those short).
 	Stop context.Context
 }
 
@@ -188,6 +188,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		return res
 	}
 	if err := ctx.Err(); err != nil {
+		res.Attempts = c.prior
 		res.Err, res.Retryable = f.failure(c, 0, "", nil, err), true
 		res.Latency = time.Since(start)
 		return res
@@ -244,7 +245,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		e = f.failure(c, status, location, nil, nil) // refused, even if ctx ended meanwhile
 	case ctx.Err() != nil:
 		e = f.failure(c, c.status, "", nil, context.Cause(ctx))
-	case c.stopped():
+	case c.stopped() && c.attempts < f.maxAttempts: // else the last allowed attempt failed: final
 		e = f.failure(c, c.status, "", nil, ErrStopped)
 	case err != nil:
 		e = f.failure(c, 0, "", err, nil)

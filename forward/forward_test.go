@@ -552,3 +552,27 @@ func TestDeliverPriorAttempts(t *testing.T) {
 		})
 	}
 }
+
+// With Request.Stop already done, the first attempt still goes ahead (a
+// --no-spool agent delivers what it holds while it drains) and no retry
+// follows; no attempt is recorded that was not made.
+func TestDeliverStopAlreadyDone(t *testing.T) {
+	rc := newReceiver(t, statuses(http.StatusServiceUnavailable))
+	f := newForwarder(t, rc.URL+"/hook", Config{})
+	stop, stopNow := context.WithCancel(context.Background())
+	stopNow()
+	for i := range 100 { // the stop's AfterFunc races the first attempt
+		res := f.Deliver(context.Background(), Request{Body: []byte(jsonEvent), Stop: stop})
+		if !errors.Is(res.Err, ErrStopped) || res.Attempts != 1 || len(res.History) != 1 || res.History[0].Status != 503 {
+			t.Fatalf("call %d: Result = %+v, want ErrStopped after its one real attempt (503)", i, res)
+		}
+		if n := len(rc.recorded()); n != i+1 {
+			t.Fatalf("call %d: handler saw %d requests in all, want %d", i, n, i+1)
+		}
+	}
+	// The last allowed attempt failing is final, stopping or not.
+	last := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: 1})
+	if res := last.Deliver(context.Background(), Request{Body: []byte(jsonEvent), Stop: stop}); errors.Is(res.Err, ErrStopped) || res.Attempts != 1 {
+		t.Errorf("Result = %+v, want the 503 of the only allowed attempt, not ErrStopped", res)
+	}
+}

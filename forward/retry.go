@@ -36,12 +36,13 @@ type call struct {
 	body      []byte // what is POSTed, for the Standard Webhooks signature
 
 	// With Request.Stop: cancel ends the call's context, and so a backoff
-	// wait; stop (on Stop's AfterFunc goroutine) calls it at once unless
-	// an attempt is in flight, which may finish.
+	// wait; stop (on Stop's AfterFunc goroutine) calls it only while the
+	// call waits to retry: a first attempt, or one in flight, goes ahead.
 	cancel   context.CancelCauseFunc
 	mu       sync.Mutex
-	inFlight bool // guarded by mu
+	waiting  bool // guarded by mu: between a failed attempt and its retry
 	stopping bool // guarded by mu
+	skipped  bool // guarded by mu: the current attempt began after stop ended its wait; it is not counted
 }
 
 // ErrStopped ends a delivery whose Request.Stop was done before it
@@ -53,24 +54,35 @@ func (c *call) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stopping = true
-	if !c.inFlight {
+	if c.waiting {
 		c.cancel(ErrStopped)
 	}
 }
 
-// attemptStarts and attemptEnded bracket each attempt; attemptEnded reports
-// whether the call was asked to stop meanwhile.
-func (c *call) attemptStarts() {
-	c.mu.Lock()
-	c.inFlight = true
-	c.mu.Unlock()
-}
-
-func (c *call) attemptEnded() (stopping bool) {
+// attemptStarts and attemptEnded bracket each attempt. attemptStarts
+// reports false for a retry that begins after stop ended its wait (its
+// timer fired at the same moment): that attempt fails at once on the
+// cancelled context and is not counted. attemptEnded reports whether the
+// call was asked to stop, and whether the attempt was skipped.
+func (c *call) attemptStarts() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.inFlight = false
-	return c.stopping
+	c.skipped = c.waiting && c.stopping
+	c.waiting = false
+	return !c.skipped
+}
+
+func (c *call) attemptEnded() (stopping, skipped bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping, c.skipped
+}
+
+// retrying marks the wait before the next attempt.
+func (c *call) retrying() {
+	c.mu.Lock()
+	c.waiting = true
+	c.mu.Unlock()
 }
 
 func (c *call) stopped() bool {
@@ -120,9 +132,11 @@ func retryableErr(err error) bool {
 func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int) {
 	c := callFrom(req.Context())
 	if c != nil {
+		if !c.attemptStarts() {
+			return
+		}
 		c.attempts = c.prior + i + 1
 		c.history = append(c.history, Attempt{At: time.Now()})
-		c.attemptStarts()
 		i += c.prior // the header numbers attempts across runs
 	}
 	if f.attemptKey == "" && f.standard == nil {
@@ -161,8 +175,11 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if c == nil {
 		return false, nil
 	}
+	stopping, skipped := c.attemptEnded()
+	if skipped {
+		return false, nil
+	}
 	c.status, c.err = 0, nil
-	stopping := c.attemptEnded()
 	retry := false
 	var last *Attempt
 	if n := len(c.history); n > 0 {
@@ -195,6 +212,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if c.attempted != nil {
 		c.attempted(c.history)
 	}
+	c.retrying()
 	if f.log.Enabled(ctx, slog.LevelWarn) {
 		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText())}
 		if err != nil {

@@ -61,6 +61,9 @@ func newSyncTransport(timeout time.Duration, conns int) *transport {
 
 // RoundTrip sends req and returns the answer, whose body must be closed.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err // sends nothing, as net/http's Transport
+	}
 	if req.URL.Scheme != "http" {
 		return t.viaFallback(req)
 	}
