@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -23,10 +24,15 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first interrupt asks the command to stop gracefully; a second one
+	// The first interrupt asks the command to stop gracefully. A second one
 	// gets the default action and ends the process at once (the spool keeps
-	// what was accepted, as after a crash).
-	context.AfterFunc(ctx, stop)
+	// what was accepted, as after a crash), unless it comes within a second:
+	// that is taken for the same keypress delivered twice (by the terminal
+	// and by a wrapper that forwards signals).
+	context.AfterFunc(ctx, func() {
+		fmt.Fprintln(os.Stderr, "dialpad-tunnel: stopping; interrupt again to quit at once")
+		time.AfterFunc(time.Second, stop)
+	})
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
 	stop()
 	if err != nil {
