@@ -28,16 +28,17 @@ import (
 func BareForward(ctx context.Context, apiBase, apiKey string, websocketID int64, forwardTo string, concurrency int) error {
 	api, err := dialpad.New(dialpad.Config{BaseURL: apiBase, APIKey: apiKey})
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: bare forwarder: %w", err)
 	}
 	ws, err := api.Websocket(ctx, dialpad.ID(websocketID))
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: bare forwarder: %w", err)
 	}
 	conn, _, err := websocket.DefaultDialer.DialContext(ctx, ws.URL, nil)
 	if err != nil {
 		return fmt.Errorf("bench: bare forwarder: connect: %w", err)
 	}
+	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 

@@ -182,12 +182,12 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	last, ok := rc.wait(time.Minute)
+	last, ok := rc.wait(time.Minute, nil)
 	if !ok {
 		return Path{}, errors.New("not every event arrived")
 	}
 	p := Path{PerSecond: float64(len(burst)) / last.Sub(start).Seconds()}
-	p.P50, p.P99, _ = steady(ctx, cfg, rc, bodies[cfg.Events:], func(i int) error { return post(bodies[cfg.Events+i]) })
+	p.P50, p.P99, _ = steady(ctx, cfg, rc, nil, bodies[cfg.Events:], func(i int) error { return post(bodies[cfg.Events+i]) })
 	return p, nil
 }
 
@@ -203,12 +203,26 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		return Path{}, err
 	}
 	listenCtx, stop := context.WithCancel(ctx)
-	listenErr := make(chan error, 1)
-	go func() { listenErr <- listen(listenCtx, srv.URL(), srv.APIKey(), wsID, url) }()
+	var listenErr error
+	stopped := make(chan struct{}) // closed once listen returned, with listenErr set
+	go func() {
+		defer close(stopped)
+		listenErr = listen(listenCtx, srv.URL(), srv.APIKey(), wsID, url)
+	}()
 	defer func() {
 		stop()
-		<-listenErr
+		<-stopped
 	}()
+	// notAll explains events that did not all arrive: the agent may have
+	// stopped with an error.
+	notAll := func(what string) error {
+		select {
+		case <-stopped:
+			return fmt.Errorf("not every event %sarrived: the agent stopped: %v", what, listenErr)
+		default:
+			return fmt.Errorf("not every event %sarrived", what)
+		}
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := srv.WaitConnections(waitCtx, 1); err != nil {
@@ -228,18 +242,24 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 			return Path{}, err
 		}
 	}
-	last, ok := rc.wait(2 * time.Minute)
+	last, ok := rc.wait(2*time.Minute, stopped)
 	if !ok {
-		return Path{}, errors.New("not every event arrived")
+		return Path{}, notAll("")
 	}
 	p := Path{PerSecond: float64(cfg.Events) / last.Sub(start).Seconds()}
-	p.P50, p.P99, err = steady(ctx, cfg, rc, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })
+	p.P50, p.P99, err = steady(ctx, cfg, rc, stopped, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })
+	if errors.Is(err, errNotAll) {
+		return p, notAll("of the latency phase ")
+	}
 	return p, err
 }
 
+// errNotAll is steady's error when not every event arrived.
+var errNotAll = errors.New("not every event of the latency phase arrived")
+
 // steady sends one event every 1/Rate for RateFor with send(i) and returns
 // the p50 and p99 of send → arrival.
-func steady(ctx context.Context, cfg Config, rc *receiver, bodies [][]byte, send func(i int) error) (p50, p99 time.Duration, err error) {
+func steady(ctx context.Context, cfg Config, rc *receiver, quit <-chan struct{}, bodies [][]byte, send func(i int) error) (p50, p99 time.Duration, err error) {
 	n := min(len(bodies), cfg.Rate*int(cfg.RateFor/time.Second))
 	n = max(n, 1)
 	rc.reset(n)
@@ -257,8 +277,8 @@ func steady(ctx context.Context, cfg Config, rc *receiver, bodies [][]byte, send
 			return 0, 0, err
 		}
 	}
-	if _, ok := rc.wait(time.Minute); !ok {
-		return 0, 0, errors.New("not every event of the latency phase arrived")
+	if _, ok := rc.wait(time.Minute, quit); !ok {
+		return 0, 0, errNotAll
 	}
 	lat := make([]time.Duration, n)
 	for i := range n {

@@ -58,14 +58,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// wait blocks until want events arrived or the timeout passes; it returns
-// the time of the last arrival.
-func (r *receiver) wait(timeout time.Duration) (last time.Time, ok bool) {
+// wait blocks until want events arrived, or the timeout passes, or quit
+// (which may be nil) is closed; it returns the time of the last arrival.
+func (r *receiver) wait(timeout time.Duration, quit <-chan struct{}) (last time.Time, ok bool) {
 	r.mu.Lock()
 	done := r.done
 	r.mu.Unlock()
 	select {
 	case <-done:
+	case <-quit:
+		return time.Time{}, false
 	case <-time.After(timeout):
 		return time.Time{}, false
 	}
