@@ -58,14 +58,16 @@ func (d *Disk) Run(ctx context.Context) error {
 	}
 }
 
-// nextExpiry is when the oldest delivered record kept passes KeepAge, and
-// prune (which checks ages at most once a second) will forget it.
+// nextExpiry is when the oldest delivered record kept passes KeepAge and
+// prune will forget it. Wakes are at least a thousandth of KeepAge (and a
+// second) apart: after a day of steady traffic, a quiet spool forgets its
+// history in 86-second steps, not with a sync every second.
 func (d *Disk) nextExpiry() (time.Time, bool) {
 	if d.delivered.len() == 0 {
 		return time.Time{}, false
 	}
 	at := d.delivered.items[d.delivered.head].at.Add(d.cfg.KeepAge)
-	return later(at, d.agedAt.Add(time.Second)), true
+	return later(at, d.agedAt.Add(max(time.Second, d.cfg.KeepAge/1000))), true
 }
 
 func later(a, b time.Time) time.Time {
