@@ -169,6 +169,9 @@ func (d *Disk) load() error {
 	if err != nil {
 		return notSpool(path, err)
 	}
+	if err := raiseVersion(d.f); err != nil {
+		return fmt.Errorf("spool: %s: %w", path, err)
+	}
 	if end < fi.Size() {
 		d.cfg.Logger.Warn("spool: cutting off an unfinished write at the end of the file: a crash came before its sync, so none of its events was counted as received",
 			"spool", path, "offset", end, "bytes", fi.Size()-end)

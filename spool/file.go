@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -102,6 +103,22 @@ func initFile(f *os.File, path string) error {
 	return syncDir(filepath.Dir(dir))
 }
 
+// raiseVersion rewrites an older header (read by scan already) as the
+// current one, synced, before anything of the current format is written.
+func raiseVersion(f *os.File) error {
+	head := make([]byte, len(fileHeader))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return err
+	}
+	if bytes.Equal(head, fileHeader) {
+		return nil
+	}
+	if _, err := f.WriteAt(fileHeader, 0); err != nil {
+		return err
+	}
+	return datasync(f)
+}
+
 // syncDir makes a folder's entries (a created or renamed file) durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -114,6 +131,9 @@ func syncDir(dir string) error {
 
 // notSpool is the error for a file that cannot be read as a spool.
 func notSpool(path string, err error) error {
+	if errors.Is(err, errNewerFormat) {
+		return fmt.Errorf("spool: %s: %w", path, err)
+	}
 	if errors.Is(err, errNotSpool) {
 		return fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one)", path, err)
 	}

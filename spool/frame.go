@@ -44,8 +44,12 @@ const (
 )
 
 // fileHeader starts every spool file: a name to recognise it by and the
-// format version.
-var fileHeader = []byte("dialpad-tunnel\x00\x03")
+// format version. Version 4 added frameTried; version 3 files are read,
+// and a writer raises them to 4 before it writes one.
+var fileHeader = []byte("dialpad-tunnel\x00\x04")
+
+// oldestVersion is the oldest format version read.
+const oldestVersion = 3
 
 // frameHeader is the length and checksum before each payload.
 const frameHeader = 8
@@ -99,6 +103,25 @@ type span struct {
 // errNotSpool is wrapped when a file does not start with fileHeader.
 var errNotSpool = errors.New("not a dialpad-tunnel spool (unknown header)")
 
+// errNewerFormat is wrapped for a spool written by a newer dialpad-tunnel.
+var errNewerFormat = errors.New("written by a newer dialpad-tunnel")
+
+// headerVersion checks a file's header and returns its format version.
+func headerVersion(head []byte) (byte, error) {
+	name := fileHeader[:len(fileHeader)-1]
+	if len(head) != len(fileHeader) || !bytes.Equal(head[:len(name)], name) {
+		return 0, errNotSpool
+	}
+	v, newest := head[len(name)], fileHeader[len(name)]
+	switch {
+	case v > newest:
+		return v, fmt.Errorf("%w: format %d, this dialpad-tunnel reads %d to %d: use a newer dialpad-tunnel", errNewerFormat, v, oldestVersion, newest)
+	case v < oldestVersion:
+		return v, errNotSpool
+	}
+	return v, nil
+}
+
 // scan reads f's batches from the start, checking each one's checksum,
 // and calls visit with each frame's payload (valid only during the call)
 // and where the frame lies. It returns the end of the last whole batch.
@@ -115,8 +138,11 @@ func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int
 	}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	head := make([]byte, len(fileHeader))
-	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, fileHeader) {
+	if _, err := io.ReadFull(r, head); err != nil {
 		return 0, errNotSpool
+	}
+	if _, err := headerVersion(head); err != nil {
+		return 0, err
 	}
 	off := int64(len(fileHeader))
 	var hdr [batchHeader]byte

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,5 +239,50 @@ func TestDiskPowerCutInLastBatch(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "cutting off an unfinished write") {
 		t.Fatalf("nothing logged about the cut: %q", logged.String())
+	}
+}
+
+// TestDiskFormatVersions: a version 3 file (before attempt frames) is read
+// and raised to the current version when opened for writing; a newer one
+// is refused with a message that says so.
+func TestDiskFormatVersions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 2)
+	stop()
+	at := int64(len(fileHeader) - 1)
+	setVersion := func(v byte) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt([]byte{v}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	setVersion(3)
+	if recs := mustList(t, path, Pending); len(recs) != 2 {
+		t.Fatalf("version 3 file: %d pending, want 2", len(recs))
+	}
+	d, stop = openRunning(t, DiskConfig{Path: path})
+	ev := nextNow(t, d)
+	d.Tried(ev, []Attempt{{At: time.Now(), Status: 503}})
+	d.Release(ev)
+	stop()
+	head, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(head[:len(fileHeader)], fileHeader) {
+		t.Fatalf("header after writing %q, want %q", head[:len(fileHeader)], fileHeader)
+	}
+
+	setVersion(fileHeader[at] + 1)
+	_, err = OpenDisk(DiskConfig{Path: path})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "use a newer dialpad-tunnel") {
+		t.Fatalf("OpenDisk of a newer format = %v, want an error naming the file and saying so", err)
+	}
+	if _, err := List(path, Pending); err == nil || !strings.Contains(err.Error(), "use a newer dialpad-tunnel") {
+		t.Fatalf("List of a newer format = %v, want the same", err)
 	}
 }
