@@ -141,10 +141,16 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 // still holds a connection whose pings it ignores, so events it writes
 // there after the agent's pong deadline are "published while a connection
 // was open", but the agent has stopped reading it.
+//
+// The fake ignores pings for 350ms, more than the agent's 300ms deadline,
+// so the suspect connection dies. The replacement opened at half the
+// deadline (after the last pong, under 100ms before the fault) outlives
+// the fault: at 450ms or more, it would die too unless its own replacement
+// came on time, which under a loaded test run it did not always.
 func TestSoakUnansweredPingsLoseNothing(t *testing.T) {
 	r := runSoak(t, soak.Config{
 		Duration: 4 * time.Second, TokenTTL: 2 * time.Second, Rate: 1000,
-		Faults: true, FaultEvery: 400 * time.Millisecond, Kinds: []string{soak.FaultNoPong}, Seed: 3, PongOff: 450 * time.Millisecond, Settle: 2 * time.Second,
+		Faults: true, FaultEvery: 400 * time.Millisecond, Kinds: []string{soak.FaultNoPong}, Seed: 3, PongOff: 350 * time.Millisecond, Settle: 2 * time.Second,
 	})
 	if r.Faults[soak.FaultNoPong] < 5 {
 		t.Errorf("only %d unanswered-ping faults", r.Faults[soak.FaultNoPong])
