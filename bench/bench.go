@@ -213,14 +213,14 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		stop()
 		<-stopped
 	}()
-	// notAll explains events that did not all arrive: the agent may have
-	// stopped with an error.
-	notAll := func(what string) error {
+	// failed adds why to a failure of the run: the agent may have stopped
+	// with an error (give it a moment: the failure may be its stopping).
+	failed := func(msg string) error {
 		select {
 		case <-stopped:
-			return fmt.Errorf("not every event %sarrived: the agent stopped: %v", what, listenErr)
-		default:
-			return fmt.Errorf("not every event %sarrived", what)
+			return fmt.Errorf("%s: the agent stopped: %v", msg, listenErr)
+		case <-time.After(5 * time.Second):
+			return errors.New(msg)
 		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -231,7 +231,7 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 
 	publish := func(i int) error {
 		if srv.Publish(types[i], bodies[i]).Frames != 1 {
-			return fmt.Errorf("event %d was not written to the agent's connection", i)
+			return failed(fmt.Sprintf("event %d was not written to the agent's connection", i))
 		}
 		return nil
 	}
@@ -244,12 +244,12 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 	}
 	last, ok := rc.wait(2*time.Minute, stopped)
 	if !ok {
-		return Path{}, notAll("")
+		return Path{}, failed("not every event arrived")
 	}
 	p := Path{PerSecond: float64(cfg.Events) / last.Sub(start).Seconds()}
 	p.P50, p.P99, err = steady(ctx, cfg, rc, stopped, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })
 	if errors.Is(err, errNotAll) {
-		return p, notAll("of the latency phase ")
+		return p, failed(errNotAll.Error())
 	}
 	return p, err
 }
