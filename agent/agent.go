@@ -159,6 +159,7 @@ type Agent struct {
 	dedupe    *dedupe
 	stats     counters
 	live      atomic.Int32 // open connections across all sources
+	acceptMu  sync.Mutex   // held by accept from a duplicate check to the queueing, while frames are checked
 	connected chan struct{}
 	connOnce  sync.Once
 	stored    func(spool.Event)        // a.storedEvent as a func value, made once
@@ -306,8 +307,16 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	// After the signature check: a forged copy must not make the genuine
 	// frame look like a duplicate.
 	overlapping := a.live.Load() > 1
+	checking := a.dedupe.checking(now, overlapping)
+	if checking {
+		// While frames are checked, the check and the queueing are one
+		// step: else another connection's copy of this key's next event
+		// could be queued between them, ahead of this one.
+		a.acceptMu.Lock()
+		defer a.acceptMu.Unlock()
+	}
 	identity := data
-	if f.jwt && a.dedupe.checking(now, overlapping) {
+	if f.jwt && checking {
 		identity = claimsIdentity(data)
 	}
 	if a.dedupe.duplicate(identity, now, overlapping) {
