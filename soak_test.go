@@ -14,9 +14,14 @@ import (
 // it prints the agent's log lines other than per-event ones.
 func runSoak(t *testing.T, cfg soak.Config) soak.Report {
 	t.Helper()
+	return runSoakTimed(t, cfg, soakTiming{TokenTTL: cfg.TokenTTL, PingInterval: 100 * time.Millisecond, PongWait: 300 * time.Millisecond})
+}
+
+// runSoakTimed is runSoak with the agent's ping timing given.
+func runSoakTimed(t *testing.T, cfg soak.Config, timing soakTiming) soak.Report {
+	t.Helper()
 	var out, agentLog syncBuffer
 	cfg.Out, cfg.AgentLog = &out, &agentLog
-	timing := soakTiming{TokenTTL: cfg.TokenTTL, PingInterval: 100 * time.Millisecond, PongWait: 300 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
 	defer cancel()
 	r, err := soak.Run(ctx, cfg, soakListen(timing))
@@ -142,17 +147,18 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 // there after the agent's pong deadline are "published while a connection
 // was open", but the agent has stopped reading it.
 //
-// The fake ignores pings for 350ms, more than the agent's 300ms deadline,
-// so the suspect connection dies. The replacement opened at half the
-// deadline (after the last pong, under 100ms before the fault) outlives
-// the fault: at 450ms or more, it would die too unless its own replacement
-// came on time, which under a loaded test run it did not always.
+// Its timing is three times the other soak tests': a 1s pong deadline and
+// a 1.2s fault, so the suspect connection dies while the replacement opened
+// at half the deadline outlives the fault. With 300ms, a reader held off
+// the CPU for a fifth of a second by a loaded test run hit its deadline
+// with frames already in its socket, which a timed-out read never returns.
 func TestSoakUnansweredPingsLoseNothing(t *testing.T) {
-	r := runSoak(t, soak.Config{
-		Duration: 4 * time.Second, TokenTTL: 2 * time.Second, Rate: 1000,
-		Faults: true, FaultEvery: 400 * time.Millisecond, Kinds: []string{soak.FaultNoPong}, Seed: 3, PongOff: 350 * time.Millisecond, Settle: 2 * time.Second,
-	})
-	if r.Faults[soak.FaultNoPong] < 5 {
+	r := runSoakTimed(t, soak.Config{
+		Duration: 10 * time.Second, TokenTTL: 4 * time.Second, Rate: 500,
+		// Faults 1.3s or more apart: one ends before the next begins.
+		Faults: true, FaultEvery: 2600 * time.Millisecond, Kinds: []string{soak.FaultNoPong}, Seed: 3, PongOff: 1200 * time.Millisecond, Settle: 3 * time.Second,
+	}, soakTiming{TokenTTL: 4 * time.Second, PingInterval: 250 * time.Millisecond, PongWait: time.Second})
+	if r.Faults[soak.FaultNoPong] < 3 {
 		t.Errorf("only %d unanswered-ping faults", r.Faults[soak.FaultNoPong])
 	}
 	if r.Lost+r.Unread != 0 || r.Duplicates != 0 {
