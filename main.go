@@ -29,11 +29,12 @@ func main() {
 	// what was accepted, as after a crash), unless it comes within a second:
 	// that is taken for the same keypress delivered twice (by the terminal
 	// and by a wrapper that forwards signals).
-	context.AfterFunc(ctx, func() {
+	interrupted := context.AfterFunc(ctx, func() {
 		fmt.Fprintln(os.Stderr, "dialpad-tunnel: stopping; interrupt again to quit at once")
 		time.AfterFunc(time.Second, stop)
 	})
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	interrupted() // a command that ended by itself was not interrupted
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+err.Error())
