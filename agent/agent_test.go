@@ -1320,9 +1320,9 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	}
 }
 
-// On shutdown no new attempt starts: an event waiting to retry is given
+// On shutdown no retry starts: an event waiting to retry is given
 // back to the queue at once, rather than retried until the drain timeout.
-func TestShutdownStartsNoNewAttempt(t *testing.T) {
+func TestShutdownStartsNoRetry(t *testing.T) {
 	var posts atomic.Int32
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		_, _ = io.Copy(io.Discard, req.Body)
