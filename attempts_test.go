@@ -14,8 +14,8 @@ import (
 
 // TestAttemptsCarryOverRestart: the attempts made on an event before the
 // agent stops count after it starts again: toward --max-attempts, in the
-// attempt header, and in the dead letter's history. `events show` lists
-// them while the event is still pending.
+// attempt header, in the wait before the next one, and in the dead letter's
+// history. `events show` lists them while the event is still pending.
 func TestAttemptsCarryOverRestart(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, func(int) int { return http.StatusServiceUnavailable })
@@ -37,7 +37,7 @@ func TestAttemptsCarryOverRestart(t *testing.T) {
 		t.Errorf("events show of the pending event after the first run:\n%s\nwant its 1 attempt", show)
 	}
 
-	r = start(t, args("10ms")...)
+	r = start(t, args("500ms")...)
 	r.waitConnected(t, srv, 1)
 	r.stdout.waitFor(t, "] FAILED ", 10*time.Second)
 	for _, line := range strings.Split(r.stdout.String(), "\n") {
@@ -49,11 +49,17 @@ func TestAttemptsCarryOverRestart(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	var headers []string
-	for _, req := range h.waitRequests(t, 3, time.Second) {
+	reqs := h.waitRequests(t, 3, time.Second)
+	for _, req := range reqs {
 		headers = append(headers, req.header.Get(forward.DefaultAttemptHeader))
 	}
 	if !slices.Equal(headers, []string{"1", "2", "3"}) {
 		t.Errorf("attempt headers %v across the two runs, want 1, 2, 3 and no more", headers)
+	}
+	// The restarted agent waits out the retry wait after the first run's
+	// attempt (500ms, as configured for the second run) before resuming.
+	if gap := reqs[1].at.Sub(reqs[0].at); gap < 500*time.Millisecond {
+		t.Errorf("second attempt %s after the first, across the restart; want at least the 500ms retry wait", gap)
 	}
 	if show := mustCLI(t, "events", "show", "--spool", path, id); !strings.Contains(show, "attempts: 3\n") {
 		t.Errorf("events show of the dead letter:\n%s\nwant its 3 attempts", show)

@@ -141,6 +141,7 @@ type hook struct {
 type received struct {
 	body   []byte
 	header http.Header
+	at     time.Time // when the handler got it
 }
 
 // newHook starts a handler; answer gives the status of the n-th request
@@ -153,7 +154,7 @@ func newHook(t *testing.T, answer func(n int) int) *hook {
 			t.Errorf("hook: read body: %v", err)
 		}
 		h.mu.Lock()
-		h.requests = append(h.requests, received{body: body, header: r.Header.Clone()})
+		h.requests = append(h.requests, received{body: body, header: r.Header.Clone(), at: time.Now()})
 		n := len(h.requests)
 		h.mu.Unlock()
 		status := http.StatusOK

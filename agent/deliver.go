@@ -61,6 +61,10 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event,
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
+	if !a.waitOutRetry(ctx, draining, r, ev, deadline) {
+		a.release(r, ev, len(ev.Tried))
+		return
+	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
 		Prior: len(ev.Tried), Attempted: attempted})
@@ -89,6 +93,35 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event,
 		a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
 	}
+}
+
+// waitOutRetry waits, before resuming an event whose earlier attempts (in
+// a run before this one) failed, for the rest of the wait that would have
+// followed the last of them, so that an agent restarted in a loop does not
+// retry a failing handler at once each time. It reports false if the agent
+// began to stop meanwhile. It never waits past the event's max age.
+func (a *Agent) waitOutRetry(ctx, draining context.Context, r *Route, ev spool.Event, deadline time.Time) bool {
+	if len(ev.Tried) == 0 {
+		return true
+	}
+	last := ev.Tried[len(ev.Tried)-1]
+	until := last.At.Add(last.Duration + r.Forwarder.RetryWait(len(ev.Tried)))
+	if deadline.Before(until) {
+		until = deadline
+	}
+	wait := time.Until(until)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-draining.Done():
+	}
+	return false
 }
 
 // release gives back an event the agent is stopping too early to deliver:

@@ -233,6 +233,16 @@ func (f *Forwarder) maxAttemptsText() string {
 	return strconv.Itoa(f.maxAttempts)
 }
 
+// RetryWait is the wait before the next attempt after attempts failed
+// ones (without a Retry-After): what Deliver waits between its own
+// attempts, for a caller that resumes a delivery an earlier run began.
+func (f *Forwarder) RetryWait(attempts int) time.Duration {
+	if attempts <= 0 {
+		return 0
+	}
+	return backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil)
+}
+
 // backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
 // A 429 or 503 answer's Retry-After (delta-seconds or HTTP-date) is obeyed,
 // within [lo, hi] (a Retry-After of 0 must not make a tight loop of
