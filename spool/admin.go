@@ -55,13 +55,7 @@ func Records(path string, states ...State) ([]Record, Tail, error) {
 	if len(states) == 0 {
 		states = []State{Pending, Dead, Delivered}
 	}
-	var seqs []uint64
-	for seq, p := range b.places {
-		if slices.Contains(states, p.state()) {
-			seqs = append(seqs, seq)
-		}
-	}
-	slices.Sort(seqs)
+	seqs := b.seqs(states...)
 	out := make([]Record, 0, len(seqs))
 	for _, seq := range seqs {
 		r, err := readRecord(f, seq, b.places[seq])
@@ -179,6 +173,12 @@ func Replay(path string, sel Selection) (Replayed, error) {
 // filters them, and by finish time), in arrival order, so each key's
 // replayed events keep their order.
 func (b *book) choose(sel Selection) ([]uint64, error) {
+	if len(sel.IDs) == 0 {
+		if sel.Dead {
+			return b.seqs(Dead), nil
+		}
+		return b.seqs(Dead, Delivered), nil
+	}
 	chosen := map[uint64]bool{}
 	for _, id := range sel.IDs {
 		m, err := b.find(id)
@@ -192,13 +192,6 @@ func (b *book) choose(sel Selection) ([]uint64, error) {
 			return nil, fmt.Errorf("event %s was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed", m.id)
 		}
 		chosen[m.seq] = true
-	}
-	if len(sel.IDs) == 0 {
-		for seq, p := range b.places {
-			if s := p.state(); s == Dead || s == Delivered && !sel.Dead {
-				chosen[seq] = true
-			}
-		}
 	}
 	seqs := slices.Collect(maps.Keys(chosen))
 	slices.Sort(seqs)

@@ -146,11 +146,11 @@ func (b *book) forget(seq uint64) {
 	delete(b.rejected, seq)
 }
 
-// seqs returns the seqs of the records in state, in arrival order.
-func (b *book) seqs(state State) []uint64 {
+// seqs returns the seqs of the records in any of states, in arrival order.
+func (b *book) seqs(states ...State) []uint64 {
 	var out []uint64
 	for seq, p := range b.places {
-		if p.state() == state {
+		if slices.Contains(states, p.state()) {
 			out = append(out, seq)
 		}
 	}
