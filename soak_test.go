@@ -149,9 +149,10 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 //
 // Its timing is three times the other soak tests': a 1s pong deadline and
 // a 1.2s fault, so the suspect connection dies while the replacement opened
-// at half the deadline outlives the fault. With 300ms, a reader held off
-// the CPU for a fifth of a second by a loaded test run hit its deadline
-// with frames already in its socket, which a timed-out read never returns.
+// at half the deadline outlives the fault. With 300ms, a loaded test run
+// could hold a reader off the CPU past its deadline. (It then lost the
+// frames already in its socket; it now reads them before it stops, see
+// agent.TestPongDeadlineReadsFramesAlreadyArrived.)
 func TestSoakUnansweredPingsLoseNothing(t *testing.T) {
 	r := runSoakTimed(t, soak.Config{
 		Duration: 10 * time.Second, TokenTTL: 4 * time.Second, Rate: 500,

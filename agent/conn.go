@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -31,11 +32,14 @@ type conn struct {
 	lastFrame atomic.Int64    // unix nanos of the last data frame; written by the reader
 	first     chan struct{}   // closed by the reader at the first data frame
 	parser    fastjson.Parser // used by the reader (accept) only
+
+	pongLate atomic.Bool   // the pong deadline passed; set once, by the deadline's timer
+	late     chan struct{} // closed when pongLate is set
 }
 
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
-	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{})}
+	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{})}
 	c.lastPong.Store(c.opened.UnixNano())
 	return c
 }
@@ -86,16 +90,22 @@ func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) 
 const keepReadBuffer = 64 << 10
 
 // read reads messages until the connection fails or closes, handing each
-// data frame to accept. The read deadline is re-armed by every pong, so a
-// peer that stops answering pings ends the loop after PongWait. read closes
+// data frame to accept. A peer that stops answering pings ends the loop
+// after PongWait, but only once every frame it sent before is read: the
+// pong deadline shuts the socket's read side (see pongOverdue) instead of
+// being a read deadline, since a read past its deadline fails at once,
+// with frames that already arrived still unread in the socket. read closes
 // the socket before it returns.
 func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	defer c.ws.Close()
-	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	deadline := time.AfterFunc(pongWait, c.pongOverdue)
+	defer deadline.Stop()
 	c.ws.SetPongHandler(func(string) error {
-		now := time.Now()
-		c.lastPong.Store(now.UnixNano())
-		return c.ws.SetReadDeadline(now.Add(pongWait))
+		c.lastPong.Store(time.Now().UnixNano())
+		if !c.pongLate.Load() {
+			deadline.Reset(pongWait)
+		}
+		return nil
 	})
 	// Each frame is read into buf, reused, and copied out at its exact
 	// size: one allocation per frame, where ReadMessage grows a slice from
@@ -109,6 +119,9 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		}
 		if err != nil {
 			c.err = err
+			if c.pongLate.Load() && !isServerClose(err) {
+				c.err = errNoPong
+			}
 			return
 		}
 		data := bytes.Clone(buf.Bytes())
@@ -120,6 +133,39 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		}
 		accept(c, data)
 	}
+}
+
+// pongOverdue ends reading once the socket holds nothing more: it shuts the
+// read side of the TCP connection, so the reader still gets every byte that
+// arrived and then end of file. It runs on the deadline's timer goroutine.
+func (c *conn) pongOverdue() {
+	if !c.pongLate.CompareAndSwap(false, true) {
+		return
+	}
+	close(c.late)
+	nc := c.ws.NetConn()
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	if s, ok := nc.(interface{ CloseRead() error }); ok && s.CloseRead() == nil {
+		return
+	}
+	// Not a TCP socket (or already closed): end the read at once.
+	c.ws.SetReadDeadline(time.Now())
+}
+
+// errNoPong is why a connection ended when its pong deadline passed.
+var errNoPong error = pongTimeout{}
+
+type pongTimeout struct{}
+
+func (pongTimeout) Error() string { return "no pong within the deadline" }
+func (pongTimeout) Timeout() bool { return true }
+
+// isServerClose reports whether err is a close frame the server sent.
+func isServerClose(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
 }
 
 // ping sends one ping control frame.
