@@ -43,6 +43,8 @@ func eventsCommand() *cli.Command {
 				}, eventsReplay, replayHelp),
 			eventsSub("purge", "delete dead letters or delivered history for good", "",
 				[]cli.Flag{&cli.BoolFlag{Name: "dead", Usage: "delete every dead letter"}, &cli.BoolFlag{Name: "delivered", Usage: "delete the delivered history"}}, eventsPurge, ""),
+			eventsSub("salvage", "keep every intact part of a damaged spool; the file as it was is kept next to it", "",
+				nil, eventsSalvage, salvageHelp),
 		},
 	}
 }
@@ -53,6 +55,13 @@ const replayHelp = "Give delivery ids (or unique prefixes of 8+ characters) to r
 	"  --since T          every dead or delivered event finished since T\n" +
 	"  --dead --since T   the dead letters finished since T (both must match)\n" +
 	"Ids and flags do not mix. Frames refused on arrival by --verify-secret are never replayed."
+
+// salvageHelp says what events salvage keeps and what it cannot.
+const salvageHelp = "A spool damaged in the middle (a bad disk, a stray write) stops listen and the events commands.\n" +
+	"salvage writes every intact batch of it, unchanged and in order, to a new file that takes its place,\n" +
+	"and keeps the file as it was as PATH.damaged. What the damaged bytes held is gone: an event stored\n" +
+	"only there is lost, and one whose delivery was recorded there is delivered again. A spool that\n" +
+	"reads whole is left as it is."
 
 // eventsAction is an events subcommand's body, given the spool file.
 type eventsAction func(c *cli.Context, path string) error
@@ -287,7 +296,39 @@ func eventsPurge(c *cli.Context, path string) error {
 	return nil
 }
 
+func eventsSalvage(c *cli.Context, path string) error {
+	if c.Args().Present() {
+		return fmt.Errorf("events %s takes no ids: it keeps whatever is intact", c.Command.Name)
+	}
+	s, err := spool.Salvage(path)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	now := fmt.Sprintf("%d pending, %d dead, %d delivered", s.Pending, s.Dead, s.Delivered)
+	if !s.Changed() {
+		_, err := fmt.Fprintf(w, "%s reads whole: nothing to salvage (%s)\n", path, now)
+		return err
+	}
+	fmt.Fprintf(w, "salvaged %s: kept %d intact %s (%d B)\n", path, s.Batches, plural(s.Batches, "batch"), s.Kept)
+	for _, r := range s.Damaged {
+		fmt.Fprintf(w, "  skipped %d damaged bytes at offset %d\n", r.Bytes, r.Offset)
+	}
+	if s.Tail > 0 {
+		fmt.Fprintf(w, "  dropped the unfinished last batch, %d B (a crash before its sync: none of its events was reported stored)\n", s.Tail)
+	}
+	fmt.Fprintf(w, "the file as it was: %s\n", s.Original)
+	fmt.Fprintf(w, "now: %s\n", now)
+	if len(s.Damaged) > 0 {
+		_, err = fmt.Fprintln(w, "Events stored only in the skipped bytes are lost; one whose delivery was recorded there is delivered again at the next start.")
+	}
+	return err
+}
+
 func plural(n int, word string) string {
+	if n != 1 && strings.HasSuffix(word, "ch") {
+		return word + "es"
+	}
 	if n == 1 {
 		return word
 	}

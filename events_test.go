@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -559,4 +560,55 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 	})
 	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path),
 		"put back 1 event as pending in "+path+"; listen delivers them at its next start (same delivery ids); 1 refused frame (signature check failed on arrival) is never replayed")
+}
+
+// TestEventsSalvage: a spool damaged in the middle stops listen with
+// advice to salvage it; `events salvage` keeps the intact batches, says
+// what it skipped and where the file as it was is, and listen then
+// delivers every event stored in them.
+func TestEventsSalvage(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	path := filepath.Join(t.TempDir(), "events.spool")
+	spoolBatch(t, path, func(d *spool.Disk) {
+		appendEvent(t, d, "salvage-a")
+		appendEvent(t, d, "salvage-b")
+	})
+	spoolBatch(t, path, func(d *spool.Disk) { appendEvent(t, d, "salvage-c") })
+	spoolBatch(t, path, func(d *spool.Disk) { appendEvent(t, d, "salvage-d") })
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[strings.Index(string(b), `"salvage-c"`)+3] ^= 0xff
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := runCLI(t, listenArgs(srv, wsID, h.URL, "--spool", path)...); err == nil || !strings.Contains(err.Error(), "events salvage --spool "+path) {
+		t.Fatalf("listen on a damaged spool = %v, want advice to salvage it", err)
+	}
+	out := mustCLI(t, "events", "salvage", "--spool", path)
+	for _, want := range []string{"salvaged " + path + ": kept 2 intact batches", "skipped", "damaged bytes at offset",
+		"the file as it was: " + path + ".damaged", "now: 3 pending, 0 dead, 0 delivered", "are lost"} {
+		mustContain(t, out, want)
+	}
+	if kept, err := os.ReadFile(path + ".damaged"); err != nil || string(kept) != string(b) {
+		t.Fatalf("the damaged file is not kept as it was: %v", err)
+	}
+	mustContain(t, mustCLI(t, "events", "salvage", "--spool", path), "reads whole: nothing to salvage (3 pending, 0 dead, 0 delivered)")
+
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	got := h.waitRequests(t, 3, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen after salvage: %v", err)
+	}
+	var delivered []string
+	for _, req := range got {
+		delivered = append(delivered, req.header.Get("X-Dialpad-Tunnel-Delivery-Id"))
+	}
+	slices.Sort(delivered)
+	if strings.Join(delivered, " ") != "salvage-a salvage-b salvage-d" {
+		t.Fatalf("delivered %v after salvage, want salvage-a, -b and -d", delivered)
+	}
 }

@@ -134,8 +134,9 @@ func notSpool(path string, err error) error {
 	if errors.Is(err, errNewerFormat) {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
+	salvage := "dialpad-tunnel events salvage --spool " + path
 	if errors.Is(err, errNotSpool) {
-		return fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one)", path, err)
+		return fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one; if it was a spool, `%s` keeps what is intact)", path, err, salvage)
 	}
-	return fmt.Errorf("spool: %s: %w (move the file away to start an empty spool; its events would be lost)", path, err)
+	return fmt.Errorf("spool: %s: %w (`%s` keeps every intact part of it and the file as it is; moving the file away starts an empty spool, and its events are lost)", path, err, salvage)
 }

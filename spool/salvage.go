@@ -1,0 +1,237 @@
+package spool
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Salvaged is what Salvage did to a damaged spool file.
+type Salvaged struct {
+	Batches   int      // intact batches kept, byte for byte
+	Kept      int64    // their bytes
+	Damaged   []Region // skipped: neither an intact batch nor the tail
+	Tail      int64    // bytes of an unfinished last batch dropped (a crash's: none of its events was reported stored)
+	Original  string   // where the file as it was is kept; "" when nothing was changed
+	Pending   int      // events in the spool now, by state
+	Dead      int
+	Delivered int
+}
+
+// Changed reports whether the file was replaced.
+func (s Salvaged) Changed() bool { return s.Original != "" }
+
+// Region is a stretch of the file that was skipped.
+type Region struct {
+	Offset, Bytes int64
+}
+
+// salvageSuffix names the file Salvage writes before renaming it over the
+// spool file.
+const salvageSuffix = ".salvage"
+
+// Salvage keeps every intact batch of a damaged spool file: it writes them,
+// unchanged and in order, to a new file that replaces the one at path, and
+// keeps the file as it was next to it (path + ".damaged", or with a time
+// if that exists). Whatever the damaged stretches held is gone: events
+// recorded there are lost, and an event whose delivery was recorded there
+// becomes pending again (it is delivered twice). A file that reads whole
+// is left as it is. The file must not be in use.
+func Salvage(path string) (Salvaged, error) {
+	f, err := openLocked(path, false, lockTimeout)
+	if err != nil {
+		return Salvaged{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Salvaged{}, fmt.Errorf("spool: %w", err)
+	}
+	tmpPath := path + salvageSuffix
+	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Salvaged{}, fmt.Errorf("spool: %w", err)
+	}
+	defer tmp.Close()
+	s, err := salvageBatches(f, fi.Size(), tmp)
+	if err == nil && len(s.Damaged) == 0 && s.Tail == 0 {
+		os.Remove(tmpPath)
+		return s, nil // whole: nothing to change
+	}
+	if err == nil {
+		err = datasync(tmp)
+	}
+	if err == nil {
+		err = lockFile(tmp, time.Now()) // locked before it takes the path
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		return s, notSpool(path, err)
+	}
+	if s.Original, err = keepOriginal(path); err != nil {
+		os.Remove(tmpPath)
+		return Salvaged{}, fmt.Errorf("spool: %s: keep the damaged file: %w", path, err)
+	}
+	if err := os.Rename(tmpPath, path); err != nil {
+		os.Remove(tmpPath)
+		return Salvaged{}, fmt.Errorf("spool: %s: %w (unchanged; a copy is kept as %s)", path, err, s.Original)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return s, fmt.Errorf("spool: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// salvageBatches writes a header and f's intact batches to out and counts
+// their events. A batch is intact when its length fits the file, its
+// checksum matches and each of its frames reads.
+func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
+	var s Salvaged
+	head := make([]byte, len(fileHeader))
+	off := int64(0)
+	if _, err := f.ReadAt(head, 0); err == nil {
+		if _, err := headerVersion(head); errors.Is(err, errNewerFormat) {
+			return s, err
+		} else if err == nil {
+			off = int64(len(fileHeader))
+		}
+	}
+	if off == 0 {
+		// A damaged header: the batches may still be intact.
+		next, ok, err := nextBatch(f, 0, size)
+		if err != nil {
+			return s, err
+		}
+		if !ok {
+			return s, errNotSpool
+		}
+		s.Damaged = append(s.Damaged, Region{Offset: 0, Bytes: next})
+		off = next
+	}
+	if _, err := out.Write(fileHeader); err != nil {
+		return s, err
+	}
+	b := newBook()
+	for off < size {
+		batch, ok, err := readBatch(f, off, size)
+		if err != nil {
+			return s, err
+		}
+		// Its frames are read in a book of their own first, so that a
+		// batch with a bad frame changes nothing of the one kept.
+		if ok && frames(batch[batchHeader:], off+batchHeader, newBook().apply) == nil {
+			if err := frames(batch[batchHeader:], off+batchHeader, b.apply); err != nil {
+				return s, err
+			}
+			if _, err := out.Write(batch); err != nil {
+				return s, err
+			}
+			s.Batches++
+			s.Kept += int64(len(batch))
+			off += int64(len(batch))
+			continue
+		}
+		next, found, err := nextBatch(f, off+1, size)
+		if err != nil {
+			return s, err
+		}
+		if !found {
+			s.Tail = size - off
+			break
+		}
+		s.Damaged = append(s.Damaged, Region{Offset: off, Bytes: next - off})
+		off = next
+	}
+	s.Pending, s.Dead, s.Delivered = len(b.seqs(Pending)), len(b.seqs(Dead)), len(b.seqs(Delivered))
+	return s, nil
+}
+
+// readBatch reads the batch at off, header included, if it is intact.
+func readBatch(f *os.File, off, size int64) ([]byte, bool, error) {
+	var hdr [batchHeader]byte
+	if size-off < batchHeader {
+		return nil, false, nil
+	}
+	if _, err := f.ReadAt(hdr[:], off); err != nil {
+		return nil, false, err
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+	if string(hdr[:4]) != batchMagic || n <= 0 || n > maxPayload || off+batchHeader+n > size {
+		return nil, false, nil
+	}
+	batch := make([]byte, batchHeader+n)
+	if _, err := f.ReadAt(batch, off); err != nil {
+		return nil, false, err
+	}
+	if crc32.Checksum(batch[batchHeader:], castagnoli) != binary.LittleEndian.Uint32(hdr[8:]) {
+		return nil, false, nil
+	}
+	return batch, true, nil
+}
+
+// nextBatch finds the first intact batch at or after from.
+func nextBatch(f *os.File, from, size int64) (int64, bool, error) {
+	const window = 1 << 20
+	buf := make([]byte, window+len(batchMagic)-1)
+	for pos := from; pos < size; pos += window {
+		n, err := f.ReadAt(buf, pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, err
+		}
+		for i := 0; i < min(n, window); {
+			j := bytes.Index(buf[i:n], []byte(batchMagic))
+			if j < 0 || i+j >= window {
+				break
+			}
+			at := pos + int64(i+j)
+			if _, ok, err := readBatch(f, at, size); err != nil || ok {
+				return at, ok, err
+			}
+			i += j + 1
+		}
+	}
+	return 0, false, nil
+}
+
+// keepOriginal links the file at path to a new name next to it, so that it
+// stays as it is once a new file takes the path; it copies it where links
+// are not possible.
+func keepOriginal(path string) (string, error) {
+	kept := path + ".damaged"
+	if _, err := os.Lstat(kept); err == nil {
+		kept = path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := os.Link(path, kept); err == nil {
+		return kept, syncDir(filepath.Dir(path))
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(kept, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return "", err
+	}
+	if err := datasync(dst); err != nil {
+		dst.Close()
+		return "", err
+	}
+	if err := dst.Close(); err != nil {
+		return "", err
+	}
+	return kept, syncDir(filepath.Dir(path))
+}

@@ -1,0 +1,193 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// damagedSpool fills a spool with ten events, each committed in a batch
+// of its own (id-0 … id-9), makes id-3 dead and id-5 delivered, adds
+// id-10, and returns its bytes as written.
+func damagedSpool(t *testing.T) (path string, whole []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 100})
+	fill(t, d, 0, 10)
+	for range 6 {
+		ev := nextNow(t, d)
+		switch ev.ID {
+		case "id-3":
+			d.Dead(ev, "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400}})
+		case "id-5":
+			d.Ack(ev, []Attempt{{At: time.Now(), Status: 204}})
+		default:
+			d.Release(ev)
+		}
+	}
+	stop()
+	// A batch after the outcomes', so that theirs is not the last.
+	d, stop = openRunning(t, DiskConfig{Path: path, KeepCount: 100})
+	fill(t, d, 10, 1)
+	stop()
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, whole
+}
+
+// flip returns b with one byte of the first occurrence of s changed.
+func flip(t *testing.T, b []byte, s string) []byte {
+	t.Helper()
+	i := bytes.Index(b, []byte(s))
+	if i < 0 {
+		t.Fatalf("%q not in the file", s)
+	}
+	out := bytes.Clone(b)
+	out[i+2] ^= 0xff
+	return out
+}
+
+// TestSalvage: a batch damaged in the middle of the file stops the spool
+// from opening, with advice to salvage it. Salvage keeps every intact
+// batch: only the event recorded in the damaged one is gone, the others
+// keep their states, the file as it was is kept next to it, and the
+// spool opens again and takes new events.
+func TestSalvage(t *testing.T) {
+	path, whole := damagedSpool(t)
+	damaged := flip(t, whole, `{"n":1}`)
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(DiskConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "events salvage --spool "+path) {
+		t.Fatalf("OpenDisk = %v, want advice to salvage the file", err)
+	}
+
+	s, err := Salvage(path)
+	if err != nil {
+		t.Fatalf("Salvage: %v", err)
+	}
+	at := int64(bytes.Index(whole, []byte(`{"n":1}`)))
+	if len(s.Damaged) != 1 || s.Damaged[0].Offset > at || s.Damaged[0].Offset+s.Damaged[0].Bytes <= at || s.Tail != 0 {
+		t.Fatalf("damaged regions %+v, tail %d: want one region around offset %d", s.Damaged, s.Tail, at)
+	}
+	if s.Pending != 8 || s.Dead != 1 || s.Delivered != 1 {
+		t.Errorf("pending %d, dead %d, delivered %d: want 8, 1, 1", s.Pending, s.Dead, s.Delivered)
+	}
+	if s.Kept+s.Damaged[0].Bytes != int64(len(damaged)-len(fileHeader)) {
+		t.Errorf("kept %d and skipped %d bytes of %d", s.Kept, s.Damaged[0].Bytes, len(damaged)-len(fileHeader))
+	}
+	if kept, err := os.ReadFile(s.Original); err != nil || !bytes.Equal(kept, damaged) {
+		t.Fatalf("the file as it was is not kept at %q: %v", s.Original, err)
+	}
+	if _, err := os.Stat(path + salvageSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the salvage's own file is left: %v", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("salvaged file: %v, mode %v, want 0600", err, fi.Mode().Perm())
+	}
+
+	if got := ids(mustList(t, path, Pending)); got != "id-0 id-2 id-4 id-6 id-7 id-8 id-9 id-10" {
+		t.Errorf("pending after salvage: %s", got)
+	}
+	if got := ids(mustList(t, path, Dead)); got != "id-3" {
+		t.Errorf("dead after salvage: %s", got)
+	}
+	if got := ids(mustList(t, path, Delivered)); got != "id-5" {
+		t.Errorf("delivered after salvage: %s", got)
+	}
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 100})
+	fill(t, d, 11, 1)
+	stop()
+	if got := ids(mustList(t, path, Pending)); got != "id-0 id-2 id-4 id-6 id-7 id-8 id-9 id-10 id-11" {
+		t.Errorf("pending after a new event: %s", got)
+	}
+
+	// Whole now: a second salvage changes nothing.
+	before, _ := os.ReadFile(path)
+	s, err = Salvage(path)
+	if err != nil || s.Changed() || len(s.Damaged) != 0 {
+		t.Fatalf("second Salvage = %+v, %v: want nothing changed", s, err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a whole file was changed")
+	}
+}
+
+// A lost outcome makes its event pending again: delivered twice rather
+// than lost. A damaged header is skipped like any damaged stretch, and a
+// second damaged file is kept under a name of its own.
+func TestSalvageOutcomeAndHeader(t *testing.T) {
+	path, whole := damagedSpool(t)
+	// id-3's dead letter is in a batch after its event's.
+	i := bytes.LastIndex(whole, []byte("400 Bad Request"))
+	damaged := bytes.Clone(whole)
+	damaged[i] ^= 0xff
+	damaged[3] ^= 0xff // the header
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".damaged", []byte("an earlier salvage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Salvage(path)
+	if err != nil {
+		t.Fatalf("Salvage: %v", err)
+	}
+	if len(s.Damaged) != 2 || s.Damaged[0].Offset != 0 {
+		t.Errorf("damaged regions %+v, want the header's and the outcome's", s.Damaged)
+	}
+	if !strings.HasPrefix(s.Original, path+".damaged-") {
+		t.Errorf("kept as %q, want a name of its own", s.Original)
+	}
+	if got := ids(mustList(t, path, Pending)); !strings.Contains(got, "id-3") || s.Dead != 0 {
+		t.Errorf("pending %s, dead %d: want id-3 pending again", got, s.Dead)
+	}
+}
+
+// Salvage refuses what it cannot help: a file that is not a spool, a file
+// in use, and one from a newer version; it changes none of them.
+func TestSalvageRefuses(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("not a spool at all\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(text); err == nil || !strings.Contains(err.Error(), "not a dialpad-tunnel spool") {
+		t.Errorf("Salvage(text file) = %v, want not a spool", err)
+	}
+	if _, err := Salvage(filepath.Join(dir, "missing.spool")); err == nil || !strings.Contains(err.Error(), "no such spool file") {
+		t.Errorf("Salvage(missing) = %v", err)
+	}
+
+	path, whole := damagedSpool(t)
+	newer := bytes.Clone(whole)
+	newer[len(fileHeader)-1]++
+	if err := os.WriteFile(path, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(path); err == nil || !strings.Contains(err.Error(), "use a newer dialpad-tunnel") {
+		t.Errorf("Salvage(newer format) = %v", err)
+	}
+	if err := os.WriteFile(path, flip(t, whole, `{"n":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held, err := openLocked(path, false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(path); !errors.Is(err, ErrLocked) {
+		t.Errorf("Salvage(in use) = %v, want ErrLocked", err)
+	}
+	held.Close()
+	for _, p := range []string{text, path} {
+		if entries, _ := filepath.Glob(p + ".*"); len(entries) > 0 {
+			t.Errorf("files left next to %s: %v", p, entries)
+		}
+	}
+}
