@@ -137,14 +137,16 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // Queue is where accepted events wait for delivery: spool.Disk (durable)
 // or spool.Memory. Append calls committed once the event is stored; Next
 // hands out events whose key is free; every event handed out is ended with
-// exactly one of Ack, Dead or Release, after any number of Tried (the
-// attempts so far, kept for the next start).
+// exactly one of Ack, Dead or Hold, after any number of Tried (the
+// attempts so far, kept for the next start). Hold (the agent is stopping)
+// keeps the event's key busy for the rest of the run, so no later event of
+// the key overtakes it.
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)
 	Ack(ev spool.Event, attempts []spool.Attempt)
 	Dead(ev spool.Event, reason string, attempts []spool.Attempt)
-	Release(ev spool.Event)
+	Hold(ev spool.Event)
 	Tried(ev spool.Event, attempts []spool.Attempt)
 	Reject(ev spool.Event, reason string)
 	Len() int

@@ -1359,3 +1359,58 @@ func TestShutdownStartsNoRetry(t *testing.T) {
 		t.Errorf("Stats = %+v, want no dead letter: a retryable failure at shutdown is not final", st)
 	}
 }
+
+// TestShutdownKeepsKeyOrder: an event whose retry shutdown stopped keeps
+// its key busy: the drain delivers no later event of that key before it,
+// while other keys' events still go out. (A black-box review saw a call's
+// ringing delivered during the drain while its calling, earlier, waited
+// for a retry.)
+func TestShutdownKeepsKeyOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		got = append(got, string(body))
+		first := len(got) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(handler.Close)
+	posts := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "call", wsID)
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.DrainTimeout = time.Hour // the test's wait fails long before
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited,
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(21)
+	call := gen.CallLifecycle()
+	publish(t, fake, "call", call[0], 1)
+	waitUntil(t, testWait, func() bool { return len(posts()) == 1 },
+		func() string { return fmt.Sprintf("%d POSTs, want the first event's attempt", len(posts())) })
+	publish(t, fake, "call", call[1], 1) // queued behind call[0], which waits an hour for its retry
+	sms := gen.SMS()
+	publish(t, fake, "sms", sms, 1)
+	waitUntil(t, testWait, func() bool { return len(posts()) == 2 },
+		func() string { return fmt.Sprintf("%d POSTs, want the SMS delivered", len(posts())) })
+
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	if p := posts(); len(p) != 2 || p[0] != string(call[0]) || p[1] != string(sms) {
+		t.Fatalf("handler got %d POSTs: want the first call event once and the SMS, and never the call's second event before its first", len(p))
+	}
+}

@@ -15,7 +15,7 @@ import (
 // deliverLoop is one delivery worker: it takes the next event whose key is
 // free, forwards it (forward retries retryable failures until its attempt
 // limit or the event's MaxAge) and ends it in the queue: Ack when
-// delivered, Dead when refused or given up on, Release when the agent is
+// delivered, Dead when refused or given up on, Hold when the agent is
 // stopping (once draining is done no retry starts). It returns when the
 // queue hands out nothing more or ctx is done.
 func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
@@ -126,9 +126,10 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, r *Route, ev spool.E
 
 // release gives back an event the agent is stopping too early to deliver:
 // the durable spool keeps it for the next start; in memory it is lost, and
-// counted and reported as such.
+// counted and reported as such. Its key stays busy (Queue.Hold): the
+// drain delivers no later event of the key before it.
 func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
-	r.Queue.Release(ev)
+	r.Queue.Hold(ev)
 	if r.Queue.Durable() {
 		a.released[r.Name].Add(1)
 		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)

@@ -380,6 +380,15 @@ func (d *Disk) Release(ev Event) {
 	d.uncache(ev)
 }
 
+// Hold gives back an event the agent is stopping too early to deliver, as
+// Release does, but keeps its key busy: no later event of the key is
+// handed out in this run, so none overtakes it. The event stays pending
+// on disk, first of its key at the next start.
+func (d *Disk) Hold(ev Event) {
+	d.idx.hold(ev)
+	d.uncache(ev)
+}
+
 // Reject stores an event refused on arrival (a bad signature) straight
 // among the dead letters, with the reason; it is never handed out.
 func (d *Disk) Reject(ev Event, reason string) {

@@ -17,6 +17,7 @@ type index struct {
 	seq     uint64
 	pending map[string]*fifo[entry] // events not yet handed out, per key
 	busy    map[string]bool         // keys with an event handed out and not Done
+	held    map[string]*fifo[entry] // keys held (see hold) and their events, not handed out again
 	ready   fifo[string]            // keys with pending events and not busy
 	wake    chan struct{}           // closed and replaced when ready becomes non-empty
 	closed  bool
@@ -47,6 +48,10 @@ func (q *index) add(ev Event) (Event, error) {
 	}
 	q.seq = max(q.seq, ev.Seq)
 	q.size++
+	if f := q.held[ev.Key]; f != nil {
+		f.push(newEntry(ev)) // behind a held event: not handed out in this run
+		return ev, nil
+	}
 	f := q.pending[ev.Key]
 	if f == nil {
 		f = &fifo[entry]{}
@@ -110,6 +115,26 @@ func (q *index) done(ev Event) {
 		q.ready.push(ev.Key)
 		q.signal()
 	}
+}
+
+// hold ends an event returned by next without releasing its key: no later
+// event of that key is handed out again by this index (its owner is
+// stopping, and the event stays first of its key for the next start). The
+// key's events are set aside, so a draining next does not wait for them.
+func (q *index) hold(ev Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.size--
+	if q.held == nil {
+		q.held = make(map[string]*fifo[entry])
+	}
+	f := q.pending[ev.Key]
+	if f == nil {
+		f = &fifo[entry]{}
+	}
+	q.held[ev.Key] = f
+	delete(q.pending, ev.Key)
+	q.signal() // next may be waiting for nothing now
 }
 
 // len reports how many events were added and are not done yet.

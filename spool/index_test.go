@@ -139,6 +139,39 @@ func TestIndexClosedRejectsAppend(t *testing.T) {
 	}
 }
 
+// TestIndexHold: a held event's key hands out nothing more, including
+// events added behind it later; other keys go on; and a closed index that
+// only holds such events ends a draining next instead of waiting for them.
+func TestIndexHold(t *testing.T) {
+	q := newIndex()
+	for _, ev := range []Event{{Key: "a", Body: []byte("a1")}, {Key: "a", Body: []byte("a2")}, {Key: "b", Body: []byte("b1")}} {
+		mustAppend(t, q, ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := q.next(ctx)
+	if err != nil || string(first.Body) != "a1" {
+		t.Fatalf("next = %q, %v; want a1", first.Body, err)
+	}
+	q.hold(first)
+	mustAppend(t, q, Event{Key: "a", Body: []byte("a3")})
+	if ev, err := q.next(ctx); err != nil || string(ev.Body) != "b1" {
+		t.Fatalf("next after hold = %q, %v; want b1 (a's events wait)", ev.Body, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.next(ctx)
+		done <- err
+	}()
+	q.close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("next with only held events left = %v, want ErrClosed", err)
+	}
+	if n := q.len(); n != 3 {
+		t.Errorf("len = %d, want 3 (a2, a3 held; b1 not done)", n)
+	}
+}
+
 func mustAppend(t *testing.T, q *index, ev Event) {
 	t.Helper()
 	if _, err := q.add(ev); err != nil {

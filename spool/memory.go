@@ -44,6 +44,9 @@ func (q *Memory) Durable() bool { return false }
 // stopping; in memory it is lost, which the agent reports.
 func (q *Memory) Release(ev Event) { q.idx.done(ev) }
 
+// Hold gives ev back without releasing its key (see Disk.Hold).
+func (q *Memory) Hold(ev Event) { q.idx.hold(ev) }
+
 // Tried keeps nothing: an in-memory event does not outlive the process.
 func (q *Memory) Tried(Event, []Attempt) {}
 
