@@ -244,17 +244,26 @@ func (f *Forwarder) RetryWait(attempts int) time.Duration {
 }
 
 // backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
-// A 429 or 503 answer's Retry-After (delta-seconds or HTTP-date) is obeyed,
-// within [lo, hi] (a Retry-After of 0 must not make a tight loop of
-// unlimited retries). Otherwise the wait is "equal jitter" exponential: with
-// d = lo·2^(n+1) capped at hi, a uniform pick from [d/2, d], never below lo.
-// So it always lies in [lo, hi].
+// The normal wait is "equal jitter" exponential: with d = lo·2^(n+1)
+// capped at hi, a uniform pick from [d/2, d], never below lo; so it lies
+// in [lo, hi]. A 429 or 503 answer's Retry-After (delta-seconds or
+// HTTP-date) may lengthen that wait but never shorten it: the wait is
+// max(Retry-After, the normal wait), capped at hi. So a Retry-After of 0,
+// or a date in the past, waits the normal wait and cannot make a tight
+// loop of retries. An invalid Retry-After, or one on any other status, is
+// ignored.
 func backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
+	d := expBackoff(lo, hi, n)
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return max(lo, min(d, hi))
+		if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return max(d, min(ra, hi))
 		}
 	}
+	return d
+}
+
+// expBackoff is backoff's normal wait after attempt n+1 fails, in [lo, hi].
+func expBackoff(lo, hi time.Duration, n int) time.Duration {
 	d := lo
 	for i := 0; i <= n && d < hi; i++ {
 		if d > hi/2 {

@@ -1,7 +1,9 @@
 package forward
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,7 +27,7 @@ func TestBackoff(t *testing.T) {
 		resp   *http.Response
 		min    time.Duration // inclusive bounds of the result
 		max    time.Duration
-		fixed  bool // no jitter: Retry-After is obeyed as given
+		fixed  bool // no jitter: a Retry-After longer than the backoff is obeyed as given
 	}{
 		{name: "first retry", lo: lo, hi: hi, n: 0, min: 100 * time.Millisecond, max: 200 * time.Millisecond},
 		{name: "second retry", lo: lo, hi: hi, n: 1, min: 200 * time.Millisecond, max: 400 * time.Millisecond},
@@ -39,14 +41,28 @@ func TestBackoff(t *testing.T) {
 		{name: "429 without Retry-After", lo: lo, hi: hi, resp: answer(429, ""), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
 		{name: "429 bad Retry-After", lo: lo, hi: hi, resp: answer(429, "soon"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
 		{name: "429 negative Retry-After", lo: lo, hi: hi, resp: answer(429, "-3"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
-		{name: "429 Retry-After seconds", lo: lo, hi: hi, n: 3, resp: answer(429, "1"), min: time.Second, max: time.Second},
+		{name: "429 bad Retry-After fourth retry", lo: lo, hi: hi, n: 3, resp: answer(429, "soon"), min: 800 * time.Millisecond, max: 1600 * time.Millisecond},
+		{name: "500 ignores long Retry-After", lo: lo, hi: hi, n: 1, resp: answer(500, "3600"), min: 200 * time.Millisecond, max: 400 * time.Millisecond},
+
+		// Retry-After lengthens the normal wait: max(Retry-After, backoff), capped at hi.
 		{name: "503 Retry-After seconds", lo: lo, hi: hi, resp: answer(503, "1"), min: time.Second, max: time.Second},
-		{name: "Retry-After 0 waits lo, no tight loop", lo: lo, hi: hi, resp: answer(429, "0"), min: lo, max: lo},
+		{name: "429 Retry-After inside the backoff range", lo: lo, hi: hi, n: 3, resp: answer(429, "1"), min: time.Second, max: 1600 * time.Millisecond},
 		{name: "Retry-After capped", lo: lo, hi: hi, resp: answer(429, "3600"), min: hi, max: hi},
+		{name: "Retry-After capped far past the cap", lo: lo, hi: hi, n: 1000, resp: answer(503, "3600"), min: hi, max: hi},
 		{name: "Retry-After huge", lo: lo, hi: hi, resp: answer(429, "99999999999999999"), min: hi, max: hi},
 		{name: "Retry-After date", lo: lo, hi: time.Minute, resp: answer(503, future), min: 8 * time.Second, max: 10 * time.Second, fixed: true},
 		{name: "Retry-After date capped", lo: lo, hi: hi, resp: answer(503, future), min: hi, max: hi},
-		{name: "Retry-After date past waits lo", lo: lo, hi: hi, resp: answer(429, past), min: lo, max: lo},
+
+		// Retry-After never shortens the normal wait: a handler answering
+		// Retry-After: 0, or a date its slow clock puts in the past, gets
+		// the same growing backoff as one that sends no Retry-After.
+		{name: "429 Retry-After 0 first retry", lo: lo, hi: hi, resp: answer(429, "0"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "503 Retry-After 0 first retry", lo: lo, hi: hi, resp: answer(503, "0"), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "503 Retry-After 0 fourth retry", lo: lo, hi: hi, n: 3, resp: answer(503, "0"), min: 800 * time.Millisecond, max: 1600 * time.Millisecond},
+		{name: "503 Retry-After 0 capped", lo: lo, hi: hi, n: 1000, resp: answer(503, "0"), min: time.Second, max: 2 * time.Second},
+		{name: "503 Retry-After shorter than the backoff", lo: lo, hi: 10 * time.Second, n: 4, resp: answer(503, "1"), min: 1600 * time.Millisecond, max: 3200 * time.Millisecond},
+		{name: "429 Retry-After date past first retry", lo: lo, hi: hi, resp: answer(429, past), min: 100 * time.Millisecond, max: 200 * time.Millisecond},
+		{name: "503 Retry-After date past third retry", lo: lo, hi: hi, n: 2, resp: answer(503, past), min: 400 * time.Millisecond, max: 800 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +80,61 @@ func TestBackoff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeliverRetryAfterKeepsBackoff sends a delivery to a handler that
+// answers 503 with a Retry-After asking for no wait at all, and checks, from
+// the times the requests reached the handler, that the waits between them
+// still grow as the normal backoff does: each at least lo·2^i after the
+// (i+1)th attempt, rather than a tight loop at RetryWaitMin.
+func TestDeliverRetryAfterKeepsBackoff(t *testing.T) {
+	const lo, attempts = 10 * time.Millisecond, 5
+	for _, tt := range []struct{ name, retryAfter string }{
+		{"zero", "0"},
+		{"date in the past", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)}, // a handler whose clock is behind
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu      sync.Mutex
+				arrived []time.Time
+			)
+			rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				mu.Lock()
+				arrived = append(arrived, time.Now())
+				mu.Unlock()
+				w.Header().Set("Retry-After", tt.retryAfter)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			})
+			f := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: attempts, RetryWaitMin: lo, RetryWaitMax: time.Second})
+
+			res := f.Deliver(context.Background(), Request{ID: "d-1", Body: []byte(jsonEvent)})
+
+			if res.Attempts != attempts || res.Status != http.StatusServiceUnavailable || !res.Retryable {
+				t.Fatalf("Result = %+v, want %d attempts ending in a retryable 503", res, attempts)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(arrived) != attempts {
+				t.Fatalf("handler saw %d requests, want %d", len(arrived), attempts)
+			}
+			for i := range attempts - 1 {
+				gap := arrived[i+1].Sub(arrived[i])
+				if least := lo << i; gap < least {
+					t.Errorf("wait after attempt %d was %v, want at least %v (the normal backoff); gaps between arrivals %v",
+						i+1, gap, least, gaps(arrived))
+				}
+			}
+		})
+	}
+}
+
+// gaps is the time between consecutive arrivals, for failure messages.
+func gaps(ts []time.Time) []time.Duration {
+	var ds []time.Duration
+	for i := 1; i < len(ts); i++ {
+		ds = append(ds, ts[i].Sub(ts[i-1]).Round(time.Millisecond/10))
+	}
+	return ds
 }
 
 func TestRetryAfter(t *testing.T) {
