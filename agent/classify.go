@@ -36,10 +36,14 @@ func classify(data []byte, sourceType string) (frame, error) {
 func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, error) {
 	payload := data
 	var f frame
+	start := objectStart(data)
 	switch {
 	case len(data) == 0:
 		return f, fmt.Errorf("%w: empty frame", errNotEvent)
-	case data[0] == '{':
+	case start >= 0:
+		// Parse from the brace; the frame itself is forwarded as is,
+		// byte order mark and whitespace included.
+		payload = data[start:]
 	case looksLikeJWT(data):
 		f.jwt = true
 		var err error
@@ -67,6 +71,30 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 	}
 	f.key, f.detail = orderKey(v, f.typ)
 	return f, nil
+}
+
+// utf8BOM is the UTF-8 byte order mark, which RFC 8259 §8.1 lets a parser
+// ignore before a JSON text.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// objectStart returns the offset of the '{' that opens a JSON object frame,
+// after an optional UTF-8 byte order mark and JSON whitespace (space, tab,
+// CR, LF: RFC 8259 §2), or -1 when the frame does not open an object.
+func objectStart(data []byte) int {
+	i := 0
+	if bytes.HasPrefix(data, utf8BOM) {
+		i = len(utf8BOM)
+	}
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+		case '{':
+			return i
+		default:
+			return -1
+		}
+	}
+	return -1
 }
 
 // eventType guesses the event type of a websocket-scoped frame from the

@@ -104,6 +104,49 @@ func TestClassifyDoesNotModifyFrame(t *testing.T) {
 	}
 }
 
+// A JSON object after RFC 8259 whitespace (space, tab, CR, LF) or a UTF-8
+// byte order mark (§8.1: a parser may ignore it) is an event like the same
+// object without them, and classify leaves the frame's bytes as they are:
+// the agent forwards the frame as received.
+func TestClassifyLeadingWhitespaceAndBOM(t *testing.T) {
+	const bom = "\xef\xbb\xbf"
+	call := frame{typ: "call", key: "call:6421977457180672", detail: "hangup"}
+	tests := []struct {
+		name       string
+		frame      string
+		sourceType string
+		want       frame
+	}{
+		{"space", " " + sampleCall, "", call},
+		{"tab", "\t" + sampleCall, "", call},
+		{"cr", "\r" + sampleCall, "", call},
+		{"lf", "\n" + sampleCall, "", call},
+		{"crlf and indentation", "\r\n  \t" + sampleCall + "\r\n", "", call},
+		{"indented call", "\n" + sampleCallIndented + "\n", "", frame{typ: "call", key: "call:6421977457180672", detail: "ringing"}},
+		{"sms", "  " + sampleSMS, "", frame{typ: "sms", key: "sms:6095823680520192", detail: "pending"}},
+		{"byte order mark", bom + sampleCall, "", call},
+		{"byte order mark and whitespace", bom + "\r\n" + sampleCall + "\n", "", call},
+		{"byte order mark contact", bom + sampleContact, "", frame{typ: "contact", key: "contact:5908860123456789", detail: "Created"}},
+		{"byte order mark with source type", bom + sampleSMS, "sms", frame{typ: "sms", key: "sms:6095823680520192", detail: "pending"}},
+		{"id above 2^53", "\n" + `{"call_id":9007199254740993,"state":"calling"}`, "", frame{typ: "call", key: "call:9007199254740993", detail: "calling"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := []byte(tt.frame)
+			got, err := classify(data, tt.sourceType)
+			if err != nil {
+				t.Fatalf("classify(%.40q): %v", tt.frame, err)
+			}
+			if got != tt.want {
+				t.Errorf("classify = %+v, want %+v", got, tt.want)
+			}
+			if string(data) != tt.frame {
+				t.Errorf("classify changed the frame bytes to %.40q", data)
+			}
+		})
+	}
+}
+
 func TestClassifyRejects(t *testing.T) {
 	header := b64(`{"alg":"HS256","typ":"JWT"}`)
 	tests := []struct {
@@ -115,7 +158,22 @@ func TestClassifyRejects(t *testing.T) {
 		{"hello text", "hello", "neither a JSON object nor a compact JWT"},
 		{"json array", "[1,2]", "neither a JSON object nor a compact JWT"},
 		{"json string", `"call"`, "neither a JSON object nor a compact JWT"},
-		{"leading space", " " + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"whitespace only", " \t\r\n", "neither a JSON object nor a compact JWT"},
+		{"byte order mark only", "\xef\xbb\xbf", "neither a JSON object nor a compact JWT"},
+		{"byte order mark then text", "\xef\xbb\xbfhello", "neither a JSON object nor a compact JWT"},
+		{"two byte order marks", "\xef\xbb\xbf\xef\xbb\xbf" + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"byte order mark after whitespace", " \xef\xbb\xbf" + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"partial byte order mark", "\xef\xbb" + sampleCall, "neither a JSON object nor a compact JWT"},
+		// Not JSON whitespace (RFC 8259 §2 allows only space, tab, CR, LF).
+		{"leading form feed", "\f" + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"leading vertical tab", "\v" + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"leading no-break space", "\u00a0" + sampleCall, "neither a JSON object nor a compact JWT"},
+		{"whitespace then array", "\n[1,2]", "neither a JSON object nor a compact JWT"},
+		{"whitespace then invalid object", "\n{\"call_id\":", "invalid JSON"},
+		// JWT frames are classified as before: a compact JWT has no
+		// surrounding whitespace.
+		{"leading space before jwt", " " + header + "." + b64(sampleCall) + ".c2ln", "neither a JSON object nor a compact JWT"},
+		{"byte order mark before jwt", "\xef\xbb\xbf" + header + "." + b64(sampleCall) + ".c2ln", "neither a JSON object nor a compact JWT"},
 		{"invalid json object", `{"call_id":`, "invalid JSON"},
 		{"brace then garbage", `{not json}`, "invalid JSON"},
 		{"object then trailing data", `{"call_id":1} {"call_id":2}`, "invalid JSON"},
@@ -185,6 +243,7 @@ func FuzzClassify(f *testing.F) {
 	for _, s := range []string{
 		"", "hello", "[1,2]", "{", "{}", sampleCall, sampleSMS, sampleAgentStatus, sampleContact, sampleChangelog,
 		mustSign(f, sampleCall, "test_secret"), "a.b.c", "..", "a..c", "e30.e30.e30", "eyJhbGciOiJub25lIn0.bnVsbA.x",
+		" \t\r\n" + sampleCall, "\xef\xbb\xbf" + sampleSMS, "\xef\xbb\xbf\n{}",
 	} {
 		f.Add([]byte(s), "")
 		f.Add([]byte(s), "call")
@@ -207,8 +266,8 @@ func FuzzClassify(f *testing.F) {
 		if sourceType != "" && got.typ != sourceType {
 			t.Errorf("typ = %q, want the source type %q", got.typ, sourceType)
 		}
-		if got.jwt != (len(data) > 0 && data[0] != '{') {
-			t.Errorf("jwt = %v for frame starting %q", got.jwt, data[:1])
+		if got.jwt != (objectStart(data) < 0) {
+			t.Errorf("jwt = %v for frame starting %.8q", got.jwt, data)
 		}
 	})
 }

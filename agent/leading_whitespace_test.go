@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/gorilla/websocket"
+)
+
+// JSON frames that start with RFC 8259 whitespace or a UTF-8 byte order
+// mark are events: the handler receives each one byte for byte as Dialpad
+// sent it, as JSON, keyed by its call id.
+func TestLeadingWhitespaceFramesForwardedUnchanged(t *testing.T) {
+	frames := []string{
+		" " + `{"call_id":101,"state":"ringing"}`,
+		"\t" + `{"call_id":102,"state":"ringing"}`,
+		"\r\n" + `{"call_id":103,"state":"ringing"}` + "\r\n",
+		"\n  " + `{"call_id":104,"state":"ringing"}`,
+		"\xef\xbb\xbf" + `{"call_id":105,"state":"ringing"}`,
+		"\xef\xbb\xbf\n" + `{"call_id":9007199254740993,"state":"ringing"}`,
+	}
+	ws := newRawServer(t, func(_ int, c *websocket.Conn) {
+		for _, f := range frames {
+			if err := c.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+				return
+			}
+		}
+		readUntilClosed(c)
+	})
+	recv := newReceiver(t, nil)
+	r := startAgent(t, testConfig(), recv.url, ws.source())
+
+	waitUntil(t, testWait, func() bool { st := r.a.Stats(); return st.Delivered+st.Invalid == int64(len(frames)) },
+		func() string { return fmt.Sprintf("stats %+v, want %d frames delivered", r.a.Stats(), len(frames)) })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if skipped := r.logs.find(t, "WARN", "frame skipped"); len(skipped) != 0 {
+		t.Errorf("%d frames skipped, want none: %v", len(skipped), skipped)
+	}
+	got := recv.deliveries()
+	received := bodies(got)
+	for _, f := range frames {
+		if received[f] != 1 {
+			t.Errorf("handler received %q %d times, want once as sent", f, received[f])
+		}
+	}
+	if len(got) != len(frames) {
+		t.Errorf("handler received %d POSTs, want %d: %q", len(got), len(frames), slices.Collect(mapKeys(received)))
+	}
+	for _, d := range got {
+		if ct := d.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type of %q = %q, want application/json", d.body, ct)
+		}
+	}
+	var keys []string
+	for _, rec := range r.logs.find(t, "INFO", "event received") {
+		keys = append(keys, rec.str("key"))
+	}
+	slices.Sort(keys)
+	want := []string{"call:101", "call:102", "call:103", "call:104", "call:105", "call:9007199254740993"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("event received keys = %q, want %q", keys, want)
+	}
+}
