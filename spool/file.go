@@ -17,9 +17,10 @@ var ErrLocked = errors.New("spool file is in use by another dialpad-tunnel proce
 // openLocked opens the spool file at path for writing, creating it (and
 // its folder, mode 0700) with mode 0600 and a header if it does not exist
 // and create is set, and takes its lock, waiting up to lockTimeout for
-// another process to let go. The lock is on the open file: compaction
-// renames a new file over the path, so once locked the file must still be
-// the one the path names, else it is opened again.
+// another process to let go. An existing file that others may read is
+// restricted to mode 0600 once locked. The lock is on the open file:
+// compaction renames a new file over the path, so once locked the file
+// must still be the one the path names, else it is opened again.
 func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(lockTimeout)
 	for {
@@ -38,11 +39,18 @@ func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, 
 			}
 			return nil, fmt.Errorf("spool: %s: lock: %w", path, err)
 		}
-		if same, err := isPath(f, path); err != nil || same {
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("spool: %w", err)
-			}
+		same, err := isPath(f, path)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("spool: %w", err)
+		case same:
+			err = restrictMode(f, path)
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if same {
 			return f, nil
 		}
 		f.Close() // compacted meanwhile: open the new file
@@ -68,6 +76,28 @@ func openFile(path string, flags int) (*os.File, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	return f, nil
+}
+
+// restrictMode sets the mode of the spool file f to 0600 if its group or
+// others have any permission on it: it holds event bodies (a file made by
+// an older version, or copied, may be 0644).
+func restrictMode(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	if err := f.Chmod(0o600); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named once, below
+		}
+		return fmt.Errorf("spool: %s: mode %04o gives group or others access to its events and could not be restricted to 0600: %w (chmod 600 it, as its owner)", path, perm, err)
+	}
+	return nil
 }
 
 // isPath reports whether f is the file path names now.
