@@ -152,7 +152,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 // load reads the file into places and puts every pending record into the
 // index, in arrival order. A new file gets its header; a torn tail (a
 // write cut by a crash before its sync) is cut off; a compaction cut by
-// one is removed.
+// one is removed; delivered records beyond KeepCount are forgotten.
 func (d *Disk) load() error {
 	path := d.cfg.Path
 	fi, err := d.f.Stat()
@@ -189,6 +189,15 @@ func (d *Disk) load() error {
 	}
 	for _, seq := range b.seqs(Pending) {
 		if _, err := d.idx.add(Event{Seq: seq, Key: b.keys[seq], stored: true}); err != nil {
+			return err
+		}
+	}
+	if d.delivered.len() > max(d.cfg.KeepCount, 0) {
+		// KeepCount was lowered since the history was written: forget the
+		// oldest beyond it now, not at the next delivery. An empty batch,
+		// as Run commits when the history ages, writes only prune's
+		// forget frame, synced.
+		if _, err := d.commit(nil, false, nil); err != nil {
 			return err
 		}
 	}
