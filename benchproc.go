@@ -22,7 +22,7 @@ import (
 type benchAgent struct {
 	command  string       // the subcommand run: "listen" if empty
 	args     []string     // extra flags
-	received atomic.Int64 // "event received" lines seen (with --log-level info)
+	received atomic.Int64 // "event arrived" lines seen (with --log-level info)
 	peakKiB  atomic.Int64 // the largest peak RSS (VmHWM) seen, up to the stop signal
 	anonKiB  atomic.Int64 // the largest anonymous (heap, stacks) part seen while running
 	fileKiB  atomic.Int64 // the largest file-backed part (the binary's pages) seen
@@ -111,7 +111,7 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if bytes.Contains(sc.Bytes(), []byte(`"msg":"event received"`)) {
+			if bytes.Contains(sc.Bytes(), []byte(`"msg":"event arrived"`)) {
 				p.received.Add(1)
 			}
 		}

@@ -41,7 +41,7 @@ func runSoakTimed(t *testing.T, cfg soak.Config, timing soakTiming) soak.Report 
 func connectionLines(log string) string {
 	var b strings.Builder
 	for l := range strings.Lines(log) {
-		if !strings.Contains(l, `"msg":"event received"`) && !strings.Contains(l, `"msg":"event delivered"`) {
+		if !strings.Contains(l, `"msg":"event arrived"`) && !strings.Contains(l, `"msg":"event delivered"`) {
 			b.WriteString(l)
 		}
 	}

@@ -350,7 +350,8 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		return
 	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
-		a.log.Info("event received", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+		// Not yet "received": that is once it is stored (storedEvent).
+		a.log.Info("event arrived", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
 	}
 }
 

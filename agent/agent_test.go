@@ -498,13 +498,13 @@ func TestWebsocketEventsArriveByteIdenticalInPerKeyOrder(t *testing.T) {
 
 	// The log names each event by its exact key; ids above 2^53 included.
 	keys := map[string]int{}
-	for _, rec := range r.logs.find(t, "INFO", "event received") {
+	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
 		keys[rec.str("key")]++
 	}
 	for _, lc := range lifecycles {
 		callID, _ := eventIDs(lc[0])
 		if keys["call:"+callID] != len(lc) {
-			t.Errorf("log has %d \"event received\" lines with key call:%s, want %d", keys["call:"+callID], callID, len(lc))
+			t.Errorf("log has %d \"event arrived\" lines with key call:%s, want %d", keys["call:"+callID], callID, len(lc))
 		}
 	}
 }
@@ -532,9 +532,9 @@ func TestJWTFramesForwardedUnchanged(t *testing.T) {
 	if h := got[0].header.Get(typeHeader); h != "call" {
 		t.Errorf("%s = %q, want call", typeHeader, h)
 	}
-	recs := r.logs.waitFind(t, 1, "INFO", "event received")
+	recs := r.logs.waitFind(t, 1, "INFO", "event arrived")
 	if recs[0].str("form") != "jwt" || recs[0].str("key") != "call:6421977457180672" || recs[0].str("detail") != "hangup" {
-		t.Errorf("event received log = %v, want form jwt, key call:6421977457180672, detail hangup", recs[0])
+		t.Errorf("event arrived log = %v, want form jwt, key call:6421977457180672, detail hangup", recs[0])
 	}
 }
 
@@ -579,11 +579,11 @@ func TestSubscriptionSourceOnlyItsEvents(t *testing.T) {
 		t.Errorf("Stats = %+v, want 2 received and delivered", st)
 	}
 	keys := map[string]bool{}
-	for _, rec := range r.logs.find(t, "INFO", "event received") {
+	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
 		keys[rec.str("key")] = true
 	}
 	if !keys["sms:9007199254740993"] || !keys["sms:6095823680520192"] {
-		t.Errorf("event received keys = %v, want sms:9007199254740993 and sms:6095823680520192", keys)
+		t.Errorf("event arrived keys = %v, want sms:9007199254740993 and sms:6095823680520192", keys)
 	}
 	if ok, _ := restGets(fake, fmt.Sprintf("/api/v2/subscriptions/sms/%d", smsID)); ok < 1 {
 		t.Errorf("the URL was not fetched from the subscription: REST calls %v", fake.RESTCalls())

@@ -55,12 +55,12 @@ func TestLeadingWhitespaceFramesForwardedUnchanged(t *testing.T) {
 		}
 	}
 	var keys []string
-	for _, rec := range r.logs.find(t, "INFO", "event received") {
+	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
 		keys = append(keys, rec.str("key"))
 	}
 	slices.Sort(keys)
 	want := []string{"call:101", "call:102", "call:103", "call:104", "call:105", "call:9007199254740993"}
 	if !slices.Equal(keys, want) {
-		t.Errorf("event received keys = %q, want %q", keys, want)
+		t.Errorf("event arrived keys = %q, want %q", keys, want)
 	}
 }

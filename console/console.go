@@ -59,7 +59,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(collect)
 	var lead []string // attrs shown in the head of the line, not repeated as k=v
 	switch r.Message {
-	case "event received":
+	case "event arrived":
 		b.WriteString("--> ")
 		b.WriteString(join(attrs["type"], attrs["detail"], shortID(attrs["id"])))
 		lead = []string{"type", "detail", "id"}

@@ -13,8 +13,8 @@ func TestHandlerLines(t *testing.T) {
 		log  func(*slog.Logger)
 		want string
 	}{
-		{"event received", func(l *slog.Logger) {
-			l.Info("event received", "type", "call", "detail", "ringing", "id", "0123456789abcdef", "key", "call:1")
+		{"event arrived", func(l *slog.Logger) {
+			l.Info("event arrived", "type", "call", "detail", "ringing", "id", "0123456789abcdef", "key", "call:1")
 		}, "--> call ringing [01234567]  key=call:1\n"},
 		{"event delivered", func(l *slog.Logger) {
 			l.Info("event delivered", "type", "sms", "id", "abcdefghij", "status", 204, "attempts", 1)

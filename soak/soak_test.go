@@ -17,7 +17,7 @@ func TestGapLogReadsTheAgentsGapLines(t *testing.T) {
 	from := time.Date(2026, 1, 2, 3, 4, 5, 100e6, time.UTC)
 	to := from.Add(37 * time.Millisecond)
 	log := fmt.Sprintf(`{"time":%q,"level":"INFO","msg":"connected","conn":"websocket 1000 #2"}
-{"time":%q,"level":"INFO","msg":"event received","detail":%q}
+{"time":%q,"level":"INFO","msg":"event arrived","detail":%q}
 {"time":%q,"level":"WARN","msg":%q,"source":"websocket 1000","from":%q,"to":%q,"gap":"37ms","why":"closed by server: 1011"}
 `, to.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), GapMessage, to.Format(time.RFC3339Nano), GapMessage,
 		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
