@@ -1105,8 +1105,11 @@ func TestOversizedFrameEndsConnection(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if st := r.a.Stats(); st.Received != 1 || st.Delivered != 1 || st.Reconnects != 1 {
-		t.Errorf("Stats = %+v, want 1 received and delivered after 1 reconnect", st)
+	if st := r.a.Stats(); st.Received != 1 || st.Delivered != 1 || st.Reconnects != 1 || st.Oversized != 1 {
+		t.Errorf("Stats = %+v, want 1 received and delivered after 1 reconnect, and the big one lost", st)
+	}
+	if n := len(r.logs.find(t, "ERROR", "an event larger than --max-frame-bytes was refused and is lost; raise the limit to receive such events")); n != 1 {
+		t.Errorf("%d errors about the refused event, want 1", n)
 	}
 	if len(recv.deliveries()) != 1 {
 		t.Errorf("handler received %d POSTs, want 1", len(recv.deliveries()))

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // run keeps one source connected until ctx is done or a permanent error
@@ -110,6 +113,12 @@ func (s *source) run(ctx context.Context) error {
 		case c := <-s.ended:
 			live = removeConn(live, c)
 			s.agent.live.Add(-1)
+			if errors.Is(c.err, websocket.ErrReadLimit) {
+				// The frame is refused whole: the event in it is lost.
+				s.agent.stats.oversized.Add(1)
+				s.log.Error("an event larger than --max-frame-bytes was refused and is lost; raise the limit to receive such events",
+					"source", s.src.Name, "conn", c.name, "max_frame_bytes", s.cfg.MaxFrameBytes)
+			}
 			if c == handover {
 				handover = nil
 				handoverEnd.Stop()

@@ -11,7 +11,7 @@ type counters struct {
 	received, duplicates, invalid atomic.Int64
 	delivered, failed, abandoned  atomic.Int64
 	reconnects, gaps, gapNanos    atomic.Int64
-	filtered, rejected            atomic.Int64
+	filtered, rejected, oversized atomic.Int64
 }
 
 func (c *counters) addGap(d time.Duration) {
@@ -26,7 +26,8 @@ type Stats struct {
 	Invalid    int64         // frames that were not events (logged with a reason)
 	Delivered  int64         // events the handler answered with 2xx
 	Failed     int64         // events whose delivery gave up (logged with a reason)
-	Abandoned  int64         // events still queued at shutdown (in-memory queue)
+	Abandoned  int64         // events still queued at shutdown (in-memory queue), or that could not be queued
+	Oversized  int64         // frames refused whole for exceeding MaxFrameBytes: their events are lost
 	Filtered   int64         // events no filter or route wanted
 	Rejected   int64         // frames that failed signature verification (dead letters)
 	Reconnects int64         // connections that ended unplanned
@@ -41,7 +42,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
-		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(),
+		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
 		Connected: int(a.live.Load()),
 	}
