@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -53,7 +54,7 @@ func (d *Disk) Run(ctx context.Context) error {
 		batch = d.fill(batch)
 		var err error
 		if carry, err = d.commit(batch, true, carry[:0]); err != nil {
-			return err
+			return d.writeFailed(err, batch)
 		}
 	}
 }
@@ -111,8 +112,55 @@ func (d *Disk) flushWith(batch []op) error {
 			return nil
 		}
 		if _, err := d.commit(batch, false, nil); err != nil {
-			return err
+			return d.writeFailed(err, batch)
 		}
 		batch = batch[:0]
+	}
+}
+
+// WriteError is why Run stopped: the spool file could not be written (a
+// full disk, say). Unstored counts the events accepted (Append returned)
+// that were neither on disk nor delivered then: lost, unless delivered
+// while the agent stopped.
+type WriteError struct {
+	Err      error
+	Unstored int
+}
+
+func (e *WriteError) Error() string {
+	if e.Unstored == 0 {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%v (%d accepted events could not be stored: they are lost unless delivered before the agent stopped)", e.Err, e.Unstored)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// writeFailed is Run's error when a commit failed: it counts the appends
+// of batch, and of whatever is still queued, that have no outcome.
+func (d *Disk) writeFailed(err error, batch []op) error {
+	batch = append(batch, d.drainOps()...)
+	appended := make(map[uint64]bool)
+	for _, o := range batch {
+		switch o.kind {
+		case opAppend:
+			appended[o.ev.Seq] = true
+		case opAck, opDead:
+			delete(appended, o.ev.Seq)
+		}
+	}
+	return &WriteError{Err: err, Unstored: len(appended)}
+}
+
+// drainOps takes whatever is queued for the committer now.
+func (d *Disk) drainOps() []op {
+	var ops []op
+	for {
+		select {
+		case o := <-d.ops:
+			ops = append(ops, o)
+		default:
+			return ops
+		}
 	}
 }
