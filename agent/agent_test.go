@@ -1417,3 +1417,30 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 		t.Fatalf("handler got %d POSTs: want the first call event once and the SMS, and never the call's second event before its first", len(p))
 	}
 }
+
+// TestMaxAgeDeadLetterNamesLastAnswer: an event that reaches its max age
+// while retrying becomes a dead letter whose reason names the handler's
+// last answer, not the deadline that cut the retry wait short (found by a
+// black-box review: "last: context deadline exceeded").
+func TestMaxAgeDeadLetterNamesLastAnswer(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.MaxAge = 300 * time.Millisecond
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: failing.URL, MaxAttempts: forward.Unlimited,
+		RetryWaitMin: 50 * time.Millisecond, RetryWaitMax: time.Hour})
+	r := startAgent(t, cfg, failing.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(5).SMS(), 1)
+	failed := r.logs.waitFind(t, 1, "ERROR", "delivery failed")
+	reason := failed[0].str("reason")
+	if !strings.HasPrefix(reason, "max age 300ms reached after ") || !strings.HasSuffix(reason, "; last: 503 Service Unavailable") {
+		t.Errorf("dead letter reason = %q, want the max age and the last answer, 503", reason)
+	}
+}

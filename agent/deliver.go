@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
@@ -86,7 +88,7 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event,
 	default:
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
-			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, res.Attempts, reason)
+			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, len(history), lastAnswer(history, reason))
 		}
 		r.Queue.Dead(ev, reason, history)
 		a.stats.failed.Add(1)
@@ -139,8 +141,32 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
 
-// latency is the time from arrival to now, for log lines.
-func latency(ev spool.Event) string { return time.Since(ev.Received).Round(time.Microsecond).String() }
+// latency is the time from arrival (or the replay that put the event back)
+// to now, for log lines.
+func latency(ev spool.Event) string {
+	from := ev.Received
+	if ev.Replayed.After(from) {
+		from = ev.Replayed
+	}
+	return time.Since(from).Round(time.Microsecond).String()
+}
+
+// lastAnswer describes the last attempt of history (its status, else its
+// error), or is otherwise when there was none: at max age, the error that
+// ended the delivery is the deadline, not what the handler did.
+func lastAnswer(history []spool.Attempt, otherwise string) string {
+	if len(history) == 0 {
+		return otherwise
+	}
+	last := history[len(history)-1]
+	switch {
+	case last.Status != 0:
+		return strings.TrimSpace(fmt.Sprintf("%d %s", last.Status, http.StatusText(last.Status)))
+	case last.Error != "":
+		return last.Error
+	}
+	return otherwise
+}
 
 // keepEveryAttempt: the spool records each failed attempt of an event up
 // to this many, then every this-many-th (each record holds them all, so

@@ -56,6 +56,14 @@ func (f *Forwarder) failure(c *call, status int, location string, err, ctxErr er
 	default:
 		e.Retryable = retryableStatus(status)
 		msg += statusLine(status)
+		if status/100 == 3 && location == "" {
+			msg += " (3xx answers are final;"
+			if c.attempts > 1 {
+				msg += " after " + plural(c.attempts, "attempt") + ";"
+			}
+			msg += " not retried)"
+			break
+		}
 		if status/100 == 3 {
 			msg += ", Location " + strconv.Quote(location) + " (redirects are not followed;"
 			if c.attempts > 1 {

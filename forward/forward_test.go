@@ -188,6 +188,8 @@ func TestDeliverStatuses(t *testing.T) {
 			errHas: []string{"400 Bad Request (not retried; after 2 attempts)"}},
 		{name: "302 not followed", codes: []int{302}, attempts: 1, status: 302,
 			errHas: []string{`302 Found, Location "/elsewhere" (redirects are not followed; not retried)`}},
+		{name: "304 is no redirect", codes: []int{304}, attempts: 1, status: 304,
+			errHas: []string{`304 Not Modified (3xx answers are final; not retried)`}},
 		{name: "503 until given up", codes: []int{503}, max: 4, attempts: 4, status: 503, retryable: true,
 			errHas: []string{"503 Service Unavailable (gave up after 4 attempts)"}},
 		{name: "one attempt only", codes: []int{500}, max: 1, attempts: 1, status: 500, retryable: true,
