@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 )
 
 // Handler is a slog.Handler writing one line per record to an io.Writer.
@@ -61,18 +62,18 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	switch r.Message {
 	case "event arrived":
 		b.WriteString("--> ")
-		b.WriteString(join(attrs["type"], attrs["detail"], shortID(attrs["id"])))
+		b.WriteString(join(head(attrs["type"]), head(attrs["detail"]), shortID(attrs["id"])))
 		lead = []string{"type", "detail", "id"}
 	case "event delivered":
 		b.WriteString("<-- [" + attrs["status"] + "] ")
-		b.WriteString(join(attrs["type"], shortID(attrs["id"])))
+		b.WriteString(join(head(attrs["type"]), shortID(attrs["id"])))
 		lead = []string{"type", "status", "id"}
 	case "delivery failed":
 		status := attrs["status"]
 		if status == "0" {
 			status = "---"
 		}
-		b.WriteString("<-- [" + status + "] FAILED " + join(attrs["type"], shortID(attrs["id"])))
+		b.WriteString("<-- [" + status + "] FAILED " + join(head(attrs["type"]), shortID(attrs["id"])))
 		lead = []string{"type", "status", "id"}
 	default:
 		b.WriteString(levelTag(r.Level))
@@ -141,9 +142,25 @@ func levelTag(l slog.Level) string {
 	return "DEBUG"
 }
 
+// quote quotes a value that has spaces, quotes, '=' or anything not
+// printable (a newline would forge a line, an escape sequence would drive
+// the terminal: event fields come from outside).
 func quote(s string) string {
-	if strings.ContainsAny(s, " \t\"=") {
+	if strings.ContainsAny(s, " \t\"=") || !printable(s) {
 		return strconv.Quote(s)
 	}
 	return s
+}
+
+// head is a value shown in the head of a line: as is, unless it is not
+// printable.
+func head(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func printable(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }

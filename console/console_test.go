@@ -23,6 +23,11 @@ func TestHandlerLines(t *testing.T) {
 			l.Error("delivery failed", "type", "call", "id", "x", "status", 0, "reason", "connection refused")
 		}, "<-- [---] FAILED call [x]  reason=\"connection refused\"\n"},
 		{"other", func(l *slog.Logger) { l.Warn("disconnected", "reason", "closed") }, "WARN  disconnected  reason=closed\n"},
+		// Event fields come from outside: no escape sequence reaches the
+		// terminal, no newline forges a line.
+		{"escape sequences and newlines quoted", func(l *slog.Logger) {
+			l.Info("event arrived", "type", "call", "detail", "\x1b[31mringing", "id", "0123456789abcdef", "key", "call:1\nWARN forged")
+		}, "--> call \"\\x1b[31mringing\" [01234567]  key=\"call:1\\nWARN forged\"\n"},
 		{"below level", func(l *slog.Logger) { l.Debug("noise") }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
