@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,7 +333,13 @@ func TestDeliverContextDoneBeforeStart(t *testing.T) {
 func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 	rc := newReceiver(t, statuses(500, 502, 200))
 	logs := make(records, 10)
-	f := newForwarder(t, rc.URL+"/hook", Config{
+	u, err := url.Parse(rc.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("user", "pa55word") // redacted in the handler attribute
+	u.Path = "/hook"
+	f := newForwarder(t, u.String(), Config{
 		Headers: http.Header{"Authorization": {"Bearer s3cret"}},
 		Logger:  slog.New(logs),
 	})
@@ -351,9 +358,10 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 		})
 		lines = append(lines, line)
 	}
+	handler := "http://user:xxxxx@" + u.Host + "/hook"
 	want := []string{
-		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 status=500",
-		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 status=502",
+		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 handler=" + handler + " status=500",
+		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 handler=" + handler + " status=502",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

@@ -214,7 +214,8 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	}
 	c.retrying()
 	if f.log.Enabled(ctx, slog.LevelWarn) {
-		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText())}
+		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText()),
+			slog.String("handler", f.redacted)} // which one, with several routes
 		if err != nil {
 			attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
 		} else {
