@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
 )
 
@@ -87,16 +88,61 @@ func listenCreate(c *cli.Context, log *slog.Logger) error {
 	}
 	cr, err := createForRun(c.Context, client, c.String("secret"), specs)
 	if err != nil {
-		return errors.Join(withFix(err), cleanup(c.Context, client, cr, log))
+		return errors.Join(withFix(err), cleanup(c.Context, client, cr, leftInSpool{}, log))
 	}
 	log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
 	o.WebsocketID = cr.websocket
+	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
 	runErr := runListen(c.Context, o, log)
+	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {
+		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH", runErr)
+	}
+	left := spoolLeft(o)
 	if c.Bool("keep") {
-		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: dialpad-tunnel listen --websocket-id %s --forward-to %s\n", cr, cr.websocket, o.Forward.URL)
+		next := fmt.Sprintf("dialpad-tunnel listen --websocket-id %s --forward-to %s", cr.websocket, o.Forward.URL)
+		if left.path != "" {
+			next += " --spool " + shellQuote(left.path)
+		}
+		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: %s\n", cr, next)
 		return runErr
 	}
-	return errors.Join(runErr, cleanup(c.Context, client, cr, log))
+	return errors.Join(runErr, cleanup(c.Context, client, cr, left, log))
+}
+
+// leftInSpool is what a `listen --create` run left in its spool.
+type leftInSpool struct {
+	path     string // the base spool file; "" with --no-spool
+	explicit bool   // path is --spool's
+	pending  int    // pending events in it and its routes' files
+}
+
+// spoolLeft counts the pending events the run of o left in its spool
+// files, reading them once the run has closed them. A file it cannot read
+// counts nothing: listen has said why already.
+func spoolLeft(o listenOptions) leftInSpool {
+	if o.Spool.Off {
+		return leftInSpool{}
+	}
+	base, err := o.Spool.basePath(o.API.BaseURL, nil)
+	if err != nil {
+		return leftInSpool{}
+	}
+	left := leftInSpool{path: base, explicit: o.Spool.Path != ""}
+	for _, r := range o.Routes {
+		if n, err := stateCounts(routeSpoolPath(base, r.Name), spool.Pending); err == nil {
+			left.pending += n[spool.Pending]
+		}
+	}
+	return left
+}
+
+// shellQuote quotes s for a POSIX shell when it holds more than a path's
+// usual characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // createForRun creates the websocket, then one subscription per spec. On
@@ -120,8 +166,9 @@ func createForRun(ctx context.Context, client *dialpad.Client, secret string, sp
 
 // cleanup deletes the subscriptions and then the websocket of cr, even
 // after ctx was cancelled (Ctrl-C), within cleanupTimeout. Objects already
-// gone are not an error.
-func cleanup(ctx context.Context, client *dialpad.Client, cr created, log *slog.Logger) error {
+// gone are not an error. Its log line says which run delivers the events
+// left in the spool.
+func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftInSpool, log *slog.Logger) error {
 	if cr.websocket == 0 {
 		return nil
 	}
@@ -143,6 +190,14 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, log *slog.
 	if len(errs) > 0 {
 		return fmt.Errorf("could not delete everything --create made (%s); delete it with `dialpad-tunnel websockets delete %s`: %w", cr, cr.websocket, errors.Join(errs...))
 	}
-	log.Info("deleted what --create made", "ids", cr.String())
+	switch {
+	case left.pending == 0:
+		log.Info("deleted what --create made", "ids", cr.String())
+	case left.explicit:
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next listen with this --spool", "ids", cr.String(), "pending", left.pending, "spool", left.path)
+	default:
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base (or a listen with --spool set to this file)",
+			"ids", cr.String(), "pending", left.pending, "spool", left.path)
+	}
 	return nil
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +82,7 @@ func TestListenCreateCleansUp(t *testing.T) {
 				}
 				mustContain(t, out, "kept websocket 1000, subscriptions call 1001, sms 1002")
 				mustContain(t, out, "listen --websocket-id 1000")
+				mustContain(t, out, "-create-call-sms.spool\n") // next time: the same spool, with what this run left
 				return
 			}
 			if ws != 0 || subs != 0 {
@@ -119,5 +124,65 @@ func TestListenCreateErrors(t *testing.T) {
 	}
 	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {
 		t.Errorf("a failed --create left %d websockets and %d subscriptions", ws, subs)
+	}
+}
+
+// TestListenCreateSpoolOutlivesItsWebsocket: an event that one `listen
+// --create` run could not deliver (its handler answered 503 until Ctrl-C)
+// is delivered, same delivery id and bytes, by the next run with the same
+// --events, though that run creates another websocket. The first run's
+// last line says which run delivers it, and `events list --create
+// --events` finds the file; an explicit --spool still chooses the file.
+func TestListenCreateSpoolOutlivesItsWebsocket(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv := newFake(t, dialpadtest.Config{})
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
+	h := newHook(t, func(int) int { return int(status.Load()) })
+	args := createArgs(srv, h.URL, "--events", "sms", "--retry-wait-max", "20ms")
+
+	r := start(t, args...)
+	r.waitConnected(t, srv, 1)
+	ev := dialpadtest.NewGenerator(11).SMS()
+	if d := srv.Publish("sms", ev); d.Frames != 1 {
+		t.Fatalf("publish: %+v", d)
+	}
+	id := h.waitRequests(t, 1, 10*time.Second)[0].header.Get("X-Dialpad-Tunnel-Delivery-Id")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("first run: %v\n%s", err, r.stdout.String())
+	}
+	mustContain(t, r.stdout.String(), "deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base")
+	mustContain(t, r.stdout.String(), "pending=1")
+	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {
+		t.Fatalf("the first run left %d websockets and %d subscriptions", ws, subs)
+	}
+	if p := listJSON(t, "--pending", "--create", "--events", "sms", "--api-base", srv.URL()); len(p) != 1 || p[0].ID != id {
+		t.Fatalf("events list --pending --create --events sms = %+v, want the event %s", p, id)
+	}
+
+	status.Store(http.StatusOK) // the handler is fixed
+	r = start(t, args...)
+	r.stdout.waitFor(t, "<-- [200] sms", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("second run: %v\n%s", err, r.stdout.String())
+	}
+	got := h.waitRequests(t, 2, 0)
+	last := got[len(got)-1]
+	if last.header.Get("X-Dialpad-Tunnel-Delivery-Id") != id || string(last.body) != string(ev) {
+		t.Fatalf("second run delivered id %q body %.60q; want the first run's event %s, byte for byte",
+			last.header.Get("X-Dialpad-Tunnel-Delivery-Id"), last.body, id)
+	}
+	if out := r.stdout.String(); strings.Contains(out, "events left in the spool are delivered") {
+		t.Errorf("second run claims events are left:\n%s", out)
+	}
+
+	explicit := filepath.Join(t.TempDir(), "mine.spool")
+	r = start(t, append(args, "--spool", explicit)...)
+	r.stdout.waitFor(t, "spool="+explicit, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("run with --spool: %v", err)
+	}
+	if _, err := os.Stat(explicit); err != nil {
+		t.Fatalf("--create with --spool: %v", err)
 	}
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,11 +17,15 @@ import (
 )
 
 // spoolFlags choose the spool file of the events commands the way listen
-// chooses it: --spool, else the default file of the sources.
+// chooses it: --spool, else the default file of the sources (or of
+// --create --events), then the file of --route NAME next to it.
 var spoolFlags = []cli.Flag{
-	&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+	&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription or --create --events, and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 	&cli.Int64Flag{Name: "websocket-id", Usage: "the --websocket-id listen runs with", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 	&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
+	&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of `listen --create --events …`"},
+	&cli.StringSliceFlag{Name: "events", Usage: "with --create: the --events listen --create runs with, e.g. call,sms"},
+	&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for a second call route): the spool's name with .NAME before its extension"},
 }
 
 func eventsCommand() *cli.Command {
@@ -76,8 +83,11 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 			if err := flagsFirst(c); err != nil {
 				return err
 			}
-			path, err := eventsSpoolPath(c)
+			path, base, err := eventsSpoolPath(c)
 			if err != nil {
+				return err
+			}
+			if err := missingSpool(path, base); err != nil {
 				return err
 			}
 			return inUse(path, action(c, path))
@@ -105,9 +115,46 @@ func inUse(path string, err error) error {
 	return err
 }
 
-// eventsSpoolPath is --spool, else the default file of the sources given,
-// as listen computes it, else the only spool in the default directory.
-func eventsSpoolPath(c *cli.Context) (string, error) {
+// eventsSpoolPath is the file of --route (the default route's without it)
+// next to base; base is --spool, else the default file of the sources or
+// of --create --events given, as listen computes it, else the only spool
+// in the default directory (with its routes' files beside it).
+func eventsSpoolPath(c *cli.Context) (path, base string, err error) {
+	route := "default"
+	if r := c.String("route"); r != "" {
+		if route, err = parseRouteName(r); err != nil {
+			return "", "", err
+		}
+	}
+	if base, err = eventsBasePath(c); err != nil {
+		return "", "", err
+	}
+	return routeSpoolPath(base, route), base, nil
+}
+
+// parseRouteName reads --route NAME: "default" (--forward-to's), a type,
+// or a type then "-N" for the N-th route of that type.
+func parseRouteName(s string) (string, error) {
+	if s == "default" {
+		return s, nil
+	}
+	name := s
+	if i := strings.LastIndex(s, "-"); i > 0 {
+		if t, err := dialpad.ParseSubscriptionType(s[:i]); err == nil {
+			name = string(t) + s[i:]
+		}
+	}
+	if t, err := dialpad.ParseSubscriptionType(s); err == nil {
+		name = string(t)
+	}
+	if !validRouteName(name) {
+		return "", fmt.Errorf("--route %q: want the name of a listen route: call, sms, agent_status, contact or changelog, with -2, -3, … for the second, third route of a type (or default: --forward-to's)", s)
+	}
+	return name, nil
+}
+
+// eventsBasePath is eventsSpoolPath's base file.
+func eventsBasePath(c *cli.Context) (string, error) {
 	if p := c.String("spool"); p != "" {
 		return p, nil
 	}
@@ -121,6 +168,21 @@ func eventsSpoolPath(c *cli.Context) (string, error) {
 			return "", err
 		}
 		names = append(names, agent.SubscriptionSource(nil, ref.typ, ref.id).Name)
+	}
+	switch create, events := c.Bool("create"), c.StringSlice("events"); {
+	case create && len(names) > 0:
+		return "", errors.New("--create chooses the spool of `listen --create`: drop --websocket-id and --subscription")
+	case create:
+		types, err := parseTypes(events)
+		if err != nil {
+			return "", fmt.Errorf("--events: %w", err)
+		}
+		if len(types) == 0 {
+			return "", errors.New("--create needs the --events listen --create runs with, e.g. --create --events call,sms")
+		}
+		names = []string{createSpoolName(types)}
+	case len(events) > 0:
+		return "", errors.New("--events chooses the spool of `listen --create --events …`: add --create")
 	}
 	if len(names) > 0 {
 		base, err := apiBase(c)
@@ -137,14 +199,72 @@ func eventsSpoolPath(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch len(found) {
-	case 0:
-		return "", fmt.Errorf("no spool in %s: pass --spool PATH, or the --websocket-id or --subscription (and --env or --api-base) listen runs with", dir)
-	case 1:
-		return found[0], nil
+	// A route's file counts as its base's: one listen setup, one choice.
+	var bases []string
+	for _, f := range found {
+		if b, ok := routeBase(f); ok {
+			f = b
+		}
+		if !slices.Contains(bases, f) {
+			bases = append(bases, f)
+		}
 	}
-	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id or --subscription listen runs with):\n  %s",
+	switch len(bases) {
+	case 0:
+		return "", fmt.Errorf("no spool in %s: pass --spool PATH, or the --websocket-id, --subscription or --create --events (and --env or --api-base) listen runs with", dir)
+	case 1:
+		return bases[0], nil
+	}
+	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id, --subscription or --create --events listen runs with):\n  %s",
 		len(found), dir, strings.Join(found, "\n  "))
+}
+
+// routeBase is the base spool file of a route's file in the default
+// directory (dir/NAME.ROUTE.spool), whose default names hold no other dot
+// after the API host.
+func routeBase(path string) (string, bool) {
+	stem := strings.TrimSuffix(path, spoolExt)
+	i := strings.LastIndex(stem, ".")
+	if i <= len(filepath.Dir(path)) || !validRouteName(stem[i+1:]) {
+		return "", false
+	}
+	return stem[:i] + spoolExt, true
+}
+
+// missingSpool explains a spool file that does not exist when files of the
+// same listen setup do: the base file of a run with routes only (no
+// --forward-to), or a --route that has no file. Without such files, the
+// spool package's own error stands.
+func missingSpool(path, base string) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	files, err := routeFiles(base)
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(base); err == nil {
+		files = append([]routeFile{{Path: base}}, files...)
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	label := func(f routeFile) string {
+		if f.Route == "" {
+			return "(no --route)"
+		}
+		return "--route " + f.Route
+	}
+	width := 0
+	for _, f := range files {
+		width = max(width, len(label(f)))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "spool: %s: no such spool file; the spools of the same listen are (choose one with --route NAME):", path)
+	for _, f := range files {
+		fmt.Fprintf(&b, "\n  %-*s  %s", width, label(f), f.Path)
+	}
+	return errors.New(b.String())
 }
 
 // apiBase is the API base URL listen would use. apiConfig insists on a key,
@@ -174,6 +294,7 @@ func eventsList(c *cli.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	defer noteRouteSpools(c, path)
 	if c.Bool("json") {
 		out := make([]eventJSON, len(recs))
 		for i, r := range recs {
@@ -233,6 +354,9 @@ func eventsReplay(c *cli.Context, path string) error {
 		return err
 	}
 	msg, sep := "nothing to replay in "+path, ": "
+	if res.N == 0 {
+		defer noteRouteSpools(c, path)
+	}
 	if res.N > 0 {
 		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)",
 			res.N, plural(res.N, "event"), path), "; "

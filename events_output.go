@@ -222,3 +222,28 @@ func warnTail(c *cli.Context, path string, tail spool.Tail) {
 	log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 	log.Warn(msg, "spool", path, "offset", tail.Offset, "bytes", tail.Bytes)
 }
+
+// noteRouteSpools tells, on stderr, of the route spool files next to the
+// spool at path when no --route chose one: their events are not in it.
+func noteRouteSpools(c *cli.Context, path string) {
+	if c.String("route") != "" {
+		return
+	}
+	files, err := routeFiles(path)
+	if err != nil || len(files) == 0 {
+		return
+	}
+	w := c.App.ErrWriter
+	fmt.Fprintf(w, "note: the spools of listen's --route handlers are next to %s; add --route NAME to see one:\n", path)
+	width := 0
+	for _, f := range files {
+		width = max(width, len(f.Route))
+	}
+	for _, f := range files {
+		counts := "cannot be read"
+		if n, err := stateCounts(f.Path); err == nil {
+			counts = fmt.Sprintf("%d pending, %d dead, %d delivered", n[spool.Pending], n[spool.Dead], n[spool.Delivered])
+		}
+		fmt.Fprintf(w, "  --route %-*s  %s  (%s)\n", width, f.Route, f.Path, counts)
+	}
+}

@@ -43,7 +43,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, 1 KiB to 64 MiB"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
-		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
 		&cli.IntFlag{Name: "procs", Value: 1, Usage: "CPU cores the agent may run Go code on at once (GOMAXPROCS wins when set); 0: all"},
@@ -249,6 +249,17 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	names := make([]string, len(o.Agent.Sources))
 	for i, s := range o.Agent.Sources {
 		names[i] = s.Name
+	}
+	if !o.Spool.Off {
+		base, err := o.Spool.basePath(o.API.BaseURL, names)
+		if err != nil {
+			return err
+		}
+		routes := make([]string, len(o.Routes))
+		for i, r := range o.Routes {
+			routes[i] = r.Name
+		}
+		warnUnusedRouteSpools(base, routes, log)
 	}
 	var qs queues
 	defer qs.closeUnrun()

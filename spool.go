@@ -2,15 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
@@ -18,6 +24,7 @@ import (
 // spoolOptions are the --spool flags of listen.
 type spoolOptions struct {
 	Path      string // "" means the default file for the sources
+	Name      string // with Path "": names the default file instead of the sources (listen --create)
 	Off       bool   // --no-spool
 	KeepCount int
 	KeepAge   time.Duration
@@ -29,9 +36,28 @@ type queues struct {
 	ran   bool
 }
 
+// basePath is the spool file of the default route: --spool, else the
+// default file for the API host and o.Name, or else the sources.
+func (o spoolOptions) basePath(apiBase string, sources []string) (string, error) {
+	if o.Name != "" {
+		sources = []string{o.Name}
+	}
+	return stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+spoolExt)
+}
+
+// routeSpoolPath is the spool file of route next to base: base itself for
+// the default route (--forward-to), else base with ".<route>" before its
+// extension, with or without a default route.
+func routeSpoolPath(base, route string) string {
+	if route == "default" {
+		return base
+	}
+	ext := filepath.Ext(base)
+	return strings.TrimSuffix(base, ext) + "." + route + ext
+}
+
 // open opens the spool file of one route (or an in-memory queue with
-// --no-spool). The default route uses the spool path itself; another route
-// the same path with ".<route>" before the extension.
+// --no-spool), at routeSpoolPath of the base file.
 func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route string, log *slog.Logger) (agent.Queue, error) {
 	if o.Off {
 		if route == "default" {
@@ -39,14 +65,11 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 		}
 		return spool.NewMemory(), nil
 	}
-	path, err := stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+spoolExt)
+	base, err := o.basePath(apiBase, sources)
 	if err != nil {
 		return nil, err
 	}
-	if route != "default" {
-		ext := filepath.Ext(path)
-		path = strings.TrimSuffix(path, ext) + "." + route + ext
-	}
+	path := routeSpoolPath(base, route)
 	if old := strings.TrimSuffix(path, spoolExt) + ".db"; o.Path == "" {
 		if _, err := os.Stat(old); err == nil {
 			log.Warn("an older spool file is here, in a format this version does not read; its events are not delivered (`events` of the version that wrote it can list them)", "file", old)
@@ -134,10 +157,122 @@ func spoolName(apiBase string, sources []string) string {
 	return strings.Trim(unsafeName.ReplaceAllString(name, "-"), "-")
 }
 
+// createSpoolName is the name that replaces the sources in the default
+// spool file of `listen --create --events types`, e.g. "create-call+sms".
+// It depends on the types only, never on the websocket a run happens to
+// create, so the next run with the same --events (and API host) opens the
+// file and delivers what this one left.
+func createSpoolName(types []dialpad.SubscriptionType) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	slices.Sort(names)
+	return "create-" + strings.Join(slices.Compact(names), "+")
+}
+
 // maxAttempts maps the flag (0: until --max-age) to forward's setting.
 func maxAttempts(n int) int {
 	if n <= 0 {
 		return forward.Unlimited
 	}
 	return n
+}
+
+// routeFile is a route's spool file next to a base spool file.
+type routeFile struct {
+	Route string // the route's name: call, sms-2, …
+	Path  string
+}
+
+// routeFiles lists the route spool files next to base, by route name: the
+// files routeSpoolPath(base, route) names for a route listen can make
+// (call, sms-2, …), whether or not a route uses them now. A folder that
+// does not exist holds none.
+func routeFiles(base string) ([]routeFile, error) {
+	dir := filepath.Dir(base)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ext := filepath.Ext(base)
+	prefix := strings.TrimSuffix(filepath.Base(base), ext) + "."
+	var out []routeFile
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || len(name) <= len(prefix)+len(ext) || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ext) {
+			continue
+		}
+		if route := name[len(prefix) : len(name)-len(ext)]; validRouteName(route) {
+			out = append(out, routeFile{Route: route, Path: filepath.Join(dir, name)})
+		}
+	}
+	return out, nil
+}
+
+// validRouteName reports whether name is one routesFrom gives a --route:
+// an event type, then "-N" (N ≥ 2) for the N-th route of that type.
+func validRouteName(name string) bool {
+	typ, n, numbered := strings.Cut(name, "-")
+	if numbered {
+		i, err := strconv.Atoi(n)
+		if err != nil || i < 2 || strconv.Itoa(i) != n {
+			return false
+		}
+	}
+	return slices.Contains(dialpad.SubscriptionTypes(), dialpad.SubscriptionType(typ))
+}
+
+// routeFlag is how to give listen the route named name again.
+func routeFlag(name string) string {
+	typ, n, numbered := strings.Cut(name, "-")
+	if numbered {
+		return fmt.Sprintf("--route %s=URL given %s times (route %s is the last)", typ, n, name)
+	}
+	return "--route " + typ + "=URL"
+}
+
+// stateCounts counts the records of a spool file in each of states,
+// reading it only (it works while an agent holds the file).
+func stateCounts(path string, states ...spool.State) (map[spool.State]int, error) {
+	recs, _, err := spool.Records(path, states...)
+	if err != nil {
+		return nil, err
+	}
+	n := map[spool.State]int{}
+	for _, r := range recs {
+		n[r.State]++
+	}
+	return n, nil
+}
+
+// warnUnusedRouteSpools warns of each route spool file next to base that
+// no route of this run uses and that still holds pending or dead events:
+// nothing delivers them until listen runs with that --route again. It only
+// reads those files; one it cannot read gets a warning with the error.
+func warnUnusedRouteSpools(base string, routes []string, log *slog.Logger) {
+	files, err := routeFiles(base)
+	if err != nil {
+		log.Warn("could not look for the spools of other routes next to the spool", "spool", base, "error", err)
+		return
+	}
+	for _, f := range files {
+		if slices.Contains(routes, f.Route) {
+			continue
+		}
+		n, err := stateCounts(f.Path, spool.Pending, spool.Dead)
+		if err != nil {
+			log.Warn("the spool of a route this run does not have cannot be read; events in it are not delivered", "file", f.Path, "route", f.Route, "error", err)
+			continue
+		}
+		if n[spool.Pending]+n[spool.Dead] == 0 {
+			continue
+		}
+		log.Warn("the spool of a route this run does not have holds events this run does not deliver: start listen with "+routeFlag(f.Route)+
+			" again to deliver the pending ones (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
+			"file", f.Path, "route", f.Route, "pending", n[spool.Pending], "dead", n[spool.Dead])
+	}
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// callEvent is one call event with its own call id.
+func callEvent(id int) []byte {
+	return []byte(`{"call_id":` + strconv.Itoa(id) + `,"state":"hangup"}`)
+}
+
+// logLine returns the one line of out that contains s.
+func logLine(t *testing.T, out, s string) string {
+	t.Helper()
+	var found []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d lines hold %q, want 1:\n%s", len(found), s, out)
+	}
+	return found[0]
+}
+
+// TestListenWarnsOfUnusedRouteSpool: a run with --route call leaves an
+// event pending in the call route's spool; the next run without that route
+// warns at start, naming the file, the route, the counts and how to deliver
+// them, and leaves the file byte for byte. A route spool with nothing
+// pending or dead is not mentioned; one that cannot be read is, with why.
+func TestListenWarnsOfUnusedRouteSpool(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	calls := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	dir := t.TempDir()
+	base := filepath.Join(dir, "orph.spool")
+
+	r := start(t, listenArgs(srv, wsID, def.URL, "--spool", base, "--route", "call="+calls.URL, "--retry-wait-max", "20ms")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(1))
+	calls.waitRequests(t, 1, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with --route call: %v", err)
+	}
+	callSpool := filepath.Join(dir, "orph.call.spool")
+	before, err := os.ReadFile(callSpool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "orph.sms.spool")
+	spoolBatch(t, empty, func(*spool.Disk) {})
+	broken := filepath.Join(dir, "orph.contact.spool")
+	if err := os.WriteFile(broken, []byte("not a spool"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r = start(t, listenArgs(srv, wsID, def.URL, "--spool", base)...)
+	r.stdout.waitFor(t, "starting", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen without the route: %v", err)
+	}
+	out := r.stdout.String()
+	line := logLine(t, out, callSpool)
+	for _, want := range []string{"WARN", "the spool of a route this run does not have holds events this run does not deliver",
+		"start listen with --route call=URL again", "route=call", "pending=1", "dead=0"} {
+		mustContain(t, line, want)
+	}
+	line = logLine(t, out, broken)
+	for _, want := range []string{"WARN", "cannot be read", "route=contact", "not a dialpad-tunnel spool"} {
+		mustContain(t, line, want)
+	}
+	if strings.Contains(out, empty) {
+		t.Errorf("a route spool with nothing pending or dead was warned of:\n%s", out)
+	}
+	after, err := os.ReadFile(callSpool)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the unused route spool changed (err %v): %d bytes before, %d after", err, len(before), len(after))
+	}
+}
+
+// TestEventsRouteSpools: a dead letter of an sms route lives in that
+// route's spool, next to the default one. Without --route, events list
+// reads the default spool and notes on stderr the route spool beside it,
+// with its counts; with --route sms every events command reaches it,
+// found from the sources or as the only spool (with its route's file) in
+// the directory.
+func TestEventsRouteSpools(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	texts := newHook(t, func(int) int { return http.StatusBadRequest })
+	r := start(t, listenArgs(srv, wsID, def.URL, "--route", "sms="+texts.URL)...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	r.stdout.waitFor(t, "FAILED sms", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	id := texts.waitRequests(t, 1, 0)[0].header.Get("X-Dialpad-Tunnel-Delivery-Id")
+	smsFile := "websocket-" + strconv.FormatInt(wsID, 10) + ".sms.spool"
+	src := []string{"--websocket-id", strconv.FormatInt(wsID, 10), "--api-base", srv.URL()}
+	events := func(sub string, args ...string) []string {
+		return append(append([]string{"events", sub}, src...), args...)
+	}
+
+	stdout, stderr, err := cliErr(t, events("list", "--dead")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, stdout, "no dead events")
+	mustContain(t, stderr, "add --route NAME to see one")
+	mustContain(t, logLine(t, stderr, smsFile), "--route sms")
+	mustContain(t, logLine(t, stderr, smsFile), "0 pending, 1 dead, 0 delivered")
+
+	if dead := listJSON(t, append(src, "--dead", "--route", "sms")...); len(dead) != 1 || dead[0].ID != id {
+		t.Fatalf("events list --dead --route sms = %+v, want the dead letter %s", dead, id)
+	}
+	if only := listJSON(t, "--dead", "--route", "sms"); len(only) != 1 || only[0].ID != id {
+		t.Fatalf("events list --dead --route sms from the only spool = %+v, want the dead letter %s", only, id)
+	}
+	mustContain(t, mustCLI(t, events("show", "--route", "sms", id[:8])...), "attempts: 1")
+	mustContain(t, mustCLI(t, events("replay", "--route", "sms", "--dead")...), "put back 1 event as pending in ")
+	mustContain(t, mustCLI(t, events("purge", "--route", "sms", "--dead")...), "purged 0 dead events from ")
+	mustContain(t, mustCLI(t, events("salvage", "--route", "sms")...), smsFile+" reads whole")
+	if p := listJSON(t, append(src, "--pending", "--route", "sms")...); len(p) != 1 || p[0].ID != id {
+		t.Fatalf("pending in the sms route's spool after replay = %+v", p)
+	}
+	if _, err := runCLI(t, events("list", "--route", "fax")...); err == nil || !strings.Contains(err.Error(), `--route "fax"`) {
+		t.Fatalf("events list --route fax = %v, want an error naming it", err)
+	}
+}
+
+// TestRoutesOnlySpool: with routes only (no --forward-to), --spool PATH
+// names the base: the call route's file is PATH with .call before .spool,
+// and PATH itself is not made. events --spool PATH says so and names the
+// route's file; --spool PATH --route call and --spool of that file read it.
+func TestRoutesOnlySpool(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	calls := newHook(t, func(int) int { return http.StatusBadRequest })
+	dir := t.TempDir()
+	base := filepath.Join(dir, "nf.spool")
+	r := start(t, "listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", strconv.FormatInt(wsID, 10),
+		"--route", "call="+calls.URL, "--events", "call", "--spool", base)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(2))
+	r.stdout.waitFor(t, "FAILED call", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	callSpool := filepath.Join(dir, "nf.call.spool")
+	if _, err := os.Stat(base); !os.IsNotExist(err) {
+		t.Errorf("routes only made %s (stat: %v); it belongs to --forward-to's route", base, err)
+	}
+
+	_, err := runCLI(t, "events", "list", "--spool", base)
+	if err == nil {
+		t.Fatal("events list --spool of a base with routes only succeeded")
+	}
+	for _, want := range []string{base + ": no such spool file", "choose one with --route NAME", "--route call  " + callSpool} {
+		mustContain(t, err.Error(), want)
+	}
+	for _, args := range [][]string{{"--spool", base, "--route", "call"}, {"--spool", callSpool}} {
+		if dead := listJSON(t, append([]string{"--dead"}, args...)...); len(dead) != 1 {
+			t.Errorf("events list --dead %v = %+v, want the one dead letter", args, dead)
+		}
+	}
+}
