@@ -16,6 +16,7 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
 )
 
@@ -286,9 +287,17 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
 	runErr := qs.run(ctx, a.Run)
 	st := a.Stats()
+	// lost: left in memory at a --no-spool stop, refused as too large, or
+	// accepted but not stored when the spool could not be written.
+	lost := st.Abandoned + st.Oversized
+	var we *spool.WriteError
+	if errors.As(runErr, &we) {
+		lost += int64(we.Unstored)
+		log.Error("the spool could not be written; listen stops", "reason", runErr.Error(), "unstored", we.Unstored)
+	}
 	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
 		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
-		"filtered", st.Filtered, "lost", st.Abandoned) // lost: left in memory at a --no-spool stop
+		"filtered", st.Filtered, "lost", lost)
 	if runErr != nil {
 		return explain(runErr)
 	}
