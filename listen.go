@@ -306,6 +306,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 
 // routeError names the route of a handler URL error.
 func routeError(r routeOptions, err error) error {
+	if errors.Is(err, forward.ErrHeaders) {
+		return fmt.Errorf("--header: %w", err)
+	}
 	if r.Name == "default" {
 		return fmt.Errorf("--forward-to: %w", err)
 	}

@@ -27,6 +27,7 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{createArgs(srv, hook, "--events", "call", "--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
 		{listen("--concurrency", "0"), "--concurrency 0: want 1 or more", ""},
 		{listen("--concurrency", "-3"), "--concurrency -3: want 1 or more", ""},
+		{listen("--header", "X-Dialpad-Tunnel-Attempt: 99"), "--header: forward: Headers: X-Dialpad-Tunnel-Attempt is the tunnel's own header and cannot be replaced", ""},
 		{listen("--max-attempts", "-1"), "--max-attempts -1: want 0 (until --max-age) or more", ""},
 		{listen("--timeout", "0"), "--timeout 0s: want more than 0", ""},
 		{listen("--retry-wait-min", "0"), "--retry-wait-min 0s: want more than 0", ""},

@@ -26,6 +26,9 @@ const (
 	DefaultConcurrency     = 16
 )
 
+// ErrHeaders is wrapped by New's errors about Config.Headers.
+var ErrHeaders = errors.New("forward: Headers")
+
 // OmitHeader, as IDHeader, AttemptHeader or TypeHeader, leaves that header
 // out of every POST.
 const OmitHeader = "-"
@@ -149,19 +152,19 @@ func (c *Config) check() (*url.URL, error) {
 	extra := make(http.Header, len(c.Headers))
 	for k, vs := range c.Headers {
 		if !validName(k) {
-			return nil, fmt.Errorf("forward: Headers: %q is not a valid header name", k)
+			return nil, fmt.Errorf("%w: %q is not a valid header name", ErrHeaders, k)
 		}
 		k = http.CanonicalHeaderKey(k)
 		switch {
 		case k == "Content-Length" || k == "Transfer-Encoding":
-			return nil, fmt.Errorf("forward: Headers: %s is set from the body and may not be given", k)
+			return nil, fmt.Errorf("%w: %s is set from the body and may not be given", ErrHeaders, k)
 		case ours[k]:
-			return nil, fmt.Errorf("forward: Headers: %s is the tunnel's own header", k)
+			return nil, fmt.Errorf("%w: %s is the tunnel's own header and cannot be replaced", ErrHeaders, k)
 		}
 		for _, v := range vs {
 			if !validValue(v) {
 				// The value may be a secret: name the header only.
-				return nil, fmt.Errorf("forward: Headers: value of %s is not a valid header value", k)
+				return nil, fmt.Errorf("%w: value of %s is not a valid header value", ErrHeaders, k)
 			}
 		}
 		extra[k] = append(extra[k], vs...)
