@@ -238,7 +238,7 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			c.log.Debug("dialpad: retrying request", "op", op, "retry", attempt+1, "status", status, "wait", wait)
+			c.log.Warn("dialpad: API request failed; retrying", "op", op, "retry", attempt+1, "of", c.cfg.MaxRetries, "status", status, "wait", wait)
 			return wait
 		},
 		// Hand back the last response so a 429/5xx that outlived the

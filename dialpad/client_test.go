@@ -291,8 +291,9 @@ func TestRetryAfterHonoured(t *testing.T) {
 			if got := calls.Load(); got != 2 {
 				t.Errorf("server saw %d calls, want 2", got)
 			}
+			// A warning: a user sees why a start takes longer.
 			if out := logs.String(); !strings.Contains(out, tt.wantWait) || !strings.Contains(out, `op="list webhooks"`) ||
-				!strings.Contains(out, "status=429") {
+				!strings.Contains(out, "status=429") || !strings.Contains(out, "level=WARN") {
 				t.Errorf("log %q lacks %s", out, tt.wantWait)
 			}
 		})
