@@ -204,16 +204,49 @@ func frames(b []byte, base int64, visit func(kind byte, payload []byte, at span)
 }
 
 // tornOrDamaged decides about a bad batch at off: nil (a torn tail) when
-// no intact batch follows it, else an error naming the offset. It reads
-// the rest of the file a window at a time, looking for batch starts.
+// no intact batch follows it, else an error naming the offset.
 func tornOrDamaged(f *os.File, off, size int64) error {
-	const window = 1 << 20
-	buf := make([]byte, window+batchHeader)
+	_, found, err := nextBatch(f, off+1, size)
+	switch {
+	case err != nil:
+		return err
+	case found:
+		return fmt.Errorf("%w: batch at offset %d is damaged, and data after it is intact", errCorrupt, off)
+	}
+	return nil
+}
+
+// readBatch reads the batch at off, header included, if it is intact.
+func readBatch(f *os.File, off, size int64) ([]byte, bool, error) {
 	var hdr [batchHeader]byte
-	for pos := off + 1; pos < size; pos += window {
+	if size-off < batchHeader {
+		return nil, false, nil
+	}
+	if _, err := f.ReadAt(hdr[:], off); err != nil {
+		return nil, false, err
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+	if string(hdr[:4]) != batchMagic || n <= 0 || n > maxPayload || off+batchHeader+n > size {
+		return nil, false, nil
+	}
+	batch := make([]byte, batchHeader+n)
+	if _, err := f.ReadAt(batch, off); err != nil {
+		return nil, false, err
+	}
+	if crc32.Checksum(batch[batchHeader:], castagnoli) != binary.LittleEndian.Uint32(hdr[8:]) {
+		return nil, false, nil
+	}
+	return batch, true, nil
+}
+
+// nextBatch finds the first intact batch at or after from.
+func nextBatch(f *os.File, from, size int64) (int64, bool, error) {
+	const window = 1 << 20
+	buf := make([]byte, window+len(batchMagic)-1)
+	for pos := from; pos < size; pos += window {
 		n, err := f.ReadAt(buf, pos)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return err
+			return 0, false, err
 		}
 		for i := 0; i < min(n, window); {
 			j := bytes.Index(buf[i:n], []byte(batchMagic))
@@ -221,18 +254,13 @@ func tornOrDamaged(f *os.File, off, size int64) error {
 				break
 			}
 			at := pos + int64(i+j)
-			if _, err := f.ReadAt(hdr[:], at); err == nil {
-				if n := int64(binary.LittleEndian.Uint32(hdr[4:])); n > 0 && n <= maxPayload && at+batchHeader+n <= size {
-					payload := make([]byte, n)
-					if _, err := f.ReadAt(payload, at+batchHeader); err == nil && crc32.Checksum(payload, castagnoli) == binary.LittleEndian.Uint32(hdr[8:]) {
-						return fmt.Errorf("%w: batch at offset %d is damaged, and data after it is intact", errCorrupt, off)
-					}
-				}
+			if _, ok, err := readBatch(f, at, size); err != nil || ok {
+				return at, ok, err
 			}
 			i += j + 1
 		}
 	}
-	return nil
+	return 0, false, nil
 }
 
 // readFrame reads the payload of the frame at s, checking it.

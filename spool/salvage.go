@@ -1,11 +1,8 @@
 package spool
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -151,53 +148,6 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 	}
 	s.Pending, s.Dead, s.Delivered = len(b.seqs(Pending)), len(b.seqs(Dead)), len(b.seqs(Delivered))
 	return s, nil
-}
-
-// readBatch reads the batch at off, header included, if it is intact.
-func readBatch(f *os.File, off, size int64) ([]byte, bool, error) {
-	var hdr [batchHeader]byte
-	if size-off < batchHeader {
-		return nil, false, nil
-	}
-	if _, err := f.ReadAt(hdr[:], off); err != nil {
-		return nil, false, err
-	}
-	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
-	if string(hdr[:4]) != batchMagic || n <= 0 || n > maxPayload || off+batchHeader+n > size {
-		return nil, false, nil
-	}
-	batch := make([]byte, batchHeader+n)
-	if _, err := f.ReadAt(batch, off); err != nil {
-		return nil, false, err
-	}
-	if crc32.Checksum(batch[batchHeader:], castagnoli) != binary.LittleEndian.Uint32(hdr[8:]) {
-		return nil, false, nil
-	}
-	return batch, true, nil
-}
-
-// nextBatch finds the first intact batch at or after from.
-func nextBatch(f *os.File, from, size int64) (int64, bool, error) {
-	const window = 1 << 20
-	buf := make([]byte, window+len(batchMagic)-1)
-	for pos := from; pos < size; pos += window {
-		n, err := f.ReadAt(buf, pos)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, false, err
-		}
-		for i := 0; i < min(n, window); {
-			j := bytes.Index(buf[i:n], []byte(batchMagic))
-			if j < 0 || i+j >= window {
-				break
-			}
-			at := pos + int64(i+j)
-			if _, ok, err := readBatch(f, at, size); err != nil || ok {
-				return at, ok, err
-			}
-			i += j + 1
-		}
-	}
-	return 0, false, nil
 }
 
 // keepOriginal links the file at path to a new name next to it, so that it
