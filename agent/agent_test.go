@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -238,7 +239,9 @@ func startAgent(t *testing.T, cfg Config, handlerURL string, sources ...Source) 
 	}
 	logs := &syncBuffer{}
 	cfg.Sources = sources
-	cfg.Queue = spool.NewMemory()
+	if cfg.Queue == nil {
+		cfg.Queue = spool.NewMemory()
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg)
 	if err != nil {
@@ -1363,12 +1366,24 @@ func TestShutdownStartsNoRetry(t *testing.T) {
 	}
 }
 
-// TestShutdownKeepsKeyOrder: an event whose retry shutdown stopped keeps
-// its key busy: the drain delivers no later event of that key before it,
-// while other keys' events still go out. (A black-box review saw a call's
-// ringing delivered during the drain while its calling, earlier, waited
-// for a retry.)
+// TestShutdownKeepsKeyOrder: with the durable spool, an event whose retry
+// shutdown stopped keeps its key busy: the drain delivers no later event
+// of that key before it, while other keys' events still go out, and both
+// of the key's events stay pending in order for the next start. (A
+// black-box review saw a call's ringing delivered during the drain while
+// its calling, earlier, waited for a retry.)
 func TestShutdownKeepsKeyOrder(t *testing.T) {
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diskCtx, stopDisk := context.WithCancel(context.Background())
+	diskDone := make(chan error, 1)
+	go func() { diskDone <- disk.Run(diskCtx) }()
+	t.Cleanup(func() {
+		stopDisk()
+		<-diskDone
+	})
 	var mu sync.Mutex
 	var got []string
 	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -1397,6 +1412,7 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 	cfg.DrainTimeout = time.Hour // the test's wait fails long before
 	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited,
 		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	cfg.Queue = disk
 	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
 	gen := dialpadtest.NewGenerator(21)
@@ -1415,6 +1431,18 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 	}
 	if p := posts(); len(p) != 2 || p[0] != string(call[0]) || p[1] != string(sms) {
 		t.Fatalf("handler got %d POSTs: want the first call event once and the SMS, and never the call's second event before its first", len(p))
+	}
+	stopDisk()
+	if err := <-diskDone; err != nil {
+		t.Fatalf("spool Run: %v", err)
+	}
+	diskDone <- nil // for the cleanup
+	recs, err := spool.List(disk.Path(), spool.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Detail != "calling" || recs[1].Seq <= recs[0].Seq {
+		t.Fatalf("pending after the stop: %+v, want the call's two events in order", recs)
 	}
 }
 

@@ -119,7 +119,7 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		}
 		if err != nil {
 			c.err = err
-			if c.pongLate.Load() && !isServerClose(err) {
+			if c.pongLate.Load() && endedByUs(err) {
 				c.err = errNoPong
 			}
 			return
@@ -137,7 +137,9 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 
 // pongOverdue ends reading once the socket holds nothing more: it shuts the
 // read side of the TCP connection, so the reader still gets every byte that
-// arrived and then end of file. It runs on the deadline's timer goroutine.
+// arrived and then end of file. That is Linux's shutdown(SHUT_RD); other
+// systems may drop what is queued, as the read deadline this replaces did.
+// It runs on the deadline's timer goroutine.
 func (c *conn) pongOverdue() {
 	if !c.pongLate.CompareAndSwap(false, true) {
 		return
@@ -162,10 +164,13 @@ type pongTimeout struct{}
 func (pongTimeout) Error() string { return "no pong within the deadline" }
 func (pongTimeout) Timeout() bool { return true }
 
-// isServerClose reports whether err is a close frame the server sent.
-func isServerClose(err error) bool {
+// endedByUs reports whether err is how a read ends once pongOverdue shut
+// the socket: end of file (gorilla's abnormal closure) or, where the read
+// side could not be shut, the deadline. Any other error (a close frame
+// from the server, a frame over the read limit) is kept.
+func endedByUs(err error) bool {
 	var ce *websocket.CloseError
-	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
+	return (errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure) || isTimeout(err)
 }
 
 // ping sends one ping control frame.

@@ -44,8 +44,11 @@ func (q *Memory) Durable() bool { return false }
 // stopping; in memory it is lost, which the agent reports.
 func (q *Memory) Release(ev Event) { q.idx.done(ev) }
 
-// Hold gives ev back without releasing its key (see Disk.Hold).
-func (q *Memory) Hold(ev Event) { q.idx.hold(ev) }
+// Hold gives ev back as Release does. Unlike Disk.Hold it releases the
+// key: ev is lost when the process ends whatever happens, so holding the
+// key would only lose the key's later events too, which the drain may
+// still deliver.
+func (q *Memory) Hold(ev Event) { q.idx.done(ev) }
 
 // Tried keeps nothing: an in-memory event does not outlive the process.
 func (q *Memory) Tried(Event, []Attempt) {}
