@@ -14,7 +14,7 @@ import (
 // calls have returned. A failing write is returned as an error: the agent
 // must stop rather than acknowledge events it could not store.
 func (d *Disk) Run(ctx context.Context) error {
-	defer close(d.stopped)
+	defer d.markStopped()
 	defer d.closeFile()
 	var batch, carry []op
 	pace := time.NewTimer(0)
@@ -137,8 +137,14 @@ func (e *WriteError) Error() string {
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // writeFailed is Run's error when a commit failed: it counts the appends
-// of batch, and of whatever is still queued, that have no outcome.
+// of batch, and of whatever is still queued, that have no outcome. Writes
+// are refused first, and an Append under way (it holds appendMu while it
+// queues) is waited for, so none is queued after the count and lost
+// uncounted.
 func (d *Disk) writeFailed(err error, batch []op) error {
+	d.markStopped()
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
 	batch = append(batch, d.drainOps()...)
 	appended := make(map[uint64]bool)
 	for _, o := range batch {
@@ -151,6 +157,9 @@ func (d *Disk) writeFailed(err error, batch []op) error {
 	}
 	return &WriteError{Err: err, Unstored: len(appended)}
 }
+
+// markStopped refuses later writes (see send); Run's end calls it too.
+func (d *Disk) markStopped() { d.stopOnce.Do(func() { close(d.stopped) }) }
 
 // drainOps takes whatever is queued for the committer now.
 func (d *Disk) drainOps() []op {

@@ -79,11 +79,12 @@ func (c *DiskConfig) fill() error {
 // bodies beyond CacheBytes are not kept in memory but read back from disk
 // once synced, so memory stays flat while a handler is down.
 type Disk struct {
-	cfg     DiskConfig
-	idx     *index
-	ops     chan op
-	stopped chan struct{} // closed when Run returns; later writes are refused
-	cached  atomic.Int64  // bytes of pending bodies held in memory
+	cfg      DiskConfig
+	idx      *index
+	ops      chan op
+	stopped  chan struct{} // closed when Run returns (or a write failed); later writes are refused
+	stopOnce sync.Once     // closes stopped
+	cached   atomic.Int64  // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu

@@ -70,7 +70,13 @@ func Salvage(path string) (Salvaged, error) {
 	}
 	if err != nil {
 		os.Remove(tmpPath)
-		return s, notSpool(path, err)
+		switch {
+		case errors.Is(err, errNotSpool):
+			return Salvaged{}, fmt.Errorf("spool: %s: no intact batch in it: not a dialpad-tunnel spool, or nothing of one is left; nothing changed", path)
+		case errors.Is(err, errNewerFormat):
+			return Salvaged{}, fmt.Errorf("spool: %s: %w; nothing changed", path, err)
+		}
+		return Salvaged{}, fmt.Errorf("spool: %s: write the salvaged copy %s: %w (it needs about the file's size free); nothing changed", path, tmpPath, err)
 	}
 	if s.Original, err = keepOriginal(path); err != nil {
 		os.Remove(tmpPath)
