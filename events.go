@@ -215,8 +215,8 @@ func eventsBasePath(c *cli.Context) (string, error) {
 	case 1:
 		return bases[0], nil
 	}
-	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id, --subscription or --create --events listen runs with):\n  %s",
-		len(found), dir, strings.Join(found, "\n  "))
+	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id, --subscription or --create --events listen runs with; --route NAME for a route's):\n  %s",
+		len(bases), dir, strings.Join(bases, "\n  "))
 }
 
 // routeBase is the base spool file of a route's file in the default

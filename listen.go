@@ -306,8 +306,11 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 
 // routeError names the route of a handler URL error.
 func routeError(r routeOptions, err error) error {
-	if errors.Is(err, forward.ErrHeaders) {
+	if errors.Is(err, forward.ErrHeaders) && r.Name == "default" {
 		return fmt.Errorf("--header: %w", err)
+	}
+	if errors.Is(err, forward.ErrHeaders) {
+		return fmt.Errorf("--route %s: --header or --route-header: %w", r.Name, err)
 	}
 	if r.Name == "default" {
 		return fmt.Errorf("--forward-to: %w", err)
@@ -315,11 +318,15 @@ func routeError(r routeOptions, err error) error {
 	return fmt.Errorf("--route %s: %w", r.Name, err)
 }
 
-// redactedURL hides a password in a handler URL for the start-up line.
+// redactedURL hides a password and the query (it may carry a token) in a
+// handler URL for the start-up line.
 func redactedURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<invalid url>"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
 	}
 	return u.Redacted()
 }

@@ -260,8 +260,8 @@ func warnUnusedRouteSpools(base string, routes []string, log *slog.Logger) {
 		return
 	}
 	for _, f := range files {
-		if slices.Contains(routes, f.Route) {
-			continue
+		if slices.Contains(routes, f.Route) || spool.InUse(f.Path) {
+			continue // another listen delivers those
 		}
 		n, err := stateCounts(f.Path, spool.Pending, spool.Dead)
 		if err != nil {

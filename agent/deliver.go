@@ -159,6 +159,13 @@ func lastAnswer(history []spool.Attempt, otherwise string) string {
 		return otherwise
 	}
 	last := history[len(history)-1]
+	if last.Status == 0 && (last.Error == context.DeadlineExceeded.Error() || last.Error == context.Canceled.Error()) {
+		// The max age cut this attempt short: the one before says more.
+		if len(history) == 1 {
+			return "an attempt cut short by the max age"
+		}
+		return lastAnswer(history[:len(history)-1], otherwise)
+	}
 	switch {
 	case last.Status != 0:
 		return strings.TrimSpace(fmt.Sprintf("%d %s", last.Status, http.StatusText(last.Status)))

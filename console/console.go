@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Handler is a slog.Handler writing one line per record to an io.Writer.
@@ -152,15 +153,15 @@ func quote(s string) string {
 	return s
 }
 
-// head is a value shown in the head of a line: as is, unless it is not
-// printable.
+// head is a value shown in the head of a line: as is, unless it has a
+// space or is not printable.
 func head(s string) string {
-	if printable(s) {
+	if printable(s) && !strings.ContainsAny(s, " =") {
 		return s
 	}
 	return strconv.Quote(s)
 }
 
 func printable(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }

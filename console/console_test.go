@@ -28,6 +28,9 @@ func TestHandlerLines(t *testing.T) {
 		{"escape sequences and newlines quoted", func(l *slog.Logger) {
 			l.Info("event arrived", "type", "call", "detail", "\x1b[31mringing", "id", "0123456789abcdef", "key", "call:1\nWARN forged")
 		}, "--> call \"\\x1b[31mringing\" [01234567]  key=\"call:1\\nWARN forged\"\n"},
+		{"invalid UTF-8 quoted", func(l *slog.Logger) {
+			l.Info("event arrived", "type", "call", "detail", "\x9b31m", "id", "0123456789abcdef")
+		}, "--> call \"\\x9b31m\" [01234567]\n"},
 		{"below level", func(l *slog.Logger) { l.Debug("noise") }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

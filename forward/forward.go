@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -106,7 +107,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f := &Forwarder{
 		url:         cfg.URL,
-		redacted:    u.Redacted(),
+		redacted:    redact(u),
 		timeout:     cfg.Timeout,
 		maxAttempts: maxAttempts,
 		log:         cfg.Logger,
@@ -170,6 +171,16 @@ func ownKey(name string) string {
 		return ""
 	}
 	return name
+}
+
+// redact is u for messages and logs: no password, and no query, which may
+// carry a token (?token=…).
+func redact(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		c.RawQuery = "xxxxx"
+	}
+	return c.Redacted()
 }
 
 // Deliver POSTs r.Body to the handler, retrying as configured, and reports

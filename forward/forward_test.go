@@ -339,6 +339,7 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 	}
 	u.User = url.UserPassword("user", "pa55word") // redacted in the handler attribute
 	u.Path = "/hook"
+	u.RawQuery = "token=qu3ry-s3cret" // and so is the query
 	f := newForwarder(t, u.String(), Config{
 		Headers: http.Header{"Authorization": {"Bearer s3cret"}},
 		Logger:  slog.New(logs),
@@ -358,7 +359,7 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 		})
 		lines = append(lines, line)
 	}
-	handler := "http://user:xxxxx@" + u.Host + "/hook"
+	handler := "http://user:xxxxx@" + u.Host + "/hook?xxxxx"
 	want := []string{
 		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 handler=" + handler + " status=500",
 		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 handler=" + handler + " status=502",

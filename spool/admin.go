@@ -303,6 +303,10 @@ func readOnly(path string) (*os.File, *book, Tail, error) {
 	return f, b, tail, nil
 }
 
+// InUse reports whether a process, an agent, holds the spool file at path
+// now (see held).
+func InUse(path string) bool { return held(path) }
+
 // held reports whether a process, an agent, holds the lock of the file at
 // path now. Trying the lock changes nothing in the file; if it is free, it
 // is let go at once.
