@@ -1472,3 +1472,22 @@ func TestMaxAgeDeadLetterNamesLastAnswer(t *testing.T) {
 		t.Errorf("dead letter reason = %q, want the max age and the last answer, 503", reason)
 	}
 }
+
+// TestLastAnswer: the last answer named at max age is the handler's, even
+// when the max age cut the last attempt short.
+func TestLastAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		history []spool.Attempt
+		want    string
+	}{
+		{nil, "otherwise"},
+		{[]spool.Attempt{{Status: 503}}, "503 Service Unavailable"},
+		{[]spool.Attempt{{Error: "connection refused"}}, "connection refused"},
+		{[]spool.Attempt{{Status: 503}, {Error: context.DeadlineExceeded.Error()}}, "503 Service Unavailable"},
+		{[]spool.Attempt{{Error: context.DeadlineExceeded.Error()}}, "an attempt cut short by the max age"},
+	} {
+		if got := lastAnswer(tc.history, "otherwise"); got != tc.want {
+			t.Errorf("lastAnswer(%+v) = %q, want %q", tc.history, got, tc.want)
+		}
+	}
+}
