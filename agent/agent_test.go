@@ -1174,8 +1174,10 @@ func TestFailsafeRotationWithoutExp(t *testing.T) {
 			t.Errorf("connection %d of %d ended with %v, want close 1000 for a rotation or the shutdown", i, n, ce)
 		}
 	}
-	if shutdown != 1 {
-		t.Errorf("%d connections closed with \"agent shutting down\", want 1", shutdown)
+	// One, or two when the stop came during a handover (the previous
+	// connection still reading until the new one carried its frame).
+	if shutdown < 1 || shutdown > 2 {
+		t.Errorf("%d connections closed with \"agent shutting down\", want 1 (2 during a handover)", shutdown)
 	}
 }
 
