@@ -34,7 +34,7 @@ type Config struct {
 	VerifySecret string
 	MaxAge       time.Duration // an event not delivered this long after it arrived is dead; default 24h
 
-	Concurrency      int           // delivery workers; default 8
+	Concurrency      int           // delivery workers, plus one per delivery waiting for a retry (pool.go); default 8
 	HandshakeTimeout time.Duration // default 10s
 	PingInterval     time.Duration // default 20s; must be less than PongWait
 	PongWait         time.Duration // default 45s: no pong for this long ends the connection
@@ -211,12 +211,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer startDrain()
 	var workers sync.WaitGroup
 	for i := range a.cfg.Routes {
+		p := &pool{a: a, r: &a.cfg.Routes[i], ctx: deliverCtx, draining: draining, wg: &workers, base: int64(a.cfg.Concurrency)}
 		for range a.cfg.Concurrency {
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				a.deliverLoop(deliverCtx, draining, &a.cfg.Routes[i])
-			}()
+			p.start()
 		}
 	}
 	stopping := context.AfterFunc(ctx, func() {

@@ -19,51 +19,80 @@ import (
 // limit or the event's MaxAge) and ends it in the queue: Ack when
 // delivered, Dead when refused or given up on, Hold when the agent is
 // stopping (once draining is done no retry starts). It returns when the
-// queue hands out nothing more or ctx is done.
-func (a *Agent) deliverLoop(ctx, draining context.Context, r *Route) {
-	w := &worker{r: r}
+// queue hands out nothing more, ctx is done, or its pool has a worker more
+// than it needs.
+func (a *Agent) deliverLoop(p *pool) {
+	ctx, draining, r := p.ctx, p.draining, p.r
+	w := &worker{r: r, p: p}
 	attempted := w.attempted // one allocation per worker, not per event
 	for {
+		if p.surplus() { // counted as gone
+			return
+		}
 		ev, err := r.Queue.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, spool.ErrClosed) && ctx.Err() == nil {
 				a.log.Error("spool read failed", "reason", err.Error())
 				continue
 			}
+			p.workers.Add(-1)
 			return
 		}
 		if ctx.Err() != nil {
 			a.release(r, ev, 0)
+			p.workers.Add(-1)
 			return
 		}
 		w.ev = ev
-		a.deliver(ctx, draining, r, ev, attempted)
+		a.deliver(ctx, draining, w, ev, attempted)
 		w.ev = spool.Event{} // let go of the body
+		w.done()
 	}
 }
 
 // worker is a delivery worker's own state: the event it is delivering,
 // for attempted, which forward calls on the worker's goroutine.
 type worker struct {
-	r  *Route
-	ev spool.Event
+	r       *Route
+	p       *pool
+	ev      spool.Event
+	waiting bool // the delivery waits for a retry, counted in p.waiting
+}
+
+// wait counts the delivery as waiting for a retry (once): the pool starts
+// a worker to take its place.
+func (w *worker) wait() {
+	if !w.waiting {
+		w.waiting = true
+		w.p.enterWait()
+	}
+}
+
+// done ends the count of wait.
+func (w *worker) done() {
+	if w.waiting {
+		w.waiting = false
+		w.p.leaveWait()
+	}
 }
 
 // attempted is forward's Request.Attempted: it keeps the attempts so far
 // in the spool, after each failed one up to keepEveryAttempt, then after
 // every keepEveryAttempt-th.
 func (w *worker) attempted(h []forward.Attempt) {
+	w.wait() // forward calls it before each retry's wait
 	if n := len(w.ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
 		w.r.Queue.Tried(w.ev, attempts(w.ev.Tried, h))
 	}
 }
 
-func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event, attempted func([]forward.Attempt)) {
+func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event, attempted func([]forward.Attempt)) {
+	r := w.r
 	deadline := ev.Received.Add(a.cfg.MaxAge)
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
-	if !a.waitOutRetry(ctx, draining, r, ev, deadline) {
+	if !a.waitOutRetry(ctx, draining, w, ev, deadline) {
 		a.release(r, ev, len(ev.Tried))
 		return
 	}
@@ -102,7 +131,8 @@ func (a *Agent) deliver(ctx, draining context.Context, r *Route, ev spool.Event,
 // followed the last of them, so that an agent restarted in a loop does not
 // retry a failing handler at once each time. It reports false if the agent
 // began to stop meanwhile. It never waits past the event's max age.
-func (a *Agent) waitOutRetry(ctx, draining context.Context, r *Route, ev spool.Event, deadline time.Time) bool {
+func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.Event, deadline time.Time) bool {
+	r := w.r
 	if len(ev.Tried) == 0 {
 		return true
 	}
@@ -115,6 +145,7 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, r *Route, ev spool.E
 	if wait <= 0 {
 		return true
 	}
+	w.wait() // on a worker of its own, as forward's retry waits
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -82,8 +82,9 @@ type Config struct {
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
 
-	// Concurrency is the expected number of parallel Deliver calls; it sizes
-	// the default Transport's idle connection pool.
+	// Concurrency is the most POSTs in flight at once over every Deliver
+	// call (a delivery waiting for a retry holds none); it also sizes the
+	// default Transport's idle connection pool.
 	Concurrency int
 
 	// Transport, if set, replaces the default: a transport for keep-alive

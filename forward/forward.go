@@ -122,7 +122,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: cfg.Transport,
+			Transport: &limited{rt: cfg.Transport, slots: make(chan struct{}, cfg.Concurrency)},
 			Timeout:   timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse

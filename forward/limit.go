@@ -1,0 +1,56 @@
+package forward
+
+import (
+	"io"
+	"net/http"
+	"sync"
+)
+
+// limited is a Forwarder's transport: it lets at most cap(slots) exchanges
+// run at once, over every Deliver call, from sending a request until its
+// answer's body is closed (forward and retryablehttp close every one). A
+// delivery waiting for its next attempt holds no slot, so a caller may run
+// many more deliveries than POSTs in flight: events whose retries wait
+// (stuck keys) then hold up no other event.
+type limited struct {
+	rt    http.RoundTripper
+	slots chan struct{}
+}
+
+func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on errors
+		}
+		return nil, req.Context().Err()
+	}
+	resp, err := l.rt.RoundTrip(req)
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots}
+	return resp, nil
+}
+
+// CloseIdleConnections passes on to the transport (http.Client calls it).
+func (l *limited) CloseIdleConnections() {
+	if ci, ok := l.rt.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// slotBody gives its exchange's slot back when closed, once.
+type slotBody struct {
+	io.ReadCloser
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (b *slotBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { <-b.slots })
+	return err
+}
