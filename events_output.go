@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
@@ -30,12 +31,12 @@ func stamp(t time.Time) string {
 func listTable(w io.Writer, recs []spool.Record) error {
 	rows := make([][]string, len(recs))
 	for i, r := range recs {
-		key := r.Key
+		key := console.Safe(r.Key)
 		if r.Detail != "" {
-			key += " (" + r.Detail + ")"
+			key += " (" + console.Safe(r.Detail) + ")"
 		}
-		rows[i] = []string{strconv.FormatUint(r.Seq, 10), short(r.ID, spool.MinPrefix), string(r.State), dash(r.Type), key,
-			stamp(r.Received), strconv.Itoa(len(r.Attempts)), clip(last(r), 72)}
+		rows[i] = []string{strconv.FormatUint(r.Seq, 10), short(r.ID, spool.MinPrefix), string(r.State), dash(console.Safe(r.Type)), key,
+			stamp(r.Received), strconv.Itoa(len(r.Attempts)), clip(console.Safe(last(r)), 72)}
 	}
 	return table(w, "SEQ ID STATE TYPE KEY RECEIVED ATTEMPTS LAST", rows)
 }
@@ -108,7 +109,7 @@ func showText(w io.Writer, r spool.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	field := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", name, value)
+			fmt.Fprintf(tw, "%s\t%s\n", name, console.Safe(value))
 		}
 	}
 	field("delivery id", r.ID)
@@ -130,12 +131,18 @@ func showText(w io.Writer, r spool.Record) error {
 	}
 	fmt.Fprintln(w, "\nheaders (as listen sends them with its default flags; plus X-Dialpad-Tunnel-Attempt: 1, 2, …)")
 	for _, h := range headersOf(r) {
-		fmt.Fprintf(w, "  %s: %s\n", h[0], h[1])
+		fmt.Fprintf(w, "  %s: %s\n", h[0], console.Safe(h[1]))
 	}
-	fmt.Fprintf(w, "\nbody (%d bytes, exactly as received)\n", len(r.Body))
-	w.Write(r.Body)
-	if len(r.Body) == 0 || r.Body[len(r.Body)-1] != '\n' {
-		fmt.Fprintln(w)
+	if plainText(r.Body) {
+		fmt.Fprintf(w, "\nbody (%d bytes, exactly as received)\n", len(r.Body))
+		w.Write(r.Body)
+		if len(r.Body) == 0 || r.Body[len(r.Body)-1] != '\n' {
+			fmt.Fprintln(w)
+		}
+	} else {
+		// Control characters (an escape sequence, say) are not written to
+		// a terminal as they are; --json gives the exact bytes.
+		fmt.Fprintf(w, "\nbody (%d bytes, escaped: it holds control characters; --json gives it exactly)\n%s\n", len(r.Body), strconv.Quote(string(r.Body)))
 	}
 	fmt.Fprintf(w, "\nattempts: %d\n", len(r.Attempts))
 	if len(r.Attempts) == 0 {
@@ -147,9 +154,23 @@ func showText(w io.Writer, r spool.Record) error {
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		rows[i] = []string{strconv.Itoa(i + 1), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(a.Error)}
+		rows[i] = []string{strconv.Itoa(i + 1), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(console.Safe(a.Error))}
 	}
 	return table(w, "# TIME STATUS DURATION ERROR", rows)
+}
+
+// plainText reports whether b can go to a terminal as it is: valid UTF-8,
+// printable but for newlines and tabs.
+func plainText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) && r != '\n' && r != '\r' && r != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 func form(jwt bool) string {

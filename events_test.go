@@ -612,3 +612,31 @@ func TestEventsSalvage(t *testing.T) {
 		t.Fatalf("delivered %v after salvage, want salvage-a, -b and -d", delivered)
 	}
 }
+
+// TestEventsOutputEscapesControlCharacters: fields and bodies of events
+// come from outside; an escape sequence or a newline in them reaches the
+// terminal quoted, never as is (found by a black-box review).
+func TestEventsOutputEscapesControlCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	spoolBatch(t, path, func(d *spool.Disk) {
+		ev := spool.Event{ID: "0a1b2c3d-ctrl", Key: "call:1\x1b[31m\nFORGED row", Type: "call", Detail: "x\x1b]0;title\x07",
+			Body: []byte("{\"call_id\":1,\"state\":\"\x1b[2J\"}"), Received: time.Now()}
+		if err := d.Append(ev, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, args := range [][]string{{"events", "list", "--spool", path}, {"events", "show", "--spool", path, "0a1b2c3d-ctrl"}} {
+		out := mustCLI(t, args...)
+		if strings.ContainsAny(out, "\x1b\x07") {
+			t.Errorf("%s printed a raw control character:\n%q", args[1], out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "FORGED") {
+				t.Errorf("%s printed a forged line: %q", args[1], out)
+			}
+		}
+	}
+	if out := mustCLI(t, "events", "show", "--spool", path, "0a1b2c3d-ctrl"); !strings.Contains(out, "escaped: it holds control characters; --json gives it exactly") {
+		t.Errorf("events show does not say the body is escaped:\n%s", out)
+	}
+}

@@ -153,6 +153,16 @@ func quote(s string) string {
 	return s
 }
 
+// Safe is s for a terminal: as is if it is valid UTF-8 and printable,
+// else quoted with Go's escapes, so an escape sequence or a newline in an
+// event's fields cannot drive the terminal or forge a line.
+func Safe(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 // head is a value shown in the head of a line: as is, unless it has a
 // space or is not printable.
 func head(s string) string {
