@@ -287,17 +287,19 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
 	runErr := qs.run(ctx, a.Run)
 	st := a.Stats()
-	// lost: left in memory at a --no-spool stop, refused as too large, or
-	// accepted but not stored when the spool could not be written.
+	// lost: left in memory at a --no-spool stop, or refused as too large.
 	lost := st.Abandoned + st.Oversized
+	attrs := []any{"received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
+		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
+		"filtered", st.Filtered, "lost", lost}
 	var we *spool.WriteError
 	if errors.As(runErr, &we) {
-		lost += int64(we.Unstored)
-		log.Error("the spool could not be written; listen stops", "reason", runErr.Error(), "unstored", we.Unstored)
+		// An upper bound: some of them may have been delivered meanwhile.
+		log.Error("the spool could not be written; listen stops. Accepted events it could not store are lost unless they were delivered (lines above may say they were kept in the spool)",
+			"reason", runErr.Error(), "unstored", we.Unstored)
+		attrs = append(attrs, "unstored", we.Unstored)
 	}
-	log.Info("stopped", "received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
-		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
-		"filtered", st.Filtered, "lost", lost)
+	log.Info("stopped", attrs...)
 	if runErr != nil {
 		return explain(runErr)
 	}
