@@ -99,11 +99,7 @@ func listenCreate(c *cli.Context, log *slog.Logger) error {
 	}
 	left := spoolLeft(o)
 	if c.Bool("keep") {
-		next := fmt.Sprintf("dialpad-tunnel listen --websocket-id %s --forward-to %s", cr.websocket, o.Forward.URL)
-		if left.path != "" {
-			next += " --spool " + shellQuote(left.path)
-		}
-		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: %s\n", cr, next)
+		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
 		return runErr
 	}
 	return errors.Join(runErr, cleanup(c.Context, client, cr, left, log))
@@ -138,6 +134,40 @@ func spoolLeft(o listenOptions) leftInSpool {
 
 // shellQuote quotes s for a POSIX shell when it holds more than a path's
 // usual characters.
+// nextTime is the listen command line that goes on with what --keep kept:
+// the websocket, the API base, the handlers and the spool. A handler URL's
+// password and query are hidden (they may hold secrets), with a word
+// saying so.
+func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) string {
+	args := []string{"dialpad-tunnel listen --websocket-id " + websocket}
+	for _, flag := range []string{"env", "api-base"} {
+		if c.IsSet(flag) {
+			args = append(args, "--"+flag+" "+shellQuote(c.String(flag)))
+		}
+	}
+	hidden := false
+	shown := func(raw string) string {
+		r := redactedURL(raw)
+		hidden = hidden || r != raw
+		return shellQuote(r)
+	}
+	for _, r := range o.Routes {
+		if r.Name == "default" {
+			args = append(args, "--forward-to "+shown(r.Forward.URL))
+		} else {
+			args = append(args, "--route "+shellQuote(strings.Join(r.Types, ","))+"="+shown(r.Forward.URL))
+		}
+	}
+	if spoolPath != "" {
+		args = append(args, "--spool "+shellQuote(spoolPath))
+	}
+	line := strings.Join(args, " ")
+	if hidden {
+		line += "\n  (a password or query in a handler URL is shown as xxxxx: put yours back)"
+	}
+	return line
+}
+
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
 		return s

@@ -81,7 +81,9 @@ func TestListenCreateCleansUp(t *testing.T) {
 					t.Errorf("--keep left %d websockets, %d subscriptions; want 1 and 2", ws, subs)
 				}
 				mustContain(t, out, "kept websocket 1000, subscriptions call 1001, sms 1002")
-				mustContain(t, out, "listen --websocket-id 1000")
+				// The next-time line goes on where this run was: the same API,
+				// the same handler.
+				mustContain(t, out, "listen --websocket-id 1000 --api-base "+srv.URL()+" --forward-to "+h.URL+" --spool ")
 				mustContain(t, out, "-create-call-sms.spool\n") // next time: the same spool, with what this run left
 				return
 			}

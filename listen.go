@@ -327,10 +327,7 @@ func redactedURL(raw string) string {
 	if err != nil {
 		return "<invalid url>"
 	}
-	if u.RawQuery != "" {
-		u.RawQuery = "xxxxx"
-	}
-	return u.Redacted()
+	return forward.RedactURL(u)
 }
 
 // setMemoryLimit asks the Go runtime to collect garbage harder as the heap

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
 )
 
@@ -78,7 +79,7 @@ func checkHandlerURL(raw string) error {
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%s: port %s: want 1 to 65535", u.Redacted(), p)
+			return fmt.Errorf("%s: port %s: want 1 to 65535", forward.RedactURL(u), p)
 		}
 	}
 	return nil

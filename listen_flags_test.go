@@ -50,6 +50,8 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{createArgs(srv, hook, "--events", "call", "--concurrency", "0"), "--concurrency 0: want 1 or more", ""},
 		{listenArgs(srv, wsID, "http://127.0.0.1:99999/hook"), "--forward-to: http://127.0.0.1:99999/hook: port 99999: want 1 to 65535", ""},
 		{listenArgs(srv, wsID, "http://user:pw@127.0.0.1:0/hook"), "--forward-to: http://user:xxxxx@127.0.0.1:0/hook: port 0: want 1 to 65535", ":pw@"},
+		{listenArgs(srv, wsID, "http://127.0.0.1:0/hook?token=qu3ry-s3cret"), "--forward-to: http://127.0.0.1:0/hook?xxxxx: port 0: want 1 to 65535", "qu3ry-s3cret"},
+		{listenArgs(srv, wsID, "ftp://127.0.0.1/hook?token=qu3ry-s3cret"), `--forward-to: forward: URL "ftp://127.0.0.1/hook?xxxxx" is not an absolute http or https URL`, "qu3ry-s3cret"},
 		{listenArgs(srv, wsID, "http://127.0.0.1:http/hook"), `--forward-to: invalid port ":http" after host`, ""},
 		{listen("--route", "call=http://127.0.0.1:70000/calls"), "--route call: http://127.0.0.1:70000/calls: port 70000: want 1 to 65535", ""},
 		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: http://127.0.0.1:99999/hook: port 99999", ""},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 )
 
 // checkWebsocket fetches a websocket_url, dials its host the way the agent
@@ -203,6 +204,7 @@ func checkForward(ctx context.Context, cfg Config) Check {
 		c.Status, c.Detail, c.Fix = Fail, "not a valid URL", "pass --forward-to http://host:port/path"
 		return c
 	}
+	shown := forward.RedactURL(req.URL) // no password, no query: they may hold secrets
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -212,11 +214,11 @@ func checkForward(ctx context.Context, cfg Config) Check {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		c.Status, c.Detail = Fail, cfg.ForwardTo+": "+err.Error()
+		c.Status, c.Detail = Fail, shown+": "+err.Error()
 		c.Fix = "start your webhook handler, or fix --forward-to"
 		return c
 	}
 	resp.Body.Close()
-	c.Status, c.Detail = OK, fmt.Sprintf("%s answers (HEAD: %s)", cfg.ForwardTo, resp.Status)
+	c.Status, c.Detail = OK, fmt.Sprintf("%s answers (HEAD: %s)", shown, resp.Status)
 	return c
 }

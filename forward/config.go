@@ -113,7 +113,7 @@ func (c *Config) check() (*url.URL, error) {
 		return nil, fmt.Errorf("forward: URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("forward: URL %q is not an absolute http or https URL", u.Redacted())
+		return nil, fmt.Errorf("forward: URL %q is not an absolute http or https URL", RedactURL(u))
 	}
 
 	setDefault(&c.ContentTypeJSON, DefaultContentTypeJSON)

@@ -107,7 +107,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f := &Forwarder{
 		url:         cfg.URL,
-		redacted:    redact(u),
+		redacted:    RedactURL(u),
 		timeout:     cfg.Timeout,
 		maxAttempts: maxAttempts,
 		log:         cfg.Logger,
@@ -173,9 +173,9 @@ func ownKey(name string) string {
 	return name
 }
 
-// redact is u for messages and logs: no password, and no query, which may
-// carry a token (?token=…).
-func redact(u *url.URL) string {
+// RedactURL is a handler URL for messages and logs: no password, and no
+// query, which may carry a token (?token=…).
+func RedactURL(u *url.URL) string {
 	c := *u
 	if c.RawQuery != "" {
 		c.RawQuery = "xxxxx"
