@@ -146,6 +146,8 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 		return true
 	}
 	w.wait() // on a worker of its own, as forward's retry waits
+	a.log.Info("resuming an event that failed before the restart: waiting out the rest of its retry wait",
+		"route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", len(ev.Tried), "wait", wait.Round(time.Millisecond).String())
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

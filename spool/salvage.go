@@ -51,6 +51,9 @@ func Salvage(path string) (Salvaged, error) {
 	if err != nil {
 		return Salvaged{}, fmt.Errorf("spool: %w", err)
 	}
+	if fi.Size() == 0 {
+		return Salvaged{}, nil // created, and a crash came before its header: an empty spool, as listen reads it
+	}
 	tmpPath := path + salvageSuffix
 	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

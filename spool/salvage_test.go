@@ -164,6 +164,13 @@ func TestSalvageRefuses(t *testing.T) {
 	if _, err := Salvage(filepath.Join(dir, "missing.spool")); err == nil || !strings.Contains(err.Error(), "no such spool file") {
 		t.Errorf("Salvage(missing) = %v", err)
 	}
+	empty := filepath.Join(dir, "empty.spool") // a crash right after creating it: an empty spool
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Salvage(empty); err != nil || s.Changed() {
+		t.Errorf("Salvage(empty file) = %+v, %v: want it read as an empty spool, unchanged", s, err)
+	}
 
 	path, whole := damagedSpool(t)
 	newer := bytes.Clone(whole)
