@@ -107,9 +107,10 @@ func listenCreate(c *cli.Context, log *slog.Logger) error {
 
 // leftInSpool is what a `listen --create` run left in its spool.
 type leftInSpool struct {
-	path     string // the base spool file; "" with --no-spool
-	explicit bool   // path is --spool's
-	pending  int    // pending events in it and its routes' files
+	path     string   // the base spool file; "" with --no-spool
+	explicit bool     // path is --spool's
+	pending  int      // pending events in it and its routes' files
+	routes   []string // the route files holding some of them
 }
 
 // spoolLeft counts the pending events the run of o left in its spool
@@ -127,13 +128,23 @@ func spoolLeft(o listenOptions) leftInSpool {
 	for _, r := range o.Routes {
 		if n, err := stateCounts(routeSpoolPath(base, r.Name), spool.Pending); err == nil {
 			left.pending += n[spool.Pending]
+			if r.Name != "default" && n[spool.Pending] > 0 {
+				left.routes = append(left.routes, routeSpoolPath(base, r.Name))
+			}
 		}
 	}
 	return left
 }
 
-// shellQuote quotes s for a POSIX shell when it holds more than a path's
-// usual characters.
+// withRoutes adds to the clean-up line, when routes' spools hold some of
+// the events left, that they need the same --route flags.
+func withRoutes(left leftInSpool) string {
+	if len(left.routes) == 0 {
+		return ""
+	}
+	return ", and the same --route flags for those in the route spools"
+}
+
 // nextTime is the listen command line that goes on with what --keep kept:
 // the websocket, the API base, the handlers and the spool. A handler URL's
 // password and query are hidden (they may hold secrets), with a word
@@ -168,6 +179,8 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	return line
 }
 
+// shellQuote quotes s for a POSIX shell when it holds more than a path's
+// usual characters.
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
 		return s
@@ -224,10 +237,11 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftI
 	case left.pending == 0:
 		log.Info("deleted what --create made", "ids", cr.String())
 	case left.explicit:
-		log.Info("deleted what --create made; the events left in the spool are delivered by the next listen with this --spool", "ids", cr.String(), "pending", left.pending, "spool", left.path)
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next listen with this --spool"+withRoutes(left),
+			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
 	default:
-		log.Info("deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base (or a listen with --spool set to this file)",
-			"ids", cr.String(), "pending", left.pending, "spool", left.path)
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base (or a listen with --spool set to this file)"+withRoutes(left),
+			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
 	}
 	return nil
 }
