@@ -57,7 +57,7 @@ func Salvage(path string) (Salvaged, error) {
 	tmpPath := path + salvageSuffix
 	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return Salvaged{}, fmt.Errorf("spool: %w", err)
+		return Salvaged{}, fmt.Errorf("spool: %s: cannot write the salvaged copy next to it: %w (copy the file to a folder you can write, and salvage the copy); nothing changed", path, err)
 	}
 	defer tmp.Close()
 	s, err := salvageBatches(f, fi.Size(), tmp)
