@@ -199,6 +199,19 @@ func restGets(s *dialpadtest.Server, path string) (ok, failed int) {
 	return ok, failed
 }
 
+// unavailable is a handler that answers every POST 503, and counts them.
+func unavailable(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	posts := new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		posts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, posts
+}
+
 // ---- the agent ----
 
 // testConfig has durations short enough for tests.
@@ -1331,13 +1344,7 @@ func TestShutdownDrainTimeout(t *testing.T) {
 // On shutdown no retry starts: an event waiting to retry is given
 // back to the queue at once, rather than retried until the drain timeout.
 func TestShutdownStartsNoRetry(t *testing.T) {
-	var posts atomic.Int32
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
-		posts.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(failing.Close)
+	failing, posts := unavailable(t)
 	fake := newFake(t, dialpadtest.Config{})
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, "sms", wsID)
@@ -1453,11 +1460,7 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 // last answer, not the deadline that cut the retry wait short (found by a
 // black-box review: "last: context deadline exceeded").
 func TestMaxAgeDeadLetterNamesLastAnswer(t *testing.T) {
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(failing.Close)
+	failing, _ := unavailable(t)
 	fake := newFake(t, dialpadtest.Config{})
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, "sms", wsID)

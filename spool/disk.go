@@ -383,8 +383,9 @@ func (d *Disk) Durable() bool { return true }
 // Path is the spool file.
 func (d *Disk) Path() string { return d.cfg.Path }
 
-// Release gives back an event that was not delivered because the agent is
-// stopping: it stays pending on disk for the next start.
+// Release gives back an event without an outcome and frees its key: it
+// stays pending on disk, and the key's next event may be handed out. (The
+// agent stops with Hold instead; tests leave events pending with it.)
 func (d *Disk) Release(ev Event) {
 	d.idx.done(ev)
 	d.uncache(ev)

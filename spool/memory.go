@@ -40,14 +40,10 @@ func (q *Memory) Close() { q.idx.close() }
 // Durable reports false: what is queued is lost when the process ends.
 func (q *Memory) Durable() bool { return false }
 
-// Release gives back an event that was not delivered because the agent is
-// stopping; in memory it is lost, which the agent reports.
-func (q *Memory) Release(ev Event) { q.idx.done(ev) }
-
-// Hold gives ev back as Release does. Unlike Disk.Hold it releases the
-// key: ev is lost when the process ends whatever happens, so holding the
-// key would only lose the key's later events too, which the drain may
-// still deliver.
+// Hold gives back an event not delivered because the agent is stopping:
+// in memory it is lost, which the agent reports. Unlike Disk.Hold it
+// releases the key: ev is lost whatever happens, so holding the key would
+// only lose the key's later events too, which the drain may still deliver.
 func (q *Memory) Hold(ev Event) { q.idx.done(ev) }
 
 // Tried keeps nothing: an in-memory event does not outlive the process.
