@@ -216,7 +216,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			p.start()
 		}
 	}
+	stopLogged := make(chan struct{})
 	stopping := context.AfterFunc(ctx, func() {
+		defer close(stopLogged)
 		a.log.Info("stopping: reading no more events; deliveries in flight may finish, no retry starts",
 			"drain_timeout", a.cfg.DrainTimeout.String())
 		startDrain()
@@ -247,6 +249,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancelSources()
 	<-statusDone
 	close(errs)
+	if !stopping() {
+		<-stopLogged // the stopping line comes before every later one
+	}
 
 	startDrain()
 	for _, r := range a.cfg.Routes {
