@@ -11,6 +11,9 @@ func (f *fifo[T]) len() int { return len(f.items) - f.head }
 
 func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
 
+// peek returns the oldest item, which must exist, leaving it.
+func (f *fifo[T]) peek() T { return f.items[f.head] }
+
 func (f *fifo[T]) pop() T {
 	var zero T
 	v := f.items[f.head]

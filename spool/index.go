@@ -10,7 +10,7 @@ import (
 var ErrClosed = errors.New("spool: closed")
 
 // index hands out events with per-key ordering: one event of a key at a
-// time, in seq order, different keys in any order. It holds every event
+// time, in seq order; of different keys, the oldest whose key is free first. It holds every event
 // until the worker that took it calls done. It is safe for concurrent use.
 type index struct {
 	mu      sync.Mutex
@@ -18,7 +18,7 @@ type index struct {
 	pending map[string]*fifo[entry] // events not yet handed out, per key
 	busy    map[string]bool         // keys with an event handed out and not Done
 	held    map[string]*fifo[entry] // keys held (see hold) and their events, not handed out again
-	ready   fifo[string]            // keys with pending events and not busy
+	ready   readyKeys               // keys with pending events and not busy
 	wake    chan struct{}           // closed and replaced when ready becomes non-empty
 	closed  bool
 	// stopOnClose: after close, next hands out nothing (the events stay on
@@ -59,7 +59,7 @@ func (q *index) add(ev Event) (Event, error) {
 	}
 	f.push(newEntry(ev))
 	if f.len() == 1 && !q.busy[ev.Key] {
-		q.ready.push(ev.Key)
+		q.ready.push(ev.Seq, ev.Key)
 		q.signal()
 	}
 	return ev, nil
@@ -112,7 +112,7 @@ func (q *index) done(ev Event) {
 	q.size--
 	delete(q.busy, ev.Key)
 	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
-		q.ready.push(ev.Key)
+		q.ready.push(f.peek().seq, ev.Key)
 		q.signal()
 	}
 }

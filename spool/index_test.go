@@ -190,3 +190,36 @@ func BenchmarkIndexAddNextDone(b *testing.B) {
 		q.done(ev)
 	}
 }
+
+// TestIndexOldestFirst: of the keys that are free, the one with the oldest
+// event goes first. A key released after a delivery does not queue behind
+// every key that became ready meanwhile: in a backlog that would leave a
+// call's later events far behind the rest.
+func TestIndexOldestFirst(t *testing.T) {
+	q := newIndex()
+	for _, key := range []string{"a", "b", "a", "c", "d", "e"} { // seqs 1 to 6
+		if _, err := q.add(Event{Key: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	take := func() Event {
+		t.Helper()
+		ev, err := q.next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	a1, b2, c4 := take(), take(), take() // a's seq 3 waits for seq 1
+	if a1.Seq != 1 || b2.Seq != 2 || c4.Seq != 4 {
+		t.Fatalf("handed out seqs %d, %d, %d; want 1, 2, 4", a1.Seq, b2.Seq, c4.Seq)
+	}
+	q.done(a1)
+	if ev := take(); ev.Seq != 3 {
+		t.Fatalf("after a's first event: seq %d (key %s) handed out, want a's seq 3, older than d's and e's", ev.Seq, ev.Key)
+	}
+	if ev := take(); ev.Seq != 5 {
+		t.Fatalf("then seq %d, want 5", ev.Seq)
+	}
+}
