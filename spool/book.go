@@ -170,7 +170,13 @@ func (b *book) live() int64 {
 // readRecord reads the record at p from f, with its outcome. Its body
 // shares the memory read, which nothing else holds.
 func readRecord(f *os.File, seq uint64, p place) (Record, error) {
-	payload, err := readFrame(f, p.rec())
+	return decodeRecord(func(s span) ([]byte, error) { return readFrame(f, s) }, seq, p)
+}
+
+// decodeRecord reads the record at p, with its outcome, with read. Its
+// body shares the memory read returns.
+func decodeRecord(read func(span) ([]byte, error), seq uint64, p place) (Record, error) {
+	payload, err := read(p.rec())
 	if err != nil {
 		return Record{}, err
 	}
@@ -184,7 +190,7 @@ func readRecord(f *os.File, seq uint64, p place) (Record, error) {
 	}
 	if d.err == nil && p.outN > 0 {
 		var out []byte
-		if out, err = readFrame(f, p.out()); err != nil {
+		if out, err = read(p.out()); err != nil {
 			return Record{}, err
 		}
 		d = decoder{b: out[1:]}

@@ -46,7 +46,7 @@ func (d *Disk) compact() error {
 	dirErr := syncDir(filepath.Dir(d.cfg.Path))
 	d.fileMu.Lock()
 	old := d.f
-	d.f, d.places = tmp, places
+	d.f, d.places, d.readEnd = tmp, places, end
 	d.fileMu.Unlock()
 	d.end = end
 	old.Close()

@@ -93,9 +93,11 @@ type Disk struct {
 	durable   uint64        // every seq up to this one is on disk
 	synced    chan struct{} // closed and replaced when durable grows
 
-	fileMu sync.Mutex       // guards f and places; Run changes them, Next reads
-	f      *os.File         // the spool file, locked; replaced by compaction
-	places map[uint64]place // every live record's frames
+	fileMu  sync.Mutex       // guards f, places and readEnd; Run changes them, Next reads
+	f       *os.File         // the spool file, locked; replaced by compaction
+	places  map[uint64]place // every live record's frames
+	readEnd int64            // the end of f's last finished write: below it f never changes
+	ahead   readAhead        // the block of f last read back by Next
 
 	// Owned by Run.
 	end          int64            // where the next frame goes
@@ -181,6 +183,7 @@ func (d *Disk) load() error {
 		}
 	}
 	d.places, d.end, d.live = b.places, end, b.live()
+	d.readEnd = end
 	d.seq = b.maxSeq
 	d.durable, d.taken = d.seq, d.seq
 	for _, fa := range b.delivered {
@@ -288,7 +291,7 @@ func (d *Disk) read(seq uint64) (Record, error) {
 	var tried *os.File
 	for {
 		d.fileMu.Lock()
-		f := d.f
+		f, end := d.f, d.readEnd
 		p, ok := d.places[seq]
 		d.fileMu.Unlock()
 		if !ok {
@@ -297,7 +300,7 @@ func (d *Disk) read(seq uint64) (Record, error) {
 		if f == tried {
 			return Record{}, ErrClosed // not swapped: closed for good
 		}
-		r, err := readRecord(f, seq, p)
+		r, err := decodeRecord(func(s span) ([]byte, error) { return d.ahead.frame(f, s, end) }, seq, p)
 		if errors.Is(err, os.ErrClosed) {
 			tried = f
 			continue

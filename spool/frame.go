@@ -269,9 +269,15 @@ func readFrame(f *os.File, s span) ([]byte, error) {
 	if _, err := f.ReadAt(b, s.off); err != nil {
 		return nil, err
 	}
+	return checkFrame(b, s.off)
+}
+
+// checkFrame returns the payload of the frame b, read at offset off, once
+// its length and checksum hold.
+func checkFrame(b []byte, off int64) ([]byte, error) {
 	payload := b[frameHeader:]
 	if int(binary.LittleEndian.Uint32(b)) != len(payload) || crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, fmt.Errorf("%w: frame at offset %d fails its checksum", errCorrupt, s.off)
+		return nil, fmt.Errorf("%w: frame at offset %d fails its checksum", errCorrupt, off)
 	}
 	return payload, nil
 }

@@ -256,6 +256,7 @@ func (d *Disk) spanOf(at int) span {
 func (d *Disk) apply(changes []change) {
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
+	d.readEnd = d.end
 	for _, c := range changes {
 		d.live -= d.places[c.seq].size()
 		if c.forget {
