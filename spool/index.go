@@ -19,7 +19,7 @@ type index struct {
 	busy    map[string]bool         // keys with an event handed out and not Done
 	held    map[string]*fifo[entry] // keys held (see hold) and their events, not handed out again
 	ready   readyKeys               // keys with pending events and not busy
-	wake    chan struct{}           // closed and replaced when ready becomes non-empty
+	waiters []chan struct{}         // next calls waiting, oldest first; each is woken once
 	closed  bool
 	// stopOnClose: after close, next hands out nothing (the events stay on
 	// disk); otherwise it drains what was added.
@@ -31,7 +31,6 @@ func newIndex() *index {
 	return &index{
 		pending: make(map[string]*fifo[entry]),
 		busy:    make(map[string]bool),
-		wake:    make(chan struct{}),
 	}
 }
 
@@ -60,7 +59,7 @@ func (q *index) add(ev Event) (Event, error) {
 	f.push(newEntry(ev))
 	if f.len() == 1 && !q.busy[ev.Key] {
 		q.ready.push(ev.Seq, ev.Key)
-		q.signal()
+		q.wakeOne()
 	}
 	return ev, nil
 }
@@ -87,6 +86,12 @@ func (q *index) next(ctx context.Context) (Event, error) {
 				delete(q.pending, key)
 			}
 			q.busy[key] = true
+			switch {
+			case q.closed && len(q.pending) == 0:
+				q.wakeAll() // drained: the others return
+			case q.ready.len() > 0:
+				q.wakeOne() // more to hand out: pass the wake on
+			}
 			q.mu.Unlock()
 			return ev, nil
 		}
@@ -94,11 +99,17 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			q.mu.Unlock()
 			return Event{}, ErrClosed
 		}
-		wake := q.wake
+		wake := make(chan struct{}, 1)
+		q.waiters = append(q.waiters, wake)
 		q.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			q.mu.Lock()
+			if !q.dropWaiter(wake) {
+				q.wakeOne() // woken meanwhile: the wake is another's now
+			}
+			q.mu.Unlock()
 			return Event{}, ctx.Err()
 		}
 	}
@@ -113,7 +124,7 @@ func (q *index) done(ev Event) {
 	delete(q.busy, ev.Key)
 	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
 		q.ready.push(f.peek().seq, ev.Key)
-		q.signal()
+		q.wakeOne()
 	}
 }
 
@@ -134,7 +145,7 @@ func (q *index) hold(ev Event) {
 	}
 	q.held[ev.Key] = f
 	delete(q.pending, ev.Key)
-	q.signal() // next may be waiting for nothing now
+	q.wakeAll() // next may be waiting for nothing now
 }
 
 // len reports how many events were added and are not done yet.
@@ -152,7 +163,7 @@ func (q *index) close() {
 	defer q.mu.Unlock()
 	if !q.closed {
 		q.closed = true
-		q.signal()
+		q.wakeAll()
 	}
 }
 
@@ -163,10 +174,33 @@ func (q *index) isClosed() bool {
 	return q.closed
 }
 
-// signal wakes every waiting next. q.mu must be held.
-func (q *index) signal() {
-	close(q.wake)
-	q.wake = make(chan struct{})
+// wakeOne wakes the next call that waited longest, if any: one waiting
+// worker per event made ready, not all of them. q.mu must be held.
+func (q *index) wakeOne() {
+	if len(q.waiters) > 0 {
+		q.waiters[0] <- struct{}{}
+		q.waiters = q.waiters[1:]
+	}
+}
+
+// wakeAll wakes every waiting next. q.mu must be held.
+func (q *index) wakeAll() {
+	for _, w := range q.waiters {
+		w <- struct{}{}
+	}
+	q.waiters = nil
+}
+
+// dropWaiter takes wake off the waiters and reports whether it was there
+// (not woken yet). q.mu must be held.
+func (q *index) dropWaiter(wake chan struct{}) bool {
+	for i, w := range q.waiters {
+		if w == wake {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // entry is an event waiting in the index: the whole event, or for a Disk

@@ -191,6 +191,38 @@ func BenchmarkIndexAddNextDone(b *testing.B) {
 	}
 }
 
+// BenchmarkIndexIdleWorkers: events come one at a time to eight idle
+// workers, as at a steady low rate. Each event should wake one worker, not
+// all eight.
+func BenchmarkIndexIdleWorkers(b *testing.B) {
+	q := newIndex()
+	ctx, cancel := context.WithCancel(context.Background())
+	took := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ev, err := q.next(ctx)
+				if err != nil {
+					return
+				}
+				q.done(ev)
+				took <- struct{}{}
+			}
+		}()
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		q.add(Event{Key: fmt.Sprint("call:", i%16)})
+		<-took
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+}
+
 // TestIndexOldestFirst: of the keys that are free, the one with the oldest
 // event goes first. A key released after a delivery does not queue behind
 // every key that became ready meanwhile: in a backlog that would leave a
