@@ -79,14 +79,14 @@ func triggerCommand() *cli.Command {
 }
 
 // checkTriggerArgs rejects, before anything is sent, what trigger's
-// arguments cannot mean: flags after the event types (urfave/cli stops
-// parsing flags at the first argument, so they would arrive here as types),
-// no type, an unknown type, or a count below 1.
+// arguments cannot mean: a flag flagsAnywhere could not move before the
+// types (unknown, or without its value), no type, an unknown type, or a
+// count below 1.
 func checkTriggerArgs(types []string, count int) error {
-	for _, a := range types[min(1, len(types)):] {
+	for _, a := range types {
 		if len(a) > 1 && a[0] == '-' {
 			name, _, _ := strings.Cut(a, "=") // never echo a value: it may be the API key
-			return fmt.Errorf("trigger: flags go before the event types: put %s before %s, as in trigger --count 3 sms contact", clip(name, 40), clip(types[0], 40))
+			return fmt.Errorf("trigger: %s: unknown flag, or no value after it (see dialpad-tunnel trigger --help)", clip(name, 40))
 		}
 	}
 	valid := strings.Join(dialpadtest.EventTypes(), ", ")

@@ -30,11 +30,16 @@ func (h *hook) count() int {
 	return len(h.requests)
 }
 
-// TestTriggerCount: --count before the types triggers each type that many
-// times, in the order given, and nothing else.
+// TestTriggerCount: --count, before or after the types, triggers each type
+// that many times, in the order given, and nothing else.
 func TestTriggerCount(t *testing.T) {
+	t.Run("before", func(t *testing.T) { triggerCount(t, "--count", "3", "sms", "contact") })
+	t.Run("after", func(t *testing.T) { triggerCount(t, "sms", "contact", "--count=3") })
+}
+
+func triggerCount(t *testing.T, args ...string) {
 	srv, hooks := triggerFake(t)
-	out, err := apiCmd(t, srv, "trigger", "--count", "3", "sms", "contact")
+	out, err := apiCmd(t, srv, "trigger", args...)
 	if err != nil {
 		t.Fatalf("trigger: %v\n%s", err, out)
 	}
@@ -54,8 +59,8 @@ func TestTriggerCount(t *testing.T) {
 	}
 }
 
-// TestTriggerRejectsBadArgs: flags after the types, unknown types, no type
-// and a count below 1 fail with a message saying what to type, before
+// TestTriggerRejectsBadArgs: unknown flags, unknown types, no type and a
+// count below 1 fail with a message saying what to type, before
 // anything is published.
 func TestTriggerRejectsBadArgs(t *testing.T) {
 	const valid = "call, sms, agent_status, contact, changelog"
@@ -65,12 +70,14 @@ func TestTriggerRejectsBadArgs(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"flags after types", []string{"sms", "contact", "--count", "3"},
-			"trigger: flags go before the event types: put --count before sms, as in trigger --count 3 sms contact"},
-		{"flag between types", []string{"call", "-count=2", "sms"},
-			"trigger: flags go before the event types: put -count before call, as in trigger --count 3 sms contact"},
-		{"value not echoed", []string{"sms", "--api-key=dptest_secret"},
-			"trigger: flags go before the event types: put --api-key before sms, as in trigger --count 3 sms contact"},
+		{"unknown flag after types", []string{"sms", "contact", "--cuont", "3"},
+			"trigger: --cuont: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+		{"value not echoed", []string{"sms", "--apikey=dptest_secret"},
+			"trigger: --apikey: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+		{"no value", []string{"sms", "--count"},
+			"trigger: --count: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+		{"count 0 after types", []string{"sms", "--count", "0"},
+			"trigger: --count must be at least 1, got 0"},
 		{"unknown type", []string{"bogus"},
 			`trigger: unknown event type "bogus" (want one of ` + valid + ")"},
 		{"unknown after a valid type", []string{"sms", "SMS"},

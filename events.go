@@ -80,7 +80,7 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all, Description: description,
 		Action: func(c *cli.Context) error {
-			if err := flagsFirst(c); err != nil {
+			if err := noUnknownFlags(c); err != nil {
 				return err
 			}
 			path, base, err := eventsSpoolPath(c)
@@ -373,12 +373,14 @@ func eventsReplay(c *cli.Context, path string) error {
 	return err
 }
 
-// flagsFirst refuses a flag written after an id: the CLI parser would take
-// it for another id.
-func flagsFirst(c *cli.Context) error {
+// noUnknownFlags refuses a flag written after an id that flagsAnywhere
+// could not move (unknown, or without its value): the CLI parser would
+// take it for another id.
+func noUnknownFlags(c *cli.Context) error {
 	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") {
-			return fmt.Errorf("events %s: %q comes after an id: put flags before the ids", c.Command.Name, a)
+		if len(a) > 1 && a[0] == '-' {
+			name, _, _ := strings.Cut(a, "=") // never echo a value: it may be a secret
+			return fmt.Errorf("events %s: %s: unknown flag, or no value after it (see dialpad-tunnel events %s --help)", c.Command.Name, clip(name, 40), c.Command.Name)
 		}
 	}
 	return nil

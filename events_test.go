@@ -115,7 +115,7 @@ func TestEventsDeadLetterReplay(t *testing.T) {
 		mustContain(t, show, want)
 	}
 	var full eventJSON
-	if err := json.Unmarshal([]byte(mustCLI(t, "events", "show", "--json", "--spool", path, id)), &full); err != nil {
+	if err := json.Unmarshal([]byte(mustCLI(t, "events", "show", id, "--json", "--spool", path)), &full); err != nil { // flags after the id
 		t.Fatal(err)
 	}
 	if full.Body == nil || *full.Body != string(ev) || full.Headers["X-Dialpad-Tunnel-Delivery-Id"] != id {

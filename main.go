@@ -33,7 +33,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dialpad-tunnel: stopping; interrupt again to quit at once")
 		time.AfterFunc(time.Second, stop)
 	})
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	err := runArgs(ctx, os.Stdout, os.Stderr, os.Args)
 	interrupted() // a command that ended by itself was not interrupted
 	stop()
 	if err != nil {
@@ -44,6 +44,13 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// runArgs runs the command args names (args[0] is the program), with flags
+// allowed after its arguments (flagsAnywhere).
+func runArgs(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	app := newApp(stdout, stderr)
+	return app.RunContext(ctx, flagsAnywhere(app.Commands, args))
 }
 
 // newApp builds the command tree. stdout gets the event lines and reports,

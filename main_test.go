@@ -93,7 +93,7 @@ func start(t *testing.T, args ...string) *run {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{done: make(chan error, 1), cancel: cancel}
 	go func() {
-		r.done <- newApp(&r.stdout, &r.stderr).RunContext(ctx, append([]string{"dialpad-tunnel"}, args...))
+		r.done <- runArgs(ctx, &r.stdout, &r.stderr, append([]string{"dialpad-tunnel"}, args...))
 	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r

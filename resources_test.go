@@ -32,7 +32,7 @@ func apiArgs(srv *dialpadtest.Server) []string {
 func runCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut syncBuffer
-	err := newApp(&out, &errOut).RunContext(context.Background(), append([]string{"dialpad-tunnel"}, args...))
+	err := runArgs(context.Background(), &out, &errOut, append([]string{"dialpad-tunnel"}, args...))
 	return out.String(), err
 }
 
