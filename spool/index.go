@@ -10,7 +10,8 @@ import (
 var ErrClosed = errors.New("spool: closed")
 
 // index hands out events with per-key ordering: one event of a key at a
-// time, in seq order; of different keys, the oldest whose key is free first. It holds every event
+// time, in seq order; of different keys, the oldest whose key is free
+// first. It holds every event
 // until the worker that took it calls done. It is safe for concurrent use.
 type index struct {
 	mu      sync.Mutex
@@ -39,6 +40,11 @@ func newIndex() *index {
 func (q *index) add(ev Event) (Event, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.addLocked(ev)
+}
+
+// addLocked is add with q.mu held.
+func (q *index) addLocked(ev Event) (Event, error) {
 	if q.closed {
 		return ev, ErrClosed
 	}
@@ -75,6 +81,9 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			return Event{}, ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
+			if q.ready.len() > 0 {
+				q.wakeOne() // this call may have been woken for it: pass the wake on
+			}
 			q.mu.Unlock()
 			return Event{}, err
 		}
@@ -155,9 +164,9 @@ func (q *index) len() int {
 	return q.size
 }
 
-// close stops add; next keeps handing out the events already added (in key
-// order, as done releases keys) and returns ErrClosed once none is left, or
-// at once with stopOnClose.
+// close stops add; next keeps handing out the events already added (as
+// done releases their keys) and returns ErrClosed once none is left, or at
+// once with stopOnClose.
 func (q *index) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -255,3 +255,55 @@ func TestIndexOldestFirst(t *testing.T) {
 		t.Fatalf("then seq %d, want 5", ev.Seq)
 	}
 }
+
+// TestIndexWokenWaiterPassesWakeOn: a waiting next woken for an event whose
+// context ends before it takes the event passes the wake on, so another
+// waiting next hands the event out.
+func TestIndexWokenWaiterPassesWakeOn(t *testing.T) {
+	q := newIndex()
+	first, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			q.mu.Lock()
+			got := len(q.waiters)
+			q.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d next calls waiting, want %d", got, n)
+			}
+			runtime.Gosched()
+		}
+	}
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := q.next(first)
+		firstErr <- err
+	}()
+	waiting(1)
+	second, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	got := make(chan Event, 1)
+	go func() {
+		ev, err := q.next(second)
+		if err != nil {
+			t.Errorf("second next: %v, want the event", err)
+		}
+		got <- ev
+	}()
+	waiting(2)
+	q.mu.Lock()
+	q.addLocked(Event{Key: "a"}) // wakes the first waiter
+	cancel()                     // whose context ends before it runs
+	q.mu.Unlock()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first next: %v, want context.Canceled", err)
+	}
+	if ev := <-got; ev.Key != "a" {
+		t.Fatalf("second next got %+v, want the event of key a", ev)
+	}
+}
