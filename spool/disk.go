@@ -97,7 +97,7 @@ type Disk struct {
 	f       *os.File         // the spool file, locked; replaced by compaction
 	places  map[uint64]place // every live record's frames
 	readEnd int64            // the end of f's last finished write: below it f never changes
-	ahead   readAhead        // the block of f last read back by Next
+	ahead   readAhead        // the blocks of the file last read back by Next
 
 	// Owned by Run.
 	end          int64            // where the next frame goes
@@ -272,7 +272,9 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		return ev, err
 	}
 	if err := d.waitDurable(ctx, ev.Seq); err != nil {
-		d.idx.done(ev) // not handed out: still pending, in order, for the next start
+		// Not handed out: still pending, first of its key, for the next
+		// start. The key stays busy: no later event of it may overtake it.
+		d.idx.hold(ev)
 		return Event{}, err
 	}
 	r, err := d.read(ev.Seq)
