@@ -19,7 +19,9 @@ const (
 // readAhead keeps the blocks last read from the spool file for the frames
 // read back after them. Only bytes below the end of the last finished
 // write are read (Disk.readEnd): the file never changes below it, so a
-// block stays true until the file is swapped by a compaction.
+// block stays true until the file is swapped by a compaction. mu guards
+// the blocks, never a read of the file: a block being read belongs to its
+// reader alone until it is put back.
 type readAhead struct {
 	mu     sync.Mutex
 	blocks [aheadBlocks]block
@@ -27,11 +29,11 @@ type readAhead struct {
 	reads  int    // reads of the file so far, blocks or single frames
 }
 
-// block is bytes of f from off on.
+// block is bytes of f from off on; f is nil for an empty slot.
 type block struct {
 	f    *os.File
 	off  int64
-	b    []byte // its capacity is kept between reads
+	b    []byte
 	used uint64 // readAhead.tick when it last served a frame
 }
 
@@ -44,37 +46,70 @@ func (b *block) holds(f *os.File, s span) bool {
 // payload is a copy: it outlives the block.
 func (ra *readAhead) frame(f *os.File, s span, end int64) ([]byte, error) {
 	size := int64(s.n)
-	ra.mu.Lock()
-	defer ra.mu.Unlock()
 	if size > readAheadBytes || s.off+size > end {
-		ra.reads++
+		ra.count()
 		return readFrame(f, s) // too big for a block, or not known written: read on its own
 	}
+	ra.mu.Lock()
 	ra.tick++
-	var blk *block
+	for i := range ra.blocks {
+		if b := &ra.blocks[i]; b.holds(f, s) {
+			b.used = ra.tick
+			payload := b.copy(s)
+			ra.mu.Unlock()
+			return checkFrame(payload, s.off)
+		}
+	}
+	// A miss: read a new block into the memory of the least recently used
+	// one, emptied meanwhile.
+	slot := ra.slot()
+	buf := slot.b[:0]
+	*slot = block{used: ra.tick}
+	ra.mu.Unlock()
+
+	if cap(buf) < readAheadBytes {
+		buf = make([]byte, readAheadBytes)
+	}
+	buf = buf[:min(readAheadBytes, end-s.off)]
+	_, err := f.ReadAt(buf, s.off)
+	ra.count()
+	if err != nil {
+		return nil, err
+	}
+	nb := block{f: f, off: s.off, b: buf}
+	payload := nb.copy(s)
+	ra.mu.Lock()
+	ra.tick++
+	nb.used = ra.tick
+	*ra.slot() = nb
+	ra.mu.Unlock()
+	return checkFrame(payload, s.off)
+}
+
+// copy returns the frame at s, which b holds, in memory of its own.
+func (b *block) copy(s span) []byte {
+	at := s.off - b.off
+	return append([]byte(nil), b.b[at:at+int64(s.n)]...)
+}
+
+// slot returns an empty slot, or else the least recently used one. ra.mu
+// must be held.
+func (ra *readAhead) slot() *block {
+	lru := &ra.blocks[0]
 	for i := range ra.blocks {
 		b := &ra.blocks[i]
-		if b.holds(f, s) {
-			blk = b
-			break
+		if b.f == nil {
+			return b
 		}
-		if blk == nil || b.used < blk.used {
-			blk = b // the least recently used, to be read anew
+		if b.used < lru.used {
+			lru = b
 		}
 	}
-	if !blk.holds(f, s) {
-		if cap(blk.b) < readAheadBytes {
-			blk.b = make([]byte, readAheadBytes)
-		}
-		blk.f, blk.off, blk.b = nil, 0, blk.b[:min(int64(readAheadBytes), end-s.off)]
-		if _, err := f.ReadAt(blk.b, s.off); err != nil {
-			blk.b = blk.b[:0]
-			return nil, err
-		}
-		blk.f, blk.off = f, s.off
-		ra.reads++
-	}
-	blk.used = ra.tick
-	at := s.off - blk.off
-	return checkFrame(append([]byte(nil), blk.b[at:at+size]...), s.off)
+	return lru
+}
+
+func (ra *readAhead) count() {
+	ra.mu.Lock()
+	ra.reads++
+	ra.mu.Unlock()
 }

@@ -43,7 +43,7 @@ func TestDiskReadsBackInBlocks(t *testing.T) {
 	d.ahead.mu.Lock()
 	reads := d.ahead.reads
 	d.ahead.mu.Unlock()
-	if reads > n/10 { // 1 KiB events: a 64 KiB block holds some sixty
+	if reads > n/10 { // 1 KiB events: a 64 KiB block holds some fifty
 		t.Fatalf("%d events read back with %d reads of the file, want at most %d", n, reads, n/10)
 	}
 	t.Logf("%d events read back with %d reads of the file", n, reads)
