@@ -249,7 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancelSources()
 	<-statusDone
 	close(errs)
-	if !stopping() {
+	if ctx.Err() != nil && !stopping() {
 		<-stopLogged // the stopping line comes before every later one
 	}
 
