@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -66,6 +67,30 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 		if c.HasName(name) {
 			return c
 		}
+	}
+	return nil
+}
+
+// unknownCommand names a command word of args that names no command, with
+// the ones there are: the CLI parser's own answer is "No help topic".
+func unknownCommand(cmds []*cli.Command, args []string) error {
+	path := args[:1]
+	for _, a := range args[1:] {
+		if len(cmds) == 0 || strings.HasPrefix(a, "-") || len(path) > 1 && (a == "help" || a == "h") {
+			return nil // a command's own flags and arguments, or the help of one with subcommands
+		}
+		c := findCommand(cmds, a)
+		if c == nil {
+			var names []string
+			for _, c := range cmds {
+				if !c.Hidden {
+					names = append(names, c.Name)
+				}
+			}
+			where := strings.Join(append([]string{"dialpad-tunnel"}, path[1:]...), " ")
+			return fmt.Errorf("unknown command %q: %s takes %s (see %s --help)", clip(a, 40), where, strings.Join(names, ", "), where)
+		}
+		path, cmds = append(path, a), c.Subcommands
 	}
 	return nil
 }

@@ -30,3 +30,33 @@ func TestFlagsAnywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownCommand: a word that names no command is refused with the
+// commands there are at that level; everything else goes to the parser.
+func TestUnknownCommand(t *testing.T) {
+	cmds := newApp(nil, nil).Commands
+	for _, tc := range []struct{ args, want string }{
+		{"bogus", `unknown command "bogus": dialpad-tunnel takes listen, demo,`},
+		{"help events", `unknown command "help": dialpad-tunnel takes listen,`},
+		{"events bogus --spool x", `unknown command "bogus": dialpad-tunnel events takes list, show, replay, purge, salvage (see dialpad-tunnel events --help)`},
+		{"websockets show 7", `unknown command "show": dialpad-tunnel websockets takes list, get, create, update, delete`},
+		{"events show 3f2a9c1e", ""},
+		{"events help show", ""},
+		{"events --help", ""},
+		{"--version", ""},
+		{"listen --forward-to http://x", ""},
+		{"bench-bare --api-base x", ""}, // hidden, but a command
+		{"", ""},
+	} {
+		err := unknownCommand(cmds, append([]string{"dialpad-tunnel"}, strings.Fields(tc.args)...))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v, want none", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%q: %v\nwant %s…", tc.args, err, tc.want)
+		}
+	}
+	if err := unknownCommand(cmds, []string{"dialpad-tunnel", "bogus"}); strings.Contains(err.Error(), "bench-bare") {
+		t.Errorf("%v: names a hidden command", err)
+	}
+}

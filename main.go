@@ -47,9 +47,13 @@ func main() {
 }
 
 // runArgs runs the command args names (args[0] is the program), with flags
-// allowed after its arguments (flagsAnywhere).
+// allowed after its arguments (flagsAnywhere), or says which word names no
+// command.
 func runArgs(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	app := newApp(stdout, stderr)
+	if err := unknownCommand(app.Commands, args); err != nil {
+		return err
+	}
 	return app.RunContext(ctx, flagsAnywhere(app.Commands, args))
 }
 
