@@ -2,32 +2,60 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/urfave/cli/v2"
 )
 
-// flagsAnywhere lets flags come after a command's arguments, as in
-// `events show 3f2a9c1e --spool x.spool` or `trigger call --count 3`: the
-// CLI parser stops reading flags at the first argument and would take the
-// rest for arguments. It moves every flag that the command named by args
-// knows, with its value, in front of the arguments, both kept in order.
-// Anything after "--" stays an argument; an unknown flag, or one whose
-// value is missing, stays where it is, for the command to refuse.
-func flagsAnywhere(cmds []*cli.Command, args []string) []string {
+// arrangeArgs checks args (args[0] is the program) against the command
+// tree and arranges them for the CLI parser, which reads flags only up to
+// a command's first argument and answers mistakes with "No help topic":
+//
+//   - a word that names no command is refused, with the commands there are;
+//   - `help [COMMAND…]`, and --help or -h anywhere, give that command's help;
+//   - the flags a command knows move, with their values, in front of its
+//     arguments (`events show 3f2a9c1e --spool x.spool`), in order;
+//   - "--" ends the flags wherever it comes: the rest are arguments;
+//   - an unknown flag, a flag without its value, a true/false flag given
+//     something else, and an argument to a command that takes none are
+//     refused. No flag value is ever echoed: it may be a key.
+func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return args, nil
+	}
+	path := []string{args[0]}
 	var cmd *cli.Command
+	help := false
 	i := 1
 	for ; i < len(args); i++ {
-		c := findCommand(cmds, args[i])
-		if c == nil {
-			break
+		a := args[i]
+		if isHelpFlag(a) || (a == "help" || a == "h") && (cmd == nil || len(cmd.Subcommands) > 0) {
+			help = true
+			continue
 		}
-		cmd, cmds = c, c.Subcommands
+		if strings.HasPrefix(a, "-") || cmd != nil && len(cmd.Subcommands) == 0 {
+			break // the app's flags, or a command's own flags and arguments
+		}
+		list := cmds
+		if cmd != nil {
+			list = cmd.Subcommands
+		}
+		if cmd = findCommand(list, a); cmd == nil {
+			return nil, unknownCommand(list, path, a)
+		}
+		path = append(path, a)
 	}
 	if cmd == nil || len(cmd.Subcommands) > 0 {
-		return args
+		if help {
+			return append(path, "--help"), nil
+		}
+		return append(path, args[i:]...), nil // the app's flags (--version), or a bare group: the parser's
 	}
-	takesValue := map[string]bool{"help": false, "h": false}
+	where := strings.Join(path[1:], " ")
+	see := fmt.Sprintf(" (see dialpad-tunnel %s --help)", where)
+	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
 		for _, n := range f.Names() {
@@ -35,30 +63,63 @@ func flagsAnywhere(cmds []*cli.Command, args []string) []string {
 		}
 	}
 	var flags, rest []string
+	dashes := false
 	for j := i; j < len(args); j++ {
 		a := args[j]
-		if a == "--" {
-			rest = append(rest, args[j:]...)
-			break
-		}
-		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
-		value, known := takesValue[name]
-		if !strings.HasPrefix(a, "-") || !known {
+		switch {
+		case a == "--":
+			dashes = true
+			rest = append(rest, args[j+1:]...)
+			j = len(args)
+			continue
+		case isHelpFlag(a):
+			help = true
+			continue
+		case len(a) < 2 || a[0] != '-':
 			rest = append(rest, a)
 			continue
 		}
-		if value && !hasValue && j+1 == len(args) {
-			rest = append(rest, a) // no value: left for the command to refuse
-			break
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		wantsValue, known := takesValue[name]
+		shown := console.Safe(clip(dashesOf(a)+name, 40))
+		switch {
+		case !known:
+			return nil, fmt.Errorf("%s: unknown flag %s%s", where, shown, see)
+		case wantsValue && !hasValue && j+1 == len(args):
+			return nil, fmt.Errorf("%s: %s needs a value%s", where, shown, see)
+		case wantsValue && !hasValue:
+			flags = append(flags, a, args[j+1])
+			j++
+			continue
+		case !wantsValue && hasValue:
+			if _, err := strconv.ParseBool(value); err != nil {
+				return nil, fmt.Errorf("%s: %s takes true or false%s", where, shown, see)
+			}
 		}
 		flags = append(flags, a)
-		if value && !hasValue {
-			j++
-			flags = append(flags, args[j])
-		}
 	}
-	out := append([]string{}, args[:i]...)
-	return append(append(out, flags...), rest...)
+	if help {
+		return append(path, "--help"), nil
+	}
+	if cmd.ArgsUsage == "" && len(rest) > 0 {
+		return nil, fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
+	}
+	out := append(path, flags...)
+	if dashes {
+		out = append(out, "--")
+	}
+	return append(out, rest...), nil
+}
+
+// isHelpFlag reports whether a asks for help, as the CLI parser's own flag.
+func isHelpFlag(a string) bool { return a == "--help" || a == "-h" || a == "-help" || a == "--h" }
+
+// dashesOf is the one or two dashes a flag was written with.
+func dashesOf(a string) string {
+	if strings.HasPrefix(a, "--") {
+		return "--"
+	}
+	return "-"
 }
 
 // findCommand returns the command of cmds named (or aliased) name, or nil.
@@ -71,26 +132,15 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	return nil
 }
 
-// unknownCommand names a command word of args that names no command, with
-// the ones there are: the CLI parser's own answer is "No help topic".
-func unknownCommand(cmds []*cli.Command, args []string) error {
-	path := args[:1]
-	for _, a := range args[1:] {
-		if len(cmds) == 0 || strings.HasPrefix(a, "-") || len(path) > 1 && (a == "help" || a == "h") {
-			return nil // a command's own flags and arguments, or the help of one with subcommands
+// unknownCommand is the error for a word that names none of cmds, the
+// commands under path.
+func unknownCommand(cmds []*cli.Command, path []string, word string) error {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Name)
 		}
-		c := findCommand(cmds, a)
-		if c == nil {
-			var names []string
-			for _, c := range cmds {
-				if !c.Hidden {
-					names = append(names, c.Name)
-				}
-			}
-			where := strings.Join(append([]string{"dialpad-tunnel"}, path[1:]...), " ")
-			return fmt.Errorf("unknown command %q: %s takes %s (see %s --help)", clip(a, 40), where, strings.Join(names, ", "), where)
-		}
-		path, cmds = append(path, a), c.Subcommands
 	}
-	return nil
+	where := strings.Join(append([]string{"dialpad-tunnel"}, path[1:]...), " ")
+	return fmt.Errorf("unknown command %q: %s takes %s (see %s --help)", clip(word, 40), where, strings.Join(names, ", "), where)
 }

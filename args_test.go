@@ -6,57 +6,80 @@ import (
 	"testing"
 )
 
-// TestFlagsAnywhere: the flags a command knows move, with their values,
-// in front of its arguments; everything else stays as it was.
-func TestFlagsAnywhere(t *testing.T) {
+// TestArrangeArgs: the flags a command knows move, with their values, in
+// front of its arguments; help asked for anywhere gives the command's help;
+// "--" ends the flags wherever it comes; the rest stays as it was.
+func TestArrangeArgs(t *testing.T) {
 	cmds := newApp(nil, nil).Commands
 	for _, tc := range []struct{ args, want string }{
 		{"events show 3f2a9c1e --spool x.spool", "events show --spool x.spool 3f2a9c1e"},
 		{"events show 3f2a9c1e --json --spool=x.spool", "events show --json --spool=x.spool 3f2a9c1e"},
+		{"events show 3f2a9c1e --json=false", "events show --json=false 3f2a9c1e"},
 		{"events replay a1 --since 1h b2 --dead", "events replay --since 1h --dead a1 b2"},
 		{"events replay --dead a1", "events replay --dead a1"},
-		{"events show a1 --bogus x", "events show a1 --bogus x"},       // unknown: left for the command to refuse
-		{"events show a1 -- --spool x", "events show a1 -- --spool x"}, // after --: arguments
-		{"events show a1 --spool", "events show a1 --spool"},           // no value: refused, a1 not taken for it
-		{"trigger sms -count 2 call", "trigger -count 2 sms call"},     // one dash works too
+		{"events show a1 -- x", "events show -- a1 x"},
+		{"events show a1 --spool s -- --spool", "events show --spool s -- a1 --spool"},
+		{"trigger sms -count 2 call", "trigger -count 2 sms call"},
+		{"trigger sms --count -1", "trigger --count -1 sms"}, // a value may start with a dash
 		{"websockets get 7 --api-key k", "websockets get --api-key k 7"},
-		{"events a1 --spool x", "events a1 --spool x"}, // not a command with flags of its own
-		{"nosuch a --spool x", "nosuch a --spool x"},
-		{"listen --forward-to http://x", "listen --forward-to http://x"},
+		{"listen --subscription call:1 --header A:b --forward-to http://x", "listen --subscription call:1 --header A:b --forward-to http://x"},
+		{"events show a1 --help", "events show --help"},
+		{"websockets get 7 -h", "websockets get --help"},
+		{"help events show", "events show --help"},
+		{"--help events", "events --help"},
+		{"events help show", "events show --help"},
+		{"h", "--help"},
+		{"events", "events"},
+		{"--version", "--version"},
+		{"", ""},
 	} {
-		got := flagsAnywhere(cmds, append([]string{"dialpad-tunnel"}, strings.Fields(tc.args)...))
-		if want := append([]string{"dialpad-tunnel"}, strings.Fields(tc.want)...); !slices.Equal(got, want) {
-			t.Errorf("%s\n got %q\nwant %q", tc.args, got[1:], want[1:])
+		got, err := arrangeArgs(cmds, append([]string{"dialpad-tunnel"}, strings.Fields(tc.args)...))
+		if want := append([]string{"dialpad-tunnel"}, strings.Fields(tc.want)...); err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s\n got %q, %v\nwant %q", tc.args, got, err, want[1:])
 		}
 	}
 }
 
-// TestUnknownCommand: a word that names no command is refused with the
-// commands there are at that level; everything else goes to the parser.
-func TestUnknownCommand(t *testing.T) {
+// TestArrangeArgsRefuses: what the parser would take for something else,
+// run without it or answer with "No help topic" is refused with what to
+// do, and never with a flag's value.
+func TestArrangeArgsRefuses(t *testing.T) {
 	cmds := newApp(nil, nil).Commands
 	for _, tc := range []struct{ args, want string }{
-		{"bogus", `unknown command "bogus": dialpad-tunnel takes listen, demo,`},
-		{"help events", `unknown command "help": dialpad-tunnel takes listen,`},
+		{"bogus", `unknown command "bogus": dialpad-tunnel takes listen, demo, emulator,`},
+		{"help lisen", `unknown command "lisen": dialpad-tunnel takes listen,`},
+		{"--help lisen", `unknown command "lisen": dialpad-tunnel takes listen,`},
 		{"events bogus --spool x", `unknown command "bogus": dialpad-tunnel events takes list, show, replay, purge, salvage (see dialpad-tunnel events --help)`},
+		{"events help bogus", `unknown command "bogus": dialpad-tunnel events takes list,`},
 		{"websockets show 7", `unknown command "show": dialpad-tunnel websockets takes list, get, create, update, delete`},
-		{"events show 3f2a9c1e", ""},
-		{"events help show", ""},
-		{"events --help", ""},
-		{"--version", ""},
-		{"listen --forward-to http://x", ""},
-		{"bench-bare --api-base x", ""}, // hidden, but a command
-		{"", ""},
+		{"events show a1 --bogus=secret", `events show: unknown flag --bogus (see dialpad-tunnel events show --help)`},
+		{"events show a1 --bogus secret", `events show: unknown flag --bogus (see`},
+		{"events show -bogus a1", `events show: unknown flag -bogus (see`},
+		{"events show a1 --spool", `events show: --spool needs a value (see dialpad-tunnel events show --help)`},
+		{"websockets get 7 --api-key", `websockets get: --api-key needs a value`},
+		{"events show a1 --json=secret", `events show: --json takes true or false (see`},
+		{"subscriptions list x --tpye sms", `subscriptions list: unknown flag --tpye`},
+		{"subscriptions list x", `subscriptions list takes no arguments, got 1 (a flag value with spaces needs quotes)`},
+		{"listen --header X-Team: payments --forward-to http://x", `listen takes no arguments, got 1 (a flag value with spaces needs quotes) (see dialpad-tunnel listen --help)`},
+		{"listen extra --forward-to http://x", `listen takes no arguments, got 1`},
+		{"demo --duration 1s extra", `demo takes no arguments, got 1`},
+		{"events list extra", `events list takes no arguments, got 1`},
+		{"events show a1 --spo\nol x", `events show: unknown flag "--spo\nol"`},
 	} {
-		err := unknownCommand(cmds, append([]string{"dialpad-tunnel"}, strings.Fields(tc.args)...))
+		_, err := arrangeArgs(cmds, append([]string{"dialpad-tunnel"}, strings.Split(strings.ReplaceAll(tc.args, " ", "\x00"), "\x00")...))
 		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%q: %v, want none", tc.args, err)
-		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+		case err == nil:
+			t.Errorf("%q: no error, want %s…", tc.args, tc.want)
+		case !strings.HasPrefix(err.Error(), tc.want):
 			t.Errorf("%q: %v\nwant %s…", tc.args, err, tc.want)
+		case strings.Contains(err.Error(), "secret"):
+			t.Errorf("%q: %v: echoes a value", tc.args, err)
 		}
 	}
-	if err := unknownCommand(cmds, []string{"dialpad-tunnel", "bogus"}); strings.Contains(err.Error(), "bench-bare") {
+	if _, err := arrangeArgs(cmds, []string{"dialpad-tunnel", "bogus"}); strings.Contains(err.Error(), "bench-bare") {
 		t.Errorf("%v: names a hidden command", err)
+	}
+	if _, err := arrangeArgs(cmds, []string{"dialpad-tunnel", "bench-bare", "--api-base", "x"}); err != nil {
+		t.Errorf("bench-bare, hidden but a command: %v", err)
 	}
 }

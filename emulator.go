@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/urfave/cli/v2"
 )
@@ -79,14 +80,14 @@ func triggerCommand() *cli.Command {
 }
 
 // checkTriggerArgs rejects, before anything is sent, what trigger's
-// arguments cannot mean: a flag flagsAnywhere could not move before the
-// types (unknown, or without its value), no type, an unknown type, or a
-// count below 1.
+// arguments cannot mean: a type that looks like a flag (one after "--";
+// arrangeArgs refuses the others), no type, an unknown type, or a count
+// below 1.
 func checkTriggerArgs(types []string, count int) error {
 	for _, a := range types {
 		if len(a) > 1 && a[0] == '-' {
 			name, _, _ := strings.Cut(a, "=") // never echo a value: it may be the API key
-			return fmt.Errorf("trigger: %s: unknown flag, or no value after it (see dialpad-tunnel trigger --help)", clip(name, 40))
+			return fmt.Errorf("trigger: %s is not an event type (see dialpad-tunnel trigger --help)", console.Safe(clip(name, 40)))
 		}
 	}
 	valid := strings.Join(dialpadtest.EventTypes(), ", ")

@@ -71,11 +71,13 @@ func TestTriggerRejectsBadArgs(t *testing.T) {
 		want string
 	}{
 		{"unknown flag after types", []string{"sms", "contact", "--cuont", "3"},
-			"trigger: --cuont: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+			"trigger: unknown flag --cuont (see dialpad-tunnel trigger --help)"},
 		{"value not echoed", []string{"sms", "--apikey=dptest_secret"},
-			"trigger: --apikey: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+			"trigger: unknown flag --apikey (see dialpad-tunnel trigger --help)"},
+		{"a type after --", []string{"sms", "--", "-x"},
+			"trigger: -x is not an event type (see dialpad-tunnel trigger --help)"},
 		{"no value", []string{"sms", "--count"},
-			"trigger: --count: unknown flag, or no value after it (see dialpad-tunnel trigger --help)"},
+			"trigger: --count needs a value (see dialpad-tunnel trigger --help)"},
 		{"count 0 after types", []string{"sms", "--count", "0"},
 			"trigger: --count must be at least 1, got 0"},
 		{"unknown type", []string{"bogus"},

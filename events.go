@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ var spoolFlags = []cli.Flag{
 	&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription or --create --events, and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 	&cli.Int64Flag{Name: "websocket-id", Usage: "the --websocket-id listen runs with", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 	&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
-	&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of `listen --create --events …`"},
+	&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of listen --create --events …"},
 	&cli.StringSliceFlag{Name: "events", Usage: "with --create: the --events listen --create runs with, e.g. call,sms"},
 	&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for a second call route): the spool's name with .NAME before its extension"},
 }
@@ -80,7 +81,7 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all, Description: description,
 		Action: func(c *cli.Context) error {
-			if err := noUnknownFlags(c); err != nil {
+			if err := noFlagIDs(c); err != nil {
 				return err
 			}
 			path, base, err := eventsSpoolPath(c)
@@ -373,14 +374,13 @@ func eventsReplay(c *cli.Context, path string) error {
 	return err
 }
 
-// noUnknownFlags refuses a flag written after an id that flagsAnywhere
-// could not move (unknown, or without its value): the CLI parser would
-// take it for another id.
-func noUnknownFlags(c *cli.Context) error {
+// noFlagIDs refuses an id that looks like a flag (one after "--";
+// arrangeArgs refuses the others): no delivery id starts with a dash.
+func noFlagIDs(c *cli.Context) error {
 	for _, a := range c.Args().Slice() {
 		if len(a) > 1 && a[0] == '-' {
 			name, _, _ := strings.Cut(a, "=") // never echo a value: it may be a secret
-			return fmt.Errorf("events %s: %s: unknown flag, or no value after it (see dialpad-tunnel events %s --help)", c.Command.Name, clip(name, 40), c.Command.Name)
+			return fmt.Errorf("events %s: %s is not an id (see dialpad-tunnel events %s --help)", c.Command.Name, console.Safe(clip(name, 40)), c.Command.Name)
 		}
 	}
 	return nil

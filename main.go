@@ -46,15 +46,15 @@ func main() {
 	}
 }
 
-// runArgs runs the command args names (args[0] is the program), with flags
-// allowed after its arguments (flagsAnywhere), or says which word names no
-// command.
+// runArgs runs the command args names (args[0] is the program), checked
+// and arranged by arrangeArgs.
 func runArgs(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	app := newApp(stdout, stderr)
-	if err := unknownCommand(app.Commands, args); err != nil {
+	args, err := arrangeArgs(app.Commands, args)
+	if err != nil {
 		return err
 	}
-	return app.RunContext(ctx, flagsAnywhere(app.Commands, args))
+	return app.RunContext(ctx, args)
 }
 
 // newApp builds the command tree. stdout gets the event lines and reports,
