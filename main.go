@@ -25,13 +25,20 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first interrupt asks the command to stop gracefully. A second one
-	// gets the default action and ends the process at once (the spool keeps
-	// what was accepted, as after a crash), unless it comes within a second:
-	// that is taken for the same keypress delivered twice (by the terminal
-	// and by a wrapper that forwards signals).
+	// ends the process at once (the spool keeps what was accepted, as after
+	// a crash), unless it comes within a second: that is taken for the same
+	// keypress delivered twice (by the terminal and by a wrapper that
+	// forwards signals). It is caught, not left to the default action: a
+	// process started with interrupts ignored (a background job of a
+	// script) would get that ignoring back.
 	interrupted := context.AfterFunc(ctx, func() {
 		fmt.Fprintln(os.Stderr, "dialpad-tunnel: stopping; interrupt again to quit at once")
-		time.AfterFunc(time.Second, stop)
+		time.AfterFunc(time.Second, func() {
+			again := make(chan os.Signal, 1)
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			stop()
+			go quitOn(again)
+		})
 	})
 	err := runArgs(ctx, os.Stdout, os.Stderr, os.Args)
 	interrupted() // a command that ended by itself was not interrupted
@@ -44,6 +51,18 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// quitOn ends the process at once when a signal arrives on sigs, with the
+// shell's status for a process the signal killed (128 + its number).
+func quitOn(sigs <-chan os.Signal) {
+	sig := <-sigs
+	fmt.Fprintf(os.Stderr, "dialpad-tunnel: %v again: quitting at once\n", sig)
+	code := 130
+	if s, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(s)
+	}
+	os.Exit(code)
 }
 
 // runArgs runs the command args names (args[0] is the program), checked

@@ -46,7 +46,14 @@ func buildAgent(t *testing.T) string {
 // did not, and waits for both.
 func startAgent(t *testing.T, bin string, args ...string) *agentProcess {
 	t.Helper()
-	p := &agentProcess{cmd: exec.Command(bin, args...), exited: make(chan error, 1), stored: map[string]bool{}, changed: make(chan struct{}, 1)}
+	return startProcess(t, bin, args...)
+}
+
+// startProcess is startAgent for any command line that runs the agent (a
+// shell that execs it, say).
+func startProcess(t *testing.T, name string, args ...string) *agentProcess {
+	t.Helper()
+	p := &agentProcess{cmd: exec.Command(name, args...), exited: make(chan error, 1), stored: map[string]bool{}, changed: make(chan struct{}, 1)}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
