@@ -190,7 +190,7 @@ func eventsBasePath(c *cli.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return stateFile("", "spool/"+spoolName(base, names)+spoolExt)
+		return defaultSpool(base, names)
 	}
 	dir, err := stateFile("", "spool")
 	if err != nil {

@@ -39,10 +39,35 @@ type queues struct {
 // basePath is the spool file of the default route: --spool, else the
 // default file for the API host and o.Name, or else the sources.
 func (o spoolOptions) basePath(apiBase string, sources []string) (string, error) {
+	if o.Path != "" {
+		return o.Path, nil
+	}
 	if o.Name != "" {
 		sources = []string{o.Name}
 	}
-	return stateFile(o.Path, "spool/"+spoolName(apiBase, sources)+spoolExt)
+	return defaultSpool(apiBase, sources)
+}
+
+// defaultSpool is the default spool file for an API host and its sources,
+// named after the sources sorted: the order of the --subscription flags
+// does not matter. A file named after them in the order given, as earlier
+// versions did, is kept on when the sorted one does not exist.
+func defaultSpool(apiBase string, sources []string) (string, error) {
+	sorted := slices.Sorted(slices.Values(sources))
+	path, err := stateFile("", "spool/"+spoolName(apiBase, sorted)+spoolExt)
+	if err != nil || slices.Equal(sorted, sources) {
+		return path, err
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	old, err := stateFile("", "spool/"+spoolName(apiBase, sources)+spoolExt)
+	if err == nil {
+		if _, err := os.Stat(old); err == nil {
+			return old, nil
+		}
+	}
+	return path, nil
 }
 
 // routeSpoolPath is the spool file of route next to base: base itself for

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestDefaultSpoolIgnoresSourceOrder: the default spool file of a listen
+// setup does not depend on the order of its --subscription flags; a file
+// an earlier version named in the order given is still found.
+func TestDefaultSpoolIgnoresSourceOrder(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	dir := filepath.Join(state, "dialpad-tunnel", "spool")
+	const api = "https://dialpad.com"
+	ab, _ := defaultSpool(api, []string{"call-subscription-1", "sms-subscription-2"})
+	ba, _ := defaultSpool(api, []string{"sms-subscription-2", "call-subscription-1"})
+	sorted := filepath.Join(dir, "dialpad.com-call-subscription-1-sms-subscription-2.spool")
+	if ab != sorted || ba != sorted {
+		t.Fatalf("default spools %s and %s, want both %s", ab, ba, sorted)
+	}
+
+	old := filepath.Join(dir, "dialpad.com-sms-subscription-2-call-subscription-1.spool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := defaultSpool(api, []string{"sms-subscription-2", "call-subscription-1"}); got != old {
+		t.Errorf("with only the file named in the order given: %s, want it (%s)", got, old)
+	}
+	if err := os.WriteFile(sorted, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := defaultSpool(api, []string{"sms-subscription-2", "call-subscription-1"}); got != sorted {
+		t.Errorf("with both files: %s, want the sorted name %s", got, sorted)
+	}
+}
