@@ -18,7 +18,8 @@ import (
 //   - the flags a command knows move, with their values, in front of its
 //     arguments (`events show 3f2a9c1e --spool x.spool`), in order;
 //   - "--" ends the flags wherever it comes: the rest are arguments;
-//   - an unknown flag, a flag without its value, a true/false flag given
+//   - an unknown flag, a flag without its value (or followed by another
+//     flag of the command instead), a true/false flag given
 //     something else, and an argument to a command that takes none are
 //     refused. No flag value is ever echoed: it may be a key.
 func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
@@ -85,7 +86,7 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 		switch {
 		case !known:
 			return nil, fmt.Errorf("%s: unknown flag %s%s", where, shown, see)
-		case wantsValue && !hasValue && j+1 == len(args):
+		case wantsValue && !hasValue && (j+1 == len(args) || isFlagName(args[j+1], takesValue)):
 			return nil, fmt.Errorf("%s: %s needs a value%s", where, shown, see)
 		case wantsValue && !hasValue:
 			flags = append(flags, a, args[j+1])
@@ -109,6 +110,14 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 		out = append(out, "--")
 	}
 	return append(out, rest...), nil
+}
+
+// isFlagName reports whether a is --name of a flag in names: taken for a
+// value, it would be a flag's value forgotten (--since --spool x).
+func isFlagName(a string, names map[string]bool) bool {
+	name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+	_, known := names[name]
+	return strings.HasPrefix(a, "--") && known
 }
 
 // isHelpFlag reports whether a asks for help, as the CLI parser's own flag.

@@ -58,6 +58,7 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"events show a1 --spool", `events show: --spool needs a value (see dialpad-tunnel events show --help)`},
 		{"websockets get 7 --api-key", `websockets get: --api-key needs a value`},
 		{"events show a1 --json=secret", `events show: --json takes true or false (see`},
+		{"events replay a1 --since --spool s", `events replay: --since needs a value (see`},
 		{"subscriptions list x --tpye sms", `subscriptions list: unknown flag --tpye`},
 		{"subscriptions list x", `subscriptions list takes no arguments, got 1 (a flag value with spaces needs quotes)`},
 		{"listen --header X-Team: payments --forward-to http://x", `listen takes no arguments, got 1 (a flag value with spaces needs quotes) (see dialpad-tunnel listen --help)`},

@@ -160,7 +160,9 @@ func eventsBasePath(c *cli.Context) (string, error) {
 		return p, nil
 	}
 	var names []string
-	if id := c.Int64("websocket-id"); id != 0 {
+	if id := c.Int64("websocket-id"); id < 0 {
+		return "", fmt.Errorf("--websocket-id %d: want the positive id listen runs with", id)
+	} else if id != 0 {
 		names = append(names, agent.WebsocketSource(nil, dialpad.ID(id)).Name)
 	}
 	for _, s := range c.StringSlice("subscription") {

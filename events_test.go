@@ -243,6 +243,9 @@ func TestEventsDefaultSpool(t *testing.T) {
 	if _, err := runCLI(t, "events", "list", "--websocket-id", "999"); err == nil || !strings.Contains(err.Error(), "dialpad.com-websocket-999.spool") {
 		t.Fatalf("events list for another websocket = %v, want an error naming its default file", err)
 	}
+	if _, err := runCLI(t, "events", "list", "--websocket-id", "-5"); err == nil || err.Error() != "--websocket-id -5: want the positive id listen runs with" {
+		t.Fatalf("events list --websocket-id -5 = %v, want it refused", err)
+	}
 
 	other := filepath.Join(spools, "other.spool")
 	if err := os.WriteFile(other, nil, 0o600); err != nil {
