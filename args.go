@@ -1,9 +1,13 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/urfave/cli/v2"
@@ -14,14 +18,16 @@ import (
 // a command's first argument and answers mistakes with "No help topic":
 //
 //   - a word that names no command is refused, with the commands there are;
-//   - `help [COMMAND…]`, and --help or -h anywhere, give that command's help;
+//   - `help [COMMAND…]`, and --help or -h anywhere, give that command's help,
+//     whatever else is wrong on the line;
 //   - the flags a command knows move, with their values, in front of its
 //     arguments (`events show 3f2a9c1e --spool x.spool`), in order;
-//   - "--" ends the flags wherever it comes: the rest are arguments;
-//   - an unknown flag, a flag without its value (or followed by another
-//     flag of the command instead), a true/false flag given
-//     something else, and an argument to a command that takes none are
-//     refused. No flag value is ever echoed: it may be a key.
+//   - "--" after the command's name ends its flags wherever it comes;
+//   - refused, with no flag value ever echoed (it may be a key): an
+//     unknown flag; a flag without its value, or followed by "--", help or
+//     another --flag instead; a value a number or duration flag cannot
+//     take; a true/false flag given something else; an argument to a
+//     command that takes none (often a flag value with spaces, unquoted).
 func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 	if len(args) == 0 {
 		return args, nil
@@ -29,81 +35,53 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 	path := []string{args[0]}
 	var cmd *cli.Command
 	help := false
+	var wrong error // the first mistake before the command's name: help still wins
 	i := 1
-	for ; i < len(args); i++ {
+	for ; i < len(args) && (cmd == nil || len(cmd.Subcommands) > 0); i++ {
 		a := args[i]
-		if isHelpFlag(a) || (a == "help" || a == "h") && (cmd == nil || len(cmd.Subcommands) > 0) {
-			help = true
+		where := strings.Join(append([]string{"dialpad-tunnel"}, path[1:]...), " ")
+		before := strings.Join(append(path[1:], ""), ": ") // "events: ", or "" at the top
+		if h, ok := helpFlag(a); ok {
+			help = help || h
 			continue
 		}
-		if strings.HasPrefix(a, "-") || cmd != nil && len(cmd.Subcommands) == 0 {
-			break // the app's flags, or a command's own flags and arguments
+		switch {
+		case a == "help" || a == "h":
+			help = true
+			continue
+		case cmd == nil && (a == "--version" || a == "-v") && !help && wrong == nil:
+			return args, nil // the app's own flag: the parser prints the version
+		case a == "--":
+			wrong = cmp.Or(wrong, fmt.Errorf("%s\"--\" before a command name (see %s --help)", before, where))
+			continue
+		case strings.HasPrefix(a, "-"):
+			wrong = cmp.Or(wrong, fmt.Errorf("%sunknown flag %s (see %s --help)", before, flagShown(a), where))
+			continue
 		}
 		list := cmds
 		if cmd != nil {
 			list = cmd.Subcommands
 		}
 		if cmd = findCommand(list, a); cmd == nil {
-			return nil, unknownCommand(list, path, a)
+			return nil, cmp.Or(wrong, unknownCommand(list, path, a))
 		}
 		path = append(path, a)
 	}
 	if cmd == nil || len(cmd.Subcommands) > 0 {
-		if help {
+		switch {
+		case help:
 			return append(path, "--help"), nil
+		case wrong != nil:
+			return nil, wrong
 		}
-		return append(path, args[i:]...), nil // the app's flags (--version), or a bare group: the parser's
+		return path, nil // the app or a group alone: the parser shows what it has
 	}
-	where := strings.Join(path[1:], " ")
-	see := fmt.Sprintf(" (see dialpad-tunnel %s --help)", where)
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
-	var flags, rest []string
-	dashes := false
-	for j := i; j < len(args); j++ {
-		a := args[j]
-		switch {
-		case a == "--":
-			dashes = true
-			rest = append(rest, args[j+1:]...)
-			j = len(args)
-			continue
-		case isHelpFlag(a):
-			help = true
-			continue
-		case len(a) < 2 || a[0] != '-':
-			rest = append(rest, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
-		wantsValue, known := takesValue[name]
-		shown := console.Safe(clip(dashesOf(a)+name, 40))
-		switch {
-		case !known:
-			return nil, fmt.Errorf("%s: unknown flag %s%s", where, shown, see)
-		case wantsValue && !hasValue && (j+1 == len(args) || isFlagName(args[j+1], takesValue)):
-			return nil, fmt.Errorf("%s: %s needs a value%s", where, shown, see)
-		case wantsValue && !hasValue:
-			flags = append(flags, a, args[j+1])
-			j++
-			continue
-		case !wantsValue && hasValue:
-			if _, err := strconv.ParseBool(value); err != nil {
-				return nil, fmt.Errorf("%s: %s takes true or false%s", where, shown, see)
-			}
-		}
-		flags = append(flags, a)
-	}
-	if help {
+	flags, rest, dashes, err := arrangeFlags(cmd, path, args[i:])
+	if help || errors.Is(err, errHelp) {
 		return append(path, "--help"), nil
 	}
-	if cmd.ArgsUsage == "" && len(rest) > 0 {
-		return nil, fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
+	if err = cmp.Or(wrong, err); err != nil {
+		return nil, err
 	}
 	out := append(path, flags...)
 	if dashes {
@@ -112,16 +90,157 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 	return append(out, rest...), nil
 }
 
-// isFlagName reports whether a is --name of a flag in names: taken for a
-// value, it would be a flag's value forgotten (--since --spool x).
-func isFlagName(a string, names map[string]bool) bool {
-	name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-	_, known := names[name]
-	return strings.HasPrefix(a, "--") && known
+// errHelp is arrangeFlags' answer when help was asked for.
+var errHelp = errors.New("help")
+
+// flagKind is what a flag takes: nothing (true/false), or a value that
+// check, when set, must accept.
+type flagKind struct {
+	value bool
+	check func(string) error
 }
 
-// isHelpFlag reports whether a asks for help, as the CLI parser's own flag.
-func isHelpFlag(a string) bool { return a == "--help" || a == "-h" || a == "-help" || a == "--h" }
+func kindOf(f cli.Flag) flagKind {
+	whole := func(v string) error {
+		_, err := strconv.ParseInt(v, 0, 64)
+		return err
+	}
+	switch f.(type) {
+	case *cli.BoolFlag:
+		return flagKind{}
+	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+		return flagKind{value: true, check: whole}
+	case *cli.Float64Flag:
+		return flagKind{value: true, check: func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }}
+	case *cli.DurationFlag:
+		return flagKind{value: true, check: func(v string) error { _, err := time.ParseDuration(v); return err }}
+	}
+	return flagKind{value: true}
+}
+
+// arrangeFlags splits a leaf command's words into its flags (with their
+// values) and its arguments, checking them; dashes reports a "--". The
+// first mistake is returned, unless help is asked for (errHelp).
+func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string, dashes bool, err error) {
+	where := strings.Join(path[1:], " ")
+	see := fmt.Sprintf(" (see dialpad-tunnel %s --help)", where)
+	fail := func(format string, a ...any) {
+		if err == nil {
+			err = fmt.Errorf(where+": "+format+see, a...)
+		}
+	}
+	kinds := map[string]flagKind{}
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			kinds[n] = kindOf(f)
+		}
+	}
+	help := false
+	afterValueOf := "" // the flag whose value the word before was
+	for j := 0; j < len(words); j++ {
+		a := words[j]
+		prev := afterValueOf
+		afterValueOf = ""
+		if a == "--" {
+			dashes = true
+			rest = append(rest, words[j+1:]...)
+			break
+		}
+		if h, ok := helpFlag(a); ok {
+			help = help || h
+			continue
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		kind, known := kinds[name]
+		shown := flagShown(a)
+		switch {
+		case !known && prev != "":
+			fail("unknown flag after the value of %s (a value with spaces needs quotes)", prev)
+		case !known:
+			fail("unknown flag %s", shown)
+		case kind.value && !hasValue && (j+1 == len(words) || notAValue(words[j+1])):
+			fail("%s needs a value", shown)
+		case kind.value:
+			flags = append(flags, a)
+			if !hasValue {
+				j++
+				value = words[j]
+				flags = append(flags, value)
+				afterValueOf = shown
+			}
+			if kind.check != nil && kind.check(value) != nil {
+				fail("%s cannot take that value: want %s", shown, wantOf(cmd, name))
+			}
+		case hasValue:
+			if _, perr := strconv.ParseBool(value); perr != nil {
+				fail("%s takes true or false", shown)
+			}
+			flags = append(flags, a)
+		default:
+			if j+1 < len(words) && (strings.EqualFold(words[j+1], "true") || strings.EqualFold(words[j+1], "false")) {
+				fail("%s takes its value after =, as in %s=%s", shown, shown, strings.ToLower(words[j+1]))
+			}
+			flags = append(flags, a)
+		}
+	}
+	if help {
+		return nil, nil, false, errHelp
+	}
+	if err == nil && cmd.ArgsUsage == "" && len(rest) > 0 {
+		err = fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
+	}
+	return flags, rest, dashes, err
+}
+
+// wantOf says what a number or duration flag takes.
+func wantOf(cmd *cli.Command, name string) string {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			if _, ok := f.(*cli.DurationFlag); ok {
+				return "a duration such as 30s or 5m"
+			}
+			if _, ok := f.(*cli.Float64Flag); ok {
+				return "a number"
+			}
+		}
+	}
+	return "a whole number"
+}
+
+// notAValue reports whether w, after a flag that takes a value, cannot be
+// that value: "--", a help flag, or another --flag (--since --spool x).
+func notAValue(w string) bool {
+	_, isHelp := helpFlag(w)
+	return w == "--" || isHelp || strings.HasPrefix(w, "--")
+}
+
+// helpFlag reports whether a is the help flag (ok) and whether it asks for
+// help: --help, -h, or --help=true; --help=false asks for none.
+func helpFlag(a string) (help, ok bool) {
+	if len(a) < 2 || a[0] != '-' {
+		return false, false
+	}
+	name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+	if name != "help" && name != "h" {
+		return false, false
+	}
+	if !hasValue {
+		return true, true
+	}
+	b, err := strconv.ParseBool(value)
+	return b || err != nil, true
+}
+
+// flagShown is flag word a as messages show it: its dashes and name, never
+// its value, quoted if it holds what a terminal should not print.
+func flagShown(a string) string {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return console.Safe(clip(dashesOf(a)+name, 40))
+}
 
 // dashesOf is the one or two dashes a flag was written with.
 func dashesOf(a string) string {

@@ -30,6 +30,13 @@ func TestArrangeArgs(t *testing.T) {
 		{"events help show", "events show --help"},
 		{"h", "--help"},
 		{"events", "events"},
+		{"listen --spool --help", "listen --help"},
+		{"websockets get --help --bogus", "websockets get --help"},
+		{"websockets get 1000 --json=yes -h", "websockets get --help"},
+		{"help events show --spool", "events show --help"},
+		{"events --bogus --help", "events --help"},
+		{"listen --help=false --forward-to http://x", "listen --forward-to http://x"},
+		{"websockets update 7 --secret=", "websockets update --secret= 7"},
 		{"--version", "--version"},
 		{"", ""},
 	} {
@@ -52,12 +59,12 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"events bogus --spool x", `unknown command "bogus": dialpad-tunnel events takes list, show, replay, purge, salvage (see dialpad-tunnel events --help)`},
 		{"events help bogus", `unknown command "bogus": dialpad-tunnel events takes list,`},
 		{"websockets show 7", `unknown command "show": dialpad-tunnel websockets takes list, get, create, update, delete`},
-		{"events show a1 --bogus=secret", `events show: unknown flag --bogus (see dialpad-tunnel events show --help)`},
-		{"events show a1 --bogus secret", `events show: unknown flag --bogus (see`},
+		{"events show a1 --bogus=s3cr3t", `events show: unknown flag --bogus (see dialpad-tunnel events show --help)`},
+		{"events show a1 --bogus s3cr3t", `events show: unknown flag --bogus (see`},
 		{"events show -bogus a1", `events show: unknown flag -bogus (see`},
 		{"events show a1 --spool", `events show: --spool needs a value (see dialpad-tunnel events show --help)`},
 		{"websockets get 7 --api-key", `websockets get: --api-key needs a value`},
-		{"events show a1 --json=secret", `events show: --json takes true or false (see`},
+		{"events show a1 --json=s3cr3t", `events show: --json takes true or false (see`},
 		{"events replay a1 --since --spool s", `events replay: --since needs a value (see`},
 		{"subscriptions list x --tpye sms", `subscriptions list: unknown flag --tpye`},
 		{"subscriptions list x", `subscriptions list takes no arguments, got 1 (a flag value with spaces needs quotes)`},
@@ -66,6 +73,17 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"demo --duration 1s extra", `demo takes no arguments, got 1`},
 		{"events list extra", `events list takes no arguments, got 1`},
 		{"events show a1 --spo\nol x", `events show: unknown flag "--spo\nol"`},
+		{"listen --spool --", `listen: --spool needs a value`},
+		{"websockets list --api-key --bogus", `websockets list: --api-key needs a value`},
+		{"-- nosuch", `"--" before a command name (see dialpad-tunnel --help)`},
+		{"events -- list", `events: "--" before a command name (see dialpad-tunnel events --help)`},
+		{"--help=false nosuch", `unknown command "nosuch"`},
+		{"--bogus", `unknown flag --bogus (see dialpad-tunnel --help)`},
+		{"events --bogus=s3cr3t list", `events: unknown flag --bogus (see dialpad-tunnel events --help)`},
+		{"websockets update 1000 --secret s3cr3t -def", `websockets update: unknown flag after the value of --secret (a value with spaces needs quotes)`},
+		{"listen --concurrency s3cr3t", `listen: --concurrency cannot take that value: want a whole number (see`},
+		{"listen --timeout s3cr3t", `listen: --timeout cannot take that value: want a duration such as 30s or 5m`},
+		{"subscriptions update 1001 --type call --enabled false", `subscriptions update: --enabled takes its value after =, as in --enabled=false`},
 	} {
 		_, err := arrangeArgs(cmds, append([]string{"dialpad-tunnel"}, strings.Split(strings.ReplaceAll(tc.args, " ", "\x00"), "\x00")...))
 		switch {
@@ -73,7 +91,7 @@ func TestArrangeArgsRefuses(t *testing.T) {
 			t.Errorf("%q: no error, want %s…", tc.args, tc.want)
 		case !strings.HasPrefix(err.Error(), tc.want):
 			t.Errorf("%q: %v\nwant %s…", tc.args, err, tc.want)
-		case strings.Contains(err.Error(), "secret"):
+		case strings.Contains(err.Error(), "s3cr3t"):
 			t.Errorf("%q: %v: echoes a value", tc.args, err)
 		}
 	}
