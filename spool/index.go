@@ -11,8 +11,8 @@ var ErrClosed = errors.New("spool: closed")
 
 // index hands out events with per-key ordering: one event of a key at a
 // time, in seq order; of different keys, the oldest whose key is free
-// first. It holds every event
-// until the worker that took it calls done. It is safe for concurrent use.
+// first. It holds every event until the worker that took it calls done.
+// It is safe for concurrent use.
 type index struct {
 	mu      sync.Mutex
 	seq     uint64
