@@ -64,7 +64,7 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 				close(release)
 				h.Close()
 			})
-			args := listenArgs(srv, wsID, h.URL, "--spool", filepath.Join(t.TempDir(), "events.spool"), "--drain-timeout", "5m")
+			args := listenArgs(srv, wsID, h.URL, "--spool", filepath.Join(t.TempDir(), "events.spool"), "--drain-timeout", "5m", "--timeout", "5m")
 			name, args := bin, start.wrap(args)
 			if start.name != "default" {
 				name = "sh"
