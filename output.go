@@ -142,7 +142,7 @@ func withFix(err error) error {
 // idArg parses the one ID argument of a command.
 func idArg(c *cli.Context) (dialpad.ID, error) {
 	if c.NArg() != 1 {
-		return 0, fmt.Errorf("%s: want one ID argument", c.Command.FullName())
+		return 0, fmt.Errorf("%s: want one ID argument", commandPath(c))
 	}
 	return dialpad.ParseID(c.Args().First())
 }
@@ -155,4 +155,16 @@ func newClient(c *cli.Context) (*dialpad.Client, dialpad.Config, error) {
 	}
 	client, err := dialpad.New(cfg)
 	return client, cfg, err
+}
+
+// commandPath is the words naming c's command, as typed after the program
+// name: "websockets get".
+func commandPath(c *cli.Context) string {
+	var words []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != ctx.App.Name {
+			words = append([]string{ctx.Command.Name}, words...)
+		}
+	}
+	return strings.Join(words, " ")
 }

@@ -197,7 +197,8 @@ func TestSubscriptionsCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"subscriptions", "get", "1001"}, "--type"},
+		{[]string{"subscriptions", "get", "1001"}, "subscriptions get: pass --type"},
+		{[]string{"subscriptions", "get", "--type", "call"}, "subscriptions get: want one ID argument"},
 		{[]string{"subscriptions", "get", "--type", "fax", "1001"}, "fax"},
 		{[]string{"subscriptions", "create", "--type", "call"}, "--endpoint-id"},
 		{[]string{"subscriptions", "create", "--type", "call", "--endpoint-id", "1000", "--sms-direction", "inbound"}, "--sms-direction applies to sms"},

@@ -19,7 +19,7 @@ func subscriptionsCommand() *cli.Command {
 	typed := func(action func(c *cli.Context, cl *dialpad.Client, typ dialpad.SubscriptionType) error) resourceAction {
 		return func(c *cli.Context, cl *dialpad.Client) error {
 			if c.String("type") == "" {
-				return fmt.Errorf("%s: pass --type (call, sms, agent_status, contact or changelog)", c.Command.FullName())
+				return fmt.Errorf("%s: pass --type (call, sms, agent_status, contact or changelog)", commandPath(c))
 			}
 			typ, err := dialpad.ParseSubscriptionType(c.String("type"))
 			if err != nil {
