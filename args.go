@@ -19,15 +19,17 @@ import (
 //
 //   - a word that names no command is refused, with the commands there are;
 //   - `help [COMMAND…]`, and --help or -h anywhere, give that command's help,
-//     whatever else is wrong on the line;
+//     whatever else is wrong on the line but a command name;
 //   - the flags a command knows move, with their values, in front of its
 //     arguments (`events show 3f2a9c1e --spool x.spool`), in order;
-//   - "--" after the command's name ends its flags wherever it comes;
+//   - "--" after the command's name ends its flags wherever it comes (one
+//     before it ends nothing);
 //   - refused, with no flag value ever echoed (it may be a key): an
-//     unknown flag; a flag without its value, or followed by "--", help or
-//     another --flag instead; a value a number or duration flag cannot
-//     take; a true/false flag given something else; an argument to a
-//     command that takes none (often a flag value with spaces, unquoted).
+//     unknown flag; a flag without its value, or followed by "--", help
+//     or another of the command's --flags instead; a value a number or
+//     duration flag cannot take; a true/false flag given something else;
+//     an argument to a command that takes none (often a flag value with
+//     spaces, unquoted).
 func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 	if len(args) == 0 {
 		return args, nil
@@ -36,6 +38,7 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 	var cmd *cli.Command
 	help := false
 	var wrong error // the first mistake before the command's name: help still wins
+	version := false
 	i := 1
 	for ; i < len(args) && (cmd == nil || len(cmd.Subcommands) > 0); i++ {
 		a := args[i]
@@ -49,11 +52,11 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 		case a == "help" || a == "h":
 			help = true
 			continue
-		case cmd == nil && (a == "--version" || a == "-v") && !help && wrong == nil:
-			return args, nil // the app's own flag: the parser prints the version
-		case a == "--":
-			wrong = cmp.Or(wrong, fmt.Errorf("%s\"--\" before a command name (see %s --help)", before, where))
+		case cmd == nil && isVersionFlag(a):
+			version = true
 			continue
+		case a == "--":
+			continue // nothing to end before the command's name
 		case strings.HasPrefix(a, "-"):
 			wrong = cmp.Or(wrong, fmt.Errorf("%sunknown flag %s (see %s --help)", before, flagShown(a), where))
 			continue
@@ -67,7 +70,10 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 		}
 		path = append(path, a)
 	}
-	if cmd == nil || len(cmd.Subcommands) > 0 {
+	switch {
+	case !help && wrong == nil && version:
+		return []string{args[0], "--version"}, nil // the parser prints it
+	case cmd == nil || len(cmd.Subcommands) > 0:
 		switch {
 		case help:
 			return append(path, "--help"), nil
@@ -105,11 +111,14 @@ func kindOf(f cli.Flag) flagKind {
 		_, err := strconv.ParseInt(v, 0, 64)
 		return err
 	}
+	if tv, ok := f.(interface{ TakesValue() bool }); ok && !tv.TakesValue() {
+		return flagKind{} // true/false
+	}
 	switch f.(type) {
-	case *cli.BoolFlag:
-		return flagKind{}
-	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+	case *cli.IntFlag, *cli.Int64Flag:
 		return flagKind{value: true, check: whole}
+	case *cli.UintFlag, *cli.Uint64Flag:
+		return flagKind{value: true, check: func(v string) error { _, err := strconv.ParseUint(v, 0, 64); return err }}
 	case *cli.Float64Flag:
 		return flagKind{value: true, check: func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }}
 	case *cli.DurationFlag:
@@ -140,7 +149,6 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 	for j := 0; j < len(words); j++ {
 		a := words[j]
 		prev := afterValueOf
-		afterValueOf = ""
 		if a == "--" {
 			dashes = true
 			rest = append(rest, words[j+1:]...)
@@ -151,9 +159,10 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
-			rest = append(rest, a)
+			rest = append(rest, a) // a word after a value may be more of it, unquoted: prev stays
 			continue
 		}
+		afterValueOf = ""
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
 		kind, known := kinds[name]
 		shown := flagShown(a)
@@ -162,8 +171,8 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			fail("unknown flag after the value of %s (a value with spaces needs quotes)", prev)
 		case !known:
 			fail("unknown flag %s", shown)
-		case kind.value && !hasValue && (j+1 == len(words) || notAValue(words[j+1])):
-			fail("%s needs a value", shown)
+		case kind.value && !hasValue && (j+1 == len(words) || notAValue(words[j+1], kinds)):
+			fail("%s needs a value (one that starts with -- goes after =: %s=VALUE)", shown, shown)
 		case kind.value:
 			flags = append(flags, a)
 			if !hasValue {
@@ -211,11 +220,25 @@ func wantOf(cmd *cli.Command, name string) string {
 	return "a whole number"
 }
 
-// notAValue reports whether w, after a flag that takes a value, cannot be
-// that value: "--", a help flag, or another --flag (--since --spool x).
-func notAValue(w string) bool {
+// notAValue reports whether w, after a flag that takes a value, is taken
+// for something else: "--", a help flag, or another --flag of the command
+// (--since --spool x).
+func notAValue(w string, kinds map[string]flagKind) bool {
 	_, isHelp := helpFlag(w)
-	return w == "--" || isHelp || strings.HasPrefix(w, "--")
+	name, _, _ := strings.Cut(strings.TrimPrefix(w, "--"), "=")
+	_, known := kinds[name]
+	return w == "--" || isHelp || strings.HasPrefix(w, "--") && known
+}
+
+// isVersionFlag reports whether a is the app's version flag asking for
+// the version: -v, --version, -version, or one of them =true.
+func isVersionFlag(a string) bool {
+	name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	if !strings.HasPrefix(a, "-") || name != "v" && name != "version" {
+		return false
+	}
+	b, err := strconv.ParseBool(value)
+	return !hasValue || err == nil && b
 }
 
 // helpFlag reports whether a is the help flag (ok) and whether it asks for

@@ -70,14 +70,16 @@ func TestTriggerRejectsBadArgs(t *testing.T) {
 		args []string
 		want string
 	}{
+		// The test puts --api-key's value just before these: words after a
+		// value may be more of it, unquoted, so no unknown flag is named.
 		{"unknown flag after types", []string{"sms", "contact", "--cuont", "3"},
-			"trigger: unknown flag --cuont (see dialpad-tunnel trigger --help)"},
-		{"value not echoed", []string{"sms", "--apikey=dptest_secret"},
-			"trigger: unknown flag --apikey (see dialpad-tunnel trigger --help)"},
+			"trigger: unknown flag after the value of --api-key (a value with spaces needs quotes) (see dialpad-tunnel trigger --help)"},
+		{"value not echoed", []string{"--count", "1", "sms", "--apikey=dptest_secret"},
+			"trigger: unknown flag after the value of --count (a value with spaces needs quotes) (see dialpad-tunnel trigger --help)"},
 		{"a type after --", []string{"sms", "--", "-x"},
 			"trigger: -x is not an event type (see dialpad-tunnel trigger --help)"},
 		{"no value", []string{"sms", "--count"},
-			"trigger: --count needs a value (see dialpad-tunnel trigger --help)"},
+			"trigger: --count needs a value (one that starts with -- goes after =: --count=VALUE) (see dialpad-tunnel trigger --help)"},
 		{"count 0 after types", []string{"sms", "--count", "0"},
 			"trigger: --count must be at least 1, got 0"},
 		{"unknown type", []string{"bogus"},
