@@ -8,7 +8,8 @@ import (
 
 // TestDefaultSpoolIgnoresSourceOrder: the default spool file of a listen
 // setup does not depend on the order of its --subscription flags; a file
-// an earlier version named in the order given is still found.
+// (or only route files) an earlier version named in another order is
+// still found.
 func TestDefaultSpoolIgnoresSourceOrder(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
@@ -28,8 +29,19 @@ func TestDefaultSpoolIgnoresSourceOrder(t *testing.T) {
 	if err := os.WriteFile(old, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := defaultSpool(api, []string{"sms-subscription-2", "call-subscription-1"}); got != old {
-		t.Errorf("with only the file named in the order given: %s, want it (%s)", got, old)
+	for _, order := range [][]string{{"sms-subscription-2", "call-subscription-1"}, {"call-subscription-1", "sms-subscription-2"}} {
+		if got, _ := defaultSpool(api, order); got != old {
+			t.Errorf("%v with only a file an earlier version named: %s, want it (%s)", order, got, old)
+		}
+	}
+
+	// A setup with routes only had route files and no base file.
+	routeOnly := filepath.Join(dir, "dialpad.com-websocket-5-call-subscription-1.call.spool")
+	if err := os.WriteFile(routeOnly, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := defaultSpool(api, []string{"websocket-5", "call-subscription-1"}); got != filepath.Join(dir, "dialpad.com-websocket-5-call-subscription-1.spool") {
+		t.Errorf("with only an earlier version's route file: %s, want its base", got)
 	}
 	if err := os.WriteFile(sorted, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -50,24 +50,48 @@ func (o spoolOptions) basePath(apiBase string, sources []string) (string, error)
 
 // defaultSpool is the default spool file for an API host and its sources,
 // named after the sources sorted: the order of the --subscription flags
-// does not matter. A file named after them in the order given, as earlier
-// versions did, is kept on when the sorted one does not exist.
+// does not matter. Earlier versions named it after the sources in the
+// order given; while neither the sorted file nor a route file of it
+// exists, a file (or route file) of another order is kept on.
 func defaultSpool(apiBase string, sources []string) (string, error) {
 	sorted := slices.Sorted(slices.Values(sources))
 	path, err := stateFile("", "spool/"+spoolName(apiBase, sorted)+spoolExt)
-	if err != nil || slices.Equal(sorted, sources) {
+	if err != nil || len(sources) < 2 || len(sources) > 5 || spoolExists(path) {
 		return path, err
 	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return path, nil
-	}
-	old, err := stateFile("", "spool/"+spoolName(apiBase, sources)+spoolExt)
-	if err == nil {
-		if _, err := os.Stat(old); err == nil {
+	for _, order := range permutations(sorted) {
+		old := filepath.Join(filepath.Dir(path), spoolName(apiBase, order)+spoolExt)
+		if spoolExists(old) {
 			return old, nil
 		}
 	}
 	return path, nil
+}
+
+// spoolExists reports whether base, or a route file of it
+// (base.<route>.spool), exists.
+func spoolExists(base string) bool {
+	if _, err := os.Stat(base); err == nil {
+		return true
+	}
+	// Names are made of [A-Za-z0-9._-] only: nothing to escape in the pattern.
+	routes, _ := filepath.Glob(strings.TrimSuffix(base, spoolExt) + ".*" + spoolExt)
+	return len(routes) > 0
+}
+
+// permutations lists every order of s.
+func permutations(s []string) [][]string {
+	if len(s) <= 1 {
+		return [][]string{slices.Clone(s)}
+	}
+	var out [][]string
+	for i := range s {
+		rest := slices.Concat(s[:i], s[i+1:])
+		for _, p := range permutations(rest) {
+			out = append(out, append([]string{s[i]}, p...))
+		}
+	}
+	return out
 }
 
 // routeSpoolPath is the spool file of route next to base: base itself for
