@@ -53,14 +53,21 @@ func main() {
 	}
 }
 
-// quitOn ends the process at once when a signal arrives on sigs, with the
-// shell's status for a process the signal killed (128 + its number).
+// quitOn ends the process at once when a signal arrives on sigs: by that
+// signal, with its default action, so that a shell sees a process the
+// signal killed (and a script stops); or, when that action is to ignore
+// it (the process started so), with the shell's status for it, 128 + its
+// number. It runs on a goroutine of its own from the second interrupt on,
+// until the process ends.
 func quitOn(sigs <-chan os.Signal) {
 	sig := <-sigs
 	fmt.Fprintf(os.Stderr, "dialpad-tunnel: %v again: quitting at once\n", sig)
 	code := 130
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
+		signal.Reset(s)
+		syscall.Kill(os.Getpid(), s)
+		time.Sleep(100 * time.Millisecond) // the signal ends the process meanwhile, unless ignored
 	}
 	os.Exit(code)
 }
