@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
