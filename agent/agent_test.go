@@ -1006,6 +1006,20 @@ type rawServer struct {
 	n   int
 }
 
+// framesServer is a raw server that sends frames, as text, on each
+// connection, then reads until it closes.
+func framesServer(t *testing.T, frames []string) *rawServer {
+	t.Helper()
+	return newRawServer(t, func(_ int, c *websocket.Conn) {
+		for _, f := range frames {
+			if err := c.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+				return
+			}
+		}
+		readUntilClosed(c)
+	})
+}
+
 func newRawServer(t *testing.T, serve func(n int, c *websocket.Conn)) *rawServer {
 	t.Helper()
 	s := &rawServer{}
@@ -1054,14 +1068,7 @@ func readUntilClosed(c *websocket.Conn) *websocket.CloseError {
 // Frames that are not events are counted and logged, never forwarded.
 func TestNonEventFramesCountedNotForwarded(t *testing.T) {
 	frames := []string{"hello", "[1,2]", sampleCall, `{"call_id":`}
-	ws := newRawServer(t, func(_ int, c *websocket.Conn) {
-		for _, f := range frames {
-			if err := c.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
-				return
-			}
-		}
-		readUntilClosed(c)
-	})
+	ws := framesServer(t, frames)
 	recv := newReceiver(t, nil)
 	r := startAgent(t, testConfig(), recv.url, ws.source())
 

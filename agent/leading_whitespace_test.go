@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-
-	"github.com/gorilla/websocket"
 )
 
 // JSON frames that start with RFC 8259 whitespace or a UTF-8 byte order
@@ -20,14 +18,7 @@ func TestLeadingWhitespaceFramesForwardedUnchanged(t *testing.T) {
 		"\xef\xbb\xbf" + `{"call_id":105,"state":"ringing"}`,
 		"\xef\xbb\xbf\n" + `{"call_id":9007199254740993,"state":"ringing"}`,
 	}
-	ws := newRawServer(t, func(_ int, c *websocket.Conn) {
-		for _, f := range frames {
-			if err := c.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
-				return
-			}
-		}
-		readUntilClosed(c)
-	})
+	ws := framesServer(t, frames)
 	recv := newReceiver(t, nil)
 	r := startAgent(t, testConfig(), recv.url, ws.source())
 
