@@ -26,7 +26,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the agent inside the bench process (for --cpuprofile) instead of as its own process (which gives its peak RSS)"},
-			&cli.IntFlag{Name: "procs", Value: 1, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
+			&cli.IntFlag{Name: "procs", Value: 0, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
 			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib", DefaultText: "listen's own"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.BoolFlag{Name: "bare", Usage: "also measure a bare forwarder (no spool, no order, no retries) on the agent's path: what any forwarder reaches on this machine"},
@@ -103,7 +103,7 @@ func benchBareCommand() *cli.Command {
 			&cli.Int64Flag{Name: "websocket-id", Required: true},
 			&cli.StringFlag{Name: "forward-to", Required: true},
 			&cli.IntFlag{Name: "concurrency", Value: 8},
-			&cli.IntFlag{Name: "procs", Value: 1},
+			&cli.IntFlag{Name: "procs", Value: 0},
 		},
 		Action: func(c *cli.Context) error {
 			if err := setProcs(c.Int("procs")); err != nil {

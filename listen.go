@@ -47,7 +47,7 @@ func listenCommand() *cli.Command {
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
-		&cli.IntFlag{Name: "procs", Value: 1, Usage: "CPU cores the agent may run Go code on at once (GOMAXPROCS wins when set); 0: all"},
+		&cli.IntFlag{Name: "procs", Value: 0, Usage: "CPU cores the agent may run Go code on at once (GOMAXPROCS wins when set); 0: Go's default, every core the process may use (a container's CPU limit counts)"},
 		&cli.DurationFlag{Name: "status-interval", Value: time.Minute, Usage: "how often a status line (connections, received, delivered, pending, gaps) is logged; 0: never"},
 		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
 		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for events show and events replay (0: none)"},
@@ -343,18 +343,20 @@ func setMemoryLimit(mib int) {
 // spool's batches must stay far below its format's limit.
 const maxFrameBytes = 64 << 20
 
-// setProcs sets GOMAXPROCS unless the environment does. One core is the
-// default: on a 2-core machine it cut the agent's CPU per event by about a
-// fifth against two, at the same throughput (`bench`), and it leaves the
-// other cores to the handler, which usually runs on the same host.
+// setProcs sets GOMAXPROCS to n unless the environment does; 0 leaves Go's
+// default, which counts a container's CPU limit and follows it when it
+// changes. All cores is the default: on the 2-core bench machine it gave
+// about a third more burst throughput than one core, and half the p99, for
+// about the same CPU per event (`bench --procs 1`). With one P the runtime
+// hands the P to another thread whenever a system call (an fdatasync, a
+// slow loopback write) outlasts its 20 µs check, and its monitor thread then
+// polls every 20 µs: that churn cost more than the second core saves.
 func setProcs(n int) error {
 	switch {
 	case n < 0:
 		return fmt.Errorf("--procs %d: want 0 (all cores) or more", n)
 	case os.Getenv("GOMAXPROCS") != "":
-	case n == 0:
-		runtime.GOMAXPROCS(runtime.NumCPU())
-	default:
+	case n > 0:
 		runtime.GOMAXPROCS(n)
 	}
 	return nil

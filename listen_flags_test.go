@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,29 @@ func TestListenHelpReadsNaturally(t *testing.T) {
 	mustContain(t, out, "kept in the spool for events show and events replay (0: none)")
 	if strings.Contains(out, "`") || strings.Contains(out, "show|replay") {
 		t.Errorf("listen --help shows a backtick placeholder:\n%s", out)
+	}
+}
+
+// TestSetProcs: --procs N sets GOMAXPROCS, 0 leaves the runtime's own
+// choice as it is, and a GOMAXPROCS in the environment wins over both.
+func TestSetProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+
+	t.Setenv("GOMAXPROCS", "")
+	for _, tc := range []struct{ n, want int }{{1, 1}, {0, 1}, {2, 2}, {0, 2}} {
+		if err := setProcs(tc.n); err != nil {
+			t.Fatalf("setProcs(%d): %v", tc.n, err)
+		}
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Fatalf("after setProcs(%d) GOMAXPROCS is %d, want %d", tc.n, got, tc.want)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "2")
+	if err := setProcs(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("with GOMAXPROCS=2 in the environment, setProcs(1) set it to %d", got)
 	}
 }
