@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -65,6 +67,7 @@ func benchCommand() *cli.Command {
 				if c.Bool("bare") {
 					bare := &benchAgent{command: "bench-bare", args: []string{"--concurrency", strconv.Itoa(conc), "--procs", strconv.Itoa(c.Int("procs"))}}
 					cfg.Bare, cfg.BareProbe = bare.listen, bare
+					cfg.DirectProcess = runBenchDirect
 				}
 				_, err := bench.Run(c.Context, cfg, burst.listen)
 				return err
@@ -112,6 +115,34 @@ func benchBareCommand() *cli.Command {
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return bench.BareForward(ctx, c.String("api-base"), os.Getenv("DIALPAD_API_KEY"), c.Int64("websocket-id"), c.String("forward-to"), c.Int("concurrency"))
+		},
+	}
+}
+
+// benchDirectCommand runs bench.PostBurst, the direct loop from a process
+// of its own, for `bench --bare`; it is hidden, as only bench starts it. It
+// says "ready" on stdout once its events are made, and starts when a line
+// comes on stdin.
+func benchDirectCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "bench-direct",
+		Usage:  "the direct POST loop from its own process, a reference bench --bare measures (started by bench)",
+		Hidden: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "forward-to", Required: true},
+			&cli.IntFlag{Name: "events", Value: 20000},
+			&cli.IntFlag{Name: "concurrency", Value: 8},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.PostBurst(ctx, c.String("forward-to"), c.Int("events"), c.Int("concurrency"), func() error {
+				fmt.Fprintln(c.App.Writer, "ready")
+				if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {
+					return fmt.Errorf("bench-direct: waiting for the go: %w", err)
+				}
+				return nil
+			})
 		},
 	}
 }

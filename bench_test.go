@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,6 +31,28 @@ func TestBenchCommand(t *testing.T) {
 	}
 	mustContain(t, out, "throughput ratio agent/direct:")
 	mustContain(t, out, "throughput ratio bare forwarder/direct:")
+}
+
+// TestBenchOwnProcesses runs a small `bench --bare` from the real binary:
+// the agent, the bare forwarder and the direct loop each run as a process
+// of its own, and each row and ratio is reported.
+func TestBenchOwnProcesses(t *testing.T) {
+	bin := buildAgent(t)
+	out, err := exec.Command(bin, "bench", "--bare", "--events", "300", "--rate", "50", "--rate-for", "1s", "--backlog", "0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	for _, row := range []string{"direct POST loop", "agent (fake ws -> handler)", "bare forwarder", "direct loop, own process"} {
+		m := regexp.MustCompile(regexp.QuoteMeta(row) + `\s+(\d+)\s+\S+\s+\S+`).FindStringSubmatch(string(out))
+		if m == nil {
+			t.Fatalf("no %q row in:\n%s", row, out)
+		}
+		if n, _ := strconv.Atoi(m[1]); n <= 0 {
+			t.Fatalf("%s: %d events/s", row, n)
+		}
+	}
+	mustContain(t, string(out), "throughput ratio agent/direct loop from its own process:")
+	mustContain(t, string(out), "agent peak RSS over the burst:")
 }
 
 // TestBenchBareCommand runs the bare forwarder that `bench --bare` starts as

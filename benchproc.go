@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +145,50 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	p.cpu.Store(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("agent process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+// runBenchDirect runs `bench-direct` as a child process of this binary, for
+// bench.Config.DirectProcess: it calls start when the child is ready and
+// tells it to go, then waits for it to exit.
+func runBenchDirect(ctx context.Context, url string, events, concurrency int, start func()) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench-direct", "--forward-to", url,
+		"--events", strconv.Itoa(events), "--concurrency", strconv.Itoa(concurrency))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	br := bufio.NewReader(out)
+	line, readErr := br.ReadString('\n')
+	switch {
+	case readErr != nil:
+	case line != "ready\n":
+		readErr = fmt.Errorf("it said %q, not ready", strings.TrimSpace(line))
+	default:
+		start()
+		_, readErr = io.WriteString(in, "go\n")
+	}
+	in.Close()
+	io.Copy(io.Discard, br) // to its end, before Wait
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("direct loop process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if readErr != nil {
+		return fmt.Errorf("direct loop process: %w", readErr)
 	}
 	return nil
 }

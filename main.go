@@ -102,6 +102,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			triggerCommand(),
 			benchCommand(),
 			benchBareCommand(),
+			benchDirectCommand(),
 			soakCommand(),
 			setupCommand(),
 			migrateCommand(),

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
@@ -39,6 +38,11 @@ type Config struct {
 	// agent's path as a third row: what any forwarder reaches on this machine.
 	Bare      demo.Listen
 	BareProbe Probe // reads the bare forwarder's CPU time when it runs as its own process
+	// DirectProcess, when set, runs the direct loop's burst from a process
+	// of its own (see PostBurst) as a fourth row: the same POSTs, but from
+	// outside the handler's process, as the agent's are. It calls start
+	// just before that process sends, and returns once it exited.
+	DirectProcess func(ctx context.Context, url string, events, concurrency int, start func()) error
 }
 
 // Probe reads figures of an agent that runs as its own process.
@@ -61,6 +65,7 @@ type Report struct {
 	EventBytes    int // mean event size
 	Direct, Agent Path
 	Bare          Path  // the bare forwarder's; zero if not measured
+	DirectOwn     Path  // burst throughput of the direct loop from its own process; zero if not measured
 	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
 	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
 	AgentAnon     int64 // of which anonymous (heap, stacks) at most
@@ -74,6 +79,15 @@ type Report struct {
 // Ratio is the agent's burst throughput as a fraction of the direct loop's.
 func (r Report) Ratio() float64 { return r.Agent.PerSecond / r.Direct.PerSecond }
 
+// OwnRatio is the agent's burst throughput as a fraction of the direct
+// loop's run from its own process; 0 if that was not measured.
+func (r Report) OwnRatio() float64 {
+	if r.DirectOwn.PerSecond == 0 {
+		return 0
+	}
+	return r.Agent.PerSecond / r.DirectOwn.PerSecond
+}
+
 // BareRatio is the bare forwarder's burst throughput as a fraction of the
 // direct loop's; 0 if it was not measured.
 func (r Report) BareRatio() float64 { return r.Bare.PerSecond / r.Direct.PerSecond }
@@ -82,7 +96,7 @@ func (r Report) BareRatio() float64 { return r.Bare.PerSecond / r.Direct.PerSeco
 // with the concurrency it was built with.
 func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 	cfg.fill()
-	gen := dialpadtest.NewGenerator(7)
+	gen := dialpadtest.NewGenerator(seed)
 	n := cfg.Events + cfg.Rate*int(cfg.RateFor/time.Second+1)
 	types := make([]string, n)
 	bodies := make([][]byte, n)
@@ -109,6 +123,11 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 		}
 		if cfg.BareProbe != nil {
 			rep.BareCPU = cfg.BareProbe.CPU()
+		}
+	}
+	if cfg.DirectProcess != nil {
+		if rep.DirectOwn, err = directProcess(ctx, cfg, hook.URL, rc); err != nil {
+			return rep, fmt.Errorf("direct loop from its own process: %w", err)
 		}
 	}
 	if cfg.Probe != nil {
@@ -153,35 +172,9 @@ func direct(ctx context.Context, cfg Config, url string, rc *receiver, bodies []
 	burst := bodies[:cfg.Events]
 	rc.reset(len(burst))
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Concurrency)
-	next := make(chan []byte)
-	for range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range next {
-				if err := post(b); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
+	if err := postAll(ctx, client, url, burst, cfg.Concurrency); err != nil {
+		return Path{}, err
 	}
-feed:
-	for _, b := range burst {
-		select {
-		case next <- b:
-		case err := <-errs:
-			close(next)
-			wg.Wait()
-			return Path{}, err
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
 	last, ok := rc.wait(time.Minute, nil)
 	if !ok {
 		return Path{}, errors.New("not every event arrived")
@@ -299,9 +292,16 @@ func (r Report) print(w io.Writer) {
 	if r.Bare.PerSecond > 0 {
 		row("bare forwarder", r.Bare)
 	}
+	if r.DirectOwn.PerSecond > 0 {
+		fmt.Fprintf(w, "%-26s %12.0f %14s %14s\n", "direct loop, own process", r.DirectOwn.PerSecond, "-", "-")
+	}
 	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
 	if r.Bare.PerSecond > 0 {
 		fmt.Fprintf(w, "throughput ratio bare forwarder/direct: %.2f (no spool, no order, no retries: what any forwarder reaches here)\n", r.BareRatio())
+	}
+	if r.DirectOwn.PerSecond > 0 {
+		fmt.Fprintf(w, "throughput ratio direct loop from its own process/direct: %.2f (the same POSTs from outside the handler's process)\n", r.DirectOwn.PerSecond/r.Direct.PerSecond)
+		fmt.Fprintf(w, "throughput ratio agent/direct loop from its own process: %.2f\n", r.OwnRatio())
 	}
 	n := r.Events + r.Rate*int(r.RateFor/time.Second)
 	if r.AgentCPU > 0 {

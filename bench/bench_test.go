@@ -2,9 +2,15 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
 // An agent that stops with an error ends the run at once with that error,
@@ -18,5 +24,53 @@ func TestRunReportsAgentFailure(t *testing.T) {
 		})
 	if err == nil || !strings.Contains(err.Error(), "the agent stopped: bench: bare forwarder:") {
 		t.Fatalf("Run = %v, want the agent's own error", err)
+	}
+}
+
+// PostBurst, as run by a process of its own, sends exactly the burst that
+// Run's receiver expects: every event known, each once.
+func TestPostBurstSendsTheRunsBurst(t *testing.T) {
+	const events = 300
+	gen := dialpadtest.NewGenerator(seed)
+	bodies := make([][]byte, events+50) // the receiver knows more than the burst, as in Run
+	for i := range bodies {
+		_, bodies[i] = gen.Next()
+	}
+	rc := newReceiver(bodies)
+	rc.reset(events)
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	readied := false
+	err := PostBurst(context.Background(), hook.URL, events, 4, func() error {
+		readied = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !readied {
+		t.Fatal("PostBurst did not call ready")
+	}
+	if _, ok := rc.wait(time.Second, nil); !ok {
+		t.Fatalf("%d of %d events arrived", rc.count, events)
+	}
+	if rc.unknown != 0 {
+		t.Fatalf("%d bodies were not the run's", rc.unknown)
+	}
+	for i := events; i < len(bodies); i++ {
+		if !rc.at(i).IsZero() {
+			t.Fatalf("event %d, beyond the burst, was sent", i)
+		}
+	}
+}
+
+// A ready that fails stops PostBurst before any POST.
+func TestPostBurstStopsWhenNotReady(t *testing.T) {
+	var posts atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { posts.Add(1) }))
+	defer hook.Close()
+	err := PostBurst(context.Background(), hook.URL, 10, 2, func() error { return errors.New("no go") })
+	if err == nil || err.Error() != "no go" || posts.Load() != 0 {
+		t.Fatalf("PostBurst = %v after %d POSTs, want the ready's error and none", err, posts.Load())
 	}
 }
