@@ -346,11 +346,11 @@ const maxFrameBytes = 64 << 20
 // setProcs sets GOMAXPROCS to n unless the environment does; 0 leaves Go's
 // default, which counts a container's CPU limit and follows it when it
 // changes. All cores is the default: on the 2-core bench machine it gave
-// about a third more burst throughput than one core, and half the p99, for
-// about the same CPU per event (`bench --procs 1`). With one P the runtime
+// about a quarter more burst throughput than one core and a lower p99, for
+// about 5% more CPU per event (`bench --procs 1`). With one P the runtime
 // hands the P to another thread whenever a system call (an fdatasync, a
 // slow loopback write) outlasts its 20 µs check, and its monitor thread then
-// polls every 20 µs: that churn cost more than the second core saves.
+// polls every 20 µs: that churn cost more than a second P does.
 func setProcs(n int) error {
 	switch {
 	case n < 0:
