@@ -31,7 +31,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "procs", Value: 0, Usage: "the agent's --procs (cores it runs Go code on; 0: all)"},
 			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib", DefaultText: "listen's own"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
-			&cli.BoolFlag{Name: "bare", Usage: "also measure a bare forwarder (no spool, no order, no retries) on the agent's path: what any forwarder reaches on this machine"},
+			&cli.BoolFlag{Name: "bare", Usage: "also measure a bare forwarder (no spool, no order, no retries) on the agent's path, what any forwarder reaches on this machine, and the direct loop run from a process of its own (not with --in-process)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
