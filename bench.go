@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -134,15 +135,30 @@ func benchDirectCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 8},
 		},
 		Action: func(c *cli.Context) error {
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return bench.PostBurst(ctx, c.String("forward-to"), c.Int("events"), c.Int("concurrency"), func() error {
+			return bench.PostBurst(c.Context, c.String("forward-to"), c.Int("events"), c.Int("concurrency"), func() error {
 				fmt.Fprintln(c.App.Writer, "ready")
-				if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {
-					return fmt.Errorf("bench-direct: waiting for the go: %w", err)
-				}
-				return nil
+				return awaitGo(c.Context, c.App.Reader)
 			})
 		},
+	}
+}
+
+// awaitGo returns when a line comes on r (bench's go), r ends, or ctx is
+// done. The line is read on a goroutine that ends with the read: when the
+// bench writes or closes the pipe, or with the process.
+func awaitGo(ctx context.Context, r io.Reader) error {
+	read := make(chan error, 1)
+	go func() {
+		_, err := bufio.NewReader(r).ReadString('\n')
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			return fmt.Errorf("bench-direct: waiting for the go: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -38,7 +39,9 @@ func TestBenchCommand(t *testing.T) {
 // of its own, and each row and ratio is reported.
 func TestBenchOwnProcesses(t *testing.T) {
 	bin := buildAgent(t)
-	out, err := exec.Command(bin, "bench", "--bare", "--events", "300", "--rate", "50", "--rate-for", "1s", "--backlog", "0").CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "bench", "--bare", "--events", "300", "--rate", "50", "--rate-for", "1s", "--backlog", "0").CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
@@ -53,6 +56,34 @@ func TestBenchOwnProcesses(t *testing.T) {
 	}
 	mustContain(t, string(out), "throughput ratio agent/direct loop from its own process:")
 	mustContain(t, string(out), "agent peak RSS over the burst:")
+}
+
+// TestBenchDirectCommand runs the real binary's `bench-direct`, which bench
+// starts as a child: it says ready and waits for its go, and a go that never
+// comes or a handler that refuses ends it with an error, not a success.
+func TestBenchDirectCommand(t *testing.T) {
+	bin := buildAgent(t)
+	h := newHook(t, func(int) int { return http.StatusInternalServerError })
+	for _, tc := range []struct {
+		name, stdin, want string
+	}{
+		{"no go", "", "waiting for the go: EOF"},
+		{"refused", "go\n", "500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "bench-direct", "--forward-to", h.URL, "--events", "5")
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("bench-direct: %v, want an error naming %q:\n%s", err, tc.want, out)
+			}
+			if !strings.HasPrefix(string(out), "ready\n") {
+				t.Fatalf("bench-direct did not say ready first:\n%s", out)
+			}
+		})
+	}
 }
 
 // TestBenchBareCommand runs the bare forwarder that `bench --bare` starts as

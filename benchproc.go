@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -149,9 +150,14 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	return nil
 }
 
+// readyWait bounds how long a `bench-direct` child may take to make its
+// events and say ready (a fraction of a second for 20,000).
+const readyWait = 30 * time.Second
+
 // runBenchDirect runs `bench-direct` as a child process of this binary, for
 // bench.Config.DirectProcess: it calls start when the child is ready and
-// tells it to go, then waits for it to exit.
+// tells it to go, then waits for it to exit. A child not ready within
+// readyWait is killed.
 func runBenchDirect(ctx context.Context, url string, events, concurrency int, start func()) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -159,6 +165,7 @@ func runBenchDirect(ctx context.Context, url string, events, concurrency int, st
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench-direct", "--forward-to", url,
 		"--events", strconv.Itoa(events), "--concurrency", strconv.Itoa(concurrency))
+	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	in, err := cmd.StdinPipe()
@@ -172,10 +179,14 @@ func runBenchDirect(ctx context.Context, url string, events, concurrency int, st
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	kill := time.AfterFunc(readyWait, func() { cmd.Process.Kill() })
 	br := bufio.NewReader(out)
 	line, readErr := br.ReadString('\n')
 	switch {
+	case !kill.Stop():
+		readErr = fmt.Errorf("it was not ready within %s", readyWait)
 	case readErr != nil:
+		readErr = errors.New("it stopped before it was ready")
 	case line != "ready\n":
 		readErr = fmt.Errorf("it said %q, not ready", strings.TrimSpace(line))
 	default:
@@ -184,11 +195,15 @@ func runBenchDirect(ctx context.Context, url string, events, concurrency int, st
 	}
 	in.Close()
 	io.Copy(io.Discard, br) // to its end, before Wait
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("direct loop process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	waitErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	if readErr != nil {
-		return fmt.Errorf("direct loop process: %w", readErr)
+	if readErr == nil {
+		readErr = waitErr
 	}
-	return nil
+	if msg := bytes.TrimSpace(stderr.Bytes()); readErr != nil && len(msg) > 0 {
+		return fmt.Errorf("%w: %s", readErr, msg)
+	}
+	return readErr
 }

@@ -69,8 +69,24 @@ func TestPostBurstStopsWhenNotReady(t *testing.T) {
 	var posts atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { posts.Add(1) }))
 	defer hook.Close()
-	err := PostBurst(context.Background(), hook.URL, 10, 2, func() error { return errors.New("no go") })
-	if err == nil || err.Error() != "no go" || posts.Load() != 0 {
+	errNoGo := errors.New("no go")
+	err := PostBurst(context.Background(), hook.URL, 10, 2, func() error { return errNoGo })
+	if !errors.Is(err, errNoGo) || posts.Load() != 0 {
 		t.Fatalf("PostBurst = %v after %d POSTs, want the ready's error and none", err, posts.Load())
+	}
+}
+
+// A refused POST is PostBurst's error, the last ones too: with no more
+// events than workers, each POST is among the last.
+func TestPostBurstReportsRefusals(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	for _, events := range []int{1, 4, 8} {
+		err := PostBurst(context.Background(), hook.URL, events, 8, func() error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("%d events: PostBurst = %v, want the handler's 500", events, err)
+		}
 	}
 }

@@ -54,20 +54,27 @@ func postAll(ctx context.Context, client *http.Client, url string, bodies [][]by
 			}
 		}()
 	}
-	defer func() {
-		close(next)
-		wg.Wait()
-	}()
+	var err error
+feed:
 	for _, b := range bodies {
 		select {
 		case next <- b:
-		case err := <-errs:
-			return err
+		case err = <-errs:
+			break feed
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+			break feed
 		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	if err == nil {
+		select { // one of the last POSTs may have failed after the feed ended
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
 }
 
 // directProcess measures the burst's direct loop run by cfg.DirectProcess
@@ -78,8 +85,11 @@ func directProcess(ctx context.Context, cfg Config, url string, rc *receiver) (P
 	if err := cfg.DirectProcess(ctx, url, cfg.Events, cfg.Concurrency, func() { start = time.Now() }); err != nil {
 		return Path{}, err
 	}
+	if start.IsZero() {
+		return Path{}, errors.New("it never started sending")
+	}
 	last, ok := rc.wait(time.Minute, nil)
-	if !ok || start.IsZero() {
+	if !ok {
 		return Path{}, errors.New("not every event arrived")
 	}
 	return Path{PerSecond: float64(cfg.Events) / last.Sub(start).Seconds()}, nil
