@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, 
 		switch {
 		case err != nil:
 			err = fmt.Errorf("spool: %w", err)
-		case same:
+		case same && mayHoldEvents(f):
 			err = restrictMode(f, path)
 		}
 		if err != nil {
@@ -98,6 +99,19 @@ func restrictMode(f *os.File, path string) error {
 		return fmt.Errorf("spool: %s: mode %04o gives group or others access to its events and could not be restricted to 0600: %w (chmod 600 it, as its owner)", path, perm, err)
 	}
 	return nil
+}
+
+// mayHoldEvents reports whether f is empty (a new spool) or starts with a
+// spool's header, of any version. A file that is not a spool keeps its
+// mode: the caller refuses it and leaves it as it is.
+func mayHoldEvents(f *os.File) bool {
+	head := make([]byte, len(fileHeader))
+	n, err := f.ReadAt(head, 0)
+	if n == 0 && errors.Is(err, io.EOF) {
+		return true
+	}
+	_, err = headerVersion(head[:n])
+	return !errors.Is(err, errNotSpool)
 }
 
 // isPath reports whether f is the file path names now.

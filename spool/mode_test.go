@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +94,35 @@ func TestAdminReadsKeepFileMode(t *testing.T) {
 	}
 	if got := modeOf(t, path); got != 0o644 {
 		t.Errorf("mode after List, Find and Records = %04o, want it left 0644", got)
+	}
+}
+
+// TestDiskLeavesOtherFilesMode: a file that is not a spool is refused, and
+// left as it is, mode included: a mistyped --spool must not change a
+// user's file.
+func TestDiskLeavesOtherFilesMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no group or other permission bits")
+	}
+	for name, content := range map[string]string{
+		"text":      "some notes\n",
+		"one byte":  "x",
+		"old magic": string(fileHeader[:len(fileHeader)-1]) + "\x00",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "notes.txt")
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := OpenDisk(DiskConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "not a dialpad-tunnel spool") {
+				t.Fatalf("OpenDisk = %v, want a refusal as not a spool", err)
+			}
+			if got := modeOf(t, path); got != 0o644 {
+				t.Errorf("mode after the refusal = %04o, want it left 0644", got)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("content after the refusal = %q, want it left %q", b, content)
+			}
+		})
 	}
 }
