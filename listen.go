@@ -303,7 +303,26 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	if runErr != nil {
 		return explain(runErr)
 	}
+	if lost > 0 {
+		return lostError(st)
+	}
 	return nil
+}
+
+// exitLost is listen's exit status when it stopped as asked but lost
+// events on the way, so that a script or supervisor can tell.
+const exitLost = 3
+
+// lostError says which events a run that otherwise stopped cleanly lost.
+func lostError(st agent.Stats) error {
+	var parts []string
+	if st.Abandoned > 0 {
+		parts = append(parts, fmt.Sprintf("%d undelivered and not kept (in memory with --no-spool, or not queued)", st.Abandoned))
+	}
+	if st.Oversized > 0 {
+		parts = append(parts, fmt.Sprintf("%d refused as larger than --max-frame-bytes", st.Oversized))
+	}
+	return cli.Exit("listen stopped, but events were lost: "+strings.Join(parts, ", ")+" (the log has them)", exitLost)
 }
 
 // routeError names the route of a handler URL error.
