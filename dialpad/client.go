@@ -61,8 +61,8 @@ type Config struct {
 	// POSTs create objects and are never retried.
 	MaxRetries int
 	// RetryWaitMin and RetryWaitMax bound the jittered exponential backoff
-	// between retries. A Retry-After header (seconds or HTTP date) replaces
-	// the backoff, capped at RetryWaitMax. RetryWaitMin must not exceed
+	// between retries. A Retry-After header (seconds or HTTP date) that asks
+	// for longer wins, capped at RetryWaitMax. RetryWaitMin must not exceed
 	// RetryWaitMax.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// Transport carries the requests. Default: a clone of
@@ -247,22 +247,24 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 	}
 }
 
-// backoff returns the wait before retry attempt+1. A Retry-After header wins,
-// capped at hi; otherwise the wait is drawn uniformly from
-// [lo, min(lo*2^(attempt+1), hi)].
+// backoff returns the wait before retry attempt+1: drawn uniformly from
+// [lo, min(lo*2^(attempt+1), hi)], or a Retry-After header's delay when
+// that is longer, capped at hi. (A Retry-After of 0, or a date past, does
+// not make an API that is refusing calls get the next one at once.)
 func backoff(lo, hi time.Duration, attempt int, resp *http.Response, now time.Time) time.Duration {
-	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
-			return min(d, hi)
-		}
-	}
 	ceiling := lo
 	for i := 0; i <= attempt && ceiling < hi; i++ {
 		ceiling *= 2
 	}
 	ceiling = min(ceiling, hi)
-	if ceiling <= lo {
-		return lo
+	wait := lo
+	if ceiling > lo {
+		wait = lo + rand.N(ceiling-lo+1)
 	}
-	return lo + rand.N(ceiling-lo+1)
+	if resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+			wait = min(max(d, wait), hi)
+		}
+	}
+	return wait
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,25 +256,32 @@ func TestPostNeverRetried(t *testing.T) {
 	}
 }
 
-// TestRetryAfterHonoured checks the wait before a retry (read from the debug
-// log): Retry-After as seconds or as an HTTP date, capped at RetryWaitMax.
+// TestRetryAfterHonoured checks the wait before a retry (read from the
+// warning): a Retry-After as seconds or as an HTTP date that asks for more
+// than the backoff wins, capped at RetryWaitMax; one of 0, or a date past,
+// leaves the backoff (between RetryWaitMin and twice it, for a first retry).
 func TestRetryAfterHonoured(t *testing.T) {
+	const lo, hi = 5 * time.Millisecond, 20 * time.Millisecond
 	tests := []struct {
-		name       string
-		retryAfter string
-		wantWait   string
+		name           string
+		retryAfter     string
+		waitLo, waitHi time.Duration
 	}{
-		{"seconds capped", "3", "wait=20ms"},
-		{"date capped", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), "wait=20ms"},
-		{"date in the past", "Mon, 02 Jan 2006 15:04:05 GMT", "wait=0s"},
-		{"zero", "0", "wait=0s"},
+		{"seconds capped", "3", hi, hi},
+		{"date capped", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), hi, hi},
+		{"date in the past", "Mon, 02 Jan 2006 15:04:05 GMT", lo, 2 * lo},
+		{"zero", "0", lo, 2 * lo},
+		{"none", "", lo, 2 * lo},
 	}
+	waitRE := regexp.MustCompile(`wait=(\S+)`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int32
 			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 				if calls.Add(1) == 1 {
-					w.Header().Set("Retry-After", tt.retryAfter)
+					if tt.retryAfter != "" {
+						w.Header().Set("Retry-After", tt.retryAfter)
+					}
 					w.WriteHeader(http.StatusTooManyRequests)
 					return
 				}
@@ -281,7 +289,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 			})
 			var logs logBuffer
 			c := newClient(t, srv.URL, func(cfg *dialpad.Config) {
-				cfg.RetryWaitMax = 20 * time.Millisecond
+				cfg.RetryWaitMin, cfg.RetryWaitMax = lo, hi
 				cfg.Logger = logs.logger()
 			})
 			hooks, err := c.ListWebhooks(context.Background())
@@ -292,9 +300,17 @@ func TestRetryAfterHonoured(t *testing.T) {
 				t.Errorf("server saw %d calls, want 2", got)
 			}
 			// A warning: a user sees why a start takes longer.
-			if out := logs.String(); !strings.Contains(out, tt.wantWait) || !strings.Contains(out, `op="list webhooks"`) ||
-				!strings.Contains(out, "status=429") || !strings.Contains(out, "level=WARN") {
-				t.Errorf("log %q lacks %s", out, tt.wantWait)
+			out := logs.String()
+			if !strings.Contains(out, `op="list webhooks"`) || !strings.Contains(out, "status=429") || !strings.Contains(out, "level=WARN") {
+				t.Errorf("log %q lacks the retry warning", out)
+			}
+			m := waitRE.FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("log %q has no wait", out)
+			}
+			wait, err := time.ParseDuration(m[1])
+			if err != nil || wait < tt.waitLo || wait > tt.waitHi {
+				t.Errorf("wait = %s (%v), want %s to %s", m[1], err, tt.waitLo, tt.waitHi)
 			}
 		})
 	}
