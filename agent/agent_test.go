@@ -1462,6 +1462,75 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 	}
 }
 
+// TestShutdownDoesNotCountCancelledAttempt: an attempt that the drain
+// timeout cuts short is not recorded, as one a crash cuts short is not: the
+// event stays pending with no attempt, so with MaxAttempts 1 the next
+// start still tries it. (A black-box review saw it dead-lettered at the
+// next start with no new attempt, while a SIGKILL at the same moment left
+// it to be retried.)
+func TestShutdownDoesNotCountCancelledAttempt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diskCtx, stopDisk := context.WithCancel(context.Background())
+	diskDone := make(chan error, 1)
+	go func() { diskDone <- disk.Run(diskCtx) }()
+	t.Cleanup(func() {
+		stopDisk()
+		<-diskDone
+	})
+	arrived := make(chan struct{}, 1)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-req.Context().Done() // answers only when the agent gives up
+	}))
+	t.Cleanup(hang.Close)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.DrainTimeout = 100 * time.Millisecond
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: hang.URL, MaxAttempts: 1})
+	cfg.Queue = disk
+	r := startAgent(t, cfg, hang.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(41).SMS(), 1)
+	select {
+	case <-arrived:
+	case <-time.After(testWait):
+		t.Fatal("the event did not reach the handler")
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	kept := r.logs.find(t, "WARN", "delivery interrupted by shutdown; kept in the spool for the next start")
+	if len(kept) != 1 || kept[0]["attempts"] != float64(0) {
+		t.Errorf("interrupted-delivery lines = %v, want one with attempts 0", kept)
+	}
+	stopDisk()
+	if err := <-diskDone; err != nil {
+		t.Fatalf("spool Run: %v", err)
+	}
+	diskDone <- nil // for the cleanup
+	recs, err := spool.List(path, spool.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || len(recs[0].Attempts) != 0 {
+		var attempts [][]spool.Attempt
+		for _, rec := range recs {
+			attempts = append(attempts, rec.Attempts)
+		}
+		t.Fatalf("pending after the stop: %d events with attempts %+v, want one with no attempt recorded", len(recs), attempts)
+	}
+}
+
 // TestMaxAgeDeadLetterNamesLastAnswer: an event that reaches its max age
 // while retrying becomes a dead letter whose reason names the handler's
 // last answer, not the deadline that cut the retry wait short (found by a

@@ -110,10 +110,14 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 		}
 	case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped)):
-		if len(res.History) > 0 {
-			r.Queue.Tried(ev, history)
+		made := res.History
+		if ctx.Err() != nil {
+			made = withoutCancelled(made)
 		}
-		a.release(r, ev, res.Attempts)
+		if len(made) > 0 {
+			r.Queue.Tried(ev, attempts(ev.Tried, made))
+		}
+		a.release(r, ev, len(ev.Tried)+len(made))
 	default:
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
@@ -172,6 +176,17 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	}
 	a.stats.abandoned.Add(1)
 	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+}
+
+// withoutCancelled is h without its last attempt if the agent's own stop
+// cut that one short (the drain timeout cancelled it): like an attempt a
+// crash cuts short, it is not counted, so it neither uses up
+// --max-attempts nor starts a retry wait at the next start.
+func withoutCancelled(h []forward.Attempt) []forward.Attempt {
+	if n := len(h); n > 0 && h[n-1].Status == 0 && h[n-1].Err == context.Canceled.Error() {
+		return h[:n-1]
+	}
+	return h
 }
 
 // latency is the time from arrival (or the replay that put the event back)
