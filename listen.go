@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,17 +218,42 @@ func parseSubscriptionRef(s string) (subscriptionRef, error) {
 	return subscriptionRef{typ: t, id: n}, nil
 }
 
+// parseHeaders parses --header values. Its error never shows one: a
+// header's value may be a secret (a bearer token), and so may what was
+// typed where the name should be.
 func parseHeaders(list []string) (http.Header, error) {
 	h := http.Header{}
-	for _, kv := range list {
+	for i, kv := range list {
 		k, v, ok := strings.Cut(kv, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
-			return nil, fmt.Errorf("--header %q: want 'Name: value'", kv)
+			which := "--header"
+			if len(list) > 1 {
+				which = fmt.Sprintf("--header (the %s)", ordinal(i+1))
+			}
+			return nil, fmt.Errorf("%s: want 'Name: value', e.g. 'Authorization: Bearer …' %s", which, notShown)
 		}
 		h.Add(k, strings.TrimSpace(v))
 	}
 	return h, nil
+}
+
+// notShown ends the error about a flag value that may hold a secret.
+const notShown = "(the value is not shown: it may hold a secret)"
+
+// ordinal is 1st, 2nd, 3rd, 4th … for n ≥ 1.
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }
 
 // runListen is the whole `listen` command once flags are parsed: REST

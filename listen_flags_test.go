@@ -56,6 +56,15 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listenArgs(srv, wsID, "http://127.0.0.1:http/hook"), `--forward-to: invalid port ":http" after host`, ""},
 		{listen("--route", "call=http://127.0.0.1:70000/calls"), "--route call: http://127.0.0.1:70000/calls: port 70000: want 1 to 65535", ""},
 		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: http://127.0.0.1:99999/hook: port 99999", ""},
+		// A header's value and a route's URL may be secrets: never shown.
+		{listen("--header", "Authorization Bearer s3cret-h"), "--header: want 'Name: value'", "s3cret-h"},
+		{listen("--header", "X-A: 1", "--header", "Authorization Bearer s3cret-h"), "--header (the 2nd): want 'Name: value'", "s3cret-h"},
+		{listen("--route-header", "sms=Authorization Bearer s3cret-r"), "--route-header sms=…: want TYPE=Name: value", "s3cret-r"},
+		{listen("--route-header", "Authorization: Bearer s3cret=r"), "--route-header: the part before the first '=' is not an event type", "s3cret"},
+		{listen("--route-header", "Authorization Bearer s3cret-r"), "--route-header: want TYPE=Name: value", "s3cret-r"},
+		{listen("--route-header", "smss=X-A: 1"), `--route-header smss=…: dialpad: unknown subscription type "smss"`, ""},
+		{listen("--route", "http://u:s3cret-p@127.0.0.1/calls"), "--route: want TYPE=URL", "s3cret-p"},
+		{listen("--route", "calll=http://u:s3cret-p@127.0.0.1/calls"), `--route calll=…: dialpad: unknown subscription type "calll"`, "s3cret-p"},
 	} {
 		r := start(t, tc.args...)
 		err := r.wait(t, 10*time.Second)

@@ -44,16 +44,17 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	base.SignSecret = c.String("sign-secret")
 	routeHeaders := map[string]http.Header{}
 	for _, kv := range c.StringSlice("route-header") {
+		// The header's value may be a secret: errors show the type only.
 		typ, header, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, fmt.Errorf("--route-header %q: want TYPE=Name: value", kv)
+			return nil, fmt.Errorf("--route-header: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", notShown)
 		}
 		if _, err := dialpad.ParseSubscriptionType(typ); err != nil {
-			return nil, fmt.Errorf("--route-header %q: %w", kv, err)
+			return nil, typeError("--route-header", typ, err)
 		}
 		h, err := parseHeaders([]string{header})
 		if err != nil {
-			return nil, fmt.Errorf("--route-header %q: want TYPE=Name: value", kv)
+			return nil, fmt.Errorf("--route-header %s=…: want TYPE=Name: value %s", typ, notShown)
 		}
 		routeHeaders[typ] = merge(routeHeaders[typ], h)
 	}
@@ -63,13 +64,14 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	}
 	count := map[string]int{}
 	for _, kv := range c.StringSlice("route") {
+		// The URL may hold a password or a token: errors show the type only.
 		typ, url, ok := strings.Cut(kv, "=")
 		if !ok || url == "" {
-			return nil, fmt.Errorf("--route %q: want TYPE=URL, e.g. call=http://localhost:3000/calls", kv)
+			return nil, fmt.Errorf("--route: want TYPE=URL, e.g. call=http://localhost:3000/calls %s", notShown)
 		}
 		t, err := dialpad.ParseSubscriptionType(typ)
 		if err != nil {
-			return nil, fmt.Errorf("--route %q: %w", kv, err)
+			return nil, typeError("--route", typ, err)
 		}
 		count[string(t)]++
 		name := string(t)
@@ -149,4 +151,27 @@ func splitList(list []string) []string {
 		}
 	}
 	return out
+}
+
+// typeError is the error of a flag whose TYPE= part is not an event type.
+// It shows what was typed only when that is a plain word (a mistyped type);
+// anything else may be a secret that lost its "TYPE=" (a header, a URL).
+func typeError(flag, typ string, err error) error {
+	if plainWord(typ) {
+		return fmt.Errorf("%s %s=…: %w", flag, typ, err)
+	}
+	return fmt.Errorf("%s: the part before the first '=' is not an event type (want one of call, sms, agent_status, contact, changelog) %s", flag, notShown)
+}
+
+// plainWord reports whether s is a short word of letters, '_' and '-'.
+func plainWord(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
