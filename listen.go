@@ -398,8 +398,8 @@ const maxFrameBytes = 64 << 20
 // polls every 20 µs: that churn cost more than a second P does.
 func setProcs(n int) error {
 	switch {
-	case n < 0:
-		return fmt.Errorf("--procs %d: want 0 (all cores) or more", n)
+	case n < 0 || n > runtime.NumCPU():
+		return fmt.Errorf("--procs %d: want %s", n, procsWant)
 	case os.Getenv("GOMAXPROCS") != "":
 	case n > 0:
 		runtime.GOMAXPROCS(n)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -31,13 +32,17 @@ var listenRanges = []struct {
 	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
 	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
 	{"memory-limit-mib", 0, math.MaxInt64, "0 (none) or more"},
-	{"procs", 0, math.MaxInt64, "0 (all cores) or more"},
+	// More Ps than cores only add threads: 100000 once spun for minutes.
+	{"procs", 0, int64(runtime.NumCPU()), procsWant},
 	{"status-interval", 0, math.MaxInt64, "0 (never) or more"},
 	{"max-age", 1, math.MaxInt64, "more than 0"},
 	{"keep-delivered", 0, math.MaxInt64, "0 (none) or more"},
 	{"keep-delivered-for", 1, math.MaxInt64, "more than 0 (--keep-delivered 0 keeps none)"},
 	{"target-id", 0, math.MaxInt64, "a positive id"}, // with --create; 0: not given
 }
+
+// procsWant is the range of --procs: more Ps than cores only add threads.
+var procsWant = fmt.Sprintf("0 (all cores) to %d (the cores this process may use)", runtime.NumCPU())
 
 // checkRanges refuses a numeric flag of listen out of its range, before
 // anything starts.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--call-states", "ringing,hangpu"), `--call-states "hangpu": ` + states, ""},
 		{createArgs(srv, hook, "--events", "call", "--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
 		{listen("--concurrency", "0"), "--concurrency 0: want 1 or more", ""},
+		{listen("--procs", "100000"), "--procs 100000: want 0 (all cores) to " + strconv.Itoa(runtime.NumCPU()) + " (the cores", ""},
 		{listen("--concurrency", "-3"), "--concurrency -3: want 1 or more", ""},
 		{listen("--header", "X-Dialpad-Tunnel-Attempt: 99"), "--header: forward: Headers: X-Dialpad-Tunnel-Attempt is the tunnel's own header and cannot be replaced", ""},
 		{listen("--max-attempts", "-1"), "--max-attempts -1: want 0 (until --max-age) or more", ""},
@@ -40,7 +42,7 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--max-frame-bytes", "67108865"), "--max-frame-bytes 67108865: want 1024 (1 KiB) to 67108864 (64 MiB)", ""},
 		{listen("--drain-timeout", "-1s"), "--drain-timeout -1s: want more than 0", ""},
 		{listen("--memory-limit-mib", "-5"), "--memory-limit-mib -5: want 0 (none) or more", ""},
-		{listen("--procs", "-1"), "--procs -1: want 0 (all cores) or more", ""},
+		{listen("--procs", "-1"), "--procs -1: want 0 (all cores) to ", ""},
 		{listen("--status-interval", "-1s"), "--status-interval -1s: want 0 (never) or more", ""},
 		{listen("--max-age", "0"), "--max-age 0s: want more than 0", ""},
 		{listen("--keep-delivered", "-1"), "--keep-delivered -1: want 0 (none) or more", ""},
@@ -152,18 +154,25 @@ func TestListenHelpReadsNaturally(t *testing.T) {
 }
 
 // TestSetProcs: --procs N sets GOMAXPROCS, 0 leaves the runtime's own
-// choice as it is, and a GOMAXPROCS in the environment wins over both.
+// choice as it is, more than the cores or less than 0 is refused, and a
+// GOMAXPROCS in the environment wins over both.
 func TestSetProcs(t *testing.T) {
 	prev := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 
 	t.Setenv("GOMAXPROCS", "")
-	for _, tc := range []struct{ n, want int }{{1, 1}, {0, 1}, {2, 2}, {0, 2}} {
+	cores := runtime.NumCPU()
+	for _, tc := range []struct{ n, want int }{{1, 1}, {0, 1}, {cores, cores}, {0, cores}} {
 		if err := setProcs(tc.n); err != nil {
 			t.Fatalf("setProcs(%d): %v", tc.n, err)
 		}
 		if got := runtime.GOMAXPROCS(0); got != tc.want {
 			t.Fatalf("after setProcs(%d) GOMAXPROCS is %d, want %d", tc.n, got, tc.want)
+		}
+	}
+	for _, n := range []int{-1, cores + 1} {
+		if err := setProcs(n); err == nil || !strings.Contains(err.Error(), "want 0 (all cores) to ") {
+			t.Errorf("setProcs(%d) = %v, want an error with the range", n, err)
 		}
 	}
 	t.Setenv("GOMAXPROCS", "2")
