@@ -348,7 +348,7 @@ func lostError(st agent.Stats) error {
 	if st.Oversized > 0 {
 		parts = append(parts, fmt.Sprintf("%d refused as larger than --max-frame-bytes", st.Oversized))
 	}
-	return cli.Exit("listen stopped, but events were lost: "+strings.Join(parts, ", ")+" (the log has them)", exitLost)
+	return cli.Exit("listen stopped, but events were lost: "+strings.Join(parts, ", "), exitLost)
 }
 
 // routeError names the route of a handler URL error.
