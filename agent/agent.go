@@ -278,7 +278,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.stats.abandoned.Add(int64(n))
 		}
 	}
-	if lost := a.stats.abandoned.Load(); lost > 0 {
+	// Those Append refused were logged one by one, and are not left in
+	// memory: with a spool that could not be written, there is none.
+	if lost := a.stats.abandoned.Load() - a.stats.unqueued.Load(); lost > 0 {
 		a.log.Error("events left undelivered at shutdown (in-memory queue: they are lost)", "count", lost)
 	}
 	return <-errs
@@ -338,6 +340,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		ev.Target = r.Name
 		if err := r.Queue.Append(ev, a.stored); err != nil {
 			a.stats.abandoned.Add(1)
+			a.stats.unqueued.Add(1)
 			a.log.Error("event could not be queued and is lost", "conn", c.name, "route", r.Name, "type", f.typ, "key", f.key, "reason", err.Error())
 			continue
 		}

@@ -1531,6 +1531,41 @@ func TestShutdownDoesNotCountCancelledAttempt(t *testing.T) {
 	}
 }
 
+// TestUnqueuedEventIsNotCalledInMemory: an event a durable spool refuses
+// (it stopped: its disk is full, say) is logged as lost on its own line
+// and counted, but the stop does not report it as left in an in-memory
+// queue, which this agent has none of. (A black-box review saw "in-memory
+// queue: they are lost" after a disk filled up.)
+func TestUnqueuedEventIsNotCalledInMemory(t *testing.T) {
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := disk.Run(ctx); err != nil { // stopped: Append refuses from now on
+		t.Fatal(err)
+	}
+	h, _ := unavailable(t)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Queue = disk
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(43).SMS(), 1)
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Abandoned == 1 },
+		func() string { return fmt.Sprintf("stats %+v, want the event counted as lost", r.a.Stats()) })
+	_ = r.stop(t)
+	if n := len(r.logs.find(t, "ERROR", "event could not be queued and is lost")); n != 1 {
+		t.Errorf("%d could-not-be-queued lines, want 1", n)
+	}
+	if n := len(r.logs.find(t, "ERROR", "events left undelivered at shutdown (in-memory queue: they are lost)")); n != 0 {
+		t.Errorf("%d in-memory-queue lines, want none with a spool", n)
+	}
+}
+
 // TestMaxAgeDeadLetterNamesLastAnswer: an event that reaches its max age
 // while retrying becomes a dead letter whose reason names the handler's
 // last answer, not the deadline that cut the retry wait short (found by a

@@ -12,6 +12,7 @@ type counters struct {
 	delivered, failed, abandoned  atomic.Int64
 	reconnects, gaps, gapNanos    atomic.Int64
 	filtered, rejected, oversized atomic.Int64
+	unqueued                      atomic.Int64 // of abandoned: those Append refused
 }
 
 func (c *counters) addGap(d time.Duration) {

@@ -273,8 +273,9 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 	}
 	if err := d.waitDurable(ctx, ev.Seq); err != nil {
 		// Not handed out: still pending, first of its key, for the next
-		// start. The key stays busy: no later event of it may overtake it.
-		d.idx.hold(ev)
+		// start, and still counted by Len. The key stays busy: no later
+		// event of it may overtake it.
+		d.idx.holdPending(ev)
 		return Event{}, err
 	}
 	r, err := d.read(ev.Seq)

@@ -405,3 +405,32 @@ func TestDiskDurableAfterCarry(t *testing.T) {
 		t.Fatalf("durable up to %d after the carried append was written, want 2", d.durable)
 	}
 }
+
+// TestDiskNextGivenBackStaysPending: an event Next hands out but gives
+// back unread, because its caller stopped waiting for it to be on disk, is
+// still pending: Len counts it (the agent's "left in the spool" line), and
+// its key stays busy.
+func TestDiskNextGivenBackStaysPending(t *testing.T) {
+	d, err := OpenDisk(DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool"), CacheBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No Run: the event is never on disk, so Next waits for it until ctx ends.
+	if err := d.Append(Event{ID: "a", Key: "k", Body: []byte(`{"id":1}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next = %v, want the context's deadline", err)
+	}
+	if n := d.Len(); n != 1 {
+		t.Errorf("Len after Next gave the event back = %d, want 1", n)
+	}
+	d.Close()
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := d.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -145,6 +145,20 @@ func (q *index) hold(ev Event) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.size--
+	q.holdLocked(ev)
+}
+
+// holdPending is hold for an event next handed out that is given back
+// unread (the spool stopped first): it is still pending, counted by len,
+// since no caller had it to release.
+func (q *index) holdPending(ev Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.holdLocked(ev)
+}
+
+// holdLocked sets ev's key aside; q.mu must be held.
+func (q *index) holdLocked(ev Event) {
 	if q.held == nil {
 		q.held = make(map[string]*fifo[entry])
 	}
