@@ -23,7 +23,8 @@ var listenRanges = []struct {
 	want     string
 }{
 	{"websocket-id", 0, math.MaxInt64, "a positive id"}, // 0: not given
-	{"concurrency", 1, math.MaxInt64, "1 or more"},
+	{"concurrency", 1, 4096, "1 to 4096"},               // a million workers took 581 MB idle
+
 	{"max-attempts", 0, math.MaxInt64, "0 (until --max-age) or more"},
 	{"timeout", 1, math.MaxInt64, "more than 0"},
 	{"retry-wait-min", 1, math.MaxInt64, "more than 0"},
@@ -31,7 +32,8 @@ var listenRanges = []struct {
 	{"rotate-before", 1, math.MaxInt64, "more than 0"},
 	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
 	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
-	{"memory-limit-mib", 0, math.MaxInt64, "0 (none) or more"},
+	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"}, // MiB << 20 must not overflow
+
 	// More Ps than cores only add threads: 100000 once spun for minutes.
 	{"procs", 0, int64(runtime.NumCPU()), procsWant},
 	{"status-interval", 0, math.MaxInt64, "0 (never) or more"},
