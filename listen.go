@@ -147,6 +147,11 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	for _, f := range []string{"content-type-json", "content-type-jwt", "user-agent"} {
+		if v := c.String(f); !forward.ValidHeaderValue(v) {
+			return o, fmt.Errorf("--%s %q: not a valid header value (a control character or a line break)", f, v)
+		}
+	}
 	o.Forward = forward.Config{
 		URL:             c.String("forward-to"),
 		ContentTypeJSON: c.String("content-type-json"),
@@ -167,6 +172,10 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	}
 	for _, r := range o.Routes {
 		if err := checkHandlerURL(r.Forward.URL); err != nil {
+			return o, routeError(r, err)
+		}
+		// All of forward's checks, before --create makes anything.
+		if err := r.Forward.Validate(); err != nil {
 			return o, routeError(r, err)
 		}
 	}

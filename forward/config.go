@@ -99,6 +99,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Validate reports what New would refuse in c, without making anything:
+// for a caller that checks its configuration before it starts.
+func (c Config) Validate() error {
+	_, err := c.check() // on a copy: c's defaults stay unfilled
+	return err
+}
+
+// ValidHeaderValue reports whether s can be sent as a header value, as
+// New requires of ContentTypeJSON, ContentTypeJWT and UserAgent.
+func ValidHeaderValue(s string) bool { return validValue(s) }
+
 // check validates c and fills its defaults. It returns the parsed URL.
 func (c *Config) check() (*url.URL, error) {
 	if c.URL == "" {
