@@ -55,8 +55,9 @@ func TestParityWithWebhookDelivery(t *testing.T) {
 }
 
 // TestVerifySecretRefusesBadFrames: with --verify-secret, forged, truncated,
-// re-signed-with-a-wrong-secret and alg-none frames never reach the handler
-// and each is reported with its reason; a good frame still is delivered.
+// re-signed-with-a-wrong-secret and alg-none frames, and frames that are
+// not even events, never reach the handler and each is refused with its
+// reason (a dead letter); a good frame still is delivered.
 func TestVerifySecretRefusesBadFrames(t *testing.T) {
 	const secret = "websocket-secret"
 	h := newHook(t, nil)
@@ -70,12 +71,16 @@ func TestVerifySecretRefusesBadFrames(t *testing.T) {
 	parts := strings.Split(good, ".")
 	forged := parts[0] + "." + b64(`{"id":1,"from_number":"+15550100999"}`) + "." + parts[2]
 	none := b64(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + "."
+	noAlg := b64(`{"typ":"JWT"}`) + "." + parts[1] + "." + parts[2]
 	for _, tc := range []struct{ name, frame, reason string }{
 		{"forged", forged, "bad signature"},
 		{"truncated", good[:len(good)-10], "malformed"},
 		{"wrong secret", wrong, "bad signature"},
 		{"alg none", none, "alg"},
 		{"unsigned json", string(ev), "unsigned"},
+		// Not even an event: refused and kept all the same, not skipped.
+		{"no alg", noAlg, "JWT header has no alg"},
+		{"not JSON", "hello", "neither a JSON object nor a compact JWT"},
 	} {
 		if d := srv.PublishRaw("sms", []byte(tc.frame)); d.Frames != 1 {
 			t.Fatalf("%s: PublishRaw wrote %d frames", tc.name, d.Frames)
@@ -91,10 +96,11 @@ func TestVerifySecretRefusesBadFrames(t *testing.T) {
 	if len(got) != 1 || string(got[0].body) != good {
 		t.Fatalf("handler got %d POSTs, want only the good frame", len(got))
 	}
-	if n := strings.Count(r.stdout.String(), "frame refused: signature check failed"); n != 5 {
-		t.Fatalf("%d refusals logged, want 5:\n%s", n, r.stdout.String())
+	if n := strings.Count(r.stdout.String(), "frame refused: signature check failed"); n != 7 {
+		t.Fatalf("%d refusals logged, want 7:\n%s", n, r.stdout.String())
 	}
-	mustContain(t, r.stdout.String(), `"refused_signatures":5`)
+	mustContain(t, r.stdout.String(), `"refused_signatures":7`)
+	mustContain(t, r.stdout.String(), `"invalid_frames":0`)
 }
 
 // TestResigningAndStandardWebhooks: re-signed deliveries verify with the

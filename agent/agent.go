@@ -291,6 +291,12 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	now := time.Now()
 	f, err := classifyWith(&c.parser, data, src.Type)
+	if err != nil && a.cfg.VerifySecret != "" {
+		// Every frame must be a signed event: one that is not even an
+		// event is refused, and kept as a dead letter, as a forged one is.
+		a.reject(spool.Event{ID: newDeliveryID(), JWT: f.jwt, Body: data, Source: c.name, Received: now}, err.Error())
+		return
+	}
 	if err != nil {
 		a.stats.invalid.Add(1)
 		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
