@@ -161,6 +161,11 @@ func (c *Config) check() (*url.URL, error) {
 		ours[*h] = true
 	}
 
+	if c.Standard != nil { // its three headers are the tunnel's too
+		for _, h := range []string{signing.HeaderWebhookID, signing.HeaderWebhookTimestamp, signing.HeaderWebhookSignature} {
+			ours[http.CanonicalHeaderKey(h)] = true
+		}
+	}
 	extra := make(http.Header, len(c.Headers))
 	for k, vs := range c.Headers {
 		if !validName(k) {

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"bad id header", Config{URL: ok, IDHeader: "X Id"}, `forward: IDHeader "X Id" is not a valid header name`},
 		{"same header twice", Config{URL: ok, IDHeader: "x-a", TypeHeader: "X-A"}, `is used twice`},
 		{"extra names ours", Config{URL: ok, Headers: http.Header{"x-dialpad-tunnel-attempt": {"9"}}}, "forward: Headers: X-Dialpad-Tunnel-Attempt is the tunnel's own header and cannot be replaced"},
+		{"extra names Standard Webhooks", Config{URL: ok, Standard: &signing.StandardSecret{}, Headers: http.Header{"webhook-id": {"mine"}}}, "forward: Headers: Webhook-Id is the tunnel's own header and cannot be replaced"},
 		{"extra Content-Length", Config{URL: ok, Headers: http.Header{"Content-Length": {"9"}}}, "forward: Headers: Content-Length is set from the body"},
 		{"extra bad name", Config{URL: ok, Headers: http.Header{"X:Y": {"1"}}}, `forward: Headers: "X:Y" is not a valid header name`},
 		{"extra bad value not echoed", Config{URL: ok, Headers: http.Header{"Authorization": {"s3cret\r\n"}}}, "forward: Headers: value of Authorization is not a valid header value"},
