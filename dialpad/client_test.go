@@ -268,6 +268,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		waitLo, waitHi time.Duration
 	}{
 		{"seconds capped", "3", hi, hi},
+		{"more seconds than fit, capped", "99999999999999999999", hi, hi},
 		{"date capped", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), hi, hi},
 		{"date in the past", "Mon, 02 Jan 2006 15:04:05 GMT", lo, 2 * lo},
 		{"zero", "0", lo, 2 * lo},

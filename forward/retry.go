@@ -287,13 +287,14 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		if s > int64(1<<63-1)/int64(time.Second) {
-			return 1<<63 - 1, true
-		}
+	s, err := strconv.ParseInt(v, 10, 64)
+	if err == nil && s < 0 {
+		return 0, false
+	}
+	if err == nil && s > int64(1<<63-1)/int64(time.Second) || errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		return 1<<63 - 1, true // more seconds than fit: capped by the caller
+	}
+	if err == nil {
 		return time.Duration(s) * time.Second, true
 	}
 	t, err := http.ParseTime(v)

@@ -154,6 +154,8 @@ func TestRetryAfter(t *testing.T) {
 		{"Sat Mar  1 12:00:05 2025", 5 * time.Second, true},       // asctime
 		{"Sat, 01 Mar 2025 11:00:00 GMT", 0, true},                // past
 		{"tomorrow", 0, false},
+		{"99999999999999999999", 1<<63 - 1, true}, // more seconds than fit: the longest wait, capped by the caller
+		{"-99999999999999999999", 0, false},
 	}
 	for _, tt := range tests {
 		got, ok := retryAfter(tt.v, now)
