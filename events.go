@@ -35,7 +35,7 @@ func eventsCommand() *cli.Command {
 	delivered := &cli.BoolFlag{Name: "delivered", Usage: "delivered events kept as history (--keep-delivered)"}
 	return &cli.Command{
 		Name:  "events",
-		Usage: "list, show, replay or purge the events in a spool (of a listen that is not running)",
+		Usage: "list, show, replay or purge the events in a spool (list and show also while listen runs)",
 		UsageText: "dialpad-tunnel events list --dead\n" +
 			"dialpad-tunnel events show 3f2a9c1e\n" +
 			"dialpad-tunnel events replay --dead && dialpad-tunnel listen …",

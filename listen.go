@@ -32,7 +32,7 @@ func listenCommand() *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.Int64Flag{Name: "websocket-id", Usage: "id of the Dialpad websocket to listen to (all its subscriptions)", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 		&cli.StringSliceFlag{Name: "subscription", Usage: "TYPE:ID of one subscription to listen to with its own connection; repeatable (TYPE: call, sms, agent_status, contact, changelog)", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
-		&cli.StringFlag{Name: "forward-to", Usage: "URL of the local webhook handler (required)", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
+		&cli.StringFlag{Name: "forward-to", Usage: "URL of the local webhook handler (required unless --route gives one for every type)", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra header for every POST, as 'Name: value'; repeatable"},
 		&cli.StringFlag{Name: "content-type-json", Value: "application/json", Usage: "Content-Type for JSON events"},
 		&cli.StringFlag{Name: "content-type-jwt", Value: "application/jwt", Usage: "Content-Type for JWT events (websocket with a secret)"},

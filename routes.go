@@ -122,12 +122,18 @@ func merge(a, b http.Header) http.Header {
 	return out
 }
 
-// filterTypes parses --events as a filter.
+// filterTypes parses --events as a filter; none, or "all" among them,
+// is every type (nil).
 func filterTypes(list []string) ([]string, error) {
 	var out []string
+	all := false
 	for _, item := range list {
 		for _, s := range strings.Split(item, ",") {
 			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			if isAll(s) {
+				all = true
 				continue
 			}
 			t, err := dialpad.ParseSubscriptionType(s)
@@ -136,6 +142,9 @@ func filterTypes(list []string) ([]string, error) {
 			}
 			out = append(out, string(t))
 		}
+	}
+	if all {
+		return nil, nil
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
@@ -174,5 +175,26 @@ func TestRoutesOnlySpool(t *testing.T) {
 		if dead := listJSON(t, append([]string{"--dead"}, args...)...); len(dead) != 1 {
 			t.Errorf("events list --dead %v = %+v, want the one dead letter", args, dead)
 		}
+	}
+}
+
+// TestEventsAll: --events all is every type, as the flag's default says:
+// no filter for listen, every type for --create.
+func TestEventsAll(t *testing.T) {
+	for _, list := range [][]string{{"all"}, {"call,ALL"}, {"sms", " all "}} {
+		got, err := filterTypes(list)
+		if err != nil || got != nil {
+			t.Errorf("filterTypes(%q) = %v, %v; want no filter", list, got, err)
+		}
+		types, err := parseTypes(list)
+		if err != nil || len(types) != len(dialpad.SubscriptionTypes()) {
+			t.Errorf("parseTypes(%q) = %v, %v; want every type", list, types, err)
+		}
+	}
+	if got, err := filterTypes([]string{"call,sms"}); err != nil || strings.Join(got, ",") != "call,sms" {
+		t.Errorf("filterTypes(call,sms) = %v, %v", got, err)
+	}
+	if _, err := filterTypes([]string{"alll"}); err == nil {
+		t.Error("filterTypes(alll) succeeded, want an unknown type")
 	}
 }

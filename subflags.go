@@ -151,6 +151,14 @@ func parseTypes(list []string) ([]dialpad.SubscriptionType, error) {
 			if strings.TrimSpace(name) == "" {
 				continue
 			}
+			if isAll(name) {
+				for _, t := range dialpad.SubscriptionTypes() {
+					if !slices.Contains(out, t) {
+						out = append(out, t)
+					}
+				}
+				continue
+			}
 			t, err := dialpad.ParseSubscriptionType(name)
 			if err != nil {
 				return nil, err
@@ -162,6 +170,9 @@ func parseTypes(list []string) ([]dialpad.SubscriptionType, error) {
 	}
 	return out, nil
 }
+
+// isAll reports whether an --events item is "all", every event type.
+func isAll(name string) bool { return strings.EqualFold(strings.TrimSpace(name), "all") }
 
 func typeNames(types []dialpad.SubscriptionType) string {
 	names := make([]string, len(types))
