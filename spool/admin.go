@@ -256,17 +256,19 @@ type match struct {
 }
 
 // find looks idOrPrefix up among every record: an exact id wins, else a
-// prefix of at least MinPrefix characters that matches one record.
+// prefix of at least MinPrefix characters that matches one record. Case
+// does not matter: ids are UUIDs, which a user may copy in capitals.
 func (b *book) find(idOrPrefix string) (match, error) {
 	var found []match
+	want := strings.ToLower(idOrPrefix)
 	for seq, p := range b.places {
-		if id := b.ids[seq]; strings.HasPrefix(id, idOrPrefix) {
+		if id := b.ids[seq]; strings.HasPrefix(strings.ToLower(id), want) {
 			found = append(found, match{seq: seq, state: p.state(), id: id})
 		}
 	}
 	slices.SortFunc(found, func(a, b match) int { return cmp.Compare(a.seq, b.seq) })
 	for _, m := range found {
-		if m.id == idOrPrefix {
+		if strings.EqualFold(m.id, idOrPrefix) {
 			return m, nil
 		}
 	}

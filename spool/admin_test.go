@@ -118,6 +118,8 @@ func TestFind(t *testing.T) {
 		{query: "aaaaaaaa-0001", wantID: "aaaaaaaa-0001", wantState: Pending},
 		{query: "aaaaaaaa-0002", wantID: "aaaaaaaa-0002", wantState: Dead},
 		{query: "bbbbbbbb", wantID: "bbbbbbbb-0003", wantState: Delivered},
+		{query: "BBBBBBBB", wantID: "bbbbbbbb-0003", wantState: Delivered}, // case does not matter
+		{query: "AAAAAAAA-0002", wantID: "aaaaaaaa-0002", wantState: Dead},
 		{query: "short", wantID: "short", wantState: Dead}, // an exact id needs no minimum length
 		{query: "aaaaaaaa", wantErr: ErrAmbiguous, wantMsg: "aaaaaaaa-0001 (pending), aaaaaaaa-0002 (dead)"},
 		{query: "cccccccc", wantErr: ErrNotFound, wantMsg: `"cccccccc"`},
