@@ -181,7 +181,9 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 				flags = append(flags, value)
 				afterValueOf = shown
 			}
-			if kind.check != nil && kind.check(value) != nil {
+			if cerr := checkValue(kind, value); errors.Is(cerr, strconv.ErrRange) {
+				fail("%s cannot take that value: it is out of range for a 64-bit whole number", shown)
+			} else if cerr != nil {
 				fail("%s cannot take that value: want %s", shown, wantOf(cmd, name))
 			}
 		case hasValue:
@@ -203,6 +205,14 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		err = fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
 	}
 	return flags, rest, dashes, err
+}
+
+// checkValue runs kind's check of a flag value, if it has one.
+func checkValue(kind flagKind, value string) error {
+	if kind.check == nil {
+		return nil
+	}
+	return kind.check(value)
 }
 
 // wantOf says what a number or duration flag takes.

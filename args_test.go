@@ -87,6 +87,7 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"events --bogus=s3cr3t list", `events: unknown flag --bogus (see dialpad-tunnel events --help)`},
 		{"websockets update 1000 --secret s3cr3t -def", `websockets update: unknown flag after the value of --secret (a value with spaces needs quotes)`},
 		{"listen --concurrency s3cr3t", `listen: --concurrency cannot take that value: want a whole number (see`},
+		{"listen --max-attempts 99999999999999999999", `listen: --max-attempts cannot take that value: it is out of range for a 64-bit whole number (see`},
 		{"listen --timeout s3cr3t", `listen: --timeout cannot take that value: want a duration such as 30s or 5m`},
 		{"subscriptions update 1001 --type call --enabled false", `subscriptions update: --enabled takes its value after =, as in --enabled=false`},
 	} {
