@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"time"
@@ -106,15 +109,23 @@ func checkTriggerArgs(types []string, count int) error {
 }
 
 func trigger(c *cli.Context, client *http.Client, typ string) error {
-	url := strings.TrimRight(c.String("api-base"), "/") + "/dialpadtest/trigger/" + typ
-	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, url, bytes.NewReader(nil))
+	// The base may carry a password or a query: errors show it redacted,
+	// and the path goes before any query.
+	base, err := neturl.Parse(c.String("api-base"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("trigger: --api-base is not an http URL such as http://127.0.0.1:8089")
+	}
+	shown := forward.RedactURL(base)
+	u := base.JoinPath("dialpadtest", "trigger", typ)
+	u.RawQuery, u.Fragment = "", ""
+	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, u.String(), bytes.NewReader(nil))
 	if err != nil {
-		return fmt.Errorf("trigger %s: %w", typ, err)
+		return fmt.Errorf("trigger %s: %s: %w", typ, shown, unwrapURLError(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.String("api-key"))
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("trigger %s: is the emulator running at %s? %w", typ, c.String("api-base"), err)
+		return fmt.Errorf("trigger %s: is the emulator running at %s? %w", typ, shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -130,4 +141,14 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 		fmt.Fprintln(c.App.Writer, "  nobody received them: is `dialpad-tunnel listen` connected to the emulator?")
 	}
 	return nil
+}
+
+// unwrapURLError is err without net/url's wrapper, whose text repeats the
+// whole URL (password and query included).
+func unwrapURLError(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -117,3 +117,20 @@ func TestTriggerRejectsBadArgs(t *testing.T) {
 		t.Errorf("sms webhook got %d POSTs after one good trigger, want 1", n)
 	}
 }
+
+// TestTriggerAPIBaseWithPasswordAndQuery: trigger puts its path before an
+// --api-base's query, and its errors show the base with the password and
+// the query hidden.
+func TestTriggerAPIBaseWithPasswordAndQuery(t *testing.T) {
+	srv, hooks := triggerFake(t)
+	base := strings.Replace(srv.URL(), "http://", "http://u:pw-s3cret@", 1) + "/?token=q-s3cret"
+	out, err := runCmd(t, "trigger", "--api-base", base, "--api-key", srv.APIKey(), "sms")
+	if err != nil || !strings.HasPrefix(out, "triggered sms: 1 event(s)") || hooks["sms"].count() != 1 {
+		t.Fatalf("trigger with a password and a query in --api-base: %v\n%s", err, out)
+	}
+	srv.Close()
+	_, err = runCmd(t, "trigger", "--api-base", base, "--api-key", srv.APIKey(), "sms")
+	if err == nil || !strings.Contains(err.Error(), "is the emulator running at http://u:xxxxx@") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("trigger with the emulator gone: %v, want the base redacted", err)
+	}
+}
