@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,14 @@ func demoCommand() *cli.Command {
 			&cli.DurationFlag{Name: "token-ttl", Value: 4 * time.Second, Usage: "lifetime of the fake's websocket tokens (Dialpad: 1h); short to show rotations"},
 		}, logFlags...),
 		Action: func(c *cli.Context) error {
+			switch {
+			case c.Duration("duration") <= 0:
+				return fmt.Errorf("--duration %s: want more than 0", c.Duration("duration"))
+			case c.Int("rate") < 1 || c.Int("rate") > 10000:
+				return fmt.Errorf("--rate %d: want 1 to 10000 events a second", c.Int("rate"))
+			case c.Duration("token-ttl") < 100*time.Millisecond:
+				return fmt.Errorf("--token-ttl %s: want 100ms or more", c.Duration("token-ttl"))
+			}
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err

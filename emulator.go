@@ -29,6 +29,9 @@ func emulatorCommand() *cli.Command {
 			&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of websocket tokens (Dialpad: 1h)"},
 		}, logFlags...),
 		Action: func(c *cli.Context) error {
+			if ttl := c.Duration("token-ttl"); ttl < 100*time.Millisecond {
+				return fmt.Errorf("--token-ttl %s: want 100ms or more (Dialpad's is 1h)", ttl)
+			}
 			log, err := newLogger(c, c.App.ErrWriter)
 			if err != nil {
 				return err

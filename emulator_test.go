@@ -134,3 +134,24 @@ func TestTriggerAPIBaseWithPasswordAndQuery(t *testing.T) {
 		t.Fatalf("trigger with the emulator gone: %v, want the base redacted", err)
 	}
 }
+
+// TestDemoAndEmulatorRefuseBadValues: a rate, duration or token lifetime
+// that could not work is refused with the flag named, not replaced by a
+// default.
+func TestDemoAndEmulatorRefuseBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--rate", "0"}, "--rate 0: want 1 to 10000 events a second"},
+		{[]string{"demo", "--rate", "-1"}, "--rate -1: want 1 to 10000 events a second"},
+		{[]string{"demo", "--duration", "-1s"}, "--duration -1s: want more than 0"},
+		{[]string{"demo", "--token-ttl", "-1s"}, "--token-ttl -1s: want 100ms or more"},
+		{[]string{"emulator", "--addr", "127.0.0.1:0", "--token-ttl", "0"}, "--token-ttl 0s: want 100ms or more"},
+	} {
+		_, err := runCmd(t, tc.args...)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
