@@ -108,3 +108,15 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		t.Errorf("bench-bare, hidden but a command: %v", err)
 	}
 }
+
+// TestBadEnvironmentVariable: an environment variable that does not parse
+// as its flag's type is named, with its flag, on one line, and its value
+// is not shown.
+func TestBadEnvironmentVariable(t *testing.T) {
+	t.Setenv("DIALPAD_WEBSOCKET_ID", "s3cret-abc")
+	_, err := runCmd(t, "listen", "--api-key", "k", "--forward-to", "http://127.0.0.1:1/")
+	want := "environment variable DIALPAD_WEBSOCKET_ID (for --websocket-id): want a whole number"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}

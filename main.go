@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -86,7 +87,7 @@ func runArgs(ctx context.Context, stdout, stderr io.Writer, args []string) error
 // newApp builds the command tree. stdout gets the event lines and reports,
 // stderr the CLI's own errors.
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "dialpad-tunnel",
 		Usage:     "receive Dialpad events over a websocket and forward them to a local webhook handler",
 		Version:   version,
@@ -113,4 +114,43 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			eventsCommand(),
 		},
 	}
+	onUsageErrors(app.Commands)
+	return app
+}
+
+// onUsageErrors makes every command report a usage error urfave finds
+// itself (arrangeArgs finds the others first) as one line, without the
+// whole help text after it.
+func onUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err) }
+		onUsageErrors(c.Subcommands)
+	}
+}
+
+// envParseError matches urfave's error for an environment variable that
+// does not parse as its flag's type.
+var envParseError = regexp.MustCompile(`^could not parse ".*" as (\w+) value from environment variable "([^"]+)" for flag ([\w-]+)`)
+
+// usageError rewrites urfave's error for a bad environment variable to
+// name the variable and its flag, without its value (an environment may
+// hold secrets); others pass as they are.
+func usageError(err error) error {
+	if m := envParseError.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("environment variable %s (for --%s): want %s", m[2], m[3], kindWord(m[1]))
+	}
+	return err
+}
+
+// kindWord says what urfave's type name takes.
+func kindWord(kind string) string {
+	switch kind {
+	case "int", "int64", "uint", "uint64":
+		return "a whole number"
+	case "duration":
+		return "a duration such as 30s or 5m"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + kind
 }
