@@ -1382,6 +1382,31 @@ func TestShutdownStartsNoRetry(t *testing.T) {
 	}
 }
 
+// runDisk opens a spool file in a temporary directory and runs its
+// committer until stop is called or the test ends; stop returns Run's
+// error.
+func runDisk(t *testing.T) (disk *spool.Disk, stop func() error) {
+	t.Helper()
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- disk.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return disk, stop
+}
+
 // TestShutdownKeepsKeyOrder: with the durable spool, an event whose retry
 // shutdown stopped keeps its key busy: the drain delivers no later event
 // of that key before it, while other keys' events still go out, and both
@@ -1389,17 +1414,7 @@ func TestShutdownStartsNoRetry(t *testing.T) {
 // black-box review saw a call's ringing delivered during the drain while
 // its calling, earlier, waited for a retry.)
 func TestShutdownKeepsKeyOrder(t *testing.T) {
-	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	diskCtx, stopDisk := context.WithCancel(context.Background())
-	diskDone := make(chan error, 1)
-	go func() { diskDone <- disk.Run(diskCtx) }()
-	t.Cleanup(func() {
-		stopDisk()
-		<-diskDone
-	})
+	disk, stopDisk := runDisk(t)
 	var mu sync.Mutex
 	var got []string
 	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -1448,11 +1463,9 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 	if p := posts(); len(p) != 2 || p[0] != string(call[0]) || p[1] != string(sms) {
 		t.Fatalf("handler got %d POSTs: want the first call event once and the SMS, and never the call's second event before its first", len(p))
 	}
-	stopDisk()
-	if err := <-diskDone; err != nil {
+	if err := stopDisk(); err != nil {
 		t.Fatalf("spool Run: %v", err)
 	}
-	diskDone <- nil // for the cleanup
 	recs, err := spool.List(disk.Path(), spool.Pending)
 	if err != nil {
 		t.Fatal(err)
@@ -1469,18 +1482,7 @@ func TestShutdownKeepsKeyOrder(t *testing.T) {
 // next start with no new attempt, while a SIGKILL at the same moment left
 // it to be retried.)
 func TestShutdownDoesNotCountCancelledAttempt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.spool")
-	disk, err := spool.OpenDisk(spool.DiskConfig{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	diskCtx, stopDisk := context.WithCancel(context.Background())
-	diskDone := make(chan error, 1)
-	go func() { diskDone <- disk.Run(diskCtx) }()
-	t.Cleanup(func() {
-		stopDisk()
-		<-diskDone
-	})
+	disk, stopDisk := runDisk(t)
 	arrived := make(chan struct{}, 1)
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -1513,12 +1515,10 @@ func TestShutdownDoesNotCountCancelledAttempt(t *testing.T) {
 	if len(kept) != 1 || kept[0]["attempts"] != float64(0) {
 		t.Errorf("interrupted-delivery lines = %v, want one with attempts 0", kept)
 	}
-	stopDisk()
-	if err := <-diskDone; err != nil {
+	if err := stopDisk(); err != nil {
 		t.Fatalf("spool Run: %v", err)
 	}
-	diskDone <- nil // for the cleanup
-	recs, err := spool.List(path, spool.Pending)
+	recs, err := spool.List(disk.Path(), spool.Pending)
 	if err != nil {
 		t.Fatal(err)
 	}
