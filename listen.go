@@ -235,7 +235,7 @@ func parseHeaders(list []string) (http.Header, error) {
 	for i, kv := range list {
 		k, v, ok := strings.Cut(kv, ":")
 		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
+		if !ok || !forward.ValidHeaderName(k) {
 			which := "--header"
 			if len(list) > 1 {
 				which = fmt.Sprintf("--header (the %s)", ordinal(i+1))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -78,11 +77,7 @@ func checkRanges(c *cli.Context) error {
 func checkHandlerURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // its message repeats the URL, which may hold a password
-		}
-		return err
+		return forward.URLParseError(raw, err)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {

@@ -72,6 +72,12 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--route-header", "smss=X-A: 1"), `--route-header smss=…: dialpad: unknown subscription type "smss"`, ""},
 		{listen("--route", "http://u:s3cret-p@127.0.0.1/calls"), "--route: want TYPE=URL", "s3cret-p"},
 		{listen("--route", "calll=http://u:s3cret-p@127.0.0.1/calls"), `--route calll=…: dialpad: unknown subscription type "calll"`, "s3cret-p"},
+		{listen("--route-header", "AbCdS3cretXy=="), "--route-header: the part before the first '=' is not an event type", "S3cret"},
+		{listen("--route-header", "AbCdSecretXy=="), "--route-header: the part before the first '=' is not an event type", "Secret"},
+		{listen("--header", "X-Key=s3cret:x"), "--header: want 'Name: value'", "s3cret"},
+		{listen("--route", "call=alice:s3cret@localhost:3000/calls"), "--route call: forward: URL is not an absolute http or https URL", "s3cret"},
+		{listenArgs(srv, wsID, "http://u:s3cret#x@localhost:3000"), "--forward-to: it does not parse (not shown", "s3cret"},
+		{listen("--route", "call=http://u:p/s3cret@127.0.0.1/"), "--route call: it does not parse (not shown", "s3cret"},
 	} {
 		r := start(t, tc.args...)
 		err := r.wait(t, 10*time.Second)

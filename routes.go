@@ -172,9 +172,11 @@ func typeError(flag, typ string, err error) error {
 	return fmt.Errorf("%s: the part before the first '=' is not an event type (want one of call, sms, agent_status, contact, changelog) %s", flag, notShown)
 }
 
-// plainWord reports whether s is a short word of letters, '_' and '-'.
+// plainWord reports whether s looks like a mistyped event type: a short
+// word of letters, '_' and '-', all in one case. A token of mixed-case
+// letters is not quoted.
 func plainWord(s string) bool {
-	if s == "" || len(s) > 32 {
+	if s == "" || len(s) > 16 || (s != strings.ToLower(s) && s != strings.ToUpper(s)) {
 		return false
 	}
 	for _, r := range s {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,23 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// URLParseError is url.Parse's error on raw, without raw: net/url's
+// message repeats the URL, and for one with a user part even the part it
+// quotes (a port, a host) may be a password with a '#', '/' or '?' in it.
+func URLParseError(raw string, err error) error {
+	if strings.Contains(raw, "@") {
+		return errors.New("it does not parse (not shown: it may hold a password; a '#', '/', '?' or '@' in a password must be percent-encoded)")
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}
+
+// ValidHeaderName reports whether s can be sent as a header name.
+func ValidHeaderName(s string) bool { return validName(s) }
+
 // Validate reports what New would refuse in c, without making anything:
 // for a caller that checks its configuration before it starts.
 func (c Config) Validate() error {
@@ -117,14 +135,13 @@ func (c *Config) check() (*url.URL, error) {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // its message repeats the URL, which may hold a password
-		}
-		return nil, fmt.Errorf("forward: URL: %w", err)
+		return nil, fmt.Errorf("forward: URL: %w", URLParseError(c.URL, err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("forward: URL %q is not an absolute http or https URL", RedactURL(u))
+		if shown := RedactURL(u); shown != urlNotShown {
+			return nil, fmt.Errorf("forward: URL %q is not an absolute http or https URL", shown)
+		}
+		return nil, errors.New("forward: URL is not an absolute http or https URL such as http://localhost:3000/hook (not shown: it may hold a password)")
 	}
 
 	setDefault(&c.ContentTypeJSON, DefaultContentTypeJSON)

@@ -20,6 +20,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no host", Config{URL: "http:///hook"}, "is not an absolute http or https URL"},
 		{"other scheme", Config{URL: "ws://127.0.0.1/hook"}, `forward: URL "ws://127.0.0.1/hook" is not an absolute`},
 		{"password redacted", Config{URL: "ftp://u:pw@h/"}, `forward: URL "ftp://u:xxxxx@h/"`},
+		{"no scheme, password not shown", Config{URL: "alice:pw-s3cret@localhost:3000/hook"}, "forward: URL is not an absolute http or https URL such as"},
+		{"password with '#', not shown", Config{URL: "http://u:pw-s3cret#x@localhost:3000"}, "forward: URL: it does not parse (not shown: it may hold a password"},
 		{"unparsable", Config{URL: "http://h/\x7f"}, "forward: URL: net/url: invalid control character in URL"},
 		{"bad content type", Config{URL: ok, ContentTypeJWT: "a\nb"}, `forward: ContentTypeJWT "a\nb" is not a valid header value`},
 		{"bad id header", Config{URL: ok, IDHeader: "X Id"}, `forward: IDHeader "X Id" is not a valid header name`},

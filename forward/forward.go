@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
@@ -173,12 +174,20 @@ func ownKey(name string) string {
 	return name
 }
 
+// urlNotShown is what RedactURL gives for a URL it cannot redact.
+const urlNotShown = "(a URL not shown: it may hold a password)"
+
 // RedactURL is a handler URL for messages and logs: no password, and no
 // query, which may carry a token (?token=…).
 func RedactURL(u *url.URL) string {
 	c := *u
 	if c.RawQuery != "" {
 		c.RawQuery = "xxxxx"
+	}
+	if c.Host == "" && strings.Contains(c.String(), "@") {
+		// Not parsed as scheme://user:password@host (the scheme left
+		// out, say): what looks like a password is not known to be one.
+		return urlNotShown
 	}
 	return c.Redacted()
 }
