@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"io"
 	"net/http"
 	neturl "net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
 )
 
@@ -113,14 +113,14 @@ func checkTriggerArgs(types []string, count int) error {
 
 func trigger(c *cli.Context, client *http.Client, typ string) error {
 	// The base may carry a password or a query: errors show it redacted,
-	// and the path goes before any query.
+	// and the path goes before the query, which is kept.
 	base, err := neturl.Parse(c.String("api-base"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("trigger: --api-base is not an http URL such as http://127.0.0.1:8089")
 	}
 	shown := forward.RedactURL(base)
 	u := base.JoinPath("dialpadtest", "trigger", typ)
-	u.RawQuery, u.Fragment = "", ""
+	u.Fragment = ""
 	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, u.String(), bytes.NewReader(nil))
 	if err != nil {
 		return fmt.Errorf("trigger %s: %s: %w", typ, shown, unwrapURLError(err))

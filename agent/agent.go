@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"log/slog"
 	"slices"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 

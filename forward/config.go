@@ -3,13 +3,14 @@ package forward
 import (
 	"errors"
 	"fmt"
-	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 )
 
 // Defaults that New fills into a Config's zero fields.

@@ -1,11 +1,12 @@
 package forward
 
 import (
-	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
