@@ -96,8 +96,11 @@ func TestVerifySecretRefusesBadFrames(t *testing.T) {
 	if len(got) != 1 || string(got[0].body) != good {
 		t.Fatalf("handler got %d POSTs, want only the good frame", len(got))
 	}
-	if n := strings.Count(r.stdout.String(), "frame refused: signature check failed"); n != 7 {
-		t.Fatalf("%d refusals logged, want 7:\n%s", n, r.stdout.String())
+	if n := strings.Count(r.stdout.String(), "frame refused: signature check failed; not forwarded"); n != 5 {
+		t.Fatalf("%d signature refusals logged, want 5:\n%s", n, r.stdout.String())
+	}
+	if n := strings.Count(r.stdout.String(), "frame refused: not an event, so not a signed one; not forwarded"); n != 2 {
+		t.Fatalf("%d not-an-event refusals logged, want 2:\n%s", n, r.stdout.String())
 	}
 	mustContain(t, r.stdout.String(), `"refused_signatures":7`)
 	mustContain(t, r.stdout.String(), `"invalid_frames":0`)

@@ -369,7 +369,7 @@ func eventsReplay(c *cli.Context, path string) error {
 		if res.Refused == 1 {
 			verb = "is"
 		}
-		msg += fmt.Sprintf("%s%d refused %s (signature check failed on arrival) %s never replayed",
+		msg += fmt.Sprintf("%s%d %s refused on arrival (--verify-secret) %s never replayed",
 			sep, res.Refused, plural(res.Refused, "frame"), verb)
 	}
 	_, err = fmt.Fprintln(c.App.Writer, msg)

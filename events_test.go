@@ -540,7 +540,7 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 	mustContain(t, mustCLI(t, "events", "list", "--dead", "--spool", path), forged[:8])
 	for _, args := range [][]string{{"--dead"}, {"--since", "1h"}, {"--dead", "--since", "1h"}} {
 		out := mustCLI(t, append([]string{"events", "replay", "--spool", path}, args...)...)
-		mustContain(t, out, "nothing to replay in "+path+": 1 refused frame (signature check failed on arrival) is never replayed")
+		mustContain(t, out, "nothing to replay in "+path+": 1 frame refused on arrival (--verify-secret) is never replayed")
 	}
 	for _, tc := range []struct{ id, want string }{
 		{forged, "event " + forged + " was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed"},
@@ -562,7 +562,7 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 		finish(t, d, "dead")
 	})
 	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path),
-		"put back 1 event as pending in "+path+"; listen delivers them at its next start (same delivery ids); 1 refused frame (signature check failed on arrival) is never replayed")
+		"put back 1 event as pending in "+path+"; listen delivers them at its next start (same delivery ids); 1 frame refused on arrival (--verify-secret) is never replayed")
 }
 
 // TestEventsSalvage: a spool damaged in the middle stops listen with

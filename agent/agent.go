@@ -294,7 +294,8 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if err != nil && a.cfg.VerifySecret != "" {
 		// Every frame must be a signed event: one that is not even an
 		// event is refused, and kept as a dead letter, as a forged one is.
-		a.reject(spool.Event{ID: newDeliveryID(), JWT: f.jwt, Body: data, Source: c.name, Received: now}, err.Error())
+		a.reject(spool.Event{ID: newDeliveryID(), JWT: f.jwt, Body: data, Source: c.name, Received: now},
+			"frame refused: not an event, so not a signed one; not forwarded", err.Error())
 		return
 	}
 	if err != nil {
@@ -312,7 +313,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	}
 	if a.cfg.VerifySecret != "" {
 		if err := a.verify(f, data); err != nil {
-			a.reject(ev, err.Error())
+			a.reject(ev, "frame refused: signature check failed; not forwarded", err.Error())
 			return
 		}
 	}
@@ -400,12 +401,12 @@ func (a *Agent) verify(f frame, data []byte) error {
 
 // reject keeps a frame that failed verification as a dead letter of the
 // first route; it is never forwarded.
-func (a *Agent) reject(ev spool.Event, reason string) {
+func (a *Agent) reject(ev spool.Event, msg, reason string) {
 	a.stats.rejected.Add(1)
 	r := &a.cfg.Routes[0]
 	ev.Target = r.Name
 	r.Queue.Reject(ev, reason)
-	a.log.Error("frame refused: signature check failed; not forwarded", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+	a.log.Error(msg, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 		"reason", reason, "dead_letter", r.Queue.Durable(), "conn", ev.Source)
 }
 
