@@ -113,10 +113,14 @@ func TestArrangeArgsRefuses(t *testing.T) {
 // as its flag's type is named, with its flag, on one line, and its value
 // is not shown.
 func TestBadEnvironmentVariable(t *testing.T) {
-	t.Setenv("DIALPAD_WEBSOCKET_ID", "s3cret-abc")
-	_, err := runCmd(t, "listen", "--api-key", "k", "--forward-to", "http://127.0.0.1:1/")
-	want := "environment variable DIALPAD_WEBSOCKET_ID (for --websocket-id): want a whole number"
-	if err == nil || err.Error() != want {
-		t.Fatalf("error %v, want %q", err, want)
+	for value, want := range map[string]string{
+		"s3cret-abc":           "environment variable DIALPAD_WEBSOCKET_ID (for --websocket-id): want a whole number",
+		"99999999999999999999": "environment variable DIALPAD_WEBSOCKET_ID (for --websocket-id): it is out of range for a 64-bit whole number",
+	} {
+		t.Setenv("DIALPAD_WEBSOCKET_ID", value)
+		_, err := runCmd(t, "listen", "--api-key", "k", "--forward-to", "http://127.0.0.1:1/")
+		if err == nil || err.Error() != want {
+			t.Errorf("DIALPAD_WEBSOCKET_ID=%s: error %v, want %q", value, err, want)
+		}
 	}
 }

@@ -102,7 +102,13 @@ func listenCreate(c *cli.Context, log *slog.Logger) error {
 		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
 		return runErr
 	}
-	return errors.Join(runErr, cleanup(c.Context, client, cr, left, log))
+	cleanupErr := cleanup(c.Context, client, cr, left, log)
+	if cleanupErr != nil && runErr != nil {
+		// A failed clean-up is an error (exit 1), even after a run that
+		// lost events (exit 3): the first exit code found would win.
+		runErr = errors.New(runErr.Error())
+	}
+	return errors.Join(runErr, cleanupErr)
 }
 
 // leftInSpool is what a `listen --create` run left in its spool.

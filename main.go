@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -129,17 +130,29 @@ func onUsageErrors(cmds []*cli.Command) {
 }
 
 // envParseError matches urfave's error for an environment variable that
-// does not parse as its flag's type.
-var envParseError = regexp.MustCompile(`^could not parse ".*" as (\w+) value from environment variable "([^"]+)" for flag ([\w-]+)`)
+// does not parse as its flag's type; envKind, the type it names.
+var (
+	envParseError = regexp.MustCompile(`environment variable "([^"]+)" for flag ([\w-]+)`)
+	envKind       = regexp.MustCompile(`as (\w+) value from environment variable`)
+)
 
 // usageError rewrites urfave's error for a bad environment variable to
 // name the variable and its flag, without its value (an environment may
 // hold secrets); others pass as they are.
 func usageError(err error) error {
-	if m := envParseError.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Errorf("environment variable %s (for --%s): want %s", m[2], m[3], kindWord(m[1]))
+	msg := err.Error()
+	m := envParseError.FindStringSubmatch(msg)
+	if m == nil {
+		return err
 	}
-	return err
+	want := "want a value of its type"
+	if k := envKind.FindStringSubmatch(msg); k != nil {
+		want = "want " + kindWord(k[1])
+	}
+	if strings.Contains(msg, "out of range") {
+		want = "it is out of range for a 64-bit whole number"
+	}
+	return fmt.Errorf("environment variable %s (for --%s): %s", m[1], m[2], want)
 }
 
 // kindWord says what urfave's type name takes.
