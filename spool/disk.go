@@ -138,6 +138,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	cfg.Path = realPath(cfg.Path)
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout)
 	if err != nil {
 		return nil, err

@@ -184,3 +184,27 @@ func notSpool(path string, err error) error {
 	}
 	return fmt.Errorf("spool: %s: %w (`%s` keeps every intact part of it and the file as it is; moving the file away starts an empty spool, and its events are lost)", path, err, salvage)
 }
+
+// realPath follows path through any symbolic links, dangling ones too, to
+// the file they name: a compaction or a salvage replaces the spool by a
+// rename, which would otherwise put a plain file in the link's place and
+// leave the file it named stale behind it. A path that is not a link is
+// returned as it is; so is one after too many links (opening it fails).
+func realPath(path string) string {
+	p := path
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return p
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return p
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = target
+	}
+	return path
+}

@@ -286,3 +286,39 @@ func TestDiskFormatVersions(t *testing.T) {
 		t.Fatalf("List of a newer format = %v, want the same", err)
 	}
 }
+
+// TestDiskThroughSymlinkCompacts: a spool path that is a symbolic link
+// (dangling until the spool is made, and relative) keeps pointing at the
+// spool through compactions: the rewrite replaces the file it names, not
+// the link. (A black-box review saw the link replaced by a plain file,
+// and the file it named left stale, its delivered events still pending.)
+func TestDiskThroughSymlinkCompacts(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "events.spool")
+	if err := os.Symlink(filepath.Join("real", "events.spool"), link); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DiskConfig{Path: link, CacheBytes: 1, KeepCount: -1, CompactAfter: 4 << 10}
+	d, stop := openRunning(t, cfg)
+	for round := range 10 {
+		fill(t, d, round*50, 50)
+		for range 50 {
+			d.Ack(nextNow(t, d), []Attempt{{At: time.Now(), Status: 204}})
+		}
+	}
+	fill(t, d, 1000, 1) // stays pending
+	stop()
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the spool's path is no longer a link (%v, %v)", fi.Mode(), err)
+	}
+	fi, err := os.Stat(link)
+	if err != nil || fi.Size() > 3*cfg.CompactAfter {
+		t.Fatalf("spool of %d bytes (%v) after 500 delivered events; want compaction to have rewritten the file the link names", fi.Size(), err)
+	}
+	if pending := mustList(t, link, Pending); ids(pending) != "id-1000" {
+		t.Fatalf("pending through the link: %q, want id-1000", ids(pending))
+	}
+}

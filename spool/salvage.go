@@ -42,6 +42,7 @@ const salvageSuffix = ".salvage"
 // becomes pending again (it is delivered twice). A file that reads whole
 // is left as it is. The file must not be in use.
 func Salvage(path string) (Salvaged, error) {
+	path = realPath(path)
 	f, err := openLocked(path, false, lockTimeout)
 	if err != nil {
 		return Salvaged{}, err
