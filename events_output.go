@@ -235,10 +235,10 @@ func warnTail(c *cli.Context, path string, tail spool.Tail) {
 	if tail.Bytes == 0 {
 		return
 	}
-	msg := "spool: an unfinished write at the end of the file is left out: a crash came before its sync, so none of its events was counted as received; " +
+	msg := "spool: an unfinished write at the end of the file is left out: a crash or a failed write (a full disk) came before its sync, so none of its events was counted as received; " +
 		"listen cuts it off at its next start (if no crash happened, the bytes are damaged: copy the file first to keep them)"
 	if tail.Cut {
-		msg = "spool: cut off an unfinished write at the end of the file: a crash came before its sync, so none of its events was counted as received (if no crash happened, the bytes were damaged)"
+		msg = "spool: cut off an unfinished write at the end of the file: a crash or a failed write (a full disk) came before its sync, so none of its events was counted as received (if no crash happened, the bytes were damaged)"
 	}
 	log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 	log.Warn(msg, "spool", path, "offset", tail.Offset, "bytes", tail.Bytes)

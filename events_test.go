@@ -420,7 +420,7 @@ func TestEventsTornTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			where := []string{"WARN", "spool=" + path, "offset=" + strconv.FormatInt(last, 10), "bytes=" + strconv.Itoa(len(damaged)-int(last))}
-			leftOut := append([]string{"an unfinished write at the end of the file is left out: a crash came before its sync, " +
+			leftOut := append([]string{"an unfinished write at the end of the file is left out: a crash or a failed write (a full disk) came before its sync, " +
 				"so none of its events was counted as received; listen cuts it off at its next start"}, where...)
 
 			for _, tc := range []struct {
@@ -453,7 +453,7 @@ func TestEventsTornTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustContain(t, stdout, "purged 1 delivered event")
-			for _, want := range append([]string{"cut off an unfinished write at the end of the file: a crash came before its sync, " +
+			for _, want := range append([]string{"cut off an unfinished write at the end of the file: a crash or a failed write (a full disk) came before its sync, " +
 				"so none of its events was counted as received"}, where...) {
 				mustContain(t, stderr, want)
 			}

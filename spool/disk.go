@@ -177,7 +177,7 @@ func (d *Disk) load() error {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
 	if end < fi.Size() {
-		d.cfg.Logger.Warn("spool: cutting off an unfinished write at the end of the file: a crash came before its sync, so none of its events was counted as received",
+		d.cfg.Logger.Warn("spool: cutting off an unfinished write at the end of the file: a crash or a failed write (a full disk) came before its sync, so none of its events was counted as received",
 			"spool", path, "offset", end, "bytes", fi.Size()-end)
 		if err := d.f.Truncate(end); err != nil {
 			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
