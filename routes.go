@@ -169,7 +169,11 @@ func typeError(flag, typ string, err error) error {
 	if plainWord(typ) {
 		return fmt.Errorf("%s %s=…: %w", flag, typ, err)
 	}
-	return fmt.Errorf("%s: the part before the first '=' is not an event type (want one of call, sms, agent_status, contact, changelog) %s", flag, notShown)
+	names := make([]string, 0, 5)
+	for _, t := range dialpad.SubscriptionTypes() {
+		names = append(names, string(t))
+	}
+	return fmt.Errorf("%s: the part before the first '=' is not an event type (want one of %s) %s", flag, strings.Join(names, ", "), notShown)
 }
 
 // plainWord reports whether s looks like a mistyped event type: a short
