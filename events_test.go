@@ -543,7 +543,7 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 		mustContain(t, out, "nothing to replay in "+path+": 1 frame refused on arrival (--verify-secret) is never replayed")
 	}
 	for _, tc := range []struct{ id, want string }{
-		{forged, "event " + forged + " was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed"},
+		{forged, "event " + forged + " was refused on arrival by --verify-secret (`events show` gives the reason), and a refused frame is never replayed; nothing was replayed"},
 		{forged[:8], "event " + forged + " was refused on arrival"},
 		{waiting[:8], "event " + waiting + " is still pending: listen delivers it at its next start; nothing was replayed"},
 		{waiting, "event " + waiting + " is still pending"},

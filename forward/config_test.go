@@ -2,6 +2,7 @@ package forward
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,28 @@ func TestNewDefaults(t *testing.T) {
 	}
 	if tr := cfg.Transport.(*transport); tr.maxIdle != 3 {
 		t.Errorf("idle connections kept = %d, want Concurrency 3", tr.maxIdle)
+	}
+}
+
+// TestRedactURL: a handler URL in messages and logs shows no password and
+// no query, also when an unencoded '#' or '/' in the password moved it into
+// the fragment or the path, or a missing scheme hid it in the rest.
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:3000/hook":               "http://127.0.0.1:3000/hook",
+		"http://u:s3cret@127.0.0.1:3000/hook?t=s3": "http://u:xxxxx@127.0.0.1:3000/hook?xxxxx",
+		"http://alice:#s3cret@127.0.0.1:3000/hook": "http://alice:",
+		"http://alice:/s3cret@127.0.0.1:3000/hook": "http://alice:/xxxxx",
+		"http://alice:8080#s3cret@127.0.0.1/hook":  "http://alice:8080",
+		"http://alice:8080/s3cret@127.0.0.1/hook":  "http://alice:8080/xxxxx",
+		"alice:s3cret@127.0.0.1:3000/hook":         urlNotShown,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := RedactURL(u); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%s) = %s, want %s", raw, got, want)
+		}
 	}
 }

@@ -184,6 +184,12 @@ func RedactURL(u *url.URL) string {
 	if c.RawQuery != "" {
 		c.RawQuery = "xxxxx"
 	}
+	// A password with an unencoded '#' or '/' ends the host early and
+	// lands in the fragment or the path: "http://alice:#pw@host".
+	c.Fragment, c.RawFragment = "", ""
+	if c.User == nil && strings.Contains(c.Path, "@") {
+		c.Path, c.RawPath = "/xxxxx", ""
+	}
 	if c.Host == "" && strings.Contains(c.String(), "@") {
 		// Not parsed as scheme://user:password@host (the scheme left
 		// out, say): what looks like a password is not known to be one.

@@ -189,7 +189,7 @@ func (b *book) choose(sel Selection) ([]uint64, error) {
 			return nil, fmt.Errorf("event %s is still pending: listen delivers it at its next start; nothing was replayed", m.id)
 		}
 		if b.rejected[m.seq] {
-			return nil, fmt.Errorf("event %s was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed", m.id)
+			return nil, fmt.Errorf("event %s was refused on arrival by --verify-secret (`events show` gives the reason), and a refused frame is never replayed; nothing was replayed", m.id)
 		}
 		chosen[m.seq] = true
 	}

@@ -364,7 +364,7 @@ func TestReplayNeverRejected(t *testing.T) {
 	if res, err := Replay(path, Selection{Dead: true, Since: time.Now().Add(time.Hour)}); err != nil || res.N != 0 || res.Refused != 0 {
 		t.Fatalf("Replay --dead --since (later) = %+v, %v; want nothing, and no refused frame counted (it is older)", res, err)
 	}
-	want := "event forged-0001 was refused on arrival (its signature check failed), and a refused frame is never replayed; nothing was replayed"
+	want := "event forged-0001 was refused on arrival by --verify-secret (`events show` gives the reason), and a refused frame is never replayed; nothing was replayed"
 	for _, id := range []string{"forged-0001", "forged-0", "later-0001"} {
 		_, err := Replay(path, Selection{IDs: []string{id}})
 		if id == "later-0001" {

@@ -189,7 +189,8 @@ func notSpool(path string, err error) error {
 // the file they name: a compaction or a salvage replaces the spool by a
 // rename, which would otherwise put a plain file in the link's place and
 // leave the file it named stale behind it. A path that is not a link is
-// returned as it is; so is one after too many links (opening it fails).
+// returned as it is; so is one whose links lead into a missing folder or
+// go on too long (opening it then fails).
 func realPath(path string) string {
 	p := path
 	for range 40 {
@@ -199,10 +200,22 @@ func realPath(path string) string {
 		}
 		target, err := os.Readlink(p)
 		if err != nil {
-			return p
+			return path
 		}
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(p), target)
+			// Relative to the folder the link is really in, as the
+			// kernel reads it: its ".." may not be the textual one.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+			if err != nil {
+				return path
+			}
+			target = filepath.Join(dir, target)
+		}
+		if _, err := os.Stat(filepath.Dir(target)); err != nil {
+			// The link points into a folder that is not there (a disk
+			// not mounted?): opening the path fails, as it did before,
+			// rather than a folder being made where the link leads.
+			return path
 		}
 		p = target
 	}

@@ -322,3 +322,39 @@ func TestDiskThroughSymlinkCompacts(t *testing.T) {
 		t.Fatalf("pending through the link: %q, want id-1000", ids(pending))
 	}
 }
+
+// TestRealPath: a link's relative target is read from the folder the link
+// really is in (its ".." as the kernel takes it, through a linked folder),
+// and a link into a folder that is not there is left as it is, so opening
+// it fails instead of making that folder.
+func TestRealPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"a", "b/c", "b/real"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a/sub is b/c; b/c/events.spool is ../real/events.spool, that is b/real.
+	if err := os.Symlink(filepath.Join(dir, "b", "c"), filepath.Join(dir, "a", "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..", "real", "events.spool"), filepath.Join(dir, "b", "c", "events.spool")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := realPath(filepath.Join(dir, "a", "sub", "events.spool")), filepath.Join(dir, "b", "real", "events.spool"); got != want {
+		t.Errorf("realPath through a linked folder = %s, want %s", got, want)
+	}
+	missing := filepath.Join(dir, "missing.spool")
+	if err := os.Symlink(filepath.Join(dir, "unmounted", "events.spool"), missing); err != nil {
+		t.Fatal(err)
+	}
+	if got := realPath(missing); got != missing {
+		t.Errorf("realPath of a link into a missing folder = %s, want it unchanged", got)
+	}
+	if _, err := OpenDisk(DiskConfig{Path: missing}); err == nil {
+		t.Error("OpenDisk through a link into a missing folder succeeded, want an error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unmounted")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the missing folder was made: %v", err)
+	}
+}
