@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/urfave/cli/v2"
 )
 
 func createArgs(srv *dialpadtest.Server, forwardTo string, extra ...string) []string {
@@ -186,5 +188,33 @@ func TestListenCreateSpoolOutlivesItsWebsocket(t *testing.T) {
 	}
 	if _, err := os.Stat(explicit); err != nil {
 		t.Fatalf("--create with --spool: %v", err)
+	}
+}
+
+// TestListenCreateFailedCleanUpIsAnError: a `listen --create` run that lost
+// an event (exit 3 on its own) and then failed to delete what it made exits
+// 1, as an error, and says both.
+func TestListenCreateFailedCleanUpIsAnError(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	h := newHook(t, nil)
+	r := start(t, createArgs(srv, h.URL, "--events", "sms", "--max-frame-bytes", "1024")...)
+	r.waitConnected(t, srv, 1)
+	big := `{"id":1,"text":"` + strings.Repeat("x", 2048) + `"}`
+	if d := srv.Publish("sms", []byte(big)); d.Frames != 1 {
+		t.Fatalf("publish: %+v", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitHandshakes(ctx, 2); err != nil { // the agent refused the frame and reconnected
+		t.Fatal(err)
+	}
+	srv.FailNextREST(100, http.StatusForbidden, 0) // the clean-up's deletes
+	err := r.stop(t)
+	var ec cli.ExitCoder
+	if err == nil || errors.As(err, &ec) {
+		t.Fatalf("listen --create: %v, want a plain error (exit 1), not an exit code", err)
+	}
+	if !strings.Contains(err.Error(), "events were lost: 1 refused as larger than --max-frame-bytes") {
+		t.Errorf("error %q does not say the event was lost", err)
 	}
 }
