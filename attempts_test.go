@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
 // TestAttemptsCarryOverRestart: the attempts made on an event before the
@@ -63,5 +65,43 @@ func TestAttemptsCarryOverRestart(t *testing.T) {
 	}
 	if show := mustCLI(t, "events", "show", "--spool", path, id); !strings.Contains(show, "attempts: 3\n") {
 		t.Errorf("events show of the dead letter:\n%s\nwant its 3 attempts", show)
+	}
+}
+
+// TestEventsShowSummarisesAttemptsNotKept: an event retried longer than
+// its history keeps is listed with every attempt counted, and shown with
+// its first and last attempts and one line for the ones between.
+func TestEventsShowSummarisesAttemptsNotKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	at := time.Now().Add(-time.Hour)
+	var tried []spool.Attempt
+	for i := range 300 {
+		tried = append(tried, spool.Attempt{At: at.Add(time.Duration(i) * time.Second), Status: http.StatusServiceUnavailable, Duration: time.Millisecond})
+	}
+	var id string
+	spoolBatch(t, path, func(d *spool.Disk) {
+		appendEvent(t, d, "0badcafe-1")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ev, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = ev.ID
+		d.Dead(ev, "gave up", spool.Keep(tried))
+	})
+
+	list := listJSON(t, "--spool", path)
+	if len(list) != 1 || len(list[0].Attempts) != spool.KeptFirst+1+spool.KeptLast || list[0].Attempts[spool.KeptFirst].Omitted != 200 {
+		t.Fatalf("events list --json = %+v, want one event with %d attempts, the 11th a summary of 200", list, spool.KeptFirst+1+spool.KeptLast)
+	}
+	if out := mustCLI(t, "events", "list", "--spool", path); !strings.Contains(out, " 300 ") {
+		t.Errorf("events list:\n%s\nwant the 300 attempts counted", out)
+	}
+	show := mustCLI(t, "events", "show", "--spool", path, id)
+	for _, want := range []string{"attempts: 300 (the first 10 and the last 90 are kept)\n", "\n10 ", "\n11-210 ", "200 attempts not kept\n", "\n211 ", "\n300 "} {
+		if !strings.Contains(show, want) {
+			t.Errorf("events show lacks %q:\n%s", want, show)
+		}
 	}
 }

@@ -36,7 +36,7 @@ func listTable(w io.Writer, recs []spool.Record) error {
 			key += " (" + console.Safe(r.Detail) + ")"
 		}
 		rows[i] = []string{strconv.FormatUint(r.Seq, 10), short(r.ID, spool.MinPrefix), string(r.State), dash(console.Safe(r.Type)), key,
-			stamp(r.Received), strconv.Itoa(len(r.Attempts)), clip(console.Safe(last(r)), 72)}
+			stamp(r.Received), strconv.Itoa(spool.CountAttempts(r.Attempts)), clip(console.Safe(last(r)), 72)}
 	}
 	return table(w, "SEQ ID STATE TYPE KEY RECEIVED ATTEMPTS LAST", rows)
 }
@@ -46,10 +46,11 @@ func last(r spool.Record) string {
 	if r.State == spool.Dead && r.Reason != "" {
 		return r.Reason
 	}
-	if len(r.Attempts) == 0 {
+	a, ok := spool.LastAttempt(r.Attempts)
+	if !ok {
 		return "-"
 	}
-	return attemptOutcome(r.Attempts[len(r.Attempts)-1])
+	return attemptOutcome(a)
 }
 
 func attemptOutcome(a spool.Attempt) string {
@@ -144,17 +145,30 @@ func showText(w io.Writer, r spool.Record) error {
 		// a terminal as they are; --json gives the exact bytes.
 		fmt.Fprintf(w, "\nbody (%d bytes, escaped: it holds control characters; --json gives it exactly)\n%s\n", len(r.Body), strconv.Quote(string(r.Body)))
 	}
-	fmt.Fprintf(w, "\nattempts: %d\n", len(r.Attempts))
+	n := spool.CountAttempts(r.Attempts)
+	if n > len(r.Attempts) {
+		fmt.Fprintf(w, "\nattempts: %d (the first %d and the last %d are kept)\n", n, spool.KeptFirst, spool.KeptLast)
+	} else {
+		fmt.Fprintf(w, "\nattempts: %d\n", n)
+	}
 	if len(r.Attempts) == 0 {
 		return nil
 	}
 	rows := make([][]string, len(r.Attempts))
-	for i, a := range r.Attempts {
+	i := 0 // attempts before this row
+	for j, a := range r.Attempts {
+		if a.Omitted > 0 {
+			rows[j] = []string{fmt.Sprintf("%d-%d", i+1, i+a.Omitted), stamp(a.At), "-", a.Duration.Round(time.Millisecond).String(),
+				fmt.Sprintf("%d attempts not kept", a.Omitted)}
+			i += a.Omitted
+			continue
+		}
+		i++
 		status := "-"
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		rows[i] = []string{strconv.Itoa(i + 1), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(console.Safe(a.Error))}
+		rows[j] = []string{strconv.Itoa(i), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(console.Safe(a.Error))}
 	}
 	return table(w, "# TIME STATUS DURATION ERROR", rows)
 }
@@ -206,6 +220,9 @@ type attemptJSON struct {
 	Status     int     `json:"status,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
+	// Omitted, when set, makes the entry a summary of that many attempts
+	// not kept, from At for DurationMS.
+	Omitted int `json:"omitted,omitempty"`
 }
 
 func toJSON(r spool.Record, full bool) eventJSON {
@@ -215,7 +232,7 @@ func toJSON(r spool.Record, full bool) eventJSON {
 		Attempts: make([]attemptJSON, len(r.Attempts)),
 	}
 	for i, a := range r.Attempts {
-		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error}
+		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error, Omitted: a.Omitted}
 	}
 	if full {
 		e.Headers = map[string]string{}

@@ -81,67 +81,100 @@ func (w *worker) done() {
 // every keepEveryAttempt-th.
 func (w *worker) attempted(h []forward.Attempt) {
 	w.wait() // forward calls it before each retry's wait
-	if n := len(w.ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
+	if n := spool.CountAttempts(w.ev.Tried) + len(h); n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
 		w.r.Queue.Tried(w.ev, attempts(w.ev.Tried, h))
 	}
 }
 
+// deliver delivers ev, or ends it otherwise (Dead, or release when the
+// agent stops first). Its first Forwarder call retries on its own, up to
+// keepEveryAttempt attempts; after that, and for an event attempted
+// before (in an earlier run), each call makes one attempt and deliver
+// waits between them, so that what a long outage keeps in memory stays
+// bounded: the attempts of one call, and ev.Tried (spool.Keep).
 func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event, attempted func([]forward.Attempt)) {
 	r := w.r
 	deadline := ev.Received.Add(a.cfg.MaxAge)
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
-	if !a.waitOutRetry(ctx, draining, w, ev, deadline) {
-		a.release(r, ev, len(ev.Tried))
-		return
-	}
-	dctx, cancel := context.WithDeadline(ctx, deadline)
-	res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
-		Prior: len(ev.Tried), Attempted: attempted})
-	cancel()
-	history := attempts(ev.Tried, res.History)
-	switch {
-	case res.Err == nil:
-		r.Queue.Ack(ev, history)
-		a.stats.delivered.Add(1)
-		if a.log.Enabled(ctx, slog.LevelInfo) {
-			a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
-				"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
+	var due time.Time // when the next attempt is due; zero: from ev.Tried
+	for first := true; ; first = false {
+		prior := spool.CountAttempts(ev.Tried)
+		if !first && draining.Err() != nil { // no retry starts once stopping
+			a.release(r, ev, prior)
+			return
 		}
-	case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped)):
-		made := res.History
-		if ctx.Err() != nil {
-			made = withoutCancelled(made)
+		if !a.waitOutRetry(ctx, draining, w, ev, due, deadline, first) {
+			a.release(r, ev, prior)
+			return
 		}
-		if len(made) > 0 {
-			r.Queue.Tried(ev, attempts(ev.Tried, made))
+		budget := 1
+		if prior == 0 {
+			budget = keepEveryAttempt
 		}
-		a.release(r, ev, len(ev.Tried)+len(made))
-	default:
+		w.ev = ev // for attempted
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
+			Prior: prior, Attempted: attempted, Attempts: budget})
+		cancel()
+		history := spool.Keep(attempts(ev.Tried, res.History))
+		switch {
+		case res.Err == nil:
+			r.Queue.Ack(ev, history)
+			a.stats.delivered.Add(1)
+			if a.log.Enabled(ctx, slog.LevelInfo) {
+				a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
+					"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
+			}
+			return
+		case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped)):
+			made := res.History
+			if ctx.Err() != nil {
+				made = withoutCancelled(made)
+			}
+			if len(made) > 0 {
+				r.Queue.Tried(ev, spool.Keep(attempts(ev.Tried, made)))
+			}
+			a.release(r, ev, prior+len(made))
+			return
+		case res.Retryable && !res.RetryAt.IsZero() && time.Now().Before(deadline):
+			// The call's attempts are used up: wait here, and go on.
+			if n := res.Attempts; n <= keepEveryAttempt || n%keepEveryAttempt == 0 {
+				r.Queue.Tried(ev, history)
+			}
+			ev.Tried, due = history, res.RetryAt
+			continue
+		}
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
-			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, len(history), lastAnswer(history, reason))
+			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, spool.CountAttempts(history), lastAnswer(history, reason))
 		}
 		r.Queue.Dead(ev, reason, history)
 		a.stats.failed.Add(1)
 		a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
+		return
 	}
 }
 
-// waitOutRetry waits, before resuming an event whose earlier attempts (in
-// a run before this one) failed, for the rest of the wait that would have
-// followed the last of them, so that an agent restarted in a loop does not
-// retry a failing handler at once each time. It reports false if the agent
-// began to stop meanwhile. It never waits past the event's max age.
-func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.Event, deadline time.Time) bool {
+// waitOutRetry waits, before an attempt that follows failed ones, until
+// it is due: due when not zero (what the last call reported, a
+// Retry-After included), else the wait that follows the last attempt of
+// ev.Tried (made in an earlier run, when first), so that an agent
+// restarted in a loop does not retry a failing handler at once each time.
+// It reports false if the agent began to stop meanwhile. It never waits
+// past the event's max age.
+func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.Event, due, deadline time.Time, first bool) bool {
 	r := w.r
-	if len(ev.Tried) == 0 {
+	last, ok := spool.LastAttempt(ev.Tried)
+	if !ok {
 		return true
 	}
-	last := ev.Tried[len(ev.Tried)-1]
-	until := last.At.Add(last.Duration + r.Forwarder.RetryWait(len(ev.Tried)))
+	until := due
+	if until.IsZero() {
+		until = last.At.Add(last.Duration + r.Forwarder.RetryWait(spool.CountAttempts(ev.Tried)))
+	}
 	if deadline.Before(until) {
 		until = deadline
 	}
@@ -150,8 +183,10 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 		return true
 	}
 	w.wait() // on a worker of its own, as forward's retry waits
-	a.log.Info("resuming an event that failed before the restart: waiting out the rest of its retry wait",
-		"route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", len(ev.Tried), "wait", wait.Round(time.Millisecond).String())
+	if first {
+		a.log.Info("resuming an event that failed before the restart: waiting out the rest of its retry wait",
+			"route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", spool.CountAttempts(ev.Tried), "wait", wait.Round(time.Millisecond).String())
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -207,7 +242,7 @@ func lastAnswer(history []spool.Attempt, otherwise string) string {
 		return otherwise
 	}
 	last := history[len(history)-1]
-	if last.Status == 0 && (last.Error == context.DeadlineExceeded.Error() || last.Error == context.Canceled.Error()) {
+	if last.Omitted > 0 || last.Status == 0 && (last.Error == context.DeadlineExceeded.Error() || last.Error == context.Canceled.Error()) {
 		// The max age cut this attempt short: the one before says more.
 		if len(history) == 1 {
 			return "an attempt cut short by the max age"
@@ -224,8 +259,10 @@ func lastAnswer(history []spool.Attempt, otherwise string) string {
 }
 
 // keepEveryAttempt: the spool records each failed attempt of an event up
-// to this many, then every this-many-th (each record holds them all, so
-// this bounds what a long outage writes); a stop records them all.
+// to this many, then every this-many-th (each record holds them all, as
+// spool.Keep bounds them, so this bounds what a long outage writes); a
+// stop records them all. It is also the most attempts of an event's first
+// Forwarder call.
 const keepEveryAttempt = 100
 
 // attempts is the attempts made before this delivery followed by
@@ -237,7 +274,11 @@ func attempts(before []spool.Attempt, h []forward.Attempt) []spool.Attempt {
 	out := make([]spool.Attempt, len(before), len(before)+len(h))
 	copy(out, before)
 	for _, a := range h {
-		out = append(out, spool.Attempt{At: a.At, Status: a.Status, Error: a.Err, Duration: a.Duration})
+		e := a.Err
+		if n := len(out); n > 0 && out[n-1].Error == e {
+			e = out[n-1].Error // one copy of an error repeated for hours
+		}
+		out = append(out, spool.Attempt{At: a.At, Status: a.Status, Error: e, Duration: a.Duration})
 	}
 	return out
 }

@@ -78,6 +78,12 @@ type Request struct {
 	// done by then fails retryable with ErrStopped. The first attempt, and
 	// one in flight, go ahead (Deliver's ctx cuts those short).
 	Stop context.Context
+	// Attempts, when above 0, is the most attempts this call makes. When
+	// they are used up by retryable failures (and Config.MaxAttempts is
+	// not), Deliver returns at once, with Result.RetryAt when the next
+	// attempt is due, instead of waiting for it: the caller resumes the
+	// delivery with a new call (Prior counting these).
+	Attempts int
 }
 
 // Result is the outcome of a Deliver call.
@@ -94,6 +100,9 @@ type Result struct {
 	// context ending first); false when delivered and for final answers
 	// (3xx, other 4xx, 501).
 	Retryable bool
+	// RetryAt, when not zero, is when the next attempt is due: Request.Attempts
+	// ended the call before that wait (backoff, or a longer Retry-After).
+	RetryAt time.Time
 }
 
 // New validates cfg, fills its defaults and returns a Forwarder.
@@ -207,7 +216,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if res.ID == "" {
 		res.ID = uuid.NewString()
 	}
-	c := &call{id: res.ID, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted}
+	c := &call{id: res.ID, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted, budget: r.Attempts}
 	if !validValue(res.ID) {
 		res.Err = &Error{URL: f.redacted, msg: "forward: delivery id " + strconv.Quote(res.ID) + " is not a valid header value"}
 		res.Latency = time.Since(start)
@@ -280,6 +289,9 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	}
 	if e != nil {
 		res.Err, res.Retryable = e, e.Retryable
+		if e.Retryable && ctx.Err() == nil {
+			res.RetryAt = c.retryAt
+		}
 	}
 	res.Latency = time.Since(start)
 	return res

@@ -33,7 +33,9 @@ type call struct {
 	status    int             // status of the last answer, 0 when the last attempt got none
 	err       error           // transport error of the last attempt, nil when it got an answer
 	history   []Attempt
-	body      []byte // what is POSTed, for the Standard Webhooks signature
+	body      []byte    // what is POSTed, for the Standard Webhooks signature
+	budget    int       // Request.Attempts
+	retryAt   time.Time // when the next attempt is due, once budget ended the call
 
 	// With Request.Stop: cancel ends the call's context, and so a backoff
 	// wait; stop (on Stop's AfterFunc goroutine) calls it only while the
@@ -198,11 +200,19 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		retry = retryableErr(err)
 		if last != nil {
 			last.Err = cause(err, f.timeout)
+			if n := len(c.history); n > 1 && c.history[n-2].Err == last.Err {
+				last.Err = c.history[n-2].Err // one copy of a repeated error
+			}
 		}
 	case last != nil:
 		last.Err = ctx.Err().Error()
 	}
 	if !retry || stopping || ctx.Err() != nil || c.attempts >= f.maxAttempts {
+		return false, nil
+	}
+	if c.budget > 0 && c.attempts-c.prior >= c.budget {
+		// The caller waits for the next attempt itself.
+		c.retryAt = time.Now().Add(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp))
 		return false, nil
 	}
 	if resp != nil {

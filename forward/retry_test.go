@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +176,42 @@ func TestRetryableStatus(t *testing.T) {
 		if got := retryableStatus(code); got != want {
 			t.Errorf("retryableStatus(%d) = %v, want %v", code, got, want)
 		}
+	}
+}
+
+// TestAttemptsEndsCallWithRetryAt: a call given Request.Attempts makes
+// that many and returns, retryable, with when the next attempt is due (a
+// Retry-After longer than the backoff included) instead of waiting for it;
+// the next call goes on from Prior. Config.MaxAttempts still ends the
+// delivery for good.
+func TestAttemptsEndsCallWithRetryAt(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 2 {
+			w.Header().Set("Retry-After", "30")
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	f := newForwarder(t, rc.URL, Config{MaxAttempts: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Hour})
+
+	before := time.Now()
+	res := f.Deliver(context.Background(), Request{Body: []byte(`{}`), Attempts: 2})
+	if !res.Retryable || res.Attempts != 2 || len(res.History) != 2 || len(rc.recorded()) != 2 {
+		t.Fatalf("first call: retryable %v, %d attempts, %d in history, %d POSTs; want 2 of each, retryable",
+			res.Retryable, res.Attempts, len(res.History), len(rc.recorded()))
+	}
+	if wait := res.RetryAt.Sub(before); wait < 30*time.Second || wait > 31*time.Second || time.Since(before) > 10*time.Second {
+		t.Errorf("RetryAt %s after the start, want the 30s of the second answer's Retry-After, returned at once", wait)
+	}
+
+	res = f.Deliver(context.Background(), Request{ID: res.ID, Body: []byte(`{}`), Prior: 2, Attempts: 10})
+	if res.Err == nil || res.Attempts != 5 || !res.RetryAt.IsZero() {
+		t.Errorf("second call: error %v, %d attempts, RetryAt %v; want the 5th attempt, the most allowed, to fail it with no RetryAt", res.Err, res.Attempts, res.RetryAt)
+	}
+	var headers []string
+	for _, h := range rc.recorded() {
+		headers = append(headers, h.header.Get(DefaultAttemptHeader))
+	}
+	if strings.Join(headers, ",") != "1,2,3,4,5" {
+		t.Errorf("attempt headers %v, want 1 to 5 across the two calls", headers)
 	}
 }

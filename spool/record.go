@@ -23,6 +23,10 @@ type Attempt struct {
 	Status   int           `json:"status,omitempty"` // 0 when there was no answer
 	Error    string        `json:"error,omitempty"`  // why it failed; "" when delivered
 	Duration time.Duration `json:"duration"`
+	// Omitted, when not 0, makes this entry not an attempt but a summary
+	// of that many attempts not kept (see Keep), made from At for
+	// Duration; Status and Error are then empty.
+	Omitted int `json:"omitted,omitempty"`
 }
 
 // Record is a stored event with its delivery history.
@@ -107,11 +111,20 @@ func appendOutcome(b []byte, o *outcome) []byte {
 	return appendAttempts(b, o.Attempts)
 }
 
+// omittedStatus: an attempt's status field on disk holds a summary's
+// Omitted count as omittedStatus+Omitted (format 5); real statuses are
+// below it.
+const omittedStatus = 1000
+
 func appendAttempts(b []byte, as []Attempt) []byte {
 	b = binary.AppendUvarint(b, uint64(len(as)))
 	for _, a := range as {
 		b = appendTime(b, a.At)
-		b = binary.AppendUvarint(b, uint64(max(a.Status, 0)))
+		status := uint64(min(max(a.Status, 0), omittedStatus-1))
+		if a.Omitted > 0 {
+			status = omittedStatus + uint64(a.Omitted)
+		}
+		b = binary.AppendUvarint(b, status)
 		b = appendString(b, a.Error)
 		b = binary.AppendVarint(b, int64(a.Duration))
 	}
@@ -199,7 +212,16 @@ func (d *decoder) attempts() []Attempt {
 	}
 	var as []Attempt
 	for range n {
-		a := Attempt{At: d.time("attempt time"), Status: int(d.uvarint("attempt status")), Error: d.string("attempt error")}
+		a := Attempt{At: d.time("attempt time")}
+		switch s := d.uvarint("attempt status"); {
+		case s > omittedStatus+1<<40:
+			d.fail("attempt status")
+		case s > omittedStatus:
+			a.Omitted = int(s - omittedStatus)
+		default:
+			a.Status = int(s)
+		}
+		a.Error = d.string("attempt error")
 		v, k := binary.Varint(d.b)
 		if k <= 0 {
 			d.fail("attempt duration")
