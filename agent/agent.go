@@ -137,10 +137,12 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // Queue is where accepted events wait for delivery: spool.Disk (durable)
 // or spool.Memory. Append calls committed once the event is stored; Next
 // hands out events whose key is free; every event handed out is ended with
-// exactly one of Ack, Dead or Hold, after any number of Tried (the
+// exactly one of Ack, Dead, Hold or Park, after any number of Tried (the
 // attempts so far, kept for the next start). Hold (the agent is stopping)
 // keeps the event's key busy for the rest of the run, so no later event of
-// the key overtakes it.
+// the key overtakes it. Park gives an event that waits for its retry back
+// until the retry is due, its key busy meanwhile; Next hands it out again
+// then, with Due set, or at once after Unpark.
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)
@@ -148,6 +150,8 @@ type Queue interface {
 	Dead(ev spool.Event, reason string, attempts []spool.Attempt)
 	Hold(ev spool.Event)
 	Tried(ev spool.Event, attempts []spool.Attempt)
+	Park(ev spool.Event, attempts []spool.Attempt, due time.Time) error
+	Unpark()
 	Reject(ev spool.Event, reason string)
 	Len() int
 	Close()

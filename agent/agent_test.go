@@ -1587,6 +1587,9 @@ func TestMaxAgeDeadLetterNamesLastAnswer(t *testing.T) {
 	if !strings.HasPrefix(reason, "max age 300ms reached after ") || !strings.HasSuffix(reason, "; last: 503 Service Unavailable") {
 		t.Errorf("dead letter reason = %q, want the max age and the last answer, 503", reason)
 	}
+	if status := failed[0]["status"]; status != float64(http.StatusServiceUnavailable) {
+		t.Errorf("dead letter line's status = %v, want the last answer's, 503", status)
+	}
 }
 
 // TestLastAnswer: the last answer named at max age is the handler's, even

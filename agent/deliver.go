@@ -98,19 +98,22 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 	if !ev.Replayed.IsZero() {
 		deadline = ev.Replayed.Add(a.cfg.MaxAge) // a replay is a fresh start
 	}
-	var due time.Time // when the next attempt is due; zero: from ev.Tried
+	due := ev.Due // when the next attempt is due; zero: from ev.Tried
 	for first := true; ; first = false {
 		prior := spool.CountAttempts(ev.Tried)
 		if !first && draining.Err() != nil { // no retry starts once stopping
-			a.release(r, ev, prior)
+			a.releaseTried(r, ev, first)
 			return
 		}
-		if !a.waitOutRetry(ctx, draining, w, ev, due, deadline, first) {
-			a.release(r, ev, prior)
+		switch a.waitOutRetry(ctx, draining, w, ev, due, deadline, first) {
+		case stopped:
+			a.releaseTried(r, ev, first)
+			return
+		case parked:
 			return
 		}
 		budget := 1
-		if prior == 0 {
+		if prior == 0 && !w.p.parks(w.waiting) {
 			budget = keepEveryAttempt
 		}
 		w.ev = ev // for attempted
@@ -121,6 +124,9 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		history := spool.Keep(attempts(ev.Tried, res.History))
 		switch {
 		case res.Err == nil:
+			if w.p.delivery() {
+				r.Queue.Unpark() // the handler is back: retry what waits now
+			}
 			r.Queue.Ack(ev, history)
 			a.stats.delivered.Add(1)
 			if a.log.Enabled(ctx, slog.LevelInfo) {
@@ -133,7 +139,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			if ctx.Err() != nil {
 				made = withoutCancelled(made)
 			}
-			if len(made) > 0 {
+			if len(made) > 0 || !first { // all of them: past keepEveryAttempt not every one is written as it goes
 				r.Queue.Tried(ev, spool.Keep(attempts(ev.Tried, made)))
 			}
 			a.release(r, ev, prior+len(made))
@@ -150,26 +156,41 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		if res.Retryable && !time.Now().Before(deadline) {
 			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, spool.CountAttempts(history), lastAnswer(history, reason))
 		}
+		status := res.Status
+		if last, ok := spool.LastAttempt(history); ok && res.Attempts == prior { // the max age came before this call's attempt
+			status = last.Status
+		}
 		r.Queue.Dead(ev, reason, history)
 		a.stats.failed.Add(1)
 		a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", res.Status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
+			"status", status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
 		return
 	}
 }
 
+// retried is how waitOutRetry ends.
+type retried int
+
+const (
+	goAhead retried = iota // the attempt may start
+	stopped                // the agent began to stop first
+	parked                 // the event waits in the queue, given back (Queue.Park)
+)
+
 // waitOutRetry waits, before an attempt that follows failed ones, until
 // it is due: due when not zero (what the last call reported, a
-// Retry-After included), else the wait that follows the last attempt of
-// ev.Tried (made in an earlier run, when first), so that an agent
-// restarted in a loop does not retry a failing handler at once each time.
-// It reports false if the agent began to stop meanwhile. It never waits
-// past the event's max age.
-func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.Event, due, deadline time.Time, first bool) bool {
+// Retry-After included, or when a parked event was due), else the wait
+// that follows the last attempt of ev.Tried (made in an earlier run, when
+// first), so that an agent restarted in a loop does not retry a failing
+// handler at once each time. It never waits past the event's max age.
+// When the pool parks waits, it gives the event back to the queue until
+// then instead; if the queue refuses (its spool stopped) it reports
+// stopped.
+func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.Event, due, deadline time.Time, first bool) retried {
 	r := w.r
 	last, ok := spool.LastAttempt(ev.Tried)
 	if !ok {
-		return true
+		return goAhead
 	}
 	until := due
 	if until.IsZero() {
@@ -180,22 +201,52 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 	}
 	wait := time.Until(until)
 	if wait <= 0 {
-		return true
+		return goAhead
+	}
+	if draining.Err() == nil && w.p.parks(w.waiting) {
+		if !w.p.working() {
+			if until = w.p.paced(until, r.Forwarder.MaxRetryWait()); deadline.Before(until) {
+				until = deadline
+			}
+			wait = time.Until(until)
+		}
+		if err := r.Queue.Park(ev, ev.Tried, until); err != nil {
+			return stopped
+		}
+		a.stats.parked.Add(1)
+		a.log.Debug("delivery parked until its retry is due", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			"attempts", spool.CountAttempts(ev.Tried), "wait", wait.Round(time.Millisecond).String())
+		return parked
 	}
 	w.wait() // on a worker of its own, as forward's retry waits
-	if first {
+	if first && ev.Due.IsZero() {
 		a.log.Info("resuming an event that failed before the restart: waiting out the rest of its retry wait",
 			"route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", spool.CountAttempts(ev.Tried), "wait", wait.Round(time.Millisecond).String())
+	} else {
+		a.log.Debug("waiting for the next attempt", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			"attempts", spool.CountAttempts(ev.Tried), "wait", wait.Round(time.Millisecond).String())
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return goAhead
 	case <-ctx.Done():
 	case <-draining.Done():
 	}
-	return false
+	return stopped
+}
+
+// releaseTried is release for an event between attempts: unless none was
+// made in this run (first), its attempts are written first, all of them
+// (past keepEveryAttempt only every keepEveryAttempt-th is, as it goes),
+// so that the next start goes on from them, in the attempt header and
+// toward --max-attempts.
+func (a *Agent) releaseTried(r *Route, ev spool.Event, first bool) {
+	if !first {
+		r.Queue.Tried(ev, ev.Tried)
+	}
+	a.release(r, ev, spool.CountAttempts(ev.Tried))
 }
 
 // release gives back an event the agent is stopping too early to deliver:

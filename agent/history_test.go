@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +87,158 @@ func TestLongOutageKeepsHistoryBounded(t *testing.T) {
 	}
 	if last := as[len(as)-1]; last.Status != http.StatusNoContent || as[0].Status != http.StatusServiceUnavailable {
 		t.Errorf("first attempt %+v, last %+v; want the first 503 and the last 204", as[0], last)
+	}
+}
+
+// spoolWithTried makes a spool holding one pending SMS event with n
+// failed attempts, the last two hours ago, and returns it running.
+func spoolWithTried(t *testing.T, n int) (disk *spool.Disk, stop func() error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	if err := d.Append(spool.Event{ID: "7e1a3c55-0000-4000-8000-000000000001", Key: "sms:1", Type: "sms", Body: dialpadtest.NewGenerator(79).SMS(),
+		Received: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next, stopNext := context.WithTimeout(context.Background(), testWait)
+	defer stopNext()
+	ev, err := d.Next(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := make([]spool.Attempt, n)
+	for i := range tried {
+		tried[i] = spool.Attempt{At: time.Now().Add(-2 * time.Hour), Status: http.StatusServiceUnavailable}
+	}
+	d.Tried(ev, spool.Keep(tried))
+	d.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	disk, err = spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- disk.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return disk, stop
+}
+
+// attemptsKept stops disk and returns how many attempts its one pending
+// event has.
+func attemptsKept(t *testing.T, disk *spool.Disk, stop func() error) int {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Fatalf("spool Run: %v", err)
+	}
+	recs, err := spool.List(disk.Path(), spool.Pending)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("pending after the stop: %d events (%v), want 1", len(recs), err)
+	}
+	return spool.CountAttempts(recs[0].Attempts)
+}
+
+// TestStopKeepsEveryAttempt: past keepEveryAttempt attempts only every
+// keepEveryAttempt-th is written as it goes; a stop writes all of them,
+// during the wait before the next attempt and when the drain cuts one
+// short, so that the next start goes on from the right count. (A
+// black-box review saw 275 attempts kept as 200 at a Ctrl-C, attempts
+// 201-275 sent again after the restart, and --max-attempts overshot.)
+func TestStopKeepsEveryAttempt(t *testing.T) {
+	t.Run("waiting", func(t *testing.T) {
+		failing, posts := unavailable(t)
+		disk, stopDisk := spoolWithTried(t, keepEveryAttempt+48)
+		cfg := testConfig()
+		cfg.Queue = disk
+		cfg.Forwarder = newForwarder(t, forward.Config{URL: failing.URL, MaxAttempts: forward.Unlimited,
+			RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+		r := startAgent(t, cfg, failing.URL, smsSource(t))
+		r.logs.waitFind(t, 1, "DEBUG", "waiting for the next attempt") // after attempt 149, an hour's wait
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if n, want := attemptsKept(t, disk, stopDisk), keepEveryAttempt+48+int(posts.Load()); n != want || want != keepEveryAttempt+49 {
+			t.Errorf("%d attempts kept, want %d", n, want)
+		}
+	})
+	t.Run("cut short", func(t *testing.T) {
+		var calls atomic.Int32
+		hanging := make(chan struct{})
+		handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			_, _ = io.Copy(io.Discard, req.Body)
+			if calls.Add(1) == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			close(hanging)
+			<-req.Context().Done() // the drain timeout cancels it
+		}))
+		t.Cleanup(handler.Close)
+		disk, stopDisk := spoolWithTried(t, keepEveryAttempt+1)
+		cfg := testConfig()
+		cfg.Queue = disk
+		cfg.DrainTimeout = 50 * time.Millisecond
+		cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited,
+			RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+		r := startAgent(t, cfg, handler.URL, smsSource(t))
+		select {
+		case <-hanging: // attempt 103; 102 failed and was not written
+		case <-time.After(testWait):
+			t.Fatal("no second attempt")
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if n := attemptsKept(t, disk, stopDisk); n != keepEveryAttempt+2 {
+			t.Errorf("%d attempts kept, want %d: the one cut short not counted, the one before it counted", n, keepEveryAttempt+2)
+		}
+	})
+}
+
+// smsSource is a websocket of the fake Dialpad subscribed to SMS events.
+func smsSource(t *testing.T) Source {
+	t.Helper()
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	return WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID))
+}
+
+// TestMaxAgeBetweenCallsNamesLastAnswer: an event that reaches its max age
+// while the agent waits between attempts (past keepEveryAttempt, or after
+// a restart) is a dead letter whose line gives the last answer's status,
+// not none. (A black-box review saw `[---] FAILED` after 154 attempts
+// answered 429.)
+func TestMaxAgeBetweenCallsNamesLastAnswer(t *testing.T) {
+	failing, posts := unavailable(t)
+	// Attempt 151 is due at once, the next after the max age.
+	disk, _ := spoolWithTried(t, keepEveryAttempt+50)
+	cfg := testConfig()
+	cfg.Queue = disk
+	cfg.MaxAge = 300 * time.Millisecond
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: failing.URL, MaxAttempts: forward.Unlimited,
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	r := startAgent(t, cfg, failing.URL, smsSource(t))
+	failed := r.logs.waitFind(t, 1, "ERROR", "delivery failed")
+	if status := failed[0]["status"]; status != float64(http.StatusServiceUnavailable) || posts.Load() != 1 {
+		t.Errorf("dead letter line's status = %v after %d POSTs, want the last answer's, 503, after one", status, posts.Load())
 	}
 }

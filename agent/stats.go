@@ -13,6 +13,7 @@ type counters struct {
 	reconnects, gaps, gapNanos    atomic.Int64
 	filtered, rejected, oversized atomic.Int64
 	unqueued                      atomic.Int64 // of abandoned: those Append refused
+	parked                        atomic.Int64
 }
 
 func (c *counters) addGap(d time.Duration) {
@@ -31,6 +32,7 @@ type Stats struct {
 	Oversized  int64         // frames refused whole for exceeding MaxFrameBytes: their events are lost
 	Filtered   int64         // events no filter or route wanted
 	Rejected   int64         // frames that failed signature verification (dead letters)
+	Parked     int64         // retry waits given back to the queue (the keys stuck beyond maxWaiting while the handler works)
 	Reconnects int64         // connections that ended unplanned
 	Gaps       int64         // windows with no open connection after the first one
 	GapTime    time.Duration // total length of those windows
@@ -43,7 +45,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
-		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(),
+		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
 		Connected: int(a.live.Load()),
 	}

@@ -210,19 +210,20 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if !retry || stopping || ctx.Err() != nil || c.attempts >= f.maxAttempts {
 		return false, nil
 	}
-	if c.budget > 0 && c.attempts-c.prior >= c.budget {
-		// The caller waits for the next attempt itself.
-		c.retryAt = time.Now().Add(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp))
-		return false, nil
-	}
 	if resp != nil {
 		// retryablehttp drains only 4 KiB; a framework's error page is longer.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	}
-	if c.attempted != nil {
-		c.attempted(c.history)
+	// The caller waits for the next attempt itself once budget is used up.
+	ended := c.budget > 0 && c.attempts-c.prior >= c.budget
+	if ended {
+		c.retryAt = time.Now().Add(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp))
+	} else {
+		if c.attempted != nil {
+			c.attempted(c.history)
+		}
+		c.retrying()
 	}
-	c.retrying()
 	if f.log.Enabled(ctx, slog.LevelWarn) {
 		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText()),
 			slog.String("handler", f.redacted)} // which one, with several routes
@@ -233,7 +234,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		}
 		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
 	}
-	return true, nil
+	return !ended, nil
 }
 
 // maxAttemptsText is MaxAttempts for log lines.
@@ -253,6 +254,9 @@ func (f *Forwarder) RetryWait(attempts int) time.Duration {
 	}
 	return backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil)
 }
+
+// MaxRetryWait is the longest wait between attempts (Config.RetryWaitMax).
+func (f *Forwarder) MaxRetryWait() time.Duration { return f.client.RetryWaitMax }
 
 // backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
 // The normal wait is "equal jitter" exponential: with d = lo·2^(n+1)

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -191,7 +192,8 @@ func TestAttemptsEndsCallWithRetryAt(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	f := newForwarder(t, rc.URL, Config{MaxAttempts: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Hour})
+	logs := make(records, 16)
+	f := newForwarder(t, rc.URL, Config{MaxAttempts: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Hour, Logger: slog.New(logs)})
 
 	before := time.Now()
 	res := f.Deliver(context.Background(), Request{Body: []byte(`{}`), Attempts: 2})
@@ -203,6 +205,16 @@ func TestAttemptsEndsCallWithRetryAt(t *testing.T) {
 		t.Errorf("RetryAt %s after the start, want the 30s of the second answer's Retry-After, returned at once", wait)
 	}
 
+	for i := 1; i <= 2; i++ { // the one that ended the call too
+		select {
+		case rec := <-logs:
+			if rec.Message != "delivery attempt failed; retrying" {
+				t.Errorf("log line %d: %q, want the failed attempt's warning", i, rec.Message)
+			}
+		default:
+			t.Errorf("attempt %d was not logged", i)
+		}
+	}
 	res = f.Deliver(context.Background(), Request{ID: res.ID, Body: []byte(`{}`), Prior: 2, Attempts: 10})
 	if res.Err == nil || res.Attempts != 5 || !res.RetryAt.IsZero() {
 		t.Errorf("second call: error %v, %d attempts, RetryAt %v; want the 5th attempt, the most allowed, to fail it with no RetryAt", res.Err, res.Attempts, res.RetryAt)

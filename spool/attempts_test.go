@@ -89,3 +89,36 @@ func TestDiskKeepsAttemptSummaries(t *testing.T) {
 		t.Fatalf("dead letter attempts = %d entries, want the %d kept", len(dead[0].Attempts), len(history))
 	}
 }
+
+// TestReplayKeepsOneBoundedHistory: the attempts before a replay and
+// those after it are one history, kept as one: first and last attempts of
+// all, one summary, every attempt counted.
+func TestReplayKeepsOneBoundedHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	at := time.Unix(1700000000, 0)
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	appendSync(t, d, Event{ID: "a", Key: "call:1", Body: []byte(`{}`)})
+	d.Dead(nextNow(t, d), "gave up", Keep(tries(at, 120)))
+	stop()
+	for round := range 3 {
+		if _, err := Replay(path, Selection{Dead: true}); err != nil {
+			t.Fatal(err)
+		}
+		d, stop = openRunning(t, DiskConfig{Path: path})
+		ev := nextNow(t, d)
+		if len(ev.Tried) != 0 {
+			t.Fatalf("replay %d: Next has %d attempts, want none: a replay is a fresh start", round+1, len(ev.Tried))
+		}
+		d.Tried(ev, tries(at.Add(time.Hour), 5))
+		d.Dead(ev, "gave up", Keep(tries(at.Add(time.Hour), 120)))
+		stop()
+	}
+	dead := mustList(t, path, Dead)
+	if len(dead) != 1 || len(dead[0].Attempts) != KeptFirst+1+KeptLast || CountAttempts(dead[0].Attempts) != 4*120 {
+		t.Fatalf("after 3 replays: %d dead, %d entries standing for %d attempts; want 1 with %d standing for %d",
+			len(dead), len(dead[0].Attempts), CountAttempts(dead[0].Attempts), KeptFirst+1+KeptLast, 4*120)
+	}
+	if !dead[0].Attempts[0].At.Equal(at) {
+		t.Errorf("first attempt at %v, want the first of all, %v", dead[0].Attempts[0].At, at)
+	}
+}

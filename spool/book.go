@@ -197,7 +197,7 @@ func decodeRecord(read func(span) ([]byte, error), seq uint64, p place) (Record,
 		d.uvarint("seq")
 		if out[0] == frameTried {
 			r.Tried = d.attempts()
-			r.Attempts = append(r.Attempts, r.Tried...)
+			r.Attempts = Keep(append(r.Attempts, r.Tried...)) // one bounded history across replays
 		} else {
 			r.apply(d.outcome())
 		}

@@ -119,6 +119,7 @@ const (
 	opDead
 	opReject
 	opTried
+	opPark // opTried, then the event waits in the index until at
 )
 
 // op is one write waiting for the committer.
@@ -284,7 +285,7 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		// The key stays busy: no later event of it may overtake this one.
 		return Event{}, err
 	}
-	r.Event.stored = true
+	r.Event.stored, r.Event.Due = true, ev.Due
 	return r.Event, nil
 }
 
@@ -375,6 +376,24 @@ func (d *Disk) Dead(ev Event, reason string, attempts []Attempt) {
 func (d *Disk) Tried(ev Event, attempts []Attempt) {
 	d.send(op{kind: opTried, ev: Event{Seq: ev.Seq}, attempts: slices.Clone(attempts), at: time.Now()})
 }
+
+// Park gives back ev, whose delivery waits for a retry, until due: its
+// attempts so far are written (all of them, so that Next reads them back
+// with it) and, once they are on disk, the event waits in the index, its
+// body not in memory, and its key busy. When it is due Next hands it out
+// again, with them in Tried. It fails, and ev is still the caller's to
+// end, once Run has stopped.
+func (d *Disk) Park(ev Event, attempts []Attempt, due time.Time) error {
+	if err := d.send(op{kind: opPark, ev: Event{Seq: ev.Seq, Key: ev.Key}, attempts: slices.Clone(attempts), at: due}); err != nil {
+		return err
+	}
+	d.uncache(ev)
+	return nil
+}
+
+// Unpark makes every parked event due now (the handler is back). Those
+// still being written are parked as asked.
+func (d *Disk) Unpark() { d.idx.unparkAll() }
 
 // Len reports the events appended and not yet acknowledged, declared dead
 // or released.

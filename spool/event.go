@@ -37,6 +37,9 @@ type Event struct {
 	// last stopped; Next fills it from the spool. A delivery goes on from
 	// them (attempt count, history).
 	Tried []Attempt
+	// Due is when the next attempt of an event given back by Park is due
+	// (Next hands it out then); zero for any other event.
+	Due time.Time
 
 	// stored marks an event of a Disk spool whose body was not kept in
 	// memory (Disk.cache) and so must not be returned to the budget.

@@ -11,6 +11,18 @@ func (f *fifo[T]) len() int { return len(f.items) - f.head }
 
 func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
 
+// pushFront puts v before the oldest item.
+func (f *fifo[T]) pushFront(v T) {
+	if f.head > 0 {
+		f.head--
+		f.items[f.head] = v
+		return
+	}
+	f.items = append(f.items, v)
+	copy(f.items[1:], f.items)
+	f.items[0] = v
+}
+
 // peek returns the oldest item, which must exist, leaving it.
 func (f *fifo[T]) peek() T { return f.items[f.head] }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Next and Append once the queue is closed.
@@ -25,7 +26,10 @@ type index struct {
 	// stopOnClose: after close, next hands out nothing (the events stay on
 	// disk); otherwise it drains what was added.
 	stopOnClose bool
-	size        int // events appended and not Done
+	size        int                  // events appended and not Done
+	parked      parkedHeap           // events given back until their retry is due (see park)
+	timer       *time.Timer          // fires when parked[0] is due
+	due         map[uint64]time.Time // by seq: when an event no longer parked was due, until next hands it out
 }
 
 func newIndex() *index {
@@ -91,6 +95,10 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			key := q.ready.pop()
 			f := q.pending[key]
 			ev := f.pop().event()
+			if due, ok := q.due[ev.Seq]; ok {
+				ev.Due = due
+				delete(q.due, ev.Seq)
+			}
 			if f.len() == 0 {
 				delete(q.pending, key)
 			}
@@ -186,6 +194,7 @@ func (q *index) close() {
 	defer q.mu.Unlock()
 	if !q.closed {
 		q.closed = true
+		q.stopParking()
 		q.wakeAll()
 	}
 }

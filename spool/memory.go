@@ -1,6 +1,9 @@
 package spool
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Memory is the queue of `--no-spool`: events live in memory only, so they
 // survive neither a crash nor a restart, and dead letters are not kept
@@ -52,3 +55,15 @@ func (q *Memory) Tried(Event, []Attempt) {}
 // Reject is for an event refused on arrival (e.g. a bad signature); in
 // memory nothing is kept (the agent logs it).
 func (q *Memory) Reject(Event, string) {}
+
+// Park gives back ev, whose delivery waits for a retry, until due, with
+// the attempts made so far: Next hands it out again then, with them in
+// Tried. Its key stays busy meanwhile.
+func (q *Memory) Park(ev Event, attempts []Attempt, due time.Time) error {
+	ev.Tried, ev.Due = attempts, time.Time{}
+	q.idx.park(newEntry(ev), due)
+	return nil
+}
+
+// Unpark makes every parked event due now.
+func (q *Memory) Unpark() { q.idx.unparkAll() }

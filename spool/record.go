@@ -265,8 +265,9 @@ func (d *decoder) outcome() outcome {
 	return outcome{State: s, Finished: d.time("finish time"), Reason: d.string("reason"), Attempts: d.attempts()}
 }
 
-// apply puts o on r.
+// apply puts o on r. The attempts before a replay and those after it
+// make one history, bounded as one (Keep).
 func (r *Record) apply(o outcome) {
 	r.State, r.Reason, r.Finished = o.State, o.Reason, o.Finished
-	r.Attempts = append(r.Attempts, o.Attempts...)
+	r.Attempts = Keep(append(r.Attempts, o.Attempts...))
 }

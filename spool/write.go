@@ -64,7 +64,7 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 			}
 		case opReject:
 			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
-		case opTried:
+		case opTried, opPark:
 			if carried[o.ev.Seq] {
 				carry = append(carry, *o) // after its append, carried above
 				continue
@@ -94,6 +94,9 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 		o := &batch[i]
 		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {
 			o.committed(o.ev)
+		}
+		if o.kind == opPark && !carried[o.ev.Seq] {
+			d.idx.park(entry{seq: o.ev.Seq, key: o.ev.Key}, o.at) // its attempts are on disk for Next
 		}
 		batch[i] = op{} // drop the body reference
 	}

@@ -1,0 +1,294 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+)
+
+// TestManyStuckKeysHoldUpNoOtherKey: with more keys waiting for a retry
+// than maxWaiting (and the workers) could hold, a handler that works for
+// other events still gets them at once: each call beyond maxWaiting gets
+// its first attempt and is parked, and the SMS and contact after them are
+// not held up. (A black-box review saw 1,190 failing calls hold 261
+// healthy events up for over 90 s.)
+func TestManyStuckKeysHoldUpNoOtherKey(t *testing.T) {
+	const calls = maxWaiting + 100
+	var mu sync.Mutex
+	posts := map[string]int{} // event type → POSTs
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		typ := req.Header.Get(typeHeader)
+		mu.Lock()
+		posts[typ]++
+		mu.Unlock()
+		if typ == "call" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(handler.Close)
+	count := func(typ string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return posts[typ]
+	}
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	for _, typ := range []string{"call", "sms", "contact"} {
+		addSub(t, fake, typ, wsID)
+	}
+	cfg := testConfig()
+	cfg.Concurrency = 2
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited, Concurrency: 2,
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(53)
+	publish(t, fake, "sms", gen.SMS(), 1) // the handler works
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Delivered == 1 },
+		func() string { return fmt.Sprintf("stats %+v, want the first SMS delivered", r.a.Stats()) })
+	for range calls { // each call a key of its own, waiting an hour for its retry
+		publishSome(t, fake, "call", gen.CallLifecycle()[0])
+	}
+	waitUntil(t, testWait, func() bool { return count("call") == calls },
+		func() string {
+			return fmt.Sprintf("%d of %d calls attempted, %d parked: more stuck keys than maxWaiting hold up the rest", count("call"), calls, r.a.Stats().Parked)
+		})
+	publish(t, fake, "sms", gen.SMS(), 1)
+	publish(t, fake, "contact", gen.Contact(), 1)
+	waitUntil(t, testWait, func() bool { return count("sms") == 2 && count("contact") == 1 },
+		func() string {
+			return fmt.Sprintf("sms %d, contact %d POSTs behind %d stuck calls", count("sms")-1, count("contact"), calls)
+		})
+	if parked := r.a.Stats().Parked; parked < calls-maxWaiting-int64(cfg.Concurrency) {
+		t.Errorf("%d deliveries parked, want at least %d", parked, calls-maxWaiting-cfg.Concurrency)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestParkedEventsRetriedInOrder: events parked while more than maxWaiting
+// keys wait for a retry come back from the durable spool when due and are
+// delivered, every one, each call's in arrival order: a call's second
+// event waits behind its parked first.
+func TestParkedEventsRetriedInOrder(t *testing.T) {
+	const calls, perCall = maxWaiting + 60, 2
+	var mu sync.Mutex
+	works := false
+	got := map[string][]string{} // call id → event ids delivered, in order
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if req.Header.Get(typeHeader) == "call" && !works {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		callID, eventID := eventIDs(body)
+		got[callID] = append(got[callID], eventID)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(handler.Close)
+	disk, stopDisk := runDisk(t)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "call", wsID)
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Queue = disk
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited,
+		RetryWaitMin: 300 * time.Millisecond, RetryWaitMax: 300 * time.Millisecond})
+	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(59)
+	publish(t, fake, "sms", gen.SMS(), 1) // the handler works: parked calls retry on their own clocks
+	want := map[string][]string{}
+	var lifecycles [][][]byte
+	for range calls {
+		lifecycles = append(lifecycles, gen.CallLifecycle()[:perCall])
+	}
+	for step := range perCall { // interleaved: every call's first event, then every call's second
+		for _, events := range lifecycles {
+			publishSome(t, fake, "call", events[step])
+			callID, eventID := eventIDs(events[step])
+			want[callID] = append(want[callID], eventID)
+		}
+	}
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Parked >= calls-maxWaiting },
+		func() string { return fmt.Sprintf("%d parked, want at least %d", r.a.Stats().Parked, calls-maxWaiting) })
+	mu.Lock()
+	works = true
+	mu.Unlock()
+	waitUntil(t, 2*testWait, func() bool { return r.a.Stats().Delivered == 1+calls*perCall },
+		func() string { return fmt.Sprintf("stats %+v, want %d delivered", r.a.Stats(), 1+calls*perCall) })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := stopDisk(); err != nil {
+		t.Fatalf("spool Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for callID, ids := range want {
+		if !slices.Equal(got[callID], ids) {
+			t.Fatalf("call %s delivered %v, want %v in that order", callID, got[callID], ids)
+		}
+	}
+}
+
+// TestPoolParkingRules: a wait is parked when maxWaiting others already
+// wait; the handler is working while it answered 2xx within parkWithin,
+// and the first 2xx after that is reported as its return; behind a handler
+// that is not working, parked retries are spaced MaxRetryWait/maxWaiting
+// apart.
+func TestPoolParkingRules(t *testing.T) {
+	p := &pool{}
+	for _, tc := range []struct {
+		waiting int64
+		self    bool
+		want    bool
+	}{
+		{maxWaiting - 1, false, false},
+		{maxWaiting, false, true},
+		{maxWaiting, true, false}, // itself among them
+		{maxWaiting + 1, true, true},
+	} {
+		p.waiting.Store(tc.waiting)
+		if got := p.parks(tc.self); got != tc.want {
+			t.Errorf("parks(self %v) with %d waiting = %v, want %v", tc.self, tc.waiting, got, tc.want)
+		}
+	}
+
+	if p.working() {
+		t.Error("working before any 2xx")
+	}
+	if !p.delivery() {
+		t.Error("the first 2xx is not reported as the handler's return")
+	}
+	if !p.working() || p.delivery() {
+		t.Error("after a 2xx: not working, or the next 2xx reported as a return too")
+	}
+	p.delivered.Store(time.Now().Add(-parkWithin - time.Second).UnixNano())
+	if p.working() || !p.delivery() {
+		t.Error("a 2xx after parkWithin without one: working before it, or not reported as a return")
+	}
+
+	const maxWait = 1024 * time.Millisecond // a step of 1ms
+	start := time.Now()
+	first := p.paced(time.Time{}, maxWait)
+	second := p.paced(time.Time{}, maxWait)
+	late := start.Add(time.Hour)
+	if got := p.paced(late, maxWait); !got.Equal(late) {
+		t.Errorf("paced of a retry due in an hour = %v, want it unchanged", got.Sub(start))
+	}
+	if first.Before(start) || second.Sub(first) != time.Millisecond {
+		t.Errorf("paced slots %v and %v after the start, want 1ms apart", first.Sub(start), second.Sub(start))
+	}
+}
+
+// failingCalls starts an agent whose handler answers 503 to calls (and,
+// with all, to every event) until fixed is called, publishes calls
+// first events of as many calls, each a key of its own, and waits until
+// each had its first attempt. Retries wait an hour: none comes during the
+// test unless the agent makes it due.
+func failingCalls(t *testing.T, calls int, all bool) (r *running, fake *dialpadtest.Server, wsID int64, fixed func()) {
+	t.Helper()
+	var mu sync.Mutex
+	calledOnce := map[string]bool{}
+	works := false
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		typ := req.Header.Get(typeHeader)
+		if typ == "call" {
+			calledOnce[req.Header.Get(idHeader)] = true
+		}
+		if !works && (typ == "call" || all) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(handler.Close)
+	fake = newFake(t, dialpadtest.Config{})
+	wsID = fake.AddWebsocket("")
+	addSub(t, fake, "call", wsID)
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Concurrency = 2
+	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited, Concurrency: 2,
+		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
+	r = startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(61)
+	for range calls {
+		publishSome(t, fake, "call", gen.CallLifecycle()[0])
+	}
+	waitUntil(t, testWait, func() bool { mu.Lock(); defer mu.Unlock(); return len(calledOnce) == calls },
+		func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Sprintf("%d of %d calls attempted (%d parked): more stuck keys than maxWaiting hold up the rest", len(calledOnce), calls, r.a.Stats().Parked)
+		})
+	return r, fake, wsID, func() { mu.Lock(); works = true; mu.Unlock() }
+}
+
+// TestStuckKeysBehindFailingHandlerHoldUpNoOtherKey: even when the handler
+// has not answered 2xx yet, more failing calls than maxWaiting do not hold
+// up the SMS after them.
+func TestStuckKeysBehindFailingHandlerHoldUpNoOtherKey(t *testing.T) {
+	r, fake, _, _ := failingCalls(t, maxWaiting+50, false)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(67).SMS(), 1)
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Delivered == 1 },
+		func() string {
+			return fmt.Sprintf("the SMS not delivered behind failing calls (%d parked)", r.a.Stats().Parked)
+		})
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestHandlerBackRetriesParkedAtOnce: behind a handler that answered
+// nothing well, parked retries are paced (here an hour off); its first 2xx
+// makes every one due at once, so they are delivered without waiting.
+func TestHandlerBackRetriesParkedAtOnce(t *testing.T) {
+	const calls = maxWaiting + 50
+	r, fake, _, fixed := failingCalls(t, calls, true)
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Parked >= calls-maxWaiting-2 },
+		func() string {
+			return fmt.Sprintf("%d parked, want at least %d", r.a.Stats().Parked, calls-maxWaiting-2)
+		})
+	parked := r.a.Stats().Parked
+	fixed()
+	publish(t, fake, "sms", dialpadtest.NewGenerator(71).SMS(), 1) // the handler's first 2xx
+	waitUntil(t, testWait, func() bool { return r.a.Stats().Delivered >= 1+parked },
+		func() string {
+			return fmt.Sprintf("%d delivered after the handler's return, want the SMS and the %d parked calls", r.a.Stats().Delivered, parked)
+		})
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// publishSome publishes one event and requires it to reach a connection:
+// with a thousand events, a second one (a reconnect under load) may carry
+// it too, and the agent drops the copy.
+func publishSome(t *testing.T, s *dialpadtest.Server, typ string, event []byte) {
+	t.Helper()
+	if d := s.Publish(typ, event); d.Frames == 0 {
+		t.Fatalf("Publish(%s) reached no connection", typ)
+	}
+}
