@@ -1391,6 +1391,13 @@ func runDisk(t *testing.T) (disk *spool.Disk, stop func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return disk, runSpool(t, disk)
+}
+
+// runSpool runs disk's committer until stop (or the test's end), which
+// returns Run's error.
+func runSpool(t *testing.T, disk *spool.Disk) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- disk.Run(ctx) }()
@@ -1404,7 +1411,7 @@ func runDisk(t *testing.T) (disk *spool.Disk, stop func() error) {
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return disk, stop
+	return stop
 }
 
 // TestShutdownKeepsKeyOrder: with the durable spool, an event whose retry
@@ -1608,58 +1615,5 @@ func TestLastAnswer(t *testing.T) {
 		if got := lastAnswer(tc.history, "otherwise"); got != tc.want {
 			t.Errorf("lastAnswer(%+v) = %q, want %q", tc.history, got, tc.want)
 		}
-	}
-}
-
-// TestStuckKeysHoldUpNoOtherKey: more keys waiting for a retry than there
-// are workers still hold up no other key's events: a delivery waiting for
-// a retry gets a worker of its own. (A black-box review saw 8 failing
-// calls stall every SMS and contact until shutdown.)
-func TestStuckKeysHoldUpNoOtherKey(t *testing.T) {
-	var mu sync.Mutex
-	attempts := map[string]int{} // event type → POSTs
-	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
-		typ := req.Header.Get("X-Dialpad-Tunnel-Event-Type")
-		mu.Lock()
-		attempts[typ]++
-		mu.Unlock()
-		if typ == "call" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(handler.Close)
-	count := func(typ string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return attempts[typ]
-	}
-	fake := newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
-	for _, typ := range []string{"call", "sms", "contact"} {
-		addSub(t, fake, typ, wsID)
-	}
-	cfg := testConfig()
-	cfg.Concurrency = 2
-	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited, Concurrency: 2,
-		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
-	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
-	gen := dialpadtest.NewGenerator(31)
-	for range 5 { // five calls, five keys, each waiting an hour for its retry
-		publish(t, fake, "call", gen.CallLifecycle()[0], 1)
-	}
-	waitUntil(t, testWait, func() bool { return count("call") == 5 },
-		func() string { return fmt.Sprintf("%d call attempts, want each call's first", count("call")) })
-	publish(t, fake, "sms", gen.SMS(), 1)
-	publish(t, fake, "contact", gen.Contact(), 1)
-	waitUntil(t, testWait, func() bool { return count("sms") == 1 && count("contact") == 1 },
-		func() string {
-			return fmt.Sprintf("sms %d, contact %d POSTs while 5 keys wait for retries with 2 workers", count("sms"), count("contact"))
-		})
-	if err := r.stop(t); err != nil {
-		t.Fatalf("Run: %v", err)
 	}
 }

@@ -99,9 +99,7 @@ func spoolWithTried(t *testing.T, n int) (disk *spool.Disk, stop func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	stopFirst := runSpool(t, d)
 	if err := d.Append(spool.Event{ID: "7e1a3c55-0000-4000-8000-000000000001", Key: "sms:1", Type: "sms", Body: dialpadtest.NewGenerator(79).SMS(),
 		Received: time.Now()}, nil); err != nil {
 		t.Fatal(err)
@@ -118,28 +116,13 @@ func spoolWithTried(t *testing.T, n int) (disk *spool.Disk, stop func() error) {
 	}
 	d.Tried(ev, spool.Keep(tried))
 	d.Close()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stopFirst(); err != nil {
 		t.Fatal(err)
 	}
-	disk, err = spool.OpenDisk(spool.DiskConfig{Path: path})
-	if err != nil {
+	if disk, err = spool.OpenDisk(spool.DiskConfig{Path: path}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan error, 1)
-	go func() { done <- disk.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			runErr = <-done
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return disk, stop
+	return disk, runSpool(t, disk)
 }
 
 // attemptsKept stops disk and returns how many attempts its one pending

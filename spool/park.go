@@ -40,9 +40,12 @@ func (q *index) park(e entry, due time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	heap.Push(&q.parked, parkedEvent{e: e, due: due})
-	if !q.closed {
-		q.armLocked()
+	if q.closed { // parked during a drain: as if parked before it
+		q.stopParking()
+		q.wakeAll()
+		return
 	}
+	q.armLocked()
 }
 
 // armLocked sets the timer for the earliest parked event. q.mu must be

@@ -130,3 +130,23 @@ func TestDiskPark(t *testing.T) {
 		t.Fatalf("first at the next start = %q with %d attempts, due %v; want a1 with its 4, no Due", first.ID, len(first.Tried), first.Due)
 	}
 }
+
+// TestMemoryParkDuringDrain: an event parked after Close (a retry wait
+// that began in the drain) is lost as one parked before it, and its key's
+// later events are still drained.
+func TestMemoryParkDuringDrain(t *testing.T) {
+	q := NewMemory()
+	for _, id := range []string{"a1", "a2"} {
+		if err := q.Append(Event{ID: id, Key: "a"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, _ := nextWithin(q, time.Second)
+	q.Close()
+	if err := q.Park(a1, nil, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if a2, ok := nextWithin(q, time.Second); !ok || a2.ID != "a2" {
+		t.Fatalf("drain after a park = %q, want a2", a2.ID)
+	}
+}
