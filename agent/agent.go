@@ -142,7 +142,7 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // keeps the event's key busy for the rest of the run, so no later event of
 // the key overtakes it. Park gives an event that waits for its retry back
 // until the retry is due, its key busy meanwhile; Next hands it out again
-// then, with Due set, or at once after Unpark.
+// then, with Due set; Unpark puts paced ones back on their own due time.
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)
@@ -150,7 +150,7 @@ type Queue interface {
 	Dead(ev spool.Event, reason string, attempts []spool.Attempt)
 	Hold(ev spool.Event)
 	Tried(ev spool.Event, attempts []spool.Attempt)
-	Park(ev spool.Event, attempts []spool.Attempt, due time.Time) error
+	Park(ev spool.Event, attempts []spool.Attempt, p spool.Parking) error
 	Unpark()
 	Reject(ev spool.Event, reason string)
 	Len() int

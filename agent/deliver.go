@@ -39,7 +39,7 @@ func (a *Agent) deliverLoop(p *pool) {
 			return
 		}
 		if ctx.Err() != nil {
-			a.release(r, ev, 0)
+			a.release(r, ev, spool.CountAttempts(ev.Tried))
 			p.workers.Add(-1)
 			return
 		}
@@ -101,7 +101,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 	due := ev.Due // when the next attempt is due; zero: from ev.Tried
 	for first := true; ; first = false {
 		prior := spool.CountAttempts(ev.Tried)
-		if !first && draining.Err() != nil { // no retry starts once stopping
+		if (!first || !ev.Due.IsZero()) && draining.Err() != nil { // no retry starts once stopping (a parked one neither)
 			a.releaseTried(r, ev, first)
 			return
 		}
@@ -125,7 +125,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		switch {
 		case res.Err == nil:
 			if w.p.delivery() {
-				r.Queue.Unpark() // the handler is back: retry what waits now
+				r.Queue.Unpark() // the handler is back: paced retries on their own clocks again
 			}
 			r.Queue.Ack(ev, history)
 			a.stats.delivered.Add(1)
@@ -204,13 +204,15 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 		return goAhead
 	}
 	if draining.Err() == nil && w.p.parks(w.waiting) {
-		if !w.p.working() {
-			if until = w.p.paced(until, r.Forwarder.MaxRetryWait()); deadline.Before(until) {
-				until = deadline
+		p := spool.Parking{Due: until}
+		if now := time.Now(); !w.p.working() {
+			if p.Paced = w.p.paced(until, r.Forwarder.MaxRetryWait()); deadline.Before(p.Paced) {
+				p.Paced = deadline
 			}
-			wait = time.Until(until)
+			p.PacedAt = now
+			wait = time.Until(p.Paced)
 		}
-		if err := r.Queue.Park(ev, ev.Tried, until); err != nil {
+		if err := r.Queue.Park(ev, ev.Tried, p); err != nil {
 			return stopped
 		}
 		a.stats.parked.Add(1)

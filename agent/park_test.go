@@ -15,71 +15,108 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 )
 
-// callsFail starts an agent on the fake's call, sms and contact events,
+// callsFailing is an agent on the fake's call, sms and contact events,
 // whose handler answers 503 to every call (with all, to every event) and
-// 204 to the rest, until fix is called; 2 workers, retries an hour apart,
-// so none comes during a test unless the agent makes it due. count gives
-// the POSTs of a type.
-func callsFail(t *testing.T, all bool) (r *running, fake *dialpadtest.Server, count func(typ string) int, fix func()) {
+// 204 to the rest, until fix is called. It has 2 workers, and retries
+// from minWait up to an hour apart.
+type callsFailing struct {
+	r    *running
+	fake *dialpadtest.Server
+	gen  *dialpadtest.Generator
+
+	mu       sync.Mutex
+	posted   map[string]map[string]bool // event type → delivery ids POSTed
+	accepted map[string]bool            // delivery ids answered 204
+	works    bool
+	all      bool
+}
+
+func failCalls(t *testing.T, all bool, minWait time.Duration, seed int64) *callsFailing {
 	t.Helper()
-	var mu sync.Mutex
-	posts := map[string]int{} // event type → POSTs
-	works := false
-	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
-		typ := req.Header.Get(typeHeader)
-		mu.Lock()
-		defer mu.Unlock()
-		posts[typ]++
-		if !works && (typ == "call" || all) {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	c := &callsFailing{gen: dialpadtest.NewGenerator(seed), posted: map[string]map[string]bool{}, accepted: map[string]bool{}, all: all}
+	handler := httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(handler.Close)
-	fake = newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
+	c.fake = newFake(t, dialpadtest.Config{})
+	wsID := c.fake.AddWebsocket("")
 	for _, typ := range []string{"call", "sms", "contact"} {
-		addSub(t, fake, typ, wsID)
+		addSub(t, c.fake, typ, wsID)
 	}
 	cfg := testConfig()
 	cfg.Concurrency = 2
 	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited, Concurrency: 2,
-		RetryWaitMin: time.Hour, RetryWaitMax: time.Hour})
-	r = startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
-	count = func(typ string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return posts[typ]
+		RetryWaitMin: minWait, RetryWaitMax: time.Hour})
+	c.r = startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, c.fake, c.fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, c.fake, 1)
+	return c
+}
+
+func (c *callsFailing) serve(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	typ, id := req.Header.Get(typeHeader), req.Header.Get(idHeader)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.posted[typ] == nil {
+		c.posted[typ] = map[string]bool{}
 	}
-	return r, fake, count, func() { mu.Lock(); works = true; mu.Unlock() }
+	c.posted[typ][id] = true
+	if !c.works && (typ == "call" || c.all) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	c.accepted[id] = true
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// count is how many events of typ were POSTed, each once however many
+// attempts it had.
+func (c *callsFailing) count(typ string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.posted[typ])
+}
+
+func (c *callsFailing) fix() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.works = true
+}
+
+func (c *callsFailing) delivered(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.accepted[id]
 }
 
 // stuckCalls publishes the first event of calls calls, each a key of its
 // own, and waits until each had its attempt: none holds up another.
-func stuckCalls(t *testing.T, r *running, fake *dialpadtest.Server, count func(string) int, gen *dialpadtest.Generator, calls int) {
+func (c *callsFailing) stuckCalls(t *testing.T, calls int) {
 	t.Helper()
 	for range calls {
-		publishSome(t, fake, "call", gen.CallLifecycle()[0])
+		publishSome(t, c.fake, "call", c.gen.CallLifecycle()[0])
 	}
-	waitUntil(t, testWait, func() bool { return count("call") == calls },
+	waitUntil(t, testWait, func() bool { return c.count("call") == calls },
 		func() string {
-			return fmt.Sprintf("%d of %d calls attempted, %d parked: stuck keys hold up the rest", count("call"), calls, r.a.Stats().Parked)
+			return fmt.Sprintf("%d of %d calls attempted, %d parked: stuck keys hold up the rest", c.count("call"), calls, c.r.a.Stats().Parked)
 		})
 }
 
-// othersFlow publishes an SMS and a contact and requires both delivered.
-func othersFlow(t *testing.T, fake *dialpadtest.Server, count func(string) int, gen *dialpadtest.Generator) {
+// othersFlow publishes an SMS and a contact and requires both POSTed.
+func (c *callsFailing) othersFlow(t *testing.T) {
 	t.Helper()
-	sms, contacts := count("sms"), count("contact")
-	publish(t, fake, "sms", gen.SMS(), 1)
-	publish(t, fake, "contact", gen.Contact(), 1)
-	waitUntil(t, testWait, func() bool { return count("sms") == sms+1 && count("contact") == contacts+1 },
+	sms, contacts := c.count("sms"), c.count("contact")
+	publish(t, c.fake, "sms", c.gen.SMS(), 1)
+	publish(t, c.fake, "contact", c.gen.Contact(), 1)
+	waitUntil(t, testWait, func() bool { return c.count("sms") == sms+1 && c.count("contact") == contacts+1 },
 		func() string {
-			return fmt.Sprintf("sms %d, contact %d POSTs behind %d stuck calls", count("sms")-sms, count("contact")-contacts, count("call"))
+			return fmt.Sprintf("sms %d, contact %d POSTs behind %d stuck calls", c.count("sms")-sms, c.count("contact")-contacts, c.count("call"))
 		})
+}
+
+// parkedAtLeast waits until n deliveries were parked.
+func (c *callsFailing) parkedAtLeast(t *testing.T, n int64) {
+	t.Helper()
+	waitUntil(t, testWait, func() bool { return c.r.a.Stats().Parked >= n },
+		func() string { return fmt.Sprintf("%d deliveries parked, want at least %d", c.r.a.Stats().Parked, n) })
 }
 
 // TestStuckKeysHoldUpNoOtherKey: more keys waiting for a retry than there
@@ -87,11 +124,10 @@ func othersFlow(t *testing.T, fake *dialpadtest.Server, count func(string) int, 
 // a retry gets a worker of its own. (A black-box review saw 8 failing
 // calls stall every SMS and contact until shutdown.)
 func TestStuckKeysHoldUpNoOtherKey(t *testing.T) {
-	r, fake, count, _ := callsFail(t, false)
-	gen := dialpadtest.NewGenerator(31)
-	stuckCalls(t, r, fake, count, gen, 5)
-	othersFlow(t, fake, count, gen)
-	if err := r.stop(t); err != nil {
+	c := failCalls(t, false, time.Hour, 31)
+	c.stuckCalls(t, 5)
+	c.othersFlow(t)
+	if err := c.r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -103,16 +139,12 @@ func TestStuckKeysHoldUpNoOtherKey(t *testing.T) {
 // calls hold 261 healthy events up for over 90 s.)
 func TestManyStuckKeysHoldUpNoOtherKey(t *testing.T) {
 	const calls = maxWaiting + 100
-	r, fake, count, _ := callsFail(t, false)
-	gen := dialpadtest.NewGenerator(53)
-	othersFlow(t, fake, count, gen) // the handler works
-	stuckCalls(t, r, fake, count, gen, calls)
-	othersFlow(t, fake, count, gen)
-	waitUntil(t, testWait, func() bool { return r.a.Stats().Parked >= calls-maxWaiting-2 },
-		func() string {
-			return fmt.Sprintf("%d deliveries parked, want at least %d", r.a.Stats().Parked, calls-maxWaiting-2)
-		})
-	if err := r.stop(t); err != nil {
+	c := failCalls(t, false, time.Hour, 53)
+	c.othersFlow(t) // the handler works
+	c.stuckCalls(t, calls)
+	c.othersFlow(t)
+	c.parkedAtLeast(t, calls-maxWaiting-2)
+	if err := c.r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -121,35 +153,46 @@ func TestManyStuckKeysHoldUpNoOtherKey(t *testing.T) {
 // has not answered 2xx yet, more failing calls than maxWaiting do not hold
 // up the SMS and contact after them.
 func TestStuckKeysBehindFailingHandlerHoldUpNoOtherKey(t *testing.T) {
-	r, fake, count, _ := callsFail(t, false)
-	gen := dialpadtest.NewGenerator(61)
-	stuckCalls(t, r, fake, count, gen, maxWaiting+50)
-	othersFlow(t, fake, count, gen)
-	if err := r.stop(t); err != nil {
+	c := failCalls(t, false, time.Hour, 61)
+	c.stuckCalls(t, maxWaiting+50)
+	c.othersFlow(t)
+	if err := c.r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
 
-// TestHandlerBackRetriesParkedAtOnce: behind a handler that answered
-// nothing well, parked retries are paced (here an hour off); its first 2xx
-// makes every one due at once, so they are delivered without waiting.
-func TestHandlerBackRetriesParkedAtOnce(t *testing.T) {
+// TestHandlerBackEndsThePace: behind a handler that answered nothing
+// well, parked retries are paced (here 3.5 s apart, 3 minutes for 50); its
+// first 2xx puts every one back on its own backoff (under a second), so
+// each is delivered without waiting for its pace.
+func TestHandlerBackEndsThePace(t *testing.T) {
 	const calls = maxWaiting + 50
-	r, fake, count, fix := callsFail(t, true)
-	gen := dialpadtest.NewGenerator(71)
-	stuckCalls(t, r, fake, count, gen, calls)
-	waitUntil(t, testWait, func() bool { return r.a.Stats().Parked >= calls-maxWaiting-2 },
-		func() string {
-			return fmt.Sprintf("%d parked, want at least %d", r.a.Stats().Parked, calls-maxWaiting-2)
-		})
-	parked := r.a.Stats().Parked
-	fix()
-	publish(t, fake, "sms", gen.SMS(), 1) // the handler's first 2xx
-	waitUntil(t, testWait, func() bool { return r.a.Stats().Delivered >= 1+parked },
-		func() string {
-			return fmt.Sprintf("%d delivered after the handler's return, want the SMS and the %d parked calls", r.a.Stats().Delivered, parked)
-		})
-	if err := r.stop(t); err != nil {
+	c := failCalls(t, true, 200*time.Millisecond, 71)
+	c.stuckCalls(t, calls)
+	c.parkedAtLeast(t, calls-maxWaiting-2)
+	var parked []string
+	for _, rec := range c.r.logs.find(t, "DEBUG", "delivery parked until its retry is due") {
+		parked = append(parked, rec.str("id"))
+	}
+	c.fix()
+	publish(t, c.fake, "sms", c.gen.SMS(), 1) // the handler's first 2xx
+	waitUntil(t, testWait, func() bool {
+		for _, id := range parked {
+			if !c.delivered(id) {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		n := 0
+		for _, id := range parked {
+			if c.delivered(id) {
+				n++
+			}
+		}
+		return fmt.Sprintf("%d of the %d parked calls delivered after the handler's return", n, len(parked))
+	})
+	if err := c.r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -270,6 +313,16 @@ func TestPoolParkingRules(t *testing.T) {
 	}
 	if first.Before(start) || second.Sub(first) != time.Millisecond {
 		t.Errorf("paced slots %v and %v after the start, want 1ms apart", first.Sub(start), second.Sub(start))
+	}
+	for range 100_000 { // a backlog behind the dead handler: paced over 100s
+		p.paced(time.Time{}, maxWait)
+	}
+	p.delivered.Store(0)
+	if !p.delivery() {
+		t.Fatal("the handler's return not reported")
+	}
+	if next := p.paced(time.Time{}, maxWait); time.Until(next) > time.Second {
+		t.Errorf("after the handler's return, the next paced retry is %v off, want the pace started afresh", time.Until(next))
 	}
 }
 

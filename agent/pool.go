@@ -56,10 +56,15 @@ func (p *pool) working() bool {
 }
 
 // delivery records a 2xx answer and reports whether it is the first after
-// parkWithin or more without one: the handler is back.
+// parkWithin or more without one: the handler is back, and the pace of
+// parked retries starts afresh.
 func (p *pool) delivery() (back bool) {
 	now := time.Now().UnixNano()
-	return now-p.delivered.Swap(now) >= int64(parkWithin)
+	if now-p.delivered.Swap(now) < int64(parkWithin) {
+		return false
+	}
+	p.slot.Store(0)
+	return true
 }
 
 // paced is when a parked retry behind a handler that is not working may
@@ -68,7 +73,7 @@ func (p *pool) delivery() (back bool) {
 // backlog behind a dead handler is not retried key by key, each on its own
 // clock (100,000 keys would make 3,300 attempts a second), but at about
 // the rate of the retries that wait on workers. The handler's first 2xx
-// sets every parked retry due at once (Queue.Unpark).
+// puts every parked retry back on its own clock (Queue.Unpark).
 func (p *pool) paced(until time.Time, maxWait time.Duration) time.Time {
 	step := int64(maxWait / maxWaiting)
 	for {

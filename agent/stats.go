@@ -32,7 +32,7 @@ type Stats struct {
 	Oversized  int64         // frames refused whole for exceeding MaxFrameBytes: their events are lost
 	Filtered   int64         // events no filter or route wanted
 	Rejected   int64         // frames that failed signature verification (dead letters)
-	Parked     int64         // retry waits given back to the queue (the keys stuck beyond maxWaiting while the handler works)
+	Parked     int64         // retry waits given back to the queue until due (beyond maxWaiting waiting on workers)
 	Reconnects int64         // connections that ended unplanned
 	Gaps       int64         // windows with no open connection after the first one
 	GapTime    time.Duration // total length of those windows

@@ -369,6 +369,9 @@ func writeEnd(f *os.File, path string, buf []byte, tail *Tail) error {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
 	tail.Cut = tail.Bytes > 0
+	if err := raiseVersion(f); err != nil { // what follows may be of the current format only
+		return fmt.Errorf("spool: %s: %w", path, err)
+	}
 	batch, at := beginBatch(nil)
 	batch = append(batch, buf...)
 	sealBatch(batch, at)

@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -100,9 +102,21 @@ func TestReplayKeepsOneBoundedHistory(t *testing.T) {
 	appendSync(t, d, Event{ID: "a", Key: "call:1", Body: []byte(`{}`)})
 	d.Dead(nextNow(t, d), "gave up", Keep(tries(at, 120)))
 	stop()
+	// As a version 4 file: replay writes summaries, so it raises it first.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{4}, int64(len(fileHeader)-1)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	for round := range 3 {
 		if _, err := Replay(path, Selection{Dead: true}); err != nil {
 			t.Fatal(err)
+		}
+		if head, err := os.ReadFile(path); err != nil || !bytes.Equal(head[:len(fileHeader)], fileHeader) {
+			t.Fatalf("header after replay %d: %q, want %q", round+1, head[:len(fileHeader)], fileHeader)
 		}
 		d, stop = openRunning(t, DiskConfig{Path: path})
 		ev := nextNow(t, d)

@@ -196,7 +196,7 @@ func decodeRecord(read func(span) ([]byte, error), seq uint64, p place) (Record,
 		d = decoder{b: out[1:]}
 		d.uvarint("seq")
 		if out[0] == frameTried {
-			r.Tried = d.attempts()
+			r.Tried = Keep(d.attempts())                      // an older version kept them all
 			r.Attempts = Keep(append(r.Attempts, r.Tried...)) // one bounded history across replays
 		} else {
 			r.apply(d.outcome())

@@ -119,7 +119,7 @@ const (
 	opDead
 	opReject
 	opTried
-	opPark // opTried, then the event waits in the index until at
+	opPark // opTried, then the event waits in the index until park is due
 )
 
 // op is one write waiting for the committer.
@@ -130,6 +130,7 @@ type op struct {
 	attempts  []Attempt
 	reason    string
 	at        time.Time
+	park      *Parking // opPark
 }
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its
@@ -377,23 +378,24 @@ func (d *Disk) Tried(ev Event, attempts []Attempt) {
 	d.send(op{kind: opTried, ev: Event{Seq: ev.Seq}, attempts: slices.Clone(attempts), at: time.Now()})
 }
 
-// Park gives back ev, whose delivery waits for a retry, until due: its
-// attempts so far are written (all of them, so that Next reads them back
-// with it) and, once they are on disk, the event waits in the index, its
-// body not in memory, and its key busy. When it is due Next hands it out
-// again, with them in Tried. It fails, and ev is still the caller's to
-// end, once Run has stopped.
-func (d *Disk) Park(ev Event, attempts []Attempt, due time.Time) error {
-	if err := d.send(op{kind: opPark, ev: Event{Seq: ev.Seq, Key: ev.Key}, attempts: slices.Clone(attempts), at: due}); err != nil {
+// Park gives back ev, whose delivery waits for a retry, until p is due:
+// its attempts so far are written (all of them, so that Next reads them
+// back with it) and, once they are on disk, the event waits in the index,
+// its body not in memory, and its key busy. When it is due Next hands it
+// out again, with them in Tried. It fails, and ev is still the caller's
+// to end, once Run has stopped.
+func (d *Disk) Park(ev Event, attempts []Attempt, p Parking) error {
+	if err := d.send(op{kind: opPark, ev: Event{Seq: ev.Seq, Key: ev.Key}, attempts: slices.Clone(attempts), park: &p}); err != nil {
 		return err
 	}
 	d.uncache(ev)
 	return nil
 }
 
-// Unpark makes every parked event due now (the handler is back). Those
-// still being written are parked as asked.
-func (d *Disk) Unpark() { d.idx.unparkAll() }
+// Unpark puts every parked event back on its own due time: paced ones
+// are due sooner (the handler is back). So are those whose attempts are
+// still being written, once they are.
+func (d *Disk) Unpark() { d.idx.unpaceAll() }
 
 // Len reports the events appended and not yet acknowledged, declared dead
 // or released.

@@ -56,14 +56,15 @@ func (q *Memory) Tried(Event, []Attempt) {}
 // memory nothing is kept (the agent logs it).
 func (q *Memory) Reject(Event, string) {}
 
-// Park gives back ev, whose delivery waits for a retry, until due, with
-// the attempts made so far: Next hands it out again then, with them in
-// Tried. Its key stays busy meanwhile.
-func (q *Memory) Park(ev Event, attempts []Attempt, due time.Time) error {
+// Park gives back ev, whose delivery waits for a retry, until p is due,
+// with the attempts made so far: Next hands it out again then, with them
+// in Tried. Its key stays busy meanwhile.
+func (q *Memory) Park(ev Event, attempts []Attempt, p Parking) error {
 	ev.Tried, ev.Due = attempts, time.Time{}
-	q.idx.park(newEntry(ev), due)
+	q.idx.park(newEntry(ev), p)
 	return nil
 }
 
-// Unpark makes every parked event due now.
-func (q *Memory) Unpark() { q.idx.unparkAll() }
+// Unpark puts every parked event back on its own due time: paced ones
+// are due sooner (the handler is back).
+func (q *Memory) Unpark() { q.idx.unpaceAll() }

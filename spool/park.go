@@ -12,9 +12,29 @@ import (
 // becomes its key's next event again, handed out by next with Due set.
 // One timer serves every parked event.
 
+// Parking says when a parked event is due.
+type Parking struct {
+	// Due is its next attempt by its own backoff (and Retry-After).
+	Due time.Time
+	// Paced, when later than Due, is when it is due instead: retries
+	// behind a handler that is down are spaced out. Unpark puts the event
+	// back on Due, and so does park for one paced at or before the last
+	// Unpark (PacedAt), whose write was still under way then.
+	Paced, PacedAt time.Time
+}
+
+// when is when p is due.
+func (p Parking) when() time.Time {
+	if p.Paced.After(p.Due) {
+		return p.Paced
+	}
+	return p.Due
+}
+
 type parkedEvent struct {
 	e   entry
-	due time.Time
+	due time.Time // when it is handed out again
+	own time.Time // Parking.Due
 }
 
 // parkedHeap is a min-heap of parked events by due time.
@@ -32,14 +52,18 @@ func (h *parkedHeap) Pop() any {
 	return x
 }
 
-// park takes back e, an event next handed out and not done, until due.
-// It stays counted by len. After close it stays parked: a durable queue
-// keeps it on disk for the next start; in memory it is lost, as a retry
-// wait cut short by a stop is.
-func (q *index) park(e entry, due time.Time) {
+// park takes back e, an event next handed out and not done, until p is
+// due. It stays counted by len. After close it stays parked: a durable
+// queue keeps it on disk for the next start; in memory it is lost, as a
+// retry wait cut short by a stop is.
+func (q *index) park(e entry, p Parking) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	heap.Push(&q.parked, parkedEvent{e: e, due: due})
+	due := p.when()
+	if !p.PacedAt.IsZero() && !p.PacedAt.After(q.unparked) {
+		due = p.Due // paced before the handler was back
+	}
+	heap.Push(&q.parked, parkedEvent{e: e, due: due, own: p.Due})
 	if q.closed { // parked during a drain: as if parked before it
 		q.stopParking()
 		q.wakeAll()
@@ -94,13 +118,15 @@ func (q *index) unpark() {
 	q.armLocked()
 }
 
-// unparkAll makes every parked event due now.
-func (q *index) unparkAll() {
+// unpaceAll puts every parked event back on its own due time (a paced
+// one is due sooner), and any parked later whose pace was chosen before.
+func (q *index) unpaceAll() {
 	q.mu.Lock()
-	now := time.Now()
+	q.unparked = time.Now()
 	for i := range q.parked {
-		q.parked[i].due = now // the heap stays one: every due is the same
+		q.parked[i].due = q.parked[i].own
 	}
+	heap.Init(&q.parked)
 	q.mu.Unlock()
 	q.unpark()
 }

@@ -32,7 +32,7 @@ func TestMemoryPark(t *testing.T) {
 	a1, _ := nextWithin(q, time.Second)
 	tried := []Attempt{{At: time.Now(), Status: 503}}
 	due := time.Now().Add(300 * time.Millisecond)
-	if err := q.Park(a1, tried, due); err != nil {
+	if err := q.Park(a1, tried, Parking{Due: due}); err != nil {
 		t.Fatal(err)
 	}
 	b1, ok := nextWithin(q, time.Second)
@@ -68,7 +68,7 @@ func TestMemoryCloseReleasesParkedKeys(t *testing.T) {
 		}
 	}
 	a1, _ := nextWithin(q, time.Second)
-	if err := q.Park(a1, nil, time.Now().Add(time.Hour)); err != nil {
+	if err := q.Park(a1, nil, Parking{Due: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	q.Close()
@@ -99,7 +99,7 @@ func TestDiskPark(t *testing.T) {
 	a1 := nextNow(t, d)
 	tried := tries(time.Now().Round(0).Add(-time.Minute), 3) // no monotonic reading: compared with what is read back
 	due := time.Now().Add(200 * time.Millisecond)
-	if err := d.Park(a1, tried, due); err != nil {
+	if err := d.Park(a1, tried, Parking{Due: due}); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.cached.Load(); got != cachedBefore-int64(len(a1.Body)) {
@@ -116,7 +116,7 @@ func TestDiskPark(t *testing.T) {
 			back.ID, back.Body, back.Tried, back.Due, due)
 	}
 	more := append(slices.Clone(tried), tries(time.Now().Round(0), 1)...)
-	if err := d.Park(back, more, time.Now().Add(time.Hour)); err != nil {
+	if err := d.Park(back, more, Parking{Due: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	stop()
@@ -143,10 +143,51 @@ func TestMemoryParkDuringDrain(t *testing.T) {
 	}
 	a1, _ := nextWithin(q, time.Second)
 	q.Close()
-	if err := q.Park(a1, nil, time.Now().Add(time.Hour)); err != nil {
+	if err := q.Park(a1, nil, Parking{Due: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if a2, ok := nextWithin(q, time.Second); !ok || a2.ID != "a2" {
 		t.Fatalf("drain after a park = %q, want a2", a2.ID)
+	}
+}
+
+// TestUnparkEndsThePace: Unpark puts a paced event back on its own due
+// time, and leaves one parked on its own clock as it is; a paced park
+// whose write was under way at the Unpark is due on its own time too.
+func TestUnparkEndsThePace(t *testing.T) {
+	q := NewMemory()
+	for _, ev := range []Event{{ID: "a1", Key: "a"}, {ID: "b1", Key: "b"}} {
+		if err := q.Append(ev, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, _ := nextWithin(q, time.Second)
+	b1, _ := nextWithin(q, time.Second)
+	now := time.Now()
+	if err := q.Park(a1, nil, Parking{Due: now.Add(100 * time.Millisecond), Paced: now.Add(time.Hour), PacedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Park(b1, nil, Parking{Due: now.Add(time.Hour)}); err != nil { // a Retry-After, say
+		t.Fatal(err)
+	}
+	q.Unpark()
+	if ev, ok := nextWithin(q, 5*time.Second); !ok || ev.ID != "a1" || time.Since(now) < 100*time.Millisecond {
+		t.Fatalf("after Unpark Next = %q after %v, want a1 at its own due time, 100ms", ev.ID, time.Since(now))
+	}
+	if ev, ok := nextWithin(q, 200*time.Millisecond); ok {
+		t.Fatalf("after Unpark Next = %q, want b1 still waiting for its own due time", ev.ID)
+	}
+
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, _ := openRunning(t, DiskConfig{Path: path, CommitInterval: 300 * time.Millisecond})
+	appendSync(t, d, Event{ID: "c1", Key: "c", Body: []byte(`{}`)})
+	c1 := nextNow(t, d)
+	pacedAt := time.Now()
+	if err := d.Park(c1, nil, Parking{Due: pacedAt, Paced: pacedAt.Add(time.Hour), PacedAt: pacedAt}); err != nil {
+		t.Fatal(err)
+	}
+	d.Unpark() // before the park is written
+	if ev, ok := nextWithin(d, 5*time.Second); !ok || ev.ID != "c1" {
+		t.Fatalf("Next after an Unpark that came while the park was written = %q, %v; want c1 at once", ev.ID, ok)
 	}
 }

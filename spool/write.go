@@ -96,7 +96,7 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 			o.committed(o.ev)
 		}
 		if o.kind == opPark && !carried[o.ev.Seq] {
-			d.idx.park(entry{seq: o.ev.Seq, key: o.ev.Key}, o.at) // its attempts are on disk for Next
+			d.idx.park(entry{seq: o.ev.Seq, key: o.ev.Key}, *o.park) // its attempts are on disk for Next
 		}
 		batch[i] = op{} // drop the body reference
 	}
