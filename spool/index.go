@@ -30,7 +30,7 @@ type index struct {
 	parked      parkedHeap           // events given back until their retry is due (see park)
 	timer       *time.Timer          // fires when parked[0] is due
 	due         map[uint64]time.Time // by seq: when an event no longer parked was due, until next hands it out
-	unparked    time.Time            // the last unpaceAll
+	unpaced     time.Time            // the last unpaceAll
 }
 
 func newIndex() *index {

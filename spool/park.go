@@ -60,7 +60,7 @@ func (q *index) park(e entry, p Parking) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	due := p.when()
-	if !p.PacedAt.IsZero() && !p.PacedAt.After(q.unparked) {
+	if !p.PacedAt.IsZero() && !p.PacedAt.After(q.unpaced) {
 		due = p.Due // paced before the handler was back
 	}
 	heap.Push(&q.parked, parkedEvent{e: e, due: due, own: p.Due})
@@ -122,7 +122,7 @@ func (q *index) unpark() {
 // one is due sooner), and any parked later whose pace was chosen before.
 func (q *index) unpaceAll() {
 	q.mu.Lock()
-	q.unparked = time.Now()
+	q.unpaced = time.Now()
 	for i := range q.parked {
 		q.parked[i].due = q.parked[i].own
 	}
@@ -150,11 +150,4 @@ func (q *index) stopParking() {
 		}
 	}
 	q.parked = nil
-}
-
-// parkedLen is how many events are parked.
-func (q *index) parkedLen() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.parked)
 }
