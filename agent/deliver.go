@@ -112,13 +112,20 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		case parked:
 			return
 		}
+		if !time.Now().Before(deadline) { // no attempt starts past the max age
+			a.giveUp(r, ev, ev.Tried, a.maxAgeReason(ev.Tried, "no attempt"), prior, 0)
+			return
+		}
 		budget := 1
 		if prior == 0 && !w.p.parks(w.waiting) {
 			budget = keepEveryAttempt
 		}
 		w.ev = ev // for attempted
-		dctx, cancel := context.WithDeadline(ctx, deadline)
-		res := r.Forwarder.Deliver(dctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining,
+		// The max age, like a stop, ends the delivery at its next retry:
+		// an attempt in flight then goes on (within --timeout), so that
+		// one the handler took is not a dead letter.
+		stop, cancel := context.WithDeadline(draining, deadline)
+		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: stop,
 			Prior: prior, Attempted: attempted, Attempts: budget})
 		cancel()
 		history := spool.Keep(attempts(ev.Tried, res.History))
@@ -134,7 +141,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 					"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 			}
 			return
-		case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped)):
+		case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped) && draining.Err() != nil):
 			made := res.History
 			if ctx.Err() != nil {
 				made = withoutCancelled(made)
@@ -154,18 +161,28 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		}
 		reason := res.Err.Error()
 		if res.Retryable && !time.Now().Before(deadline) {
-			reason = fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, spool.CountAttempts(history), lastAnswer(history, reason))
+			reason = a.maxAgeReason(history, reason)
 		}
-		status := res.Status
-		if last, ok := spool.LastAttempt(history); ok && res.Attempts == prior { // the max age came before this call's attempt
-			status = last.Status
-		}
-		r.Queue.Dead(ev, reason, history)
-		a.stats.failed.Add(1)
-		a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
-			"status", status, "attempts", res.Attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
+		a.giveUp(r, ev, history, reason, res.Attempts, res.Status)
 		return
 	}
+}
+
+// maxAgeReason is a dead letter's reason at the max age.
+func (a *Agent) maxAgeReason(history []spool.Attempt, otherwise string) string {
+	return fmt.Sprintf("max age %s reached after %d attempts; last: %s", a.cfg.MaxAge, spool.CountAttempts(history), lastAnswer(history, otherwise))
+}
+
+// giveUp makes ev a dead letter with its history, and logs it with the
+// status of its last answer (0 when the last attempt got none).
+func (a *Agent) giveUp(r *Route, ev spool.Event, history []spool.Attempt, reason string, attempts, status int) {
+	if last, ok := spool.LastAttempt(history); ok && status == 0 {
+		status = last.Status // the max age came before this call's attempt
+	}
+	r.Queue.Dead(ev, reason, history)
+	a.stats.failed.Add(1)
+	a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
+		"status", status, "attempts", attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
 }
 
 // retried is how waitOutRetry ends.

@@ -26,6 +26,9 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, req.Context().Err()
 	}
+	if c := callFrom(req.Context()); c != nil {
+		c.started() // the wait for a slot is not the handler's time
+	}
 	resp, err := l.rt.RoundTrip(req)
 	if err != nil {
 		<-l.slots

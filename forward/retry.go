@@ -80,6 +80,16 @@ func (c *call) attemptEnded() (stopping, skipped bool) {
 	return c.stopping, c.skipped
 }
 
+// started sets the start of the attempt under way to now: it began
+// waiting for a slot (Config.Concurrency) when it was recorded. It runs on
+// the caller's goroutine, as the hooks do (http.Client calls RoundTrip on
+// it).
+func (c *call) started() {
+	if n := len(c.history); n > 0 {
+		c.history[n-1].At = time.Now()
+	}
+}
+
 // retrying marks the wait before the next attempt.
 func (c *call) retrying() {
 	c.mu.Lock()

@@ -227,3 +227,28 @@ func TestAttemptsEndsCallWithRetryAt(t *testing.T) {
 		t.Errorf("attempt headers %v, want 1 to 5 across the two calls", headers)
 	}
 }
+
+// TestAttemptTimeLeavesOutSlotWait: an attempt that waits for a slot
+// (Config.Concurrency) starts when it gets one: its time and duration are
+// the handler's, not the queue's. (A black-box review saw an attempt
+// recorded as taking 16 s against a 2 s --timeout.)
+func TestAttemptTimeLeavesOutSlotWait(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	f := newForwarder(t, rc.URL, Config{Concurrency: 1})
+	results := make(chan Result, 2)
+	for range 2 {
+		go func() { results <- f.Deliver(context.Background(), Request{Body: []byte(`{}`)}) }()
+	}
+	for range 2 {
+		res := <-results
+		if res.Err != nil || len(res.History) != 1 {
+			t.Fatalf("Deliver = %v with %d attempts, want delivered at once", res.Err, len(res.History))
+		}
+		if d := res.History[0].Duration; d > 500*time.Millisecond {
+			t.Errorf("attempt took %v by its record (Latency %v), want about the handler's 300ms", d, res.Latency)
+		}
+	}
+}
