@@ -123,10 +123,11 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		w.ev = ev // for attempted
 		// The max age, like a stop, ends the delivery at its next retry:
 		// an attempt in flight then goes on (within --timeout), so that
-		// one the handler took is not a dead letter.
+		// one the handler took is not a dead letter. With a spool, which
+		// keeps the event, one still waiting for a slot is not made.
 		stop, cancel := context.WithDeadline(draining, deadline)
 		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: stop,
-			Prior: prior, Attempted: attempted, Attempts: budget})
+			StopQueued: r.Queue.Durable(), Prior: prior, Attempted: attempted, Attempts: budget})
 		cancel()
 		history := spool.Keep(attempts(ev.Tried, res.History))
 		switch {

@@ -78,6 +78,12 @@ type Request struct {
 	// done by then fails retryable with ErrStopped. The first attempt, and
 	// one in flight, go ahead (Deliver's ctx cuts those short).
 	Stop context.Context
+	// StopQueued, with Stop, also stops an attempt still waiting for one
+	// of the Config.Concurrency slots when Stop is done, the first one
+	// included: it is not made, nor counted, and Deliver fails retryable
+	// with ErrStopped. For a caller that keeps the event, so that a stop
+	// behind a slow handler sends nothing new.
+	StopQueued bool
 	// Attempts, when above 0, is the most attempts this call makes. When
 	// they are used up by retryable failures (and Config.MaxAttempts is
 	// not), Deliver returns at once, with Result.RetryAt when the next
@@ -252,6 +258,9 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		defer cancel(nil)
 		c.cancel = cancel
 		defer context.AfterFunc(r.Stop, c.stop)()
+		if r.StopQueued {
+			c.stopQueued = r.Stop.Done()
+		}
 	}
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callKey{}, c), http.MethodPost, f.url, r.Body)
 	if err != nil { // the URL was checked in New; this is not expected
@@ -278,6 +287,8 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		// Delivered, even if ctx ended meanwhile.
 	case err == nil && status != 0 && !retryableStatus(status):
 		e = f.failure(c, status, location, nil, nil) // refused, even if ctx ended meanwhile
+	case c.notStarted:
+		e = f.failure(c, c.status, "", nil, ErrStopped)
 	case ctx.Err() != nil:
 		e = f.failure(c, c.status, "", nil, context.Cause(ctx))
 	case c.stopped() && c.attempts < f.maxAttempts: // else the last allowed attempt failed: final

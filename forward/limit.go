@@ -1,10 +1,15 @@
 package forward
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"sync"
 )
+
+// errNotStarted ends an attempt stopped while it waited for a slot
+// (Request.StopQueued).
+var errNotStarted = errors.New("stopped before it was sent")
 
 // limited is a Forwarder's transport: it lets at most cap(slots) exchanges
 // run at once, over every Deliver call, from sending a request until its
@@ -18,6 +23,11 @@ type limited struct {
 }
 
 func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := callFrom(req.Context())
+	var stop <-chan struct{}
+	if c != nil {
+		stop = c.stopQueued
+	}
 	select {
 	case l.slots <- struct{}{}:
 	case <-req.Context().Done():
@@ -25,8 +35,13 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body.Close() // a RoundTripper closes the body, even on errors
 		}
 		return nil, req.Context().Err()
+	case <-stop:
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errNotStarted
 	}
-	if c := callFrom(req.Context()); c != nil {
+	if c != nil {
 		c.started() // the wait for a slot is not the handler's time
 	}
 	resp, err := l.rt.RoundTrip(req)

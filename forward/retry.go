@@ -36,6 +36,10 @@ type call struct {
 	body      []byte    // what is POSTed, for the Standard Webhooks signature
 	budget    int       // Request.Attempts
 	retryAt   time.Time // when the next attempt is due, once budget ended the call
+	// stopQueued is Request.Stop's Done with Request.StopQueued; notStarted
+	// says the last attempt was stopped while it waited for a slot.
+	stopQueued <-chan struct{}
+	notStarted bool
 
 	// With Request.Stop: cancel ends the call's context, and so a backoff
 	// wait; stop (on Stop's AfterFunc goroutine) calls it only while the
@@ -185,6 +189,12 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	c := callFrom(ctx)
 	if c == nil {
+		return false, nil
+	}
+	if errors.Is(err, errNotStarted) { // not made: not counted
+		c.history = c.history[:len(c.history)-1]
+		c.attempts--
+		c.notStarted = true
 		return false, nil
 	}
 	stopping, skipped := c.attemptEnded()
