@@ -191,14 +191,14 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if c == nil {
 		return false, nil
 	}
-	if errors.Is(err, errNotStarted) { // not made: not counted
+	stopping, skipped := c.attemptEnded()
+	if skipped { // neither recorded nor counted
+		return false, nil
+	}
+	if errors.Is(err, errNotStarted) { // recorded, but not made: not counted
 		c.history = c.history[:len(c.history)-1]
 		c.attempts--
 		c.notStarted = true
-		return false, nil
-	}
-	stopping, skipped := c.attemptEnded()
-	if skipped {
 		return false, nil
 	}
 	c.status, c.err = 0, nil
