@@ -314,7 +314,9 @@ func lastAnswer(history []spool.Attempt, otherwise string) string {
 	}
 	last := history[len(history)-1]
 	if last.Omitted > 0 || last.Status == 0 && (last.Error == context.DeadlineExceeded.Error() || last.Error == context.Canceled.Error()) {
-		// The max age cut this attempt short: the one before says more.
+		// Cut short, not answered (the max age did so in versions before
+		// it let attempts in flight finish; their spools still hold such
+		// attempts): the one before says more.
 		if len(history) == 1 {
 			return "an attempt cut short by the max age"
 		}

@@ -43,14 +43,12 @@ func TestLongOutageKeepsHistoryBounded(t *testing.T) {
 	}))
 	t.Cleanup(handler.Close)
 	disk, stopDisk := runDisk(t)
-	fake := newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
+	src, fake := smsFake(t)
 	cfg := testConfig()
 	cfg.Queue = disk
 	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited,
 		RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
-	r := startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	r := startAgent(t, cfg, handler.URL, src)
 	waitConns(t, fake, 1)
 	publish(t, fake, "sms", dialpadtest.NewGenerator(47).SMS(), 1)
 	r.logs.waitFind(t, 1, "INFO", "event delivered")
@@ -197,13 +195,20 @@ func TestStopKeepsEveryAttempt(t *testing.T) {
 	})
 }
 
-// smsSource is a websocket of the fake Dialpad subscribed to SMS events.
+// smsSource is a websocket of a new fake Dialpad subscribed to SMS events.
 func smsSource(t *testing.T) Source {
+	t.Helper()
+	src, _ := smsFake(t)
+	return src
+}
+
+// smsFake is smsSource with its fake, to publish through.
+func smsFake(t *testing.T) (Source, *dialpadtest.Server) {
 	t.Helper()
 	fake := newFake(t, dialpadtest.Config{})
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, "sms", wsID)
-	return WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID))
+	return WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)), fake
 }
 
 // TestMaxAgeBetweenCallsNamesLastAnswer: an event that reaches its max age
@@ -240,12 +245,10 @@ func TestMaxAgeLetsAttemptInFlightFinish(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(slow.Close)
-	fake := newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
+	src, fake := smsFake(t)
 	cfg := testConfig()
 	cfg.MaxAge = 100 * time.Millisecond
-	r := startAgent(t, cfg, slow.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	r := startAgent(t, cfg, slow.URL, src)
 	waitConns(t, fake, 1)
 	publish(t, fake, "sms", dialpadtest.NewGenerator(83).SMS(), 1)
 	waitUntil(t, testWait, func() bool { st := r.a.Stats(); return st.Delivered+st.Failed == 1 },
