@@ -152,6 +152,7 @@ type Queue interface {
 	Tried(ev spool.Event, attempts []spool.Attempt)
 	Park(ev spool.Event, attempts []spool.Attempt, p spool.Parking) error
 	Unpark()
+	Share(n int)
 	Reject(ev spool.Event, reason string)
 	Len() int
 	Close()
@@ -216,6 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for i := range a.cfg.Routes {
 		p := &pool{a: a, r: &a.cfg.Routes[i], ctx: deliverCtx, draining: draining, wg: &workers, base: int64(a.cfg.Concurrency)}
+		p.r.Queue.Share(a.cfg.Concurrency) // a type whose deliveries take every worker yields to the others
 		for range a.cfg.Concurrency {
 			p.start()
 		}

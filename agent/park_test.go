@@ -17,23 +17,36 @@ import (
 
 // callsFailing is an agent on the fake's call, sms and contact events,
 // whose handler answers 503 to every call (with all, to every event) and
-// 204 to the rest, until fix is called. It has 2 workers, and retries
-// from minWait up to an hour apart.
+// 204 to the rest, until fix is called. With hang, it answers no call
+// instead: it keeps each until the agent's --timeout ends the attempt.
+// With only set, only calls of those call ids fail.
 type callsFailing struct {
 	r    *running
 	fake *dialpadtest.Server
 	gen  *dialpadtest.Generator
+	hang bool
+	only map[string]bool
 
 	mu       sync.Mutex
 	posted   map[string]map[string]bool // event type → delivery ids POSTed
+	attempts map[string]int             // event type → POSTs
 	accepted map[string]bool            // delivery ids answered 204
 	works    bool
 	all      bool
 }
 
+// failCalls is callsFailing with 2 workers, retrying from minWait up to an
+// hour apart.
 func failCalls(t *testing.T, all bool, minWait time.Duration, seed int64) *callsFailing {
+	c := &callsFailing{gen: dialpadtest.NewGenerator(seed), all: all}
+	c.start(t, 2, forward.Config{MaxAttempts: forward.Unlimited, RetryWaitMin: minWait, RetryWaitMax: time.Hour})
+	return c
+}
+
+// start runs the agent with concurrency workers and the Forwarder of fcfg.
+func (c *callsFailing) start(t *testing.T, concurrency int, fcfg forward.Config) {
 	t.Helper()
-	c := &callsFailing{gen: dialpadtest.NewGenerator(seed), posted: map[string]map[string]bool{}, accepted: map[string]bool{}, all: all}
+	c.posted, c.attempts, c.accepted = map[string]map[string]bool{}, map[string]int{}, map[string]bool{}
 	handler := httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(handler.Close)
 	c.fake = newFake(t, dialpadtest.Config{})
@@ -42,29 +55,36 @@ func failCalls(t *testing.T, all bool, minWait time.Duration, seed int64) *calls
 		addSub(t, c.fake, typ, wsID)
 	}
 	cfg := testConfig()
-	cfg.Concurrency = 2
-	cfg.Forwarder = newForwarder(t, forward.Config{URL: handler.URL, MaxAttempts: forward.Unlimited, Concurrency: 2,
-		RetryWaitMin: minWait, RetryWaitMax: time.Hour})
+	cfg.Concurrency = concurrency
+	fcfg.URL, fcfg.Concurrency = handler.URL, concurrency
+	cfg.Forwarder = newForwarder(t, fcfg)
 	c.r = startAgent(t, cfg, handler.URL, WebsocketSource(newClient(t, c.fake, c.fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, c.fake, 1)
-	return c
 }
 
 func (c *callsFailing) serve(w http.ResponseWriter, req *http.Request) {
-	_, _ = io.Copy(io.Discard, req.Body)
+	body, _ := io.ReadAll(req.Body)
 	typ, id := req.Header.Get(typeHeader), req.Header.Get(idHeader)
+	callID, _ := eventIDs(body)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.posted[typ] == nil {
 		c.posted[typ] = map[string]bool{}
 	}
 	c.posted[typ][id] = true
-	if !c.works && (typ == "call" || c.all) {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
+	c.attempts[typ]++
+	failing := !c.works && (typ == "call" && (c.only == nil || c.only[callID]) || c.all)
+	if !failing {
+		c.accepted[id] = true
 	}
-	c.accepted[id] = true
-	w.WriteHeader(http.StatusNoContent)
+	c.mu.Unlock()
+	switch {
+	case failing && c.hang:
+		<-req.Context().Done() // the agent gave up on the attempt
+	case failing:
+		w.WriteHeader(http.StatusServiceUnavailable)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // count is how many events of typ were POSTed, each once however many

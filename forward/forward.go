@@ -65,7 +65,10 @@ type Request struct {
 	ID   string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
 	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
 	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
-	Type string // event type for Config.TypeHeader; "" (or a value unfit for a header) leaves it out
+	// Type is the event type, for Config.TypeHeader ("" or a value unfit
+	// for a header leaves it out) and for sharing the Concurrency slots
+	// fairly between types (see slots).
+	Type string
 	// Prior is how many attempts were made before this call (in an earlier
 	// run of the agent): they count toward Config.MaxAttempts, and the
 	// attempt header goes on from them. With none left the call makes none.
@@ -138,7 +141,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: &limited{rt: cfg.Transport, slots: make(chan struct{}, cfg.Concurrency)},
+			Transport: &limited{rt: cfg.Transport, slots: newSlots(cfg.Concurrency)},
 			Timeout:   timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
@@ -222,7 +225,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if res.ID == "" {
 		res.ID = uuid.NewString()
 	}
-	c := &call{id: res.ID, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted, budget: r.Attempts}
+	c := &call{id: res.ID, class: r.Type, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted, budget: r.Attempts}
 	if !validValue(res.ID) {
 		res.Err = &Error{URL: f.redacted, msg: "forward: delivery id " + strconv.Quote(res.ID) + " is not a valid header value"}
 		res.Latency = time.Since(start)

@@ -11,33 +11,34 @@ import (
 // (Request.StopQueued).
 var errNotStarted = errors.New("stopped before it was sent")
 
-// limited is a Forwarder's transport: it lets at most cap(slots) exchanges
-// run at once, over every Deliver call, from sending a request until its
-// answer's body is closed (forward and retryablehttp close every one). A
-// delivery waiting for its next attempt holds no slot, so a caller may run
-// many more deliveries than POSTs in flight: events whose retries wait
-// (stuck keys) then hold up no other event.
+// limited is a Forwarder's transport: it lets at most Config.Concurrency
+// exchanges run at once, over every Deliver call, from sending a request
+// until its answer's body is closed (forward and retryablehttp close every
+// one); slots says which waiting attempt goes next. A delivery waiting for
+// its next attempt holds no slot, so a caller may run many more deliveries
+// than POSTs in flight: events whose retries wait (stuck keys) then hold
+// up no other event.
 type limited struct {
 	rt    http.RoundTripper
-	slots chan struct{}
+	slots *slots
 }
 
 func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := callFrom(req.Context())
-	var stop <-chan struct{}
+	var (
+		stop  <-chan struct{}
+		class string
+		retry bool
+	)
 	if c != nil {
-		stop = c.stopQueued
+		stop, class, retry = c.stopQueued, c.class, c.attempts > 1
 	}
-	select {
-	case l.slots <- struct{}{}:
-	case <-req.Context().Done():
+	if !l.slots.acquire(class, retry, req.Context().Done(), stop) {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on errors
 		}
-		return nil, req.Context().Err()
-	case <-stop:
-		if req.Body != nil {
-			req.Body.Close()
+		if err := req.Context().Err(); err != nil {
+			return nil, err
 		}
 		return nil, errNotStarted
 	}
@@ -46,10 +47,10 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := l.rt.RoundTrip(req)
 	if err != nil {
-		<-l.slots
+		l.slots.release(class)
 		return nil, err
 	}
-	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots}
+	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class}
 	return resp, nil
 }
 
@@ -63,12 +64,13 @@ func (l *limited) CloseIdleConnections() {
 // slotBody gives its exchange's slot back when closed, once.
 type slotBody struct {
 	io.ReadCloser
-	slots chan struct{}
+	slots *slots
+	class string
 	once  sync.Once
 }
 
 func (b *slotBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { <-b.slots })
+	b.once.Do(func() { b.slots.release(b.class) })
 	return err
 }

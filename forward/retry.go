@@ -27,6 +27,7 @@ const drainLimit = 64 << 10
 // only; the hooks all run on the caller's goroutine, one after another.
 type call struct {
 	id        string
+	class     string          // Request.Type: whose share of the slots the attempts take (see slots)
 	prior     int             // attempts made before this call (Request.Prior)
 	attempted func([]Attempt) // Request.Attempted
 	attempts  int             // attempts started, prior ones included

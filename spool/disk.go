@@ -397,6 +397,9 @@ func (d *Disk) Park(ev Event, attempts []Attempt, p Parking) error {
 // still being written, once they are.
 func (d *Disk) Unpark() { d.idx.unpaceAll() }
 
+// Share is Memory.Share.
+func (d *Disk) Share(n int) { d.idx.setShare(n) }
+
 // Len reports the events appended and not yet acknowledged, declared dead
 // or released.
 func (d *Disk) Len() int { return d.idx.len() }

@@ -103,7 +103,7 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			if f.len() == 0 {
 				delete(q.pending, key)
 			}
-			q.busy[key] = true
+			q.setBusy(key)
 			switch {
 			case q.closed && len(q.pending) == 0:
 				q.wakeAll() // drained: the others return
@@ -139,7 +139,7 @@ func (q *index) done(ev Event) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.size--
-	delete(q.busy, ev.Key)
+	q.clearBusy(ev.Key)
 	if f := q.pending[ev.Key]; f != nil && f.len() > 0 {
 		q.ready.push(f.peek().seq, ev.Key)
 		q.wakeOne()
@@ -178,6 +178,29 @@ func (q *index) holdLocked(ev Event) {
 	q.held[ev.Key] = f
 	delete(q.pending, ev.Key)
 	q.wakeAll() // next may be waiting for nothing now
+}
+
+// setShare sets how many busy keys of one class make it yield to the
+// other classes (see readyKeys); 0, the default, hands out the oldest
+// whatever its class.
+func (q *index) setShare(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ready.share = max(n, 0)
+}
+
+// setBusy marks key handed out; q.mu must be held.
+func (q *index) setBusy(key string) {
+	q.busy[key] = true
+	q.ready.busy(key)
+}
+
+// clearBusy marks key no longer handed out, if it was; q.mu must be held.
+func (q *index) clearBusy(key string) {
+	if q.busy[key] {
+		delete(q.busy, key)
+		q.ready.free(key)
+	}
 }
 
 // len reports how many events were added and are not done yet.

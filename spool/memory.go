@@ -68,3 +68,10 @@ func (q *Memory) Park(ev Event, attempts []Attempt, p Parking) error {
 // Unpark puts every parked event back on its own due time: paced ones
 // are due sooner (the handler is back).
 func (q *Memory) Unpark() { q.idx.unpaceAll() }
+
+// Share makes a class of keys (such as "call" in "call:123") with n or
+// more events handed out and not done yield to the other classes: their
+// oldest event goes first. The agent sets it to its --concurrency, so that
+// one slow or failing type cannot keep every worker. 0 (the default)
+// hands out the oldest event whatever its class.
+func (q *Memory) Share(n int) { q.idx.setShare(n) }

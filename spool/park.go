@@ -107,7 +107,7 @@ func (q *index) unpark() {
 			q.pending[key] = f
 		}
 		f.pushFront(p.e)
-		delete(q.busy, key)
+		q.clearBusy(key)
 		if q.due == nil {
 			q.due = make(map[uint64]time.Time)
 		}
@@ -144,7 +144,7 @@ func (q *index) stopParking() {
 		return
 	}
 	for _, p := range q.parked {
-		delete(q.busy, p.e.key)
+		q.clearBusy(p.e.key)
 		if f := q.pending[p.e.key]; f != nil && f.len() > 0 {
 			q.ready.push(f.peek().seq, p.e.key)
 		}

@@ -1,0 +1,172 @@
+package forward
+
+import "sync"
+
+// slots bounds the exchanges in flight (Config.Concurrency) and, when
+// attempts wait for one, decides which gets the next slot freed, so that
+// a handler slow for one kind of event does not hold up the others:
+//
+//  1. the event type (Request.Type) with the fewest exchanges in flight
+//     (ties: the one whose attempt has waited longest), so that calls the
+//     handler is slow to answer, or never answers within Config.Timeout,
+//     hold only the slots no other type asks for;
+//  2. within a type, a first attempt before a retry, so that an event that
+//     arrived healthy does not wait behind the retries of failing ones;
+//     but a retry gets every retryShare-th slot while both wait, so
+//     retries are never starved;
+//  3. else the attempt that has waited longest.
+//
+// A free slot with no one waiting is taken at once.
+type slots struct {
+	mu     sync.Mutex
+	free   int
+	lanes  map[string]*slotLane
+	order  []*slotLane // lanes in the order they were made: a stable scan
+	ticket uint64      // numbers waiters in arrival order
+}
+
+// retryShare: while first attempts and retries of one type both wait,
+// every retryShare-th slot of the type goes to a retry.
+const retryShare = 4
+
+// slotLane is one event type's share of the slots.
+type slotLane struct {
+	inFlight int
+	first    []*slotWaiter // waiting first attempts, oldest first
+	retry    []*slotWaiter // waiting retries, oldest first
+	firsts   int           // first attempts granted in a row while a retry waited
+}
+
+type slotWaiter struct {
+	ticket  uint64
+	ready   chan struct{} // closed when granted
+	granted bool          // guarded by slots.mu
+}
+
+func newSlots(n int) *slots {
+	return &slots{free: n, lanes: make(map[string]*slotLane)}
+}
+
+// lane returns class's lane, made on first use. s.mu must be held.
+func (s *slots) lane(class string) *slotLane {
+	l := s.lanes[class]
+	if l == nil {
+		l = &slotLane{}
+		s.lanes[class] = l
+		s.order = append(s.order, l)
+	}
+	return l
+}
+
+// acquire takes a slot for an attempt of class (retry: not its event's
+// first attempt). It returns false, holding none, if cancel is closed
+// first.
+func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) bool {
+	s.mu.Lock()
+	l := s.lane(class)
+	if s.free > 0 {
+		s.free--
+		l.inFlight++
+		s.mu.Unlock()
+		return true
+	}
+	s.ticket++
+	w := &slotWaiter{ticket: s.ticket, ready: make(chan struct{})}
+	if retry {
+		l.retry = append(l.retry, w)
+	} else {
+		l.first = append(l.first, w)
+	}
+	s.mu.Unlock()
+	select {
+	case <-w.ready:
+		return true
+	case <-cancel:
+	case <-stop:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.granted { // granted meanwhile: pass the slot on
+		s.releaseLocked(l)
+		return false
+	}
+	if retry {
+		l.retry = without(l.retry, w)
+	} else {
+		l.first = without(l.first, w)
+	}
+	return false
+}
+
+// release gives back a slot class took.
+func (s *slots) release(class string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked(s.lanes[class])
+}
+
+// releaseLocked frees l's slot and grants it to the waiter next in turn.
+// s.mu must be held.
+func (s *slots) releaseLocked(l *slotLane) {
+	l.inFlight--
+	var next *slotLane
+	for _, c := range s.order {
+		if len(c.first)+len(c.retry) == 0 {
+			continue
+		}
+		if next == nil || c.inFlight < next.inFlight || c.inFlight == next.inFlight && c.oldest() < next.oldest() {
+			next = c
+		}
+	}
+	if next == nil {
+		s.free++
+		return
+	}
+	w := next.pop()
+	w.granted = true
+	next.inFlight++
+	close(w.ready)
+}
+
+// oldest is the ticket of l's longest-waiting attempt; l has one.
+func (l *slotLane) oldest() uint64 {
+	switch {
+	case len(l.first) == 0:
+		return l.retry[0].ticket
+	case len(l.retry) == 0:
+		return l.first[0].ticket
+	}
+	return min(l.first[0].ticket, l.retry[0].ticket)
+}
+
+// pop takes the waiter of l next in turn: a first attempt before a retry,
+// but a retry after retryShare-1 first attempts in a row while it waited.
+func (l *slotLane) pop() *slotWaiter {
+	switch {
+	case len(l.retry) == 0:
+		l.firsts = 0
+		return shift(&l.first)
+	case len(l.first) == 0 || l.firsts >= retryShare-1:
+		l.firsts = 0
+		return shift(&l.retry)
+	}
+	l.firsts++
+	return shift(&l.first)
+}
+
+// shift takes the first of *ws.
+func shift(ws *[]*slotWaiter) *slotWaiter {
+	w := (*ws)[0]
+	(*ws)[0] = nil
+	*ws = (*ws)[1:]
+	return w
+}
+
+func without(ws []*slotWaiter, w *slotWaiter) []*slotWaiter {
+	for i, x := range ws {
+		if x == w {
+			return append(ws[:i], ws[i+1:]...)
+		}
+	}
+	return ws
+}

@@ -1,0 +1,138 @@
+package forward
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// slotQueue is how many attempts wait for one of f's slots.
+func slotQueue(f *Forwarder) int {
+	s := f.client.HTTPClient.Transport.(*limited).slots
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.order {
+		n += len(l.first) + len(l.retry)
+	}
+	return n
+}
+
+// held is a handler that keeps each request whose body starts with
+// "hold" until release is called, and answers every request 204.
+type held struct {
+	*receiver
+	release chan struct{}
+}
+
+func newHeld(t *testing.T) *held {
+	h := &held{release: make(chan struct{})}
+	h.receiver = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if strings.HasPrefix(string(h.recorded()[n-1].body), "hold") {
+			<-h.release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return h
+}
+
+// order is the bodies the handler got, in the order it got them.
+func (h *held) order() []string {
+	var out []string
+	for _, x := range h.recorded() {
+		out = append(out, string(x.body))
+	}
+	return out
+}
+
+// waitFor waits until cond holds, for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// deliveries runs Deliver calls and collects their outcomes.
+type deliveries struct {
+	t  *testing.T
+	f  *Forwarder
+	wg sync.WaitGroup
+}
+
+// start delivers body as an event of typ with prior attempts made before,
+// on a goroutine, and waits until it is sent (hold) or waits for a slot.
+func (d *deliveries) start(ctx context.Context, body, typ string, prior int, hold *held) {
+	d.t.Helper()
+	queued, sent := slotQueue(d.f), len(hold.recorded())
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		res := d.f.Deliver(ctx, Request{Body: []byte(body), Type: typ, Prior: prior})
+		if res.Err != nil && ctx.Err() == nil {
+			d.t.Errorf("%s: %v", body, res.Err)
+		}
+	}()
+	waitFor(d.t, body+" to wait for a slot or be sent", func() bool {
+		return slotQueue(d.f) == queued+1 || len(hold.recorded()) == sent+1
+	})
+}
+
+// TestSlotsGoFirstToTheTypeWithFewestInFlight: while calls the handler is
+// slow to answer hold every slot, with more calls waiting for one, the
+// next slot freed goes to an SMS: a handler slow for one type holds up no
+// other. An attempt that stops waiting gives its place up.
+func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
+	h := newHeld(t)
+	f := newForwarder(t, h.URL, Config{Concurrency: 2})
+	d := &deliveries{t: t, f: f}
+	ctx := context.Background()
+	d.start(ctx, "hold-1", "call", 0, h)
+	d.start(ctx, "hold-2", "call", 0, h)
+	d.start(ctx, "call-3", "call", 0, h)
+	gone, cancel := context.WithCancel(ctx)
+	d.start(gone, "call-gone", "call", 0, h)
+	d.start(ctx, "call-4", "call", 0, h)
+	d.start(ctx, "sms-1", "sms", 0, h)
+	cancel()
+	waitFor(t, "the cancelled attempt to leave the queue", func() bool { return slotQueue(f) == 3 })
+	h.release <- struct{}{}
+	waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 5 })
+	close(h.release)
+	d.wg.Wait()
+	want := []string{"hold-1", "hold-2", "sms-1", "call-3", "call-4"}
+	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("POSTs in order %q, want %q: the SMS goes before the calls waiting, the cancelled call not at all", got, want)
+	}
+}
+
+// TestSlotsGoToFirstAttemptsBeforeRetries: of one type, a waiting first
+// attempt gets a slot before a waiting retry, so an event that arrived
+// healthy does not wait behind the retries of failing ones; but every
+// retryShare-th slot goes to a retry while both wait.
+func TestSlotsGoToFirstAttemptsBeforeRetries(t *testing.T) {
+	h := newHeld(t)
+	f := newForwarder(t, h.URL, Config{Concurrency: 1})
+	d := &deliveries{t: t, f: f}
+	ctx := context.Background()
+	d.start(ctx, "hold", "call", 0, h)
+	for _, r := range []string{"retry-1", "retry-2", "retry-3"} {
+		d.start(ctx, r, "call", 1, h)
+	}
+	for _, r := range []string{"first-1", "first-2", "first-3", "first-4", "first-5"} {
+		d.start(ctx, r, "call", 0, h)
+	}
+	close(h.release)
+	d.wg.Wait()
+	want := []string{"hold", "first-1", "first-2", "first-3", "retry-1", "first-4", "first-5", "retry-2", "retry-3"}
+	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("POSTs in order %q, want %q", got, want)
+	}
+}
