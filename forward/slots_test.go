@@ -67,6 +67,12 @@ type deliveries struct {
 	wg sync.WaitGroup
 }
 
+// slotted is a held handler and deliveries to it, concurrency at once.
+func slotted(t *testing.T, concurrency int) (*held, *deliveries) {
+	h := newHeld(t)
+	return h, &deliveries{t: t, f: newForwarder(t, h.URL, Config{Concurrency: concurrency})}
+}
+
 // start delivers body as an event of typ with prior attempts made before,
 // on a goroutine, and waits until it is sent (hold) or waits for a slot.
 func (d *deliveries) start(ctx context.Context, body, typ string, prior int, hold *held) {
@@ -90,9 +96,7 @@ func (d *deliveries) start(ctx context.Context, body, typ string, prior int, hol
 // next slot freed goes to an SMS: a handler slow for one type holds up no
 // other. An attempt that stops waiting gives its place up.
 func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
-	h := newHeld(t)
-	f := newForwarder(t, h.URL, Config{Concurrency: 2})
-	d := &deliveries{t: t, f: f}
+	h, d := slotted(t, 2)
 	ctx := context.Background()
 	d.start(ctx, "hold-1", "call", 0, h)
 	d.start(ctx, "hold-2", "call", 0, h)
@@ -102,7 +106,7 @@ func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
 	d.start(ctx, "call-4", "call", 0, h)
 	d.start(ctx, "sms-1", "sms", 0, h)
 	cancel()
-	waitFor(t, "the cancelled attempt to leave the queue", func() bool { return slotQueue(f) == 3 })
+	waitFor(t, "the cancelled attempt to leave the queue", func() bool { return slotQueue(d.f) == 3 })
 	h.release <- struct{}{}
 	waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 5 })
 	close(h.release)
@@ -118,9 +122,7 @@ func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
 // healthy does not wait behind the retries of failing ones; but every
 // retryShare-th slot goes to a retry while both wait.
 func TestSlotsGoToFirstAttemptsBeforeRetries(t *testing.T) {
-	h := newHeld(t)
-	f := newForwarder(t, h.URL, Config{Concurrency: 1})
-	d := &deliveries{t: t, f: f}
+	h, d := slotted(t, 1)
 	ctx := context.Background()
 	d.start(ctx, "hold", "call", 0, h)
 	for _, r := range []string{"retry-1", "retry-2", "retry-3"} {
