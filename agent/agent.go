@@ -153,6 +153,7 @@ type Queue interface {
 	Park(ev spool.Event, attempts []spool.Attempt, p spool.Parking) error
 	Unpark()
 	Share(n int)
+	Waits(ev spool.Event)
 	Reject(ev spool.Event, reason string)
 	Len() int
 	Close()

@@ -60,10 +60,12 @@ type worker struct {
 }
 
 // wait counts the delivery as waiting for a retry (once): the pool starts
-// a worker to take its place.
+// a worker to take its place, and the queue no longer counts the event's
+// class as holding this one (Queue.Share).
 func (w *worker) wait() {
 	if !w.waiting {
 		w.waiting = true
+		w.r.Queue.Waits(w.ev)
 		w.p.enterWait()
 	}
 }

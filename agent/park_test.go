@@ -30,6 +30,7 @@ type callsFailing struct {
 	mu       sync.Mutex
 	posted   map[string]map[string]bool // event type → delivery ids POSTed
 	attempts map[string]int             // event type → POSTs
+	failed   int                        // POSTs failed (503 or kept)
 	accepted map[string]bool            // delivery ids answered 204
 	works    bool
 	all      bool
@@ -73,7 +74,9 @@ func (c *callsFailing) serve(w http.ResponseWriter, req *http.Request) {
 	c.posted[typ][id] = true
 	c.attempts[typ]++
 	failing := !c.works && (typ == "call" && (c.only == nil || c.only[callID]) || c.all)
-	if !failing {
+	if failing {
+		c.failed++
+	} else {
 		c.accepted[id] = true
 	}
 	c.mu.Unlock()

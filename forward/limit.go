@@ -47,10 +47,10 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := l.rt.RoundTrip(req)
 	if err != nil {
-		l.slots.release(class)
+		l.slots.release(class, retry)
 		return nil, err
 	}
-	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class}
+	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class, retry: retry}
 	return resp, nil
 }
 
@@ -66,11 +66,12 @@ type slotBody struct {
 	io.ReadCloser
 	slots *slots
 	class string
+	retry bool
 	once  sync.Once
 }
 
 func (b *slotBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { b.slots.release(b.class) })
+	b.once.Do(func() { b.slots.release(b.class, b.retry) })
 	return err
 }

@@ -12,13 +12,17 @@ import "sync"
 //     hold only the slots no other type asks for;
 //  2. within a type, a first attempt before a retry, so that an event that
 //     arrived healthy does not wait behind the retries of failing ones;
-//     but a retry gets every retryShare-th slot while both wait, so
-//     retries are never starved;
+//     but while both wait, the type's retries may hold a quarter of the
+//     slots (with fewer than 4, every 4th slot granted), so retries are
+//     never starved: counted in slots held, not slots granted, since a
+//     failing retry may hold its slot until the timeout while a healthy
+//     first attempt gives it back in a millisecond;
 //  3. else the attempt that has waited longest.
 //
 // A free slot with no one waiting is taken at once.
 type slots struct {
 	mu     sync.Mutex
+	n      int // Config.Concurrency
 	free   int
 	lanes  map[string]*slotLane
 	order  []*slotLane // lanes in the order they were made: a stable scan
@@ -26,12 +30,14 @@ type slots struct {
 }
 
 // retryShare: while first attempts and retries of one type both wait,
-// every retryShare-th slot of the type goes to a retry.
+// its retries may hold 1/retryShare of the slots; with fewer slots than
+// retryShare, every retryShare-th slot granted goes to a retry.
 const retryShare = 4
 
 // slotLane is one event type's share of the slots.
 type slotLane struct {
 	inFlight int
+	retries  int           // of inFlight, retries
 	first    []*slotWaiter // waiting first attempts, oldest first
 	retry    []*slotWaiter // waiting retries, oldest first
 	firsts   int           // first attempts granted in a row while a retry waited
@@ -39,12 +45,13 @@ type slotLane struct {
 
 type slotWaiter struct {
 	ticket  uint64
+	retry   bool
 	ready   chan struct{} // closed when granted
 	granted bool          // guarded by slots.mu
 }
 
 func newSlots(n int) *slots {
-	return &slots{free: n, lanes: make(map[string]*slotLane)}
+	return &slots{n: n, free: n, lanes: make(map[string]*slotLane)}
 }
 
 // lane returns class's lane, made on first use. s.mu must be held.
@@ -59,19 +66,24 @@ func (s *slots) lane(class string) *slotLane {
 }
 
 // acquire takes a slot for an attempt of class (retry: not its event's
-// first attempt). It returns false, holding none, if cancel is closed
-// first.
+// first attempt). It returns false, holding none, if cancel or stop is
+// closed first.
 func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) bool {
+	select {
+	case <-stop: // stopped already: not even a free slot is taken
+		return false
+	default:
+	}
 	s.mu.Lock()
 	l := s.lane(class)
 	if s.free > 0 {
 		s.free--
-		l.inFlight++
+		l.take(retry)
 		s.mu.Unlock()
 		return true
 	}
 	s.ticket++
-	w := &slotWaiter{ticket: s.ticket, ready: make(chan struct{})}
+	w := &slotWaiter{ticket: s.ticket, retry: retry, ready: make(chan struct{})}
 	if retry {
 		l.retry = append(l.retry, w)
 	} else {
@@ -87,7 +99,7 @@ func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.granted { // granted meanwhile: pass the slot on
-		s.releaseLocked(l)
+		s.releaseLocked(l, retry)
 		return false
 	}
 	if retry {
@@ -98,17 +110,20 @@ func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) 
 	return false
 }
 
-// release gives back a slot class took.
-func (s *slots) release(class string) {
+// release gives back a slot an attempt of class took.
+func (s *slots) release(class string, retry bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(s.lanes[class])
+	s.releaseLocked(s.lanes[class], retry)
 }
 
 // releaseLocked frees l's slot and grants it to the waiter next in turn.
 // s.mu must be held.
-func (s *slots) releaseLocked(l *slotLane) {
+func (s *slots) releaseLocked(l *slotLane, retry bool) {
 	l.inFlight--
+	if retry {
+		l.retries--
+	}
 	var next *slotLane
 	for _, c := range s.order {
 		if len(c.first)+len(c.retry) == 0 {
@@ -122,10 +137,18 @@ func (s *slots) releaseLocked(l *slotLane) {
 		s.free++
 		return
 	}
-	w := next.pop()
+	w := next.pop(s.n / retryShare)
 	w.granted = true
-	next.inFlight++
+	next.take(w.retry)
 	close(w.ready)
+}
+
+// take counts a slot taken by an attempt of l.
+func (l *slotLane) take(retry bool) {
+	l.inFlight++
+	if retry {
+		l.retries++
+	}
 }
 
 // oldest is the ticket of l's longest-waiting attempt; l has one.
@@ -140,13 +163,17 @@ func (l *slotLane) oldest() uint64 {
 }
 
 // pop takes the waiter of l next in turn: a first attempt before a retry,
-// but a retry after retryShare-1 first attempts in a row while it waited.
-func (l *slotLane) pop() *slotWaiter {
+// but a retry while the type's retries hold fewer than retrySlots (or,
+// with retrySlots 0, after retryShare-1 first attempts in a row while it
+// waited).
+func (l *slotLane) pop(retrySlots int) *slotWaiter {
 	switch {
 	case len(l.retry) == 0:
 		l.firsts = 0
 		return shift(&l.first)
-	case len(l.first) == 0 || l.firsts >= retryShare-1:
+	case len(l.first) == 0,
+		retrySlots > 0 && l.retries < retrySlots,
+		retrySlots == 0 && l.firsts >= retryShare-1:
 		l.firsts = 0
 		return shift(&l.retry)
 	}

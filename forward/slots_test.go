@@ -22,21 +22,47 @@ func slotQueue(f *Forwarder) int {
 }
 
 // held is a handler that keeps each request whose body starts with
-// "hold" until release is called, and answers every request 204.
+// "hold" until let is called with that body (or releaseAll), and answers
+// every request 204.
 type held struct {
 	*receiver
-	release chan struct{}
+	mu      sync.Mutex
+	release map[string]chan struct{} // by body
+	all     chan struct{}
+	once    sync.Once
 }
 
 func newHeld(t *testing.T) *held {
-	h := &held{release: make(chan struct{})}
+	h := &held{release: map[string]chan struct{}{}, all: make(chan struct{})}
 	h.receiver = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if strings.HasPrefix(string(h.recorded()[n-1].body), "hold") {
-			<-h.release
+		if body := string(h.recorded()[n-1].body); strings.HasPrefix(body, "hold") {
+			select {
+			case <-h.gate(body):
+			case <-h.all:
+			case <-r.Context().Done():
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	t.Cleanup(h.releaseAll) // before the server closes, should the test fail first
 	return h
+}
+
+func (h *held) gate(body string) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.release[body] == nil {
+		h.release[body] = make(chan struct{})
+	}
+	return h.release[body]
+}
+
+// let lets the held request with body go.
+func (h *held) let(body string) { close(h.gate(body)) }
+
+// releaseAll lets every held request go, now and from now on.
+func (h *held) releaseAll() {
+	h.once.Do(func() { close(h.all) })
 }
 
 // order is the bodies the handler got, in the order it got them.
@@ -70,7 +96,8 @@ type deliveries struct {
 // slotted is a held handler and deliveries to it, concurrency at once.
 func slotted(t *testing.T, concurrency int) (*held, *deliveries) {
 	h := newHeld(t)
-	return h, &deliveries{t: t, f: newForwarder(t, h.URL, Config{Concurrency: concurrency})}
+	// A minute's timeout: no held request is retried, which would change the order.
+	return h, &deliveries{t: t, f: newForwarder(t, h.URL, Config{Concurrency: concurrency, Timeout: time.Minute})}
 }
 
 // start delivers body as an event of typ with prior attempts made before,
@@ -107,9 +134,9 @@ func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
 	d.start(ctx, "sms-1", "sms", 0, h)
 	cancel()
 	waitFor(t, "the cancelled attempt to leave the queue", func() bool { return slotQueue(d.f) == 3 })
-	h.release <- struct{}{}
+	h.let("hold-1")
 	waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 5 })
-	close(h.release)
+	h.releaseAll()
 	d.wg.Wait()
 	want := []string{"hold-1", "hold-2", "sms-1", "call-3", "call-4"}
 	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -119,8 +146,9 @@ func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
 
 // TestSlotsGoToFirstAttemptsBeforeRetries: of one type, a waiting first
 // attempt gets a slot before a waiting retry, so an event that arrived
-// healthy does not wait behind the retries of failing ones; but every
-// retryShare-th slot goes to a retry while both wait.
+// healthy does not wait behind the retries of failing ones; but with
+// fewer than 4 slots every retryShare-th slot goes to a retry while both
+// wait.
 func TestSlotsGoToFirstAttemptsBeforeRetries(t *testing.T) {
 	h, d := slotted(t, 1)
 	ctx := context.Background()
@@ -131,10 +159,42 @@ func TestSlotsGoToFirstAttemptsBeforeRetries(t *testing.T) {
 	for _, r := range []string{"first-1", "first-2", "first-3", "first-4", "first-5"} {
 		d.start(ctx, r, "call", 0, h)
 	}
-	close(h.release)
+	h.releaseAll()
 	d.wg.Wait()
 	want := []string{"hold", "first-1", "first-2", "first-3", "retry-1", "first-4", "first-5", "retry-2", "retry-3"}
 	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("POSTs in order %q, want %q", got, want)
 	}
+}
+
+// TestRetriesHoldAQuarterOfTheSlots: with 4 slots, while first attempts of
+// a type wait, its retries may hold one slot: with a retry holding one
+// (a handler that keeps failing calls until the timeout), every other slot
+// freed goes to first attempts; the slot it gives back goes to the next
+// retry.
+func TestRetriesHoldAQuarterOfTheSlots(t *testing.T) {
+	run := func(let string, want ...string) {
+		t.Helper()
+		h, d := slotted(t, 4)
+		ctx := context.Background()
+		d.start(ctx, "hold-retry", "call", 1, h)
+		for _, b := range []string{"hold-1", "hold-2", "hold-3"} {
+			d.start(ctx, b, "call", 0, h)
+		}
+		d.start(ctx, "retry-1", "call", 1, h)
+		d.start(ctx, "retry-2", "call", 1, h)
+		d.start(ctx, "first-1", "call", 0, h)
+		d.start(ctx, "first-2", "call", 0, h)
+		d.start(ctx, "first-3", "call", 0, h)
+		h.let(let)
+		waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 9 })
+		h.releaseAll()
+		d.wg.Wait()
+		want = append([]string{"hold-retry", "hold-1", "hold-2", "hold-3"}, want...)
+		if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("after %s: POSTs in order %q, want %q", let, got, want)
+		}
+	}
+	run("hold-1", "first-1", "first-2", "first-3", "retry-1", "retry-2")
+	run("hold-retry", "retry-1", "retry-2", "first-1", "first-2", "first-3") // the retries' slot stays theirs
 }

@@ -284,6 +284,7 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 	r, err := d.read(ev.Seq)
 	if err != nil {
 		// The key stays busy: no later event of it may overtake this one.
+		d.idx.waits(ev) // but it takes no worker
 		return Event{}, err
 	}
 	r.Event.stored, r.Event.Due = true, ev.Due
@@ -399,6 +400,9 @@ func (d *Disk) Unpark() { d.idx.unpaceAll() }
 
 // Share is Memory.Share.
 func (d *Disk) Share(n int) { d.idx.setShare(n) }
+
+// Waits is Memory.Waits.
+func (d *Disk) Waits(ev Event) { d.idx.waits(ev) }
 
 // Len reports the events appended and not yet acknowledged, declared dead
 // or released.

@@ -18,7 +18,7 @@ type index struct {
 	mu      sync.Mutex
 	seq     uint64
 	pending map[string]*fifo[entry] // events not yet handed out, per key
-	busy    map[string]bool         // keys with an event handed out and not Done
+	busy    map[string]keyState     // keys with an event handed out and not Done
 	held    map[string]*fifo[entry] // keys held (see hold) and their events, not handed out again
 	ready   readyKeys               // keys with pending events and not busy
 	waiters []chan struct{}         // next calls waiting, oldest first; each is woken once
@@ -36,7 +36,7 @@ type index struct {
 func newIndex() *index {
 	return &index{
 		pending: make(map[string]*fifo[entry]),
-		busy:    make(map[string]bool),
+		busy:    make(map[string]keyState),
 	}
 }
 
@@ -68,7 +68,7 @@ func (q *index) addLocked(ev Event) (Event, error) {
 		q.pending[ev.Key] = f
 	}
 	f.push(newEntry(ev))
-	if f.len() == 1 && !q.busy[ev.Key] {
+	if _, busy := q.busy[ev.Key]; f.len() == 1 && !busy {
 		q.ready.push(ev.Seq, ev.Key)
 		q.wakeOne()
 	}
@@ -168,6 +168,7 @@ func (q *index) holdPending(ev Event) {
 
 // holdLocked sets ev's key aside; q.mu must be held.
 func (q *index) holdLocked(ev Event) {
+	q.setIdle(ev.Key)
 	if q.held == nil {
 		q.held = make(map[string]*fifo[entry])
 	}
@@ -189,18 +190,44 @@ func (q *index) setShare(n int) {
 	q.ready.share = max(n, 0)
 }
 
-// setBusy marks key handed out; q.mu must be held.
+// keyState is what the event a busy key has handed out is doing.
+type keyState uint8
+
+const (
+	active keyState = iota // on a worker, which it keeps
+	idle                   // waiting for a retry on a worker of its own, parked, held, or unread
+)
+
+// setBusy marks key handed out, active; q.mu must be held.
 func (q *index) setBusy(key string) {
-	q.busy[key] = true
-	q.ready.busy(key)
+	q.busy[key] = active
+	q.ready.taken(key)
+}
+
+// setIdle marks busy key idle (see keyState), if it is active; q.mu must
+// be held.
+func (q *index) setIdle(key string) {
+	if s, ok := q.busy[key]; ok && s == active {
+		q.busy[key] = idle
+		q.ready.idle(key)
+	}
 }
 
 // clearBusy marks key no longer handed out, if it was; q.mu must be held.
 func (q *index) clearBusy(key string) {
-	if q.busy[key] {
+	if s, ok := q.busy[key]; ok {
 		delete(q.busy, key)
-		q.ready.free(key)
+		q.ready.free(key, s == active)
 	}
+}
+
+// waits marks the event ev, handed out, as waiting for its retries on a
+// worker of its own from now until done: it no longer takes one of the
+// workers its class shares with the others (see readyKeys).
+func (q *index) waits(ev Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.setIdle(ev.Key)
 }
 
 // len reports how many events were added and are not done yet.

@@ -70,8 +70,13 @@ func (q *Memory) Park(ev Event, attempts []Attempt, p Parking) error {
 func (q *Memory) Unpark() { q.idx.unpaceAll() }
 
 // Share makes a class of keys (such as "call" in "call:123") with n or
-// more events handed out and not done yield to the other classes: their
-// oldest event goes first. The agent sets it to its --concurrency, so that
-// one slow or failing type cannot keep every worker. 0 (the default)
-// hands out the oldest event whatever its class.
+// more events handed out and not done yield to the class with the fewest
+// events on workers they keep (see Waits). The agent sets it to its
+// --concurrency, so that one slow or failing type cannot keep every
+// worker. 0 (the default) hands out the oldest event whatever its class.
 func (q *Memory) Share(n int) { q.idx.setShare(n) }
+
+// Waits tells that ev, handed out by Next, waits for its retries on a
+// worker of its own from now until it is done: it no longer counts as
+// taking one of the workers its class shares (see Share).
+func (q *Memory) Waits(ev Event) { q.idx.waits(ev) }

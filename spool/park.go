@@ -64,6 +64,7 @@ func (q *index) park(e entry, p Parking) {
 		due = p.Due // paced before the handler was back
 	}
 	heap.Push(&q.parked, parkedEvent{e: e, due: due, own: p.Due})
+	q.setIdle(e.key)
 	if q.closed { // parked during a drain: as if parked before it
 		q.stopParking()
 		q.wakeAll()

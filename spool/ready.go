@@ -12,12 +12,14 @@ import (
 // its bodies are read back in about file order, see readAhead).
 //
 // With a share set, the keys are also grouped by class (a key's part
-// before its first ':', such as "call" or "sms"), and a class with share
-// or more keys busy (handed out and not done: being delivered, or waiting
-// for a retry) yields to the others: the oldest event of a class below its
-// share goes first. So when one type of event is slow or failing, and its
-// deliveries take every worker, the other types still reach one. With
-// every class at its share, or none, the oldest goes first.
+// before its first ':', such as "call" or "sms"), and each class counts
+// its keys busy (handed out and not done) and, of those, its active ones
+// (on a worker they keep: not waiting for a retry on a worker of their
+// own, nor parked). When the oldest event's class has share or more keys
+// busy (say the handler is slow or failing for calls), the next key goes
+// instead to the class with the fewest active ones (ties: the oldest
+// event), so the other types still reach a worker, and the busy class
+// gets its turn as soon as it has fewer workers than another.
 type readyKeys struct {
 	share int
 	n     int
@@ -25,10 +27,12 @@ type readyKeys struct {
 	order []*readyLane // lanes in the order they were made: a stable scan
 }
 
-// readyLane is one class's ready keys and its count of busy ones.
+// readyLane is one class's ready keys and its counts of busy and active
+// ones.
 type readyLane struct {
-	h    readyHeap
-	busy int
+	h      readyHeap
+	busy   int
+	active int
 }
 
 type readyKey struct {
@@ -65,8 +69,7 @@ func (r *readyKeys) push(seq uint64, key string) {
 	r.n++
 }
 
-// pop returns the key next in turn, of the oldest event ready whose class
-// is below its share, else of the oldest event ready; there is one.
+// pop returns the key next in turn; there is one.
 func (r *readyKeys) pop() string {
 	var oldest, fair *readyLane
 	for _, l := range r.order {
@@ -76,20 +79,34 @@ func (r *readyKeys) pop() string {
 		if oldest == nil || l.h[0].seq < oldest.h[0].seq {
 			oldest = l
 		}
-		if r.share > 0 && l.busy < r.share && (fair == nil || l.h[0].seq < fair.h[0].seq) {
+		if fair == nil || l.active < fair.active || l.active == fair.active && l.h[0].seq < fair.h[0].seq {
 			fair = l
 		}
 	}
-	if fair == nil {
+	if r.share == 0 || oldest.busy < r.share {
 		fair = oldest
 	}
 	r.n--
 	return heap.Pop(&fair.h).(readyKey).key
 }
 
-// busy and free count key's class's keys handed out and not done.
-func (r *readyKeys) busy(key string) { r.lane(key).busy++ }
-func (r *readyKeys) free(key string) { r.lane(key).busy-- }
+// taken counts key handed out, active; idle counts it no longer active;
+// free counts it done (active says whether it still was).
+func (r *readyKeys) taken(key string) {
+	l := r.lane(key)
+	l.busy++
+	l.active++
+}
+
+func (r *readyKeys) idle(key string) { r.lane(key).active-- }
+
+func (r *readyKeys) free(key string, active bool) {
+	l := r.lane(key)
+	l.busy--
+	if active {
+		l.active--
+	}
+}
 
 // readyHeap is a lane's heap.Interface, a min-heap by seq.
 type readyHeap []readyKey
