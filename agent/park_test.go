@@ -29,7 +29,6 @@ type callsFailing struct {
 
 	mu       sync.Mutex
 	posted   map[string]map[string]bool // event type → delivery ids POSTed
-	attempts map[string]int             // event type → POSTs
 	failed   int                        // POSTs failed (503 or kept)
 	accepted map[string]bool            // delivery ids answered 204
 	works    bool
@@ -47,7 +46,7 @@ func failCalls(t *testing.T, all bool, minWait time.Duration, seed int64) *calls
 // start runs the agent with concurrency workers and the Forwarder of fcfg.
 func (c *callsFailing) start(t *testing.T, concurrency int, fcfg forward.Config) {
 	t.Helper()
-	c.posted, c.attempts, c.accepted = map[string]map[string]bool{}, map[string]int{}, map[string]bool{}
+	c.posted, c.accepted = map[string]map[string]bool{}, map[string]bool{}
 	handler := httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(handler.Close)
 	c.fake = newFake(t, dialpadtest.Config{})
@@ -72,7 +71,6 @@ func (c *callsFailing) serve(w http.ResponseWriter, req *http.Request) {
 		c.posted[typ] = map[string]bool{}
 	}
 	c.posted[typ][id] = true
-	c.attempts[typ]++
 	failing := !c.works && (typ == "call" && (c.only == nil || c.only[callID]) || c.all)
 	if failing {
 		c.failed++
