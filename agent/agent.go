@@ -218,7 +218,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for i := range a.cfg.Routes {
 		p := &pool{a: a, r: &a.cfg.Routes[i], ctx: deliverCtx, draining: draining, wg: &workers, base: int64(a.cfg.Concurrency)}
-		p.r.Queue.Share(a.cfg.Concurrency) // a type whose deliveries take every worker yields to the others
+		// A type whose events hold every other worker (or wait for retries)
+		// yields the free one to the others: the worker asking is not busy.
+		p.r.Queue.Share(max(a.cfg.Concurrency-1, 1))
 		for range a.cfg.Concurrency {
 			p.start()
 		}

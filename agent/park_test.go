@@ -19,13 +19,15 @@ import (
 // whose handler answers 503 to every call (with all, to every event) and
 // 204 to the rest, until fix is called. With hang, it answers no call
 // instead: it keeps each until the agent's --timeout ends the attempt.
-// With only set, only calls of those call ids fail.
+// With only set, only calls of those call ids fail. With slow, calls that
+// do not fail are answered 204 after it.
 type callsFailing struct {
 	r    *running
 	fake *dialpadtest.Server
 	gen  *dialpadtest.Generator
 	hang bool
 	only map[string]bool
+	slow time.Duration
 
 	mu       sync.Mutex
 	posted   map[string]map[string]bool // event type → delivery ids POSTed
@@ -83,6 +85,12 @@ func (c *callsFailing) serve(w http.ResponseWriter, req *http.Request) {
 		<-req.Context().Done() // the agent gave up on the attempt
 	case failing:
 		w.WriteHeader(http.StatusServiceUnavailable)
+	case typ == "call" && c.slow > 0:
+		select { // a slow handler
+		case <-time.After(c.slow):
+			w.WriteHeader(http.StatusNoContent)
+		case <-req.Context().Done():
+		}
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}

@@ -105,3 +105,31 @@ func TestHealthyKeysNotBehindRetries(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestSlowButWorkingTypeHoldsUpNoOtherType: a handler that takes 300 ms
+// to answer each call 2xx, with 40 calls queued ahead of 20 SMS, gets the
+// SMS while most calls still wait: the calls hold every other worker, so
+// the worker that frees up takes an SMS. First come, first served, the
+// SMS would wait for all 40 calls.
+func TestSlowButWorkingTypeHoldsUpNoOtherType(t *testing.T) {
+	c := &callsFailing{gen: dialpadtest.NewGenerator(47), slow: 300 * time.Millisecond}
+	c.start(t, 4, forward.Config{})
+	c.fix() // calls are answered 2xx, slowly
+	const calls, sms = 40, 20
+	for range calls {
+		publishSome(t, c.fake, "call", c.gen.CallLifecycle()[0])
+	}
+	for range sms {
+		publishSome(t, c.fake, "sms", c.gen.SMS())
+	}
+	waitUntil(t, testWait, func() bool { return c.count("sms") == sms },
+		func() string { return fmt.Sprintf("%d of %d SMS delivered behind slow calls", c.count("sms"), sms) })
+	if n, _ := c.callCounts(); n > calls/2 {
+		t.Errorf("%d of %d calls were delivered before the last SMS: the SMS waited behind them", n, calls)
+	}
+	waitUntil(t, 3*testWait, func() bool { n, _ := c.callCounts(); return n == calls },
+		func() string { n, _ := c.callCounts(); return fmt.Sprintf("%d of %d calls delivered", n, calls) })
+	if err := c.r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -71,9 +71,10 @@ func (q *Memory) Unpark() { q.idx.unpaceAll() }
 
 // Share makes a class of keys (such as "call" in "call:123") with n or
 // more events handed out and not done yield to the class with the fewest
-// events on workers they keep (see Waits). The agent sets it to its
-// --concurrency, so that one slow or failing type cannot keep every
-// worker. 0 (the default) hands out the oldest event whatever its class.
+// events on workers they keep (see Waits). The agent sets it to one less
+// than its --concurrency (the worker asking holds none), so that one slow
+// or failing type cannot keep every worker. 0 (the default) hands out the
+// oldest event whatever its class.
 func (q *Memory) Share(n int) { q.idx.setShare(n) }
 
 // Waits tells that ev, handed out by Next, waits for its retries on a

@@ -12,7 +12,9 @@ import (
 // its bodies are read back in about file order, see readAhead).
 //
 // With a share set, the keys are also grouped by class (a key's part
-// before its first ':', such as "call" or "sms"), and each class counts
+// before its first ':': the agent's are call, sms, agent, contact,
+// changelog and other, close to the event types by which forward shares
+// its slots), and each class counts
 // its keys busy (handed out and not done) and, of those, its active ones
 // (on a worker they keep: not waiting for a retry on a worker of their
 // own, nor parked). When the oldest event's class has share or more keys
