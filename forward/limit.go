@@ -33,7 +33,8 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c != nil {
 		stop, class, retry = c.stopQueued, c.class, c.attempts > 1
 	}
-	if !l.slots.acquire(class, retry, req.Context().Done(), stop) {
+	start, ok := l.slots.acquire(class, retry, req.Context().Done(), stop)
+	if !ok {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on errors
 		}
@@ -47,10 +48,10 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := l.rt.RoundTrip(req)
 	if err != nil {
-		l.slots.release(class, retry)
+		l.slots.release(class, retry, start)
 		return nil, err
 	}
-	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class, retry: retry}
+	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class, retry: retry, start: start}
 	return resp, nil
 }
 
@@ -67,11 +68,12 @@ type slotBody struct {
 	slots *slots
 	class string
 	retry bool
+	start int64
 	once  sync.Once
 }
 
 func (b *slotBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { b.slots.release(b.class, b.retry) })
+	b.once.Do(func() { b.slots.release(b.class, b.retry, b.start) })
 	return err
 }

@@ -1,15 +1,23 @@
 package forward
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // slots bounds the exchanges in flight (Config.Concurrency) and, when
 // attempts wait for one, decides which gets the next slot freed, so that
 // a handler slow for one kind of event does not hold up the others:
 //
-//  1. the event type (Request.Type) with the fewest exchanges in flight
-//     (ties: the one whose attempt has waited longest), so that calls the
-//     handler is slow to answer, or never answers within Config.Timeout,
-//     hold only the slots no other type asks for;
+//  1. the event type (Request.Type) that has held slots for the least
+//     time (ties: the one whose attempt has waited longest). Time, not
+//     count: calls the handler is slow to answer, or never answers within
+//     Config.Timeout, then hold only the slots no other type asks for;
+//     and a type whose attempts end in a millisecond (say retries that
+//     fail at once) cannot take every slot from a type whose attempts
+//     take 50 ms. A type that asks again after none of its attempts
+//     waited or ran starts level with the least served of the others, so
+//     that a quiet spell earns it no long run of slots;
 //  2. within a type, a first attempt before a retry, so that an event that
 //     arrived healthy does not wait behind the retries of failing ones;
 //     but while both wait, the type's retries may hold a quarter of the
@@ -27,6 +35,7 @@ type slots struct {
 	lanes  map[string]*slotLane
 	order  []*slotLane // lanes in the order they were made: a stable scan
 	ticket uint64      // numbers waiters in arrival order
+	epoch  time.Time   // the clock of slot times
 }
 
 // retryShare: while first attempts and retries of one type both wait,
@@ -38,6 +47,8 @@ const retryShare = 4
 type slotLane struct {
 	inFlight int
 	retries  int           // of inFlight, retries
+	used     int64         // time slots were held by attempts ended, ns
+	started  int64         // sum of the start times of those in flight, ns since epoch
 	first    []*slotWaiter // waiting first attempts, oldest first
 	retry    []*slotWaiter // waiting retries, oldest first
 	firsts   int           // first attempts granted in a row while a retry waited
@@ -48,13 +59,17 @@ type slotWaiter struct {
 	retry   bool
 	ready   chan struct{} // closed when granted
 	granted bool          // guarded by slots.mu
+	start   int64         // when granted
 }
 
 func newSlots(n int) *slots {
-	return &slots{n: n, free: n, lanes: make(map[string]*slotLane)}
+	return &slots{n: n, free: n, lanes: make(map[string]*slotLane), epoch: time.Now()}
 }
 
-// lane returns class's lane, made on first use. s.mu must be held.
+func (s *slots) now() int64 { return int64(time.Since(s.epoch)) }
+
+// lane returns class's lane, made on first use, and levels a lane that
+// was idle (see slots). s.mu must be held.
 func (s *slots) lane(class string) *slotLane {
 	l := s.lanes[class]
 	if l == nil {
@@ -62,25 +77,42 @@ func (s *slots) lane(class string) *slotLane {
 		s.lanes[class] = l
 		s.order = append(s.order, l)
 	}
+	if l.idle() {
+		floor := int64(-1)
+		for _, o := range s.order {
+			if o != l && !o.idle() && (floor < 0 || o.used < floor) {
+				floor = o.used
+			}
+		}
+		l.used = max(l.used, floor)
+	}
 	return l
 }
 
+// idle reports whether l has no attempt in flight or waiting.
+func (l *slotLane) idle() bool { return l.inFlight == 0 && len(l.first)+len(l.retry) == 0 }
+
+// held is how long l's attempts have held slots, those in flight so far
+// included.
+func (l *slotLane) held(now int64) int64 { return l.used + int64(l.inFlight)*now - l.started }
+
 // acquire takes a slot for an attempt of class (retry: not its event's
-// first attempt). It returns false, holding none, if cancel or stop is
-// closed first.
-func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) bool {
+// first attempt) and returns when it took it. It returns false, holding
+// none, if cancel or stop is closed first.
+func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) (int64, bool) {
 	select {
 	case <-stop: // stopped already: not even a free slot is taken
-		return false
+		return 0, false
 	default:
 	}
 	s.mu.Lock()
 	l := s.lane(class)
 	if s.free > 0 {
 		s.free--
-		l.take(retry)
+		start := s.now()
+		l.take(retry, start)
 		s.mu.Unlock()
-		return true
+		return start, true
 	}
 	s.ticket++
 	w := &slotWaiter{ticket: s.ticket, retry: retry, ready: make(chan struct{})}
@@ -92,35 +124,38 @@ func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) 
 	s.mu.Unlock()
 	select {
 	case <-w.ready:
-		return true
+		return w.start, true
 	case <-cancel:
 	case <-stop:
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.granted { // granted meanwhile: pass the slot on
-		s.releaseLocked(l, retry)
-		return false
+		s.releaseLocked(l, retry, w.start)
+		return 0, false
 	}
 	if retry {
 		l.retry = without(l.retry, w)
 	} else {
 		l.first = without(l.first, w)
 	}
-	return false
+	return 0, false
 }
 
-// release gives back a slot an attempt of class took.
-func (s *slots) release(class string, retry bool) {
+// release gives back a slot an attempt of class took at start.
+func (s *slots) release(class string, retry bool, start int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(s.lanes[class], retry)
+	s.releaseLocked(s.lanes[class], retry, start)
 }
 
 // releaseLocked frees l's slot and grants it to the waiter next in turn.
 // s.mu must be held.
-func (s *slots) releaseLocked(l *slotLane, retry bool) {
+func (s *slots) releaseLocked(l *slotLane, retry bool, start int64) {
+	now := s.now()
 	l.inFlight--
+	l.started -= start
+	l.used += now - start
 	if retry {
 		l.retries--
 	}
@@ -129,7 +164,7 @@ func (s *slots) releaseLocked(l *slotLane, retry bool) {
 		if len(c.first)+len(c.retry) == 0 {
 			continue
 		}
-		if next == nil || c.inFlight < next.inFlight || c.inFlight == next.inFlight && c.oldest() < next.oldest() {
+		if next == nil || c.held(now) < next.held(now) || c.held(now) == next.held(now) && c.oldest() < next.oldest() {
 			next = c
 		}
 	}
@@ -138,14 +173,15 @@ func (s *slots) releaseLocked(l *slotLane, retry bool) {
 		return
 	}
 	w := next.pop(s.n / retryShare)
-	w.granted = true
-	next.take(w.retry)
+	w.granted, w.start = true, now
+	next.take(w.retry, now)
 	close(w.ready)
 }
 
-// take counts a slot taken by an attempt of l.
-func (l *slotLane) take(retry bool) {
+// take counts a slot taken at start by an attempt of l.
+func (l *slotLane) take(retry bool, start int64) {
 	l.inFlight++
+	l.started += start
 	if retry {
 		l.retries++
 	}

@@ -118,11 +118,11 @@ func (d *deliveries) start(ctx context.Context, body, typ string, prior int, hol
 	})
 }
 
-// TestSlotsGoFirstToTheTypeWithFewestInFlight: while calls the handler is
+// TestSlotsGoFirstToTheLeastServedType: while calls the handler is
 // slow to answer hold every slot, with more calls waiting for one, the
 // next slot freed goes to an SMS: a handler slow for one type holds up no
 // other. An attempt that stops waiting gives its place up.
-func TestSlotsGoFirstToTheTypeWithFewestInFlight(t *testing.T) {
+func TestSlotsGoFirstToTheLeastServedType(t *testing.T) {
 	h, d := slotted(t, 2)
 	ctx := context.Background()
 	d.start(ctx, "hold-1", "call", 0, h)
@@ -197,4 +197,27 @@ func TestRetriesHoldAQuarterOfTheSlots(t *testing.T) {
 	}
 	run("hold-1", "first-1", "first-2", "first-3", "retry-1", "retry-2")
 	run("hold-retry", "retry-1", "retry-2", "first-1", "first-2", "first-3") // the retries' slot stays theirs
+}
+
+// TestSlotsShareTimeNotCount: the next slot goes to the type that has held
+// slots for the least time, not to the one with the fewest in flight: an
+// SMS that held its slot 300 ms comes after a call that has held one for
+// a moment. So a type whose attempts end at once (retries failing fast,
+// in numbers) cannot take every slot from one whose attempts take longer.
+func TestSlotsShareTimeNotCount(t *testing.T) {
+	h, d := slotted(t, 2)
+	ctx := context.Background()
+	d.start(ctx, "hold-sms", "sms", 0, h)
+	time.Sleep(300 * time.Millisecond) // the SMS holds its slot that long
+	d.start(ctx, "hold-call", "call", 0, h)
+	d.start(ctx, "sms-1", "sms", 0, h)
+	d.start(ctx, "call-1", "call", 0, h)
+	h.let("hold-sms")
+	waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 4 })
+	h.releaseAll()
+	d.wg.Wait()
+	want := []string{"hold-sms", "hold-call", "call-1", "sms-1"}
+	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("POSTs in order %q, want %q: the call, whose type held a slot for less time, first", got, want)
+	}
 }
