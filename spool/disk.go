@@ -389,6 +389,7 @@ func (d *Disk) Park(ev Event, attempts []Attempt, p Parking) error {
 	if err := d.send(op{kind: opPark, ev: Event{Seq: ev.Seq, Key: ev.Key}, attempts: slices.Clone(attempts), park: &p}); err != nil {
 		return err
 	}
+	d.idx.waits(ev) // its worker is free now, not once the attempts are written
 	d.uncache(ev)
 	return nil
 }

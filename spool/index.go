@@ -19,6 +19,7 @@ type index struct {
 	seq     uint64
 	pending map[string]*fifo[entry] // events not yet handed out, per key
 	busy    map[string]keyState     // keys with an event handed out and not Done
+	epoch   time.Time               // the clock of keyState
 	held    map[string]*fifo[entry] // keys held (see hold) and their events, not handed out again
 	ready   readyKeys               // keys with pending events and not busy
 	waiters []chan struct{}         // next calls waiting, oldest first; each is woken once
@@ -37,6 +38,7 @@ func newIndex() *index {
 	return &index{
 		pending: make(map[string]*fifo[entry]),
 		busy:    make(map[string]keyState),
+		epoch:   time.Now(),
 	}
 }
 
@@ -93,7 +95,7 @@ func (q *index) next(ctx context.Context) (Event, error) {
 			return Event{}, err
 		}
 		if q.ready.len() > 0 {
-			key := q.ready.pop()
+			key := q.ready.pop(q.now())
 			f := q.pending[key]
 			ev := f.pop().event()
 			if due, ok := q.due[ev.Seq]; ok {
@@ -190,26 +192,28 @@ func (q *index) setShare(n int) {
 	q.ready.share = max(n, 0)
 }
 
-// keyState is what the event a busy key has handed out is doing.
-type keyState uint8
+// keyState is what the event a busy key has handed out is doing: since
+// when (ns since epoch) it is on a worker it keeps, or idle: waiting for a
+// retry on a worker of its own, parked, held, or unread.
+type keyState int64
 
-const (
-	active keyState = iota // on a worker, which it keeps
-	idle                   // waiting for a retry on a worker of its own, parked, held, or unread
-)
+const idle keyState = -1
+
+func (q *index) now() int64 { return int64(time.Since(q.epoch)) }
 
 // setBusy marks key handed out, active; q.mu must be held.
 func (q *index) setBusy(key string) {
-	q.busy[key] = active
-	q.ready.taken(key)
+	now := q.now()
+	q.busy[key] = keyState(now)
+	q.ready.taken(key, now)
 }
 
 // setIdle marks busy key idle (see keyState), if it is active; q.mu must
 // be held.
 func (q *index) setIdle(key string) {
-	if s, ok := q.busy[key]; ok && s == active {
+	if s, ok := q.busy[key]; ok && s != idle {
 		q.busy[key] = idle
-		q.ready.idle(key)
+		q.ready.idle(key, int64(s), q.now())
 	}
 }
 
@@ -217,7 +221,7 @@ func (q *index) setIdle(key string) {
 func (q *index) clearBusy(key string) {
 	if s, ok := q.busy[key]; ok {
 		delete(q.busy, key)
-		q.ready.free(key, s == active)
+		q.ready.free(key, int64(s), q.now())
 	}
 }
 

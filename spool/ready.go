@@ -14,14 +14,17 @@ import (
 // With a share set, the keys are also grouped by class (a key's part
 // before its first ':': the agent's are call, sms, agent, contact,
 // changelog and other, close to the event types by which forward shares
-// its slots), and each class counts
-// its keys busy (handed out and not done) and, of those, its active ones
-// (on a worker they keep: not waiting for a retry on a worker of their
-// own, nor parked). When the oldest event's class has share or more keys
-// busy (say the handler is slow or failing for calls), the next key goes
-// instead to the class with the fewest active ones (ties: the oldest
-// event), so the other types still reach a worker, and the busy class
-// gets its turn as soon as it has fewer workers than another.
+// its slots), and each class counts its keys busy (handed out and not
+// done) and, of those, its active ones (on a worker they keep: not
+// waiting for a retry on a worker of their own, nor parked), and how long
+// its keys were active. When the oldest event's class has share or more
+// keys busy (say the handler is slow or failing for calls), the next key
+// goes instead to the class whose keys have been active for the least
+// time, those active now included (ties: the oldest event). Time, not
+// count: a class whose events give their worker back in a millisecond
+// (retries that fail at once, then park) would otherwise win nearly every
+// worker from one whose events take 50 ms. A class that becomes busy
+// after a quiet spell starts level with the least served of the others.
 type readyKeys struct {
 	share int
 	n     int
@@ -29,13 +32,18 @@ type readyKeys struct {
 	order []*readyLane // lanes in the order they were made: a stable scan
 }
 
-// readyLane is one class's ready keys and its counts of busy and active
-// ones.
+// readyLane is one class's ready keys, its counts of busy and active
+// ones, and how long its keys were active.
 type readyLane struct {
-	h      readyHeap
-	busy   int
-	active int
+	h       readyHeap
+	busy    int
+	active  int
+	used    int64 // ns keys were active, the active ones left out
+	started int64 // sum of when the active ones became so
 }
+
+// held is how long l's keys have been active, those active now so far.
+func (l *readyLane) held(now int64) int64 { return l.used + int64(l.active)*now - l.started }
 
 type readyKey struct {
 	seq uint64 // of the key's next event
@@ -72,7 +80,7 @@ func (r *readyKeys) push(seq uint64, key string) {
 }
 
 // pop returns the key next in turn; there is one.
-func (r *readyKeys) pop() string {
+func (r *readyKeys) pop(now int64) string {
 	var oldest, fair *readyLane
 	for _, l := range r.order {
 		if len(l.h) == 0 {
@@ -81,7 +89,7 @@ func (r *readyKeys) pop() string {
 		if oldest == nil || l.h[0].seq < oldest.h[0].seq {
 			oldest = l
 		}
-		if fair == nil || l.active < fair.active || l.active == fair.active && l.h[0].seq < fair.h[0].seq {
+		if fair == nil || l.held(now) < fair.held(now) || l.held(now) == fair.held(now) && l.h[0].seq < fair.h[0].seq {
 			fair = l
 		}
 	}
@@ -92,21 +100,39 @@ func (r *readyKeys) pop() string {
 	return heap.Pop(&fair.h).(readyKey).key
 }
 
-// taken counts key handed out, active; idle counts it no longer active;
-// free counts it done (active says whether it still was).
-func (r *readyKeys) taken(key string) {
+// taken counts key handed out, active since now; a class with no key busy
+// until then starts level with the least served busy class.
+func (r *readyKeys) taken(key string, now int64) {
 	l := r.lane(key)
+	if l.busy == 0 {
+		floor := int64(-1)
+		for _, o := range r.order {
+			if o != l && o.busy > 0 && (floor < 0 || o.used < floor) {
+				floor = o.used
+			}
+		}
+		l.used = max(l.used, floor)
+	}
 	l.busy++
 	l.active++
+	l.started += now
 }
 
-func (r *readyKeys) idle(key string) { r.lane(key).active-- }
+// idle counts key, active since, no longer active.
+func (r *readyKeys) idle(key string, since, now int64) {
+	l := r.lane(key)
+	l.active--
+	l.started -= since
+	l.used += now - since
+}
 
-func (r *readyKeys) free(key string, active bool) {
+// free counts key done; since is when it became active, or negative if
+// it was idle.
+func (r *readyKeys) free(key string, since, now int64) {
 	l := r.lane(key)
 	l.busy--
-	if active {
-		l.active--
+	if since >= 0 {
+		r.idle(key, since, now)
 	}
 }
 

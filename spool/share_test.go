@@ -49,33 +49,26 @@ func (q shareIndex) expect(want ...string) []Event {
 
 // TestShareLetsOtherClassesThrough: with a share of 2, while the oldest
 // event's class has 2 keys handed out and not done, the next key goes to
-// the class with the fewest keys on workers they keep (ties: the oldest);
-// one waiting for a retry on a worker of its own (waits) does not count.
-// Without a share, the oldest goes first.
+// the class whose keys have been on workers they keep for the least time
+// (one waiting for a retry on a worker of its own no longer counts), not
+// the one with the fewest on workers now. Without a share, the oldest
+// goes first.
 func TestShareLetsOtherClassesThrough(t *testing.T) {
-	events := []string{"call:1", "call:2", "call:3", "call:4", "sms:1", "call:5", "sms:2", "changelog", "changelog"}
-	q := newShareIndex(t, 2, events...)
-	calls := q.expect("call:1", "call:2")
-	// Calls at their share: the classes with no key on a worker first.
-	sms := q.expect("sms:1")
-	q.expect("changelog") // not done: the key's second event stays behind it
-	// Calls 2 on workers, SMS 1: the SMS.
-	sms = append(sms, q.expect("sms:2")...)
-	// Only calls left ready.
-	calls = append(calls, q.expect("call:3")...)
-	for _, ev := range calls {
-		q.waits(ev) // each waits for a retry on a worker of its own
-	}
-	for _, ev := range sms {
-		q.done(ev)
-	}
-	q.add("sms:3", "sms:4")
-	// No call on a worker, no SMS: the oldest, though calls are at their
-	// share; then the SMS, which have fewer on workers; then the oldest.
-	q.expect("call:4", "sms:3", "call:5", "sms:4")
+	q := newShareIndex(t, 2, "sms:1")
+	q.waits(q.expect("sms:1")[0]) // busy, and not on a worker it keeps
+	q.add("call:1")
+	call1 := q.expect("call:1")[0]
+	time.Sleep(50 * time.Millisecond) // call:1 keeps its worker that long
+	q.waits(call1)
+	q.add("call:2")
+	q.waits(q.expect("call:2")[0]) // calls now at their share
+	q.add("sms:2")
+	q.expect("sms:2") // on a worker now, while no call is
+	q.add("call:3", "sms:3")
+	q.expect("sms:3", "call:3")
 
-	unshared := newShareIndex(t, 0, events...)
-	unshared.expect("call:1", "call:2", "call:3", "call:4", "sms:1", "call:5", "sms:2", "changelog")
+	unshared := newShareIndex(t, 0, "call:1", "call:2", "sms:1", "call:3")
+	unshared.expect("call:1", "call:2", "sms:1", "call:3")
 }
 
 // TestShareStarvesNoClass: a class at its share only by parked keys, which
