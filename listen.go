@@ -330,7 +330,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	var we *spool.WriteError
 	if errors.As(runErr, &we) {
 		// An upper bound: some of them may have been delivered meanwhile.
-		log.Error("the spool could not be written; listen stops. Accepted events it could not store are lost unless they were delivered (lines above may say they were kept in the spool)",
+		log.Error("the spool could not be written when listen stopped. Accepted events it could not store are lost unless they were delivered (lines above may say they were kept in the spool)",
 			"reason", runErr.Error(), "unstored", we.Unstored)
 		attrs = append(attrs, "unstored", we.Unstored)
 	}

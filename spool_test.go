@@ -22,6 +22,7 @@ import (
 // logging JSON at debug level on stdout.
 type agentProcess struct {
 	cmd    *exec.Cmd
+	stdout syncBuffer // the log
 	stderr syncBuffer
 	exited chan error // cmd.Wait's result, sent once
 
@@ -98,6 +99,7 @@ func (p *agentProcess) read(r io.Reader) {
 			ID  string `json:"id"`
 		}
 		_ = json.Unmarshal(sc.Bytes(), &line) // a line that is not JSON only lands in the tail
+		p.stdout.Write([]byte(sc.Text() + "\n"))
 		p.mu.Lock()
 		if len(p.tail) == 40 {
 			p.tail = p.tail[1:]

@@ -11,8 +11,11 @@ import (
 // batch as frames at the end of the file with one write and one sync, then reports the appended events
 // to their committed callbacks. It returns once ctx is done and every queued write is on disk,
 // closing the file; the caller stops it only after all Append, Ack and Dead
-// calls have returned. A failing write is returned as an error: the agent
-// must stop rather than acknowledge events it could not store.
+// calls have returned. A write that fails is tried again until it
+// succeeds (see writeBatch), or ctx is done or StopWaiting was called: then
+// it is returned as a WriteError, as is a failed sync, and later writes
+// are refused: the agent must stop rather than acknowledge events it could
+// not store.
 func (d *Disk) Run(ctx context.Context) error {
 	defer d.markStopped()
 	defer d.closeFile()
@@ -53,7 +56,7 @@ func (d *Disk) Run(ctx context.Context) error {
 		last = time.Now()
 		batch = d.fill(batch)
 		var err error
-		if carry, err = d.commit(batch, true, carry[:0]); err != nil {
+		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
 		}
 	}
@@ -111,7 +114,7 @@ func (d *Disk) flushWith(batch []op) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := d.commit(batch, false, nil); err != nil {
+		if _, err := d.commit(noRetry, batch, false, nil); err != nil {
 			return d.writeFailed(err, batch)
 		}
 		batch = batch[:0]

@@ -79,12 +79,14 @@ func (c *DiskConfig) fill() error {
 // bodies beyond CacheBytes are not kept in memory but read back from disk
 // once synced, so memory stays flat while a handler is down.
 type Disk struct {
-	cfg      DiskConfig
-	idx      *index
-	ops      chan op
-	stopped  chan struct{} // closed when Run returns (or a write failed); later writes are refused
-	stopOnce sync.Once     // closes stopped
-	cached   atomic.Int64  // bytes of pending bodies held in memory
+	cfg        DiskConfig
+	idx        *index
+	ops        chan op
+	stopped    chan struct{} // closed when Run returns (or a write failed); later writes are refused
+	stopOnce   sync.Once     // closes stopped
+	giveUp     chan struct{} // closed by StopWaiting: a failed write is not tried again
+	giveUpOnce sync.Once
+	cached     atomic.Int64 // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu
@@ -145,7 +147,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), synced: make(chan struct{})}
+	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
 	d.compactAfter = cfg.CompactAfter
 	if err := d.load(); err != nil {
@@ -204,7 +206,7 @@ func (d *Disk) load() error {
 		// oldest beyond it now, not at the next delivery. An empty batch,
 		// as Run commits when the history ages, writes only prune's
 		// forget frame, synced.
-		if _, err := d.commit(nil, false, nil); err != nil {
+		if _, err := d.commit(noRetry, nil, false, nil); err != nil {
 			return err
 		}
 	}

@@ -391,14 +391,14 @@ func TestDiskDurableAfterCarry(t *testing.T) {
 	defer d.closeFile()
 	young := op{kind: opAppend, ev: Event{ID: "a", Seq: 1, Key: "k1", Body: []byte("{}")}, at: time.Now()}
 	old := op{kind: opAppend, ev: Event{ID: "b", Seq: 2, Key: "k2", Body: []byte("{}")}, at: time.Now().Add(-2 * time.Hour)}
-	carry, err := d.commit([]op{young, old}, true, nil)
+	carry, err := d.commit(noRetry, []op{young, old}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(carry) != 1 || carry[0].ev.Seq != 1 || d.durable != 0 {
 		t.Fatalf("carried %d ops, durable %d; want seq 1 carried and nothing marked", len(carry), d.durable)
 	}
-	if _, err := d.commit(carry, false, nil); err != nil {
+	if _, err := d.commit(noRetry, carry, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if d.durable != 2 {

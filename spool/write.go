@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -15,12 +16,13 @@ type change struct {
 }
 
 // commit writes one batch as frames with one write and one sync, then
-// reports its appends as stored. With carryYoung, appends younger than
+// reports its appends as stored. A failed write is tried again while ctx
+// lasts (see writeBatch). With carryYoung, appends younger than
 // CommitInterval whose delivery has not ended yet are not written but
 // returned (appended to carry) for the next batch: most events are
 // delivered within that time and are then written once, straight as
 // delivered.
-func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
+func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []op) ([]op, error) {
 	// An event delivered (or given up on) before its append was written
 	// is written once, with its outcome.
 	early := d.finishedEarly(batch)
@@ -75,8 +77,8 @@ func (d *Disk) commit(batch []op, carryYoung bool, carry []op) ([]op, error) {
 	changes = d.prune(changes)
 	if len(d.buf) > batchHeader {
 		sealBatch(d.buf, 0)
-		if _, err := d.f.WriteAt(d.buf, d.end); err != nil {
-			return carry, fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		if err := d.writeBatch(ctx); err != nil {
+			return carry, err
 		}
 		if err := datasync(d.f); err != nil {
 			return carry, fmt.Errorf("spool: %s: sync: %w", d.cfg.Path, err)

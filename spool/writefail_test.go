@@ -11,9 +11,10 @@ import (
 )
 
 // TestDiskWriteFailureCountsUnstored: when the spool file cannot be
-// written (here: a handle that refuses writes, as a full disk would), Run
-// stops with a WriteError that counts the accepted events neither stored
-// nor delivered, and says they are lost.
+// written (here: a handle that refuses writes) and the agent is stopping
+// (StopWaiting, so the write is not tried again), Run stops with a
+// WriteError that counts the accepted events neither stored nor delivered,
+// and says they are lost.
 func TestDiskWriteFailureCountsUnstored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	d, err := OpenDisk(DiskConfig{Path: path})
@@ -36,6 +37,7 @@ func TestDiskWriteFailureCountsUnstored(t *testing.T) {
 	}
 	delivered := nextNow(t, d)
 	d.Ack(delivered, []Attempt{{At: time.Now(), Status: 204}})
+	d.StopWaiting()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = d.Run(ctx)

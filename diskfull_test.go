@@ -1,0 +1,105 @@
+//go:build linux
+
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// limitFileSize sets how large the process pid may make any file: a write
+// beyond it fails (EFBIG), as a write to a full disk fails (ENOSPC).
+func limitFileSize(t *testing.T, pid int, size uint64) {
+	t.Helper()
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: size, Max: unix.RLIM_INFINITY}, nil); err != nil {
+		t.Fatalf("prlimit: %v", err)
+	}
+}
+
+// TestListenWaitsForDiskSpace: the real binary with a spool that cannot
+// grow (as on a full disk) keeps running: it logs the failure, delivers the
+// events it holds in memory, stops reading once its write queue is full,
+// and once the file may grow again stores every event with its delivery:
+// each delivered once, none lost.
+func TestListenWaitsForDiskSpace(t *testing.T) {
+	bin := buildAgent(t)
+	gen := dialpadtest.NewGenerator(11)
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	path := filepath.Join(t.TempDir(), "events.spool")
+	const n = 1500 // more appends and acks than the write queue holds
+	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path, "--keep-delivered", strconv.Itoa(n))...)
+	p.waitConnected(t, srv)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limitFileSize(t, p.cmd.Process.Pid, uint64(fi.Size()))
+	for range n {
+		if typ, body := gen.Next(); srv.Publish(typ, body).Frames != 1 {
+			t.Fatal("event not sent")
+		}
+	}
+	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
+	h.waitRequests(t, 1, 30*time.Second) // delivered from memory meanwhile
+	limitFileSize(t, p.cmd.Process.Pid, unix.RLIM_INFINITY)
+	p.stdout.waitFor(t, "spool: writing again", 30*time.Second)
+	h.waitRequests(t, n, 60*time.Second)
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("listen after the disk had space again: %v, want exit 0\n%s", err, p.stderr.String())
+	}
+	got := h.waitRequests(t, n, time.Second)
+	seen := map[[32]byte]bool{}
+	for _, r := range got {
+		seen[digest(r.body)] = true
+	}
+	if len(got) != n || len(seen) != n {
+		t.Errorf("%d deliveries of %d distinct events, want each of the %d once", len(got), len(seen), n)
+	}
+	if recs := listJSON(t, "--pending", "--spool", path); len(recs) != 0 {
+		t.Fatalf("%d events pending after all were delivered, want none", len(recs))
+	}
+	if recs := listJSON(t, "--delivered", "--spool", path); len(recs) != n {
+		t.Fatalf("%d events recorded as delivered, want %d", len(recs), n)
+	}
+}
+
+// TestListenStopsWhileDiskFull: asked to stop while its spool cannot grow,
+// the real binary does not wait for space: it stops at once, exits
+// non-zero, and says which file failed and how many accepted events it
+// could not store (the handler was down, so none was delivered).
+func TestListenStopsWhileDiskFull(t *testing.T) {
+	bin := buildAgent(t)
+	gen := dialpadtest.NewGenerator(12)
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	var calls atomic.Int32
+	h := newHook(t, func(int) int { calls.Add(1); return http.StatusServiceUnavailable })
+	path := filepath.Join(t.TempDir(), "events.spool")
+	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	p.waitConnected(t, srv)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limitFileSize(t, p.cmd.Process.Pid, uint64(fi.Size()))
+	for range 3 {
+		if srv.Publish("sms", gen.SMS()).Frames != 1 {
+			t.Fatal("event not sent")
+		}
+	}
+	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
+	h.waitRequests(t, 3, 30*time.Second)
+	err = p.signal(t, syscall.SIGTERM)
+	wantExit(t, err, 1, p.stderr.String(), "3 accepted events could not be stored")
+	mustContain(t, p.stderr.String(), path)
+}

@@ -1,0 +1,93 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// A write that fails (a full disk, a quota, a file size limit) is tried
+// again, at the same offset, until it succeeds: the spool waits for space
+// instead of stopping the agent. Meanwhile the batch's events are held in
+// memory and handed out (those whose bodies are cached), writes queue
+// behind it, and once the queue is full Append blocks: the agent stops
+// reading the websocket until the write goes through. A failed sync is not
+// retried: after one, the file's state is unknown.
+
+// spacePauseMin and spacePauseMax bound the pause between two tries of a
+// failed write; it doubles from the first to the second.
+const (
+	spacePauseMin = 50 * time.Millisecond
+	spacePauseMax = 2 * time.Second
+)
+
+// spaceLogEvery is how often a write that keeps failing is logged again.
+const spaceLogEvery = time.Minute
+
+// noRetry is the context of a commit whose failed write is not tried
+// again: at open and once Run is stopping.
+var noRetry = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// writeBatch writes the encoded batch at the end of the file, trying a
+// failed write again until it succeeds, ctx is done or StopWaiting is
+// called; then it returns the write's error.
+func (d *Disk) writeBatch(ctx context.Context) error {
+	var failedAt, loggedAt time.Time
+	pause := spacePauseMin
+	for {
+		_, err := d.f.WriteAt(d.buf, d.end)
+		if err == nil {
+			if !failedAt.IsZero() {
+				d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
+					"spool", d.cfg.Path, "after", time.Since(failedAt).Round(time.Millisecond))
+			}
+			return nil
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named once
+		}
+		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-d.giveUp:
+			return err
+		default:
+		}
+		if now := time.Now(); failedAt.IsZero() || now.Sub(loggedAt) >= spaceLogEvery {
+			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; reading the websocket pauses once the write queue is full"
+			if !failedAt.IsZero() {
+				msg = "spool: still cannot write the file (free space to go on); retrying"
+			} else {
+				failedAt = now
+			}
+			loggedAt = now
+			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),
+				"queued_writes", len(d.ops), "queue_size", cap(d.ops))
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-d.giveUp:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, spacePauseMax)
+	}
+}
+
+// StopWaiting makes a write that fails, or is being tried again, end Run
+// with its error at once: the agent is stopping, and the readers and
+// workers blocked on a full write queue must be let go. Events not stored
+// are then counted by Run's WriteError.
+func (d *Disk) StopWaiting() { d.giveUpOnce.Do(func() { close(d.giveUp) }) }

@@ -1,0 +1,162 @@
+//go:build linux
+
+package spool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// messages is a slog handler that passes each record's message on.
+type messages chan string
+
+func (m messages) Enabled(context.Context, slog.Level) bool { return true }
+func (m messages) Handle(_ context.Context, r slog.Record) error {
+	m <- r.Message
+	return nil
+}
+func (m messages) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m messages) WithGroup(string) slog.Handler      { return m }
+
+// waitMessage reads logged messages until one contains want.
+func waitMessage(t *testing.T, m messages, want string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case msg := <-m:
+			if strings.Contains(msg, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no log message with %q", want)
+		}
+	}
+}
+
+// limitFileSize makes this process's writes to any file beyond size bytes
+// fail (EFBIG), as a full disk makes them fail (ENOSPC), until the
+// returned function lifts the limit again. The tests of this package do
+// not run in parallel, so no other test writes meanwhile.
+func limitFileSize(t *testing.T, size int64) (lift func()) {
+	t.Helper()
+	var was syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
+		t.Fatal(err)
+	}
+	limited := syscall.Rlimit{Cur: uint64(size), Max: was.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limited); err != nil {
+		t.Fatal(err)
+	}
+	lifted := false
+	lift = func() {
+		if !lifted {
+			lifted = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
+// TestDiskWaitsForSpace: a write that fails (the file may not grow, as on
+// a full disk) does not stop the spool. It logs the failure and tries
+// again; meanwhile events are still appended and handed out from memory.
+// Once the file may grow, every event is stored, with its delivery.
+func TestDiskWaitsForSpace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunning(t, DiskConfig{Path: path, Logger: slog.New(logged)})
+	appendSync(t, d, Event{ID: "a", Key: "ka", Body: []byte(`{"n":1}`)})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, fi.Size())
+	stored := make(chan string, 2)
+	for _, id := range []string{"b", "c"} {
+		if err := d.Append(Event{ID: id, Key: "k" + id, Body: []byte(`{"id":"` + id + `"}`)}, func(ev Event) { stored <- ev.ID }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMessage(t, logged, "cannot write the file")
+	select {
+	case id := <-stored:
+		t.Fatalf("%s reported stored while the file could not grow", id)
+	default:
+	}
+	// The disk is still full: events are handed out, delivered, acked.
+	for _, want := range []string{"a", "b"} {
+		ev := nextNow(t, d)
+		if ev.ID != want || string(ev.Body) == "" {
+			t.Fatalf("Next = %q (%d bytes), want %s with its body", ev.ID, len(ev.Body), want)
+		}
+		d.Ack(ev, []Attempt{{At: time.Now(), Status: 204}})
+	}
+	lift()
+	for range 2 {
+		select {
+		case <-stored:
+		case <-time.After(30 * time.Second):
+			t.Fatal("appends not stored once the file could grow")
+		}
+	}
+	waitMessage(t, logged, "writing again")
+	stop()
+
+	if recs, err := List(path, Pending); err != nil || len(recs) != 1 || recs[0].ID != "c" {
+		t.Fatalf("pending after the stall: %v (%v), want c alone", recs, err)
+	}
+	if recs, err := List(path, Delivered); err != nil || len(recs) != 2 {
+		t.Fatalf("delivered after the stall: %v (%v), want a and b", recs, err)
+	}
+}
+
+// TestDiskStopWaitingEndsTheWait: an agent stopping while the file cannot
+// be written lets go at once: Run ends with the write's error, counting
+// the events neither stored nor delivered, and refuses later writes, so
+// nobody stays blocked on them.
+func TestDiskStopWaitingEndsTheWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, err := OpenDisk(DiskConfig{Path: path, Logger: slog.New(logged)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limitFileSize(t, fi.Size())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	for _, id := range []string{"a", "b"} {
+		if err := d.Append(Event{ID: id, Key: id, Body: []byte(`{}`)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMessage(t, logged, "cannot write the file")
+	d.StopWaiting()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still waiting for space after StopWaiting")
+	}
+	var we *WriteError
+	if !errors.As(werr, &we) || we.Unstored != 2 || !strings.Contains(werr.Error(), path) {
+		t.Fatalf("Run = %v, want a WriteError naming %s with 2 unstored events", werr, path)
+	}
+	if err := d.Append(Event{ID: "c", Key: "c", Body: []byte(`{}`)}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after the failure = %v, want ErrClosed", err)
+	}
+}
