@@ -35,7 +35,20 @@ type conn struct {
 
 	pongLate atomic.Bool   // the pong deadline passed; set once, by the deadline's timer
 	late     chan struct{} // closed when pongLate is set
+
+	// accepting is when the reader began handing the current frame to the
+	// queue (unix nanos), 0 while it reads. A queue that cannot take the
+	// frame (a spool waiting for disk space) blocks it there, and the
+	// server's pongs wait unread in the socket: that time is not the
+	// server's fault, and does not count against the pong deadline.
+	accepting atomic.Int64
+	// pongExcused is set by the deadline's timer when it found the reader
+	// accepting, so that the reader sets the deadline again after.
+	pongExcused atomic.Bool
 }
+
+// blocked reports whether the reader is handing a frame to the queue now.
+func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
 
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
@@ -94,11 +107,17 @@ const keepReadBuffer = 64 << 10
 // after PongWait, but only once every frame it sent before is read: the
 // pong deadline shuts the socket's read side (see pongOverdue) instead of
 // being a read deadline, since a read past its deadline fails at once,
-// with frames that already arrived still unread in the socket. read closes
-// the socket before it returns.
+// with frames that already arrived still unread in the socket. Time spent
+// blocked in accept (a queue that cannot take the frame) does not count
+// against the deadline. read closes the socket before it returns.
 func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	defer c.ws.Close()
-	deadline := time.AfterFunc(pongWait, c.pongOverdue)
+	deadline := time.AfterFunc(pongWait, func() {
+		c.pongExcused.Store(true) // first: see after accept below
+		if !c.blocked() {
+			c.pongOverdue()
+		}
+	})
 	defer deadline.Stop()
 	c.ws.SetPongHandler(func(string) error {
 		c.lastPong.Store(time.Now().UnixNano())
@@ -128,10 +147,23 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		if buf.Cap() > keepReadBuffer {
 			buf = bytes.Buffer{}
 		}
-		if c.lastFrame.Swap(time.Now().UnixNano()) == 0 {
+		start := time.Now()
+		if c.lastFrame.Swap(start.UnixNano()) == 0 {
 			close(c.first)
 		}
+		c.accepting.Store(start.UnixNano())
 		accept(c, data)
+		c.accepting.Store(0)
+		// A long hand-over (or one the deadline fired in) moves the last
+		// pong on by its length and sets the deadline again. The timer sets
+		// pongExcused before it looks at accepting, so a deadline that
+		// found the reader accepting is always seen here.
+		if blocked := time.Since(start); blocked >= pongWait/10 || c.pongExcused.Swap(false) {
+			c.lastPong.Add(int64(blocked))
+			if !c.pongLate.Load() {
+				deadline.Reset(pongWait)
+			}
+		}
 	}
 }
 

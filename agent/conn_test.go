@@ -29,34 +29,21 @@ func openConn(t *testing.T, fake *dialpadtest.Server, wsID int64) *conn {
 	return newConn(c, "test", time.Time{})
 }
 
-// A reader held up past the pong deadline (a stalled disk, a starved
-// goroutine) still reads every frame that reached its socket before the
-// connection ends. With the deadline as a read deadline, the reads after
-// it failed at once and the frames still in the socket were lost.
+// A pong deadline that passes while frames wait in the socket (the reader
+// starved between two reads; simulated here by calling pongOverdue as the
+// first frame is accepted) ends the connection only after every frame that
+// reached its socket is read. With the deadline as a read deadline, the
+// reads after it failed at once and the frames still in the socket were
+// lost.
 func TestPongDeadlineReadsFramesAlreadyArrived(t *testing.T) {
-	fake := newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
-	c := openConn(t, fake, wsID)
-
-	// More than the reader's 16 KiB buffer holds, so most of them wait in
-	// the socket while the reader is held up.
-	gen := dialpadtest.NewGenerator(11)
-	var sent [][]byte
-	for size := 0; size < 64<<10; {
-		ev := gen.SMS()
-		publish(t, fake, "sms", ev, 1)
-		sent = append(sent, ev)
-		size += len(ev)
-	}
-
+	c, sent := connWithFrames(t)
 	var got [][]byte
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.read(50*time.Millisecond, func(c *conn, data []byte) {
+		c.read(time.Hour, func(c *conn, data []byte) {
 			if len(got) == 0 {
-				<-c.late // held up until the deadline has passed
+				c.pongOverdue()
 			}
 			got = append(got, data)
 		})
@@ -96,5 +83,63 @@ func TestPongDeadlineEndsSilentConnection(t *testing.T) {
 	}
 	if !isTimeout(c.err) {
 		t.Errorf("the connection ended with %v, want the pong deadline", c.err)
+	}
+}
+
+// connWithFrames opens a connection to a fake and has the fake send it
+// more than the reader's 16 KiB buffer holds, so most of the frames wait
+// in the socket until they are read. It returns the events sent.
+func connWithFrames(t *testing.T) (*conn, [][]byte) {
+	t.Helper()
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	c := openConn(t, fake, wsID)
+	gen := dialpadtest.NewGenerator(11)
+	var sent [][]byte
+	for size := 0; size < 64<<10; {
+		ev := gen.SMS()
+		publish(t, fake, "sms", ev, 1)
+		sent = append(sent, ev)
+		size += len(ev)
+	}
+	return c, sent
+}
+
+// A reader blocked handing a frame to the queue (a spool waiting for disk
+// space) past the pong deadline is not ended for it: the pongs are unread,
+// not missing. Once the hand-over returns, the deadline starts again; with
+// no pongs at all (nothing pings here) it ends the connection after every
+// frame is read.
+func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
+	c, sent := connWithFrames(t)
+	var got [][]byte
+	lateWhileBlocked := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.read(50*time.Millisecond, func(c *conn, data []byte) {
+			if len(got) == 0 {
+				for !c.pongExcused.Load() { // the deadline passed meanwhile
+					time.Sleep(time.Millisecond)
+				}
+				lateWhileBlocked = c.pongLate.Load()
+			}
+			got = append(got, data)
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(testWait):
+		t.Fatal("the reader did not stop after the pong deadline")
+	}
+	if lateWhileBlocked {
+		t.Error("the pong deadline passed while the reader was blocked in accept counted against the connection")
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("read %d of the %d frames that had arrived", len(got), len(sent))
+	}
+	if why := closeReason(c.err); why != "no pong within the deadline" {
+		t.Errorf("the connection ended with %q (%v), want the pong deadline", why, c.err)
 	}
 }

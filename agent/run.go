@@ -189,7 +189,9 @@ func (s *source) run(ctx context.Context) error {
 		case <-suspect.C:
 			// A pong overdue by half the deadline: open a replacement while
 			// the suspect connection can still be read.
-			if active != nil && !connecting && !stopping && time.Since(time.Unix(0, active.lastPong.Load())) >= s.cfg.PongWait/2 {
+			// Not while its reader waits for the queue: the pongs are
+			// unread, not missing.
+			if active != nil && !connecting && !stopping && !active.blocked() && time.Since(time.Unix(0, active.lastPong.Load())) >= s.cfg.PongWait/2 {
 				s.log.Warn("no pong for a while; opening a replacement connection", "source", s.src.Name, "conn", active.name,
 					"last_pong", time.Unix(0, active.lastPong.Load()).Format(time.RFC3339Nano))
 				rotateDue = true
@@ -200,6 +202,13 @@ func (s *source) run(ctx context.Context) error {
 			for _, c := range live {
 				switch {
 				case !c.retiring:
+				case c.blocked():
+					// Its reader waits for the queue: closing now would
+					// drop the frames still unread in the socket.
+					c.closeBy = now.Add(time.Second)
+					if next.IsZero() || c.closeBy.Before(next) {
+						next = c.closeBy
+					}
 				case !now.Before(c.closeBy):
 					s.log.Debug("closing connection that did not finish the close handshake", "conn", c.name)
 					c.ws.Close()

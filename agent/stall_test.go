@@ -1,0 +1,116 @@
+//go:build linux
+
+package agent
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// TestSpoolStallLosesNoFrame: while the spool waits for disk space (here:
+// this process may not grow files), the reader blocks handing frames to it,
+// and what the server sent since (frames, pongs, a close) waits unread in
+// the socket. That is no reason to give up on the connection. Without a
+// rotation, no replacement is opened and the connection is not ended,
+// however long the wait (three pong deadlines); with one during the stall
+// (a 2 s token), the old connection is not closed under its blocked
+// reader. Once the file may grow, every event is delivered once. (Before,
+// a replacement was opened after half a pong deadline and the old
+// connection closed with a third of the frames still unread.)
+func TestSpoolStallLosesNoFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ttl   time.Duration
+		stall time.Duration
+	}{
+		{"pong deadlines", time.Hour, 3 * testConfig().PongWait},
+		{"rotation", 2 * time.Second, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) { stallSpool(t, tc.ttl, tc.stall) })
+	}
+}
+
+func stallSpool(t *testing.T, ttl, stall time.Duration) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSpool(t, disk)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var was syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
+		t.Fatal(err)
+	}
+	lift := sync.OnceFunc(func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Cleanup(lift)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: uint64(fi.Size()), Max: was.Max}); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	got := map[[32]byte]int{}
+	posts := 0
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		got[sha256.Sum256(body)]++
+		posts++
+		mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	fake := newFake(t, dialpadtest.Config{TokenTTL: ttl})
+	wsID := fake.AddWebsocket("")
+	for _, typ := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+		addSub(t, fake, typ, wsID)
+	}
+	cfg := testConfig() // pings every 100 ms, a pong deadline of 1 s
+	cfg.Queue = disk
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	const n = 1500 // more than the spool's write queue holds: the reader blocks
+	gen := dialpadtest.NewGenerator(77)
+	for range n {
+		typ, body := gen.Next()
+		publish(t, fake, typ, body, 1)
+	}
+	// The stall itself is the condition under test, not a wait for
+	// something to happen.
+	time.Sleep(stall)
+	lift()
+	waitUntil(t, testWait, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n },
+		func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Sprintf("%d of %d events delivered", len(got), n)
+		})
+	_ = r.stop(t)
+	if hs := fake.Handshakes(); ttl == time.Hour && hs != 1 {
+		t.Errorf("%d websocket handshakes, want 1: the stall was taken for a dead connection\nlog:\n%s", hs, r.logs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if posts != n {
+		t.Errorf("%d POSTs for %d events, want each once", posts, n)
+	}
+}
