@@ -153,22 +153,15 @@ func (qs *queues) describe() string {
 
 // run runs the agent with the spools' committers beside it: they start
 // first and stop only after the agent (and so every Append, Ack and Dead)
-// has returned, flushing the last writes. A spool write that fails is
-// tried again until it succeeds (a full disk); once the agent is stopping
-// it is not, and the failure stops the agent. It starts one goroutine per
-// spool file, ended before it returns.
+// has returned, flushing the last writes. A spool write that fails for
+// want of space is tried again until it succeeds, or until the agent
+// begins to stop (it calls each queue's StopWaiting); a failed write then,
+// or any other, stops the agent. It starts one goroutine per spool file,
+// ended before it returns.
 func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error) error {
 	qs.ran = true
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
-	// A stopping agent waits for its readers and workers, which may be
-	// blocked on a spool's full write queue.
-	stopWaiting := context.AfterFunc(agentCtx, func() {
-		for _, d := range qs.disks {
-			d.StopWaiting()
-		}
-	})
-	defer stopWaiting()
 	spoolCtx, stopSpools := context.WithCancel(context.WithoutCancel(ctx))
 	errs := make(chan error, len(qs.disks))
 	for _, d := range qs.disks {

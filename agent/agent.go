@@ -143,6 +143,9 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // the key overtakes it. Park gives an event that waits for its retry back
 // until the retry is due, its key busy meanwhile; Next hands it out again
 // then, with Due set; Unpark puts paced ones back on their own due time.
+// StopWaiting, called as the agent begins to stop (for any reason), makes
+// a queue that is waiting for its store (a spool on a full disk) give up,
+// so that no reader or worker stays blocked on it.
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)
@@ -157,6 +160,7 @@ type Queue interface {
 	Reject(ev spool.Event, reason string)
 	Len() int
 	Close()
+	StopWaiting()
 	Durable() bool
 }
 
@@ -236,6 +240,14 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	srcCtx, cancelSources := context.WithCancel(ctx)
 	defer cancelSources()
+	// Stopping, asked or not (a source failed): readers blocked on a queue
+	// that waits for disk space must be let go.
+	stopWaiting := context.AfterFunc(srcCtx, func() {
+		for _, r := range a.cfg.Routes {
+			r.Queue.StopWaiting()
+		}
+	})
+	defer stopWaiting()
 	var sources sync.WaitGroup
 	errs := make(chan error, len(a.cfg.Sources))
 	for _, src := range a.cfg.Sources {

@@ -45,7 +45,20 @@ type conn struct {
 	// pongExcused is set by the deadline's timer when it found the reader
 	// accepting, so that the reader sets the deadline again after.
 	pongExcused atomic.Bool
+	// heldUntil is when the reader last came back from a hand-over that
+	// held it up (unix nanos): frames may still wait in the socket.
+	heldUntil atomic.Int64
 }
+
+// heldUpWithin reports whether the reader is held up handing a frame to
+// the queue, or was within d before now.
+func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
+	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
+}
+
+// heldUp is how long a hand-over must take to count as holding the reader
+// up (heldUntil); a spool takes an event in microseconds.
+const heldUp = time.Millisecond
 
 // blocked reports whether the reader is handing a frame to the queue now.
 func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
@@ -154,14 +167,19 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		c.accepting.Store(start.UnixNano())
 		accept(c, data)
 		c.accepting.Store(0)
+		blocked := time.Since(start)
+		if blocked >= heldUp {
+			c.heldUntil.Store(start.Add(blocked).UnixNano())
+		}
 		// A long hand-over (or one the deadline fired in) moves the last
-		// pong on by its length and sets the deadline again. The timer sets
-		// pongExcused before it looks at accepting, so a deadline that
-		// found the reader accepting is always seen here.
-		if blocked := time.Since(start); blocked >= pongWait/10 || c.pongExcused.Swap(false) {
-			c.lastPong.Add(int64(blocked))
+		// pong on by its length and sets the deadline again, for what is
+		// left of it. The timer sets pongExcused before it looks at
+		// accepting, so a deadline that found the reader accepting is
+		// always seen here.
+		if blocked >= pongWait/10 || c.pongExcused.Swap(false) {
+			last := c.lastPong.Add(int64(blocked))
 			if !c.pongLate.Load() {
-				deadline.Reset(pongWait)
+				deadline.Reset(time.Until(time.Unix(0, last).Add(pongWait)))
 			}
 		}
 	}

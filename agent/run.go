@@ -202,10 +202,11 @@ func (s *source) run(ctx context.Context) error {
 			for _, c := range live {
 				switch {
 				case !c.retiring:
-				case c.blocked():
-					// Its reader waits for the queue: closing now would
-					// drop the frames still unread in the socket.
-					c.closeBy = now.Add(time.Second)
+				case c.heldUpWithin(now, s.cfg.CloseWait):
+					// Its reader waits for the queue, or did lately:
+					// closing now would drop the frames still unread in the
+					// socket. It gets CloseWait from when it is free.
+					c.closeBy = now.Add(s.cfg.CloseWait)
 					if next.IsZero() || c.closeBy.Before(next) {
 						next = c.closeBy
 					}

@@ -3,13 +3,17 @@
 package agent
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,13 +47,18 @@ func TestSpoolStallLosesNoFrame(t *testing.T) {
 	}
 }
 
-func stallSpool(t *testing.T, ttl, stall time.Duration) {
+// stalledDisk opens a spool in a temporary directory, runs its committer,
+// and keeps this process from growing files from now on, as a full disk
+// would, until lift. The spool's log goes to logs.
+func stalledDisk(t *testing.T) (disk *spool.Disk, logs *syncBuffer, stopDisk func() error, lift func()) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "events.spool")
-	disk, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	logs = &syncBuffer{}
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: path, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runSpool(t, disk)
+	stopDisk = runSpool(t, disk)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +67,7 @@ func stallSpool(t *testing.T, ttl, stall time.Duration) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
 		t.Fatal(err)
 	}
-	lift := sync.OnceFunc(func() {
+	lift = sync.OnceFunc(func() {
 		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
 			t.Error(err)
 		}
@@ -67,6 +76,18 @@ func stallSpool(t *testing.T, ttl, stall time.Duration) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: uint64(fi.Size()), Max: was.Max}); err != nil {
 		t.Fatal(err)
 	}
+	return disk, logs, stopDisk, lift
+}
+
+// waitStalled waits until the spool has logged that it cannot write.
+func waitStalled(t *testing.T, logs *syncBuffer) {
+	t.Helper()
+	waitUntil(t, testWait, func() bool { return strings.Contains(logs.String(), "spool: cannot write the file") },
+		func() string { return "the spool logged no failed write:\n" + logs.String() })
+}
+
+func stallSpool(t *testing.T, ttl, stall time.Duration) {
+	disk, _, _, lift := stalledDisk(t)
 
 	var mu sync.Mutex
 	got := map[[32]byte]int{}
@@ -112,5 +133,45 @@ func stallSpool(t *testing.T, ttl, stall time.Duration) {
 	defer mu.Unlock()
 	if posts != n {
 		t.Errorf("%d POSTs for %d events, want each once", posts, n)
+	}
+}
+
+// TestSourceFailureDuringStallStops: an agent that stops on its own (a
+// source failed for good) while its readers are blocked on a spool waiting
+// for disk space does not wait for the space: Run returns the source's
+// error, and the spool's committer gives up with its write error.
+func TestSourceFailureDuringStallStops(t *testing.T) {
+	disk, logs, stopDisk, _ := stalledDisk(t)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	client := newClient(t, fake, fake.APIKey())
+	failNow := make(chan struct{})
+	bad := Source{Name: "late failure", Fetch: func(ctx context.Context) (string, error) {
+		select {
+		case <-failNow:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		_, err := client.Websocket(ctx, dialpad.ID(wsID+999))
+		return "", err
+	}}
+	cfg := testConfig()
+	cfg.Queue = disk
+	r := startAgent(t, cfg, "http://127.0.0.1:1", WebsocketSource(client, dialpad.ID(wsID)), bad)
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(78)
+	for range 1500 { // more than the spool's write queue holds: the reader blocks
+		publish(t, fake, "sms", gen.SMS(), 1)
+	}
+	waitStalled(t, logs)
+	close(failNow)
+	var api *dialpad.APIError
+	if err := r.wait(t, testWait); !errors.As(err, &api) || api.Status != http.StatusNotFound {
+		t.Fatalf("Run = %v, want the 404 of the failed source", err)
+	}
+	var we *spool.WriteError
+	if err := stopDisk(); !errors.As(err, &we) {
+		t.Fatalf("the spool's Run = %v, want its WriteError", err)
 	}
 }

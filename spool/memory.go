@@ -40,6 +40,9 @@ func (q *Memory) Len() int { return q.idx.len() }
 // Close stops Append; Next drains what is queued, then returns ErrClosed.
 func (q *Memory) Close() { q.idx.close() }
 
+// StopWaiting does nothing: Memory never waits for a store.
+func (q *Memory) StopWaiting() {}
+
 // Durable reports false: what is queued is lost when the process ends.
 func (q *Memory) Durable() bool { return false }
 

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 )
 
-// A write that fails (a full disk, a quota, a file size limit) is tried
-// again, at the same offset, until it succeeds: the spool waits for space
-// instead of stopping the agent. Meanwhile the batch's events are held in
+// A write that fails for want of space (a full disk, a quota, a file size
+// limit) is tried again, at the same offset, until it succeeds: the spool
+// waits for space instead of stopping the agent. Any other failure (an I/O
+// error, a file system remounted read-only) stops it at once, as waiting
+// would not mend it and a supervisor may. Meanwhile the batch's events are held in
 // memory and handed out (those whose bodies are cached), writes queue
 // behind it, and once the queue is full Append blocks: the agent stops
 // reading the websocket until the write goes through. A failed sync is not
@@ -35,8 +38,8 @@ var noRetry = func() context.Context {
 }()
 
 // writeBatch writes the encoded batch at the end of the file, trying a
-// failed write again until it succeeds, ctx is done or StopWaiting is
-// called; then it returns the write's error.
+// write that failed for want of space again until it succeeds, ctx is done
+// or StopWaiting is called; then it returns the write's error.
 func (d *Disk) writeBatch(ctx context.Context) error {
 	var failedAt, loggedAt time.Time
 	pause := spacePauseMin
@@ -54,6 +57,9 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 			err = pe.Err // the path is named once
 		}
 		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		if !noSpace(err) {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return err
@@ -62,7 +68,7 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 		default:
 		}
 		if now := time.Now(); failedAt.IsZero() || now.Sub(loggedAt) >= spaceLogEvery {
-			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; reading the websocket pauses once the write queue is full"
+			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; delivery and reading the websocket pause once the write queue is full"
 			if !failedAt.IsZero() {
 				msg = "spool: still cannot write the file (free space to go on); retrying"
 			} else {
@@ -91,3 +97,10 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 // workers blocked on a full write queue must be let go. Events not stored
 // are then counted by Run's WriteError.
 func (d *Disk) StopWaiting() { d.giveUpOnce.Do(func() { close(d.giveUp) }) }
+
+// noSpace reports whether a write failed for want of space: the disk is
+// full (ENOSPC), a quota is reached (EDQUOT), or the file may grow no more
+// (EFBIG, a file size limit).
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}

@@ -139,6 +139,7 @@ func TestDiskStopWaitingEndsTheWait(t *testing.T) {
 	limitFileSize(t, fi.Size())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()) }()
+	t.Cleanup(d.StopWaiting) // a test that failed early leaves no Run behind
 	for _, id := range []string{"a", "b"} {
 		if err := d.Append(Event{ID: id, Key: id, Body: []byte(`{}`)}, nil); err != nil {
 			t.Fatal(err)

@@ -11,10 +11,10 @@ import (
 )
 
 // TestDiskWriteFailureCountsUnstored: when the spool file cannot be
-// written (here: a handle that refuses writes) and the agent is stopping
-// (StopWaiting, so the write is not tried again), Run stops with a
-// WriteError that counts the accepted events neither stored nor delivered,
-// and says they are lost.
+// written for a reason other than space (here: a handle that refuses
+// writes, as a file system remounted read-only does), Run stops at once
+// with a WriteError that counts the accepted events neither stored nor
+// delivered, and says they are lost.
 func TestDiskWriteFailureCountsUnstored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	d, err := OpenDisk(DiskConfig{Path: path})
@@ -37,10 +37,14 @@ func TestDiskWriteFailureCountsUnstored(t *testing.T) {
 	}
 	delivered := nextNow(t, d)
 	d.Ack(delivered, []Attempt{{At: time.Now(), Status: 204}})
-	d.StopWaiting()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = d.Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		d.StopWaiting()
+		t.Fatalf("Run still going 10 s after a write failed with %v, want it stopped at once", <-done)
+	}
 	var we *WriteError
 	if !errors.As(err, &we) || we.Unstored != 2 {
 		t.Fatalf("Run = %v, want a WriteError with 2 unstored events (the third was delivered)", err)
