@@ -861,18 +861,8 @@ func TestPermanentErrorStopsOtherSources(t *testing.T) {
 	client := newClient(t, fake, fake.APIKey())
 	good := WebsocketSource(client, dialpad.ID(wsID))
 	// The second source fails permanently only after the first connected.
-	var bad Source
 	connected := make(chan struct{})
-	bad = Source{Name: "late failure", Fetch: func(ctx context.Context) (string, error) {
-		select {
-		case <-connected:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-		_, err := client.Websocket(ctx, dialpad.ID(wsID+999))
-		return "", err
-	}}
-	r := startAgent(t, testConfig(), recv.url, good, bad)
+	r := startAgent(t, testConfig(), recv.url, good, lateFailure(client, wsID+999, connected))
 	waitConns(t, fake, 1)
 	close(connected)
 	err := r.wait(t, testWait)
@@ -883,6 +873,21 @@ func TestPermanentErrorStopsOtherSources(t *testing.T) {
 	// The fake forgets a connection just after echoing the agent's close.
 	waitUntil(t, testWait, func() bool { return fake.Connections() == 0 },
 		func() string { return fmt.Sprintf("%d connections still open after Run returned", fake.Connections()) })
+}
+
+// lateFailure is a source named "late failure" that, once failNow is
+// closed, fails for good: it asks for websocket missing, which the fake
+// answers with 404.
+func lateFailure(client *dialpad.Client, missing int64, failNow <-chan struct{}) Source {
+	return Source{Name: "late failure", Fetch: func(ctx context.Context) (string, error) {
+		select {
+		case <-failNow:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		_, err := client.Websocket(ctx, dialpad.ID(missing))
+		return "", err
+	}}
 }
 
 // A server that stops answering pings is noticed within PongWait, and the

@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -147,18 +146,9 @@ func TestSourceFailureDuringStallStops(t *testing.T) {
 	addSub(t, fake, "sms", wsID)
 	client := newClient(t, fake, fake.APIKey())
 	failNow := make(chan struct{})
-	bad := Source{Name: "late failure", Fetch: func(ctx context.Context) (string, error) {
-		select {
-		case <-failNow:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-		_, err := client.Websocket(ctx, dialpad.ID(wsID+999))
-		return "", err
-	}}
 	cfg := testConfig()
 	cfg.Queue = disk
-	r := startAgent(t, cfg, "http://127.0.0.1:1", WebsocketSource(client, dialpad.ID(wsID)), bad)
+	r := startAgent(t, cfg, "http://127.0.0.1:1", WebsocketSource(client, dialpad.ID(wsID)), lateFailure(client, wsID+999, failNow))
 	waitConns(t, fake, 1)
 	gen := dialpadtest.NewGenerator(78)
 	for range 1500 { // more than the spool's write queue holds: the reader blocks
