@@ -11,11 +11,11 @@ import (
 // batch as frames at the end of the file with one write and one sync, then reports the appended events
 // to their committed callbacks. It returns once ctx is done and every queued write is on disk,
 // closing the file; the caller stops it only after all Append, Ack and Dead
-// calls have returned. A write that fails is tried again until it
-// succeeds (see writeBatch), or ctx is done or StopWaiting was called: then
-// it is returned as a WriteError, as is a failed sync, and later writes
-// are refused: the agent must stop rather than acknowledge events it could
-// not store.
+// calls have returned. A write that fails for want of space is tried
+// again until it succeeds (see writeBatch), or ctx is done or StopWaiting
+// was called: then it is returned as a WriteError, as is any other failed
+// write or sync, and later writes are refused: the agent must stop rather
+// than acknowledge events it could not store.
 func (d *Disk) Run(ctx context.Context) error {
 	defer d.markStopped()
 	defer d.closeFile()

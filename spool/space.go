@@ -11,13 +11,14 @@ import (
 
 // A write that fails for want of space (a full disk, a quota, a file size
 // limit) is tried again, at the same offset, until it succeeds: the spool
-// waits for space instead of stopping the agent. Any other failure (an I/O
-// error, a file system remounted read-only) stops it at once, as waiting
-// would not mend it and a supervisor may. Meanwhile the batch's events are held in
-// memory and handed out (those whose bodies are cached), writes queue
-// behind it, and once the queue is full Append blocks: the agent stops
-// reading the websocket until the write goes through. A failed sync is not
-// retried: after one, the file's state is unknown.
+// waits for space instead of stopping the agent. Meanwhile the batch's
+// events are held in memory (handed out if their bodies are cached), and
+// later writes queue behind it; once the queue is full, Append, Ack and
+// the other writes block, and with them reading the websocket and
+// delivery. Any other failure (an I/O error, a file system remounted
+// read-only) stops the agent at once, as waiting would not mend it and a
+// supervisor may; so does a failed sync, after which the file's state is
+// unknown.
 
 // spacePauseMin and spacePauseMax bound the pause between two tries of a
 // failed write; it doubles from the first to the second.
@@ -57,15 +58,8 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 			err = pe.Err // the path is named once
 		}
 		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
-		if !noSpace(err) {
+		if !noSpace(err) || d.gaveUp(ctx, 0) {
 			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-d.giveUp:
-			return err
-		default:
 		}
 		if now := time.Now(); failedAt.IsZero() || now.Sub(loggedAt) >= spaceLogEvery {
 			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; delivery and reading the websocket pause once the write queue is full"
@@ -78,17 +72,35 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),
 				"queued_writes", len(d.ops), "queue_size", cap(d.ops))
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if d.gaveUp(ctx, pause) {
 			return err
-		case <-d.giveUp:
-			t.Stop()
-			return err
-		case <-t.C:
 		}
 		pause = min(2*pause, spacePauseMax)
+	}
+}
+
+// gaveUp waits up to wait (0: not at all) and reports whether ctx ended or
+// StopWaiting was called first.
+func (d *Disk) gaveUp(ctx context.Context, wait time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-d.giveUp:
+		return true
+	default:
+	}
+	if wait == 0 {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-d.giveUp:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 
