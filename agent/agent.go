@@ -382,6 +382,9 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if !queued {
 		return
 	}
+	if t := time.Now(); t.Sub(now) >= heldUp {
+		a.dedupe.held(t) // a queue (or another reader) held this one up
+	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
 		// Not yet "received": that is once it is stored (storedEvent).
 		a.log.Info("event arrived", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)

@@ -23,6 +23,7 @@ type dedupe struct {
 
 	mu         sync.Mutex
 	armedUntil time.Time
+	heldUntil  int64 // unix nanos: when a reader was last held up by the queue (see held)
 	seen       map[digest]struct{}
 	order      []dedupeEntry // insertion order, oldest at head
 	head       int
@@ -88,6 +89,20 @@ func claimsIdentity(jwt []byte) []byte {
 	return append([]byte("jwt-claims:"), b...)
 }
 
+// held records that a reader was held up until now handing a frame to the
+// queue (a spool waiting for disk space). Other connections' copies of the
+// frames read before may then still wait, unread, in their sockets: the
+// window counts from now for every entry, and checks stay armed for
+// armFor from now.
+func (d *dedupe) held(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.heldUntil = max(d.heldUntil, now.UnixNano())
+	if until := now.Add(d.armFor); until.After(d.armedUntil) {
+		d.armedUntil = until
+	}
+}
+
 // duplicate records data and reports whether the same bytes were recorded
 // within the window. overlapping forces the check even when not armed.
 func (d *dedupe) duplicate(data []byte, now time.Time, overlapping bool) bool {
@@ -107,11 +122,12 @@ func (d *dedupe) duplicate(data []byte, now time.Time, overlapping bool) bool {
 	return false
 }
 
-// expire drops entries older than the window or beyond max. d.mu must be held.
+// expire drops entries older than the window or beyond max; an entry's age
+// counts from heldUntil at the earliest. d.mu must be held.
 func (d *dedupe) expire(now time.Time) {
 	for d.head < len(d.order) {
 		e := d.order[d.head]
-		if len(d.order)-d.head <= d.max && now.UnixNano()-e.at <= int64(d.window) {
+		if len(d.order)-d.head <= d.max && now.UnixNano()-max(e.at, d.heldUntil) <= int64(d.window) {
 			break
 		}
 		delete(d.seen, e.sum)

@@ -112,6 +112,30 @@ func TestDedupeExpiry(t *testing.T) {
 	}
 }
 
+// A reader held up by the queue (a spool waiting for disk space) leaves
+// other connections' copies unread in their sockets, to be read only when
+// the wait ends: the window counts from the end of the hold, and checks
+// stay armed after it. (A black-box review saw an event delivered twice,
+// under two delivery ids, after a stall of 2 min 41 s across a rotation.)
+func TestDedupeWindowCountsFromHold(t *testing.T) {
+	const window = 2 * time.Minute
+	d := newDedupe(window, 100)
+	d.armFor = 10 * time.Second
+	d.arm(t0)
+	frame := []byte(sampleContact)
+	if d.duplicate(frame, t0, false) {
+		t.Fatal("first frame reported as duplicate")
+	}
+	end := t0.Add(3 * window) // the hold ends long after the window
+	d.held(end)
+	if !d.duplicate(frame, end.Add(5*time.Second), false) {
+		t.Error("copy read just after a long hold not reported as duplicate")
+	}
+	if d.duplicate([]byte(sampleChangelog), end.Add(window+d.armFor), true) || len(d.seen) != 1 {
+		t.Errorf("%d frames remembered one window after the hold, want only the new one", len(d.seen))
+	}
+}
+
 func TestDedupeMaxEntries(t *testing.T) {
 	const max = 3
 	d := newDedupe(time.Hour, max)

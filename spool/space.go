@@ -50,6 +50,9 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 			if !failedAt.IsZero() {
 				d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
 					"spool", d.cfg.Path, "after", time.Since(failedAt).Round(time.Millisecond))
+				// A compaction that failed for want of space waits for the
+				// garbage to double (see commit); there may be room now.
+				d.compactAfter = d.cfg.CompactAfter
 			}
 			return nil
 		}
@@ -70,7 +73,7 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 			}
 			loggedAt = now
 			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),
-				"queued_writes", len(d.ops), "queue_size", cap(d.ops))
+				"queued_writes", len(d.ops), "queue_size", cap(d.ops), "file_bytes", d.end, "live_bytes", d.live)
 		}
 		if d.gaveUp(ctx, pause) {
 			return err
