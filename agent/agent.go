@@ -382,8 +382,14 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if !queued {
 		return
 	}
-	if t := time.Now(); t.Sub(now) >= heldUp {
-		a.dedupe.held(t) // a queue (or another reader) held this one up
+	// A queue (or another reader) held this one up while another
+	// connection is open: that one's copies may wait unread meanwhile.
+	// (Not with one connection: a burst that fills the spool's queue would
+	// otherwise be hashed and remembered whole.)
+	if overlapping {
+		if t := time.Now(); t.Sub(now) >= heldUp {
+			a.dedupe.held(t)
+		}
 	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
 		// Not yet "received": that is once it is stored (storedEvent).
