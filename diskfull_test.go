@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -82,8 +81,7 @@ func TestListenStopsWhileDiskFull(t *testing.T) {
 	bin := buildAgent(t)
 	gen := dialpadtest.NewGenerator(12)
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	var calls atomic.Int32
-	h := newHook(t, func(int) int { calls.Add(1); return http.StatusServiceUnavailable })
+	h := newHook(t, func(int) int { return http.StatusServiceUnavailable })
 	path := filepath.Join(t.TempDir(), "events.spool")
 	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path)...)
 	p.waitConnected(t, srv)
