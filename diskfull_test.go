@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +77,9 @@ func TestListenWaitsForDiskSpace(t *testing.T) {
 // TestListenStopsWhileDiskFull: asked to stop while its spool cannot grow,
 // the real binary does not wait for space: it stops at once, exits
 // non-zero, and says which file failed and how many accepted events it
-// could not store (the handler was down, so none was delivered).
+// could not store (the handler was down, so none was delivered). The
+// events left for the next start are those stored before the disk
+// filled, not the unstored ones.
 func TestListenStopsWhileDiskFull(t *testing.T) {
 	bin := buildAgent(t)
 	gen := dialpadtest.NewGenerator(12)
@@ -85,6 +88,12 @@ func TestListenStopsWhileDiskFull(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path)...)
 	p.waitConnected(t, srv)
+	for range 2 { // stored before the disk fills
+		if srv.Publish("sms", gen.SMS()).Frames != 1 {
+			t.Fatal("event not sent")
+		}
+	}
+	waitPending(t, path, 2, 30*time.Second)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +105,47 @@ func TestListenStopsWhileDiskFull(t *testing.T) {
 		}
 	}
 	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
-	h.waitRequests(t, 3, 30*time.Second)
+	waitDistinct(t, h, 5, 30*time.Second)
 	err = p.signal(t, syscall.SIGTERM)
 	wantExit(t, err, 1, p.stderr.String(), "3 accepted events could not be stored")
 	mustContain(t, p.stderr.String(), path)
+	mustContain(t, p.stdout.String(), "unstored=3")
+	if out := p.stdout.String(); !strings.Contains(out, "events left in the spool for the next start") || !strings.Contains(out, "count=2 ") {
+		t.Errorf("want the 2 stored events counted as left in the spool, not the 3 unstored:\n%s", out)
+	}
+	if recs := listJSON(t, "--pending", "--spool", path); len(recs) != 2 {
+		t.Errorf("%d events pending in the file, want the 2 stored", len(recs))
+	}
+}
+
+// waitPending blocks until the spool file at path lists n pending events
+// (read as `events list` reads it while listen runs).
+func waitPending(t *testing.T, path string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for len(listJSON(t, "--pending", "--spool", path)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d events pending in %s within %s", n, path, within)
+		}
+		<-tick.C
+	}
+}
+
+// waitDistinct blocks until the hook has seen n distinct bodies.
+func waitDistinct(t *testing.T, h *hook, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for k := 1; ; k++ {
+		seen := map[[32]byte]bool{}
+		got := h.waitRequests(t, k, time.Until(deadline))
+		for _, r := range got {
+			seen[digest(r.body)] = true
+		}
+		if len(seen) >= n {
+			return
+		}
+		k = len(got)
+	}
 }

@@ -321,6 +321,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	}
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
 	runErr := qs.run(ctx, a.Run)
+	qs.logLeft(log)
 	st := a.Stats()
 	// lost: left in memory at a --no-spool stop, or refused as too large.
 	lost := st.Abandoned + st.Oversized

@@ -32,8 +32,9 @@ type spoolOptions struct {
 
 // queues are the routes' queues and how to run them.
 type queues struct {
-	disks []*spool.Disk
-	ran   bool
+	disks  []*spool.Disk
+	routes []string // each disk's route
+	ran    bool
 }
 
 // basePath is the spool file of the default route: --spool, else the
@@ -136,7 +137,20 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 		log.Info("spool holds undelivered events from an earlier run; delivering them first", "count", n, "spool", path)
 	}
 	qs.disks = append(qs.disks, d)
+	qs.routes = append(qs.routes, route)
 	return d, nil
+}
+
+// logLeft says, once run has returned, how many events each spool file
+// holds for the next start: those stored and not delivered. Events the
+// agent accepted but a failed spool could not store are not among them
+// (the stopped line counts them as unstored).
+func (qs *queues) logLeft(log *slog.Logger) {
+	for i, d := range qs.disks {
+		if n := d.Stored(); n > 0 {
+			log.Info("events left in the spool for the next start", "route", qs.routes[i], "count", n, "spool", d.Path())
+		}
+	}
 }
 
 // describe names the spool files for the start-up line.

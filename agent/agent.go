@@ -174,8 +174,7 @@ type Agent struct {
 	acceptMu  sync.Mutex   // held by accept from a duplicate check to the queueing, while frames are checked
 	connected chan struct{}
 	connOnce  sync.Once
-	stored    func(spool.Event)        // a.storedEvent as a func value, made once
-	released  map[string]*atomic.Int64 // per route: events given back to a durable queue at shutdown; the map is read-only after New
+	stored    func(spool.Event) // a.storedEvent as a func value, made once
 }
 
 // New validates cfg and returns an Agent ready to Run.
@@ -193,10 +192,6 @@ func New(cfg Config) (*Agent, error) {
 	// from the dial to the end of the handover.
 	a.dedupe.armFor = cfg.HandshakeTimeout + cfg.HandoverWait + cfg.CloseWait
 	a.stored = a.storedEvent
-	a.released = make(map[string]*atomic.Int64, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		a.released[r.Name] = new(atomic.Int64)
-	}
 	return a, nil
 }
 
@@ -290,13 +285,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelDeliver()
 		<-drained
 	}
+	// What a durable queue keeps for the next start is its owner's to
+	// tell, once its last writes are done (listen does).
 	for _, r := range a.cfg.Routes {
-		n := r.Queue.Len()
-		switch {
-		case r.Queue.Durable() && n+int(a.released[r.Name].Load()) > 0:
-			a.log.Info("events left in the spool for the next start", "route", r.Name, "count", n+int(a.released[r.Name].Load()))
-		case !r.Queue.Durable():
-			a.stats.abandoned.Add(int64(n))
+		if !r.Queue.Durable() {
+			a.stats.abandoned.Add(int64(r.Queue.Len()))
 		}
 	}
 	// Those Append refused were logged one by one, and are not left in

@@ -278,7 +278,6 @@ func (a *Agent) releaseTried(r *Route, ev spool.Event, first bool) {
 func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	r.Queue.Hold(ev)
 	if r.Queue.Durable() {
-		a.released[r.Name].Add(1)
 		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}

@@ -411,6 +411,21 @@ func (d *Disk) Waits(ev Event) { d.idx.waits(ev) }
 // or released.
 func (d *Disk) Len() int { return d.idx.len() }
 
+// Stored counts the pending events in the file: once Run has returned,
+// those the next start delivers. Len counts every event not done yet,
+// stored or still waiting to be written (all of them, after Run failed).
+func (d *Disk) Stored() int {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	n := 0
+	for _, p := range d.places {
+		if p.state() == Pending {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops Append and Next; what is pending stays on disk for the next
 // start. Run must still be stopped to flush the last writes.
 func (d *Disk) Close() { d.idx.close() }
