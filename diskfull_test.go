@@ -30,7 +30,7 @@ func limitFileSize(t *testing.T, pid int, size uint64) {
 // grow (as on a full disk) keeps running: it logs the failure, delivers the
 // events it holds in memory, stops reading once its write queue is full,
 // and once the file may grow again stores every event with its delivery:
-// each delivered once, none lost.
+// each delivered once, none lost. The status line warns of the pause.
 func TestListenWaitsForDiskSpace(t *testing.T) {
 	bin := buildAgent(t)
 	gen := dialpadtest.NewGenerator(11)
@@ -38,7 +38,7 @@ func TestListenWaitsForDiskSpace(t *testing.T) {
 	h := newHook(t, nil)
 	path := filepath.Join(t.TempDir(), "events.spool")
 	const n = 1500 // more appends and acks than the write queue holds
-	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path, "--keep-delivered", strconv.Itoa(n))...)
+	p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path, "--keep-delivered", strconv.Itoa(n), "--status-interval", "100ms")...)
 	p.waitConnected(t, srv)
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -51,7 +51,8 @@ func TestListenWaitsForDiskSpace(t *testing.T) {
 		}
 	}
 	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
-	h.waitRequests(t, 1, 30*time.Second) // delivered from memory meanwhile
+	p.stdout.waitFor(t, "spool_paused=", 30*time.Second) // on the status line
+	h.waitRequests(t, 1, 30*time.Second)                 // delivered from memory meanwhile
 	limitFileSize(t, p.cmd.Process.Pid, unix.RLIM_INFINITY)
 	p.stdout.waitFor(t, "spool: writing again", 30*time.Second)
 	h.waitRequests(t, n, 60*time.Second)

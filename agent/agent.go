@@ -145,7 +145,8 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // then, with Due set; Unpark puts paced ones back on their own due time.
 // StopWaiting, called as the agent begins to stop (for any reason), makes
 // a queue that is waiting for its store (a spool on a full disk) give up,
-// so that no reader or worker stays blocked on it.
+// so that no reader or worker stays blocked on it; Paused says how long it
+// has been waiting so (0: not waiting), for the status line.
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)
@@ -161,6 +162,7 @@ type Queue interface {
 	Len() int
 	Close()
 	StopWaiting()
+	Paused() time.Duration
 	Durable() bool
 }
 

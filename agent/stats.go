@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -70,11 +71,29 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		if st.Connected == 0 {
 			state = "NOT CONNECTED"
 		}
-		a.log.Info("status", "state", state, "connections", st.Connected, "received", st.Received,
+		attrs := []any{"state", state, "connections", st.Connected, "received", st.Received,
 			"delivered", st.Delivered, "failed", st.Failed, "pending", a.pending(),
 			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
-			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String())
+			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String()}
+		level := slog.LevelInfo
+		if paused := a.paused(); paused > 0 {
+			// Events are held in memory and not stored: worth a warning
+			// on every status line while it lasts.
+			level = slog.LevelWarn
+			attrs = append(attrs, "spool_paused", "no space for "+paused.Round(time.Second).String())
+		}
+		a.log.Log(ctx, level, "status", attrs...)
 	}
+}
+
+// paused is the longest any route's queue has been waiting for space to
+// store events (0: none is).
+func (a *Agent) paused() time.Duration {
+	var longest time.Duration
+	for _, r := range a.cfg.Routes {
+		longest = max(longest, r.Queue.Paused())
+	}
+	return longest
 }
 
 // pending is the number of events queued on every route.

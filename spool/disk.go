@@ -86,6 +86,7 @@ type Disk struct {
 	stopOnce   sync.Once     // closes stopped
 	giveUp     chan struct{} // closed by StopWaiting: a failed write is not tried again
 	giveUpOnce sync.Once
+	pausedAt   atomic.Int64 // while a write fails for want of space: since when, Unix nanoseconds; else 0
 	cached     atomic.Int64 // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree

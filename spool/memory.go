@@ -43,6 +43,9 @@ func (q *Memory) Close() { q.idx.close() }
 // StopWaiting does nothing: Memory never waits for a store.
 func (q *Memory) StopWaiting() {}
 
+// Paused reports 0: Memory never waits for a store.
+func (q *Memory) Paused() time.Duration { return 0 }
+
 // Durable reports false: what is queued is lost when the process ends.
 func (q *Memory) Durable() bool { return false }
 

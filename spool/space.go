@@ -38,12 +38,14 @@ var noRetry = func() context.Context {
 	return ctx
 }()
 
-// writeBatch writes the encoded batch at the end of the file, trying a
-// write that failed for want of space again until it succeeds, ctx is done
-// or StopWaiting is called; then it returns the write's error.
-func (d *Disk) writeBatch(ctx context.Context) error {
+// writeBatch writes the encoded batch, of held writes, at the end of the
+// file, trying a write that failed for want of space again until it
+// succeeds, ctx is done or StopWaiting is called; then it returns the
+// write's error. Meanwhile Paused tells since when it has been failing.
+func (d *Disk) writeBatch(ctx context.Context, held int) error {
 	var failedAt, loggedAt time.Time
 	pause := spacePauseMin
+	defer d.pausedAt.Store(0)
 	for {
 		_, err := d.f.WriteAt(d.buf, d.end)
 		if err == nil {
@@ -70,16 +72,26 @@ func (d *Disk) writeBatch(ctx context.Context) error {
 				msg = "spool: still cannot write the file (free space to go on); retrying"
 			} else {
 				failedAt = now
+				d.pausedAt.Store(now.UnixNano())
 			}
 			loggedAt = now
 			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),
-				"queued_writes", len(d.ops), "queue_size", cap(d.ops), "file_bytes", d.end, "live_bytes", d.live)
+				"queued_writes", held+len(d.ops), "queue_size", cap(d.ops), "file_bytes", d.end, "live_bytes", d.live)
 		}
 		if d.gaveUp(ctx, pause) {
 			return err
 		}
 		pause = min(2*pause, spacePauseMax)
 	}
+}
+
+// Paused reports how long writes have been failing for want of space,
+// or 0 if they are not.
+func (d *Disk) Paused() time.Duration {
+	if at := d.pausedAt.Load(); at != 0 {
+		return time.Since(time.Unix(0, at))
+	}
+	return 0
 }
 
 // gaveUp waits up to wait (0: not at all) and reports whether ctx ended or

@@ -19,21 +19,27 @@ type messages chan string
 
 func (m messages) Enabled(context.Context, slog.Level) bool { return true }
 func (m messages) Handle(_ context.Context, r slog.Record) error {
-	m <- r.Message
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
+	m <- msg
 	return nil
 }
 func (m messages) WithAttrs([]slog.Attr) slog.Handler { return m }
 func (m messages) WithGroup(string) slog.Handler      { return m }
 
-// waitMessage reads logged messages until one contains want.
-func waitMessage(t *testing.T, m messages, want string) {
+// waitMessage reads logged messages (each with its attributes, as
+// key=value) until one contains want, and returns it.
+func waitMessage(t *testing.T, m messages, want string) string {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case msg := <-m:
 			if strings.Contains(msg, want) {
-				return
+				return msg
 			}
 		case <-deadline:
 			t.Fatalf("no log message with %q", want)
@@ -88,7 +94,13 @@ func TestDiskWaitsForSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitMessage(t, logged, "cannot write the file")
+	msg := waitMessage(t, logged, "cannot write the file")
+	if strings.Contains(msg, "queued_writes=0") { // the batch in hand counts
+		t.Errorf("the first error counts no write waiting: %s", msg)
+	}
+	if d.Paused() <= 0 {
+		t.Error("Paused() = 0 while the file cannot grow")
+	}
 	select {
 	case id := <-stored:
 		t.Fatalf("%s reported stored while the file could not grow", id)
@@ -112,6 +124,9 @@ func TestDiskWaitsForSpace(t *testing.T) {
 	}
 	waitMessage(t, logged, "writing again")
 	stop()
+	if p := d.Paused(); p != 0 {
+		t.Errorf("Paused() = %s once writes went through", p)
+	}
 
 	if recs, err := List(path, Pending); err != nil || len(recs) != 1 || recs[0].ID != "c" {
 		t.Fatalf("pending after the stall: %v (%v), want c alone", recs, err)

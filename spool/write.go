@@ -77,7 +77,7 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	changes = d.prune(changes)
 	if len(d.buf) > batchHeader {
 		sealBatch(d.buf, 0)
-		if err := d.writeBatch(ctx); err != nil {
+		if err := d.writeBatch(ctx, len(batch)); err != nil {
 			return carry, err
 		}
 		if err := datasync(d.f); err != nil {
