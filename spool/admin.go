@@ -376,10 +376,30 @@ func writeEnd(f *os.File, path string, buf []byte, tail *Tail) error {
 	batch = append(batch, buf...)
 	sealBatch(batch, at)
 	if _, err := f.WriteAt(batch, tail.Offset); err != nil {
-		return fmt.Errorf("spool: %s: write: %w", path, err)
+		return unwrite(f, path, tail.Offset, fmt.Errorf("write: %w", unwrapPath(err)))
 	}
 	if err := datasync(f); err != nil {
-		return fmt.Errorf("spool: %s: sync: %w", path, err)
+		return unwrite(f, path, tail.Offset, fmt.Errorf("sync: %w", err))
 	}
 	return nil
+}
+
+// unwrite cuts off what a failed write (a full disk, say) left after end,
+// so that the file is as it was and the next command or listen does not
+// find a torn write to cut, and returns err naming the file.
+func unwrite(f *os.File, path string, end int64, err error) error {
+	if terr := f.Truncate(end); terr != nil {
+		return fmt.Errorf("spool: %s: %w (what it wrote could not be cut off: %v; the next command or listen cuts it, with a warning)", path, err, unwrapPath(terr))
+	}
+	return fmt.Errorf("spool: %s: %w (nothing was changed)", path, err)
+}
+
+// unwrapPath drops the *os.PathError around err: the spool's path is
+// named once, by the caller.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 )
@@ -58,13 +57,9 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 			}
 			return nil
 		}
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is named once
-		}
-		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, err)
+		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, unwrapPath(err))
 		if !noSpace(err) || d.gaveUp(ctx, 0) {
-			return err
+			return d.unwrite(err)
 		}
 		if now := time.Now(); failedAt.IsZero() || now.Sub(loggedAt) >= spaceLogEvery {
 			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; delivery and reading the websocket pause once the write queue is full"
@@ -79,10 +74,18 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 				"queued_writes", held+len(d.ops), "queue_size", cap(d.ops), "file_bytes", d.end, "live_bytes", d.live)
 		}
 		if d.gaveUp(ctx, pause) {
-			return err
+			return d.unwrite(err)
 		}
 		pause = min(2*pause, spacePauseMax)
 	}
+}
+
+// unwrite cuts off whatever part of the batch a failed write left at the
+// end of the file, so that the next start finds no torn write to cut (it
+// would cut it, with a warning, if this fails too), and returns err.
+func (d *Disk) unwrite(err error) error {
+	d.f.Truncate(d.end)
+	return err
 }
 
 // Paused reports how long writes have been failing for want of space,

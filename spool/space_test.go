@@ -151,7 +151,7 @@ func TestDiskStopWaitingEndsTheWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limitFileSize(t, fi.Size())
+	limitFileSize(t, fi.Size()+10) // room for part of a batch: a torn write
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()) }()
 	t.Cleanup(d.StopWaiting) // a test that failed early leaves no Run behind
@@ -174,5 +174,42 @@ func TestDiskStopWaitingEndsTheWait(t *testing.T) {
 	}
 	if err := d.Append(Event{ID: "c", Key: "c", Body: []byte(`{}`)}, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Append after the failure = %v, want ErrClosed", err)
+	}
+	if after, err := os.Stat(path); err != nil || after.Size() != fi.Size() {
+		t.Fatalf("file after giving up: %v (%v), want the %d bytes it had: the torn write cut off", after.Size(), err, fi.Size())
+	}
+}
+
+// TestAdminWriteOnFullDiskChangesNothing: `events purge` and `events
+// replay` on a disk that fills in the middle of their write fail with an
+// error naming the file, and leave it as it was: no torn write for the
+// next command or listen to cut, with a warning, and every record there.
+func TestAdminWriteOnFullDiskChangesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	for _, id := range []string{"a", "b"} {
+		appendSync(t, d, Event{ID: id, Key: id, Body: []byte(`{"id":"` + id + `"}`)})
+		d.Dead(nextNow(t, d), "refused", nil)
+	}
+	stop()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, fi.Size()+10) // room for part of the write
+	_, purgeErr := Purge(path, Dead)
+	_, replayErr := Replay(path, Selection{Dead: true})
+	lift()
+	for _, err := range []error{purgeErr, replayErr} {
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "nothing was changed") || !noSpace(err) {
+			t.Errorf("got %v, want a want of space naming %s, and nothing changed", err, path)
+		}
+	}
+	if after, err := os.Stat(path); err != nil || after.Size() != fi.Size() {
+		t.Fatalf("file after the failed writes: %d bytes (%v), want the %d it had", after.Size(), err, fi.Size())
+	}
+	recs, tail, err := Records(path, Dead)
+	if err != nil || len(recs) != 2 || tail.Bytes != 0 {
+		t.Fatalf("Records = %d dead, %d bytes of tail (%v), want both dead letters and no tail", len(recs), tail.Bytes, err)
 	}
 }
