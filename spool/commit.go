@@ -19,6 +19,7 @@ import (
 func (d *Disk) Run(ctx context.Context) error {
 	defer d.markStopped()
 	defer d.closeFile()
+	defer d.abandonCompaction() // before the file closes
 	var batch, carry []op
 	pace := time.NewTimer(0)
 	defer pace.Stop()
@@ -39,6 +40,9 @@ func (d *Disk) Run(ctx context.Context) error {
 			case o := <-d.ops:
 				batch = append(batch, o)
 			case <-aged:
+			case <-d.compactDone():
+				d.compactIfDue()
+				continue
 			case <-ctx.Done():
 				return d.flush()
 			}
@@ -59,6 +63,7 @@ func (d *Disk) Run(ctx context.Context) error {
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
 		}
+		d.compactIfDue()
 	}
 }
 

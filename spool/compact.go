@@ -2,6 +2,10 @@ package spool
 
 import (
 	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,68 +20,227 @@ const compactChunk = 1 << 20
 // over the spool file; one left by a crash is removed at the next start.
 const compactSuffix = ".compact"
 
-// compact rewrites the spool file with its live frames only, in their
+// A compaction rewrites the spool file with its live frames only, in their
 // order, and renames the new file over the old one: the garbage (frames
-// that later ones superseded) is gone. The new file is locked before it
-// takes the path, so no other process gets in between. Next may read the
-// old file meanwhile; its reads of the closed old file are tried again.
-// It runs on Run's goroutine.
-func (d *Disk) compact() error {
+// that later ones superseded) is gone. It runs beside the writes, so that
+// arrivals do not wait for it: its goroutine copies the frames that were
+// live when it began, all below the file's end then (from), which no
+// write changes; Run meanwhile goes on appending batches after from. Once
+// the copy is done, Run adds those batches to the new file as they are
+// (frames name events by seq, never by offset), moves every live frame's
+// place to the new file, and swaps the files. Only that last step, whose
+// length is what was written during the copy, holds up Run's writes.
+
+// compaction is one under way. Its goroutine owns tmp, frames and end
+// until done is closed; then they are Run's.
+type compaction struct {
+	from   int64       // the file's end when it began
+	frames []liveFrame // the frames live then, sorted by their offset
+	tmp    *os.File
+	end    int64 // the end of tmp once the copy is done
+	err    error // why the copy failed
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// liveFrame is one live frame of a record: where it is, and where the
+// copy put it.
+type liveFrame struct {
+	s     span
+	moved int64
+}
+
+// startCompaction begins a compaction of what the file holds now. Its
+// goroutine ends once the copy is done or Run abandons it (stopping).
+func (d *Disk) startCompaction() error {
 	tmpPath := d.cfg.Path + compactSuffix
 	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	places, end, err := d.copyLive(tmp)
-	if err == nil {
-		err = lockFile(tmp, time.Now())
+	frames := make([]liveFrame, 0, len(d.places))
+	for _, p := range d.places {
+		frames = append(frames, liveFrame{s: p.rec()})
+		if p.outN > 0 {
+			frames = append(frames, liveFrame{s: p.out()})
+		}
 	}
-	if err == nil {
-		err = os.Rename(tmpPath, d.cfg.Path)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &compaction{from: d.end, frames: frames, tmp: tmp, done: make(chan struct{}), cancel: cancel}
+	d.compacting = c
+	f, gate := d.f, d.cfg.compactGate // d.f stays until Run finishes or drops c
+	go func() {
+		defer close(c.done)
+		c.end, c.err = copyLive(ctx, f, c.tmp, c.frames, gate)
+	}()
+	return nil
+}
+
+// compactDone is closed once the compaction under way has copied what it
+// began with; nil (never ready) when none is under way.
+func (d *Disk) compactDone() <-chan struct{} {
+	if d.compacting == nil {
+		return nil
 	}
+	return d.compacting.done
+}
+
+// compactIfDue starts a compaction when the garbage passes compactAfter
+// and outweighs the live frames, or finishes the one under way once its
+// copy is done. It runs on Run's goroutine, after a commit or when Run
+// has nothing else to do.
+func (d *Disk) compactIfDue() {
+	if c := d.compacting; c != nil {
+		select {
+		case <-c.done:
+		default:
+			return // still copying
+		}
+		err := c.err
+		if err == nil {
+			err = d.finishCompaction(c)
+		}
+		d.compacting = nil
+		if err != nil {
+			d.dropCompaction(c)
+			// The spool works on without it; try again once the garbage
+			// has doubled.
+			d.compactAfter = 2 * d.garbage()
+			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
+			return
+		}
+		d.compactAfter = d.cfg.CompactAfter
+		return
+	}
+	if garbage := d.garbage(); garbage >= d.compactAfter && garbage > d.live {
+		if err := d.startCompaction(); err != nil {
+			d.compactAfter = 2 * garbage
+			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
+		}
+	}
+}
+
+// garbage is the bytes of superseded frames in the file.
+func (d *Disk) garbage() int64 { return d.end - int64(len(fileHeader)) - d.live }
+
+// finishCompaction adds what was written since the compaction began to
+// its file, syncs it, moves every live frame's place there, and renames
+// the new file over the spool. The new file is locked before it takes the
+// path, so no other process gets in between. Next may read the old file
+// meanwhile; its reads of the closed old file are tried again.
+func (d *Disk) finishCompaction(c *compaction) error {
+	if _, err := io.CopyBuffer(c.tmp, io.NewSectionReader(d.f, c.from, d.end-c.from), make([]byte, compactChunk)); err != nil {
+		return err
+	}
+	if err := datasync(c.tmp); err != nil {
+		return err
+	}
+	places, err := c.moved(d.places)
 	if err != nil {
-		tmp.Close()
-		os.Remove(tmpPath)
+		return err
+	}
+	if err := lockFile(c.tmp, time.Now()); err != nil {
+		return err
+	}
+	if err := os.Rename(c.tmp.Name(), d.cfg.Path); err != nil {
 		return err
 	}
 	// Renamed: the new file is the spool from here on, even if the
 	// folder's sync fails (then the rename may not survive a crash, and
 	// the old file, whole, would be found instead).
 	dirErr := syncDir(filepath.Dir(d.cfg.Path))
+	end := c.end + d.end - c.from
 	d.fileMu.Lock()
 	old := d.f
-	d.f, d.places, d.readEnd = tmp, places, end
+	d.f, d.places, d.readEnd = c.tmp, places, end
 	d.fileMu.Unlock()
 	d.end = end
-	old.Close()
-	return dirErr
+	// The old file's blocks are freed as it closes, unlinked by the
+	// rename: tens of milliseconds for a large file, which arrivals need
+	// not wait for. Run waits for it before it returns.
+	d.closing.Add(1)
+	go func() {
+		defer d.closing.Done()
+		old.Close()
+	}()
+	if dirErr != nil {
+		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was (whole)", "spool", d.cfg.Path, "err", dirErr)
+	}
+	return nil
 }
 
-// copyLive writes the header and every live frame to tmp, in file order,
-// syncs it and returns the frames' new places and the end of the file.
-func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
-	type frame struct {
-		seq uint64
-		out bool // the record's outcome frame
-		s   span
-	}
-	frames := make([]frame, 0, len(d.places))
-	for seq, p := range d.places {
-		frames = append(frames, frame{seq: seq, s: p.rec()})
-		if p.outN > 0 {
-			frames = append(frames, frame{seq: seq, out: true, s: p.out()})
+// moved returns places with every frame moved to where the compaction put
+// it: frames below from to where the copy wrote them (each was live when
+// it began, as a frame once superseded never comes back), those after it
+// by the length the copy saved.
+func (c *compaction) moved(places map[uint64]place) (map[uint64]place, error) {
+	shift := c.end - c.from
+	move := func(s span) (int64, error) {
+		if s.off >= c.from {
+			return s.off + shift, nil
 		}
+		i, found := slices.BinarySearchFunc(c.frames, s.off, func(f liveFrame, off int64) int { return cmp.Compare(f.s.off, off) })
+		if !found || c.frames[i].s.n != s.n {
+			return 0, fmt.Errorf("compaction: the frame at offset %d was not copied", s.off)
+		}
+		return c.frames[i].moved, nil
 	}
-	slices.SortFunc(frames, func(a, b frame) int { return cmp.Compare(a.s.off, b.s.off) })
+	out := make(map[uint64]place, len(places))
+	for seq, p := range places {
+		var err error
+		if p.recOff, err = move(p.rec()); err != nil {
+			return nil, err
+		}
+		if p.outN > 0 {
+			if p.outOff, err = move(p.out()); err != nil {
+				return nil, err
+			}
+		}
+		out[seq] = p
+	}
+	return out, nil
+}
+
+// dropCompaction abandons c: its goroutine is stopped and waited for, and
+// its file removed.
+func (d *Disk) dropCompaction(c *compaction) {
+	c.cancel()
+	<-c.done
+	c.tmp.Close()
+	os.Remove(c.tmp.Name())
+}
+
+// abandonCompaction drops the compaction under way, if any (Run is
+// stopping).
+func (d *Disk) abandonCompaction() {
+	if c := d.compacting; c != nil {
+		d.compacting = nil
+		d.dropCompaction(c)
+	}
+}
+
+// errCompactionStopped ends a copy abandoned by Run.
+var errCompactionStopped = errors.New("compaction stopped")
+
+// copyLive sorts frames by offset, writes the header and each frame of f
+// to tmp, in that order, syncs it and returns the end of tmp; each frame's
+// moved is where it landed. Frames next to each other are read with one
+// read, up to compactChunk, and written in batches of about that size.
+// gate, when not nil (tests), holds the copy once it is synced, before it
+// reports done: from a send on gate until a receive.
+func copyLive(ctx context.Context, f, tmp *os.File, frames []liveFrame, gate chan struct{}) (int64, error) {
+	slices.SortFunc(frames, func(a, b liveFrame) int { return cmp.Compare(a.s.off, b.s.off) })
 	if _, err := tmp.Write(fileHeader); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	off := int64(len(fileHeader)) // where buf goes
-	places := make(map[uint64]place, len(d.places))
 	buf, _ := beginBatch(nil)
 	flush := func() error {
 		if len(buf) == batchHeader {
 			return nil
+		}
+		if ctx.Err() != nil {
+			return errCompactionStopped
 		}
 		sealBatch(buf, 0)
 		if _, err := tmp.Write(buf); err != nil {
@@ -87,36 +250,40 @@ func (d *Disk) copyLive(tmp *os.File) (map[uint64]place, int64, error) {
 		buf, _ = beginBatch(buf[:0])
 		return nil
 	}
-	// Live frames next to each other are read with one read, up to
-	// compactChunk, and written in batches of about that size.
 	for i := 0; i < len(frames); {
 		from, to := frames[i].s.off, frames[i].s.off
 		for ; i < len(frames) && frames[i].s.off == to && (to == from || to-from+int64(frames[i].s.n) <= compactChunk); i++ {
-			f := frames[i]
-			p := places[f.seq]
-			p.code = d.places[f.seq].code
-			moved := off + int64(len(buf)) + (f.s.off - from)
-			if f.out {
-				p.outOff, p.outN = moved, f.s.n
-			} else {
-				p.recOff, p.recN = moved, f.s.n
-			}
-			places[f.seq] = p
-			to += int64(f.s.n)
+			frames[i].moved = off + int64(len(buf)) + (to - from)
+			to += int64(frames[i].s.n)
 		}
 		at := len(buf)
 		buf = slices.Grow(buf, int(to-from))[:at+int(to-from)]
-		if _, err := d.f.ReadAt(buf[at:], from); err != nil {
-			return nil, 0, err
+		if _, err := f.ReadAt(buf[at:], from); err != nil {
+			return 0, err
 		}
 		if len(buf) >= compactChunk {
 			if err := flush(); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	return places, off, datasync(tmp)
+	if err := datasync(tmp); err != nil {
+		return 0, err
+	}
+	if gate != nil { // tests: held here, between a send and a receive
+		select {
+		case gate <- struct{}{}:
+		case <-ctx.Done():
+			return 0, errCompactionStopped
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return 0, errCompactionStopped
+		}
+	}
+	return off, nil
 }

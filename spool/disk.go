@@ -31,6 +31,8 @@ type DiskConfig struct {
 	// Logger gets a warning when a start cuts off a torn write and when a
 	// compaction fails (the spool goes on without it); nil discards.
 	Logger *slog.Logger
+
+	compactGate chan struct{} // tests: see copyLive
 }
 
 func (c *DiskConfig) fill() error {
@@ -110,6 +112,8 @@ type Disk struct {
 	buf          []byte           // the batch being encoded
 	taken        uint64           // the highest seq of an append taken into a batch
 	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
+	compacting   *compaction      // the compaction under way, if any
+	closing      sync.WaitGroup   // the file a compaction replaced, being closed
 	forgets      []uint64         // records the batch forgets
 }
 

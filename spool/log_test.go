@@ -358,3 +358,117 @@ func TestRealPath(t *testing.T) {
 		t.Errorf("the missing folder was made: %v", err)
 	}
 }
+
+// TestCompactionLetsWritesThrough: a compaction runs beside the writes.
+// While it copies, events are appended and stored, read back, delivered
+// and given up on; once it is done every record is in the new file where
+// the spool looks for it, and a restart finds each in its state.
+func TestCompactionLetsWritesThrough(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	gate := make(chan struct{})
+	cfg := DiskConfig{Path: path, CacheBytes: 1, KeepCount: 5, CompactAfter: 4 << 10, compactGate: gate}
+	d, stop := openRunning(t, cfg)
+	fill(t, d, 0, 3) // copied by the compaction: id-0 dies during it, id-1 is delivered after it, id-2 stays pending
+	early := []Event{nextNow(t, d), nextNow(t, d), nextNow(t, d)}
+	d.Tried(early[1], []Attempt{{At: time.Now(), Status: 503}})
+	deliver := func(want int) {
+		t.Helper()
+		ev := nextNow(t, d)
+		if body := fmt.Sprintf(`{"n":%d}`, want); ev.ID != fmt.Sprint("id-", want) || string(ev.Body) != body {
+			t.Fatalf("read back %s as %q, want id-%d as %q", ev.ID, ev.Body, want, body)
+		}
+		d.Ack(ev, []Attempt{{At: time.Now(), Status: 204}})
+	}
+	for round := 0; ; round++ { // garbage until a compaction begins and holds
+		if round == 40 {
+			t.Fatal("no compaction after 2,000 delivered events")
+		}
+		fill(t, d, 100+round*50, 50)
+		for i := range 50 {
+			deliver(100 + round*50 + i)
+		}
+		select {
+		case <-gate:
+		default:
+			continue
+		}
+		break
+	}
+	// The copy is done and held: the spool goes on.
+	fill(t, d, 10000, 10) // each stored (appendSync waits for its sync)
+	d.Dead(early[0], "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400}})
+	for i := range 5 {
+		deliver(10000 + i)
+	}
+	if _, err := os.Stat(path + compactSuffix); err != nil {
+		t.Fatalf("compaction file while the compaction is held: %v", err)
+	}
+	gate <- struct{}{}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(path + compactSuffix); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("compaction not finished 10s after it was let go")
+		}
+		time.Sleep(time.Millisecond) // polls a condition with a deadline
+	}
+	d.Ack(early[1], []Attempt{{At: time.Now(), Status: 204}})
+	for i := 5; i < 10; i++ { // stored during the compaction, read back from the new file
+		deliver(10000 + i)
+	}
+	d.Release(early[2])
+	stop()
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 3*cfg.CompactAfter {
+		t.Fatalf("file %d bytes after the compaction; want it near %d", fi.Size(), cfg.CompactAfter)
+	}
+	pending, deadRecs, delivered := mustList(t, path, Pending), mustList(t, path, Dead), mustList(t, path, Delivered)
+	if ids(pending) != "id-2" || string(pending[0].Body) != `{"n":2}` || ids(deadRecs) != "id-0" || len(delivered) != 5 {
+		t.Fatalf("after the compaction: pending %q, dead %q, %d delivered; want id-2, id-0 and 5", ids(pending), ids(deadRecs), len(delivered))
+	}
+	if deadRecs[0].Reason != "400 Bad Request (not retried)" {
+		t.Fatalf("dead letter's reason %q", deadRecs[0].Reason)
+	}
+	d, stop = openRunning(t, cfg)
+	if ev := nextNow(t, d); ev.ID != "id-2" || string(ev.Body) != `{"n":2}` {
+		t.Fatalf("after restart got %s %q, want id-2", ev.ID, ev.Body)
+	}
+}
+
+// TestStopAbandonsCompaction: a spool stopping in the middle of a
+// compaction drops it: its file is removed, and the spool file, as it
+// was, holds every record.
+func TestStopAbandonsCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	gate := make(chan struct{})
+	cfg := DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, compactGate: gate}
+	d, stop := openRunning(t, cfg)
+	fill(t, d, 0, 1) // stays pending
+	held := nextNow(t, d)
+	for i := 1; ; i++ {
+		if i == 2000 {
+			t.Fatal("no compaction after 2,000 delivered events")
+		}
+		fill(t, d, i, 1)
+		d.Ack(nextNow(t, d), nil)
+		select {
+		case <-gate:
+		default:
+			continue
+		}
+		break
+	}
+	d.Release(held)
+	stop() // while the compaction is held
+	if _, err := os.Stat(path + compactSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("compaction file after the stop: %v, want it removed", err)
+	}
+	if pending, delivered := mustList(t, path, Pending), mustList(t, path, Delivered); ids(pending) != "id-0" || len(delivered) != 5 {
+		t.Fatalf("after the stop: pending %q, %d delivered; want id-0 and 5", ids(pending), len(delivered))
+	}
+}

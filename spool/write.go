@@ -102,16 +102,6 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 		}
 		batch[i] = op{} // drop the body reference
 	}
-	if garbage := d.end - int64(len(fileHeader)) - d.live; garbage >= d.compactAfter && garbage > d.live {
-		if err := d.compact(); err != nil {
-			// The spool works on without it; try again once the garbage
-			// has doubled.
-			d.compactAfter = 2 * garbage
-			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
-		} else {
-			d.compactAfter = d.cfg.CompactAfter
-		}
-	}
 	return carry, nil
 }
 
@@ -278,4 +268,5 @@ func (d *Disk) closeFile() {
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
 	d.f.Close()
+	d.closing.Wait() // a file a compaction replaced
 }
