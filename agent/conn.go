@@ -48,6 +48,27 @@ type conn struct {
 	// heldUntil is when the reader last came back from a hand-over that
 	// held it up (unix nanos): frames may still wait in the socket.
 	heldUntil atomic.Int64
+
+	// older are the connections of the same source that were open when
+	// this one opened (set before its reader starts; then the reader's).
+	// Its frames are handed over only once each of them has ended, so
+	// none overtakes a frame sent earlier and still unread on an older
+	// connection. done is closed once the reader has handed over its last
+	// frame.
+	older []*conn
+	done  chan struct{}
+}
+
+// awaitOlder waits until every older connection of the source has ended
+// (at once in the steady state: there is none). Before a rotation's new
+// connection hands over its first frame, the old one reads what is left
+// in its socket up to the server's close; after a spool stall, the
+// connections opened meanwhile are read oldest first.
+func (c *conn) awaitOlder() {
+	for _, o := range c.older {
+		<-o.done
+	}
+	c.older = nil
 }
 
 // heldUpWithin reports whether the reader is held up handing a frame to
@@ -65,7 +86,7 @@ func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
 
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
-	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{})}
+	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{})}
 	c.lastPong.Store(c.opened.UnixNano())
 	return c
 }
@@ -121,9 +142,11 @@ const keepReadBuffer = 64 << 10
 // pong deadline shuts the socket's read side (see pongOverdue) instead of
 // being a read deadline, since a read past its deadline fails at once,
 // with frames that already arrived still unread in the socket. Time spent
-// blocked in accept (a queue that cannot take the frame) does not count
-// against the deadline. read closes the socket before it returns.
+// blocked in accept (a queue that cannot take the frame), or waiting for
+// older connections (awaitOlder), does not count against the deadline.
+// read closes the socket, then done, before it returns.
 func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
+	defer close(c.done)
 	defer c.ws.Close()
 	deadline := time.AfterFunc(pongWait, func() {
 		c.pongExcused.Store(true) // first: see after accept below
@@ -164,7 +187,8 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		if c.lastFrame.Swap(start.UnixNano()) == 0 {
 			close(c.first)
 		}
-		c.accepting.Store(start.UnixNano())
+		c.accepting.Store(start.UnixNano()) // waiting for older connections too
+		c.awaitOlder()
 		accept(c, data)
 		c.accepting.Store(0)
 		blocked := time.Since(start)

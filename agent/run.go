@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -88,6 +89,7 @@ func (s *source) run(ctx context.Context) error {
 			default:
 				c := r.c
 				s.agent.armDedupe(time.Now()) // the handover starts now (before c counts as live)
+				c.older = slices.Clone(live)
 				live = append(live, c)
 				s.agent.live.Add(1)
 				go func() {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -163,5 +164,105 @@ func TestSourceFailureDuringStallStops(t *testing.T) {
 	var we *spool.WriteError
 	if err := stopDisk(); !errors.As(err, &we) {
 		t.Fatalf("the spool's Run = %v, want its WriteError", err)
+	}
+}
+
+// TestStallAcrossRotationsKeepsKeyOrder: while the spool waits for disk
+// space, tokens expire and new connections open beside the old ones,
+// whose readers are blocked; events keep coming, on every open connection.
+// Once the file may grow, each connection is read only after every older
+// one has ended, so each call's events reach the handler in the order
+// Dialpad sent them. (Before, the readers raced, and a newer connection's
+// events overtook those still unread on an older one.)
+func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
+	disk, logs, _, lift := stalledDisk(t)
+	var mu sync.Mutex
+	order := map[string][]string{} // call id → bodies in the order first delivered
+	seen := map[string]bool{}
+	posts := 0
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		callID, _ := eventIDs(body)
+		mu.Lock()
+		defer mu.Unlock()
+		posts++
+		if !seen[string(body)] {
+			seen[string(body)] = true
+			order[callID] = append(order[callID], string(body))
+		}
+	}))
+	t.Cleanup(h.Close)
+	fake := newFake(t, dialpadtest.Config{TokenTTL: time.Second})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "call", wsID)
+	cfg := testConfig()
+	cfg.Queue = disk
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+
+	gen := dialpadtest.NewGenerator(79)
+	want := map[string][]string{}
+	publishCall := func(body []byte) {
+		if d := fake.Publish("call", body); d.Frames < 1 {
+			t.Fatalf("event published on no connection")
+		}
+		callID, _ := eventIDs(body)
+		want[callID] = append(want[callID], string(body))
+	}
+	var lifecycles [][][]byte
+	for range 300 {
+		lifecycles = append(lifecycles, gen.CallLifecycle())
+	}
+	var sent [][]byte
+	for step := 0; ; step++ {
+		more := false
+		for _, lc := range lifecycles {
+			if step < len(lc) {
+				sent = append(sent, lc[step])
+				more = true
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	const burst = 1100 // more than the spool's write queue holds: the reader blocks
+	for _, body := range sent[:burst] {
+		publishCall(body)
+	}
+	waitStalled(t, logs)
+	// The rest, paced across several rotations (a 1 s token) while the
+	// disk stays full: the pace is the condition under test.
+	for i, body := range sent[burst:] {
+		publishCall(body)
+		if i%5 == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("%d events, %d published during the stall", len(sent), len(sent)-burst)
+	if hs := fake.Handshakes(); hs < 3 {
+		t.Fatalf("%d websocket handshakes during the stall, want rotations", hs)
+	}
+	lift()
+	waitUntil(t, testWait, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == len(sent) },
+		func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Sprintf("%d of %d events delivered", len(seen), len(sent))
+		})
+	_ = r.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	late := 0
+	for callID, bodies := range want {
+		if !slices.Equal(order[callID], bodies) {
+			late++
+		}
+	}
+	if late > 0 {
+		t.Errorf("%d of %d calls had their events delivered out of order", late, len(want))
+	}
+	if posts != len(sent) {
+		t.Errorf("%d POSTs for %d events, want each once (the copies on the other connections dropped)", posts, len(sent))
 	}
 }
