@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +107,65 @@ func TestEventsShowSummarisesAttemptsNotKept(t *testing.T) {
 			t.Errorf("events show lacks %q:\n%s", want, show)
 		}
 	}
+}
+
+// TestRetryAfterCarriesOverRestart: a handler's Retry-After is kept with
+// the attempt it answered, shown by `events show`, and waited out by the
+// next run, as by the run that got it. (Before, a restart forgot it and
+// retried after the plain backoff.)
+func TestRetryAfterCarriesOverRestart(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	var (
+		mu  sync.Mutex
+		ats []time.Time
+	)
+	got := make(chan struct{}, 8)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		ats = append(ats, time.Now())
+		first := len(ats) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		got <- struct{}{}
+	}))
+	t.Cleanup(h.Close)
+	path := filepath.Join(t.TempDir(), "events.spool")
+	args := listenArgs(srv, wsID, h.URL, "--spool", path, "--retry-wait-min", "10ms", "--retry-wait-max", "1m")
+
+	r := start(t, args...)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(5).Next()
+	srv.Publish(typ, ev)
+	<-got
+	if err := r.stop(t); err != nil { // during the 2 s the handler asked for
+		t.Fatalf("first run: %v", err)
+	}
+	recs := listJSON(t, "--pending", "--spool", path)
+	if len(recs) != 1 {
+		t.Fatalf("%d events pending after the first run, want 1", len(recs))
+	}
+	if show := mustCLI(t, "events", "show", "--spool", path, recs[0].ID); !strings.Contains(show, "Retry-After 2s") {
+		t.Errorf("events show:\n%s\nwant the attempt's Retry-After", show)
+	}
+
+	r = start(t, args...)
+	r.waitConnected(t, srv, 1)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second attempt within 10s of the restart")
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := ats[1].Sub(ats[0]); gap < 2*time.Second {
+		t.Errorf("second attempt %s after the first, across the restart; want at least the 2s the handler asked for", gap)
+	}
+	mustContain(t, r.stdout.String(), "resuming an event that failed before the restart")
 }

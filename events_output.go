@@ -168,9 +168,22 @@ func showText(w io.Writer, r spool.Record) error {
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		rows[j] = []string{strconv.Itoa(i), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(console.Safe(a.Error))}
+		rows[j] = []string{strconv.Itoa(i), stamp(a.At), status, a.Duration.Round(time.Microsecond).String(), dash(attemptNote(a))}
 	}
 	return table(w, "# TIME STATUS DURATION ERROR", rows)
+}
+
+// attemptNote is the ERROR column of an attempt: its error, and the wait
+// its answer asked for.
+func attemptNote(a spool.Attempt) string {
+	note := console.Safe(a.Error)
+	if a.RetryAfter > 0 {
+		if note != "" {
+			note += "; "
+		}
+		note += "Retry-After " + a.RetryAfter.String()
+	}
+	return note
 }
 
 // plainText reports whether b can go to a terminal as it is: valid UTF-8,
@@ -220,6 +233,8 @@ type attemptJSON struct {
 	Status     int     `json:"status,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
+	// RetryAfterMS is the wait the answer asked for (Retry-After).
+	RetryAfterMS float64 `json:"retry_after_ms,omitempty"`
 	// Omitted, when set, makes the entry a summary of that many attempts
 	// not kept, from At for DurationMS.
 	Omitted int `json:"omitted,omitempty"`
@@ -232,7 +247,8 @@ func toJSON(r spool.Record, full bool) eventJSON {
 		Attempts: make([]attemptJSON, len(r.Attempts)),
 	}
 	for i, a := range r.Attempts {
-		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error, Omitted: a.Omitted}
+		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error,
+			RetryAfterMS: float64(a.RetryAfter.Microseconds()) / 1000, Omitted: a.Omitted}
 	}
 	if full {
 		e.Headers = map[string]string{}

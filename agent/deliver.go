@@ -214,7 +214,7 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 	}
 	until := due
 	if until.IsZero() {
-		until = last.At.Add(last.Duration + r.Forwarder.RetryWait(spool.CountAttempts(ev.Tried)))
+		until = last.At.Add(last.Duration + r.Forwarder.RetryWait(spool.CountAttempts(ev.Tried), last.RetryAfter))
 	}
 	if deadline.Before(until) {
 		until = deadline
@@ -352,7 +352,7 @@ func attempts(before []spool.Attempt, h []forward.Attempt) []spool.Attempt {
 		if n := len(out); n > 0 && out[n-1].Error == e {
 			e = out[n-1].Error // one copy of an error repeated for hours
 		}
-		out = append(out, spool.Attempt{At: a.At, Status: a.Status, Error: e, Duration: a.Duration})
+		out = append(out, spool.Attempt{At: a.At, Status: a.Status, Error: e, Duration: a.Duration, RetryAfter: a.RetryAfter})
 	}
 	return out
 }

@@ -58,6 +58,9 @@ type Attempt struct {
 	Duration time.Duration // until the answer or the error
 	Status   int           // 0 when there was no answer
 	Err      string        // the transport error; "" when there was an answer
+	// RetryAfter is the wait a 429 or 503 answer asked for with its
+	// Retry-After; 0 when it gave none (or an invalid one).
+	RetryAfter time.Duration
 }
 
 // Request is one event to deliver.

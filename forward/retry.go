@@ -215,6 +215,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		retry = retryableStatus(resp.StatusCode)
 		if last != nil {
 			last.Status = c.status
+			last.RetryAfter, _ = askedWait(resp)
 		}
 	case ctx.Err() == nil: // else the error is only the caller stopping us
 		c.err = err
@@ -267,13 +268,14 @@ func (f *Forwarder) maxAttemptsText() string {
 }
 
 // RetryWait is the wait before the next attempt after attempts failed
-// ones (without a Retry-After): what Deliver waits between its own
-// attempts, for a caller that resumes a delivery an earlier run began.
-func (f *Forwarder) RetryWait(attempts int) time.Duration {
+// ones, the last of which was asked to wait asked (Attempt.RetryAfter; 0:
+// not asked): what Deliver waits between its own attempts, for a caller
+// that resumes a delivery an earlier run began.
+func (f *Forwarder) RetryWait(attempts int, asked time.Duration) time.Duration {
 	if attempts <= 0 {
 		return 0
 	}
-	return backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil)
+	return withAsked(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil), asked, f.client.RetryWaitMax)
 }
 
 // MaxRetryWait is the longest wait between attempts (Config.RetryWaitMax).
@@ -290,12 +292,23 @@ func (f *Forwarder) MaxRetryWait() time.Duration { return f.client.RetryWaitMax 
 // ignored.
 func backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
 	d := expBackoff(lo, hi, n)
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return max(d, min(ra, hi))
-		}
+	if ra, ok := askedWait(resp); ok {
+		return withAsked(d, ra, hi)
 	}
 	return d
+}
+
+// withAsked is the wait d lengthened to a Retry-After's asked, capped at
+// hi; asked never shortens it.
+func withAsked(d, asked, hi time.Duration) time.Duration { return max(d, min(asked, hi)) }
+
+// askedWait is the wait a 429 or 503 answer asks for with a valid
+// Retry-After; ok is false for any other answer.
+func askedWait(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	return retryAfter(resp.Header.Get("Retry-After"), time.Now())
 }
 
 // expBackoff is backoff's normal wait after attempt n+1 fails, in [lo, hi].

@@ -134,12 +134,13 @@ func TestDiskDeadLetterKeepsHistory(t *testing.T) {
 
 // TestDiskTriedSurvivesRestart: the attempts recorded on a pending event
 // come back with it after a restart (and through a compaction), show in
-// its record, and are not counted twice once it ends.
+// its record (a Retry-After the handler asked for included), and are not
+// counted twice once it ends.
 func TestDiskTriedSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	cfg := DiskConfig{Path: path, CompactAfter: 1}
 	at := time.Unix(1700000000, 0)
-	a1 := Attempt{At: at, Status: 503, Duration: time.Millisecond}
+	a1 := Attempt{At: at, Status: 503, Duration: time.Millisecond, RetryAfter: 30 * time.Second}
 	a2 := Attempt{At: at.Add(time.Second), Error: "connection refused", Duration: 2 * time.Millisecond}
 	a3 := Attempt{At: at.Add(2 * time.Second), Status: 400, Duration: 3 * time.Millisecond}
 

@@ -45,10 +45,10 @@ const (
 
 // fileHeader starts every spool file: a name to recognise it by and the
 // format version. Version 4 added frameTried; version 5, summaries of
-// attempts not kept (an attempt status of omittedStatus or more). Older
-// files are read, and a writer raises them to the current version before
-// it writes anything.
-var fileHeader = []byte("dialpad-tunnel\x00\x05")
+// attempts not kept (an attempt status of omittedStatus or more); version
+// 6, an attempt's Retry-After (retryAfterFlag). Older files are read, and
+// a writer raises them to the current version before it writes anything.
+var fileHeader = []byte("dialpad-tunnel\x00\x06")
 
 // oldestVersion is the oldest format version read.
 const oldestVersion = 3

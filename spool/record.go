@@ -23,6 +23,9 @@ type Attempt struct {
 	Status   int           `json:"status,omitempty"` // 0 when there was no answer
 	Error    string        `json:"error,omitempty"`  // why it failed; "" when delivered
 	Duration time.Duration `json:"duration"`
+	// RetryAfter is the wait the handler's answer (429 or 503) asked for
+	// with Retry-After; 0 when it gave none. A restart waits it out too.
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
 	// Omitted, when not 0, makes this entry not an attempt but a summary
 	// of that many attempts not kept (see Keep), made from At for
 	// Duration; Status and Error are then empty.
@@ -116,6 +119,10 @@ func appendOutcome(b []byte, o *outcome) []byte {
 // below it.
 const omittedStatus = 1000
 
+// retryAfterFlag, set in an attempt's status field on disk, says that the
+// attempt's RetryAfter follows its duration (format 6).
+const retryAfterFlag = 1 << 42
+
 func appendAttempts(b []byte, as []Attempt) []byte {
 	b = binary.AppendUvarint(b, uint64(len(as)))
 	for _, a := range as {
@@ -124,9 +131,15 @@ func appendAttempts(b []byte, as []Attempt) []byte {
 		if a.Omitted > 0 {
 			status = omittedStatus + uint64(a.Omitted)
 		}
+		if a.RetryAfter > 0 {
+			status |= retryAfterFlag
+		}
 		b = binary.AppendUvarint(b, status)
 		b = appendString(b, a.Error)
 		b = binary.AppendVarint(b, int64(a.Duration))
+		if a.RetryAfter > 0 {
+			b = binary.AppendVarint(b, int64(a.RetryAfter))
+		}
 	}
 	return b
 }
@@ -213,7 +226,9 @@ func (d *decoder) attempts() []Attempt {
 	var as []Attempt
 	for range n {
 		a := Attempt{At: d.time("attempt time")}
-		switch s := d.uvarint("attempt status"); {
+		s := d.uvarint("attempt status")
+		asked := s&retryAfterFlag != 0
+		switch s &^= retryAfterFlag; {
 		case s > omittedStatus+1<<40:
 			d.fail("attempt status")
 		case s > omittedStatus:
@@ -229,6 +244,15 @@ func (d *decoder) attempts() []Attempt {
 		}
 		d.b = d.b[k:]
 		a.Duration = time.Duration(v)
+		if asked {
+			v, k := binary.Varint(d.b)
+			if k <= 0 || v <= 0 {
+				d.fail("attempt retry-after")
+				return nil
+			}
+			d.b = d.b[k:]
+			a.RetryAfter = time.Duration(v)
+		}
 		as = append(as, a)
 	}
 	return as
