@@ -315,6 +315,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		targets = append(targets, r.Name+"="+redactedURL(r.Forward.URL))
 	}
 	o.Agent.Logger = log
+	o.Agent.DownSince = qs.lastRun()
 	a, err := agent.New(o.Agent)
 	if err != nil {
 		return err

@@ -141,6 +141,19 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 	return d, nil
 }
 
+// lastRun is when the previous run on these spool files was last known
+// to listen (the latest of their LastRun); zero when unknown (new files,
+// or --no-spool).
+func (qs *queues) lastRun() time.Time {
+	var last time.Time
+	for _, d := range qs.disks {
+		if t := d.LastRun(); t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // logLeft says, once run has returned, how many events each spool file
 // holds for the next start: those stored and not delivered. Events the
 // agent accepted but a failed spool could not store are not among them

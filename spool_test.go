@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -263,6 +264,7 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 	}()
 
 	first.waitStored(t, 300, 30*time.Second)
+	killedAt := time.Now()
 	err := first.signal(t, syscall.SIGKILL)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -293,6 +295,14 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 	if err := second.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("restarted agent exit after SIGTERM = %v, want 0", err)
 	}
+	// The window with no agent running is logged as a gap, from about the
+	// kill (the first agent's last write to the spool).
+	gap, ok := restartGap(second.stdout.String())
+	if !ok {
+		t.Errorf("the restarted agent logged no gap for the time no agent ran")
+	} else if gap.Before(killedAt.Add(-time.Second)) || gap.After(killedAt) {
+		t.Errorf("restart gap from %s, want within a second before the kill at %s", gap.Format(time.RFC3339Nano), killedAt.Format(time.RFC3339Nano))
+	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -313,6 +323,22 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 	t.Logf("burst %d: %d written to the first agent's connection before the kill, %d stored (synced) by then, %d of those undelivered at the kill; "+
 		"after the restart all %d delivered; %d distinct events delivered in all, %d redeliveries (at-least-once)",
 		burst, sentAtKill, len(accepted), backlog, len(accepted), len(h.delivered), redelivered)
+}
+
+// restartGap finds the gap line that covers the time no agent ran in a
+// JSON log, and returns its start.
+func restartGap(log string) (time.Time, bool) {
+	for _, l := range strings.Split(log, "\n") {
+		var line struct {
+			Msg  string    `json:"msg"`
+			From time.Time `json:"from"`
+			Why  string    `json:"why"`
+		}
+		if json.Unmarshal([]byte(l), &line) == nil && strings.HasPrefix(line.Why, "no agent was running") {
+			return line.From, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // waitConnected returns once the fake holds a connection, and fails the

@@ -52,6 +52,10 @@ type Config struct {
 	DrainTimeout     time.Duration // on shutdown, how long queued deliveries may still take; default 10s
 	StatusInterval   time.Duration // how often a status line is logged; default 1m; negative: never
 	Logger           *slog.Logger  // default: discard
+	// DownSince is when an earlier run was last known to listen (its
+	// spool's last sign of life), if known: each source's first connection
+	// logs the window since then as a gap, as Dialpad replays nothing.
+	DownSince time.Time
 }
 
 func (c *Config) fill() error {

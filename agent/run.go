@@ -31,6 +31,9 @@ func (s *source) run(ctx context.Context) error {
 		bo         = backoff{min: s.cfg.BackoffMin, max: s.cfg.BackoffMax}
 		done       = ctx.Done()
 	)
+	if !s.cfg.DownSince.IsZero() {
+		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (its spool's last write, at most a minute before it stopped or crashed)"
+	}
 	rotate := stoppedTimer()
 	retry := stoppedTimer()
 	force := stoppedTimer()

@@ -20,7 +20,10 @@ func (d *Disk) Run(ctx context.Context) error {
 	defer d.markStopped()
 	defer d.closeFile()
 	defer d.abandonCompaction() // before the file closes
+	defer d.touch()             // the run's end, for the next one's LastRun
 	var batch, carry []op
+	beat := time.NewTicker(d.cfg.Heartbeat)
+	defer beat.Stop()
 	pace := time.NewTimer(0)
 	defer pace.Stop()
 	expiry := time.NewTimer(0)
@@ -42,6 +45,9 @@ func (d *Disk) Run(ctx context.Context) error {
 			case <-aged:
 			case <-d.compactDone():
 				d.compactIfDue()
+				continue
+			case <-beat.C:
+				d.touch() // idle: nothing else moves it on
 				continue
 			case <-ctx.Done():
 				return d.flush()

@@ -23,6 +23,7 @@ type DiskConfig struct {
 	// keep coming (at low rates every event is committed at once); default 10ms.
 	CommitInterval time.Duration
 	LockTimeout    time.Duration // how long to wait for another process holding the file; default 1s
+	Heartbeat      time.Duration // how often an idle spool sets its file's modification time (see LastRun); default 1m
 	// CompactAfter is how much garbage (frames that later ones superseded)
 	// the file may hold before it is rewritten with its live frames only;
 	// it is rewritten only when the garbage also outweighs the live frames.
@@ -56,6 +57,9 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.CompactAfter <= 0 {
 		c.CompactAfter = 32 << 20
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Minute
 	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = time.Second
@@ -113,6 +117,7 @@ type Disk struct {
 	taken        uint64           // the highest seq of an append taken into a batch
 	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
 	compacting   *compaction      // the compaction under way, if any
+	lastRun      time.Time        // the file's modification time when opened (see LastRun)
 	closing      sync.WaitGroup   // the file a compaction replaced, being closed
 	forgets      []uint64         // records the batch forgets
 }
@@ -171,6 +176,9 @@ func (d *Disk) load() error {
 	fi, err := d.f.Stat()
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
+	}
+	if fi.Size() > 0 {
+		d.lastRun = fi.ModTime()
 	}
 	if fi.Size() == 0 {
 		if err := initFile(d.f, path); err != nil {
@@ -430,6 +438,16 @@ func (d *Disk) Stored() int {
 	}
 	return n
 }
+
+// LastRun is when the file was last written before it was opened: while
+// a spool runs, the file is written (or its modification time set) at
+// least every Heartbeat, and as Run ends; so this is when the previous
+// run stopped, or within Heartbeat of it if it crashed. Zero for a new
+// file. (An `events replay` or `purge` since moves it on.)
+func (d *Disk) LastRun() time.Time { return d.lastRun }
+
+// touch sets the file's modification time to now (see LastRun).
+func (d *Disk) touch() { os.Chtimes(d.cfg.Path, time.Time{}, time.Now()) }
 
 // Close stops Append and Next; what is pending stays on disk for the next
 // start. Run must still be stopped to flush the last writes.

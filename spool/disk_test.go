@@ -435,3 +435,31 @@ func TestDiskNextGivenBackStaysPending(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestDiskLastRun: a new file has no last run; while a spool runs idle its
+// file's modification time keeps up with the clock (Heartbeat), and the
+// next open finds when the run ended.
+func TestDiskLastRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 10 * time.Millisecond})
+	if !d.LastRun().IsZero() {
+		t.Fatalf("LastRun of a new file = %s, want zero", d.LastRun())
+	}
+	opened := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(opened) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle spool's modification time did not move on within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polls a condition with a deadline
+	}
+	before := time.Now()
+	stop()
+	after := time.Now()
+	d, _ = openRunning(t, DiskConfig{Path: path})
+	if last := d.LastRun(); last.Before(before) || last.After(after) {
+		t.Fatalf("LastRun = %s, want the end of the run, between %s and %s", last, before, after)
+	}
+}
