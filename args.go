@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,7 +168,12 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		kind, known := kinds[name]
 		shown := flagShown(a)
 		switch {
+		case !known && prev != "" && strings.HasPrefix(a, "--") && flagName.MatchString(name):
+			// Shaped like a flag (a mistyped one, most likely): named, but
+			// it might yet be more of the value, unquoted.
+			fail("unknown flag %s after the value of %s (if it is part of that value, quote the value)", shown, prev)
 		case !known && prev != "":
+			// Maybe more of the value (a secret's, even): not shown.
 			fail("unknown flag after the value of %s (a value with spaces needs quotes)", prev)
 		case !known:
 			fail("unknown flag %s", shown)
@@ -270,6 +276,10 @@ func helpFlag(a string) (help, ok bool) {
 
 // flagShown is flag word a as messages show it: its dashes and name, never
 // its value, quoted if it holds what a terminal should not print.
+// flagName is the shape of a flag's name: what a mistyped flag looks like,
+// unlike most of a value.
+var flagName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
 func flagShown(a string) string {
 	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 	return console.Safe(clip(dashesOf(a)+name, 40))

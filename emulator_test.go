@@ -71,11 +71,14 @@ func TestTriggerRejectsBadArgs(t *testing.T) {
 		want string
 	}{
 		// The test puts --api-key's value just before these: words after a
-		// value may be more of it, unquoted, so no unknown flag is named.
+		// value may be more of it, unquoted, so only a word shaped like a
+		// flag is named, and never a value after its =.
 		{"unknown flag after types", []string{"sms", "contact", "--cuont", "3"},
-			"trigger: unknown flag after the value of --api-key (a value with spaces needs quotes) (see dialpad-tunnel trigger --help)"},
+			"trigger: unknown flag --cuont after the value of --api-key (if it is part of that value, quote the value) (see dialpad-tunnel trigger --help)"},
 		{"value not echoed", []string{"--count", "1", "sms", "--apikey=dptest_secret"},
-			"trigger: unknown flag after the value of --count (a value with spaces needs quotes) (see dialpad-tunnel trigger --help)"},
+			"trigger: unknown flag --apikey after the value of --count (if it is part of that value, quote the value) (see dialpad-tunnel trigger --help)"},
+		{"not shaped like a flag", []string{"sms", "--Key_Part2"},
+			"trigger: unknown flag after the value of --api-key (a value with spaces needs quotes) (see dialpad-tunnel trigger --help)"},
 		{"a type after --", []string{"sms", "--", "-x"},
 			"trigger: -x is not an event type (see dialpad-tunnel trigger --help)"},
 		{"no value", []string{"sms", "--count"},
