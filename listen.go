@@ -47,6 +47,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
+		&cli.IntFlag{Name: "queue-max-mib", Value: 256, Usage: "with --no-spool: the most MiB of event bodies waiting in memory; beyond it reading the websocket pauses until deliveries make room; 0: no bound"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
 		&cli.IntFlag{Name: "procs", Value: 0, Usage: "CPU cores the agent may run Go code on at once (GOMAXPROCS wins when set); 0: Go's default, every core the process may use (a container's CPU limit counts)"},
 		&cli.DurationFlag{Name: "status-interval", Value: time.Minute, Usage: "how often a status line (connections, received, delivered, pending, gaps) is logged; 0: never"},
@@ -204,9 +205,13 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	o.Spool = spoolOptions{
 		Path: c.String("spool"), Off: c.Bool("no-spool"),
 		KeepCount: c.Int("keep-delivered"), KeepAge: c.Duration("keep-delivered-for"),
+		QueueMaxBytes: int64(c.Int("queue-max-mib")) << 20,
 	}
 	if o.Spool.Off && o.Spool.Path != "" {
 		return o, errors.New("--spool and --no-spool contradict each other")
+	}
+	if !o.Spool.Off && c.IsSet("queue-max-mib") {
+		return o, errors.New("--queue-max-mib bounds the in-memory queue of --no-spool; the spool keeps waiting events on disk")
 	}
 	return o, nil
 }

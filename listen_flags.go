@@ -32,6 +32,7 @@ var listenRanges = []struct {
 	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
 	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
 	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"}, // MiB << 20 must not overflow
+	{"queue-max-mib", 0, 1 << 20, "0 (no bound) to 1048576 (1 TiB)"},
 
 	// More Ps than cores only add threads: 100000 once spun for minutes.
 	{"procs", 0, int64(runtime.NumCPU()), procsWant},

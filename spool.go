@@ -28,6 +28,9 @@ type spoolOptions struct {
 	Off       bool   // --no-spool
 	KeepCount int
 	KeepAge   time.Duration
+	// QueueMaxBytes bounds the bodies waiting in memory with --no-spool
+	// (--queue-max-mib); 0: no bound.
+	QueueMaxBytes int64
 }
 
 // queues are the routes' queues and how to run them.
@@ -113,7 +116,7 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 		if route == "default" {
 			log.Warn("--no-spool: events live in memory only; a crash or restart loses those not yet delivered")
 		}
-		return spool.NewMemory(), nil
+		return spool.NewMemory(spool.MemoryConfig{MaxBytes: o.QueueMaxBytes, Logger: log}), nil
 	}
 	base, err := o.basePath(apiBase, sources)
 	if err != nil {

@@ -150,7 +150,8 @@ func (r *Route) takes(typ string) bool { return slices.Contains(r.Types, typ) }
 // StopWaiting, called as the agent begins to stop (for any reason), makes
 // a queue that is waiting for its store (a spool on a full disk) give up,
 // so that no reader or worker stays blocked on it; Paused says how long it
-// has been waiting so (0: not waiting), for the status line.
+// has been waiting so (0: not waiting), for the status line. (A bounded
+// in-memory queue waits likewise for deliveries to make room.)
 type Queue interface {
 	Append(ev spool.Event, committed func(spool.Event)) error
 	Next(ctx context.Context) (spool.Event, error)

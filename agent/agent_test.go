@@ -253,7 +253,7 @@ func startAgent(t *testing.T, cfg Config, handlerURL string, sources ...Source) 
 	logs := &syncBuffer{}
 	cfg.Sources = sources
 	if cfg.Queue == nil {
-		cfg.Queue = spool.NewMemory()
+		cfg.Queue = spool.NewMemory(spool.MemoryConfig{})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg)
@@ -352,7 +352,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	src := Source{Name: "s", Fetch: func(context.Context) (string, error) { return "", nil }}
 	valid := func() Config {
 		c := testConfig()
-		c.Sources, c.Queue, c.Forwarder = []Source{src}, spool.NewMemory(), fwd
+		c.Sources, c.Queue, c.Forwarder = []Source{src}, spool.NewMemory(spool.MemoryConfig{}), fwd
 		return c
 	}
 	tests := []struct {

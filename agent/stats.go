@@ -76,24 +76,28 @@ func (a *Agent) reportStatus(ctx context.Context) {
 			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
 			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String()}
 		level := slog.LevelInfo
-		if paused := a.paused(); paused > 0 {
-			// Events are held in memory and not stored: worth a warning
-			// on every status line while it lasts.
+		if paused, why := a.paused(); paused > 0 {
+			// Reading waits, or events are held in memory and not stored:
+			// worth a warning on every status line while it lasts.
 			level = slog.LevelWarn
-			attrs = append(attrs, "spool_paused", "no space for "+paused.Round(time.Second).String())
+			attrs = append(attrs, "paused", why+" for "+paused.Round(time.Second).String())
 		}
 		a.log.Log(ctx, level, "status", attrs...)
 	}
 }
 
-// paused is the longest any route's queue has been waiting for space to
-// store events (0: none is).
-func (a *Agent) paused() time.Duration {
-	var longest time.Duration
+// paused is the longest any route's queue has been waiting for room (0:
+// none is), and why: a spool's disk is full, or the in-memory queue is.
+func (a *Agent) paused() (longest time.Duration, why string) {
 	for _, r := range a.cfg.Routes {
-		longest = max(longest, r.Queue.Paused())
+		if p := r.Queue.Paused(); p > longest {
+			longest, why = p, "in-memory queue full"
+			if r.Queue.Durable() {
+				why = "spool: no space on the disk"
+			}
+		}
 	}
-	return longest
+	return longest, why
 }
 
 // pending is the number of events queued on every route.

@@ -2,21 +2,58 @@ package spool
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 )
 
 // Memory is the queue of `--no-spool`: events live in memory only, so they
 // survive neither a crash nor a restart, and dead letters are not kept
 // (the agent logs them). It is safe for concurrent use.
-type Memory struct{ idx *index }
+type Memory struct {
+	idx *index
+	cfg MemoryConfig
+
+	mu         sync.Mutex
+	used       int64         // body bytes appended and not done; kept when MaxBytes is set
+	freed      chan struct{} // closed and replaced whenever bytes are freed
+	fullSince  time.Time     // when an Append began waiting for room; zero while none waits
+	giveUp     chan struct{} // closed by StopWaiting
+	giveUpOnce sync.Once
+}
+
+// MemoryConfig configures a Memory queue; zero values get the defaults
+// named.
+type MemoryConfig struct {
+	// MaxBytes bounds the event bodies queued and not done yet: an Append
+	// that would pass it waits until deliveries free room (an event
+	// alone may pass it), and with it the reader that called it, so
+	// memory stays bounded behind a slow or dead handler. 0: no bound.
+	MaxBytes int64
+	// Logger gets a warning when Append begins to wait for room, and when
+	// it goes on; nil discards.
+	Logger *slog.Logger
+}
 
 // NewMemory returns an empty in-memory queue.
-func NewMemory() *Memory { return &Memory{idx: newIndex()} }
+func NewMemory(cfg MemoryConfig) *Memory {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Memory{idx: newIndex(), cfg: cfg, freed: make(chan struct{}), giveUp: make(chan struct{})}
+}
 
 // Append queues ev and calls committed with it (Seq set) before returning.
+// With MaxBytes set, it first waits for room; StopWaiting ends the wait
+// with ErrClosed.
 func (q *Memory) Append(ev Event, committed func(Event)) error {
+	n := int64(len(ev.Body))
+	if err := q.reserve(n); err != nil {
+		return err
+	}
 	ev, err := q.idx.add(ev)
 	if err != nil {
+		q.free(n)
 		return err
 	}
 	if committed != nil {
@@ -29,10 +66,59 @@ func (q *Memory) Append(ev Event, committed func(Event)) error {
 func (q *Memory) Next(ctx context.Context) (Event, error) { return q.idx.next(ctx) }
 
 // Ack releases a delivered event's key.
-func (q *Memory) Ack(ev Event, _ []Attempt) { q.idx.done(ev) }
+func (q *Memory) Ack(ev Event, _ []Attempt) { q.done(ev) }
 
 // Dead releases a given-up event's key; nothing is kept.
-func (q *Memory) Dead(ev Event, _ string, _ []Attempt) { q.idx.done(ev) }
+func (q *Memory) Dead(ev Event, _ string, _ []Attempt) { q.done(ev) }
+
+// done ends ev: its key is free, its bytes are room again.
+func (q *Memory) done(ev Event) {
+	q.idx.done(ev)
+	q.free(int64(len(ev.Body)))
+}
+
+// reserve waits until n more bytes of bodies fit under MaxBytes, and
+// counts them.
+func (q *Memory) reserve(n int64) error {
+	if q.cfg.MaxBytes <= 0 {
+		return nil
+	}
+	q.mu.Lock()
+	for q.used > 0 && q.used+n > q.cfg.MaxBytes {
+		if q.fullSince.IsZero() {
+			q.fullSince = time.Now()
+			q.cfg.Logger.Warn("in-memory queue full (--no-spool): reading the websocket pauses until deliveries make room; what Dialpad sends meanwhile waits in the connection",
+				"queued_bytes", q.used, "max_bytes", q.cfg.MaxBytes, "queued_events", q.idx.len())
+		}
+		freed := q.freed
+		q.mu.Unlock()
+		select {
+		case <-freed:
+		case <-q.giveUp:
+			return ErrClosed
+		}
+		q.mu.Lock()
+	}
+	if !q.fullSince.IsZero() {
+		q.cfg.Logger.Warn("in-memory queue has room again: reading goes on", "after", time.Since(q.fullSince).Round(time.Millisecond))
+		q.fullSince = time.Time{}
+	}
+	q.used += n
+	q.mu.Unlock()
+	return nil
+}
+
+// free counts n bytes as room again.
+func (q *Memory) free(n int64) {
+	if q.cfg.MaxBytes <= 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.used -= n
+	close(q.freed)
+	q.freed = make(chan struct{})
+}
 
 // Len reports the events queued or being delivered.
 func (q *Memory) Len() int { return q.idx.len() }
@@ -40,11 +126,19 @@ func (q *Memory) Len() int { return q.idx.len() }
 // Close stops Append; Next drains what is queued, then returns ErrClosed.
 func (q *Memory) Close() { q.idx.close() }
 
-// StopWaiting does nothing: Memory never waits for a store.
-func (q *Memory) StopWaiting() {}
+// StopWaiting makes an Append waiting for room, and every later one that
+// would, return ErrClosed: the agent is stopping.
+func (q *Memory) StopWaiting() { q.giveUpOnce.Do(func() { close(q.giveUp) }) }
 
-// Paused reports 0: Memory never waits for a store.
-func (q *Memory) Paused() time.Duration { return 0 }
+// Paused reports how long an Append has been waiting for room, or 0.
+func (q *Memory) Paused() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fullSince.IsZero() {
+		return 0
+	}
+	return time.Since(q.fullSince)
+}
 
 // Durable reports false: what is queued is lost when the process ends.
 func (q *Memory) Durable() bool { return false }
@@ -53,7 +147,7 @@ func (q *Memory) Durable() bool { return false }
 // in memory it is lost, which the agent reports. Unlike Disk.Hold it
 // releases the key: ev is lost whatever happens, so holding the key would
 // only lose the key's later events too, which the drain may still deliver.
-func (q *Memory) Hold(ev Event) { q.idx.done(ev) }
+func (q *Memory) Hold(ev Event) { q.done(ev) }
 
 // Tried keeps nothing: an in-memory event does not outlive the process.
 func (q *Memory) Tried(Event, []Attempt) {}

@@ -23,7 +23,7 @@ func nextWithin(q interface {
 // with its attempts and Due set; meanwhile its key's later events wait and
 // other keys' do not; it stays counted by Len throughout.
 func TestMemoryPark(t *testing.T) {
-	q := NewMemory()
+	q := NewMemory(MemoryConfig{})
 	for _, ev := range []Event{{ID: "a1", Key: "a"}, {ID: "a2", Key: "a"}, {ID: "b1", Key: "b"}} {
 		if err := q.Append(ev, nil); err != nil {
 			t.Fatal(err)
@@ -61,7 +61,7 @@ func TestMemoryPark(t *testing.T) {
 // (its retry does not start), still counted by Len, and frees its key so
 // that the drain delivers the key's later events.
 func TestMemoryCloseReleasesParkedKeys(t *testing.T) {
-	q := NewMemory()
+	q := NewMemory(MemoryConfig{})
 	for _, id := range []string{"a1", "a2"} {
 		if err := q.Append(Event{ID: id, Key: "a"}, nil); err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func TestDiskPark(t *testing.T) {
 // that began in the drain) is lost as one parked before it, and its key's
 // later events are still drained.
 func TestMemoryParkDuringDrain(t *testing.T) {
-	q := NewMemory()
+	q := NewMemory(MemoryConfig{})
 	for _, id := range []string{"a1", "a2"} {
 		if err := q.Append(Event{ID: id, Key: "a"}, nil); err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func TestMemoryParkDuringDrain(t *testing.T) {
 // time, and leaves one parked on its own clock as it is; a paced park
 // whose write was under way at the Unpark is due on its own time too.
 func TestUnparkEndsThePace(t *testing.T) {
-	q := NewMemory()
+	q := NewMemory(MemoryConfig{})
 	for _, ev := range []Event{{ID: "a1", Key: "a"}, {ID: "b1", Key: "b"}} {
 		if err := q.Append(ev, nil); err != nil {
 			t.Fatal(err)
