@@ -120,12 +120,8 @@ type Replayed struct {
 // delivers it at its next start. Naming a pending record, or a frame
 // refused on arrival, is an error; nothing is moved then.
 func Replay(path string, sel Selection) (Replayed, error) {
-	filtered := sel.Dead || !sel.Since.IsZero()
-	switch {
-	case len(sel.IDs) > 0 && filtered:
-		return Replayed{}, fmt.Errorf("spool: %s: replay: give delivery ids or filters (dead, since), not both", path)
-	case len(sel.IDs) == 0 && !filtered:
-		return Replayed{}, fmt.Errorf("spool: %s: replay: nothing selected", path)
+	if err := sel.check(); err != nil {
+		return Replayed{}, fmt.Errorf("spool: %s: %w", path, err)
 	}
 	f, b, tail, err := readWritable(path)
 	if err != nil {
@@ -144,18 +140,11 @@ func Replay(path string, sel Selection) (Replayed, error) {
 		if err != nil {
 			return res, notSpool(path, err)
 		}
-		switch {
-		case !sel.Since.IsZero() && r.Finished.Before(sel.Since):
-			continue
-		case b.rejected[old]:
-			res.Refused++
+		if !replayable(&r, sel, b.rejected[old], &res) {
 			continue
 		}
 		seq++
 		r.Seq = seq
-		r.State, r.Reason, r.Finished = Pending, "", time.Time{}
-		r.Replays++
-		r.Replayed = time.Now()
 		var at int
 		buf, at = beginFrame(buf, frameRecord)
 		buf = appendRecord(buf, &r, old)
@@ -166,6 +155,36 @@ func Replay(path string, sel Selection) (Replayed, error) {
 	}
 	res.N = int(seq - b.maxSeq)
 	return res, nil
+}
+
+// replayable reports whether the chosen record r is replayed: not when it
+// finished before sel.Since, nor when it was refused on arrival (counted
+// in res). A replayed r becomes a fresh start, pending again; the caller
+// gives it its new seq.
+func replayable(r *Record, sel Selection, refused bool, res *Replayed) bool {
+	switch {
+	case !sel.Since.IsZero() && r.Finished.Before(sel.Since):
+		return false
+	case refused:
+		res.Refused++
+		return false
+	}
+	r.State, r.Reason, r.Finished = Pending, "", time.Time{}
+	r.Replays++
+	r.Replayed = time.Now()
+	return true
+}
+
+// check refuses a selection that mixes ids and filters, or names nothing.
+func (sel Selection) check() error {
+	filtered := sel.Dead || !sel.Since.IsZero()
+	switch {
+	case len(sel.IDs) > 0 && filtered:
+		return errors.New("replay: give delivery ids or filters (dead, since), not both")
+	case len(sel.IDs) == 0 && !filtered:
+		return errors.New("replay: nothing selected")
+	}
+	return nil
 }
 
 // choose returns the seqs of the records sel names, or of the dead (with

@@ -131,18 +131,22 @@ const (
 	opDead
 	opReject
 	opTried
-	opPark // opTried, then the event waits in the index until park is due
+	opPark    // opTried, then the event waits in the index until park is due
+	opReplay  // a dead or delivered record written again as pending (ReplayLive)
+	opBarrier // writes nothing: its committed call says that every op before it is on disk
 )
 
 // op is one write waiting for the committer.
 type op struct {
 	kind      opKind
 	ev        Event
-	committed func(Event) // opAppend: called after the sync
+	committed func(Event) // opAppend, opReplay, opBarrier: called after the sync
 	attempts  []Attempt
 	reason    string
 	at        time.Time
 	park      *Parking // opPark
+	rec       *Record  // opReplay: the record, with its new seq
+	replaces  uint64   // opReplay: the record's old seq
 }
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its

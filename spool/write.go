@@ -31,6 +31,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	cutoff := time.Now().Add(-d.cfg.CommitInterval) // one instant for the whole batch
 	for i := range batch {
 		o := &batch[i]
+		if o.kind == opReplay {
+			d.taken = max(d.taken, o.ev.Seq)
+		}
 		if o.kind != opAppend {
 			continue
 		}
@@ -66,6 +69,8 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			}
 		case opReject:
 			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
+		case opReplay:
+			changes = d.writeReplay(changes, o)
 		case opTried, opPark:
 			if carried[o.ev.Seq] {
 				carry = append(carry, *o) // after its append, carried above
@@ -94,7 +99,7 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	d.markDurable(durable)
 	for i := range batch {
 		o := &batch[i]
-		if o.kind == opAppend && o.committed != nil && !carried[o.ev.Seq] {
+		if (o.kind == opAppend || o.kind == opReplay || o.kind == opBarrier) && o.committed != nil && !carried[o.ev.Seq] {
 			o.committed(o.ev)
 		}
 		if o.kind == opPark && !carried[o.ev.Seq] {
@@ -146,6 +151,16 @@ func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []c
 	}
 	endFrame(d.buf, at)
 	return append(changes, change{seq: o.ev.Seq, p: newPlace(d.spanOf(at), state)})
+}
+
+// writeReplay encodes a replayed record, pending again under its new seq,
+// as replacing its old one, which is forgotten.
+func (d *Disk) writeReplay(changes []change, o *op) []change {
+	var at int
+	d.buf, at = beginFrame(d.buf, frameRecord)
+	d.buf = appendRecord(d.buf, o.rec, o.replaces)
+	endFrame(d.buf, at)
+	return append(changes, change{seq: o.rec.Seq, p: newPlace(d.spanOf(at), Pending)}, change{seq: o.replaces, forget: true})
 }
 
 // writeFinished encodes an event delivered (or given up on, f) before its

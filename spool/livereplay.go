@@ -1,0 +1,143 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ReplayLive is Replay for the spool this Disk runs: while the agent
+// holds the file, the `events replay` command asks it (through listen's
+// control socket) instead of writing the file itself. The chosen records
+// are put back as pending, each with a new seq after every other, with
+// its delivery id, key and attempt history, and handed out after the
+// events already waiting, as a restart would. It returns once they are on
+// disk, or ctx is done first (then they may yet be stored and delivered).
+func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) {
+	if err := sel.check(); err != nil {
+		return Replayed{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+	}
+	// Outcomes queued before the request count: a dead letter just logged
+	// is replayed.
+	if err := d.barrier(ctx); err != nil {
+		return Replayed{}, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
+	}
+	b, err := d.finished()
+	if err != nil {
+		return Replayed{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+	}
+	var res Replayed
+	chosen, err := b.choose(sel)
+	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w among the dead and delivered events (a pending one is delivered as it is)", err)
+	}
+	if err != nil {
+		return res, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+	}
+	var again []Record
+	for _, seq := range chosen {
+		r, err := d.read(seq) // its body too, this time
+		if err != nil {
+			return res, err
+		}
+		if replayable(&r, sel, b.rejected[seq], &res) {
+			again = append(again, r)
+		}
+	}
+	if len(again) == 0 {
+		return res, nil
+	}
+	stored := make(chan struct{})
+	if err := d.requeue(again, func(Event) { close(stored) }); err != nil {
+		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
+	}
+	select {
+	case <-stored:
+		res.N = len(again)
+		return res, nil
+	case <-d.stopped:
+		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, ErrClosed)
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+}
+
+// barrier returns once every write queued before it is on disk.
+func (d *Disk) barrier(ctx context.Context) error {
+	done := make(chan struct{})
+	if err := d.send(op{kind: opBarrier, committed: func(Event) { close(done) }}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-d.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// requeue queues each record (Seq its old seq) as a new pending one that
+// replaces it, and makes it available to Next; committed is called once
+// the last is on disk.
+func (d *Disk) requeue(recs []Record, committed func(Event)) error {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	if d.idx.isClosed() {
+		return ErrClosed
+	}
+	for i := range recs {
+		r := recs[i]
+		old := r.Seq
+		d.seq++
+		r.Seq = d.seq
+		o := op{kind: opReplay, ev: Event{Seq: r.Seq, Key: r.Key}, rec: &r, replaces: old}
+		if i == len(recs)-1 {
+			o.committed = committed
+		}
+		if err := d.send(o); err != nil {
+			d.seq--
+			return err
+		}
+		d.idx.add(Event{Seq: r.Seq, Key: r.Key, stored: true}) // Next reads it back once it is on disk
+	}
+	return nil
+}
+
+// finished reads every dead and delivered record of the file into a book
+// that also knows their delivery ids and which were refused on arrival
+// (for Selection); their bodies are not kept. Pending records are left
+// out: reading each back to learn its id could take long, with a backlog. A compaction that swaps the
+// file meanwhile makes it read again.
+func (d *Disk) finished() (*book, error) {
+	for {
+		d.fileMu.Lock()
+		f := d.f
+		places := make(map[uint64]place)
+		for seq, p := range d.places {
+			if s := p.state(); s == Dead || s == Delivered {
+				places[seq] = p
+			}
+		}
+		d.fileMu.Unlock()
+		b := newBook()
+		b.ids, b.rejected = make(map[uint64]string, len(places)), make(map[uint64]bool)
+		var err error
+		for seq, p := range places {
+			var r Record
+			if r, err = readRecord(f, seq, p); err != nil {
+				break
+			}
+			b.places[seq], b.ids[seq] = p, r.ID
+			if r.Rejected {
+				b.rejected[seq] = true
+			}
+		}
+		if errors.Is(err, os.ErrClosed) {
+			continue // compacted meanwhile: the places moved
+		}
+		return b, err
+	}
+}

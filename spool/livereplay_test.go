@@ -1,0 +1,66 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReplayLive: a running spool puts dead and delivered records back as
+// pending when asked, as Replay does to a file no agent holds: each is
+// handed out again with its delivery id, body and attempt history, after
+// the events already waiting; a frame refused on arrival is counted, not
+// replayed; an unknown id is refused; a restart finds the outcome.
+func TestReplayLive(t *testing.T) {
+	path := t.TempDir() + "/events.spool"
+	d, stop := openRunning(t, DiskConfig{Path: path, CacheBytes: 1})
+	ctx := context.Background()
+	fill(t, d, 0, 3)
+	dead := nextNow(t, d)
+	d.Dead(dead, "400 Bad Request (not retried)", []Attempt{{At: time.Now(), Status: 400}})
+	delivered := nextNow(t, d)
+	d.Ack(delivered, []Attempt{{At: time.Now(), Status: 204}})
+	held := nextNow(t, d) // id-2, pending
+	d.Reject(Event{ID: "forged", Key: "k9", Body: []byte(`{}`)}, "bad signature")
+
+	res, err := d.ReplayLive(ctx, Selection{Dead: true})
+	if err != nil || res.N != 1 || res.Refused != 1 {
+		t.Fatalf("ReplayLive(dead) = %+v, %v; want 1 replayed, 1 refused", res, err)
+	}
+	fill(t, d, 3, 1) // arrives after the replay: handed out after it
+	ev := nextNow(t, d)
+	if ev.ID != "id-0" || string(ev.Body) != `{"n":0}` || ev.Replayed.IsZero() || len(ev.Tried) != 0 {
+		t.Fatalf("after the replay Next = %s %q (replayed %v, tried %+v), want id-0 with its body, a fresh start", ev.ID, ev.Body, ev.Replayed, ev.Tried)
+	}
+	d.Ack(ev, []Attempt{{At: time.Now(), Status: 204}})
+	if ev := nextNow(t, d); ev.ID != "id-3" {
+		t.Fatalf("Next = %s, want id-3, which arrived after the replay", ev.ID)
+	} else {
+		d.Ack(ev, nil)
+	}
+	if res, err := d.ReplayLive(ctx, Selection{IDs: []string{"id-1"}}); err != nil || res.N != 1 {
+		t.Fatalf("ReplayLive(id-1, delivered) = %+v, %v", res, err)
+	}
+	if ev := nextNow(t, d); ev.ID != "id-1" || string(ev.Body) != `{"n":1}` {
+		t.Fatalf("Next = %s %q, want id-1 again", ev.ID, ev.Body)
+	} else {
+		d.Release(ev)
+	}
+	if _, err := d.ReplayLive(ctx, Selection{IDs: []string{"nosuchid-1"}}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "among the dead and delivered events") {
+		t.Fatalf("ReplayLive of an unknown id = %v, want ErrNotFound", err)
+	}
+	d.Release(held)
+	stop()
+	if pending := mustList(t, path, Pending); ids(pending) != "id-2 id-1" {
+		t.Fatalf("pending after the run: %q, want id-2, then id-1 (replayed, with a new seq)", ids(pending))
+	}
+	done := mustList(t, path, Delivered)
+	if ids(done) != "id-0 id-3" { // by seq: id-0's new one comes before id-3's
+		t.Fatalf("delivered after the run: %q, want id-0 (replayed, then delivered) and id-3", ids(done))
+	}
+	if a := done[0].Attempts; len(a) != 2 || a[0].Status != 400 || a[1].Status != 204 || done[0].Replays != 1 {
+		t.Fatalf("id-0's history %+v (%d replays), want its 400, then its 204 after one replay", a, done[0].Replays)
+	}
+}
