@@ -52,7 +52,7 @@ func TestListenWaitsForDiskSpace(t *testing.T) {
 	}
 	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
 	p.stdout.waitFor(t, `paused="spool: no space on the disk for `, 30*time.Second) // on the status line
-	h.waitRequests(t, 1, 30*time.Second)                 // delivered from memory meanwhile
+	h.waitRequests(t, 1, 30*time.Second)                                            // delivered from memory meanwhile
 	limitFileSize(t, p.cmd.Process.Pid, unix.RLIM_INFINITY)
 	p.stdout.waitFor(t, "spool: writing again", 30*time.Second)
 	h.waitRequests(t, n, 60*time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
+	"github.com/dialpad-tunnel/dialpad-tunnel/control"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
@@ -35,16 +36,16 @@ func eventsCommand() *cli.Command {
 	delivered := &cli.BoolFlag{Name: "delivered", Usage: "delivered events kept as history (--keep-delivered)"}
 	return &cli.Command{
 		Name:  "events",
-		Usage: "list, show, replay or purge the events in a spool (list and show also while listen runs)",
+		Usage: "list, show, replay or purge the events in a spool (list, show and replay also while listen runs)",
 		UsageText: "dialpad-tunnel events list --dead\n" +
 			"dialpad-tunnel events show 3f2a9c1e\n" +
-			"dialpad-tunnel events replay --dead && dialpad-tunnel listen …",
+			"dialpad-tunnel events replay --dead",
 		Subcommands: []*cli.Command{
 			eventsSub("list", "list the stored events, oldest first (all states unless one is chosen)", "",
 				[]cli.Flag{&cli.BoolFlag{Name: "pending", Usage: "events waiting for delivery"}, dead, delivered, asJSON}, eventsList, ""),
 			eventsSub("show", "show one event: the headers listen sends, the body exactly, every attempt", "ID",
 				[]cli.Flag{asJSON}, eventsShow, ""),
-			eventsSub("replay", "put dead or delivered events back in the queue; listen delivers them at its next start", "[ID…]",
+			eventsSub("replay", "put dead or delivered events back in the queue; a running listen delivers them at once, else the next one", "[ID…]",
 				[]cli.Flag{
 					&cli.BoolFlag{Name: "dead", Usage: "dead letters only (alone: every dead letter)"},
 					&cli.StringFlag{Name: "since", Usage: "events finished since `T` only (alone: every dead or delivered one): RFC 3339 time, or a duration ago (1h)"},
@@ -103,7 +104,10 @@ type lockedError struct {
 }
 
 func (e *lockedError) Error() string {
-	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list and show work while it runs)", e.path)
+	if errors.Is(e.err, control.ErrNoAgent) {
+		return fmt.Sprintf("%s: the spool is in use by a running agent that does not answer on its control socket (an older version?): stop it first (events list and show work while it runs)", e.path)
+	}
+	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list, show and replay work while it runs)", e.path)
 }
 
 func (e *lockedError) Unwrap() error { return e.err }
@@ -352,6 +356,15 @@ func eventsReplay(c *cli.Context, path string) error {
 		return fmt.Errorf("events %s: give delivery ids or --dead/--since, not both (--dead --since T is the dead letters finished since T)", c.Command.Name)
 	}
 	res, err := spool.Replay(path, sel)
+	live := false
+	if errors.Is(err, spool.ErrLocked) { // a listen holds the file: it replays
+		var resp control.Response
+		resp, err = control.Ask(c.Context, path, control.Request{Op: "replay", IDs: sel.IDs, Dead: sel.Dead, Since: sel.Since})
+		if errors.Is(err, control.ErrNoAgent) {
+			return &lockedError{path: path, err: err}
+		}
+		res, live = spool.Replayed{N: resp.Replayed, Refused: resp.Refused}, true
+	}
 	warnTail(c, path, res.Tail)
 	if err != nil {
 		return err
@@ -360,7 +373,11 @@ func eventsReplay(c *cli.Context, path string) error {
 	if res.N == 0 {
 		defer noteRouteSpools(c, path)
 	}
-	if res.N > 0 {
+	switch {
+	case res.N > 0 && live:
+		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; the running listen delivers them after the events already waiting (same delivery ids)",
+			res.N, plural(res.N, "event"), path), "; "
+	case res.N > 0:
 		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)",
 			res.N, plural(res.N, "event"), path), "; "
 	}

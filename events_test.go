@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
@@ -188,9 +190,9 @@ func writeRawSpool(t *testing.T, path string, payload []byte) {
 	}
 }
 
-// TestEventsSpoolInUse: while listen holds the spool, events list reads it
-// and the commands that change it refuse with a message that says so and
-// names the file.
+// TestEventsSpoolInUse: while listen holds the spool, events list reads it,
+// events replay asks listen to replay, and purge refuses with a message
+// that says so and names the file.
 func TestEventsSpoolInUse(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, nil)
@@ -198,15 +200,11 @@ func TestEventsSpoolInUse(t *testing.T) {
 	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
 	r.waitConnected(t, srv, 1)
 	mustContain(t, mustCLI(t, "events", "list", "--spool", path), "no pending, dead, delivered events")
-	for _, args := range [][]string{
-		{"events", "replay", "--dead", "--spool", path},
-		{"events", "purge", "--dead", "--spool", path},
-	} {
-		_, err := runCLI(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "the spool is in use by a running agent: stop it first") ||
-			!strings.Contains(err.Error(), path) {
-			t.Errorf("%s while listen runs = %v, want the in-use message naming the file", strings.Join(args[:2], " "), err)
-		}
+	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path), "nothing to replay in "+path)
+	_, err := runCLI(t, "events", "purge", "--dead", "--spool", path)
+	if err == nil || !strings.Contains(err.Error(), "the spool is in use by a running agent: stop it first") ||
+		!strings.Contains(err.Error(), path) {
+		t.Errorf("events purge while listen runs = %v, want the in-use message naming the file", err)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -641,5 +639,43 @@ func TestEventsOutputEscapesControlCharacters(t *testing.T) {
 	}
 	if out := mustCLI(t, "events", "show", "--spool", path, "0a1b2c3d-ctrl"); !strings.Contains(out, "escaped: it holds control characters; --json gives it exactly") {
 		t.Errorf("events show does not say the body is escaped:\n%s", out)
+	}
+}
+
+// TestReplayWhileListenRuns: a dead letter (a 400) is replayed while
+// listen runs, once the handler is fixed: the running agent delivers it at
+// once, with the same delivery id, on the same connection; no restart, so
+// no event is missed meanwhile.
+func TestReplayWhileListenRuns(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	var fixed atomic.Bool
+	h := newHook(t, func(int) int {
+		if fixed.Load() {
+			return http.StatusOK
+		}
+		return http.StatusBadRequest
+	})
+	path := filepath.Join(t.TempDir(), "events.spool")
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(41).Next()
+	srv.Publish(typ, ev)
+	id := h.waitRequests(t, 1, 10*time.Second)[0].header.Get(forward.DefaultIDHeader)
+	r.stdout.waitFor(t, "] FAILED ", 10*time.Second)
+	fixed.Store(true)
+	mustContain(t, mustCLI(t, "events", "replay", id[:8], "--spool", path), "put back 1 event as pending in "+path+"; the running listen delivers them")
+	again := h.waitRequests(t, 2, 10*time.Second)[1]
+	if got := again.header.Get(forward.DefaultIDHeader); got != id || !bytes.Equal(again.body, ev) {
+		t.Errorf("replayed delivery: id %s, body %q; want id %s and the event's exact bytes", got, again.body, id)
+	}
+	if hs := srv.Handshakes(); hs != 1 {
+		t.Errorf("%d websocket handshakes, want 1: the replay needed no restart", hs)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	recs := listJSON(t, "--delivered", "--spool", path)
+	if len(recs) != 1 || recs[0].ID != id || recs[0].Replays != 1 {
+		t.Fatalf("delivered after the run: %+v, want the replayed event once", recs)
 	}
 }

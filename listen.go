@@ -326,7 +326,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		return err
 	}
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
+	stopControl := qs.serveControl(log)
 	runErr := qs.run(ctx, a.Run)
+	stopControl()
 	qs.logLeft(log)
 	st := a.Stats()
 	// lost: left in memory at a --no-spool stop, or refused as too large.

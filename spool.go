@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,9 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/control"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
@@ -155,6 +158,37 @@ func (qs *queues) lastRun() time.Time {
 		}
 	}
 	return last
+}
+
+// serveControl opens each spool file's control socket, through which
+// `events replay` asks this run to replay (control.Serve, one goroutine
+// per socket). A socket that cannot be made (a path too long for one, say)
+// is logged: replay then needs listen stopped. stop closes them and waits
+// for their goroutines.
+func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
+	var wg sync.WaitGroup
+	var lns []*net.UnixListener
+	for _, d := range qs.disks {
+		ln, err := control.Listen(d.Path())
+		if err != nil {
+			log.Warn("events replay will need listen stopped: its control socket could not be made", "spool", d.Path(), "err", err)
+			continue
+		}
+		lns = append(lns, ln)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := control.Serve(ln, d.ReplayLive); err != nil {
+				log.Warn("control socket failed: events replay will need listen stopped", "spool", d.Path(), "err", err)
+			}
+		}()
+	}
+	return func() {
+		for _, ln := range lns {
+			ln.Close() // removes the socket file too
+		}
+		wg.Wait()
+	}
 }
 
 // logLeft says, once run has returned, how many events each spool file

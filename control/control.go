@@ -1,0 +1,128 @@
+// Package control is the socket through which an `events` command asks a
+// running `listen` to act on the spool it holds: each spool file has one,
+// beside it (the file's path and ".ctl"), made by listen, mode 0600, so
+// only the spool's owner may use it.
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// Suffix names a spool file's control socket: its path and Suffix.
+const Suffix = ".ctl"
+
+// Request is what a command asks: Op "replay", with the selection.
+type Request struct {
+	Op    string    `json:"op"`
+	IDs   []string  `json:"ids,omitempty"`
+	Dead  bool      `json:"dead,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+}
+
+// Response is the agent's answer.
+type Response struct {
+	Replayed int    `json:"replayed"`
+	Refused  int    `json:"refused"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Replayer is what the socket serves: spool.Disk's ReplayLive.
+type Replayer func(context.Context, spool.Selection) (spool.Replayed, error)
+
+// timeout bounds one request, from the connection to the answer.
+const timeout = 30 * time.Second
+
+// Listen makes the control socket of the spool file at path. The caller
+// holds the spool's lock, so a socket left there is a crashed agent's and
+// is removed first.
+func Listen(path string) (*net.UnixListener, error) {
+	sock := path + Suffix
+	if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(sock)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers requests on ln, one at a time, until ln is closed (then it
+// returns nil).
+func Serve(ln *net.UnixListener, replay Replayer) error {
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("control socket: %w", err)
+		}
+		serve(c, replay)
+	}
+}
+
+// serve answers one request on c.
+func serve(c net.Conn, replay Replayer) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var req Request
+	var resp Response
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+		resp.Error = "control socket: bad request: " + err.Error()
+	} else if req.Op != "replay" {
+		resp.Error = fmt.Sprintf("control socket: unknown request %q", req.Op)
+	} else {
+		res, err := replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
+		resp.Replayed, resp.Refused = res.N, res.Refused
+		if err != nil {
+			resp.Error = err.Error()
+		}
+	}
+	json.NewEncoder(c).Encode(resp)
+}
+
+// ErrNoAgent is Ask's error when nothing answers on the socket.
+var ErrNoAgent = errors.New("no running agent answers on the control socket")
+
+// Ask sends req to the agent holding the spool file at path and returns
+// its answer; an error the agent gave comes back as an error.
+func Ask(ctx context.Context, path string, req Request) (Response, error) {
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := d.DialContext(ctx, "unix", path+Suffix)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w (%s%s): %v", ErrNoAgent, path, Suffix, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return Response{}, fmt.Errorf("control socket %s%s: %w", path, Suffix, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return Response{}, fmt.Errorf("control socket %s%s: no answer: %w", path, Suffix, err)
+	}
+	if resp.Error != "" {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}

@@ -1,0 +1,60 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestAskServe: a request reaches the replayer with its selection and the
+// answer comes back; the replayer's error comes back as an error, and so
+// does an unknown request; a socket left by a crashed agent is replaced;
+// with no agent, Ask says so.
+func TestAskServe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	stale, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false) // as a crash leaves it
+	stale.Close()
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	var got spool.Selection
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ln, func(_ context.Context, sel spool.Selection) (spool.Replayed, error) {
+			got = sel
+			if sel.Dead {
+				return spool.Replayed{N: 2, Refused: 1}, nil
+			}
+			return spool.Replayed{}, errors.New("spool: x: no such event")
+		})
+	}()
+	ctx := context.Background()
+	resp, err := Ask(ctx, path, Request{Op: "replay", Dead: true})
+	if err != nil || resp.Replayed != 2 || resp.Refused != 1 || !got.Dead {
+		t.Fatalf("Ask = %+v, %v (the replayer got %+v); want 2 replayed, 1 refused", resp, err, got)
+	}
+	if _, err := Ask(ctx, path, Request{Op: "replay", IDs: []string{"abcdefgh"}}); err == nil || err.Error() != "spool: x: no such event" || got.IDs[0] != "abcdefgh" {
+		t.Fatalf("Ask of an unknown id = %v, want the replayer's error", err)
+	}
+	if _, err := Ask(ctx, path, Request{Op: "purge"}); err == nil {
+		t.Fatal("an unknown request was answered without an error")
+	}
+	ln.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+	if _, err := Ask(ctx, path, Request{Op: "replay", Dead: true}); !errors.Is(err, ErrNoAgent) {
+		t.Fatalf("Ask with no agent = %v, want ErrNoAgent", err)
+	}
+}
