@@ -94,7 +94,7 @@ func TestListenStopsWhileDiskFull(t *testing.T) {
 			t.Fatal("event not sent")
 		}
 	}
-	waitPending(t, path, 2, 30*time.Second)
+	waitUntilListed(t, path, "--pending", 2, 30*time.Second)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -116,21 +116,6 @@ func TestListenStopsWhileDiskFull(t *testing.T) {
 	}
 	if recs := listJSON(t, "--pending", "--spool", path); len(recs) != 2 {
 		t.Errorf("%d events pending in the file, want the 2 stored", len(recs))
-	}
-}
-
-// waitPending blocks until the spool file at path lists n pending events
-// (read as `events list` reads it while listen runs).
-func waitPending(t *testing.T, path string, n int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for len(listJSON(t, "--pending", "--spool", path)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d events pending in %s within %s", n, path, within)
-		}
-		<-tick.C
 	}
 }
 

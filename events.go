@@ -107,7 +107,7 @@ func (e *lockedError) Error() string {
 	if errors.Is(e.err, control.ErrNoAgent) {
 		return fmt.Sprintf("%s: the spool is in use by a running agent that does not answer on its control socket (an older version?): stop it first (events list and show work while it runs)", e.path)
 	}
-	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list, show and replay work while it runs)", e.path)
+	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list, show, replay and purge work while it runs)", e.path)
 }
 
 func (e *lockedError) Unwrap() error { return e.err }
@@ -429,6 +429,14 @@ func eventsPurge(c *cli.Context, path string) error {
 		return fmt.Errorf("events %s: say what to purge: --dead, --delivered or both", c.Command.Name)
 	}
 	n, tail, err := spool.PurgeStates(path, states...)
+	if errors.Is(err, spool.ErrLocked) { // a listen holds the file: it purges
+		var resp control.Response
+		resp, err = control.Ask(c.Context, path, control.Request{Op: "purge", States: states})
+		if errors.Is(err, control.ErrNoAgent) {
+			return &lockedError{path: path, err: err}
+		}
+		n = resp.Purged
+	}
 	warnTail(c, path, tail)
 	if err != nil {
 		return err

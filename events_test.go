@@ -191,8 +191,8 @@ func writeRawSpool(t *testing.T, path string, payload []byte) {
 }
 
 // TestEventsSpoolInUse: while listen holds the spool, events list reads it,
-// events replay asks listen to replay, and purge refuses with a message
-// that says so and names the file.
+// events replay and purge ask listen to act, and salvage refuses with a
+// message that says so and names the file.
 func TestEventsSpoolInUse(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, nil)
@@ -201,10 +201,10 @@ func TestEventsSpoolInUse(t *testing.T) {
 	r.waitConnected(t, srv, 1)
 	mustContain(t, mustCLI(t, "events", "list", "--spool", path), "no pending, dead, delivered events")
 	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path), "nothing to replay in "+path)
-	_, err := runCLI(t, "events", "purge", "--dead", "--spool", path)
-	if err == nil || !strings.Contains(err.Error(), "the spool is in use by a running agent: stop it first") ||
-		!strings.Contains(err.Error(), path) {
-		t.Errorf("events purge while listen runs = %v, want the in-use message naming the file", err)
+	mustContain(t, mustCLI(t, "events", "purge", "--dead", "--spool", path), "purged 0 dead events from "+path)
+	_, err := runCLI(t, "events", "salvage", "--spool", path)
+	if err == nil || !strings.Contains(err.Error(), "in use by") || !strings.Contains(err.Error(), path) {
+		t.Errorf("events salvage while listen runs = %v, want the in-use message naming the file", err)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -645,7 +645,7 @@ func TestEventsOutputEscapesControlCharacters(t *testing.T) {
 // TestReplayWhileListenRuns: a dead letter (a 400) is replayed while
 // listen runs, once the handler is fixed: the running agent delivers it at
 // once, with the same delivery id, on the same connection; no restart, so
-// no event is missed meanwhile.
+// no event is missed meanwhile. Then the history is purged, still running.
 func TestReplayWhileListenRuns(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	var fixed atomic.Bool
@@ -671,11 +671,30 @@ func TestReplayWhileListenRuns(t *testing.T) {
 	if hs := srv.Handshakes(); hs != 1 {
 		t.Errorf("%d websocket handshakes, want 1: the replay needed no restart", hs)
 	}
+	waitUntilListed(t, path, "--delivered", 1, 10*time.Second)
+	recs := listJSON(t, "--delivered", "--spool", path)
+	if len(recs) != 1 || recs[0].ID != id || recs[0].Replays != 1 {
+		t.Fatalf("delivered: %+v, want the replayed event once", recs)
+	}
+	// The history can go too, while listen runs.
+	mustContain(t, mustCLI(t, "events", "purge", "--delivered", "--spool", path), "purged 1 delivered event from "+path)
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	recs := listJSON(t, "--delivered", "--spool", path)
-	if len(recs) != 1 || recs[0].ID != id || recs[0].Replays != 1 {
-		t.Fatalf("delivered after the run: %+v, want the replayed event once", recs)
+	if recs := listJSON(t, "--spool", path); len(recs) != 0 {
+		t.Fatalf("events after the purge: %+v, want none", recs)
+	}
+}
+
+// waitUntilListed waits until `events list` shows n events of the state
+// flag, as it reads the spool while listen runs (which records a delivery
+// just after the handler's answer, and stores an event within ms).
+func waitUntilListed(t *testing.T, path, state string, n int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); len(listJSON(t, state, "--spool", path)) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d %s events in %s within %s", n, state, path, within)
+		}
+		time.Sleep(5 * time.Millisecond) // polls a condition with a deadline
 	}
 }

@@ -161,8 +161,8 @@ func (qs *queues) lastRun() time.Time {
 }
 
 // serveControl opens each spool file's control socket, through which
-// `events replay` asks this run to replay (control.Serve, one goroutine
-// per socket). A socket that cannot be made (a path too long for one, say)
+// `events replay` and `purge` ask this run to act (control.Serve, one
+// goroutine per socket). A socket that cannot be made (a path too long for one, say)
 // is logged: replay then needs listen stopped. stop closes them and waits
 // for their goroutines.
 func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
@@ -178,7 +178,7 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := control.Serve(ln, d.ReplayLive); err != nil {
+			if err := control.Serve(ln, control.Spool{Replay: d.ReplayLive, Purge: d.PurgeLive}); err != nil {
 				log.Warn("control socket failed: events replay will need listen stopped", "spool", d.Path(), "err", err)
 			}
 		}()

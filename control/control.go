@@ -1,5 +1,5 @@
 // Package control is the socket through which an `events` command asks a
-// running `listen` to act on the spool it holds: each spool file has one,
+// running `listen` to act on the spool it holds (replay, purge): each spool file has one,
 // beside it (the file's path and ".ctl"), made by listen, mode 0600, so
 // only the spool's owner may use it.
 package control
@@ -20,23 +20,29 @@ import (
 // Suffix names a spool file's control socket: its path and Suffix.
 const Suffix = ".ctl"
 
-// Request is what a command asks: Op "replay", with the selection.
+// Request is what a command asks: Op "replay", with the selection, or
+// "purge", with the states.
 type Request struct {
-	Op    string    `json:"op"`
-	IDs   []string  `json:"ids,omitempty"`
-	Dead  bool      `json:"dead,omitempty"`
-	Since time.Time `json:"since,omitzero"`
+	Op     string        `json:"op"`
+	IDs    []string      `json:"ids,omitempty"`
+	Dead   bool          `json:"dead,omitempty"`
+	Since  time.Time     `json:"since,omitzero"`
+	States []spool.State `json:"states,omitempty"`
 }
 
 // Response is the agent's answer.
 type Response struct {
 	Replayed int    `json:"replayed"`
 	Refused  int    `json:"refused"`
+	Purged   []int  `json:"purged,omitempty"` // per state asked
 	Error    string `json:"error,omitempty"`
 }
 
-// Replayer is what the socket serves: spool.Disk's ReplayLive.
-type Replayer func(context.Context, spool.Selection) (spool.Replayed, error)
+// Spool is what the socket serves: spool.Disk's ReplayLive and PurgeLive.
+type Spool struct {
+	Replay func(context.Context, spool.Selection) (spool.Replayed, error)
+	Purge  func(context.Context, ...spool.State) ([]int, error)
+}
 
 // timeout bounds one request, from the connection to the answer.
 const timeout = 30 * time.Second
@@ -62,7 +68,7 @@ func Listen(path string) (*net.UnixListener, error) {
 
 // Serve answers requests on ln, one at a time, until ln is closed (then it
 // returns nil).
-func Serve(ln *net.UnixListener, replay Replayer) error {
+func Serve(ln *net.UnixListener, s Spool) error {
 	for {
 		c, err := ln.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -71,28 +77,35 @@ func Serve(ln *net.UnixListener, replay Replayer) error {
 		if err != nil {
 			return fmt.Errorf("control socket: %w", err)
 		}
-		serve(c, replay)
+		serve(c, s)
 	}
 }
 
 // serve answers one request on c.
-func serve(c net.Conn, replay Replayer) {
+func serve(c net.Conn, s Spool) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var req Request
 	var resp Response
-	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
-		resp.Error = "control socket: bad request: " + err.Error()
-	} else if req.Op != "replay" {
-		resp.Error = fmt.Sprintf("control socket: unknown request %q", req.Op)
+	var err error
+	if err = json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+		err = fmt.Errorf("control socket: bad request: %w", err)
 	} else {
-		res, err := replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
-		resp.Replayed, resp.Refused = res.N, res.Refused
-		if err != nil {
-			resp.Error = err.Error()
+		switch req.Op {
+		case "replay":
+			var res spool.Replayed
+			res, err = s.Replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
+			resp.Replayed, resp.Refused = res.N, res.Refused
+		case "purge":
+			resp.Purged, err = s.Purge(ctx, req.States...)
+		default:
+			err = fmt.Errorf("control socket: unknown request %q", req.Op)
 		}
+	}
+	if err != nil {
+		resp.Error = err.Error()
 	}
 	json.NewEncoder(c).Encode(resp)
 }

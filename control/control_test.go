@@ -31,12 +31,15 @@ func TestAskServe(t *testing.T) {
 	var got spool.Selection
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ln, func(_ context.Context, sel spool.Selection) (spool.Replayed, error) {
-			got = sel
-			if sel.Dead {
-				return spool.Replayed{N: 2, Refused: 1}, nil
-			}
-			return spool.Replayed{}, errors.New("spool: x: no such event")
+		done <- Serve(ln, Spool{
+			Replay: func(_ context.Context, sel spool.Selection) (spool.Replayed, error) {
+				got = sel
+				if sel.Dead {
+					return spool.Replayed{N: 2, Refused: 1}, nil
+				}
+				return spool.Replayed{}, errors.New("spool: x: no such event")
+			},
+			Purge: func(_ context.Context, states ...spool.State) ([]int, error) { return []int{len(states), 7}, nil },
 		})
 	}()
 	ctx := context.Background()
@@ -47,7 +50,10 @@ func TestAskServe(t *testing.T) {
 	if _, err := Ask(ctx, path, Request{Op: "replay", IDs: []string{"abcdefgh"}}); err == nil || err.Error() != "spool: x: no such event" || got.IDs[0] != "abcdefgh" {
 		t.Fatalf("Ask of an unknown id = %v, want the replayer's error", err)
 	}
-	if _, err := Ask(ctx, path, Request{Op: "purge"}); err == nil {
+	if resp, err := Ask(ctx, path, Request{Op: "purge", States: []spool.State{spool.Dead, spool.Delivered}}); err != nil || len(resp.Purged) != 2 || resp.Purged[0] != 2 {
+		t.Fatalf("Ask(purge) = %+v, %v; want the purger's counts", resp, err)
+	}
+	if _, err := Ask(ctx, path, Request{Op: "salvage"}); err == nil {
 		t.Fatal("an unknown request was answered without an error")
 	}
 	ln.Close()

@@ -232,13 +232,8 @@ func Purge(path string, state State) (int, error) {
 // there were in each. The running agent's next compaction drops their
 // bytes from the file.
 func PurgeStates(path string, states ...State) ([]int, Tail, error) {
-	if len(states) == 0 {
-		return nil, Tail{}, fmt.Errorf("spool: %s: purge: no state given", path)
-	}
-	for _, s := range states {
-		if s != Dead && s != Delivered {
-			return nil, Tail{}, fmt.Errorf("spool: %s: purge %s: only dead or delivered events can be purged", path, s)
-		}
+	if err := checkPurgeStates(path, states); err != nil {
+		return nil, Tail{}, err
 	}
 	f, b, tail, err := readWritable(path)
 	if err != nil {
@@ -265,6 +260,19 @@ func PurgeStates(path string, states ...State) ([]int, Tail, error) {
 	endFrame(buf, at)
 	err = writeEnd(f, path, buf, &tail)
 	return n, tail, err
+}
+
+// checkPurgeStates refuses a purge of no state, or of pending events.
+func checkPurgeStates(path string, states []State) error {
+	if len(states) == 0 {
+		return fmt.Errorf("spool: %s: purge: no state given", path)
+	}
+	for _, s := range states {
+		if s != Dead && s != Delivered {
+			return fmt.Errorf("spool: %s: purge %s: only dead or delivered events can be purged", path, s)
+		}
+	}
+	return nil
 }
 
 // match is one record found by its id: where it is.

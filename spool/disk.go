@@ -134,19 +134,22 @@ const (
 	opPark    // opTried, then the event waits in the index until park is due
 	opReplay  // a dead or delivered record written again as pending (ReplayLive)
 	opBarrier // writes nothing: its committed call says that every op before it is on disk
+	opPurge   // forgets dead or delivered records (PurgeLive)
 )
 
 // op is one write waiting for the committer.
 type op struct {
 	kind      opKind
 	ev        Event
-	committed func(Event) // opAppend, opReplay, opBarrier: called after the sync
+	committed func(Event) // opAppend, opReplay, opBarrier, opPurge: called after the sync
 	attempts  []Attempt
 	reason    string
 	at        time.Time
 	park      *Parking // opPark
 	rec       *Record  // opReplay: the record, with its new seq
 	replaces  uint64   // opReplay: the record's old seq
+	purge     []uint64 // opPurge: the records to forget
+	history   bool     // opPurge: the delivered history goes too
 }
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // ReplayLive is Replay for the spool this Disk runs: while the agent
@@ -139,5 +140,43 @@ func (d *Disk) finished() (*book, error) {
 			continue // compacted meanwhile: the places moved
 		}
 		return b, err
+	}
+}
+
+// PurgeLive is PurgeStates for the spool this Disk runs: it forgets every
+// record in states (Dead or Delivered), once every write queued before it
+// is on disk, and reports how many there were in each, after the forget
+// is on disk.
+func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
+	if err := checkPurgeStates(d.cfg.Path, states); err != nil {
+		return nil, err
+	}
+	if err := d.barrier(ctx); err != nil {
+		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
+	}
+	n := make([]int, len(states))
+	var seqs []uint64
+	d.fileMu.Lock()
+	for seq, p := range d.places {
+		if i := slices.Index(states, p.state()); i >= 0 {
+			n[i]++
+			seqs = append(seqs, seq)
+		}
+	}
+	d.fileMu.Unlock()
+	if len(seqs) == 0 {
+		return n, nil
+	}
+	done := make(chan struct{})
+	if err := d.send(op{kind: opPurge, purge: seqs, history: slices.Contains(states, Delivered), committed: func(Event) { close(done) }}); err != nil {
+		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
+	}
+	select {
+	case <-done:
+		return n, nil
+	case <-d.stopped:
+		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }

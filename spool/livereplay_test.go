@@ -64,3 +64,33 @@ func TestReplayLive(t *testing.T) {
 		t.Fatalf("id-0's history %+v (%d replays), want its 400, then its 204 after one replay", a, done[0].Replays)
 	}
 }
+
+// TestPurgeLive: a running spool forgets its dead letters, or its
+// delivered history, when asked, counting them; the history kept after
+// that still holds KeepCount of the later deliveries; a restart finds
+// the same.
+func TestPurgeLive(t *testing.T) {
+	path := t.TempDir() + "/events.spool"
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 3})
+	ctx := context.Background()
+	fill(t, d, 0, 4)
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	for range 3 {
+		d.Ack(nextNow(t, d), nil)
+	}
+	n, err := d.PurgeLive(ctx, Dead, Delivered)
+	if err != nil || len(n) != 2 || n[0] != 1 || n[1] != 3 {
+		t.Fatalf("PurgeLive = %v, %v; want 1 dead and 3 delivered", n, err)
+	}
+	if _, err := d.PurgeLive(ctx, Pending); err == nil {
+		t.Fatal("PurgeLive(pending) was not refused")
+	}
+	fill(t, d, 4, 3)
+	for range 3 {
+		d.Ack(nextNow(t, d), nil)
+	}
+	stop()
+	if dead, done := mustList(t, path, Dead), mustList(t, path, Delivered); len(dead) != 0 || ids(done) != "id-4 id-5 id-6" {
+		t.Fatalf("after the purge: %d dead, delivered %q; want none and the 3 delivered since", len(dead), ids(done))
+	}
+}

@@ -71,6 +71,11 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
 		case opReplay:
 			changes = d.writeReplay(changes, o)
+		case opPurge:
+			d.forgets = append(d.forgets, o.purge...) // prune writes them below
+			if o.history {
+				d.dropHistory(o.purge)
+			}
 		case opTried, opPark:
 			if carried[o.ev.Seq] {
 				carry = append(carry, *o) // after its append, carried above
@@ -99,7 +104,7 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	d.markDurable(durable)
 	for i := range batch {
 		o := &batch[i]
-		if (o.kind == opAppend || o.kind == opReplay || o.kind == opBarrier) && o.committed != nil && !carried[o.ev.Seq] {
+		if (o.kind == opAppend || o.kind == opReplay || o.kind == opBarrier || o.kind == opPurge) && o.committed != nil && !carried[o.ev.Seq] {
 			o.committed(o.ev)
 		}
 		if o.kind == opPark && !carried[o.ev.Seq] {
@@ -254,6 +259,22 @@ func (d *Disk) prune(changes []change) []change {
 	endFrame(d.buf, at)
 	d.forgets = d.forgets[:0]
 	return changes
+}
+
+// dropHistory takes the purged records out of the delivered history, so
+// that it counts only those kept.
+func (d *Disk) dropHistory(purged []uint64) {
+	gone := make(map[uint64]bool, len(purged))
+	for _, seq := range purged {
+		gone[seq] = true
+	}
+	var kept fifo[finishedAt]
+	for d.delivered.len() > 0 {
+		if fa := d.delivered.pop(); !gone[fa.seq] {
+			kept.push(fa)
+		}
+	}
+	d.delivered = kept
 }
 
 // spanOf is where the frame begun at buffer index at lands in the file.
