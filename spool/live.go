@@ -1,5 +1,8 @@
 package spool
 
+// The events commands that change a spool (replay, purge) act on a running
+// one through its Disk, asked over listen's control socket: this file.
+
 import (
 	"context"
 	"errors"
