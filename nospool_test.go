@@ -57,7 +57,7 @@ func TestNoSpoolQueueBoundPausesReading(t *testing.T) {
 	if sent := <-published; sent != len(bodies) {
 		t.Fatalf("%d of %d events written to the connection", sent, len(bodies))
 	}
-	p.stdout.waitFor(t, "in-memory queue has room again", 30*time.Second)
+	p.stdout.waitFor(t, "in-memory queue down to half its bound", 30*time.Second)
 	want := map[[32]byte]bool{}
 	for _, b := range bodies {
 		want[digest(b)] = true

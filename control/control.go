@@ -55,7 +55,11 @@ func Listen(path string) (*net.UnixListener, error) {
 	if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(sock)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	var ln *net.UnixListener
+	err := private(func() (err error) {
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,6 +28,9 @@ func TestAskServe(t *testing.T) {
 	ln, err := Listen(path)
 	if err != nil {
 		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	if fi, err := os.Stat(path + Suffix); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
 	var got spool.Selection
 	done := make(chan error, 1)

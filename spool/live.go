@@ -42,6 +42,9 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	var again []Record
 	for _, seq := range chosen {
 		r, err := d.read(seq) // its body too, this time
+		if err != nil && !d.has(seq) {
+			continue // pruned from the history meanwhile
+		}
 		if err != nil {
 			return res, err
 		}
@@ -65,6 +68,14 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
+}
+
+// has reports whether the file still holds record seq.
+func (d *Disk) has(seq uint64) bool {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	_, ok := d.places[seq]
+	return ok
 }
 
 // barrier returns once every write queued before it is on disk.
@@ -113,9 +124,11 @@ func (d *Disk) requeue(recs []Record, committed func(Event)) error {
 // finished reads every dead and delivered record of the file into a book
 // that also knows their delivery ids and which were refused on arrival
 // (for Selection); their bodies are not kept. Pending records are left
-// out: reading each back to learn its id could take long, with a backlog. A compaction that swaps the
-// file meanwhile makes it read again.
+// out: reading each back to learn its id could take long, with a backlog.
+// A compaction that swaps the file meanwhile makes it read again; a file
+// closed and not swapped (Run ended) is ErrClosed.
 func (d *Disk) finished() (*book, error) {
+	var tried *os.File
 	for {
 		d.fileMu.Lock()
 		f := d.f
@@ -126,6 +139,9 @@ func (d *Disk) finished() (*book, error) {
 			}
 		}
 		d.fileMu.Unlock()
+		if f == tried {
+			return nil, ErrClosed
+		}
 		b := newBook()
 		b.ids, b.rejected = make(map[uint64]string, len(places)), make(map[uint64]bool)
 		var err error
@@ -140,7 +156,8 @@ func (d *Disk) finished() (*book, error) {
 			}
 		}
 		if errors.Is(err, os.ErrClosed) {
-			continue // compacted meanwhile: the places moved
+			tried = f
+			continue // compacted meanwhile, the places moved; or stopped
 		}
 		return b, err
 	}

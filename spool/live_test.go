@@ -94,3 +94,27 @@ func TestPurgeLive(t *testing.T) {
 		t.Fatalf("after the purge: %d dead, delivered %q; want none and the 3 delivered since", len(dead), ids(done))
 	}
 }
+
+// TestReplayLiveRacingStop: a replay whose barrier passed in the last
+// commit before a stop finds the file closed: it fails with ErrClosed,
+// not spinning on it (listen would never stop, waiting for it).
+func TestReplayLiveRacingStop(t *testing.T) {
+	path := t.TempDir() + "/events.spool"
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 1)
+	d.Dead(nextNow(t, d), "400", nil)
+	if err := d.barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	done := make(chan error, 1)
+	go func() { _, err := d.finished(); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("finished after the stop = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("finished still reading 10s after the stop")
+	}
+}

@@ -17,7 +17,10 @@ type Memory struct {
 	mu         sync.Mutex
 	used       int64         // body bytes appended and not done; kept when MaxBytes is set
 	freed      chan struct{} // closed and replaced whenever bytes are freed
-	fullSince  time.Time     // when an Append began waiting for room; zero while none waits
+	fullSince  time.Time     // when an Append began waiting for room; zero once the queue is down to half the bound
+	waiting    int           // Appends waiting for room now
+	warnedAt   time.Time     // when the last "full" warning was logged
+	warned     bool          // the "full" warning of this wait was logged
 	giveUp     chan struct{} // closed by StopWaiting
 	giveUpOnce sync.Once
 }
@@ -31,7 +34,8 @@ type MemoryConfig struct {
 	// memory stays bounded behind a slow or dead handler. 0: no bound.
 	MaxBytes int64
 	// Logger gets a warning when Append begins to wait for room, and when
-	// it goes on; nil discards.
+	// the queue is down to half MaxBytes again (not at every event that
+	// gets in while a slow handler keeps it full); nil discards.
 	Logger *slog.Logger
 }
 
@@ -77,6 +81,9 @@ func (q *Memory) done(ev Event) {
 	q.free(int64(len(ev.Body)))
 }
 
+// fullWarnEvery is the least time between two "queue full" warnings.
+const fullWarnEvery = time.Minute
+
 // reserve waits until n more bytes of bodies fit under MaxBytes, and
 // counts them.
 func (q *Memory) reserve(n int64) error {
@@ -87,21 +94,27 @@ func (q *Memory) reserve(n int64) error {
 	for q.used > 0 && q.used+n > q.cfg.MaxBytes {
 		if q.fullSince.IsZero() {
 			q.fullSince = time.Now()
+		}
+		// Once a minute at most: a queue that keeps refilling would
+		// otherwise log at every half-emptying.
+		if !q.warned && time.Since(q.warnedAt) >= fullWarnEvery {
+			q.warned, q.warnedAt = true, time.Now()
 			q.cfg.Logger.Warn("in-memory queue full (--no-spool): reading the websocket pauses until deliveries make room; what Dialpad sends meanwhile waits in the connection",
 				"queued_bytes", q.used, "max_bytes", q.cfg.MaxBytes, "queued_events", q.idx.len())
 		}
 		freed := q.freed
+		q.waiting++
 		q.mu.Unlock()
 		select {
 		case <-freed:
 		case <-q.giveUp:
+			q.mu.Lock()
+			q.waiting--
+			q.mu.Unlock()
 			return ErrClosed
 		}
 		q.mu.Lock()
-	}
-	if !q.fullSince.IsZero() {
-		q.cfg.Logger.Warn("in-memory queue has room again: reading goes on", "after", time.Since(q.fullSince).Round(time.Millisecond))
-		q.fullSince = time.Time{}
+		q.waiting--
 	}
 	q.used += n
 	q.mu.Unlock()
@@ -118,6 +131,12 @@ func (q *Memory) free(n int64) {
 	q.used -= n
 	close(q.freed)
 	q.freed = make(chan struct{})
+	if !q.fullSince.IsZero() && q.waiting == 0 && q.used <= q.cfg.MaxBytes/2 {
+		if q.warned {
+			q.cfg.Logger.Warn("in-memory queue down to half its bound: reading goes on freely", "after", time.Since(q.fullSince).Round(time.Millisecond))
+		}
+		q.fullSince, q.warned = time.Time{}, false
+	}
 }
 
 // Len reports the events queued or being delivered.
@@ -130,7 +149,8 @@ func (q *Memory) Close() { q.idx.close() }
 // would, return ErrClosed: the agent is stopping.
 func (q *Memory) StopWaiting() { q.giveUpOnce.Do(func() { close(q.giveUp) }) }
 
-// Paused reports how long an Append has been waiting for room, or 0.
+// Paused reports for how long Appends have been waiting for room (since
+// the first had to, until the queue is down to half the bound), or 0.
 func (q *Memory) Paused() time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -3,6 +3,9 @@ package spool
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -10,6 +13,8 @@ import (
 // TestMemoryWaitsForRoom: with MaxBytes set, an Append that would pass it
 // waits (its reader with it) until a delivery makes room, and StopWaiting
 // ends such a wait with ErrClosed; an event alone may pass the bound.
+// Paused counts from the first wait until the queue is down to half the
+// bound, not from event to event.
 func TestMemoryWaitsForRoom(t *testing.T) {
 	q := NewMemory(MemoryConfig{MaxBytes: 10})
 	if err := q.Append(Event{ID: "big", Key: "k0", Body: []byte("0123456789abc")}, nil); err != nil {
@@ -36,10 +41,17 @@ func TestMemoryWaitsForRoom(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Append still waiting after a delivery made room")
 	}
-	if p := q.Paused(); p != 0 {
-		t.Errorf("Paused() = %s with room again", p)
+	if q.Paused() == 0 { // b fills it past half again: still throttled
+		t.Error("Paused() = 0 with the queue over half its bound")
 	}
-	go func() { appended <- q.Append(Event{ID: "c", Key: "kc", Body: []byte("cccccc")}, nil) }()
+	q.Ack(nextMem(t, q), nil) // b
+	if p := q.Paused(); p != 0 {
+		t.Errorf("Paused() = %s with the queue empty", p)
+	}
+	if err := q.Append(Event{ID: "c", Key: "kc", Body: []byte("cccccc")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	go func() { appended <- q.Append(Event{ID: "d", Key: "kd", Body: []byte("dddddd")}, nil) }()
 	waitPaused(t, q)
 	q.StopWaiting()
 	select {
@@ -51,7 +63,7 @@ func TestMemoryWaitsForRoom(t *testing.T) {
 		t.Fatal("Append still waiting after StopWaiting")
 	}
 	if n := q.Len(); n != 1 {
-		t.Errorf("Len = %d, want b alone queued", n)
+		t.Errorf("Len = %d, want c alone queued", n)
 	}
 }
 
@@ -74,5 +86,50 @@ func waitPaused(t *testing.T, q *Memory) {
 			t.Fatal("no Append waits for room")
 		}
 		time.Sleep(time.Millisecond) // polls a condition with a deadline
+	}
+}
+
+// countWarn counts the log records about the in-memory queue.
+type countWarn struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countWarn) Enabled(context.Context, slog.Level) bool { return true }
+func (c *countWarn) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "in-memory queue") {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return nil
+}
+func (c *countWarn) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *countWarn) WithGroup(string) slog.Handler      { return c }
+
+// TestMemoryFullWarnsOnce: a queue kept full by a reader faster than the
+// deliveries warns once that it is full, and once that it is down to half
+// its bound, not at every event that gets in. (Before: two warnings per
+// event.)
+func TestMemoryFullWarnsOnce(t *testing.T) {
+	cw := &countWarn{}
+	q := NewMemory(MemoryConfig{MaxBytes: 100, Logger: slog.New(cw)})
+	body := []byte("0123456789")
+	for i := 0; i < 10; i++ {
+		q.Append(Event{ID: "x", Key: string(rune('a' + i)), Body: body}, nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 100; i++ {
+			q.Append(Event{ID: "y", Key: string(rune(1000 + i)), Body: body}, nil)
+		}
+		close(done)
+	}()
+	for i := 0; i < 100; i++ {
+		q.Ack(nextMem(t, q), nil)
+	}
+	<-done
+	if cw.n > 2 {
+		t.Errorf("%d warnings for 100 events at a steady full queue", cw.n)
 	}
 }

@@ -68,6 +68,13 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 			} else {
 				failedAt = now
 				d.pausedAt.Store(now.UnixNano())
+				// A compaction under way would hold space, and could not
+				// finish before this write does: drop it, and its file.
+				// Once writes go through again it starts afresh.
+				if d.compacting != nil {
+					d.abandonCompaction()
+					msg += " (a compaction under way was dropped, its file removed)"
+				}
 			}
 			loggedAt = now
 			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),

@@ -213,3 +213,50 @@ func TestAdminWriteOnFullDiskChangesNothing(t *testing.T) {
 		t.Fatalf("Records = %d dead, %d bytes of tail (%v), want both dead letters and no tail", len(recs), tail.Bytes, err)
 	}
 }
+
+// TestFullDiskDropsCompaction: a compaction under way when the disk fills
+// is dropped, and its file removed, as it holds space and could not finish
+// before the failing write does; once writes go through again the spool
+// holds every record, and compacts afresh later.
+func TestFullDiskDropsCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	gate := make(chan struct{})
+	logged := make(messages, 1024)
+	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, compactGate: gate, Logger: slog.New(logged)})
+	fill(t, d, 0, 1)
+	held := nextNow(t, d)
+	for i := 1; ; i++ { // garbage until a compaction copies, and holds
+		if i == 2000 {
+			t.Fatal("no compaction after 2,000 delivered events")
+		}
+		fill(t, d, i, 1)
+		d.Ack(nextNow(t, d), nil)
+		select {
+		case <-gate:
+		default:
+			continue
+		}
+		break
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, fi.Size())
+	if err := d.Append(Event{ID: "x", Key: "kx", Body: []byte(`{"x":1}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if msg := waitMessage(t, logged, "cannot write the file"); !strings.Contains(msg, "a compaction under way was dropped") {
+		t.Errorf("the first error does not say the compaction was dropped: %s", msg)
+	}
+	if _, err := os.Stat(path + compactSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("compaction file while the disk is full: %v, want it removed", err)
+	}
+	lift()
+	waitMessage(t, logged, "writing again")
+	d.Release(held)
+	stop()
+	if pending := mustList(t, path, Pending); ids(pending) != "id-0 x" {
+		t.Fatalf("pending after the stall: %q, want id-0 and x", ids(pending))
+	}
+}
