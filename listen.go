@@ -336,6 +336,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	attrs := []any{"received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
 		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
 		"filtered", st.Filtered, "lost", lost}
+	if st.DroppedUnread > 0 {
+		attrs = append(attrs, "dropped_unread", st.DroppedUnread)
+	}
 	var we *spool.WriteError
 	if errors.As(runErr, &we) {
 		// An upper bound: some of them may have been delivered meanwhile.

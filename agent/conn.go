@@ -48,6 +48,10 @@ type conn struct {
 	// heldUntil is when the reader last came back from a hand-over that
 	// held it up (unix nanos): frames may still wait in the socket.
 	heldUntil atomic.Int64
+	// stalledUntil is when the reader last came back from a hand-over of
+	// stallHold or more (unix nanos): long enough for a server to give up
+	// on a connection that does not read.
+	stalledUntil atomic.Int64
 
 	// older are the connections of the same source that were open when
 	// this one opened (set before its reader starts; then the reader's).
@@ -80,6 +84,19 @@ func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 // heldUp is how long a hand-over must take to count as holding the reader
 // up (heldUntil); a spool takes an event in microseconds.
 const heldUp = time.Millisecond
+
+// stallHold is how long a hand-over must take to count as a stall
+// (stalledUntil).
+const stallHold = time.Second
+
+// stalledWithin reports whether the reader is stalled now (held up for
+// stallHold or more), or was within d before now.
+func (c *conn) stalledWithin(now time.Time, d time.Duration) bool {
+	if at := c.accepting.Load(); at != 0 && now.Sub(time.Unix(0, at)) >= stallHold {
+		return true
+	}
+	return now.Sub(time.Unix(0, c.stalledUntil.Load())) < d
+}
 
 // blocked reports whether the reader is handing a frame to the queue now.
 func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
@@ -194,6 +211,9 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		blocked := time.Since(start)
 		if blocked >= heldUp {
 			c.heldUntil.Store(start.Add(blocked).UnixNano())
+		}
+		if blocked >= stallHold {
+			c.stalledUntil.Store(start.Add(blocked).UnixNano())
 		}
 		// A long hand-over (or one the deadline fired in) moves the last
 		// pong on by its length and sets the deadline again, for what is

@@ -118,6 +118,11 @@ func (s *source) run(ctx context.Context) error {
 		case c := <-s.ended:
 			live = removeConn(live, c)
 			s.agent.live.Add(-1)
+			if droppedUnread(c, time.Now()) {
+				s.agent.stats.droppedUnread.Add(1)
+				s.log.Warn(droppedUnreadMsg,
+					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(time.Unix(0, c.lastFrame.Load())))
+			}
 			if errors.Is(c.err, websocket.ErrReadLimit) {
 				// The frame is refused whole: the event in it is lost.
 				s.agent.stats.oversized.Add(1)
@@ -231,6 +236,24 @@ func (s *source) run(ctx context.Context) error {
 		}
 	}
 }
+
+// droppedUnread reports whether c ended without a close frame (the
+// server, or the network, dropped it) within droppedAfterStall of a stall
+// of its reader (the queue full, an older connection read first): the
+// server may have given up on a connection that did not read, and events
+// sent on it alone are lost. (The reader first reads what the socket
+// still holds, so the end comes a while after the stall.)
+func droppedUnread(c *conn, now time.Time) bool {
+	var ce *websocket.CloseError
+	clean := errors.As(c.err, &ce) && ce.Code != websocket.CloseAbnormalClosure
+	return !clean && c.stalledWithin(now, droppedAfterStall)
+}
+
+// droppedUnreadMsg is the warning of a connection droppedUnread.
+const droppedUnreadMsg = "the server dropped a connection while the agent could not read it (the queue was full, or an older connection was read first): events Dialpad sent on it alone and not read are lost (it replays nothing)"
+
+// droppedAfterStall: see droppedUnread.
+const droppedAfterStall = time.Minute
 
 // firstFrame is the channel that proves the new connection during a
 // handover: closed at its first frame. nil (never ready) otherwise.

@@ -266,3 +266,34 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 		t.Errorf("%d POSTs for %d events, want each once (the copies on the other connections dropped)", posts, len(sent))
 	}
 }
+
+// TestDroppedWhileHeldUpWarns: a connection the server drops (no close
+// frame) while its reader is held up by a full queue may have lost events
+// on it; that is never silent: a warning names the connection, and the
+// status counts it.
+func TestDroppedWhileHeldUpWarns(t *testing.T) {
+	disk, logs, _, lift := stalledDisk(t)
+	h := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(h.Close)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Queue = disk
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	gen := dialpadtest.NewGenerator(80)
+	for range 1500 { // more than the spool's write queue holds: the reader blocks
+		publish(t, fake, "sms", gen.SMS(), 1)
+	}
+	waitStalled(t, logs)
+	fake.DropConnectionsAbruptly()
+	// A stall long enough for a server to give up (stallHold) is the
+	// condition under test, not a wait for something to happen.
+	time.Sleep(stallHold + stallHold/2)
+	lift()
+	r.logs.waitFind(t, 1, "WARN", droppedUnreadMsg)
+	if st := r.a.Stats(); st.DroppedUnread != 1 {
+		t.Errorf("DroppedUnread = %d, want 1", st.DroppedUnread)
+	}
+}

@@ -15,6 +15,7 @@ type counters struct {
 	filtered, rejected, oversized atomic.Int64
 	unqueued                      atomic.Int64 // of abandoned: those Append refused
 	parked                        atomic.Int64
+	droppedUnread                 atomic.Int64 // connections dropped while their reader was held up
 }
 
 func (c *counters) addGap(d time.Duration) {
@@ -24,20 +25,23 @@ func (c *counters) addGap(d time.Duration) {
 
 // Stats is a snapshot of an agent's totals.
 type Stats struct {
-	Received   int64         // frames queued for delivery
-	Duplicates int64         // frames dropped as already seen on another connection
-	Invalid    int64         // frames that were not events (logged with a reason)
-	Delivered  int64         // events the handler answered with 2xx
-	Failed     int64         // events whose delivery gave up (logged with a reason)
-	Abandoned  int64         // events still queued at shutdown (in-memory queue), or that could not be queued
-	Oversized  int64         // frames refused whole for exceeding MaxFrameBytes: their events are lost
-	Filtered   int64         // events no filter or route wanted
-	Rejected   int64         // frames that failed signature verification (dead letters)
-	Parked     int64         // retry waits given back to the queue until due (beyond maxWaiting waiting on workers)
-	Reconnects int64         // connections that ended unplanned
-	Gaps       int64         // windows with no open connection after the first one
-	GapTime    time.Duration // total length of those windows
-	Connected  int           // connections open now
+	Received   int64 // frames queued for delivery
+	Duplicates int64 // frames dropped as already seen on another connection
+	Invalid    int64 // frames that were not events (logged with a reason)
+	Delivered  int64 // events the handler answered with 2xx
+	Failed     int64 // events whose delivery gave up (logged with a reason)
+	Abandoned  int64 // events still queued at shutdown (in-memory queue), or that could not be queued
+	Oversized  int64 // frames refused whole for exceeding MaxFrameBytes: their events are lost
+	Filtered   int64 // events no filter or route wanted
+	Rejected   int64 // frames that failed signature verification (dead letters)
+	Parked     int64 // retry waits given back to the queue until due (beyond maxWaiting waiting on workers)
+	Reconnects int64 // connections that ended unplanned
+	// DroppedUnread counts connections the server dropped while their
+	// reader was held up (queue full): events on them may be lost.
+	DroppedUnread int64
+	Gaps          int64         // windows with no open connection after the first one
+	GapTime       time.Duration // total length of those windows
+	Connected     int           // connections open now
 }
 
 // Stats returns the current totals.
@@ -47,7 +51,7 @@ func (a *Agent) Stats() Stats {
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
-		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()),
+		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()), DroppedUnread: c.droppedUnread.Load(),
 		Connected: int(a.live.Load()),
 	}
 }
@@ -75,6 +79,9 @@ func (a *Agent) reportStatus(ctx context.Context) {
 			"delivered", st.Delivered, "failed", st.Failed, "pending", a.pending(),
 			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
 			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String()}
+		if st.DroppedUnread > 0 {
+			attrs = append(attrs, "dropped_unread", st.DroppedUnread)
+		}
 		level := slog.LevelInfo
 		if paused, why := a.paused(); paused > 0 {
 			// Reading waits, or events are held in memory and not stored:
