@@ -341,6 +341,13 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	// After the signature check: a forged copy must not make the genuine
 	// frame look like a duplicate.
 	overlapping := a.live.Load() > 1
+	if c.waitedOlder {
+		// Its frames waited for older connections to end, which may have
+		// taken longer than the checks stay armed: the copies of what they
+		// carried come now.
+		c.waitedOlder = false
+		a.dedupe.held(now)
+	}
 	checking := a.dedupe.checking(now, overlapping)
 	if checking {
 		// While frames are checked, the check and the queueing are one

@@ -61,6 +61,10 @@ type conn struct {
 	// frame.
 	older []*conn
 	done  chan struct{}
+	// waitedOlder is set by the reader when awaitOlder held it up, until
+	// accept has re-armed the duplicate checks for the copies it now
+	// reads of what the older connections carried (reader-owned).
+	waitedOlder bool
 }
 
 // awaitOlder waits until every older connection of the source has ended
@@ -205,7 +209,10 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 			close(c.first)
 		}
 		c.accepting.Store(start.UnixNano()) // waiting for older connections too
-		c.awaitOlder()
+		if len(c.older) > 0 {
+			c.awaitOlder()
+			c.waitedOlder = time.Since(start) >= heldUp
+		}
 		accept(c, data)
 		c.accepting.Store(0)
 		blocked := time.Since(start)
