@@ -105,7 +105,7 @@ type lockedError struct {
 
 func (e *lockedError) Error() string {
 	if errors.Is(e.err, control.ErrNoAgent) {
-		return fmt.Sprintf("%s: the spool is in use by a running agent that does not answer on its control socket (an older version?): stop it first (events list and show work while it runs)", e.path)
+		return fmt.Sprintf("%s: the spool is in use, and no agent answered on its control socket (%v): stop the agent first, or check that this user may use the socket (events list and show work while it runs)", e.path, e.err)
 	}
 	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list, show, replay and purge work while it runs)", e.path)
 }

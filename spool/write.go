@@ -161,6 +161,9 @@ func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []c
 // writeReplay encodes a replayed record, pending again under its new seq,
 // as replacing its old one, which is forgotten.
 func (d *Disk) writeReplay(changes []change, o *op) []change {
+	if p, ok := d.places[o.replaces]; ok && p.state() == Delivered {
+		d.dropHistory([]uint64{o.replaces}) // no longer counts toward KeepCount
+	}
 	var at int
 	d.buf, at = beginFrame(d.buf, frameRecord)
 	d.buf = appendRecord(d.buf, o.rec, o.replaces)
