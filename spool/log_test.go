@@ -403,10 +403,15 @@ func TestCompactionLetsWritesThrough(t *testing.T) {
 	if _, err := os.Stat(path + compactSuffix); err != nil {
 		t.Fatalf("compaction file while the compaction is held: %v", err)
 	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gate <- struct{}{}
+	letGo(t, gate) // later compactions, which the deliveries below may start
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat(path + compactSuffix); errors.Is(err, os.ErrNotExist) {
-			break
+		if now, err := os.Stat(path); err == nil && !os.SameFile(before, now) {
+			break // the compacted file took the path
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("compaction not finished 10s after it was let go")
@@ -450,19 +455,7 @@ func TestStopAbandonsCompaction(t *testing.T) {
 	d, stop := openRunning(t, cfg)
 	fill(t, d, 0, 1) // stays pending
 	held := nextNow(t, d)
-	for i := 1; ; i++ {
-		if i == 2000 {
-			t.Fatal("no compaction after 2,000 delivered events")
-		}
-		fill(t, d, i, 1)
-		d.Ack(nextNow(t, d), nil)
-		select {
-		case <-gate:
-		default:
-			continue
-		}
-		break
-	}
+	holdCompaction(t, d, gate, 1)
 	d.Release(held)
 	stop() // while the compaction is held
 	if _, err := os.Stat(path + compactSuffix); !errors.Is(err, os.ErrNotExist) {
@@ -470,5 +463,47 @@ func TestStopAbandonsCompaction(t *testing.T) {
 	}
 	if pending, delivered := mustList(t, path, Pending), mustList(t, path, Delivered); ids(pending) != "id-0" || len(delivered) != 5 {
 		t.Fatalf("after the stop: pending %q, %d delivered; want id-0 and 5", ids(pending), len(delivered))
+	}
+}
+
+// letGo lets every later compaction through gate, until the test ends,
+// on a goroutine of its own.
+func letGo(t *testing.T, gate chan struct{}) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(quit); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-gate:
+				select {
+				case gate <- struct{}{}:
+				case <-quit:
+					return
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+}
+
+// holdCompaction appends and delivers events (id-from on, one at a time)
+// until a compaction has copied the file and waits at gate (see copyLive),
+// and returns then; the caller lets it go with a send on gate, or stops.
+func holdCompaction(t *testing.T, d *Disk, gate chan struct{}, from int) {
+	t.Helper()
+	for i := from; ; i++ {
+		if i == from+2000 {
+			t.Fatal("no compaction after 2,000 delivered events")
+		}
+		fill(t, d, i, 1)
+		d.Ack(nextNow(t, d), nil)
+		select {
+		case <-gate:
+			return
+		default:
+		}
 	}
 }

@@ -225,19 +225,7 @@ func TestFullDiskDropsCompaction(t *testing.T) {
 	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, compactGate: gate, Logger: slog.New(logged)})
 	fill(t, d, 0, 1)
 	held := nextNow(t, d)
-	for i := 1; ; i++ { // garbage until a compaction copies, and holds
-		if i == 2000 {
-			t.Fatal("no compaction after 2,000 delivered events")
-		}
-		fill(t, d, i, 1)
-		d.Ack(nextNow(t, d), nil)
-		select {
-		case <-gate:
-		default:
-			continue
-		}
-		break
-	}
+	holdCompaction(t, d, gate, 1) // garbage until a compaction copies, and holds
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
