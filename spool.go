@@ -178,9 +178,7 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := control.Serve(ln, control.Spool{Replay: d.ReplayLive, Purge: d.PurgeLive}); err != nil {
-				log.Warn("control socket failed: events replay will need listen stopped", "spool", d.Path(), "err", err)
-			}
+			control.Serve(ln, control.Spool{Replay: d.ReplayLive, Purge: d.PurgeLive})
 		}()
 	}
 	return func() {

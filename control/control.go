@@ -70,20 +70,31 @@ func Listen(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-// Serve answers requests on ln, one at a time, until ln is closed (then it
-// returns nil).
-func Serve(ln *net.UnixListener, s Spool) error {
+// Serve answers requests on ln, one at a time, until ln is closed. An
+// Accept that fails otherwise (out of file descriptors, say) is tried
+// again after a pause, as net/http's server does.
+func Serve(ln *net.UnixListener, s Spool) {
+	pause := acceptPauseMin
 	for {
 		c, err := ln.Accept()
 		if errors.Is(err, net.ErrClosed) {
-			return nil
+			return
 		}
 		if err != nil {
-			return fmt.Errorf("control socket: %w", err)
+			time.Sleep(pause)
+			pause = min(2*pause, acceptPauseMax)
+			continue
 		}
+		pause = acceptPauseMin
 		serve(c, s)
 	}
 }
+
+// acceptPauseMin and acceptPauseMax bound the pause after a failed Accept.
+const (
+	acceptPauseMin = 5 * time.Millisecond
+	acceptPauseMax = time.Second
+)
 
 // serve answers one request on c.
 func serve(c net.Conn, s Spool) {
