@@ -146,10 +146,15 @@ type op struct {
 	reason    string
 	at        time.Time
 	park      *Parking // opPark
-	rec       *Record  // opReplay: the record, with its new seq
-	replaces  uint64   // opReplay: the record's old seq
-	purge     []uint64 // opPurge: the records to forget
-	history   bool     // opPurge: the delivered history goes too
+	admin     *adminOp // opReplay, opPurge (rare: one pointer keeps op small for the rest)
+}
+
+// adminOp is what an opReplay or opPurge carries.
+type adminOp struct {
+	rec      *Record  // opReplay: the record, with its new seq
+	replaces uint64   // opReplay: the record's old seq
+	purge    []uint64 // opPurge: the records to forget
+	history  bool     // opPurge: the delivered history goes too
 }
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its

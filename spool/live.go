@@ -108,7 +108,7 @@ func (d *Disk) requeue(recs []Record, committed func(Event)) error {
 		old := r.Seq
 		d.seq++
 		r.Seq = d.seq
-		o := op{kind: opReplay, ev: Event{Seq: r.Seq, Key: r.Key}, rec: &r, replaces: old}
+		o := op{kind: opReplay, ev: Event{Seq: r.Seq, Key: r.Key}, admin: &adminOp{rec: &r, replaces: old}}
 		if i == len(recs)-1 {
 			o.committed = committed
 		}
@@ -188,7 +188,7 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 		return n, nil
 	}
 	done := make(chan struct{})
-	if err := d.send(op{kind: opPurge, purge: seqs, history: slices.Contains(states, Delivered), committed: func(Event) { close(done) }}); err != nil {
+	if err := d.send(op{kind: opPurge, admin: &adminOp{purge: seqs, history: slices.Contains(states, Delivered)}, committed: func(Event) { close(done) }}); err != nil {
 		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
 	}
 	select {

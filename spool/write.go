@@ -72,9 +72,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 		case opReplay:
 			changes = d.writeReplay(changes, o)
 		case opPurge:
-			d.forgets = append(d.forgets, o.purge...) // prune writes them below
-			if o.history {
-				d.dropHistory(o.purge)
+			d.forgets = append(d.forgets, o.admin.purge...) // prune writes them below
+			if o.admin.history {
+				d.dropHistory(o.admin.purge)
 			}
 		case opTried, opPark:
 			if carried[o.ev.Seq] {
@@ -161,14 +161,15 @@ func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []c
 // writeReplay encodes a replayed record, pending again under its new seq,
 // as replacing its old one, which is forgotten.
 func (d *Disk) writeReplay(changes []change, o *op) []change {
-	if p, ok := d.places[o.replaces]; ok && p.state() == Delivered {
-		d.dropHistory([]uint64{o.replaces}) // no longer counts toward KeepCount
+	a := o.admin
+	if p, ok := d.places[a.replaces]; ok && p.state() == Delivered {
+		d.dropHistory([]uint64{a.replaces}) // no longer counts toward KeepCount
 	}
 	var at int
 	d.buf, at = beginFrame(d.buf, frameRecord)
-	d.buf = appendRecord(d.buf, o.rec, o.replaces)
+	d.buf = appendRecord(d.buf, a.rec, a.replaces)
 	endFrame(d.buf, at)
-	return append(changes, change{seq: o.rec.Seq, p: newPlace(d.spanOf(at), Pending)}, change{seq: o.replaces, forget: true})
+	return append(changes, change{seq: a.rec.Seq, p: newPlace(d.spanOf(at), Pending)}, change{seq: a.replaces, forget: true})
 }
 
 // writeFinished encodes an event delivered (or given up on, f) before its
