@@ -79,6 +79,21 @@ func stalledDisk(t *testing.T) (disk *spool.Disk, logs *syncBuffer, stopDisk fun
 	return disk, logs, stopDisk, lift
 }
 
+// agentOnDisk runs an agent on disk, listening to a fake Dialpad (made
+// with cfg) whose websocket carries events of type typ, and forwarding to
+// handlerURL; it returns once the agent is connected.
+func agentOnDisk(t *testing.T, disk *spool.Disk, cfg dialpadtest.Config, typ, handlerURL string) (*dialpadtest.Server, *running) {
+	t.Helper()
+	fake := newFake(t, cfg)
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, typ, wsID)
+	acfg := testConfig()
+	acfg.Queue = disk
+	r := startAgent(t, acfg, handlerURL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	return fake, r
+}
+
 // waitStalled waits until the spool has logged that it cannot write.
 func waitStalled(t *testing.T, logs *syncBuffer) {
 	t.Helper()
@@ -192,13 +207,7 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 		}
 	}))
 	t.Cleanup(h.Close)
-	fake := newFake(t, dialpadtest.Config{TokenTTL: time.Second})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "call", wsID)
-	cfg := testConfig()
-	cfg.Queue = disk
-	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
+	fake, r := agentOnDisk(t, disk, dialpadtest.Config{TokenTTL: time.Second}, "call", h.URL)
 
 	gen := dialpadtest.NewGenerator(79)
 	want := map[string][]string{}
@@ -275,13 +284,7 @@ func TestDroppedWhileHeldUpWarns(t *testing.T) {
 	disk, logs, _, lift := stalledDisk(t)
 	h := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(h.Close)
-	fake := newFake(t, dialpadtest.Config{})
-	wsID := fake.AddWebsocket("")
-	addSub(t, fake, "sms", wsID)
-	cfg := testConfig()
-	cfg.Queue = disk
-	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
-	waitConns(t, fake, 1)
+	fake, r := agentOnDisk(t, disk, dialpadtest.Config{}, "sms", h.URL)
 	gen := dialpadtest.NewGenerator(80)
 	for range 1500 { // more than the spool's write queue holds: the reader blocks
 		publish(t, fake, "sms", gen.SMS(), 1)
