@@ -16,7 +16,7 @@ type Memory struct {
 
 	mu         sync.Mutex
 	used       int64         // body bytes appended and not done; kept when MaxBytes is set
-	freed      chan struct{} // closed and replaced whenever bytes are freed
+	freed      chan struct{} // closed and replaced when bytes are freed while an Append waits
 	fullSince  time.Time     // when an Append began waiting for room; zero once the queue is down to half the bound
 	waiting    int           // Appends waiting for room now
 	warnedAt   time.Time     // when the last "full" warning was logged
@@ -129,8 +129,10 @@ func (q *Memory) free(n int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.used -= n
-	close(q.freed)
-	q.freed = make(chan struct{})
+	if q.waiting > 0 { // a channel per delivery otherwise: this is every Ack's path
+		close(q.freed)
+		q.freed = make(chan struct{})
+	}
 	if !q.fullSince.IsZero() && q.waiting == 0 && q.used <= q.cfg.MaxBytes/2 {
 		if q.warned {
 			q.cfg.Logger.Warn("in-memory queue down to half its bound: reading goes on freely", "after", time.Since(q.fullSince).Round(time.Millisecond))
