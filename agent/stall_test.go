@@ -290,11 +290,12 @@ func TestDroppedWhileHeldUpWarns(t *testing.T) {
 		publish(t, fake, "sms", gen.SMS(), 1)
 	}
 	waitStalled(t, logs)
-	fake.DropConnectionsAbruptly()
 	// A stall long enough for a server to give up (stallHold) is the
 	// condition under test, not a wait for something to happen; with room
-	// for a loaded machine's reader to fill the write queue first.
+	// for a loaded machine's reader to fill the write queue first. Then
+	// the server gives up.
 	time.Sleep(3 * stallHold)
+	fake.DropConnectionsAbruptly()
 	lift()
 	r.logs.waitFind(t, 1, "WARN", droppedUnreadMsg)
 	if st := r.a.Stats(); st.DroppedUnread != 1 {
