@@ -79,15 +79,14 @@ func stalledDisk(t *testing.T) (disk *spool.Disk, logs *syncBuffer, stopDisk fun
 	return disk, logs, stopDisk, lift
 }
 
-// agentOnDisk runs an agent on disk, listening to a fake Dialpad (made
-// with cfg) whose websocket carries events of type typ, and forwarding to
-// handlerURL; it returns once the agent is connected.
-func agentOnDisk(t *testing.T, disk *spool.Disk, cfg dialpadtest.Config, typ, handlerURL string) (*dialpadtest.Server, *running) {
+// agentOnDisk runs an agent with acfg on disk, listening to a fake
+// Dialpad (made with cfg) whose websocket carries events of type typ, and
+// forwarding to handlerURL; it returns once the agent is connected.
+func agentOnDisk(t *testing.T, acfg Config, disk *spool.Disk, cfg dialpadtest.Config, typ, handlerURL string) (*dialpadtest.Server, *running) {
 	t.Helper()
 	fake := newFake(t, cfg)
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, typ, wsID)
-	acfg := testConfig()
 	acfg.Queue = disk
 	r := startAgent(t, acfg, handlerURL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
@@ -207,7 +206,10 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 		}
 	}))
 	t.Cleanup(h.Close)
-	fake, r := agentOnDisk(t, disk, dialpadtest.Config{TokenTTL: time.Second}, "call", h.URL)
+	// A fake that waits for the blocked readers as long as the test may
+	// take: else, on a loaded machine, it drops a connection it could not
+	// write to, and events on it alone are lost before reaching the agent.
+	fake, r := agentOnDisk(t, testConfig(), disk, dialpadtest.Config{TokenTTL: time.Second, WriteTimeout: time.Minute}, "call", h.URL)
 
 	gen := dialpadtest.NewGenerator(79)
 	want := map[string][]string{}
@@ -244,7 +246,7 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 	// disk stays full: the pace is the condition under test.
 	for i, body := range sent[burst:] {
 		publishCall(body)
-		if i%5 == 0 { // about 2.5 s: shorter than the fake's 5 s write timeout on a connection not read
+		if i%5 == 0 { // about 2.5 s: several rotations of the 1 s token
 			time.Sleep(25 * time.Millisecond)
 		}
 	}
@@ -284,7 +286,11 @@ func TestDroppedWhileHeldUpWarns(t *testing.T) {
 	disk, logs, _, lift := stalledDisk(t)
 	h := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(h.Close)
-	fake, r := agentOnDisk(t, disk, dialpadtest.Config{}, "sms", h.URL)
+	cfg := testConfig()
+	// A pong deadline far beyond the test: a reader slowed down by a loaded
+	// machine (not blocked) must not get its connection replaced first.
+	cfg.PingInterval, cfg.PongWait = time.Second, time.Minute
+	fake, r := agentOnDisk(t, cfg, disk, dialpadtest.Config{}, "sms", h.URL)
 	gen := dialpadtest.NewGenerator(80)
 	for range 1500 { // more than the spool's write queue holds: the reader blocks
 		publish(t, fake, "sms", gen.SMS(), 1)

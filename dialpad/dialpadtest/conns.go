@@ -19,6 +19,8 @@ type conn struct {
 	opened time.Time
 	done   chan struct{} // closed when the reader returned and ws is closed
 
+	writeTimeout time.Duration // Config.WriteTimeout
+
 	writeMu sync.Mutex // serialises data frames and the close frame
 	closing bool       // guarded by writeMu: a close frame was sent or ws is closed
 }
@@ -31,7 +33,7 @@ func (c *conn) write(frame []byte) bool {
 	if c.closing {
 		return false
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 		c.closing = true
 		c.ws.Close()
@@ -97,7 +99,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, token strin
 	if err != nil {
 		return // the upgrader answered the client
 	}
-	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp), opened: time.Now(), done: make(chan struct{})}
+	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp), opened: time.Now(), done: make(chan struct{}), writeTimeout: s.cfg.WriteTimeout}
 	ws.SetCloseHandler(func(code int, text string) error {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()

@@ -59,6 +59,10 @@ type Config struct {
 	// connection opened, so that one event has different bytes on two
 	// connections (Dialpad may do this; API.md Q3).
 	JWTIssuedAt bool
+	// WriteTimeout is how long writing an event to a connection may block
+	// (a client that does not read fills the socket) before the fake gives
+	// up and drops the connection, as a server would; 0 means 5s.
+	WriteTimeout time.Duration
 	// Logger receives debug and info lines; nil means discard. Secrets, the
 	// API key and tokens are never logged.
 	Logger *slog.Logger
@@ -137,6 +141,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 50
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = writeWait
 	}
 	if cfg.CloseCode == 0 {
 		cfg.CloseCode = websocket.CloseNormalClosure
