@@ -360,7 +360,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if f.jwt && checking {
 		identity = claimsIdentity(data)
 	}
-	if a.dedupe.duplicate(identity, now, overlapping) {
+	if a.dedupe.duplicate(identity, c.id, now, overlapping) {
 		a.stats.duplicates.Add(1)
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return

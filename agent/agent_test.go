@@ -648,6 +648,35 @@ func TestOverlappingSourcesDeliverOnce(t *testing.T) {
 	}
 }
 
+// With several sources open (so frames are checked for duplicates all the
+// time), an event Dialpad sends twice on one connection is forwarded twice,
+// as a webhook would get it; only the copies another connection carries
+// are dropped. (A black-box review saw such repeats dropped.)
+func TestRepeatOnOneConnectionForwarded(t *testing.T) {
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	smsSub, callSub := addSub(t, fake, "sms", wsID), addSub(t, fake, "call", wsID)
+	recv := newReceiver(t, nil)
+	client := newClient(t, fake, fake.APIKey())
+	r := startAgent(t, testConfig(), recv.url,
+		SubscriptionSource(client, dialpad.SMS, dialpad.ID(smsSub)), SubscriptionSource(client, dialpad.Call, dialpad.ID(callSub)))
+	waitConns(t, fake, 2)
+
+	sms := dialpadtest.NewGenerator(4).SMS()
+	for range 3 {
+		publish(t, fake, "sms", sms, 1)
+	}
+	got := recv.waitCount(t, 3)
+	for i, d := range got {
+		if !bytes.Equal(d.body, sms) {
+			t.Errorf("POST %d: body %q, want the SMS", i, d.body)
+		}
+	}
+	if st := r.a.Stats(); st.Duplicates != 0 {
+		t.Errorf("%d frames dropped as duplicates, want none", st.Duplicates)
+	}
+}
+
 // After the server drops the connection the agent reconnects, warns about
 // the window in which events were missed, and delivers what comes next.
 func TestReconnectsAfterDrop(t *testing.T) {

@@ -14,7 +14,7 @@ func TestDedupeUnarmedNeverDuplicate(t *testing.T) {
 	d := newDedupe(time.Minute, 100)
 	frame := []byte(sampleCall)
 	for i := range 3 {
-		if d.duplicate(frame, t0.Add(time.Duration(i)*time.Second), false) {
+		if d.duplicate(frame, 1, t0.Add(time.Duration(i)*time.Second), false) {
 			t.Fatalf("frame %d reported as duplicate while not armed and not overlapping", i)
 		}
 	}
@@ -23,7 +23,7 @@ func TestDedupeUnarmedNeverDuplicate(t *testing.T) {
 	}
 	// Nothing was remembered: arming now does not make the frame a duplicate.
 	d.arm(t0.Add(10 * time.Second))
-	if d.duplicate(frame, t0.Add(11*time.Second), false) {
+	if d.duplicate(frame, 1, t0.Add(11*time.Second), false) {
 		t.Error("a frame seen only while unarmed was remembered")
 	}
 }
@@ -32,22 +32,22 @@ func TestDedupeArmed(t *testing.T) {
 	d := newDedupe(time.Minute, 100)
 	d.arm(t0)
 	a, b := []byte(sampleCall), []byte(sampleSMS)
-	if d.duplicate(a, t0, false) {
+	if d.duplicate(a, 1, t0, false) {
 		t.Fatal("first frame reported as duplicate")
 	}
-	if !d.duplicate(append([]byte(nil), a...), t0.Add(time.Second), false) {
+	if !d.duplicate(append([]byte(nil), a...), 2, t0.Add(time.Second), false) {
 		t.Error("identical frame within the window not reported as duplicate")
 	}
-	if d.duplicate(b, t0.Add(2*time.Second), false) {
+	if d.duplicate(b, 1, t0.Add(2*time.Second), false) {
 		t.Error("different frame reported as duplicate")
 	}
 	// One byte differs: not a duplicate.
 	c := append([]byte(nil), a...)
 	c[len(c)-2] = 'X'
-	if d.duplicate(c, t0.Add(3*time.Second), false) {
+	if d.duplicate(c, 1, t0.Add(3*time.Second), false) {
 		t.Error("frame differing in one byte reported as duplicate")
 	}
-	if !d.duplicate(b, t0.Add(4*time.Second), false) {
+	if !d.duplicate(b, 2, t0.Add(4*time.Second), false) {
 		t.Error("second copy of the other frame not reported as duplicate")
 	}
 }
@@ -57,14 +57,14 @@ func TestDedupeArmWindow(t *testing.T) {
 	d.arm(t0)
 	frame := []byte(sampleSMS)
 	// Still armed at exactly t0+window.
-	if d.duplicate(frame, t0.Add(time.Minute), false) {
+	if d.duplicate(frame, 1, t0.Add(time.Minute), false) {
 		t.Fatal("first frame reported as duplicate")
 	}
-	if !d.duplicate(frame, t0.Add(time.Minute), false) {
+	if !d.duplicate(frame, 2, t0.Add(time.Minute), false) {
 		t.Error("copy at the end of the armed window not reported as duplicate")
 	}
 	// After the armed window, without overlap, nothing is checked.
-	if d.duplicate(frame, t0.Add(time.Minute+time.Nanosecond), false) {
+	if d.duplicate(frame, 1, t0.Add(time.Minute+time.Nanosecond), false) {
 		t.Error("frame after the armed window reported as duplicate")
 	}
 	// A later arm never shortens the window.
@@ -77,10 +77,10 @@ func TestDedupeArmWindow(t *testing.T) {
 func TestDedupeOverlappingChecksWithoutArm(t *testing.T) {
 	d := newDedupe(time.Minute, 100)
 	frame := []byte(sampleAgentStatus)
-	if d.duplicate(frame, t0, true) {
+	if d.duplicate(frame, 1, t0, true) {
 		t.Fatal("first frame reported as duplicate")
 	}
-	if !d.duplicate(frame, t0.Add(time.Second), true) {
+	if !d.duplicate(frame, 2, t0.Add(time.Second), true) {
 		t.Error("copy on an overlapping connection not reported as duplicate")
 	}
 }
@@ -89,24 +89,24 @@ func TestDedupeExpiry(t *testing.T) {
 	const window = 2 * time.Minute
 	d := newDedupe(window, 100)
 	frame := []byte(sampleContact)
-	if d.duplicate(frame, t0, true) {
+	if d.duplicate(frame, 1, t0, true) {
 		t.Fatal("first frame reported as duplicate")
 	}
-	if !d.duplicate(frame, t0.Add(window), true) {
+	if !d.duplicate(frame, 2, t0.Add(window), true) {
 		t.Error("copy exactly one window later not reported as duplicate")
 	}
 	// Remembered at t0 only (the copy is not re-recorded): forgotten just
 	// after t0+window.
-	if d.duplicate(frame, t0.Add(window+time.Nanosecond), true) {
+	if d.duplicate(frame, 1, t0.Add(window+time.Nanosecond), true) {
 		t.Error("copy after the window reported as duplicate")
 	}
 	// That last call recorded it again, at t0+window+1ns.
-	if !d.duplicate(frame, t0.Add(2*window), true) {
+	if !d.duplicate(frame, 2, t0.Add(2*window), true) {
 		t.Error("frame re-recorded after expiry not remembered")
 	}
 	// Expired entries are dropped from memory.
 	other := []byte(sampleChangelog)
-	d.duplicate(other, t0.Add(10*window), true)
+	d.duplicate(other, 1, t0.Add(10*window), true)
 	if len(d.seen) != 1 {
 		t.Errorf("after expiry %d frames remembered, want 1", len(d.seen))
 	}
@@ -123,15 +123,15 @@ func TestDedupeWindowCountsFromHold(t *testing.T) {
 	d.armFor = 10 * time.Second
 	d.arm(t0)
 	frame := []byte(sampleContact)
-	if d.duplicate(frame, t0, false) {
+	if d.duplicate(frame, 1, t0, false) {
 		t.Fatal("first frame reported as duplicate")
 	}
 	end := t0.Add(3 * window) // the hold ends long after the window
 	d.held(end)
-	if !d.duplicate(frame, end.Add(5*time.Second), false) {
+	if !d.duplicate(frame, 2, end.Add(5*time.Second), false) {
 		t.Error("copy read just after a long hold not reported as duplicate")
 	}
-	if d.duplicate([]byte(sampleChangelog), end.Add(window+d.armFor), true) || len(d.seen) != 1 {
+	if d.duplicate([]byte(sampleChangelog), 1, end.Add(window+d.armFor), true) || len(d.seen) != 1 {
 		t.Errorf("%d frames remembered one window after the hold, want only the new one", len(d.seen))
 	}
 }
@@ -144,17 +144,17 @@ func TestDedupeMaxEntries(t *testing.T) {
 		frames[i] = fmt.Appendf(nil, `{"call_id":%d,"state":"calling"}`, i)
 	}
 	for i, f := range frames {
-		if d.duplicate(f, t0.Add(time.Duration(i)*time.Millisecond), true) {
+		if d.duplicate(f, 1, t0.Add(time.Duration(i)*time.Millisecond), true) {
 			t.Fatalf("distinct frame %d reported as duplicate", i)
 		}
 	}
 	now := t0.Add(time.Second)
 	// The oldest frames were dropped to make room: the first is forgotten,
 	// the last one is still remembered.
-	if !d.duplicate(frames[9], now, true) {
+	if !d.duplicate(frames[9], 2, now, true) {
 		t.Error("most recent frame forgotten")
 	}
-	if d.duplicate(frames[0], now, true) {
+	if d.duplicate(frames[0], 1, now, true) {
 		t.Error("oldest frame still remembered beyond max entries")
 	}
 }
@@ -164,7 +164,7 @@ func TestDedupeMemoryBound(t *testing.T) {
 	const max = 3
 	d := newDedupe(time.Hour, max)
 	for i := range 10 {
-		d.duplicate(fmt.Appendf(nil, `{"id":%d}`, i), t0.Add(time.Duration(i)*time.Millisecond), true)
+		d.duplicate(fmt.Appendf(nil, `{"id":%d}`, i), 1, t0.Add(time.Duration(i)*time.Millisecond), true)
 		if n := len(d.seen); n > max {
 			t.Fatalf("after %d frames the dedupe holds %d entries, want at most %d", i+1, n, max)
 		}
@@ -176,7 +176,7 @@ func TestDedupeCompactsOrder(t *testing.T) {
 	const max = 100
 	d := newDedupe(time.Hour, max)
 	for i := range 20000 {
-		d.duplicate(fmt.Appendf(nil, `{"id":%d}`, i), t0.Add(time.Duration(i)*time.Microsecond), true)
+		d.duplicate(fmt.Appendf(nil, `{"id":%d}`, i), 1, t0.Add(time.Duration(i)*time.Microsecond), true)
 	}
 	if live := len(d.order) - d.head; live > max+1 {
 		t.Errorf("%d live entries, want at most %d", live, max+1)
@@ -219,5 +219,38 @@ func TestDedupeArmedOnlyWhenConnectionsCanOverlap(t *testing.T) {
 		func() string { return fmt.Sprintf("stats %+v, want 20 received", r.a.Stats()) })
 	if n := r.a.dedupe.remembered(); n == 0 {
 		t.Error("no frame hashed after a rotation began, want the handover's frames checked")
+	}
+}
+
+// A copy is a duplicate only when another connection already carried as
+// many: the same bytes sent twice on one connection are two events (as a
+// webhook would get them), and a connection carrying them too drops as many
+// copies as were forwarded. (A black-box review saw repeats on one
+// connection dropped whenever several subscriptions ran.)
+func TestDedupeCountsCopiesPerConnection(t *testing.T) {
+	d := newDedupe(time.Minute, 100)
+	frame := []byte(sampleCall)
+	forwarded := func(conn uint64, at time.Duration) bool {
+		return !d.duplicate(frame, conn, t0.Add(at), true)
+	}
+	steps := []struct {
+		conn uint64
+		want bool
+	}{
+		{1, true},  // first copy
+		{1, true},  // Dialpad sent it again on the same connection
+		{2, false}, // the other connection's copies of those two
+		{2, false},
+		{2, true}, // a third on that one: no other connection carried it
+		{3, false},
+		{3, false},
+		{3, false},
+		{1, false}, // the first connection's copy of the third
+		{3, true},  // a fourth
+	}
+	for i, s := range steps {
+		if got := forwarded(s.conn, time.Duration(i)*time.Second); got != s.want {
+			t.Fatalf("copy %d (on connection %d): forwarded %v, want %v", i+1, s.conn, got, s.want)
+		}
 	}
 }

@@ -41,10 +41,10 @@ func TestDedupeJWTAcrossConnections(t *testing.T) {
 	now := time.Now()
 	a := claimsIdentity([]byte(mustSign(t, `{"id":1,"iat":1}`, "k")))
 	b := claimsIdentity([]byte(mustSign(t, `{"id":1,"iat":2}`, "k")))
-	if d.duplicate(a, now, true) {
+	if d.duplicate(a, 1, now, true) {
 		t.Fatal("first copy reported as duplicate")
 	}
-	if !d.duplicate(b, now, true) {
+	if !d.duplicate(b, 2, now, true) {
 		t.Fatal("second copy with another iat not reported as duplicate")
 	}
 }
