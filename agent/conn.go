@@ -20,6 +20,7 @@ import (
 // source.run) makes every ReadMessage call; other goroutines only use
 // WriteControl, which gorilla allows concurrently.
 type conn struct {
+	id       uint64 // unique in the process, for duplicate checks
 	ws       *websocket.Conn
 	name     string    // e.g. "websocket 1000 #3", for logs
 	opened   time.Time // when the handshake completed
@@ -105,9 +106,12 @@ func (c *conn) stalledWithin(now time.Time, d time.Duration) bool {
 // blocked reports whether the reader is handing a frame to the queue now.
 func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
 
+// connIDs numbers the connections.
+var connIDs atomic.Uint64
+
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
-	c := &conn{ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{})}
+	c := &conn{id: connIDs.Add(1), ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{})}
 	c.lastPong.Store(c.opened.UnixNano())
 	return c
 }
@@ -169,12 +173,24 @@ const keepReadBuffer = 64 << 10
 func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	defer close(c.done)
 	defer c.ws.Close()
-	deadline := time.AfterFunc(pongWait, func() {
+	// Armed by Reset once the variable is set, so that the callback sees
+	// it set (a Reset happens before the run it arms).
+	var deadline *time.Timer
+	deadline = time.AfterFunc(time.Hour, func() {
 		c.pongExcused.Store(true) // first: see after accept below
-		if !c.blocked() {
-			c.pongOverdue()
+		if c.blocked() {
+			return
 		}
+		// Short hand-overs since the last pong were credited to it
+		// (below) without setting the deadline again: set it now for what
+		// is left, if anything.
+		if left := time.Until(time.Unix(0, c.lastPong.Load()).Add(pongWait)); left > 0 {
+			deadline.Reset(left)
+			return
+		}
+		c.pongOverdue()
 	})
+	deadline.Reset(pongWait)
 	defer deadline.Stop()
 	c.ws.SetPongHandler(func(string) error {
 		c.lastPong.Store(time.Now().UnixNano())
@@ -222,13 +238,18 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		if blocked >= stallHold {
 			c.stalledUntil.Store(start.Add(blocked).UnixNano())
 		}
-		// A long hand-over (or one the deadline fired in) moves the last
-		// pong on by its length and sets the deadline again, for what is
-		// left of it. The timer sets pongExcused before it looks at
-		// accepting, so a deadline that found the reader accepting is
-		// always seen here.
+		// Every hand-over moves the last pong on by its length: a reader
+		// paced by a full queue, handing over one frame every few
+		// milliseconds, leaves the server's pongs unread behind the
+		// frames, and must not be taken for a dead connection. (A review
+		// saw one dropped that way, and the events still in the server's
+		// buffers lost.) A long one (or one the deadline fired in) also
+		// sets the deadline again, for what is left of it; the deadline
+		// itself looks at the credited time before it ends the reading.
+		// The timer sets pongExcused before it looks at accepting, so a
+		// deadline that found the reader accepting is always seen here.
+		last := c.lastPong.Add(int64(blocked))
 		if blocked >= pongWait/10 || c.pongExcused.Swap(false) {
-			last := c.lastPong.Add(int64(blocked))
 			if !c.pongLate.Load() {
 				deadline.Reset(time.Until(time.Unix(0, last).Add(pongWait)))
 			}

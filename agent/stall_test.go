@@ -308,3 +308,53 @@ func TestDroppedWhileHeldUpWarns(t *testing.T) {
 		t.Errorf("DroppedUnread = %d, want 1", st.DroppedUnread)
 	}
 }
+
+// TestPacedReaderKeepsConnection: with a full in-memory queue, each frame
+// waits a millisecond or two for room (far below a tenth of the pong
+// deadline), so the reader reads at the handler's pace, seconds behind the
+// server, whose pongs wait unread behind the frames. That time is the
+// queue's, not the server's: the connection is kept, and every event is
+// delivered once. (A review saw the pong deadline end such a connection,
+// as dead, in two runs of three, losing 700-850 of 4,000 events still in
+// the server's buffers.)
+func TestPacedReaderKeepsConnection(t *testing.T) {
+	recv := newReceiver(t, func(delivery) bool { time.Sleep(time.Millisecond); return true })
+	cfg := testConfig()
+	cfg.PingInterval, cfg.PongWait = 50*time.Millisecond, 300*time.Millisecond
+	cfg.Concurrency = 1
+	cfg.Queue = spool.NewMemory(spool.MemoryConfig{MaxBytes: 1}) // one event at a time
+	fake := newFake(t, dialpadtest.Config{WriteTimeout: time.Minute})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	r := startAgent(t, cfg, recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+
+	const n = 3000 // 3 s or more at the handler's pace: ten pong deadlines
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			fake.Publish("sms", fmt.Appendf(nil, `{"id":%d,"message_status":"sent","text":"%04000d"}`, 1000+i, i))
+		}
+	}()
+	<-sent
+	waitUntil(t, time.Minute, func() bool { return len(recv.deliveries()) >= n || fake.Handshakes() > 1 },
+		func() string { return fmt.Sprintf("%d of %d events delivered", len(recv.deliveries()), n) })
+	if h := fake.Handshakes(); h != 1 {
+		t.Fatalf("the agent connected %d times, want once: the server answered every ping\nlog:\n%s", h, grepLines(r.logs.String(), "disconnected", "pong"))
+	}
+	if got := bodies(recv.deliveries()); len(got) != n {
+		t.Errorf("%d distinct events delivered, want %d", len(got), n)
+	}
+}
+
+// grepLines keeps the lines of s that hold any of words.
+func grepLines(s string, words ...string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
