@@ -28,6 +28,7 @@ type conn struct {
 	err      error     // why reading stopped; set by the reader before it reports
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
+	forced   bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
 	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
 	lastFrame atomic.Int64    // unix nanos of the last data frame; written by the reader
@@ -84,6 +85,13 @@ func (c *conn) awaitOlder() {
 // the queue, or was within d before now.
 func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
+}
+
+// readingWithin reports whether the reader is held up, or read a frame or
+// was held up within d before now: it is still working through what the
+// socket holds.
+func (c *conn) readingWithin(now time.Time, d time.Duration) bool {
+	return c.heldUpWithin(now, d) || now.Sub(time.Unix(0, c.lastFrame.Load())) < d
 }
 
 // heldUp is how long a hand-over must take to count as holding the reader
@@ -267,6 +275,12 @@ func (c *conn) pongOverdue() {
 		return
 	}
 	close(c.late)
+	c.shutRead()
+}
+
+// shutRead ends reading once the socket holds nothing more (see
+// pongOverdue); where it cannot, at once.
+func (c *conn) shutRead() {
 	nc := c.ws.NetConn()
 	if t, ok := nc.(*tls.Conn); ok {
 		nc = t.NetConn()
@@ -306,9 +320,9 @@ func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
 	c.retiring = true
 	c.closeBy = time.Now().Add(closeWait)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
-		c.ws.Close()
-	}
+	// A close frame that cannot be written (a broken connection) is no
+	// reason to drop what the socket still holds: the close wait ends it.
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
 }
 
 // closeReason describes why a connection's reader stopped, for logs.

@@ -211,18 +211,22 @@ func (s *source) run(ctx context.Context) error {
 			var next time.Time
 			for _, c := range live {
 				switch {
-				case !c.retiring:
-				case c.heldUpWithin(now, s.cfg.CloseWait):
-					// Its reader waits for the queue, or did lately:
-					// closing now would drop the frames still unread in the
-					// socket. It gets CloseWait from when it is free.
+				case !c.retiring || c.forced:
+				case c.readingWithin(now, s.cfg.CloseWait):
+					// Its reader waits for the queue, or did lately, or is
+					// still reading frames: the server's close reply may
+					// be behind them. It gets CloseWait from when it is
+					// idle.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 					if next.IsZero() || c.closeBy.Before(next) {
 						next = c.closeBy
 					}
 				case !now.Before(c.closeBy):
-					s.log.Debug("closing connection that did not finish the close handshake", "conn", c.name)
-					c.ws.Close()
+					// Even then, not a close under the reader: what the
+					// socket holds is read first.
+					s.log.Debug("ending connection that did not finish the close handshake", "conn", c.name)
+					c.forced = true
+					c.shutRead()
 				case next.IsZero() || c.closeBy.Before(next):
 					next = c.closeBy
 				}
@@ -244,6 +248,9 @@ func (s *source) run(ctx context.Context) error {
 // sent on it alone are lost. (The reader first reads what the socket
 // still holds, so the end comes a while after the stall.)
 func droppedUnread(c *conn, now time.Time) bool {
+	if c.forced {
+		return false // ended by us
+	}
 	var ce *websocket.CloseError
 	clean := errors.As(c.err, &ce) && ce.Code != websocket.CloseAbnormalClosure
 	return !clean && c.stalledWithin(now, droppedAfterStall)

@@ -36,14 +36,18 @@ import (
 // connection closed with a third of the frames still unread.)
 func TestSpoolStallLosesNoFrame(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		ttl   time.Duration
-		stall time.Duration
+		name      string
+		ttl       time.Duration
+		stall     time.Duration
+		closeWait time.Duration
 	}{
-		{"pong deadlines", time.Hour, 3 * testConfig().PongWait},
-		{"rotation", 2 * time.Second, 5 * time.Second},
+		{"pong deadlines", time.Hour, 3 * testConfig().PongWait, testConfig().CloseWait},
+		{"rotation", 2 * time.Second, 5 * time.Second, testConfig().CloseWait},
+		// The old connection is still read, frame after frame, long after
+		// the close wait: it is not closed under its reader.
+		{"rotation, short close wait", 2 * time.Second, 5 * time.Second, time.Millisecond},
 	} {
-		t.Run(tc.name, func(t *testing.T) { stallSpool(t, tc.ttl, tc.stall) })
+		t.Run(tc.name, func(t *testing.T) { stallSpool(t, tc.ttl, tc.stall, tc.closeWait) })
 	}
 }
 
@@ -100,7 +104,7 @@ func waitStalled(t *testing.T, logs *syncBuffer) {
 		func() string { return "the spool logged no failed write:\n" + logs.String() })
 }
 
-func stallSpool(t *testing.T, ttl, stall time.Duration) {
+func stallSpool(t *testing.T, ttl, stall, closeWait time.Duration) {
 	disk, _, _, lift := stalledDisk(t)
 
 	var mu sync.Mutex
@@ -121,6 +125,7 @@ func stallSpool(t *testing.T, ttl, stall time.Duration) {
 	}
 	cfg := testConfig() // pings every 100 ms, a pong deadline of 1 s
 	cfg.Queue = disk
+	cfg.CloseWait = closeWait
 	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
 	const n = 1500 // more than the spool's write queue holds: the reader blocks
@@ -346,15 +351,4 @@ func TestPacedReaderKeepsConnection(t *testing.T) {
 	if got := bodies(recv.deliveries()); len(got) != n {
 		t.Errorf("%d distinct events delivered, want %d", len(got), n)
 	}
-}
-
-// grepLines keeps the lines of s that hold any of words.
-func grepLines(s string, words ...string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
