@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
@@ -70,10 +71,30 @@ func Listen(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-// Serve answers requests on ln, one at a time, until ln is closed. An
-// Accept that fails otherwise (out of file descriptors, say) is tried
-// again after a pause, as net/http's server does.
+// Serve answers requests on ln until ln is closed, then ends the requests
+// under way (their commands get an error) and returns. Each connection is
+// read on a goroutine of its own, so a client that connects and says
+// nothing holds up no other (it is dropped after requestWait); the
+// requests act on the spool one at a time. An Accept that fails otherwise
+// (out of file descriptors, say) is tried again after a pause, as
+// net/http's server does.
 func Serve(ln *net.UnixListener, s Spool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg     sync.WaitGroup
+		one    sync.Mutex // held by the request acting on the spool
+		connMu sync.Mutex
+		conns  = make(map[net.Conn]struct{})
+	)
+	defer func() {
+		cancel()
+		connMu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		connMu.Unlock()
+		wg.Wait()
+	}()
 	pause := acceptPauseMin
 	for {
 		c, err := ln.Accept()
@@ -86,7 +107,18 @@ func Serve(ln *net.UnixListener, s Spool) {
 			continue
 		}
 		pause = acceptPauseMin
-		serve(c, s)
+		connMu.Lock()
+		conns[c] = struct{}{}
+		connMu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serve(ctx, c, s, &one)
+			connMu.Lock()
+			delete(conns, c)
+			connMu.Unlock()
+			c.Close()
+		}()
 	}
 }
 
@@ -96,18 +128,23 @@ const (
 	acceptPauseMax = time.Second
 )
 
-// serve answers one request on c.
-func serve(c net.Conn, s Spool) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// requestWait bounds the wait for a request once connected: Ask sends it
+// at once.
+const requestWait = 5 * time.Second
+
+// serve answers one request on c, acting on the spool while it holds one.
+func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	c.SetDeadline(time.Now().Add(requestWait))
 	var req Request
 	var resp Response
 	var err error
 	if err = json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
 		err = fmt.Errorf("control socket: bad request: %w", err)
 	} else {
+		c.SetDeadline(time.Now().Add(timeout))
+		one.Lock()
 		switch req.Op {
 		case "replay":
 			var res spool.Replayed
@@ -118,6 +155,7 @@ func serve(c net.Conn, s Spool) {
 		default:
 			err = fmt.Errorf("control socket: unknown request %q", req.Op)
 		}
+		one.Unlock()
 	}
 	if err != nil {
 		resp.Error = err.Error()

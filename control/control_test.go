@@ -3,9 +3,11 @@ package control
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"go.uber.org/goleak"
@@ -65,5 +67,58 @@ func TestAskServe(t *testing.T) {
 	<-done // Serve returns once ln is closed
 	if _, err := Ask(ctx, path, Request{Op: "replay", Dead: true}); !errors.Is(err, ErrNoAgent) {
 		t.Fatalf("Ask with no agent = %v, want ErrNoAgent", err)
+	}
+}
+
+// A client that connects and says nothing holds up no other request, and
+// neither it nor a request still acting on the spool holds up the agent's
+// stop: once the listener is closed, Serve ends them and returns, and the
+// waiting command gets an error. (A review saw an idle client block every
+// other request, and listen's exit, for 30 s.)
+func TestIdleClientHoldsUpNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acting := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(ln, Spool{
+			Replay: func(ctx context.Context, sel spool.Selection) (spool.Replayed, error) {
+				if !sel.Dead {
+					return spool.Replayed{N: 1}, nil
+				}
+				close(acting)
+				<-ctx.Done() // a replay waiting for the disk, say
+				return spool.Replayed{}, ctx.Err()
+			},
+			Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
+		})
+	}()
+	idle, err := net.Dial("unix", path+Suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	ctx := context.Background()
+	if resp, err := Ask(ctx, path, Request{Op: "replay", IDs: []string{"abcdefgh"}}); err != nil || resp.Replayed != 1 {
+		t.Fatalf("Ask beside an idle client = %+v, %v; want 1 replayed", resp, err)
+	}
+	asked := make(chan error, 1)
+	go func() {
+		_, err := Ask(ctx, path, Request{Op: "replay", Dead: true})
+		asked <- err
+	}()
+	<-acting
+	ln.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10 s of the listener's close, with an idle client and a request under way")
+	}
+	if err := <-asked; err == nil {
+		t.Error("the request ended by the stop got no error")
 	}
 }
