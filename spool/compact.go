@@ -112,12 +112,34 @@ func (d *Disk) compactIfDue() {
 		d.compactAfter = d.cfg.CompactAfter
 		return
 	}
-	if garbage := d.garbage(); garbage >= d.compactAfter && garbage > d.live {
+	if garbage := d.garbage(); garbage > d.live && (garbage >= d.compactAfter || d.diskLow(garbage)) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
 			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
 		}
 	}
+}
+
+// spaceCompactMin is the least garbage compacted early, on a disk with
+// less room left than that; the disk's free space is looked at each time
+// the file grew by spaceCheckBytes.
+const (
+	spaceCompactMin = 1 << 20
+	spaceCheckBytes = 256 << 10
+)
+
+// diskLow reports whether the disk has less room left than the file's
+// garbage, of spaceCompactMin or more: on a volume smaller than
+// CompactAfter, the garbage would otherwise fill it, and a full disk has
+// no room for the compaction that would free it. Not after a failed
+// compaction (it waits for the garbage to double).
+func (d *Disk) diskLow(garbage int64) bool {
+	if garbage < spaceCompactMin || d.compactAfter != d.cfg.CompactAfter || (d.end >= d.freeAt && d.end < d.freeAt+spaceCheckBytes) {
+		return false
+	}
+	d.freeAt = d.end
+	free, ok := d.cfg.diskFree(filepath.Dir(d.cfg.Path))
+	return ok && free < garbage
 }
 
 // garbage is the bytes of superseded frames in the file.

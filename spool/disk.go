@@ -27,13 +27,15 @@ type DiskConfig struct {
 	// CompactAfter is how much garbage (frames that later ones superseded)
 	// the file may hold before it is rewritten with its live frames only;
 	// it is rewritten only when the garbage also outweighs the live frames.
-	// Default 32 MiB.
+	// Default 32 MiB. Where the disk has less room left than the garbage
+	// (a small volume), from spaceCompactMin of garbage on.
 	CompactAfter int64
 	// Logger gets a warning when a start cuts off a torn write and when a
 	// compaction fails (the spool goes on without it); nil discards.
 	Logger *slog.Logger
 
-	compactGate chan struct{} // tests: see copyLive
+	compactGate chan struct{}              // tests: see copyLive
+	diskFree    func(string) (int64, bool) // tests: the disk's free space; default diskFree
 }
 
 func (c *DiskConfig) fill() error {
@@ -66,6 +68,9 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.diskFree == nil {
+		c.diskFree = diskFree
 	}
 	return nil
 }
@@ -117,6 +122,7 @@ type Disk struct {
 	taken        uint64           // the highest seq of an append taken into a batch
 	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
 	compacting   *compaction      // the compaction under way, if any
+	freeAt       int64            // the file's end when the disk's free space was last looked at (see diskLow)
 	lastRun      time.Time        // the file's modification time when opened (see LastRun)
 	closing      sync.WaitGroup   // the file a compaction replaced, being closed
 	forgets      []uint64         // records the batch forgets

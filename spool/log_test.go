@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -505,5 +506,48 @@ func holdCompaction(t *testing.T, d *Disk, gate chan struct{}, from int) {
 			return
 		default:
 		}
+	}
+}
+
+// TestDiskCompactsEarlyOnSmallDisk: on a volume smaller than CompactAfter
+// (here 3 MiB, as the file system reports it), the garbage is compacted
+// once the disk has less room left than it, not left to fill the disk
+// (a full disk has no room for the compaction that would free it: a
+// black-box review saw a 4 MiB volume fill with 89% garbage and reading
+// paused for good).
+func TestDiskCompactsEarlyOnSmallDisk(t *testing.T) {
+	const volume = 3 << 20
+	path := filepath.Join(t.TempDir(), "events.spool")
+	var looks atomic.Int32
+	cfg := DiskConfig{Path: path, KeepCount: 5, diskFree: func(dir string) (int64, bool) {
+		looks.Add(1)
+		if dir != filepath.Dir(path) {
+			t.Errorf("free space asked of %s, want the spool's directory", dir)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0, false
+		}
+		return volume - fi.Size(), true
+	}}
+	d, stop := openRunning(t, cfg)
+	body := bytes.Repeat([]byte("x"), 4<<10)
+	var largest int64
+	for i := range 1500 { // 6 MiB of events, delivered as they come
+		appendSync(t, d, Event{ID: fmt.Sprint("id-", i), Key: fmt.Sprint("k", i), Body: body})
+		d.Ack(nextNow(t, d), nil)
+		if fi, err := os.Stat(path); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	stop()
+	if largest >= volume {
+		t.Fatalf("the file reached %d bytes on a %d-byte volume: not compacted early", largest, volume)
+	}
+	if n := looks.Load(); n > 6<<20/spaceCheckBytes+1 {
+		t.Errorf("the free space was looked at %d times for 6 MiB written, want at most one look per %d bytes", n, spaceCheckBytes)
+	}
+	if delivered := mustList(t, path, Delivered); len(delivered) != 5 {
+		t.Errorf("%d delivered events kept, want 5", len(delivered))
 	}
 }

@@ -1,0 +1,12 @@
+package spool
+
+import "syscall"
+
+// diskFree is the space left to this process on the file system of path.
+func diskFree(path string) (int64, bool) {
+	var st syscall.Statfs_t
+	if syscall.Statfs(path, &st) != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * st.Bsize, true
+}
