@@ -419,10 +419,14 @@ func (d *Disk) Tried(ev Event, attempts []Attempt) {
 // out again, with them in Tried. It fails, and ev is still the caller's
 // to end, once Run has stopped.
 func (d *Disk) Park(ev Event, attempts []Attempt, p Parking) error {
+	// Its worker is free now, not once the attempts are written; marked
+	// before the park is queued, which may make the event due and handed
+	// out again before send returns. (A failed send leaves the mark to
+	// the caller's end of ev.)
+	d.idx.waits(ev)
 	if err := d.send(op{kind: opPark, ev: Event{Seq: ev.Seq, Key: ev.Key}, attempts: slices.Clone(attempts), park: &p}); err != nil {
 		return err
 	}
-	d.idx.waits(ev) // its worker is free now, not once the attempts are written
 	d.uncache(ev)
 	return nil
 }
