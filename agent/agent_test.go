@@ -1288,7 +1288,7 @@ func TestFramesAfterOurCloseAreRead(t *testing.T) {
 	t.Cleanup(func() { close(hold) })
 	recv := newReceiver(t, nil)
 	cfg := testConfig()
-	cfg.CloseWait = time.Millisecond
+	cfg.CloseWait = 100 * time.Millisecond
 	r := startAgent(t, cfg, recv.url, ws.source())
 	waitConnected(t, r)
 	if err := r.stop(t); err != nil {
@@ -1296,6 +1296,41 @@ func TestFramesAfterOurCloseAreRead(t *testing.T) {
 	}
 	if got := bodies(recv.deliveries()); len(got) != n {
 		t.Errorf("%d of the %d events sent after the agent's close were delivered; log:\n%s", len(got), n, grepLines(r.logs.String(), "close", "ended", "lost"))
+	}
+}
+
+// A server that goes on sending after the agent's close, and never
+// answers it, is not waited for beyond closingMax close waits: the stop
+// ends the connection, and is not held up until the pong deadline. (A
+// review saw it take the whole pong deadline.)
+func TestStreamAfterOurCloseDoesNotHoldStop(t *testing.T) {
+	hold := make(chan struct{})
+	ws := newRawServer(t, func(_ int, c *websocket.Conn) {
+		closed := make(chan struct{})
+		c.SetCloseHandler(func(int, string) error { close(closed); return nil }) // no echo
+		go readUntilClosed(c)
+		<-closed
+		for i := 0; ; i++ {
+			select {
+			case <-hold:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"id":%d,"message_status":"sent"}`, 7000+i)) != nil {
+				return
+			}
+		}
+	})
+	t.Cleanup(func() { close(hold) })
+	recv := newReceiver(t, nil)
+	cfg := testConfig()
+	cfg.CloseWait = 100 * time.Millisecond
+	cfg.PongWait = time.Minute // not what ends it
+	r := startAgent(t, cfg, recv.url, ws.source())
+	waitConnected(t, r)
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
 

@@ -28,6 +28,7 @@ type conn struct {
 	err      error     // why reading stopped; set by the reader before it reports
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
+	retired  time.Time // when the close frame was sent; owned by source.run
 	forced   bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
 	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
@@ -87,11 +88,9 @@ func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
 }
 
-// readingWithin reports whether the reader is held up, or read a frame or
-// was held up within d before now: it is still working through what the
-// socket holds.
-func (c *conn) readingWithin(now time.Time, d time.Duration) bool {
-	return c.heldUpWithin(now, d) || now.Sub(time.Unix(0, c.lastFrame.Load())) < d
+// readWithin reports whether the reader read a frame within d before now.
+func (c *conn) readWithin(now time.Time, d time.Duration) bool {
+	return now.Sub(time.Unix(0, c.lastFrame.Load())) < d
 }
 
 // heldUp is how long a hand-over must take to count as holding the reader
@@ -185,6 +184,11 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	// it set (a Reset happens before the run it arms).
 	var deadline *time.Timer
 	deadline = time.AfterFunc(time.Hour, func() {
+		select {
+		case <-c.done:
+			return // the reader has ended (it may have stopped the timer as this ran)
+		default:
+		}
 		c.pongExcused.Store(true) // first: see after accept below
 		if c.blocked() {
 			return
@@ -318,7 +322,8 @@ func (c *conn) ping(writeWait time.Duration) error {
 // server's echo arrives, so frames already in flight are not lost.
 func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
 	c.retiring = true
-	c.closeBy = time.Now().Add(closeWait)
+	c.retired = time.Now()
+	c.closeBy = c.retired.Add(closeWait)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
 	// A close frame that cannot be written (a broken connection) is no
 	// reason to drop what the socket still holds: the close wait ends it.

@@ -211,22 +211,39 @@ func (s *source) run(ctx context.Context) error {
 			var next time.Time
 			for _, c := range live {
 				switch {
-				case !c.retiring || c.forced:
-				case c.readingWithin(now, s.cfg.CloseWait):
-					// Its reader waits for the queue, or did lately, or is
-					// still reading frames: the server's close reply may
-					// be behind them. It gets CloseWait from when it is
-					// idle.
+				case !c.retiring:
+				case c.heldUpWithin(now, s.cfg.CloseWait),
+					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.retired.Add(closingMax*s.cfg.CloseWait)):
+					// Its reader waits for the queue, or did lately:
+					// closing now would drop the frames still unread in the
+					// socket. Or it is still reading frames, the server's
+					// close reply perhaps behind them (for closingMax close
+					// waits at most: a server that goes on sending after
+					// our close is not waited for). It gets CloseWait from
+					// when it is free.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 					if next.IsZero() || c.closeBy.Before(next) {
 						next = c.closeBy
 					}
-				case !now.Before(c.closeBy):
-					// Even then, not a close under the reader: what the
-					// socket holds is read first.
+				case now.Before(c.closeBy):
+					if next.IsZero() || c.closeBy.Before(next) {
+						next = c.closeBy
+					}
+				case !c.forced:
+					// Not a close under the reader: what the socket holds
+					// is read first, then the read ends.
 					s.log.Debug("ending connection that did not finish the close handshake", "conn", c.name)
 					c.forced = true
 					c.shutRead()
+					c.closeBy = now.Add(s.cfg.CloseWait)
+					if next.IsZero() || c.closeBy.Before(next) {
+						next = c.closeBy
+					}
+				default:
+					// Still reading a CloseWait after that: frames keep
+					// coming faster than it reads them.
+					s.log.Debug("closing connection still read after its read side was shut", "conn", c.name)
+					c.ws.Close()
 				case next.IsZero() || c.closeBy.Before(next):
 					next = c.closeBy
 				}
@@ -240,6 +257,10 @@ func (s *source) run(ctx context.Context) error {
 		}
 	}
 }
+
+// closingMax bounds, in close waits from our close frame, how long a
+// closing connection whose reader keeps reading frames is waited for.
+const closingMax = 4
 
 // droppedUnread reports whether c ended without a close frame (the
 // server, or the network, dropped it) within droppedAfterStall of a stall
