@@ -88,6 +88,13 @@ func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
 }
 
+// readingSince is when a closing connection's reader began to read on
+// freely: our close frame, or its last wait for the queue if later.
+// Called by source.run, which owns retired.
+func (c *conn) readingSince() time.Time {
+	return later(c.retired, time.Unix(0, c.heldUntil.Load()))
+}
+
 // readWithin reports whether the reader read a frame within d before now.
 func (c *conn) readWithin(now time.Time, d time.Duration) bool {
 	return now.Sub(time.Unix(0, c.lastFrame.Load())) < d

@@ -213,14 +213,15 @@ func (s *source) run(ctx context.Context) error {
 				switch {
 				case !c.retiring:
 				case c.heldUpWithin(now, s.cfg.CloseWait),
-					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.retired.Add(closingMax*s.cfg.CloseWait)):
+					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(closingMax*s.cfg.CloseWait)):
 					// Its reader waits for the queue, or did lately:
 					// closing now would drop the frames still unread in the
-					// socket. Or it is still reading frames, the server's
-					// close reply perhaps behind them (for closingMax close
-					// waits at most: a server that goes on sending after
-					// our close is not waited for). It gets CloseWait from
-					// when it is free.
+					// socket. Or it is still reading frames, what the server
+					// sent before its close reply (a backlog, after a wait
+					// for the queue): for closingMax close waits at most, so
+					// that a server that goes on sending after our close
+					// does not hold up a stop or a rotation. It gets
+					// CloseWait from when it is free.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 					if next.IsZero() || c.closeBy.Before(next) {
 						next = c.closeBy
@@ -258,9 +259,10 @@ func (s *source) run(ctx context.Context) error {
 	}
 }
 
-// closingMax bounds, in close waits from our close frame, how long a
-// closing connection whose reader keeps reading frames is waited for.
-const closingMax = 4
+// closingMax bounds, in close waits from our close frame or from the
+// reader's last wait for the queue, whichever is later, how long a closing
+// connection whose reader keeps reading frames is waited for.
+const closingMax = 6
 
 // droppedUnread reports whether c ended without a close frame (the
 // server, or the network, dropped it) within droppedAfterStall of a stall
