@@ -152,6 +152,7 @@ func TestRetryAfterCarriesOverRestart(t *testing.T) {
 		t.Errorf("events show:\n%s\nwant the attempt's Retry-After", show)
 	}
 
+	restarted := time.Now()
 	r = start(t, args...)
 	r.waitConnected(t, srv, 1)
 	select {
@@ -167,5 +168,9 @@ func TestRetryAfterCarriesOverRestart(t *testing.T) {
 	if gap := ats[1].Sub(ats[0]); gap < 2*time.Second {
 		t.Errorf("second attempt %s after the first, across the restart; want at least the 2s the handler asked for", gap)
 	}
-	mustContain(t, r.stdout.String(), "resuming an event that failed before the restart")
+	// A loaded machine may restart after the wait has passed: nothing is
+	// left to wait out then, and nothing said.
+	if restarted.Before(ats[0].Add(1500 * time.Millisecond)) {
+		mustContain(t, r.stdout.String(), "resuming an event that failed before the restart")
+	}
 }
