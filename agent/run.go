@@ -210,8 +210,10 @@ func (s *source) run(ctx context.Context) error {
 		case now := <-force.C:
 			var next time.Time
 			for _, c := range live {
+				if !c.retiring {
+					continue
+				}
 				switch {
-				case !c.retiring:
 				case c.heldUpWithin(now, s.cfg.CloseWait),
 					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(closingMax*s.cfg.CloseWait)):
 					// Its reader waits for the queue, or did lately:
@@ -223,13 +225,7 @@ func (s *source) run(ctx context.Context) error {
 					// does not hold up a stop or a rotation. It gets
 					// CloseWait from when it is free.
 					c.closeBy = now.Add(s.cfg.CloseWait)
-					if next.IsZero() || c.closeBy.Before(next) {
-						next = c.closeBy
-					}
 				case now.Before(c.closeBy):
-					if next.IsZero() || c.closeBy.Before(next) {
-						next = c.closeBy
-					}
 				case !c.forced:
 					// Not a close under the reader: what the socket holds
 					// is read first, then the read ends.
@@ -237,15 +233,14 @@ func (s *source) run(ctx context.Context) error {
 					c.forced = true
 					c.shutRead()
 					c.closeBy = now.Add(s.cfg.CloseWait)
-					if next.IsZero() || c.closeBy.Before(next) {
-						next = c.closeBy
-					}
 				default:
 					// Still reading a CloseWait after that: frames keep
 					// coming faster than it reads them.
 					s.log.Debug("closing connection still read after its read side was shut", "conn", c.name)
 					c.ws.Close()
-				case next.IsZero() || c.closeBy.Before(next):
+					continue
+				}
+				if next.IsZero() || c.closeBy.Before(next) {
 					next = c.closeBy
 				}
 			}
