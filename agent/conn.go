@@ -28,7 +28,6 @@ type conn struct {
 	err      error     // why reading stopped; set by the reader before it reports
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
-	retired  time.Time // when the close frame was sent; owned by source.run
 	forced   bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
 	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
@@ -86,13 +85,6 @@ func (c *conn) awaitOlder() {
 // the queue, or was within d before now.
 func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
-}
-
-// readingSince is when a closing connection's reader began to read on
-// freely: our close frame, or its last wait for the queue if later.
-// Called by source.run, which owns retired.
-func (c *conn) readingSince() time.Time {
-	return later(c.retired, time.Unix(0, c.heldUntil.Load()))
 }
 
 // readWithin reports whether the reader read a frame within d before now.
@@ -329,8 +321,7 @@ func (c *conn) ping(writeWait time.Duration) error {
 // server's echo arrives, so frames already in flight are not lost.
 func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
 	c.retiring = true
-	c.retired = time.Now()
-	c.closeBy = c.retired.Add(closeWait)
+	c.closeBy = time.Now().Add(closeWait)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
 	// A close frame that cannot be written (a broken connection) is no
 	// reason to drop what the socket still holds: the close wait ends it.

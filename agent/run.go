@@ -214,16 +214,16 @@ func (s *source) run(ctx context.Context) error {
 					continue
 				}
 				switch {
-				case c.heldUpWithin(now, s.cfg.CloseWait),
-					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(closingMax*s.cfg.CloseWait)):
+				case c.heldUpWithin(now, s.cfg.CloseWait), c.readWithin(now, s.cfg.CloseWait):
 					// Its reader waits for the queue, or did lately:
 					// closing now would drop the frames still unread in the
-					// socket. Or it is still reading frames, what the server
-					// sent before its close reply (a backlog, after a wait
-					// for the queue): for closingMax close waits at most, so
-					// that a server that goes on sending after our close
-					// does not hold up a stop or a rotation. It gets
-					// CloseWait from when it is free.
+					// socket. Or it is still reading frames: what the server
+					// sent before its close reply, which comes after them
+					// (a backlog after a wait for the queue can take long
+					// to read). It gets CloseWait from when it is free. (A
+					// server that goes on sending after our close is ended
+					// by the pong deadline: a closing connection is not
+					// pinged.)
 					c.closeBy = now.Add(s.cfg.CloseWait)
 				case now.Before(c.closeBy):
 				case !c.forced:
@@ -253,11 +253,6 @@ func (s *source) run(ctx context.Context) error {
 		}
 	}
 }
-
-// closingMax bounds, in close waits from our close frame or from the
-// reader's last wait for the queue, whichever is later, how long a closing
-// connection whose reader keeps reading frames is waited for.
-const closingMax = 6
 
 // droppedUnread reports whether c ended without a close frame (the
 // server, or the network, dropped it) within droppedAfterStall of a stall
