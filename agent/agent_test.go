@@ -1300,8 +1300,8 @@ func TestFramesAfterOurCloseAreRead(t *testing.T) {
 }
 
 // A server that goes on sending after the agent's close, and never
-// answers it, does not hold up the stop for good: the pong deadline ends
-// the connection (a closing connection is not pinged).
+// answers it, does not hold up the stop for good: it is read for a pong
+// deadline at most, then ended.
 func TestStreamAfterOurCloseDoesNotHoldStop(t *testing.T) {
 	hold := make(chan struct{})
 	ws := newRawServer(t, func(_ int, c *websocket.Conn) {

@@ -28,6 +28,7 @@ type conn struct {
 	err      error     // why reading stopped; set by the reader before it reports
 	retiring bool      // a close frame was sent by us; owned by source.run
 	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
+	retired  time.Time // when the close frame was sent; owned by source.run
 	forced   bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
 	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
@@ -35,6 +36,7 @@ type conn struct {
 	first     chan struct{}   // closed by the reader at the first data frame
 	parser    fastjson.Parser // used by the reader (accept) only
 
+	closing  atomic.Bool   // our close frame is sent (retire): no more pings, its frames show the server is there
 	pongLate atomic.Bool   // the pong deadline passed; set once, by the deadline's timer
 	late     chan struct{} // closed when pongLate is set
 
@@ -85,6 +87,13 @@ func (c *conn) awaitOlder() {
 // the queue, or was within d before now.
 func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
+}
+
+// readingSince is when a closing connection's reader began to read on
+// freely: our close frame, or its last wait for the queue if later.
+// Called by source.run, which owns retired.
+func (c *conn) readingSince() time.Time {
+	return later(c.retired, time.Unix(0, c.heldUntil.Load()))
 }
 
 // readWithin reports whether the reader read a frame within d before now.
@@ -235,6 +244,13 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 		if c.lastFrame.Swap(start.UnixNano()) == 0 {
 			close(c.first)
 		}
+		if c.closing.Load() {
+			// A closing connection is not pinged: the frames it still
+			// carries, before the server's close reply, show the server is
+			// there (a backlog after a wait for the queue may take longer
+			// than the pong deadline to read).
+			c.lastPong.Store(start.UnixNano())
+		}
 		c.accepting.Store(start.UnixNano()) // waiting for older connections too
 		if len(c.older) > 0 {
 			c.awaitOlder()
@@ -321,7 +337,9 @@ func (c *conn) ping(writeWait time.Duration) error {
 // server's echo arrives, so frames already in flight are not lost.
 func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
 	c.retiring = true
-	c.closeBy = time.Now().Add(closeWait)
+	c.closing.Store(true)
+	c.retired = time.Now()
+	c.closeBy = c.retired.Add(closeWait)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
 	// A close frame that cannot be written (a broken connection) is no
 	// reason to drop what the socket still holds: the close wait ends it.

@@ -214,16 +214,17 @@ func (s *source) run(ctx context.Context) error {
 					continue
 				}
 				switch {
-				case c.heldUpWithin(now, s.cfg.CloseWait), c.readWithin(now, s.cfg.CloseWait):
+				case c.heldUpWithin(now, s.cfg.CloseWait),
+					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)):
 					// Its reader waits for the queue, or did lately:
 					// closing now would drop the frames still unread in the
 					// socket. Or it is still reading frames: what the server
 					// sent before its close reply, which comes after them
 					// (a backlog after a wait for the queue can take long
-					// to read). It gets CloseWait from when it is free. (A
-					// server that goes on sending after our close is ended
-					// by the pong deadline: a closing connection is not
-					// pinged.)
+					// to read), for a pong deadline at most, so that a
+					// server that goes on sending after our close does not
+					// hold up a stop or a rotation for good. It gets
+					// CloseWait from when it is free.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 				case now.Before(c.closeBy):
 				case !c.forced:

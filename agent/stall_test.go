@@ -211,7 +211,11 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 	// A fake that waits for the blocked readers as long as the test may
 	// take: else, on a loaded machine, it drops a connection it could not
 	// write to, and events on it alone are lost before reaching the agent.
-	fake, r := agentOnDisk(t, testConfig(), disk, dialpadtest.Config{TokenTTL: time.Second, WriteTimeout: time.Minute}, "call", h.URL)
+	// And a pong deadline longer than reading the backlog after the stall
+	// may take, under load, on the connections closed meanwhile.
+	cfg := testConfig()
+	cfg.PongWait = 10 * time.Second
+	fake, r := agentOnDisk(t, cfg, disk, dialpadtest.Config{TokenTTL: time.Second, WriteTimeout: time.Minute}, "call", h.URL)
 
 	gen := dialpadtest.NewGenerator(79)
 	want := map[string][]string{}
