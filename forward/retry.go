@@ -95,11 +95,17 @@ func (c *call) started() {
 	}
 }
 
-// retrying marks the wait before the next attempt.
-func (c *call) retrying() {
+// retrying marks the wait before the next attempt, and reports false if
+// stop came first (after attemptEnded looked): it found no wait to end
+// then, so no retry may start.
+func (c *call) retrying() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
 	c.waiting = true
-	c.mu.Unlock()
+	return true
 }
 
 func (c *call) stopped() bool {
@@ -244,7 +250,12 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		if c.attempted != nil {
 			c.attempted(c.history)
 		}
-		c.retrying()
+		if !c.retrying() {
+			// Stopped since attemptEnded: else the wait (an hour, say)
+			// would begin after stop had looked for one to end, and hold
+			// up the shutdown (TestShutdownStartsNoRetry, once, in CI).
+			return false, nil
+		}
 	}
 	if f.log.Enabled(ctx, slog.LevelWarn) {
 		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText()),
