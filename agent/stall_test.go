@@ -212,9 +212,13 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 	// take: else, on a loaded machine, it drops a connection it could not
 	// write to, and events on it alone are lost before reaching the agent.
 	// And a pong deadline longer than reading the backlog after the stall
-	// may take, under load, on the connections closed meanwhile.
+	// may take, under load, on the connections closed meanwhile; and a
+	// close wait longer than a loaded machine may leave a reader without
+	// the CPU to read its next frame (a closing connection not read for a
+	// close wait is ended: what the fake still holds for it is lost).
 	cfg := testConfig()
 	cfg.PongWait = 10 * time.Second
+	cfg.CloseWait = 2 * time.Second
 	fake, r := agentOnDisk(t, cfg, disk, dialpadtest.Config{TokenTTL: time.Second, WriteTimeout: time.Minute}, "call", h.URL)
 
 	gen := dialpadtest.NewGenerator(79)
