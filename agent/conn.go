@@ -20,23 +20,22 @@ import (
 // source.run) makes every ReadMessage call; other goroutines only use
 // WriteControl, which gorilla allows concurrently.
 type conn struct {
-	id       uint64 // unique in the process, for duplicate checks
-	ws       *websocket.Conn
-	name     string    // e.g. "websocket 1000 #3", for logs
-	opened   time.Time // when the handshake completed
-	expiry   time.Time // token exp; zero when unknown
-	err      error     // why reading stopped; set by the reader before it reports
-	retiring bool      // a close frame was sent by us; owned by source.run
-	closeBy  time.Time // when to force-close a retiring conn; owned by source.run
-	retired  time.Time // when the close frame was sent; owned by source.run
-	forced   bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
+	id      uint64 // unique in the process, for duplicate checks
+	ws      *websocket.Conn
+	name    string    // e.g. "websocket 1000 #3", for logs
+	opened  time.Time // when the handshake completed
+	expiry  time.Time // token exp; zero when unknown
+	err     error     // why reading stopped; set by the reader before it reports
+	closeBy time.Time // when to force-close a retiring conn; owned by source.run
+	retired time.Time // when the close frame was sent; owned by source.run
+	forced  bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
 	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
 	lastFrame atomic.Int64    // unix nanos of the last data frame; written by the reader
 	first     chan struct{}   // closed by the reader at the first data frame
 	parser    fastjson.Parser // used by the reader (accept) only
 
-	closing  atomic.Bool   // our close frame is sent (retire): no more pings, its frames show the server is there
+	closing  atomic.Bool   // our close frame is sent (retire, by source.run): no more pings, its frames show the server is there
 	pongLate atomic.Bool   // the pong deadline passed; set once, by the deadline's timer
 	late     chan struct{} // closed when pongLate is set
 
@@ -336,7 +335,6 @@ func (c *conn) ping(writeWait time.Duration) error {
 // retire sends a normal close frame; the reader keeps reading until the
 // server's echo arrives, so frames already in flight are not lost.
 func (c *conn) retire(writeWait, closeWait time.Duration, reason string) {
-	c.retiring = true
 	c.closing.Store(true)
 	c.retired = time.Now()
 	c.closeBy = c.retired.Add(closeWait)

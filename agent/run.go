@@ -63,7 +63,7 @@ func (s *source) run(ctx context.Context) error {
 		rotate.Stop()
 		retry.Stop()
 		for _, c := range live {
-			if !c.retiring {
+			if !c.closing.Load() {
 				c.retire(s.cfg.WriteWait, s.cfg.CloseWait, reason)
 			}
 		}
@@ -187,7 +187,7 @@ func (s *source) run(ctx context.Context) error {
 			retireHandover()
 		case <-ping.C:
 			for _, c := range live {
-				if !c.retiring {
+				if !c.closing.Load() {
 					if err := c.ping(s.cfg.WriteWait); err != nil {
 						s.log.Debug("ping failed", "conn", c.name, "reason", err.Error())
 					}
@@ -210,7 +210,7 @@ func (s *source) run(ctx context.Context) error {
 		case now := <-force.C:
 			var next time.Time
 			for _, c := range live {
-				if !c.retiring {
+				if !c.closing.Load() {
 					continue
 				}
 				switch {
