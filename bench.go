@@ -33,19 +33,15 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "memory-limit-mib", Usage: "the agent's --memory-limit-mib", DefaultText: "listen's own"},
 			&cli.IntFlag{Name: "backlog", Value: 100000, Usage: "events to publish behind a dead handler to measure the agent's memory with them pending; 0 skips (needs the agent as its own process)"},
 			&cli.BoolFlag{Name: "bare", Usage: "also measure a bare forwarder (no spool, no order, no retries) on the agent's path, what any forwarder reaches on this machine, and the direct loop run from a process of its own (not with --in-process)"},
-			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to this file (go tool pprof): of the agent's burst run, or with --in-process of the whole run"},
 		},
 		Action: func(c *cli.Context) error {
-			if path := c.String("cpuprofile"); path != "" {
-				f, err := os.Create(path)
+			if c.Bool("in-process") {
+				stop, err := startCPUProfile(c.String("cpuprofile"))
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+				defer stop()
 			}
 			log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 			conc := c.Int("concurrency")
@@ -61,6 +57,9 @@ func benchCommand() *cli.Command {
 					common = append(common, "--memory-limit-mib", strconv.Itoa(c.Int("memory-limit-mib")))
 				}
 				burst := &benchAgent{args: append([]string{"--log-level", "warn"}, common...)}
+				if path := c.String("cpuprofile"); path != "" {
+					burst.args = append(burst.args, "--cpuprofile", path)
+				}
 				backlog := &benchAgent{args: append([]string{"--log-level", "info"}, common...)}
 				cfg.Probe = burst
 				cfg.Backlog = c.Int("backlog")
@@ -93,6 +92,23 @@ func benchCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// startCPUProfile starts a CPU profile written to path, if not empty; stop
+// ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // benchBareCommand runs bench.BareForward as its own process, for

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,14 +41,19 @@ func TestBenchCommand(t *testing.T) {
 
 // TestBenchOwnProcesses runs a small `bench --bare` from the real binary:
 // the agent, the bare forwarder and the direct loop each run as a process
-// of its own, and each row and ratio is reported.
+// of its own, and each row and ratio is reported; --cpuprofile profiles
+// the agent's process.
 func TestBenchOwnProcesses(t *testing.T) {
 	bin := buildAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "bench", "--bare", "--events", "300", "--rate", "50", "--rate-for", "1s", "--backlog", "0").CombinedOutput()
+	prof := filepath.Join(t.TempDir(), "agent.prof")
+	out, err := exec.CommandContext(ctx, bin, "bench", "--bare", "--events", "300", "--rate", "50", "--rate-for", "1s", "--backlog", "0", "--cpuprofile", prof).CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	if b, err := readGzip(prof); err != nil || !bytes.Contains(b, []byte("nanoseconds")) {
+		t.Fatalf("the agent's --cpuprofile %s: %v; not a CPU profile: %q", prof, err, b)
 	}
 	for _, row := range []string{"direct POST loop", "agent (fake ws -> handler)", "bare forwarder", "direct loop, own process"} {
 		m := regexp.MustCompile(regexp.QuoteMeta(row) + `\s+(\d+)\s+\S+\s+\S+`).FindStringSubmatch(string(out))
@@ -56,6 +66,20 @@ func TestBenchOwnProcesses(t *testing.T) {
 	}
 	mustContain(t, string(out), "throughput ratio agent/direct loop from its own process:")
 	mustContain(t, string(out), "agent peak RSS over the burst:")
+}
+
+// readGzip reads a gzipped file whole (a pprof profile is gzipped protobuf).
+func readGzip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 // TestBenchDirectCommand runs the real binary's `bench-direct`, which bench

@@ -54,6 +54,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
 		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for events show and events replay (0: none)"},
 		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "delivered events are kept at most this long"},
+		&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the run to this file (go tool pprof); for bench --cpuprofile"},
 	}, apiFlags...)
 	return &cli.Command{
 		Name:  "listen",
@@ -87,6 +88,11 @@ func listenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			stop, err := startCPUProfile(c.String("cpuprofile"))
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return runListen(c.Context, o, log)
 		},
 	}
