@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -143,7 +144,7 @@ func showText(w io.Writer, r spool.Record) error {
 	} else {
 		// Control characters (an escape sequence, say) are not written to
 		// a terminal as they are; --json gives the exact bytes.
-		fmt.Fprintf(w, "\nbody (%d bytes, escaped: it holds control characters; --json gives it exactly)\n%s\n", len(r.Body), strconv.Quote(string(r.Body)))
+		fmt.Fprintf(w, "\nbody (%d bytes, escaped: it holds control characters; --json gives it exactly, as body_base64 if it is not UTF-8)\n%s\n", len(r.Body), strconv.Quote(string(r.Body)))
 	}
 	n := spool.CountAttempts(r.Attempts)
 	if n > len(r.Attempts) {
@@ -226,6 +227,9 @@ type eventJSON struct {
 	// Headers and Body are printed by show only.
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    *string           `json:"body,omitempty"`
+	// BodyBase64 replaces Body for a body that is not UTF-8 (a JSON
+	// string would change its bytes): a frame kept although not an event.
+	BodyBase64 string `json:"body_base64,omitempty"`
 }
 
 type attemptJSON struct {
@@ -255,8 +259,12 @@ func toJSON(r spool.Record, full bool) eventJSON {
 		for _, h := range headersOf(r) {
 			e.Headers[h[0]] = h[1]
 		}
-		body := string(r.Body)
-		e.Body = &body
+		if utf8.Valid(r.Body) {
+			body := string(r.Body)
+			e.Body = &body
+		} else {
+			e.BodyBase64 = base64.StdEncoding.EncodeToString(r.Body)
+		}
 	}
 	return e
 }

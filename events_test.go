@@ -532,7 +532,7 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	forged, waiting := "4a992b3d-1111-4222-8333-944445555666", "7c0ffee0-1111-4222-8333-944445555666"
 	spoolBatch(t, path, func(d *spool.Disk) {
-		d.Reject(spool.Event{ID: forged, Key: "call:1", Type: "call", Body: []byte("a.b.c"), JWT: true}, "signature does not verify")
+		d.Reject(spool.Event{ID: forged, Key: "call:1", Type: "call", Body: []byte("a.b.c"), JWT: true}, "signature does not verify", false)
 		appendEvent(t, d, waiting)
 	})
 	mustContain(t, mustCLI(t, "events", "list", "--dead", "--spool", path), forged[:8])

@@ -46,6 +46,7 @@ func listenCommand() *cli.Command {
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, 1 KiB to 64 MiB"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+		&cli.StringFlag{Name: "non-event-frames", Value: "skip", Usage: "a frame that is not an event (neither a JSON object nor a compact JWT): skip (log its size and the reason, and count it) or keep (also keep its bytes as a dead letter, for events show and events replay ID)"},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
 		&cli.IntFlag{Name: "queue-max-mib", Value: 256, Usage: "with --no-spool: the most MiB of event bodies waiting in memory; beyond it reading the websocket pauses until deliveries make room; 0: no bound"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
@@ -204,6 +205,16 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		DrainTimeout:   c.Duration("drain-timeout"),
 		MaxAge:         c.Duration("max-age"),
 		StatusInterval: c.Duration("status-interval"),
+	}
+	switch v := c.String("non-event-frames"); v {
+	case "skip":
+	case "keep":
+		if c.Bool("no-spool") {
+			return o, errors.New("--non-event-frames keep keeps frames in the spool; with --no-spool there is none")
+		}
+		o.Agent.KeepNonEvents = true
+	default:
+		return o, fmt.Errorf("--non-event-frames %q: want skip or keep", v)
 	}
 	if o.Agent.StatusInterval == 0 {
 		o.Agent.StatusInterval = -1 // agent.Config: negative is never

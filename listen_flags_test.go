@@ -51,6 +51,8 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--status-interval", "-1s"), "--status-interval -1s: want 0 (never) or more", ""},
 		{listen("--max-age", "0"), "--max-age 0s: want more than 0", ""},
 		{listen("--keep-delivered", "-1"), "--keep-delivered -1: want 0 (none) or more", ""},
+		{listen("--non-event-frames", "forward"), `--non-event-frames "forward": want skip or keep`, ""},
+		{listen("--non-event-frames", "keep", "--no-spool"), "--non-event-frames keep keeps frames in the spool; with --no-spool there is none", ""},
 		{listen("--keep-delivered-for", "-1h"), "--keep-delivered-for -1h0m0s: want more than 0", ""},
 		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", "-5", "--forward-to", hook},
 			"--websocket-id -5: want a positive id", ""},

@@ -32,7 +32,12 @@ type Config struct {
 	// VerifySecret, when set, makes every frame prove it was signed with
 	// it (HS256 JWT); others are never forwarded but kept as dead letters.
 	VerifySecret string
-	MaxAge       time.Duration // an event not delivered this long after it arrived is dead; default 24h
+	// KeepNonEvents keeps a frame that is not an event (neither a JSON
+	// object nor a compact JWT) as a dead letter, replayable by id, where
+	// it is otherwise only counted and logged. (With VerifySecret such a
+	// frame is always kept, refused.)
+	KeepNonEvents bool
+	MaxAge        time.Duration // an event not delivered this long after it arrived is dead; default 24h
 
 	Concurrency      int           // delivery workers, plus one per delivery waiting for a retry (pool.go); default 8
 	HandshakeTimeout time.Duration // default 10s
@@ -163,7 +168,7 @@ type Queue interface {
 	Unpark()
 	Share(n int)
 	Waits(ev spool.Event)
-	Reject(ev spool.Event, reason string)
+	Reject(ev spool.Event, reason string, replayable bool)
 	Len() int
 	Close()
 	StopWaiting()
@@ -321,6 +326,13 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	}
 	if err != nil {
 		a.stats.invalid.Add(1)
+		if a.cfg.KeepNonEvents {
+			// Typed and keyed as an unrecognised event of its connection,
+			// should it be replayed.
+			a.keepNonEvent(spool.Event{ID: newDeliveryID(), Key: "other:" + src.Type, Type: src.Type, JWT: f.jwt, Body: data,
+				Source: c.name, Received: now}, err.Error())
+			return
+		}
 		a.log.Warn("frame skipped", "conn", c.name, "reason", err.Error(), "bytes", len(data))
 		return
 	}
@@ -442,9 +454,20 @@ func (a *Agent) reject(ev spool.Event, msg, reason string) {
 	a.stats.rejected.Add(1)
 	r := &a.cfg.Routes[0]
 	ev.Target = r.Name
-	r.Queue.Reject(ev, reason)
+	r.Queue.Reject(ev, reason, false)
 	a.log.Error(msg, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 		"reason", reason, "dead_letter", r.Queue.Durable(), "conn", ev.Source)
+}
+
+// keepNonEvent keeps a frame that is not an event as a dead letter of the
+// default route (KeepNonEvents): not forwarded, but there to be read
+// (events show) and, if it was one after all, replayed by id.
+func (a *Agent) keepNonEvent(ev spool.Event, reason string) {
+	r := &a.cfg.Routes[0]
+	ev.Target = r.Name
+	r.Queue.Reject(ev, reason+"; kept, not forwarded", true)
+	a.log.Warn("frame kept as a dead letter, not forwarded", "conn", ev.Source, "id", ev.ID, "reason", reason,
+		"bytes", len(ev.Body), "dead_letter", r.Queue.Durable())
 }
 
 // stored runs once an accepted event is in the queue (synced to disk with

@@ -339,7 +339,7 @@ func TestAdminRefuses(t *testing.T) {
 func TestReplayNeverRejected(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	withDisk(t, path, func(d *Disk) {
-		d.Reject(Event{ID: "forged-0001", Key: "call:1", Body: []byte("a.b.c"), JWT: true}, "signature does not verify")
+		d.Reject(Event{ID: "forged-0001", Key: "call:1", Body: []byte("a.b.c"), JWT: true}, "signature does not verify", false)
 		committed := make(chan struct{})
 		if err := d.Append(Event{ID: "later-0001", Key: "call:2", Body: []byte(`{}`)}, func(Event) { close(committed) }); err != nil {
 			t.Fatal(err)

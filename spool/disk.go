@@ -135,7 +135,8 @@ const (
 	opAppend opKind = iota
 	opAck
 	opDead
-	opReject
+	opReject // an event refused on arrival: dead at once, never replayed
+	opDOA    // a frame kept dead on arrival (not an event): replayable
 	opTried
 	opPark    // opTried, then the event waits in the index until park is due
 	opReplay  // a dead or delivered record written again as pending (ReplayLive)
@@ -498,12 +499,18 @@ func (d *Disk) Hold(ev Event) {
 	d.uncache(ev)
 }
 
-// Reject stores an event refused on arrival (a bad signature) straight
-// among the dead letters, with the reason; it is never handed out.
-func (d *Disk) Reject(ev Event, reason string) {
+// Reject stores a frame refused on arrival straight among the dead
+// letters, with the reason; it is never handed out. A refused one (a bad
+// signature: replayable false) is never replayed either; a replayable one
+// (kept although it is not an event) is, by id, as any dead letter.
+func (d *Disk) Reject(ev Event, reason string, replayable bool) {
 	d.appendMu.Lock()
 	defer d.appendMu.Unlock()
 	d.seq++
 	ev.Seq = d.seq
-	d.send(op{kind: opReject, ev: ev, reason: reason, at: time.Now()})
+	kind := opReject
+	if replayable {
+		kind = opDOA
+	}
+	d.send(op{kind: kind, ev: ev, reason: reason, at: time.Now()})
 }

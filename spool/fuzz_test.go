@@ -31,7 +31,7 @@ func FuzzSpoolFile(f *testing.F) {
 	}
 	d.Tried(ev, []Attempt{{At: time.Unix(1700000000, 0), Status: 503, Duration: time.Millisecond}})
 	d.Release(ev)
-	d.Reject(Event{ID: "seed-2", Key: "call:2", Body: []byte("a.b.c"), JWT: true}, "bad signature")
+	d.Reject(Event{ID: "seed-2", Key: "call:2", Body: []byte("a.b.c"), JWT: true}, "bad signature", false)
 	d.Close()
 	cancel()
 	if err := <-done; err != nil {

@@ -23,7 +23,7 @@ func TestReplayLive(t *testing.T) {
 	delivered := nextNow(t, d)
 	d.Ack(delivered, []Attempt{{At: time.Now(), Status: 204}})
 	held := nextNow(t, d) // id-2, pending
-	d.Reject(Event{ID: "forged", Key: "k9", Body: []byte(`{}`)}, "bad signature")
+	d.Reject(Event{ID: "forged", Key: "k9", Body: []byte(`{}`)}, "bad signature", false)
 
 	res, err := d.ReplayLive(ctx, Selection{Dead: true})
 	if err != nil || res.N != 1 || res.Refused != 1 {

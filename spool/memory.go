@@ -174,9 +174,9 @@ func (q *Memory) Hold(ev Event) { q.done(ev) }
 // Tried keeps nothing: an in-memory event does not outlive the process.
 func (q *Memory) Tried(Event, []Attempt) {}
 
-// Reject is for an event refused on arrival (e.g. a bad signature); in
+// Reject is for a frame refused on arrival (e.g. a bad signature); in
 // memory nothing is kept (the agent logs it).
-func (q *Memory) Reject(Event, string) {}
+func (q *Memory) Reject(Event, string, bool) {}
 
 // Park gives back ev, whose delivery waits for a retry, until p is due,
 // with the attempts made so far: Next hands it out again then, with them

@@ -67,7 +67,7 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			if _, ok := early[o.ev.Seq]; !ok {
 				changes = d.writeOutcome(changes, o)
 			}
-		case opReject:
+		case opReject, opDOA:
 			changes = d.writeRecord(changes, o, frameFinished, &outcome{State: Dead, Reason: o.reason, Finished: o.at})
 		case opReplay:
 			changes = d.writeReplay(changes, o)
