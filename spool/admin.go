@@ -133,7 +133,10 @@ func Replay(path string, sel Selection) (Replayed, error) {
 	if err != nil {
 		return res, fmt.Errorf("spool: %s: %w", path, err)
 	}
-	var buf []byte
+	var (
+		buf     []byte
+		batches [][]byte // of about maxBatchBytes each: a dead letter's body is up to 64 MiB
+	)
 	seq := b.maxSeq
 	for _, old := range chosen {
 		r, err := readRecord(f, old, b.places[old])
@@ -149,8 +152,14 @@ func Replay(path string, sel Selection) (Replayed, error) {
 		buf, at = beginFrame(buf, frameRecord)
 		buf = appendRecord(buf, &r, old)
 		endFrame(buf, at)
+		if len(buf) >= maxBatchBytes {
+			batches, buf = append(batches, buf), nil
+		}
 	}
-	if err := writeEnd(f, path, buf, &res.Tail); err != nil {
+	if len(buf) > 0 {
+		batches = append(batches, buf)
+	}
+	if err := writeEnd(f, path, batches, &res.Tail); err != nil {
 		return res, err
 	}
 	res.N = int(seq - b.maxSeq)
@@ -258,7 +267,7 @@ func PurgeStates(path string, states ...State) ([]int, Tail, error) {
 		buf = binary.AppendUvarint(buf, seq)
 	}
 	endFrame(buf, at)
-	err = writeEnd(f, path, buf, &tail)
+	err = writeEnd(f, path, [][]byte{buf}, &tail)
 	return n, tail, err
 }
 
@@ -385,11 +394,12 @@ func readAdminBook(f *os.File, path string) (*book, Tail, error) {
 	return b, Tail{Offset: end, Bytes: max(fi.Size()-end, 0)}, nil
 }
 
-// writeEnd writes buf at the end of the intact data, cutting off the tail
-// (and marking it cut) if there is one, and syncs. It writes nothing, and
-// cuts nothing, when buf is empty.
-func writeEnd(f *os.File, path string, buf []byte, tail *Tail) error {
-	if len(buf) == 0 {
+// writeEnd writes payloads, each as a batch of its own, at the end of the
+// intact data, cutting off the tail (and marking it cut) if there is one,
+// with one write and one sync. It writes nothing, and cuts nothing, when
+// there is no payload.
+func writeEnd(f *os.File, path string, payloads [][]byte, tail *Tail) error {
+	if len(payloads) == 0 {
 		return nil
 	}
 	if err := f.Truncate(tail.Offset); err != nil {
@@ -399,9 +409,13 @@ func writeEnd(f *os.File, path string, buf []byte, tail *Tail) error {
 	if err := raiseVersion(f); err != nil { // what follows may be of the current format only
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
-	batch, at := beginBatch(nil)
-	batch = append(batch, buf...)
-	sealBatch(batch, at)
+	var batch []byte
+	for _, p := range payloads {
+		var at int
+		batch, at = beginBatch(batch)
+		batch = append(batch, p...)
+		sealBatch(batch, at)
+	}
 	if _, err := f.WriteAt(batch, tail.Offset); err != nil {
 		return unwrite(f, path, tail.Offset, fmt.Errorf("write: %w", unwrapPath(err)))
 	}

@@ -92,27 +92,37 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// maxBatchBytes bounds the event bytes of one commit, far below
-// maxPayload whatever --max-frame-bytes allows.
+// maxBatchBytes bounds the event bytes of one commit, and of each batch
+// an offline command writes, far below maxPayload whatever
+// --max-frame-bytes allows: one more event (at most 64 MiB) may pass it.
 const maxBatchBytes = 32 << 20
 
 // fill adds whatever else is already queued, up to MaxBatch operations
 // and about maxBatchBytes of events.
 func (d *Disk) fill(batch []op) []op {
 	size := 0
-	for _, o := range batch {
-		size += len(o.ev.Body)
+	for i := range batch {
+		size += batch[i].bodyBytes()
 	}
 	for len(batch) < d.cfg.MaxBatch && size < maxBatchBytes {
 		select {
 		case o := <-d.ops:
 			batch = append(batch, o)
-			size += len(o.ev.Body)
+			size += o.bodyBytes()
 		default:
 			return batch
 		}
 	}
 	return batch
+}
+
+// bodyBytes is the size of the event body o writes: a replay's is its
+// record's (its ev carries none).
+func (o *op) bodyBytes() int {
+	if o.kind == opReplay && o.admin != nil && o.admin.rec != nil {
+		return len(o.admin.rec.Body)
+	}
+	return len(o.ev.Body)
 }
 
 // flush commits what is left in the queue at shutdown.

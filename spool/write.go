@@ -86,6 +86,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	}
 	changes = d.prune(changes)
 	if len(d.buf) > batchHeader {
+		if n := len(d.buf) - batchHeader; n > maxPayload { // fill keeps it far below; never written, as a start would cut it off
+			return carry, fmt.Errorf("spool: %s: a batch of %d bytes, more than the %d a batch may hold", d.cfg.Path, n, maxPayload)
+		}
 		sealBatch(d.buf, 0)
 		if err := d.writeBatch(ctx, len(batch)); err != nil {
 			return carry, err
