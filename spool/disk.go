@@ -391,18 +391,22 @@ func (d *Disk) markDurable(seq uint64) {
 // Ack records that ev was delivered: its key is released at once, and the
 // record moves to the delivered history in the next commit.
 func (d *Disk) Ack(ev Event, attempts []Attempt) {
-	d.idx.done(ev)
 	d.uncache(ev)
 	// Refused only after Run stopped: the event stays pending on disk and
 	// is delivered again at the next start (at least once).
 	d.send(op{kind: opAck, ev: ev, attempts: attempts, at: time.Now()})
+	// The key is free for its next event once ev's outcome is queued, not
+	// before: else the next event's outcome could be written first, and a
+	// crash between the two would deliver ev again after it (an older
+	// event of the key last).
+	d.idx.done(ev)
 }
 
 // Dead records that ev was given up on, with the reason and its attempts.
 func (d *Disk) Dead(ev Event, reason string, attempts []Attempt) {
-	d.idx.done(ev)
 	d.uncache(ev)
 	d.send(op{kind: opDead, ev: ev, attempts: attempts, reason: reason, at: time.Now()})
+	d.idx.done(ev) // after the send, as in Ack
 }
 
 // Tried records the attempts made so far (those of ev.Tried included) on
