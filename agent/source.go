@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -89,18 +90,46 @@ func (s *source) connect(ctx context.Context, n int, out chan<- dialResult) {
 		out <- dialResult{err: fmt.Errorf("fetch websocket_url: %w", err)}
 		return
 	}
-	expiry, expErr := dialpad.URLExpiry(url)
-	if expErr != nil {
-		s.log.Warn("websocket_url token has no readable exp; rotating on the failsafe timer",
-			"source", s.src.Name, "url", dialpad.RedactURL(url), "reason", expErr.Error(), "failsafe", s.cfg.MaxConnLifetime)
-		expiry = time.Time{}
-	}
+	expiry := s.localExpiry(url, time.Now())
 	ws, err := dial(ctx, s.cfg, url)
 	if err != nil {
 		out <- dialResult{err: err}
 		return
 	}
 	out <- dialResult{c: newConn(ws, fmt.Sprintf("%s #%d", s.src.Name, n), expiry)}
+}
+
+// clockSkewTolerance is how far a token's iat may be from the local time
+// of its fetch before the local clock is taken to be off.
+const clockSkewTolerance = time.Minute
+
+// localExpiry is when the token of url, fetched at fetched, expires by
+// the local clock; zero (rotate on the failsafe timer) when unknown. With
+// the clocks in step it is the token's exp. When the token's iat (Dialpad
+// issues a fresh token at each fetch) is further than clockSkewTolerance
+// from fetched, this host's clock is off: exp read by it would rotate at
+// once and without end (a clock an hour ahead), or after Dialpad has
+// closed the connection (a clock behind), so the expiry is fetched plus
+// the token's lifetime (exp - iat), and the skew is logged.
+func (s *source) localExpiry(url string, fetched time.Time) time.Time {
+	exp, iat, err := dialpad.URLTimes(url)
+	switch {
+	case err != nil:
+		s.log.Warn("websocket_url token has no readable exp; rotating on the failsafe timer",
+			"source", s.src.Name, "url", dialpad.RedactURL(url), "reason", err.Error(), "failsafe", s.cfg.MaxConnLifetime)
+		return time.Time{}
+	case !iat.IsZero() && exp.After(iat) && (iat.Sub(fetched) > clockSkewTolerance || fetched.Sub(iat) > clockSkewTolerance):
+		if s.skewLogged.CompareAndSwap(false, true) {
+			s.log.Warn("this host's clock is off from Dialpad's (set it by NTP): connections rotate by the token's lifetime, not its expiry time",
+				"source", s.src.Name, "offset", fetched.Sub(iat).Round(time.Second).String(), "token_lifetime", exp.Sub(iat).String())
+		}
+		return fetched.Add(exp.Sub(iat))
+	case !exp.After(fetched):
+		s.log.Warn("websocket_url token expired before it was used, by this host's clock (is the clock right?); rotating on the failsafe timer",
+			"source", s.src.Name, "url", dialpad.RedactURL(url), "expired", fetched.Sub(exp).Round(time.Second).String(), "failsafe", s.cfg.MaxConnLifetime)
+		return time.Time{}
+	}
+	return exp
 }
 
 // source runs the connections of one Source. Its run goroutine owns every
@@ -113,6 +142,9 @@ type source struct {
 
 	ended  chan *conn      // readers report here when they stop
 	dialed chan dialResult // connect reports here
+	// skewLogged: the clock skew was logged (localExpiry, on connect's
+	// goroutines), once per source.
+	skewLogged atomic.Bool
 }
 
 // rotateAt is when a connection with this expiry should be replaced:

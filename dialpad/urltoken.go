@@ -17,34 +17,55 @@ import (
 // (Dialpad signs it with its own key). A fractional exp keeps millisecond
 // precision. Errors never contain the URL or the token.
 func URLExpiry(websocketURL string) (time.Time, error) {
+	exp, _, err := URLTimes(websocketURL)
+	return exp, err
+}
+
+// URLTimes returns the exp and iat claims of a websocket_url's token, read
+// as URLExpiry reads exp. iat is zero when the token has none (or an
+// unreadable one); Dialpad's tokens carry it, exp - iat being the token's
+// lifetime whatever the local clock says.
+func URLTimes(websocketURL string) (exp, iat time.Time, err error) {
 	token, err := urlToken(websocketURL)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, time.Time{}, err
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return time.Time{}, fmt.Errorf("dialpad: websocket url token: want 3 dot-separated segments, got %d", len(parts))
+		return time.Time{}, time.Time{}, fmt.Errorf("dialpad: websocket url token: want 3 dot-separated segments, got %d", len(parts))
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}, errors.New("dialpad: websocket url token: payload is not base64url")
+		return time.Time{}, time.Time{}, errors.New("dialpad: websocket url token: payload is not base64url")
 	}
 	var claims map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return time.Time{}, errors.New("dialpad: websocket url token: payload is not a JSON object")
+		return time.Time{}, time.Time{}, errors.New("dialpad: websocket url token: payload is not a JSON object")
 	}
 	raw, ok := claims["exp"]
 	if !ok || string(raw) == "null" {
-		return time.Time{}, errors.New("dialpad: websocket url token: no exp claim")
+		return time.Time{}, time.Time{}, errors.New("dialpad: websocket url token: no exp claim")
 	}
-	var exp json.Number
-	if err := json.Unmarshal(raw, &exp); err != nil {
-		return time.Time{}, errors.New("dialpad: websocket url token: exp claim is not a number")
+	if exp, err = numericDate(raw); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("dialpad: websocket url token: exp claim %w", err)
 	}
-	secs, err := exp.Float64()
+	if raw, ok := claims["iat"]; ok {
+		iat, _ = numericDate(raw) // optional: zero when unreadable
+	}
+	return exp, iat, nil
+}
+
+// numericDate reads a JWT NumericDate (seconds since the epoch, a
+// fraction kept to the millisecond).
+func numericDate(raw json.RawMessage) (time.Time, error) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return time.Time{}, errors.New("is not a number")
+	}
+	secs, err := n.Float64()
 	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || secs <= 0 || secs > 1e11 {
-		return time.Time{}, errors.New("dialpad: websocket url token: exp claim is out of range")
+		return time.Time{}, errors.New("is out of range")
 	}
 	whole := math.Floor(secs)
 	ms := math.Round((secs - whole) * 1000)

@@ -107,3 +107,22 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestURLTimes: iat comes with exp when the token has one (Dialpad's do:
+// exp - iat is the lifetime whatever the local clock), zero otherwise.
+func TestURLTimes(t *testing.T) {
+	for _, tc := range []struct {
+		payload  string
+		exp, iat time.Time
+	}{
+		{`{"exp":1357002000,"iat":1356998400}`, time.Unix(1357002000, 0), time.Unix(1356998400, 0)},
+		{`{"exp":1357002000.5,"iat":1356998400.25}`, time.Unix(1357002000, 5e8), time.Unix(1356998400, 25e7)},
+		{`{"exp":1357002000}`, time.Unix(1357002000, 0), time.Time{}},
+		{`{"exp":1357002000,"iat":"yesterday"}`, time.Unix(1357002000, 0), time.Time{}},
+	} {
+		exp, iat, err := dialpad.URLTimes(tokenURL(tc.payload))
+		if err != nil || !exp.Equal(tc.exp) || !iat.Equal(tc.iat) {
+			t.Errorf("URLTimes(%s) = %v, %v, %v; want %v, %v", tc.payload, exp, iat, err, tc.exp, tc.iat)
+		}
+	}
+}

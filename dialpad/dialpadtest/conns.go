@@ -15,7 +15,7 @@ import (
 type conn struct {
 	ws     *websocket.Conn
 	scope  scope
-	exp    time.Time
+	exp    time.Time // by the host's clock (the token's exp less Config.ClockOffset)
 	opened time.Time
 	done   chan struct{} // closed when the reader returned and ws is closed
 
@@ -82,7 +82,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, token strin
 		http.Error(w, http.StatusText(code), code)
 		return
 	}
-	claims, sc, err := s.verifyToken(token, time.Now())
+	claims, sc, err := s.verifyToken(token, time.Now().Add(s.cfg.ClockOffset))
 	if err != nil {
 		s.log.Debug("dialpadtest: handshake rejected", "reason", err.Error())
 		http.Error(w, "invalid websocket token", http.StatusUnauthorized)
@@ -99,7 +99,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, token strin
 	if err != nil {
 		return // the upgrader answered the client
 	}
-	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp), opened: time.Now(), done: make(chan struct{}), writeTimeout: s.cfg.WriteTimeout}
+	c := &conn{ws: ws, scope: sc, exp: secondsToTime(claims.Exp).Add(-s.cfg.ClockOffset), opened: time.Now(), done: make(chan struct{}), writeTimeout: s.cfg.WriteTimeout}
 	ws.SetCloseHandler(func(code int, text string) error {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()

@@ -47,6 +47,10 @@ type Config struct {
 	// TokenTTL is the lifetime of a websocket_url token and so of the
 	// connections made with it; 0 means 1h.
 	TokenTTL time.Duration
+	// ClockOffset sets the fake's clock this far ahead of the host's
+	// (negative: behind), for the times in its tokens (iat, exp), as when
+	// the client's clock is off; connections still close after TokenTTL.
+	ClockOffset time.Duration
 	// PageSize is the number of items per list page; 0 means 50.
 	PageSize int
 	// CloseCode is the close code sent when a connection's token lifetime

@@ -73,7 +73,7 @@ func parseSubject(sub string) (scope, error) {
 // websocketURL issues a token for sc and returns the ws:// URL carrying it.
 func (s *Server) websocketURL(websocketID int64, typ string, subID int64) string {
 	sc := scope{websocketID: websocketID, typ: typ, subID: subID}
-	return "ws" + strings.TrimPrefix(s.url, "http") + "/events/" + s.issueToken(sc, time.Now())
+	return "ws" + strings.TrimPrefix(s.url, "http") + "/events/" + s.issueToken(sc, time.Now().Add(s.cfg.ClockOffset))
 }
 
 // issueToken signs a token for sc valid from now for Config.TokenTTL.
