@@ -45,7 +45,7 @@ type Config struct {
 	PongWait         time.Duration // default 45s: no pong for this long ends the connection
 	WriteWait        time.Duration // deadline for control frames; default 5s
 	CloseWait        time.Duration // how long a closing connection may take to finish; default 5s
-	MaxFrameBytes    int64         // default 8 MiB; a larger frame ends the connection
+	MaxFrameBytes    int64         // default 8 MiB; a larger frame is read on but not kept (its event is lost, counted in Oversized)
 	RotateBefore     time.Duration // reconnect this long before the token's exp; default 5m (capped at a quarter of the token's lifetime)
 	HandoverWait     time.Duration // after a rotation the old connection stays open until the new one carries a frame, or this long; default 2s
 	MaxConnLifetime  time.Duration // failsafe rotation when exp is unreadable; default 55m

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"io"
 	"net/http"
 	neturl "net/url"
 	"sync/atomic"
@@ -166,7 +167,6 @@ func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) 
 		}
 		return nil, fmt.Errorf("websocket dial %s: %w", dialpad.RedactURL(url), err)
 	}
-	ws.SetReadLimit(cfg.MaxFrameBytes)
 	return ws, nil
 }
 
@@ -175,8 +175,17 @@ func dial(ctx context.Context, cfg Config, url string) (*websocket.Conn, error) 
 // connection's life.
 const keepReadBuffer = 64 << 10
 
+// frames is what read does with each data frame: accept it, or, when it
+// holds more than max bytes, read it to its end without keeping it and
+// report it to tooLarge with its size, the connection going on.
+type frames struct {
+	max      int64
+	accept   func(c *conn, data []byte)
+	tooLarge func(c *conn, size int64)
+}
+
 // read reads messages until the connection fails or closes, handing each
-// data frame to accept. A peer that stops answering pings ends the loop
+// data frame to f. A peer that stops answering pings ends the loop
 // after PongWait, but only once every frame it sent before is read: the
 // pong deadline shuts the socket's read side (see pongOverdue) instead of
 // being a read deadline, since a read past its deadline fails at once,
@@ -184,7 +193,7 @@ const keepReadBuffer = 64 << 10
 // blocked in accept (a queue that cannot take the frame), or waiting for
 // older connections (awaitOlder), does not count against the deadline.
 // read closes the socket, then done, before it returns.
-func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
+func (c *conn) read(pongWait time.Duration, f frames) {
 	defer close(c.done)
 	defer c.ws.Close()
 	// Armed by Reset once the variable is set, so that the callback sees
@@ -224,9 +233,20 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 	var buf bytes.Buffer
 	for {
 		_, r, err := c.ws.NextReader()
+		size := int64(0)
 		if err == nil {
 			buf.Reset()
-			_, err = buf.ReadFrom(r)
+			// A frame past the limit is read on, but not kept: the
+			// frames behind it are read as usual. (gorilla's read limit
+			// would end the connection, and the frames queued behind it,
+			// in the socket and at the server, with it.)
+			size, err = buf.ReadFrom(io.LimitReader(r, f.max+1))
+			if err == nil && size > f.max {
+				var rest int64
+				rest, err = io.Copy(io.Discard, r)
+				size += rest
+				f.tooLarge(c, size)
+			}
 		}
 		if err != nil {
 			c.err = err
@@ -235,13 +255,19 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 			}
 			return
 		}
-		data := bytes.Clone(buf.Bytes())
+		var data []byte
+		if size <= f.max {
+			data = bytes.Clone(buf.Bytes())
+		}
 		if buf.Cap() > keepReadBuffer {
 			buf = bytes.Buffer{}
 		}
 		start := time.Now()
 		if c.lastFrame.Swap(start.UnixNano()) == 0 {
 			close(c.first)
+		}
+		if data == nil { // too large: reported above
+			continue
 		}
 		if c.closing.Load() {
 			// A closing connection is not pinged: the frames it still
@@ -255,7 +281,7 @@ func (c *conn) read(pongWait time.Duration, accept func(c *conn, data []byte)) {
 			c.awaitOlder()
 			c.waitedOlder = time.Since(start) >= heldUp
 		}
-		accept(c, data)
+		f.accept(c, data)
 		c.accepting.Store(0)
 		blocked := time.Since(start)
 		if blocked >= heldUp {
@@ -355,8 +381,6 @@ func closeReason(err error) string {
 			return fmt.Sprintf("closed by server: %d %s", ce.Code, ce.Text)
 		}
 		return fmt.Sprintf("closed by server: %d", ce.Code)
-	case errors.Is(err, websocket.ErrReadLimit):
-		return "frame larger than the read limit (--max-frame-bytes)"
 	case isTimeout(err):
 		return "no pong within the deadline"
 	case err == nil:

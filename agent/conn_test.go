@@ -41,12 +41,12 @@ func TestPongDeadlineReadsFramesAlreadyArrived(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.read(time.Hour, func(c *conn, data []byte) {
+		c.read(time.Hour, acceptEach(func(c *conn, data []byte) {
 			if len(got) == 0 {
 				c.pongOverdue()
 			}
 			got = append(got, data)
-		})
+		}))
 	}()
 	select {
 	case <-done:
@@ -74,7 +74,7 @@ func TestPongDeadlineEndsSilentConnection(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.read(50*time.Millisecond, func(*conn, []byte) { t.Error("a frame on a silent connection") })
+		c.read(50*time.Millisecond, acceptEach(func(*conn, []byte) { t.Error("a frame on a silent connection") }))
 	}()
 	select {
 	case <-done:
@@ -118,7 +118,7 @@ func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.read(50*time.Millisecond, func(c *conn, data []byte) {
+		c.read(50*time.Millisecond, acceptEach(func(c *conn, data []byte) {
 			if len(got) == 0 {
 				for !c.pongExcused.Load() { // the deadline passed meanwhile
 					time.Sleep(time.Millisecond)
@@ -126,7 +126,7 @@ func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 				lateWhileBlocked = c.pongLate.Load()
 			}
 			got = append(got, data)
-		})
+		}))
 	}()
 	select {
 	case <-done:
@@ -142,4 +142,9 @@ func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 	if why := closeReason(c.err); why != "no pong within the deadline" {
 		t.Errorf("the connection ended with %q (%v), want the pong deadline", why, c.err)
 	}
+}
+
+// acceptEach is frames for a test that reads small frames only.
+func acceptEach(accept func(c *conn, data []byte)) frames {
+	return frames{max: 1 << 20, accept: accept, tooLarge: func(*conn, int64) { panic("a frame over 1 MiB in a test of small ones") }}
 }

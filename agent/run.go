@@ -96,7 +96,7 @@ func (s *source) run(ctx context.Context) error {
 				live = append(live, c)
 				s.agent.live.Add(1)
 				go func() {
-					c.read(s.cfg.PongWait, s.accept)
+					c.read(s.cfg.PongWait, frames{max: s.cfg.MaxFrameBytes, accept: s.accept, tooLarge: s.tooLarge})
 					s.ended <- c
 				}()
 				if active != nil {
@@ -122,12 +122,6 @@ func (s *source) run(ctx context.Context) error {
 				s.agent.stats.droppedUnread.Add(1)
 				s.log.Warn(droppedUnreadMsg,
 					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(time.Unix(0, c.lastFrame.Load())))
-			}
-			if errors.Is(c.err, websocket.ErrReadLimit) {
-				// The frame is refused whole: the event in it is lost.
-				s.agent.stats.oversized.Add(1)
-				s.log.Error("an event larger than --max-frame-bytes was refused and is lost; raise the limit to receive such events",
-					"source", s.src.Name, "conn", c.name, "max_frame_bytes", s.cfg.MaxFrameBytes)
 			}
 			if c == handover {
 				handover = nil

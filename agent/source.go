@@ -164,6 +164,14 @@ func (s *source) rotateAt(c *conn) time.Time {
 // accept hands a frame read on one of this source's connections to the agent.
 func (s *source) accept(c *conn, data []byte) { s.agent.accept(c, &s.src, data) }
 
+// tooLarge reports a frame of size bytes, more than MaxFrameBytes, read on
+// c and not kept: the event in it is lost; the connection goes on.
+func (s *source) tooLarge(c *conn, size int64) {
+	s.agent.stats.oversized.Add(1)
+	s.log.Error("an event larger than --max-frame-bytes was refused and is lost; raise the limit to receive such events",
+		"source", s.src.Name, "conn", c.name, "bytes", size, "max_frame_bytes", s.cfg.MaxFrameBytes)
+}
+
 // describeGap logs a window without any open connection.
 func (s *source) describeGap(from, to time.Time, why string) {
 	s.agent.stats.addGap(to.Sub(from))
