@@ -9,6 +9,7 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/valyala/fastjson"
 	"strings"
+	"unicode/utf8"
 )
 
 // frame is what the agent learned from one websocket message without
@@ -57,9 +58,9 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 	v, err := p.ParseBytes(payload)
 	switch {
 	case err != nil && f.jwt:
-		return f, fmt.Errorf("%w: JWT payload is not a JSON object: %v", errNotEvent, err)
+		return f, fmt.Errorf("%w: JWT payload is not a JSON object: %s", errNotEvent, clip(err.Error()))
 	case err != nil:
-		return f, fmt.Errorf("%w: invalid JSON: %v", errNotEvent, err)
+		return f, fmt.Errorf("%w: invalid JSON: %s", errNotEvent, clip(err.Error()))
 	case v.Type() != fastjson.TypeObject && f.jwt:
 		return f, fmt.Errorf("%w: JWT payload is not a JSON object", errNotEvent)
 	case v.Type() != fastjson.TypeObject:
@@ -71,6 +72,22 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 	}
 	f.key, f.detail = orderKey(v, f.typ)
 	return f, nil
+}
+
+// maxReason is the most of a parse error's text kept in a reason: the
+// parser quotes the unparsed rest of the frame, which may be most of it.
+const maxReason = 200
+
+// clip cuts s to maxReason bytes, on a rune boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // utf8BOM is the UTF-8 byte order mark, which RFC 8259 §8.1 lets a parser

@@ -190,6 +190,9 @@ func TestClassifyRejects(t *testing.T) {
 		{"jwt payload not json", header + "." + b64("call_id=1") + ".c2ln", "JWT payload is not a JSON object"},
 		{"jwt payload array", header + "." + b64("[1,2]") + ".c2ln", "JWT payload is not a JSON object"},
 		{"jwt payload truncated json", header + "." + b64(`{"call_id":`) + ".c2ln", "JWT payload is not a JSON object"},
+		// The parser quotes what it could not parse: the reason is cut short.
+		{"deeply nested", `{"call_id":1,"x":` + strings.Repeat("[", 100000) + `}`, "invalid JSON"},
+		{"deeply nested jwt payload", header + "." + b64(`{"x":`+strings.Repeat("[", 100000)+`}`) + ".c2ln", "JWT payload is not a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +205,9 @@ func TestClassifyRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("error %q does not say %q", err, tt.reason)
+			}
+			if n := len(err.Error()); n > 300 { // one log line's reason
+				t.Errorf("error of %d bytes (%.80q…), want it short", n, err)
 			}
 		})
 	}
