@@ -1,7 +1,10 @@
 // Package control is the socket through which an `events` command asks a
 // running `listen` to act on the spool it holds (replay, purge): each spool file has one,
-// beside it (the file's path and ".ctl"), made by listen, mode 0600, so
-// only the spool's owner may use it.
+// made by listen, mode 0600, so only the spool's owner may use it. It is
+// beside the file (the file's path and ".ctl") when that path fits in a
+// unix socket address; otherwise it is in a directory only this user may
+// use ($XDG_RUNTIME_DIR/dialpad-tunnel, or dialpad-tunnel-<uid> under the
+// temporary directory), named by a hash of the spool's absolute path.
 package control
 
 import (
@@ -12,13 +15,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
-// Suffix names a spool file's control socket: its path and Suffix.
+// Suffix names a spool file's control socket: its path and Suffix, when
+// that fits in a unix socket address.
 const Suffix = ".ctl"
 
 // Request is what a command asks: Op "replay", with the selection, or
@@ -52,12 +57,15 @@ const timeout = 30 * time.Second
 // holds the spool's lock, so a socket left there is a crashed agent's and
 // is removed first.
 func Listen(path string) (*net.UnixListener, error) {
-	sock := path + Suffix
+	sock, err := listenPath(path)
+	if err != nil {
+		return nil, err
+	}
 	if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(sock)
 	}
 	var ln *net.UnixListener
-	err := private(func() (err error) {
+	err = private(func() (err error) {
 		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		return err
 	})
@@ -169,26 +177,40 @@ var ErrNoAgent = errors.New("no running agent answers on the control socket")
 // Ask sends req to the agent holding the spool file at path and returns
 // its answer; an error the agent gave comes back as an error.
 func Ask(ctx context.Context, path string, req Request) (Response, error) {
-	var d net.Dialer
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := d.DialContext(ctx, "unix", path+Suffix)
+	c, sock, err := dial(ctx, path)
 	if err != nil {
-		return Response{}, fmt.Errorf("%w (%s%s): %v", ErrNoAgent, path, Suffix, err)
+		return Response{}, err
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, fmt.Errorf("control socket %s%s: %w", path, Suffix, err)
+		return Response{}, fmt.Errorf("control socket %s: %w", sock, err)
 	}
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		return Response{}, fmt.Errorf("control socket %s%s: no answer: %w", path, Suffix, err)
+		return Response{}, fmt.Errorf("control socket %s: no answer: %w", sock, err)
 	}
 	if resp.Error != "" {
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// dial connects to the first of the spool's sockets (askPaths) that
+// answers, and says which; an ErrNoAgent error says why none did.
+func dial(ctx context.Context, path string) (net.Conn, string, error) {
+	socks, why := askPaths(path)
+	var d net.Dialer
+	for _, sock := range socks {
+		c, err := d.DialContext(ctx, "unix", sock)
+		if err == nil {
+			return c, sock, nil
+		}
+		why = append(why, err.Error())
+	}
+	return nil, "", fmt.Errorf("%w (%s)", ErrNoAgent, strings.Join(why, "; "))
 }

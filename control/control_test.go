@@ -3,9 +3,12 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +123,203 @@ func TestIdleClientHoldsUpNothing(t *testing.T) {
 	}
 	if err := <-asked; err == nil {
 		t.Error("the request ended by the stop got no error")
+	}
+}
+
+// longSpool makes a spool file in a fresh directory whose path and Suffix
+// are too long for a unix socket.
+func longSpool(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), strings.Repeat("s", 110)+".spool")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if len(path+Suffix) <= maxSockLen {
+		t.Fatalf("%s is short enough for a socket beside it", path)
+	}
+	return path
+}
+
+// shortDir is a fresh directory with a short path, mode 0700, removed when
+// the test ends (t.TempDir's path holds the test's name, too long to leave
+// room for a socket in it).
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// serveCount serves ln with a replayer that replays 3 events, until the
+// returned stop closes ln and waits for Serve to return.
+func serveCount(ln *net.UnixListener) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(ln, Spool{
+			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) { return spool.Replayed{N: 3}, nil },
+			Purge:  func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
+		})
+	}()
+	return func() { ln.Close(); <-done }
+}
+
+// TestLongSpoolPath: when the spool's path and ".ctl" are too long for a
+// unix socket (the reviewer's "bind: invalid argument" on a default
+// spool), the socket goes to a private directory of the user, mode 0600:
+// $XDG_RUNTIME_DIR/dialpad-tunnel, or dialpad-tunnel-<uid> under TMPDIR
+// when XDG_RUNTIME_DIR is unset or not private; Ask finds it there, even
+// with an XDG_RUNTIME_DIR that listen did not have, and gets Serve's
+// answer; a socket left there by a crashed agent is replaced.
+func TestLongSpoolPath(t *testing.T) {
+	uidDir := "dialpad-tunnel-" + strconv.Itoa(os.Getuid())
+	for _, tc := range []struct {
+		name              string
+		listenXDG, askXDG string // "private", "open" (mode 0755) or "" (unset)
+		want              string // the socket's directory: "xdg" or "tmp"
+	}{
+		{"xdg", "private", "private", "xdg"},
+		{"tmp", "", "", "tmp"},
+		{"xdg not private", "open", "open", "tmp"},
+		{"xdg for ask only", "", "private", "tmp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			xdg, tmp := shortDir(t), shortDir(t)
+			setXDG := func(how string) {
+				switch how {
+				case "":
+					t.Setenv("XDG_RUNTIME_DIR", "")
+				case "open":
+					if err := os.Chmod(xdg, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					t.Setenv("XDG_RUNTIME_DIR", xdg)
+				default:
+					if err := os.Chmod(xdg, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					t.Setenv("XDG_RUNTIME_DIR", xdg)
+				}
+			}
+			path := longSpool(t)
+			t.Setenv("TMPDIR", tmp)
+			setXDG(tc.listenXDG)
+			stale, err := Listen(path)
+			if err != nil {
+				t.Fatalf("Listen(%d-byte spool path) = %v", len(path), err)
+			}
+			stale.SetUnlinkOnClose(false) // as a crash leaves it
+			stale.Close()
+			ln, err := Listen(path)
+			if err != nil {
+				t.Fatalf("Listen over a stale socket: %v", err)
+			}
+			stop := serveCount(ln)
+			defer stop()
+
+			dir := filepath.Join(tmp, uidDir)
+			if tc.want == "xdg" {
+				dir = filepath.Join(xdg, "dialpad-tunnel")
+			}
+			socks, _ := filepath.Glob(filepath.Join(dir, "*"+Suffix))
+			if len(socks) != 1 {
+				t.Fatalf("sockets in %s: %q, want one", dir, socks)
+			}
+			if fi, err := os.Lstat(socks[0]); err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("control socket %s: %v (%v), want a socket, mode 0600", socks[0], fi.Mode(), err)
+			}
+			if fi, err := os.Lstat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Fatalf("socket directory %s: mode %v (%v), want 0700", dir, fi.Mode().Perm(), err)
+			}
+			if _, err := os.Lstat(path + Suffix); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("something is beside the spool at %s%s (%v)", path, Suffix, err)
+			}
+
+			setXDG(tc.askXDG)
+			ctx := context.Background()
+			if resp, err := Ask(ctx, path, Request{Op: "replay", Dead: true}); err != nil || resp.Replayed != 3 {
+				t.Fatalf("Ask = %+v, %v; want 3 replayed", resp, err)
+			}
+			stop()
+			if _, err := Ask(ctx, path, Request{Op: "replay", Dead: true}); !errors.Is(err, ErrNoAgent) {
+				t.Fatalf("Ask with no agent = %v, want ErrNoAgent", err)
+			}
+		})
+	}
+}
+
+// TestFallbackRefused: a socket directory under TMPDIR that is not this
+// user's private directory, or a TMPDIR too long to hold a socket, is
+// refused with an error that says what is wrong and what to do, not
+// "bind: invalid argument"; no socket is made, and Ask says that no agent
+// answers, and why.
+func TestFallbackRefused(t *testing.T) {
+	uidDir := "dialpad-tunnel-" + strconv.Itoa(os.Getuid())
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, tmp string) string // makes TMPDIR, returns it
+		want    string                                // what the errors say is wrong ("%s": the socket's path)
+	}{
+		{"group and others may enter", func(t *testing.T, tmp string) string {
+			dir := filepath.Join(tmp, uidDir)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return tmp
+		}, uidDir + ": has mode 0755, which lets group or others in (want 0700)"},
+		{"symbolic link", func(t *testing.T, tmp string) string {
+			if err := os.Symlink(t.TempDir(), filepath.Join(tmp, uidDir)); err != nil {
+				t.Fatal(err)
+			}
+			return tmp
+		}, uidDir + ": is a symbolic link, not a directory of this user"},
+		{"TMPDIR too long", func(t *testing.T, tmp string) string {
+			long := filepath.Join(tmp, strings.Repeat("t", 100))
+			if err := os.Mkdir(long, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return long
+		}, "%s is too long for a unix socket ("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := longSpool(t)
+			tmp := tc.prepare(t, shortDir(t))
+			t.Setenv("XDG_RUNTIME_DIR", "")
+			t.Setenv("TMPDIR", tmp)
+			want := tc.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, filepath.Join(tmp, uidDir, sockName(path)))
+			}
+			ln, err := Listen(path)
+			if err == nil {
+				ln.Close()
+				t.Fatal("Listen made a socket in a directory that is not private or too long")
+			}
+			for _, want := range []string{
+				"control socket: " + path + Suffix + " is too long for a unix socket (",
+				want,
+				"use a shorter --spool path, or set TMPDIR to a short directory of your own",
+			} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Listen error %q does not say %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "invalid argument") {
+				t.Errorf("Listen error %q is bind's", err)
+			}
+			if socks, _ := filepath.Glob(filepath.Join(tmp, uidDir, "*")); len(socks) != 0 {
+				t.Errorf("Listen made %q", socks)
+			}
+			_, err = Ask(context.Background(), path, Request{Op: "replay", Dead: true})
+			if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), want) {
+				t.Errorf("Ask = %v, want ErrNoAgent saying %q", err, want)
+			}
+		})
 	}
 }
