@@ -105,6 +105,10 @@ var errHelp = errors.New("help")
 type flagKind struct {
 	value bool
 	check func(string) error
+	// once: a flag of one value, given at most once (the parser would
+	// take the last and say nothing); name is its first name.
+	once bool
+	name string
 }
 
 func kindOf(f cli.Flag) flagKind {
@@ -141,10 +145,19 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 	}
 	kinds := map[string]flagKind{}
 	for _, f := range cmd.Flags {
+		k := kindOf(f)
+		k.name = f.Names()[0]
+		switch f.(type) {
+		case *cli.StringSliceFlag, *cli.IntSliceFlag, *cli.Int64SliceFlag, *cli.Float64SliceFlag, *cli.UintSliceFlag, *cli.Uint64SliceFlag:
+		default:
+			k.once = k.value
+		}
 		for _, n := range f.Names() {
-			kinds[n] = kindOf(f)
+			kinds[n] = k
 		}
 	}
+	given := map[string]bool{} // flags of one value seen
+
 	help := false
 	afterValueOf := "" // the flag whose value the word before was
 	for j := 0; j < len(words); j++ {
@@ -180,6 +193,10 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		case kind.value && !hasValue && (j+1 == len(words) || notAValue(words[j+1], kinds)):
 			fail("%s needs a value (one that starts with -- goes after =: %s=VALUE)", shown, shown)
 		case kind.value:
+			if kind.once && given[kind.name] {
+				fail("%s is given twice; it takes one value (a repeatable flag says so in --help)", shown)
+			}
+			given[kind.name] = true
 			flags = append(flags, a)
 			if !hasValue {
 				j++

@@ -23,6 +23,7 @@ func TestArrangeArgs(t *testing.T) {
 		{"trigger sms --count -1", "trigger --count -1 sms"}, // a value may start with a dash
 		{"websockets get 7 --api-key k", "websockets get --api-key k 7"},
 		{"listen --subscription call:1 --header A:b --forward-to http://x", "listen --subscription call:1 --header A:b --forward-to http://x"},
+		{"listen --subscription call:1 --subscription sms:2 --header A:b --header C:d", "listen --subscription call:1 --subscription sms:2 --header A:b --header C:d"}, // repeatable
 		{"events show a1 --help", "events show --help"},
 		{"websockets get 7 -h", "websockets get --help"},
 		{"help events show", "events show --help"},
@@ -93,6 +94,10 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"listen --max-attempts 99999999999999999999", `listen: --max-attempts cannot take that value: it is out of range for a 64-bit whole number (see`},
 		{"listen --timeout s3cr3t", `listen: --timeout cannot take that value: want a duration such as 30s or 5m`},
 		{"subscriptions update 1001 --type call --enabled false", `subscriptions update: --enabled takes its value after =, as in --enabled=false`},
+		// The parser would take the last one and say nothing.
+		{"listen --websocket-id 1 --websocket-id 2", `listen: --websocket-id is given twice; it takes one value (a repeatable flag says so in --help) (see`},
+		{"listen --forward-to http://a --forward-to=http://b", `listen: --forward-to is given twice;`},
+		{"events list --spool a -spool b", `events list: -spool is given twice;`},
 	} {
 		_, err := arrangeArgs(cmds, append([]string{"dialpad-tunnel"}, strings.Split(strings.ReplaceAll(tc.args, " ", "\x00"), "\x00")...))
 		switch {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -36,6 +38,9 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to this file (go tool pprof): of the agent's burst run, or with --in-process of the whole run"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkFlagRanges(c, benchRanges); err != nil {
+				return err
+			}
 			if c.Bool("in-process") {
 				stop, err := startCPUProfile(c.String("cpuprofile"))
 				if err != nil {
@@ -92,6 +97,20 @@ func benchCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// benchRanges are the meaningful values of bench's numeric flags. Those it
+// passes on to the agent have listen's ranges, so the agent never refuses
+// them.
+var benchRanges = []flagRange{
+	{"events", 1, math.MaxInt32, "1 or more"},
+	{"concurrency", 1, 4096, "1 to 4096"},
+	{"rate", 1, 100000, "1 to 100000"},
+	// The latency phase sends --rate events in each whole second.
+	{"rate-for", int64(time.Second), math.MaxInt64, "1s or more"},
+	{"procs", 0, int64(runtime.NumCPU()), procsWant},
+	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"},
+	{"backlog", 0, math.MaxInt32, "0 (skip) or more"},
 }
 
 // startCPUProfile starts a CPU profile written to path, if not empty; stop

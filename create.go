@@ -151,17 +151,25 @@ func withRoutes(left leftInSpool) string {
 	return ", and the same --route flags for those in the route spools"
 }
 
-// nextTime is the listen command line that goes on with what --keep kept:
-// the websocket, the API base, the handlers and the spool. A handler URL's
-// password and query are hidden (they may hold secrets), with a word
-// saying so.
-func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) string {
-	args := []string{"dialpad-tunnel listen --websocket-id " + websocket}
+// apiChoice is the --env and --api-base a command was run with (given or
+// from the environment), for a command line it prints to go on with the
+// same API; never the API key.
+func apiChoice(c *cli.Context) []string {
+	var args []string
 	for _, flag := range []string{"env", "api-base"} {
 		if c.IsSet(flag) {
 			args = append(args, "--"+flag+" "+shellQuote(c.String(flag)))
 		}
 	}
+	return args
+}
+
+// nextTime is the listen command line that goes on with what --keep kept:
+// the websocket, the API base, the handlers and the spool. A handler URL's
+// password and query are hidden (they may hold secrets), with a word
+// saying so.
+func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) string {
+	args := append([]string{"dialpad-tunnel listen --websocket-id " + websocket}, apiChoice(c)...)
 	hidden := false
 	shown := func(raw string) string {
 		r := redactedURL(raw)

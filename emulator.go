@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +129,9 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	req.Header.Set("Authorization", "Bearer "+c.String("api-key"))
 	resp, err := client.Do(req)
 	if err != nil {
+		if c.Context.Err() != nil { // stopped by a signal: not the emulator's doing
+			return fmt.Errorf("trigger %s: stopped before %s answered: %w", typ, shown, context.Cause(c.Context))
+		}
 		return fmt.Errorf("trigger %s: is the emulator running at %s? %w", typ, shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,28 @@ func TestDemoAndEmulatorRefuseBadValues(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestTriggerStoppedBySignal: a trigger stopped (by an interrupt or
+// SIGTERM) while the emulator has not answered says it was stopped, not
+// that the emulator may be down.
+func TestTriggerStoppedBySignal(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	r := start(t, "trigger", "--api-base", slow.URL, "--api-key", "k", "sms")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("trigger sent nothing")
+	}
+	err := r.stop(t)
+	want := "trigger sms: stopped before " + slow.URL + " answered: context canceled"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

@@ -36,7 +36,7 @@ func eventsCommand() *cli.Command {
 	delivered := &cli.BoolFlag{Name: "delivered", Usage: "delivered events kept as history (--keep-delivered)"}
 	return &cli.Command{
 		Name:  "events",
-		Usage: "list, show, replay or purge the events in a spool (list, show and replay also while listen runs)",
+		Usage: "list, show, replay, purge or salvage the events in a spool (all but salvage also while listen runs; salvage needs listen stopped)",
 		UsageText: "dialpad-tunnel events list --dead\n" +
 			"dialpad-tunnel events show 3f2a9c1e\n" +
 			"dialpad-tunnel events replay --dead",
@@ -52,7 +52,7 @@ func eventsCommand() *cli.Command {
 				}, eventsReplay, replayHelp),
 			eventsSub("purge", "delete dead letters or delivered history for good", "",
 				[]cli.Flag{&cli.BoolFlag{Name: "dead", Usage: "delete every dead letter"}, &cli.BoolFlag{Name: "delivered", Usage: "delete the delivered history"}}, eventsPurge, ""),
-			eventsSub("salvage", "keep every intact part of a damaged spool; the file as it was is kept next to it", "",
+			eventsSub("salvage", "keep every intact part of a damaged spool; the file as it was is kept next to it (stop listen first)", "",
 				nil, eventsSalvage, salvageHelp),
 		},
 	}

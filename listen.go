@@ -67,6 +67,9 @@ func listenCommand() *cli.Command {
 			if err := checkRanges(c); err != nil {
 				return err
 			}
+			if err := checkSecrets(c); err != nil {
+				return err
+			}
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err
@@ -121,15 +124,18 @@ func apiConfig(c *cli.Context) (dialpad.Config, error) {
 	if cfg.APIKey == "" {
 		return cfg, errors.New("no API key: set DIALPAD_API_KEY or pass --api-key")
 	}
-	switch base, env := c.String("api-base"), c.String("env"); {
-	case base != "":
-		cfg.BaseURL = base
-	case env == "production":
+	// An unknown --env is refused also when --api-base overrides it: it is
+	// a typo either way.
+	switch env := c.String("env"); env {
+	case "production":
 		cfg.BaseURL = dialpad.ProductionBase
-	case env == "sandbox":
+	case "sandbox":
 		cfg.BaseURL = dialpad.SandboxBase
 	default:
 		return cfg, fmt.Errorf("--env %q: want production or sandbox", env)
+	}
+	if base := c.String("api-base"); base != "" {
+		cfg.BaseURL = base
 	}
 	return cfg, nil
 }

@@ -16,11 +16,7 @@ import (
 // their usage text states them; durations are in nanoseconds. Zero would
 // otherwise silently mean the default for most of them, and a negative
 // value nothing sensible.
-var listenRanges = []struct {
-	flag     string
-	min, max int64 // inclusive
-	want     string
-}{
+var listenRanges = []flagRange{
 	{"websocket-id", 0, math.MaxInt64, "a positive id"}, // 0: not given
 	{"concurrency", 1, 4096, "1 to 4096"},               // a million workers took 581 MB idle
 
@@ -36,7 +32,7 @@ var listenRanges = []struct {
 
 	// More Ps than cores only add threads: 100000 once spun for minutes.
 	{"procs", 0, int64(runtime.NumCPU()), procsWant},
-	{"status-interval", 0, math.MaxInt64, "0 (never) or more"},
+	{"status-interval", 0, math.MaxInt64, "0 (never) or 100ms or more"}, // and not 1ns to 99ms: see checkRanges
 	{"max-age", 1, math.MaxInt64, "more than 0"},
 	{"keep-delivered", 0, math.MaxInt64, "0 (none) or more"},
 	{"keep-delivered-for", 1, math.MaxInt64, "more than 0 (--keep-delivered 0 keeps none)"},
@@ -46,10 +42,39 @@ var listenRanges = []struct {
 // procsWant is the range of --procs: more Ps than cores only add threads.
 var procsWant = fmt.Sprintf("0 (all cores) to %d (the cores this process may use)", runtime.NumCPU())
 
+// minStatusInterval is the shortest --status-interval other than 0.
+const minStatusInterval = 100 * time.Millisecond
+
+// flagRange is the meaningful values of one numeric flag; durations are in
+// nanoseconds.
+type flagRange struct {
+	flag     string
+	min, max int64 // inclusive
+	want     string
+}
+
 // checkRanges refuses a numeric flag of listen out of its range, before
 // anything starts.
 func checkRanges(c *cli.Context) error {
-	for _, r := range listenRanges {
+	if err := checkFlagRanges(c, listenRanges); err != nil {
+		return err
+	}
+	// Status lines more often than ten a second flood the log (1ns wrote
+	// 160,000 lines in 2s); 0 turns them off.
+	if d := c.Duration("status-interval"); d > 0 && d < minStatusInterval {
+		return fmt.Errorf("--status-interval %s: want 0 (never) or %s or more", d, minStatusInterval)
+	}
+	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
+	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {
+		return fmt.Errorf("--retry-wait-min %s: want at most --retry-wait-max (%s)", lo, hi)
+	}
+	return nil
+}
+
+// checkFlagRanges refuses a numeric flag of the command out of its range,
+// naming the flag, the value given and the values it takes.
+func checkFlagRanges(c *cli.Context, ranges []flagRange) error {
+	for _, r := range ranges {
 		var n int64
 		switch v := c.Value(r.flag).(type) {
 		case int:
@@ -64,10 +89,6 @@ func checkRanges(c *cli.Context) error {
 		if n < r.min || n > r.max {
 			return fmt.Errorf("--%s %v: want %s", r.flag, c.Value(r.flag), r.want)
 		}
-	}
-	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
-	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {
-		return fmt.Errorf("--retry-wait-min %s: want at most --retry-wait-max (%s)", lo, hi)
 	}
 	return nil
 }

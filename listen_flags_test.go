@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--call-states", "ringing,hangpu"), `--call-states "hangpu": ` + states, ""},
 		{createArgs(srv, hook, "--events", "call", "--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
 		{listen("--concurrency", "0"), "--concurrency 0: want 1 to 4096", ""},
+		{listen("--env", "staging"), `--env "staging": want production or sandbox`, ""}, // with --api-base too
 		{listen("--user-agent", "a\nb"), `--user-agent "a\nb": not a valid header value`, ""},
 		{listen("--content-type-jwt", "x\x00"), `--content-type-jwt "x\x00": not a valid header value`, ""},
 		{createArgs(srv, hook, "--events", "call", "--header", "X-Dialpad-Tunnel-Attempt: 99"), "--header: forward: Headers: X-Dialpad-Tunnel-Attempt is the tunnel's own header", ""},
@@ -48,7 +50,9 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--drain-timeout", "-1s"), "--drain-timeout -1s: want more than 0", ""},
 		{listen("--memory-limit-mib", "-5"), "--memory-limit-mib -5: want 0 (none) to 1048576 (1 TiB)", ""},
 		{listen("--procs", "-1"), "--procs -1: want 0 (all cores) to ", ""},
-		{listen("--status-interval", "-1s"), "--status-interval -1s: want 0 (never) or more", ""},
+		{listen("--status-interval", "-1s"), "--status-interval -1s: want 0 (never) or 100ms or more", ""},
+		{listen("--status-interval", "1ns"), "--status-interval 1ns: want 0 (never) or 100ms or more", ""},
+		{listen("--status-interval", "99ms"), "--status-interval 99ms: want 0 (never) or 100ms or more", ""},
 		{listen("--max-age", "0"), "--max-age 0s: want more than 0", ""},
 		{listen("--keep-delivered", "-1"), "--keep-delivered -1: want 0 (none) or more", ""},
 		{listen("--non-event-frames", "forward"), `--non-event-frames "forward": want skip or keep`, ""},
@@ -124,34 +128,6 @@ func TestParseCallStates(t *testing.T) {
 	}
 }
 
-// TestListenRangesCoverNumericFlags: every numeric flag of listen has a
-// range, and every range names one of them.
-func TestListenRangesCoverNumericFlags(t *testing.T) {
-	numeric := map[string]bool{}
-	for _, f := range listenCommand().Flags {
-		switch f := f.(type) {
-		case *cli.IntFlag:
-			numeric[f.Name] = true
-		case *cli.Int64Flag:
-			numeric[f.Name] = true
-		case *cli.DurationFlag:
-			numeric[f.Name] = true
-		}
-	}
-	ranged := map[string]bool{}
-	for _, r := range listenRanges {
-		if !numeric[r.flag] {
-			t.Errorf("listenRanges names --%s, not a numeric flag of listen", r.flag)
-		}
-		ranged[r.flag] = true
-	}
-	for name := range numeric {
-		if !ranged[name] {
-			t.Errorf("--%s has no entry in listenRanges", name)
-		}
-	}
-}
-
 // TestListenHelpReadsNaturally: no usage text is taken apart by urfave/cli's
 // backtick placeholders.
 func TestListenHelpReadsNaturally(t *testing.T) {
@@ -194,5 +170,138 @@ func TestSetProcs(t *testing.T) {
 	}
 	if got := runtime.GOMAXPROCS(0); got != 2 {
 		t.Fatalf("with GOMAXPROCS=2 in the environment, setProcs(1) set it to %d", got)
+	}
+}
+
+// TestBenchAndSoakRefuseBadFlagValues: bench and soak refuse a flag value
+// out of its range at once, naming the flag and what it takes, rather than
+// running with a default (soak --rate 0 published at 500/s) or waiting for
+// an agent that refused it (bench --concurrency 0 waited 31s).
+func TestBenchAndSoakRefuseBadFlagValues(t *testing.T) {
+	cores := strconv.Itoa(runtime.NumCPU())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--events", "0"}, "--events 0: want 1 or more"},
+		{[]string{"bench", "--concurrency", "0"}, "--concurrency 0: want 1 to 4096"},
+		{[]string{"bench", "--concurrency", "5000"}, "--concurrency 5000: want 1 to 4096"},
+		{[]string{"bench", "--procs", "100000"}, "--procs 100000: want 0 (all cores) to " + cores + " (the cores this process may use)"},
+		{[]string{"bench", "--rate", "0"}, "--rate 0: want 1 to 100000"},
+		{[]string{"bench", "--rate-for", "500ms"}, "--rate-for 500ms: want 1s or more"},
+		{[]string{"bench", "--backlog", "-1"}, "--backlog -1: want 0 (skip) or more"},
+		{[]string{"bench", "--memory-limit-mib", "-1"}, "--memory-limit-mib -1: want 0 (none) to 1048576 (1 TiB)"},
+		{[]string{"bench", "--in-process", "--events", "-5"}, "--events -5: want 1 or more"},
+		{[]string{"soak", "--duration", "-5s"}, "--duration -5s: want more than 0"},
+		{[]string{"soak", "--duration", "0"}, "--duration 0s: want more than 0"},
+		{[]string{"soak", "--rate", "0"}, "--rate 0: want 1 to 100000"},
+		{[]string{"soak", "--rate", "100001"}, "--rate 100001: want 1 to 100000"},
+		{[]string{"soak", "--token-ttl", "0"}, "--token-ttl 0s: want 100ms or more (Dialpad's is 1h)"},
+		{[]string{"soak", "--token-ttl", "99ms"}, "--token-ttl 99ms: want 100ms or more (Dialpad's is 1h)"},
+		{[]string{"soak", "--fault-every", "0"}, "--fault-every 0s: want more than 0"},
+		{[]string{"soak", "--ping-interval", "0"}, "--ping-interval 0s: want more than 0"},
+		{[]string{"soak", "--pong-wait", "-1s"}, "--pong-wait -1s: want more than 0"},
+		{[]string{"soak", "--ping-interval", "300ms"}, "--ping-interval 300ms: want less than --pong-wait (300ms)"},
+		// emulator already refused it; soak says the same.
+		{[]string{"emulator", "--token-ttl", "0"}, "--token-ttl 0s: want 100ms or more (Dialpad's is 1h)"},
+	} {
+		r := start(t, tc.args...)
+		err := r.wait(t, 10*time.Second)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+		if out := r.stdout.String(); out != "" {
+			t.Errorf("%v printed %q", tc.args, out)
+		}
+	}
+}
+
+// TestRangesCoverNumericFlags: every numeric flag of listen, bench and soak has a
+// range, and every range names one of them.
+func TestRangesCoverNumericFlags(t *testing.T) {
+	for _, tc := range []struct {
+		cmd    *cli.Command
+		ranges []flagRange
+	}{
+		{listenCommand(), listenRanges},
+		{benchCommand(), benchRanges},
+		{soakCommand(), soakRanges},
+	} {
+		numeric := map[string]bool{}
+		for _, f := range tc.cmd.Flags {
+			switch f := f.(type) {
+			case *cli.IntFlag:
+				numeric[f.Name] = true
+			case *cli.Int64Flag:
+				numeric[f.Name] = true
+			case *cli.DurationFlag:
+				numeric[f.Name] = true
+			}
+		}
+		ranged := map[string]bool{}
+		for _, r := range tc.ranges {
+			if !numeric[r.flag] {
+				t.Errorf("%s: ranges name --%s, not a numeric flag of it", tc.cmd.Name, r.flag)
+			}
+			ranged[r.flag] = true
+		}
+		for name := range numeric {
+			if !ranged[name] {
+				t.Errorf("%s: --%s has no range", tc.cmd.Name, name)
+			}
+		}
+	}
+}
+
+// TestUnknownEnvRefused: an unknown --env is refused by every command that
+// takes it, also when --api-base overrides it, before any REST call.
+func TestUnknownEnvRefused(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	const want = `--env "staging": want production or sandbox`
+	for _, words := range []string{"websockets list", "subscriptions list", "migrate --rollback", "events list --websocket-id 1"} {
+		_, err := apiCmd(t, srv, words, "--env", "staging")
+		if err == nil || err.Error() != want {
+			t.Errorf("%s --env staging --api-base …: error %v, want %q", words, err, want)
+		}
+	}
+	_, err := runCmd(t, "websockets", "list", "--api-key", "k", "--env", "staging")
+	if err == nil || err.Error() != want {
+		t.Errorf("websockets list --env staging: error %v, want %q", err, want)
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("an unknown --env made %d REST calls: %v", len(calls), calls)
+	}
+}
+
+// TestListenRefusesEmptySecrets: a secret flag set but empty, on the
+// command line or by its environment variable, is refused at start: taken
+// for none it would silently turn verification or signing off.
+func TestListenRefusesEmptySecrets(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	const hook = "http://127.0.0.1:1/hook"
+	for _, tc := range []struct {
+		flag, env, without string
+	}{
+		{"verify-secret", "DIALPAD_VERIFY_SECRET", "to verify no signature"},
+		{"sign-secret", "DIALPAD_SIGN_SECRET", "to re-sign nothing"},
+		{"standard-webhooks-secret", "DIALPAD_STANDARD_WEBHOOKS_SECRET", "to add no Standard Webhooks headers"},
+	} {
+		want := "--" + tc.flag + " is empty (given as --" + tc.flag + "= or by an empty " + tc.env + "): give the secret, or leave both out " + tc.without
+		for _, how := range []string{"flag", "env"} {
+			args := listenArgs(srv, wsID, hook)
+			if how == "flag" {
+				args = append(args, "--"+tc.flag+"=")
+			} else {
+				t.Setenv(tc.env, "")
+			}
+			r := start(t, args...)
+			if err := r.wait(t, 10*time.Second); err == nil || err.Error() != want {
+				t.Errorf("%s by %s: error %v, want %q", tc.flag, how, err, want)
+			}
+			os.Unsetenv(tc.env) // t.Setenv restores it at the end
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("empty secrets made %d REST calls: %v", len(calls), calls)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -74,8 +75,8 @@ func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "moved %d subscription(s) to websocket %s\nnow run: dialpad-tunnel listen --websocket-id %s --forward-to <your handler's URL>\n",
-		len(rec.Subscriptions), rec.WebsocketID, rec.WebsocketID)
+	next := append(append([]string{"dialpad-tunnel listen --websocket-id " + rec.WebsocketID.String()}, apiChoice(c)...), "--forward-to <your handler's URL>")
+	fmt.Fprintf(w, "moved %d subscription(s) to websocket %s\nnow run: %s\n", len(rec.Subscriptions), rec.WebsocketID, strings.Join(next, " "))
 	return nil
 }
 
@@ -111,6 +112,12 @@ func printMigration(w io.Writer, p migrate.Plan) {
 
 func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	rec, err := migrate.LoadRecord(recordPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if old, oldErr := migrate.LoadRecord(recordPath + ".rolled-back"); oldErr == nil {
+			return fmt.Errorf("migrate: the migration of webhook %s was already rolled back (its record is %s.rolled-back): nothing to undo", old.WebhookID, recordPath)
+		}
+		return fmt.Errorf("migrate: no rollback record at %s: nothing to roll back (pass the --record a migrate wrote)", recordPath)
+	}
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,8 @@ func TestMigrateThenRollback(t *testing.T) {
 	if ws.Secret() != secret {
 		t.Fatalf("new websocket is not signed with the webhook's secret")
 	}
+	// The next command goes on with the API migrate used, not production.
+	mustContain(t, out, "now run: dialpad-tunnel listen --websocket-id "+ws.ID.String()+" --api-base "+srv.URL()+" --forward-to <your handler's URL>\n")
 	if _, err := apiCmd(t, srv, "migrate", "--from-webhook", whArg, "--record", record); err == nil {
 		t.Error("a second migrate with a pending record should be refused")
 	}
@@ -143,6 +145,14 @@ func TestMigrateThenRollback(t *testing.T) {
 	if _, err := os.Stat(record + ".rolled-back"); err != nil {
 		t.Errorf("record not retired: %v", err)
 	}
+	n := len(srv.RESTCalls())
+	_, err := apiCmd(t, srv, "migrate", "--rollback", "--record", record)
+	if want := "migrate: the migration of webhook " + whArg + " was already rolled back (its record is " + record + ".rolled-back): nothing to undo"; err == nil || err.Error() != want {
+		t.Errorf("a second rollback: error %v, want %q", err, want)
+	}
+	if len(srv.RESTCalls()) != n {
+		t.Error("a second rollback made REST calls")
+	}
 	if d := srv.Publish("sms", ev); d.Webhooks != 1 {
 		t.Errorf("after rollback the webhook got %d POSTs, want 1", d.Webhooks)
 	}
@@ -169,7 +179,7 @@ func TestMigrateReusesAndRefuses(t *testing.T) {
 	}{
 		{[]string{"--from-webhook", whArg, "--websocket-id", strconv.FormatInt(otherWS, 10), "--record", filepath.Join(dir, "a.json")}, "not signed with webhook"},
 		{[]string{"--from-webhook", "4242", "--record", filepath.Join(dir, "b.json")}, "get webhook 4242: 404"},
-		{[]string{"--rollback", "--record", filepath.Join(dir, "none.json")}, "read rollback record"},
+		{[]string{"--rollback", "--record", filepath.Join(dir, "none.json")}, "migrate: no rollback record at " + filepath.Join(dir, "none.json") + ": nothing to roll back"},
 		{[]string{"--record", filepath.Join(dir, "c.json")}, "--from-webhook"},
 	} {
 		if _, err := apiCmd(t, srv, "migrate", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {

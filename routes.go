@@ -24,6 +24,27 @@ func routeFlags() []cli.Flag {
 	}
 }
 
+// secretFlags are the secret flags of routeFlags, each with what leaving
+// it out means.
+var secretFlags = []struct{ flag, env, without string }{
+	{"verify-secret", "DIALPAD_VERIFY_SECRET", "to verify no signature"},
+	{"sign-secret", "DIALPAD_SIGN_SECRET", "to re-sign nothing"},
+	{"standard-webhooks-secret", "DIALPAD_STANDARD_WEBHOOKS_SECRET", "to add no Standard Webhooks headers"},
+}
+
+// checkSecrets refuses a secret flag that is set but empty (--verify-secret=
+// or an empty DIALPAD_VERIFY_SECRET): taken for "none", it would silently
+// turn verification or signing off. The value is never shown.
+func checkSecrets(c *cli.Context) error {
+	for _, s := range secretFlags {
+		if c.IsSet(s.flag) && c.String(s.flag) == "" {
+			return fmt.Errorf("--%s is empty (given as --%s= or by an empty %s): give the secret, or leave both out %s",
+				s.flag, s.flag, s.env, s.without)
+		}
+	}
+	return nil
+}
+
 // routeOptions is one handler: the default (--forward-to) or a --route.
 type routeOptions struct {
 	Name    string

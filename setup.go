@@ -1,11 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
 	"github.com/urfave/cli/v2"
@@ -72,29 +72,46 @@ func runSetup(c *cli.Context) error {
 	if plan.Writes() > 0 {
 		fmt.Fprintf(w, "applied; state saved to %s\n", statePath)
 	}
-	fmt.Fprintf(w, "listen with: dialpad-tunnel listen --websocket-id %s --forward-to URL\n", st.WebsocketID)
+	fmt.Fprintf(w, "listen with: %s\n", strings.Join(append(append([]string{"dialpad-tunnel listen --websocket-id " + st.WebsocketID.String()}, apiChoice(c)...), "--forward-to URL"), " "))
 	return nil
+}
+
+// stateFlag is the flag that names a file of the state directory instead:
+// setup's --state, migrate's --record, and for a spool (listen, events)
+// --spool.
+func stateFlag(name string) string {
+	switch name {
+	case "setup.json":
+		return "--state"
+	case "migration.json":
+		return "--record"
+	}
+	return "--spool"
 }
 
 // stateFile returns flag when set, else name in the state directory:
 // $XDG_STATE_HOME/dialpad-tunnel, ~/.local/state/dialpad-tunnel, or the
-// user config directory on Windows.
+// user config directory on Windows. A relative XDG_STATE_HOME is ignored,
+// as the XDG Base Directory spec asks.
 func stateFile(flag, name string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
 	dir := os.Getenv("XDG_STATE_HOME")
+	if !filepath.IsAbs(dir) {
+		dir = ""
+	}
 	if dir == "" && runtime.GOOS != "windows" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", errors.New("no state directory: set XDG_STATE_HOME or pass --state")
+			return "", fmt.Errorf("no state directory: set XDG_STATE_HOME (an absolute path) or HOME, or pass %s", stateFlag(name))
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
 	if dir == "" {
 		cfg, err := os.UserConfigDir()
 		if err != nil {
-			return "", errors.New("no state directory: pass --state")
+			return "", fmt.Errorf("no state directory: pass %s", stateFlag(name))
 		}
 		dir = cfg
 	}

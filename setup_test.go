@@ -68,8 +68,8 @@ func TestSetupIsIdempotent(t *testing.T) {
 	if w := writes(srv, 0); len(w) != 4 {
 		t.Fatalf("first run wrote %v, want 1 websocket + 3 subscriptions", w)
 	}
-	if strings.Contains(out, "setup-secret-1") {
-		t.Errorf("setup printed the secret:\n%s", out)
+	if strings.Contains(out, "setup-secret-1") || strings.Contains(out, srv.APIKey()) {
+		t.Errorf("setup printed a secret:\n%s", out)
 	}
 	client := testClient(t, srv)
 	ctx := context.Background()
@@ -77,6 +77,8 @@ func TestSetupIsIdempotent(t *testing.T) {
 	if len(wss) != 1 || wss[0].Secret() != "setup-secret-1" {
 		t.Fatalf("websockets after setup: %v", wss)
 	}
+	// The next command goes on with the API setup used, not production.
+	mustContain(t, out, "listen with: dialpad-tunnel listen --websocket-id "+wss[0].ID.String()+" --api-base "+srv.URL()+" --forward-to URL\n")
 	sms, _ := client.ListSubscriptions(ctx, dialpad.SMS)
 	if len(sms) != 1 || sms[0].Direction != "inbound" || !sms[0].Status || sms[0].EndpointID() != wss[0].ID {
 		t.Fatalf("sms subscriptions after setup: %+v", sms)
@@ -162,4 +164,15 @@ func TestSetupDefaultStateAndErrors(t *testing.T) {
 			t.Errorf("%q: a bad file made REST calls", tc.yaml)
 		}
 	}
+}
+
+// TestSetupNextCommandKeepsEnv: the listen line setup prints has the --env
+// and --api-base setup ran with, also from the environment.
+func TestSetupNextCommandKeepsEnv(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "ok.yaml", "websocket: {}\nsubscriptions:\n  - type: changelog\n")
+	t.Setenv("DIALPAD_ENV", "sandbox")
+	out := mustAPI(t, srv, "setup", "--config", cfg, "--state", filepath.Join(dir, "setup.json"))
+	mustContain(t, out, " --env sandbox --api-base "+srv.URL()+" --forward-to URL\n")
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -30,6 +32,9 @@ func soakCommand() *cli.Command {
 			&cli.BoolFlag{Name: "agent-log", Usage: "copy the agent's JSON log lines to stderr"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkSoakFlags(c); err != nil {
+				return err
+			}
 			var agentLog io.Writer
 			if c.Bool("agent-log") {
 				agentLog = c.App.ErrWriter
@@ -60,6 +65,30 @@ func soakCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// soakRanges are the meaningful values of soak's numeric flags (the seed
+// takes any).
+var soakRanges = []flagRange{
+	{"duration", 1, math.MaxInt64, "more than 0"},
+	{"token-ttl", int64(100 * time.Millisecond), math.MaxInt64, "100ms or more (Dialpad's is 1h)"}, // as emulator's
+	{"rate", 1, 100000, "1 to 100000"},
+	{"fault-every", 1, math.MaxInt64, "more than 0"},
+	{"ping-interval", 1, math.MaxInt64, "more than 0"},
+	{"pong-wait", 1, math.MaxInt64, "more than 0"},
+	{"seed", math.MinInt64, math.MaxInt64, "any number"},
+}
+
+// checkSoakFlags refuses a flag of soak out of its range, before anything
+// starts.
+func checkSoakFlags(c *cli.Context) error {
+	if err := checkFlagRanges(c, soakRanges); err != nil {
+		return err
+	}
+	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); ping >= pong {
+		return fmt.Errorf("--ping-interval %s: want less than --pong-wait (%s)", ping, pong)
+	}
+	return nil
 }
 
 // soakTiming scales the agent's and the REST client's waits to the fake's

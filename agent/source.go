@@ -86,6 +86,11 @@ type dialResult struct {
 // goroutine started by source.run and sends exactly one result.
 func (s *source) connect(ctx context.Context, n int, out chan<- dialResult) {
 	url, err := s.src.Fetch(ctx)
+	if err == nil {
+		// What is wrong with it, where the dial would only say "malformed
+		// ws or wss URL" of a URL whose token is hidden.
+		err = dialpad.CheckURL(url)
+	}
 	if err != nil {
 		out <- dialResult{err: fmt.Errorf("fetch websocket_url: %w", err)}
 		return

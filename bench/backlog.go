@@ -29,19 +29,18 @@ func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64
 		return 0, err
 	}
 	listenCtx, stop := context.WithCancel(ctx)
-	listenErr := make(chan error, 1)
-	go func() { listenErr <- cfg.BacklogListen(listenCtx, srv.URL(), srv.APIKey(), wsID, down.URL) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			stop()
-			<-listenErr
-		}
+	var listenErr error
+	stopped := make(chan struct{}) // closed once the agent returned, with listenErr set
+	go func() {
+		defer close(stopped)
+		listenErr = cfg.BacklogListen(listenCtx, srv.URL(), srv.APIKey(), wsID, down.URL)
 	}()
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srv.WaitConnections(waitCtx, 1); err != nil {
-		return 0, fmt.Errorf("agent did not connect: %w", err)
+	defer func() {
+		stop()
+		<-stopped
+	}()
+	if err := waitConnected(ctx, srv, stopped, &listenErr); err != nil {
+		return 0, err
 	}
 	for range cfg.Backlog {
 		typ, ev := gen.Next()
@@ -57,14 +56,16 @@ func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64
 		case <-tick.C:
 		case <-deadline:
 			return 0, fmt.Errorf("the agent received %d of %d events", cfg.BacklogProbe.Received(), cfg.Backlog)
+		case <-stopped:
+			return 0, fmt.Errorf("the agent stopped after %d of %d events: %v", cfg.BacklogProbe.Received(), cfg.Backlog, listenErr)
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
 	}
 	stop()
-	stopped = true
-	if err := <-listenErr; err != nil {
-		return 0, err
+	<-stopped
+	if listenErr != nil {
+		return 0, listenErr
 	}
 	return cfg.BacklogProbe.PeakRSS(), nil
 }

@@ -216,10 +216,8 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 			return errors.New(msg)
 		}
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srv.WaitConnections(waitCtx, 1); err != nil {
-		return Path{}, fmt.Errorf("agent did not connect: %w", err)
+	if err := waitConnected(ctx, srv, stopped, &listenErr); err != nil {
+		return Path{}, err
 	}
 
 	publish := func(i int) error {
@@ -245,6 +243,38 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		return p, failed(errNotAll.Error())
 	}
 	return p, err
+}
+
+// connectWait bounds how long an agent may take to connect to the fake.
+const connectWait = 30 * time.Second
+
+// waitConnected returns once the fake srv has a connection open. If the
+// agent stops first (stopped is closed, *listenErr set), it returns at once
+// with the agent's error (a flag it refused, say), not after connectWait.
+// Its goroutine ends when it returns.
+func waitConnected(ctx context.Context, srv *dialpadtest.Server, stopped <-chan struct{}, listenErr *error) error {
+	waitCtx, cancel := context.WithTimeout(ctx, connectWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-stopped:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+	err := srv.WaitConnections(waitCtx, 1)
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-stopped:
+		if *listenErr != nil {
+			return fmt.Errorf("the agent stopped before it connected: %w", *listenErr)
+		}
+		return errors.New("the agent stopped before it connected, without an error")
+	default:
+		return fmt.Errorf("agent did not connect: %w", err)
+	}
 }
 
 // errNotAll is steady's error when not every event arrived.

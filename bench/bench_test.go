@@ -90,3 +90,51 @@ func TestPostBurstReportsRefusals(t *testing.T) {
 		}
 	}
 }
+
+// An agent that stops before it connects (a flag it refused, say) ends the
+// run at once with the agent's own error, not after the wait to connect.
+func TestRunReportsAgentThatStopsBeforeConnecting(t *testing.T) {
+	refused := errors.New("agent process: exit status 1: dialpad-tunnel: --concurrency 0: want 1 to 4096")
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"burst", Config{Events: 20, Rate: 10, RateFor: time.Second}},
+		{"backlog", Config{Events: 20, Rate: 10, RateFor: time.Second, Backlog: 10, BacklogProbe: stubProbe{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			agent := func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+				return refused
+			}
+			want := "the agent stopped before it connected: " + refused.Error()
+			if tc.cfg.Backlog > 0 {
+				tc.cfg.BacklogListen = agent
+				agent = func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+					return BareForward(ctx, apiBase, apiKey, wsID, forwardTo, 2)
+				}
+				want = "backlog: " + want
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(context.Background(), tc.cfg, agent)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.HasSuffix(err.Error(), want) || !errors.Is(err, refused) {
+					t.Fatalf("Run = %v, want it to end with %q", err, want)
+				}
+			case <-time.After(connectWait / 2):
+				t.Fatalf("Run still waits for the agent to connect after %s", connectWait/2)
+			}
+		})
+	}
+}
+
+// stubProbe is a Probe of an agent that never ran.
+type stubProbe struct{}
+
+func (stubProbe) Received() int64              { return 0 }
+func (stubProbe) PeakRSS() int64               { return 0 }
+func (stubProbe) RSSParts() (anon, file int64) { return 0, 0 }
+func (stubProbe) CPU() time.Duration           { return 0 }

@@ -226,25 +226,50 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 	if method == http.MethodPost {
 		retries = 0
 	}
+	// failed is the transport error of the attempt Backoff follows: one
+	// call's attempts run in turn, CheckRetry then Backoff.
+	var failed error
 	return &retryablehttp.Client{
 		HTTPClient:   c.http,
 		RetryWaitMin: c.cfg.RetryWaitMin,
 		RetryWaitMax: c.cfg.RetryWaitMax,
 		RetryMax:     retries,
-		CheckRetry:   retryablehttp.DefaultRetryPolicy,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			failed = err
+			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		},
 		Backoff: func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
 			wait := backoff(lo, hi, attempt, resp, time.Now())
 			status := 0
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			c.log.Warn("dialpad: API request failed; retrying", "op", op, "retry", attempt+1, "of", c.cfg.MaxRetries, "status", status, "wait", wait)
+			attrs := []any{"op", op, "retry", attempt + 1, "of", c.cfg.MaxRetries, "status", status, "wait", wait}
+			if failed != nil {
+				attrs = append(attrs, "error", retryReason(failed, c.apiKey))
+			}
+			c.log.Warn("dialpad: API request failed; retrying", attrs...)
 			return wait
 		},
 		// Hand back the last response so a 429/5xx that outlived the
 		// retries becomes an *APIError with its body and Retry-After.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
+}
+
+// retryReason is why an attempt failed without a response, for a log
+// line: the transport's error without the request's URL (whose query may
+// carry a cursor or token), and never the API key.
+func retryReason(err error, apiKey string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if apiKey != "" {
+		msg = strings.ReplaceAll(msg, apiKey, "xxxxx")
+	}
+	return msg
 }
 
 // backoff returns the wait before retry attempt+1: drawn uniformly from

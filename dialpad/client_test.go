@@ -475,3 +475,41 @@ func TestUnknownSubscriptionType(t *testing.T) {
 		t.Error("ListSubscriptions with empty type succeeded")
 	}
 }
+
+// TestRetryWarningSaysWhy: a retry's warning gives the reason an attempt
+// failed without a response (connection refused, dropped), not only
+// status=0, and never the key or the request's URL.
+func TestRetryWarningSaysWhy(t *testing.T) {
+	refused := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	refusedURL := refused.URL
+	refused.Close()
+	dropped := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	busy := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	for _, tc := range []struct {
+		name, url string
+		want      *regexp.Regexp
+	}{
+		{"refused", refusedURL, regexp.MustCompile(`status=0 wait=\S+ error="dial tcp 127\.0\.0\.1:\d+: connect: connection refused"`)},
+		{"dropped", dropped.URL, regexp.MustCompile(`status=0 wait=\S+ error=EOF`)},
+		{"503", busy.URL, regexp.MustCompile(`status=503 wait=\S+\n`)},
+	} {
+		var logs logBuffer
+		c := newClient(t, tc.url, func(cfg *dialpad.Config) { cfg.Logger = logs.logger() })
+		if _, err := c.Websocket(context.Background(), 1000); err == nil {
+			t.Fatalf("%s: Websocket succeeded", tc.name)
+		}
+		lines := strings.Count(logs.String(), "dialpad: API request failed; retrying")
+		if got := len(tc.want.FindAllString(logs.String(), -1)); lines != 3 || got != 3 {
+			t.Errorf("%s: %d of %d retry warnings match %s:\n%s", tc.name, got, lines, tc.want, logs.String())
+		}
+		if strings.Contains(logs.String(), testKey) || strings.Contains(logs.String(), "/websockets/") {
+			t.Errorf("%s: the key or URL is logged:\n%s", tc.name, logs.String())
+		}
+	}
+}

@@ -72,6 +72,30 @@ func numericDate(raw json.RawMessage) (time.Time, error) {
 	return time.Unix(int64(whole), int64(ms)*int64(time.Millisecond)), nil
 }
 
+// CheckURL reports what keeps websocketURL, as the API answered it, from
+// being dialled: none given, not a URL, a scheme other than ws or wss, user
+// info, or no host. Its errors never contain the URL or the token.
+func CheckURL(websocketURL string) error {
+	if websocketURL == "" {
+		return errors.New("dialpad: the API answered no websocket_url")
+	}
+	u, err := url.Parse(websocketURL)
+	switch {
+	case err != nil:
+		return errors.New("dialpad: websocket_url is not a valid URL")
+	case u.Scheme != "ws" && u.Scheme != "wss":
+		if len(u.Scheme) > 10 { // not a scheme anyone meant: do not echo it
+			return errors.New("dialpad: websocket_url does not start with ws:// or wss://")
+		}
+		return fmt.Errorf("dialpad: websocket_url scheme %q: want ws or wss", u.Scheme)
+	case u.User != nil:
+		return errors.New("dialpad: websocket_url has user info, which a websocket URL cannot carry")
+	case u.Host == "":
+		return errors.New("dialpad: websocket_url has no host")
+	}
+	return nil
+}
+
 // RedactURL returns websocketURL with its token (the last path segment)
 // replaced by "<token>", and any credentials, query and fragment dropped, for
 // logs and error messages. An unparseable URL becomes "<invalid url>".

@@ -126,3 +126,32 @@ func TestURLTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckURL: a websocket_url that cannot be dialled is refused with what
+// is wrong with it, never with the URL or its token.
+func TestCheckURL(t *testing.T) {
+	const token = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3MDAwMDAwMDB9.c2VjcmV0LXNpZw"
+	for _, tc := range []struct{ url, want string }{
+		{"wss://platform-websockets.dialpad.com/events/" + token, ""},
+		{"ws://127.0.0.1:41004/ws/" + token, ""},
+		{"", "dialpad: the API answered no websocket_url"},
+		{"ws://user:password@127.0.0.1:41004/ws/" + token, "dialpad: websocket_url has user info, which a websocket URL cannot carry"},
+		{"https://platform-websockets.dialpad.com/events/" + token, `dialpad: websocket_url scheme "https": want ws or wss`},
+		{"/events/" + token, `dialpad: websocket_url scheme "": want ws or wss`},
+		{"ws:///events/" + token, "dialpad: websocket_url has no host"},
+		{"ws://[::1/events/" + token, "dialpad: websocket_url is not a valid URL"},
+		{token + "://host/x", "dialpad: websocket_url does not start with ws:// or wss://"},
+	} {
+		err := dialpad.CheckURL(tc.url)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("CheckURL(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+		if strings.Contains(got, "c2VjcmV0") || strings.Contains(got, "password") {
+			t.Errorf("CheckURL(%q) shows a secret: %q", tc.url, got)
+		}
+	}
+}
