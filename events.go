@@ -363,7 +363,7 @@ func eventsReplay(c *cli.Context, path string) error {
 		if errors.Is(err, control.ErrNoAgent) {
 			return &lockedError{path: path, err: err}
 		}
-		res, live = spool.Replayed{N: resp.Replayed, Refused: resp.Refused}, true
+		res, live = spool.Replayed{N: resp.Replayed, Refused: resp.Refused, NonEvents: resp.NonEvents}, true
 	}
 	warnTail(c, path, res.Tail)
 	if err != nil {
@@ -388,6 +388,11 @@ func eventsReplay(c *cli.Context, path string) error {
 		}
 		msg += fmt.Sprintf("%s%d %s refused on arrival (--verify-secret) %s never replayed",
 			sep, res.Refused, plural(res.Refused, "frame"), verb)
+		sep = "; "
+	}
+	if res.NonEvents > 0 {
+		msg += fmt.Sprintf("%s%d %s kept although not events (--non-event-frames keep) left dead: replay such a frame by its id",
+			sep, res.NonEvents, plural(res.NonEvents, "frame"))
 	}
 	_, err = fmt.Fprintln(c.App.Writer, msg)
 	return err

@@ -58,14 +58,22 @@ func TestNonEventFramesKept(t *testing.T) {
 	}
 	r.stdout.waitFor(t, "frame kept as a dead letter, not forwarded", time.Second)
 
+	// Replaying the dead letters puts none of them back: only by id.
+	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path),
+		"nothing to replay in "+path+": 3 frames kept although not events (--non-event-frames keep) left dead: replay such a frame by its id")
+
 	// One was an event after all: replayed by id, it is POSTed exactly.
 	mustContain(t, mustCLI(t, "events", "replay", dead[0].ID, "--spool", path), "put back 1 event as pending")
-	again := h.waitRequests(t, 2, 10*time.Second)[1]
+	all := h.waitRequests(t, 2, 10*time.Second)
+	again := all[1]
 	if !bytes.Equal(again.body, frames[0]) || again.header.Get(forward.DefaultIDHeader) != dead[0].ID {
 		t.Fatalf("replayed POST: body %q, id %s; want %q, %s", again.body, again.header.Get(forward.DefaultIDHeader), frames[0], dead[0].ID)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
+	}
+	if got := h.waitRequests(t, 0, 0); len(got) != 2 {
+		t.Errorf("handler got %d POSTs, want 2: the event and the frame replayed by id", len(got))
 	}
 	mustContain(t, r.stdout.String(), `"invalid_frames":3`)
 }

@@ -91,20 +91,18 @@ func stateFlag(name string) string {
 
 // stateFile returns flag when set, else name in the state directory:
 // $XDG_STATE_HOME/dialpad-tunnel, ~/.local/state/dialpad-tunnel, or the
-// user config directory on Windows. A relative XDG_STATE_HOME is ignored,
-// as the XDG Base Directory spec asks.
+// user config directory on Windows. A relative XDG_STATE_HOME is used as
+// it is, against the XDG spec, as it always was here: ignoring it would
+// move the default spool, and its pending events, without a word.
 func stateFile(flag, name string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
 	dir := os.Getenv("XDG_STATE_HOME")
-	if !filepath.IsAbs(dir) {
-		dir = ""
-	}
 	if dir == "" && runtime.GOOS != "windows" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("no state directory: set XDG_STATE_HOME (an absolute path) or HOME, or pass %s", stateFlag(name))
+			return "", fmt.Errorf("no state directory: set XDG_STATE_HOME or HOME, or pass %s", stateFlag(name))
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,14 +8,14 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
-// TestNoStateDirectoryAdvice: with no state directory (neither an absolute
+// TestNoStateDirectoryAdvice: with no state directory (neither
 // XDG_STATE_HOME nor HOME), each command that keeps a file there says how
 // to give one, with the flag that command has.
 func TestNoStateDirectoryAdvice(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	cfg := writeFile(t, t.TempDir(), "ok.yaml", "websocket: {}\nsubscriptions:\n  - type: changelog\n")
-	const advice = "no state directory: set XDG_STATE_HOME (an absolute path) or HOME, or pass "
-	for _, xdg := range []string{"", "relative/state"} {
+	const advice = "no state directory: set XDG_STATE_HOME or HOME, or pass "
+	for _, xdg := range []string{""} {
 		t.Setenv("XDG_STATE_HOME", xdg)
 		t.Setenv("HOME", "")
 		for _, tc := range []struct {
@@ -38,28 +36,6 @@ func TestNoStateDirectoryAdvice(t *testing.T) {
 	}
 	if calls := srv.RESTCalls(); len(calls) != 0 {
 		t.Errorf("made %d REST calls without a state directory: %v", len(calls), calls)
-	}
-}
-
-// TestRelativeXDGStateHomeIgnored: a relative XDG_STATE_HOME is ignored,
-// as the XDG Base Directory spec asks: state goes to ~/.local/state.
-func TestRelativeXDGStateHomeIgnored(t *testing.T) {
-	srv := newFake(t, dialpadtest.Config{})
-	home := t.TempDir()
-	t.Chdir(t.TempDir())
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_STATE_HOME", "state")
-	cfg := writeFile(t, home, "ok.yaml", "websocket: {}\nsubscriptions:\n  - type: changelog\n")
-	out := mustAPI(t, srv, "setup", "--config", cfg)
-	want := filepath.Join(home, ".local", "state", "dialpad-tunnel", "setup.json")
-	if !strings.Contains(out, "state saved to "+want) {
-		t.Errorf("setup printed no %q:\n%s", want, out)
-	}
-	if _, err := os.Stat(want); err != nil {
-		t.Errorf("state file: %v", err)
-	}
-	if _, err := os.Stat("state"); !os.IsNotExist(err) {
-		t.Errorf("a relative XDG_STATE_HOME was used: %v", err)
 	}
 }
 

@@ -38,10 +38,12 @@ type Request struct {
 
 // Response is the agent's answer.
 type Response struct {
-	Replayed int    `json:"replayed"`
-	Refused  int    `json:"refused"`
-	Purged   []int  `json:"purged,omitempty"` // per state asked
-	Error    string `json:"error,omitempty"`
+	Replayed int `json:"replayed"`
+	Refused  int `json:"refused"`
+	// NonEvents is spool.Replayed.NonEvents.
+	NonEvents int    `json:"non_events,omitempty"`
+	Purged    []int  `json:"purged,omitempty"` // per state asked
+	Error     string `json:"error,omitempty"`
 }
 
 // Spool is what the socket serves: spool.Disk's ReplayLive and PurgeLive.
@@ -157,7 +159,7 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 		case "replay":
 			var res spool.Replayed
 			res, err = s.Replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
-			resp.Replayed, resp.Refused = res.N, res.Refused
+			resp.Replayed, resp.Refused, resp.NonEvents = res.N, res.Refused, res.NonEvents
 		case "purge":
 			resp.Purged, err = s.Purge(ctx, req.States...)
 		default:

@@ -107,9 +107,12 @@ type Selection struct {
 
 // Replayed is what Replay did.
 type Replayed struct {
-	N       int  // records put back as pending
-	Refused int  // frames refused on arrival that the filters matched, left dead
-	Tail    Tail // the file's tail; cut when N > 0
+	N       int // records put back as pending
+	Refused int // frames refused on arrival that the filters matched, left dead
+	// NonEvents counts frames kept although not events (Record.NonEvent)
+	// that the filters matched, left dead: replayed only by id.
+	NonEvents int
+	Tail      Tail // the file's tail; cut when N > 0
 }
 
 // Replay puts the selected dead and delivered records back as pending,
@@ -176,6 +179,9 @@ func replayable(r *Record, sel Selection, refused bool, res *Replayed) bool {
 		return false
 	case refused:
 		res.Refused++
+		return false
+	case r.NonEvent && len(sel.IDs) == 0:
+		res.NonEvents++
 		return false
 	}
 	r.State, r.Reason, r.Finished = Pending, "", time.Time{}

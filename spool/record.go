@@ -43,6 +43,10 @@ type Record struct {
 	// Rejected marks a frame refused on arrival (a bad signature): a dead
 	// letter that `events replay` never puts back.
 	Rejected bool `json:"rejected,omitempty"`
+	// NonEvent marks a frame kept although it is not an event
+	// (--non-event-frames keep): a dead letter that `events replay` puts
+	// back only when named by id, never by --dead or --since.
+	NonEvent bool `json:"non_event,omitempty"`
 }
 
 // outcome is how a record left the pending state.
@@ -93,6 +97,9 @@ func appendRecord(b []byte, r *Record, replaces uint64) []byte {
 	}
 	if r.Rejected {
 		flags |= 2
+	}
+	if r.NonEvent {
+		flags |= 4
 	}
 	b = append(b, flags)
 	b = appendTime(b, r.Received)
@@ -264,7 +271,7 @@ func (d *decoder) record() (r Record, replaces uint64) {
 	r.Seq = d.uvarint("seq")
 	replaces = d.uvarint("replaced seq")
 	flags := d.byte("flags")
-	r.JWT, r.Rejected = flags&1 != 0, flags&2 != 0
+	r.JWT, r.Rejected, r.NonEvent = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	r.Received = d.time("received time")
 	r.Replayed = d.time("replay time")
 	r.Replays = int(d.uvarint("replays"))

@@ -147,7 +147,7 @@ func (d *Disk) finishedEarly(batch []op) map[uint64]*op {
 func (d *Disk) writeRecord(changes []change, o *op, kind byte, out *outcome) []change {
 	var at int
 	d.buf, at = beginFrame(d.buf, kind)
-	r := Record{Event: o.ev, Rejected: o.kind == opReject}
+	r := Record{Event: o.ev, Rejected: o.kind == opReject, NonEvent: o.kind == opDOA}
 	d.buf = appendRecord(d.buf, &r, 0)
 	state := Pending
 	if out != nil {
