@@ -56,6 +56,11 @@ type conn struct {
 	// stallHold or more (unix nanos): long enough for a server to give up
 	// on a connection that does not read.
 	stalledUntil atomic.Int64
+	// waitedUntil is when the reader last came back from a hand-over of a
+	// tenth of the pong deadline or more (unix nanos): a wait for the
+	// queue, after which a backlog may take a while to read. (Shorter
+	// hand-overs, a millisecond under load, say, are not waits.)
+	waitedUntil atomic.Int64
 
 	// older are the connections of the same source that were open when
 	// this one opened (set before its reader starts; then the reader's).
@@ -93,7 +98,7 @@ func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
 // freely: our close frame, or its last wait for the queue if later.
 // Called by source.run, which owns retired.
 func (c *conn) readingSince() time.Time {
-	return later(c.retired, time.Unix(0, c.heldUntil.Load()))
+	return later(c.retired, time.Unix(0, c.waitedUntil.Load()))
 }
 
 // readWithin reports whether the reader read a frame within d before now.
@@ -255,8 +260,9 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			}
 			return
 		}
+		tooLarge := size > f.max
 		var data []byte
-		if size <= f.max {
+		if !tooLarge {
 			data = bytes.Clone(buf.Bytes())
 		}
 		if buf.Cap() > keepReadBuffer {
@@ -266,7 +272,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		if c.lastFrame.Swap(start.UnixNano()) == 0 {
 			close(c.first)
 		}
-		if data == nil { // too large: reported above
+		if tooLarge { // reported above
 			continue
 		}
 		if c.closing.Load() {
@@ -286,6 +292,9 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		blocked := time.Since(start)
 		if blocked >= heldUp {
 			c.heldUntil.Store(start.Add(blocked).UnixNano())
+		}
+		if blocked >= pongWait/10 {
+			c.waitedUntil.Store(start.Add(blocked).UnixNano())
 		}
 		if blocked >= stallHold {
 			c.stalledUntil.Store(start.Add(blocked).UnixNano())
