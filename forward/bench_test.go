@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // benchEvent is a call event of typical size (about 1 KiB).
@@ -54,6 +55,28 @@ func BenchmarkDeliverParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if res := f.Deliver(ctx, Request{Body: benchEvent, Type: "call"}); res.Err != nil {
+				b.Error(res.Err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkDeliverStoppable measures Deliver as the agent calls it: with a
+// context of its own, a Stop (its drain) and a StopAt (the event's max
+// age), StopQueued.
+func BenchmarkDeliverStoppable(b *testing.B) {
+	f := benchForwarder(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	draining, stop := context.WithCancel(ctx)
+	defer stop()
+	b.SetBytes(int64(len(benchEvent)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := Request{Body: benchEvent, Type: "call", Stop: draining, StopAt: time.Now().Add(time.Hour), StopQueued: true}
+			if res := f.Deliver(ctx, req); res.Err != nil {
 				b.Error(res.Err)
 				return
 			}

@@ -84,8 +84,11 @@ type Request struct {
 	// done by then fails retryable with ErrStopped. The first attempt, and
 	// one in flight, go ahead (Deliver's ctx cuts those short).
 	Stop context.Context
-	// StopQueued, with Stop, also stops an attempt still waiting for one
-	// of the Config.Concurrency slots when Stop is done, the first one
+	// StopAt, when not zero, stops the delivery at that time as Stop
+	// would (a max age, say).
+	StopAt time.Time
+	// StopQueued, with Stop or StopAt, also stops an attempt still waiting
+	// for one of the Config.Concurrency slots when it stops, the first one
 	// included: it is not made, nor counted, and Deliver fails retryable
 	// with ErrStopped. For a caller that keeps the event, so that a stop
 	// behind a slow handler sends nothing new.
@@ -155,7 +158,7 @@ func New(cfg Config) (*Forwarder, error) {
 		RetryMax:       maxAttempts - 1,
 		RequestLogHook: f.requestHook,
 		CheckRetry:     f.checkRetry,
-		Backoff:        backoff,
+		Backoff:        noWait,
 		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
 	}
 
@@ -259,15 +262,9 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	}
 	c.body = r.Body
 	if r.Stop != nil {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		c.cancel = cancel
-		defer context.AfterFunc(r.Stop, c.stop)()
-		if r.StopQueued {
-			c.stopQueued = r.Stop.Done()
-		}
+		c.stop = r.Stop.Done()
 	}
+	c.stopAt, c.stopQueued = r.StopAt, r.StopQueued
 	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callKey{}, c), http.MethodPost, f.url, r.Body)
 	if err != nil { // the URL was checked in New; this is not expected
 		res.Err = &Error{URL: f.redacted, Err: err, msg: "forward: POST " + f.redacted + ": " + err.Error()}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // errNotStarted ends an attempt stopped while it waited for a slot
@@ -26,14 +27,18 @@ type limited struct {
 func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := callFrom(req.Context())
 	var (
-		stop  <-chan struct{}
-		class string
-		retry bool
+		stop   <-chan struct{}
+		stopAt time.Time
+		class  string
+		retry  bool
 	)
 	if c != nil {
-		stop, class, retry = c.stopQueued, c.class, c.attempts > 1
+		class, retry = c.class, c.attempts > 1
+		if c.stopQueued {
+			stop, stopAt = c.stop, c.stopAt
+		}
 	}
-	start, ok := l.slots.acquire(class, retry, req.Context().Done(), stop)
+	start, ok := l.slots.acquire(class, retry, req.Context().Done(), stop, stopAt)
 	if !ok {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on errors

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -37,52 +36,57 @@ type call struct {
 	body      []byte    // what is POSTed, for the Standard Webhooks signature
 	budget    int       // Request.Attempts
 	retryAt   time.Time // when the next attempt is due, once budget ended the call
-	// stopQueued is Request.Stop's Done with Request.StopQueued; notStarted
-	// says the last attempt was stopped while it waited for a slot.
-	stopQueued <-chan struct{}
+	// stop is Request.Stop's Done (nil without one) and stopAt
+	// Request.StopAt: the call is stopping once either came (stopped).
+	// stopQueued is Request.StopQueued; notStarted says the last attempt
+	// was stopped while it waited for a slot.
+	stop       <-chan struct{}
+	stopAt     time.Time
+	stopQueued bool
 	notStarted bool
-
-	// With Request.Stop: cancel ends the call's context, and so a backoff
-	// wait; stop (on Stop's AfterFunc goroutine) calls it only while the
-	// call waits to retry: a first attempt, or one in flight, goes ahead.
-	cancel   context.CancelCauseFunc
-	mu       sync.Mutex
-	waiting  bool // guarded by mu: between a failed attempt and its retry
-	stopping bool // guarded by mu
-	skipped  bool // guarded by mu: the current attempt began after stop ended its wait; it is not counted
 }
 
-// ErrStopped ends a delivery whose Request.Stop was done before it
-// succeeded or was refused; it is retryable.
+// ErrStopped ends a delivery whose Request.Stop was done (or whose
+// Request.StopAt came) before it succeeded or was refused; it is retryable.
 var ErrStopped = errors.New("no further attempt: stopping")
 
-// stop is Request.Stop's AfterFunc.
-func (c *call) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stopping = true
-	if c.waiting {
-		c.cancel(ErrStopped)
+// stopped reports whether the call was asked to stop: Request.Stop done,
+// or Request.StopAt come.
+func (c *call) stopped() bool {
+	select {
+	case <-c.stop: // a nil channel (no Stop) never is
+		return true
+	default:
 	}
+	return !c.stopAt.IsZero() && !time.Now().Before(c.stopAt)
 }
 
-// attemptStarts and attemptEnded bracket each attempt. attemptStarts
-// reports false for a retry that begins after stop ended its wait (its
-// timer fired at the same moment): that attempt fails at once on the
-// cancelled context and is not counted. attemptEnded reports whether the
-// call was asked to stop, and whether the attempt was skipped.
-func (c *call) attemptStarts() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.skipped = c.waiting && c.stopping
-	c.waiting = false
-	return !c.skipped
-}
-
-func (c *call) attemptEnded() (stopping, skipped bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopping, c.skipped
+// waitRetry waits d before the next attempt, and reports false if the call
+// was stopped (Request.Stop, Request.StopAt) or ctx ended first. The call
+// waits itself, rather than leave it to retryablehttp, whose wait only a
+// context ending cuts short: each call would need a context and a watch
+// of Request.Stop of its own, which cost more than the rest of a delivery
+// when every first attempt succeeds.
+func (c *call) waitRetry(ctx context.Context, d time.Duration) bool {
+	untilStop := false
+	if !c.stopAt.IsZero() {
+		left := time.Until(c.stopAt)
+		if left <= 0 {
+			return false
+		}
+		if left < d {
+			d, untilStop = left, true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return !untilStop
+	case <-c.stop:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // started sets the start of the attempt under way to now: it began
@@ -93,25 +97,6 @@ func (c *call) started() {
 	if n := len(c.history); n > 0 {
 		c.history[n-1].At = time.Now()
 	}
-}
-
-// retrying marks the wait before the next attempt, and reports false if
-// stop came first (after attemptEnded looked): it found no wait to end
-// then, so no retry may start.
-func (c *call) retrying() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopping {
-		return false
-	}
-	c.waiting = true
-	return true
-}
-
-func (c *call) stopped() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopping
 }
 
 type callKey struct{}
@@ -155,9 +140,6 @@ func retryableErr(err error) bool {
 func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int) {
 	c := callFrom(req.Context())
 	if c != nil {
-		if !c.attemptStarts() {
-			return
-		}
 		c.attempts = c.prior + i + 1
 		c.history = append(c.history, Attempt{At: time.Now()})
 		i += c.prior // the header numbers attempts across runs
@@ -198,10 +180,7 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if c == nil {
 		return false, nil
 	}
-	stopping, skipped := c.attemptEnded()
-	if skipped { // neither recorded nor counted
-		return false, nil
-	}
+	stopping := c.stopped()
 	if errors.Is(err, errNotStarted) { // recorded, but not made: not counted
 		c.history = c.history[:len(c.history)-1]
 		c.attempts--
@@ -239,7 +218,9 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		return false, nil
 	}
 	if resp != nil {
-		// retryablehttp drains only 4 KiB; a framework's error page is longer.
+		// retryablehttp drains only 4 KiB; a framework's error page is
+		// longer. Closed, the answer gives its connection and its slot
+		// back before the wait.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	}
 	// The caller waits for the next attempt itself once budget is used up.
@@ -247,14 +228,11 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	if ended {
 		c.retryAt = time.Now().Add(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp))
 	} else {
+		if resp != nil {
+			resp.Body.Close()
+		}
 		if c.attempted != nil {
 			c.attempted(c.history)
-		}
-		if !c.retrying() {
-			// Stopped since attemptEnded: else the wait (an hour, say)
-			// would begin after stop had looked for one to end, and hold
-			// up the shutdown (TestShutdownStartsNoRetry, once, in CI).
-			return false, nil
 		}
 	}
 	if f.log.Enabled(ctx, slog.LevelWarn) {
@@ -267,8 +245,16 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		}
 		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
 	}
-	return !ended, nil
+	if ended {
+		return false, nil
+	}
+	// The wait is this call's, as retryablehttp would count it: by the
+	// attempts of this call (its Backoff is noWait).
+	return c.waitRetry(ctx, backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-c.prior-1, resp)), nil
 }
+
+// noWait is the retryablehttp.Backoff: checkRetry has waited already.
+func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
 
 // maxAttemptsText is MaxAttempts for log lines.
 func (f *Forwarder) maxAttemptsText() string {
@@ -292,7 +278,7 @@ func (f *Forwarder) RetryWait(attempts int, asked time.Duration) time.Duration {
 // MaxRetryWait is the longest wait between attempts (Config.RetryWaitMax).
 func (f *Forwarder) MaxRetryWait() time.Duration { return f.client.RetryWaitMax }
 
-// backoff is the retryablehttp.Backoff: the wait after attempt n+1 fails.
+// backoff is the wait after attempt n+1 fails.
 // The normal wait is "equal jitter" exponential: with d = lo·2^(n+1)
 // capped at hi, a uniform pick from [d/2, d], never below lo; so it lies
 // in [lo, hi]. A 429 or 503 answer's Retry-After (delta-seconds or

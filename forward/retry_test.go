@@ -289,3 +289,77 @@ func TestStopQueuedSendsNothingNew(t *testing.T) {
 		t.Errorf("%d POSTs reached the handler, want only the one in flight before the stop", n)
 	}
 }
+
+// TestStopAtEndsRetryWait: Request.StopAt ends a backoff wait when it
+// comes, as a Stop done then would, and the wait holds no slot: another
+// delivery goes ahead meanwhile on the only one.
+func TestStopAtEndsRetryWait(t *testing.T) {
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.Header.Get(DefaultTypeHeader) == "fail" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	logs := make(records, 1)
+	f := newForwarder(t, rc.URL, Config{Concurrency: 1, RetryWaitMin: time.Hour, RetryWaitMax: time.Hour, Logger: slog.New(logs)})
+	waiting := make(chan Result, 1)
+	go func() {
+		waiting <- f.Deliver(context.Background(), Request{Body: []byte(`{}`), Type: "fail", StopAt: time.Now().Add(500 * time.Millisecond)})
+	}()
+	<-logs // "retrying": the hour's wait comes next
+	if res := f.Deliver(context.Background(), Request{Body: []byte(`{}`), Type: "call"}); res.Err != nil {
+		t.Errorf("a delivery during the other's wait: %v, want delivered", res.Err)
+	}
+	var res Result
+	select {
+	case res = <-waiting:
+	case <-time.After(time.Minute):
+		t.Fatal("StopAt did not end the backoff wait of an hour")
+	}
+	if !errors.Is(res.Err, ErrStopped) || !res.Retryable || res.Attempts != 1 || res.Status != http.StatusServiceUnavailable {
+		t.Errorf("Result = %+v, want ErrStopped, retryable, after 1 attempt answered 503", res)
+	}
+	if n := len(rc.recorded()); n != 2 {
+		t.Errorf("%d POSTs reached the handler, want 2", n)
+	}
+}
+
+// TestStopAtStopsQueued: with Request.StopQueued, an attempt still
+// waiting for a slot when Request.StopAt comes is not made nor counted.
+func TestStopAtStopsQueued(t *testing.T) {
+	arrived, release := make(chan struct{}, 2), make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		arrived <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	f := newForwarder(t, rc.URL, Config{Concurrency: 1})
+	inFlight := make(chan Result, 1)
+	go func() { inFlight <- f.Deliver(context.Background(), Request{Body: []byte(`{}`)}) }()
+	<-arrived // it holds the only slot
+	queued := make(chan Result, 1)
+	go func() {
+		queued <- f.Deliver(context.Background(), Request{Body: []byte(`{}`), StopAt: time.Now().Add(200 * time.Millisecond), StopQueued: true})
+	}()
+	var res Result
+	select {
+	case res = <-queued:
+	case <-time.After(time.Minute):
+		t.Error("StopAt did not end the wait for a slot")
+	}
+	close(release)
+	if res.ID == "" { // not stopped: it went ahead once the slot was free
+		res = <-queued
+	}
+	if !errors.Is(res.Err, ErrStopped) || !res.Retryable || res.Attempts != 0 || len(res.History) != 0 {
+		t.Errorf("queued delivery at StopAt: %v, retryable %v, %d attempts, %d in history; want ErrStopped, retryable, none made",
+			res.Err, res.Retryable, res.Attempts, len(res.History))
+	}
+	if res := <-inFlight; res.Err != nil {
+		t.Errorf("the delivery in flight: %v, want delivered", res.Err)
+	}
+	if n := len(rc.recorded()); n != 1 {
+		t.Errorf("%d POSTs reached the handler, want only the one in flight", n)
+	}
+}

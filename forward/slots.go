@@ -98,12 +98,15 @@ func (l *slotLane) held(now int64) int64 { return l.used + int64(l.inFlight)*now
 
 // acquire takes a slot for an attempt of class (retry: not its event's
 // first attempt) and returns when it took it. It returns false, holding
-// none, if cancel or stop is closed first.
-func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) (int64, bool) {
+// none, if cancel or stop is closed, or stopAt (unless zero) comes, first.
+func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}, stopAt time.Time) (int64, bool) {
 	select {
 	case <-stop: // stopped already: not even a free slot is taken
 		return 0, false
 	default:
+	}
+	if !stopAt.IsZero() && !time.Now().Before(stopAt) {
+		return 0, false
 	}
 	s.mu.Lock()
 	l := s.lane(class)
@@ -122,11 +125,18 @@ func (s *slots) acquire(class string, retry bool, cancel, stop <-chan struct{}) 
 		l.first = append(l.first, w)
 	}
 	s.mu.Unlock()
+	var at <-chan time.Time
+	if !stopAt.IsZero() {
+		t := time.NewTimer(time.Until(stopAt))
+		defer t.Stop()
+		at = t.C
+	}
 	select {
 	case <-w.ready:
 		return w.start, true
 	case <-cancel:
 	case <-stop:
+	case <-at:
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
