@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -112,13 +113,24 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	if len(routes) == 0 {
 		return nil, errors.New("no target: pass --forward-to URL of your webhook handler (or --route TYPE=URL)")
 	}
+	events, err := filterTypes(c.StringSlice("events"))
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		// A route for a type --events leaves out would never receive an
+		// event: most likely a type missing from --events.
+		for _, r := range routes {
+			for _, t := range r.Types {
+				if !slices.Contains(events, t) {
+					return nil, fmt.Errorf("--route %s=… but --events leaves %s out, so its handler would never receive an event: add %s to --events, or drop the route", t, t, t)
+				}
+			}
+		}
+	}
 	if base.URL == "" {
 		// No default handler: every event type that is not filtered out
 		// must have a route, or its events would go nowhere.
-		events, err := filterTypes(c.StringSlice("events"))
-		if err != nil {
-			return nil, err
-		}
 		if len(events) == 0 {
 			return nil, errors.New("--route without --forward-to: events of the other types would go nowhere; add --forward-to, or --events with only routed types")
 		}
