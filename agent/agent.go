@@ -168,7 +168,7 @@ type Queue interface {
 	Unpark()
 	Share(n int)
 	Waits(ev spool.Event)
-	Reject(ev spool.Event, reason string, replayable bool)
+	Reject(ev spool.Event, reason string, replayable bool) error
 	Len() int
 	Close()
 	StopWaiting()
@@ -454,7 +454,13 @@ func (a *Agent) reject(ev spool.Event, msg, reason string) {
 	a.stats.rejected.Add(1)
 	r := &a.cfg.Routes[0]
 	ev.Target = r.Name
-	r.Queue.Reject(ev, reason, false)
+	if err := r.Queue.Reject(ev, reason, false); err != nil {
+		a.stats.abandoned.Add(1)
+		a.stats.unqueued.Add(1)
+		a.log.Error(msg+"; it could not be kept as a dead letter and is lost", "type", ev.Type, "key", ev.Key, "id", ev.ID,
+			"reason", reason, "error", err.Error(), "conn", ev.Source)
+		return
+	}
 	a.log.Error(msg, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 		"reason", reason, "dead_letter", r.Queue.Durable(), "conn", ev.Source)
 }
@@ -465,7 +471,13 @@ func (a *Agent) reject(ev spool.Event, msg, reason string) {
 func (a *Agent) keepNonEvent(ev spool.Event, reason string) {
 	r := &a.cfg.Routes[0]
 	ev.Target = r.Name
-	r.Queue.Reject(ev, reason+"; kept, not forwarded", true)
+	if err := r.Queue.Reject(ev, reason+"; kept, not forwarded", true); err != nil {
+		a.stats.abandoned.Add(1)
+		a.stats.unqueued.Add(1)
+		a.log.Error("frame could not be kept as a dead letter and is lost", "conn", ev.Source, "id", ev.ID, "reason", reason,
+			"bytes", len(ev.Body), "error", err.Error())
+		return
+	}
 	a.log.Warn("frame kept as a dead letter, not forwarded", "conn", ev.Source, "id", ev.ID, "reason", reason,
 		"bytes", len(ev.Body), "dead_letter", r.Queue.Durable())
 }

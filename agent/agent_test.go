@@ -1671,6 +1671,41 @@ func TestUnqueuedEventIsNotCalledInMemory(t *testing.T) {
 	}
 }
 
+// TestUnkeptNonEventIsLost: a frame that is not an event, to be kept as a
+// dead letter (KeepNonEvents) when the spool has stopped, is logged as
+// lost and counted, not as kept (found by review).
+func TestUnkeptNonEventIsLost(t *testing.T) {
+	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := disk.Run(ctx); err != nil { // stopped: Reject refuses from now on
+		t.Fatal(err)
+	}
+	h, _ := unavailable(t)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Queue = disk
+	cfg.KeepNonEvents = true
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	if d := fake.PublishRaw("sms", []byte("not an event")); d.Frames != 1 {
+		t.Fatalf("the frame reached %d connections, want 1", d.Frames)
+	}
+	r.logs.waitFind(t, 1, "ERROR", "frame could not be kept as a dead letter and is lost")
+	_ = r.stop(t)
+	if n := len(r.logs.find(t, "WARN", "frame kept as a dead letter, not forwarded")); n != 0 {
+		t.Errorf("%d frame-kept lines, want none: it was not kept", n)
+	}
+	if s := r.a.Stats(); s.Abandoned != 1 {
+		t.Errorf("stats %+v, want the frame counted as lost", s)
+	}
+}
+
 // TestMaxAgeDeadLetterNamesLastAnswer: an event that reaches its max age
 // while retrying becomes a dead letter whose reason names the handler's
 // last answer, not the deadline that cut the retry wait short (found by a

@@ -13,7 +13,7 @@ type counters struct {
 	delivered, failed, abandoned  atomic.Int64
 	reconnects, gaps, gapNanos    atomic.Int64
 	filtered, rejected, oversized atomic.Int64
-	unqueued                      atomic.Int64 // of abandoned: those Append refused
+	unqueued                      atomic.Int64 // of abandoned: those Append (or Reject) refused
 	parked                        atomic.Int64
 	droppedUnread                 atomic.Int64 // connections dropped while their reader was held up
 }

@@ -506,8 +506,9 @@ func (d *Disk) Hold(ev Event) {
 // Reject stores a frame refused on arrival straight among the dead
 // letters, with the reason; it is never handed out. A refused one (a bad
 // signature: replayable false) is never replayed either; a replayable one
-// (kept although it is not an event) is, by id, as any dead letter.
-func (d *Disk) Reject(ev Event, reason string, replayable bool) {
+// (kept although it is not an event) is, by id, as any dead letter. It
+// fails with ErrClosed once Run has returned: the frame is not stored.
+func (d *Disk) Reject(ev Event, reason string, replayable bool) error {
 	d.appendMu.Lock()
 	defer d.appendMu.Unlock()
 	d.seq++
@@ -516,5 +517,9 @@ func (d *Disk) Reject(ev Event, reason string, replayable bool) {
 	if replayable {
 		kind = opDOA
 	}
-	d.send(op{kind: kind, ev: ev, reason: reason, at: time.Now()})
+	if err := d.send(op{kind: kind, ev: ev, reason: reason, at: time.Now()}); err != nil {
+		d.seq--
+		return err
+	}
+	return nil
 }

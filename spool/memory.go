@@ -176,7 +176,7 @@ func (q *Memory) Tried(Event, []Attempt) {}
 
 // Reject is for a frame refused on arrival (e.g. a bad signature); in
 // memory nothing is kept (the agent logs it).
-func (q *Memory) Reject(Event, string, bool) {}
+func (q *Memory) Reject(Event, string, bool) error { return nil }
 
 // Park gives back ev, whose delivery waits for a retry, until p is due,
 // with the attempts made so far: Next hands it out again then, with them
