@@ -1642,21 +1642,12 @@ func TestShutdownDoesNotCountCancelledAttempt(t *testing.T) {
 // queue, which this agent has none of. (A black-box review saw "in-memory
 // queue: they are lost" after a disk filled up.)
 func TestUnqueuedEventIsNotCalledInMemory(t *testing.T) {
-	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := disk.Run(ctx); err != nil { // stopped: Append refuses from now on
-		t.Fatal(err)
-	}
 	h, _ := unavailable(t)
 	fake := newFake(t, dialpadtest.Config{})
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, "sms", wsID)
 	cfg := testConfig()
-	cfg.Queue = disk
+	cfg.Queue = stoppedDisk(t)
 	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
 	publish(t, fake, "sms", dialpadtest.NewGenerator(43).SMS(), 1)
@@ -1671,25 +1662,31 @@ func TestUnqueuedEventIsNotCalledInMemory(t *testing.T) {
 	}
 }
 
-// TestUnkeptNonEventIsLost: a frame that is not an event, to be kept as a
-// dead letter (KeepNonEvents) when the spool has stopped, is logged as
-// lost and counted, not as kept (found by review).
-func TestUnkeptNonEventIsLost(t *testing.T) {
+// stoppedDisk is a durable spool whose Run has returned: it refuses
+// Append and Reject.
+func stoppedDisk(t *testing.T) *spool.Disk {
 	disk, err := spool.OpenDisk(spool.DiskConfig{Path: filepath.Join(t.TempDir(), "events.spool")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := disk.Run(ctx); err != nil { // stopped: Reject refuses from now on
+	if err := disk.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return disk
+}
+
+// TestUnkeptNonEventIsLost: a frame that is not an event, to be kept as a
+// dead letter (KeepNonEvents) when the spool has stopped, is logged as
+// lost and counted, not as kept (found by review).
+func TestUnkeptNonEventIsLost(t *testing.T) {
 	h, _ := unavailable(t)
 	fake := newFake(t, dialpadtest.Config{})
 	wsID := fake.AddWebsocket("")
 	addSub(t, fake, "sms", wsID)
 	cfg := testConfig()
-	cfg.Queue = disk
+	cfg.Queue = stoppedDisk(t)
 	cfg.KeepNonEvents = true
 	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
