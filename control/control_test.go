@@ -206,6 +206,7 @@ func TestLongSpoolPath(t *testing.T) {
 			}
 			path := longSpool(t)
 			t.Setenv("TMPDIR", tmp)
+			t.Setenv("XDG_CACHE_HOME", shortDir(t))
 			setXDG(tc.listenXDG)
 			stale, err := Listen(path)
 			if err != nil {
@@ -253,7 +254,8 @@ func TestLongSpoolPath(t *testing.T) {
 
 // TestFallbackRefused: a socket directory under TMPDIR that is not this
 // user's private directory, or a TMPDIR too long to hold a socket, is
-// refused with an error that says what is wrong and what to do, not
+// refused, and with a cache directory others may write to, the last
+// place, too, with an error that says what is wrong and what to do, not
 // "bind: invalid argument"; no socket is made, and Ask says that no agent
 // answers, and why.
 func TestFallbackRefused(t *testing.T) {
@@ -290,6 +292,7 @@ func TestFallbackRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := longSpool(t)
 			tmp := tc.prepare(t, shortDir(t))
+			t.Setenv("XDG_CACHE_HOME", openCache(t))
 			t.Setenv("XDG_RUNTIME_DIR", "")
 			t.Setenv("TMPDIR", tmp)
 			want := tc.want
@@ -304,6 +307,7 @@ func TestFallbackRefused(t *testing.T) {
 			for _, want := range []string{
 				"control socket: " + path + Suffix + " is too long for a unix socket (",
 				want,
+				"which lets group or others write to it",
 				"use a shorter --spool path, or set TMPDIR to a short directory of your own",
 			} {
 				if !strings.Contains(err.Error(), want) {
@@ -321,5 +325,89 @@ func TestFallbackRefused(t *testing.T) {
 				t.Errorf("Ask = %v, want ErrNoAgent saying %q", err, want)
 			}
 		})
+	}
+}
+
+// openCache is a cache directory others may write to: no place for a
+// control socket.
+func openCache(t *testing.T) string {
+	t.Helper()
+	dir := shortDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestTakenTmpDirFallsBackToCache: when dialpad-tunnel-<uid> under a shared
+// TMPDIR is not this user's (another user made it first), the socket goes
+// to dialpad-tunnel under the user's cache directory, and Ask finds it
+// there: live replay still works.
+func TestTakenTmpDirFallsBackToCache(t *testing.T) {
+	tmp, cache := shortDir(t), shortDir(t)
+	taken := filepath.Join(tmp, "dialpad-tunnel-"+strconv.Itoa(os.Getuid()))
+	if err := os.Mkdir(taken, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(taken, 0o755); err != nil { // as good as another user's: refused
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cache, 0o755); err != nil { // a usual ~/.cache
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_CACHE_HOME", cache)
+	path := longSpool(t)
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen with the TMPDIR place taken = %v, want the cache directory used", err)
+	}
+	stop := serveCount(ln)
+	defer stop()
+	dir := filepath.Join(cache, "dialpad-tunnel")
+	if socks, _ := filepath.Glob(filepath.Join(dir, "*"+Suffix)); len(socks) != 1 {
+		t.Fatalf("sockets in %s: %q, want one", dir, socks)
+	}
+	if fi, err := os.Lstat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory %s: mode %v (%v), want 0700", dir, fi.Mode().Perm(), err)
+	}
+	if resp, err := Ask(context.Background(), path, Request{Op: "replay", Dead: true}); err != nil || resp.Replayed != 3 {
+		t.Fatalf("Ask = %+v, %v; want 3 replayed", resp, err)
+	}
+}
+
+// TestSpellingsOfOneSpool: an agent and a command that name one spool
+// file by two spellings, one short enough for a socket beside it and one
+// too long (through a symbolic link to its directory), find each other,
+// whichever spelling the agent was given.
+func TestSpellingsOfOneSpool(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", shortDir(t))
+	t.Setenv("XDG_CACHE_HOME", shortDir(t))
+	real := shortDir(t)
+	short := filepath.Join(real, "e.spool")
+	if err := os.WriteFile(short, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), strings.Repeat("l", 100))
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(link, "e.spool")
+	if len(short+Suffix) > maxSockLen || len(long+Suffix) <= maxSockLen {
+		t.Fatalf("spellings %d and %d bytes long: want one short enough for a socket, one not", len(short), len(long))
+	}
+	for _, tc := range []struct{ listen, ask string }{{short, long}, {long, short}} {
+		ln, err := Listen(tc.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := serveCount(ln)
+		resp, err := Ask(context.Background(), tc.ask, Request{Op: "replay", Dead: true})
+		stop()
+		if err != nil || resp.Replayed != 3 {
+			t.Errorf("listen given %d bytes, ask %d: Ask = %+v, %v; want 3 replayed", len(tc.listen), len(tc.ask), resp, err)
+		}
 	}
 }

@@ -14,4 +14,4 @@ func userDirName() string { return "dialpad-tunnel" }
 
 // ownedPrivate accepts any directory: without unix owners and modes,
 // the directory's access control lists restrict it.
-func ownedPrivate(string, os.FileInfo) error { return nil }
+func ownedPrivate(string, os.FileInfo, bool) error { return nil }

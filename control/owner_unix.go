@@ -18,8 +18,9 @@ const maxSockLen = len(syscall.RawSockaddrUnix{}.Path) - 1
 func userDirName() string { return fmt.Sprintf("dialpad-tunnel-%d", os.Getuid()) }
 
 // ownedPrivate checks that the directory dir, described by fi, belongs to
-// this user and has no permission for group or others.
-func ownedPrivate(dir string, fi os.FileInfo) error {
+// this user and has no permission for group or others; with shown, only
+// no write permission for them.
+func ownedPrivate(dir string, fi os.FileInfo, shown bool) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("%s: cannot tell its owner", dir)
@@ -27,7 +28,11 @@ func ownedPrivate(dir string, fi os.FileInfo) error {
 	if uid := os.Getuid(); int(st.Uid) != uid {
 		return fmt.Errorf("%s: is owned by uid %d, not this user (uid %d)", dir, st.Uid, uid)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	perm := fi.Mode().Perm()
+	switch {
+	case shown && perm&0o022 != 0:
+		return fmt.Errorf("%s: has mode %04o, which lets group or others write to it", dir, perm)
+	case !shown && perm&0o077 != 0:
 		return fmt.Errorf("%s: has mode %04o, which lets group or others in (want 0700)", dir, perm)
 	}
 	return nil

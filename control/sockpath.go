@@ -15,20 +15,30 @@ import (
 // their spool: dir, made by Listen (mode 0700) and used only while it is a
 // real directory of this user that no one else may enter.
 type place struct {
-	parent string // when set, a directory that must itself be private (XDG_RUNTIME_DIR)
-	dir    string
+	// parent, when set, must itself be this user's: private
+	// (XDG_RUNTIME_DIR), or at least closed to others' writes (the cache
+	// directory, which is often 0755).
+	parent      string
+	parentShown bool // others may read parent, not write it
+	dir         string
 }
 
 // places are where a socket that does not fit beside its spool goes, in
 // the order Listen tries them: $XDG_RUNTIME_DIR/dialpad-tunnel when
 // XDG_RUNTIME_DIR is set to an absolute path (the XDG spec makes it the
-// user's own, mode 0700), then dialpad-tunnel-<uid> under os.TempDir.
+// user's own, mode 0700), then dialpad-tunnel-<uid> under os.TempDir,
+// then dialpad-tunnel under the user's cache directory ($XDG_CACHE_HOME or
+// ~/.cache), for when another user took that name under a shared TMPDIR.
 func places() []place {
 	var ps []place
 	if x := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
 		ps = append(ps, place{parent: x, dir: filepath.Join(x, "dialpad-tunnel")})
 	}
-	return append(ps, place{dir: filepath.Join(os.TempDir(), userDirName())})
+	ps = append(ps, place{dir: filepath.Join(os.TempDir(), userDirName())})
+	if cache, err := os.UserCacheDir(); err == nil && filepath.IsAbs(cache) {
+		ps = append(ps, place{parent: cache, parentShown: true, dir: filepath.Join(cache, "dialpad-tunnel")})
+	}
+	return ps
 }
 
 // sockName is the name, in a place, of the control socket of the spool
@@ -49,7 +59,7 @@ func sockName(abs string) string {
 // missing directory is made, mode 0700.
 func (p place) ready(create bool) error {
 	if p.parent != "" {
-		if err := privateDir(p.parent); err != nil {
+		if err := userDir(p.parent, p.parentShown); err != nil {
 			return err
 		}
 	}
@@ -70,7 +80,11 @@ func (p place) ready(create bool) error {
 
 // privateDir checks that dir is a real directory of this user that group
 // and others may not use.
-func privateDir(dir string) error {
+func privateDir(dir string) error { return userDir(dir, false) }
+
+// userDir checks that dir is a real directory of this user that group and
+// others may not use, or with shown, may not write to.
+func userDir(dir string, shown bool) error {
 	fi, err := os.Lstat(dir)
 	switch {
 	case err != nil:
@@ -80,7 +94,7 @@ func privateDir(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%s: is not a directory", dir)
 	}
-	return ownedPrivate(dir, fi)
+	return ownedPrivate(dir, fi, shown)
 }
 
 // listenPath is where Listen makes the control socket of the spool file at
@@ -118,10 +132,21 @@ func sockets(path string, create bool) (socks, why []string, long string) {
 	if err != nil {
 		return nil, []string{err.Error()}, ""
 	}
-	if len(abs+Suffix) <= maxSockLen {
-		return []string{path + Suffix}, nil, ""
+	// Whether the socket fits beside the file is decided by the file's
+	// real path, so that every spelling of it (through a symbolic link,
+	// say) finds the same socket. Ask also tries the spelling given, as
+	// an earlier version made the socket there.
+	real := abs
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		real = r
 	}
-	name := sockName(abs)
+	if !create && real != abs && len(abs+Suffix) <= maxSockLen {
+		socks = append(socks, path+Suffix)
+	}
+	if len(real+Suffix) <= maxSockLen {
+		return append([]string{real + Suffix}, socks...), nil, ""
+	}
+	name := sockName(real)
 	for _, p := range places() {
 		sock := filepath.Join(p.dir, name)
 		if len(sock) > maxSockLen {
@@ -137,7 +162,7 @@ func sockets(path string, create bool) (socks, why []string, long string) {
 			break
 		}
 	}
-	return socks, why, tooLong(abs + Suffix)
+	return socks, why, tooLong(real + Suffix)
 }
 
 // tooLong says that sock is too long for a unix socket.
