@@ -327,6 +327,12 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if err != nil {
 		a.stats.invalid.Add(1)
 		if a.cfg.KeepNonEvents {
+			// Kept once, as an event is, when two connections overlap.
+			if overlapping := a.overlapping(c, now); a.dedupe.duplicate(data, c.id, now, overlapping) {
+				a.stats.duplicates.Add(1)
+				a.log.Debug("duplicate frame dropped", "conn", c.name, "bytes", len(data))
+				return
+			}
 			// Typed and keyed as an unrecognised event of its connection,
 			// should it be replayed.
 			a.keepNonEvent(spool.Event{ID: newDeliveryID(), Key: "other:" + src.Type, Type: src.Type, JWT: f.jwt, Body: data,
@@ -352,14 +358,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	}
 	// After the signature check: a forged copy must not make the genuine
 	// frame look like a duplicate.
-	overlapping := a.live.Load() > 1
-	if c.waitedOlder {
-		// Its frames waited for older connections to end, which may have
-		// taken longer than the checks stay armed: the copies of what they
-		// carried come now.
-		c.waitedOlder = false
-		a.dedupe.held(now)
-	}
+	overlapping := a.overlapping(c, now)
 	checking := a.dedupe.checking(now, overlapping)
 	if checking {
 		// While frames are checked, the check and the queueing are one
@@ -446,6 +445,20 @@ func (a *Agent) verify(f frame, data []byte) error {
 		return errors.New("unsigned JSON frame while --verify-secret is set")
 	}
 	return signing.VerifyHS256(data, a.cfg.VerifySecret)
+}
+
+// overlapping reports whether another connection is open beside c, whose
+// copies of c's frames are then checked for (dedupe) in any case. Run by
+// c's reader, for a frame that arrived at now.
+func (a *Agent) overlapping(c *conn, now time.Time) bool {
+	if c.waitedOlder {
+		// Its frames waited for older connections to end, which may have
+		// taken longer than the checks stay armed: the copies of what they
+		// carried come now.
+		c.waitedOlder = false
+		a.dedupe.held(now)
+	}
+	return a.live.Load() > 1
 }
 
 // reject keeps a frame that failed verification as a dead letter of the

@@ -648,6 +648,33 @@ func TestOverlappingSourcesDeliverOnce(t *testing.T) {
 	}
 }
 
+// A frame that is not an event, kept (KeepNonEvents), is kept once when
+// two connections carry it, as an event is delivered once (found by
+// review).
+func TestOverlappingSourcesKeepNonEventOnce(t *testing.T) {
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	callSub := addSub(t, fake, "call", wsID)
+	recv := newReceiver(t, nil)
+	client := newClient(t, fake, fake.APIKey())
+	cfg := testConfig()
+	cfg.KeepNonEvents = true
+	r := startAgent(t, cfg, recv.url,
+		WebsocketSource(client, dialpad.ID(wsID)), SubscriptionSource(client, dialpad.Call, dialpad.ID(callSub)))
+	waitConns(t, fake, 2)
+	if d := fake.PublishRaw("call", []byte("not an event")); d.Frames != 2 {
+		t.Fatalf("the frame reached %d connections, want 2", d.Frames)
+	}
+	waitUntil(t, testWait, func() bool { st := r.a.Stats(); return st.Invalid == 2 && st.Duplicates == 1 },
+		func() string { return fmt.Sprintf("stats %+v, want 2 frames that are not events, 1 a duplicate", r.a.Stats()) })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := len(r.logs.find(t, "WARN", "frame kept as a dead letter, not forwarded")); n != 1 {
+		t.Errorf("%d frames kept, want 1", n)
+	}
+}
+
 // With several sources open (so frames are checked for duplicates all the
 // time), an event Dialpad sends twice on one connection is forwarded twice,
 // as a webhook would get it; only the copies another connection carries
