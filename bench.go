@@ -27,6 +27,7 @@ func benchCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "events", Value: 20000, Usage: "burst size"},
 			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel POSTs, on both paths"},
+			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "bursts per path, each agent burst just after a direct one; the figures are the medians (a noisy machine swings one burst's ratio widely)"},
 			&cli.IntFlag{Name: "rate", Value: 200, Usage: "events/s of the latency phase"},
 			&cli.DurationFlag{Name: "rate-for", Value: 5 * time.Second, Usage: "length of the latency phase"},
 			&cli.BoolFlag{Name: "no-spool", Usage: "measure the agent with its in-memory queue instead of the durable spool"},
@@ -51,7 +52,7 @@ func benchCommand() *cli.Command {
 			log := slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 			conc := c.Int("concurrency")
 			cfg := bench.Config{
-				Events: c.Int("events"), Concurrency: conc, Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
+				Events: c.Int("events"), Concurrency: conc, Rounds: c.Int("rounds"), Rate: c.Int("rate"), RateFor: c.Duration("rate-for"), Out: c.App.Writer,
 			}
 			if !c.Bool("in-process") {
 				common := []string{"--concurrency", strconv.Itoa(conc), "--max-attempts", "0", "--procs", strconv.Itoa(c.Int("procs"))}
@@ -105,6 +106,7 @@ func benchCommand() *cli.Command {
 var benchRanges = []flagRange{
 	{"events", 1, math.MaxInt32, "1 or more"},
 	{"concurrency", 1, 4096, "1 to 4096"},
+	{"rounds", 1, 100, "1 to 100"},
 	{"rate", 1, 100000, "1 to 100000"},
 	// The latency phase sends --rate events in each whole second.
 	{"rate-for", int64(time.Second), math.MaxInt64, "1s or more"},

@@ -21,7 +21,7 @@ import (
 // TestBenchCommand runs a small `bench` in-process: the three paths (with
 // --bare) deliver every event and the report has the figures a user reads.
 func TestBenchCommand(t *testing.T) {
-	r := start(t, "bench", "--in-process", "--bare", "--events", "500", "--rate", "50", "--rate-for", "1s", "--backlog", "0")
+	r := start(t, "bench", "--in-process", "--bare", "--events", "500", "--rounds", "2", "--rate", "50", "--rate-for", "1s", "--backlog", "0")
 	if err := r.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("bench: %v\n%s", err, r.stdout.String())
 	}
@@ -35,8 +35,20 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("%s: %d events/s", row, n)
 		}
 	}
-	mustContain(t, out, "throughput ratio agent/direct:")
-	mustContain(t, out, "throughput ratio bare forwarder/direct:")
+	// Two rounds: the median ratio, then each round's.
+	for _, path := range []string{"agent/direct: ", "bare forwarder/direct: "} {
+		re := regexp.MustCompile(regexp.QuoteMeta("throughput ratio "+path) + `(\d+\.\d\d)\b.*; rounds: (\d+\.\d\d) (\d+\.\d\d)\n`)
+		m := re.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %q ratio with two rounds in:\n%s", path, out)
+		}
+		a, _ := strconv.ParseFloat(m[2], 64)
+		b, _ := strconv.ParseFloat(m[3], 64)
+		if med, _ := strconv.ParseFloat(m[1], 64); med < min(a, b)-0.01 || med > max(a, b)+0.01 {
+			t.Errorf("%s median %v is not between the rounds' %v and %v", path, med, a, b)
+		}
+	}
+	mustContain(t, out, "2 rounds: each burst of the agent")
 }
 
 // TestBenchOwnProcesses runs a small `bench --bare` from the real binary:

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
@@ -21,6 +23,10 @@ import (
 type Config struct {
 	Events      int           // burst size; default 20000
 	Concurrency int           // parallel POSTs on both paths; default 8
+	// Rounds is how many bursts each path makes, each agent (and bare
+	// forwarder) burst just after a direct one, so that a pair shares the
+	// machine's state of the moment; the figures are the medians. Default 1.
+	Rounds      int
 	Rate        int           // events/s of the latency phase; default 200
 	RateFor     time.Duration // length of the latency phase; default 5s
 	Out         io.Writer     // the table; default io.Discard
@@ -65,6 +71,9 @@ type Report struct {
 	EventBytes    int // mean event size
 	Direct, Agent Path
 	Bare          Path  // the bare forwarder's; zero if not measured
+	// AgentRounds and BareRounds are the bursts of each round, with the
+	// direct burst made just before (Config.Rounds).
+	AgentRounds, BareRounds []Round
 	DirectOwn     Path  // burst throughput of the direct loop from its own process; zero if not measured
 	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
 	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
@@ -76,8 +85,13 @@ type Report struct {
 	BareCPU       time.Duration // the same of the bare forwarder's process
 }
 
-// Ratio is the agent's burst throughput as a fraction of the direct loop's.
-func (r Report) Ratio() float64 { return r.Agent.PerSecond / r.Direct.PerSecond }
+// Round is one round's burst throughput (events/s) of the direct loop and
+// of the path measured just after it.
+type Round struct{ Direct, Via float64 }
+
+// Ratio is the agent's burst throughput as a fraction of the direct loop's:
+// the median of the rounds' ratios.
+func (r Report) Ratio() float64 { return medianRatio(r.AgentRounds) }
 
 // OwnRatio is the agent's burst throughput as a fraction of the direct
 // loop's run from its own process; 0 if that was not measured.
@@ -89,8 +103,31 @@ func (r Report) OwnRatio() float64 {
 }
 
 // BareRatio is the bare forwarder's burst throughput as a fraction of the
-// direct loop's; 0 if it was not measured.
-func (r Report) BareRatio() float64 { return r.Bare.PerSecond / r.Direct.PerSecond }
+// direct loop's, the median of the rounds'; 0 if it was not measured.
+func (r Report) BareRatio() float64 { return medianRatio(r.BareRounds) }
+
+// medianRatio is the median of the rounds' Via/Direct; 0 without rounds.
+func medianRatio(rounds []Round) float64 {
+	ratios := make([]float64, len(rounds))
+	for i, r := range rounds {
+		ratios[i] = r.Via / r.Direct
+	}
+	return median(ratios)
+}
+
+// median is the middle value (the mean of the two middle ones for an even
+// count); 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
+}
 
 // Run measures both paths. listen runs the real agent (see demo.Listen)
 // with the concurrency it was built with.
@@ -110,15 +147,24 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 	hook := httptest.NewServer(rc)
 	defer hook.Close()
 
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
+	defer client.CloseIdleConnections()
 	var err error
-	if rep.Direct, err = direct(ctx, cfg, hook.URL, rc, bodies); err != nil {
+	if rep.Direct.P50, rep.Direct.P99, err = directSteady(ctx, cfg, client, hook.URL, rc, bodies); err != nil {
 		return rep, fmt.Errorf("direct loop: %w", err)
 	}
-	if rep.Agent, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen); err != nil {
+	directBurst := func() (float64, error) {
+		perSecond, err := directBurst(ctx, cfg, client, hook.URL, rc, bodies[:cfg.Events])
+		if err != nil {
+			return 0, fmt.Errorf("direct loop: %w", err)
+		}
+		return perSecond, nil
+	}
+	if rep.Agent, rep.AgentRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen, directBurst); err != nil {
 		return rep, fmt.Errorf("agent path: %w", err)
 	}
 	if cfg.Bare != nil {
-		if rep.Bare, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, cfg.Bare); err != nil {
+		if rep.Bare, rep.BareRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, cfg.Bare, directBurst); err != nil {
 			return rep, fmt.Errorf("bare forwarder: %w", err)
 		}
 		if cfg.BareProbe != nil {
@@ -130,6 +176,11 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 			return rep, fmt.Errorf("direct loop from its own process: %w", err)
 		}
 	}
+	var directs []float64
+	for _, r := range append(slices.Clone(rep.AgentRounds), rep.BareRounds...) {
+		directs = append(directs, r.Direct)
+	}
+	rep.Direct.PerSecond = median(directs)
 	if cfg.Probe != nil {
 		rep.AgentRSS = cfg.Probe.PeakRSS()
 		rep.AgentAnon, rep.AgentFile = cfg.Probe.RSSParts()
@@ -152,6 +203,9 @@ func (c *Config) fill() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 8
 	}
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
 	if c.Rate <= 0 {
 		c.Rate = 200
 	}
@@ -163,37 +217,40 @@ func (c *Config) fill() {
 	}
 }
 
-// direct POSTs the burst with Concurrency goroutines, then the latency
-// phase one POST at a time at Rate.
-func direct(ctx context.Context, cfg Config, url string, rc *receiver, bodies [][]byte) (Path, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
-	defer client.CloseIdleConnections()
-	post := func(b []byte) error { return postJSON(ctx, client, url, b) }
-	burst := bodies[:cfg.Events]
+// directBurst POSTs the burst with Concurrency goroutines and returns its
+// throughput, from the first POST to the last arrival.
+func directBurst(ctx context.Context, cfg Config, client *http.Client, url string, rc *receiver, burst [][]byte) (float64, error) {
 	rc.reset(len(burst))
 	start := time.Now()
 	if err := postAll(ctx, client, url, burst, cfg.Concurrency); err != nil {
-		return Path{}, err
+		return 0, err
 	}
 	last, ok := rc.wait(time.Minute, nil)
 	if !ok {
-		return Path{}, errors.New("not every event arrived")
+		return 0, errors.New("not every event arrived")
 	}
-	p := Path{PerSecond: float64(len(burst)) / last.Sub(start).Seconds()}
-	p.P50, p.P99, _ = steady(ctx, cfg, rc, nil, bodies[cfg.Events:], func(i int) error { return post(bodies[cfg.Events+i]) })
-	return p, nil
+	return float64(len(burst)) / last.Sub(start).Seconds(), nil
 }
 
-// viaAgent runs the real agent between the fake Dialpad and the handler.
-func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types []string, bodies [][]byte, listen demo.Listen) (Path, error) {
+// directSteady is the direct loop's latency phase: one POST at a time at
+// Rate, of the events after the burst.
+func directSteady(ctx context.Context, cfg Config, client *http.Client, url string, rc *receiver, bodies [][]byte) (p50, p99 time.Duration, err error) {
+	return steady(ctx, cfg, rc, nil, bodies[cfg.Events:], func(i int) error { return postJSON(ctx, client, url, bodies[cfg.Events+i]) })
+}
+
+// viaAgent runs the real agent between the fake Dialpad and the handler:
+// Rounds bursts, each just after a burst of direct, then the latency
+// phase. Its Path has the median burst throughput.
+func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types []string, bodies [][]byte, listen demo.Listen,
+	direct func() (float64, error)) (Path, []Round, error) {
 	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
 	if err != nil {
-		return Path{}, err
+		return Path{}, nil, err
 	}
 	defer srv.Close()
 	wsID, err := srv.AddWebsocketForAll("")
 	if err != nil {
-		return Path{}, err
+		return Path{}, nil, err
 	}
 	listenCtx, stop := context.WithCancel(ctx)
 	var listenErr error
@@ -217,7 +274,7 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		}
 	}
 	if err := waitConnected(ctx, srv, stopped, &listenErr); err != nil {
-		return Path{}, err
+		return Path{}, nil, err
 	}
 
 	publish := func(i int) error {
@@ -226,23 +283,35 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		}
 		return nil
 	}
-	rc.reset(cfg.Events)
-	start := time.Now()
-	for i := range cfg.Events {
-		if err := publish(i); err != nil {
-			return Path{}, err
+	var (
+		rounds []Round
+		vias   []float64
+	)
+	for range cfg.Rounds {
+		d, err := direct()
+		if err != nil {
+			return Path{}, rounds, err
 		}
+		rc.reset(cfg.Events)
+		start := time.Now()
+		for i := range cfg.Events {
+			if err := publish(i); err != nil {
+				return Path{}, rounds, err
+			}
+		}
+		last, ok := rc.wait(2*time.Minute, stopped)
+		if !ok {
+			return Path{}, rounds, failed("not every event arrived")
+		}
+		rounds = append(rounds, Round{Direct: d, Via: float64(cfg.Events) / last.Sub(start).Seconds()})
+		vias = append(vias, rounds[len(rounds)-1].Via)
 	}
-	last, ok := rc.wait(2*time.Minute, stopped)
-	if !ok {
-		return Path{}, failed("not every event arrived")
-	}
-	p := Path{PerSecond: float64(cfg.Events) / last.Sub(start).Seconds()}
+	p := Path{PerSecond: median(vias)}
 	p.P50, p.P99, err = steady(ctx, cfg, rc, stopped, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })
 	if errors.Is(err, errNotAll) {
-		return p, failed(errNotAll.Error())
+		return p, rounds, failed(errNotAll.Error())
 	}
-	return p, err
+	return p, rounds, err
 }
 
 // connectWait bounds how long an agent may take to connect to the fake.
@@ -313,6 +382,9 @@ func steady(ctx context.Context, cfg Config, rc *receiver, quit <-chan struct{},
 func (r Report) print(w io.Writer) {
 	fmt.Fprintf(w, "bench: %d events (mean %d B, all five types, many call ids), concurrency %d, loopback, GOMAXPROCS %d\n",
 		r.Events, r.EventBytes, r.Concurrency, runtime.GOMAXPROCS(0))
+	if r.Rounds > 1 {
+		fmt.Fprintf(w, "%d rounds: each burst of the agent (and of the bare forwarder) just after one of the direct loop; events/s and ratios are the medians\n", r.Rounds)
+	}
 	fmt.Fprintf(w, "%-26s %12s %14s %14s\n", "path", "events/s", "p50 @"+fmt.Sprint(r.Rate)+"/s", "p99 @"+fmt.Sprint(r.Rate)+"/s")
 	row := func(name string, p Path) {
 		fmt.Fprintf(w, "%-26s %12.0f %14s %14s\n", name, p.PerSecond, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
@@ -325,15 +397,15 @@ func (r Report) print(w io.Writer) {
 	if r.DirectOwn.PerSecond > 0 {
 		fmt.Fprintf(w, "%-26s %12.0f %14s %14s\n", "direct loop, own process", r.DirectOwn.PerSecond, "-", "-")
 	}
-	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f\n", r.Ratio())
+	fmt.Fprintf(w, "throughput ratio agent/direct: %.2f%s\n", r.Ratio(), eachRound(r.AgentRounds))
 	if r.Bare.PerSecond > 0 {
-		fmt.Fprintf(w, "throughput ratio bare forwarder/direct: %.2f (no spool, no order, no retries: what any forwarder reaches here)\n", r.BareRatio())
+		fmt.Fprintf(w, "throughput ratio bare forwarder/direct: %.2f (no spool, no order, no retries: what any forwarder reaches here)%s\n", r.BareRatio(), eachRound(r.BareRounds))
 	}
 	if r.DirectOwn.PerSecond > 0 {
 		fmt.Fprintf(w, "throughput ratio direct loop from its own process/direct: %.2f (the same POSTs from outside the handler's process)\n", r.DirectOwn.PerSecond/r.Direct.PerSecond)
 		fmt.Fprintf(w, "throughput ratio agent/direct loop from its own process: %.2f\n", r.OwnRatio())
 	}
-	n := r.Events + r.Rate*int(r.RateFor/time.Second)
+	n := r.Events*r.Rounds + r.Rate*int(r.RateFor/time.Second)
 	if r.AgentCPU > 0 {
 		fmt.Fprintf(w, "agent CPU over the run: %s user+sys, %.1fµs per event\n",
 			r.AgentCPU.Round(time.Millisecond), float64(r.AgentCPU.Microseconds())/float64(n))
@@ -351,4 +423,18 @@ func (r Report) print(w io.Writer) {
 		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",
 			r.Backlog, mib(r.BacklogRSS), mib(r.BacklogAnon), mib(r.BacklogFile))
 	}
+}
+
+// eachRound lists the rounds' ratios, in their order, when there are
+// several.
+func eachRound(rounds []Round) string {
+	if len(rounds) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("; rounds:")
+	for _, r := range rounds {
+		fmt.Fprintf(&b, " %.2f", r.Via/r.Direct)
+	}
+	return b.String()
 }

@@ -138,3 +138,20 @@ func (stubProbe) Received() int64              { return 0 }
 func (stubProbe) PeakRSS() int64               { return 0 }
 func (stubProbe) RSSParts() (anon, file int64) { return 0, 0 }
 func (stubProbe) CPU() time.Duration           { return 0 }
+
+// The median of the rounds: the middle one, or the mean of the two middle
+// ones; a ratio pairs each burst with the direct one just before it.
+func TestMedianOfRounds(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.v); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+	rounds := []Round{{Direct: 100, Via: 50}, {Direct: 200, Via: 180}, {Direct: 100, Via: 70}}
+	if got := medianRatio(rounds); got != 0.7 {
+		t.Errorf("medianRatio = %v, want 0.7 (of 0.5, 0.9 and 0.7)", got)
+	}
+}
