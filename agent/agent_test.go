@@ -666,7 +666,9 @@ func TestOverlappingSourcesKeepNonEventOnce(t *testing.T) {
 		t.Fatalf("the frame reached %d connections, want 2", d.Frames)
 	}
 	waitUntil(t, testWait, func() bool { st := r.a.Stats(); return st.Invalid == 2 && st.Duplicates == 1 },
-		func() string { return fmt.Sprintf("stats %+v, want 2 frames that are not events, 1 a duplicate", r.a.Stats()) })
+		func() string {
+			return fmt.Sprintf("stats %+v, want 2 frames that are not events, 1 a duplicate", r.a.Stats())
+		})
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

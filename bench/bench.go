@@ -21,15 +21,15 @@ import (
 
 // Config sizes a run; zero values get the defaults named.
 type Config struct {
-	Events      int           // burst size; default 20000
-	Concurrency int           // parallel POSTs on both paths; default 8
+	Events      int // burst size; default 20000
+	Concurrency int // parallel POSTs on both paths; default 8
 	// Rounds is how many bursts each path makes, each agent (and bare
 	// forwarder) burst just after a direct one, so that a pair shares the
 	// machine's state of the moment; the figures are the medians. Default 1.
-	Rounds      int
-	Rate        int           // events/s of the latency phase; default 200
-	RateFor     time.Duration // length of the latency phase; default 5s
-	Out         io.Writer     // the table; default io.Discard
+	Rounds  int
+	Rate    int           // events/s of the latency phase; default 200
+	RateFor time.Duration // length of the latency phase; default 5s
+	Out     io.Writer     // the table; default io.Discard
 
 	// Probe, when set, reads the agent's own figures: listen runs it as a
 	// separate process.
@@ -70,19 +70,19 @@ type Report struct {
 	Config
 	EventBytes    int // mean event size
 	Direct, Agent Path
-	Bare          Path  // the bare forwarder's; zero if not measured
+	Bare          Path // the bare forwarder's; zero if not measured
 	// AgentRounds and BareRounds are the bursts of each round, with the
 	// direct burst made just before (Config.Rounds).
 	AgentRounds, BareRounds []Round
-	DirectOwn     Path  // burst throughput of the direct loop from its own process; zero if not measured
-	AgentRSS      int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
-	BacklogRSS    int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
-	AgentAnon     int64 // of which anonymous (heap, stacks) at most
-	AgentFile     int64 // and file-backed (the binary) at most
-	BacklogAnon   int64
-	BacklogFile   int64
-	AgentCPU      time.Duration // CPU time (user and system) of the agent process over the burst and latency phases; 0 if unknown
-	BareCPU       time.Duration // the same of the bare forwarder's process
+	DirectOwn               Path  // burst throughput of the direct loop from its own process; zero if not measured
+	AgentRSS                int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
+	BacklogRSS              int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
+	AgentAnon               int64 // of which anonymous (heap, stacks) at most
+	AgentFile               int64 // and file-backed (the binary) at most
+	BacklogAnon             int64
+	BacklogFile             int64
+	AgentCPU                time.Duration // CPU time (user and system) of the agent process over the burst and latency phases; 0 if unknown
+	BareCPU                 time.Duration // the same of the bare forwarder's process
 }
 
 // Round is one round's burst throughput (events/s) of the direct loop and
