@@ -324,6 +324,10 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 			routes[i] = r.Name
 		}
 		warnUnusedRouteSpools(base, routes, log)
+		if t := unfedType(o.Routes, o.Agent.Events); t != "" {
+			log.Warn("--events leaves out a type that a --route takes: no new event reaches that route, which delivers only what its spool already holds (and replays)",
+				"type", t)
+		}
 	}
 	var qs queues
 	defer qs.closeUnrun()

@@ -237,7 +237,7 @@ func TestListenUsageErrors(t *testing.T) {
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--log-format", "xml"), "--log-format"},
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--route", "call=http://127.0.0.1:1/"), "would go nowhere"},
 		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--route", "call=http://127.0.0.1:1/", "--events", "call,sms"), "--events sms has no --route"},
-		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--route", "sms=http://127.0.0.1:1/sms", "--events", "call"), "--events leaves sms out"},
+		{append(base, "--api-key", "k", "--websocket-id", fmt.Sprint(wsID), "--forward-to", "http://127.0.0.1:1/", "--route", "sms=http://127.0.0.1:1/sms", "--events", "call", "--no-spool"), "--events leaves sms out, and without a spool"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			r := start(t, tc.args...)

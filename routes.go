@@ -117,16 +117,10 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(events) > 0 {
-		// A route for a type --events leaves out would never receive an
-		// event: most likely a type missing from --events.
-		for _, r := range routes {
-			for _, t := range r.Types {
-				if !slices.Contains(events, t) {
-					return nil, fmt.Errorf("--route %s=… but --events leaves %s out, so its handler would never receive an event: add %s to --events, or drop the route", t, t, t)
-				}
-			}
-		}
+	if t := unfedType(routes, events); t != "" && c.Bool("no-spool") {
+		// With a spool such a route still delivers what its spool holds
+		// (listen warns); without one it would never get an event.
+		return nil, fmt.Errorf("--route %s=… but --events leaves %s out, and without a spool its handler would never get an event: add %s to --events, or drop the route", t, t, t)
 	}
 	if base.URL == "" {
 		// No default handler: every event type that is not filtered out
@@ -141,6 +135,22 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		}
 	}
 	return routes, nil
+}
+
+// unfedType is the first type a route takes that the --events filter
+// (events; empty: all) leaves out, or "": no new event reaches that route.
+func unfedType(routes []routeOptions, events []string) string {
+	if len(events) == 0 {
+		return ""
+	}
+	for _, r := range routes {
+		for _, t := range r.Types {
+			if !slices.Contains(events, t) {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 // merge returns a new header with a's values then b's.

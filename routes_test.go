@@ -198,3 +198,36 @@ func TestEventsAll(t *testing.T) {
 		t.Error("filterTypes(alll) succeeded, want an unknown type")
 	}
 }
+
+// TestRouteOutsideEventsDrainsItsSpool: narrowing --events so that it
+// leaves out a routed type is not refused: listen warns that no new event
+// reaches that route, and the route still delivers what its spool held
+// (found by review: refusing it blocked the recovery listen advises).
+func TestRouteOutsideEventsDrainsItsSpool(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	down := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	base := filepath.Join(t.TempDir(), "narrow.spool")
+
+	r := start(t, listenArgs(srv, wsID, def.URL, "--spool", base, "--route", "call="+down.URL, "--retry-wait-max", "20ms")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(1))
+	down.waitRequests(t, 1, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with --route call: %v", err)
+	}
+
+	up := newHook(t, nil)
+	r = start(t, listenArgs(srv, wsID, def.URL, "--spool", base, "--route", "call="+up.URL, "--events", "sms")...)
+	got := up.waitRequests(t, 1, 10*time.Second)
+	if !bytes.Equal(got[0].body, callEvent(1)) {
+		t.Errorf("the call route delivered %q, want the pending call event", got[0].body)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with --events sms: %v", err)
+	}
+	line := logLine(t, r.stdout.String(), "--events leaves out a type that a --route takes")
+	for _, want := range []string{"WARN", "type=call"} {
+		mustContain(t, line, want)
+	}
+}
