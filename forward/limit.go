@@ -4,7 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,18 +67,31 @@ func (l *limited) CloseIdleConnections() {
 	}
 }
 
-// slotBody gives its exchange's slot back when closed, once.
+// slotBody gives its exchange's slot back when closed. Closing it again
+// (retryablehttp drains and closes an answer checkRetry closed) does
+// nothing, and reading it once closed reads nothing, whatever the
+// transport's body would do.
 type slotBody struct {
 	io.ReadCloser
-	slots *slots
-	class string
-	retry bool
-	start int64
-	once  sync.Once
+	slots  *slots
+	class  string
+	retry  bool
+	start  int64
+	closed atomic.Bool
+}
+
+func (b *slotBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, io.EOF
+	}
+	return b.ReadCloser.Read(p)
 }
 
 func (b *slotBody) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { b.slots.release(b.class, b.retry, b.start) })
+	b.slots.release(b.class, b.retry, b.start)
 	return err
 }

@@ -44,6 +44,10 @@ type call struct {
 	stopAt     time.Time
 	stopQueued bool
 	notStarted bool
+	// halted: stopped once said yes; it says so from then on, whatever
+	// the wall clock does (a StopAt read back from disk has no monotonic
+	// reading, and a clock stepped back would make it come undone).
+	halted bool
 }
 
 // ErrStopped ends a delivery whose Request.Stop was done (or whose
@@ -51,14 +55,18 @@ type call struct {
 var ErrStopped = errors.New("no further attempt: stopping")
 
 // stopped reports whether the call was asked to stop: Request.Stop done,
-// or Request.StopAt come.
+// or Request.StopAt come. It runs on the caller's goroutine, as the hooks
+// do.
 func (c *call) stopped() bool {
-	select {
-	case <-c.stop: // a nil channel (no Stop) never is
-		return true
-	default:
+	if !c.halted {
+		select {
+		case <-c.stop: // a nil channel (no Stop) never is
+			c.halted = true
+		default:
+			c.halted = !c.stopAt.IsZero() && !time.Now().Before(c.stopAt)
+		}
 	}
-	return !c.stopAt.IsZero() && !time.Now().Before(c.stopAt)
+	return c.halted
 }
 
 // waitRetry waits d before the next attempt, and reports false if the call
@@ -72,6 +80,7 @@ func (c *call) waitRetry(ctx context.Context, d time.Duration) bool {
 	if !c.stopAt.IsZero() {
 		left := time.Until(c.stopAt)
 		if left <= 0 {
+			c.halted = true
 			return false
 		}
 		if left < d {
@@ -82,8 +91,13 @@ func (c *call) waitRetry(ctx context.Context, d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return !untilStop
+		if untilStop {
+			c.halted = true
+			return false
+		}
+		return !c.stopped() // Stop may have come with the timer: no retry starts then
 	case <-c.stop:
+		c.halted = true
 	case <-ctx.Done():
 	}
 	return false
@@ -174,7 +188,8 @@ func (f *Forwarder) requestHook(_ retryablehttp.Logger, req *http.Request, i int
 // error: Deliver builds the Result from the call, the answer and ctx.
 // Saying "no" to a retryable answer on the last attempt (rather than letting
 // retryablehttp run out) keeps it from closing every idle connection, which
-// it still does after a final transport error or a cancelled backoff.
+// it still does after a final transport error. (The waits between attempts
+// are the call's own, in checkRetry: retryablehttp never cancels one.)
 func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	c := callFrom(ctx)
 	if c == nil {

@@ -321,10 +321,15 @@ func TestStopAtEndsRetryWait(t *testing.T) {
 	logs := make(records, 1)
 	f := newForwarder(t, rc.URL, Config{Concurrency: 1, RetryWaitMin: time.Hour, RetryWaitMax: time.Hour, Logger: slog.New(logs)})
 	waiting := make(chan Result, 1)
+	stopAt := time.Now().Add(2 * time.Second)
 	go func() {
-		waiting <- f.Deliver(context.Background(), Request{Body: []byte(`{}`), Type: "fail", StopAt: time.Now().Add(500 * time.Millisecond)})
+		waiting <- f.Deliver(context.Background(), Request{Body: []byte(`{}`), Type: "fail", StopAt: stopAt})
 	}()
-	<-logs // "retrying": the hour's wait comes next
+	select {
+	case <-logs: // "retrying": the hour's wait comes next
+	case <-time.After(time.Until(stopAt)):
+		t.Fatal("no retry wait began before StopAt: the first attempt took 2 s")
+	}
 	if res := f.Deliver(context.Background(), Request{Body: []byte(`{}`), Type: "call"}); res.Err != nil {
 		t.Errorf("a delivery during the other's wait: %v, want delivered", res.Err)
 	}

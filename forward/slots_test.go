@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -219,5 +220,28 @@ func TestSlotsShareTimeNotCount(t *testing.T) {
 	want := []string{"hold-sms", "hold-call", "call-1", "sms-1"}
 	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("POSTs in order %q, want %q: the call, whose type held a slot for less time, first", got, want)
+	}
+}
+
+// A slot's answer closed twice (checkRetry closes it, then retryablehttp
+// drains and closes it again) gives its slot back once, and reads nothing
+// more once closed.
+func TestSlotBodyClosedTwice(t *testing.T) {
+	s := newSlots(2)
+	start, ok := s.acquire("call", false, nil, nil, time.Time{})
+	if !ok {
+		t.Fatal("no free slot")
+	}
+	b := &slotBody{ReadCloser: io.NopCloser(strings.NewReader("rest of the answer")), slots: s, class: "call", start: start}
+	b.Close()
+	b.Close()
+	s.mu.Lock()
+	free := s.free
+	s.mu.Unlock()
+	if free != 2 {
+		t.Errorf("%d slots free after two Closes, want the 2 there are", free)
+	}
+	if n, err := b.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Errorf("Read after Close = %d, %v; want 0, EOF", n, err)
 	}
 }
