@@ -297,7 +297,7 @@ func TestFallbackRefused(t *testing.T) {
 			t.Setenv("TMPDIR", tmp)
 			want := tc.want
 			if strings.Contains(want, "%s") {
-				want = fmt.Sprintf(want, filepath.Join(tmp, uidDir, sockName(path)))
+				want = fmt.Sprintf(want, filepath.Join(tmp, uidDir, sockName(path, "")))
 			}
 			ln, err := Listen(path)
 			if err == nil {
@@ -368,6 +368,11 @@ func TestTakenTmpDirFallsBackToCache(t *testing.T) {
 	dir := filepath.Join(cache, "dialpad-tunnel")
 	if socks, _ := filepath.Glob(filepath.Join(dir, "*"+Suffix)); len(socks) != 1 {
 		t.Fatalf("sockets in %s: %q, want one", dir, socks)
+	}
+	// Named for this host too: a cache directory may be shared by hosts.
+	host, _ := os.Hostname()
+	if _, err := os.Lstat(filepath.Join(dir, sockName(path, host))); err != nil || sockName(path, host) == sockName(path, "other") {
+		t.Errorf("the socket is not named for this host: %v", err)
 	}
 	if fi, err := os.Lstat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("socket directory %s: mode %v (%v), want 0700", dir, fi.Mode().Perm(), err)

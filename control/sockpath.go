@@ -21,6 +21,10 @@ type place struct {
 	parent      string
 	parentShown bool // others may read parent, not write it
 	dir         string
+	// perHost: the socket's name also hashes the host's name, as dir
+	// may be shared by hosts (a home directory on NFS), whose agents would
+	// otherwise take each other's socket for a crashed one's.
+	perHost bool
 }
 
 // places are where a socket that does not fit beside its spool goes, in
@@ -36,7 +40,7 @@ func places() []place {
 	}
 	ps = append(ps, place{dir: filepath.Join(os.TempDir(), userDirName())})
 	if cache, err := os.UserCacheDir(); err == nil && filepath.IsAbs(cache) {
-		ps = append(ps, place{parent: cache, parentShown: true, dir: filepath.Join(cache, "dialpad-tunnel")})
+		ps = append(ps, place{parent: cache, parentShown: true, dir: filepath.Join(cache, "dialpad-tunnel"), perHost: true})
 	}
 	return ps
 }
@@ -44,13 +48,18 @@ func places() []place {
 // sockName is the name, in a place, of the control socket of the spool
 // file at abs (absolute and clean): a hash of its path with symbolic
 // links resolved, so that Listen and Ask derive the same name for the same
-// file.
-func sockName(abs string) string {
+// file, and of host when not empty.
+func sockName(abs, host string) string {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	sum := sha256.Sum256([]byte(abs))
-	return hex.EncodeToString(sum[:16]) + Suffix
+	h := sha256.New()
+	h.Write([]byte(abs))
+	if host != "" {
+		h.Write([]byte{0})
+		h.Write([]byte(host))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]) + Suffix
 }
 
 // ready reports whether p's directory may hold a control socket: a real
@@ -146,9 +155,15 @@ func sockets(path string, create bool) (socks, why []string, long string) {
 	if len(real+Suffix) <= maxSockLen {
 		return append([]string{real + Suffix}, socks...), nil, ""
 	}
-	name := sockName(real)
 	for _, p := range places() {
-		sock := filepath.Join(p.dir, name)
+		host := ""
+		if p.perHost {
+			if host, err = os.Hostname(); err != nil {
+				why = append(why, fmt.Sprintf("%s: no host name to tell this host's sockets apart: %v", p.dir, err))
+				continue
+			}
+		}
+		sock := filepath.Join(p.dir, sockName(real, host))
 		if len(sock) > maxSockLen {
 			why = append(why, tooLong(sock))
 			continue
