@@ -328,7 +328,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.stats.invalid.Add(1)
 		if a.cfg.KeepNonEvents {
 			// Kept once, as an event is, when two connections overlap.
-			if overlapping := a.overlapping(c, now); a.dedupe.duplicate(data, c.id, now, overlapping) {
+			if overlapping := a.overlapping(c, now); a.dedupe.duplicateSince(data, c.id, c.dialed, now, overlapping) {
 				a.stats.duplicates.Add(1)
 				a.log.Debug("duplicate frame dropped", "conn", c.name, "bytes", len(data))
 				return
@@ -371,7 +371,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if f.jwt && checking {
 		identity = claimsIdentity(data)
 	}
-	if a.dedupe.duplicate(identity, c.id, now, overlapping) {
+	if a.dedupe.duplicateSince(identity, c.id, c.dialed, now, overlapping) {
 		a.stats.duplicates.Add(1)
 		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
 		return

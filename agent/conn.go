@@ -25,6 +25,7 @@ type conn struct {
 	ws      *websocket.Conn
 	name    string    // e.g. "websocket 1000 #3", for logs
 	opened  time.Time // when the handshake completed
+	dialed  time.Time // when its dial began: no frame sent before can come on it (dedupe)
 	expiry  time.Time // token exp; zero when unknown
 	err     error     // why reading stopped; set by the reader before it reports
 	closeBy time.Time // when to force-close a retiring conn; owned by source.run

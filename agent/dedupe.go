@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 )
@@ -40,49 +41,67 @@ type dedupe struct {
 // took 56 and about ten times the CPU.
 type digest [2]uint64
 
-// tally is what a remembered frame's connections carried: the copies on
-// the first connection that carried it, on any others (rarely more than
-// one, at a rotation), and the most copies one connection carried: those
-// were forwarded. 24 bytes, with no allocation for a frame on one
-// connection.
+// tally is what a remembered frame's connections carried: its first copy
+// and any later ones, each with its connection and when it arrived. 24
+// bytes, with no allocation for a frame carried once.
 type tally struct {
-	first     uint64 // conn.id
-	n         uint32
-	forwarded uint32
-	others    *[]connCopies
+	first copyAt
+	more  *[]copyAt // copies after the first; rarely more than one, at a rotation
 }
 
-type connCopies struct {
-	conn uint64 // conn.id
-	n    uint32
+// copyAt is one copy of a frame: the connection that carried it (conn.id)
+// and when it arrived, Unix nanoseconds.
+type copyAt struct {
+	conn uint64
+	at   int64
 }
 
-// copyOn counts one more copy on conn and reports whether it is beyond
-// what another connection carried: then it is forwarded.
-func (t *tally) copyOn(conn uint64) bool {
-	var n *uint32
-	if t.first == conn {
-		n = &t.n
-	} else {
-		if t.others == nil {
-			t.others = new([]connCopies)
-		}
-		for i := range *t.others {
-			if (*t.others)[i].conn == conn {
-				n = &(*t.others)[i].n
-			}
-		}
-		if n == nil {
-			*t.others = append(*t.others, connCopies{conn: conn})
-			n = &(*t.others)[len(*t.others)-1].n
-		}
+// add records one more copy, on conn at now, and reports whether it is
+// beyond what another connection carried since (Unix nanoseconds): then
+// it is forwarded. since is when conn's dial began: the server sends a
+// frame to the connections open then, so a copy another connection
+// carried before conn was dialled is of an earlier send, not this one's
+// (identical bytes sent again), and does not count.
+func (t *tally) add(conn uint64, since, now int64) bool {
+	if t.more == nil {
+		t.more = new([]copyAt)
 	}
-	*n++
-	if *n <= t.forwarded {
-		return false
+	mine := 0
+	var buf [4]copyCount
+	others := buf[:0]
+	for i := -1; i < len(*t.more); i++ {
+		c := t.first
+		if i >= 0 {
+			c = (*t.more)[i]
+		}
+		if c.conn == conn {
+			mine++
+			continue
+		}
+		if c.at < since {
+			continue
+		}
+		j := 0
+		for j < len(others) && others[j].conn != c.conn {
+			j++
+		}
+		if j == len(others) {
+			others = append(others, copyCount{conn: c.conn})
+		}
+		others[j].n++
 	}
-	t.forwarded = *n
-	return true
+	*t.more = append(*t.more, copyAt{conn: conn, at: now})
+	most := 0
+	for _, o := range others {
+		most = max(most, o.n)
+	}
+	return mine+1 > most
+}
+
+// copyCount is how many copies of a frame one connection carried.
+type copyCount struct {
+	conn uint64
+	n    int
 }
 
 type dedupeEntry struct {
@@ -156,6 +175,13 @@ func (d *dedupe) held(now time.Time) {
 // it is a copy of one another connection carried within the window.
 // overlapping forces the check even when not armed.
 func (d *dedupe) duplicate(data []byte, conn uint64, now time.Time, overlapping bool) bool {
+	return d.duplicateSince(data, conn, time.Time{}, now, overlapping)
+}
+
+// duplicateSince is duplicate for a connection whose dial began at since:
+// only the copies other connections carried from then on count (see
+// tally.add). Zero: all of them.
+func (d *dedupe) duplicateSince(data []byte, conn uint64, since, now time.Time, overlapping bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expire(now)
@@ -164,11 +190,15 @@ func (d *dedupe) duplicate(data []byte, conn uint64, now time.Time, overlapping 
 	}
 	sum := digest{maphash.Bytes(d.seeds[0], data), maphash.Bytes(d.seeds[1], data)}
 	if t, ok := d.seen[sum]; ok {
-		fresh := t.copyOn(conn)
+		from := int64(math.MinInt64)
+		if !since.IsZero() {
+			from = since.UnixNano()
+		}
+		fresh := t.add(conn, from, now.UnixNano())
 		d.seen[sum] = t
 		return !fresh
 	}
-	d.seen[sum] = tally{first: conn, n: 1, forwarded: 1}
+	d.seen[sum] = tally{first: copyAt{conn: conn, at: now.UnixNano()}}
 	d.order = append(d.order, dedupeEntry{sum: sum, at: now.UnixNano()})
 	d.expire(now)
 	return false

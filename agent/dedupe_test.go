@@ -254,3 +254,74 @@ func TestDedupeCountsCopiesPerConnection(t *testing.T) {
 		}
 	}
 }
+
+// Copies another connection carried before a connection was dialled are
+// of an earlier send, not of this one's: the same bytes sent again, after
+// a rotation, are forwarded (found by a black-box review, which saw them
+// dropped for many seconds after a rotation, and, sent on two connections
+// at once, lost).
+func TestDedupeCopiesBeforeDialDoNotCount(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	frame := []byte(sampleChangelog)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+	d := newDedupe(2*time.Minute, 1000)
+	if d.duplicateSince(frame, 1, at(-60), at(0), true) {
+		t.Fatal("first copy dropped")
+	}
+	// Connection 1 closed; connection 2, dialled at 2 s, carries it at 14 s.
+	if d.duplicateSince(frame, 2, at(2), at(14), true) {
+		t.Error("a send after connection 1 carried its copy, on a connection dialled after it, dropped")
+	}
+	// Connections 3 and 4, both dialled after that, carry the next send
+	// of the same bytes: forwarded once.
+	if d.duplicateSince(frame, 3, at(20), at(30), true) {
+		t.Error("the older connection's copy of a new send dropped")
+	}
+	if !d.duplicateSince(frame, 4, at(21), at(30), true) {
+		t.Error("the newer connection's copy of the same send forwarded too")
+	}
+	// With both open, a copy connection 3 carried after 4 was dialled
+	// counts: 4's copy of it is dropped, as at any rotation.
+	d = newDedupe(2*time.Minute, 1000)
+	d.duplicateSince(frame, 3, at(0), at(5), true)
+	if !d.duplicateSince(frame, 4, at(4), at(5), true) {
+		t.Error("a copy of a send both connections were open for forwarded twice")
+	}
+}
+
+// The same bytes sent again after a rotation (the old connection closed,
+// duplicate checks still armed) reach the handler again.
+func TestSameBytesAfterRotationForwarded(t *testing.T) {
+	fake, recv, r := smsAgent(t, dialpadtest.Config{TokenTTL: time.Second})
+	sms := dialpadtest.NewGenerator(8).SMS()
+	sends := 0 // each reaches the handler once, on one connection or two
+	publishAlone := func() {
+		t.Helper()
+		waitUntil(t, testWait, func() bool {
+			if fake.Connections() != 1 {
+				return false
+			}
+			frames := fake.Publish("sms", sms).Frames
+			if frames > 0 {
+				sends++
+			}
+			return frames == 1
+		}, func() string { return "no moment with one connection open to publish on" })
+	}
+	r.a.dedupe.arm(time.Now()) // checks on, as during a rotation
+	publishAlone()
+	recv.waitCount(t, sends)
+	h := fake.Handshakes()
+	waitUntil(t, testWait, func() bool { return fake.Handshakes() > h && fake.Connections() == 1 },
+		func() string { return "no rotation" })
+	r.a.dedupe.arm(time.Now()) // as just after a rotation's start
+	publishAlone()
+	recv.waitCount(t, sends)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := recv.deliveries(); len(got) != sends {
+		t.Errorf("%d POSTs for %d sends", len(got), sends)
+	}
+}

@@ -95,13 +95,16 @@ func (s *source) connect(ctx context.Context, n int, out chan<- dialResult) {
 		out <- dialResult{err: fmt.Errorf("fetch websocket_url: %w", err)}
 		return
 	}
-	expiry := s.localExpiry(url, time.Now())
+	dialing := time.Now()
+	expiry := s.localExpiry(url, dialing)
 	ws, err := dial(ctx, s.cfg, url)
 	if err != nil {
 		out <- dialResult{err: err}
 		return
 	}
-	out <- dialResult{c: newConn(ws, fmt.Sprintf("%s #%d", s.src.Name, n), expiry)}
+	c := newConn(ws, fmt.Sprintf("%s #%d", s.src.Name, n), expiry)
+	c.dialed = dialing
+	out <- dialResult{c: c}
 }
 
 // clockSkewTolerance is how far a token's iat may be from the local time
