@@ -174,6 +174,7 @@ type Queue interface {
 	StopWaiting()
 	Paused() time.Duration
 	Durable() bool
+	OnDisk(ev spool.Event) bool
 }
 
 // Agent listens to its sources and delivers their events.

@@ -275,8 +275,15 @@ func (a *Agent) releaseTried(r *Route, ev spool.Event, first bool) {
 // drain delivers no later event of the key before it.
 func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	r.Queue.Hold(ev)
-	if r.Queue.Durable() {
+	switch {
+	case r.Queue.OnDisk(ev):
 		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		return
+	case r.Queue.Durable():
+		// Handed out before its batch was on disk: kept only if the spool
+		// can still write it (a full disk may keep it from that; then the
+		// stop counts it among the events it could not store).
+		a.log.Warn("delivery interrupted by shutdown; not on disk yet: kept for the next start once the spool writes it", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}
 	a.stats.abandoned.Add(1)

@@ -377,6 +377,15 @@ func (d *Disk) waitDurable(ctx context.Context, seq uint64) error {
 	}
 }
 
+// OnDisk reports whether ev's record is on disk (synced): an event handed
+// out from memory may not be yet, and is lost if the spool cannot write
+// it (a full disk at the stop).
+func (d *Disk) OnDisk(ev Event) bool {
+	d.durableMu.Lock()
+	defer d.durableMu.Unlock()
+	return ev.Seq <= d.durable
+}
+
 // markDurable records that every seq up to seq is on disk.
 func (d *Disk) markDurable(seq uint64) {
 	d.durableMu.Lock()

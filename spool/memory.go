@@ -165,6 +165,9 @@ func (q *Memory) Paused() time.Duration {
 // Durable reports false: what is queued is lost when the process ends.
 func (q *Memory) Durable() bool { return false }
 
+// OnDisk is false: nothing in memory outlives the process.
+func (q *Memory) OnDisk(Event) bool { return false }
+
 // Hold gives back an event not delivered because the agent is stopping:
 // in memory it is lost, which the agent reports. Unlike Disk.Hold it
 // releases the key: ev is lost whatever happens, so holding the key would
