@@ -165,9 +165,10 @@ func apiChoice(c *cli.Context) []string {
 }
 
 // nextTime is the listen command line that goes on with what --keep kept:
-// the websocket, the API base, the handlers and the spool. A handler URL's
-// password and query are hidden (they may hold secrets), with a word
-// saying so.
+// the websocket, the API base, the handlers, their extra headers and the
+// spool. A handler URL's password and query are hidden, and so is every
+// header's value (they may hold secrets: a header is often a bearer
+// token), with a word saying so.
 func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) string {
 	args := append([]string{"dialpad-tunnel listen --websocket-id " + websocket}, apiChoice(c)...)
 	hidden := false
@@ -183,6 +184,8 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 			args = append(args, "--route "+shellQuote(strings.Join(r.Types, ","))+"="+shown(r.Forward.URL))
 		}
 	}
+	headers := headerPlaceholders(c)
+	args = append(args, headers...)
 	if spoolPath != "" {
 		args = append(args, "--spool "+shellQuote(spoolPath))
 	}
@@ -190,7 +193,27 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	if hidden {
 		line += "\n  (a password or query in a handler URL is shown as xxxxx: put yours back)"
 	}
+	if len(headers) > 0 {
+		line += "\n  (the values of --header and --route-header are left out, shown as …: put yours back)"
+	}
 	return line
+}
+
+// headerPlaceholders are the --header and --route-header flags of the
+// run, in order, each with its header's name and "…" for its value.
+// listen has checked them: each holds a name and a colon.
+func headerPlaceholders(c *cli.Context) []string {
+	var args []string
+	for _, kv := range c.StringSlice("header") {
+		name, _, _ := strings.Cut(kv, ":")
+		args = append(args, "--header "+shellQuote(strings.TrimSpace(name)+": …"))
+	}
+	for _, kv := range c.StringSlice("route-header") {
+		typ, header, _ := strings.Cut(kv, "=")
+		name, _, _ := strings.Cut(header, ":")
+		args = append(args, "--route-header "+shellQuote(typ+"="+strings.TrimSpace(name)+": …"))
+	}
+	return args
 }
 
 // shellQuote quotes s for a POSIX shell when it holds more than a path's

@@ -96,6 +96,31 @@ func TestListenCreateCleansUp(t *testing.T) {
 	}
 }
 
+// TestListenCreateKeepHeaders: the next-time line of --create --keep
+// names every --header and --route-header with its value left out (it may
+// be a secret), and says so; they used to be left out without a word, so
+// the next run sent none.
+func TestListenCreateKeepHeaders(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	h := newHook(t, nil)
+	calls := newHook(t, nil)
+	r := start(t, createArgs(srv, h.URL, "--events", "call,sms", "--keep", "--log-format", "json",
+		"--header", "Authorization: Bearer zzz-header-secret", "--header", "X-Trace:t1-value",
+		"--route", "call="+calls.URL, "--route-header", "call=X-Tenant: tenant-secret")...)
+	r.waitConnected(t, srv, 1)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen --create --keep: %v\n%s", err, r.stdout.String())
+	}
+	out := r.stdout.String()
+	for _, secret := range []string{"zzz-header-secret", "t1-value", "tenant-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output holds a header's value %q:\n%s", secret, out)
+		}
+	}
+	mustContain(t, out, " --header 'Authorization: …' --header 'X-Trace: …' --route-header 'call=X-Tenant: …' --spool ")
+	mustContain(t, out, "\n  (the values of --header and --route-header are left out, shown as …: put yours back)")
+}
+
 // TestListenCreateErrors: bad flag combinations are refused before any
 // REST call; a refused subscription removes the websocket made before it.
 func TestListenCreateErrors(t *testing.T) {

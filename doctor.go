@@ -17,6 +17,9 @@ func doctorCommand() *cli.Command {
 			&cli.StringFlag{Name: "forward-to", Usage: "handler URL to check", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
 		}, apiFlags...),
 		Action: func(c *cli.Context) error {
+			if err := checkNotEmpty(c, doctorNotEmpty...); err != nil {
+				return err
+			}
 			client, cfg, err := newClient(c)
 			if err != nil {
 				return err

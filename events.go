@@ -85,6 +85,9 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 			if err := noFlagIDs(c); err != nil {
 				return err
 			}
+			if err := checkNotEmpty(c, eventsNotEmpty...); err != nil {
+				return err
+			}
 			path, base, err := eventsSpoolPath(c)
 			if err != nil {
 				return err

@@ -135,16 +135,21 @@ func showText(w io.Writer, r spool.Record) error {
 	for _, h := range headersOf(r) {
 		fmt.Fprintf(w, "  %s: %s\n", h[0], console.Safe(h[1]))
 	}
-	if plainText(r.Body) {
+	if why := escapedFor(r.Body); why == "" {
 		fmt.Fprintf(w, "\nbody (%d bytes, exactly as received)\n", len(r.Body))
 		w.Write(r.Body)
 		if len(r.Body) == 0 || r.Body[len(r.Body)-1] != '\n' {
 			fmt.Fprintln(w)
 		}
 	} else {
-		// Control characters (an escape sequence, say) are not written to
-		// a terminal as they are; --json gives the exact bytes.
-		fmt.Fprintf(w, "\nbody (%d bytes, escaped: it holds control characters; --json gives it exactly, as body_base64 if it is not UTF-8)\n%s\n", len(r.Body), strconv.Quote(string(r.Body)))
+		// Control characters (an escape sequence, say) and bytes that are
+		// not UTF-8 are not written to a terminal as they are; --json
+		// gives the exact bytes.
+		exactly := "--json gives it exactly"
+		if !utf8.Valid(r.Body) {
+			exactly += ", as body_base64"
+		}
+		fmt.Fprintf(w, "\nbody (%d bytes, escaped: %s; %s)\n%s\n", len(r.Body), why, exactly, strconv.Quote(string(r.Body)))
 	}
 	n := spool.CountAttempts(r.Attempts)
 	if n > len(r.Attempts) {
@@ -187,18 +192,39 @@ func attemptNote(a spool.Attempt) string {
 	return note
 }
 
-// plainText reports whether b can go to a terminal as it is: valid UTF-8,
-// printable but for newlines and tabs.
-func plainText(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
+// escapedFor says why b cannot go to a terminal as it is, or "" when it
+// can: valid UTF-8, printable but for newlines and tabs. The reason is
+// the true one: a body of JSON with bytes that are not UTF-8 holds no
+// control character.
+func escapedFor(b []byte) string {
+	var control bool
+	var other rune = -1 // the first unprintable character that is not a control character
 	for _, r := range string(b) {
-		if !unicode.IsPrint(r) && r != '\n' && r != '\r' && r != '\t' {
-			return false
+		switch {
+		case unicode.IsPrint(r) || r == '\n' || r == '\r' || r == '\t':
+		case unicode.IsControl(r):
+			control = true
+		case other < 0:
+			other = r // a format character, a space other than ' ', …
 		}
 	}
-	return true
+	var holds []string
+	if control {
+		holds = append(holds, "control characters")
+	}
+	if other >= 0 {
+		holds = append(holds, fmt.Sprintf("unprintable characters (such as %U)", other))
+	}
+	invalid := !utf8.Valid(b)
+	switch {
+	case invalid && len(holds) > 0:
+		return "it is not valid UTF-8 and holds " + strings.Join(holds, " and ")
+	case invalid:
+		return "it is not valid UTF-8"
+	case len(holds) > 0:
+		return "it holds " + strings.Join(holds, " and ")
+	}
+	return ""
 }
 
 func form(jwt bool) string {

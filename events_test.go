@@ -642,6 +642,33 @@ func TestEventsOutputEscapesControlCharacters(t *testing.T) {
 	}
 }
 
+// TestEventsShowSaysWhyEscaped: events show escapes a body that is not
+// plain text and says why, truly: a body whose only oddity is bytes that
+// are not UTF-8 was said to hold control characters (found by a
+// black-box review).
+func TestEventsShowSaysWhyEscaped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	bodies := []struct{ id, body, want string }{
+		{"0a1b2c3d-utf8", "{\"bad\":\"\xff\xfe\"}", "escaped: it is not valid UTF-8; --json gives it exactly, as body_base64)"},
+		{"0a1b2c3d-ctrl", "{\"bell\":\"\a\"}", "escaped: it holds control characters; --json gives it exactly)"},
+		{"0a1b2c3d-both", "{\"bad\":\"\xff\x1b[2J\"}", "escaped: it is not valid UTF-8 and holds control characters; --json gives it exactly, as body_base64)"},
+		{"0a1b2c3d-zwsp", "{\"name\":\"a\u200bb\"}", "escaped: it holds unprintable characters (such as U+200B); --json gives it exactly)"},
+	}
+	spoolBatch(t, path, func(d *spool.Disk) {
+		for _, b := range bodies {
+			if err := d.Append(spool.Event{ID: b.id, Key: "call:1", Type: "call", Body: []byte(b.body), Received: time.Now()}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	for _, b := range bodies {
+		out := mustCLI(t, "events", "show", "--spool", path, b.id)
+		if !strings.Contains(out, "bytes, "+b.want+"\n"+strconv.Quote(b.body)+"\n") {
+			t.Errorf("events show %s: want the body quoted after %q:\n%s", b.id, b.want, out)
+		}
+	}
+}
+
 // TestReplayWhileListenRuns: a dead letter (a 400) is replayed while
 // listen runs, once the handler is fixed: the running agent delivers it at
 // once, with the same delivery id, on the same connection; no restart, so

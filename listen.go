@@ -70,6 +70,9 @@ func listenCommand() *cli.Command {
 			if err := checkSecrets(c); err != nil {
 				return err
 			}
+			if err := checkNotEmpty(c, listenNotEmpty...); err != nil {
+				return err
+			}
 			log, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err
@@ -121,6 +124,9 @@ type subscriptionRef struct {
 // apiConfig reads the API flags; the key is required.
 func apiConfig(c *cli.Context) (dialpad.Config, error) {
 	cfg := dialpad.Config{APIKey: c.String("api-key"), UserAgent: "dialpad-tunnel/" + version}
+	if err := checkNotEmpty(c, apiBaseNotEmpty); err != nil {
+		return cfg, err
+	}
 	if cfg.APIKey == "" {
 		return cfg, errors.New("no API key: set DIALPAD_API_KEY or pass --api-key")
 	}

@@ -30,9 +30,14 @@ func fakeDialpad(t *testing.T, cfg dialpadtest.Config, secret string) (*dialpadt
 	return srv, id
 }
 
+// listenArgs is a listen command line; forwardTo "" gives no --forward-to
+// (routes only).
 func listenArgs(srv *dialpadtest.Server, wsID int64, forwardTo string, extra ...string) []string {
-	return append([]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(),
-		"--websocket-id", strconv.FormatInt(wsID, 10), "--forward-to", forwardTo}, extra...)
+	args := []string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", strconv.FormatInt(wsID, 10)}
+	if forwardTo != "" {
+		args = append(args, "--forward-to", forwardTo)
+	}
+	return append(args, extra...)
 }
 
 // waitConnected returns once the fake holds n connections, and fails the

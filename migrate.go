@@ -29,6 +29,9 @@ func migrateCommand() *cli.Command {
 			&cli.StringFlag{Name: "record", Usage: "rollback record file (default $XDG_STATE_HOME/dialpad-tunnel/migration.json)"},
 		}, apiFlags...),
 		Action: func(c *cli.Context) error {
+			if err := checkNotEmpty(c, migrateNotEmpty...); err != nil {
+				return err
+			}
 			recordPath, err := stateFile(c.String("record"), "migration.json")
 			if err != nil {
 				return err

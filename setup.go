@@ -27,6 +27,9 @@ func setupCommand() *cli.Command {
 }
 
 func runSetup(c *cli.Context) error {
+	if err := checkNotEmpty(c, setupNotEmpty...); err != nil {
+		return err
+	}
 	data, err := os.ReadFile(c.String("config"))
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)

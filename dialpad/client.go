@@ -265,11 +265,7 @@ func retryReason(err error, apiKey string) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	msg := err.Error()
-	if apiKey != "" {
-		msg = strings.ReplaceAll(msg, apiKey, "xxxxx")
-	}
-	return msg
+	return redactKey(err.Error(), apiKey, "xxxxx")
 }
 
 // backoff returns the wait before retry attempt+1: drawn uniformly from

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -68,7 +69,8 @@ func IsPermanent(err error) bool {
 }
 
 // newAPIError builds the error for a non-2xx response from its (already
-// size-limited) body. Any occurrence of apiKey is redacted from the message.
+// size-limited) body. The API key is redacted from the message wherever it
+// stands as a token of its own (see redactKey).
 func newAPIError(op string, resp *http.Response, body []byte, apiKey string) *APIError {
 	e := &APIError{Op: op, Status: resp.StatusCode}
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -84,20 +86,69 @@ func newAPIError(op string, resp *http.Response, body []byte, apiKey string) *AP
 		e.Code = parsed.Error.Code
 		e.Message = parsed.Error.Message
 	} else {
-		e.Message = trimBody(body)
+		e.Message = oneLine(body)
 	}
-	if apiKey != "" {
-		e.Message = strings.ReplaceAll(e.Message, apiKey, "<redacted>")
-	}
-	e.Message = clip(e.Message, maxErrorMessage)
+	// Redacted before it is clipped: a key cut in two would not be found.
+	e.Message = clip(redactKey(e.Message, apiKey, "<redacted>"), maxErrorMessage)
 	return e
 }
 
-// trimBody turns a raw body into one short line for an error message.
-func trimBody(body []byte) string {
+// oneLine turns a raw body into one line for an error message.
+func oneLine(body []byte) string {
 	body = bytes.TrimSpace(body)
-	s := strings.Join(strings.Fields(string(body)), " ")
-	return clip(s, maxErrorMessage)
+	return strings.Join(strings.Fields(string(body)), " ")
+}
+
+// looseKey is the length from which a key is redacted wherever it occurs,
+// even inside a longer word: a key that long is no part of a word by
+// chance, and it may follow an escape ("Bearer%20KEY", "\nKEY" in a body
+// echoed as JSON). Real Dialpad keys are far longer.
+const looseKey = 16
+
+// redactKey replaces with mark each occurrence of key in s. A key shorter
+// than looseKey is replaced only where it stands as a token of its own:
+// not preceded or followed by a letter, a digit, '-' or '_', as it is
+// wherever it appears as itself (in a header, a URL's query, a JSON
+// string); it may also be part of a word, which is left as it is: with
+// the key "k", a 401's "invalid or missing API key" must not become
+// "API <redacted>ey". A key of any length is redacted.
+func redactKey(s, key, mark string) string {
+	if key == "" {
+		return s
+	}
+	if len(key) >= looseKey {
+		return strings.ReplaceAll(s, key, mark)
+	}
+	var b strings.Builder
+	done := 0 // s[:done] is written to b
+	for from := 0; from < len(s); {
+		i := strings.Index(s[from:], key)
+		if i < 0 {
+			break
+		}
+		i += from
+		end := i + len(key)
+		before, _ := utf8.DecodeLastRuneInString(s[:i]) // utf8.RuneError at the start
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if !tokenChar(before) && !tokenChar(after) {
+			b.WriteString(s[done:i])
+			b.WriteString(mark)
+			done, from = end, end
+			continue
+		}
+		from = i + 1 // a match that overlaps this one may stand alone
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// tokenChar reports whether r may be part of a token with the key: a
+// letter, a digit, '-' or '_'.
+func tokenChar(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_'
 }
 
 // clip cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -166,12 +166,16 @@ type adminOp struct {
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its
 // pending events. A file that is not a spool or is damaged gives an error
-// naming it; the file is left as it is.
+// naming it; the file is left as it is. So does a name too long for the
+// work files next to it (see checkName), before anything is created.
 func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	cfg.Path = realPath(cfg.Path)
+	if err := checkName(cfg.Path); err != nil {
+		return nil, err
+	}
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout)
 	if err != nil {
 		return nil, err

@@ -185,6 +185,28 @@ func notSpool(path string, err error) error {
 	return fmt.Errorf("spool: %s: %w (`%s` keeps every intact part of it and the file as it is; moving the file away starts an empty spool, and its events are lost)", path, err, salvage)
 }
 
+// maxName is the most bytes a file's name may have (NAME_MAX on Linux and
+// most file systems).
+const maxName = 255
+
+// workSuffix is the length of the longest suffix of the work files
+// written next to a spool file: compaction's, and salvage's copy and the
+// damaged file it keeps. (Salvage's dated name for a second damaged file
+// is longer: it is refused with advice, see keepOriginal.)
+const workSuffix = max(len(compactSuffix), len(salvageSuffix), len(damagedSuffix))
+
+// checkName refuses a spool file whose name leaves no room for the
+// suffix of its work files: it would open, but every compaction would fail
+// (the file would grow without bound) and salvage could not run.
+func checkName(path string) error {
+	n := len(filepath.Base(path))
+	if n+workSuffix <= maxName {
+		return nil
+	}
+	return fmt.Errorf("spool: %s: the file's name is %d bytes, and the work files written next to it (its name with %s, %s or %s added) must keep within the limit of %d bytes for a file name: use a shorter --spool name, of at most %d bytes (rename the file to it to keep its events)",
+		path, n, compactSuffix, salvageSuffix, damagedSuffix, maxName, maxName-workSuffix)
+}
+
 // realPath follows path through any symbolic links, dangling ones too, to
 // the file they name: a compaction or a salvage replaces the spool by a
 // rename, which would otherwise put a plain file in the link's place and

@@ -34,6 +34,9 @@ type Region struct {
 // spool file.
 const salvageSuffix = ".salvage"
 
+// damagedSuffix names the file Salvage keeps the damaged spool file as.
+const damagedSuffix = ".damaged"
+
 // Salvage keeps every intact batch of a damaged spool file: it writes them,
 // unchanged and in order, to a new file that replaces the one at path, and
 // keeps the file as it was next to it (path + ".damaged", or with a time
@@ -43,6 +46,9 @@ const salvageSuffix = ".salvage"
 // is left as it is. The file must not be in use.
 func Salvage(path string) (Salvaged, error) {
 	path = realPath(path)
+	if err := checkName(path); err != nil {
+		return Salvaged{}, err
+	}
 	f, err := openLocked(path, false, lockTimeout)
 	if err != nil {
 		return Salvaged{}, err
@@ -164,9 +170,13 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 // stays as it is once a new file takes the path; it copies it where links
 // are not possible.
 func keepOriginal(path string) (string, error) {
-	kept := path + ".damaged"
+	kept := path + damagedSuffix
 	if _, err := os.Lstat(kept); err == nil {
-		kept = path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		kept = path + damagedSuffix + "-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if len(filepath.Base(kept)) > maxName {
+			// checkName leaves room for damagedSuffix only.
+			return "", fmt.Errorf("%s is there already, and a name with the time added would be over the limit of %d bytes for a file name: move it away first", path+damagedSuffix, maxName)
+		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}

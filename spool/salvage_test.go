@@ -198,3 +198,57 @@ func TestSalvageRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLongName: a spool file whose name leaves no room for the suffix of
+// its work files (compaction's, salvage's) is refused by OpenDisk and
+// Salvage, with the name's length and the limit, before anything is made
+// (it used to open, and every compaction failed: the file grew without
+// bound). The longest name allowed opens, compacts and salvages; a second
+// salvage, whose dated name for the damaged file would not fit, says to
+// move the first one away.
+func TestLongName(t *testing.T) {
+	dir := t.TempDir()
+	long := filepath.Join(dir, strings.Repeat("s", 252-len(".spool"))+".spool")
+	_, err := OpenDisk(DiskConfig{Path: long})
+	for _, want := range []string{long, "252 bytes", "limit of 255 bytes", "shorter --spool name, of at most 247 bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("OpenDisk of a 252-byte name = %v, want an error with %q", err, want)
+		}
+	}
+	if _, err := os.Stat(long); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenDisk refused the name but made the file: %v", err)
+	}
+	if err := os.WriteFile(long, []byte(fileHeader), 0o600); err != nil {
+		t.Fatal(err) // made by an earlier version
+	}
+	if _, err := Salvage(long); err == nil || !strings.Contains(err.Error(), "252 bytes") {
+		t.Fatalf("Salvage of a 252-byte name = %v, want it refused", err)
+	}
+
+	most := filepath.Join(dir, strings.Repeat("m", maxName-workSuffix-len(".spool"))+".spool")
+	cfg := DiskConfig{Path: most, KeepCount: 5, CompactAfter: 4 << 10}
+	d, stop := openRunning(t, cfg)
+	for round := range 10 {
+		fill(t, d, round*50, 50)
+		for range 50 {
+			d.Ack(nextNow(t, d), []Attempt{{At: time.Now(), Status: 204}})
+		}
+	}
+	stop()
+	if fi, err := os.Stat(most); err != nil || fi.Size() > 3*cfg.CompactAfter {
+		t.Fatalf("a %d-byte name, after 500 delivered events: %v, want compaction to keep it near %d bytes", len(filepath.Base(most)), err, cfg.CompactAfter)
+	}
+	_, whole := damagedSpool(t)
+	if err := os.WriteFile(most, flip(t, whole, `{"n":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(most); err != nil {
+		t.Fatalf("Salvage of a %d-byte name: %v", len(filepath.Base(most)), err)
+	}
+	if err := os.WriteFile(most, flip(t, whole, `{"n":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(most); err == nil || !strings.Contains(err.Error(), most+damagedSuffix+" is there already") {
+		t.Fatalf("second Salvage = %v, want advice to move the first damaged file away", err)
+	}
+}
