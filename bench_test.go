@@ -77,7 +77,7 @@ func TestBenchOwnProcesses(t *testing.T) {
 		}
 	}
 	mustContain(t, string(out), "throughput ratio agent/direct loop from its own process:")
-	mustContain(t, string(out), "agent peak RSS over the burst:")
+	mustContain(t, string(out), "agent peak RSS over the first burst: ")
 }
 
 // readGzip reads a gzipped file whole (a pprof profile is gzipped protobuf).

@@ -29,6 +29,22 @@ type benchAgent struct {
 	anonKiB  atomic.Int64 // the largest anonymous (heap, stacks) part seen while running
 	fileKiB  atomic.Int64 // the largest file-backed part (the binary's pages) seen
 	cpu      atomic.Int64 // user and system CPU time of the last finished run, ns
+	pid      atomic.Int64 // the running child's, 0 when none
+}
+
+// storeMax sets v to n if n is larger, whoever else stores meanwhile.
+func storeMax(v *atomic.Int64, n int64) {
+	for old := v.Load(); n > old && !v.CompareAndSwap(old, n); old = v.Load() {
+	}
+}
+
+// PeakNow samples the running child's memory now and reports its peak
+// resident set so far, in bytes (the bench reads it after the first burst).
+func (p *benchAgent) PeakNow() int64 {
+	if pid := p.pid.Load(); pid > 0 {
+		p.sample(int(pid))
+	}
+	return p.PeakRSS()
 }
 
 // sample reads the child's current anonymous and file-backed resident
@@ -43,15 +59,15 @@ func (p *benchAgent) sample(pid int) {
 		switch {
 		case strings.HasPrefix(line, "RssAnon:"):
 			fmt.Sscanf(strings.TrimPrefix(line, "RssAnon:"), "%d", &kib)
-			p.anonKiB.Store(max(p.anonKiB.Load(), kib))
+			storeMax(&p.anonKiB, kib)
 		case strings.HasPrefix(line, "VmHWM:"):
 			// The peak since exec. (The child's rusage maxrss is no use: it
 			// counts the parent's memory at fork time.)
 			fmt.Sscanf(strings.TrimPrefix(line, "VmHWM:"), "%d", &kib)
-			p.peakKiB.Store(max(p.peakKiB.Load(), kib))
+			storeMax(&p.peakKiB, kib)
 		case strings.HasPrefix(line, "RssFile:"):
 			fmt.Sscanf(strings.TrimPrefix(line, "RssFile:"), "%d", &kib)
-			p.fileKiB.Store(max(p.fileKiB.Load(), kib))
+			storeMax(&p.fileKiB, kib)
 		}
 	}
 }
@@ -107,6 +123,8 @@ func (p *benchAgent) listen(ctx context.Context, apiBase, apiKey string, wsID in
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	p.pid.Store(int64(cmd.Process.Pid))
+	defer p.pid.Store(0)
 	read := make(chan struct{})
 	go func() {
 		defer close(read)

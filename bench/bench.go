@@ -55,6 +55,7 @@ type Config struct {
 type Probe interface {
 	Received() int64              // events it logged as received so far
 	PeakRSS() int64               // peak resident set of its last finished run, bytes
+	PeakNow() int64               // peak resident set of the running one so far, bytes
 	RSSParts() (anon, file int64) // largest anonymous and file-backed parts seen, bytes
 	CPU() time.Duration           // user and system CPU time of its last finished run
 }
@@ -75,7 +76,8 @@ type Report struct {
 	// direct burst made just before (Config.Rounds).
 	AgentRounds, BareRounds []Round
 	DirectOwn               Path  // burst throughput of the direct loop from its own process; zero if not measured
-	AgentRSS                int64 // peak RSS of the agent process over the burst and latency phases; 0 if unknown
+	AgentRSS                int64 // peak RSS of the agent process over the bursts and latency phase; 0 if unknown
+	AgentRSSFirst           int64 // of which over its first burst, as a fresh process; 0 if unknown
 	BacklogRSS              int64 // peak RSS of the agent process with Backlog events pending; 0 if not measured
 	AgentAnon               int64 // of which anonymous (heap, stacks) at most
 	AgentFile               int64 // and file-backed (the binary) at most
@@ -160,11 +162,16 @@ func Run(ctx context.Context, cfg Config, listen demo.Listen) (Report, error) {
 		}
 		return perSecond, nil
 	}
-	if rep.Agent, rep.AgentRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen, directBurst); err != nil {
+	firstBurst := func() {
+		if cfg.Probe != nil {
+			rep.AgentRSSFirst = cfg.Probe.PeakNow()
+		}
+	}
+	if rep.Agent, rep.AgentRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, listen, directBurst, firstBurst); err != nil {
 		return rep, fmt.Errorf("agent path: %w", err)
 	}
 	if cfg.Bare != nil {
-		if rep.Bare, rep.BareRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, cfg.Bare, directBurst); err != nil {
+		if rep.Bare, rep.BareRounds, err = viaAgent(ctx, cfg, hook.URL, rc, types, bodies, cfg.Bare, directBurst, nil); err != nil {
 			return rep, fmt.Errorf("bare forwarder: %w", err)
 		}
 		if cfg.BareProbe != nil {
@@ -240,9 +247,10 @@ func directSteady(ctx context.Context, cfg Config, client *http.Client, url stri
 
 // viaAgent runs the real agent between the fake Dialpad and the handler:
 // Rounds bursts, each just after a burst of direct, then the latency
-// phase. Its Path has the median burst throughput.
+// phase. Its Path has the median burst throughput. firstDone, when set,
+// runs once the first burst all arrived.
 func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types []string, bodies [][]byte, listen demo.Listen,
-	direct func() (float64, error)) (Path, []Round, error) {
+	direct func() (float64, error), firstDone func()) (Path, []Round, error) {
 	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
 	if err != nil {
 		return Path{}, nil, err
@@ -304,6 +312,9 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 			return Path{}, rounds, failed("not every event arrived")
 		}
 		rounds = append(rounds, Round{Direct: d, Via: float64(cfg.Events) / last.Sub(start).Seconds()})
+		if len(rounds) == 1 && firstDone != nil {
+			firstDone()
+		}
 		vias = append(vias, rounds[len(rounds)-1].Via)
 	}
 	p := Path{PerSecond: median(vias)}
@@ -416,8 +427,8 @@ func (r Report) print(w io.Writer) {
 	}
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	if r.AgentRSS > 0 {
-		fmt.Fprintf(w, "agent peak RSS over the burst: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",
-			mib(r.AgentRSS), mib(r.AgentAnon), mib(r.AgentFile))
+		fmt.Fprintf(w, "agent peak RSS over the first burst: %.1f MiB; over the run: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",
+			mib(r.AgentRSSFirst), mib(r.AgentRSS), mib(r.AgentAnon), mib(r.AgentFile))
 	}
 	if r.BacklogRSS > 0 {
 		fmt.Fprintf(w, "agent peak RSS with %d events pending behind a dead handler: %.1f MiB (at most %.1f MiB heap and stacks, %.1f MiB file-backed: the binary)\n",

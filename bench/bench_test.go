@@ -136,6 +136,7 @@ type stubProbe struct{}
 
 func (stubProbe) Received() int64              { return 0 }
 func (stubProbe) PeakRSS() int64               { return 0 }
+func (stubProbe) PeakNow() int64               { return 0 }
 func (stubProbe) RSSParts() (anon, file int64) { return 0, 0 }
 func (stubProbe) CPU() time.Duration           { return 0 }
 
