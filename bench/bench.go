@@ -83,7 +83,7 @@ type Report struct {
 	AgentFile               int64 // and file-backed (the binary) at most
 	BacklogAnon             int64
 	BacklogFile             int64
-	AgentCPU                time.Duration // CPU time (user and system) of the agent process over the burst and latency phases; 0 if unknown
+	AgentCPU                time.Duration // CPU time (user and system) of the agent process over the bursts and latency phase; 0 if unknown
 	BareCPU                 time.Duration // the same of the bare forwarder's process
 }
 
@@ -291,10 +291,7 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		}
 		return nil
 	}
-	var (
-		rounds []Round
-		vias   []float64
-	)
+	var rounds []Round
 	for range cfg.Rounds {
 		d, err := direct()
 		if err != nil {
@@ -315,7 +312,10 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 		if len(rounds) == 1 && firstDone != nil {
 			firstDone()
 		}
-		vias = append(vias, rounds[len(rounds)-1].Via)
+	}
+	vias := make([]float64, len(rounds))
+	for i, r := range rounds {
+		vias[i] = r.Via
 	}
 	p := Path{PerSecond: median(vias)}
 	p.P50, p.P99, err = steady(ctx, cfg, rc, stopped, bodies[cfg.Events:], func(i int) error { return publish(cfg.Events + i) })

@@ -297,7 +297,7 @@ func TestFallbackRefused(t *testing.T) {
 			t.Setenv("TMPDIR", tmp)
 			want := tc.want
 			if strings.Contains(want, "%s") {
-				want = fmt.Sprintf(want, filepath.Join(tmp, uidDir, sockName(path, "")))
+				want = fmt.Sprintf(want, filepath.Join(tmp, uidDir, sockName(realPath(t, path), "")))
 			}
 			ln, err := Listen(path)
 			if err == nil {
@@ -371,7 +371,8 @@ func TestTakenTmpDirFallsBackToCache(t *testing.T) {
 	}
 	// Named for this host too: a cache directory may be shared by hosts.
 	host, _ := os.Hostname()
-	if _, err := os.Lstat(filepath.Join(dir, sockName(path, host))); err != nil || sockName(path, host) == sockName(path, "other") {
+	name := sockName(realPath(t, path), host)
+	if _, err := os.Lstat(filepath.Join(dir, name)); err != nil || name == sockName(realPath(t, path), "other") {
 		t.Errorf("the socket is not named for this host: %v", err)
 	}
 	if fi, err := os.Lstat(dir); err != nil || fi.Mode().Perm() != 0o700 {
@@ -415,4 +416,15 @@ func TestSpellingsOfOneSpool(t *testing.T) {
 			t.Errorf("listen given %d bytes, ask %d: Ask = %+v, %v; want 3 replayed", len(tc.listen), len(tc.ask), resp, err)
 		}
 	}
+}
+
+// realPath is path with its symbolic links resolved, as the socket's name
+// hashes it.
+func realPath(t *testing.T, path string) string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real
 }

@@ -46,15 +46,12 @@ func places() []place {
 }
 
 // sockName is the name, in a place, of the control socket of the spool
-// file at abs (absolute and clean): a hash of its path with symbolic
-// links resolved, so that Listen and Ask derive the same name for the same
-// file, and of host when not empty.
-func sockName(abs, host string) string {
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
+// file at real (its path with symbolic links resolved, so that Listen and
+// Ask derive the same name for the same file): a hash of that path, and
+// of host when not empty.
+func sockName(real, host string) string {
 	h := sha256.New()
-	h.Write([]byte(abs))
+	h.Write([]byte(real))
 	if host != "" {
 		h.Write([]byte{0})
 		h.Write([]byte(host))
