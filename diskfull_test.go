@@ -53,6 +53,13 @@ func TestListenWaitsForDiskSpace(t *testing.T) {
 	p.stdout.waitFor(t, "spool: cannot write the file", 30*time.Second)
 	p.stdout.waitFor(t, `paused="spool: no space on the disk for `, 30*time.Second) // on the status line
 	h.waitRequests(t, 1, 30*time.Second)                                            // delivered from memory meanwhile
+	// Meanwhile the running listen refuses a replay and a purge at once.
+	for _, args := range [][]string{{"replay", "--dead"}, {"purge", "--delivered"}} {
+		out, err := runCLI(t, append(append([]string{"events"}, args...), "--spool", path)...)
+		if err == nil || !strings.Contains(err.Error(), "no space to write the file") || !strings.Contains(err.Error(), "nothing was changed") {
+			t.Errorf("events %s while the disk is full: %v\n%s\nwant a refusal for want of space, nothing changed", args[0], err, out)
+		}
+	}
 	limitFileSize(t, p.cmd.Process.Pid, unix.RLIM_INFINITY)
 	p.stdout.waitFor(t, "spool: writing again", 30*time.Second)
 	h.waitRequests(t, n, 60*time.Second)

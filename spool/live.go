@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 )
 
 // ReplayLive is Replay for the spool this Disk runs: while the agent
@@ -21,6 +22,9 @@ import (
 func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) {
 	if err := sel.check(); err != nil {
 		return Replayed{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
+	}
+	if err := d.noRoom("replay"); err != nil {
+		return Replayed{}, err
 	}
 	// Outcomes queued before the request count: a dead letter just logged
 	// is replayed.
@@ -68,6 +72,19 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
+}
+
+// noRoom refuses a replay or purge (what) while writes fail for want of
+// space: its records could not be stored before space is back, and the
+// command would wait for that in vain. A disk that fills while one waits
+// still holds it up, until the asking command gives up.
+func (d *Disk) noRoom(what string) error {
+	p := d.Paused()
+	if p <= 0 {
+		return nil
+	}
+	return fmt.Errorf("spool: %s: %s: %w: its writes have failed for %s (a full disk, a quota); free space, then try again (nothing was changed)",
+		d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
 }
 
 // has reports whether the file still holds record seq.
@@ -169,6 +186,9 @@ func (d *Disk) finished() (*book, error) {
 // is on disk.
 func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := checkPurgeStates(d.cfg.Path, states); err != nil {
+		return nil, err
+	}
+	if err := d.noRoom("purge"); err != nil {
 		return nil, err
 	}
 	if err := d.barrier(ctx); err != nil {

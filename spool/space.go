@@ -19,6 +19,10 @@ import (
 // supervisor may; so does a failed sync, after which the file's state is
 // unknown.
 
+// ErrNoSpace is what a running spool's replay and purge return while its
+// writes fail for want of space.
+var ErrNoSpace = errors.New("the running listen has no space to write the file")
+
 // spacePauseMin and spacePauseMax bound the pause between two tries of a
 // failed write; it doubles from the first to the second.
 const (

@@ -248,3 +248,41 @@ func TestFullDiskDropsCompaction(t *testing.T) {
 		t.Fatalf("pending after the stall: %q, want id-0 and x", ids(pending))
 	}
 }
+
+// TestLiveAdminOnFullDisk: a running spool whose writes fail for want of
+// space refuses a replay and a purge at once, naming the file and saying
+// nothing was changed, where they used to wait for space until the
+// asking command gave up. Once space is back, both work again.
+func TestLiveAdminOnFullDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunning(t, DiskConfig{Path: path, Logger: slog.New(logged)})
+	defer stop()
+	appendSync(t, d, Event{ID: "a", Key: "ka", Body: []byte(`{"id":"a"}`)})
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	appendSync(t, d, Event{ID: "b", Key: "kb", Body: []byte(`{"id":"b"}`)}) // the dead letter is on disk too
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, fi.Size())
+	stored := make(chan struct{})
+	if err := d.Append(Event{ID: "c", Key: "kc", Body: []byte(`{"id":"c"}`)}, func(Event) { close(stored) }); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, logged, "cannot write the file")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, replayErr := d.ReplayLive(ctx, Selection{Dead: true})
+	_, purgeErr := d.PurgeLive(ctx, Dead)
+	for _, err := range []error{replayErr, purgeErr} {
+		if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "nothing was changed") {
+			t.Errorf("got %v, want ErrNoSpace naming %s, and nothing changed", err, path)
+		}
+	}
+	lift()
+	<-stored
+	if res, err := d.ReplayLive(ctx, Selection{Dead: true}); err != nil || res.N != 1 {
+		t.Fatalf("ReplayLive once space is back = %+v, %v; want the dead letter replayed", res, err)
+	}
+}
