@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,6 +188,8 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	}
 	headers := headerPlaceholders(c)
 	args = append(args, headers...)
+	others, secrets := otherListenFlags(c)
+	args = append(args, others...)
 	if spoolPath != "" {
 		args = append(args, "--spool "+shellQuote(spoolPath))
 	}
@@ -196,7 +200,57 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	if len(headers) > 0 {
 		line += "\n  (the values of --header and --route-header are left out, shown as …: put yours back)"
 	}
+	if len(secrets) > 0 {
+		them := "it"
+		if len(secrets) > 1 {
+			them = "them"
+		}
+		line += fmt.Sprintf("\n  (secrets are read from %s: set %s before you run it, or put yours back)", strings.Join(secrets, ", "), them)
+	}
 	return line
+}
+
+// notRepeated are listen's flags that otherListenFlags leaves out: those
+// nextTime writes itself; --create's own, as the next run listens to what
+// this one kept (its subscriptions already choose the events); and the API
+// key, which is never printed.
+var notRepeated = func() map[string]bool {
+	m := map[string]bool{"websocket-id": true, "subscription": true, "forward-to": true, "route": true,
+		"header": true, "route-header": true, "spool": true, "env": true, "api-base": true, "api-key": true,
+		"create": true, "keep": true, "secret": true, "events": true, "cpuprofile": true}
+	for name := range subscriptionOptions {
+		m[name] = true
+	}
+	return m
+}()
+
+// otherListenFlags are the run's other listen flags, given on the command
+// line or by the environment, in their --help order, for nextTime: each
+// with its value, but a secret as its environment variable ("$NAME"),
+// whose names it returns too.
+func otherListenFlags(c *cli.Context) (args, secretEnvs []string) {
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if notRepeated[name] || !c.IsSet(name) {
+			continue
+		}
+		if i := slices.IndexFunc(secretFlags, func(s struct{ flag, env, without string }) bool { return s.flag == name }); i >= 0 {
+			args = append(args, "--"+name+` "$`+secretFlags[i].env+`"`)
+			secretEnvs = append(secretEnvs, secretFlags[i].env)
+			continue
+		}
+		switch f.(type) {
+		case *cli.BoolFlag:
+			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
+		case *cli.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				args = append(args, "--"+name+" "+shellQuote(v))
+			}
+		default:
+			args = append(args, "--"+name+" "+shellQuote(fmt.Sprint(c.Value(name))))
+		}
+	}
+	return args, secretEnvs
 }
 
 // headerPlaceholders are the --header and --route-header flags of the

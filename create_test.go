@@ -84,8 +84,8 @@ func TestListenCreateCleansUp(t *testing.T) {
 				}
 				mustContain(t, out, "kept websocket 1000, subscriptions call 1001, sms 1002")
 				// The next-time line goes on where this run was: the same API,
-				// the same handler.
-				mustContain(t, out, "listen --websocket-id 1000 --api-base "+srv.URL()+" --forward-to "+h.URL+" --spool ")
+				// the same handler and log format.
+				mustContain(t, out, "listen --websocket-id 1000 --api-base "+srv.URL()+" --forward-to "+h.URL+" --log-format json --spool ")
 				mustContain(t, out, "-create-call-sms.spool\n") // next time: the same spool, with what this run left
 				return
 			}
@@ -99,26 +99,32 @@ func TestListenCreateCleansUp(t *testing.T) {
 // TestListenCreateKeepHeaders: the next-time line of --create --keep
 // names every --header and --route-header with its value left out (it may
 // be a secret), and says so; they used to be left out without a word, so
-// the next run sent none.
+// the next run sent none. It repeats the run's other listen flags too,
+// a secret as its environment variable, and none of --create's own.
 func TestListenCreateKeepHeaders(t *testing.T) {
 	srv := newFake(t, dialpadtest.Config{})
 	h := newHook(t, nil)
 	calls := newHook(t, nil)
 	r := start(t, createArgs(srv, h.URL, "--events", "call,sms", "--keep", "--log-format", "json",
 		"--header", "Authorization: Bearer zzz-header-secret", "--header", "X-Trace:t1-value",
-		"--route", "call="+calls.URL, "--route-header", "call=X-Tenant: tenant-secret")...)
+		"--route", "call="+calls.URL, "--route-header", "call=X-Tenant: tenant-secret",
+		"--secret", "ws-secret-value", "--verify-secret", "ws-secret-value", "--concurrency", "3", "--max-age", "2h", "--no-spool=false")...)
 	r.waitConnected(t, srv, 1)
 	if err := r.stop(t); err != nil {
 		t.Fatalf("listen --create --keep: %v\n%s", err, r.stdout.String())
 	}
 	out := r.stdout.String()
-	for _, secret := range []string{"zzz-header-secret", "t1-value", "tenant-secret"} {
+	for _, secret := range []string{"zzz-header-secret", "t1-value", "tenant-secret", "ws-secret-value"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("output holds a header's value %q:\n%s", secret, out)
 		}
 	}
-	mustContain(t, out, " --header 'Authorization: …' --header 'X-Trace: …' --route-header 'call=X-Tenant: …' --spool ")
+	mustContain(t, out, " --header 'Authorization: …' --header 'X-Trace: …' --route-header 'call=X-Tenant: …' --concurrency 3 --no-spool=false --max-age 2h0m0s --log-format json --verify-secret \"$DIALPAD_VERIFY_SECRET\" --spool ")
 	mustContain(t, out, "\n  (the values of --header and --route-header are left out, shown as …: put yours back)")
+	mustContain(t, out, "\n  (secrets are read from DIALPAD_VERIFY_SECRET: set it before you run it, or put yours back)")
+	if strings.Contains(out, "--secret") || strings.Contains(out, "--events") {
+		t.Errorf("the next-time line repeats a flag of --create's own:\n%s", out)
+	}
 }
 
 // TestListenCreateErrors: bad flag combinations are refused before any
