@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/valyala/fastjson"
 	"strings"
-	"unicode/utf8"
 )
 
 // frame is what the agent learned from one websocket message without
@@ -79,16 +79,7 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 const maxReason = 200
 
 // clip cuts s to maxReason bytes, on a rune boundary, marking the cut.
-func clip(s string) string {
-	if len(s) <= maxReason {
-		return s
-	}
-	cut := maxReason
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func clip(s string) string { return console.Clip(s, maxReason) }
 
 // utf8BOM is the UTF-8 byte order mark, which RFC 8259 §8.1 lets a parser
 // ignore before a JSON text.

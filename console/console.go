@@ -175,3 +175,18 @@ func head(s string) string {
 func printable(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }
+
+// Clip cuts s to at most n bytes on a rune boundary, marking the cut, for
+// a message quoting text from outside (an answer, a parser's error), which
+// may be long. Invalid UTF-8 becomes U+FFFD first.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -50,3 +50,24 @@ func TestHandlerLines(t *testing.T) {
 		})
 	}
 }
+
+// TestClip: a long text is cut on a rune boundary with a mark, a short one
+// is kept, and invalid UTF-8 is replaced before the cut.
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"héllo world", 2, "h…"}, // "é" is two bytes: not split
+		{"héllo world", 3, "hé…"},
+		{"a\xffb", 10, "a\uFFFDb"},
+		{"", 0, ""},
+	} {
+		if got := Clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

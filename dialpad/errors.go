@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // maxErrorMessage bounds APIError.Message when it falls back to the raw body.
@@ -151,18 +153,8 @@ func tokenChar(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_'
 }
 
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// clip cuts s to at most n bytes, marking the cut (console.Clip).
+var clip = console.Clip
 
 // parseRetryAfter parses a Retry-After header given as delay-seconds or as an
 // HTTP date. A date in the past yields 0.
