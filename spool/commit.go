@@ -21,6 +21,7 @@ func (d *Disk) Run(ctx context.Context) error {
 	defer d.closeFile()
 	defer d.abandonCompaction() // before the file closes
 	defer d.touch()             // the run's end, for the next one's LastRun
+	defer d.restorePath()       // a file removed meanwhile is written again first
 	var batch, carry []op
 	beat := time.NewTicker(d.cfg.Heartbeat)
 	defer beat.Stop()
@@ -48,6 +49,8 @@ func (d *Disk) Run(ctx context.Context) error {
 				continue
 			case <-beat.C:
 				d.touch() // idle: nothing else moves it on
+				d.checkPath()
+				d.pathChecked = time.Now()
 				continue
 			case <-ctx.Done():
 				return d.flush()
@@ -68,6 +71,10 @@ func (d *Disk) Run(ctx context.Context) error {
 		var err error
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
+		}
+		if last.Sub(d.pathChecked) >= d.cfg.Heartbeat { // busy: the beat is not seen
+			d.checkPath()
+			d.pathChecked = last
 		}
 		d.compactIfDue()
 	}

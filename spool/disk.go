@@ -126,6 +126,8 @@ type Disk struct {
 	lastRun      time.Time        // the file's modification time when opened (see LastRun)
 	closing      sync.WaitGroup   // the file a compaction replaced, being closed
 	forgets      []uint64         // records the batch forgets
+	pathLostAt   time.Time        // since when the path has not named f (see checkPath); zero while it does
+	pathChecked  time.Time        // when checkPath last ran
 }
 
 // opKind says what an op does.

@@ -1,0 +1,88 @@
+package spool
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// A spool file removed while the agent runs (rm, a clean-up job, a
+// tmpfiles rule) would take every pending event with it at the next start:
+// the agent writes on to the open file, and nothing else notices. So Run
+// looks at the path every Heartbeat, and as it ends. A removed file is
+// written again from the open one by a compaction, which copies every
+// live record to a new file and renames it into place. A path that names
+// another file now (one moved there, or made by another agent) is not
+// overwritten: that is logged, as an error, each time.
+
+// pathState is what checkPath found.
+type pathState uint8
+
+const (
+	pathOK       pathState = iota
+	pathRemoved            // nothing at the path: written again
+	pathReplaced           // another file there
+)
+
+// checkPath compares the file at the spool's path with the open one, and
+// starts a compaction to write it again when it is gone. It runs on Run's
+// goroutine.
+func (d *Disk) checkPath() pathState {
+	open, err := d.f.Stat()
+	if err != nil {
+		return pathOK // nothing to compare: the next write says what is wrong
+	}
+	at, err := os.Stat(d.cfg.Path)
+	switch {
+	case err == nil && os.SameFile(at, open):
+		d.pathLostAt = time.Time{}
+		return pathOK
+	case err == nil:
+		d.logPathLost("spool: the spool's path now names another file than the one this listen writes (moved or replaced): the events pending here are not in it, and the next start will not find them; put the file back, or keep this listen running until they are delivered",
+			nil)
+		return pathReplaced
+	case !errors.Is(err, fs.ErrNotExist):
+		return pathOK // cannot tell (a permission changed?): not a reason to copy
+	}
+	if d.compacting != nil {
+		return pathRemoved // its rename writes the path again
+	}
+	if err := d.startCompaction(); err != nil {
+		d.logPathLost("spool: the file was removed while listen ran, and cannot be written again: the events pending in it are kept only by this running listen, and lost if it stops first; restore the folder",
+			err)
+		return pathRemoved
+	}
+	d.cfg.Logger.Error("spool: the file was removed while listen ran; writing it again from the open copy (a compaction)", "spool", d.cfg.Path)
+	return pathRemoved
+}
+
+// logPathLost logs msg as an error, with how long the path has been lost.
+func (d *Disk) logPathLost(msg string, err error) {
+	now := time.Now()
+	if d.pathLostAt.IsZero() {
+		d.pathLostAt = now
+	}
+	args := []any{"spool", d.cfg.Path, "for", now.Sub(d.pathLostAt).Round(time.Second)}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	d.cfg.Logger.Error(msg, args...)
+}
+
+// restorePath, as Run ends, writes a removed spool file again before the
+// open one closes, waiting for the copy: what is pending is then found at
+// the next start.
+func (d *Disk) restorePath() {
+	if d.checkPath() != pathRemoved || d.compacting == nil {
+		return
+	}
+	c := d.compacting
+	<-c.done
+	d.compactIfDue() // finishes it (or logs why not)
+	if _, err := os.Stat(d.cfg.Path); err != nil {
+		d.cfg.Logger.Error("spool: the removed file could not be written again: the events pending in it are lost at this stop", "spool", d.cfg.Path, "err", err)
+		return
+	}
+	d.cfg.Logger.Warn("spool: the removed file is written again", "spool", d.cfg.Path)
+}

@@ -1,0 +1,86 @@
+package spool
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRemovedFileWrittenAgain: a spool file removed while it runs is
+// written again from the open one at the next heartbeat, with every
+// record, and the events still to deliver are found at the next start.
+// (Before, the running spool wrote on to the removed file, and a restart
+// began an empty one: every pending event was gone without a word.)
+func TestRemovedFileWrittenAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged)})
+	fill(t, d, 0, 3)
+	d.Ack(nextNow(t, d), nil)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, logged, "the file was removed while listen ran; writing it again")
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(path); err != nil; _, err = os.Stat(path) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the removed file was not written again: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polls a condition, with a deadline
+	}
+	fill(t, d, 3, 1) // written to the new file
+	stop()
+	if got := ids(mustList(t, path, Pending)); got != "id-1 id-2 id-3" {
+		t.Fatalf("pending after the restart: %q, want id-1 id-2 id-3", got)
+	}
+	if got := ids(mustList(t, path, Delivered)); got != "id-0" {
+		t.Fatalf("delivered after the restart: %q, want id-0", got)
+	}
+}
+
+// TestRemovedFileWrittenAgainAtStop: a spool file removed shortly before
+// the stop (no heartbeat came between) is written again as Run ends.
+func TestRemovedFileWrittenAgainAtStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: time.Hour, Logger: slog.New(logged)})
+	fill(t, d, 0, 2)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	waitMessage(t, logged, "the removed file is written again")
+	if got := ids(mustList(t, path, Pending)); got != "id-0 id-1" {
+		t.Fatalf("pending after the restart: %q, want id-0 id-1", got)
+	}
+}
+
+// TestReplacedFileNotOverwritten: when the spool's path names another
+// file (one moved there), the running spool does not overwrite it: it
+// logs an error saying the pending events are not in it.
+func TestReplacedFileNotOverwritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged)})
+	fill(t, d, 0, 1)
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("someone else's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	msg := waitMessage(t, logged, "now names another file")
+	if !strings.Contains(msg, path) {
+		t.Errorf("the error does not name the path: %s", msg)
+	}
+	stop()
+	if b, err := os.ReadFile(path); err != nil || string(b) != "someone else's" {
+		t.Fatalf("the file at the path: %q, %v; want it untouched", b, err)
+	}
+	if got := ids(mustList(t, path+".moved", Pending)); got != "id-0" {
+		t.Fatalf("pending in the moved file: %q, want id-0", got)
+	}
+}
