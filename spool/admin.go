@@ -316,7 +316,7 @@ func (b *book) find(idOrPrefix string) (match, error) {
 	}
 	switch {
 	case len(idOrPrefix) < MinPrefix:
-		return match{}, fmt.Errorf("delivery id %q is too short: give the whole id or at least %d characters of it", idOrPrefix, MinPrefix)
+		return match{}, fmt.Errorf("%w: give the whole id or at least %d characters of it", &tooShortError{idOrPrefix}, MinPrefix)
 	case len(found) == 0:
 		return match{}, fmt.Errorf("%w: no delivery id is or starts with %q", ErrNotFound, idOrPrefix)
 	case len(found) > 1:
@@ -328,6 +328,12 @@ func (b *book) find(idOrPrefix string) (match, error) {
 	}
 	return found[0], nil
 }
+
+// tooShortError is find's error for a prefix too short to look up that is
+// no whole id either (among the records looked at).
+type tooShortError struct{ id string }
+
+func (e *tooShortError) Error() string { return fmt.Sprintf("delivery id %q is too short", e.id) }
 
 // readOnly opens an existing spool file without its lock (an agent may be
 // writing it: a frame it has only half written ends the read) and reads

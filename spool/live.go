@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -37,8 +38,13 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	}
 	var res Replayed
 	chosen, err := b.choose(sel)
-	if errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("%w among the dead and delivered events (a pending one is delivered as it is)", err)
+	var short *tooShortError
+	if errors.Is(err, ErrNotFound) || errors.As(err, &short) {
+		if id, ok := d.pendingNamed(sel.IDs); ok {
+			err = fmt.Errorf("event %s is still pending: the running listen delivers it as it is; nothing was replayed", id)
+		} else if short == nil {
+			err = fmt.Errorf("%w among the pending, dead and delivered events", err)
+		}
 	}
 	if err != nil {
 		return res, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
@@ -72,6 +78,35 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
+}
+
+// pendingNamed returns the delivery id of a pending event that one of ids
+// names, whole or by a prefix of at least MinPrefix characters, reading
+// the pending records back: only for a replay by id that found none among
+// the dead and delivered (finished leaves pending ones out, as a backlog
+// may take long to read).
+func (d *Disk) pendingNamed(ids []string) (string, bool) {
+	var seqs []uint64
+	d.fileMu.Lock()
+	for seq, p := range d.places {
+		if p.state() == Pending {
+			seqs = append(seqs, seq)
+		}
+	}
+	d.fileMu.Unlock()
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		r, err := d.read(seq)
+		if err != nil {
+			continue // delivered meanwhile, or the file closed
+		}
+		for _, id := range ids {
+			if strings.EqualFold(r.ID, id) || len(id) >= MinPrefix && strings.HasPrefix(strings.ToLower(r.ID), strings.ToLower(id)) {
+				return r.ID, true
+			}
+		}
+	}
+	return "", false
 }
 
 // noRoom refuses a replay or purge (what) while writes fail for want of

@@ -48,8 +48,12 @@ func TestReplayLive(t *testing.T) {
 	} else {
 		d.Release(ev)
 	}
-	if _, err := d.ReplayLive(ctx, Selection{IDs: []string{"nosuchid-1"}}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "among the dead and delivered events") {
+	if _, err := d.ReplayLive(ctx, Selection{IDs: []string{"nosuchid-1"}}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "among the pending, dead and delivered events") {
 		t.Fatalf("ReplayLive of an unknown id = %v, want ErrNotFound", err)
+	}
+	// held (id-2) is pending: it is named as such, not "no such event".
+	if _, err := d.ReplayLive(ctx, Selection{IDs: []string{"ID-2"}}); err == nil || !strings.Contains(err.Error(), "event id-2 is still pending") {
+		t.Fatalf("ReplayLive of a pending id = %v, want it named as pending", err)
 	}
 	d.Release(held)
 	stop()
