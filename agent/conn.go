@@ -57,6 +57,8 @@ type conn struct {
 	// stallHold or more (unix nanos): long enough for a server to give up
 	// on a connection that does not read.
 	stalledUntil atomic.Int64
+	// stalledFor is how long that hand-over took (nanoseconds).
+	stalledFor atomic.Int64
 	// waitedUntil is when the reader last came back from a hand-over of a
 	// tenth of the pong deadline or more (unix nanos): a wait for the
 	// queue, after which a backlog may take a while to read. (Shorter
@@ -123,6 +125,26 @@ func (c *conn) stalledWithin(now time.Time, d time.Duration) bool {
 	}
 	return now.Sub(time.Unix(0, c.stalledUntil.Load())) < d
 }
+
+// resumingAfterStall reports whether the reader came back from a stall
+// lately enough that the server may not have resumed sending yet: while a
+// stalled reader's socket is full, the server's TCP probes the closed
+// window at ever longer intervals (up to two minutes), so what it still
+// holds may come up to about as long after the stall as the stall lasted.
+// Until then (and closeWait more) a quiet closing connection is not the
+// end of its frames.
+func (c *conn) resumingAfterStall(now time.Time, closeWait time.Duration) bool {
+	until := c.stalledUntil.Load()
+	if until == 0 {
+		return false
+	}
+	wait := min(time.Duration(c.stalledFor.Load()), maxProbeInterval)
+	return now.Before(time.Unix(0, until).Add(wait + closeWait))
+}
+
+// maxProbeInterval is the longest interval between a TCP sender's probes
+// of a closed window (Linux's TCP_RTO_MAX).
+const maxProbeInterval = 2 * time.Minute
 
 // blocked reports whether the reader is handing a frame to the queue now.
 func (c *conn) blocked() bool { return c.accepting.Load() != 0 }
@@ -298,6 +320,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			c.waitedUntil.Store(start.Add(blocked).UnixNano())
 		}
 		if blocked >= stallHold {
+			c.stalledFor.Store(int64(blocked))
 			c.stalledUntil.Store(start.Add(blocked).UnixNano())
 		}
 		// Every hand-over moves the last pong on by its length: a reader

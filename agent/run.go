@@ -120,7 +120,11 @@ func (s *source) run(ctx context.Context) error {
 			s.agent.live.Add(-1)
 			if droppedUnread(c, time.Now()) {
 				s.agent.stats.droppedUnread.Add(1)
-				s.log.Warn(droppedUnreadMsg,
+				msg := droppedUnreadMsg
+				if c.forced {
+					msg = endedUnreadMsg
+				}
+				s.log.Warn(msg,
 					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(time.Unix(0, c.lastFrame.Load())))
 			}
 			if c == handover {
@@ -209,7 +213,8 @@ func (s *source) run(ctx context.Context) error {
 				}
 				switch {
 				case c.heldUpWithin(now, s.cfg.CloseWait),
-					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)):
+					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)),
+					!stopping && c.resumingAfterStall(now, s.cfg.CloseWait):
 					// Its reader waits for the queue, or did lately:
 					// closing now would drop the frames still unread in the
 					// socket. Or it is still reading frames: what the server
@@ -218,7 +223,10 @@ func (s *source) run(ctx context.Context) error {
 					// to read), for a pong deadline at most, so that a
 					// server that goes on sending after our close does not
 					// hold up a stop or a rotation for good. It gets
-					// CloseWait from when it is free.
+					// CloseWait from when it is free. After a stall, the
+					// server may resume sending what it holds only a while
+					// later (resumingAfterStall): unless stopping, that is
+					// waited for too.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 				case now.Before(c.closeBy):
 				case !c.forced:
@@ -254,11 +262,10 @@ func (s *source) run(ctx context.Context) error {
 // of its reader (the queue full, an older connection read first): the
 // server may have given up on a connection that did not read, and events
 // sent on it alone are lost. (The reader first reads what the socket
-// still holds, so the end comes a while after the stall.)
+// still holds, so the end comes a while after the stall.) A connection the
+// agent ended itself after such a stall counts too: the server may still
+// have held frames for it.
 func droppedUnread(c *conn, now time.Time) bool {
-	if c.forced {
-		return false // ended by us
-	}
 	var ce *websocket.CloseError
 	clean := errors.As(c.err, &ce) && ce.Code != websocket.CloseAbnormalClosure
 	return !clean && c.stalledWithin(now, droppedAfterStall)
@@ -266,6 +273,11 @@ func droppedUnread(c *conn, now time.Time) bool {
 
 // droppedUnreadMsg is the warning of a connection droppedUnread.
 const droppedUnreadMsg = "the server dropped a connection while the agent could not read it (the queue was full, or an older connection was read first): events Dialpad sent on it alone and not read are lost (it replays nothing)"
+
+// endedUnreadMsg is the warning of a connection droppedUnread that the
+// agent ended itself (a stop, or a server that neither sent on nor
+// finished the close): the server may still have held events for it.
+const endedUnreadMsg = "a connection whose reader had been held up (the queue was full, or an older connection was read first) was ended before the server finished it: events Dialpad still held for it and not read are lost (it replays nothing)"
 
 // droppedAfterStall: see droppedUnread.
 const droppedAfterStall = time.Minute

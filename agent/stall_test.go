@@ -22,6 +22,7 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"github.com/gorilla/websocket"
 )
 
 // TestSpoolStallLosesNoFrame: while the spool waits for disk space (here:
@@ -102,7 +103,7 @@ func waitStalled(t *testing.T, logs *syncBuffer) {
 }
 
 func stallSpool(t *testing.T, ttl, stall, closeWait time.Duration) {
-	disk, _, _, lift := stalledDisk(t)
+	disk, spoolLogs, _, lift := stalledDisk(t)
 
 	var mu sync.Mutex
 	got := map[[32]byte]int{}
@@ -129,17 +130,19 @@ func stallSpool(t *testing.T, ttl, stall, closeWait time.Duration) {
 	gen := dialpadtest.NewGenerator(77)
 	for range n {
 		typ, body := gen.Next()
-		publish(t, fake, typ, body, 1)
+		publishSome(t, fake, typ, body) // on two connections if a rotation comes meanwhile (a loaded machine)
 	}
 	// The stall itself is the condition under test, not a wait for
 	// something to happen.
 	time.Sleep(stall)
 	lift()
-	waitUntil(t, testWait, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n },
+	// A loaded machine (the whole suite with -race) may take a while for
+	// the backlog: the failure says where the events were.
+	waitUntil(t, 3*testWait, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n },
 		func() string {
 			mu.Lock()
 			defer mu.Unlock()
-			return fmt.Sprintf("%d of %d events delivered", len(got), n)
+			return fmt.Sprintf("%d of %d events delivered; agent %+v\nspool's log:\n%s\nlog:\n%s", len(got), n, r.a.Stats(), spoolLogs, r.logs)
 		})
 	_ = r.stop(t)
 	if hs := fake.Handshakes(); ttl == time.Hour && hs != 1 {
@@ -355,5 +358,64 @@ func TestPacedReaderKeepsConnection(t *testing.T) {
 	}
 	if got := bodies(recv.deliveries()); len(got) != n {
 		t.Errorf("%d distinct events delivered, want %d", len(got), n)
+	}
+}
+
+// TestEndedAfterStallCounts: a connection that ended without the server's
+// close frame within a minute of a stall of its reader counts as dropped
+// unread, whether the server dropped it or the agent ended it (it may
+// still have held frames for it); one that finished its close, or never
+// stalled, does not.
+func TestEndedAfterStallCounts(t *testing.T) {
+	now := time.Now()
+	lost := &websocket.CloseError{Code: websocket.CloseAbnormalClosure}
+	clean := &websocket.CloseError{Code: websocket.CloseNormalClosure}
+	for _, tc := range []struct {
+		name        string
+		stalledAgo  time.Duration // 0: never stalled
+		forced      bool
+		err         error
+		wantDropped bool
+	}{
+		{"dropped by the server after a stall", 10 * time.Second, false, lost, true},
+		{"ended by the agent after a stall", 10 * time.Second, true, lost, true},
+		{"closed cleanly after a stall", 10 * time.Second, false, clean, false},
+		{"ended by the agent, no stall", 0, true, lost, false},
+		{"ended long after a stall", 2 * droppedAfterStall, true, lost, false},
+	} {
+		c := &conn{forced: tc.forced, err: tc.err}
+		if tc.stalledAgo > 0 {
+			c.stalledFor.Store(int64(stallHold))
+			c.stalledUntil.Store(now.Add(-tc.stalledAgo).UnixNano())
+		}
+		if got := droppedUnread(c, now); got != tc.wantDropped {
+			t.Errorf("%s: droppedUnread = %v, want %v", tc.name, got, tc.wantDropped)
+		}
+	}
+}
+
+// TestResumingAfterStall: after a stall of its reader, a closing
+// connection waits for the server's frames about as long as the stall
+// lasted (at most maxProbeInterval), and closeWait more.
+func TestResumingAfterStall(t *testing.T) {
+	now := time.Now()
+	const closeWait = 200 * time.Millisecond
+	c := &conn{}
+	if c.resumingAfterStall(now, closeWait) {
+		t.Fatal("a connection that never stalled waits for a resume")
+	}
+	c.stalledFor.Store(int64(7 * time.Second))
+	c.stalledUntil.Store(now.UnixNano())
+	for _, tc := range []struct {
+		after time.Duration
+		want  bool
+	}{{time.Second, true}, {7 * time.Second, true}, {7*time.Second + closeWait, false}} {
+		if got := c.resumingAfterStall(now.Add(tc.after), closeWait); got != tc.want {
+			t.Errorf("%s after a 7s stall: resumingAfterStall = %v, want %v", tc.after, got, tc.want)
+		}
+	}
+	c.stalledFor.Store(int64(time.Hour))
+	if c.resumingAfterStall(now.Add(maxProbeInterval+closeWait), closeWait) {
+		t.Errorf("after an hour's stall, still waiting %s later", maxProbeInterval+closeWait)
 	}
 }
