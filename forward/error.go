@@ -17,7 +17,7 @@ import (
 type Error struct {
 	URL       string // the handler URL, its password redacted
 	Status    int    // status of the last answer; 0 when the last attempt got none
-	Location  string // Location of a 3xx answer, which is never followed
+	Location  string // Location of a 3xx answer, which is never followed, redacted as URL is
 	Attempts  int    // attempts made
 	Retryable bool   // as Result.Retryable
 	Err       error  // the transport or context error, if any; nil when Status explains the failure
@@ -65,7 +65,11 @@ func (f *Forwarder) failure(c *call, status int, location string, err, ctxErr er
 			break
 		}
 		if status/100 == 3 {
-			msg += ", Location " + strconv.Quote(location) + " (redirects are not followed;"
+			shown := location
+			if shown != locationNotShown {
+				shown = strconv.Quote(shown)
+			}
+			msg += ", Location " + shown + " (redirects are not followed;"
 			if c.attempts > 1 {
 				msg += " after " + plural(c.attempts, "attempt") + ";"
 			}

@@ -222,6 +222,28 @@ func RedactURL(u *url.URL) string {
 	return c.Redacted()
 }
 
+// locationNotShown is what redactLocation gives for a Location it cannot
+// redact.
+const locationNotShown = "(not shown: it may hold a password)"
+
+// redactLocation is a 3xx answer's Location for messages and logs,
+// redacted as RedactURL does a handler URL: a redirect to a login or a
+// signed link often carries a password or a token. A Location that is
+// no URL, or none RedactURL can redact, is not shown at all.
+func redactLocation(loc string) string {
+	if loc == "" {
+		return ""
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return locationNotShown
+	}
+	if shown := RedactURL(u); shown != urlNotShown {
+		return shown
+	}
+	return locationNotShown
+}
+
 // Deliver POSTs r.Body to the handler, retrying as configured, and reports
 // the outcome. It returns early, with Err wrapping ctx.Err(), when ctx ends.
 // It is safe for concurrent use.
@@ -279,7 +301,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if resp != nil {
 		status = resp.StatusCode
 		if status/100 == 3 {
-			location = resp.Header.Get("Location")
+			location = c.location
 		}
 		drain(resp.Body)
 	}

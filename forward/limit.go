@@ -57,6 +57,17 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &slotBody{ReadCloser: resp.Body, slots: l.slots, class: class, retry: retry, start: start}
+	if resp.StatusCode/100 == 3 {
+		// Redirects are never followed. The Location goes to the call,
+		// redacted, for the message; taken out of the answer, http.Client
+		// cannot fail the exchange on one it cannot parse, with an error
+		// quoting it whole (a password, a token), as a transport error
+		// retried when the answer is final.
+		if c != nil {
+			c.location = redactLocation(resp.Header.Get("Location"))
+		}
+		resp.Header.Del("Location")
+	}
 	return resp, nil
 }
 

@@ -32,6 +32,7 @@ type call struct {
 	attempts  int             // attempts started, prior ones included
 	status    int             // status of the last answer, 0 when the last attempt got none
 	err       error           // transport error of the last attempt, nil when it got an answer
+	location  string          // Location of a 3xx answer, redacted (redactLocation); limited sets it
 	history   []Attempt
 	body      []byte    // what is POSTed, for the Standard Webhooks signature
 	budget    int       // Request.Attempts

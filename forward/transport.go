@@ -106,6 +106,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // body reads the rest and puts c back, or closes it, when closed.
 // unanswered reports a failure (not a timeout) before any byte of an
 // answer arrived.
+//
+// A handler may answer once it has read the request's header and close
+// without reading the body (Go's server past 256 KiB, nginx's 413), so
+// that writing the rest fails: the answer that came is the attempt's
+// outcome all the same, as with net/http's Transport, and c is not kept.
 func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time) (resp *http.Response, unanswered bool, err error) {
 	ctx := req.Context()
 	c.nc.SetDeadline(deadline)
@@ -115,12 +120,14 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 	if err == nil {
 		err = c.bw.Flush()
 	}
+	var werr error // writing the request failed, yet an answer came
 	if err == nil {
 		_, err = c.br.Peek(1) // blocks until the answer starts
+	} else if !timedOut(err) && answerCame(ctx, c, deadline) {
+		werr, err = err, nil
 	}
 	if err != nil {
-		var nerr net.Error
-		unanswered = !errors.As(err, &nerr) || !nerr.Timeout()
+		unanswered = !timedOut(err)
 	}
 	for interim := 0; err == nil; interim++ {
 		resp, err = http.ReadResponse(c.br, req)
@@ -137,10 +144,48 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
+		if werr != nil { // part of an answer came: not unanswered
+			return nil, false, werr
+		}
 		return nil, unanswered, err
 	}
-	resp.Body = &keptBody{rc: resp.Body, t: t, c: c, stop: stop, reuse: !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols}
+	resp.Body = &keptBody{rc: resp.Body, t: t, c: c, stop: stop, reuse: werr == nil && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols}
 	return resp, false, nil
+}
+
+// earlyAnswerWait bounds how long an answer is waited for once writing
+// the request failed. The failure is nearly always the handler's reset,
+// which comes after any answer it sent, so the answer is there already
+// or never comes; the wait only covers one still on its way.
+const earlyAnswerWait = 50 * time.Millisecond
+
+// answerCame reports whether an answer started to arrive on c, within
+// earlyAnswerWait (and the attempt's deadline), after writing the request
+// on it failed. It leaves c's read deadline at that bound: the connection
+// is broken and is not kept, so what is left of the answer is read at
+// once or not at all.
+func answerCame(ctx context.Context, c *keptConn, deadline time.Time) bool {
+	wait := time.Now().Add(earlyAnswerWait)
+	if deadline.Before(wait) {
+		wait = deadline
+	}
+	c.nc.SetReadDeadline(wait)
+	// Checked after setting it: had the context's watch set its deadline
+	// before, this one would have undone it.
+	if ctx.Err() != nil {
+		return false
+	}
+	_, err := c.br.Peek(1)
+	return err == nil
+}
+
+// timedOut reports whether err is a timeout: the attempt's deadline or
+// the context's watch. (Request.Write reports a failure to write the body
+// as a failure to read it, in an unexported type that hides the cause:
+// that one is not seen as a timeout.)
+func timedOut(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
 }
 
 // maxInterim is the most 1xx answers read before the final one.
