@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -32,8 +33,15 @@ import (
 //     an argument to a command that takes none (often a flag value with
 //     spaces, unquoted).
 func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
+	out, _, err := arrange(cmds, args)
+	return out, err
+}
+
+// arrange is arrangeArgs that also returns the first names of the flags
+// given on the command line (typedFlags).
+func arrange(cmds []*cli.Command, args []string) ([]string, map[string]bool, error) {
 	if len(args) == 0 {
-		return args, nil
+		return args, nil, nil
 	}
 	path := []string{args[0]}
 	var cmd *cli.Command
@@ -67,34 +75,34 @@ func arrangeArgs(cmds []*cli.Command, args []string) ([]string, error) {
 			list = cmd.Subcommands
 		}
 		if cmd = findCommand(list, a); cmd == nil {
-			return nil, cmp.Or(wrong, unknownCommand(list, path, a))
+			return nil, nil, cmp.Or(wrong, unknownCommand(list, path, a))
 		}
 		path = append(path, a)
 	}
 	switch {
 	case !help && wrong == nil && version:
-		return []string{args[0], "--version"}, nil // the parser prints it
+		return []string{args[0], "--version"}, nil, nil // the parser prints it
 	case cmd == nil || len(cmd.Subcommands) > 0:
 		switch {
 		case help:
-			return append(path, "--help"), nil
+			return append(path, "--help"), nil, nil
 		case wrong != nil:
-			return nil, wrong
+			return nil, nil, wrong
 		}
-		return path, nil // the app or a group alone: the parser shows what it has
+		return path, nil, nil // the app or a group alone: the parser shows what it has
 	}
-	flags, rest, dashes, err := arrangeFlags(cmd, path, args[i:])
+	flags, rest, dashes, typed, err := arrangeFlags(cmd, path, args[i:])
 	if help || errors.Is(err, errHelp) {
-		return append(path, "--help"), nil
+		return append(path, "--help"), nil, nil
 	}
 	if err = cmp.Or(wrong, err); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := append(path, flags...)
 	if dashes {
 		out = append(out, "--")
 	}
-	return append(out, rest...), nil
+	return append(out, rest...), typed, nil
 }
 
 // errHelp is arrangeFlags' answer when help was asked for.
@@ -127,15 +135,16 @@ func kindOf(f cli.Flag) flagKind {
 	case *cli.Float64Flag:
 		return flagKind{value: true, check: func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }}
 	case *cli.DurationFlag:
-		return flagKind{value: true, check: func(v string) error { _, err := time.ParseDuration(v); return err }}
+		return flagKind{value: true, check: checkDuration}
 	}
 	return flagKind{value: true}
 }
 
 // arrangeFlags splits a leaf command's words into its flags (with their
-// values) and its arguments, checking them; dashes reports a "--". The
-// first mistake is returned, unless help is asked for (errHelp).
-func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string, dashes bool, err error) {
+// values) and its arguments, checking them; dashes reports a "--", and
+// typed holds the first name of every flag given. The first mistake is
+// returned, unless help is asked for (errHelp).
+func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string, dashes bool, typed map[string]bool, err error) {
 	where := strings.Join(path[1:], " ")
 	see := fmt.Sprintf(" (see dialpad-tunnel %s --help)", where)
 	fail := func(format string, a ...any) {
@@ -157,6 +166,7 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		}
 	}
 	given := map[string]bool{} // flags of one value seen
+	typed = map[string]bool{}
 
 	help := false
 	afterValueOf := "" // the flag whose value the word before was
@@ -193,6 +203,7 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		case kind.value && !hasValue && (j+1 == len(words) || notAValue(words[j+1], kinds)):
 			fail("%s needs a value (one that starts with -- goes after =: %s=VALUE)", shown, shown)
 		case kind.value:
+			typed[kind.name] = true
 			if kind.once && given[kind.name] {
 				fail("%s is given twice; it takes one value (a repeatable flag says so in --help)", shown)
 			}
@@ -206,6 +217,8 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			}
 			if cerr := checkValue(kind, value); errors.Is(cerr, strconv.ErrRange) {
 				fail("%s cannot take that value: it is out of range for a 64-bit whole number", shown)
+			} else if errors.Is(cerr, errTooLong) {
+				fail("%s cannot take that value: it is beyond the longest duration, %s", shown, longestDuration)
 			} else if cerr != nil {
 				fail("%s cannot take that value: want %s", shown, wantOf(cmd, name))
 			}
@@ -213,8 +226,10 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			if _, perr := strconv.ParseBool(value); perr != nil {
 				fail("%s takes true or false", shown)
 			}
+			typed[kind.name] = true
 			flags = append(flags, a)
 		default:
+			typed[kind.name] = true
 			if j+1 < len(words) && (strings.EqualFold(words[j+1], "true") || strings.EqualFold(words[j+1], "false")) {
 				fail("%s takes its value after =, as in %s=%s", shown, shown, strings.ToLower(words[j+1]))
 			}
@@ -222,13 +237,36 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		}
 	}
 	if help {
-		return nil, nil, false, errHelp
+		return nil, nil, false, nil, errHelp
 	}
 	if err == nil && cmd.ArgsUsage == "" && len(rest) > 0 {
 		err = fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
 	}
-	return flags, rest, dashes, err
+	return flags, rest, dashes, typed, err
 }
+
+// errTooLong is checkDuration's error for a duration beyond the longest
+// there is, either way.
+var errTooLong = errors.New("beyond the longest duration")
+
+// longestDuration is the longest duration a flag takes, in whole hours.
+var longestDuration = fmt.Sprintf("%dh (about 292 years)", math.MaxInt64/int64(time.Hour))
+
+// checkDuration checks a duration flag's value. time.ParseDuration says
+// "invalid duration" also of one that only overflows (99999999h): one
+// that parses with every number made 1 is such a one (errTooLong).
+func checkDuration(v string) error {
+	_, err := time.ParseDuration(v)
+	if err != nil {
+		if _, e := time.ParseDuration(digitRuns.ReplaceAllString(v, "1")); e == nil {
+			return errTooLong
+		}
+	}
+	return err
+}
+
+// digitRuns are the numbers of a duration (1.5 is two).
+var digitRuns = regexp.MustCompile(`[0-9]+`)
 
 // checkValue runs kind's check of a flag value, if it has one.
 func checkValue(kind flagKind, value string) error {

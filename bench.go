@@ -150,6 +150,9 @@ func benchBareCommand() *cli.Command {
 			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}
+			if err := checkAPIBase(c.String("api-base")); err != nil {
+				return fmt.Errorf("--api-base: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return bench.BareForward(ctx, c.String("api-base"), os.Getenv("DIALPAD_API_KEY"), c.Int64("websocket-id"), c.String("forward-to"), c.Int("concurrency"))

@@ -117,7 +117,10 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	// and the path goes before the query, which is kept.
 	base, err := neturl.Parse(c.String("api-base"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("trigger: --api-base is not an http URL such as http://127.0.0.1:8089")
+		return fmt.Errorf("trigger: %s is not an http URL such as http://127.0.0.1:8089", flagLabel(c, "api-base"))
+	}
+	if err := checkPort(base); err != nil {
+		return fmt.Errorf("trigger: %s: %w", flagLabel(c, "api-base"), err)
 	}
 	shown := forward.RedactURL(base)
 	u := base.JoinPath("dialpadtest", "trigger", typ)

@@ -167,13 +167,13 @@ func eventsBasePath(c *cli.Context) (string, error) {
 		return p, nil
 	}
 	var names []string
-	if id := c.Int64("websocket-id"); id < 0 {
-		return "", fmt.Errorf("--websocket-id %d: want the positive id listen runs with", id)
+	if id := c.Int64("websocket-id"); id < 0 || id == 0 && c.IsSet("websocket-id") {
+		return "", fmt.Errorf("%s %d: want the positive id listen runs with", flagLabel(c, "websocket-id"), id)
 	} else if id != 0 {
 		names = append(names, agent.WebsocketSource(nil, dialpad.ID(id)).Name)
 	}
 	for _, s := range c.StringSlice("subscription") {
-		ref, err := parseSubscriptionRef(s)
+		ref, err := parseSubscriptionRef(flagLabel(c, "subscription"), s)
 		if err != nil {
 			return "", err
 		}

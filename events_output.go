@@ -32,7 +32,7 @@ func stamp(t time.Time) string {
 func listTable(w io.Writer, recs []spool.Record) error {
 	rows := make([][]string, len(recs))
 	for i, r := range recs {
-		key := console.Safe(r.Key)
+		key := console.Safe(keyShown(r.Key))
 		if r.Detail != "" {
 			key += " (" + console.Safe(r.Detail) + ")"
 		}
@@ -119,7 +119,7 @@ func showText(w io.Writer, r spool.Record) error {
 	field("reason", r.Reason)
 	field("seq", strconv.FormatUint(r.Seq, 10))
 	field("type", strings.TrimSpace(r.Type+" "+r.Detail))
-	field("key", r.Key)
+	field("key", keyShown(r.Key))
 	field("form", form(r.JWT))
 	field("source", r.Source)
 	field("target", r.Target)
@@ -187,9 +187,32 @@ func attemptNote(a spool.Attempt) string {
 		if note != "" {
 			note += "; "
 		}
-		note += "Retry-After " + a.RetryAfter.String()
+		note += "Retry-After " + retryAfterShown(a.RetryAfter)
 	}
 	return note
+}
+
+// longRetryAfter is the longest Retry-After wait shown as it is: listen
+// waits at most --retry-wait-max anyway, and a huge one (an answer's
+// 99999999999999999999 saturates at 2562047h47m16.854775807s) reads as
+// a mistake of ours.
+const longRetryAfter = 24 * time.Hour
+
+// retryAfterShown is the wait an answer asked for, as attemptNote shows it.
+func retryAfterShown(d time.Duration) string {
+	if d > longRetryAfter {
+		return "more than 24h (listen waits at most --retry-wait-max)"
+	}
+	return d.String()
+}
+
+// keyShown is an ordering key as the events commands show it: the agent
+// keys an event whose type it cannot tell "other:", which read as cut off.
+func keyShown(key string) string {
+	if key == "other:" {
+		return "other (type not recognised)"
+	}
+	return key
 }
 
 // escapedFor says why b cannot go to a terminal as it is, or "" when it

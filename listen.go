@@ -138,12 +138,26 @@ func apiConfig(c *cli.Context) (dialpad.Config, error) {
 	case "sandbox":
 		cfg.BaseURL = dialpad.SandboxBase
 	default:
-		return cfg, fmt.Errorf("--env %q: want production or sandbox", env)
+		return cfg, fmt.Errorf("%s %q: want production or sandbox", flagLabel(c, "env"), env)
 	}
 	if base := c.String("api-base"); base != "" {
+		if err := checkAPIBase(base); err != nil {
+			return cfg, fmt.Errorf("%s: %w", flagLabel(c, "api-base"), err)
+		}
 		cfg.BaseURL = base
 	}
 	return cfg, nil
+}
+
+// checkAPIBase refuses an API base whose port is not 1 to 65535, which
+// the REST client would otherwise retry without end (dialpad.New refuses
+// the rest of what cannot be an API base).
+func checkAPIBase(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil // dialpad.New says so
+	}
+	return checkPort(u)
 }
 
 func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
@@ -154,7 +168,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	}
 	o.WebsocketID = dialpad.ID(c.Int64("websocket-id"))
 	for _, s := range c.StringSlice("subscription") {
-		ref, err := parseSubscriptionRef(s)
+		ref, err := parseSubscriptionRef(flagLabel(c, "subscription"), s)
 		if err != nil {
 			return o, err
 		}
@@ -190,13 +204,14 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.Routes, err = routesFrom(c, o.Forward); err != nil {
 		return o, err
 	}
+	forwardTo := flagLabel(c, "forward-to")
 	for _, r := range o.Routes {
 		if err := checkHandlerURL(r.Forward.URL); err != nil {
-			return o, routeError(r, err)
+			return o, routeError(forwardTo, r, err)
 		}
 		// All of forward's checks, before --create makes anything.
 		if err := r.Forward.Validate(); err != nil {
-			return o, routeError(r, err)
+			return o, routeError(forwardTo, r, err)
 		}
 	}
 	events, err := filterTypes(c.StringSlice("events"))
@@ -237,7 +252,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		QueueMaxBytes: int64(c.Int("queue-max-mib")) << 20,
 	}
 	if o.Spool.Off && o.Spool.Path != "" {
-		return o, errors.New("--spool and --no-spool contradict each other")
+		return o, fmt.Errorf("%s and --no-spool contradict each other", flagLabel(c, "spool"))
 	}
 	if !o.Spool.Off && c.IsSet("queue-max-mib") {
 		return o, errors.New("--queue-max-mib bounds the in-memory queue of --no-spool; the spool keeps waiting events on disk")
@@ -245,18 +260,20 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	return o, nil
 }
 
-func parseSubscriptionRef(s string) (subscriptionRef, error) {
+// parseSubscriptionRef parses one --subscription value; flag names the
+// flag in errors (flagLabel).
+func parseSubscriptionRef(flag, s string) (subscriptionRef, error) {
 	typ, id, ok := strings.Cut(s, ":")
 	if !ok {
-		return subscriptionRef{}, fmt.Errorf("--subscription %q: want TYPE:ID, e.g. call:1234", s)
+		return subscriptionRef{}, fmt.Errorf("%s %q: want TYPE:ID, e.g. call:1234", flag, s)
 	}
 	t, err := dialpad.ParseSubscriptionType(typ)
 	if err != nil {
-		return subscriptionRef{}, fmt.Errorf("--subscription %q: %w", s, err)
+		return subscriptionRef{}, fmt.Errorf("%s %q: %w", flag, s, err)
 	}
 	n, err := dialpad.ParseID(id)
 	if err != nil {
-		return subscriptionRef{}, fmt.Errorf("--subscription %q: %w", s, err)
+		return subscriptionRef{}, fmt.Errorf("%s %q: %w", flag, s, err)
 	}
 	return subscriptionRef{typ: t, id: n}, nil
 }
@@ -342,7 +359,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		r.Forward.Logger = log
 		fwd, err := forward.New(r.Forward)
 		if err != nil {
-			return routeError(r, err)
+			return routeError("--forward-to", r, err)
 		}
 		defer fwd.Close()
 		q, err := qs.open(o.Spool, o.API.BaseURL, names, r.Name, log)
@@ -405,18 +422,26 @@ func lostError(st agent.Stats) error {
 	return cli.Exit("listen stopped, but events were lost: "+strings.Join(parts, ", "), exitLost)
 }
 
-// routeError names the route of a handler URL error.
-func routeError(r routeOptions, err error) error {
-	if errors.Is(err, forward.ErrHeaders) && r.Name == "default" {
+// routeError names the route of a handler URL error: forwardTo, how to
+// name --forward-to (flagLabel), or the --route by its type, never by its
+// URL, which may hold a secret.
+func routeError(forwardTo string, r routeOptions, err error) error {
+	route := "--route " + r.Name
+	if len(r.Types) == 1 {
+		route = "--route " + r.Types[0] + "=…"
+		if r.Name != r.Types[0] {
+			route += " (route " + r.Name + ")"
+		}
+	}
+	switch {
+	case errors.Is(err, forward.ErrHeaders) && r.Name == "default":
 		return fmt.Errorf("--header: %w", err)
+	case errors.Is(err, forward.ErrHeaders):
+		return fmt.Errorf("%s: --header or --route-header: %w", route, err)
+	case r.Name == "default":
+		return fmt.Errorf("%s: %w", forwardTo, err)
 	}
-	if errors.Is(err, forward.ErrHeaders) {
-		return fmt.Errorf("--route %s: --header or --route-header: %w", r.Name, err)
-	}
-	if r.Name == "default" {
-		return fmt.Errorf("--forward-to: %w", err)
-	}
-	return fmt.Errorf("--route %s: %w", r.Name, err)
+	return fmt.Errorf("%s: %w", route, err)
 }
 
 // redactedURL hides a password and the query (it may carry a token) in a

@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
 )
 
@@ -59,6 +59,10 @@ func checkRanges(c *cli.Context) error {
 	if err := checkFlagRanges(c, listenRanges); err != nil {
 		return err
 	}
+	// 0 means "not given" to the parser; given, it is no id either.
+	if c.IsSet("websocket-id") && c.Int64("websocket-id") == 0 {
+		return fmt.Errorf("%s 0: want a positive id", flagLabel(c, "websocket-id"))
+	}
 	// Status lines more often than ten a second flood the log (1ns wrote
 	// 160,000 lines in 2s); 0 turns them off.
 	if d := c.Duration("status-interval"); d > 0 && d < minStatusInterval {
@@ -87,23 +91,37 @@ func checkFlagRanges(c *cli.Context, ranges []flagRange) error {
 			return fmt.Errorf("--%s: not a numeric flag of %s", r.flag, c.Command.Name)
 		}
 		if n < r.min || n > r.max {
-			return fmt.Errorf("--%s %v: want %s", r.flag, c.Value(r.flag), r.want)
+			return fmt.Errorf("%s %v: want %s", flagLabel(c, r.flag), c.Value(r.flag), r.want)
 		}
 	}
 	return nil
 }
 
 // checkHandlerURL refuses a handler URL that could never be dialled: one
-// that does not parse or whose port is not 1 to 65535 (forward.New checks
-// the rest), so it fails at start rather than in endless retries.
+// that does not parse, is not an absolute http or https URL, or whose port
+// is not 1 to 65535 (forward.New checks the rest), so it fails at start
+// rather than in endless retries. Its errors never show the value: one
+// that is not a URL may be a secret given to the wrong flag, and a URL's
+// path may hold a token as well as its password and query.
 func checkHandlerURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return forward.URLParseError(raw, err)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "invalid port") && !strings.Contains(raw, "@"):
+		return fmt.Errorf("its port is not a number from 1 to 65535 %s", notShown)
+	case err != nil:
+		return fmt.Errorf("it does not parse as a URL %s; a '#', '/', '?' or '@' in a password must be percent-encoded", notShown)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("not an absolute http or https URL such as http://localhost:3000/hook %s", notShown)
 	}
+	return checkPort(u)
+}
+
+// checkPort refuses a URL whose port is not 1 to 65535, showing the port
+// only (url.Parse leaves nothing but digits there).
+func checkPort(u *url.URL) error {
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%s: port %s: want 1 to 65535", forward.RedactURL(u), p)
+			return fmt.Errorf("port %s: want 1 to 65535", clip(p, 12))
 		}
 	}
 	return nil

@@ -60,15 +60,30 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--keep-delivered-for", "-1h"), "--keep-delivered-for -1h0m0s: want more than 0", ""},
 		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", "-5", "--forward-to", hook},
 			"--websocket-id -5: want a positive id", ""},
+		// 0, given, is no id either: the same message as -5, not "nothing
+		// to listen to", which is for no --websocket-id at all.
+		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", "0", "--forward-to", hook},
+			"--websocket-id 0: want a positive id", ""},
+		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--forward-to", hook},
+			"nothing to listen to: pass --websocket-id or --subscription TYPE:ID", ""},
+
 		{createArgs(srv, hook, "--events", "call", "--target-type", "office", "--target-id", "-2"), "--target-id -2: want a positive id", ""},
 		{createArgs(srv, hook, "--events", "call", "--concurrency", "0"), "--concurrency 0: want 1 to 4096", ""},
-		{listenArgs(srv, wsID, "http://127.0.0.1:99999/hook"), "--forward-to: http://127.0.0.1:99999/hook: port 99999: want 1 to 65535", ""},
-		{listenArgs(srv, wsID, "http://user:pw@127.0.0.1:0/hook"), "--forward-to: http://user:xxxxx@127.0.0.1:0/hook: port 0: want 1 to 65535", ":pw@"},
-		{listenArgs(srv, wsID, "http://127.0.0.1:0/hook?token=qu3ry-s3cret"), "--forward-to: http://127.0.0.1:0/hook?xxxxx: port 0: want 1 to 65535", "qu3ry-s3cret"},
-		{listenArgs(srv, wsID, "ftp://127.0.0.1/hook?token=qu3ry-s3cret"), `--forward-to: forward: URL "ftp://127.0.0.1/hook?xxxxx" is not an absolute http or https URL`, "qu3ry-s3cret"},
-		{listenArgs(srv, wsID, "http://127.0.0.1:http/hook"), `--forward-to: invalid port ":http" after host`, ""},
-		{listen("--route", "call=http://127.0.0.1:70000/calls"), "--route call: http://127.0.0.1:70000/calls: port 70000: want 1 to 65535", ""},
-		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: http://127.0.0.1:99999/hook: port 99999", ""},
+		// A handler URL is not shown, only what is wrong with it: a path
+		// may hold a token, and a value that is no URL may be a secret
+		// given to the wrong flag.
+		{listenArgs(srv, wsID, "http://127.0.0.1:99999/hook"), "--forward-to: port 99999: want 1 to 65535", "/hook"},
+		{listenArgs(srv, wsID, "http://user:pw@127.0.0.1:0/hook"), "--forward-to: port 0: want 1 to 65535", ":pw@"},
+		{listenArgs(srv, wsID, "http://127.0.0.1:0/hook?token=qu3ry-s3cret"), "--forward-to: port 0: want 1 to 65535", "qu3ry-s3cret"},
+		{listenArgs(srv, wsID, "ftp://127.0.0.1/hook?token=qu3ry-s3cret"), "--forward-to: not an absolute http or https URL such as http://localhost:3000/hook " + notShown, "qu3ry-s3cret"},
+		{listenArgs(srv, wsID, "ftp://x/SECRETPATH"), "--forward-to: not an absolute http or https URL", "SECRETPATH"},
+		{listenArgs(srv, wsID, "WSSECRETabcdef987654"), "--forward-to: not an absolute http or https URL", "WSSECRET"},
+		{listenArgs(srv, wsID, "http://127.0.0.1:http/hook"), "--forward-to: its port is not a number from 1 to 65535 " + notShown, ""},
+		{listen("--route", "call=http://127.0.0.1:70000/calls"), "--route call=…: port 70000: want 1 to 65535", "/calls"},
+		{listen("--route", "call=http://127.0.0.1:3000/a", "--route", "call=http://127.0.0.1:70000/b"), "--route call=… (route call-2): port 70000: want 1 to 65535", "/b"},
+		{listen("--route", "call=WSSECRETabcdef987654"), "--route call=…: not an absolute http or https URL such as http://localhost:3000/hook " + notShown, "WSSECRET"},
+		{listen("--route", "call=ftp://u:PW@x/SECRETPATH"), "--route call=…: not an absolute http or https URL", "SECRET"},
+		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: port 99999: want 1 to 65535", "/hook"},
 		// A header's value and a route's URL may be secrets: never shown.
 		{listen("--header", "Authorization Bearer s3cret-h"), "--header: want 'Name: value'", "s3cret-h"},
 		{listen("--header", "X-A: 1", "--header", "Authorization Bearer s3cret-h"), "--header (the 2nd): want 'Name: value'", "s3cret-h"},
@@ -81,9 +96,9 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--route-header", "AbCdS3cretXy=="), "--route-header: the part before the first '=' is not an event type", "S3cret"},
 		{listen("--route-header", "AbCdSecretXy=="), "--route-header: the part before the first '=' is not an event type", "Secret"},
 		{listen("--header", "X-Key=s3cret:x"), "--header: want 'Name: value'", "s3cret"},
-		{listen("--route", "call=alice:s3cret@localhost:3000/calls"), "--route call: forward: URL is not an absolute http or https URL", "s3cret"},
-		{listenArgs(srv, wsID, "http://u:s3cret#x@localhost:3000"), "--forward-to: it does not parse (not shown", "s3cret"},
-		{listen("--route", "call=http://u:p/s3cret@127.0.0.1/"), "--route call: it does not parse (not shown", "s3cret"},
+		{listen("--route", "call=alice:s3cret@localhost:3000/calls"), "--route call=…: not an absolute http or https URL", "s3cret"},
+		{listenArgs(srv, wsID, "http://u:s3cret#x@localhost:3000"), "--forward-to: it does not parse as a URL " + notShown + "; a '#', '/', '?' or '@' in a password must be percent-encoded", "s3cret"},
+		{listen("--route", "call=http://u:p/s3cret@127.0.0.1/"), "--route call=…: it does not parse as a URL (the value is not shown", "s3cret"},
 	} {
 		r := start(t, tc.args...)
 		err := r.wait(t, 10*time.Second)

@@ -19,7 +19,7 @@ var logFlags = []cli.Flag{
 func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return nil, fmt.Errorf("%s %q: want debug, info, warn or error", flagLabel(c, "log-level"), c.String("log-level"))
 	}
 	switch strings.ToLower(c.String("log-format")) {
 	case "text":
@@ -27,5 +27,5 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))
+	return nil, fmt.Errorf("%s %q: want text or json", flagLabel(c, "log-format"), c.String("log-format"))
 }

@@ -24,27 +24,28 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// stopSignals ask a command to stop gracefully: an interrupt (Ctrl-C),
+// SIGTERM (a supervisor), and SIGHUP (the terminal or ssh session that
+// started it closed), whose default action would end listen at once,
+// without its last lines and leaving its control socket behind. A SIGHUP
+// ignored at start (nohup) stays ignored: the process was asked to outlive
+// its terminal.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first interrupt asks the command to stop gracefully. A second one
-	// ends the process at once (the spool keeps what was accepted, as after
-	// a crash), unless it comes within a second: that is taken for the same
-	// keypress delivered twice (by the terminal and by a wrapper that
-	// forwards signals). It is caught, not left to the default action: a
-	// process started with interrupts ignored (a background job of a
-	// script) would get that ignoring back.
-	interrupted := context.AfterFunc(ctx, func() {
-		fmt.Fprintln(os.Stderr, "dialpad-tunnel: stopping; interrupt again to quit at once")
-		time.AfterFunc(time.Second, func() {
-			again := make(chan os.Signal, 1)
-			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-			stop()
-			go quitOn(again)
-		})
-	})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, stopSignals()...)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ended := make(chan struct{})
+	go onStopSignals(sigs, cancel, ended)
 	err := runArgs(ctx, os.Stdout, os.Stderr, os.Args)
-	interrupted() // a command that ended by itself was not interrupted
-	stop()
+	close(ended) // a command that ended by itself was not interrupted
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+err.Error())
 		var ec cli.ExitCoder
@@ -55,15 +56,81 @@ func main() {
 	}
 }
 
+// onStopSignals owns sigs, on which stopSignals arrive, until the process
+// ends, and stops at once when ended is closed before the first one. The
+// first signal asks the command to stop gracefully (cancel). A second one
+// ends the process at once (the spool keeps what was accepted, as after a
+// crash), unless it comes within a second: that is taken for the same
+// keypress delivered twice (by the terminal and by a wrapper that forwards
+// signals). It is caught, not left to the default action: a process
+// started with interrupts ignored (a background job of a script) would
+// get that ignoring back.
+func onStopSignals(sigs chan os.Signal, cancel context.CancelCauseFunc, ended <-chan struct{}) {
+	var first os.Signal
+	select {
+	case first = <-sigs:
+	case <-ended:
+		signal.Stop(sigs)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+stopNotice(first))
+	cancel(signalReceived{first})
+	select {
+	case <-time.After(time.Second):
+	case <-ended:
+		return // main exits now
+	}
+	select {
+	case <-sigs: // within the second: the same one delivered twice
+	default:
+	}
+	quitOn(sigs, first)
+}
+
+// signalReceived is the cause of the context a stop signal ended, as
+// signal.NotifyContext's: "interrupt signal received", and
+// context.Canceled to errors.Is.
+type signalReceived struct{ sig os.Signal }
+
+func (s signalReceived) Error() string        { return s.sig.String() + " signal received" }
+func (s signalReceived) Is(target error) bool { return target == context.Canceled }
+
+// stopNotice is the line that says a graceful stop began on sig, and
+// what quits at once.
+func stopNotice(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM: stopping; another SIGTERM (or an interrupt) quits at once"
+	case syscall.SIGHUP:
+		return "SIGHUP (the terminal or session closed): stopping as on SIGTERM; SIGTERM or another SIGHUP quits at once"
+	}
+	return "stopping; interrupt again to quit at once"
+}
+
+// signalName is how messages name a stop signal.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return "interrupt"
+}
+
 // quitOn ends the process at once when a signal arrives on sigs: by that
 // signal, with its default action, so that a shell sees a process the
 // signal killed (and a script stops); or, when that action is to ignore
 // it (the process started so), with the shell's status for it, 128 + its
-// number. It runs on a goroutine of its own from the second interrupt on,
-// until the process ends.
-func quitOn(sigs <-chan os.Signal) {
+// number. first is the signal that began the graceful stop. It runs from
+// the second stop signal on, until the process ends.
+func quitOn(sigs <-chan os.Signal, first os.Signal) {
 	sig := <-sigs
-	fmt.Fprintf(os.Stderr, "dialpad-tunnel: %v again: quitting at once\n", sig)
+	again := " again"
+	if sig != first {
+		again = ""
+	}
+	fmt.Fprintf(os.Stderr, "dialpad-tunnel: %s%s: quitting at once\n", signalName(sig), again)
 	code := 130
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
@@ -78,11 +145,11 @@ func quitOn(sigs <-chan os.Signal) {
 // and arranged by arrangeArgs.
 func runArgs(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	app := newApp(stdout, stderr)
-	args, err := arrangeArgs(app.Commands, args)
+	args, typed, err := arrange(app.Commands, args)
 	if err != nil {
 		return err
 	}
-	return app.RunContext(ctx, args)
+	return app.RunContext(context.WithValue(ctx, typedFlags{}, typed), args)
 }
 
 // newApp builds the command tree. stdout gets the event lines and reports,

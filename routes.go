@@ -59,7 +59,7 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	if s := c.String("standard-webhooks-secret"); s != "" {
 		k, err := signing.ParseStandardSecret(s)
 		if err != nil {
-			return nil, fmt.Errorf("--standard-webhooks-secret: %w", err)
+			return nil, fmt.Errorf("%s: %w", flagLabel(c, "standard-webhooks-secret"), err)
 		}
 		base.Standard = &k
 	}

@@ -112,3 +112,71 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestStopSignalsRealBinary: SIGTERM and SIGHUP (the terminal or ssh
+// session closed) stop the real binary as an interrupt does: gracefully,
+// exit 0, with its last lines and its control socket removed, and a notice
+// that names the signal received (SIGHUP used to kill it at once and
+// silently, exit 129, leaving the socket; SIGTERM's notice said
+// "interrupt again").
+func TestStopSignalsRealBinary(t *testing.T) {
+	bin := buildAgent(t)
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		notice string
+	}{
+		{syscall.SIGTERM, "dialpad-tunnel: SIGTERM: stopping; another SIGTERM (or an interrupt) quits at once"},
+		{syscall.SIGHUP, "dialpad-tunnel: SIGHUP (the terminal or session closed): stopping as on SIGTERM; SIGTERM or another SIGHUP quits at once"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+			h := newHook(t, nil)
+			path := filepath.Join(t.TempDir(), "ev.spool")
+			p := startAgent(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+			p.waitConnected(t, srv)
+			if _, err := os.Stat(path + ".ctl"); err != nil {
+				t.Fatalf("control socket of the running agent: %v", err)
+			}
+			if err := p.signal(t, tc.sig); err != nil {
+				t.Fatalf("listen after %v: %v, want exit 0\n%s", tc.sig, err, p.stderr.String())
+			}
+			if !strings.Contains(p.stderr.String(), tc.notice+"\n") || strings.Contains(p.stderr.String(), "interrupt again") {
+				t.Errorf("stderr after %v:\n%s\nwant %q", tc.sig, p.stderr.String(), tc.notice)
+			}
+			if !strings.Contains(p.stdout.String(), " stopped  received=") {
+				t.Errorf("log after %v:\n%s\nwant its stopped line", tc.sig, p.stdout.String())
+			}
+			if _, err := os.Stat(path + ".ctl"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("control socket after %v: %v, want it removed", tc.sig, err)
+			}
+		})
+	}
+}
+
+// TestHangupIgnoredUnderNohup: a listen started with SIGHUP ignored (nohup,
+// or a shell's trap) keeps it ignored: it was asked to outlive its
+// terminal. It goes on delivering after a SIGHUP, and stops on SIGTERM.
+func TestHangupIgnoredUnderNohup(t *testing.T) {
+	bin := buildAgent(t)
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	args := listenArgs(srv, wsID, h.URL, "--spool", filepath.Join(t.TempDir(), "ev.spool"))
+	p := startProcess(t, "sh", append([]string{"-c", `trap "" HUP; exec "$0" "$@"`, bin}, args...)...)
+	p.waitConnected(t, srv)
+	// An ignored signal is discarded as it is sent: once Signal returns,
+	// a handled one would be on its way, and the stop it began would
+	// print its notice before the one of SIGTERM below.
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Publish("sms", dialpadtest.NewGenerator(5).SMS()).Frames != 1 {
+		t.Fatal("event not sent")
+	}
+	h.waitRequests(t, 1, 30*time.Second)
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("listen after SIGHUP (ignored) and SIGTERM: %v, want exit 0\n%s", err, p.stderr.String())
+	}
+	if stderr := p.stderr.String(); strings.Contains(stderr, "SIGHUP") || !strings.Contains(stderr, "SIGTERM: stopping") {
+		t.Errorf("stderr:\n%s\nwant the SIGTERM notice alone: SIGHUP was ignored at start", stderr)
+	}
+}

@@ -268,7 +268,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if c.prior >= f.maxAttempts {
 		res.Attempts = c.prior
 		res.Err = &Error{URL: f.redacted, Attempts: c.prior,
-			msg: "forward: POST " + f.redacted + ": gave up: " + plural(c.prior, "attempt") + " made before, the most allowed"}
+			msg: "forward: POST " + f.redacted + ": gave up: " + plural(c.prior, "attempt") + " made before this start; --max-attempts is " + strconv.Itoa(f.maxAttempts)}
 		res.Latency = time.Since(start)
 		return res
 	}

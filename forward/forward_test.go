@@ -557,8 +557,11 @@ func TestDeliverPriorAttempts(t *testing.T) {
 			if res.Err == nil || res.Attempts != max(tt.prior, 3) || len(res.History) != len(tt.posts) {
 				t.Errorf("Result = %+v, want a failure after %d attempts in all, %d in this call", res, max(tt.prior, 3), len(tt.posts))
 			}
-			if len(tt.posts) == 0 && !strings.Contains(res.Err.Error(), "made before, the most allowed") {
-				t.Errorf("Err = %v, want it to say no attempt was left", res.Err)
+			// The limit is named, not only the attempts made: "7 attempts
+			// made before" alone read as if the limit were 7.
+			want := fmt.Sprintf("gave up: %d attempts made before this start; --max-attempts is 3", tt.prior)
+			if len(tt.posts) == 0 && !strings.HasSuffix(res.Err.Error(), want) {
+				t.Errorf("Err = %v, want it to end %q", res.Err, want)
 			}
 		})
 	}
