@@ -408,8 +408,10 @@ func readAdminBook(f *os.File, path string) (*book, Tail, error) {
 
 // writeEnd writes payloads, each as a batch of its own, at the end of the
 // intact data, cutting off the tail (and marking it cut) if there is one,
-// with one write and one sync. It writes nothing, and cuts nothing, when
-// there is no payload.
+// with one write and one sync per batch: a crash may tear the last batch
+// only, as a start takes anything more for damage (see tornOrDamaged). A
+// cut is synced before anything is written where it was. It writes
+// nothing, and cuts nothing, when there is no payload.
 func writeEnd(f *os.File, path string, payloads [][]byte, tail *Tail) error {
 	if len(payloads) == 0 {
 		return nil
@@ -418,21 +420,30 @@ func writeEnd(f *os.File, path string, payloads [][]byte, tail *Tail) error {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
 	tail.Cut = tail.Bytes > 0
+	if tail.Cut {
+		// Else a crash could bring back the cut bytes after a batch
+		// written over their start.
+		if err := datasync(f); err != nil {
+			return fmt.Errorf("spool: %s: %w", path, err)
+		}
+	}
 	if err := raiseVersion(f); err != nil { // what follows may be of the current format only
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}
+	end := tail.Offset
 	var batch []byte
 	for _, p := range payloads {
 		var at int
-		batch, at = beginBatch(batch)
+		batch, at = beginBatch(batch[:0])
 		batch = append(batch, p...)
 		sealBatch(batch, at)
-	}
-	if _, err := f.WriteAt(batch, tail.Offset); err != nil {
-		return unwrite(f, path, tail.Offset, fmt.Errorf("write: %w", unwrapPath(err)))
-	}
-	if err := datasync(f); err != nil {
-		return unwrite(f, path, tail.Offset, fmt.Errorf("sync: %w", err))
+		if _, err := f.WriteAt(batch, end); err != nil {
+			return unwrite(f, path, tail.Offset, fmt.Errorf("write: %w", unwrapPath(err)))
+		}
+		if err := datasync(f); err != nil {
+			return unwrite(f, path, tail.Offset, fmt.Errorf("sync: %w", err))
+		}
+		end += int64(len(batch))
 	}
 	return nil
 }

@@ -124,7 +124,10 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 		} // else superseded: garbage
 	case frameForget:
 		n := d.uvarint("count")
-		for range n {
+		if n > uint64(len(d.b)) { // each seq takes at least one byte
+			d.fail("count")
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
 			if seq := d.uvarint("seq"); d.err == nil {
 				b.forget(seq)
 			}

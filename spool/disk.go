@@ -224,6 +224,12 @@ func (d *Disk) load() error {
 		if err := d.f.Truncate(end); err != nil {
 			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
 		}
+		// Synced before a batch is written where the tail was: else a
+		// crash could bring back its bytes after that batch's end, and
+		// the next start would take them for damage (see tornOrDamaged).
+		if err := datasync(d.f); err != nil {
+			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
+		}
 	}
 	d.places, d.end, d.live = b.places, end, b.live()
 	d.readEnd = end

@@ -175,10 +175,10 @@ func syncDir(dir string) error {
 
 // notSpool is the error for a file that cannot be read as a spool.
 func notSpool(path string, err error) error {
-	if errors.Is(err, errNewerFormat) {
-		return fmt.Errorf("spool: %s: %w", path, err)
-	}
 	salvage := "dialpad-tunnel events salvage --spool " + path
+	if errors.Is(err, errNewerFormat) {
+		return fmt.Errorf("spool: %s: %w (use a newer dialpad-tunnel; if none wrote the file, its header is damaged: `%s` keeps every intact part of it and the file as it is)", path, err, salvage)
+	}
 	if errors.Is(err, errNotSpool) {
 		return fmt.Errorf("spool: %s: cannot be opened as a spool: %v (move it away to start an empty one; if it was a spool, `%s` keeps what is intact)", path, err, salvage)
 	}

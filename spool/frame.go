@@ -33,8 +33,11 @@ import (
 //
 // Reading the frames in order gives each record's state; what a later
 // frame supersedes is garbage until the file is compacted (rewritten with
-// the live frames only, then renamed over the old one). A crash can only
-// tear the last batch, never synced and so never reported as stored.
+// the live frames only, then renamed over the old one). Each batch is
+// written at the end of the intact data (an unfinished tail is cut off
+// first, and the cut synced) and synced before the next one is written:
+// so a crash can only tear the last batch, never synced and so never
+// reported as stored.
 const (
 	frameRecord   byte = 1
 	frameFinished byte = 2
@@ -105,8 +108,10 @@ type span struct {
 // errNotSpool is wrapped when a file does not start with fileHeader.
 var errNotSpool = errors.New("not a dialpad-tunnel spool (unknown header)")
 
-// errNewerFormat is wrapped for a spool written by a newer dialpad-tunnel.
-var errNewerFormat = errors.New("written by a newer dialpad-tunnel")
+// errNewerFormat is wrapped for a spool whose header gives a format
+// version above the newest read: written by a newer dialpad-tunnel, or a
+// damaged header (Salvage tells the two apart by reading the batches).
+var errNewerFormat = errors.New("written by a newer dialpad-tunnel, or damaged")
 
 // headerVersion checks a file's header and returns its format version.
 func headerVersion(head []byte) (byte, error) {
@@ -117,7 +122,7 @@ func headerVersion(head []byte) (byte, error) {
 	v, newest := head[len(name)], fileHeader[len(name)]
 	switch {
 	case v > newest:
-		return v, fmt.Errorf("%w: format %d, this dialpad-tunnel reads %d to %d: use a newer dialpad-tunnel", errNewerFormat, v, oldestVersion, newest)
+		return v, fmt.Errorf("%w: its header gives format %d, this dialpad-tunnel reads %d to %d", errNewerFormat, v, oldestVersion, newest)
 	case v < oldestVersion:
 		return v, errNotSpool
 	}
@@ -128,11 +133,12 @@ func headerVersion(head []byte) (byte, error) {
 // and calls visit with each frame's payload (valid only during the call)
 // and where the frame lies. It returns the end of the last whole batch.
 //
-// A batch that is cut short or fails its checksum, with no intact batch
-// after it, is the tail of a write that a crash interrupted before its
-// sync (so none of its events was reported as stored): scan ends there
-// without error, and a writer cuts it off. A damaged batch followed by an
-// intact one is damage, not a crash: an error with its offset.
+// A batch that is cut short or fails its checksum, and may be the last
+// one, is the tail of a write that a crash interrupted before its sync (so
+// none of its events was reported as stored): scan ends there without
+// error, and a writer cuts it off. A damaged batch that is shown not to be
+// the last (see tornOrDamaged) is damage, not a crash: an error with its
+// offset.
 func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int64, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -205,8 +211,10 @@ func frames(b []byte, base int64, visit func(kind byte, payload []byte, at span)
 	return nil
 }
 
-// tornOrDamaged decides about a bad batch at off: nil (a torn tail) when
-// no intact batch follows it, else an error naming the offset.
+// tornOrDamaged decides about a bad batch at off, the first one: nil (a
+// torn tail) when it may be the last batch, which alone a crash can leave
+// unfinished, else an error naming the offset. It is not the last when an
+// intact batch follows it, or when tailDamage shows more than one batch.
 func tornOrDamaged(f *os.File, off, size int64) error {
 	_, found, err := nextBatch(f, off+1, size)
 	switch {
@@ -215,7 +223,65 @@ func tornOrDamaged(f *os.File, off, size int64) error {
 	case found:
 		return fmt.Errorf("%w: batch at offset %d is damaged, and data after it is intact", errCorrupt, off)
 	}
-	return nil
+	why, err := tailDamage(f, off, size)
+	if err != nil || why == "" {
+		return err
+	}
+	return fmt.Errorf("%w: batch at offset %d is damaged, and %s: more than the last batch, the only one a crash can leave unfinished", errCorrupt, off, why)
+}
+
+// tailDamage tells whether the bad bytes from the batch at off to the end
+// of the file, with no intact batch among them, are more than one batch:
+// then it says why, else it returns "". A crash leaves part of one write,
+// and so of one batch, with some of it not yet written or zeros where the
+// file grew (a power cut). Bytes past that batch's end are a later batch,
+// written after it was synced: when its header is whole, the file must
+// not go on past the end it gives; when it is not, no later batch may
+// start after it (a batch header whose first frame is whole). A header
+// whose checksum reads 0 may be whole in part only (it can lie across
+// two sectors, and the second one's bytes read 0 after a crash, the
+// length's high bytes among them): its length is not trusted.
+func tailDamage(f *os.File, off, size int64) (string, error) {
+	var hdr [batchHeader]byte
+	if size-off >= batchHeader {
+		if _, err := f.ReadAt(hdr[:], off); err != nil {
+			return "", err
+		}
+		n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+		if string(hdr[:4]) == batchMagic && n > 0 && n <= maxPayload && binary.LittleEndian.Uint32(hdr[8:]) != 0 {
+			if end := off + batchHeader + n; end < size {
+				return fmt.Sprintf("the file goes on past the end its header gives (offset %d)", end), nil
+			}
+			return "", nil
+		}
+	}
+	at, found, err := findBatch(f, off+1, size, batchStarts)
+	if err != nil || !found {
+		return "", err
+	}
+	return fmt.Sprintf("a later batch starts at offset %d", at), nil
+}
+
+// batchStarts reports whether a batch starts at off: its header is whole
+// and so is its first frame, checksum and all (the rest may be missing).
+func batchStarts(f *os.File, off, size int64) (bool, error) {
+	var hdr [batchHeader + frameHeader]byte
+	if size-off < int64(len(hdr)) {
+		return false, nil
+	}
+	if _, err := f.ReadAt(hdr[:], off); err != nil {
+		return false, err
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+	m := int64(binary.LittleEndian.Uint32(hdr[batchHeader:]))
+	if string(hdr[:4]) != batchMagic || n <= 0 || n > maxPayload || m <= 0 || frameHeader+m > n || off+int64(len(hdr))+m > size {
+		return false, nil
+	}
+	payload := make([]byte, m)
+	if _, err := f.ReadAt(payload, off+int64(len(hdr))); err != nil {
+		return false, err
+	}
+	return crc32.Checksum(payload, castagnoli) == binary.LittleEndian.Uint32(hdr[batchHeader+4:]), nil
 }
 
 // readBatch reads the batch at off, header included, if it is intact.
@@ -243,6 +309,15 @@ func readBatch(f *os.File, off, size int64) ([]byte, bool, error) {
 
 // nextBatch finds the first intact batch at or after from.
 func nextBatch(f *os.File, from, size int64) (int64, bool, error) {
+	return findBatch(f, from, size, func(f *os.File, at, size int64) (bool, error) {
+		_, ok, err := readBatch(f, at, size)
+		return ok, err
+	})
+}
+
+// findBatch finds the first batch magic at or after from where is says
+// yes.
+func findBatch(f *os.File, from, size int64, is func(f *os.File, at, size int64) (bool, error)) (int64, bool, error) {
 	const window = 1 << 20
 	buf := make([]byte, window+len(batchMagic)-1)
 	for pos := from; pos < size; pos += window {
@@ -256,7 +331,7 @@ func nextBatch(f *os.File, from, size int64) (int64, bool, error) {
 				break
 			}
 			at := pos + int64(i+j)
-			if _, ok, err := readBatch(f, at, size); err != nil || ok {
+			if ok, err := is(f, at, size); err != nil || ok {
 				return at, ok, err
 			}
 			i += j + 1

@@ -14,7 +14,7 @@ import (
 type Salvaged struct {
 	Batches   int      // intact batches kept, byte for byte
 	Kept      int64    // their bytes
-	Damaged   []Region // skipped: neither an intact batch nor the tail
+	Damaged   []Region // skipped: neither an intact batch nor the tail (a header, too)
 	Tail      int64    // bytes of an unfinished last batch dropped (a crash's: none of its events was reported stored)
 	Original  string   // where the file as it was is kept; "" when nothing was changed
 	Pending   int      // events in the spool now, by state
@@ -84,7 +84,7 @@ func Salvage(path string) (Salvaged, error) {
 		case errors.Is(err, errNotSpool):
 			return Salvaged{}, fmt.Errorf("spool: %s: no intact batch in it: not a dialpad-tunnel spool, or nothing of one is left; nothing changed", path)
 		case errors.Is(err, errNewerFormat):
-			return Salvaged{}, fmt.Errorf("spool: %s: %w; nothing changed", path, err)
+			return Salvaged{}, fmt.Errorf("spool: %s: %w, and what follows does not all read as format %d, as it would if only the header were damaged: use a newer dialpad-tunnel; nothing changed", path, err, fileHeader[len(fileHeader)-1])
 		}
 		return Salvaged{}, fmt.Errorf("spool: %s: write the salvaged copy %s: %w (it needs about the file's size free); nothing changed", path, tmpPath, err)
 	}
@@ -104,15 +104,20 @@ func Salvage(path string) (Salvaged, error) {
 
 // salvageBatches writes a header and f's intact batches to out and counts
 // their events. A batch is intact when its length fits the file, its
-// checksum matches and each of its frames reads.
+// checksum matches and each of its frames reads. A header that cannot be
+// read is skipped as damaged; one that gives a format above the newest
+// read (a newer dialpad-tunnel's, or one damaged byte) too, but only if
+// everything after it reads as the current format, else errNewerFormat.
 func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 	var s Salvaged
 	head := make([]byte, len(fileHeader))
 	off := int64(0)
+	var newer error
 	if _, err := f.ReadAt(head, 0); err == nil {
-		if _, err := headerVersion(head); errors.Is(err, errNewerFormat) {
-			return s, err
-		} else if err == nil {
+		switch _, err := headerVersion(head); {
+		case errors.Is(err, errNewerFormat):
+			newer = err
+		case err == nil:
 			off = int64(len(fileHeader))
 		}
 	}
@@ -123,6 +128,9 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 			return s, err
 		}
 		if !ok {
+			if newer != nil {
+				return s, newer
+			}
 			return s, errNotSpool
 		}
 		s.Damaged = append(s.Damaged, Region{Offset: 0, Bytes: next})
@@ -138,8 +146,13 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 			return s, err
 		}
 		// Its frames are read in a book of their own first, so that a
-		// batch with a bad frame changes nothing of the one kept.
-		if ok && frames(batch[batchHeader:], off+batchHeader, newBook().apply) == nil {
+		// batch with a bad frame changes nothing of the one kept. One
+		// whose checksum holds is whole: never a crash's unfinished tail.
+		whole := ok
+		if ok && frames(batch[batchHeader:], off+batchHeader, newBook().apply) != nil {
+			ok = false
+		}
+		if ok {
 			if err := frames(batch[batchHeader:], off+batchHeader, b.apply); err != nil {
 				return s, err
 			}
@@ -156,11 +169,23 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 			return s, err
 		}
 		if !found {
-			s.Tail = size - off
-			break
+			// Damaged, not torn, when it is more than the last batch (as
+			// a start tells), or a whole batch that does not read.
+			why, err := tailDamage(f, off, size)
+			if err != nil {
+				return s, err
+			}
+			if why == "" && !whole {
+				s.Tail = size - off
+				break
+			}
+			next = size
 		}
 		s.Damaged = append(s.Damaged, Region{Offset: off, Bytes: next - off})
 		off = next
+	}
+	if newer != nil && (len(s.Damaged) != 1 || s.Damaged[0] != Region{Offset: 0, Bytes: int64(len(fileHeader))}) {
+		return s, newer // more than the header's format does not read: not a damaged byte
 	}
 	s.Pending, s.Dead, s.Delivered = len(b.seqs(Pending)), len(b.seqs(Dead)), len(b.seqs(Delivered))
 	return s, nil

@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,13 +174,15 @@ func TestSalvageRefuses(t *testing.T) {
 	}
 
 	path, whole := damagedSpool(t)
-	newer := bytes.Clone(whole)
-	newer[len(fileHeader)-1]++
+	newer := newerSpool(whole, fileHeader[len(fileHeader)-1]+1)
 	if err := os.WriteFile(path, newer, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Salvage(path); err == nil || !strings.Contains(err.Error(), "use a newer dialpad-tunnel") {
 		t.Errorf("Salvage(newer format) = %v", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, newer) {
+		t.Errorf("Salvage(newer format) changed the file")
 	}
 	if err := os.WriteFile(path, flip(t, whole, `{"n":1}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -250,5 +253,78 @@ func TestLongName(t *testing.T) {
 	}
 	if _, err := Salvage(most); err == nil || !strings.Contains(err.Error(), most+damagedSuffix+" is there already") {
 		t.Fatalf("second Salvage = %v, want advice to move the first damaged file away", err)
+	}
+}
+
+// newerSpool returns the spool file whole as a newer dialpad-tunnel could
+// write it: its header gives format v, and its last batch holds a frame
+// of a kind this one does not know.
+func newerSpool(whole []byte, v byte) []byte {
+	b := bytes.Clone(whole)
+	b[len(fileHeader)-1] = v
+	frame, at := beginFrame(nil, frameTried+1)
+	frame = append(frame, "of a later format"...)
+	endFrame(frame, at)
+	b, at = beginBatch(b)
+	b = append(b, frame...)
+	sealBatch(b, at)
+	return b
+}
+
+// TestSalvageDamagedFormatByte: one damaged byte in the header's format
+// version (a black-box review set it to 0x5c, 7 and 255) makes every
+// command refuse the file as possibly newer. The message says it may be
+// damaged instead, and points to salvage; salvage takes the header for
+// damaged when everything after it reads as the current format, and
+// keeps every event. A file with such a header that does not read whole
+// (a newer format, or damaged twice) is still refused, unchanged.
+func TestSalvageDamagedFormatByte(t *testing.T) {
+	for _, v := range []byte{0x5c, fileHeader[len(fileHeader)-1] + 1, 255} {
+		t.Run(fmt.Sprint(v), func(t *testing.T) {
+			path, whole := damagedSpool(t)
+			damaged := bytes.Clone(whole)
+			damaged[len(fileHeader)-1] = v
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("written by a newer dialpad-tunnel, or damaged: its header gives format %d", v)
+			for what, err := range map[string]error{
+				"OpenDisk": func() error { _, err := OpenDisk(DiskConfig{Path: path}); return err }(),
+				"List":     func() error { _, err := List(path, Pending); return err }(),
+			} {
+				if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "events salvage --spool "+path) {
+					t.Fatalf("%s = %v, want %q and advice to salvage", what, err, want)
+				}
+			}
+
+			s, err := Salvage(path)
+			if err != nil {
+				t.Fatalf("Salvage = %v, want the header skipped as damaged", err)
+			}
+			if len(s.Damaged) != 1 || s.Damaged[0] != (Region{0, int64(len(fileHeader))}) || s.Tail != 0 || !s.Changed() {
+				t.Fatalf("Salvage = %+v, want only the header skipped", s)
+			}
+			if s.Pending != 9 || s.Dead != 1 || s.Delivered != 1 {
+				t.Fatalf("pending %d, dead %d, delivered %d after salvage: want 9, 1, 1", s.Pending, s.Dead, s.Delivered)
+			}
+			if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, whole) {
+				t.Fatalf("salvaged file differs from the file before its header was damaged (%v)", err)
+			}
+
+			for name, b := range map[string][]byte{
+				"a frame of an unknown kind": newerSpool(whole, v),
+				"a damaged batch too":        flip(t, damaged, `{"n":1}`),
+			} {
+				if err := os.WriteFile(path, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Salvage(path); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "use a newer dialpad-tunnel; nothing changed") {
+					t.Errorf("Salvage(format %d and %s) = %v, want it refused as a newer format", v, name, err)
+				}
+				if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+					t.Errorf("Salvage(format %d and %s) changed the file", v, name)
+				}
+			}
+		})
 	}
 }
