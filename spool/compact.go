@@ -170,7 +170,7 @@ func (d *Disk) finishCompaction(c *compaction) error {
 	// Renamed: the new file is the spool from here on, even if the
 	// folder's sync fails (then the rename may not survive a crash, and
 	// the old file, whole, would be found instead).
-	dirErr := syncDir(filepath.Dir(d.cfg.Path))
+	dirErr := d.syncFolder()
 	end := c.end + d.end - c.from
 	d.fileMu.Lock()
 	old := d.f
@@ -186,9 +186,21 @@ func (d *Disk) finishCompaction(c *compaction) error {
 		old.Close()
 	}()
 	if dirErr != nil {
-		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was (whole)", "spool", d.cfg.Path, "err", dirErr)
+		// Nothing stored since is reported as such before the folder is
+		// synced: the next commit tries again, and stops the spool (as a
+		// failed sync does) if that fails too.
+		d.dirUnsynced = true
+		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was before the compaction; the next write syncs it first, and stops listen if it cannot", "spool", d.cfg.Path, "err", dirErr)
 	}
 	return nil
+}
+
+// syncFolder syncs the spool's folder, where a compaction renamed its file.
+func (d *Disk) syncFolder() error {
+	if d.cfg.syncDir != nil {
+		return d.cfg.syncDir(filepath.Dir(d.cfg.Path))
+	}
+	return syncDir(filepath.Dir(d.cfg.Path))
 }
 
 // moved returns places with every frame moved to where the compaction put

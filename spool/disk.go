@@ -36,6 +36,7 @@ type DiskConfig struct {
 
 	compactGate chan struct{}              // tests: see copyLive
 	diskFree    func(string) (int64, bool) // tests: the disk's free space; default diskFree
+	syncDir     func(string) error         // tests: syncs a folder; default syncDir
 }
 
 func (c *DiskConfig) fill() error {
@@ -128,6 +129,7 @@ type Disk struct {
 	forgets      []uint64         // records the batch forgets
 	pathLostAt   time.Time        // since when the path has not named f (see checkPath); zero while it does
 	pathChecked  time.Time        // when checkPath last ran
+	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
 }
 
 // opKind says what an op does.

@@ -96,6 +96,14 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 		if err := datasync(d.f); err != nil {
 			return carry, fmt.Errorf("spool: %s: sync: %w", d.cfg.Path, err)
 		}
+		if d.dirUnsynced {
+			// A compaction's rename is not known to be on disk: a crash
+			// could bring back the file as it was, without this batch.
+			if err := d.syncFolder(); err != nil {
+				return carry, fmt.Errorf("spool: %s: sync the folder after a compaction (a crash could bring back the file without what was stored since): %w", d.cfg.Path, err)
+			}
+			d.dirUnsynced = false
+		}
 		d.end += int64(len(d.buf))
 	}
 	d.apply(changes)
