@@ -41,6 +41,10 @@ type compaction struct {
 	err    error // why the copy failed
 	done   chan struct{}
 	cancel context.CancelFunc
+	// restore: the spool's path was found empty (checkPath), and the new
+	// file takes it only while it still is: a file made there meanwhile
+	// (another agent's) is not replaced.
+	restore bool
 }
 
 // liveFrame is one live frame of a record: where it is, and where the
@@ -164,7 +168,7 @@ func (d *Disk) finishCompaction(c *compaction) error {
 	if err := lockFile(c.tmp, time.Now()); err != nil {
 		return err
 	}
-	if err := os.Rename(c.tmp.Name(), d.cfg.Path); err != nil {
+	if err := c.takePath(d.cfg.Path); err != nil {
 		return err
 	}
 	// Renamed: the new file is the spool from here on, even if the
@@ -193,6 +197,19 @@ func (d *Disk) finishCompaction(c *compaction) error {
 		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was before the compaction; the next write syncs it first, and stops listen if it cannot", "spool", d.cfg.Path, "err", dirErr)
 	}
 	return nil
+}
+
+// takePath puts the new file at path: renamed over the old one, or when
+// restoring, linked there (which fails if a file is there) and its own
+// name removed.
+func (c *compaction) takePath(path string) error {
+	if !c.restore {
+		return os.Rename(c.tmp.Name(), path)
+	}
+	if err := os.Link(c.tmp.Name(), path); err != nil {
+		return err
+	}
+	return os.Remove(c.tmp.Name())
 }
 
 // syncFolder syncs the spool's folder, where a compaction renamed its file.

@@ -12,9 +12,10 @@ import (
 // the agent writes on to the open file, and nothing else notices. So Run
 // looks at the path every Heartbeat, and as it ends. A removed file is
 // written again from the open one by a compaction, which copies every
-// live record to a new file and renames it into place. A path that names
-// another file now (one moved there, or made by another agent) is not
-// overwritten: that is logged, as an error, each time.
+// live record to a new file and links it into place, which fails if a
+// file was made there meanwhile. A path that names another file now (one
+// moved there, or made by another agent) is not overwritten: that is
+// logged, as an error, each time.
 
 // pathState is what checkPath found.
 type pathState uint8
@@ -46,13 +47,15 @@ func (d *Disk) checkPath() pathState {
 		return pathOK // cannot tell (a permission changed?): not a reason to copy
 	}
 	if d.compacting != nil {
-		return pathRemoved // its rename writes the path again
+		d.compacting.restore = true // it writes the path again
+		return pathRemoved
 	}
 	if err := d.startCompaction(); err != nil {
 		d.logPathLost("spool: the file was removed while listen ran, and cannot be written again: the events pending in it are kept only by this running listen, and lost if it stops first; restore the folder",
 			err)
 		return pathRemoved
 	}
+	d.compacting.restore = true
 	d.cfg.Logger.Error("spool: the file was removed while listen ran; writing it again from the open copy (a compaction)", "spool", d.cfg.Path)
 	return pathRemoved
 }

@@ -84,3 +84,31 @@ func TestReplacedFileNotOverwritten(t *testing.T) {
 		t.Fatalf("pending in the moved file: %q, want id-0", got)
 	}
 }
+
+// TestRestoreDoesNotReplaceNewFile: a file made at the path while the
+// removed spool is being written again (another agent started there, say)
+// is not replaced by the copy: the copy is dropped, and the path is
+// reported as naming another file.
+func TestRestoreDoesNotReplaceNewFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	logged := make(messages, 64)
+	gate := make(chan struct{})
+	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged), compactGate: gate})
+	fill(t, d, 0, 1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	<-gate // the copy is done, and held before it takes the path
+	if err := os.WriteFile(path, []byte("another agent's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gate <- struct{}{}
+	waitMessage(t, logged, "now names another file")
+	stop()
+	if b, err := os.ReadFile(path); err != nil || string(b) != "another agent's" {
+		t.Fatalf("the file at the path: %q, %v; want the one made there, untouched", b, err)
+	}
+	if _, err := os.Stat(path + compactSuffix); !os.IsNotExist(err) {
+		t.Errorf("the dropped copy is still there: %v", err)
+	}
+}
