@@ -452,8 +452,14 @@ func writeEnd(f *os.File, path string, payloads [][]byte, tail *Tail) error {
 // so that the file is as it was and the next command or listen does not
 // find a torn write to cut, and returns err naming the file.
 func unwrite(f *os.File, path string, end int64, err error) error {
-	if terr := f.Truncate(end); terr != nil {
-		return fmt.Errorf("spool: %s: %w (what it wrote could not be cut off: %v; the next command or listen cuts it, with a warning)", path, err, unwrapPath(terr))
+	terr := f.Truncate(end)
+	if terr == nil {
+		// Synced: else a crash could bring back the batches written before
+		// the failed one, which the command says it did not make.
+		terr = datasync(f)
+	}
+	if terr != nil {
+		return fmt.Errorf("spool: %s: %w (what it wrote could not be cut off: %v; part of the change may have been made: list the spool to see)", path, err, unwrapPath(terr))
 	}
 	return fmt.Errorf("spool: %s: %w (nothing was changed)", path, err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,10 @@ type liveFrame struct {
 // goroutine ends once the copy is done or Run abandons it (stopping).
 func (d *Disk) startCompaction() error {
 	tmpPath := d.cfg.Path + compactSuffix
-	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// Exclusive: one left by a crash is removed at open, so one there now
+	// is another process's under way (a second agent on this path, after
+	// the file was removed), not to be cut short.
+	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -116,6 +120,9 @@ func (d *Disk) compactIfDue() {
 		d.compactAfter = d.cfg.CompactAfter
 		return
 	}
+	if d.pathTaken {
+		return // it would not take the path (see checkPath)
+	}
 	if garbage := d.garbage(); garbage > d.live && (garbage >= d.compactAfter || d.diskLow(garbage)) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
@@ -168,7 +175,7 @@ func (d *Disk) finishCompaction(c *compaction) error {
 	if err := lockFile(c.tmp, time.Now()); err != nil {
 		return err
 	}
-	if err := c.takePath(d.cfg.Path); err != nil {
+	if err := c.takePath(d.cfg.Path, d.f); err != nil {
 		return err
 	}
 	// Renamed: the new file is the spool from here on, even if the
@@ -199,10 +206,25 @@ func (d *Disk) finishCompaction(c *compaction) error {
 	return nil
 }
 
-// takePath puts the new file at path: renamed over the old one, or when
-// restoring, linked there (which fails if a file is there) and its own
-// name removed.
-func (c *compaction) takePath(path string) error {
+// takePath puts the new file at path, in place of open: renamed over it,
+// or, when nothing is at path (the file was removed: restore), linked
+// there, which fails if a file was made there meanwhile, and its own name
+// removed. A path that names another file than open is left as it is:
+// errPathTaken.
+func (c *compaction) takePath(path string, open *os.File) error {
+	was, err := open.Stat()
+	if err != nil {
+		return err
+	}
+	at, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.restore = true
+	case err != nil:
+		return err
+	case !os.SameFile(at, was):
+		return errPathTaken
+	}
 	if !c.restore {
 		return os.Rename(c.tmp.Name(), path)
 	}
@@ -211,6 +233,10 @@ func (c *compaction) takePath(path string) error {
 	}
 	return os.Remove(c.tmp.Name())
 }
+
+// errPathTaken is takePath's error when the spool's path names another
+// file than the one the agent writes.
+var errPathTaken = errors.New("the spool's path names another file now: not replaced")
 
 // syncFolder syncs the spool's folder, where a compaction renamed its file.
 func (d *Disk) syncFolder() error {

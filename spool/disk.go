@@ -129,6 +129,7 @@ type Disk struct {
 	forgets      []uint64         // records the batch forgets
 	pathLostAt   time.Time        // since when the path has not named f (see checkPath); zero while it does
 	pathChecked  time.Time        // when checkPath last ran
+	pathTaken    bool             // the path names another file (checkPath): no compaction may take it
 	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
 }
 

@@ -37,15 +37,17 @@ func (d *Disk) checkPath() pathState {
 	at, err := os.Stat(d.cfg.Path)
 	switch {
 	case err == nil && os.SameFile(at, open):
-		d.pathLostAt = time.Time{}
+		d.pathLostAt, d.pathTaken = time.Time{}, false
 		return pathOK
 	case err == nil:
+		d.pathTaken = true // no compaction until it is back: it would replace that file
 		d.logPathLost("spool: the spool's path now names another file than the one this listen writes (moved or replaced): the events pending here are not in it, and the next start will not find them; put the file back, or keep this listen running until they are delivered",
 			nil)
 		return pathReplaced
 	case !errors.Is(err, fs.ErrNotExist):
 		return pathOK // cannot tell (a permission changed?): not a reason to copy
 	}
+	d.pathTaken = false
 	if d.compacting != nil {
 		d.compacting.restore = true // it writes the path again
 		return pathRemoved

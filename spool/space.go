@@ -95,7 +95,9 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 // end of the file, so that the next start finds no torn write to cut (it
 // would cut it, with a warning, if this fails too), and returns err.
 func (d *Disk) unwrite(err error) error {
-	d.f.Truncate(d.end)
+	if d.f.Truncate(d.end) == nil {
+		datasync(d.f) // else a crash could bring the cut bytes back after the next start's first batch
+	}
 	return err
 }
 
