@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	neturl "net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,12 @@ type conn struct {
 	// frame.
 	older []*conn
 	done  chan struct{}
+	// passed is closed (by source.run, once) when a closing connection is
+	// kept only for what its server may still send after a stall of its
+	// reader (resumingAfterStall): the newer connections no longer wait
+	// for it. What it reads after that goes after their frames.
+	passed     chan struct{}
+	passedOnce sync.Once
 	// waitedOlder is set by the reader when awaitOlder held it up, until
 	// accept has re-armed the duplicate checks for the copies it now
 	// reads of what the older connections carried (reader-owned).
@@ -86,10 +93,16 @@ type conn struct {
 // connections opened meanwhile are read oldest first.
 func (c *conn) awaitOlder() {
 	for _, o := range c.older {
-		<-o.done
+		select {
+		case <-o.done:
+		case <-o.passed:
+		}
 	}
 	c.older = nil
 }
+
+// letNewerOn stops the newer connections from waiting for c (passed).
+func (c *conn) letNewerOn() { c.passedOnce.Do(func() { close(c.passed) }) }
 
 // heldUpWithin reports whether the reader is held up handing a frame to
 // the queue, or was within d before now.
@@ -134,12 +147,19 @@ func (c *conn) stalledWithin(now time.Time, d time.Duration) bool {
 // Until then (and closeWait more) a quiet closing connection is not the
 // end of its frames.
 func (c *conn) resumingAfterStall(now time.Time, closeWait time.Duration) bool {
+	until := c.resumeUntil()
+	return !until.IsZero() && now.Before(until.Add(closeWait))
+}
+
+// resumeUntil is how long after the last stall of the reader the server
+// may yet resume sending (see resumingAfterStall); zero if it never
+// stalled.
+func (c *conn) resumeUntil() time.Time {
 	until := c.stalledUntil.Load()
 	if until == 0 {
-		return false
+		return time.Time{}
 	}
-	wait := min(time.Duration(c.stalledFor.Load()), maxProbeInterval)
-	return now.Before(time.Unix(0, until).Add(wait + closeWait))
+	return time.Unix(0, until).Add(min(time.Duration(c.stalledFor.Load()), maxProbeInterval))
 }
 
 // maxProbeInterval is the longest interval between a TCP sender's probes
@@ -154,7 +174,7 @@ var connIDs atomic.Uint64
 
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
-	c := &conn{id: connIDs.Add(1), ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{})}
+	c := &conn{id: connIDs.Add(1), ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{}), passed: make(chan struct{})}
 	c.lastPong.Store(c.opened.UnixNano())
 	return c
 }
@@ -242,6 +262,13 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		// is left, if anything.
 		if left := time.Until(time.Unix(0, c.lastPong.Load()).Add(pongWait)); left > 0 {
 			deadline.Reset(left)
+			return
+		}
+		// A closing connection is not pinged, and after a stall its server
+		// may resume sending only a while later: until then source.run,
+		// not the deadline, decides its end.
+		if left := time.Until(c.resumeUntil()); c.closing.Load() && left > 0 {
+			deadline.Reset(left + pongWait)
 			return
 		}
 		c.pongOverdue()

@@ -213,8 +213,7 @@ func (s *source) run(ctx context.Context) error {
 				}
 				switch {
 				case c.heldUpWithin(now, s.cfg.CloseWait),
-					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)),
-					!stopping && c.resumingAfterStall(now, s.cfg.CloseWait):
+					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)):
 					// Its reader waits for the queue, or did lately:
 					// closing now would drop the frames still unread in the
 					// socket. Or it is still reading frames: what the server
@@ -223,10 +222,14 @@ func (s *source) run(ctx context.Context) error {
 					// to read), for a pong deadline at most, so that a
 					// server that goes on sending after our close does not
 					// hold up a stop or a rotation for good. It gets
-					// CloseWait from when it is free. After a stall, the
-					// server may resume sending what it holds only a while
-					// later (resumingAfterStall): unless stopping, that is
-					// waited for too.
+					// CloseWait from when it is free.
+					c.closeBy = now.Add(s.cfg.CloseWait)
+				case !stopping && c.resumingAfterStall(now, s.cfg.CloseWait):
+					// After a stall the server may resume sending what it
+					// holds only a while later: it is kept to read that.
+					// The newer connections no longer wait for it, as
+					// their own servers' buffers fill meanwhile.
+					c.letNewerOn()
 					c.closeBy = now.Add(s.cfg.CloseWait)
 				case now.Before(c.closeBy):
 				case !c.forced:

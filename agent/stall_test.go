@@ -419,3 +419,29 @@ func TestResumingAfterStall(t *testing.T) {
 		t.Errorf("after an hour's stall, still waiting %s later", maxProbeInterval+closeWait)
 	}
 }
+
+// TestNewerPassesLingeringOlder: a newer connection's reader waits for
+// the older ones to end before it hands over a frame, but not for one
+// kept only for what its server may resume sending after a stall
+// (letNewerOn): its own server's buffers would fill meanwhile.
+func TestNewerPassesLingeringOlder(t *testing.T) {
+	older := &conn{done: make(chan struct{}), passed: make(chan struct{})}
+	newer := &conn{older: []*conn{older}}
+	waited := make(chan struct{})
+	go func() {
+		newer.awaitOlder()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		t.Fatal("the newer connection did not wait for the older one")
+	case <-time.After(50 * time.Millisecond): // it waits: nothing would end the wait now
+	}
+	older.letNewerOn()
+	older.letNewerOn() // twice is harmless
+	select {
+	case <-waited:
+	case <-time.After(testWait):
+		t.Fatal("the newer connection still waits for an older one that let it on")
+	}
+}
