@@ -396,7 +396,14 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 			"reason", runErr.Error(), "unstored", we.Unstored)
 		attrs = append(attrs, "unstored", we.Unstored)
 	}
+	var gone *spool.PathLostError
+	if errors.As(runErr, &gone) {
+		attrs = append(attrs, "not_at_spool_path", gone.Pending)
+	}
 	log.Info("stopped", attrs...)
+	if gone != nil {
+		return cli.Exit("listen stopped, but events were lost: "+gone.Error(), exitLost)
+	}
 	if runErr != nil {
 		return explain(runErr)
 	}

@@ -195,6 +195,9 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 // (the stopped line counts them as unstored).
 func (qs *queues) logLeft(log *slog.Logger) {
 	for i, d := range qs.disks {
+		if !d.AtPath() {
+			continue // not for the next start: run's error says so
+		}
 		if n := d.Stored(); n > 0 {
 			log.Info("events left in the spool for the next start", "route", qs.routes[i], "count", n, "spool", d.Path())
 		}

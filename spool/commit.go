@@ -16,12 +16,16 @@ import (
 // was called: then it is returned as a WriteError, as is any other failed
 // write or sync, and later writes are refused: the agent must stop rather
 // than acknowledge events it could not store.
-func (d *Disk) Run(ctx context.Context) error {
+func (d *Disk) Run(ctx context.Context) (err error) {
 	defer d.markStopped()
 	defer d.closeFile()
 	defer d.abandonCompaction() // before the file closes
 	defer d.touch()             // the run's end, for the next one's LastRun
-	defer d.restorePath()       // a file removed meanwhile is written again first
+	defer func() {              // a file removed meanwhile is written again first
+		if lost := d.restorePath(); lost != nil && err == nil {
+			err = lost
+		}
+	}()
 	var batch, carry []op
 	beat := time.NewTicker(d.cfg.Heartbeat)
 	defer beat.Stop()

@@ -130,6 +130,7 @@ type Disk struct {
 	pathLostAt   time.Time        // since when the path has not named f (see checkPath); zero while it does
 	pathChecked  time.Time        // when checkPath last ran
 	pathTaken    bool             // the path names another file (checkPath): no compaction may take it
+	lost         bool             // Run ended with the path not naming the file (see AtPath)
 	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
 }
 

@@ -2,8 +2,11 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -44,12 +47,18 @@ func (d *Disk) checkPath() pathState {
 		d.logPathLost("spool: the spool's path now names another file than the one this listen writes (moved or replaced): the events pending here are not in it, and the next start will not find them; put the file back, or keep this listen running until they are delivered",
 			nil)
 		return pathReplaced
-	case !errors.Is(err, fs.ErrNotExist):
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
 		return pathOK // cannot tell (a permission changed?): not a reason to copy
 	}
 	d.pathTaken = false
 	if d.compacting != nil {
 		d.compacting.restore = true // it writes the path again
+		return pathRemoved
+	}
+	// The folder may have gone with it: made again, as at start.
+	if err := os.MkdirAll(filepath.Dir(d.cfg.Path), 0o700); err != nil {
+		d.logPathLost("spool: the file was removed while listen ran, and its folder cannot be made again: the events pending in it are kept only by this running listen, and lost if it stops first",
+			err)
 		return pathRemoved
 	}
 	if err := d.startCompaction(); err != nil {
@@ -77,17 +86,51 @@ func (d *Disk) logPathLost(msg string, err error) {
 
 // restorePath, as Run ends, writes a removed spool file again before the
 // open one closes, waiting for the copy: what is pending is then found at
-// the next start.
-func (d *Disk) restorePath() {
-	if d.checkPath() != pathRemoved || d.compacting == nil {
-		return
+// the next start. When the path still does not name the file then (it
+// could not be written again, or names another file), and events are
+// pending in it, it returns a PathLostError.
+func (d *Disk) restorePath() error {
+	state := d.checkPath()
+	if state == pathRemoved && d.compacting != nil {
+		c := d.compacting
+		<-c.done
+		d.compactIfDue() // finishes it (or logs why not)
+		if state = d.checkPath(); state == pathOK {
+			d.cfg.Logger.Warn("spool: the removed file is written again", "spool", d.cfg.Path)
+		}
 	}
-	c := d.compacting
-	<-c.done
-	d.compactIfDue() // finishes it (or logs why not)
-	if _, err := os.Stat(d.cfg.Path); err != nil {
-		d.cfg.Logger.Error("spool: the removed file could not be written again: the events pending in it are lost at this stop", "spool", d.cfg.Path, "err", err)
-		return
+	if state == pathOK {
+		return nil
 	}
-	d.cfg.Logger.Warn("spool: the removed file is written again", "spool", d.cfg.Path)
+	d.lost = true
+	if n := d.Stored(); n > 0 {
+		return &PathLostError{Path: d.cfg.Path, Pending: n, Replaced: state == pathReplaced}
+	}
+	return nil
 }
+
+// PathLostError is Run's error when, as it ends, the spool's path does not
+// name the file it wrote (removed and not written again, or another file
+// there now) while events are pending in it: the next start will not find
+// them.
+type PathLostError struct {
+	Path     string
+	Pending  int
+	Replaced bool // another file is at the path; else none
+}
+
+func (e *PathLostError) Error() string {
+	why := "the file was removed, and could not be written again"
+	if e.Replaced {
+		why = "the path names another file now (the one listen wrote was moved or replaced)"
+	}
+	events, them := fmt.Sprintf("the %d events pending in the file this listen wrote are", e.Pending), "them"
+	if e.Pending == 1 {
+		events, them = "the event pending in the file this listen wrote is", "it"
+	}
+	return fmt.Sprintf("spool: %s: %s: %s not there, and the next start will not find %s", e.Path, why, events, them)
+}
+
+// AtPath reports, once Run has ended, whether the spool's path named the
+// file it wrote: what it holds is found at the next start.
+func (d *Disk) AtPath() bool { return !d.lost }

@@ -15,7 +15,7 @@ import (
 func TestCompactionDoesNotReplaceMovedInFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	gate := make(chan struct{})
-	d, stop := openRunning(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, Heartbeat: 20 * time.Millisecond, compactGate: gate, Logger: slog.New(slog.DiscardHandler)})
+	d, stop := openRunningLost(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, Heartbeat: 20 * time.Millisecond, compactGate: gate, Logger: slog.New(slog.DiscardHandler)})
 	fill(t, d, 0, 1)
 	held := nextNow(t, d)
 	holdCompaction(t, d, gate, 1)
@@ -28,7 +28,7 @@ func TestCompactionDoesNotReplaceMovedInFile(t *testing.T) {
 	gate <- struct{}{}
 	d.Release(held)
 	fill(t, d, 1000, 1)
-	stop()
+	wantPathLost(t, stop(), 2, true)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "someone else's" {
 		t.Fatalf("the file that took the path was overwritten: now %d bytes, %v; want it untouched", len(b), err)
 	}
@@ -42,7 +42,7 @@ func TestCompactionDoesNotReplaceMovedInFile(t *testing.T) {
 func TestCompactionDoesNotReplaceOtherAgent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	logged := make(messages, 1024)
-	a, stopA := openRunning(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, Heartbeat: time.Hour, Logger: slog.New(logged)})
+	a, stopA := openRunningLost(t, DiskConfig{Path: path, KeepCount: 5, CompactAfter: 4 << 10, Heartbeat: time.Hour, Logger: slog.New(logged)})
 	fill(t, a, 100, 1)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestCompactionDoesNotReplaceOtherAgent(t *testing.T) {
 		a.Ack(nextNow(t, a), nil)
 	}
 	stopB()
-	stopA()
+	wantPathLost(t, stopA(), 1, true) // A's own pending event: the stop says it is lost
 	if got := ids(mustList(t, path, Pending)); got != "id-0 id-1 id-2" {
 		t.Fatalf("B's pending events after A's compactions: the path holds %q, want id-0 id-1 id-2", got)
 	}

@@ -1,13 +1,54 @@
 package spool
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+// openRunningLost is openRunning whose stop returns Run's error, which
+// these tests look at.
+func openRunningLost(t *testing.T, cfg DiskConfig) (d *Disk, stop func() error) {
+	t.Helper()
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = time.Millisecond
+	}
+	d, err := OpenDisk(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			d.Close()
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return d, stop
+}
+
+// wantPathLost checks that err is Run's PathLostError for pending events,
+// the path holding another file (replaced) or none.
+func wantPathLost(t *testing.T, err error, pending int, replaced bool) {
+	t.Helper()
+	var lost *PathLostError
+	if !errors.As(err, &lost) || lost.Pending != pending || lost.Replaced != replaced {
+		t.Fatalf("Run = %v, want a PathLostError for %d pending events (replaced %v)", err, pending, replaced)
+	}
+}
 
 // TestRemovedFileWrittenAgain: a spool file removed while it runs is
 // written again from the open one at the next heartbeat, with every
@@ -64,7 +105,7 @@ func TestRemovedFileWrittenAgainAtStop(t *testing.T) {
 func TestReplacedFileNotOverwritten(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	logged := make(messages, 64)
-	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged)})
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged)})
 	fill(t, d, 0, 1)
 	if err := os.Rename(path, path+".moved"); err != nil {
 		t.Fatal(err)
@@ -76,7 +117,7 @@ func TestReplacedFileNotOverwritten(t *testing.T) {
 	if !strings.Contains(msg, path) {
 		t.Errorf("the error does not name the path: %s", msg)
 	}
-	stop()
+	wantPathLost(t, stop(), 1, true) // the stop says so: listen exits as having lost them
 	if b, err := os.ReadFile(path); err != nil || string(b) != "someone else's" {
 		t.Fatalf("the file at the path: %q, %v; want it untouched", b, err)
 	}
@@ -93,7 +134,7 @@ func TestRestoreDoesNotReplaceNewFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
 	logged := make(messages, 64)
 	gate := make(chan struct{})
-	d, stop := openRunning(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged), compactGate: gate})
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged), compactGate: gate})
 	fill(t, d, 0, 1)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -104,11 +145,55 @@ func TestRestoreDoesNotReplaceNewFile(t *testing.T) {
 	}
 	gate <- struct{}{}
 	waitMessage(t, logged, "now names another file")
-	stop()
+	wantPathLost(t, stop(), 1, true)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "another agent's" {
 		t.Fatalf("the file at the path: %q, %v; want the one made there, untouched", b, err)
 	}
 	if _, err := os.Stat(path + compactSuffix); !os.IsNotExist(err) {
 		t.Errorf("the dropped copy is still there: %v", err)
+	}
+}
+
+// TestRemovedFolderMadeAgain: a spool whose folder was removed with it is
+// written again, the folder made again as at start.
+func TestRemovedFolderMadeAgain(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	path := filepath.Join(dir, "events.spool")
+	logged := make(messages, 64)
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: time.Hour, Logger: slog.New(logged)})
+	fill(t, d, 0, 2)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v, want the file written again", err)
+	}
+	waitMessage(t, logged, "the removed file is written again")
+	if got := ids(mustList(t, path, Pending)); got != "id-0 id-1" {
+		t.Fatalf("pending after the restart: %q, want id-0 id-1", got)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the folder made again: %v, %v; want mode 0700", fi, err)
+	}
+}
+
+// TestRemovedUnrestorableLost: when a removed spool file cannot be
+// written again (its folder cannot be made: a file is where it was), the
+// stop says the pending events are lost, where listen used to say they
+// were left for the next start.
+func TestRemovedUnrestorableLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	path := filepath.Join(dir, "events.spool")
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	fill(t, d, 0, 2)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantPathLost(t, stop(), 2, false)
+	if d.AtPath() {
+		t.Error("AtPath() = true, though the path holds nothing")
 	}
 }
