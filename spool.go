@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -167,7 +166,7 @@ func (qs *queues) lastRun() time.Time {
 // for their goroutines.
 func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 	var wg sync.WaitGroup
-	var lns []*net.UnixListener
+	var lns []*control.Listener
 	for _, d := range qs.disks {
 		ln, err := control.Listen(d.Path())
 		if err != nil {

@@ -58,7 +58,7 @@ const timeout = 30 * time.Second
 // Listen makes the control socket of the spool file at path. The caller
 // holds the spool's lock, so a socket left there is a crashed agent's and
 // is removed first.
-func Listen(path string) (*net.UnixListener, error) {
+func Listen(path string) (*Listener, error) {
 	sock, err := listenPath(path)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,31 @@ func Listen(path string) (*net.UnixListener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return ln, nil
+	ln.SetUnlinkOnClose(false) // Close removes it, if it is still this one
+	made, err := os.Lstat(sock)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return &Listener{UnixListener: ln, sock: sock, made: made}, nil
+}
+
+// Listener is a control socket. Its Close removes the socket file only
+// while it is still this one: another agent's, made there since (after
+// the spool file was removed, nothing held its lock), stays.
+type Listener struct {
+	*net.UnixListener
+	sock string
+	made os.FileInfo
+}
+
+// Close stops listening and removes the socket file if it is this one's.
+func (l *Listener) Close() error {
+	err := l.UnixListener.Close()
+	if now, serr := os.Lstat(l.sock); serr == nil && os.SameFile(now, l.made) {
+		os.Remove(l.sock)
+	}
+	return err
 }
 
 // Serve answers requests on ln until ln is closed, then ends the requests
@@ -88,7 +112,7 @@ func Listen(path string) (*net.UnixListener, error) {
 // requests act on the spool one at a time. An Accept that fails otherwise
 // (out of file descriptors, say) is tried again after a pause, as
 // net/http's server does.
-func Serve(ln *net.UnixListener, s Spool) {
+func Serve(ln *Listener, s Spool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		wg     sync.WaitGroup
@@ -167,11 +191,17 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 		}
 		one.Unlock()
 	}
+	if errors.Is(err, spool.ErrClosed) {
+		err = errStopping
+	}
 	if err != nil {
 		resp.Error = err.Error()
 	}
 	json.NewEncoder(c).Encode(resp)
 }
+
+// errStopping is the answer to a request that came as listen stopped.
+var errStopping = errors.New("listen is stopping, and may not have carried it out: run the command again once it has stopped (it then acts on the file itself)")
 
 // ErrNoAgent is Ask's error when nothing answers on the socket.
 var ErrNoAgent = errors.New("no running agent answers on the control socket")

@@ -28,8 +28,7 @@ func TestAskServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale.SetUnlinkOnClose(false) // as a crash leaves it
-	stale.Close()
+	stale.UnixListener.Close() // no removal: as a crash leaves it
 	ln, err := Listen(path)
 	if err != nil {
 		t.Fatalf("Listen over a stale socket: %v", err)
@@ -155,7 +154,7 @@ func shortDir(t *testing.T) string {
 
 // serveCount serves ln with a replayer that replays 3 events, until the
 // returned stop closes ln and waits for Serve to return.
-func serveCount(ln *net.UnixListener) (stop func()) {
+func serveCount(ln *Listener) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -212,8 +211,7 @@ func TestLongSpoolPath(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Listen(%d-byte spool path) = %v", len(path), err)
 			}
-			stale.SetUnlinkOnClose(false) // as a crash leaves it
-			stale.Close()
+			stale.UnixListener.Close() // no removal: as a crash leaves it
 			ln, err := Listen(path)
 			if err != nil {
 				t.Fatalf("Listen over a stale socket: %v", err)
@@ -427,4 +425,58 @@ func realPath(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return real
+}
+
+// TestCloseLeavesAnotherSocket: closing a control socket removes its file
+// only while it is still this one's: one another agent made at the path
+// since (after the spool file was removed, nothing held its lock) stays,
+// and still answers. (Closing the first one used to remove it.)
+func TestCloseLeavesAnotherSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	first, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Listen(path) // removes the first one's file, as a start over a stale one does
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := serveCount(second)
+	defer stop()
+	first.Close()
+	if _, err := os.Lstat(path + Suffix); err != nil {
+		t.Fatalf("the second agent's socket after the first one closed: %v, want it there", err)
+	}
+	if _, err := Ask(context.Background(), path, Request{Op: "purge", States: []spool.State{spool.Dead}}); err != nil {
+		t.Fatalf("Ask after the first one closed: %v, want the second one's answer", err)
+	}
+	second.Close()
+	if _, err := os.Lstat(path + Suffix); !os.IsNotExist(err) {
+		t.Fatalf("the socket after its own agent closed: %v, want it removed", err)
+	}
+}
+
+// TestAskWhileStopping: a request that finds the spool closed (listen
+// stopping) is answered in words a user can act on, not "spool: closed".
+func TestAskWhileStopping(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(ln, Spool{
+			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
+				return spool.Replayed{}, fmt.Errorf("spool: %s: replay: %w", path, spool.ErrClosed)
+			},
+			Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
+		})
+	}()
+	defer func() { ln.Close(); <-done }()
+	_, err = Ask(context.Background(), path, Request{Op: "replay", Dead: true})
+	if err == nil || !strings.Contains(err.Error(), "listen is stopping") || strings.Contains(err.Error(), "spool: closed") {
+		t.Fatalf("Ask while stopping = %v, want it to say listen is stopping", err)
+	}
 }
