@@ -131,6 +131,7 @@ type Disk struct {
 	pathChecked  time.Time        // when checkPath last ran
 	pathTaken    bool             // the path names another file (checkPath): no compaction may take it
 	lost         bool             // Run ended with the path not naming the file (see AtPath)
+	link         string           // the path as given, when it is a symbolic link to Path (checkPath)
 	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
 }
 
@@ -178,6 +179,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	given := cfg.Path
 	cfg.Path = realPath(cfg.Path)
 	if err := checkName(cfg.Path); err != nil {
 		return nil, err
@@ -189,6 +191,9 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{})}
 	d.idx.stopOnClose = true
 	d.compactAfter = cfg.CompactAfter
+	if given != cfg.Path {
+		d.link = given
+	}
 	if err := d.load(); err != nil {
 		f.Close()
 		return nil, err

@@ -27,6 +27,7 @@ const (
 	pathOK       pathState = iota
 	pathRemoved            // nothing at the path: written again
 	pathReplaced           // another file there
+	pathUnlinked           // the path as given (a symbolic link) no longer leads to the file
 )
 
 // checkPath compares the file at the spool's path with the open one, and
@@ -40,7 +41,15 @@ func (d *Disk) checkPath() pathState {
 	at, err := os.Stat(d.cfg.Path)
 	switch {
 	case err == nil && os.SameFile(at, open):
-		d.pathLostAt, d.pathTaken = time.Time{}, false
+		d.pathTaken = false
+		if d.link != "" {
+			if via, err := os.Stat(d.link); err != nil || !os.SameFile(via, open) {
+				d.logPathLost("spool: the --spool path, a symbolic link, no longer leads to the file this listen writes (removed, or pointed elsewhere): the events pending here will not be found through it at the next start; put the link back, or keep this listen running until they are delivered",
+					nil, "link", d.link)
+				return pathUnlinked
+			}
+		}
+		d.pathLostAt = time.Time{}
 		return pathOK
 	case err == nil:
 		d.pathTaken = true // no compaction until it is back: it would replace that file
@@ -71,13 +80,14 @@ func (d *Disk) checkPath() pathState {
 	return pathRemoved
 }
 
-// logPathLost logs msg as an error, with how long the path has been lost.
-func (d *Disk) logPathLost(msg string, err error) {
+// logPathLost logs msg as an error, with how long the path has been lost,
+// and attrs.
+func (d *Disk) logPathLost(msg string, err error, attrs ...any) {
 	now := time.Now()
 	if d.pathLostAt.IsZero() {
 		d.pathLostAt = now
 	}
-	args := []any{"spool", d.cfg.Path, "for", now.Sub(d.pathLostAt).Round(time.Second)}
+	args := append([]any{"spool", d.cfg.Path, "for", now.Sub(d.pathLostAt).Round(time.Second)}, attrs...)
 	if err != nil {
 		args = append(args, "err", err)
 	}
@@ -104,7 +114,11 @@ func (d *Disk) restorePath() error {
 	}
 	d.lost = true
 	if n := d.Stored(); n > 0 {
-		return &PathLostError{Path: d.cfg.Path, Pending: n, Replaced: state == pathReplaced}
+		e := &PathLostError{Path: d.cfg.Path, Pending: n, Replaced: state == pathReplaced}
+		if state == pathUnlinked {
+			e.Link = d.link
+		}
+		return e
 	}
 	return nil
 }
@@ -116,12 +130,18 @@ func (d *Disk) restorePath() error {
 type PathLostError struct {
 	Path     string
 	Pending  int
-	Replaced bool // another file is at the path; else none
+	Replaced bool   // another file is at the path; else none
+	Link     string // the --spool path, a symbolic link, that no longer leads to Path
 }
 
 func (e *PathLostError) Error() string {
+	if e.Link != "" {
+		return fmt.Sprintf("spool: %s: the --spool path %s, a symbolic link, no longer leads to this file (removed, or pointed elsewhere): a start through it will not find the %d pending events; start with --spool %s, or put the link back",
+			e.Path, e.Link, e.Pending, e.Path)
+	}
 	why := "the file was removed, and could not be written again"
-	if e.Replaced {
+	switch {
+	case e.Replaced:
 		why = "the path names another file now (the one listen wrote was moved or replaced)"
 	}
 	events, them := fmt.Sprintf("the %d events pending in the file this listen wrote are", e.Pending), "them"

@@ -197,3 +197,53 @@ func TestRemovedUnrestorableLost(t *testing.T) {
 		t.Error("AtPath() = true, though the path holds nothing")
 	}
 }
+
+// TestSymlinkedSpoolUnlinked: a --spool that is a symbolic link, removed
+// or pointed elsewhere while the spool runs, is noticed at the heartbeat
+// and at the stop, which says where the pending events are; the file
+// itself is left as it is. (Only the file the link led to was looked at,
+// and nothing was said.)
+func TestSymlinkedSpoolUnlinked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		undo func(link string) error
+	}{
+		{"removed", func(link string) error { return os.Remove(link) }},
+		{"pointed elsewhere", func(link string) error {
+			other := link + ".other"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				return err
+			}
+			if err := os.Remove(link); err != nil {
+				return err
+			}
+			return os.Symlink(other, link)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			real, link := filepath.Join(dir, "real.spool"), filepath.Join(dir, "link.spool")
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			logged := make(messages, 64)
+			d, stop := openRunningLost(t, DiskConfig{Path: link, Heartbeat: 20 * time.Millisecond, Logger: slog.New(logged)})
+			fill(t, d, 0, 2)
+			if err := tc.undo(link); err != nil {
+				t.Fatal(err)
+			}
+			msg := waitMessage(t, logged, "no longer leads to the file this listen writes")
+			if !strings.Contains(msg, link) {
+				t.Errorf("the error does not name the link: %s", msg)
+			}
+			err := stop()
+			var lost *PathLostError
+			if !errors.As(err, &lost) || lost.Link != link || lost.Pending != 2 || !strings.Contains(err.Error(), "--spool "+real) {
+				t.Fatalf("Run = %v, want a PathLostError naming the link and the file", err)
+			}
+			if got := ids(mustList(t, real, Pending)); got != "id-0 id-1" {
+				t.Fatalf("pending in the file itself: %q, want id-0 id-1", got)
+			}
+		})
+	}
+}
