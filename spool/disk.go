@@ -99,7 +99,9 @@ type Disk struct {
 	giveUp     chan struct{} // closed by StopWaiting: a failed write is not tried again
 	giveUpOnce sync.Once
 	pausedAt   atomic.Int64 // while a write fails for want of space: since when, Unix nanoseconds; else 0
-	cached     atomic.Int64 // bytes of pending bodies held in memory
+	pauseMu    sync.Mutex
+	pauseSig   chan struct{} // closed as writes begin to fail for want of space; a fresh one once they go through
+	cached     atomic.Int64  // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
 	seq      uint64     // last seq given out; guarded by appendMu
@@ -188,7 +190,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{})}
+	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{})}
 	d.idx.stopOnClose = true
 	d.compactAfter = cfg.CompactAfter
 	if given != cfg.Path {

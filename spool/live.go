@@ -27,10 +27,11 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := d.noRoom("replay"); err != nil {
 		return Replayed{}, err
 	}
+	paused := d.pausing()
 	// Outcomes queued before the request count: a dead letter just logged
 	// is replayed.
-	if err := d.barrier(ctx); err != nil {
-		return Replayed{}, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
+	if err := d.barrier(ctx, paused); err != nil {
+		return Replayed{}, d.waitError("replay", err, false)
 	}
 	b, err := d.finished()
 	if err != nil {
@@ -69,15 +70,11 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := d.requeue(again, func(Event) { close(stored) }); err != nil {
 		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
 	}
-	select {
-	case <-stored:
-		res.N = len(again)
-		return res, nil
-	case <-d.stopped:
-		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, ErrClosed)
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := d.await(ctx, stored, paused); err != nil {
+		return res, d.waitError("replay", err, true)
 	}
+	res.N = len(again)
+	return res, nil
 }
 
 // pendingNamed returns the delivery id of a pending event that one of ids
@@ -130,12 +127,20 @@ func (d *Disk) has(seq uint64) bool {
 	return ok
 }
 
-// barrier returns once every write queued before it is on disk.
-func (d *Disk) barrier(ctx context.Context) error {
+// barrier returns once every write queued before it is on disk (see
+// await for paused).
+func (d *Disk) barrier(ctx context.Context, paused <-chan struct{}) error {
 	done := make(chan struct{})
 	if err := d.send(op{kind: opBarrier, committed: func(Event) { close(done) }}); err != nil {
 		return err
 	}
+	return d.await(ctx, done, paused)
+}
+
+// await waits for done, the end of Run (ErrClosed), ctx, or paused:
+// writes beginning to fail for want of space, which a command is not made
+// to wait out (errPausedMeanwhile).
+func (d *Disk) await(ctx context.Context, done, paused <-chan struct{}) error {
 	select {
 	case <-done:
 		return nil
@@ -143,7 +148,25 @@ func (d *Disk) barrier(ctx context.Context) error {
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-paused:
+		return errPausedMeanwhile
 	}
+}
+
+// errPausedMeanwhile is await's error when writes began to fail for want
+// of space while it waited.
+var errPausedMeanwhile = fmt.Errorf("%w: the disk filled as it was written", ErrNoSpace)
+
+// waitError is the error of a live replay or purge (what) whose wait
+// ended with err; queued says whether its own write was queued already.
+func (d *Disk) waitError(what string, err error, queued bool) error {
+	switch {
+	case errors.Is(err, errPausedMeanwhile) && queued:
+		return fmt.Errorf("spool: %s: %s: %w; it is queued, and is carried out once space is back", d.cfg.Path, what, err)
+	case errors.Is(err, errPausedMeanwhile):
+		return fmt.Errorf("spool: %s: %s: %w; free space, then try again (nothing was changed)", d.cfg.Path, what, err)
+	}
+	return fmt.Errorf("spool: %s: %s: %w", d.cfg.Path, what, err)
 }
 
 // requeue queues each record (Seq its old seq) as a new pending one that
@@ -226,8 +249,9 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := d.noRoom("purge"); err != nil {
 		return nil, err
 	}
-	if err := d.barrier(ctx); err != nil {
-		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
+	paused := d.pausing()
+	if err := d.barrier(ctx, paused); err != nil {
+		return nil, d.waitError("purge", err, false)
 	}
 	n := make([]int, len(states))
 	var seqs []uint64
@@ -246,12 +270,8 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := d.send(op{kind: opPurge, admin: &adminOp{purge: seqs, history: slices.Contains(states, Delivered)}, committed: func(Event) { close(done) }}); err != nil {
 		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
 	}
-	select {
-	case <-done:
-		return n, nil
-	case <-d.stopped:
-		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, ErrClosed)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := d.await(ctx, done, paused); err != nil {
+		return nil, d.waitError("purge", err, true)
 	}
+	return n, nil
 }

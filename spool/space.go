@@ -53,6 +53,9 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 		_, err := d.f.WriteAt(d.buf, d.end)
 		if err == nil {
 			if !failedAt.IsZero() {
+				d.pauseMu.Lock()
+				d.pauseSig = make(chan struct{})
+				d.pauseMu.Unlock()
 				d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
 					"spool", d.cfg.Path, "after", time.Since(failedAt).Round(time.Millisecond))
 				// A compaction that failed for want of space waits for the
@@ -72,6 +75,9 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 			} else {
 				failedAt = now
 				d.pausedAt.Store(now.UnixNano())
+				d.pauseMu.Lock()
+				close(d.pauseSig)
+				d.pauseMu.Unlock()
 				// A compaction under way would hold space, and could not
 				// finish before this write does: drop it, and its file.
 				// Once writes go through again it starts afresh.
@@ -99,6 +105,14 @@ func (d *Disk) unwrite(err error) error {
 		datasync(d.f) // else a crash could bring the cut bytes back after the next start's first batch
 	}
 	return err
+}
+
+// pausing is closed when writes begin to fail for want of space (see
+// pauseSig): a command waiting for its write learns it will wait long.
+func (d *Disk) pausing() <-chan struct{} {
+	d.pauseMu.Lock()
+	defer d.pauseMu.Unlock()
+	return d.pauseSig
 }
 
 // Paused reports how long writes have been failing for want of space,

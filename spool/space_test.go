@@ -286,3 +286,35 @@ func TestLiveAdminOnFullDisk(t *testing.T) {
 		t.Fatalf("ReplayLive once space is back = %+v, %v; want the dead letter replayed", res, err)
 	}
 }
+
+// TestLiveReplayFillsDisk: a replay asked of an idle running spool whose
+// disk has filled (nothing has failed yet) does not wait for space: once
+// its own write fails, it says the replay is queued and carried out once
+// space is back; and so it is. (The asking command used to wait 30 s and
+// then say "no answer".)
+func TestLiveReplayFillsDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	defer stop()
+	appendSync(t, d, Event{ID: "a", Key: "ka", Body: []byte(`{"id":"a"}`)})
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	appendSync(t, d, Event{ID: "b", Key: "kb", Body: []byte(`{"id":"b"}`)}) // the dead letter is on disk
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, fi.Size())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = d.ReplayLive(ctx, Selection{Dead: true})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "it is queued, and is carried out once space is back") {
+		t.Fatalf("ReplayLive on a disk that fills = %v, want ErrNoSpace saying the replay is queued", err)
+	}
+	lift()
+	if ev := nextNow(t, d); ev.ID != "b" {
+		t.Fatalf("Next = %s, want b, waiting before the replay", ev.ID)
+	}
+	if ev := nextNow(t, d); ev.ID != "a" { // handed out once its write went through
+		t.Fatalf("Next = %s, want a, replayed once space is back", ev.ID)
+	}
+}
