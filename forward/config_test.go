@@ -86,8 +86,8 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
-// TestRedactURL: a handler URL in messages and logs shows no password and
-// no query, also when an unencoded '#' or '/' in the password moved it into
+// TestRedactURL: a handler URL in messages and logs shows no password, no
+// user name without a password (a token), and no query, also when an unencoded '#' or '/' in the password moved it into
 // the fragment or the path, or a missing scheme hid it in the rest.
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
@@ -98,6 +98,7 @@ func TestRedactURL(t *testing.T) {
 		"http://alice:8080#s3cret@127.0.0.1/hook":  "http://alice:8080",
 		"http://alice:8080/s3cret@127.0.0.1/hook":  "http://alice:8080/xxxxx",
 		"alice:s3cret@127.0.0.1:3000/hook":         urlNotShown,
+		"https://s3cret@example.com/hook":          "https://xxxxx@example.com/hook",
 	} {
 		u, err := url.Parse(raw)
 		if err != nil {

@@ -201,8 +201,9 @@ func ownKey(name string) string {
 // urlNotShown is what RedactURL gives for a URL it cannot redact.
 const urlNotShown = "(a URL not shown: it may hold a password)"
 
-// RedactURL is a handler URL for messages and logs: no password, and no
-// query, which may carry a token (?token=…).
+// RedactURL is a handler URL for messages and logs: no password, no user
+// name without one (a token), and no query, which may carry a token
+// (?token=…).
 func RedactURL(u *url.URL) string {
 	c := *u
 	if c.RawQuery != "" {
@@ -213,6 +214,13 @@ func RedactURL(u *url.URL) string {
 	c.Fragment, c.RawFragment = "", ""
 	if c.User == nil && strings.Contains(c.Path, "@") {
 		c.Path, c.RawPath = "/xxxxx", ""
+	}
+	// A user name with no password is often the token itself
+	// (https://TOKEN@host): hidden as a password is.
+	if c.User != nil && c.User.Username() != "" {
+		if _, hasPassword := c.User.Password(); !hasPassword {
+			c.User = url.User("xxxxx")
+		}
 	}
 	if c.Host == "" && strings.Contains(c.String(), "@") {
 		// Not parsed as scheme://user:password@host (the scheme left
