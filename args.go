@@ -286,6 +286,9 @@ func wantOf(cmd *cli.Command, name string) string {
 			if _, ok := f.(*cli.Float64Flag); ok {
 				return "a number"
 			}
+			if u, ok := f.(interface{ GetUsage() string }); ok && strings.Contains(u.GetUsage(), ", in bytes:") {
+				return "a whole number, in bytes (16 MiB is 16777216)"
+			}
 		}
 	}
 	return "a whole number"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,10 +31,11 @@ func createFlags() []cli.Flag {
 }
 
 // checkCreateFlags refuses --create's flags without --create. A secret
-// from DIALPAD_WEBSOCKET_SECRET (shared with setup) is not an error.
+// from DIALPAD_WEBSOCKET_SECRET (shared with setup), even an empty one, is
+// not an error.
 func checkCreateFlags(c *cli.Context) error {
 	for _, name := range []string{"keep", "secret"} {
-		if c.IsSet(name) && (name != "secret" || os.Getenv("DIALPAD_WEBSOCKET_SECRET") == "") {
+		if c.IsSet(name) && (name != "secret" || envSource(c, "secret") == "") {
 			return fmt.Errorf("--%s needs --create", name)
 		}
 	}
@@ -43,6 +43,17 @@ func checkCreateFlags(c *cli.Context) error {
 		if c.IsSet(name) && name != "call-states" { // --call-states also filters
 			return fmt.Errorf("--%s needs --create", name)
 		}
+	}
+	return nil
+}
+
+// checkWebsocketSecret refuses an empty --secret (--secret= or an empty
+// DIALPAD_WEBSOCKET_SECRET) of a command that creates a websocket: taken
+// for "none", it would silently make an unsigned websocket, whose events a
+// verifying handler refuses. The value is never shown.
+func checkWebsocketSecret(c *cli.Context) error {
+	if c.IsSet("secret") && c.String("secret") == "" {
+		return errors.New("--secret is empty (given as --secret= or by an empty DIALPAD_WEBSOCKET_SECRET): give the secret, or leave both out for a websocket whose events are not signed")
 	}
 	return nil
 }
@@ -64,6 +75,9 @@ func (cr created) String() string {
 // listenCreate runs `listen --create`: create, listen until ctx is done,
 // then delete what was created unless --keep.
 func listenCreate(c *cli.Context, log *slog.Logger) error {
+	if err := checkWebsocketSecret(c); err != nil {
+		return err
+	}
 	if c.IsSet("websocket-id") || len(c.StringSlice("subscription")) > 0 {
 		return errors.New("--create makes its own websocket: drop --websocket-id and --subscription")
 	}

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
@@ -43,7 +45,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
-		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, 1 KiB to 64 MiB"},
+		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB)"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
 		&cli.StringFlag{Name: "non-event-frames", Value: "skip", Usage: "a frame that is not an event (neither a JSON object nor a compact JWT): skip (log its size and the reason, and count it) or keep (also keep its bytes as a dead letter, for events show and events replay ID)"},
@@ -64,6 +66,13 @@ func listenCommand() *cli.Command {
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
 		Flags: append(append(append(flags, logFlags...), createFlags()...), routeFlags()...),
 		Action: func(c *cli.Context) error {
+			// A closed stdout or stderr (`listen | head -1`, a log shipper
+			// that died) would kill the process by SIGPIPE at its next log
+			// line, as kill -9 does: no drain, no last lines, the control
+			// socket and what --create made left behind. Ignored, such a
+			// write fails with EPIPE, and listen goes on forwarding (its
+			// log lines are lost) until a stop signal.
+			signal.Ignore(syscall.SIGPIPE)
 			if err := checkRanges(c); err != nil {
 				return err
 			}
@@ -149,13 +158,26 @@ func apiConfig(c *cli.Context) (dialpad.Config, error) {
 	return cfg, nil
 }
 
-// checkAPIBase refuses an API base whose port is not 1 to 65535, which
-// the REST client would otherwise retry without end (dialpad.New refuses
-// the rest of what cannot be an API base).
+// checkAPIBase refuses what cannot be an API base: not an http or https
+// URL with a host, one with a user, a query or a fragment (dialpad.New
+// refuses those too, naming neither the flag nor the variable), or one
+// whose port is not 1 to 65535, which the REST client would otherwise
+// retry without end. The error never shows the value: it may hold a
+// password.
 func checkAPIBase(base string) error {
+	const example = "such as https://dialpad.com or http://127.0.0.1:8089"
 	u, err := url.Parse(base)
-	if err != nil {
-		return nil // dialpad.New says so
+	switch {
+	case err != nil && strings.Contains(err.Error(), "invalid port"):
+		return errors.New("its port is not a number: want 1 to 65535")
+	case err != nil, u.Scheme == "", u.Opaque != "":
+		return fmt.Errorf("not a URL: want one %s", example)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("scheme %s: want http or https, as in a URL %s", clip(u.Scheme, 12), example)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("no host: want a URL %s", example)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return errors.New("want no user or password, query or fragment in it")
 	}
 	return checkPort(u)
 }

@@ -320,3 +320,21 @@ func TestListenRefusesEmptySecrets(t *testing.T) {
 		t.Errorf("empty secrets made %d REST calls: %v", len(calls), calls)
 	}
 }
+
+// TestMaxFrameBytesInBytes: --max-frame-bytes says in --help that it is a
+// number of bytes, and a value with a unit is refused with the same word
+// (--help said "1 KiB to 64 MiB", and 16MiB got "want a whole number";
+// found by a black-box review).
+func TestMaxFrameBytesInBytes(t *testing.T) {
+	const want = "listen: --max-frame-bytes cannot take that value: want a whole number, in bytes (16 MiB is 16777216)"
+	for _, v := range []string{"16MiB", "1.5"} {
+		if _, err := runCmd(t, "listen", "--max-frame-bytes", v); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("--max-frame-bytes %s: error %v, want %q", v, err, want)
+		}
+	}
+	out, err := runCmd(t, "listen", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, out, "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB) (default: 8388608)")
+}

@@ -53,6 +53,9 @@ func websocketsCommand() *cli.Command {
 				return one(c, ws, err)
 			}),
 			resourceCommand("create", "create a websocket (never retried)", "", []cli.Flag{secret}, func(c *cli.Context, cl *dialpad.Client) error {
+				if err := checkWebsocketSecret(c); err != nil {
+					return err
+				}
 				ws, err := cl.CreateWebsocket(c.Context, c.String("secret"))
 				return one(c, ws, err)
 			}),
@@ -62,7 +65,12 @@ func websocketsCommand() *cli.Command {
 					return err
 				}
 				if !c.IsSet("secret") {
-					return fmt.Errorf("websockets update: pass --secret (or DIALPAD_WEBSOCKET_SECRET); an empty one removes the signature")
+					return fmt.Errorf("websockets update: pass --secret (or set DIALPAD_WEBSOCKET_SECRET); --secret '' removes the signature")
+				}
+				// Only a typed --secret '' removes it: an empty variable is
+				// more likely one left unset by mistake.
+				if env := envSource(c, "secret"); env != "" && c.String("secret") == "" {
+					return fmt.Errorf("websockets update: %s (for --secret) is empty: set it to the secret, or pass --secret '' to remove the websocket's secret", env)
 				}
 				ws, err := cl.UpdateWebsocket(c.Context, id, c.String("secret"))
 				return one(c, ws, err)
