@@ -161,38 +161,10 @@ func TestTransportMaxBytesHandler413(t *testing.T) {
 // the next request or the read of its answer sees the reset: the event
 // goes out once more on a new connection, at no cost of an attempt.
 func TestTransportIdleConnectionResetRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	reset := make(chan struct{}) // closed once the first connection was reset
-	requests := make(chan string, 4)
-	go func() { // ends when the listener closes
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			br := bufio.NewReader(c)
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			io.Copy(io.Discard, req.Body)
-			requests <- req.Header.Get("X-Dialpad-Tunnel-Delivery-Id")
-			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
-			if n == 0 {
-				c.(*net.TCPConn).SetLinger(0) // Close resets the connection
-				c.Close()
-				close(reset)
-			} else {
-				c.Close()
-			}
-		}
-	}()
-	cfg := Config{URL: "http://" + ln.Addr().String() + "/hook", MaxAttempts: 1}
+	url, requests, reset := oneShotServer(t, func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0) // its Close resets the connection
+	})
+	cfg := Config{URL: url, MaxAttempts: 1}
 	if _, err := cfg.check(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -121,4 +122,44 @@ func (r records) Handle(_ context.Context, rec slog.Record) error {
 	default:
 	}
 	return nil
+}
+
+// oneShotServer is a handler on a raw listener that answers each request
+// 204 and closes its connection; after the first answer, afterFirst runs
+// on that connection (a stale answer, a reset) before it is closed, and
+// then the returned channel closes. requests gets each request's delivery
+// id. The listener closes on cleanup, ending its goroutine.
+func oneShotServer(t *testing.T, afterFirst func(c net.Conn)) (url string, requests <-chan string, firstDone <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
+	got := make(chan string, 4)
+	go func() { // ends when the listener closes
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req, err := http.ReadRequest(bufio.NewReader(c))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			io.Copy(io.Discard, req.Body)
+			got <- req.Header.Get("X-Dialpad-Tunnel-Delivery-Id")
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			if n == 0 {
+				afterFirst(c)
+			}
+			c.Close()
+			if n == 0 {
+				close(done)
+			}
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/hook", got, done
 }

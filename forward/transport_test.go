@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -100,38 +99,10 @@ func TestTransportHTTPS(t *testing.T) {
 // idle kept connection (a 408 as its idle timeout ran out) and closed it
 // does not fail the next event: the connection is checked and replaced.
 func TestTransportStaleAnswerOnIdleConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	stale := make(chan struct{}) // closed once the first connection sent its 408 and closed
-	requests := make(chan string, 4)
-	go func() { // ends when the listener closes
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			br := bufio.NewReader(c)
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			io.Copy(io.Discard, req.Body)
-			requests <- req.Header.Get("X-Dialpad-Tunnel-Delivery-Id")
-			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
-			if n == 0 {
-				io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-				c.Close()
-				close(stale)
-			} else {
-				c.Close()
-			}
-		}
-	}()
-	cfg := Config{URL: "http://" + ln.Addr().String() + "/hook", MaxAttempts: 1}
+	url, requests, stale := oneShotServer(t, func(c net.Conn) { // a 408 as its idle timeout runs out, and a close
+		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	})
+	cfg := Config{URL: url, MaxAttempts: 1}
 	if _, err := cfg.check(); err != nil {
 		t.Fatal(err)
 	}
