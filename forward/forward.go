@@ -215,10 +215,11 @@ func RedactURL(u *url.URL) string {
 	if c.User == nil && strings.Contains(c.Path, "@") {
 		c.Path, c.RawPath = "/xxxxx", ""
 	}
-	// A user name with no password is often the token itself
-	// (https://TOKEN@host): hidden as a password is.
+	// A user name with no password, or an empty one, is often the token
+	// itself (https://TOKEN@host, https://TOKEN:@host as curl -u TOKEN:
+	// writes it): hidden as a password is.
 	if c.User != nil && c.User.Username() != "" {
-		if _, hasPassword := c.User.Password(); !hasPassword {
+		if pw, _ := c.User.Password(); pw == "" {
 			c.User = url.User("xxxxx")
 		}
 	}
