@@ -418,13 +418,24 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 			"reason", runErr.Error(), "unstored", we.Unstored)
 		attrs = append(attrs, "unstored", we.Unstored)
 	}
-	var gone *spool.PathLostError
-	if errors.As(runErr, &gone) {
-		attrs = append(attrs, "not_at_spool_path", gone.Pending)
+	gone, other := splitPathsLost(runErr)
+	if len(gone) > 0 {
+		n := 0
+		for _, g := range gone {
+			n += g.Pending + g.Dead
+		}
+		attrs = append(attrs, "not_at_spool_path", n)
 	}
 	log.Info("stopped", attrs...)
-	if gone != nil {
-		return cli.Exit("listen stopped, but events were lost: "+gone.Error(), exitLost)
+	if len(gone) > 0 {
+		msgs := make([]string, len(gone))
+		for i, g := range gone {
+			msgs[i] = g.Error()
+		}
+		if other != nil {
+			msgs = append(msgs, explain(other).Error())
+		}
+		return cli.Exit("listen stopped, but the next start will not find some events: "+strings.Join(msgs, "; "), exitLost)
 	}
 	if runErr != nil {
 		return explain(runErr)
@@ -438,6 +449,31 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 // exitLost is listen's exit status when it stopped as asked but lost
 // events on the way, so that a script or supervisor can tell.
 const exitLost = 3
+
+// splitPathsLost takes the spools' PathLostErrors out of err (run joins
+// every spool's error and the agent's), and returns them and the rest.
+func splitPathsLost(err error) (gone []*spool.PathLostError, rest error) {
+	var others []error
+	var walk func(error)
+	walk = func(err error) {
+		var pl *spool.PathLostError
+		switch e := err.(type) {
+		case nil:
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		default:
+			if errors.As(err, &pl) {
+				gone = append(gone, pl)
+			} else {
+				others = append(others, err)
+			}
+		}
+	}
+	walk(err)
+	return gone, errors.Join(others...)
+}
 
 // lostError says which events a run that otherwise stopped cleanly lost.
 func lostError(st agent.Stats) error {

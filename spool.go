@@ -240,8 +240,8 @@ func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error)
 	err := runAgent(agentCtx)
 	stopSpools()
 	for range qs.disks {
-		if serr := <-errs; serr != nil && err == nil {
-			err = serr
+		if serr := <-errs; serr != nil {
+			err = errors.Join(err, serr) // each spool's, and the agent's: none hides another
 		}
 	}
 	return err

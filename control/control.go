@@ -201,7 +201,7 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 }
 
 // errStopping is the answer to a request that came as listen stopped.
-var errStopping = errors.New("listen is stopping, and may not have carried it out: run the command again once it has stopped (it then acts on the file itself)")
+var errStopping = errors.New("listen is stopping: it may or may not have carried this out; once it has stopped, `events list` shows which (and the command then acts on the file itself)")
 
 // ErrNoAgent is Ask's error when nothing answers on the socket.
 var ErrNoAgent = errors.New("no running agent answers on the control socket")

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,8 +23,8 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 	defer d.abandonCompaction() // before the file closes
 	defer d.touch()             // the run's end, for the next one's LastRun
 	defer func() {              // a file removed meanwhile is written again first
-		if lost := d.restorePath(); lost != nil && err == nil {
-			err = lost
+		if lost := d.restorePath(); lost != nil {
+			err = errors.Join(err, lost) // both said: a write error hides no lost path
 		}
 	}()
 	var batch, carry []op

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -207,6 +208,20 @@ func checkName(path string) error {
 		path, n, compactSuffix, salvageSuffix, damagedSuffix, maxName, maxName-workSuffix)
 }
 
+// rawDir is the folder part of path as written, not cleaned: in
+// "dirlink/../x" the kernel reads ".." as the parent of where dirlink
+// leads, which filepath.Dir, cleaning it to ".", would not.
+func rawDir(path string) string {
+	i := strings.LastIndexByte(path, filepath.Separator)
+	switch {
+	case i < 0:
+		return "."
+	case i == 0:
+		return path[:1]
+	}
+	return path[:i]
+}
+
 // realPath follows path through any symbolic links, dangling ones too, to
 // the file they name: a compaction or a salvage replaces the spool by a
 // rename, which would otherwise put a plain file in the link's place and
@@ -227,7 +242,7 @@ func realPath(path string) string {
 		if !filepath.IsAbs(target) {
 			// Relative to the folder the link is really in, as the
 			// kernel reads it: its ".." may not be the textual one.
-			dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+			dir, err := filepath.EvalSymlinks(rawDir(p))
 			if err != nil {
 				return path
 			}

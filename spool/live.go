@@ -70,7 +70,7 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := d.requeue(again, func(Event) { close(stored) }); err != nil {
 		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
 	}
-	if err := d.await(ctx, stored, paused); err != nil {
+	if err := d.await(ctx, stored, d.pausing()); err != nil {
 		return res, d.waitError("replay", err, true)
 	}
 	res.N = len(again)
@@ -141,15 +141,30 @@ func (d *Disk) barrier(ctx context.Context, paused <-chan struct{}) error {
 // writes beginning to fail for want of space, which a command is not made
 // to wait out (errPausedMeanwhile).
 func (d *Disk) await(ctx context.Context, done, paused <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	case <-d.stopped:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-paused:
-		return errPausedMeanwhile
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-d.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-paused:
+		}
+		select {
+		case <-done: // done as well: select chose at random
+			return nil
+		default:
+		}
+		if d.Paused() > 0 {
+			return errPausedMeanwhile
+		}
+		// That pause is over (its signal was replaced): wait on.
+		if next := d.pausing(); next != paused {
+			paused = next
+		} else {
+			paused = nil // a failed write that ended the run: stopped says so
+		}
 	}
 }
 
@@ -162,7 +177,7 @@ var errPausedMeanwhile = fmt.Errorf("%w: the disk filled as it was written", Err
 func (d *Disk) waitError(what string, err error, queued bool) error {
 	switch {
 	case errors.Is(err, errPausedMeanwhile) && queued:
-		return fmt.Errorf("spool: %s: %s: %w; it is queued, and is carried out once space is back", d.cfg.Path, what, err)
+		return fmt.Errorf("spool: %s: %s: %w; it is queued, and is carried out once space is back (if listen stops first, it is not: `events list` shows what it did)", d.cfg.Path, what, err)
 	case errors.Is(err, errPausedMeanwhile):
 		return fmt.Errorf("spool: %s: %s: %w; free space, then try again (nothing was changed)", d.cfg.Path, what, err)
 	}
@@ -270,7 +285,7 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := d.send(op{kind: opPurge, admin: &adminOp{purge: seqs, history: slices.Contains(states, Delivered)}, committed: func(Event) { close(done) }}); err != nil {
 		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
 	}
-	if err := d.await(ctx, done, paused); err != nil {
+	if err := d.await(ctx, done, d.pausing()); err != nil {
 		return nil, d.waitError("purge", err, true)
 	}
 	return n, nil

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -43,7 +44,11 @@ func (d *Disk) checkPath() pathState {
 	case err == nil && os.SameFile(at, open):
 		d.pathTaken = false
 		if d.link != "" {
-			if via, err := os.Stat(d.link); err != nil || !os.SameFile(via, open) {
+			via, err := os.Stat(d.link)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+				return pathOK // cannot tell (a permission changed?)
+			}
+			if err != nil || !os.SameFile(via, open) {
 				d.logPathLost("spool: the --spool path, a symbolic link, no longer leads to the file this listen writes (removed, or pointed elsewhere): the events pending here will not be found through it at the next start; put the link back, or keep this listen running until they are delivered",
 					nil, "link", d.link)
 				return pathUnlinked
@@ -113,42 +118,72 @@ func (d *Disk) restorePath() error {
 		return nil
 	}
 	d.lost = true
-	if n := d.Stored(); n > 0 {
-		e := &PathLostError{Path: d.cfg.Path, Pending: n, Replaced: state == pathReplaced}
-		if state == pathUnlinked {
-			e.Link = d.link
-		}
-		return e
+	pending, dead := d.Stored(), d.deadCount()
+	if pending+dead == 0 {
+		return nil
 	}
-	return nil
+	e := &PathLostError{Path: d.cfg.Path, Pending: pending, Dead: dead, Replaced: state == pathReplaced}
+	if state == pathUnlinked {
+		e.Link = d.link
+	}
+	return e
+}
+
+// deadCount counts the dead letters in the file.
+func (d *Disk) deadCount() int {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	n := 0
+	for _, p := range d.places {
+		if p.state() == Dead {
+			n++
+		}
+	}
+	return n
 }
 
 // PathLostError is Run's error when, as it ends, the spool's path does not
 // name the file it wrote (removed and not written again, or another file
-// there now) while events are pending in it: the next start will not find
-// them.
+// there now) while events are pending in it, or dead letters: the next
+// start will not find them.
 type PathLostError struct {
 	Path     string
 	Pending  int
+	Dead     int
 	Replaced bool   // another file is at the path; else none
 	Link     string // the --spool path, a symbolic link, that no longer leads to Path
 }
 
+// what counts the events concerned: "3 pending events and 1 dead letter".
+func (e *PathLostError) what() string {
+	var parts []string
+	if e.Pending > 0 {
+		parts = append(parts, plural(e.Pending, "pending event"))
+	}
+	if e.Dead > 0 {
+		parts = append(parts, plural(e.Dead, "dead letter"))
+	}
+	return strings.Join(parts, " and ")
+}
+
 func (e *PathLostError) Error() string {
 	if e.Link != "" {
-		return fmt.Sprintf("spool: %s: the --spool path %s, a symbolic link, no longer leads to this file (removed, or pointed elsewhere): a start through it will not find the %d pending events; start with --spool %s, or put the link back",
-			e.Path, e.Link, e.Pending, e.Path)
+		return fmt.Sprintf("spool: %s: the --spool path %s, a symbolic link, no longer leads to this file (removed, or pointed elsewhere): a start through it will not find its %s; start with --spool %s, or put the link back",
+			e.Path, e.Link, e.what(), e.Path)
 	}
 	why := "the file was removed, and could not be written again"
-	switch {
-	case e.Replaced:
+	if e.Replaced {
 		why = "the path names another file now (the one listen wrote was moved or replaced)"
 	}
-	events, them := fmt.Sprintf("the %d events pending in the file this listen wrote are", e.Pending), "them"
-	if e.Pending == 1 {
-		events, them = "the event pending in the file this listen wrote is", "it"
+	return fmt.Sprintf("spool: %s: %s: the next start will not find the %s of the file this listen wrote", e.Path, why, e.what())
+}
+
+// plural is n and noun, with an s when n is not 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	return fmt.Sprintf("spool: %s: %s: %s not there, and the next start will not find %s", e.Path, why, events, them)
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // AtPath reports, once Run has ended, whether the spool's path named the
