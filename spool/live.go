@@ -27,10 +27,9 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := d.noRoom("replay"); err != nil {
 		return Replayed{}, err
 	}
-	paused := d.pausing()
 	// Outcomes queued before the request count: a dead letter just logged
 	// is replayed.
-	if err := d.barrier(ctx, paused); err != nil {
+	if err := d.barrier(ctx, d.pausing()); err != nil {
 		return Replayed{}, d.waitError("replay", err, false)
 	}
 	b, err := d.finished()
@@ -108,8 +107,8 @@ func (d *Disk) pendingNamed(ids []string) (string, bool) {
 
 // noRoom refuses a replay or purge (what) while writes fail for want of
 // space: its records could not be stored before space is back, and the
-// command would wait for that in vain. A disk that fills while one waits
-// still holds it up, until the asking command gives up.
+// command would wait for that in vain. (A disk that fills while one waits
+// ends its wait: see await.)
 func (d *Disk) noRoom(what string) error {
 	p := d.Paused()
 	if p <= 0 {
@@ -264,8 +263,7 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := d.noRoom("purge"); err != nil {
 		return nil, err
 	}
-	paused := d.pausing()
-	if err := d.barrier(ctx, paused); err != nil {
+	if err := d.barrier(ctx, d.pausing()); err != nil {
 		return nil, d.waitError("purge", err, false)
 	}
 	n := make([]int, len(states))
