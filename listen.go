@@ -176,8 +176,10 @@ func checkAPIBase(base string) error {
 		return fmt.Errorf("scheme %s: want http or https, as in a URL %s", clip(u.Scheme, 12), example)
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("no host: want a URL %s", example)
-	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(base, "#"):
 		return errors.New("want no user or password, query or fragment in it")
+	case strings.HasSuffix(u.Host, ":"):
+		return errors.New("its port is empty: want 1 to 65535, or no colon for the scheme's port")
 	}
 	return checkPort(u)
 }

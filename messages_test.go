@@ -129,6 +129,9 @@ func TestAPIBaseBadValueRefused(t *testing.T) {
 		{"http://127.0.0.1:abc", "--api-base: its port is not a number: want 1 to 65535"},
 		{"http://user:pa55word@127.0.0.1:8089", "--api-base: want no user or password, query or fragment in it"},
 		{"http://127.0.0.1:8089?pa55word", "--api-base: want no user or password, query or fragment in it"},
+		{"http://127.0.0.1:8089#", "--api-base: want no user or password, query or fragment in it"},
+		{"http://@127.0.0.1:8089", "--api-base: want no user or password, query or fragment in it"},
+		{"http://127.0.0.1:", "--api-base: its port is empty"},
 	} {
 		for _, cmd := range commands {
 			args := append(cmd[:len(cmd):len(cmd)], "--api-base", tc.value)

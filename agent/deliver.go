@@ -283,7 +283,7 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 		// Handed out before its batch was on disk: kept only if the spool
 		// can still write it (a full disk may keep it from that; then the
 		// stop counts it among the events it could not store).
-		a.log.Warn("delivery interrupted by shutdown; not on disk yet: kept for the next start once the spool writes it", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		a.log.Warn("delivery interrupted by shutdown; not on disk yet: kept for the next start only if the spool writes it before it stops (else the stopped line counts it as unstored)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}
 	a.stats.abandoned.Add(1)

@@ -81,7 +81,7 @@ func (d *Disk) checkPath() pathState {
 		return pathRemoved
 	}
 	d.compacting.restore = true
-	d.cfg.Logger.Error("spool: the file was removed while listen ran; writing it again from the open copy (a compaction)", "spool", d.cfg.Path)
+	d.cfg.Logger.Error("spool: the file was removed (or moved away) while listen ran; writing it again from the open copy (a compaction): if it was moved on purpose, start no listen on the moved copy, or its events are delivered twice", "spool", d.cfg.Path)
 	return pathRemoved
 }
 

@@ -64,7 +64,7 @@ func TestRemovedFileWrittenAgain(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitMessage(t, logged, "the file was removed while listen ran; writing it again")
+	waitMessage(t, logged, "the file was removed (or moved away) while listen ran; writing it again")
 	deadline := time.Now().Add(10 * time.Second)
 	for _, err := os.Stat(path); err != nil; _, err = os.Stat(path) {
 		if time.Now().After(deadline) {
