@@ -46,6 +46,10 @@ type compaction struct {
 	// file takes it only while it still is: a file made there meanwhile
 	// (another agent's) is not replaced.
 	restore bool
+	// rescue, when set, is where the new file goes instead of the
+	// spool's path, which names another file (see restorePath); it must
+	// not exist.
+	rescue string
 }
 
 // liveFrame is one live frame of a record: where it is, and where the
@@ -212,6 +216,13 @@ func (d *Disk) finishCompaction(c *compaction) error {
 // removed. A path that names another file than open is left as it is:
 // errPathTaken.
 func (c *compaction) takePath(path string, open *os.File) error {
+	if c.rescue != "" {
+		path, c.restore = c.rescue, true
+		if err := os.Link(c.tmp.Name(), path); err != nil {
+			return err
+		}
+		return os.Remove(c.tmp.Name())
+	}
 	was, err := open.Stat()
 	if err != nil {
 		return err

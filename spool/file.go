@@ -194,7 +194,7 @@ const maxName = 255
 // written next to a spool file: compaction's, and salvage's copy and the
 // damaged file it keeps. (Salvage's dated name for a second damaged file
 // is longer: it is refused with advice, see keepOriginal.)
-const workSuffix = max(len(compactSuffix), len(salvageSuffix), len(damagedSuffix))
+const workSuffix = max(len(compactSuffix), len(salvageSuffix), len(damagedSuffix), len(rescueSuffix))
 
 // checkName refuses a spool file whose name leaves no room for the
 // suffix of its work files: it would open, but every compaction would fail

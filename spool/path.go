@@ -126,7 +126,38 @@ func (d *Disk) restorePath() error {
 	if state == pathUnlinked {
 		e.Link = d.link
 	}
+	if state == pathReplaced {
+		e.Rescued = d.rescue()
+	}
 	return e
+}
+
+// rescueSuffix names the copy restorePath writes beside a spool's path
+// that names another file.
+const rescueSuffix = ".rescued"
+
+// rescue, as Run ends with the spool's path naming another file, writes
+// what the open file holds to <path>.rescued (a compaction), so that it
+// outlives this process (the open file may have been removed), and
+// returns that name; "" if it could not.
+func (d *Disk) rescue() string {
+	if c := d.compacting; c != nil { // one under way would not take the path: done with first
+		<-c.done
+		d.compactIfDue()
+	}
+	to := d.cfg.Path + rescueSuffix
+	if err := d.startCompaction(); err != nil {
+		d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy", "spool", d.cfg.Path, "rescue", to, "err", err)
+		return ""
+	}
+	c := d.compacting
+	c.rescue = to
+	<-c.done
+	d.compactIfDue()
+	if _, err := os.Stat(to); err != nil {
+		return "" // compactIfDue said why
+	}
+	return to
 }
 
 // deadCount counts the dead letters in the file.
@@ -152,6 +183,7 @@ type PathLostError struct {
 	Dead     int
 	Replaced bool   // another file is at the path; else none
 	Link     string // the --spool path, a symbolic link, that no longer leads to Path
+	Rescued  string // where its events were written instead of Path, if anywhere
 }
 
 // what counts the events concerned: "3 pending events and 1 dead letter".
@@ -175,7 +207,11 @@ func (e *PathLostError) Error() string {
 	if e.Replaced {
 		why = "the path names another file now (the one listen wrote was moved or replaced)"
 	}
-	return fmt.Sprintf("spool: %s: %s: the next start will not find the %s of the file this listen wrote", e.Path, why, e.what())
+	msg := fmt.Sprintf("spool: %s: %s: the next start will not find the %s of the file this listen wrote", e.Path, why, e.what())
+	if e.Rescued != "" {
+		msg += fmt.Sprintf("; they are kept in %s: start listen with --spool %s to deliver them (or events list --spool %s)", e.Rescued, e.Rescued, e.Rescued)
+	}
+	return msg
 }
 
 // plural is n and noun, with an s when n is not 1.

@@ -28,6 +28,7 @@ func TestCompactionDoesNotReplaceMovedInFile(t *testing.T) {
 	gate <- struct{}{}
 	d.Release(held)
 	fill(t, d, 1000, 1)
+	openGate(t, gate)
 	wantPathLost(t, stop(), 2, true)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "someone else's" {
 		t.Fatalf("the file that took the path was overwritten: now %d bytes, %v; want it untouched", len(b), err)

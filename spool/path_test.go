@@ -40,6 +40,31 @@ func openRunningLost(t *testing.T, cfg DiskConfig) (d *Disk, stop func() error) 
 	return d, stop
 }
 
+// openGate lets every later compaction through gate (tests holding one
+// first): as Run ends, a spool whose path names another file writes a
+// rescue copy, a compaction, and waits for it.
+func openGate(t *testing.T, gate chan struct{}) {
+	t.Helper()
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-gate:
+			case <-quit:
+				return
+			}
+			select {
+			case gate <- struct{}{}:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(quit); <-done })
+}
+
 // wantPathLost checks that err is Run's PathLostError for pending events,
 // the path holding another file (replaced) or none.
 func wantPathLost(t *testing.T, err error, pending int, replaced bool) {
@@ -145,6 +170,7 @@ func TestRestoreDoesNotReplaceNewFile(t *testing.T) {
 	}
 	gate <- struct{}{}
 	waitMessage(t, logged, "now names another file")
+	openGate(t, gate)
 	wantPathLost(t, stop(), 1, true)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "another agent's" {
 		t.Fatalf("the file at the path: %q, %v; want the one made there, untouched", b, err)
@@ -245,5 +271,37 @@ func TestSymlinkedSpoolUnlinked(t *testing.T) {
 				t.Fatalf("pending in the file itself: %q, want id-0 id-1", got)
 			}
 		})
+	}
+}
+
+// TestReplacedPathRescued: when the spool's path names another file as
+// the spool stops (a second listen's, after this one's file was removed),
+// what the file this one wrote holds is written to <path>.rescued, which a
+// listen can start on: it died with the process before, the open file
+// being the only copy.
+func TestReplacedPathRescued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	fill(t, d, 0, 2)
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	if err := os.Remove(path); err != nil { // the only copy is the open file now
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("another agent's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := stop()
+	var lost *PathLostError
+	if !errors.As(err, &lost) || lost.Rescued != path+rescueSuffix || !strings.Contains(err.Error(), "--spool "+path+rescueSuffix) {
+		t.Fatalf("Run = %v, want a PathLostError naming the rescue copy", err)
+	}
+	if got := ids(mustList(t, lost.Rescued, Pending)); got != "id-1" {
+		t.Fatalf("pending in the rescue copy: %q, want id-1", got)
+	}
+	if got := ids(mustList(t, lost.Rescued, Dead)); got != "id-0" {
+		t.Fatalf("dead in the rescue copy: %q, want id-0", got)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "another agent's" {
+		t.Fatalf("the file at the path: %q, %v; want it untouched", b, err)
 	}
 }
