@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -222,6 +223,22 @@ func rawDir(path string) string {
 	return path[:i]
 }
 
+// kernelDir is path with a folder part holding ".." resolved as the
+// kernel resolves it ("dirlink/../x" names x beside where dirlink leads,
+// not beside dirlink), so that the spool's real path, which places its
+// control socket, names the file opened; path as it is otherwise.
+func kernelDir(path string) string {
+	dir := rawDir(path)
+	if !slices.Contains(strings.Split(filepath.ToSlash(dir), "/"), "..") {
+		return path
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return path
+	}
+	return filepath.Join(real, filepath.Base(path))
+}
+
 // realPath follows path through any symbolic links, dangling ones too, to
 // the file they name: a compaction or a salvage replaces the spool by a
 // rename, which would otherwise put a plain file in the link's place and
@@ -233,7 +250,7 @@ func realPath(path string) string {
 	for range 40 {
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			return p
+			return kernelDir(p)
 		}
 		target, err := os.Readlink(p)
 		if err != nil {

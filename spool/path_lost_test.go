@@ -131,3 +131,28 @@ func TestPathLostBesideWriteError(t *testing.T) {
 		t.Errorf("Run = %v (AtPath=%v): want the write error and the 2 stored pending events no start will find", runErr, d.AtPath())
 	}
 }
+
+// TestDotDotPathIsTheFileOpened: a --spool that is no link but reached
+// through ".." after a linked folder (dirlink/../x.spool) names, as the
+// spool's real path, the file the kernel opens: beside where dirlink leads.
+// (It named the text's x.spool beside dirlink, where listen put its
+// control socket, which events commands given the real path did not find.)
+func TestDotDotPathIsTheFileOpened(t *testing.T) {
+	root := t.TempDir()
+	other := filepath.Join(root, "other")
+	if err := os.MkdirAll(filepath.Join(other, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, "sub"), filepath.Join(root, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	d, stop := openRunning(t, DiskConfig{Path: filepath.Join(root, "dirlink") + "/../x.spool"})
+	fill(t, d, 0, 1)
+	stop()
+	if want := filepath.Join(other, "x.spool"); d.Path() != want {
+		t.Fatalf("Path() = %s, want %s, the file opened", d.Path(), want)
+	}
+	if got := ids(mustList(t, filepath.Join(other, "x.spool"), Pending)); got != "id-0" {
+		t.Fatalf("pending in the file beside where dirlink leads: %q, want id-0", got)
+	}
+}
