@@ -107,9 +107,7 @@ func (d *Disk) logPathLost(msg string, err error, attrs ...any) {
 func (d *Disk) restorePath() error {
 	state := d.checkPath()
 	if state == pathRemoved && d.compacting != nil {
-		c := d.compacting
-		<-c.done
-		d.compactIfDue() // finishes it (or logs why not)
+		d.finishCompactionNow()
 		if state = d.checkPath(); state == pathOK {
 			d.cfg.Logger.Warn("spool: the removed file is written again", "spool", d.cfg.Path)
 		}
@@ -141,23 +139,28 @@ const rescueSuffix = ".rescued"
 // outlives this process (the open file may have been removed), and
 // returns that name; "" if it could not.
 func (d *Disk) rescue() string {
-	if c := d.compacting; c != nil { // one under way would not take the path: done with first
-		<-c.done
-		d.compactIfDue()
-	}
+	d.finishCompactionNow() // one under way would not take the path: done with first
 	to := d.cfg.Path + rescueSuffix
 	if err := d.startCompaction(); err != nil {
 		d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy", "spool", d.cfg.Path, "rescue", to, "err", err)
 		return ""
 	}
-	c := d.compacting
-	c.rescue = to
-	<-c.done
-	d.compactIfDue()
+	d.compacting.rescue = to
+	d.finishCompactionNow()
 	if _, err := os.Stat(to); err != nil {
 		return "" // compactIfDue said why
 	}
 	return to
+}
+
+// finishCompactionNow waits for the compaction under way, if any, to copy
+// what it began with, then finishes it (or logs why it could not), as Run
+// ends.
+func (d *Disk) finishCompactionNow() {
+	if c := d.compacting; c != nil {
+		<-c.done
+		d.compactIfDue()
+	}
 }
 
 // deadCount counts the dead letters in the file.

@@ -37,6 +37,21 @@ func TestDeadLettersAtReplacedPath(t *testing.T) {
 	}
 }
 
+// linkedFolder makes root/other/sub and root/dirlink, a symbolic link to
+// it: root/dirlink/.. is root/other to the kernel, root as text.
+func linkedFolder(t *testing.T) (root, other string) {
+	t.Helper()
+	root = t.TempDir()
+	other = filepath.Join(root, "other")
+	if err := os.MkdirAll(filepath.Join(other, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, "sub"), filepath.Join(root, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	return root, other
+}
+
 // TestDotDotThroughSymlinkedFolder: --spool is dirlink/../events.spool,
 // where dirlink is a symbolic link to a folder elsewhere and events.spool
 // a symbolic link with a relative target. The kernel reads dirlink/.. as
@@ -44,14 +59,7 @@ func TestDeadLettersAtReplacedPath(t *testing.T) {
 // text, and the agent wrote a file the link does not lead to): a normal
 // stop says nothing is lost, and the next start finds the event.
 func TestDotDotThroughSymlinkedFolder(t *testing.T) {
-	root := t.TempDir()
-	other := filepath.Join(root, "other")
-	if err := os.MkdirAll(filepath.Join(other, "sub"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(other, "sub"), filepath.Join(root, "dirlink")); err != nil {
-		t.Fatal(err)
-	}
+	root, other := linkedFolder(t)
 	// The link the user means: root/other/events.spool -> real.spool
 	if err := os.Symlink("real.spool", filepath.Join(other, "events.spool")); err != nil {
 		t.Fatal(err)
@@ -138,14 +146,7 @@ func TestPathLostBesideWriteError(t *testing.T) {
 // (It named the text's x.spool beside dirlink, where listen put its
 // control socket, which events commands given the real path did not find.)
 func TestDotDotPathIsTheFileOpened(t *testing.T) {
-	root := t.TempDir()
-	other := filepath.Join(root, "other")
-	if err := os.MkdirAll(filepath.Join(other, "sub"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(other, "sub"), filepath.Join(root, "dirlink")); err != nil {
-		t.Fatal(err)
-	}
+	root, other := linkedFolder(t)
 	d, stop := openRunning(t, DiskConfig{Path: filepath.Join(root, "dirlink") + "/../x.spool"})
 	fill(t, d, 0, 1)
 	stop()
