@@ -135,8 +135,9 @@ func quitOn(sigs <-chan os.Signal, first os.Signal) {
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
 		signal.Reset(s)
-		syscall.Kill(os.Getpid(), s)
-		time.Sleep(100 * time.Millisecond) // the signal ends the process meanwhile, unless ignored
+		if self, err := os.FindProcess(os.Getpid()); err == nil && self.Signal(s) == nil {
+			time.Sleep(100 * time.Millisecond) // the signal ends the process meanwhile, unless ignored
+		}
 	}
 	os.Exit(code)
 }
