@@ -206,11 +206,12 @@ func retryAfterShown(d time.Duration) string {
 	return d.String()
 }
 
-// keyShown is an ordering key as the events commands show it: the agent
-// keys an event whose type it cannot tell "other:", which read as cut off.
+// keyShown is an ordering key as the events commands show it: older
+// agents keyed an event whose type they could not tell "other:", which
+// read as cut off; the agent now keys it "other".
 func keyShown(key string) string {
 	if key == "other:" {
-		return "other (type not recognised)"
+		return "other"
 	}
 	return key
 }

@@ -336,7 +336,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 			}
 			// Typed and keyed as an unrecognised event of its connection,
 			// should it be replayed.
-			a.keepNonEvent(spool.Event{ID: newDeliveryID(), Key: "other:" + src.Type, Type: src.Type, JWT: f.jwt, Body: data,
+			a.keepNonEvent(spool.Event{ID: newDeliveryID(), Key: otherKey(src.Type), Type: src.Type, JWT: f.jwt, Body: data,
 				Source: c.name, Received: now}, err.Error())
 			return
 		}

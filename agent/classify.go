@@ -149,7 +149,17 @@ func orderKey(v *fastjson.Value, typ string) (key, detail string) {
 	case "changelog":
 		return "changelog", str(v, "action")
 	}
-	return "other:" + typ, ""
+	return otherKey(typ), ""
+}
+
+// otherKey is the one lane of the events of type typ that have no key of
+// their own: "other:<type>", or "other" when the type is not known either
+// (older spools hold "other:" for that).
+func otherKey(typ string) string {
+	if typ == "" {
+		return "other"
+	}
+	return "other:" + typ
 }
 
 // present reports whether the field is there and not null.

@@ -76,8 +76,8 @@ func TestClassifyEvents(t *testing.T) {
 		{"source type without its id", `{"state":"ringing"}`, "call", frame{typ: "call", key: "other:call"}},
 
 		// Unrecognised JSON objects are events of unknown type on one lane.
-		{"empty object", `{}`, "", frame{key: "other:"}},
-		{"unknown fields", `{"fax_id":1,"pages":3}`, "", frame{key: "other:"}},
+		{"empty object", `{}`, "", frame{key: "other"}},
+		{"unknown fields", `{"fax_id":1,"pages":3}`, "", frame{key: "other"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +222,7 @@ func TestClassifyKeepsObjectsWithUnexpectedFieldTypes(t *testing.T) {
 		key   string
 	}{
 		{`{"call_id":123,"state":5}`, "call:123"},
-		{`{"event":{"kind":"fax"},"id":9}`, "other:"},
+		{`{"event":{"kind":"fax"},"id":9}`, "other"},
 		{`{"id":11,"from_number":"+15550100400","target":[]}`, "sms:11"},
 	}
 	for _, tt := range tests {
