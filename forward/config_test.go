@@ -91,14 +91,16 @@ func TestNewDefaults(t *testing.T) {
 // the fragment or the path, or a missing scheme hid it in the rest.
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
-		"http://127.0.0.1:3000/hook":               "http://127.0.0.1:3000/hook",
-		"http://u:s3cret@127.0.0.1:3000/hook?t=s3": "http://u:xxxxx@127.0.0.1:3000/hook?xxxxx",
-		"http://alice:#s3cret@127.0.0.1:3000/hook": "http://alice:",
-		"http://alice:/s3cret@127.0.0.1:3000/hook": "http://alice:/xxxxx",
-		"http://alice:8080#s3cret@127.0.0.1/hook":  "http://alice:8080",
-		"http://alice:8080/s3cret@127.0.0.1/hook":  "http://alice:8080/xxxxx",
-		"alice:s3cret@127.0.0.1:3000/hook":         urlNotShown,
-		"https://s3cret@example.com/hook":          "https://xxxxx@example.com/hook",
+		"http://127.0.0.1:3000/hook":                                    "http://127.0.0.1:3000/hook",
+		"http://u:s3cret@127.0.0.1:3000/hook?t=s3":                      "http://u:xxxxx@127.0.0.1:3000/hook?xxxxx",
+		"http://alice:#s3cret@127.0.0.1:3000/hook":                      "http://alice:",
+		"http://alice:/s3cret@127.0.0.1:3000/hook":                      "http://alice:/xxxxx",
+		"http://alice:8080#s3cret@127.0.0.1/hook":                       "http://alice:8080",
+		"http://alice:8080/s3cret@127.0.0.1/hook":                       "http://alice:8080/xxxxx",
+		"alice:s3cret@127.0.0.1:3000/hook":                              urlNotShown,
+		"https://s3cret@example.com/hook":                               "https://xxxxx@example.com/hook",
+		"http://127.0.0.1/app;jsessionid=s3cret/hook;v=s3cret?q=s3cret": "http://127.0.0.1/app;xxxxx/hook;xxxxx?xxxxx",
+		"http://127.0.0.1/hook%3Bs3cret":                                "http://127.0.0.1/hook;xxxxx",
 	} {
 		u, err := url.Parse(raw)
 		if err != nil {

@@ -202,8 +202,8 @@ func ownKey(name string) string {
 const urlNotShown = "(a URL not shown: it may hold a password)"
 
 // RedactURL is a handler URL for messages and logs: no password, no user
-// name without one (a token), and no query, which may carry a token
-// (?token=…).
+// name without one (a token), no query, which may carry a token
+// (?token=…), and no path parameters (;jsessionid=…).
 func RedactURL(u *url.URL) string {
 	c := *u
 	if c.RawQuery != "" {
@@ -214,6 +214,10 @@ func RedactURL(u *url.URL) string {
 	c.Fragment, c.RawFragment = "", ""
 	if c.User == nil && strings.Contains(c.Path, "@") {
 		c.Path, c.RawPath = "/xxxxx", ""
+	}
+	// Path parameters (/hook;jsessionid=…) often carry a session.
+	if strings.Contains(c.Path, ";") {
+		c.Path, c.RawPath = hidePathParams(c.Path), ""
 	}
 	// A user name with no password, or an empty one, is often the token
 	// itself (https://TOKEN@host, https://TOKEN:@host as curl -u TOKEN:
@@ -229,6 +233,18 @@ func RedactURL(u *url.URL) string {
 		return urlNotShown
 	}
 	return c.Redacted()
+}
+
+// hidePathParams is path with each segment's parameters, from its ';' on,
+// given as ";xxxxx".
+func hidePathParams(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if name, _, ok := strings.Cut(seg, ";"); ok {
+			segs[i] = name + ";xxxxx"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // locationNotShown is what redactLocation gives for a Location it cannot
