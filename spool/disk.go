@@ -116,6 +116,9 @@ type Disk struct {
 	readEnd int64            // the end of f's last finished write: below it f never changes
 	ahead   readAhead        // the blocks of the file last read back by Next
 
+	readFailsMu sync.Mutex
+	readFails   map[uint64]int // pending events whose body could not be read back: failures so far
+
 	// Owned by Run.
 	end          int64            // where the next frame goes
 	live         int64            // bytes of live frames
@@ -340,13 +343,66 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 	}
 	r, err := d.read(ev.Seq)
 	if err != nil {
-		// The key stays busy: no later event of it may overtake this one.
-		d.idx.waits(ev) // but it takes no worker
-		return Event{}, err
+		if errors.Is(err, ErrClosed) {
+			d.idx.holdPending(ev)
+			return Event{}, err
+		}
+		// Parked, to be read again after a backoff: the key stays busy,
+		// so no later event of it overtakes this one, and takes no
+		// worker meanwhile.
+		wait := d.readFailed(ev.Seq)
+		d.idx.park(newEntry(ev), Parking{Due: time.Now().Add(wait)})
+		return Event{}, &ReadError{Path: d.cfg.Path, Key: ev.Key, Retry: wait, Err: err}
 	}
+	d.readOK(ev.Seq)
 	r.Event.stored, r.Event.Due = true, ev.Due
 	return r.Event, nil
 }
+
+// Read-back retries: the first after readRetryMin, doubling up to
+// readRetryMax.
+const (
+	readRetryMin = time.Second
+	readRetryMax = time.Minute
+)
+
+// readFailed counts a failed read of pending event seq and returns the
+// wait before it is read again.
+func (d *Disk) readFailed(seq uint64) time.Duration {
+	d.readFailsMu.Lock()
+	defer d.readFailsMu.Unlock()
+	if d.readFails == nil {
+		d.readFails = make(map[uint64]int)
+	}
+	n := d.readFails[seq]
+	d.readFails[seq] = n + 1
+	wait := readRetryMin << min(n, 6)
+	return min(wait, readRetryMax)
+}
+
+// readOK forgets the failed reads of seq, read back now.
+func (d *Disk) readOK(seq uint64) {
+	d.readFailsMu.Lock()
+	defer d.readFailsMu.Unlock()
+	delete(d.readFails, seq)
+}
+
+// ReadError is a pending event whose body could not be read back from the
+// spool file. The event stays pending, first of its key, and is read
+// again after Retry.
+type ReadError struct {
+	Path  string
+	Key   string // its ordering key
+	Retry time.Duration
+	Err   error
+}
+
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("spool: %s: a pending event of key %s could not be read back: %v; it stays pending, first of its key, and is read again in %s (if this goes on, stop listen and run events salvage on the file)",
+		e.Path, e.Key, e.Err, e.Retry)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
 
 // read reads the pending record seq back from the file. Compaction may
 // swap the file meanwhile: a read of the old one, closed, is tried again

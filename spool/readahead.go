@@ -56,8 +56,13 @@ func (ra *readAhead) frame(f *os.File, s span, end int64) ([]byte, error) {
 		if b := &ra.blocks[i]; b.holds(f, s) {
 			b.used = ra.tick
 			payload := b.copy(s)
+			bf, boff := b.f, b.off
 			ra.mu.Unlock()
-			return checkFrame(payload, s.off)
+			checked, err := checkFrame(payload, s.off)
+			if err != nil {
+				ra.drop(bf, boff) // read again next time: the bytes read may be what was wrong
+			}
+			return checked, err
 		}
 	}
 	// A miss: read a new block into the memory of the least recently used
@@ -77,13 +82,27 @@ func (ra *readAhead) frame(f *os.File, s span, end int64) ([]byte, error) {
 		return nil, err
 	}
 	nb := block{f: f, off: s.off, b: buf}
-	payload := nb.copy(s)
+	checked, err := checkFrame(nb.copy(s), s.off)
+	if err != nil {
+		return nil, err // not kept: a read again may find the right bytes
+	}
 	ra.mu.Lock()
 	ra.tick++
 	nb.used = ra.tick
 	*ra.slot() = nb
 	ra.mu.Unlock()
-	return checkFrame(payload, s.off)
+	return checked, nil
+}
+
+// drop empties the block of f at off, if it is still held.
+func (ra *readAhead) drop(f *os.File, off int64) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	for i := range ra.blocks {
+		if b := &ra.blocks[i]; b.f == f && b.off == off {
+			*b = block{b: b.b[:0]}
+		}
+	}
 }
 
 // copy returns the frame at s, which b holds, in memory of its own.
