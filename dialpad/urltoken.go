@@ -96,9 +96,11 @@ func CheckURL(websocketURL string) error {
 	return nil
 }
 
-// RedactURL returns websocketURL with its token (the last path segment)
-// replaced by "<token>", and any credentials, query and fragment dropped, for
-// logs and error messages. An unparseable URL becomes "<invalid url>".
+// RedactURL returns websocketURL for logs and error messages: its scheme,
+// host and leading short path segments ("/events/"), then "<token>" for
+// the rest, which holds the token wherever it is (last, or followed by a
+// slash or another segment); credentials, query and fragment are dropped.
+// An unparseable URL becomes "<invalid url>".
 func RedactURL(websocketURL string) string {
 	if websocketURL == "" {
 		return ""
@@ -107,14 +109,20 @@ func RedactURL(websocketURL string) string {
 	if err != nil || u.Host == "" {
 		return "<invalid url>"
 	}
-	dir := u.EscapedPath()
-	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
-		dir = dir[:i+1]
-	} else {
-		dir = "/"
+	segs := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
+	dir := "/"
+	for _, seg := range segs[:len(segs)-1] {
+		if len(seg) > maxShownSegment {
+			break
+		}
+		dir += seg + "/"
 	}
 	return u.Scheme + "://" + u.Host + dir + "<token>"
 }
+
+// maxShownSegment is the longest path segment before the token that
+// RedactURL shows: a word such as "events", never a token.
+const maxShownSegment = 16
 
 // urlToken returns the last path segment of a websocket URL.
 func urlToken(websocketURL string) (string, error) {

@@ -92,6 +92,7 @@ func TestURLExpiry(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	const longToken = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2lnbmF0dXJl"
 	tests := []struct{ in, want string }{
 		{"ws://127.0.0.1:4000/events/a.b.c", "ws://127.0.0.1:4000/events/<token>"},
 		{"wss://u:p@h/x/events/a.b.c?k=v#f", "wss://h/x/events/<token>"},
@@ -100,6 +101,11 @@ func TestRedactURL(t *testing.T) {
 		{"", ""},
 		{"not a url", "<invalid url>"},
 		{"wss://h/events/a.b.c\x7f", "<invalid url>"},
+		// The token followed by a slash or another segment is hidden too,
+		// and so is a long segment before it.
+		{"wss://h/events/" + longToken + "/", "wss://h/events/<token>"},
+		{"wss://h/events/" + longToken + "/stream", "wss://h/events/<token>"},
+		{"wss://h/" + longToken + "/events/x", "wss://h/<token>"},
 	}
 	for _, tt := range tests {
 		if got := dialpad.RedactURL(tt.in); got != tt.want {

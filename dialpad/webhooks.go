@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 )
 
 // Webhook is a Dialpad webhook endpoint (WebhookProto): Dialpad POSTs events
@@ -24,18 +25,30 @@ func (w Webhook) Secret() string {
 	return w.Signature.Secret
 }
 
-// String describes the webhook without its secret.
+// String describes the webhook without its secret, and with only the
+// host of its URL: a hook URL's path or query often holds a token
+// (hooks.zapier.com/hooks/catch/…/<token>/).
 func (w Webhook) String() string {
-	return fmt.Sprintf("webhook %s %s", w.ID, w.HookURL)
+	return fmt.Sprintf("webhook %s (%s)", w.ID, hookHost(w.HookURL))
 }
 
-// LogValue logs the webhook without its secret.
+// LogValue logs the webhook without its secret, and with only the host of
+// its URL (see String).
 func (w Webhook) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("id", w.ID.String()),
-		slog.String("hook_url", w.HookURL),
+		slog.String("hook_host", hookHost(w.HookURL)),
 		slog.Bool("signed", w.Secret() != ""),
 	)
+}
+
+// hookHost is the host of a hook URL, or "?" if it has none.
+func hookHost(hookURL string) string {
+	u, err := url.Parse(hookURL)
+	if err != nil || u.Host == "" {
+		return "?"
+	}
+	return u.Host
 }
 
 // WebhookUpdate is a partial webhook update: nil fields are left unchanged.
