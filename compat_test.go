@@ -144,14 +144,16 @@ func TestResigningAndStandardWebhooks(t *testing.T) {
 }
 
 // TestRouting: call and SMS events land on their own handlers, with their
-// own headers; a dead route keeps retrying without delaying a live one.
+// own headers; a dead route keeps retrying without delaying a live one. A
+// type may be spelt in any case in --route and --route-header (a header
+// for "SMS" was refused as having no route).
 func TestRouting(t *testing.T) {
 	calls, sms := newHook(t, nil), newHook(t, nil)
 	dead := closedURL(t)
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	r := start(t, listenArgs(srv, wsID, "", "--events", "call,sms",
-		"--route", "call="+calls.URL, "--route", "sms="+sms.URL, "--route", "sms="+dead,
-		"--route-header", "sms=X-Team: messaging", "--retry-wait-max", "50ms")...)
+		"--route", "call="+calls.URL, "--route", "sms="+sms.URL, "--route", "Sms="+dead,
+		"--route-header", "SMS=X-Team: messaging", "--retry-wait-max", "50ms")...)
 	r.waitConnected(t, srv, 1)
 	gen := dialpadtest.NewGenerator(14)
 	for range 3 {

@@ -71,14 +71,17 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		if !ok {
 			return nil, fmt.Errorf("--route-header: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", notShown)
 		}
-		if _, err := dialpad.ParseSubscriptionType(typ); err != nil {
+		t, err := dialpad.ParseSubscriptionType(typ)
+		if err != nil {
 			return nil, typeError("--route-header", typ, err)
 		}
 		h, err := parseHeaders([]string{header})
 		if err != nil {
 			return nil, fmt.Errorf("--route-header %s=…: want TYPE=Name: value %s", typ, notShown)
 		}
-		routeHeaders[typ] = merge(routeHeaders[typ], h)
+		// Keyed by the type, as --route is: CALL, Sms and agent-status
+		// name it too.
+		routeHeaders[string(t)] = merge(routeHeaders[string(t)], h)
 	}
 	var routes []routeOptions
 	if base.URL != "" {
