@@ -89,7 +89,8 @@ func dash(s string) string {
 
 // headersOf are the headers listen sends with r, with its default flags
 // (--content-type-*, --user-agent and --header change them); the attempt
-// header, counted from 1 in each run of listen, is left out.
+// header, numbered on across restarts and from 1 again after a replay,
+// is left out.
 func headersOf(r spool.Record) [][2]string {
 	ct := forward.DefaultContentTypeJSON
 	if r.JWT {
