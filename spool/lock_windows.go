@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"errors"
 	"os"
 	"time"
 
@@ -17,24 +16,8 @@ const lockOffsetHigh = 0x40000000
 // polling until deadline while another process holds it. The lock ends
 // when f is closed.
 func lockFile(f *os.File, deadline time.Time) error {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	for {
-		var lerr error
-		if err := raw.Control(func(fd uintptr) {
-			ol := windows.Overlapped{OffsetHigh: lockOffsetHigh}
-			lerr = windows.LockFileEx(windows.Handle(fd), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
-		}); err != nil {
-			return err
-		}
-		if !errors.Is(lerr, windows.ERROR_LOCK_VIOLATION) {
-			return lerr
-		}
-		if time.Now().After(deadline) {
-			return ErrLocked
-		}
-		time.Sleep(10 * time.Millisecond) // another process's lock gives no signal to wait on
-	}
+	return lockPolling(f, deadline, func(fd uintptr) error {
+		ol := windows.Overlapped{OffsetHigh: lockOffsetHigh}
+		return windows.LockFileEx(windows.Handle(fd), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
+	}, windows.ERROR_LOCK_VIOLATION)
 }
