@@ -511,16 +511,6 @@ func routeError(forwardTo string, r routeOptions, err error) error {
 	return fmt.Errorf("%s: %w", route, err)
 }
 
-// redactedURL hides a password and the query (it may carry a token) in a
-// handler URL for the start-up line.
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid url>"
-	}
-	return forward.RedactURL(u)
-}
-
 // setMemoryLimit asks the Go runtime to collect garbage harder as the heap
 // nears mib MiB (a soft limit: it is never a reason to fail), unless the
 // user set GOMEMLIMIT.

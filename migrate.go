@@ -88,7 +88,7 @@ func printMigration(w io.Writer, p migrate.Plan) {
 	if p.Signed {
 		signed = "signed"
 	}
-	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, p.HookURL, signed)
+	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, redactedURL(p.HookURL), signed)
 	if p.WebsocketID == 0 {
 		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n")
 	} else {

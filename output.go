@@ -6,17 +6,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
 )
 
 // outputFlags choose how the resource commands print.
 var outputFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table (secrets and URL tokens redacted)"},
-	&cli.BoolFlag{Name: "show-secrets", Usage: "with --json: include signing secrets and websocket URL tokens"},
+	&cli.BoolFlag{Name: "show-secrets", Usage: "include signing secrets (with --json), websocket URL tokens (with --json) and the passwords and queries of hook URLs"},
+}
+
+// redactedURL is a handler or hook URL for output and logs: without a
+// password, a query or path parameters, any of which may carry a token.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	return forward.RedactURL(u)
 }
 
 // redacted replaces a secret in JSON output.
@@ -40,6 +52,9 @@ func redactWebsocket(w dialpad.Websocket, show bool) dialpad.Websocket {
 }
 
 func redactWebhook(w dialpad.Webhook, show bool) dialpad.Webhook {
+	if !show {
+		w.HookURL = redactedURL(w.HookURL)
+	}
 	w.Signature = redactSignature(w.Signature, show)
 	return w
 }

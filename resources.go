@@ -165,6 +165,7 @@ func printWebhooks(c *cli.Context, all []dialpad.Webhook) error {
 	}
 	rows := make([][]string, len(all))
 	for i, wh := range all {
+		wh = redactWebhook(wh, c.Bool("show-secrets"))
 		rows[i] = []string{wh.ID.String(), signed(wh.Signature), wh.HookURL}
 	}
 	return table(c.App.Writer, "ID SIGNED HOOK_URL", rows)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,30 @@ func TestWebhooksCommands(t *testing.T) {
 	out = mustAPI(t, srv, "webhooks list")
 	if strings.Contains(out, "hookb") {
 		t.Errorf("webhook 1001 still listed:\n%s", out)
+	}
+}
+
+// TestWebhookURLRedacted: a hook URL's password and query (a token) are
+// shown as xxxxx by webhooks list and get, in the table and in --json, and
+// by the subscriptions that deliver to it, unless --show-secrets; they were
+// printed whole (found by a black-box review).
+func TestWebhookURLRedacted(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	wh := strconv.FormatInt(srv.AddWebhook("https://admin:Pa55word@hooks.example.com/dialpad?api_key=T0KEN", "hook-secret"), 10)
+	var sub typedSubscription
+	if err := json.Unmarshal([]byte(mustAPI(t, srv, "subscriptions create", "--json", "--type", "call", "--endpoint-id", wh)), &sub); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []string{"webhooks list", "webhooks list --json", "webhooks get " + wh, "webhooks get --json " + wh,
+		"subscriptions get --type call --json " + sub.ID.String()} {
+		out := mustAPI(t, srv, args)
+		if strings.Contains(out, "Pa55word") || strings.Contains(out, "T0KEN") || strings.Contains(out, "hook-secret") {
+			t.Errorf("%s shows a secret:\n%s", args, out)
+		}
+		mustContain(t, out, "https://admin:xxxxx@hooks.example.com/dialpad?xxxxx")
+	}
+	for _, args := range []string{"webhooks list --show-secrets", "webhooks get --json --show-secrets " + wh} {
+		mustContain(t, mustAPI(t, srv, args), "https://admin:Pa55word@hooks.example.com/dialpad?api_key=T0KEN")
 	}
 }
 
