@@ -50,7 +50,7 @@ func emulatorCommand() *cli.Command {
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n\n", srv.URL(), srv.APIKey(), wsID)
-			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://localhost:3000/hook\n", srv.URL(), srv.APIKey(), wsID)
+			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", srv.URL(), srv.APIKey(), wsID)
 			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n\nCtrl-C stops it.\n", srv.URL(), srv.APIKey())
 			<-c.Context.Done()
 			return nil

@@ -40,13 +40,13 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, rest strin
 		return
 	}
 	if action == "publish" {
-		event, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		event, err := io.ReadAll(io.LimitReader(r.Body, maxPublish+1))
 		switch {
 		case err != nil:
 			writeError(w, http.StatusBadRequest, "read body")
 			return
-		case len(event) == 0 || len(event) > maxBody:
-			writeError(w, http.StatusBadRequest, "the body must be one event of at most 1 MiB")
+		case len(event) == 0 || len(event) > maxPublish:
+			writeError(w, http.StatusBadRequest, "the body must be one event of at most 64 MiB")
 			return
 		}
 		d := s.Publish(typ, event)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestControlEndpoints(t *testing.T) {
@@ -32,6 +33,26 @@ func TestControlEndpoints(t *testing.T) {
 	if r := <-got; r.body != callEvent {
 		t.Errorf("webhook body %s", r.body)
 	}
+
+	// An event far larger than a REST body, as large as listen's
+	// --max-frame-bytes may be set, is published whole.
+	big := append([]byte(`{"call_id":1,"pad":"`), bytes.Repeat([]byte("x"), 9<<20)...)
+	big = append(big, `"}`...)
+	frame := make(chan []byte, 1)
+	go func() { // read while it is written: it outgrows the socket's buffers
+		_ = c.SetReadDeadline(time.Now().Add(testWait))
+		_, msg, _ := c.ReadMessage()
+		frame <- msg
+	}()
+	st, _, body = do(t, s, http.MethodPost, "/dialpadtest/publish/call", big)
+	mustJSON(t, st, body, &pub)
+	if pub["frames"] != 1 {
+		t.Errorf("publish of a 9 MiB event answered %s", body)
+	}
+	if f := <-frame; !bytes.Equal(f, big) {
+		t.Errorf("frame of %d bytes, want the %d published", len(f), len(big))
+	}
+	<-got
 
 	st, _, body = do(t, s, http.MethodPost, "/dialpadtest/trigger/call", nil)
 	var trig struct{ Events, Frames, Webhooks int }

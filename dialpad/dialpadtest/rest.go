@@ -18,6 +18,11 @@ import (
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
 
+// maxPublish bounds an event posted to /dialpadtest/publish: as large as
+// the largest frame listen can be told to take (--max-frame-bytes), so
+// that its limit can be tried.
+const maxPublish = 64 << 20
+
 // errorBody is Dialpad's error shape: {"error":{"code":N,"message":"..."}}.
 type errorBody struct {
 	Error struct {
