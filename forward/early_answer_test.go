@@ -155,31 +155,3 @@ func TestTransportMaxBytesHandler413(t *testing.T) {
 		t.Fatalf("Deliver err = %q, want the 413 named as final", msg)
 	}
 }
-
-// TestTransportIdleConnectionResetRetried: a kept connection the handler
-// reset while it was idle fails before any answer, whether the write of
-// the next request or the read of its answer sees the reset: the event
-// goes out once more on a new connection, at no cost of an attempt.
-func TestTransportIdleConnectionResetRetried(t *testing.T) {
-	url, requests, reset := oneShotServer(t, func(c net.Conn) {
-		c.(*net.TCPConn).SetLinger(0) // its Close resets the connection
-	})
-	cfg := Config{URL: url, MaxAttempts: 1}
-	if _, err := cfg.check(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Transport.(*transport).idleCheck = time.Hour // never checked: the reset is found by the exchange
-	f := newForwarder(t, cfg.URL, cfg)
-	ctx := context.Background()
-	if res := f.Deliver(ctx, Request{ID: "first", Body: []byte(jsonEvent)}); res.Err != nil || res.Status != http.StatusNoContent {
-		t.Fatalf("first delivery: %+v", res)
-	}
-	<-reset
-	res := f.Deliver(ctx, Request{ID: "second", Body: []byte(jsonEvent)})
-	if res.Err != nil || res.Status != http.StatusNoContent || res.Attempts != 1 {
-		t.Fatalf("delivery after a reset idle connection: status %d, attempts %d, err %v; want the handler's 204 in 1 attempt", res.Status, res.Attempts, res.Err)
-	}
-	if first, second := <-requests, <-requests; first != "first" || second != "second" {
-		t.Fatalf("handler saw %q then %q", first, second)
-	}
-}

@@ -200,6 +200,14 @@ func TestRetriesHoldAQuarterOfTheSlots(t *testing.T) {
 	run("hold-retry", "retry-1", "retry-2", "first-1", "first-2", "first-3") // the retries' slot stays theirs
 }
 
+// advance moves the clock of f's slots on by d, as if d had passed.
+func advance(f *Forwarder, d time.Duration) {
+	s := f.client.HTTPClient.Transport.(*limited).slots
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch = s.epoch.Add(-d)
+}
+
 // TestSlotsShareTimeNotCount: the next slot goes to the type that has held
 // slots for the least time, not to the one with the fewest in flight: an
 // SMS that held its slot 300 ms comes after a call that has held one for
@@ -209,7 +217,7 @@ func TestSlotsShareTimeNotCount(t *testing.T) {
 	h, d := slotted(t, 2)
 	ctx := context.Background()
 	d.start(ctx, "hold-sms", "sms", 0, h)
-	time.Sleep(300 * time.Millisecond) // the SMS holds its slot that long
+	advance(d.f, 300*time.Millisecond) // the SMS holds its slot that long
 	d.start(ctx, "hold-call", "call", 0, h)
 	d.start(ctx, "sms-1", "sms", 0, h)
 	d.start(ctx, "call-1", "call", 0, h)

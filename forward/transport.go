@@ -24,9 +24,13 @@ import (
 // Each attempt, dial included, is bounded by timeout through the
 // connection's deadline, and ends early when the request's context does.
 type transport struct {
-	timeout   time.Duration
-	maxIdle   int           // idle connections kept per host
-	idleCheck time.Duration // idle this long, a connection is checked before use (idleCheckAfter)
+	timeout time.Duration
+	maxIdle int // idle connections kept per host
+	// look: each idle connection is looked at before use (peeker), where
+	// it can be; elsewhere one idle for idleCheck (idleCheckAfter) is
+	// checked by a short read (usable).
+	look      bool
+	idleCheck time.Duration
 	proxy     func(*http.Request) (*url.URL, error)
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	fallback  http.RoundTripper
@@ -42,6 +46,7 @@ type keptConn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time // when it was last put back idle
+	peek *peeker   // nil where a socket cannot be looked at
 }
 
 // idleTimeout is how long an idle connection is kept.
@@ -52,6 +57,7 @@ func newSyncTransport(timeout time.Duration, conns int) *transport {
 		timeout:   timeout,
 		maxIdle:   conns,
 		idleCheck: idleCheckAfter,
+		look:      true,
 		proxy:     http.ProxyFromEnvironment,
 		dial:      (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		fallback:  newTransport(conns),
@@ -80,15 +86,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, unanswered, err := t.exchange(req, c, deadline)
+		resp, unsent, err := t.exchange(req, c, deadline)
 		if err == nil {
 			return resp, nil
 		}
 		c.nc.Close()
-		// A kept connection the handler closed while it was idle fails
-		// before any answer: try once more on a new one. (net/http does so
-		// for a POST only with an idempotency key; the delivery id is ours.)
-		if !reused || !unanswered || try > 1 || req.Context().Err() != nil {
+		// Writing the request on a kept connection failed, with no answer:
+		// the handler had closed or reset it while it was idle, and cannot
+		// have taken the event, so it goes out once more on a new
+		// connection at no cost of an attempt. Once the whole request is
+		// written, a failure with no answer is the attempt's own: the
+		// handler may have taken the event (it read the POST, then crashed,
+		// or a proxy between timed out), so sending it again is a retry,
+		// with its wait, its attempt number and its place in the history.
+		// (net/http too sends a POST again only when none of it was
+		// written.) A close found before writing (usable) costs nothing.
+		if !reused || !unsent || try > 1 || req.Context().Err() != nil {
 			return nil, err
 		}
 		if req.Body != nil {
@@ -104,14 +117,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange writes req on c and reads the answer's header; the answer's
 // body reads the rest and puts c back, or closes it, when closed.
-// unanswered reports a failure (not a timeout) before any byte of an
-// answer arrived.
+// unsent reports that writing the request failed (not by a timeout) and
+// no answer came: the handler did not get the whole request.
 //
 // A handler may answer once it has read the request's header and close
 // without reading the body (Go's server past 256 KiB, nginx's 413), so
 // that writing the rest fails: the answer that came is the attempt's
 // outcome all the same, as with net/http's Transport, and c is not kept.
-func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time) (resp *http.Response, unanswered bool, err error) {
+func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time) (resp *http.Response, unsent bool, err error) {
 	ctx := req.Context()
 	c.nc.SetDeadline(deadline)
 	// The context ending (shutdown, max age) ends the exchange at once.
@@ -121,13 +134,17 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 		err = c.bw.Flush()
 	}
 	var werr error // writing the request failed, yet an answer came
-	if err == nil {
-		_, err = c.br.Peek(1) // blocks until the answer starts
-	} else if !timedOut(err) && answerCame(ctx, c, deadline) {
+	switch {
+	case err == nil:
+		// blocks until the answer starts
+		if _, err = c.br.Peek(1); err != nil && !timedOut(err) {
+			err = fmt.Errorf("connection lost after the request was sent, before any answer: %w", err)
+		}
+	case timedOut(err):
+	case answerCame(ctx, c, deadline):
 		werr, err = err, nil
-	}
-	if err != nil {
-		unanswered = !timedOut(err)
+	default:
+		unsent = true
 	}
 	for interim := 0; err == nil; interim++ {
 		resp, err = http.ReadResponse(c.br, req)
@@ -144,10 +161,10 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
-		if werr != nil { // part of an answer came: not unanswered
+		if werr != nil { // part of an answer came: not unsent
 			return nil, false, werr
 		}
-		return nil, unanswered, err
+		return nil, unsent, err
 	}
 	resp.Body = &keptBody{rc: resp.Body, t: t, c: c, stop: stop, reuse: werr == nil && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols}
 	return resp, false, nil
@@ -198,7 +215,7 @@ func (t *transport) conn(ctx context.Context, addr string, deadline time.Time) (
 		if c == nil {
 			break
 		}
-		if time.Since(c.used) < t.idleCheck || c.quiet() {
+		if t.usable(c) {
 			return c, true, nil
 		}
 		c.nc.Close()
@@ -209,7 +226,11 @@ func (t *transport) conn(ctx context.Context, addr string, deadline time.Time) (
 	if err != nil {
 		return nil, false, err
 	}
-	return &keptConn{addr: addr, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, false, nil
+	c := &keptConn{addr: addr, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	if t.look {
+		c.peek = newPeeker(nc)
+	}
+	return c, false, nil
 }
 
 // takeIdle returns the most recently used idle connection to addr that is
@@ -228,10 +249,28 @@ func (t *transport) takeIdle(addr string) *keptConn {
 	return nil
 }
 
+// usable reports whether the idle connection c may carry a request:
+// nothing arrived on it while it was idle, neither an answer nobody asked
+// for (typically a 408 as the handler's own idle timeout ran out) nor its
+// close or reset. Where the socket can be looked at without waiting
+// (arrived), every reuse is checked, at the cost of one system call, so
+// that a request is written on a connection the handler closed only when
+// its close is still on the way (RoundTrip then counts a failure after the
+// whole request was written as an attempt). Elsewhere a connection idle
+// for idleCheck is checked by a read that waits a millisecond at most.
+func (t *transport) usable(c *keptConn) bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	if came, ok := c.peek.arrived(); ok {
+		return !came
+	}
+	return time.Since(c.used) < t.idleCheck || c.quiet()
+}
+
 // idleCheckAfter is how long a connection may sit idle before it is
-// checked for something the handler sent meanwhile (typically a 408 and a
-// close when its own idle timeout ran out); under load connections are
-// reused sooner and pay no check.
+// checked, where it cannot be checked at no cost (usable); under load
+// connections are reused sooner and pay no check.
 const idleCheckAfter = time.Second
 
 // quiet reports whether nothing arrived on c while it was idle: no
