@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -72,6 +73,11 @@ func (b *book) apply(kind byte, payload []byte, at span) error {
 	switch kind {
 	case frameRecord, frameFinished:
 		r, replaces := d.record()
+		if r.Seq == 0 && d.err == nil {
+			// Never written (seqs start at 1), and the index would give
+			// the event another seq, which Next could not read back.
+			d.err = errors.New("seq 0, where events are numbered from 1")
+		}
 		p := newPlace(at, Pending)
 		if kind == frameFinished {
 			o := d.outcome()

@@ -251,10 +251,15 @@ var errPathTaken = errors.New("the spool's path names another file now: not repl
 
 // syncFolder syncs the spool's folder, where a compaction renamed its file.
 func (d *Disk) syncFolder() error {
+	return d.syncDirFunc()(filepath.Dir(d.cfg.Path))
+}
+
+// syncDirFunc is what syncs a folder: syncDir, or the tests' own.
+func (d *Disk) syncDirFunc() func(string) error {
 	if d.cfg.syncDir != nil {
-		return d.cfg.syncDir(filepath.Dir(d.cfg.Path))
+		return d.cfg.syncDir
 	}
-	return syncDir(filepath.Dir(d.cfg.Path))
+	return syncDir
 }
 
 // moved returns places with every frame moved to where the compaction put

@@ -200,3 +200,34 @@ func TestDiskDamageAcrossSyncedBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordSeqZero: a record numbered 0 (checksums intact; never
+// written, as seqs start at 1) is a corrupt record: every reader of the
+// file says so, naming it. (Found by FuzzSpoolFrames: the start took it
+// as pending, the index gave it another seq, and Next waited for ever
+// for that seq to be on disk, the event's key stuck with it.)
+func TestRecordSeqZero(t *testing.T) {
+	for _, kind := range []byte{frameRecord, frameFinished} {
+		path := filepath.Join(t.TempDir(), "events.spool")
+		buf, at := beginFrame(nil, kind)
+		buf = appendRecord(buf, &Record{Event: Event{ID: "zero", Key: "call:1", Body: []byte(`{}`)}}, 0)
+		if kind == frameFinished {
+			buf = appendOutcome(buf, &outcome{State: Dead, Reason: "gone"})
+		}
+		endFrame(buf, at)
+		if err := os.WriteFile(path, sealFrames(append([]byte{byte(len(buf) - frameHeader)}, buf[frameHeader:]...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, listErr := List(path, Pending)
+		d, openErr := OpenDisk(DiskConfig{Path: path})
+		if openErr == nil {
+			d.Close()
+			d.closeFile()
+		}
+		for what, err := range map[string]error{"List": listErr, "OpenDisk": openErr} {
+			if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "seq 0") {
+				t.Errorf("kind %d: %s = %v, want a corrupt record numbered 0 in %s", kind, what, err, path)
+			}
+		}
+	}
+}

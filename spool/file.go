@@ -70,7 +70,7 @@ func openFile(path string, flags int) (*os.File, error) {
 		return nil, fmt.Errorf("spool: %s: no such spool file", path)
 	}
 	if create {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if err := makeFolder(filepath.Dir(path), syncDir); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
@@ -145,7 +145,8 @@ func initFile(f *os.File, path string) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	// And the folder's own entry, in case MkdirAll just made it.
+	// And the folder's own entry: openFile synced it if it made the
+	// folder, but an earlier start may have made it and stopped before.
 	return syncDir(filepath.Dir(dir))
 }
 
@@ -163,6 +164,47 @@ func raiseVersion(f *os.File) error {
 		return err
 	}
 	return datasync(f)
+}
+
+// makeFolder makes the folder dir and any missing folders above it (mode
+// 0700), as os.MkdirAll does, and makes the ones it made durable with
+// sync: each of them (its entry for the one below) and the folder above
+// the topmost (its entry for that one). Otherwise a crash soon after, on
+// a file system that does not order its metadata, could lose the new
+// folders, and the spool file made in them with every event stored.
+// Syncing the file's own entry in dir is the caller's. A folder that
+// cannot be synced stays made: the error says which.
+func makeFolder(dir string, sync func(string) error) error {
+	var made []string // the folders missing now, dir first
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			break // there, or cannot tell: MkdirAll says
+		}
+		made = append(made, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	top := made[len(made)-1]
+	if up := filepath.Dir(top); up != top {
+		made = append(made, up)
+	}
+	for _, p := range made {
+		if err := sync(p); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the folder is named once, below
+			}
+			return fmt.Errorf("%s: the folder was made, and cannot be synced: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // syncDir makes a folder's entries (a created or renamed file) durable.

@@ -11,7 +11,9 @@ import (
 // FuzzSpoolFile: whatever bytes follow a spool header, reading the file
 // gives records or an error, never a panic; what List returns is what a
 // read of the whole file says is there; and once Salvage has run, the
-// file reads whole.
+// file reads whole. Its mutated bytes almost never pass a batch's
+// checksum, so they test the framing and the torn tail only:
+// FuzzSpoolFrames seals its input to reach the decoders.
 func FuzzSpoolFile(f *testing.F) {
 	// A real file's batches as a seed.
 	path := filepath.Join(f.TempDir(), "seed.spool")

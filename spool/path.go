@@ -69,11 +69,18 @@ func (d *Disk) checkPath() pathState {
 		d.compacting.restore = true // it writes the path again
 		return pathRemoved
 	}
-	// The folder may have gone with it: made again, as at start.
-	if err := os.MkdirAll(filepath.Dir(d.cfg.Path), 0o700); err != nil {
-		d.logPathLost("spool: the file was removed while listen ran, and its folder cannot be made again: the events pending in it are kept only by this running listen, and lost if it stops first",
-			err)
-		return pathRemoved
+	// The folder may have gone with it: made again, and synced, as at
+	// start (the restore syncs the file's entry in it).
+	dir := filepath.Dir(d.cfg.Path)
+	if err := makeFolder(dir, d.syncDirFunc()); err != nil {
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			d.logPathLost("spool: the file was removed while listen ran, and its folder cannot be made again: the events pending in it are kept only by this running listen, and lost if it stops first",
+				err)
+			return pathRemoved
+		}
+		// Written again all the same: a crash may lose the folder, but
+		// stopping with the file not there loses its events for sure.
+		d.cfg.Logger.Warn("spool: the removed file's folder was made again, but not synced: a crash soon may lose it, and the file written in it", "spool", d.cfg.Path, "err", err)
 	}
 	if err := d.startCompaction(); err != nil {
 		d.logPathLost("spool: the file was removed while listen ran, and cannot be written again: the events pending in it are kept only by this running listen, and lost if it stops first; restore the folder",
