@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -73,8 +74,9 @@ func (cr created) String() string {
 }
 
 // listenCreate runs `listen --create`: create, listen until ctx is done,
-// then delete what was created unless --keep.
-func listenCreate(c *cli.Context, log *slog.Logger) error {
+// then delete what was created unless --keep. out gets the --keep lines,
+// after the log lines before them (logOutput.Sync).
+func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	if err := checkWebsocketSecret(c); err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func listenCreate(c *cli.Context, log *slog.Logger) error {
 	}
 	left := spoolLeft(o)
 	if c.Bool("keep") {
-		fmt.Fprintf(c.App.Writer, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
+		fmt.Fprintf(out, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
 		return runErr
 	}
 	cleanupErr := cleanup(c.Context, client, cr, left, log)

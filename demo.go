@@ -32,16 +32,17 @@ func demoCommand() *cli.Command {
 			case c.Duration("token-ttl") < 100*time.Millisecond:
 				return fmt.Errorf("--token-ttl %s: want 100ms or more", c.Duration("token-ttl"))
 			}
-			log, err := newLogger(c, c.App.Writer)
+			log, out, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err
 			}
+			defer closeLog(out, c.App.ErrWriter)
 			sum, err := demo.Run(c.Context, demo.Config{
 				Duration: c.Duration("duration"),
 				Rate:     c.Int("rate"),
 				Secret:   c.String("secret"),
 				TokenTTL: c.Duration("token-ttl"),
-				Out:      c.App.Writer,
+				Out:      out.Sync(), // after the log lines before it
 			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
 				dir, err := os.MkdirTemp("", "dialpad-tunnel-demo-")
 				if err != nil {

@@ -33,10 +33,11 @@ func emulatorCommand() *cli.Command {
 			if ttl := c.Duration("token-ttl"); ttl < 100*time.Millisecond {
 				return fmt.Errorf("--token-ttl %s: want 100ms or more (Dialpad's is 1h)", ttl)
 			}
-			log, err := newLogger(c, c.App.ErrWriter)
+			log, out, err := newLogger(c, c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
+			defer closeLog(out, nil) // the log output is stderr
 			srv, err := dialpadtest.NewServer(dialpadtest.Config{
 				Addr: c.String("addr"), APIKey: c.String("api-key"), TokenTTL: c.Duration("token-ttl"), Logger: log,
 			})

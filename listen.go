@@ -82,10 +82,11 @@ func listenCommand() *cli.Command {
 			if err := checkNotEmpty(c, listenNotEmpty...); err != nil {
 				return err
 			}
-			log, err := newLogger(c, c.App.Writer)
+			log, out, err := newLogger(c, c.App.Writer)
 			if err != nil {
 				return err
 			}
+			defer closeLog(out, c.App.ErrWriter)
 			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}
@@ -95,7 +96,7 @@ func listenCommand() *cli.Command {
 				setMemoryLimit(c.Int("memory-limit-mib"))
 			}
 			if c.Bool("create") { // create.go
-				return listenCreate(c, log)
+				return listenCreate(c, log, out.Sync())
 			}
 			if err := checkCreateFlags(c); err != nil {
 				return err

@@ -37,6 +37,7 @@ var listenRanges = []flagRange{
 	{"keep-delivered", 0, math.MaxInt64, "0 (none) or more"},
 	{"keep-delivered-for", 1, math.MaxInt64, "more than 0 (--keep-delivered 0 keeps none)"},
 	{"target-id", 0, math.MaxInt64, "a positive id"}, // with --create; 0: not given
+	{"log-buffer-bytes", 1, 1 << 30, "1 to 1073741824 (1 GiB)"},
 }
 
 // procsWant is the range of --procs: more Ps than cores only add threads.
