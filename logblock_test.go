@@ -222,3 +222,61 @@ func (p *blockedProcess) wait(t *testing.T, within time.Duration) error {
 		return nil
 	}
 }
+
+// TestStopWithOutputNeverRead: a listen whose stdout and stderr are a pipe
+// nobody reads stops on SIGTERM all the same, with exit 0, having
+// delivered every event: neither its log lines nor main's stop notice on
+// stderr wait for the pipe for long. (The notice was written before the
+// stop began, and a full pipe kept SIGTERM from stopping listen at all.)
+func TestStopWithOutputNeverRead(t *testing.T) {
+	bin := buildAgent(t)
+	h := newHook(t, nil)
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	p := startBlocked(t, bin, listenArgs(srv, wsID, h.URL, "--spool", filepath.Join(t.TempDir(), "ev.spool"),
+		"--log-buffer-bytes", "4096", "--status-interval", "0")...)
+	p.readUntil(t, "starting")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitConnections(ctx, 1); err != nil {
+		t.Fatalf("agent did not connect: %v", err)
+	}
+	// Far more output than the pipe's 64 KiB: it fills, and stays full.
+	const n = 1500
+	gen := dialpadtest.NewGenerator(12)
+	for range n {
+		if srv.Publish("sms", gen.SMS()).Frames != 1 {
+			t.Fatal("event not sent")
+		}
+	}
+	h.waitRequests(t, n, 60*time.Second)
+	fillPipe(t, p.cmd.Process.Pid)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("listen after SIGTERM: %v, want exit 0", err)
+	}
+}
+
+// fillPipe fills the pipe that is process pid's stdout to its last byte,
+// through a write end of its own (/proc, Linux): the agent's log writer
+// blocks with a part of a write left, which a short line would still fit.
+func fillPipe(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/fd/1", syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Skipf("no write end of the agent's stdout of the test's own: %v", err)
+	}
+	defer syscall.Close(fd)
+	for _, size := range []int{4096, 1} {
+		chunk := make([]byte, size)
+		for {
+			if _, err := syscall.Write(fd, chunk); err != nil {
+				if err != syscall.EAGAIN {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}

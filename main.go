@@ -47,7 +47,7 @@ func main() {
 	err := runArgs(ctx, os.Stdout, os.Stderr, os.Args)
 	close(ended) // a command that ended by itself was not interrupted
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+err.Error())
+		say("dialpad-tunnel: "+err.Error(), time.Second)
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
@@ -73,7 +73,7 @@ func onStopSignals(sigs chan os.Signal, cancel context.CancelCauseFunc, ended <-
 		signal.Stop(sigs)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "dialpad-tunnel: "+stopNotice(first))
+	say("dialpad-tunnel: "+stopNotice(first), 100*time.Millisecond)
 	cancel(signalReceived{first})
 	select {
 	case <-time.After(time.Second):
@@ -85,6 +85,25 @@ func onStopSignals(sigs chan os.Signal, cancel context.CancelCauseFunc, ended <-
 	default:
 	}
 	quitOn(sigs, first)
+}
+
+// say writes line to stderr, waiting for the write within at most: a
+// stderr that is not read (a pipe nobody reads, a paused terminal) must
+// not keep a stop signal from stopping the command, nor the process from
+// exiting. The write goes on meanwhile, on a goroutine that owns nothing
+// and ends with it or with the process.
+func say(line string, within time.Duration) {
+	said := make(chan struct{})
+	go func() {
+		fmt.Fprintln(os.Stderr, line)
+		close(said)
+	}()
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-said:
+	case <-t.C:
+	}
 }
 
 // signalReceived is the cause of the context a stop signal ended, as
@@ -130,7 +149,7 @@ func quitOn(sigs <-chan os.Signal, first os.Signal) {
 	if sig != first {
 		again = ""
 	}
-	fmt.Fprintf(os.Stderr, "dialpad-tunnel: %s%s: quitting at once\n", signalName(sig), again)
+	say(fmt.Sprintf("dialpad-tunnel: %s%s: quitting at once", signalName(sig), again), 100*time.Millisecond)
 	code := 130
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
