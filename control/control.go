@@ -219,12 +219,23 @@ func Ask(ctx context.Context, path string, req Request) (Response, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
+	// A cancel (Ctrl-C) ends the wait at once, as the deadline does.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return Response{}, fmt.Errorf("control socket %s: %w", sock, err)
 	}
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		return Response{}, fmt.Errorf("control socket %s: no answer: %w", sock, err)
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("no answer within %s", timeout)
+		case ctx.Err() != nil:
+			err = ctx.Err() // a cancel, not the socket
+		}
+		// The request went out: a listen that is stopped (SIGSTOP) or
+		// too busy to answer in time may still carry it out.
+		return Response{}, fmt.Errorf("control socket %s: the running listen did not answer (%w); it got the %s request and may still carry it out: `events list` shows whether it did", sock, err, req.Op)
 	}
 	if resp.Error != "" {
 		return resp, errors.New(resp.Error)

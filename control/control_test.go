@@ -480,3 +480,35 @@ func TestAskWhileStopping(t *testing.T) {
 		t.Fatalf("Ask while stopping = %v, want it to say listen is stopping", err)
 	}
 }
+
+// TestAskNoAnswer: a listen that got a request and does not answer in
+// time (stopped with SIGSTOP, or too busy) may still carry it out later:
+// the error says so, and how to check, not just "no answer".
+func TestAskNoAnswer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(ln, Spool{
+			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
+				close(got)
+				<-release
+				return spool.Replayed{}, nil
+			},
+			Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
+		})
+	}()
+	defer func() { close(release); ln.Close(); <-done }()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-got; cancel() }() // the request is in: give up waiting
+	_, err = Ask(ctx, path, Request{Op: "replay", Dead: true})
+	if err == nil || !strings.Contains(err.Error(), "may still carry it out") || !strings.Contains(err.Error(), "events list") || !strings.Contains(err.Error(), "replay request") {
+		t.Fatalf("Ask unanswered = %v, want it to say the replay may still be carried out and how to check", err)
+	}
+}
