@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -247,6 +248,9 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	if len(states) > 0 && len(events) > 0 && !slices.Contains(events, string(dialpad.Call)) {
+		return o, fmt.Errorf("%s filters call events, but %s leaves them out: add call to --events, or drop --call-states", flagLabel(c, "call-states"), flagLabel(c, "events"))
+	}
 	o.Agent = agent.Config{
 		Events:         events,
 		CallStates:     states,
@@ -278,6 +282,11 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	}
 	if o.Spool.Off && o.Spool.Path != "" {
 		return o, fmt.Errorf("%s and --no-spool contradict each other", flagLabel(c, "spool"))
+	}
+	for _, name := range []string{"keep-delivered", "keep-delivered-for"} {
+		if o.Spool.Off && c.IsSet(name) {
+			return o, fmt.Errorf("%s keeps delivered events in the spool; with --no-spool there is none", flagLabel(c, name))
+		}
 	}
 	if !o.Spool.Off && c.IsSet("queue-max-mib") {
 		return o, errors.New("--queue-max-mib bounds the in-memory queue of --no-spool; the spool keeps waiting events on disk")

@@ -58,6 +58,9 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		{listen("--non-event-frames", "forward"), `--non-event-frames "forward": want skip or keep`, ""},
 		{listen("--non-event-frames", "keep", "--no-spool"), "--non-event-frames keep keeps frames in the spool; with --no-spool there is none", ""},
 		{listen("--keep-delivered-for", "-1h"), "--keep-delivered-for -1h0m0s: want more than 0", ""},
+		{listen("--keep-delivered", "3", "--no-spool"), "--keep-delivered keeps delivered events in the spool; with --no-spool there is none", ""},
+		{listen("--keep-delivered-for", "1h", "--no-spool"), "--keep-delivered-for keeps delivered events in the spool; with --no-spool there is none", ""},
+		{listen("--events", "sms", "--call-states", "hangup"), "--call-states filters call events, but --events leaves them out: add call to --events, or drop --call-states", ""},
 		{[]string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", "-5", "--forward-to", hook},
 			"--websocket-id -5: want a positive id", ""},
 		// 0, given, is no id either: the same message as -5, not "nothing
