@@ -334,6 +334,7 @@ func eventsShow(c *cli.Context, path string) error {
 	r, tail, err := spool.Find(path, c.Args().First())
 	warnTail(c, path, tail)
 	if err != nil {
+		noteIfNotFound(c, path, err)
 		return err
 	}
 	if c.Bool("json") {
@@ -370,6 +371,7 @@ func eventsReplay(c *cli.Context, path string) error {
 	}
 	warnTail(c, path, res.Tail)
 	if err != nil {
+		noteIfNotFound(c, path, err)
 		return err
 	}
 	msg, sep := "nothing to replay in "+path, ": "
@@ -399,6 +401,15 @@ func eventsReplay(c *cli.Context, path string) error {
 	}
 	_, err = fmt.Fprintln(c.App.Writer, msg)
 	return err
+}
+
+// noteIfNotFound tells of the route spools next to path (noteRouteSpools)
+// when err says an id is in none of path's events: it may be in one of
+// them. A running listen's answer is its error's text only.
+func noteIfNotFound(c *cli.Context, path string, err error) {
+	if errors.Is(err, spool.ErrNotFound) || strings.Contains(err.Error(), spool.ErrNotFound.Error()) {
+		noteRouteSpools(c, path)
+	}
 }
 
 // noFlagIDs refuses an id that looks like a flag (one after "--";

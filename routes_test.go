@@ -93,7 +93,8 @@ func TestListenWarnsOfUnusedRouteSpool(t *testing.T) {
 // TestEventsRouteSpools: a dead letter of an sms route lives in that
 // route's spool, next to the default one. Without --route, events list
 // reads the default spool and notes on stderr the route spool beside it,
-// with its counts; with --route sms every events command reaches it,
+// with its counts, and so do events show and replay of an id it does not
+// hold; with --route sms every events command reaches it,
 // found from the sources or as the only spool (with its route's file) in
 // the directory.
 func TestEventsRouteSpools(t *testing.T) {
@@ -123,6 +124,15 @@ func TestEventsRouteSpools(t *testing.T) {
 	mustContain(t, stderr, "add --route NAME to see one")
 	mustContain(t, logLine(t, stderr, smsFile), "--route sms")
 	mustContain(t, logLine(t, stderr, smsFile), "0 pending, 1 dead, 0 delivered")
+	// An id that is in the route's spool, looked for in the default one:
+	// the same note (it said only "no such event").
+	for _, sub := range []string{"show", "replay"} {
+		_, stderr, err := cliErr(t, events(sub, id[:8])...)
+		if err == nil || !strings.Contains(err.Error(), "no such event") {
+			t.Fatalf("events %s of the route's id in the default spool: %v, want no such event", sub, err)
+		}
+		mustContain(t, logLine(t, stderr, smsFile), "--route sms")
+	}
 
 	if dead := listJSON(t, append(src, "--dead", "--route", "sms")...); len(dead) != 1 || dead[0].ID != id {
 		t.Fatalf("events list --dead --route sms = %+v, want the dead letter %s", dead, id)
