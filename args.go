@@ -169,7 +169,8 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 	typed = map[string]bool{}
 
 	help := false
-	afterValueOf := "" // the flag whose value the word before was
+	afterValueOf := ""       // the flag whose value the word before was
+	strayAfterValue := false // the first argument came after a flag's value: more of it, unquoted?
 	for j := 0; j < len(words); j++ {
 		a := words[j]
 		prev := afterValueOf
@@ -183,6 +184,9 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
+			if len(rest) == 0 {
+				strayAfterValue = prev != ""
+			}
 			rest = append(rest, a) // a word after a value may be more of it, unquoted: prev stays
 			continue
 		}
@@ -240,7 +244,11 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 		return nil, nil, false, nil, errHelp
 	}
 	if err == nil && cmd.ArgsUsage == "" && len(rest) > 0 {
-		err = fmt.Errorf("%s takes no arguments, got %d (a flag value with spaces needs quotes)%s", where, len(rest), see)
+		hint := ""
+		if strayAfterValue {
+			hint = " (a flag value with spaces needs quotes)"
+		}
+		err = fmt.Errorf("%s takes no arguments, got %d%s%s", where, len(rest), hint, see)
 	}
 	return flags, rest, dashes, typed, err
 }

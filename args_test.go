@@ -73,7 +73,9 @@ func TestArrangeArgsRefuses(t *testing.T) {
 		{"events show a1 --json=s3cr3t", `events show: --json takes true or false (see`},
 		{"events replay a1 --since --spool s", `events replay: --since needs a value (`},
 		{"subscriptions list x --tpye sms", `subscriptions list: unknown flag --tpye`},
-		{"subscriptions list x", `subscriptions list takes no arguments, got 1 (a flag value with spaces needs quotes)`},
+		// The quoting hint only where the argument follows a flag's value.
+		{"subscriptions list x", `subscriptions list takes no arguments, got 1 (see dialpad-tunnel subscriptions list --help)`},
+		{"events purge 65eb19f3 --dead", `events purge takes no arguments, got 1 (see dialpad-tunnel events purge --help)`},
 		{"listen --header X-Team: payments --forward-to http://x", `listen takes no arguments, got 1 (a flag value with spaces needs quotes) (see dialpad-tunnel listen --help)`},
 		{"listen extra --forward-to http://x", `listen takes no arguments, got 1`},
 		{"demo --duration 1s extra", `demo takes no arguments, got 1`},

@@ -13,7 +13,7 @@ func doctorCommand() *cli.Command {
 		Name:  "doctor",
 		Usage: "check the API key, subscription permissions, the websocket host (through any proxy), the handler and the clock",
 		Flags: append([]cli.Flag{
-			&cli.Int64Flag{Name: "websocket-id", Usage: "websocket to check (default: the first one listed)", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
+			&cli.Int64Flag{Name: "websocket-id", Usage: "websocket to check", DefaultText: "the first one listed", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 			&cli.StringFlag{Name: "forward-to", Usage: "handler URL to check", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
 		}, apiFlags...),
 		Action: func(c *cli.Context) error {

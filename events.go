@@ -324,7 +324,10 @@ func joinStates(states []spool.State) string {
 	for i, st := range states {
 		s[i] = string(st)
 	}
-	return strings.Join(s, ", ")
+	if n := len(s); n > 1 {
+		return strings.Join(s[:n-1], ", ") + " or " + s[n-1]
+	}
+	return strings.Join(s, "")
 }
 
 func eventsShow(c *cli.Context, path string) error {
