@@ -358,26 +358,38 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		}
 	}
 	// After the signature check: a forged copy must not make the genuine
-	// frame look like a duplicate.
+	// frame look like a duplicate. Whether the frame is checked is decided
+	// once, here: the lock, the identity it is remembered by and the check
+	// all follow that one decision. (Checks armed meanwhile, for a
+	// connection about to be dialled, concern no frame that arrived
+	// before: its server could not have sent this one to it. Asked again,
+	// the check could remember a JWT by its bytes, where its copy would be
+	// looked up by its claims.)
 	overlapping := a.overlapping(c, now)
-	checking := a.dedupe.checking(now, overlapping)
-	if checking {
+	if a.dedupe.checking(now, overlapping) {
 		// While frames are checked, the check and the queueing are one
 		// step: else another connection's copy of this key's next event
 		// could be queued between them, ahead of this one.
 		a.acceptMu.Lock()
 		defer a.acceptMu.Unlock()
-	}
-	identity := data
-	if f.jwt && checking {
-		identity = claimsIdentity(data)
-	}
-	if a.dedupe.duplicateSince(identity, c.id, c.dialed, now, overlapping) {
-		a.stats.duplicates.Add(1)
-		a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
-		return
+		identity := data
+		if f.jwt {
+			identity = claimsIdentity(data)
+		}
+		if a.dedupe.duplicateSince(identity, c.id, c.dialed, now, true) {
+			a.stats.duplicates.Add(1)
+			a.log.Debug("duplicate frame dropped", "conn", c.name, "type", f.typ, "key", f.key)
+			return
+		}
 	}
 	routed, queued := false, false
+	stored := a.stored
+	if a.multiRouted(f.typ) {
+		// Each route stores its own copy: the event counts as received
+		// once, when the first copy is stored.
+		var once atomic.Bool
+		stored = func(ev spool.Event) { a.storedCopy(ev, once.CompareAndSwap(false, true)) }
+	}
 	for i := range a.cfg.Routes {
 		r := &a.cfg.Routes[i]
 		if !a.routes(r, f.typ) {
@@ -385,7 +397,7 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		}
 		routed = true
 		ev.Target = r.Name
-		if err := r.Queue.Append(ev, a.stored); err != nil {
+		if err := r.Queue.Append(ev, stored); err != nil {
 			a.stats.abandoned.Add(1)
 			a.stats.unqueued.Add(1)
 			a.log.Error("event could not be queued and is lost", "conn", c.name, "route", r.Name, "type", f.typ, "key", f.key, "reason", err.Error())
@@ -496,14 +508,33 @@ func (a *Agent) keepNonEvent(ev spool.Event, reason string) {
 		"bytes", len(ev.Body), "dead_letter", r.Queue.Durable())
 }
 
-// stored runs once an accepted event is in the queue (synced to disk with
-// the durable spool): only now does it count as received. Delivery may
-// already be under way.
-func (a *Agent) storedEvent(ev spool.Event) {
-	a.stats.received.Add(1)
+// storedEvent runs once an accepted event is in the queue (synced to disk
+// with the durable spool): only now does it count as received. Delivery
+// may already be under way.
+func (a *Agent) storedEvent(ev spool.Event) { a.storedCopy(ev, true) }
+
+// storedCopy runs once one route's copy of an accepted event is stored;
+// first: it is the event's first copy stored, which counts it as
+// received (once, however many routes take it).
+func (a *Agent) storedCopy(ev spool.Event, first bool) {
+	if first {
+		a.stats.received.Add(1)
+	}
 	if a.log.Enabled(context.Background(), slog.LevelDebug) {
 		a.log.Debug("event stored", "id", ev.ID, "seq", ev.Seq)
 	}
+}
+
+// multiRouted reports whether more than one route takes events of type
+// typ.
+func (a *Agent) multiRouted(typ string) bool {
+	n := 0
+	for i := range a.cfg.Routes {
+		if a.routes(&a.cfg.Routes[i], typ) {
+			n++
+		}
+	}
+	return n > 1
 }
 
 func form(jwt bool) string {

@@ -1,8 +1,12 @@
 package agent
 
 import (
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
 func TestBackoffGrowsWithinBoundsAndCaps(t *testing.T) {
@@ -82,5 +86,46 @@ func TestBackoffLargeMinOverflow(t *testing.T) {
 		if got := b.next(); i >= 10 && got < b.max/2 {
 			t.Fatalf("wait %d = %v, want within [%v, %v]", i, got, b.max/2, b.max)
 		}
+	}
+}
+
+// TestRotationFailureAfterLongLifeWaitsFreshBackoff: failures at start-up
+// grow the backoff; a connection that then lives BackoffReset resets it,
+// though with make-before-break it never ends. A failed fetch at its
+// rotation waits the first, shortest backoff, not the start-up's grown
+// one (which, with its cap of a minute, could take up the margin before
+// the token expires).
+func TestRotationFailureAfterLongLifeWaitsFreshBackoff(t *testing.T) {
+	const startupFailures = 5
+	fake := newFake(t, dialpadtest.Config{TokenTTL: 800 * time.Millisecond}) // rotates 200ms before exp
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	fake.FailNextREST(startupFailures, http.StatusServiceUnavailable, 0)
+	cfg := testConfig()
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BackoffReset = 10*time.Millisecond, 10*time.Second, 100*time.Millisecond
+	recv := newReceiver(t, nil)
+	r := startAgent(t, cfg, recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	r.logs.waitFind(t, 1, "INFO", "connected")
+	// The next REST call is the rotation's fetch, 600ms after the open.
+	fake.FailNextREST(1, http.StatusServiceUnavailable, 0)
+	fails := r.logs.waitFind(t, startupFailures+1, "WARN", "connect failed")
+	r.logs.waitFind(t, 2, "INFO", "connected") // the retry after it
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var waits []time.Duration
+	for _, f := range fails {
+		d, err := time.ParseDuration(f.str("retry_in"))
+		if err != nil {
+			t.Fatalf("retry_in of %v: %v", f, err)
+		}
+		waits = append(waits, d)
+	}
+	if got := waits[startupFailures]; got > cfg.BackoffMin {
+		t.Errorf("the rotation's failed fetch waits %s, want at most BackoffMin %s (start-up waits %v)",
+			got, cfg.BackoffMin, waits[:startupFailures])
+	}
+	if st := r.a.Stats(); st.Gaps != 0 || st.Reconnects != 0 {
+		t.Errorf("stats %+v: want no gap and no unplanned reconnect", st)
 	}
 }

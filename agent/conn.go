@@ -33,8 +33,8 @@ type conn struct {
 	retired time.Time // when the close frame was sent; owned by source.run
 	forced  bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
 
-	lastPong  atomic.Int64    // unix nanos of the last pong (or the open); written by the reader
-	lastFrame atomic.Int64    // unix nanos of the last data frame; written by the reader
+	lastPong  atomic.Int64    // monoNanos of the last pong (or the open); written by the reader
+	lastFrame atomic.Int64    // monoNanos of the last data frame; written by the reader
 	first     chan struct{}   // closed by the reader at the first data frame
 	parser    fastjson.Parser // used by the reader (accept) only
 
@@ -43,7 +43,7 @@ type conn struct {
 	late     chan struct{} // closed when pongLate is set
 
 	// accepting is when the reader began handing the current frame to the
-	// queue (unix nanos), 0 while it reads. A queue that cannot take the
+	// queue (monoNanos), 0 while it reads. A queue that cannot take the
 	// frame (a spool waiting for disk space) blocks it there, and the
 	// server's pongs wait unread in the socket: that time is not the
 	// server's fault, and does not count against the pong deadline.
@@ -52,16 +52,16 @@ type conn struct {
 	// accepting, so that the reader sets the deadline again after.
 	pongExcused atomic.Bool
 	// heldUntil is when the reader last came back from a hand-over that
-	// held it up (unix nanos): frames may still wait in the socket.
+	// held it up (monoNanos): frames may still wait in the socket.
 	heldUntil atomic.Int64
 	// stalledUntil is when the reader last came back from a hand-over of
-	// stallHold or more (unix nanos): long enough for a server to give up
+	// stallHold or more (monoNanos): long enough for a server to give up
 	// on a connection that does not read.
 	stalledUntil atomic.Int64
 	// stalledFor is how long that hand-over took (nanoseconds).
 	stalledFor atomic.Int64
 	// waitedUntil is when the reader last came back from a hand-over of a
-	// tenth of the pong deadline or more (unix nanos): a wait for the
+	// tenth of the pong deadline or more (monoNanos): a wait for the
 	// queue, after which a backlog may take a while to read. (Shorter
 	// hand-overs, a millisecond under load, say, are not waits.)
 	waitedUntil atomic.Int64
@@ -107,19 +107,19 @@ func (c *conn) letNewerOn() { c.passedOnce.Do(func() { close(c.passed) }) }
 // heldUpWithin reports whether the reader is held up handing a frame to
 // the queue, or was within d before now.
 func (c *conn) heldUpWithin(now time.Time, d time.Duration) bool {
-	return c.blocked() || now.Sub(time.Unix(0, c.heldUntil.Load())) < d
+	return c.blocked() || now.Sub(monoTime(c.heldUntil.Load())) < d
 }
 
 // readingSince is when a closing connection's reader began to read on
 // freely: our close frame, or its last wait for the queue if later.
 // Called by source.run, which owns retired.
 func (c *conn) readingSince() time.Time {
-	return later(c.retired, time.Unix(0, c.waitedUntil.Load()))
+	return later(c.retired, monoTime(c.waitedUntil.Load()))
 }
 
 // readWithin reports whether the reader read a frame within d before now.
 func (c *conn) readWithin(now time.Time, d time.Duration) bool {
-	return now.Sub(time.Unix(0, c.lastFrame.Load())) < d
+	return now.Sub(monoTime(c.lastFrame.Load())) < d
 }
 
 // heldUp is how long a hand-over must take to count as holding the reader
@@ -133,10 +133,10 @@ const stallHold = time.Second
 // stalledWithin reports whether the reader is stalled now (held up for
 // stallHold or more), or was within d before now.
 func (c *conn) stalledWithin(now time.Time, d time.Duration) bool {
-	if at := c.accepting.Load(); at != 0 && now.Sub(time.Unix(0, at)) >= stallHold {
+	if at := c.accepting.Load(); at != 0 && now.Sub(monoTime(at)) >= stallHold {
 		return true
 	}
-	return now.Sub(time.Unix(0, c.stalledUntil.Load())) < d
+	return now.Sub(monoTime(c.stalledUntil.Load())) < d
 }
 
 // resumingAfterStall reports whether the reader came back from a stall
@@ -159,7 +159,7 @@ func (c *conn) resumeUntil() time.Time {
 	if until == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, until).Add(min(time.Duration(c.stalledFor.Load()), maxProbeInterval))
+	return monoTime(until).Add(min(time.Duration(c.stalledFor.Load()), maxProbeInterval))
 }
 
 // maxProbeInterval is the longest interval between a TCP sender's probes
@@ -175,13 +175,13 @@ var connIDs atomic.Uint64
 // newConn wraps an open websocket.
 func newConn(ws *websocket.Conn, name string, expiry time.Time) *conn {
 	c := &conn{id: connIDs.Add(1), ws: ws, name: name, opened: time.Now(), expiry: expiry, first: make(chan struct{}), late: make(chan struct{}), done: make(chan struct{}), passed: make(chan struct{})}
-	c.lastPong.Store(c.opened.UnixNano())
+	c.lastPong.Store(monoNanos(c.opened))
 	return c
 }
 
 // lastHeard is when the server was last heard from (pong or frame).
 func (c *conn) lastHeard() time.Time {
-	return time.Unix(0, max(c.lastPong.Load(), c.lastFrame.Load()))
+	return monoTime(max(c.lastPong.Load(), c.lastFrame.Load()))
 }
 
 // handshakeError is a refused websocket handshake (HTTP status instead of
@@ -260,7 +260,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		// Short hand-overs since the last pong were credited to it
 		// (below) without setting the deadline again: set it now for what
 		// is left, if anything.
-		if left := time.Until(time.Unix(0, c.lastPong.Load()).Add(pongWait)); left > 0 {
+		if left := time.Until(monoTime(c.lastPong.Load()).Add(pongWait)); left > 0 {
 			deadline.Reset(left)
 			return
 		}
@@ -276,7 +276,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 	deadline.Reset(pongWait)
 	defer deadline.Stop()
 	c.ws.SetPongHandler(func(string) error {
-		c.lastPong.Store(time.Now().UnixNano())
+		c.lastPong.Store(monoNanos(time.Now()))
 		if !c.pongLate.Load() {
 			deadline.Reset(pongWait)
 		}
@@ -319,7 +319,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			buf = bytes.Buffer{}
 		}
 		start := time.Now()
-		if c.lastFrame.Swap(start.UnixNano()) == 0 {
+		if c.lastFrame.Swap(monoNanos(start)) == 0 {
 			close(c.first)
 		}
 		if tooLarge { // reported above
@@ -330,9 +330,9 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			// carries, before the server's close reply, show the server is
 			// there (a backlog after a wait for the queue may take longer
 			// than the pong deadline to read).
-			c.lastPong.Store(start.UnixNano())
+			c.lastPong.Store(monoNanos(start))
 		}
-		c.accepting.Store(start.UnixNano()) // waiting for older connections too
+		c.accepting.Store(monoNanos(start)) // waiting for older connections too
 		if len(c.older) > 0 {
 			c.awaitOlder()
 			c.waitedOlder = time.Since(start) >= heldUp
@@ -341,14 +341,14 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		c.accepting.Store(0)
 		blocked := time.Since(start)
 		if blocked >= heldUp {
-			c.heldUntil.Store(start.Add(blocked).UnixNano())
+			c.heldUntil.Store(monoNanos(start.Add(blocked)))
 		}
 		if blocked >= pongWait/10 {
-			c.waitedUntil.Store(start.Add(blocked).UnixNano())
+			c.waitedUntil.Store(monoNanos(start.Add(blocked)))
 		}
 		if blocked >= stallHold {
 			c.stalledFor.Store(int64(blocked))
-			c.stalledUntil.Store(start.Add(blocked).UnixNano())
+			c.stalledUntil.Store(monoNanos(start.Add(blocked)))
 		}
 		// Every hand-over moves the last pong on by its length: a reader
 		// paced by a full queue, handing over one frame every few
@@ -363,7 +363,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		last := c.lastPong.Add(int64(blocked))
 		if blocked >= pongWait/10 || c.pongExcused.Swap(false) {
 			if !c.pongLate.Load() {
-				deadline.Reset(time.Until(time.Unix(0, last).Add(pongWait)))
+				deadline.Reset(time.Until(monoTime(last).Add(pongWait)))
 			}
 		}
 	}

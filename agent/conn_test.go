@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,15 +115,15 @@ func connWithFrames(t *testing.T) (*conn, [][]byte) {
 func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 	c, sent := connWithFrames(t)
 	var got [][]byte
-	lateWhileBlocked := false
+	lateWhileBlocked, excused := false, false
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.read(50*time.Millisecond, acceptEach(func(c *conn, data []byte) {
 			if len(got) == 0 {
-				for !c.pongExcused.Load() { // the deadline passed meanwhile
-					time.Sleep(time.Millisecond)
-				}
+				// Blocked here until the deadline has passed meanwhile
+				// (its timer sets pongExcused), or testWait.
+				excused = excusedWithin(c, testWait)
 				lateWhileBlocked = c.pongLate.Load()
 			}
 			got = append(got, data)
@@ -130,8 +131,11 @@ func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(testWait):
+	case <-time.After(2 * testWait):
 		t.Fatal("the reader did not stop after the pong deadline")
+	}
+	if !excused {
+		t.Fatalf("the pong deadline did not pass within %s while the reader was blocked in accept", testWait)
 	}
 	if lateWhileBlocked {
 		t.Error("the pong deadline passed while the reader was blocked in accept counted against the connection")
@@ -144,7 +148,69 @@ func TestPongDeadlineWaitsForBlockedReader(t *testing.T) {
 	}
 }
 
+// excusedWithin waits, on the reader's goroutine, until the pong deadline's
+// timer has found the reader handing a frame over (pongExcused), and
+// reports whether it did within d. (waitUntil cannot run here: it may
+// call t.Fatalf, which must not be called off the test's goroutine.)
+func excusedWithin(c *conn, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !c.pongExcused.Load() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return false
+		}
+	}
+	return true
+}
+
 // acceptEach is frames for a test that reads small frames only.
 func acceptEach(accept func(c *conn, data []byte)) frames {
 	return frames{max: 1 << 20, accept: accept, tooLarge: func(*conn, int64) { panic("a frame over 1 MiB in a test of small ones") }}
+}
+
+// TestLivenessOnMonotonicClock: the instants that the pong deadline, the
+// check for an overdue pong and the decisions to close a connection
+// compare (its open, last pong, last frame) keep the monotonic clock's
+// reading, so that a step of the wall clock (an NTP correction) neither
+// makes a live connection look silent nor keeps a silent one open. Kept as
+// Unix nanoseconds, they lost it.
+func TestLivenessOnMonotonicClock(t *testing.T) {
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	c := openConn(t, fake, wsID)
+	monotonic := func(at time.Time) bool { return strings.Contains(at.String(), " m=") }
+	if at := c.lastHeard(); !monotonic(at) {
+		t.Errorf("last heard at the open = %s: no monotonic clock reading", at)
+	}
+	publish(t, fake, "sms", dialpadtest.NewGenerator(4).SMS(), 1)
+	heard := make(chan time.Time, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.read(testWait, acceptEach(func(c *conn, data []byte) {
+			select {
+			case heard <- c.lastHeard(): // the frame, now
+			default:
+			}
+			c.ws.Close() // one frame is enough: the read ends
+		}))
+	}()
+	select {
+	case at := <-heard:
+		if !monotonic(at) {
+			t.Errorf("last heard at a frame = %s: no monotonic clock reading", at)
+		}
+	case <-time.After(testWait):
+		t.Fatal("no frame read")
+	}
+	select {
+	case <-done:
+	case <-time.After(testWait):
+		t.Fatal("the reader did not end after its socket was closed")
+	}
 }

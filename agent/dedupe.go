@@ -28,7 +28,7 @@ type dedupe struct {
 
 	mu         sync.Mutex
 	armedUntil time.Time
-	heldUntil  int64 // unix nanos: when a reader was last held up by the queue (see held)
+	heldUntil  int64 // monoNanos: when a reader was last held up by the queue (see held)
 	seen       map[digest]tally
 	order      []dedupeEntry // insertion order, oldest at head
 	head       int
@@ -50,14 +50,14 @@ type tally struct {
 }
 
 // copyAt is one copy of a frame: the connection that carried it (conn.id)
-// and when it arrived, Unix nanoseconds.
+// and when it arrived (monoNanos).
 type copyAt struct {
 	conn uint64
 	at   int64
 }
 
 // add records one more copy, on conn at now, and reports whether it is
-// beyond what another connection carried since (Unix nanoseconds): then
+// beyond what another connection carried since (monoNanos, as now): then
 // it is forwarded. since is when conn's dial began: the server sends a
 // frame to the connections open then, so a copy another connection
 // carried before conn was dialled is of an earlier send, not this one's
@@ -106,11 +106,11 @@ type copyCount struct {
 
 type dedupeEntry struct {
 	sum digest
-	at  int64 // Unix nanoseconds
+	at  int64 // monoNanos
 }
 
 func newDedupe(window time.Duration, max int) *dedupe {
-	return &dedupe{window: window, max: max, armFor: window, seen: make(map[digest]tally),
+	return &dedupe{window: window, max: max, armFor: window, seen: make(map[digest]tally), heldUntil: math.MinInt64,
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
@@ -123,13 +123,19 @@ func (d *dedupe) arm(now time.Time) {
 	d.mu.Unlock()
 }
 
-// checking reports whether a frame arriving now would be checked.
+// checking reports whether a frame arriving now is checked: always while
+// another connection overlaps, else while armed. A caller that decides
+// so then checks the frame with duplicateSince, forced, so that the
+// decision stands even if checks are armed in between. It drops the
+// entries the window has passed meanwhile, which a frame not checked
+// does not reach duplicateSince to do.
 func (d *dedupe) checking(now time.Time, overlapping bool) bool {
 	if overlapping {
 		return true
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.expire(now)
 	return !now.After(d.armedUntil)
 }
 
@@ -165,7 +171,7 @@ func claimsIdentity(jwt []byte) []byte {
 func (d *dedupe) held(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.heldUntil = max(d.heldUntil, now.UnixNano())
+	d.heldUntil = max(d.heldUntil, monoNanos(now))
 	if until := now.Add(d.armFor); until.After(d.armedUntil) {
 		d.armedUntil = until
 	}
@@ -180,7 +186,8 @@ func (d *dedupe) duplicate(data []byte, conn uint64, now time.Time, overlapping 
 
 // duplicateSince is duplicate for a connection whose dial began at since:
 // only the copies other connections carried from then on count (see
-// tally.add). Zero: all of them.
+// tally.add). Zero: all of them. overlapping forces the check, as for
+// duplicate; a caller that asked checking passes its answer.
 func (d *dedupe) duplicateSince(data []byte, conn uint64, since, now time.Time, overlapping bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -192,14 +199,15 @@ func (d *dedupe) duplicateSince(data []byte, conn uint64, since, now time.Time, 
 	if t, ok := d.seen[sum]; ok {
 		from := int64(math.MinInt64)
 		if !since.IsZero() {
-			from = since.UnixNano()
+			from = monoNanos(since)
 		}
-		fresh := t.add(conn, from, now.UnixNano())
+		fresh := t.add(conn, from, monoNanos(now))
 		d.seen[sum] = t
 		return !fresh
 	}
-	d.seen[sum] = tally{first: copyAt{conn: conn, at: now.UnixNano()}}
-	d.order = append(d.order, dedupeEntry{sum: sum, at: now.UnixNano()})
+	at := monoNanos(now)
+	d.seen[sum] = tally{first: copyAt{conn: conn, at: at}}
+	d.order = append(d.order, dedupeEntry{sum: sum, at: at})
 	d.expire(now)
 	return false
 }
@@ -209,7 +217,7 @@ func (d *dedupe) duplicateSince(data []byte, conn uint64, since, now time.Time, 
 func (d *dedupe) expire(now time.Time) {
 	for d.head < len(d.order) {
 		e := d.order[d.head]
-		if len(d.order)-d.head <= d.max && now.UnixNano()-max(e.at, d.heldUntil) <= int64(d.window) {
+		if len(d.order)-d.head <= d.max && monoNanos(now)-max(e.at, d.heldUntil) <= int64(d.window) {
 			break
 		}
 		delete(d.seen, e.sum)

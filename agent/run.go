@@ -29,6 +29,7 @@ func (s *source) run(ctx context.Context) error {
 		gapFrom    time.Time
 		gapWhy     string
 		bo         = backoff{min: s.cfg.BackoffMin, max: s.cfg.BackoffMax}
+		settled    *conn // the last active connection that reset bo
 		done       = ctx.Done()
 	)
 	if !s.cfg.DownSince.IsZero() {
@@ -42,6 +43,17 @@ func (s *source) run(ctx context.Context) error {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 
+	// nextWait is bo's next wait. An active connection that has lived
+	// BackoffReset resets bo first, once: with make-before-break it never
+	// ends, yet the failures before it (at start-up, say) must not
+	// lengthen the waits after a failed rotation hours later.
+	nextWait := func() time.Duration {
+		if active != nil && active != settled && time.Since(active.opened) >= s.cfg.BackoffReset {
+			bo.reset()
+			settled = active
+		}
+		return bo.next()
+	}
 	startConnect := func() {
 		connecting = true
 		attempt++
@@ -84,7 +96,7 @@ func (s *source) run(ctx context.Context) error {
 				fatal = r.err
 				stop("agent stopping")
 			case r.err != nil:
-				wait := bo.next()
+				wait := nextWait()
 				s.log.Warn("connect failed", "source", s.src.Name, "reason", r.err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 				retry.Reset(wait)
 			case stopping:
@@ -125,7 +137,7 @@ func (s *source) run(ctx context.Context) error {
 					msg = endedUnreadMsg
 				}
 				s.log.Warn(msg,
-					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(time.Unix(0, c.lastFrame.Load())))
+					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(monoTime(c.lastFrame.Load())))
 			}
 			if c == handover {
 				handover = nil
@@ -141,7 +153,7 @@ func (s *source) run(ctx context.Context) error {
 				active, handover = handover, nil
 				handoverEnd.Stop()
 				rotateDue = true
-				wait := bo.next()
+				wait := nextWait()
 				s.log.Warn("new connection lost during the handover; keeping the previous one", "source", s.src.Name,
 					"conn", c.name, "reason", closeReason(c.err), "retry_in", wait.Round(time.Millisecond).String())
 				retry.Reset(wait)
@@ -192,16 +204,16 @@ func (s *source) run(ctx context.Context) error {
 				}
 			}
 			if active != nil {
-				suspect.Reset(time.Until(time.Unix(0, active.lastPong.Load()).Add(s.cfg.PongWait / 2)))
+				suspect.Reset(time.Until(monoTime(active.lastPong.Load()).Add(s.cfg.PongWait / 2)))
 			}
 		case <-suspect.C:
 			// A pong overdue by half the deadline: open a replacement while
 			// the suspect connection can still be read.
 			// Not while its reader waits for the queue: the pongs are
 			// unread, not missing.
-			if active != nil && !connecting && !stopping && !active.blocked() && time.Since(time.Unix(0, active.lastPong.Load())) >= s.cfg.PongWait/2 {
+			if active != nil && !connecting && !stopping && !active.blocked() && time.Since(monoTime(active.lastPong.Load())) >= s.cfg.PongWait/2 {
 				s.log.Warn("no pong for a while; opening a replacement connection", "source", s.src.Name, "conn", active.name,
-					"last_pong", time.Unix(0, active.lastPong.Load()).Format(time.RFC3339Nano))
+					"last_pong", monoTime(active.lastPong.Load()).Format(time.RFC3339Nano))
 				rotateDue = true
 				startConnect()
 			}

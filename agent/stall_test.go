@@ -386,7 +386,7 @@ func TestEndedAfterStallCounts(t *testing.T) {
 		c := &conn{forced: tc.forced, err: tc.err}
 		if tc.stalledAgo > 0 {
 			c.stalledFor.Store(int64(stallHold))
-			c.stalledUntil.Store(now.Add(-tc.stalledAgo).UnixNano())
+			c.stalledUntil.Store(monoNanos(now.Add(-tc.stalledAgo)))
 		}
 		if got := droppedUnread(c, now); got != tc.wantDropped {
 			t.Errorf("%s: droppedUnread = %v, want %v", tc.name, got, tc.wantDropped)
@@ -405,7 +405,7 @@ func TestResumingAfterStall(t *testing.T) {
 		t.Fatal("a connection that never stalled waits for a resume")
 	}
 	c.stalledFor.Store(int64(7 * time.Second))
-	c.stalledUntil.Store(now.UnixNano())
+	c.stalledUntil.Store(monoNanos(now))
 	for _, tc := range []struct {
 		after time.Duration
 		want  bool

@@ -25,7 +25,7 @@ func (c *counters) addGap(d time.Duration) {
 
 // Stats is a snapshot of an agent's totals.
 type Stats struct {
-	Received   int64 // frames queued for delivery
+	Received   int64 // events stored for delivery: once each, however many routes take it
 	Duplicates int64 // frames dropped as already seen on another connection
 	Invalid    int64 // frames that were not events (logged with a reason)
 	Delivered  int64 // events the handler answered with 2xx
