@@ -71,6 +71,38 @@ func TestAttemptsCarryOverRestart(t *testing.T) {
 	}
 }
 
+// TestLowerMaxAttemptsDeadAtOnce: an event that already had as many
+// attempts as a restarted listen's lower --max-attempts allows is a dead
+// letter at once, naming both counts; it used to wait out the rest of its
+// retry wait first (an hour here), holding its key's later events.
+func TestLowerMaxAttemptsDeadAtOnce(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	path := filepath.Join(t.TempDir(), "events.spool")
+	args := func(max string) []string {
+		return listenArgs(srv, wsID, h.URL, "--spool", path, "--max-attempts", max,
+			"--retry-wait-min", "1h", "--retry-wait-max", "1h")
+	}
+	r := start(t, args("0")...) // one attempt, then an hour's wait
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(5).Next()
+	srv.Publish(typ, ev)
+	h.waitRequests(t, 1, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	r = start(t, args("1")...)
+	r.stdout.waitFor(t, "] FAILED ", 10*time.Second)
+	r.stdout.waitFor(t, "gave up: 1 attempt made before this start; --max-attempts is 1", time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if n := len(h.waitRequests(t, 1, 0)); n != 1 {
+		t.Errorf("handler got %d attempts across the runs, want the first run's 1", n)
+	}
+}
+
 // TestEventsShowSummarisesAttemptsNotKept: an event retried longer than
 // its history keeps is listed with every attempt counted, and shown with
 // its first and last attempts and one line for the ones between.

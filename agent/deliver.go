@@ -107,12 +107,17 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			a.releaseTried(r, ev, first)
 			return
 		}
-		switch a.waitOutRetry(ctx, draining, w, ev, due, deadline, first) {
-		case stopped:
-			a.releaseTried(r, ev, first)
-			return
-		case parked:
-			return
+		// An event whose attempts are spent already (listen restarted with
+		// a lower --max-attempts) waits for no retry: Deliver makes it a
+		// dead letter at once.
+		if !r.Forwarder.AttemptsSpent(prior) {
+			switch a.waitOutRetry(ctx, draining, w, ev, due, deadline, first) {
+			case stopped:
+				a.releaseTried(r, ev, first)
+				return
+			case parked:
+				return
+			}
 		}
 		if !time.Now().Before(deadline) { // no attempt starts past the max age
 			a.giveUp(r, ev, ev.Tried, a.maxAgeReason(ev.Tried, "no attempt"), prior, 0)

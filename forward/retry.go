@@ -291,6 +291,10 @@ func (f *Forwarder) RetryWait(attempts int, asked time.Duration) time.Duration {
 	return withAsked(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil), asked, f.client.RetryWaitMax)
 }
 
+// AttemptsSpent reports whether attempts made already leave no attempt
+// under MaxAttempts: Deliver would give up at once.
+func (f *Forwarder) AttemptsSpent(attempts int) bool { return attempts >= f.maxAttempts }
+
 // MaxRetryWait is the longest wait between attempts (Config.RetryWaitMax).
 func (f *Forwarder) MaxRetryWait() time.Duration { return f.client.RetryWaitMax }
 
