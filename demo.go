@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/demo"
@@ -37,12 +38,19 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			defer closeLog(out, c.App.ErrWriter)
+			// The banner and summary follow the log lines before them; with
+			// JSON logs they go to stderr, so that stdout stays one JSON
+			// object a line.
+			report := out.Sync()
+			if strings.EqualFold(c.String("log-format"), "json") {
+				report = c.App.ErrWriter
+			}
 			sum, err := demo.Run(c.Context, demo.Config{
 				Duration: c.Duration("duration"),
 				Rate:     c.Int("rate"),
 				Secret:   c.String("secret"),
 				TokenTTL: c.Duration("token-ttl"),
-				Out:      out.Sync(), // after the log lines before it
+				Out:      report,
 			}, func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
 				dir, err := os.MkdirTemp("", "dialpad-tunnel-demo-")
 				if err != nil {

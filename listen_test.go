@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -264,6 +265,25 @@ func TestDemo(t *testing.T) {
 	out := r.stdout.String()
 	mustContain(t, out, "OK: nothing lost")
 	mustContain(t, out, "lost         0")
+}
+
+// TestDemoJSONLogs: with --log-format json, demo's stdout is JSON lines
+// only: its banner and summary go to stderr (they broke `| jq`).
+func TestDemoJSONLogs(t *testing.T) {
+	r := start(t, "demo", "--duration", "1s", "--rate", "20", "--log-format", "json")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("demo: %v\n%s", err, r.stderr.String())
+	}
+	mustContain(t, r.stderr.String(), "OK: nothing lost")
+	lines := strings.Split(strings.TrimSpace(r.stdout.String()), "\n")
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("stdout line not JSON: %q", l)
+		}
+	}
+	if len(lines) < 20 {
+		t.Errorf("%d JSON lines on stdout, want the log of the demo's events", len(lines))
+	}
 }
 
 // TestListenRotationJWTWithIssuedAt: when the same event reaches two
