@@ -67,6 +67,12 @@ func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	}
 	w := c.App.Writer
 	printMigration(w, p)
+	if len(p.Subscriptions) == 0 {
+		// An error, dry run or not: the user named a webhook to move, and
+		// nothing moved (often the wrong id); a script must not go on to
+		// listen on a websocket that does not exist.
+		return nothingToMigrate(p)
+	}
 	if c.Bool("dry-run") {
 		fmt.Fprintln(w, "dry run: nothing changed")
 		return nil
@@ -83,16 +89,32 @@ func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	return nil
 }
 
+// nothingToMigrate is the error of a migration of a webhook no
+// subscription delivers to, with the hint that fits.
+func nothingToMigrate(p migrate.Plan) error {
+	hint := "check the id with `webhooks list` and `subscriptions list`"
+	if len(p.Unlisted) > 0 {
+		hint = "some types could not be listed (see the warnings): use an API key that can list them"
+	}
+	return fmt.Errorf("migrate: no subscription delivers to webhook %s: %w, nothing changed (%s)", p.WebhookID, migrate.ErrNothingToMigrate, hint)
+}
+
 func printMigration(w io.Writer, p migrate.Plan) {
 	signed := "unsigned"
 	if p.Signed {
 		signed = "signed"
 	}
 	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, redactedURL(p.HookURL), signed)
-	if p.WebsocketID == 0 {
+	switch {
+	case len(p.Subscriptions) == 0: // nothing is created or reused
+	case p.WebsocketID == 0 && p.Signed:
 		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n")
-	} else {
+	case p.WebsocketID == 0:
+		fmt.Fprintf(w, "  create   websocket, unsigned like the webhook (events arrive as plain JSON)\n")
+	case p.Signed:
 		fmt.Fprintf(w, "  reuse    websocket %s (same secret)\n", p.WebsocketID)
+	default:
+		fmt.Fprintf(w, "  reuse    websocket %s (unsigned, like the webhook)\n", p.WebsocketID)
 	}
 	to := "the new websocket"
 	if p.WebsocketID != 0 {

@@ -187,3 +187,46 @@ func TestMigrateReusesAndRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateNothingToMigrate: a webhook no subscription delivers to is
+// refused with "nothing to migrate", dry run or not: no websocket, no
+// rollback record, no listen line. An unsigned webhook's plan says the
+// websocket is unsigned too.
+func TestMigrateNothingToMigrate(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	empty := srv.AddWebhook("https://example.com/empty", "")
+	unsigned := srv.AddWebhook("https://example.com/unsigned", "")
+	if _, err := srv.AddSubscription("sms", unsigned, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	record := filepath.Join(dir, "migration.json")
+	for _, dry := range []bool{true, false} {
+		args := []string{"--from-webhook", strconv.FormatInt(empty, 10), "--record", record}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		out, err := apiCmd(t, srv, "migrate", args...)
+		if want := "migrate: no subscription delivers to webhook " + strconv.FormatInt(empty, 10) + ": nothing to migrate, nothing changed"; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("dry run %v: error %v, want %q", dry, err, want)
+		}
+		mustContain(t, out, "(no subscription delivers to this webhook)")
+		for _, not := range []string{"create", "reuse", "now run", "rollback record"} {
+			if strings.Contains(out, not) {
+				t.Errorf("dry run %v: output has %q:\n%s", dry, not, out)
+			}
+		}
+	}
+	if w := writes(srv, 0); len(w) != 0 {
+		t.Errorf("nothing to migrate, yet it wrote %v", w)
+	}
+	if _, err := os.Stat(record); err == nil {
+		t.Error("a rollback record was written")
+	}
+
+	out := mustAPI(t, srv, "migrate", "--from-webhook", strconv.FormatInt(unsigned, 10), "--record", record, "--dry-run")
+	mustContain(t, out, "create   websocket, unsigned like the webhook (events arrive as plain JSON)\n")
+	if strings.Contains(out, "secret") {
+		t.Errorf("the plan of an unsigned webhook mentions a secret:\n%s", out)
+	}
+}

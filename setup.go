@@ -30,13 +30,9 @@ func runSetup(c *cli.Context) error {
 	if err := checkNotEmpty(c, setupNotEmpty...); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(c.String("config"))
+	file, err := setup.ParseFile(c.String("config"), os.Getenv)
 	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	file, err := setup.Parse(data, os.Getenv)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.String("config"), err)
+		return err
 	}
 	statePath, err := stateFile(c.String("state"), "setup.json")
 	if err != nil {
@@ -49,6 +45,13 @@ func runSetup(c *cli.Context) error {
 	s, err := setup.New(setup.Config{Client: client, APIBase: cfg.BaseURL, StatePath: statePath})
 	if err != nil {
 		return err
+	}
+	if !c.Bool("dry-run") { // a dry run writes nothing, not even the lock file
+		unlock, err := s.Lock(c.Context)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	plan, err := s.Plan(c.Context, file)
 	if err != nil {

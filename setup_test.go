@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -153,7 +155,7 @@ func TestSetupDefaultStateAndErrors(t *testing.T) {
 		{"websocket: {}\nsubscriptions:\n  - type: fax\n", "fax"},
 		{"websocket: {}\nsubscriptions:\n  - type: call\n    direction: inbound\n", "direction does not apply to call"},
 		{"websocket: {}\nbogus: 1\n", "bogus"},
-		{"websocket:\n  secret_env: TEST_SETUP_UNSET_VAR\n", "TEST_SETUP_UNSET_VAR"},
+		{"websocket:\n  secret_env: TEST_SETUP_UNSET_VAR\nsubscriptions: []\n", "TEST_SETUP_UNSET_VAR"},
 	} {
 		n := len(srv.RESTCalls())
 		_, err := apiCmd(t, srv, "setup", "--config", writeFile(t, dir, "bad.yaml", tc.yaml))
@@ -175,4 +177,102 @@ func TestSetupNextCommandKeepsEnv(t *testing.T) {
 	t.Setenv("DIALPAD_ENV", "sandbox")
 	out := mustAPI(t, srv, "setup", "--config", cfg, "--state", filepath.Join(dir, "setup.json"))
 	mustContain(t, out, " --env sandbox --api-base "+srv.URL()+" --forward-to URL\n")
+}
+
+// TestSetupRefusesAFileThatDeclaresNothing: an empty or comment-only file,
+// or /dev/null, is refused before any REST call, with the file named and
+// the explicit way to remove everything; that way works.
+func TestSetupRefusesAFileThatDeclaresNothing(t *testing.T) {
+	t.Setenv("TEST_SETUP_SECRET", "s")
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "setup.json")
+	mustAPI(t, srv, "setup", "--config", writeFile(t, dir, "setup.yaml", setupYAML), "--state", state)
+	for _, cfg := range []string{
+		writeFile(t, dir, "empty.yaml", ""),
+		writeFile(t, dir, "comments.yaml", "# websocket:\n#   secret_env: TEST_SETUP_SECRET\n"),
+		os.DevNull,
+	} {
+		n := len(srv.RESTCalls())
+		_, err := apiCmd(t, srv, "setup", "--config", cfg, "--state", state)
+		if want := "setup file " + cfg + ": no websocket: or subscriptions: key"; err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), `write "subscriptions: []"`) {
+			t.Errorf("%s: error %v, want %q and the explicit way", cfg, err, want)
+		}
+		if len(srv.RESTCalls()) != n {
+			t.Errorf("%s: REST calls were made", cfg)
+		}
+	}
+	client := testClient(t, srv)
+	if subs, _ := client.ListSubscriptions(context.Background(), dialpad.Call); len(subs) != 1 {
+		t.Fatalf("call subscriptions after the refused runs: %v", subs)
+	}
+
+	cfg := writeFile(t, dir, "none.yaml", "websocket: {secret_env: TEST_SETUP_SECRET}\nsubscriptions: []\n")
+	out := mustAPI(t, srv, "setup", "--config", cfg, "--state", state)
+	mustContain(t, out, "3 change(s)")
+	for _, typ := range []dialpad.SubscriptionType{dialpad.Call, dialpad.SMS, dialpad.Contact} {
+		if subs, _ := client.ListSubscriptions(context.Background(), typ); len(subs) != 0 {
+			t.Errorf("%s subscriptions after subscriptions: []: %v", typ, subs)
+		}
+	}
+}
+
+// TestSetupTypoNamesFileLineAndKeys: a misspelt key is reported with the
+// file, its line and the keys allowed there, without Go type names.
+func TestSetupTypoNamesFileLineAndKeys(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, want string }{
+		{"websocket: {}\nsubscription:\n  - type: call\n", `line 2: unknown key "subscription" in the top level; the keys allowed there are websocket, subscriptions`},
+		{"subscriptions:\n  - type: call\n    call_state: [hangup]\n", `line 3: unknown key "call_state" in subscription 1; the keys allowed there are name, type, enabled, call_states, group_calls_only, target_type, target_id, direction, include_internal, delivery_status, agent_type, contact_type`},
+	} {
+		cfg := writeFile(t, dir, "typo.yaml", tc.yaml)
+		_, err := apiCmd(t, srv, "setup", "--config", cfg, "--state", filepath.Join(dir, "setup.json"))
+		if want := "setup file " + cfg + ": " + tc.want; err == nil || err.Error() != want {
+			t.Errorf("error %v\nwant  %s", err, want)
+		}
+	}
+}
+
+// TestSetupConcurrentRunsCreateOnce: runs of the real binary started at
+// once on one state file create one websocket and one set of
+// subscriptions; the others wait for the lock and find nothing to do, and
+// all print the same listen line.
+func TestSetupConcurrentRunsCreateOnce(t *testing.T) {
+	bin := buildAgent(t)
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "setup.yaml", setupYAML)
+	state := filepath.Join(dir, "setup.json")
+	const runs = 3
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range runs {
+		cmd := exec.Command(bin, append([]string{"setup", "--config", cfg, "--state", state}, apiArgs(srv)...)...)
+		cmd.Env = append(cleanEnv(t), "TEST_SETUP_SECRET=s")
+		out := new(bytes.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("setup run %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	client := testClient(t, srv)
+	wss, _ := client.ListWebsockets(context.Background())
+	if len(wss) != 1 {
+		t.Fatalf("%d websockets after %d runs at once, want 1", len(wss), runs)
+	}
+	for _, typ := range []dialpad.SubscriptionType{dialpad.Call, dialpad.SMS, dialpad.Contact} {
+		if subs, _ := client.ListSubscriptions(context.Background(), typ); len(subs) != 1 {
+			t.Errorf("%d %s subscriptions, want 1", len(subs), typ)
+		}
+	}
+	for _, out := range outs {
+		mustContain(t, out.String(), "listen with: dialpad-tunnel listen --websocket-id "+wss[0].ID.String()+" ")
+	}
 }

@@ -104,6 +104,10 @@ func (m *Migrator) Plan(ctx context.Context, webhookID, websocketID dialpad.ID) 
 	return p, nil
 }
 
+// ErrNothingToMigrate is wrapped by Apply when no subscription delivers to
+// the webhook: a websocket would carry no event, so nothing is created.
+var ErrNothingToMigrate = errors.New("nothing to migrate")
+
 // Record is the rollback record of one migration: everything Rollback needs
 // to restore the subscriptions exactly. It holds no secret.
 type Record struct {
@@ -119,8 +123,13 @@ type Record struct {
 // Apply creates the websocket if p reuses none, calls save with the
 // rollback record before the first subscription changes, then re-points
 // every subscription of p to the websocket. A failure after save leaves a
-// record that Rollback can use.
+// record that Rollback can use. A plan with no subscription changes
+// nothing, saves no record and returns an error wrapping
+// ErrNothingToMigrate.
 func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (Record, error) {
+	if len(p.Subscriptions) == 0 {
+		return Record{}, fmt.Errorf("migrate: no subscription delivers to webhook %s: %w, nothing changed", p.WebhookID, ErrNothingToMigrate)
+	}
 	c := m.cfg.Client
 	rec := Record{Version: 1, CreatedAt: time.Now().UTC(), WebhookID: p.WebhookID, WebsocketID: p.WebsocketID, Subscriptions: p.Subscriptions}
 	if rec.WebsocketID == 0 {

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,42 @@ func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
 	}
 	if _, err := migrate.LoadRecord(path); err == nil {
 		t.Error("LoadRecord accepted an unknown version")
+	}
+}
+
+// TestApplyWithNothingToMigrate: a webhook no subscription delivers to gets
+// no websocket and no rollback record; Dialpad is not written to.
+func TestApplyWithNothingToMigrate(t *testing.T) {
+	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh := srv.AddWebhook("https://example.com/hook", "")
+	other := srv.AddWebhook("https://example.com/other", "")
+	if _, err := srv.AddSubscription("call", other, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.New(migrate.Config{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := m.Plan(ctx, dialpad.ID(wh), 0)
+	if err != nil || len(p.Subscriptions) != 0 || p.Signed {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	n := len(srv.RESTCalls())
+	saved := false
+	_, err = m.Apply(ctx, p, func(migrate.Record) error { saved = true; return nil })
+	if !errors.Is(err, migrate.ErrNothingToMigrate) {
+		t.Errorf("apply: %v, want ErrNothingToMigrate", err)
+	}
+	if saved || len(srv.RESTCalls()) != n {
+		t.Errorf("apply with nothing to migrate: record saved %v, %d REST calls; want neither", saved, len(srv.RESTCalls())-n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -52,27 +53,55 @@ type SubscriptionSpec struct {
 	ContactType     string                   `yaml:"contact_type"`
 }
 
+// ParseFile reads the setup file at path and parses it as Parse does; its
+// errors name the file.
+func ParseFile(path string, getenv func(string) string) (File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return File{}, fmt.Errorf("setup: %w", err)
+	}
+	f, err := parse(data, getenv)
+	if err != nil {
+		return f, fmt.Errorf("setup file %s: %w", path, err)
+	}
+	return f, nil
+}
+
 // Parse decodes and validates a setup file. getenv resolves secret_env
-// (os.Getenv in the CLI). Unknown keys are an error.
+// (os.Getenv in the CLI). Unknown keys are an error, with the line and the
+// keys allowed there. A file that sets neither websocket nor subscriptions
+// is refused with an error wrapping ErrNothingDeclared.
 func Parse(data []byte, getenv func(string) string) (File, error) {
+	f, err := parse(data, getenv)
+	if err != nil {
+		return f, fmt.Errorf("setup file: %w", err)
+	}
+	return f, nil
+}
+
+// parse is Parse without the "setup file" its errors begin with.
+func parse(data []byte, getenv func(string) string) (File, error) {
 	var f File
+	if err := checkShape(data); err != nil {
+		return f, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return f, fmt.Errorf("setup file: %w", err)
+		return f, err
 	}
 	ws := &f.Websocket
 	switch {
 	case ws.SecretEnv != "" && ws.Secret != "":
-		return f, errors.New("setup file: websocket: set secret or secret_env, not both")
+		return f, errors.New("websocket: set secret or secret_env, not both")
 	case ws.SecretEnv != "":
 		ws.Secret = getenv(ws.SecretEnv)
 		if ws.Secret == "" {
-			return f, fmt.Errorf("setup file: websocket: secret_env %s is empty or unset", ws.SecretEnv)
+			return f, fmt.Errorf("websocket: secret_env %s is empty or unset", ws.SecretEnv)
 		}
 	}
 	if strings.ContainsAny(ws.Secret, "\r\n") {
-		return f, errors.New("setup file: websocket: the secret must be a single line")
+		return f, errors.New("websocket: the secret must be a single line")
 	}
 	count := map[dialpad.SubscriptionType]int{}
 	keys := map[string]bool{}
@@ -80,11 +109,11 @@ func Parse(data []byte, getenv func(string) string) (File, error) {
 		s := &f.Subscriptions[i]
 		t, err := dialpad.ParseSubscriptionType(string(s.Type))
 		if err != nil {
-			return f, fmt.Errorf("setup file: subscription %d: %w", i+1, err)
+			return f, fmt.Errorf("subscription %d: %w", i+1, err)
 		}
 		s.Type = t
 		if err := s.Normalize(); err != nil {
-			return f, fmt.Errorf("setup file: subscription %d (%s): %w", i+1, t, err)
+			return f, fmt.Errorf("subscription %d (%s): %w", i+1, t, err)
 		}
 		count[t]++
 		if s.Name == "" {
@@ -94,7 +123,7 @@ func Parse(data []byte, getenv func(string) string) (File, error) {
 			}
 		}
 		if keys[s.Name] {
-			return f, fmt.Errorf("setup file: subscription %d: name %q is used twice", i+1, s.Name)
+			return f, fmt.Errorf("subscription %d: name %q is used twice", i+1, s.Name)
 		}
 		keys[s.Name] = true
 	}

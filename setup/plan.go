@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
@@ -86,7 +87,14 @@ type Config struct {
 	StatePath string
 	// Logger receives a line per write; default discard.
 	Logger *slog.Logger
+	// LockWait is how long Lock waits for another run on the same state
+	// file; 0 means DefaultLockWait.
+	LockWait time.Duration
 }
+
+// DefaultLockWait is Config.LockWait's default: long enough for another
+// run's few REST calls, short enough that a stuck run is reported.
+const DefaultLockWait = 30 * time.Second
 
 // Setup plans and applies setup files against one Dialpad account.
 type Setup struct {
@@ -106,11 +114,15 @@ func New(cfg Config) (*Setup, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.LockWait <= 0 {
+		cfg.LockWait = DefaultLockWait
+	}
 	return &Setup{cfg: cfg}, nil
 }
 
 // Plan reads the state file and the current objects (GET only) and returns
-// what Apply would do to make Dialpad match f.
+// what Apply would do to make Dialpad match f. Hold Lock from Plan to the
+// end of Apply, or another run may plan from the same state.
 func (s *Setup) Plan(ctx context.Context, f File) (Plan, error) {
 	st, err := LoadState(s.cfg.StatePath)
 	if err != nil {

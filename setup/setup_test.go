@@ -2,10 +2,13 @@ package setup_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
@@ -18,9 +21,13 @@ func TestParse(t *testing.T) {
 		name, yaml, want string // want: error substring, "" for success
 	}{
 		{"defaults", "websocket: {secret_env: SECRET}\nsubscriptions: [{type: call}, {type: call}, {type: sms}, {type: contact}, {type: agent-status}]", ""},
-		{"unknown key", "websocket: {}\nsubscription: []", "subscription"},
-		{"both secrets", "websocket: {secret: a, secret_env: SECRET}", "not both"},
-		{"unset env", "websocket: {secret_env: NOPE}", "NOPE"},
+		{"unknown key", "websocket: {}\nsubscription: []", `setup file: line 2: unknown key "subscription" in the top level; the keys allowed there are websocket, subscriptions`},
+		{"unknown websocket key", "websocket:\n  secret-env: X\n", `line 2: unknown key "secret-env" in websocket; the keys allowed there are id, secret_env, secret`},
+		{"unknown subscription key", "subscriptions:\n  - type: sms\n  - type: call\n    call_state: [hangup]\n", `line 4: unknown key "call_state" in subscription 2; the keys allowed there are name, type, enabled, call_states,`},
+		{"subscriptions not a list", "subscriptions:\n  type: call\n", "line 2: subscriptions must be a list"},
+		{"subscriptions left empty", "websocket: {secret_env: SECRET}\nsubscriptions:\n", `line 2: subscriptions has no list under it: write "subscriptions: []" for none`},
+		{"both secrets", "websocket: {secret: a, secret_env: SECRET}\nsubscriptions: []", "not both"},
+		{"unset env", "websocket: {secret_env: NOPE}\nsubscriptions: []", "NOPE"},
 		{"bad type", "subscriptions: [{type: fax}]", "fax"},
 		{"field of another type", "subscriptions: [{type: sms, call_states: [all]}]", "call_states does not apply to sms"},
 		{"bad enum", "subscriptions: [{type: contact, contact_type: global}]", "contact_type"},
@@ -50,6 +57,80 @@ func TestParse(t *testing.T) {
 				t.Errorf("defaults not filled: %+v", f.Subscriptions)
 			}
 		})
+	}
+}
+
+// TestParseRefusesAFileThatDeclaresNothing: an empty or comment-only file
+// (or one whose keys are all empty) would remove the websocket's secret and
+// delete every managed subscription, so it is refused, and so is one with
+// no subscriptions: key; "subscriptions: []" says so on purpose and is
+// accepted.
+func TestParseRefusesAFileThatDeclaresNothing(t *testing.T) {
+	for _, yaml := range []string{"", "\n\n", "# websocket:\n#   secret_env: S\n", "---\n", "~\n", "websocket:\n"} {
+		_, err := setup.Parse([]byte(yaml), nil)
+		if !errors.Is(err, setup.ErrNothingDeclared) || !strings.Contains(err.Error(), `write "subscriptions: []"`) {
+			t.Errorf("%q: error %v, want ErrNothingDeclared with the explicit way", yaml, err)
+		}
+	}
+	for _, yaml := range []string{"subscriptions: []\n", "websocket: {}\nsubscriptions: []\n"} {
+		if f, err := setup.Parse([]byte(yaml), nil); err != nil || len(f.Subscriptions) != 0 {
+			t.Errorf("%q: %+v, %v; want accepted, no subscriptions", yaml, f, err)
+		}
+	}
+	// A websocket without a subscriptions: key would delete them all too.
+	if _, err := setup.Parse([]byte("websocket: {secret_env: S}\n"), func(string) string { return "s" }); err == nil || !strings.Contains(err.Error(), `no subscriptions: key`) {
+		t.Errorf("a file with no subscriptions: key: %v, want it refused", err)
+	}
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.ParseFile(path, nil); err == nil || !strings.HasPrefix(err.Error(), "setup file "+path+": no websocket: or subscriptions: key") {
+		t.Errorf("ParseFile: error %v, want it to name the file", err)
+	}
+}
+
+// TestLock: a second run on the same state file waits for the first, and
+// fails with the state file named once its wait is over; it gets the lock
+// as soon as the first lets go, and stops waiting when its context ends.
+func TestLock(t *testing.T) {
+	c, err := dialpad.New(dialpad.Config{BaseURL: "http://127.0.0.1:1", APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "dir", "setup.json")
+	newSetup := func() *setup.Setup {
+		s, err := setup.New(setup.Config{Client: c, APIBase: "http://127.0.0.1:1", StatePath: state, LockWait: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first, second := newSetup(), newSetup()
+	ctx := context.Background()
+	unlock, err := first.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = second.Lock(ctx)
+	if want := "setup: state file " + state + ": another setup run is using it (waited 50ms; let the other setup finish, then run again)"; !errors.Is(err, setup.ErrLocked) || err.Error() != want {
+		t.Errorf("second lock: %v\nwant %s", err, want)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := second.Lock(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("lock with a cancelled context: %v", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err = second.Lock(ctx)
+	if err != nil {
+		t.Fatalf("lock after the first let go: %v", err)
+	}
+	unlock()
+	if fi, err := os.Stat(state + ".lock"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file: %v, %v; want mode 0600", fi, err)
 	}
 }
 

@@ -1,26 +1,19 @@
 package spool
 
 import (
-	"errors"
 	"os"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/filelock"
 )
 
-// lockPolling takes a lock on f with try, which attempts it once without
-// waiting and fails with busy while another process holds it, polling
-// until deadline. The lock ends when f is closed.
-func lockPolling(f *os.File, deadline time.Time, try func(fd uintptr) error, busy error) error {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
+// lockFile takes an exclusive lock on f (filelock), polling until deadline
+// while another process holds it. The lock ends when f is closed.
+func lockFile(f *os.File, deadline time.Time) error {
 	for {
-		var lerr error
-		if err := raw.Control(func(fd uintptr) { lerr = try(fd) }); err != nil {
+		held, err := filelock.TryLock(f)
+		if err != nil || held {
 			return err
-		}
-		if !errors.Is(lerr, busy) {
-			return lerr
 		}
 		if time.Now().After(deadline) {
 			return ErrLocked

@@ -1,0 +1,126 @@
+package setup
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrNothingDeclared is wrapped by Parse for a file that sets neither
+// websocket nor subscriptions: an empty or comment-only file, /dev/null, or
+// the wrong file. Applying it would delete every subscription setup manages
+// and remove the websocket's secret, so it is refused; `subscriptions: []`
+// asks for that explicitly.
+var ErrNothingDeclared = errors.New(`no websocket: or subscriptions: key (an empty file, only comments, or the wrong file?); ` +
+	`refused, because applying it would delete every subscription setup manages and remove the websocket's secret. ` +
+	`To delete them all on purpose, write "subscriptions: []"`)
+
+// The keys a setup file allows at each level, from the yaml tags, so they
+// cannot drift from the structs.
+var (
+	fileKeys         = yamlKeys(File{})
+	websocketKeys    = yamlKeys(WebsocketSpec{})
+	subscriptionKeys = yamlKeys(SubscriptionSpec{})
+)
+
+// yamlKeys returns the yaml key of every field of the struct v, in order.
+func yamlKeys(v any) []string {
+	t := reflect.TypeOf(v)
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// checkShape checks the document's structure before it is decoded: the
+// top level, websocket and every subscription are mappings of known keys,
+// and subscriptions is a list. Its errors give the line and, for an
+// unknown key, the keys allowed there, where the decoder would name Go
+// types. A file that declares nothing wraps ErrNothingDeclared.
+func checkShape(data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		return ErrNothingDeclared
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a mapping with the keys %s", root.Line, strings.Join(fileKeys, ", "))
+	}
+	declared, listed := false, false
+	err := eachKey(root, "the top level", fileKeys, func(key string, v *yaml.Node) error {
+		listed = listed || key == "subscriptions"
+		switch {
+		case key == "subscriptions" && isNull(v):
+			return fmt.Errorf(`line %d: subscriptions has no list under it: write "subscriptions: []" for none`, v.Line)
+		case isNull(v):
+			return nil
+		case v.Kind == yaml.AliasNode: // the decoder checks what it points to
+			declared = true
+			return nil
+		}
+		declared = true
+		switch key {
+		case "websocket":
+			return eachKey(v, "websocket", websocketKeys, nil)
+		case "subscriptions":
+			if v.Kind != yaml.SequenceNode {
+				return fmt.Errorf("line %d: subscriptions must be a list (each item starting with \"- type: ...\")", v.Line)
+			}
+			for i, item := range v.Content {
+				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !declared {
+		return ErrNothingDeclared
+	}
+	if !listed {
+		return errors.New(`no subscriptions: key: refused, because applying it would delete every subscription setup manages; ` +
+			`list them, or write "subscriptions: []" to delete them all on purpose`)
+	}
+	return nil
+}
+
+// eachKey checks that m is a mapping of allowed keys and calls fn, if not
+// nil, with each key and value. where names m in errors. Aliases and merge
+// keys are left to the decoder.
+func eachKey(m *yaml.Node, where string, allowed []string, fn func(key string, v *yaml.Node) error) error {
+	switch {
+	case m.Kind == yaml.AliasNode || isNull(m):
+		return nil
+	case m.Kind != yaml.MappingNode:
+		return fmt.Errorf("line %d: %s must be a mapping of %s", m.Line, where, strings.Join(allowed, ", "))
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == "<<" {
+			continue
+		}
+		if !slices.Contains(allowed, k.Value) {
+			return fmt.Errorf("line %d: unknown key %q in %s; the keys allowed there are %s", k.Line, k.Value, where, strings.Join(allowed, ", "))
+		}
+		if fn != nil {
+			if err := fn(k.Value, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
