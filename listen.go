@@ -141,6 +141,10 @@ func apiConfig(c *cli.Context) (dialpad.Config, error) {
 	if cfg.APIKey == "" {
 		return cfg, errors.New("no API key: set DIALPAD_API_KEY or pass --api-key")
 	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n") {
+		// Pasted with its newline, most often (a key file read whole).
+		return cfg, fmt.Errorf("%s has a line break in it (copied with its newline?): remove it; the key is not shown", flagLabel(c, "api-key"))
+	}
 	// An unknown --env is refused also when --api-base overrides it: it is
 	// a typo either way.
 	switch env := c.String("env"); env {

@@ -134,6 +134,32 @@ func TestSubscriptionsRefuseUnknownCallStates(t *testing.T) {
 	}
 }
 
+// TestSubscriptionFlagErrorsNameFlags: a bad subscription option, or an
+// API key pasted with its newline, is named by its flag, not by the setup
+// file's key or a Go field (found by a black-box review); nothing is sent.
+func TestSubscriptionFlagErrorsNameFlags(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--type", "sms", "--endpoint-id", "1000", "--sms-direction", "sideways"}, `sms subscription: --sms-direction "sideways": want one of all, inbound, outbound`},
+		{[]string{"--type", "call", "--endpoint-id", "1000", "--target-type", "office"}, "call subscription: --target-type and --target-id go together"},
+	} {
+		_, err := apiCmd(t, srv, "subscriptions create", tc.args...)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "k3y") {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	_, err := runCmd(t, "subscriptions", "create", "--api-base", srv.URL(), "--api-key", "k3y\r", "--type", "call", "--endpoint-id", "1000")
+	if want := "--api-key has a line break in it"; err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "k3y") {
+		t.Errorf("a key with a line break: %v, want %q and the key not shown", err, want)
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("bad values made %d REST calls: %v", len(calls), calls)
+	}
+}
+
 // TestParseCallStates: states are forgiven case and "-", deduplicated, and
 // "all" is one of them.
 func TestParseCallStates(t *testing.T) {

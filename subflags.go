@@ -78,12 +78,21 @@ func specsFromFlags(c *cli.Context, types []dialpad.SubscriptionType) ([]setup.S
 			s.ContactType = c.String("contact-type")
 		}
 		if err := s.Normalize(); err != nil {
-			return nil, fmt.Errorf("%s subscription: %w", t, err)
+			// Normalize names the setup file's keys: name the flags.
+			return nil, fmt.Errorf("%s subscription: %s", t, specFlagNames.Replace(err.Error()))
 		}
 		specs = append(specs, s)
 	}
 	return specs, nil
 }
+
+// specFlagNames turns the setup file's keys in SubscriptionSpec.Normalize's
+// errors into the flags that set them.
+var specFlagNames = strings.NewReplacer(
+	"call_states", "--call-states", "group_calls_only", "--group-calls-only",
+	"target_type", "--target-type", "target_id", "--target-id", "direction", "--sms-direction",
+	"include_internal", "--include-internal", "delivery_status", "--delivery-status",
+	"agent_type", "--agent-type", "contact_type", "--contact-type")
 
 // partialRequest is an update body holding only the flags given.
 func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.SubscriptionRequest, error) {

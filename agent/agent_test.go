@@ -837,29 +837,33 @@ func TestRetriesFailedURLRefresh(t *testing.T) {
 	}
 }
 
-// Errors that retrying cannot fix end Run with an error at once.
+// Errors that retrying cannot fix end Run with an error at once. A
+// subscription delivering to a webhook is not said to be a refusal of
+// Dialpad's (it refused nothing).
 func TestPermanentErrorsStopRun(t *testing.T) {
 	const wrongKey = "dptest_wrong_key_0123456789"
+	const refused = "stopping: Dialpad refused the request"
 	tests := []struct {
 		name   string
 		source func(t *testing.T, fake *dialpadtest.Server, wsID int64) Source
 		status int    // of the *dialpad.APIError; 0 for none
 		text   string // in the error
+		logged string // the stopping line
 	}{
 		{"wrong API key", func(t *testing.T, fake *dialpadtest.Server, wsID int64) Source {
 			return WebsocketSource(newClient(t, fake, wrongKey), dialpad.ID(wsID))
-		}, http.StatusUnauthorized, "401"},
+		}, http.StatusUnauthorized, "401", refused},
 		{"unknown websocket", func(t *testing.T, fake *dialpadtest.Server, wsID int64) Source {
 			return WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID+999))
-		}, http.StatusNotFound, "404"},
+		}, http.StatusNotFound, "404", refused},
 		{"unknown subscription", func(t *testing.T, fake *dialpadtest.Server, wsID int64) Source {
 			return SubscriptionSource(newClient(t, fake, fake.APIKey()), dialpad.Call, dialpad.ID(wsID+999))
-		}, http.StatusNotFound, "404"},
+		}, http.StatusNotFound, "404", refused},
 		{"subscription delivering to a webhook", func(t *testing.T, fake *dialpadtest.Server, wsID int64) Source {
 			hook := fake.AddWebhook("http://127.0.0.1:1/hook", "")
 			sub := addSub(t, fake, "call", hook)
 			return SubscriptionSource(newClient(t, fake, fake.APIKey()), dialpad.Call, dialpad.ID(sub))
-		}, 0, "delivers to a webhook, not a websocket"},
+		}, 0, "delivers to a webhook, not a websocket", "stopping: this subscription cannot be read over a websocket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -892,7 +896,7 @@ func TestPermanentErrorsStopRun(t *testing.T) {
 			if fails := r.logs.find(t, "WARN", "connect failed"); len(fails) != 0 {
 				t.Errorf("a permanent error was retried: %v", fails)
 			}
-			if stops := r.logs.find(t, "ERROR", "stopping: Dialpad refused the request"); len(stops) != 1 {
+			if stops := r.logs.find(t, "ERROR", tt.logged); len(stops) != 1 {
 				t.Errorf("%d stopping errors logged, want 1; log:\n%s", len(stops), r.logs)
 			}
 			if n := len(fake.RESTCalls()); n != 1 {

@@ -92,7 +92,7 @@ func (s *source) run(ctx context.Context) error {
 			switch {
 			case r.err != nil && stopping:
 			case r.err != nil && permanent(r.err):
-				s.log.Error("stopping: Dialpad refused the request", "source", s.src.Name, "reason", r.err.Error())
+				s.log.Error(permanentMsg(r.err), "source", s.src.Name, "reason", r.err.Error())
 				fatal = r.err
 				stop("agent stopping")
 			case r.err != nil:

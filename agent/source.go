@@ -76,6 +76,16 @@ func permanent(err error) bool {
 	return (errors.As(err, &api) && api.Permanent()) || errors.As(err, &nw)
 }
 
+// permanentMsg is the line that says why the agent stops on the permanent
+// err: Dialpad refused, or the subscription is not one it can read.
+func permanentMsg(err error) string {
+	var nw *notWebsocketError
+	if errors.As(err, &nw) {
+		return "stopping: this subscription cannot be read over a websocket"
+	}
+	return "stopping: Dialpad refused the request"
+}
+
 // dialResult is what one connection attempt produced.
 type dialResult struct {
 	c   *conn
