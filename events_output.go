@@ -261,20 +261,24 @@ func form(jwt bool) string {
 
 // eventJSON is a record as the events commands print it with --json.
 type eventJSON struct {
-	Seq      uint64        `json:"seq"`
-	ID       string        `json:"id"`
-	State    spool.State   `json:"state"`
-	Type     string        `json:"type,omitempty"`
-	Detail   string        `json:"detail,omitempty"`
-	Key      string        `json:"key"`
-	Form     string        `json:"form"`
-	Source   string        `json:"source,omitempty"`
-	Target   string        `json:"target,omitempty"`
-	Received string        `json:"received"`
-	Finished string        `json:"finished,omitempty"`
-	Reason   string        `json:"reason,omitempty"`
-	Replays  int           `json:"replays"`
-	Attempts []attemptJSON `json:"attempts"`
+	Seq    uint64      `json:"seq"`
+	ID     string      `json:"id"`
+	State  spool.State `json:"state"`
+	Type   string      `json:"type,omitempty"`
+	Detail string      `json:"detail,omitempty"`
+	Key    string      `json:"key"`
+	// KeyBase64 is the key's bytes when they are not UTF-8 (an id with
+	// such bytes): Key then has U+FFFD in their place, and two keys could
+	// read as one.
+	KeyBase64 string        `json:"key_base64,omitempty"`
+	Form      string        `json:"form"`
+	Source    string        `json:"source,omitempty"`
+	Target    string        `json:"target,omitempty"`
+	Received  string        `json:"received"`
+	Finished  string        `json:"finished,omitempty"`
+	Reason    string        `json:"reason,omitempty"`
+	Replays   int           `json:"replays"`
+	Attempts  []attemptJSON `json:"attempts"`
 	// Headers and Body are printed by show only.
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    *string           `json:"body,omitempty"`
@@ -300,6 +304,9 @@ func toJSON(r spool.Record, full bool) eventJSON {
 		Seq: r.Seq, ID: r.ID, State: r.State, Type: r.Type, Detail: r.Detail, Key: r.Key, Form: form(r.JWT), Source: r.Source, Target: r.Target,
 		Received: stamp(r.Received), Finished: stamp(r.Finished), Reason: r.Reason, Replays: r.Replays,
 		Attempts: make([]attemptJSON, len(r.Attempts)),
+	}
+	if !utf8.ValidString(r.Key) {
+		e.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(r.Key))
 	}
 	for i, a := range r.Attempts {
 		e.Attempts[i] = attemptJSON{At: stamp(a.At), Status: a.Status, DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error,

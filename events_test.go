@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
@@ -665,6 +667,39 @@ func TestEventsShowSaysWhyEscaped(t *testing.T) {
 		out := mustCLI(t, "events", "show", "--spool", path, b.id)
 		if !strings.Contains(out, "bytes, "+b.want+"\n"+strconv.Quote(b.body)+"\n") {
 			t.Errorf("events show %s: want the body quoted after %q:\n%s", b.id, b.want, out)
+		}
+	}
+}
+
+// TestEventsJSONKeyNotUTF8: a key with bytes that are not UTF-8 (a call id
+// that held them) is given exactly by --json, as key_base64, beside the
+// key with U+FFFD in their place: two such keys no longer read as one
+// (found by a black-box review).
+func TestEventsJSONKeyNotUTF8(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	keys := []string{"call:A\xff\xfeB", "call:A\xfe\xffB", "call:plain"}
+	spoolBatch(t, path, func(d *spool.Disk) {
+		for i, k := range keys {
+			if err := d.Append(spool.Event{ID: fmt.Sprintf("0a1b2c3d-%d", i), Key: k, Type: "call", Body: []byte(`{}`), Received: time.Now()}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	recs := listJSON(t, "--spool", path)
+	if len(recs) != len(keys) {
+		t.Fatalf("%d events listed, want %d", len(recs), len(keys))
+	}
+	for i, r := range recs {
+		got := r.Key
+		if r.KeyBase64 != "" {
+			b, err := base64.StdEncoding.DecodeString(r.KeyBase64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = string(b)
+		}
+		if got != keys[i] || (r.KeyBase64 != "") == utf8.ValidString(keys[i]) {
+			t.Errorf("event %d: key %q, key_base64 %q; want %q exactly, base64 only when not UTF-8", i, r.Key, r.KeyBase64, keys[i])
 		}
 	}
 }
