@@ -37,6 +37,10 @@ type DiskConfig struct {
 	compactGate chan struct{}              // tests: see copyLive
 	diskFree    func(string) (int64, bool) // tests: the disk's free space; default diskFree
 	syncDir     func(string) error         // tests: syncs a folder; default syncDir
+	// readRetry is the wait before an event whose body could not be read
+	// back is read again, doubling up to 64 times it; default 1s (tests:
+	// shorter).
+	readRetry time.Duration
 }
 
 func (c *DiskConfig) fill() error {
@@ -72,6 +76,9 @@ func (c *DiskConfig) fill() error {
 	}
 	if c.diskFree == nil {
 		c.diskFree = diskFree
+	}
+	if c.readRetry <= 0 {
+		c.readRetry = time.Second
 	}
 	return nil
 }
@@ -117,7 +124,7 @@ type Disk struct {
 	ahead   readAhead        // the blocks of the file last read back by Next
 
 	readFailsMu sync.Mutex
-	readFails   map[uint64]int // pending events whose body could not be read back: failures so far
+	readFails   map[uint64]readFail // pending events whose body could not be read back
 
 	// Owned by Run.
 	end          int64            // where the next frame goes
@@ -350,41 +357,52 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		// Parked, to be read again after a backoff: the key stays busy,
 		// so no later event of it overtakes this one, and takes no
 		// worker meanwhile.
-		wait := d.readFailed(ev.Seq)
+		wait := d.readFailed(ev)
 		d.idx.park(newEntry(ev), Parking{Due: time.Now().Add(wait)})
 		return Event{}, &ReadError{Path: d.cfg.Path, Key: ev.Key, Retry: wait, Err: err}
 	}
-	d.readOK(ev.Seq)
-	r.Event.stored, r.Event.Due = true, ev.Due
+	r.Event.stored, r.Event.Due = true, d.readOK(ev)
 	return r.Event, nil
 }
 
-// Read-back retries: the first after readRetryMin, doubling up to
-// readRetryMax.
-const (
-	readRetryMin = time.Second
-	readRetryMax = time.Minute
-)
+// readFail is what a pending event whose body could not be read back keeps
+// until it is read: the failures so far, and the Due it was handed out
+// with at the first one (zero: its retry wait follows from its attempts),
+// which the parking for the read's retry must not replace.
+type readFail struct {
+	n   int
+	due time.Time
+}
 
-// readFailed counts a failed read of pending event seq and returns the
-// wait before it is read again.
-func (d *Disk) readFailed(seq uint64) time.Duration {
+// readFailed counts a failed read of pending event ev and returns the
+// wait before it is read again: readRetry, doubling up to 64 times it.
+func (d *Disk) readFailed(ev Event) time.Duration {
 	d.readFailsMu.Lock()
 	defer d.readFailsMu.Unlock()
 	if d.readFails == nil {
-		d.readFails = make(map[uint64]int)
+		d.readFails = make(map[uint64]readFail)
 	}
-	n := d.readFails[seq]
-	d.readFails[seq] = n + 1
-	wait := readRetryMin << min(n, 6)
-	return min(wait, readRetryMax)
+	f, ok := d.readFails[ev.Seq]
+	if !ok {
+		f.due = ev.Due
+	}
+	wait := d.cfg.readRetry << min(f.n, 6)
+	f.n++
+	d.readFails[ev.Seq] = f
+	return wait
 }
 
-// readOK forgets the failed reads of seq, read back now.
-func (d *Disk) readOK(seq uint64) {
+// readOK forgets the failed reads of ev, read back now, and returns the
+// Due it is handed out with: its own, from before the first failed read.
+func (d *Disk) readOK(ev Event) time.Time {
 	d.readFailsMu.Lock()
 	defer d.readFailsMu.Unlock()
-	delete(d.readFails, seq)
+	f, ok := d.readFails[ev.Seq]
+	if !ok {
+		return ev.Due
+	}
+	delete(d.readFails, ev.Seq)
+	return f.due
 }
 
 // ReadError is a pending event whose body could not be read back from the

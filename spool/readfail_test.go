@@ -20,7 +20,7 @@ import (
 // key busy for the rest of the run, and its events waited for a restart.)
 func TestReadFailureReadAgain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
-	d, _ := openRunning(t, DiskConfig{Path: path, CacheBytes: 1})
+	d, _ := openRunning(t, DiskConfig{Path: path, CacheBytes: 1, readRetry: time.Millisecond})
 	appendSync(t, d, Event{ID: "a", Key: "call:1", Body: []byte(`{"call_id":1,"mark":"MARKED"}`)})
 	appendSync(t, d, Event{ID: "b", Key: "call:1", Body: []byte(`{"call_id":1}`)})
 	appendSync(t, d, Event{ID: "c", Key: "call:2", Body: []byte(`{"call_id":2}`)})
@@ -62,7 +62,7 @@ func TestReadFailureReadAgain(t *testing.T) {
 			d.Ack(ev, nil)
 		}
 	}
-	if want := []time.Duration{readRetryMin, 2 * readRetryMin}; retries[0] != want[0] || retries[1] != want[1] {
+	if want := []time.Duration{time.Millisecond, 2 * time.Millisecond}; retries[0] != want[0] || retries[1] != want[1] {
 		t.Errorf("read again after %v, want %v", retries, want)
 	}
 	if strings.Join(got, " ") != "c" {
@@ -76,5 +76,45 @@ func TestReadFailureReadAgain(t *testing.T) {
 		} else {
 			d.Ack(ev, nil)
 		}
+	}
+}
+
+// TestReadFailureKeepsRetryWait: an event whose read back failed, and that
+// was read at its next try, is handed out with the Due it had before: one
+// resumed after a restart (zero Due: its wait follows from its attempts,
+// here a Retry-After of an hour) is not sent at once because the read's
+// own retry had a due time of its own.
+func TestReadFailureKeepsRetryWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path, CacheBytes: 1})
+	ev := appendSync(t, d, Event{ID: "a", Key: "call:1", Body: []byte(`{"call_id":1,"mark":"MARKED"}`)})
+	d.Tried(ev, []Attempt{{At: time.Now(), Status: 503, Error: "503", RetryAfter: time.Hour}})
+	stop()
+	d, _ = openRunning(t, DiskConfig{Path: path, CacheBytes: 1, readRetry: time.Millisecond})
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := int64(bytes.Index(raw, []byte("MARKED")))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("Q"), at); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var re *ReadError
+	if _, err := d.Next(ctx); !errors.As(err, &re) {
+		t.Fatalf("Next: %v, want a ReadError", err)
+	}
+	if _, err := f.WriteAt([]byte("M"), at); err != nil {
+		t.Fatal(err)
+	}
+	got := nextNow(t, d)
+	if !got.Due.IsZero() || len(got.Tried) != 1 {
+		t.Errorf("handed out with Due %v and %d attempts, want no Due (its wait follows from its 1 attempt)", got.Due, len(got.Tried))
 	}
 }
