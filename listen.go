@@ -252,7 +252,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	if len(states) > 0 && len(events) > 0 && !slices.Contains(events, string(dialpad.Call)) {
+	if len(states) > 0 && !slices.Contains(states, "all") && len(events) > 0 && !slices.Contains(events, string(dialpad.Call)) {
 		return o, fmt.Errorf("%s filters call events, but %s leaves them out: add call to --events, or drop --call-states", flagLabel(c, "call-states"), flagLabel(c, "events"))
 	}
 	o.Agent = agent.Config{

@@ -116,6 +116,18 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 	}
 }
 
+// TestCallStatesAllWithoutCalls: --call-states all filters nothing, so it
+// goes with an --events that leaves calls out (it was refused as if it
+// filtered calls, a regression of the check for --call-states hangup).
+func TestCallStatesAllWithoutCalls(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	r := start(t, listenArgs(srv, wsID, "http://127.0.0.1:1/hook", "--no-spool", "--events", "sms", "--call-states", "all")...)
+	r.waitConnected(t, srv, 1)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSubscriptionsRefuseUnknownCallStates: `subscriptions create|update`
 // check --call-states before sending anything.
 func TestSubscriptionsRefuseUnknownCallStates(t *testing.T) {
