@@ -23,3 +23,14 @@ func monoTime(n int64) time.Time {
 	}
 	return monoBase.Add(time.Duration(n))
 }
+
+// shownTime is the instant monoNanos gave n as the wall clock reads it
+// now, for log lines: monoTime's wall reading is the start's plus the time
+// since, which a step of the wall clock since would leave behind. The zero
+// Time for 0 (none).
+func shownTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Since(monoTime(n)))
+}

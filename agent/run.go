@@ -137,7 +137,7 @@ func (s *source) run(ctx context.Context) error {
 					msg = endedUnreadMsg
 				}
 				s.log.Warn(msg,
-					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(monoTime(c.lastFrame.Load())))
+					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(shownTime(c.lastFrame.Load())))
 			}
 			if c == handover {
 				handover = nil
@@ -213,7 +213,7 @@ func (s *source) run(ctx context.Context) error {
 			// unread, not missing.
 			if active != nil && !connecting && !stopping && !active.blocked() && time.Since(monoTime(active.lastPong.Load())) >= s.cfg.PongWait/2 {
 				s.log.Warn("no pong for a while; opening a replacement connection", "source", s.src.Name, "conn", active.name,
-					"last_pong", monoTime(active.lastPong.Load()).Format(time.RFC3339Nano))
+					"last_pong", shownTime(active.lastPong.Load()).Format(time.RFC3339Nano))
 				rotateDue = true
 				startConnect()
 			}

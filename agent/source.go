@@ -192,8 +192,11 @@ func (s *source) tooLarge(c *conn, size int64) {
 
 // describeGap logs a window without any open connection.
 func (s *source) describeGap(from, to time.Time, why string) {
-	s.agent.stats.addGap(to.Sub(from))
+	gap := to.Sub(from)
+	s.agent.stats.addGap(gap)
+	// from shown as to less the gap: both as the wall clock reads now, even
+	// if it was stepped since from (a monotonic instant, see monoTime).
 	s.log.Warn("events sent by Dialpad in this window were missed (no open connection)",
-		"source", s.src.Name, "from", from.Format(time.RFC3339Nano), "to", to.Format(time.RFC3339Nano),
-		"gap", to.Sub(from).Round(time.Millisecond).String(), "why", why)
+		"source", s.src.Name, "from", to.Add(-gap).Format(time.RFC3339Nano), "to", to.Format(time.RFC3339Nano),
+		"gap", gap.Round(time.Millisecond).String(), "why", why)
 }
