@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/filelock"
 )
@@ -14,10 +13,6 @@ import (
 // ErrLocked is wrapped by Lock when another setup run holds the state
 // file's lock past Config.LockWait.
 var ErrLocked = errors.New("another setup run is using it")
-
-// lockPoll is how often Lock tries again while another run holds the lock:
-// a lock held by another process gives no signal to wait on.
-const lockPoll = 20 * time.Millisecond
 
 // Lock takes the exclusive lock of a run on the state file, so that two
 // runs never plan from the same state and both create everything. It must
@@ -38,28 +33,16 @@ func (s *Setup) Lock(ctx context.Context) (unlock func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: lock state file: %w", err)
 	}
-	deadline := time.Now().Add(s.cfg.LockWait)
-	for {
-		held, err := filelock.TryLock(f)
-		switch {
-		case err != nil:
-			f.Close()
-			return nil, fmt.Errorf("setup: lock %s: %w", path, err)
-		case held:
-			return f.Close, nil
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			f.Close()
-			return nil, fmt.Errorf("setup: state file %s: %w (waited %s; let the other setup finish, then run again)", s.cfg.StatePath, ErrLocked, s.cfg.LockWait)
-		}
-		t := time.NewTimer(min(wait, lockPoll))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, fmt.Errorf("setup: state file %s: waiting for another setup run: %w", s.cfg.StatePath, ctx.Err())
-		case <-t.C:
-		}
+	switch err := filelock.Lock(ctx, f, s.cfg.LockWait); {
+	case errors.Is(err, filelock.ErrBusy):
+		f.Close()
+		return nil, fmt.Errorf("setup: state file %s: %w (waited %s; let the other setup finish, then run again)", s.cfg.StatePath, ErrLocked, s.cfg.LockWait)
+	case ctx.Err() != nil && err != nil:
+		f.Close()
+		return nil, fmt.Errorf("setup: state file %s: waiting for another setup run: %w", s.cfg.StatePath, err)
+	case err != nil:
+		f.Close()
+		return nil, fmt.Errorf("setup: lock %s: %w", path, err)
 	}
+	return f.Close, nil
 }
