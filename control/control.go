@@ -223,19 +223,24 @@ func Ask(ctx context.Context, path string, req Request) (Response, error) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stop()
 	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, fmt.Errorf("control socket %s: %w", sock, err)
+		if ctx.Err() != nil {
+			err = ctx.Err() // the deadline or a cancel, not the socket
+		}
+		return Response{}, fmt.Errorf("control socket %s: the %s request was not sent whole (%w): nothing was changed", sock, req.Op, err)
 	}
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		check := "`events list` shows whether it did"
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			err = fmt.Errorf("no answer within %s", timeout)
+			// A listen that is stopped (SIGSTOP) or too busy to answer
+			// in time may still carry it out.
+			return Response{}, fmt.Errorf("control socket %s: the running listen did not answer in time; it got the %s request and may still carry it out: %s", sock, req.Op, check)
 		case ctx.Err() != nil:
-			err = ctx.Err() // a cancel, not the socket
+			return Response{}, fmt.Errorf("control socket %s: %w before the running listen answered; it got the %s request and may still carry it out: %s", sock, ctx.Err(), req.Op, check)
 		}
-		// The request went out: a listen that is stopped (SIGSTOP) or
-		// too busy to answer in time may still carry it out.
-		return Response{}, fmt.Errorf("control socket %s: the running listen did not answer (%w); it got the %s request and may still carry it out: `events list` shows whether it did", sock, err, req.Op)
+		// The listen closed the connection (it stopped, or crashed).
+		return Response{}, fmt.Errorf("control socket %s: the running listen closed the connection without answering (%w): it may or may not have carried out the %s request before it went; %s", sock, err, req.Op, check)
 	}
 	if resp.Error != "" {
 		return resp, errors.New(resp.Error)

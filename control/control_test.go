@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -510,5 +511,31 @@ func TestAskNoAnswer(t *testing.T) {
 	_, err = Ask(ctx, path, Request{Op: "replay", Dead: true})
 	if err == nil || !strings.Contains(err.Error(), "may still carry it out") || !strings.Contains(err.Error(), "events list") || !strings.Contains(err.Error(), "replay request") {
 		t.Fatalf("Ask unanswered = %v, want it to say the replay may still be carried out and how to check", err)
+	}
+}
+
+// TestAskClosedWithoutAnswer: a listen that closes the connection after
+// the request (it stopped, or crashed) is not said to be still carrying it
+// out: it may or may not have.
+func TestAskClosedWithoutAnswer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		bufio.NewReader(c).ReadString('\n') // the request, then gone
+		c.Close()
+	}()
+	defer func() { ln.Close(); <-done }()
+	_, err = Ask(context.Background(), path, Request{Op: "purge", Dead: true})
+	if err == nil || !strings.Contains(err.Error(), "closed the connection without answering") || !strings.Contains(err.Error(), "may or may not have carried out the purge request") {
+		t.Fatalf("Ask answered by a close = %v, want it to say so", err)
 	}
 }
