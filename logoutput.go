@@ -93,7 +93,12 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
-		return o.w.Write(p)
+		select {
+		case <-o.done: // the goroutine has ended: the output is this caller's
+			return o.w.Write(p)
+		default: // still blocked on an output nobody reads: so would this be
+			return len(p), nil
+		}
 	}
 	o.put(p)
 	end := o.queued

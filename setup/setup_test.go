@@ -33,6 +33,8 @@ func TestParse(t *testing.T) {
 		{"bad enum", "subscriptions: [{type: contact, contact_type: global}]", "contact_type"},
 		{"target half", "subscriptions: [{type: call, target_type: office}]", "go together"},
 		{"duplicate name", "subscriptions: [{type: call, name: a}, {type: sms, name: a}]", "used twice"},
+		// A top-level merge key may bring subscriptions: the decoder says.
+		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := setup.Parse([]byte(tc.yaml), env)
@@ -57,6 +59,15 @@ func TestParse(t *testing.T) {
 				t.Errorf("defaults not filled: %+v", f.Subscriptions)
 			}
 		})
+	}
+}
+
+// TestParseTopLevelMerge: subscriptions brought by a top-level merge key
+// (<<) are declared: the file is not refused as declaring nothing.
+func TestParseTopLevelMerge(t *testing.T) {
+	f, err := setup.Parse([]byte("<<: {subscriptions: [{type: call}]}\n"), nil)
+	if err != nil || len(f.Subscriptions) != 1 {
+		t.Fatalf("%+v, %v; want the merged subscription", f, err)
 	}
 }
 

@@ -55,7 +55,8 @@ func checkShape(data []byte) error {
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: want a mapping with the keys %s", root.Line, strings.Join(fileKeys, ", "))
 	}
-	declared, listed := false, false
+	// A merge key (<<) may bring either: the decoder resolves it.
+	declared, listed := hasMergeKey(root), hasMergeKey(root)
 	err := eachKey(root, "the top level", fileKeys, func(key string, v *yaml.Node) error {
 		listed = listed || key == "subscriptions"
 		switch {
@@ -121,6 +122,16 @@ func eachKey(m *yaml.Node, where string, allowed []string, fn func(key string, v
 		}
 	}
 	return nil
+}
+
+// hasMergeKey reports whether the mapping m has a merge key (<<).
+func hasMergeKey(m *yaml.Node) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "<<" {
+			return true
+		}
+	}
+	return false
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
