@@ -104,7 +104,7 @@ func printMigration(w io.Writer, p migrate.Plan) {
 	if p.Signed {
 		signed = "signed"
 	}
-	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, redactedURL(p.HookURL), signed)
+	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, redactedHookURL(p.HookURL), signed)
 	switch {
 	case len(p.Subscriptions) == 0: // nothing is created or reused
 	case p.WebsocketID == 0 && p.Signed:

@@ -31,6 +31,44 @@ func redactedURL(raw string) string {
 	return forward.RedactURL(u)
 }
 
+// redactedHookURL is a webhook's hook_url for output: as redactedURL, and
+// its path shown only up to the first segment that is not a plain word
+// (letters, '-', '_', '.'; at most maxWordSegment long), as "/xxxxx": a
+// hook URL often carries its token in the path
+// (hooks.slack.com/services/T…/B…/<token>, hooks.zapier.com/hooks/catch/…).
+func redactedHookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	segs := strings.Split(u.EscapedPath(), "/")
+	for i, seg := range segs {
+		if !wordSegment(seg) {
+			u.Path, u.RawPath = strings.Join(segs[:i], "/")+"/xxxxx", ""
+			break
+		}
+	}
+	return forward.RedactURL(u)
+}
+
+// maxWordSegment is the longest path segment of a hook URL shown.
+const maxWordSegment = 20
+
+// wordSegment reports whether a path segment reads as a word, not an id or a
+// token: letters, '-', '_' and '.', at most maxWordSegment of them ("" is
+// one: the path's start).
+func wordSegment(seg string) bool {
+	if len(seg) > maxWordSegment {
+		return false
+	}
+	for _, r := range seg {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // redacted replaces a secret in JSON output.
 const redacted = "<redacted>"
 
@@ -53,7 +91,7 @@ func redactWebsocket(w dialpad.Websocket, show bool) dialpad.Websocket {
 
 func redactWebhook(w dialpad.Webhook, show bool) dialpad.Webhook {
 	if !show {
-		w.HookURL = redactedURL(w.HookURL)
+		w.HookURL = redactedHookURL(w.HookURL)
 	}
 	w.Signature = redactSignature(w.Signature, show)
 	return w

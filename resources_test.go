@@ -149,8 +149,9 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 }
 
-// TestWebhookURLRedacted: a hook URL's password and query (a token) are
-// shown as xxxxx by webhooks list and get, in the table and in --json, and
+// TestWebhookURLRedacted: a hook URL's password, query and the path from a
+// segment that is not a plain word on (a token) are shown as xxxxx by
+// webhooks list and get, in the table and in --json, and
 // by the subscriptions that deliver to it, unless --show-secrets; they were
 // printed whole (found by a black-box review).
 func TestWebhookURLRedacted(t *testing.T) {
@@ -168,6 +169,17 @@ func TestWebhookURLRedacted(t *testing.T) {
 		}
 		mustContain(t, out, "https://admin:xxxxx@hooks.example.com/dialpad?xxxxx")
 	}
+	// A token in the path is hidden too, from the first segment that is
+	// not a plain word on.
+	slack := strconv.FormatInt(srv.AddWebhook("https://hooks.slack.com/services/T0001/B0002/XXXXs3cretXXXX", ""), 10)
+	for _, args := range []string{"webhooks get " + slack, "webhooks get --json " + slack} {
+		out := mustAPI(t, srv, args)
+		if strings.Contains(out, "s3cret") || strings.Contains(out, "T0001") {
+			t.Errorf("%s shows the path's token:\n%s", args, out)
+		}
+		mustContain(t, out, "https://hooks.slack.com/services/xxxxx")
+	}
+	mustContain(t, mustAPI(t, srv, "webhooks get --show-secrets "+slack), "https://hooks.slack.com/services/T0001/B0002/XXXXs3cretXXXX")
 	for _, args := range []string{"webhooks list --show-secrets", "webhooks get --json --show-secrets " + wh} {
 		mustContain(t, mustAPI(t, srv, args), "https://admin:Pa55word@hooks.example.com/dialpad?api_key=T0KEN")
 	}
