@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -91,16 +92,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		c.nc.Close()
-		// Writing the request on a kept connection failed, with no answer:
-		// the handler had closed or reset it while it was idle, and cannot
-		// have taken the event, so it goes out once more on a new
-		// connection at no cost of an attempt. Once the whole request is
-		// written, a failure with no answer is the attempt's own: the
-		// handler may have taken the event (it read the POST, then crashed,
-		// or a proxy between timed out), so sending it again is a retry,
-		// with its wait, its attempt number and its place in the history.
-		// (net/http too sends a POST again only when none of it was
-		// written.) A close found before writing (usable) costs nothing.
+		// Writing the request on a kept connection failed, or it was reset
+		// before any answer, with no answer: the handler had closed it
+		// while it was idle, or just as it was reused, and did not take
+		// the event, so it goes out once more on a new connection at no
+		// cost of an attempt. Once the whole request is written, a close
+		// with no answer is the attempt's own: the handler may have taken
+		// the event (it read the POST, then went, or a proxy between timed
+		// out), so sending it again is a retry, with its wait, its attempt
+		// number and its place in the history. (net/http sends a POST
+		// again only when none of it was written.) A close found before
+		// writing (usable) costs nothing.
 		if !reused || !unsent || try > 1 || req.Context().Err() != nil {
 			return nil, err
 		}
@@ -117,8 +119,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange writes req on c and reads the answer's header; the answer's
 // body reads the rest and puts c back, or closes it, when closed.
-// unsent reports that writing the request failed (not by a timeout) and
-// no answer came: the handler did not get the whole request.
+// unsent reports that the handler did not take the request: writing it
+// failed (not by a timeout) and no answer came, or the connection was
+// reset, not closed, before any answer.
 //
 // A handler may answer once it has read the request's header and close
 // without reading the body (Go's server past 256 KiB, nginx's 413), so
@@ -137,7 +140,19 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 	switch {
 	case err == nil:
 		// blocks until the answer starts
-		if _, err = c.br.Peek(1); err != nil && !timedOut(err) {
+		_, err = c.br.Peek(1)
+		switch {
+		case err == nil, timedOut(err):
+		case errors.Is(err, syscall.ECONNRESET):
+			// A reset, not a close: the handler's socket was gone when
+			// the request came (it closed the kept connection just then,
+			// its close still on the way when usable looked), or it
+			// closed with the request unread. It did not take it.
+			unsent = true
+			err = fmt.Errorf("connection reset after the request was sent, before any answer: %w", err)
+		default:
+			// A close: the handler (or a proxy) may have read the whole
+			// request, and then gone.
 			err = fmt.Errorf("connection lost after the request was sent, before any answer: %w", err)
 		}
 	case timedOut(err):
