@@ -52,6 +52,14 @@ func main() {
 		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
 		}
+		// A command a stop signal cut short (an events replay waiting for
+		// its answer) exits as a shell expects: 128 + the signal.
+		var sr signalReceived
+		if errors.As(context.Cause(ctx), &sr) {
+			if s, ok := sr.sig.(syscall.Signal); ok {
+				os.Exit(128 + int(s))
+			}
+		}
 		os.Exit(1)
 	}
 }

@@ -153,6 +153,30 @@ func TestStopSignalsRealBinary(t *testing.T) {
 	}
 }
 
+// TestInterruptedCommandExitStatus: a command a stop signal cuts short
+// with an error (a trigger waiting for its answer; an events replay waiting
+// for a listen's) exits with 128 + the signal, as a shell expects, not 1.
+func TestInterruptedCommandExitStatus(t *testing.T) {
+	bin := buildAgent(t)
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	p := startAgent(t, bin, "trigger", "--api-base", slow.URL, "--api-key", "k", "sms")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("trigger sent nothing")
+	}
+	err := p.signal(t, syscall.SIGINT)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("trigger after an interrupt: %v, want exit status 130\n%s", err, p.stderr.String())
+	}
+}
+
 // TestHangupIgnoredUnderNohup: a listen started with SIGHUP ignored (nohup,
 // or a shell's trap) keeps it ignored: it was asked to outlive its
 // terminal. It goes on delivering after a SIGHUP, and stops on SIGTERM.

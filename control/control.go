@@ -231,8 +231,11 @@ func Ask(ctx context.Context, path string, req Request) (Response, error) {
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
 		check := "`events list` shows whether it did"
+		var ne net.Error
 		switch {
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		case errors.Is(ctx.Err(), context.DeadlineExceeded), ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout():
+			// The connection's deadline is the context's: it may
+			// strike a moment before the context is done.
 			// A listen that is stopped (SIGSTOP) or too busy to answer
 			// in time may still carry it out.
 			return Response{}, fmt.Errorf("control socket %s: the running listen did not answer in time; it got the %s request and may still carry it out: %s", sock, req.Op, check)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -492,13 +493,14 @@ func TestAskNoAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan struct{})
+	var gotOnce sync.Once
 	release := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		Serve(ln, Spool{
 			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
-				close(got)
+				gotOnce.Do(func() { close(got) })
 				<-release
 				return spool.Replayed{}, nil
 			},
@@ -511,6 +513,14 @@ func TestAskNoAnswer(t *testing.T) {
 	_, err = Ask(ctx, path, Request{Op: "replay", Dead: true})
 	if err == nil || !strings.Contains(err.Error(), "may still carry it out") || !strings.Contains(err.Error(), "events list") || !strings.Contains(err.Error(), "replay request") {
 		t.Fatalf("Ask unanswered = %v, want it to say the replay may still be carried out and how to check", err)
+	}
+	// Its deadline, which the connection's may beat by a moment: said
+	// the same way, never as a closed connection.
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = Ask(ctx, path, Request{Op: "replay", Dead: true})
+	if err == nil || !strings.Contains(err.Error(), "did not answer in time") {
+		t.Fatalf("Ask past its deadline = %v, want it to say the listen did not answer in time", err)
 	}
 }
 
