@@ -45,7 +45,7 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, *logOutput, error) {
 		var b bytes.Buffer
 		r := slog.NewRecord(time.Now(), slog.LevelWarn, droppedMessage(dropped, stalled), 0)
 		if format == "json" { // the text line says it all already
-			r.AddAttrs(slog.Int("dropped_lines", dropped), slog.Duration("not_read_for", roundStall(stalled)))
+			r.AddAttrs(slog.Int("dropped_lines", dropped), slog.String("not_read_for", roundStall(stalled).String()))
 		}
 		// Handle, not the logger: the notice is written whatever the level.
 		_ = handler(&b).Handle(context.Background(), r)
@@ -63,11 +63,16 @@ func closeLog(out *logOutput, errOut io.Writer) {
 	if left == 0 || errOut == nil {
 		return
 	}
+	dropped, since := out.unread()
+	msg := fmt.Sprintf("dialpad-tunnel: the log output was not read for %s as the command ended: %d bytes of log lines were not written", roundStall(time.Since(since)), left)
+	if dropped > 0 {
+		msg += fmt.Sprintf(", and %d %s before them were dropped with no notice", dropped, plural(dropped, "line"))
+	}
 	said := make(chan struct{})
 	// This goroutine owns nothing; it ends with its write, or with the
 	// process if errOut is not read either.
 	go func() {
-		fmt.Fprintf(errOut, "dialpad-tunnel: %d bytes of log lines were not written: the log output was not read for %s as the command ended\n", left, logFlushWait)
+		fmt.Fprintln(errOut, msg)
 		close(said)
 	}()
 	select {

@@ -193,6 +193,22 @@ func (o *logOutput) Close(wait time.Duration) (unwritten int64) {
 	return o.queued - o.written
 }
 
+// unread says how many lines were dropped and not told of yet, and since
+// when the output has not been read: the start of the write still under
+// way, or of the drops, whichever came first (now when neither).
+func (o *logOutput) unread() (dropped int, since time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	since = time.Now()
+	if !o.writing.IsZero() && o.writing.Before(since) {
+		since = o.writing
+	}
+	if o.dropped > 0 && o.stalled.Before(since) {
+		since = o.stalled
+	}
+	return o.dropped, since
+}
+
 // atomicWrite is the most bytes a write to a pipe puts in it in one
 // piece (PIPE_BUF on Linux, and at least POSIX's 512 elsewhere): another
 // writer to the same pipe (stderr, with `2>&1 |`) cannot cut a line of

@@ -139,8 +139,17 @@ func TestLogOutputCloseBounded(t *testing.T) {
 	pr, pw := io.Pipe()
 	o := newLogOutput(pw, 1<<10, noticeLine)
 	fmt.Fprintln(o, "never read")
-	if left := o.Close(time.Millisecond); left != int64(len("never read\n")) {
-		t.Errorf("Close with the output not read: %d bytes left, want %d", left, len("never read\n"))
+	waitWriting(t, o)
+	for range 200 { // 1 KiB waits; the rest is dropped
+		fmt.Fprintln(o, "0123456789")
+	}
+	if left := o.Close(time.Millisecond); left < int64(len("never read\n")) {
+		t.Errorf("Close with the output not read: %d bytes left, want at least %d", left, len("never read\n"))
+	}
+	// What the last words at the stop tell of: the lines dropped with no
+	// notice since, and since when the output was not read.
+	if dropped, since := o.unread(); dropped != 200-(1<<10)/11 || time.Since(since) < 0 || !since.Before(time.Now()) {
+		t.Errorf("unread: %d dropped since %v, want %d since the first write began", dropped, since, 200-(1<<10)/11)
 	}
 	pr.CloseWithError(errors.New("reader gone"))
 	<-o.done
