@@ -42,6 +42,13 @@ func benchCommand() *cli.Command {
 			if err := checkFlagRanges(c, benchRanges); err != nil {
 				return err
 			}
+			// What needs the agent as its own process is refused with
+			// --in-process, not left out without a word.
+			for _, name := range []string{"backlog", "memory-limit-mib"} {
+				if c.Bool("in-process") && c.IsSet(name) && (name != "backlog" || c.Int(name) > 0) {
+					return fmt.Errorf("--%s needs the agent as its own process: drop --in-process", name)
+				}
+			}
 			if c.Bool("in-process") {
 				stop, err := startCPUProfile(c.String("cpuprofile"))
 				if err != nil {

@@ -164,6 +164,14 @@ func parseRouteName(s string) (string, error) {
 // eventsBasePath is eventsSpoolPath's base file.
 func eventsBasePath(c *cli.Context) (string, error) {
 	if p := c.String("spool"); p != "" {
+		// The flags that find the spool listen uses are not used with
+		// it: typed beside it, they are a mistake (set by the
+		// environment, as for listen, they are not).
+		for _, name := range []string{"websocket-id", "subscription", "create", "events"} {
+			if c.IsSet(name) && envSource(c, name) == "" {
+				return "", fmt.Errorf("%s names the spool file, and --%s (which finds the spool a listen uses) is not used with it: give one or the other", flagLabel(c, "spool"), name)
+			}
+		}
 		return p, nil
 	}
 	var names []string

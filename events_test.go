@@ -760,3 +760,20 @@ func waitUntilListed(t *testing.T, path, state string, n int, within time.Durati
 		time.Sleep(5 * time.Millisecond) // polls a condition with a deadline
 	}
 }
+
+// TestEventsSpoolWithSourceFlags: --spool names the file, so a source flag
+// typed beside it (which would find another spool) is refused, not
+// silently ignored; one set by the environment, as for listen, is not in
+// the way (found by a black-box review).
+func TestEventsSpoolWithSourceFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	spoolBatch(t, path, func(*spool.Disk) {})
+	for _, args := range [][]string{{"--websocket-id", "5"}, {"--subscription", "call:5"}, {"--create", "--events", "call"}} {
+		_, err := runCLI(t, append([]string{"events", "list", "--spool", path}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "--spool names the spool file") {
+			t.Errorf("events list --spool with %v: %v, want it refused", args, err)
+		}
+	}
+	t.Setenv("DIALPAD_WEBSOCKET_ID", "5")
+	mustContain(t, mustCLI(t, "events", "list", "--spool", path), "no pending, dead or delivered events")
+}

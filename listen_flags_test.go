@@ -257,6 +257,10 @@ func TestBenchAndSoakRefuseBadFlagValues(t *testing.T) {
 		{[]string{"soak", "--fault-every", "0"}, "--fault-every 0s: want more than 0"},
 		{[]string{"soak", "--ping-interval", "0"}, "--ping-interval 0s: want more than 0"},
 		{[]string{"soak", "--pong-wait", "-1s"}, "--pong-wait -1s: want more than 0"},
+		// Flags that would do nothing are refused, not ignored.
+		{[]string{"bench", "--in-process", "--backlog", "1000"}, "--backlog needs the agent as its own process: drop --in-process"},
+		{[]string{"bench", "--in-process", "--memory-limit-mib", "40"}, "--memory-limit-mib needs the agent as its own process: drop --in-process"},
+		{[]string{"soak", "--fault-every", "100ms"}, "--fault-every spaces the faults of --faults: add --faults"},
 		{[]string{"soak", "--ping-interval", "300ms"}, "--ping-interval 300ms: want less than --pong-wait (300ms)"},
 		// emulator already refused it; soak says the same.
 		{[]string{"emulator", "--token-ttl", "0"}, "--token-ttl 0s: want 100ms or more (Dialpad's is 1h)"},

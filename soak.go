@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,9 @@ func soakCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if err := checkSoakFlags(c); err != nil {
 				return err
+			}
+			if c.IsSet("fault-every") && !c.Bool("faults") {
+				return errors.New("--fault-every spaces the faults of --faults: add --faults")
 			}
 			var agentLog io.Writer
 			if c.Bool("agent-log") {
