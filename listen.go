@@ -514,11 +514,14 @@ func routeError(forwardTo string, r routeOptions, err error) error {
 			route += " (route " + r.Name + ")"
 		}
 	}
+	// A header's error is said without forward's own prefix: the flag
+	// names it.
+	header := strings.TrimPrefix(err.Error(), forward.ErrHeaders.Error()+": ")
 	switch {
 	case errors.Is(err, forward.ErrHeaders) && r.Name == "default":
-		return fmt.Errorf("--header: %w", err)
+		return fmt.Errorf("--header: %s", header)
 	case errors.Is(err, forward.ErrHeaders):
-		return fmt.Errorf("%s: --header or --route-header: %w", route, err)
+		return fmt.Errorf("%s: --header or --route-header: %s", route, header)
 	case r.Name == "default":
 		return fmt.Errorf("%s: %w", forwardTo, err)
 	}
