@@ -20,6 +20,13 @@ func doctorCommand() *cli.Command {
 			if err := checkNotEmpty(c, doctorNotEmpty...); err != nil {
 				return err
 			}
+			// A handler URL listen would refuse is said so, as listen says
+			// it, not checked as a handler that is down.
+			if to := c.String("forward-to"); to != "" {
+				if err := checkHandlerURL(to); err != nil {
+					return fmt.Errorf("%s: %w", flagLabel(c, "forward-to"), err)
+				}
+			}
 			client, cfg, err := newClient(c)
 			if err != nil {
 				return err

@@ -55,3 +55,22 @@ func TestDoctor(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorRefusesBadHandlerURL: a --forward-to that listen would refuse
+// (not http or https, a port out of range) is refused as listen refuses
+// it, not reported as a handler to start (found by a black-box review).
+func TestDoctorRefusesBadHandlerURL(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for to, want := range map[string]string{
+		"ftp://127.0.0.1/hook":        "--forward-to: not an absolute http or https URL",
+		"http://127.0.0.1:99999/hook": "--forward-to: port 99999: want 1 to 65535",
+	} {
+		_, err := runCmd(t, "doctor", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--forward-to", to)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("doctor --forward-to %s: %v, want %q", to, err, want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("a bad --forward-to made %d REST calls: %v", len(calls), calls)
+	}
+}
