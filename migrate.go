@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -36,11 +37,11 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			client, _, err := newClient(c)
+			client, cfg, err := newClient(c)
 			if err != nil {
 				return err
 			}
-			m, err := migrate.New(migrate.Config{Client: client})
+			m, err := migrate.New(migrate.Config{Client: client, APIBase: cfg.BaseURL})
 			if err != nil {
 				return err
 			}
@@ -48,18 +49,18 @@ func migrateCommand() *cli.Command {
 			case c.Bool("rollback") && c.IsSet("from-webhook"):
 				return errors.New("migrate: pass --from-webhook or --rollback, not both")
 			case c.Bool("rollback"):
-				return withFix(runRollback(c, m, recordPath))
+				return migrateFix(runRollback(c, m, recordPath), "it was deleted since the migration, or the record is not of this account")
 			case c.Int64("from-webhook") <= 0:
 				return errors.New("migrate: pass --from-webhook ID (see `webhooks list`), or --rollback")
 			}
-			return withFix(runMigrate(c, m, recordPath))
+			return migrateFix(runMigrate(c, m, recordPath), "check the id with `webhooks list` (`websockets list` for --websocket-id), and --env or --api-base")
 		},
 	}
 }
 
 func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	if _, err := os.Stat(recordPath); !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("migrate: a rollback record exists at %s: run `migrate --rollback` first, or pass another --record", recordPath)
+		return fmt.Errorf("migrate: a rollback record exists at %s: run `%s` first, or pass another --record", recordPath, rollbackLine(c))
 	}
 	p, err := m.Plan(c.Context, dialpad.ID(c.Int64("from-webhook")), dialpad.ID(c.Int64("websocket-id")))
 	if err != nil {
@@ -79,7 +80,7 @@ func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	}
 	rec, err := m.Apply(c.Context, p, func(r migrate.Record) error { return migrate.SaveRecord(recordPath, r) })
 	if rec.WebsocketID != 0 {
-		fmt.Fprintf(w, "rollback record: %s (undo with `dialpad-tunnel migrate --rollback`)\n", recordPath)
+		fmt.Fprintf(w, "rollback record: %s (undo with `%s`)\n", recordPath, rollbackLine(c))
 	}
 	if err != nil {
 		return err
@@ -146,10 +147,14 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	if err != nil {
 		return err
 	}
+	if rec, err = checkRecordAPI(c, m, rec, recordPath); err != nil {
+		return err
+	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "roll back the migration of webhook %s (record %s, %s):\n", rec.WebhookID, recordPath, rec.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "roll back the migration of webhook %s (record %s, %s); a subscription no longer on websocket %s is left as it is:\n",
+		rec.WebhookID, recordPath, rec.CreatedAt.Format(time.RFC3339), rec.WebsocketID)
 	for _, s := range rec.Subscriptions {
-		fmt.Fprintf(w, "  restore  %s: endpoint → webhook %s\n", s, s.EndpointID)
+		fmt.Fprintf(w, "  restore  %s: endpoint websocket %s → webhook %s\n", s, rec.WebsocketID, s.EndpointID)
 	}
 	if rec.WebsocketCreated {
 		fmt.Fprintf(w, "  delete   websocket %s (created by migrate), once nothing uses it\n", rec.WebsocketID)
@@ -160,7 +165,18 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	}
 	res, err := m.Rollback(c.Context, rec)
 	if err != nil {
-		return fmt.Errorf("%w\n  the record is kept at %s: fix the cause and run `migrate --rollback` again", err, recordPath)
+		if len(res.Restored) > 0 {
+			fmt.Fprintf(w, "restored %d subscription(s)\n", len(res.Restored))
+		}
+		if res.KeptBecause != "" {
+			fmt.Fprintf(w, "kept websocket %s: %s\n", rec.WebsocketID, res.KeptBecause)
+		}
+		again := "fix the cause and run `" + rollbackLine(c) + "` again"
+		if len(res.Skipped) > 0 {
+			again = "a subscription left as it is was re-pointed since the migration (or the record is not of this account): " +
+				"move it back yourself if it should be, then run `" + rollbackLine(c) + "` again, or remove the record"
+		}
+		return fmt.Errorf("%w\n  the record is kept at %s: %s", err, recordPath, again)
 	}
 	fmt.Fprintf(w, "restored %d subscription(s); all %d match the record\n", len(res.Restored), len(rec.Subscriptions))
 	switch {
@@ -175,4 +191,66 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	}
 	fmt.Fprintf(w, "record moved to %s\n", done)
 	return nil
+}
+
+// checkRecordAPI refuses a record of another API than the one the command
+// talks to, naming both. A record written before records named their API
+// is taken only when the API was chosen on purpose (--env or --api-base,
+// as a flag or from the environment): the default, production, is
+// exactly the silent choice that rolled back a record on the wrong
+// account. That record is then saved with the API, unless in a dry run,
+// so a run again needs no flag.
+func checkRecordAPI(c *cli.Context, m *migrate.Migrator, rec migrate.Record, recordPath string) (migrate.Record, error) {
+	err := m.CheckRecord(rec)
+	switch {
+	case err == nil:
+		return rec, nil
+	case !errors.Is(err, migrate.ErrNoAPIBase):
+		return rec, fmt.Errorf("%w: roll it back there with `%s %s`, or pass another --record", err, rollbackWithRecord(c), apiFlagFor(rec.APIBase))
+	case len(apiChoice(c)) == 0:
+		return rec, fmt.Errorf("%w: pass the --env or --api-base the migration was made with (--env production for Dialpad itself), so that it is not rolled back on another account", err)
+	}
+	rec.APIBase = m.APIBase()
+	if c.Bool("dry-run") {
+		return rec, nil
+	}
+	if err := migrate.SaveRecord(recordPath, rec); err != nil {
+		return rec, fmt.Errorf("migrate: rollback record %s: add the API: %w", recordPath, err)
+	}
+	return rec, nil
+}
+
+// apiFlagFor is the flag that selects the API base.
+func apiFlagFor(base string) string {
+	switch base {
+	case dialpad.ProductionBase:
+		return "--env production"
+	case dialpad.SandboxBase:
+		return "--env sandbox"
+	}
+	return "--api-base " + shellQuote(base)
+}
+
+// rollbackLine is the command that rolls back this command's migration:
+// with its --record, --env and --api-base (never the key).
+func rollbackLine(c *cli.Context) string {
+	return strings.Join(append([]string{rollbackWithRecord(c)}, apiChoice(c)...), " ")
+}
+
+// rollbackWithRecord is `migrate --rollback` with the --record c was given.
+func rollbackWithRecord(c *cli.Context) string {
+	if c.IsSet("record") {
+		return "dialpad-tunnel migrate --rollback --record " + shellQuote(c.String("record"))
+	}
+	return "dialpad-tunnel migrate --rollback"
+}
+
+// migrateFix is withFix with notFound as the hint for a missing object:
+// withFix's suggests --type, which migrate has not.
+func migrateFix(err error, notFound string) error {
+	var api *dialpad.APIError
+	if errors.As(err, &api) && api.Status == http.StatusNotFound {
+		return fmt.Errorf("%w\n  no such object on this account: %s", err, notFound)
+	}
+	return withFix(err)
 }

@@ -14,6 +14,9 @@ import (
 type Config struct {
 	// Client talks to Dialpad; required.
 	Client *dialpad.Client
+	// APIBase is the API Client talks to (its BaseURL); required. Apply
+	// writes it in the record, and Rollback refuses a record of another.
+	APIBase string
 	// Logger receives a line per write; default discard.
 	Logger *slog.Logger
 }
@@ -25,14 +28,20 @@ type Migrator struct {
 
 // New validates cfg and returns a Migrator.
 func New(cfg Config) (*Migrator, error) {
-	if cfg.Client == nil {
+	switch {
+	case cfg.Client == nil:
 		return nil, errors.New("migrate: config: Client is required")
+	case cfg.APIBase == "":
+		return nil, errors.New("migrate: config: APIBase is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Migrator{cfg: cfg}, nil
 }
+
+// APIBase is the API m talks to, as configured.
+func (m *Migrator) APIBase() string { return m.cfg.APIBase }
 
 // Plan is what a migration will change. It holds the webhook's secret
 // unexported: printing a Plan never shows it.
@@ -111,11 +120,17 @@ var ErrNothingToMigrate = errors.New("nothing to migrate")
 // Record is the rollback record of one migration: everything Rollback needs
 // to restore the subscriptions exactly. It holds no secret.
 type Record struct {
-	Version          int        `json:"version"`
-	CreatedAt        time.Time  `json:"created_at"`
-	WebhookID        dialpad.ID `json:"webhook_id"`
-	WebsocketID      dialpad.ID `json:"websocket_id"`
-	WebsocketCreated bool       `json:"websocket_created"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	// APIBase is the API the ids belong to, as setup's state file says; a
+	// record is never rolled back against another. Records written before
+	// it was added have none (see Migrator.CheckRecord).
+	APIBase     string     `json:"api_base"`
+	WebhookID   dialpad.ID `json:"webhook_id"`
+	WebsocketID dialpad.ID `json:"websocket_id"`
+	// WebsocketCreated is true when the migration created the websocket
+	// (rather than reusing one): only then does Rollback delete it.
+	WebsocketCreated bool `json:"websocket_created"`
 	// Subscriptions are the moved subscriptions as they were before.
 	Subscriptions []Snapshot `json:"subscriptions"`
 }
@@ -131,7 +146,7 @@ func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (
 		return Record{}, fmt.Errorf("migrate: no subscription delivers to webhook %s: %w, nothing changed", p.WebhookID, ErrNothingToMigrate)
 	}
 	c := m.cfg.Client
-	rec := Record{Version: 1, CreatedAt: time.Now().UTC(), WebhookID: p.WebhookID, WebsocketID: p.WebsocketID, Subscriptions: p.Subscriptions}
+	rec := Record{Version: 1, CreatedAt: time.Now().UTC(), APIBase: m.cfg.APIBase, WebhookID: p.WebhookID, WebsocketID: p.WebsocketID, Subscriptions: p.Subscriptions}
 	if rec.WebsocketID == 0 {
 		ws, err := c.CreateWebsocket(ctx, p.secret)
 		if err != nil {

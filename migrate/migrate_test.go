@@ -51,7 +51,7 @@ func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
 	wh := srv.AddWebhook("https://example.com/hook", "sec")
 	contact, _ := srv.AddSubscription("contact", wh, dialpadtest.SubscriptionOptions{ContactType: "local"})
 	call, _ := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{})
-	m, err := migrate.New(migrate.Config{Client: c})
+	m, err := migrate.New(migrate.Config{Client: c, APIBase: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestApplyWithNothingToMigrate(t *testing.T) {
 	if _, err := srv.AddSubscription("call", other, dialpadtest.SubscriptionOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := migrate.New(migrate.Config{Client: c})
+	m, err := migrate.New(migrate.Config{Client: c, APIBase: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

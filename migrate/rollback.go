@@ -14,20 +14,56 @@ import (
 // RollbackResult says what Rollback did.
 type RollbackResult struct {
 	// Restored are the subscriptions pointed back at the webhook; the others
-	// of the record already were.
+	// of the record already were, or were skipped.
 	Restored []Snapshot
+	// Skipped are the subscriptions that deliver neither to the websocket
+	// the migration set nor to the webhook, with what they deliver to now:
+	// someone re-pointed them since, or the record is not of this account.
+	// Rollback leaves them as they are.
+	Skipped []Skipped
 	// WebsocketDeleted is true when the websocket the migration created was
 	// deleted; KeptBecause says why it was not, when it was created.
 	WebsocketDeleted bool
 	KeptBecause      string
 }
 
-// Rollback points every subscription of rec back at its original endpoint
-// and checks that each is then exactly as recorded. A websocket the
-// migration created is deleted once no subscription uses it.
+// Skipped is a subscription Rollback left as it is.
+type Skipped struct {
+	Snapshot
+	// Now is what it delivers to, e.g. "websocket 1000".
+	Now string
+}
+
+// ErrNoAPIBase is wrapped by CheckRecord for a record written before
+// records named their API.
+var ErrNoAPIBase = errors.New("the record does not say which API it is for")
+
+// CheckRecord returns an error unless rec was written against m's API.
+// A record without APIBase gets one wrapping ErrNoAPIBase: the caller may
+// set rec.APIBase when the user has named the API the record is for.
+func (m *Migrator) CheckRecord(rec Record) error {
+	switch rec.APIBase {
+	case m.cfg.APIBase:
+		return nil
+	case "":
+		return fmt.Errorf("migrate: rollback record of webhook %s: %w (written by an older version)", rec.WebhookID, ErrNoAPIBase)
+	}
+	return fmt.Errorf("migrate: the rollback record of webhook %s belongs to %s, not %s", rec.WebhookID, rec.APIBase, m.cfg.APIBase)
+}
+
+// Rollback points back at the webhook every subscription of rec that still
+// delivers to the websocket the migration set, and checks that each is
+// then exactly as recorded. One that delivers to anything else is left as
+// it is and reported (in the result and the error): Rollback never moves a
+// subscription it did not move. A websocket the migration created is
+// deleted once no subscription uses it, and only when every subscription
+// of rec is back. A record of another API is refused (see CheckRecord).
 func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, error) {
-	c := m.cfg.Client
 	var res RollbackResult
+	if err := m.CheckRecord(rec); err != nil {
+		return res, err
+	}
+	c := m.cfg.Client
 	var errs []error
 	for _, before := range rec.Subscriptions {
 		cur, err := c.Subscription(ctx, before.Type, before.ID)
@@ -35,7 +71,10 @@ func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, er
 			errs = append(errs, fmt.Errorf("migrate: rollback: %w", err))
 			continue
 		}
-		if cur.EndpointID() != before.EndpointID {
+		switch {
+		case cur.Webhook != nil && cur.Webhook.ID == before.EndpointID && cur.Websocket == nil:
+			// Already back (or never moved: Apply failed on it).
+		case cur.Websocket != nil && cur.Websocket.ID == rec.WebsocketID:
 			cur, err = c.UpdateSubscription(ctx, before.Type, before.ID, repoint(before, before.EndpointID))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("migrate: rollback: %w", err))
@@ -43,12 +82,24 @@ func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, er
 			}
 			res.Restored = append(res.Restored, before)
 			m.cfg.Logger.Info("migrate: restored", "subscription", before.String(), "endpoint", before.EndpointID)
+		default:
+			now := cur.Endpoint()
+			if now == "" {
+				now = "no endpoint"
+			}
+			res.Skipped = append(res.Skipped, Skipped{Snapshot: before, Now: now})
+			errs = append(errs, fmt.Errorf("migrate: rollback: %s delivers to %s, not to websocket %s the migration set: left as it is", before, now, rec.WebsocketID))
+			continue
 		}
 		if d := before.Differences(SnapshotOf(before.Type, cur)); len(d) > 0 {
 			errs = append(errs, fmt.Errorf("migrate: rollback: %s differs from the record: %v", before, d))
 		}
 	}
-	if len(errs) > 0 || !rec.WebsocketCreated {
+	if !rec.WebsocketCreated {
+		return res, errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		res.KeptBecause = "not every subscription of the record is back on the webhook"
 		return res, errors.Join(errs...)
 	}
 	users, err := m.websocketUsers(ctx, rec.WebsocketID)
