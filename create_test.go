@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -141,6 +145,7 @@ func TestListenCreateErrors(t *testing.T) {
 		{createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--websocket-id", "5"), "drop --websocket-id"},
 		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--events", "fax"), "--events"},
 		{listenArgs(srv, 5, "http://127.0.0.1:1/", "--sms-direction", "inbound"), "--sms-direction needs --create"},
+		{createArgs(srv, "http://127.0.0.1:1/", "--events", "contact,call", "--target-type", "bogus", "--target-id", "1"), `--target-type "bogus": want one of callcenter,`},
 	} {
 		r := start(t, tc.args...)
 		if err := r.wait(t, 10*time.Second); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -151,9 +156,28 @@ func TestListenCreateErrors(t *testing.T) {
 		t.Errorf("usage errors made %d REST calls", n)
 	}
 
-	// The contact subscription is created, then Dialpad refuses the call one.
-	r := start(t, createArgs(srv, "http://127.0.0.1:1/", "--events", "contact,call", "--target-type", "bogus", "--target-id", "1")...)
-	err := r.wait(t, 10*time.Second)
+	// The contact subscription is created, then Dialpad refuses the call
+	// one (a front that answers for it as Dialpad does for a value it
+	// does not take).
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v2/subscriptions/call" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"code":400,"message":"invalid target_type \"office\""}}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	args := createArgs(srv, "http://127.0.0.1:1/", "--events", "contact,call", "--target-type", "office", "--target-id", "1")
+	args[2] = front.URL // --api-base
+	r := start(t, args...)
+	err = r.wait(t, 10*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "create call subscription: 400") || !strings.Contains(err.Error(), "invalid target_type") {
 		t.Fatalf("error %v, want the refused create with Dialpad's message", err)
 	}

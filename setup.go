@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ func setupCommand() *cli.Command {
 		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel setup --config examples/setup.yaml --dry-run\n" +
 			"DIALPAD_API_KEY=... dialpad-tunnel setup --config examples/setup.yaml",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "config", Usage: "setup file (YAML, see examples/setup.yaml)", Required: true, EnvVars: []string{"DIALPAD_SETUP_CONFIG"}},
+			&cli.StringFlag{Name: "config", Usage: "setup file (YAML, see examples/setup.yaml); required", EnvVars: []string{"DIALPAD_SETUP_CONFIG"}},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"},
 			&cli.StringFlag{Name: "state", Usage: "file of the ids setup manages (default $XDG_STATE_HOME/dialpad-tunnel/setup.json)", EnvVars: []string{"DIALPAD_SETUP_STATE"}},
 		}, apiFlags...),
@@ -29,6 +30,11 @@ func setupCommand() *cli.Command {
 func runSetup(c *cli.Context) error {
 	if err := checkNotEmpty(c, setupNotEmpty...); err != nil {
 		return err
+	}
+	if c.String("config") == "" {
+		// Checked here, not by the parser: its error comes after the whole
+		// help text.
+		return errors.New("setup: pass --config FILE, the setup file (YAML, see examples/setup.yaml), or set DIALPAD_SETUP_CONFIG")
 	}
 	file, err := setup.ParseFile(c.String("config"), os.Getenv)
 	if err != nil {
@@ -72,6 +78,9 @@ func runSetup(c *cli.Context) error {
 		return nil
 	}
 	st, err := s.Apply(c.Context, plan)
+	if u := (*setup.UnansweredCreate)(nil); errors.As(err, &u) {
+		return fmt.Errorf("%w\n  what was done is recorded in %s, but not this create: %s", err, statePath, unansweredHint(c, u))
+	}
 	if err != nil {
 		return fmt.Errorf("%w\n  what was done is recorded in %s: run setup again to finish", withFix(err), statePath)
 	}
@@ -80,6 +89,23 @@ func runSetup(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "listen with: %s\n", strings.Join(append(append([]string{"dialpad-tunnel listen --websocket-id " + st.WebsocketID.String()}, apiChoice(c)...), "--forward-to URL"), " "))
 	return nil
+}
+
+// unansweredHint says how to find the object of a create that got no
+// answer, and what to do with it, before setup runs again.
+func unansweredHint(c *cli.Context, u *setup.UnansweredCreate) string {
+	cmd := func(words ...string) string {
+		return "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, words...), apiChoice(c)...), " ") + "`"
+	}
+	if u.Type == "" {
+		return "before running setup again, look for it with " + cmd("websockets", "list") +
+			"; to keep one found there that nothing else uses, put its id in the setup file (websocket: id: ID), or delete it with " +
+			cmd("websockets", "delete", "ID")
+	}
+	t := string(u.Type)
+	return "before running setup again, look for it with " + cmd("subscriptions", "list", "--type", t) +
+		"; one found there that the state file does not name would be a second one after the next run: delete it with " +
+		cmd("subscriptions", "delete", "--type", t, "ID")
 }
 
 // stateFlag is the flag that names a file of the state directory instead:

@@ -156,6 +156,9 @@ func TestSetupDefaultStateAndErrors(t *testing.T) {
 		{"websocket: {}\nsubscriptions:\n  - type: call\n    direction: inbound\n", "direction does not apply to call"},
 		{"websocket: {}\nbogus: 1\n", "bogus"},
 		{"websocket:\n  secret_env: TEST_SETUP_UNSET_VAR\nsubscriptions: []\n", "TEST_SETUP_UNSET_VAR"},
+		{"subscriptions:\n  - type: call\n    call_states: [bogus]\n", `subscription 1 (call): call_states "bogus": want some of`},
+		{"subscriptions:\n  - type: call\n    target_type: planet\n    target_id: 5\n", `subscription 1 (call): target_type "planet": want one of`},
+		{"subscriptions:\n  - type: call\n---\nsubscriptions: []\n", "line 3: a second YAML document"},
 	} {
 		n := len(srv.RESTCalls())
 		_, err := apiCmd(t, srv, "setup", "--config", writeFile(t, dir, "bad.yaml", tc.yaml))

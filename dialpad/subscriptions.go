@@ -36,6 +36,14 @@ func CallStates() []string {
 		"ringing", "takeover", "transcription", "voicemail", "voicemail_uploaded"}
 }
 
+// TargetTypes are the values target_type may take in a call or SMS
+// subscription (with target_id): API.md §3's enum. Without a target the
+// subscription is company-wide.
+func TargetTypes() []string {
+	return []string{"callcenter", "callrouter", "channel", "coachinggroup", "coachingteam",
+		"department", "office", "room", "staffgroup", "unknown", "user"}
+}
+
 // ParseSubscriptionType parses a type name such as "call" or "agent_status"
 // (case-insensitive; "agent-status" is accepted too).
 func ParseSubscriptionType(s string) (SubscriptionType, error) {

@@ -2,13 +2,51 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
+
+// UnansweredCreate is Apply's error for a create that got no answer (a
+// timeout, a lost connection): Dialpad may have carried it out all the
+// same, so the object may exist without being in the state file, and a
+// second run would create another. Apply does not look for it itself:
+// neither a websocket nor a subscription carries anything that tells
+// setup's from another one with the same settings (an unsigned websocket
+// has no field at all), so a guess could adopt someone else's.
+type UnansweredCreate struct {
+	// Type is the subscription's type; "" for the websocket.
+	Type dialpad.SubscriptionType
+	// Key is the subscription's name in the file; "" for the websocket.
+	Key string
+	// Err is the client's error: a timeout, a cancel, a lost connection.
+	Err error
+}
+
+// Error says what was created and that it may exist.
+func (e *UnansweredCreate) Error() string {
+	return "setup: " + e.Err.Error() + " (no answer came, so it may have been created all the same)"
+}
+
+// Unwrap returns Err.
+func (e *UnansweredCreate) Unwrap() error { return e.Err }
+
+// createErr wraps the error of a create of a's object: one that is not an
+// answer from Dialpad (an *APIError) may have been carried out.
+func createErr(a Action, err error) error {
+	var api *dialpad.APIError
+	if errors.As(err, &api) {
+		return fmt.Errorf("setup: %w", err)
+	}
+	return &UnansweredCreate{Type: a.Type, Key: a.Key, Err: err}
+}
 
 // Apply carries out p in order. The state file is saved after every write,
 // so an interrupted run resumes without creating duplicates. Creating
-// requests are never retried (the dialpad client's rule). It returns the
+// requests are never retried (the dialpad client's rule); one that got no
+// answer ends Apply with an *UnansweredCreate. It returns the
 // state as saved last.
 func (s *Setup) Apply(ctx context.Context, p Plan) (State, error) {
 	st := p.state
@@ -45,7 +83,7 @@ func (s *Setup) apply(ctx context.Context, st *State, a Action) (wrote bool, err
 		case Create:
 			ws, err := c.CreateWebsocket(ctx, a.secret)
 			if err != nil {
-				return false, fmt.Errorf("setup: %w", err)
+				return false, createErr(a, err)
 			}
 			s.cfg.Logger.Info("setup: created", "websocket", ws)
 			st.WebsocketID = ws.ID
@@ -85,7 +123,7 @@ func (s *Setup) apply(ctx context.Context, st *State, a Action) (wrote bool, err
 	}
 	sub, err := c.CreateSubscription(ctx, a.Type, a.spec.Request(st.WebsocketID))
 	if err != nil {
-		return a.Kind == Replace, fmt.Errorf("setup: %w", err)
+		return a.Kind == Replace, createErr(a, err)
 	}
 	s.cfg.Logger.Info("setup: created", "subscription", a.Key, "type", a.Type, "id", sub.ID)
 	st.Subscriptions[a.Key] = ManagedSubscription{Type: a.Type, ID: sub.ID}

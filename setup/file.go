@@ -131,7 +131,8 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 }
 
 // Normalize checks that every set field applies to s.Type, checks the
-// enums and fills the defaults: enabled true, call_states [all], direction
+// enums (call_states against dialpad.CallStates, target_type against
+// dialpad.TargetTypes) and fills the defaults: enabled true, call_states [all], direction
 // all, agent_type callcenter, contact_type shared.
 func (s *SubscriptionSpec) Normalize() error {
 	t := s.Type
@@ -151,6 +152,8 @@ func (s *SubscriptionSpec) Normalize() error {
 		bad("delivery_status", s.DeliveryStatus, dialpad.SMS),
 		bad("agent_type", s.AgentType != "", dialpad.AgentStatus),
 		bad("contact_type", s.ContactType != "", dialpad.Contact),
+		allOf("call_states", s.CallStates, dialpad.CallStates()),
+		oneOf("target_type", s.TargetType, dialpad.TargetTypes()...),
 		oneOf("direction", s.Direction, "all", "inbound", "outbound"),
 		oneOf("agent_type", s.AgentType, "callcenter"),
 		oneOf("contact_type", s.ContactType, "local", "shared"),
@@ -183,6 +186,16 @@ func (s *SubscriptionSpec) Normalize() error {
 func oneOf(field, v string, allowed ...string) error {
 	if v != "" && !slices.Contains(allowed, v) {
 		return fmt.Errorf("%s %q: want one of %s", field, v, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// allOf checks every value of the list field against allowed.
+func allOf(field string, vs, allowed []string) error {
+	for _, v := range vs {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf("%s %q: want some of %s", field, v, strings.Join(allowed, ", "))
+		}
 	}
 	return nil
 }

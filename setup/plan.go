@@ -83,7 +83,8 @@ type Config struct {
 	Client *dialpad.Client
 	// APIBase names the API in the state file; required.
 	APIBase string
-	// StatePath is the state file; required.
+	// StatePath is the state file; required. A symbolic link is followed
+	// (see RealStatePath): the file it names is locked and written.
 	StatePath string
 	// Logger receives a line per write; default discard.
 	Logger *slog.Logger
@@ -111,6 +112,11 @@ func New(cfg Config) (*Setup, error) {
 	case cfg.StatePath == "":
 		return nil, errors.New("setup: config: StatePath is required")
 	}
+	real, err := RealStatePath(cfg.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.StatePath = real
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -27,6 +27,9 @@ func TestParse(t *testing.T) {
 		{"subscriptions not a list", "subscriptions:\n  type: call\n", "line 2: subscriptions must be a list"},
 		{"subscriptions left empty", "websocket: {secret_env: SECRET}\nsubscriptions:\n", `line 2: subscriptions has no list under it: write "subscriptions: []" for none`},
 		{"both secrets", "websocket: {secret: a, secret_env: SECRET}\nsubscriptions: []", "not both"},
+		{"unknown call state", "subscriptions:\n  - type: call\n    call_states: [hangup, bogus]\n", `subscription 1 (call): call_states "bogus": want some of admin, admin_recording,`},
+		{"unknown target type", "subscriptions:\n  - type: sms\n    target_type: planet\n    target_id: 5\n", `subscription 1 (sms): target_type "planet": want one of callcenter, callrouter,`},
+		{"second document", "subscriptions:\n  - type: call\n---\nsubscriptions: []\n", "line 3: a second YAML document (after ---): a setup file is one document"},
 		{"unset env", "websocket: {secret_env: NOPE}\nsubscriptions: []", "NOPE"},
 		{"bad type", "subscriptions: [{type: fax}]", "fax"},
 		{"field of another type", "subscriptions: [{type: sms, call_states: [all]}]", "call_states does not apply to sms"},
@@ -62,6 +65,20 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseAcceptsKnownEnumsAndAnEmptySecondDocument: the call states
+// and target types Dialpad knows pass; a trailing "---" ignores nothing and
+// is accepted.
+func TestParseAcceptsKnownEnumsAndAnEmptySecondDocument(t *testing.T) {
+	for _, yaml := range []string{
+		"subscriptions:\n  - type: call\n    call_states: [hangup, voicemail_uploaded]\n    target_type: office\n    target_id: 5\n",
+		"subscriptions:\n  - type: sms\n    target_type: user\n    target_id: 5\n---\n",
+	} {
+		if f, err := setup.Parse([]byte(yaml), nil); err != nil || len(f.Subscriptions) != 1 {
+			t.Errorf("%q: %+v, %v; want accepted", yaml, f, err)
+		}
+	}
+}
+
 // TestParseTopLevelMerge: subscriptions brought by a top-level merge key
 // (<<) are declared: the file is not refused as declaring nothing.
 func TestParseTopLevelMerge(t *testing.T) {
@@ -79,7 +96,7 @@ func TestParseTopLevelMerge(t *testing.T) {
 func TestParseRefusesAFileThatDeclaresNothing(t *testing.T) {
 	for _, yaml := range []string{"", "\n\n", "# websocket:\n#   secret_env: S\n", "---\n", "~\n", "websocket:\n"} {
 		_, err := setup.Parse([]byte(yaml), nil)
-		if !errors.Is(err, setup.ErrNothingDeclared) || !strings.Contains(err.Error(), `write "subscriptions: []"`) {
+		if !errors.Is(err, setup.ErrNothingDeclared) || !strings.Contains(err.Error(), `keep your websocket: block as it is and write "subscriptions: []"`) {
 			t.Errorf("%q: error %v, want ErrNothingDeclared with the explicit way", yaml, err)
 		}
 	}

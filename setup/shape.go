@@ -1,8 +1,10 @@
 package setup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,10 +16,11 @@ import (
 // websocket nor subscriptions: an empty or comment-only file, /dev/null, or
 // the wrong file. Applying it would delete every subscription setup manages
 // and remove the websocket's secret, so it is refused; `subscriptions: []`
-// asks for that explicitly.
+// beside the websocket: block asks for the deletes explicitly (without that
+// block, the secret is removed too).
 var ErrNothingDeclared = errors.New(`no websocket: or subscriptions: key (an empty file, only comments, or the wrong file?); ` +
 	`refused, because applying it would delete every subscription setup manages and remove the websocket's secret. ` +
-	`To delete them all on purpose, write "subscriptions: []"`)
+	`To delete them all on purpose, keep your websocket: block as it is and write "subscriptions: []"`)
 
 // The keys a setup file allows at each level, from the yaml tags, so they
 // cannot drift from the structs.
@@ -45,8 +48,24 @@ func yamlKeys(v any) []string {
 // types. A file that declares nothing wraps ErrNothingDeclared.
 func checkShape(data []byte) error {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return err
+	}
+	// The decoder reads the first document only: a second one would be
+	// ignored without a word. An empty one (a trailing ---) ignores nothing.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if len(next.Content) > 0 && !isNull(next.Content[0]) {
+			return fmt.Errorf("line %d: a second YAML document (after ---): a setup file is one document; merge them into one, or remove the one you do not mean", next.Line)
+		}
 	}
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		return ErrNothingDeclared

@@ -58,9 +58,8 @@ type SubscriptionOptions struct {
 var eventTypes = []string{"call", "sms", "agent_status", "contact", "changelog"}
 
 var (
-	callStates  = dialpad.CallStates()
-	targetTypes = []string{"callcenter", "callrouter", "channel", "coachinggroup", "coachingteam",
-		"department", "office", "room", "staffgroup", "unknown", "user"}
+	callStates   = dialpad.CallStates()
+	targetTypes  = dialpad.TargetTypes()
 	directions   = []string{"all", "inbound", "outbound"}
 	agentTypes   = []string{"callcenter"}
 	contactTypes = []string{"local", "shared"}

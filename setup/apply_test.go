@@ -1,0 +1,108 @@
+package setup_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
+)
+
+// losingProxy forwards every request to srv, but drops the connection
+// instead of answering a POST to path: the create reaches Dialpad and is
+// carried out, and its answer never comes back (a slow proxy, a timeout).
+func losingProxy(t *testing.T, srv *dialpadtest.Server, path string) string {
+	t.Helper()
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == path {
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			panic(http.ErrAbortHandler) // closes the connection, unanswered
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy.URL
+}
+
+// TestApplyUnansweredCreate: a create that got no answer is reported as one
+// that may have happened (an UnansweredCreate naming the object), not as a
+// failure a second run finishes; a create Dialpad refused is not.
+func TestApplyUnansweredCreate(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		typ  dialpad.SubscriptionType
+		key  string
+	}{
+		{"/api/v2/websockets", "", ""},
+		{"/api/v2/subscriptions/sms", dialpad.SMS, "texts"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			srv, err := dialpadtest.NewServer(dialpadtest.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			base := losingProxy(t, srv, tc.path)
+			c, err := dialpad.New(dialpad.Config{BaseURL: base, APIKey: srv.APIKey(), MaxRetries: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := setup.Parse([]byte("subscriptions: [{type: call}, {type: sms, name: texts}]"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := setup.New(setup.Config{Client: c, APIBase: base, StatePath: filepath.Join(t.TempDir(), "state.json")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			p, err := s.Plan(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Apply(ctx, p)
+			var u *setup.UnansweredCreate
+			if !errors.As(err, &u) || u.Type != tc.typ || u.Key != tc.key || !strings.HasSuffix(err.Error(), "(no answer came, so it may have been created all the same)") {
+				t.Fatalf("apply: %v (%#v), want an UnansweredCreate of %q %q", err, u, tc.typ, tc.key)
+			}
+			// It was created indeed: the message is not a false alarm.
+			check, _ := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
+			wss, _ := check.ListWebsockets(ctx)
+			subs, _ := check.ListSubscriptions(ctx, dialpad.SMS)
+			if len(wss) != 1 || tc.typ == dialpad.SMS && len(subs) != 1 {
+				t.Errorf("upstream: %d websockets, %d sms subscriptions", len(wss), len(subs))
+			}
+		})
+	}
+
+	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, _ := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey(), MaxRetries: -1})
+	s, _ := setup.New(setup.Config{Client: c, APIBase: srv.URL(), StatePath: filepath.Join(t.TempDir(), "state.json")})
+	f, _ := setup.Parse([]byte("subscriptions: []"), nil)
+	p, err := s.Plan(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNextREST(1, http.StatusServiceUnavailable, 0)
+	var u *setup.UnansweredCreate
+	if _, err := s.Apply(context.Background(), p); err == nil || errors.As(err, &u) {
+		t.Errorf("a refused create: %v, want an error that is no UnansweredCreate", err)
+	}
+}
