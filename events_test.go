@@ -287,7 +287,9 @@ func TestEventsReplayOlderThanMaxAge(t *testing.T) {
 	status.Store(http.StatusBadRequest)
 	h := newHook(t, func(int) int { return int(status.Load()) })
 	path := filepath.Join(t.TempDir(), "events.spool")
-	const maxAge = 300 * time.Millisecond
+	// Long enough for the second listen to start and deliver within it
+	// of the replay on a loaded machine (300ms was not, now and then).
+	const maxAge = 2 * time.Second
 	args := listenArgs(srv, wsID, h.URL, "--spool", path, "--max-age", maxAge.String())
 
 	r := start(t, args...)
