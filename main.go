@@ -53,9 +53,10 @@ func main() {
 			os.Exit(ec.ExitCode())
 		}
 		// A command a stop signal cut short (an events replay waiting for
-		// its answer) exits as a shell expects: 128 + the signal.
+		// its answer) exits as a shell expects: 128 + the signal. An error
+		// of its own met while it stopped (a full disk) is still 1.
 		var sr signalReceived
-		if errors.As(context.Cause(ctx), &sr) {
+		if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sr) {
 			if s, ok := sr.sig.(syscall.Signal); ok {
 				os.Exit(128 + int(s))
 			}
