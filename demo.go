@@ -23,7 +23,7 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "rate", Value: 25, Usage: "events per second"},
 			&cli.StringFlag{Name: "secret", Value: "demo_secret", Usage: "websocket secret: events travel as HS256 JWTs the handler verifies; empty for plain JSON"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 4 * time.Second, Usage: "lifetime of the fake's websocket tokens (Dialpad: 1h); short to show rotations"},
-		}, logFlags...),
+		}, logFlags()...),
 		Action: func(c *cli.Context) error {
 			switch {
 			case c.Duration("duration") <= 0:

@@ -15,7 +15,7 @@ func doctorCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.Int64Flag{Name: "websocket-id", Usage: "websocket to check", DefaultText: "the first one listed", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 			&cli.StringFlag{Name: "forward-to", Usage: "handler URL to check", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
-		}, apiFlags...),
+		}, apiFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := checkNotEmpty(c, doctorNotEmpty...); err != nil {
 				return err

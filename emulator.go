@@ -28,7 +28,7 @@ func emulatorCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-key", Usage: "API key the emulator accepts (default: a random test key, printed)", EnvVars: []string{"DIALPAD_EMULATOR_API_KEY"}},
 			&cli.StringFlag{Name: "secret", Usage: "secret of the websocket it creates: events become HS256 JWTs"},
 			&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of websocket tokens (Dialpad: 1h)"},
-		}, logFlags...),
+		}, logFlags()...),
 		Action: func(c *cli.Context) error {
 			if ttl := c.Duration("token-ttl"); ttl < 100*time.Millisecond {
 				return fmt.Errorf("--token-ttl %s: want 100ms or more (Dialpad's is 1h)", ttl)

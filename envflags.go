@@ -14,6 +14,20 @@ import (
 // from one its environment variable set.
 type typedFlags struct{}
 
+// typedFlag reports whether c's flag name was given on the command line
+// (see typedFlags): c.IsSet also counts its environment variable, and the
+// flags of a command, package-level values, remember an earlier run in
+// the same process.
+func typedFlag(c *cli.Context, name string) bool {
+	typed, _ := c.Context.Value(typedFlags{}).(map[string]bool)
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return typed[f.Names()[0]]
+		}
+	}
+	return false
+}
+
 // envSource is the environment variable that gave c's flag name its
 // value: the first of its EnvVars that is set (as the parser reads them),
 // when the flag was not given on the command line; else "".

@@ -20,14 +20,19 @@ import (
 
 // spoolFlags choose the spool file of the events commands the way listen
 // chooses it: --spool, else the default file of the sources (or of
-// --create --events), then the file of --route NAME next to it.
-var spoolFlags = []cli.Flag{
-	&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription or --create --events, and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
-	&cli.Int64Flag{Name: "websocket-id", Usage: "the --websocket-id listen runs with", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
-	&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
-	&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of listen --create --events …"},
-	&cli.StringSliceFlag{Name: "events", Usage: "with --create: the --events listen --create runs with, e.g. call,sms"},
-	&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for a second call route): the spool's name with .NAME before its extension"},
+// --create --events), then the file of --route NAME next to it. Each
+// call makes new flags, as for every shared flag list: a flag keeps what
+// a run set it to, so a second run in one process (the tests) would
+// inherit it.
+func spoolFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "spool", Usage: "spool file (default: the one listen uses with the same --websocket-id/--subscription or --create --events, and --env/--api-base, or the only one there is)", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
+		&cli.Int64Flag{Name: "websocket-id", Usage: "the --websocket-id listen runs with", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
+		&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
+		&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of listen --create --events …"},
+		&cli.StringSliceFlag{Name: "events", Usage: "with --create: the --events listen --create runs with, e.g. call,sms"},
+		&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for a second call route): the spool's name with .NAME before its extension"},
+	}
 }
 
 func eventsCommand() *cli.Command {
@@ -78,7 +83,7 @@ type eventsAction func(c *cli.Context, path string) error
 // eventsSub wraps action with the spool flags and the spool file's lookup.
 // The API flags only locate the default spool: no API key is needed.
 func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAction, description string) *cli.Command {
-	all := append(append(append([]cli.Flag{}, flags...), spoolFlags...), apiFlags...)
+	all := append(append(append([]cli.Flag{}, flags...), spoolFlags()...), apiFlags()...)
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all, Description: description,
 		Action: func(c *cli.Context) error {
@@ -168,7 +173,7 @@ func eventsBasePath(c *cli.Context) (string, error) {
 		// it: typed beside it, they are a mistake (set by the
 		// environment, as for listen, they are not).
 		for _, name := range []string{"websocket-id", "subscription", "create", "events"} {
-			if c.IsSet(name) && envSource(c, name) == "" {
+			if typedFlag(c, name) {
 				return "", fmt.Errorf("%s names the spool file, and --%s (which finds the spool a listen uses) is not used with it: give one or the other", flagLabel(c, "spool"), name)
 			}
 		}

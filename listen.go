@@ -25,10 +25,12 @@ import (
 )
 
 // apiFlags name the Dialpad account and API to talk to.
-var apiFlags = []cli.Flag{
-	&cli.StringFlag{Name: "api-key", Usage: "Dialpad API key (never printed)", EnvVars: []string{"DIALPAD_API_KEY"}},
-	&cli.StringFlag{Name: "env", Value: "production", Usage: "production or sandbox: picks the documented API base URL", EnvVars: []string{"DIALPAD_ENV"}},
-	&cli.StringFlag{Name: "api-base", Usage: "API base URL, overrides --env (e.g. the emulator's http://127.0.0.1:8089)", EnvVars: []string{"DIALPAD_API_BASE"}},
+func apiFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api-key", Usage: "Dialpad API key (never printed)", EnvVars: []string{"DIALPAD_API_KEY"}},
+		&cli.StringFlag{Name: "env", Value: "production", Usage: "production or sandbox: picks the documented API base URL", EnvVars: []string{"DIALPAD_ENV"}},
+		&cli.StringFlag{Name: "api-base", Usage: "API base URL, overrides --env (e.g. the emulator's http://127.0.0.1:8089)", EnvVars: []string{"DIALPAD_API_BASE"}},
+	}
 }
 
 func listenCommand() *cli.Command {
@@ -59,13 +61,13 @@ func listenCommand() *cli.Command {
 		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for events show and events replay (0: none)"},
 		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "delivered events are kept at most this long"},
 		&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the run to this file (go tool pprof); for bench --cpuprofile"},
-	}, apiFlags...)
+	}, apiFlags()...)
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "listen to a Dialpad websocket (or subscriptions) and forward every event to --forward-to",
 		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel listen --websocket-id 1234 --forward-to http://localhost:3000/webhooks\n" +
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
-		Flags: append(append(append(flags, logFlags...), createFlags()...), routeFlags()...),
+		Flags: append(append(append(flags, logFlags()...), createFlags()...), routeFlags()...),
 		Action: func(c *cli.Context) error {
 			// A closed stdout or stderr (`listen | head -1`, a log shipper
 			// that died) would kill the process by SIGPIPE at its next log

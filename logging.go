@@ -13,10 +13,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-var logFlags = []cli.Flag{
-	&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (one human line per event) or json (one JSON object per line)", EnvVars: []string{"DIALPAD_TUNNEL_LOG_FORMAT"}},
-	&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"DIALPAD_TUNNEL_LOG_LEVEL"}},
-	&cli.IntFlag{Name: "log-buffer-bytes", Value: logBufferBytes, Hidden: true, Usage: "bytes of log lines that wait for an output not read before lines are dropped; for tests"},
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (one human line per event) or json (one JSON object per line)", EnvVars: []string{"DIALPAD_TUNNEL_LOG_FORMAT"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"DIALPAD_TUNNEL_LOG_LEVEL"}},
+		&cli.IntFlag{Name: "log-buffer-bytes", Value: logBufferBytes, Hidden: true, Usage: "bytes of log lines that wait for an output not read before lines are dropped; for tests"},
+	}
 }
 
 // newLogger builds the logger named by --log-format and --log-level, on a

@@ -28,7 +28,7 @@ func migrateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "rollback", Usage: "point the subscriptions of the rollback record back at the webhook"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would change, change nothing"},
 			&cli.StringFlag{Name: "record", Usage: "rollback record file (default $XDG_STATE_HOME/dialpad-tunnel/migration.json)"},
-		}, apiFlags...),
+		}, apiFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := checkNotEmpty(c, migrateNotEmpty...); err != nil {
 				return err

@@ -16,9 +16,11 @@ import (
 )
 
 // outputFlags choose how the resource commands print.
-var outputFlags = []cli.Flag{
-	&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table (secrets and URL tokens redacted)"},
-	&cli.BoolFlag{Name: "show-secrets", Usage: "include signing secrets (with --json), websocket URL tokens (with --json) and the passwords and queries of hook URLs"},
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table (secrets and URL tokens redacted)"},
+		&cli.BoolFlag{Name: "show-secrets", Usage: "include signing secrets (with --json), websocket URL tokens (with --json) and the passwords and queries of hook URLs"},
+	}
 }
 
 // redactedURL is a handler or hook URL for output and logs: without a

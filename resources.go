@@ -12,7 +12,7 @@ type resourceAction func(c *cli.Context, client *dialpad.Client) error
 
 // resourceCommand wraps action with the API and output flags and error fixes.
 func resourceCommand(name, usage, argsUsage string, flags []cli.Flag, action resourceAction) *cli.Command {
-	all := append(append(append([]cli.Flag{}, flags...), outputFlags...), apiFlags...)
+	all := append(append(append([]cli.Flag{}, flags...), outputFlags()...), apiFlags()...)
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: argsUsage, Flags: all,
 		Action: func(c *cli.Context) error {

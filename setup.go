@@ -22,7 +22,7 @@ func setupCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "setup file (YAML, see examples/setup.yaml); required", EnvVars: []string{"DIALPAD_SETUP_CONFIG"}},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"},
 			&cli.StringFlag{Name: "state", Usage: "file of the ids setup manages (default $XDG_STATE_HOME/dialpad-tunnel/setup.json)", EnvVars: []string{"DIALPAD_SETUP_STATE"}},
-		}, apiFlags...),
+		}, apiFlags()...),
 		Action: runSetup,
 	}
 }
