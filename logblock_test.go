@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +140,7 @@ func TestBlockedLogOutputRealBinary(t *testing.T) {
 var droppedNotice = regexp.MustCompile(`^(?:WARN +)?(\d+) log lines? dropped: the log output was not read for \S+$`)
 
 // blockedProcess is the agent with its stdout and stderr on one pipe that
-// the test reads only when it says so.
+// the test reads only when it says so (or closes: startPiped).
 type blockedProcess struct {
 	cmd    *exec.Cmd
 	out    *os.File // the pipe's read end
@@ -208,6 +209,20 @@ func (p *blockedProcess) readFrom() <-chan string {
 		}
 	}()
 	return lines
+}
+
+// state says whether the process still runs, without waiting: for the
+// message of a failure.
+func (p *blockedProcess) state() string {
+	select {
+	case err, ok := <-p.exited:
+		if ok {
+			return fmt.Sprintf("it exited: %v", err)
+		}
+		return "it exited"
+	default:
+		return "it still runs"
+	}
 }
 
 // wait returns the process's exit error once it is gone, and fails the

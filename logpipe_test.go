@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -77,68 +74,15 @@ func TestClosedLogPipeRealBinary(t *testing.T) {
 	}
 }
 
-// pipedProcess is the agent with its stdout and stderr on one pipe, whose
-// read end the test closed.
-type pipedProcess struct {
-	cmd    *exec.Cmd
-	exited chan error // gets Wait's error once, and is closed
-}
-
 // startPiped starts bin with args, its stdout and stderr on one pipe, reads
 // its first line from it and closes it, as `bin args 2>&1 | head -1` does.
-// One goroutine reaps the process; t.Cleanup kills it if the test did not.
-func startPiped(t *testing.T, bin string, args ...string) *pipedProcess {
+func startPiped(t *testing.T, bin string, args ...string) *blockedProcess {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pipedProcess{cmd: exec.Command(bin, args...), exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = w, w
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	go func() {
-		p.exited <- p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		for range p.exited {
-		}
-	})
-	line, err := bufio.NewReader(r).ReadString('\n')
-	r.Close()
+	p := startBlocked(t, bin, args...)
+	line, err := p.lines.ReadString('\n')
+	p.out.Close()
 	if err != nil {
 		t.Fatalf("first line of the agent: %q, %v", line, err)
 	}
 	return p
-}
-
-// state says whether the process still runs, without waiting: for the
-// message of a failure.
-func (p *pipedProcess) state() string {
-	select {
-	case err, ok := <-p.exited:
-		if ok {
-			return fmt.Sprintf("it exited: %v", err)
-		}
-		return "it exited"
-	default:
-		return "it still runs"
-	}
-}
-
-// wait returns the process's exit error once it is gone, and fails the
-// test if it still runs after within.
-func (p *pipedProcess) wait(t *testing.T, within time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-p.exited:
-		return err
-	case <-time.After(within):
-		t.Fatalf("agent still running %s after SIGTERM", within)
-		return nil
-	}
 }
