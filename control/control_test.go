@@ -458,10 +458,10 @@ func TestCloseLeavesAnotherSocket(t *testing.T) {
 	}
 }
 
-// TestAskWhileStopping: a request that finds the spool closed (listen
-// stopping) is answered in words a user can act on, not "spool: closed".
-func TestAskWhileStopping(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.spool")
+// serveReplay serves the control socket of the spool at path with replay,
+// and a purge that purges nothing, until the test ends.
+func serveReplay(t *testing.T, path string, replay func(context.Context, spool.Selection) (spool.Replayed, error)) {
+	t.Helper()
 	ln, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
@@ -469,15 +469,19 @@ func TestAskWhileStopping(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Serve(ln, Spool{
-			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
-				return spool.Replayed{}, fmt.Errorf("spool: %s: replay: %w", path, spool.ErrClosed)
-			},
-			Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
-		})
+		Serve(ln, Spool{Replay: replay, Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil }})
 	}()
-	defer func() { ln.Close(); <-done }()
-	_, err = Ask(context.Background(), path, Request{Op: "replay", Dead: true})
+	t.Cleanup(func() { ln.Close(); <-done })
+}
+
+// TestAskWhileStopping: a request that finds the spool closed (listen
+// stopping) is answered in words a user can act on, not "spool: closed".
+func TestAskWhileStopping(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	serveReplay(t, path, func(context.Context, spool.Selection) (spool.Replayed, error) {
+		return spool.Replayed{}, fmt.Errorf("spool: %s: replay: %w", path, spool.ErrClosed)
+	})
+	_, err := Ask(context.Background(), path, Request{Op: "replay", Dead: true})
 	if err == nil || !strings.Contains(err.Error(), "listen is stopping") || strings.Contains(err.Error(), "spool: closed") {
 		t.Fatalf("Ask while stopping = %v, want it to say listen is stopping", err)
 	}
@@ -488,29 +492,18 @@ func TestAskWhileStopping(t *testing.T) {
 // the error says so, and how to check, not just "no answer".
 func TestAskNoAnswer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
-	ln, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := make(chan struct{})
 	var gotOnce sync.Once
 	release := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Serve(ln, Spool{
-			Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
-				gotOnce.Do(func() { close(got) })
-				<-release
-				return spool.Replayed{}, nil
-			},
-			Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
-		})
-	}()
-	defer func() { close(release); ln.Close(); <-done }()
+	defer close(release) // before serveReplay's cleanup waits for Serve
+	serveReplay(t, path, func(context.Context, spool.Selection) (spool.Replayed, error) {
+		gotOnce.Do(func() { close(got) })
+		<-release
+		return spool.Replayed{}, nil
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-got; cancel() }() // the request is in: give up waiting
-	_, err = Ask(ctx, path, Request{Op: "replay", Dead: true})
+	_, err := Ask(ctx, path, Request{Op: "replay", Dead: true})
 	if err == nil || !strings.Contains(err.Error(), "may still carry it out") || !strings.Contains(err.Error(), "events list") || !strings.Contains(err.Error(), "replay request") {
 		t.Fatalf("Ask unanswered = %v, want it to say the replay may still be carried out and how to check", err)
 	}
