@@ -35,19 +35,26 @@ func TestDifferences(t *testing.T) {
 	}
 }
 
-// TestRollbackReportsWhatCannotBeRestored: a subscription deleted after the
-// migration is reported with the operation and Dialpad's message, the
-// others are restored, and the websocket is kept for the next attempt.
-func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
+// newFake starts a fake Dialpad for the test and a client of it.
+func newFake(t *testing.T) (*dialpadtest.Server, *dialpad.Client) {
+	t.Helper()
 	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, c
+}
+
+// TestRollbackReportsWhatCannotBeRestored: a subscription deleted after the
+// migration is reported with the operation and Dialpad's message, the
+// others are restored, and the websocket is kept for the next attempt.
+func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
+	srv, c := newFake(t)
 	wh := srv.AddWebhook("https://example.com/hook", "sec")
 	contact, _ := srv.AddSubscription("contact", wh, dialpadtest.SubscriptionOptions{ContactType: "local"})
 	call, _ := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{})
@@ -93,15 +100,7 @@ func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
 // TestApplyWithNothingToMigrate: a webhook no subscription delivers to gets
 // no websocket and no rollback record; Dialpad is not written to.
 func TestApplyWithNothingToMigrate(t *testing.T) {
-	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := newFake(t)
 	wh := srv.AddWebhook("https://example.com/hook", "")
 	other := srv.AddWebhook("https://example.com/other", "")
 	if _, err := srv.AddSubscription("call", other, dialpadtest.SubscriptionOptions{}); err != nil {

@@ -17,15 +17,7 @@ import (
 // (found by a black-box review: rollback moved a live subscription off its
 // websocket to the webhook).
 func TestRollbackLeavesRePointedSubscriptions(t *testing.T) {
-	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := newFake(t)
 	wh := srv.AddWebhook("https://example.com/hook", "sec")
 	sms, _ := srv.AddSubscription("sms", wh, dialpadtest.SubscriptionOptions{Direction: "all"})
 	call, _ := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{})
@@ -77,15 +69,7 @@ func TestRollbackLeavesRePointedSubscriptions(t *testing.T) {
 // TestRollbackRefusesAnotherAPI: a record of another API, or of none, is
 // refused before any REST call, naming both APIs.
 func TestRollbackRefusesAnotherAPI(t *testing.T) {
-	srv, err := dialpadtest.NewServer(dialpadtest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := newFake(t)
 	m, err := migrate.New(migrate.Config{Client: c, APIBase: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
