@@ -25,21 +25,7 @@ func TestReadFailureReadAgain(t *testing.T) {
 	appendSync(t, d, Event{ID: "b", Key: "call:1", Body: []byte(`{"call_id":1}`)})
 	appendSync(t, d, Event{ID: "c", Key: "call:2", Body: []byte(`{"call_id":2}`)})
 
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := int64(bytes.Index(raw, []byte("MARKED")))
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	write := func(b string) {
-		if _, err := f.WriteAt([]byte(b), at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := overwriter(t, path, "MARKED")
 	write("Q")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -91,30 +77,39 @@ func TestReadFailureKeepsRetryWait(t *testing.T) {
 	d.Tried(ev, []Attempt{{At: time.Now(), Status: 503, Error: "503", RetryAfter: time.Hour}})
 	stop()
 	d, _ = openRunning(t, DiskConfig{Path: path, CacheBytes: 1, readRetry: time.Millisecond})
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := int64(bytes.Index(raw, []byte("MARKED")))
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte("Q"), at); err != nil {
-		t.Fatal(err)
-	}
+	write := overwriter(t, path, "MARKED")
+	write("Q")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var re *ReadError
 	if _, err := d.Next(ctx); !errors.As(err, &re) {
 		t.Fatalf("Next: %v, want a ReadError", err)
 	}
-	if _, err := f.WriteAt([]byte("M"), at); err != nil {
-		t.Fatal(err)
-	}
+	write("M")
 	got := nextNow(t, d)
 	if !got.Due.IsZero() || len(got.Tried) != 1 {
 		t.Errorf("handed out with Due %v and %d attempts, want no Due (its wait follows from its 1 attempt)", got.Due, len(got.Tried))
+	}
+}
+
+// overwriter returns what writes its bytes over the spool file at path
+// where mark is in it, as a disk that reads wrong bytes there would give
+// them, or right ones again.
+func overwriter(t *testing.T, path, mark string) func(string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := int64(bytes.Index(raw, []byte(mark)))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return func(b string) {
+		if _, err := f.WriteAt([]byte(b), at); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
