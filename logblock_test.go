@@ -31,17 +31,7 @@ func TestBlockedLogOutputRealBinary(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			h := newHook(t, nil)
 			srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-			path := filepath.Join(t.TempDir(), "ev.spool")
-			// A small buffer: 1500 events make far more log lines than it
-			// and the pipe's 64 KiB hold.
-			p := startBlocked(t, bin, listenArgs(srv, wsID, h.URL, "--spool", path,
-				"--log-format", format, "--log-buffer-bytes", "4096", "--status-interval", "0")...)
-			p.readUntil(t, "starting")
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.WaitConnections(ctx, 1); err != nil {
-				t.Fatalf("agent did not connect: %v", err)
-			}
+			p := startBlockedListen(t, bin, srv, listenArgs(srv, wsID, h.URL, "--log-format", format)...)
 
 			// The test reads no more of the output.
 			const n = 1500
@@ -148,6 +138,23 @@ type blockedProcess struct {
 	exited chan error // gets Wait's error once, and is closed
 }
 
+// startBlockedListen starts bin's listen with args (listenArgs), a spool
+// of its own and a log buffer of 4 KiB (1500 events make far more log
+// lines than it and the pipe's 64 KiB hold), as startBlocked does, and
+// waits until it is connected to srv.
+func startBlockedListen(t *testing.T, bin string, srv *dialpadtest.Server, args ...string) *blockedProcess {
+	t.Helper()
+	p := startBlocked(t, bin, append(args, "--spool", filepath.Join(t.TempDir(), "ev.spool"),
+		"--log-buffer-bytes", "4096", "--status-interval", "0")...)
+	p.readUntil(t, "starting")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitConnections(ctx, 1); err != nil {
+		t.Fatalf("agent did not connect: %v", err)
+	}
+	return p
+}
+
 // startBlocked starts bin with args, its stdout and stderr on one pipe.
 // One goroutine reaps the process; t.Cleanup kills it if the test did not.
 func startBlocked(t *testing.T, bin string, args ...string) *blockedProcess {
@@ -247,14 +254,7 @@ func TestStopWithOutputNeverRead(t *testing.T) {
 	bin := buildAgent(t)
 	h := newHook(t, nil)
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	p := startBlocked(t, bin, listenArgs(srv, wsID, h.URL, "--spool", filepath.Join(t.TempDir(), "ev.spool"),
-		"--log-buffer-bytes", "4096", "--status-interval", "0")...)
-	p.readUntil(t, "starting")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.WaitConnections(ctx, 1); err != nil {
-		t.Fatalf("agent did not connect: %v", err)
-	}
+	p := startBlockedListen(t, bin, srv, listenArgs(srv, wsID, h.URL)...)
 	// Far more output than the pipe's 64 KiB: it fills, and stays full.
 	const n = 1500
 	gen := dialpadtest.NewGenerator(12)
