@@ -93,8 +93,11 @@ func dash(s string) string {
 // is left out.
 func headersOf(r spool.Record) [][2]string {
 	ct := forward.DefaultContentTypeJSON
-	if r.JWT {
+	switch {
+	case r.JWT:
 		ct = forward.DefaultContentTypeJWT
+	case r.Raw():
+		ct = forward.ContentTypeRaw
 	}
 	h := [][2]string{
 		{"Content-Type", ct},
@@ -121,7 +124,7 @@ func showText(w io.Writer, r spool.Record) error {
 	field("seq", strconv.FormatUint(r.Seq, 10))
 	field("type", strings.TrimSpace(r.Type+" "+r.Detail))
 	field("key", keyShown(r.Key))
-	field("form", form(r.JWT))
+	field("form", form(r))
 	field("source", r.Source)
 	field("target", r.Target)
 	field("received", stamp(r.Received))
@@ -252,9 +255,14 @@ func escapedFor(b []byte) string {
 	return ""
 }
 
-func form(jwt bool) string {
-	if jwt {
+// form is how r's body came: a JWT, JSON, or raw (neither: a frame kept
+// although no event).
+func form(r spool.Record) string {
+	switch {
+	case r.JWT:
 		return "jwt"
+	case r.Raw():
+		return "raw"
 	}
 	return "json"
 }
@@ -301,7 +309,7 @@ type attemptJSON struct {
 
 func toJSON(r spool.Record, full bool) eventJSON {
 	e := eventJSON{
-		Seq: r.Seq, ID: r.ID, State: r.State, Type: r.Type, Detail: r.Detail, Key: r.Key, Form: form(r.JWT), Source: r.Source, Target: r.Target,
+		Seq: r.Seq, ID: r.ID, State: r.State, Type: r.Type, Detail: r.Detail, Key: r.Key, Form: form(r), Source: r.Source, Target: r.Target,
 		Received: stamp(r.Received), Finished: stamp(r.Finished), Reason: r.Reason, Replays: r.Replays,
 		Attempts: make([]attemptJSON, len(r.Attempts)),
 	}

@@ -15,7 +15,8 @@ import (
 // TestNonEventFramesKept: with --non-event-frames keep, frames that are
 // not events are not forwarded but kept as dead letters with their exact
 // bytes (events show --json gives them, as body_base64 when they are not
-// UTF-8), and one replayed by id reaches the handler exactly; events
+// UTF-8), shown as form raw, and one replayed by id reaches the handler
+// exactly, as application/octet-stream (it was application/json); events
 // around them are delivered as usual.
 func TestNonEventFramesKept(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
@@ -55,6 +56,10 @@ func TestNonEventFramesKept(t *testing.T) {
 		if !bytes.Equal(body, frames[i]) || full.Key != "other" || !bytes.Contains([]byte(full.Reason), []byte("kept, not forwarded")) {
 			t.Errorf("dead letter %d: body %q, key %q, reason %q; want %q, other:, kept", i, body, full.Key, full.Reason, frames[i])
 		}
+		// Neither JSON nor a JWT: shown, and sent, as what it is.
+		if full.Form != "raw" || full.Headers["Content-Type"] != forward.ContentTypeRaw {
+			t.Errorf("dead letter %d: form %q, Content-Type %q; want raw, %s", i, full.Form, full.Headers["Content-Type"], forward.ContentTypeRaw)
+		}
 	}
 	r.stdout.waitFor(t, "frame kept as a dead letter, not forwarded", time.Second)
 
@@ -66,8 +71,9 @@ func TestNonEventFramesKept(t *testing.T) {
 	mustContain(t, mustCLI(t, "events", "replay", dead[0].ID, "--spool", path), "put back 1 event as pending")
 	all := h.waitRequests(t, 2, 10*time.Second)
 	again := all[1]
-	if !bytes.Equal(again.body, frames[0]) || again.header.Get(forward.DefaultIDHeader) != dead[0].ID {
-		t.Fatalf("replayed POST: body %q, id %s; want %q, %s", again.body, again.header.Get(forward.DefaultIDHeader), frames[0], dead[0].ID)
+	if !bytes.Equal(again.body, frames[0]) || again.header.Get(forward.DefaultIDHeader) != dead[0].ID || again.header.Get("Content-Type") != forward.ContentTypeRaw {
+		t.Fatalf("replayed POST: body %q, id %s, Content-Type %q; want %q, %s, %s", again.body, again.header.Get(forward.DefaultIDHeader), again.header.Get("Content-Type"),
+			frames[0], dead[0].ID, forward.ContentTypeRaw)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)

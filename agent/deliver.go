@@ -132,7 +132,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		// an attempt in flight then goes on (within --timeout), so that
 		// one the handler took is not a dead letter. With a spool, which
 		// keeps the event, one still waiting for a slot is not made.
-		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Type: ev.Type, Stop: draining, StopAt: deadline,
+		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Body: ev.Body, JWT: ev.JWT, Raw: ev.Raw(), Type: ev.Type, Stop: draining, StopAt: deadline,
 			StopQueued: r.Queue.Durable(), Prior: prior, Attempted: attempted, Attempts: budget})
 		history := spool.Keep(attempts(ev.Tried, res.History))
 		switch {

@@ -16,16 +16,19 @@ import (
 // Defaults that New fills into a Config's zero fields.
 const (
 	DefaultContentTypeJSON = "application/json"
-	DefaultContentTypeJWT  = "application/jwt"
-	DefaultUserAgent       = "dialpad-tunnel/dev"
-	DefaultIDHeader        = "X-Dialpad-Tunnel-Delivery-Id"
-	DefaultAttemptHeader   = "X-Dialpad-Tunnel-Attempt"
-	DefaultTypeHeader      = "X-Dialpad-Tunnel-Event-Type"
-	DefaultTimeout         = 10 * time.Second
-	DefaultMaxAttempts     = 5
-	DefaultRetryWaitMin    = 250 * time.Millisecond
-	DefaultRetryWaitMax    = 30 * time.Second // must be at least DefaultRetryWaitMin
-	DefaultConcurrency     = 16
+	// ContentTypeRaw is the Content-Type of a body that is neither JSON
+	// nor a JWT (Request.Raw).
+	ContentTypeRaw        = "application/octet-stream"
+	DefaultContentTypeJWT = "application/jwt"
+	DefaultUserAgent      = "dialpad-tunnel/dev"
+	DefaultIDHeader       = "X-Dialpad-Tunnel-Delivery-Id"
+	DefaultAttemptHeader  = "X-Dialpad-Tunnel-Attempt"
+	DefaultTypeHeader     = "X-Dialpad-Tunnel-Event-Type"
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxAttempts    = 5
+	DefaultRetryWaitMin   = 250 * time.Millisecond
+	DefaultRetryWaitMax   = 30 * time.Second // must be at least DefaultRetryWaitMin
+	DefaultConcurrency    = 16
 )
 
 // ErrHeaders is wrapped by New's errors about Config.Headers.

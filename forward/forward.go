@@ -41,12 +41,12 @@ type Forwarder struct {
 
 	// Header templates by body kind: Content-Type, User-Agent and the extra
 	// headers. Their value slices are shared by every request, read-only.
-	jsonHeader, jwtHeader http.Header
-	idKey, typeKey        string // canonical header names, "" when omitted
-	attemptKey            string
-	attemptValues         [][]string // attemptValues[i] is {"i+1"}, shared read-only
-	signSecret            string
-	standard              *signing.StandardSecret
+	jsonHeader, jwtHeader, rawHeader http.Header
+	idKey, typeKey                   string // canonical header names, "" when omitted
+	attemptKey                       string
+	attemptValues                    [][]string // attemptValues[i] is {"i+1"}, shared read-only
+	signSecret                       string
+	standard                         *signing.StandardSecret
 }
 
 // Unlimited as Config.MaxAttempts retries until the context ends.
@@ -68,6 +68,7 @@ type Request struct {
 	ID   string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
 	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
 	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
+	Raw  bool   // Body is neither (a frame kept although no event): sent as ContentTypeRaw
 	// Type is the event type, for Config.TypeHeader ("" or a value unfit
 	// for a header leaves it out) and for sharing the Concurrency slots
 	// fairly between types (see slots).
@@ -170,6 +171,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f.jsonHeader = template(cfg.ContentTypeJSON, cfg.UserAgent, extra)
 	f.jwtHeader = template(cfg.ContentTypeJWT, cfg.UserAgent, extra)
+	f.rawHeader = template(ContentTypeRaw, cfg.UserAgent, extra)
 	f.idKey = ownKey(cfg.IDHeader)
 	f.typeKey = ownKey(cfg.TypeHeader)
 	f.attemptKey = ownKey(cfg.AttemptHeader)
@@ -376,8 +378,11 @@ func (f *Forwarder) resign(r Request) ([]byte, error) {
 // Webhooks signature), which requestHook sets before each attempt.
 func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 	tpl := f.jsonHeader
-	if r.JWT {
+	switch {
+	case r.JWT:
 		tpl = f.jwtHeader
+	case r.Raw:
+		tpl = f.rawHeader
 	}
 	h := make(http.Header, len(tpl)+3)
 	for k, vs := range tpl {

@@ -4,7 +4,11 @@
 // different keys go in parallel.
 package spool
 
-import "time"
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
 
 // Event is one frame accepted by the agent, waiting for delivery.
 type Event struct {
@@ -44,4 +48,15 @@ type Event struct {
 	// stored marks an event of a Disk spool whose body was not kept in
 	// memory (Disk.cache) and so must not be returned to the budget.
 	stored bool
+}
+
+// Raw reports whether the event's body is neither a JWT nor JSON: a frame
+// kept although it was no event (--non-event-frames keep), whose key is
+// "other" or "other:<type>". Only such a key is looked at, so that no
+// event's body is parsed for it.
+func (e Event) Raw() bool {
+	if e.JWT || (e.Key != "other" && !strings.HasPrefix(e.Key, "other:")) {
+		return false
+	}
+	return !json.Valid(e.Body)
 }
