@@ -20,6 +20,10 @@ func doctorCommand() *cli.Command {
 			if err := checkNotEmpty(c, doctorNotEmpty...); err != nil {
 				return err
 			}
+			// An id listen would refuse is said so, not asked of Dialpad.
+			if id := c.Int64("websocket-id"); c.IsSet("websocket-id") && id <= 0 {
+				return fmt.Errorf("%s %d: want a positive id (see `websockets list`), or leave it out to check the first one listed", flagLabel(c, "websocket-id"), id)
+			}
 			// A handler URL listen would refuse is said so, as listen says
 			// it, not checked as a handler that is down.
 			if to := c.String("forward-to"); to != "" {

@@ -74,3 +74,21 @@ func TestDoctorRefusesBadHandlerURL(t *testing.T) {
 		t.Errorf("a bad --forward-to made %d REST calls: %v", len(calls), calls)
 	}
 }
+
+// TestDoctorRefusesBadWebsocketID: a --websocket-id that is not positive
+// is refused before any REST call, as listen refuses it; -5 used to be
+// asked of Dialpad (a 404 naming the API, not the flag) and 0 silently
+// meant "the first one listed".
+func TestDoctorRefusesBadWebsocketID(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for _, id := range []string{"-5", "0"} {
+		_, err := runCmd(t, "doctor", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", id)
+		want := "--websocket-id " + id + ": want a positive id (see `websockets list`), or leave it out to check the first one listed"
+		if err == nil || err.Error() != want {
+			t.Errorf("doctor --websocket-id %s: %v, want %q", id, err, want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("a bad --websocket-id made %d REST calls: %v", len(calls), calls)
+	}
+}

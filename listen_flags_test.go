@@ -384,3 +384,42 @@ func TestMaxFrameBytesInBytes(t *testing.T) {
 	}
 	mustContain(t, out, "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB) (default: 8388608)")
 }
+
+// TestListenRefusesSecretWithLineBreak: a --verify-secret or --sign-secret
+// with a line break (a secret file read whole, with its newline) is
+// refused at start, naming the flag and never the value: Dialpad's
+// secrets are single-line, so verification would refuse every event (as
+// dead letters never replayed) and re-signing would sign with a key no
+// handler has.
+func TestListenRefusesSecretWithLineBreak(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	const hook = "http://127.0.0.1:1/hook"
+	for _, tc := range []struct{ flag, env string }{
+		{"verify-secret", "DIALPAD_VERIFY_SECRET"},
+		{"sign-secret", "DIALPAD_SIGN_SECRET"},
+	} {
+		for _, how := range []string{"flag", "env"} {
+			args := listenArgs(srv, wsID, hook)
+			label := "--" + tc.flag
+			if how == "flag" {
+				args = append(args, "--"+tc.flag, "s3cret-value\n")
+			} else {
+				t.Setenv(tc.env, "s3cret-value\r\n")
+				label = tc.env + " (for --" + tc.flag + ")"
+			}
+			r := start(t, args...)
+			err := r.wait(t, 10*time.Second)
+			want := label + " has a line break in it (copied with its newline?): remove it; the secret is not shown"
+			if err == nil || err.Error() != want {
+				t.Errorf("%s by %s: error %v, want %q", tc.flag, how, err, want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%s by %s: the error shows the secret: %v", tc.flag, how, err)
+			}
+			os.Unsetenv(tc.env)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("secrets with a line break made %d REST calls: %v", len(calls), calls)
+	}
+}

@@ -48,6 +48,11 @@ func migrateCommand() *cli.Command {
 			switch {
 			case c.Bool("rollback") && c.IsSet("from-webhook"):
 				return errors.New("migrate: pass --from-webhook or --rollback, not both")
+			case c.Bool("rollback") && c.IsSet("websocket-id"):
+				// The record names the websocket: one given would be ignored.
+				return errors.New("migrate: --websocket-id is for --from-webhook; --rollback takes the websocket from its record: drop --websocket-id")
+			case c.IsSet("websocket-id") && c.Int64("websocket-id") <= 0:
+				return fmt.Errorf("migrate: --websocket-id %d: want a positive id (see `websockets list`), or leave it out to reuse or create one", c.Int64("websocket-id"))
 			case c.Bool("rollback"):
 				return migrateFix(runRollback(c, m, recordPath), "it was deleted since the migration, or the record is not of this account")
 			case c.Int64("from-webhook") <= 0:

@@ -143,3 +143,24 @@ func TestMigrateUnknownWebhookHint(t *testing.T) {
 		t.Errorf("unknown webhook: %v", err)
 	}
 }
+
+// TestMigrateWebsocketIDRefused: --websocket-id with --rollback (the record
+// names the websocket) or not positive is refused before any REST call; it
+// used to be ignored, or sent to Dialpad as it was.
+func TestMigrateWebsocketIDRefused(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	record := filepath.Join(t.TempDir(), "migration.json")
+	for _, tc := range []struct{ args, want string }{
+		{"--rollback --websocket-id 5", "migrate: --websocket-id is for --from-webhook; --rollback takes the websocket from its record: drop --websocket-id"},
+		{"--from-webhook 7 --websocket-id -3", "migrate: --websocket-id -3: want a positive id (see `websockets list`), or leave it out to reuse or create one"},
+		{"--from-webhook 7 --websocket-id 0", "migrate: --websocket-id 0: want a positive id (see `websockets list`), or leave it out to reuse or create one"},
+	} {
+		_, err := apiCmd(t, srv, "migrate", append(strings.Fields(tc.args), "--record", record)...)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("migrate %s: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("refused migrations made REST calls: %v", calls)
+	}
+}

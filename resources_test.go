@@ -302,3 +302,53 @@ func TestResourceErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionsUpdateTargetTypeAlone: --target-type without
+// --target-id is refused before any write, naming both flags; it used to be
+// dropped without a word, the command printing the subscription unchanged
+// and exiting 0.
+func TestSubscriptionsUpdateTargetTypeAlone(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	subs := mustAPI(t, srv, "subscriptions list", "--type", "call", "--json")
+	var listed []struct {
+		ID dialpad.ID `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(subs), &listed); err != nil || len(listed) == 0 {
+		t.Fatalf("subscriptions list: %v\n%s", err, subs)
+	}
+	id := listed[0].ID.String()
+	before := len(srv.RESTCalls())
+	_, err := apiCmd(t, srv, "subscriptions update", "--type", "call", "--target-type", "office", id)
+	const want = "--target-type and --target-id go together: pass both (e.g. --target-type office --target-id 123)"
+	if err == nil || err.Error() != want {
+		t.Errorf("update --target-type alone: error %v, want %q", err, want)
+	}
+	if calls := srv.RESTCalls()[before:]; len(calls) != 0 {
+		t.Errorf("a refused update made REST calls: %v", calls)
+	}
+}
+
+// TestSubscriptionsEndpointIDNotPositive: an --endpoint-id of 0 or less is
+// refused before any REST call, naming the flag; it used to be sent to
+// Dialpad, whose 404 said "endpoint not found".
+func TestSubscriptionsEndpointIDNotPositive(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for _, tc := range []struct{ words, id string }{
+		{"subscriptions create", "0"},
+		{"subscriptions create", "-7"},
+		{"subscriptions update", "-7"},
+	} {
+		rest := []string{"--type", "call", "--endpoint-id", tc.id}
+		if tc.words == "subscriptions update" {
+			rest = append(rest, "1001")
+		}
+		_, err := apiCmd(t, srv, tc.words, rest...)
+		want := tc.words + ": --endpoint-id " + tc.id + ": want the positive id of a websocket or webhook (see `websockets list`, `webhooks list`)"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s --endpoint-id %s: error %v, want %q", tc.words, tc.id, err, want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("refused requests made REST calls: %v", calls)
+	}
+}

@@ -42,6 +42,12 @@ func checkSecrets(c *cli.Context) error {
 			return fmt.Errorf("--%s is empty (given as --%s= or by an empty %s): give the secret, or leave both out %s",
 				s.flag, s.flag, s.env, s.without)
 		}
+		// Dialpad's secrets are single-line: one read from a file with its
+		// newline would refuse every event (--verify-secret) or sign with
+		// a key no handler has (--sign-secret).
+		if s.flag != "standard-webhooks-secret" && strings.ContainsAny(c.String(s.flag), "\r\n") {
+			return fmt.Errorf("%s has a line break in it (copied with its newline?): remove it; the secret is not shown", flagLabel(c, s.flag))
+		}
 	}
 	return nil
 }

@@ -118,6 +118,10 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 	if c.IsSet("group-calls-only") {
 		r.GroupCallsOnly = new(c.Bool("group-calls-only"))
 	}
+	if c.IsSet("target-type") && !c.IsSet("target-id") {
+		// Sent only with an id, it would be dropped without a word.
+		return r, fmt.Errorf("--target-type and --target-id go together: pass both (e.g. --target-type %s --target-id 123)", clip(c.String("target-type"), 20))
+	}
 	if c.IsSet("target-id") {
 		r.TargetType, r.TargetID = c.String("target-type"), new(dialpad.ID(c.Int64("target-id")))
 	}

@@ -80,6 +80,9 @@ func subscriptionsCommand() *cli.Command {
 				if !c.IsSet("endpoint-id") {
 					return errors.New("subscriptions create: pass --endpoint-id of a websocket or webhook")
 				}
+				if err := checkEndpointID(c); err != nil {
+					return err
+				}
 				specs, err := specsFromFlags(c, []dialpad.SubscriptionType{typ})
 				if err != nil {
 					return err
@@ -89,6 +92,9 @@ func subscriptionsCommand() *cli.Command {
 				return one(c, typ, s, err)
 			})),
 			resourceCommand("update", "change the options given (others stay as they are)", "ID", editFlags, withID(func(c *cli.Context, cl *dialpad.Client, typ dialpad.SubscriptionType, id dialpad.ID) error {
+				if err := checkEndpointID(c); err != nil {
+					return err
+				}
 				req, err := partialRequest(c, typ)
 				if err != nil {
 					return err
@@ -131,4 +137,14 @@ func printSubscriptions(c *cli.Context, all []typedSub) error {
 		rows[i] = []string{string(s.typ), s.sub.ID.String(), fmt.Sprint(s.sub.Enabled), endpointText(s.sub), subscriptionOptionsText(s.typ, s.sub)}
 	}
 	return table(c.App.Writer, "TYPE ID ENABLED ENDPOINT OPTIONS", rows)
+}
+
+// checkEndpointID refuses an --endpoint-id given that is not positive:
+// no websocket or webhook has such an id, and Dialpad's answer (a 404)
+// would not name the flag.
+func checkEndpointID(c *cli.Context) error {
+	if id := c.Int64("endpoint-id"); c.IsSet("endpoint-id") && id <= 0 {
+		return fmt.Errorf("%s: --endpoint-id %d: want the positive id of a websocket or webhook (see `websockets list`, `webhooks list`)", commandPath(c), id)
+	}
+	return nil
 }

@@ -26,6 +26,10 @@ func TestParse(t *testing.T) {
 		{"unknown subscription key", "subscriptions:\n  - type: sms\n  - type: call\n    call_state: [hangup]\n", `line 4: unknown key "call_state" in subscription 2; the keys allowed there are name, type, enabled, call_states,`},
 		{"subscriptions not a list", "subscriptions:\n  type: call\n", "line 2: subscriptions must be a list"},
 		{"subscriptions left empty", "websocket: {secret_env: SECRET}\nsubscriptions:\n", `line 2: subscriptions has no list under it: write "subscriptions: []" for none`},
+		// An empty item (a dash left alone, its lines commented out) would
+		// otherwise vanish, and applying the file delete what it managed.
+		{"empty subscription item", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: call\n  -\n", `line 4: subscription 2 is empty: give it its type (- type: call), or remove the dash`},
+		{"null subscription item", "subscriptions: [~]\n", `line 1: subscription 1 is empty: give it its type (- type: call), or remove the dash`},
 		{"both secrets", "websocket: {secret: a, secret_env: SECRET}\nsubscriptions: []", "not both"},
 		{"unknown call state", "subscriptions:\n  - type: call\n    call_states: [hangup, bogus]\n", `subscription 1 (call): call_states "bogus": want some of admin, admin_recording,`},
 		{"unknown target type", "subscriptions:\n  - type: sms\n    target_type: planet\n    target_id: 5\n", `subscription 1 (sms): target_type "planet": want one of callcenter, callrouter,`},

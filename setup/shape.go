@@ -96,6 +96,11 @@ func checkShape(data []byte) error {
 				return fmt.Errorf("line %d: subscriptions must be a list (each item starting with \"- type: ...\")", v.Line)
 			}
 			for i, item := range v.Content {
+				// The decoder drops a null item without a word: applying
+				// the file would then delete the subscription it was.
+				if isNull(item) {
+					return fmt.Errorf("line %d: subscription %d is empty: give it its type (- type: call), or remove the dash", item.Line, i+1)
+				}
 				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, nil); err != nil {
 					return err
 				}
