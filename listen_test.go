@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +222,26 @@ func TestListenBadAPIKey(t *testing.T) {
 		if strings.Contains(all, secret) {
 			t.Errorf("output contains a secret (%q):\n%s", secret, all)
 		}
+	}
+}
+
+// TestListenRefusedLeavesNoSpool: a listen Dialpad refuses at start (an
+// unknown websocket id, here) leaves no empty spool file behind, route
+// files included: one used to stay, and a bare `events list` then asked
+// which of the spools to use.
+func TestListenRefusedLeavesNoSpool(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	r := start(t, listenArgs(srv, wsID+1000, h.URL, "--route", "call="+h.URL)...)
+	err := r.wait(t, 20*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("listen on an unknown websocket: error %v, want Dialpad's 404", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(state, "dialpad-tunnel", "spool", "*"))
+	if len(files) != 0 {
+		t.Errorf("a listen refused at start left %v", files)
 	}
 }
 

@@ -238,6 +238,9 @@ func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error)
 		}()
 	}
 	err := runAgent(agentCtx)
+	if err != nil {
+		qs.discardUnused()
+	}
 	stopSpools()
 	for range qs.disks {
 		if serr := <-errs; serr != nil {
@@ -251,9 +254,20 @@ func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error)
 // while setting up).
 func (qs *queues) closeUnrun() {
 	if !qs.ran && len(qs.disks) > 0 {
+		qs.discardUnused()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		qs.run(ctx, func(context.Context) error { return nil })
+	}
+}
+
+// discardUnused has each spool file this run made removed as it closes if
+// nothing was stored in it: a listen that failed (refused at start by a
+// wrong key or id, say) leaves no empty file behind, which would make a
+// bare `events list` ask which spool to use.
+func (qs *queues) discardUnused() {
+	for _, d := range qs.disks {
+		d.DiscardIfUnused()
 	}
 }
 

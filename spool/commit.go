@@ -20,6 +20,7 @@ import (
 func (d *Disk) Run(ctx context.Context) (err error) {
 	defer d.markStopped()
 	defer d.closeFile()
+	defer d.removeUnused()      // while the file is still open and locked
 	defer d.abandonCompaction() // before the file closes
 	defer d.touch()             // the run's end, for the next one's LastRun
 	defer func() {              // a file removed meanwhile is written again first

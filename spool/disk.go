@@ -145,6 +145,8 @@ type Disk struct {
 	lost         bool             // Run ended with the path not naming the file (see AtPath)
 	link         string           // the path as given, when it is a symbolic link to Path (checkPath)
 	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
+	fresh        bool             // the file was new (or empty) when opened
+	discard      atomic.Bool      // DiscardIfUnused was called
 }
 
 // opKind says what an op does.
@@ -227,6 +229,7 @@ func (d *Disk) load() error {
 		d.lastRun = fi.ModTime()
 	}
 	if fi.Size() == 0 {
+		d.fresh = true
 		if err := initFile(d.f, path); err != nil {
 			return fmt.Errorf("spool: %s: %w", path, err)
 		}

@@ -235,3 +235,33 @@ func plural(n int, noun string) string {
 // AtPath reports, once Run has ended, whether the spool's path named the
 // file it wrote: what it holds is found at the next start.
 func (d *Disk) AtPath() bool { return !d.lost }
+
+// DiscardIfUnused asks Run to remove the file as it returns if this run
+// made it (or found it empty) and never stored anything in it: a listen
+// refused at start (a wrong key, a mistyped id) then leaves no empty spool
+// behind to be found by the next `events` command. Call it before Run is
+// stopped.
+func (d *Disk) DiscardIfUnused() { d.discard.Store(true) }
+
+// removeUnused removes the file for DiscardIfUnused, from Run, while the
+// file is still open and locked, so that no other run has it.
+func (d *Disk) removeUnused() {
+	if !d.discard.Load() || !d.fresh || d.lost {
+		return
+	}
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	if d.seq != 0 {
+		return // something was stored
+	}
+	open, err := d.f.Stat()
+	if err != nil {
+		return
+	}
+	if at, err := os.Stat(d.cfg.Path); err != nil || !os.SameFile(at, open) {
+		return // the path names another file now, or none
+	}
+	if err := os.Remove(d.cfg.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		d.cfg.Logger.Warn("spool: the unused spool file could not be removed", "spool", d.cfg.Path, "err", err)
+	}
+}
