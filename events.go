@@ -396,11 +396,11 @@ func eventsReplay(c *cli.Context, path string) error {
 	}
 	switch {
 	case res.N > 0 && live:
-		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; the running listen delivers them after the events already waiting (same delivery ids)",
-			res.N, plural(res.N, "event"), path), "; "
+		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; the running listen delivers %s after the events already waiting (same delivery %s)",
+			res.N, plural(res.N, "event"), path, them(res.N), plural(res.N, "id")), "; "
 	case res.N > 0:
-		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; listen delivers them at its next start (same delivery ids)",
-			res.N, plural(res.N, "event"), path), "; "
+		msg, sep = fmt.Sprintf("put back %d %s as pending in %s; listen delivers %s at its next start (same delivery %s)",
+			res.N, plural(res.N, "event"), path, them(res.N), plural(res.N, "id")), "; "
 	}
 	if res.Refused > 0 {
 		verb := "are"
@@ -521,4 +521,12 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// them is the pronoun for n events: "it" for one.
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }

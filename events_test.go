@@ -564,7 +564,7 @@ func TestEventsReplayRefusedAndPending(t *testing.T) {
 		finish(t, d, "dead")
 	})
 	mustContain(t, mustCLI(t, "events", "replay", "--dead", "--spool", path),
-		"put back 1 event as pending in "+path+"; listen delivers them at its next start (same delivery ids); 1 frame refused on arrival (--verify-secret) is never replayed")
+		"put back 1 event as pending in "+path+"; listen delivers it at its next start (same delivery id); 1 frame refused on arrival (--verify-secret) is never replayed")
 }
 
 // TestEventsSalvage: a spool damaged in the middle stops listen with
@@ -727,7 +727,7 @@ func TestReplayWhileListenRuns(t *testing.T) {
 	id := h.waitRequests(t, 1, 10*time.Second)[0].header.Get(forward.DefaultIDHeader)
 	r.stdout.waitFor(t, "] FAILED ", 10*time.Second)
 	fixed.Store(true)
-	mustContain(t, mustCLI(t, "events", "replay", id[:8], "--spool", path), "put back 1 event as pending in "+path+"; the running listen delivers them")
+	mustContain(t, mustCLI(t, "events", "replay", id[:8], "--spool", path), "put back 1 event as pending in "+path+"; the running listen delivers it after")
 	again := h.waitRequests(t, 2, 10*time.Second)[1]
 	if got := again.header.Get(forward.DefaultIDHeader); got != id || !bytes.Equal(again.body, ev) {
 		t.Errorf("replayed delivery: id %s, body %q; want id %s and the event's exact bytes", got, again.body, id)
