@@ -471,6 +471,10 @@ func eventsPurge(c *cli.Context, path string) error {
 			return &lockedError{path: path, err: err}
 		}
 		n = resp.Purged
+		if err == nil && len(n) != len(states) {
+			// Not this version's answer: no count to show for what it did.
+			err = fmt.Errorf("events %s: the running listen on %s answered without the counts asked for (a listen of another version?): see `events list --spool %s`", c.Command.Name, path, path)
+		}
 	}
 	warnTail(c, path, tail)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/control"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
@@ -189,6 +190,36 @@ func writeRawSpool(t *testing.T, path string, payload []byte) {
 	batch = binary.LittleEndian.AppendUint32(batch, crc32.Checksum(frame, castagnoli))
 	if err := os.WriteFile(path, append(append([]byte("dialpad-tunnel\x00\x03"), batch...), frame...), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEventsPurgeAnswerWithoutCounts: a running agent whose purge answer
+// lacks the counts asked for (another version's, say) gets a clear error
+// from events purge; it used to index past the answer's end and panic.
+func TestEventsPurgeAnswerWithoutCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, as listen does
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() { d.Close(); cancel(); <-ran }()
+	ln, err := control.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		control.Serve(ln, control.Spool{Purge: func(context.Context, ...spool.State) ([]int, error) { return nil, nil }})
+	}()
+	defer func() { ln.Close(); <-served }()
+	_, err = runCLI(t, "events", "purge", "--dead", "--delivered", "--spool", path)
+	want := "events purge: the running listen on " + path + " answered without the counts asked for (a listen of another version?): see `events list --spool " + path + "`"
+	if err == nil || err.Error() != want {
+		t.Errorf("events purge against an answer without counts: %v, want %q", err, want)
 	}
 }
 
