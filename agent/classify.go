@@ -56,7 +56,12 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 		return f, fmt.Errorf("%w: neither a JSON object nor a compact JWT", errNotEvent)
 	}
 	v, err := p.ParseBytes(payload)
+	if isDepthError(err) {
+		v, err = parseDeep(p, payload)
+	}
 	switch {
+	case errors.Is(err, errTooDeep):
+		return f, fmt.Errorf("%w: %w", errNotEvent, err)
 	case err != nil && f.jwt:
 		return f, fmt.Errorf("%w: JWT payload is not a JSON object: %s", errNotEvent, clip(err.Error()))
 	case err != nil:

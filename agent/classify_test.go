@@ -190,9 +190,12 @@ func TestClassifyRejects(t *testing.T) {
 		{"jwt payload not json", header + "." + b64("call_id=1") + ".c2ln", "JWT payload is not a JSON object"},
 		{"jwt payload array", header + "." + b64("[1,2]") + ".c2ln", "JWT payload is not a JSON object"},
 		{"jwt payload truncated json", header + "." + b64(`{"call_id":`) + ".c2ln", "JWT payload is not a JSON object"},
-		// The parser quotes what it could not parse: the reason is cut short.
-		{"deeply nested", `{"call_id":1,"x":` + strings.Repeat("[", 100000) + `}`, "invalid JSON"},
-		{"deeply nested jwt payload", header + "." + b64(`{"x":`+strings.Repeat("[", 100000)+`}`) + ".c2ln", "JWT payload is not a JSON object"},
+		// Past fastjson's 300 levels the frame is read again, down to 10000.
+		{"deeply nested", `{"call_id":1,"x":` + strings.Repeat("[", 100000) + `}`, "JSON nested deeper than 10000 levels"},
+		{"deeply nested jwt payload", header + "." + b64(`{"x":`+strings.Repeat("[", 100000)+`}`) + ".c2ln", "JSON nested deeper than 10000 levels"},
+		{"nested past 300, then invalid", `{"call_id":1,"x":` + strings.Repeat("[", 400) + `}`, "invalid JSON"},
+		{"nested past 300, not an object", strings.Repeat("[", 400) + strings.Repeat("]", 400), "neither a JSON object"},
+		{"jwt payload nested past 300, not an object", header + "." + b64(strings.Repeat("[", 400)+strings.Repeat("]", 400)) + ".c2ln", "JWT payload is not a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
