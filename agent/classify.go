@@ -45,10 +45,12 @@ func classifyWith(p *fastjson.Parser, data []byte, sourceType string) (frame, er
 		// Parse from the brace; the frame itself is forwarded as is,
 		// byte order mark and whitespace included.
 		payload = data[start:]
-	case looksLikeJWT(data):
+	case looksLikeJWT(signing.TrimSpace(data)):
+		// Whitespace around it (a newline after it, say) is allowed and
+		// forwarded as is, as around a JSON object.
 		f.jwt = true
 		var err error
-		payload, err = jwtPayload(data)
+		payload, err = jwtPayload(signing.TrimSpace(data))
 		if err != nil {
 			return f, err
 		}

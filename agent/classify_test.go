@@ -170,9 +170,8 @@ func TestClassifyRejects(t *testing.T) {
 		{"leading no-break space", "\u00a0" + sampleCall, "neither a JSON object nor a compact JWT"},
 		{"whitespace then array", "\n[1,2]", "neither a JSON object nor a compact JWT"},
 		{"whitespace then invalid object", "\n{\"call_id\":", "invalid JSON"},
-		// JWT frames are classified as before: a compact JWT has no
-		// surrounding whitespace.
-		{"leading space before jwt", " " + header + "." + b64(sampleCall) + ".c2ln", "neither a JSON object nor a compact JWT"},
+		// Whitespace around a JWT is allowed (TestWhitespaceAroundJWTFramesForwardedUnchanged);
+		// a byte order mark is not: it is no JSON text.
 		{"byte order mark before jwt", "\xef\xbb\xbf" + header + "." + b64(sampleCall) + ".c2ln", "neither a JSON object nor a compact JWT"},
 		{"invalid json object", `{"call_id":`, "invalid JSON"},
 		{"brace then garbage", `{not json}`, "invalid JSON"},

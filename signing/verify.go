@@ -51,7 +51,8 @@ type Verifier struct {
 
 // VerifyHS256 reports whether frame is a compact JWT signed with HS256 and
 // the UTF-8 bytes of secret, as Dialpad signs webhook and websocket events
-// (../shared/dialpad/API.md §6, §8). Only HS256 is accepted. Time claims are
+// (../shared/dialpad/API.md §6, §8), whitespace around it ignored
+// (TrimSpace). Only HS256 is accepted. Time claims are
 // not checked; see Verifier for that. A refused frame gives an error wrapping
 // ErrNoSecret, ErrMalformed, ErrAlgorithm or ErrBadSignature.
 func VerifyHS256(frame []byte, secret string) error {
@@ -75,7 +76,7 @@ func (v Verifier) Verify(frame []byte, secret string) error {
 	} else {
 		opts = append(opts, jwt.WithoutClaimsValidation())
 	}
-	_, err := jwt.NewParser(opts...).ParseWithClaims(string(frame), claims, func(*jwt.Token) (any, error) {
+	_, err := jwt.NewParser(opts...).ParseWithClaims(string(TrimSpace(frame)), claims, func(*jwt.Token) (any, error) {
 		return []byte(secret), nil
 	})
 	if err == nil {

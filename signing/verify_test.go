@@ -196,6 +196,16 @@ func TestSignThenVerify(t *testing.T) {
 	if err := VerifyHS256([]byte(strings.TrimSpace(string(shipped))), "test_secret"); err != nil {
 		t.Errorf("shipped sample JWT: %v", err)
 	}
+	// Whitespace around a JWT frame (the file ends with a newline) is
+	// not part of it: it verifies, and its payload reads, all the same.
+	for _, frame := range [][]byte{shipped, append([]byte(" \t\r\n"), shipped...)} {
+		if err := VerifyHS256(frame, "test_secret"); err != nil {
+			t.Errorf("sample JWT with whitespace around it %.12q…: %v", frame, err)
+		}
+		if _, err := Payload(frame); err != nil {
+			t.Errorf("Payload of the sample JWT with whitespace around it: %v", err)
+		}
+	}
 }
 
 // TestVerifierTime: time claims are checked only when asked, and then only
