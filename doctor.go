@@ -36,10 +36,11 @@ func doctorCommand() *cli.Command {
 				return err
 			}
 			checks, err := doctor.Run(c.Context, doctor.Config{
-				Client:      client,
-				APIBase:     cfg.BaseURL,
-				WebsocketID: dialpad.ID(c.Int64("websocket-id")),
-				ForwardTo:   c.String("forward-to"),
+				Client:          client,
+				APIBase:         cfg.BaseURL,
+				WebsocketID:     dialpad.ID(c.Int64("websocket-id")),
+				WebsocketIDFrom: flagLabel(c, "websocket-id"),
+				ForwardTo:       c.String("forward-to"),
 			})
 			if err != nil {
 				return err

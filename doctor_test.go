@@ -92,3 +92,28 @@ func TestDoctorRefusesBadWebsocketID(t *testing.T) {
 		t.Errorf("a bad --websocket-id made %d REST calls: %v", len(calls), calls)
 	}
 }
+
+// TestDoctorUnknownWebsocketFix: a websocket that cannot be read is
+// failed with a fix that names where its id came from: the variable when
+// DIALPAD_WEBSOCKET_ID gave it (the fix said --websocket-id, which the user
+// never typed).
+func TestDoctorUnknownWebsocketFix(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	srv.AddWebsocket("s")
+	for _, tc := range []struct{ env, flag, want string }{
+		{"", "999", "fix: check --websocket-id; `dialpad-tunnel websockets list` lists the ids"},
+		{"999", "", "fix: check DIALPAD_WEBSOCKET_ID (for --websocket-id); `dialpad-tunnel websockets list` lists the ids"},
+	} {
+		t.Setenv("DIALPAD_WEBSOCKET_ID", tc.env)
+		args := append([]string{"doctor"}, apiArgs(srv)...)
+		if tc.flag != "" {
+			args = append(args, "--websocket-id", tc.flag)
+		}
+		out, err := runCmd(t, args...)
+		if err == nil {
+			t.Fatalf("doctor on websocket 999: no failure\n%s", out)
+		}
+		mustContain(t, out, "[FAIL] websocket host")
+		mustContain(t, out, tc.want)
+	}
+}

@@ -46,6 +46,9 @@ type Config struct {
 	// WebsocketID is the websocket whose URL is checked; 0 means the first
 	// one listed.
 	WebsocketID dialpad.ID
+	// WebsocketIDFrom names where WebsocketID came from, for the fix of a
+	// websocket that cannot be read; default "--websocket-id".
+	WebsocketIDFrom string
 	// ForwardTo is the handler URL to check; "" skips the check.
 	ForwardTo string
 	// Proxy picks the proxy for the websocket host; default

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -35,7 +36,11 @@ func checkWebsocket(ctx context.Context, cfg Config, listed []dialpad.Websocket)
 	}
 	ws, err := cfg.Client.Websocket(ctx, id)
 	if err != nil {
-		host.Status, host.Detail, host.Fix = Fail, err.Error(), "check --websocket-id"
+		host.Status, host.Detail = Fail, err.Error()
+		host.Fix = "check " + cmp.Or(cfg.WebsocketIDFrom, "--websocket-id") + "; `dialpad-tunnel websockets list` lists the ids"
+		if cfg.WebsocketID == 0 {
+			host.Fix = "the first websocket listed could not be read: pass --websocket-id with the one listen uses"
+		}
 		clock.Status, clock.Detail = Skip, "needs a websocket URL"
 		return []Check{host, clock}
 	}
