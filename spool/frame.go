@@ -155,10 +155,32 @@ func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int
 	off := int64(len(fileHeader))
 	var hdr [batchHeader]byte
 	var payload []byte
+	// A reader that does not hold the lock (events list, show) may see
+	// the file cut behind it: a starting listen, or a writing events
+	// command, cuts off an unfinished last write, the only bytes anyone
+	// cuts. What could not be read then was that tail: the scan ends
+	// where it is, as if it had found it, where a read of the bytes gone
+	// used to fail with EOF, taken for damage.
+	cutBehind := func(err error) bool {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return false
+		}
+		fi, statErr := f.Stat()
+		return statErr == nil && fi.Size() < size
+	}
+	torn := func(off int64) (int64, error) {
+		if err := tornOrDamaged(f, off, size); err != nil && !cutBehind(err) {
+			return off, err
+		}
+		return off, nil
+	}
 	for off < size {
 		n := int64(-1)
 		if size-off >= batchHeader {
 			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				if cutBehind(err) {
+					return off, nil
+				}
 				return off, err
 			}
 			if string(hdr[:4]) == batchMagic {
@@ -166,17 +188,20 @@ func scan(f *os.File, visit func(kind byte, payload []byte, at span) error) (int
 			}
 		}
 		if n <= 0 || n > maxPayload || off+batchHeader+n > size {
-			return off, tornOrDamaged(f, off, size)
+			return torn(off)
 		}
 		if int64(cap(payload)) < n {
 			payload = make([]byte, n)
 		}
 		payload = payload[:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
+			if cutBehind(err) {
+				return off, nil
+			}
 			return off, err
 		}
 		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[8:]) {
-			return off, tornOrDamaged(f, off, size)
+			return torn(off)
 		}
 		if err := frames(payload, off+batchHeader, visit); err != nil {
 			return off, err
