@@ -127,7 +127,7 @@ func (d *Disk) compactIfDue() {
 	if d.pathTaken {
 		return // it would not take the path (see checkPath)
 	}
-	if garbage := d.garbage(); garbage > d.live && (garbage >= d.compactAfter || d.diskLow(garbage)) {
+	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
 			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
@@ -144,17 +144,22 @@ const (
 )
 
 // diskLow reports whether the disk has less room left than the file's
-// garbage, of spaceCompactMin or more: on a volume smaller than
-// CompactAfter, the garbage would otherwise fill it, and a full disk has
-// no room for the compaction that would free it. Not after a failed
-// compaction (it waits for the garbage to double).
+// garbage, of spaceCompactMin or more, and its live frames: on a volume
+// smaller than CompactAfter, the garbage would otherwise fill it, and a
+// full disk has no room for the compaction that would free it. The copy
+// needs room for the live frames, so it starts while it still fits, even
+// when the garbage does not outweigh them (it waited for that, and for
+// less room than the garbage alone: with many live frames, by then the
+// copy could not fit, and the disk filled for good). Nor when the copy
+// cannot fit: it would only fill the disk. Not after a failed compaction
+// (it waits for the garbage to double).
 func (d *Disk) diskLow(garbage int64) bool {
 	if garbage < spaceCompactMin || d.compactAfter != d.cfg.CompactAfter || (d.end >= d.freeAt && d.end < d.freeAt+spaceCheckBytes) {
 		return false
 	}
 	d.freeAt = d.end
 	free, ok := d.cfg.diskFree(filepath.Dir(d.cfg.Path))
-	return ok && free < garbage
+	return ok && free < garbage+d.live && free > d.live
 }
 
 // garbage is the bytes of superseded frames in the file.
