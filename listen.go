@@ -48,6 +48,9 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
+		&cli.DurationFlag{Name: "ping-interval", Value: 20 * time.Second, Usage: "how often each connection is pinged (less than --pong-wait)"},
+		&cli.DurationFlag{Name: "pong-wait", Value: 45 * time.Second, Usage: "no pong for this long ends a connection (half of it opens a replacement); Dialpad does not document its pongs"},
+		&cli.DurationFlag{Name: "max-conn-lifetime", Value: 55 * time.Minute, Usage: "rotate a connection this long after it opened, if its token's exp is later or cannot be read (Dialpad ends every connection after an hour)"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB)"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, SIGTERM or SIGHUP, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
@@ -258,15 +261,18 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		return o, fmt.Errorf("%s filters call events, but %s leaves them out: add call to --events, or drop --call-states", flagLabel(c, "call-states"), flagLabel(c, "events"))
 	}
 	o.Agent = agent.Config{
-		Events:         events,
-		CallStates:     states,
-		VerifySecret:   c.String("verify-secret"),
-		Concurrency:    c.Int("concurrency"),
-		RotateBefore:   c.Duration("rotate-before"),
-		MaxFrameBytes:  c.Int64("max-frame-bytes"),
-		DrainTimeout:   c.Duration("drain-timeout"),
-		MaxAge:         c.Duration("max-age"),
-		StatusInterval: c.Duration("status-interval"),
+		Events:          events,
+		CallStates:      states,
+		VerifySecret:    c.String("verify-secret"),
+		Concurrency:     c.Int("concurrency"),
+		RotateBefore:    c.Duration("rotate-before"),
+		PingInterval:    c.Duration("ping-interval"),
+		PongWait:        c.Duration("pong-wait"),
+		MaxConnLifetime: c.Duration("max-conn-lifetime"),
+		MaxFrameBytes:   c.Int64("max-frame-bytes"),
+		DrainTimeout:    c.Duration("drain-timeout"),
+		MaxAge:          c.Duration("max-age"),
+		StatusInterval:  c.Duration("status-interval"),
 	}
 	switch v := c.String("non-event-frames"); v {
 	case "skip":

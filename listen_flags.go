@@ -25,6 +25,9 @@ var listenRanges = []flagRange{
 	{"retry-wait-min", 1, math.MaxInt64, "more than 0"},
 	{"retry-wait-max", 1, math.MaxInt64, "more than 0"},
 	{"rotate-before", 1, math.MaxInt64, "more than 0"},
+	{"ping-interval", 1, math.MaxInt64, "more than 0"},
+	{"pong-wait", 1, math.MaxInt64, "more than 0"},
+	{"max-conn-lifetime", 1, math.MaxInt64, "more than 0"},
 	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
 	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
 	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"}, // MiB << 20 must not overflow
@@ -68,6 +71,11 @@ func checkRanges(c *cli.Context) error {
 	// 160,000 lines in 2s); 0 turns them off.
 	if d := c.Duration("status-interval"); d > 0 && d < minStatusInterval {
 		return fmt.Errorf("--status-interval %s: want 0 (never) or %s or more", d, minStatusInterval)
+	}
+	// The agent pings every --ping-interval and waits --pong-wait for an
+	// answer: a ping must be due before its deadline passes.
+	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); ping >= pong {
+		return fmt.Errorf("--ping-interval %s: want less than --pong-wait (%s)", ping, pong)
 	}
 	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
 	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {

@@ -48,7 +48,7 @@ type Config struct {
 	MaxFrameBytes    int64         // default 8 MiB; a larger frame is read on but not kept (its event is lost, counted in Oversized)
 	RotateBefore     time.Duration // reconnect this long before the token's exp; default 5m (capped at a quarter of the token's lifetime)
 	HandoverWait     time.Duration // after a rotation the old connection stays open until the new one carries a frame, or this long; default 2s
-	MaxConnLifetime  time.Duration // failsafe rotation when exp is unreadable; default 55m
+	MaxConnLifetime  time.Duration // rotate this long after a connection opened when its token's exp is unreadable or later; default 55m
 	BackoffMin       time.Duration // default 500ms
 	BackoffMax       time.Duration // default 60s
 	BackoffReset     time.Duration // a connection that lived this long resets the backoff; default 30s
@@ -188,6 +188,9 @@ type Agent struct {
 	connected chan struct{}
 	connOnce  sync.Once
 	stored    func(spool.Event) // a.storedEvent as a func value, made once
+	// unknownFiltered: an event whose type classify could not tell was
+	// filtered out by Events, and a warning said so (once per run).
+	unknownFiltered atomic.Bool
 }
 
 // New validates cfg and returns an Agent ready to Run.
@@ -345,6 +348,14 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	}
 	if !a.wanted(f) {
 		a.stats.filtered.Add(1)
+		// A websocket's events carry no type: it is guessed from their
+		// fields (eventType), which Dialpad does not document. One that
+		// matches none may be of a wanted type all the same: say so once,
+		// not only at debug level, so the loss is not silent.
+		if f.typ == "" && a.unknownFiltered.CompareAndSwap(false, true) {
+			a.log.Warn(unknownFilteredMsg, "conn", c.name, "key", f.key, "bytes", len(data),
+				"hint", "further ones are logged at debug level and counted in filtered=; if Dialpad's fields differ from those the type is told by, listen with --subscription TYPE:ID, whose events have the subscription's type")
+		}
 		a.log.Debug("event filtered out", "type", f.typ, "detail", f.detail, "key", f.key)
 		return
 	}
@@ -451,6 +462,10 @@ func (a *Agent) routes(r *Route, typ string) bool {
 	}
 	return true
 }
+
+// unknownFilteredMsg is the warning for the first event of a type not
+// recognised that Events filtered out.
+const unknownFilteredMsg = "an event whose type could not be recognised was filtered out by --events, and is lost"
 
 // verify checks a frame's signature against VerifySecret.
 func (a *Agent) verify(f frame, data []byte) error {

@@ -167,16 +167,28 @@ type source struct {
 
 // rotateAt is when a connection with this expiry should be replaced:
 // RotateBefore ahead of expiry, or a quarter of the token's lifetime ahead
-// for short-lived tokens; MaxConnLifetime after opening when exp is unknown.
+// for short-lived tokens; MaxConnLifetime after opening when exp is unknown,
+// or when that comes first: Dialpad ends every connection an hour after it
+// opened (API.md §5), whatever its token's exp says, and that exp is only
+// inferred to be an hour after issue.
 func (s *source) rotateAt(c *conn) time.Time {
+	failsafe := c.opened.Add(s.cfg.MaxConnLifetime)
 	if c.expiry.IsZero() {
-		return c.opened.Add(s.cfg.MaxConnLifetime)
+		return failsafe
 	}
 	margin := s.cfg.RotateBefore
 	if life := c.expiry.Sub(c.opened); margin > life/4 {
 		margin = life / 4
 	}
-	return c.expiry.Add(-margin)
+	return earlier(c.expiry.Add(-margin), failsafe)
+}
+
+// earlier returns the earlier of a and b.
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // accept hands a frame read on one of this source's connections to the agent.
