@@ -27,6 +27,7 @@ func migrateCommand() *cli.Command {
 			&cli.Int64Flag{Name: "websocket-id", Usage: "reuse this websocket (it must have the webhook's secret); default: one with the same secret, else a new one"},
 			&cli.BoolFlag{Name: "rollback", Usage: "point the subscriptions of the rollback record back at the webhook"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would change, change nothing"},
+			&cli.StringFlag{Name: "secret", Usage: "the webhook's signing secret, if Dialpad does not return it in full (the plan says whether what it returned differs); never printed"},
 			&cli.StringFlag{Name: "record", Usage: "rollback record file (default $XDG_STATE_HOME/dialpad-tunnel/migration.json)"},
 		}, apiFlags()...),
 		Action: func(c *cli.Context) error {
@@ -41,7 +42,17 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := migrate.New(migrate.Config{Client: client, APIBase: cfg.BaseURL})
+			if c.IsSet("secret") {
+				switch secret := c.String("secret"); {
+				case c.Bool("rollback"):
+					return errors.New("migrate: --secret is for --from-webhook; --rollback changes no secret: drop --secret")
+				case secret == "":
+					return errors.New("migrate: --secret is empty: leave it out to use the secret Dialpad returns for the webhook")
+				case strings.ContainsAny(secret, "\r\n"):
+					return errors.New("migrate: --secret has a line break in it (copied with its newline?): remove it; the secret is not shown")
+				}
+			}
+			m, err := migrate.New(migrate.Config{Client: client, APIBase: cfg.BaseURL, Secret: c.String("secret"), SecretSet: c.IsSet("secret")})
 			if err != nil {
 				return err
 			}
@@ -112,9 +123,15 @@ func printMigration(w io.Writer, p migrate.Plan) {
 	}
 	fmt.Fprintf(w, "migrate webhook %s (%s, %s) to a websocket:\n", p.WebhookID, redactedHookURL(p.HookURL), signed)
 	switch {
+	case p.ReadBackDiffers:
+		fmt.Fprintln(w, "  note     the secret Dialpad returned for the webhook differs from --secret (masked, or left out): --secret is used")
+	case p.SecretGiven:
+		fmt.Fprintln(w, "  note     --secret is the secret Dialpad returned for the webhook")
+	}
+	switch {
 	case len(p.Subscriptions) == 0: // nothing is created or reused
 	case p.WebsocketID == 0 && p.Signed:
-		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n")
+		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n") // or --secret, said above
 	case p.WebsocketID == 0:
 		fmt.Fprintf(w, "  create   websocket, unsigned like the webhook (events arrive as plain JSON)\n")
 	case p.Signed:

@@ -230,3 +230,57 @@ func TestMigrateNothingToMigrate(t *testing.T) {
 		t.Errorf("the plan of an unsigned webhook mentions a secret:\n%s", out)
 	}
 }
+
+// TestMigrateSecretGiven: that Dialpad returns a webhook's secret in full is
+// only inferred. With --secret, the websocket gets that secret even when
+// the webhook reads as unsigned (its secret left out, or masked), and the
+// plan says the two differ without showing either; a --secret that is
+// empty, has a line break, or comes with --rollback is refused before any
+// REST call.
+func TestMigrateSecretGiven(t *testing.T) {
+	const secret = "the-real-webhook-secret"
+	srv := newFake(t, dialpadtest.Config{})
+	wh := srv.AddWebhook("https://example.com/hook", "") // as read: no secret
+	if _, err := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(t.TempDir(), "migration.json")
+	for _, tc := range []struct{ args, want string }{
+		{"--secret=", "migrate: --secret is empty: leave it out to use the secret Dialpad returns for the webhook"},
+		{"--secret a\nb", "migrate: --secret has a line break in it (copied with its newline?): remove it; the secret is not shown"},
+		{"--rollback --secret x", "migrate: --secret is for --from-webhook; --rollback changes no secret: drop --secret"},
+	} {
+		args := append([]string{"--from-webhook", strconv.FormatInt(wh, 10), "--record", record}, strings.SplitN(tc.args, " ", 2)...)
+		if strings.HasPrefix(tc.args, "--rollback") {
+			args = []string{"--rollback", "--secret", "x", "--record", record}
+		}
+		if _, err := apiCmd(t, srv, "migrate", args...); err == nil || err.Error() != tc.want {
+			t.Errorf("migrate %q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if calls := srv.RESTCalls(); len(calls) != 0 {
+		t.Errorf("refused --secret values made REST calls: %v", calls)
+	}
+
+	out := mustAPI(t, srv, "migrate", "--from-webhook", strconv.FormatInt(wh, 10), "--record", record, "--secret", secret)
+	mustContain(t, out, "note     the secret Dialpad returned for the webhook differs from --secret (masked, or left out): --secret is used\n")
+	mustContain(t, out, "create   websocket with the webhook's secret\n")
+	if strings.Contains(out, secret) {
+		t.Errorf("migrate printed the secret:\n%s", out)
+	}
+	id, ok := strings.CutPrefix(out[strings.Index(out, "now run: "):], "now run: dialpad-tunnel listen --websocket-id ")
+	if !ok {
+		t.Fatalf("no listen line:\n%s", out)
+	}
+	n, err := strconv.ParseInt(strings.Fields(id)[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := testClient(t, srv).Websocket(context.Background(), dialpad.ID(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Secret() != secret {
+		t.Errorf("the new websocket is not signed with --secret")
+	}
+}

@@ -19,6 +19,12 @@ type Config struct {
 	APIBase string
 	// Logger receives a line per write; default discard.
 	Logger *slog.Logger
+	// Secret, when SecretSet, is the webhook's signing secret as the user
+	// gives it (migrate --secret), used in place of the one Dialpad
+	// returns: that the API returns it in full is only inferred. Never
+	// printed.
+	Secret    string
+	SecretSet bool
 }
 
 // Migrator plans, applies and rolls back migrations.
@@ -49,6 +55,10 @@ type Plan struct {
 	WebhookID dialpad.ID
 	HookURL   string
 	Signed    bool
+	// SecretGiven: the secret is Config.Secret, not the webhook's as read;
+	// ReadBackDiffers: the one read from Dialpad is another (masked, or
+	// left out).
+	SecretGiven, ReadBackDiffers bool
 	// WebsocketID is the websocket that is reused, 0 when one is created.
 	WebsocketID dialpad.ID
 	// Subscriptions are the ones that deliver to the webhook, as they are.
@@ -61,7 +71,8 @@ type Plan struct {
 }
 
 // Plan reads the webhook, every subscription and, when websocketID is 0,
-// the websockets, to find one with the webhook's (non-empty) secret. A
+// the websockets, to find one with the webhook's (non-empty) secret (or
+// Config.Secret, when set). A
 // websocketID given must have that secret. Plan makes no REST write.
 func (m *Migrator) Plan(ctx context.Context, webhookID, websocketID dialpad.ID) (Plan, error) {
 	c := m.cfg.Client
@@ -69,7 +80,12 @@ func (m *Migrator) Plan(ctx context.Context, webhookID, websocketID dialpad.ID) 
 	if err != nil {
 		return Plan{}, fmt.Errorf("migrate: %w", err)
 	}
-	p := Plan{WebhookID: wh.ID, HookURL: wh.HookURL, Signed: wh.Secret() != "", secret: wh.Secret()}
+	p := Plan{WebhookID: wh.ID, HookURL: wh.HookURL, secret: wh.Secret()}
+	if m.cfg.SecretSet {
+		p.SecretGiven, p.ReadBackDiffers = true, m.cfg.Secret != p.secret
+		p.secret = m.cfg.Secret
+	}
+	p.Signed = p.secret != ""
 	switch {
 	case websocketID != 0:
 		ws, err := c.Websocket(ctx, websocketID)
