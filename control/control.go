@@ -174,7 +174,11 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 	var req Request
 	var resp Response
 	var err error
-	if err = json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+	if perr := trustedPeer(c, ""); perr != nil {
+		// The socket's mode (0600) lets only this user (and root) in:
+		// one of another user got in through a socket made open.
+		err = errors.New("control socket: refused: the connecting process is of another user")
+	} else if err = json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
 		err = fmt.Errorf("control socket: bad request: %w", err)
 	} else {
 		c.SetDeadline(time.Now().Add(timeout))
@@ -259,7 +263,13 @@ func dial(ctx context.Context, path string) (net.Conn, string, error) {
 	for _, sock := range socks {
 		c, err := d.DialContext(ctx, "unix", sock)
 		if err == nil {
-			return c, sock, nil
+			// Another user may have made a socket there first (a spool in
+			// a folder others may write to): it gets no request.
+			if err = trustedPeer(c, path); err == nil {
+				return c, sock, nil
+			}
+			c.Close()
+			err = fmt.Errorf("%s: %w", sock, err)
 		}
 		why = append(why, err.Error())
 	}

@@ -125,9 +125,30 @@ func New(cfg Config) (*Client, error) {
 		base:   base,
 		apiKey: cfg.APIKey,
 		cfg:    cfg,
-		http:   &http.Client{Transport: cfg.Transport, Timeout: cfg.Timeout},
+		http:   &http.Client{Transport: cfg.Transport, Timeout: cfg.Timeout, CheckRedirect: sameOrigin},
 		log:    cfg.Logger,
 	}, nil
+}
+
+// maxRedirects is the most redirects one request follows, as net/http.
+const maxRedirects = 10
+
+// errOtherOrigin is the error of a redirect to another scheme, host or
+// port: net/http would send it the Authorization header (it compares host
+// names only, so http:// and another port keep it, as do subdomains).
+var errOtherOrigin = errors.New("redirected to another origin (scheme, host or port); not followed, so that the API key stays with the API")
+
+// sameOrigin is the client's CheckRedirect: it follows a redirect only
+// to the scheme, host and port of the first request.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return errOtherOrigin
+	}
+	return nil
 }
 
 // parseBase checks a base URL and returns it without a trailing slash or
@@ -236,6 +257,9 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 		RetryMax:     retries,
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			failed = err
+			if errors.Is(err, errOtherOrigin) {
+				return false, nil // it would be redirected again
+			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		},
 		Backoff: func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {

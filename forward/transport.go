@@ -44,6 +44,7 @@ type transport struct {
 type keptConn struct {
 	addr string // host:port dialled
 	nc   net.Conn
+	lim  *headerLimit // between nc and br: bounds an answer's header
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time // when it was last put back idle
@@ -162,7 +163,9 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 		unsent = true
 	}
 	for interim := 0; err == nil; interim++ {
+		c.lim.left = maxHeaderBytes
 		resp, err = http.ReadResponse(c.br, req)
+		c.lim.left = -1
 		// 1xx answers are interim (101 switches protocols: not ours to follow).
 		if err == nil && (resp.StatusCode < 100 || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols) {
 			break
@@ -220,6 +223,37 @@ func timedOut(err error) bool {
 	return errors.As(err, &nerr) && nerr.Timeout()
 }
 
+// maxHeaderBytes bounds the header of one answer, as net/http's
+// Transport bounds it by default (MaxResponseHeaderBytes): ReadResponse
+// reads a header of any size into memory.
+const maxHeaderBytes = 10 << 20
+
+// errHeaderTooLarge is the error of an answer whose header is larger than
+// maxHeaderBytes.
+var errHeaderTooLarge = fmt.Errorf("the answer's header is over %d MiB", maxHeaderBytes>>20)
+
+// headerLimit reads from r at most left bytes while left is not negative
+// (an answer's header is being read), then fails with errHeaderTooLarge.
+type headerLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.r.Read(p)
+	}
+	if l.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
 // maxInterim is the most 1xx answers read before the final one.
 const maxInterim = 5
 
@@ -241,7 +275,8 @@ func (t *transport) conn(ctx context.Context, addr string, deadline time.Time) (
 	if err != nil {
 		return nil, false, err
 	}
-	c := &keptConn{addr: addr, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	lim := &headerLimit{r: nc, left: -1}
+	c := &keptConn{addr: addr, nc: nc, lim: lim, br: bufio.NewReader(lim), bw: bufio.NewWriter(nc)}
 	if t.look {
 		c.peek = newPeeker(nc)
 	}

@@ -62,7 +62,15 @@ func Salvage(path string) (Salvaged, error) {
 		return Salvaged{}, nil // created, and a crash came before its header: an empty spool, as listen reads it
 	}
 	tmpPath := path + salvageSuffix
-	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A copy left by a crashed salvage is removed, and the new one made
+	// exclusively: in a shared folder (/tmp) another user may have put a
+	// file or a symbolic link at that name, which is then neither written
+	// through nor renamed over the spool (their own stays, as the folder
+	// is sticky, and the salvage stops).
+	if err := os.Remove(tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Salvaged{}, fmt.Errorf("spool: %s: cannot remove %s, left by an earlier salvage: %w; nothing changed", path, tmpPath, err)
+	}
+	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return Salvaged{}, fmt.Errorf("spool: %s: cannot write the salvaged copy next to it: %w (copy the file to a folder you can write, and salvage the copy); nothing changed", path, err)
 	}

@@ -1,0 +1,30 @@
+package control
+
+import (
+	"fmt"
+	"net"
+	"os"
+)
+
+// trustedPeer reports whether the process at the other end of c may be
+// trusted with a request (serve) or an answer (Ask): one of this user, of
+// root, or, for Ask, of the user who owns the spool file at spoolPath
+// (a service's own user, asked by its admin with sudo). Where the peer's
+// uid cannot be told, the socket's mode and directory have to do.
+func trustedPeer(c net.Conn, spoolPath string) error {
+	uid, ok := peerUID(c)
+	if !ok {
+		return nil
+	}
+	if uid == os.Getuid() || uid == 0 {
+		return nil
+	}
+	if spoolPath != "" {
+		if fi, err := os.Stat(spoolPath); err == nil {
+			if owner, known := fileOwner(fi); known && owner == uid {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("is served by uid %d, neither this user (uid %d) nor the spool file's owner: not the spool's listen, so nothing was sent (is the spool in a folder others may write to?)", uid, os.Getuid())
+}
