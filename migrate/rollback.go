@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/atomicfile"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
 
@@ -151,18 +151,11 @@ func LoadRecord(path string) (Record, error) {
 }
 
 // SaveRecord writes rec to path (mode 0600, directory 0700), replacing any
-// file there atomically.
+// file there atomically and durably (atomicfile).
 func SaveRecord(path string, rec Record) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, append(b, '\n'))
 }

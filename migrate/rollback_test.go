@@ -3,6 +3,8 @@ package migrate_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,5 +91,30 @@ func TestRollbackRefusesAnotherAPI(t *testing.T) {
 	}
 	if _, err := migrate.New(migrate.Config{Client: c}); err == nil {
 		t.Error("New without APIBase: no error")
+	}
+}
+
+// TestSaveRecordNotThroughPlantedLink: a --record in a folder others may
+// write to, with a symbolic link another user put at `<record>.tmp`: the
+// record is written, and the file the link leads to is not (it was
+// written through, then the link renamed over the record).
+func TestSaveRecordNotThroughPlantedLink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "migration.json")
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.SaveRecord(path, migrate.Record{WebhookID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "untouched" {
+		t.Errorf("the file a planted link leads to was written: %q", got)
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Errorf("record: %v, want a regular file of mode 0600", err)
 	}
 }
