@@ -124,6 +124,20 @@ func bodies(ds []delivery) map[string]int {
 	return m
 }
 
+// wantArrivedKeys checks the keys of the run's "event arrived" lines,
+// sorted, against want.
+func wantArrivedKeys(t *testing.T, r *running, want ...string) {
+	t.Helper()
+	var keys []string
+	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
+		keys = append(keys, rec.str("key"))
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, want) {
+		t.Errorf("event arrived keys = %q, want %q", keys, want)
+	}
+}
+
 // ---- the fake Dialpad ----
 
 func newFake(t *testing.T, cfg dialpadtest.Config) *dialpadtest.Server {

@@ -45,14 +45,7 @@ func TestDeeplyNestedEventsForwarded(t *testing.T) {
 	if len(received) != len(events) {
 		t.Errorf("handler received %d events, want %d", len(received), len(events))
 	}
-	var keys []string
-	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
-		keys = append(keys, rec.str("key"))
-	}
-	slices.Sort(keys)
-	if want := []string{"call:201", "changelog", "contact:203", "sms:202"}; !slices.Equal(keys, want) {
-		t.Errorf("event arrived keys = %q, want %q", keys, want)
-	}
+	wantArrivedKeys(t, r, "call:201", "changelog", "contact:203", "sms:202")
 	var reasons []string
 	for _, rec := range r.logs.find(t, "WARN", "frame skipped") {
 		reasons = append(reasons, rec.str("reason"))

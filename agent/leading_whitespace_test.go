@@ -47,15 +47,7 @@ func TestLeadingWhitespaceFramesForwardedUnchanged(t *testing.T) {
 			t.Errorf("Content-Type of %q = %q, want application/json", d.body, ct)
 		}
 	}
-	var keys []string
-	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
-		keys = append(keys, rec.str("key"))
-	}
-	slices.Sort(keys)
-	want := []string{"call:101", "call:102", "call:103", "call:104", "call:105", "call:9007199254740993"}
-	if !slices.Equal(keys, want) {
-		t.Errorf("event arrived keys = %q, want %q", keys, want)
-	}
+	wantArrivedKeys(t, r, "call:101", "call:102", "call:103", "call:104", "call:105", "call:9007199254740993")
 }
 
 // JWT frames with whitespace around them (a newline after one, say) are
@@ -98,12 +90,5 @@ func TestWhitespaceAroundJWTFramesForwardedUnchanged(t *testing.T) {
 			t.Errorf("Content-Type of %q = %q, want application/jwt", d.body, ct)
 		}
 	}
-	var keys []string
-	for _, rec := range r.logs.find(t, "INFO", "event arrived") {
-		keys = append(keys, rec.str("key"))
-	}
-	slices.Sort(keys)
-	if want := []string{"call:201", "call:202", "call:203", "call:204"}; !slices.Equal(keys, want) {
-		t.Errorf("event arrived keys = %q, want %q", keys, want)
-	}
+	wantArrivedKeys(t, r, "call:201", "call:202", "call:203", "call:204")
 }
