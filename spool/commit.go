@@ -28,6 +28,8 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			err = errors.Join(err, lost) // both said: a write error hides no lost path
 		}
 	}()
+	d.makeReserve()
+	defer d.releaseReserve()
 	var batch, carry []op
 	beat := time.NewTicker(d.cfg.Heartbeat)
 	defer beat.Stop()
@@ -46,9 +48,20 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 				expiry.Reset(time.Until(at))
 				aged = expiry.C
 			}
+			// Short of space: look again each second for room to compact
+			// and to leave that state (see short.go).
+			var short <-chan time.Time
+			if d.short {
+				expiry.Reset(time.Second)
+				short = expiry.C
+			}
 			select {
 			case o := <-d.ops:
 				batch = append(batch, o)
+			case <-short:
+				d.compactIfDue()
+				d.endShort(0)
+				continue
 			case <-aged:
 			case <-d.compactDone():
 				d.compactIfDue()
@@ -73,7 +86,7 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			}
 		}
 		last = time.Now()
-		batch = d.fill(batch)
+		batch = d.fill(batch, len(carry))
 		var err error
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
@@ -111,13 +124,14 @@ func later(a, b time.Time) time.Time {
 const maxBatchBytes = 32 << 20
 
 // fill adds whatever else is already queued, up to MaxBatch operations
-// and about maxBatchBytes of events.
-func (d *Disk) fill(batch []op) []op {
+// and about maxBatchBytes of events beyond the first from of batch (the
+// carried ones, which must not keep the queue from being read).
+func (d *Disk) fill(batch []op, from int) []op {
 	size := 0
-	for i := range batch {
+	for i := from; i < len(batch); i++ {
 		size += batch[i].bodyBytes()
 	}
-	for len(batch) < d.cfg.MaxBatch && size < maxBatchBytes {
+	for len(batch)-from < d.cfg.MaxBatch && size < maxBatchBytes {
 		select {
 		case o := <-d.ops:
 			batch = append(batch, o)
@@ -144,7 +158,7 @@ func (d *Disk) flush() error { return d.flushWith(nil) }
 // flushWith commits batch and then everything left in the queue.
 func (d *Disk) flushWith(batch []op) error {
 	for {
-		batch = d.fill(batch)
+		batch = d.fill(batch, 0)
 		if len(batch) == 0 {
 			return nil
 		}

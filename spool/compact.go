@@ -118,6 +118,7 @@ func (d *Disk) compactIfDue() {
 			// The spool works on without it; try again once the garbage
 			// has doubled.
 			d.compactAfter = 2 * d.garbage()
+			d.compactFailed = time.Now()
 			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
 			return
 		}
@@ -127,7 +128,7 @@ func (d *Disk) compactIfDue() {
 	if d.pathTaken {
 		return // it would not take the path (see checkPath)
 	}
-	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) {
+	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) || garbage > d.live && d.compactShort(garbage) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
 			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
@@ -154,11 +155,10 @@ const (
 // cannot fit: it would only fill the disk. Not after a failed compaction
 // (it waits for the garbage to double).
 func (d *Disk) diskLow(garbage int64) bool {
-	if garbage < spaceCompactMin || d.compactAfter != d.cfg.CompactAfter || (d.end >= d.freeAt && d.end < d.freeAt+spaceCheckBytes) {
+	if garbage < spaceCompactMin || d.compactAfter != d.cfg.CompactAfter {
 		return false
 	}
-	d.freeAt = d.end
-	free, ok := d.cfg.diskFree(filepath.Dir(d.cfg.Path))
+	free, ok := d.room()
 	return ok && free < garbage+d.live && free > d.live
 }
 

@@ -114,8 +114,10 @@ type Disk struct {
 	seq      uint64     // last seq given out; guarded by appendMu
 
 	durableMu sync.Mutex
-	durable   uint64        // every seq up to this one is on disk
-	synced    chan struct{} // closed and replaced when durable grows
+	durable   uint64               // every seq up to this one is on disk
+	synced    chan struct{}        // closed and replaced when durable grows or held changes
+	held      map[uint64]Event     // while short of space: new events not written yet (see hold)
+	tried     map[uint64][]Attempt // attempts not written for want of space (see keepTried)
 
 	fileMu  sync.Mutex       // guards f, places and readEnd; Run changes them, Next reads
 	f       *os.File         // the spool file, locked; replaced by compaction
@@ -127,26 +129,32 @@ type Disk struct {
 	readFails   map[uint64]readFail // pending events whose body could not be read back
 
 	// Owned by Run.
-	end          int64            // where the next frame goes
-	live         int64            // bytes of live frames
-	delivered    fifo[finishedAt] // the delivered history, oldest first
-	agedAt       time.Time        // last age check of the delivered history
-	buf          []byte           // the batch being encoded
-	taken        uint64           // the highest seq of an append taken into a batch
-	compactAfter int64            // garbage that triggers a compaction: CompactAfter, more after a failure
-	compacting   *compaction      // the compaction under way, if any
-	freeAt       int64            // the file's end when the disk's free space was last looked at (see diskLow)
-	lastRun      time.Time        // the file's modification time when opened (see LastRun)
-	closing      sync.WaitGroup   // the file a compaction replaced, being closed
-	forgets      []uint64         // records the batch forgets
-	pathLostAt   time.Time        // since when the path has not named f (see checkPath); zero while it does
-	pathChecked  time.Time        // when checkPath last ran
-	pathTaken    bool             // the path names another file (checkPath): no compaction may take it
-	lost         bool             // Run ended with the path not naming the file (see AtPath)
-	link         string           // the path as given, when it is a symbolic link to Path (checkPath)
-	dirUnsynced  bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
-	fresh        bool             // the file was new (or empty) when opened
-	discard      atomic.Bool      // DiscardIfUnused was called
+	end           int64            // where the next frame goes
+	live          int64            // bytes of live frames
+	delivered     fifo[finishedAt] // the delivered history, oldest first
+	agedAt        time.Time        // last age check of the delivered history
+	buf           []byte           // the batch being encoded
+	taken         uint64           // the highest seq of an append taken into a batch
+	compactAfter  int64            // garbage that triggers a compaction: CompactAfter, more after a failure
+	compacting    *compaction      // the compaction under way, if any
+	freeAt        int64            // the file's end when the disk's free space was last looked at (see room)
+	freeSeen      int64            // the free space then
+	freeOK        bool             // and whether it was known
+	freeLooked    bool             // it was looked at
+	lastRun       time.Time        // the file's modification time when opened (see LastRun)
+	closing       sync.WaitGroup   // the file a compaction replaced, being closed
+	forgets       []uint64         // records the batch forgets
+	pathLostAt    time.Time        // since when the path has not named f (see checkPath); zero while it does
+	pathChecked   time.Time        // when checkPath last ran
+	pathTaken     bool             // the path names another file (checkPath): no compaction may take it
+	lost          bool             // Run ended with the path not naming the file (see AtPath)
+	link          string           // the path as given, when it is a symbolic link to Path (checkPath)
+	dirUnsynced   bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
+	fresh         bool             // the file was new (or empty) when opened
+	discard       atomic.Bool      // DiscardIfUnused was called
+	short         bool             // short of space (see short.go)
+	reserved      bool             // the reserve is made (see makeReserve)
+	compactFailed time.Time        // when a compaction last failed (see compactShort)
 }
 
 // opKind says what an op does.
@@ -308,6 +316,9 @@ func (d *Disk) Append(ev Event, committed func(Event)) error {
 	if d.idx.isClosed() {
 		return ErrClosed
 	}
+	if err := d.waitRoom(); err != nil {
+		return err
+	}
 	d.seq++
 	ev.Seq = d.seq
 	// The commit queue first, then the index: an Ack or Dead of this event
@@ -344,12 +355,17 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 	if err != nil || !ev.stored {
 		return ev, err
 	}
-	if err := d.waitDurable(ctx, ev.Seq); err != nil {
+	held, err := d.waitDurable(ctx, ev.Seq)
+	if err != nil {
 		// Not handed out: still pending, first of its key, for the next
 		// start, and still counted by Len. The key stays busy: no later
 		// event of it may overtake it.
 		d.idx.holdPending(ev)
 		return Event{}, err
+	}
+	if held != nil { // short of space: not written yet, handed out from memory
+		held.stored, held.Due = true, ev.Due
+		return *held, nil
 	}
 	r, err := d.read(ev.Seq)
 	if err != nil {
@@ -365,6 +381,9 @@ func (d *Disk) Next(ctx context.Context) (Event, error) {
 		return Event{}, &ReadError{Path: d.cfg.Path, Key: ev.Key, Retry: wait, Err: err}
 	}
 	r.Event.stored, r.Event.Due = true, d.readOK(ev)
+	if a, ok := d.unsaved(ev.Seq); ok {
+		r.Event.Tried = a
+	}
 	return r.Event, nil
 }
 
@@ -453,26 +472,31 @@ func (d *Disk) read(seq uint64) (Record, error) {
 	}
 }
 
-// waitDurable blocks until seq is on disk.
-func (d *Disk) waitDurable(ctx context.Context, seq uint64) error {
+// waitDurable blocks until seq is on disk, or held in memory while the
+// spool is short of space: then it returns the event.
+func (d *Disk) waitDurable(ctx context.Context, seq uint64) (*Event, error) {
 	for {
 		select {
 		case <-d.stopped:
-			return ErrClosed
+			return nil, ErrClosed
 		default:
 		}
 		d.durableMu.Lock()
 		ok, synced := d.durable >= seq, d.synced
+		held, isHeld := d.held[seq]
 		d.durableMu.Unlock()
 		if ok {
-			return nil
+			return nil, nil
+		}
+		if isHeld {
+			return &held, nil
 		}
 		select {
 		case <-synced:
 		case <-d.stopped:
-			return ErrClosed
+			return nil, ErrClosed
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -10,3 +10,12 @@ func diskFree(path string) (int64, bool) {
 	}
 	return int64(st.Bavail) * st.Bsize, true
 }
+
+// diskUsed is the space used on the file system of path, by every file.
+func diskUsed(path string) (int64, bool) {
+	var st syscall.Statfs_t
+	if syscall.Statfs(path, &st) != nil {
+		return 0, false
+	}
+	return int64(st.Blocks-st.Bfree) * st.Bsize, true
+}

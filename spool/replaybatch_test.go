@@ -21,7 +21,7 @@ func TestFillCountsReplayBodies(t *testing.T) {
 	for i := range 10 {
 		d.ops <- op{kind: opReplay, ev: Event{Seq: uint64(i + 1)}, admin: &adminOp{rec: &Record{Event: Event{Body: body}}}}
 	}
-	batch := d.fill(nil)
+	batch := d.fill(nil, 0)
 	size := 0
 	for i := range batch {
 		size += len(batch[i].admin.rec.Body)

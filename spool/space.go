@@ -17,7 +17,8 @@ import (
 // delivery. Any other failure (an I/O error, a file system remounted
 // read-only) stops the agent at once, as waiting would not mend it and a
 // supervisor may; so does a failed sync, after which the file's state is
-// unknown.
+// unknown. When the spool's own backlog is what fills the disk, it
+// recovers by itself instead: see short.go.
 
 // ErrNoSpace is what a running spool's replay and purge return while its
 // writes fail for want of space.
@@ -47,26 +48,33 @@ var noRetry = func() context.Context {
 // write's error. Meanwhile Paused tells since when it has been failing.
 func (d *Disk) writeBatch(ctx context.Context, held int) error {
 	var failedAt, loggedAt time.Time
-	pause := spacePauseMin
-	defer d.pausedAt.Store(0)
+	pause, dropped := spacePauseMin, false
 	for {
 		_, err := d.f.WriteAt(d.buf, d.end)
 		if err == nil {
 			if !failedAt.IsZero() {
-				d.pauseMu.Lock()
-				d.pauseSig = make(chan struct{})
-				d.pauseMu.Unlock()
-				d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
-					"spool", d.cfg.Path, "after", time.Since(failedAt).Round(time.Millisecond))
 				// A compaction that failed for want of space waits for the
 				// garbage to double (see commit); there may be room now.
 				d.compactAfter = d.cfg.CompactAfter
 			}
-			return nil
+			return nil // "writing again" is said as the spool leaves short of space (endShort)
 		}
 		err = fmt.Errorf("spool: %s: write: %w", d.cfg.Path, unwrapPath(err))
 		if !noSpace(err) || d.gaveUp(ctx, 0) {
 			return d.unwrite(err)
+		}
+		// A compaction under way would hold space, and could not finish
+		// before this write does: drop it, and its file. It starts
+		// afresh once there is room (compactShort).
+		if d.compacting != nil {
+			dropped = true
+			d.abandonCompaction()
+			d.compactFailed = time.Now()
+		}
+		if !d.short {
+			if d.beginShort(err) {
+				continue // the reserve is released: at once
+			}
 		}
 		if now := time.Now(); failedAt.IsZero() || now.Sub(loggedAt) >= spaceLogEvery {
 			msg := "spool: cannot write the file (free space to go on); retrying. Events wait in memory, delivered if their bodies are cached; delivery and reading the websocket pause once the write queue is full"
@@ -74,17 +82,9 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 				msg = "spool: still cannot write the file (free space to go on); retrying"
 			} else {
 				failedAt = now
-				d.pausedAt.Store(now.UnixNano())
-				d.pauseMu.Lock()
-				close(d.pauseSig)
-				d.pauseMu.Unlock()
-				// A compaction under way would hold space, and could not
-				// finish before this write does: drop it, and its file.
-				// Once writes go through again it starts afresh.
-				if d.compacting != nil {
-					d.abandonCompaction()
-					msg += " (a compaction under way was dropped, its file removed)"
-				}
+			}
+			if dropped {
+				msg += " (a compaction under way was dropped, its file removed)"
 			}
 			loggedAt = now
 			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),

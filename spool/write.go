@@ -29,6 +29,16 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	var carried map[uint64]bool
 	firstCarried := uint64(0)
 	cutoff := time.Now().Add(-d.cfg.CommitInterval) // one instant for the whole batch
+	// The room for new events: the disk's free space but spaceMargin,
+	// kept for outcomes. Once one does not fit, it and every later one
+	// are carried, in order, and the spool is short of space.
+	var room, limit int64
+	var budgeted, over bool
+	if carryYoung {
+		free, ok := d.room()
+		room, budgeted = free-spaceMargin, ok
+		limit = room
+	}
 	for i := range batch {
 		o := &batch[i]
 		if o.kind == opReplay {
@@ -38,7 +48,14 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			continue
 		}
 		d.taken = max(d.taken, o.ev.Seq)
-		if carryYoung && early[o.ev.Seq] == nil && o.at.After(cutoff) {
+		if carryYoung && early[o.ev.Seq] == nil && !o.at.After(cutoff) && budgeted {
+			if need := int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack); over || need > room {
+				over = true
+			} else {
+				room -= need
+			}
+		}
+		if carryYoung && early[o.ev.Seq] == nil && (over || o.at.After(cutoff)) {
 			if carried == nil {
 				carried = make(map[uint64]bool)
 			}
@@ -48,6 +65,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 				firstCarried = o.ev.Seq
 			}
 		}
+	}
+	if over && !d.short {
+		d.beginShort(nil)
 	}
 	var changes []change
 	d.buf, _ = beginBatch(d.buf[:0])
@@ -64,6 +84,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 				changes = d.writeRecord(changes, o, frameRecord, nil)
 			}
 		case opAck, opDead:
+			if d.tried != nil { // only Run writes it
+				d.keepTried(o.ev.Seq, nil)
+			}
 			if _, ok := early[o.ev.Seq]; !ok {
 				changes = d.writeOutcome(changes, o)
 			}
@@ -81,7 +104,15 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 				carry = append(carry, *o) // after its append, carried above
 				continue
 			}
+			mark, n := len(d.buf), len(changes)
 			changes = d.writeTried(changes, o)
+			if d.short && budgeted && int64(len(d.buf)) > limit {
+				// No room: kept in memory instead (see unsaved).
+				d.buf, changes = d.buf[:mark], changes[:n]
+				d.keepTried(o.ev.Seq, o.attempts)
+			} else if len(changes) > n && d.tried != nil {
+				d.keepTried(o.ev.Seq, nil)
+			}
 		}
 	}
 	changes = d.prune(changes)
@@ -113,6 +144,11 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 		durable = firstCarried - 1
 	}
 	d.markDurable(durable)
+	if carryYoung { // before the callbacks: a command waiting on one sees the spool as it is now
+		if need := d.hold(carry); d.short {
+			d.endShort(need)
+		}
+	}
 	for i := range batch {
 		o := &batch[i]
 		if (o.kind == opAppend || o.kind == opReplay || o.kind == opBarrier || o.kind == opPurge) && o.committed != nil && !carried[o.ev.Seq] {
@@ -190,7 +226,7 @@ func (d *Disk) writeFinished(changes []change, o, f *op) []change {
 	out := outcome{State: Delivered, Attempts: f.attempts, Reason: f.reason, Finished: f.at}
 	if f.kind == opDead {
 		out.State = Dead
-	} else if d.cfg.KeepCount < 0 {
+	} else if d.keep() < 0 {
 		return changes
 	}
 	return d.writeRecord(changes, o, frameFinished, &out)
@@ -206,7 +242,7 @@ func (d *Disk) writeOutcome(changes []change, o *op) []change {
 	out := outcome{State: Delivered, Attempts: o.attempts, Reason: o.reason, Finished: o.at}
 	if o.kind == opDead {
 		out.State = Dead
-	} else if d.cfg.KeepCount < 0 {
+	} else if d.keep() < 0 {
 		d.forgets = append(d.forgets, o.ev.Seq)
 		return changes
 	}
@@ -250,7 +286,7 @@ func (d *Disk) writeTried(changes []change, o *op) []change {
 // at most once a second) those older than KeepAge, then encodes one frame
 // with every record the batch forgets.
 func (d *Disk) prune(changes []change) []change {
-	excess := d.delivered.len() - max(d.cfg.KeepCount, 0)
+	excess := d.delivered.len() - max(d.keep(), 0)
 	if d.delivered.len() > 0 && time.Since(d.agedAt) >= time.Second {
 		d.agedAt = time.Now()
 		cutoff := d.agedAt.Add(-d.cfg.KeepAge)

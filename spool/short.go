@@ -1,0 +1,251 @@
+package spool
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// When the spool's own backlog fills its volume (the handler down long
+// enough), waiting for space would wait forever: every outcome must be
+// written before anything can shrink, and there is no room for it. So the
+// spool goes short of space instead (Disk.short): new events wait in
+// memory, in arrival order, and are written only as far as the disk has
+// room (less spaceMargin, kept for outcomes); outcomes are written ahead
+// of them; events are handed out from memory meanwhile; the delivered
+// history is given up, so that each delivery makes its record garbage;
+// attempts that do not fit stay in memory; and once the disk has room for
+// a copy of the live frames, a compaction shrinks the file. The held
+// events are then written, in order, and the spool leaves the state once
+// the disk has room for those it holds, the reserve (made again) and more.
+// Where the free space is unknown (not Linux), or is not what limits the
+// file (a quota, a file size limit), a failed write waits as space.go
+// says.
+
+// reserveSuffix names the file of zeros a running spool keeps beside its
+// file (see makeReserve), removed as Run ends.
+const reserveSuffix = ".reserve"
+
+// reserveBytes is the size of the reserve: room released when a write
+// fails for want of space, for the batch that failed (encoded already)
+// and the outcomes after it. spaceMargin is the room left free, while
+// short of space, for outcomes: new events are written only beyond it.
+const (
+	reserveBytes = 256 << 10
+	spaceMargin  = 64 << 10
+)
+
+// maxHeld is the most new events held in memory while short of space;
+// Append waits beyond it, and with it reading the websocket, as a full
+// write queue makes it wait.
+const maxHeld = 1024
+
+// recordSlack bounds the bytes a record frame takes beside its body and
+// key (header, seq, id, type, times, …), for the room a held event needs.
+const recordSlack = 512
+
+// makeReserve writes the reserve beside the spool file, synced; without
+// room for it the spool works on without one.
+func (d *Disk) makeReserve() {
+	if d.reserved {
+		return
+	}
+	path := d.cfg.Path + reserveSuffix
+	// One left by a run that was killed is removed, and the new one made
+	// exclusively: never written through a file or a symbolic link another
+	// user put at that name (a spool in a shared folder).
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = f.WriteAt(make([]byte, reserveBytes), 0)
+	if err == nil {
+		err = datasync(f)
+	}
+	f.Close()
+	if err != nil {
+		os.Remove(path)
+		return
+	}
+	d.reserved = true
+}
+
+// releaseReserve removes the reserve, if made, and reports whether it was.
+func (d *Disk) releaseReserve() bool {
+	if !d.reserved {
+		return false
+	}
+	d.reserved = false
+	return os.Remove(d.cfg.Path+reserveSuffix) == nil
+}
+
+// beginShort puts the spool short of space (err: the failed write, or nil
+// when the disk was seen to lack room for a batch's new events) and
+// reports whether the reserve was released, so that a failed write may be
+// tried again at once.
+func (d *Disk) beginShort(err error) bool {
+	d.short = true
+	now := time.Now()
+	d.pausedAt.Store(now.UnixNano())
+	d.pauseMu.Lock()
+	close(d.pauseSig)
+	d.pauseMu.Unlock()
+	released := d.releaseReserve()
+	dir := filepath.Dir(d.cfg.Path)
+	free, _ := d.room()
+	args := []any{"spool", d.cfg.Path, "file_bytes", d.end, "live_bytes", d.live, "free_bytes", free, "reserve_released", released}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	d.cfg.Logger.Warn("spool: the disk is short of space: new events wait in memory, in order, and are delivered from there; deliveries are recorded first, the delivered history is given up, and the file is compacted as soon as there is room", args...)
+	if used, ok := diskUsed(dir); ok && d.end > used/2 {
+		d.cfg.Logger.Warn("spool: the spool's own file takes most of the used space on its disk: its backlog (the handler down or slow) filled it. It makes room by itself as events are delivered; nothing needs freeing by hand",
+			"spool", d.cfg.Path, "file_bytes", d.end, "disk_used_bytes", used)
+	}
+	return released
+}
+
+// endShort leaves the short of space state once the disk has room for
+// the new events held (held bytes, see hold), the reserve, made again
+// first, and some more, so that it is not entered again at once.
+func (d *Disk) endShort(held int64) {
+	free, ok := d.room()
+	if !d.short || (ok && free < held+reserveBytes+4*spaceMargin) {
+		return
+	}
+	d.makeReserve()
+	d.short = false
+	d.compactAfter = d.cfg.CompactAfter
+	d.pauseMu.Lock()
+	d.pauseSig = make(chan struct{})
+	d.pauseMu.Unlock()
+	d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
+		"spool", d.cfg.Path, "after", time.Since(time.Unix(0, d.pausedAt.Load())).Round(time.Millisecond))
+	d.pausedAt.Store(0)
+}
+
+// keep is the delivered history's size: none while short of space.
+func (d *Disk) keep() int {
+	if d.short {
+		return -1
+	}
+	return d.cfg.KeepCount
+}
+
+// compactShort starts a compaction while short of space, once the disk
+// has room for a copy of the live frames (and a quarter of spaceMargin
+// for what is written meanwhile) and the garbage is worth it.
+// One that failed (the writes meanwhile took the room) is tried again a
+// second later.
+func (d *Disk) compactShort(garbage int64) bool {
+	if !d.short || garbage < spaceMargin || time.Since(d.compactFailed) < time.Second {
+		return false
+	}
+	free, ok := d.room()
+	return ok && free >= d.live+spaceMargin/4
+}
+
+// hold makes the new events of carry, not written yet, available to Next
+// from memory while short of space (each with the attempts carried with
+// it), and wakes Next and Append waiting on them. It returns the bytes
+// they need on disk.
+func (d *Disk) hold(carry []op) int64 {
+	var held map[uint64]Event
+	var need int64
+	for i := range carry {
+		o := &carry[i]
+		switch o.kind {
+		case opAppend:
+			need += int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack)
+			if d.short {
+				if held == nil {
+					held = make(map[uint64]Event)
+				}
+				held[o.ev.Seq] = o.ev
+			}
+		case opTried, opPark:
+			if ev, ok := held[o.ev.Seq]; ok {
+				ev.Tried = o.attempts
+				held[o.ev.Seq] = ev
+			}
+		}
+	}
+	d.durableMu.Lock()
+	defer d.durableMu.Unlock()
+	if len(held) == 0 && len(d.held) == 0 {
+		return need
+	}
+	d.held = held
+	close(d.synced)
+	d.synced = make(chan struct{})
+	return need
+}
+
+// waitRoom blocks Append while maxHeld new events are held in memory.
+func (d *Disk) waitRoom() error {
+	for {
+		d.durableMu.Lock()
+		full, synced := len(d.held) >= maxHeld, d.synced
+		d.durableMu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-synced:
+		case <-d.stopped:
+			return ErrClosed
+		case <-d.giveUp:
+			return ErrClosed
+		}
+	}
+}
+
+// roomLow is the free space below which room looks at the disk before
+// every commit.
+const roomLow = spaceCheckBytes + spaceMargin
+
+// room is the disk's free space. It is looked at while the spool is short
+// of space or the disk has less than roomLow left, else once the file grew
+// by spaceCheckBytes since the last look; in between it is what was free
+// then less what the file grew since.
+func (d *Disk) room() (int64, bool) {
+	grown := d.end - d.freeAt
+	if d.freeLooked && !d.short && grown >= 0 && grown < spaceCheckBytes && (!d.freeOK || d.freeSeen-grown >= roomLow) {
+		return d.freeSeen - grown, d.freeOK
+	}
+	d.freeLooked, d.freeAt = true, d.end
+	d.freeSeen, d.freeOK = d.cfg.diskFree(filepath.Dir(d.cfg.Path))
+	return d.freeSeen, d.freeOK
+}
+
+// keepTried keeps the attempts on pending event seq that a short of space
+// spool did not write (nil: those written now replace them), for Next to
+// hand out with it: a failing handler's retries, recorded every time,
+// would otherwise fill what room is left. A crash loses them, as it loses
+// the events held in memory: the delivery goes on from the attempts last
+// written.
+func (d *Disk) keepTried(seq uint64, attempts []Attempt) {
+	d.durableMu.Lock()
+	defer d.durableMu.Unlock()
+	if attempts == nil {
+		delete(d.tried, seq)
+		return
+	}
+	if d.tried == nil {
+		d.tried = make(map[uint64][]Attempt)
+	}
+	d.tried[seq] = attempts
+}
+
+// unsaved returns the attempts on seq kept in memory, if any.
+func (d *Disk) unsaved(seq uint64) ([]Attempt, bool) {
+	d.durableMu.Lock()
+	defer d.durableMu.Unlock()
+	a, ok := d.tried[seq]
+	return a, ok
+}
