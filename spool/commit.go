@@ -86,7 +86,14 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			}
 		}
 		last = time.Now()
-		batch = d.fill(batch, len(carry))
+		// Carried appends count against MaxBatch (fewer, larger batches
+		// under load would hold more memory), but not while short of
+		// space: held there, they would keep the queue from being read.
+		from := 0
+		if d.short {
+			from = len(carry)
+		}
+		batch = d.fill(batch, from)
 		var err error
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)

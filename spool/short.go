@@ -46,6 +46,10 @@ const maxHeld = 1024
 // key (header, seq, id, type, times, …), for the room a held event needs.
 const recordSlack = 512
 
+// zeros is what the reserve is written with, a block at a time: never
+// written to, it takes no memory of its own.
+var zeros [64 << 10]byte
+
 // makeReserve writes the reserve beside the spool file, synced; without
 // room for it the spool works on without one.
 func (d *Disk) makeReserve() {
@@ -63,7 +67,9 @@ func (d *Disk) makeReserve() {
 	if err != nil {
 		return
 	}
-	_, err = f.WriteAt(make([]byte, reserveBytes), 0)
+	for off := int64(0); off < reserveBytes && err == nil; off += int64(len(zeros)) {
+		_, err = f.WriteAt(zeros[:], off)
+	}
 	if err == nil {
 		err = datasync(f)
 	}
