@@ -128,7 +128,7 @@ func (d *Disk) compactIfDue() {
 	if d.pathTaken {
 		return // it would not take the path (see checkPath)
 	}
-	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) || garbage > d.live && d.compactShort(garbage) {
+	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) || d.compactShort(garbage) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
 			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)

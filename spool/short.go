@@ -124,6 +124,11 @@ func (d *Disk) endShort(held int64) {
 	if !d.short || (ok && free < held+reserveBytes+4*spaceMargin) {
 		return
 	}
+	// A compaction due, or under way, comes first: once the spool leaves
+	// the state, its garbage waits for CompactAfter again.
+	if garbage := d.garbage(); d.compacting != nil || d.compactShort(garbage) {
+		return
+	}
 	d.makeReserve()
 	d.short = false
 	d.compactAfter = d.cfg.CompactAfter

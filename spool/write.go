@@ -38,6 +38,15 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 		free, ok := d.room()
 		room, budgeted = free-spaceMargin, ok
 		limit = room
+		if d.short {
+			// Short of space, a new event is written only if a copy of
+			// the live frames, it included, still fits beside them:
+			// writing into the room a compaction needs (the reserve
+			// released, say) would leave the spool short for good as soon
+			// as what stays live (dead letters, events not yet delivered)
+			// outgrows the margin.
+			room -= d.live + spaceMargin/4
+		}
 	}
 	for i := range batch {
 		o := &batch[i]
@@ -48,14 +57,23 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			continue
 		}
 		d.taken = max(d.taken, o.ev.Seq)
-		if carryYoung && early[o.ev.Seq] == nil && !o.at.After(cutoff) && budgeted {
-			if need := int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack); over || need > room {
+		// A dead letter is kept with its body: while short of space, one
+		// given up on before its append was written needs the room a new
+		// event needs, or it would take the margin kept for outcomes and
+		// the write would wait for space only its own deliveries free.
+		deadEarly := d.short && early[o.ev.Seq] != nil && early[o.ev.Seq].kind == opDead
+		if carryYoung && (early[o.ev.Seq] == nil || deadEarly) && !o.at.After(cutoff) && budgeted {
+			need := int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack)
+			if d.short {
+				need *= 2 // the room it takes, and the room its copy would take
+			}
+			if over || need > room {
 				over = true
 			} else {
 				room -= need
 			}
 		}
-		if carryYoung && early[o.ev.Seq] == nil && (over || o.at.After(cutoff)) {
+		if carryYoung && (early[o.ev.Seq] == nil || deadEarly) && (over || o.at.After(cutoff)) {
 			if carried == nil {
 				carried = make(map[uint64]bool)
 			}
@@ -84,6 +102,10 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 				changes = d.writeRecord(changes, o, frameRecord, nil)
 			}
 		case opAck, opDead:
+			if carried[o.ev.Seq] {
+				carry = append(carry, *o) // a dead letter with no room yet: after its append
+				continue
+			}
 			if d.tried != nil { // only Run writes it
 				d.keepTried(o.ev.Seq, nil)
 			}

@@ -1,0 +1,127 @@
+//go:build linux
+
+package spool
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fillShort opens a spool on a volume of volume bytes (diskFree hook and
+// RLIMIT_FSIZE), appends n events of 1 KiB with nothing delivered, and
+// returns once the spool is short of space.
+func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), path string, body func(int) []byte, published chan error, logged messages) {
+	dir := t.TempDir()
+	path = filepath.Join(dir, "events.spool")
+	used := func() int64 {
+		var sum int64
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				sum += fi.Size()
+			}
+		}
+		return sum
+	}
+	logged = make(messages, 1<<16)
+	d, stop = openRunning(t, DiskConfig{Path: path, KeepCount: 5, CacheBytes: 32 << 10, Logger: slog.New(logged),
+		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }})
+	lift := limitFileSize(t, volume)
+	t.Cleanup(lift)
+	body = func(i int) []byte {
+		return append([]byte(fmt.Sprintf(`{"i":%d,"pad":"`, i)), append(bytes.Repeat([]byte("x"), 1000), `"}`...)...)
+	}
+	published = make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: body(i)}, nil); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the disk did not fill")
+		}
+	}
+	return
+}
+
+// TestShortDeadLettersDoNotWedge: the handler is back, but gives up on one
+// event in twenty, or ten (a dead letter, kept with its body, so the file
+// does not shrink to nothing). Every event must still reach its end, the
+// spool leave the short of space state (storing what it held in memory)
+// and every dead letter be stored. It used to wedge: the events held took
+// the released reserve and the room a compaction needs, dead letters the
+// margin kept for outcomes, and the writer waited for space forever (2,316
+// of 3,000 events finished in a minute; 684 lost at the stop).
+func TestShortDeadLettersDoNotWedge(t *testing.T) {
+	for _, deadEvery := range []int{20, 10} {
+		t.Run(fmt.Sprint(deadEvery), func(t *testing.T) { shortDeadLetters(t, deadEvery) })
+	}
+}
+
+func shortDeadLetters(t *testing.T, deadEvery int) {
+	const n, keys = 3000, 20
+	d, stop, path, _, published, _ := fillShort(t, 1<<20, n, keys)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	finished := 0
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				ev, err := d.Next(ctx)
+				if err != nil {
+					return
+				}
+				var i int
+				fmt.Sscan(ev.ID, &i)
+				if i%deadEvery == 0 {
+					d.Dead(ev, "400", nil)
+				} else {
+					d.Ack(ev, nil)
+				}
+				mu.Lock()
+				finished++
+				done := finished == n
+				mu.Unlock()
+				if done {
+					cancel()
+				}
+			}
+		}()
+	}
+	workers.Wait()
+	if finished != n {
+		t.Fatalf("%d of %d events finished in a minute after the handler came back (paused %v)", finished, n, d.Paused())
+	}
+	if err := <-published; err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still short of space 30 s after every event finished: the events held in memory are never stored")
+		}
+	}
+	stop()
+	if dead := mustList(t, path, Dead); len(dead) != n/deadEvery {
+		t.Errorf("%d dead letters stored, want %d", len(dead), n/20)
+	}
+	if pending := mustList(t, path, Pending); len(pending) != 0 {
+		t.Errorf("%d events pending after all finished, want none", len(pending))
+	}
+}
