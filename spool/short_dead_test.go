@@ -3,58 +3,12 @@
 package spool
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 )
-
-// fillShort opens a spool on a volume of volume bytes (diskFree hook and
-// RLIMIT_FSIZE), appends n events of 1 KiB with nothing delivered, and
-// returns once the spool is short of space.
-func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), path string, body func(int) []byte, published chan error, logged messages) {
-	dir := t.TempDir()
-	path = filepath.Join(dir, "events.spool")
-	used := func() int64 {
-		var sum int64
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-				sum += fi.Size()
-			}
-		}
-		return sum
-	}
-	logged = make(messages, 1<<16)
-	d, stop = openRunning(t, DiskConfig{Path: path, KeepCount: 5, CacheBytes: 32 << 10, Logger: slog.New(logged),
-		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }})
-	lift := limitFileSize(t, volume)
-	t.Cleanup(lift)
-	body = func(i int) []byte {
-		return append([]byte(fmt.Sprintf(`{"i":%d,"pad":"`, i)), append(bytes.Repeat([]byte("x"), 1000), `"}`...)...)
-	}
-	published = make(chan error, 1)
-	go func() {
-		for i := range n {
-			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: body(i)}, nil); err != nil {
-				published <- err
-				return
-			}
-		}
-		published <- nil
-	}()
-	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the disk did not fill")
-		}
-	}
-	return
-}
 
 // TestShortDeadLettersDoNotWedge: the handler is back, but gives up on one
 // event in twenty, or ten (a dead letter, kept with its body, so the file
