@@ -103,10 +103,16 @@ func (d *Disk) beginShort(err error) bool {
 	d.pauseMu.Unlock()
 	released := d.releaseReserve()
 	dir := filepath.Dir(d.cfg.Path)
-	free, _ := d.room()
+	free, known := d.room()
 	args := []any{"spool", d.cfg.Path, "file_bytes", d.end, "live_bytes", d.live, "free_bytes", free, "reserve_released", released}
 	if err != nil {
 		args = append(args, "err", err)
+	}
+	if err != nil && (!known || free >= spaceMargin) {
+		// Not the disk's free space (a quota, a file size limit), or
+		// none to read here: nothing makes room by itself.
+		d.cfg.Logger.Warn("spool: a write failed for want of space that the disk's free space does not show (a quota or a file size limit?) or that cannot be read here: new events wait in memory, in order, and are delivered from there, the delivered history is given up; free space or raise the limit to go on", args...)
+		return released
 	}
 	d.cfg.Logger.Warn("spool: the disk is short of space: new events wait in memory, in order, and are delivered from there; deliveries are recorded first, the delivered history is given up, and the file is compacted as soon as there is room", args...)
 	if used, ok := diskUsed(dir); ok && d.end > used/2 {

@@ -61,6 +61,9 @@ func TestDiskWaitsForSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The disk has room: the file size limit (as a quota would) is what
+	// fails, and the warning does not claim the spool makes room itself.
+	waitMessage(t, logged, "that the disk's free space does not show (a quota or a file size limit?)")
 	msg := waitMessage(t, logged, "cannot write the file")
 	if strings.Contains(msg, "queued_writes=0") { // the batch in hand counts
 		t.Errorf("the first error counts no write waiting: %s", msg)
