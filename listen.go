@@ -48,7 +48,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "retry-wait-min", Value: 250 * time.Millisecond, Usage: "shortest wait between attempts"},
 		&cli.DurationFlag{Name: "retry-wait-max", Value: 30 * time.Second, Usage: "longest wait between attempts (also caps Retry-After)"},
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
-		&cli.DurationFlag{Name: "ping-interval", Value: 20 * time.Second, Usage: "how often each connection is pinged (less than --pong-wait)"},
+		&cli.DurationFlag{Name: "ping-interval", Value: 20 * time.Second, Usage: "how often each connection is pinged (less than half --pong-wait)"},
 		&cli.DurationFlag{Name: "pong-wait", Value: 45 * time.Second, Usage: "no pong for this long ends a connection (half of it opens a replacement); Dialpad does not document its pongs"},
 		&cli.DurationFlag{Name: "max-conn-lifetime", Value: 55 * time.Minute, Usage: "rotate a connection this long after it opened, if its token's exp is later or cannot be read (Dialpad ends every connection after an hour)"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB)"},

@@ -72,10 +72,11 @@ func checkRanges(c *cli.Context) error {
 	if d := c.Duration("status-interval"); d > 0 && d < minStatusInterval {
 		return fmt.Errorf("--status-interval %s: want 0 (never) or %s or more", d, minStatusInterval)
 	}
-	// The agent pings every --ping-interval and waits --pong-wait for an
-	// answer: a ping must be due before its deadline passes.
-	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); ping >= pong {
-		return fmt.Errorf("--ping-interval %s: want less than --pong-wait (%s)", ping, pong)
+	// The agent pings every --ping-interval and opens a replacement once
+	// a pong is half --pong-wait overdue: a ping must be due, and
+	// answered, before then, or every connection is replaced at each ping.
+	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); 2*ping >= pong {
+		return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
 	}
 	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
 	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {

@@ -28,7 +28,7 @@ func soakCommand() *cli.Command {
 			&cli.DurationFlag{Name: "fault-every", Value: time.Second, Usage: "mean time between faults"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the events and of the fault schedule"},
 			&cli.StringFlag{Name: "secret", Usage: "websocket secret: frames travel as HS256 JWTs; empty for plain JSON"},
-			&cli.DurationFlag{Name: "ping-interval", Value: 100 * time.Millisecond, Usage: "agent ping interval (must be less than --pong-wait)"},
+			&cli.DurationFlag{Name: "ping-interval", Value: 100 * time.Millisecond, Usage: "agent ping interval (must be less than half --pong-wait)"},
 			&cli.DurationFlag{Name: "pong-wait", Value: 300 * time.Millisecond, Usage: "agent: no pong for this long ends the connection"},
 			&cli.BoolFlag{Name: "agent-log", Usage: "copy the agent's JSON log lines to stderr"},
 		},
@@ -89,8 +89,8 @@ func checkSoakFlags(c *cli.Context) error {
 	if err := checkFlagRanges(c, soakRanges); err != nil {
 		return err
 	}
-	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); ping >= pong {
-		return fmt.Errorf("--ping-interval %s: want less than --pong-wait (%s)", ping, pong)
+	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); 2*ping >= pong {
+		return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
 	}
 	return nil
 }

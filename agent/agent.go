@@ -41,7 +41,7 @@ type Config struct {
 
 	Concurrency      int           // delivery workers, plus one per delivery waiting for a retry (pool.go); default 8
 	HandshakeTimeout time.Duration // default 10s
-	PingInterval     time.Duration // default 20s; must be less than PongWait
+	PingInterval     time.Duration // default 20s; must be less than PongWait/2
 	PongWait         time.Duration // default 45s: no pong for this long ends the connection
 	WriteWait        time.Duration // deadline for control frames; default 5s
 	CloseWait        time.Duration // how long a closing connection may take to finish; default 5s
@@ -119,8 +119,11 @@ func (c *Config) fill() error {
 	if c.DedupeMax <= 0 {
 		c.DedupeMax = 50000
 	}
-	if c.PingInterval >= c.PongWait {
-		return fmt.Errorf("agent: ping interval %s must be less than pong wait %s", c.PingInterval, c.PongWait)
+	// A replacement opens once a pong is PongWait/2 overdue (source.run):
+	// a ping must be sent, and answered, within that, or every pong is
+	// taken for a missing one.
+	if 2*c.PingInterval >= c.PongWait {
+		return fmt.Errorf("agent: ping interval %s must be less than half the pong wait %s", c.PingInterval, c.PongWait)
 	}
 	if c.BackoffMin > c.BackoffMax {
 		return fmt.Errorf("agent: backoff min %s is above max %s", c.BackoffMin, c.BackoffMax)

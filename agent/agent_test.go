@@ -379,8 +379,12 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"source without name", func(c *Config) { c.Sources = []Source{{Fetch: src.Fetch}} }, "needs a Name and a Fetch"},
 		{"no queue", func(c *Config) { c.Queue = nil }, "Queue and Forwarder are required"},
 		{"no forwarder", func(c *Config) { c.Forwarder = nil }, "Queue and Forwarder are required"},
-		{"ping not below pong wait", func(c *Config) { c.PingInterval, c.PongWait = time.Second, time.Second }, "must be less than pong wait"},
-		{"default ping above short pong wait", func(c *Config) { c.PingInterval, c.PongWait = 0, time.Second }, "must be less than pong wait"},
+		{"ping not below pong wait", func(c *Config) { c.PingInterval, c.PongWait = time.Second, time.Second }, "must be less than half the pong wait"},
+		// A replacement opens once a pong is PongWait/2 overdue: a ping
+		// interval of 300ms with a 400ms wait had a healthy connection,
+		// its every pong answered, replaced at each ping.
+		{"ping not below half the pong wait", func(c *Config) { c.PingInterval, c.PongWait = 300*time.Millisecond, 400*time.Millisecond }, "must be less than half the pong wait"},
+		{"default ping above short pong wait", func(c *Config) { c.PingInterval, c.PongWait = 0, time.Second }, "must be less than half the pong wait"},
 		{"backoff min above max", func(c *Config) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond }, "backoff min"},
 	}
 	for _, tt := range tests {

@@ -152,6 +152,7 @@ type Disk struct {
 	dirUnsynced   bool             // a compaction's rename is not synced yet: the next commit syncs the folder first
 	fresh         bool             // the file was new (or empty) when opened
 	discard       atomic.Bool      // DiscardIfUnused was called
+	removeClosed  bool             // the unused file is removed once closed (Windows; see removeUnused)
 	short         bool             // short of space (see short.go)
 	reserved      bool             // the reserve is made (see makeReserve)
 	compactFailed time.Time        // when a compaction last failed (see compactShort)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -261,6 +262,17 @@ func (d *Disk) removeUnused() {
 	if at, err := os.Stat(d.cfg.Path); err != nil || !os.SameFile(at, open) {
 		return // the path names another file now, or none
 	}
+	if runtime.GOOS == "windows" {
+		// An open file cannot be removed there: closeFile removes it
+		// once closed.
+		d.removeClosed = true
+		return
+	}
+	d.removeFile()
+}
+
+// removeFile removes the unused spool file (see removeUnused).
+func (d *Disk) removeFile() {
 	if err := os.Remove(d.cfg.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.cfg.Logger.Warn("spool: the unused spool file could not be removed", "spool", d.cfg.Path, "err", err)
 	}

@@ -377,5 +377,8 @@ func (d *Disk) closeFile() {
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
 	d.f.Close()
-	d.closing.Wait() // a file a compaction replaced
+	d.closing.Wait()    // a file a compaction replaced
+	if d.removeClosed { // see removeUnused
+		d.removeFile()
+	}
 }
