@@ -117,6 +117,7 @@ type Disk struct {
 	durable   uint64               // every seq up to this one is on disk
 	synced    chan struct{}        // closed and replaced when durable grows or held changes
 	held      map[uint64]Event     // while short of space: new events not written yet (see hold)
+	heldN     atomic.Int32         // len(held), for Append to look at without the lock
 	tried     map[uint64][]Attempt // attempts not written for want of space (see keepTried)
 
 	fileMu  sync.Mutex       // guards f, places and readEnd; Run changes them, Next reads

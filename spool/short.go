@@ -198,6 +198,7 @@ func (d *Disk) hold(carry []op) int64 {
 		return need
 	}
 	d.held = held
+	d.heldN.Store(int32(len(held)))
 	close(d.synced)
 	d.synced = make(chan struct{})
 	return need
@@ -206,6 +207,9 @@ func (d *Disk) hold(carry []op) int64 {
 // waitRoom blocks Append while maxHeld new events are held in memory.
 func (d *Disk) waitRoom() error {
 	for {
+		if d.heldN.Load() < maxHeld { // the usual case, with no lock taken
+			return nil
+		}
 		d.durableMu.Lock()
 		full, synced := len(d.held) >= maxHeld, d.synced
 		d.durableMu.Unlock()
