@@ -167,13 +167,15 @@ func (b *book) seqs(states ...State) []uint64 {
 	return out
 }
 
-// live is the bytes of every live frame.
-func (b *book) live() int64 {
-	var n int64
+// live is the bytes of every live frame, and dead those of dead letters.
+func (b *book) live() (live, dead int64) {
 	for _, p := range b.places {
-		n += p.size()
+		live += p.size()
+		if p.state() == Dead {
+			dead += p.size()
+		}
 	}
-	return n
+	return live, dead
 }
 
 // readRecord reads the record at p from f, with its outcome. Its body

@@ -108,6 +108,8 @@ type Disk struct {
 	pausedAt   atomic.Int64 // while a write fails for want of space: since when, Unix nanoseconds; else 0
 	pauseMu    sync.Mutex
 	pauseSig   chan struct{} // closed as writes begin to fail for want of space; a fresh one once they go through
+	failingAt  atomic.Int64  // while a failed write waits to be tried again (see writeBatch): since when; else 0
+	failSig    chan struct{} // closed as failingAt is set; a fresh one once it is cleared (guarded by pauseMu)
 	cached     atomic.Int64  // bytes of pending bodies held in memory
 
 	appendMu sync.Mutex // orders Append: seq, index and ops channel agree
@@ -132,6 +134,7 @@ type Disk struct {
 	// Owned by Run.
 	end           int64            // where the next frame goes
 	live          int64            // bytes of live frames
+	dead          int64            // bytes of dead letters' live frames, among them (see commit's room)
 	delivered     fifo[finishedAt] // the delivered history, oldest first
 	agedAt        time.Time        // last age check of the delivered history
 	buf           []byte           // the batch being encoded
@@ -157,6 +160,7 @@ type Disk struct {
 	short         bool             // short of space (see short.go)
 	reserved      bool             // the reserve is made (see makeReserve)
 	compactFailed time.Time        // when a compaction last failed (see compactShort)
+	deadWarned    bool             // compactShort said the dead letters keep the spool short of space
 }
 
 // opKind says what an op does.
@@ -212,7 +216,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{})}
+	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{}), failSig: make(chan struct{})}
 	d.idx.stopOnClose = true
 	d.compactAfter = cfg.CompactAfter
 	if given != cfg.Path {
@@ -265,7 +269,8 @@ func (d *Disk) load() error {
 			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
 		}
 	}
-	d.places, d.end, d.live = b.places, end, b.live()
+	d.live, d.dead = b.live()
+	d.places, d.end = b.places, end
 	d.readEnd = end
 	d.seq = b.maxSeq
 	d.durable, d.taken = d.seq, d.seq

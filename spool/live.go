@@ -24,12 +24,12 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := sel.check(); err != nil {
 		return Replayed{}, fmt.Errorf("spool: %s: %w", d.cfg.Path, err)
 	}
-	if err := d.noRoom("replay"); err != nil {
+	if err := d.noRoom("replay", whileShort); err != nil {
 		return Replayed{}, err
 	}
 	// Outcomes queued before the request count: a dead letter just logged
 	// is replayed.
-	if err := d.barrier(ctx, d.pausing()); err != nil {
+	if err := d.barrier(ctx, d.stallSig(whileShort), whileShort); err != nil {
 		return Replayed{}, d.waitError("replay", err, false)
 	}
 	b, err := d.finished()
@@ -69,7 +69,7 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	if err := d.requeue(again, func(Event) { close(stored) }); err != nil {
 		return res, fmt.Errorf("spool: %s: replay: %w", d.cfg.Path, err)
 	}
-	if err := d.await(ctx, stored, d.pausing()); err != nil {
+	if err := d.await(ctx, stored, d.stallSig(whileShort), whileShort); err != nil {
 		return res, d.waitError("replay", err, true)
 	}
 	res.N = len(again)
@@ -105,14 +105,52 @@ func (d *Disk) pendingNamed(ids []string) (string, bool) {
 	return "", false
 }
 
-// noRoom refuses a replay or purge (what) while writes fail for want of
-// space: its records could not be stored before space is back, and the
-// command would wait for that in vain. (A disk that fills while one waits
-// ends its wait: see await.)
-func (d *Disk) noRoom(what string) error {
-	p := d.Paused()
+// A stall is what stops a live replay or purge as the disk fills: the
+// spool short of space (whileShort: a replay's records need room it has
+// not), or only a write that fails and waits to be tried again
+// (whileFailing: a purge writes next to nothing, ahead of new events, so
+// it goes on while the spool is short of space, and makes room there).
+type stall int
+
+const (
+	whileShort stall = iota
+	whileFailing
+)
+
+// stalled reports how long writes have been stopped in the way s says, or
+// 0 if they are not.
+func (d *Disk) stalled(s stall) time.Duration {
+	if s == whileShort {
+		return d.Paused()
+	}
+	if at := d.failingAt.Load(); at != 0 {
+		return time.Since(time.Unix(0, at))
+	}
+	return 0
+}
+
+// stallSig is closed as writes stop in the way s says (see pausing).
+func (d *Disk) stallSig(s stall) <-chan struct{} {
+	if s == whileShort {
+		return d.pausing()
+	}
+	d.pauseMu.Lock()
+	defer d.pauseMu.Unlock()
+	return d.failSig
+}
+
+// noRoom refuses a replay or purge (what) while writes are stopped in the
+// way s says: its records could not be stored before space is back, and
+// the command would wait for that in vain. (A disk that fills while one
+// waits ends its wait: see await.)
+func (d *Disk) noRoom(what string, s stall) error {
+	p := d.stalled(s)
 	if p <= 0 {
 		return nil
+	}
+	if s == whileShort && d.failingAt.Load() == 0 {
+		return fmt.Errorf("spool: %s: %s: %w: it has been short of space for %s, and what a replay puts back needs room; free space, or make room with `events purge --dead` (dead letters stay in the file until purged or replayed), then try again (nothing was changed)",
+			d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
 	}
 	return fmt.Errorf("spool: %s: %s: %w: its writes have failed for %s (a full disk, a quota); free space, then try again (nothing was changed)",
 		d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
@@ -127,19 +165,20 @@ func (d *Disk) has(seq uint64) bool {
 }
 
 // barrier returns once every write queued before it is on disk (see
-// await for paused).
-func (d *Disk) barrier(ctx context.Context, paused <-chan struct{}) error {
+// await for paused and s).
+func (d *Disk) barrier(ctx context.Context, paused <-chan struct{}, s stall) error {
 	done := make(chan struct{})
 	if err := d.send(op{kind: opBarrier, committed: func(Event) { close(done) }}); err != nil {
 		return err
 	}
-	return d.await(ctx, done, paused)
+	return d.await(ctx, done, paused, s)
 }
 
-// await waits for done, the end of Run (ErrClosed), ctx, or paused:
-// writes beginning to fail for want of space, which a command is not made
-// to wait out (errPausedMeanwhile).
-func (d *Disk) await(ctx context.Context, done, paused <-chan struct{}) error {
+// await waits for done, the end of Run (ErrClosed), ctx, or paused
+// (stallSig(s), taken before the write was queued): writes stopping in
+// the way s says, which a command is not made to wait out
+// (errPausedMeanwhile).
+func (d *Disk) await(ctx context.Context, done, paused <-chan struct{}, s stall) error {
 	for {
 		select {
 		case <-done:
@@ -155,11 +194,11 @@ func (d *Disk) await(ctx context.Context, done, paused <-chan struct{}) error {
 			return nil
 		default:
 		}
-		if d.Paused() > 0 {
+		if d.stalled(s) > 0 {
 			return errPausedMeanwhile
 		}
 		// That pause is over (its signal was replaced): wait on.
-		if next := d.pausing(); next != paused {
+		if next := d.stallSig(s); next != paused {
 			paused = next
 		} else {
 			paused = nil // a failed write that ended the run: stopped says so
@@ -260,10 +299,10 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := checkPurgeStates(d.cfg.Path, states); err != nil {
 		return nil, err
 	}
-	if err := d.noRoom("purge"); err != nil {
+	if err := d.noRoom("purge", whileFailing); err != nil {
 		return nil, err
 	}
-	if err := d.barrier(ctx, d.pausing()); err != nil {
+	if err := d.barrier(ctx, d.stallSig(whileFailing), whileFailing); err != nil {
 		return nil, d.waitError("purge", err, false)
 	}
 	n := make([]int, len(states))
@@ -283,7 +322,7 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 	if err := d.send(op{kind: opPurge, admin: &adminOp{purge: seqs, history: slices.Contains(states, Delivered)}, committed: func(Event) { close(done) }}); err != nil {
 		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
 	}
-	if err := d.await(ctx, done, d.pausing()); err != nil {
+	if err := d.await(ctx, done, d.stallSig(whileFailing), whileFailing); err != nil {
 		return nil, d.waitError("purge", err, true)
 	}
 	return n, nil

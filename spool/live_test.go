@@ -107,7 +107,7 @@ func TestReplayLiveRacingStop(t *testing.T) {
 	d, stop := openRunning(t, DiskConfig{Path: path})
 	fill(t, d, 0, 1)
 	d.Dead(nextNow(t, d), "400", nil)
-	if err := d.barrier(context.Background(), nil); err != nil {
+	if err := d.barrier(context.Background(), nil, whileShort); err != nil {
 		t.Fatal(err)
 	}
 	stop()

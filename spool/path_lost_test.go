@@ -95,7 +95,7 @@ func TestAwaitDoneNotReportedPaused(t *testing.T) {
 	close(paused) // a pause that has since ended: pauseSig was replaced
 	wrong := 0
 	for range 200 {
-		if err := d.await(t.Context(), done, paused); err != nil {
+		if err := d.await(t.Context(), done, paused, whileShort); err != nil {
 			wrong++
 		}
 	}

@@ -127,7 +127,9 @@ func (d *Disk) beginShort(err error) bool {
 // first, and some more, so that it is not entered again at once.
 func (d *Disk) endShort(held int64) {
 	free, ok := d.room()
-	if !d.short || (ok && free < held+reserveBytes+4*spaceMargin) {
+	// Room for the dead letters' copy too, which commit keeps free (see
+	// there): else the state would be entered again at the next batch.
+	if !d.short || (ok && free < held+reserveBytes+max(4*spaceMargin, d.dead+spaceMargin)) {
 		return
 	}
 	// A compaction due, or under way, comes first: once the spool leaves
@@ -136,7 +138,7 @@ func (d *Disk) endShort(held int64) {
 		return
 	}
 	d.makeReserve()
-	d.short = false
+	d.short, d.deadWarned = false, false
 	d.compactAfter = d.cfg.CompactAfter
 	d.pauseMu.Lock()
 	d.pauseSig = make(chan struct{})
@@ -164,6 +166,12 @@ func (d *Disk) compactShort(garbage int64) bool {
 		return false
 	}
 	free, ok := d.room()
+	if ok && free < d.dead+spaceMargin/4 && !d.deadWarned {
+		// Delivering what is pending will not make room: only the user can.
+		d.deadWarned = true
+		d.cfg.Logger.Warn("spool: short of space until dead letters are purged or space is freed: a compaction copies what is live, and the dead letters alone take more room than the disk has free. Meanwhile new events wait in memory (reading the websocket pauses once they are many). See them with `events list --dead`; `events purge --dead` (or `events replay --dead` once space is back) acts on the running listen",
+			"spool", d.cfg.Path, "dead_bytes", d.dead, "live_bytes", d.live, "garbage_bytes", garbage, "free_bytes", free)
+	}
 	return ok && free >= d.live+spaceMargin/4
 }
 

@@ -120,10 +120,34 @@ func TestDiskRecoversWhenItsBacklogFillsTheDisk(t *testing.T) {
 	}
 }
 
-// fillShort opens a spool on a volume of volume bytes (diskFree hook and
-// RLIMIT_FSIZE), appends n events of 1 KiB with nothing delivered, and
-// returns once the spool is short of space.
+// fillShort opens a spool on a volume of volume bytes (see onVolume),
+// appends n events of 1 KiB with nothing delivered, and returns once the
+// spool is short of space.
 func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), path string, body func(int) []byte, published chan error, logged messages) {
+	d, stop, path, logged = onVolume(t, volume)
+	body = kibBody
+	published = make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: body(i)}, nil); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the disk did not fill")
+		}
+	}
+	return
+}
+
+// onVolume opens a running spool on a volume of volume bytes: its free
+// space is what the files in its folder leave (the diskFree hook), and no
+// file may grow beyond it (RLIMIT_FSIZE).
+func onVolume(t *testing.T, volume int64) (d *Disk, stop func(), path string, logged messages) {
 	dir := t.TempDir()
 	path = filepath.Join(dir, "events.spool")
 	used := func() int64 {
@@ -141,23 +165,10 @@ func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), p
 		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }})
 	lift := limitFileSize(t, volume)
 	t.Cleanup(lift)
-	body = func(i int) []byte {
-		return append([]byte(fmt.Sprintf(`{"i":%d,"pad":"`, i)), append(bytes.Repeat([]byte("x"), 1000), `"}`...)...)
-	}
-	published = make(chan error, 1)
-	go func() {
-		for i := range n {
-			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: body(i)}, nil); err != nil {
-				published <- err
-				return
-			}
-		}
-		published <- nil
-	}()
-	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the disk did not fill")
-		}
-	}
-	return
+	return d, stop, path, logged
+}
+
+// kibBody is event i's body, of about 1 KiB.
+func kibBody(i int) []byte {
+	return append([]byte(fmt.Sprintf(`{"i":%d,"pad":"`, i)), append(bytes.Repeat([]byte("x"), 1000), `"}`...)...)
 }

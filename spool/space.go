@@ -53,6 +53,7 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 		_, err := d.f.WriteAt(d.buf, d.end)
 		if err == nil {
 			if !failedAt.IsZero() {
+				d.setFailing(false)
 				// A compaction that failed for want of space waits for the
 				// garbage to double (see commit); there may be room now.
 				d.compactAfter = d.cfg.CompactAfter
@@ -82,6 +83,7 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 				msg = "spool: still cannot write the file (free space to go on); retrying"
 			} else {
 				failedAt = now
+				d.setFailing(true)
 			}
 			if dropped {
 				msg += " (a compaction under way was dropped, its file removed)"
@@ -113,6 +115,21 @@ func (d *Disk) pausing() <-chan struct{} {
 	d.pauseMu.Lock()
 	defer d.pauseMu.Unlock()
 	return d.pauseSig
+}
+
+// setFailing marks a write as failing for want of space and waiting to
+// be tried again (on), or as gone through: a live purge, which goes on
+// while the spool is short of space, waits no more than that.
+func (d *Disk) setFailing(on bool) {
+	d.pauseMu.Lock()
+	defer d.pauseMu.Unlock()
+	if on {
+		d.failingAt.Store(time.Now().UnixNano())
+		close(d.failSig)
+		return
+	}
+	d.failingAt.Store(0)
+	d.failSig = make(chan struct{})
 }
 
 // Paused reports how long writes have been failing for want of space,

@@ -30,8 +30,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	firstCarried := uint64(0)
 	cutoff := time.Now().Add(-d.cfg.CommitInterval) // one instant for the whole batch
 	// The room for new events: the disk's free space but spaceMargin,
-	// kept for outcomes. Once one does not fit, it and every later one
-	// are carried, in order, and the spool is short of space.
+	// kept for outcomes, and room for a copy of the dead letters. Once one
+	// does not fit, it and every later one are carried, in order, and the
+	// spool is short of space.
 	var room, limit int64
 	var budgeted, over bool
 	if carryYoung {
@@ -46,6 +47,14 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			// as what stays live (dead letters, events not yet delivered)
 			// outgrows the margin.
 			room -= d.live + spaceMargin/4
+		} else {
+			// Otherwise only a copy of the dead letters needs room: they
+			// stay live until purged or replayed, and a disk filled past
+			// the room for their copy would stay short of space for good
+			// once the events pending beside them are delivered (the
+			// garbage those leave could never be compacted away). Pending
+			// events need none: delivered, they become garbage.
+			room -= d.dead
 		}
 	}
 	for i := range batch {
@@ -362,13 +371,21 @@ func (d *Disk) apply(changes []change) {
 	defer d.fileMu.Unlock()
 	d.readEnd = d.end
 	for _, c := range changes {
-		d.live -= d.places[c.seq].size()
+		if was, ok := d.places[c.seq]; ok {
+			d.live -= was.size()
+			if was.state() == Dead {
+				d.dead -= was.size()
+			}
+		}
 		if c.forget {
 			delete(d.places, c.seq)
 			continue
 		}
 		d.places[c.seq] = c.p
 		d.live += c.p.size()
+		if c.p.state() == Dead {
+			d.dead += c.p.size()
+		}
 	}
 }
 

@@ -1,0 +1,179 @@
+//go:build linux
+
+package spool
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDeadLettersKeepRoomForTheirCopy: dead letters gathered over time
+// (more than the reserve and the margin for outcomes), then the handler
+// down until the backlog fills the volume, then back. Once the backlog is
+// delivered the spool must compact and leave the short of space state. It
+// used to write new events until only the margin was free, so once the
+// backlog was delivered the dead letters alone were more than a
+// compaction's copy had room for: short of space for good, every new
+// event held in memory (found by a kill loop on a 3 MiB tmpfs).
+func TestDeadLettersKeepRoomForTheirCopy(t *testing.T) {
+	const (
+		volume = 2 << 20
+		deadN  = 400 // about 450 KiB of dead letters
+		n      = 3000
+	)
+	d, stop, path, _ := onVolume(t, volume)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range deadN {
+		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Dead(ev, "400", nil)
+	}
+	if err := d.barrier(ctx, nil, whileShort); err != nil {
+		t.Fatal(err)
+	}
+	var deadBytes int
+	for _, r := range mustList(t, path, Dead) {
+		deadBytes += len(r.Body)
+	}
+	if deadBytes < reserveBytes+spaceMargin {
+		t.Fatalf("setup: %d bytes of dead letters, want more than the reserve and margin (%d)", deadBytes, reserveBytes+spaceMargin)
+	}
+
+	// The handler is down: the backlog fills the volume.
+	published := make(chan error, 1)
+	go func() {
+		for i := deadN; i < deadN+n; i++ {
+			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the disk did not fill")
+		}
+	}
+
+	// Back: every event is delivered.
+	finishAll(ctx, t, d, n, func(int) bool { return false })
+	if err := <-published; err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still short of space 30 s after the backlog was delivered (file %d bytes): the dead letters left no room to compact it", fileSize(t, path))
+		}
+	}
+	stop()
+	if dead := mustList(t, path, Dead); len(dead) != deadN {
+		t.Errorf("%d dead letters kept, want %d", len(dead), deadN)
+	}
+	if pending := mustList(t, path, Pending); len(pending) != 0 {
+		t.Errorf("%d events pending after all were delivered, want none", len(pending))
+	}
+}
+
+// TestPurgeWhileShortOfSpace: the backlog fills the volume, then a quarter
+// of it turns out dead letters, more than a compaction's copy has room
+// for: the spool says so, and a live purge of the dead letters (which it
+// used to refuse while short of space) makes the room, and the spool
+// leaves that state by itself.
+func TestPurgeWhileShortOfSpace(t *testing.T) {
+	const n = 3000
+	d, stop, path, _, published, logged := fillShort(t, 2<<20, n, 20)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	finishAll(ctx, t, d, n, func(i int) bool { return i%4 == 0 })
+	if err := <-published; err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	msg := waitMessage(t, logged, "short of space until dead letters are purged")
+	if !strings.Contains(msg, "events purge --dead") || !strings.Contains(msg, path) {
+		t.Errorf("the warning does not name the file and the command: %s", msg)
+	}
+	if d.Paused() == 0 {
+		t.Fatal("not short of space with the dead letters kept")
+	}
+	purged, err := d.PurgeLive(ctx, Dead)
+	if err != nil {
+		t.Fatalf("PurgeLive while short of space: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); d.Paused() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still short of space 30 s after the dead letters were purged (file %d bytes)", fileSize(t, path))
+		}
+	}
+	stop()
+	// Dead letters held in memory, for want of room, are stored once
+	// there is room: purged or kept, each is accounted for.
+	if kept := len(mustList(t, path, Dead)); purged[0]+kept != n/4 {
+		t.Errorf("%d dead letters purged and %d kept, want %d in all", purged[0], kept, n/4)
+	}
+	if pending := mustList(t, path, Pending); len(pending) != 0 {
+		t.Errorf("%d events pending after all finished, want none", len(pending))
+	}
+}
+
+// finishAll delivers n events from d with four workers, giving up on
+// those dead says (by the number in their ID) and acknowledging the rest.
+func finishAll(ctx context.Context, t *testing.T, d *Disk, n int, dead func(int) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	finished := 0
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				ev, err := d.Next(ctx)
+				if err != nil {
+					return
+				}
+				var i int
+				fmt.Sscan(ev.ID, &i)
+				if dead(i) {
+					d.Dead(ev, "400", nil)
+				} else {
+					d.Ack(ev, nil)
+				}
+				mu.Lock()
+				finished++
+				if finished == n {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	workers.Wait()
+	if finished != n {
+		t.Fatalf("%d of %d events finished in a minute after the handler came back (paused %v)", finished, n, d.Paused())
+	}
+}
+
+// fileSize is the size of the file at path, or -1 if it cannot be read.
+func fileSize(t *testing.T, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
