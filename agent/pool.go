@@ -17,11 +17,12 @@ const maxWaiting = 1024
 
 // pool runs one route's delivery workers: Concurrency of them (the POSTs
 // in flight are bounded by the Forwarder's own limit), plus one for each
-// delivery that waits for a retry, up to maxWaiting. A stuck key's event
-// waits on its own worker, or beyond maxWaiting is parked (see parks), so
-// it holds up no other key's events, however many keys are stuck; a
-// worker beyond what is needed leaves once its delivery is done. Each
-// worker runs deliverLoop on a goroutine of its own, counted in wg.
+// delivery that waits for a retry, about maxWaiting at most (see
+// enterWait). A stuck key's event waits on its own worker, or beyond
+// maxWaiting is parked (see parks), so it holds up no other key's
+// events, however many keys are stuck; a worker beyond what is needed
+// leaves once its delivery is done. Each worker runs deliverLoop on a
+// goroutine of its own, counted in wg.
 type pool struct {
 	a             *Agent
 	r             *Route
@@ -106,7 +107,7 @@ func (p *pool) start() {
 func (p *pool) surplus() bool {
 	for {
 		w := p.workers.Load()
-		if w <= p.base+min(p.waiting.Load(), maxWaiting) {
+		if w <= p.base+p.waiting.Load() {
 			return false
 		}
 		if p.workers.CompareAndSwap(w, w-1) {
@@ -116,10 +117,14 @@ func (p *pool) surplus() bool {
 }
 
 // enterWait counts a delivery that starts waiting for a retry, and starts
-// a worker to take its place.
+// a worker to take its place. Beyond maxWaiting too: deliveries that
+// found fewer waiting when they began (parks) and failed at once, as a
+// burst that holds every worker does, would otherwise keep workers the
+// others need, each for up to keepEveryAttempt attempts. parks bounds
+// them: no more than the workers that began meanwhile.
 func (p *pool) enterWait() {
 	n := p.waiting.Add(1)
-	if n <= maxWaiting && p.workers.Load() < p.base+n {
+	if p.workers.Load() < p.base+n {
 		p.start()
 	}
 }

@@ -86,13 +86,14 @@ type Request struct {
 	// one in flight, go ahead (Deliver's ctx cuts those short).
 	Stop context.Context
 	// StopAt, when not zero, stops the delivery at that time as Stop
-	// would (a max age, say).
+	// would (a max age, say); an attempt still waiting for one of the
+	// Config.Concurrency slots then, the first one included, is not made
+	// either, nor counted, and Deliver fails retryable with ErrStopped.
 	StopAt time.Time
-	// StopQueued, with Stop or StopAt, also stops an attempt still waiting
-	// for one of the Config.Concurrency slots when it stops, the first one
-	// included: it is not made, nor counted, and Deliver fails retryable
-	// with ErrStopped. For a caller that keeps the event, so that a stop
-	// behind a slow handler sends nothing new.
+	// StopQueued, with Stop, also stops an attempt still waiting for one
+	// of the Config.Concurrency slots when Stop is done, the first one
+	// included, as StopAt does. For a caller that keeps the event, so that
+	// a stop behind a slow handler sends nothing new.
 	StopQueued bool
 	// Attempts, when above 0, is the most attempts this call makes. When
 	// they are used up by retryable failures (and Config.MaxAttempts is

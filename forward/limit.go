@@ -2,6 +2,7 @@ package forward
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -9,7 +10,7 @@ import (
 )
 
 // errNotStarted ends an attempt stopped while it waited for a slot
-// (Request.StopQueued).
+// (Request.StopAt, Request.StopQueued).
 var errNotStarted = errors.New("stopped before it was sent")
 
 // limited is a Forwarder's transport: it lets at most Config.Concurrency
@@ -33,9 +34,12 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		retry  bool
 	)
 	if c != nil {
-		class, retry = c.class, c.attempts > 1
+		// No attempt starts past StopAt (a max age), whether the caller
+		// keeps the event or not; Stop ends a wait for a slot only with
+		// StopQueued.
+		class, retry, stopAt = c.class, c.attempts > 1, c.stopAt
 		if c.stopQueued {
-			stop, stopAt = c.stop, c.stopAt
+			stop = c.stop
 		}
 	}
 	start, ok := l.slots.acquire(class, retry, req.Context().Done(), stop, stopAt)
@@ -52,6 +56,14 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.started() // the wait for a slot is not the handler's time
 	}
 	resp, err := l.rt.RoundTrip(req)
+	if err == nil && resp.StatusCode < 100 {
+		// Not HTTP (net/http reads "000" to "099" as statuses): a server
+		// error, as a status of 600 or more is, retried as a status line
+		// that is no number is; a final answer made it a dead letter, and
+		// a 0 read as no answer at all.
+		err = fmt.Errorf("malformed HTTP status code %03d", resp.StatusCode)
+		resp.Body.Close()
+	}
 	if err != nil {
 		l.slots.release(class, retry, start)
 		return nil, err
