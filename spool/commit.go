@@ -38,9 +38,15 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 	expiry := time.NewTimer(0)
 	defer expiry.Stop()
 	var last time.Time
+	// Short of space, a batch may be carried back whole: held events
+	// that do not fit (see short.go). Then nothing changes until something
+	// new comes (an op, room from a compaction, the disk looked at again),
+	// and committing the same batch every CommitInterval only burns CPU:
+	// wait for it as when idle.
+	stuck := false
 	for {
 		batch = append(batch[:0], carry...)
-		if len(batch) == 0 {
+		if len(batch) == 0 || stuck {
 			// Idle: wake when the oldest delivered record passes KeepAge,
 			// so a quiet spool does not keep it (and its body) longer.
 			var aged <-chan time.Time
@@ -61,10 +67,12 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			case <-short:
 				d.compactIfDue()
 				d.endShort(0)
+				stuck = false // there may be room now
 				continue
 			case <-aged:
 			case <-d.compactDone():
 				d.compactIfDue()
+				stuck = false
 				continue
 			case <-beat.C:
 				d.touch() // idle: nothing else moves it on
@@ -72,7 +80,7 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 				d.pathChecked = time.Now()
 				continue
 			case <-ctx.Done():
-				return d.flush()
+				return d.flushWith(batch)
 			}
 		}
 		// Under load, let a batch gather for CommitInterval: fewer syncs,
@@ -83,6 +91,12 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			case <-pace.C:
 			case <-ctx.Done():
 				return d.flushWith(batch)
+			}
+		} else {
+			select { // commits that outlast CommitInterval must still see a stop
+			case <-ctx.Done():
+				return d.flushWith(batch)
+			default:
 			}
 		}
 		last = time.Now()
@@ -98,6 +112,7 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
 		}
+		stuck = d.short && len(carry) > 0 && len(carry) == len(batch)
 		if last.Sub(d.pathChecked) >= d.cfg.Heartbeat { // busy: the beat is not seen
 			d.checkPath()
 			d.pathChecked = last

@@ -115,7 +115,7 @@ func (d *Disk) beginShort(err error) bool {
 		return released
 	}
 	d.cfg.Logger.Warn("spool: the disk is short of space: new events wait in memory, in order, and are delivered from there; deliveries are recorded first, the delivered history is given up, and the file is compacted as soon as there is room", args...)
-	if used, ok := diskUsed(dir); ok && d.end > used/2 {
+	if used, ok := diskUsed(dir); ok && d.end > used/2 && !d.deadStuck(free) {
 		d.cfg.Logger.Warn("spool: the spool's own file takes most of the used space on its disk: its backlog (the handler down or slow) filled it. It makes room by itself as events are delivered; nothing needs freeing by hand",
 			"spool", d.cfg.Path, "file_bytes", d.end, "disk_used_bytes", used)
 	}
@@ -127,6 +127,9 @@ func (d *Disk) beginShort(err error) bool {
 // first, and some more, so that it is not entered again at once.
 func (d *Disk) endShort(held int64) {
 	free, ok := d.room()
+	if d.short && ok {
+		d.warnDeadStuck(free)
+	}
 	// Room for the dead letters' copy too, which commit keeps free (see
 	// there): else the state would be entered again at the next batch.
 	if !d.short || (ok && free < held+reserveBytes+max(4*spaceMargin, d.dead+spaceMargin)) {
@@ -166,13 +169,29 @@ func (d *Disk) compactShort(garbage int64) bool {
 		return false
 	}
 	free, ok := d.room()
-	if ok && free < d.dead+spaceMargin/4 && !d.deadWarned {
-		// Delivering what is pending will not make room: only the user can.
-		d.deadWarned = true
-		d.cfg.Logger.Warn("spool: short of space until dead letters are purged or space is freed: a compaction copies what is live, and the dead letters alone take more room than the disk has free. Meanwhile new events wait in memory (reading the websocket pauses once they are many). See them with `events list --dead`; `events purge --dead` (or `events replay --dead` once space is back) acts on the running listen",
-			"spool", d.cfg.Path, "dead_bytes", d.dead, "live_bytes", d.live, "garbage_bytes", garbage, "free_bytes", free)
-	}
 	return ok && free >= d.live+spaceMargin/4
+}
+
+// deadStuck reports whether the dead letters alone keep the spool short
+// of space, however much of the rest is delivered: the disk (free bytes
+// now, which only a compaction adds to while short of space) has no room
+// for the copy of them a compaction makes (compactShort), or, with
+// everything else compacted away, would still lack the room endShort asks
+// for that copy, the reserve and the margin. Only purging them, or
+// freeing space, ends the state then; endShort says so, once.
+func (d *Disk) deadStuck(free int64) bool {
+	return d.dead > 0 && (free < d.dead+spaceMargin/4 || free+d.end-d.dead < reserveBytes+d.dead+spaceMargin)
+}
+
+// warnDeadStuck says, once while short of space, that only the user can
+// end the state (see deadStuck).
+func (d *Disk) warnDeadStuck(free int64) {
+	if d.deadWarned || !d.deadStuck(free) {
+		return
+	}
+	d.deadWarned = true
+	d.cfg.Logger.Warn("spool: short of space until dead letters are purged or space is freed: delivering what is pending will not make room, as the dead letters stay in the file and the disk has no room for the copy of them a compaction makes. Meanwhile new events wait in memory (reading the websocket pauses once they are many), and a crash loses them. See the dead letters with `events list --dead`; `events purge --dead` acts on the running listen and makes room at once",
+		"spool", d.cfg.Path, "dead_bytes", d.dead, "file_bytes", d.end, "free_bytes", free)
 }
 
 // hold makes the new events of carry, not written yet, available to Next

@@ -125,11 +125,17 @@ func TestDiskRecoversWhenItsBacklogFillsTheDisk(t *testing.T) {
 // spool is short of space.
 func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), path string, body func(int) []byte, published chan error, logged messages) {
 	d, stop, path, logged = onVolume(t, volume)
-	body = kibBody
-	published = make(chan error, 1)
+	return d, stop, path, kibBody, publishShort(t, d, n, keys), logged
+}
+
+// publishShort appends n events of 1 KiB to d (kibBody), with nothing
+// delivered, and returns once the spool is short of space; the channel
+// tells how the appends ended.
+func publishShort(t *testing.T, d *Disk, n, keys int) chan error {
+	published := make(chan error, 1)
 	go func() {
 		for i := range n {
-			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: body(i)}, nil); err != nil {
+			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: kibBody(i)}, nil); err != nil {
 				published <- err
 				return
 			}
@@ -141,15 +147,22 @@ func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), p
 			t.Fatal("the disk did not fill")
 		}
 	}
-	return
+	return published
 }
 
-// onVolume opens a running spool on a volume of volume bytes: its free
-// space is what the files in its folder leave (the diskFree hook), and no
-// file may grow beyond it (RLIMIT_FSIZE).
+// onVolume opens a running spool on a volume of volume bytes (see
+// volumeConfig).
 func onVolume(t *testing.T, volume int64) (d *Disk, stop func(), path string, logged messages) {
+	cfg, logged := volumeConfig(t, volume)
+	d, stop = openRunning(t, cfg)
+	return d, stop, cfg.Path, logged
+}
+
+// volumeConfig configures a spool on a volume of volume bytes: its free
+// space is what the files in its folder leave (the diskFree hook), and no
+// file may grow beyond it (RLIMIT_FSIZE, set until the test ends).
+func volumeConfig(t *testing.T, volume int64) (DiskConfig, messages) {
 	dir := t.TempDir()
-	path = filepath.Join(dir, "events.spool")
 	used := func() int64 {
 		var sum int64
 		entries, _ := os.ReadDir(dir)
@@ -160,12 +173,11 @@ func onVolume(t *testing.T, volume int64) (d *Disk, stop func(), path string, lo
 		}
 		return sum
 	}
-	logged = make(messages, 1<<16)
-	d, stop = openRunning(t, DiskConfig{Path: path, KeepCount: 5, CacheBytes: 32 << 10, Logger: slog.New(logged),
-		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }})
-	lift := limitFileSize(t, volume)
-	t.Cleanup(lift)
-	return d, stop, path, logged
+	logged := make(messages, 1<<16)
+	cfg := DiskConfig{Path: filepath.Join(dir, "events.spool"), KeepCount: 5, CacheBytes: 32 << 10, Logger: slog.New(logged),
+		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }}
+	t.Cleanup(limitFileSize(t, volume))
+	return cfg, logged
 }
 
 // kibBody is event i's body, of about 1 KiB.

@@ -26,7 +26,7 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 	// An event delivered (or given up on) before its append was written
 	// is written once, with its outcome.
 	early := d.finishedEarly(batch)
-	var carried map[uint64]bool
+	var carried, unkept map[uint64]bool
 	firstCarried := uint64(0)
 	cutoff := time.Now().Add(-d.cfg.CommitInterval) // one instant for the whole batch
 	// The room for new events: the disk's free space but spaceMargin,
@@ -66,23 +66,38 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			continue
 		}
 		d.taken = max(d.taken, o.ev.Seq)
-		// A dead letter is kept with its body: while short of space, one
-		// given up on before its append was written needs the room a new
-		// event needs, or it would take the margin kept for outcomes and
-		// the write would wait for space only its own deliveries free.
-		deadEarly := d.short && early[o.ev.Seq] != nil && early[o.ev.Seq].kind == opDead
-		if carryYoung && (early[o.ev.Seq] == nil || deadEarly) && !o.at.After(cutoff) && budgeted {
+		// Besides new events, the record of one delivered (kept in the
+		// history) or given up on (a dead letter, kept with its body)
+		// before its append was written takes room: unbudgeted, the
+		// history's garbage filled a small volume, and dead letters
+		// outgrew the room a compaction needs to copy them (a kill loop
+		// on a 3 MiB tmpfs). A dead letter needs the room for its copy
+		// too; a delivered event that does not fit is not kept.
+		f := early[o.ev.Seq]
+		deadEarly := f != nil && f.kind == opDead
+		keptEarly := f != nil && !deadEarly && d.keep() >= 0
+		young := o.at.After(cutoff)
+		if carryYoung && budgeted && (f == nil && !young || deadEarly && !(d.short && young) || keptEarly) {
 			need := int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack)
-			if d.short {
+			if d.short || deadEarly {
 				need *= 2 // the room it takes, and the room its copy would take
 			}
 			if over || need > room {
 				over = true
+				if keptEarly {
+					if unkept == nil {
+						unkept = make(map[uint64]bool)
+					}
+					unkept[o.ev.Seq] = true
+				}
 			} else {
 				room -= need
 			}
 		}
-		if carryYoung && (early[o.ev.Seq] == nil || deadEarly) && (over || o.at.After(cutoff)) {
+		// Carried: a new event that does not fit or is young (its
+		// delivery may end before the next batch), and a dead letter that
+		// does not fit (or, while short of space, is young: as a new one).
+		if carryYoung && (f == nil || deadEarly) && (over || young && (f == nil || d.short)) {
 			if carried == nil {
 				carried = make(map[uint64]bool)
 			}
@@ -106,7 +121,9 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 				continue
 			}
 			if f, ok := early[o.ev.Seq]; ok {
-				changes = d.writeFinished(changes, o, f)
+				if !unkept[o.ev.Seq] {
+					changes = d.writeFinished(changes, o, f)
+				}
 			} else {
 				changes = d.writeRecord(changes, o, frameRecord, nil)
 			}
