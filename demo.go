@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,6 +61,10 @@ func demoCommand() *cli.Command {
 				return runListen(ctx, localListenOptions(apiBase, apiKey, wsID, forwardTo, dir), log)
 			})
 			if err != nil {
+				if c.Context.Err() != nil && errors.Is(err, context.Canceled) {
+					// Cut short by a stop signal: say so, not "context canceled".
+					return fmt.Errorf("demo: stopped before the summary: %w", context.Cause(c.Context))
+				}
 				return err
 			}
 			if !sum.OK() {

@@ -41,6 +41,10 @@ var (
 	migrateNotEmpty = []emptyFlag{{"record", "a path", "for the default ($XDG_STATE_HOME/dialpad-tunnel/migration.json)"}}
 	doctorNotEmpty  = []emptyFlag{{"forward-to", "the handler URL to check", "to check no handler"}}
 	apiBaseNotEmpty = emptyFlag{"api-base", "the API base URL", "for the one --env picks"}
+
+	// An empty emulator --secret would serve plain JSON events, which the
+	// example handlers refuse while DIALPAD_SECRET is set.
+	emulatorNotEmpty = []emptyFlag{{"secret", "the secret your handler verifies", "for plain JSON events"}}
 )
 
 // checkNotEmpty refuses the first of flags that is set, on the command line

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"slices"
@@ -30,6 +31,9 @@ func emulatorCommand() *cli.Command {
 			&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of websocket tokens (Dialpad: 1h)"},
 		}, logFlags()...),
 		Action: func(c *cli.Context) error {
+			if err := checkNotEmpty(c, emulatorNotEmpty...); err != nil {
+				return err
+			}
 			if ttl := c.Duration("token-ttl"); ttl < 100*time.Millisecond {
 				return fmt.Errorf("--token-ttl %s: want 100ms or more (Dialpad's is 1h)", ttl)
 			}
@@ -51,8 +55,11 @@ func emulatorCommand() *cli.Command {
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n\n", srv.URL(), srv.APIKey(), wsID)
-			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", srv.URL(), srv.APIKey(), wsID)
-			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n\nCtrl-C stops it.\n", srv.URL(), srv.APIKey())
+			// The commands are pasted into a shell: a key chosen with
+			// --api-key may hold a space or a quote.
+			base, key := shellQuote(srv.URL()), shellQuote(srv.APIKey())
+			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", base, key, wsID)
+			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n\nCtrl-C stops it.\n", base, key)
 			<-c.Context.Done()
 			return nil
 		},
@@ -136,6 +143,12 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 		if c.Context.Err() != nil { // stopped by a signal: not the emulator's doing
 			return fmt.Errorf("trigger %s: stopped before %s answered: %w", typ, shown, context.Cause(c.Context))
 		}
+		// Connected, then no answer: the emulator answers once every
+		// webhook POST has ended, which a hook_url may hold up.
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("trigger %s: no answer from %s within %s: the emulator answers once it has POSTed every event to each webhook subscribed, waiting up to %s for each: does a webhook's hook_url not answer? (the events go out all the same)",
+				typ, shown, client.Timeout, dialpadtest.WebhookTimeout)
+		}
 		return fmt.Errorf("trigger %s: is the emulator running at %s? %w", typ, shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
@@ -143,12 +156,18 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("trigger %s: %s: %s", typ, resp.Status, strings.TrimSpace(string(body)))
 	}
-	var out struct{ Events, Frames, Webhooks int }
+	var out struct {
+		Events, Frames, Webhooks int
+		WebhookErrors            int `json:"webhook_errors"`
+	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		return fmt.Errorf("trigger %s: unexpected answer: %w", typ, err)
 	}
 	fmt.Fprintf(c.App.Writer, "triggered %s: %d event(s), %d websocket frame(s), %d webhook POST(s)\n", typ, out.Events, out.Frames, out.Webhooks)
-	if out.Frames == 0 && out.Webhooks == 0 {
+	if out.WebhookErrors > 0 {
+		fmt.Fprintf(c.App.Writer, "  %d webhook POST(s) failed: a webhook's hook_url gave no 2xx answer within %s (the emulator logs why with --log-level debug)\n", out.WebhookErrors, dialpadtest.WebhookTimeout)
+	}
+	if out.Frames == 0 && out.Webhooks == 0 && out.WebhookErrors == 0 {
 		fmt.Fprintln(c.App.Writer, "  nobody received them: is `dialpad-tunnel listen` connected to the emulator?")
 	}
 	return nil

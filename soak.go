@@ -61,6 +61,10 @@ func soakCommand() *cli.Command {
 				AgentLog:   agentLog,
 			}, soakListen(t))
 			if err != nil {
+				if c.Context.Err() != nil && errors.Is(err, context.Canceled) {
+					// Cut short by a stop signal: say so, not "context canceled".
+					return fmt.Errorf("soak: stopped before the report: %w", context.Cause(c.Context))
+				}
 				return err
 			}
 			if !r.OK() {

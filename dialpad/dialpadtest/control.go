@@ -13,19 +13,23 @@ import (
 //	POST /dialpadtest/publish/{type}  body: the raw event → {"frames":N,"webhooks":M}
 //	POST /dialpadtest/trigger/{type}  generated event(s) → {"events":K,"frames":N,"webhooks":M}
 //
+// Both add "webhook_errors":F when F webhook POSTs failed.
+//
 // trigger/call publishes a whole call lifecycle.
 
 // publishResult is the answer of /dialpadtest/publish.
 type publishResult struct {
-	Frames   int `json:"frames"`
-	Webhooks int `json:"webhooks"`
+	Frames        int `json:"frames"`
+	Webhooks      int `json:"webhooks"`
+	WebhookErrors int `json:"webhook_errors,omitempty"`
 }
 
 // triggerResult is the answer of /dialpadtest/trigger.
 type triggerResult struct {
-	Events   int `json:"events"`
-	Frames   int `json:"frames"`
-	Webhooks int `json:"webhooks"`
+	Events        int `json:"events"`
+	Frames        int `json:"frames"`
+	Webhooks      int `json:"webhooks"`
+	WebhookErrors int `json:"webhook_errors,omitempty"`
 }
 
 // serveControl handles /dialpadtest/{publish,trigger}/{type}.
@@ -50,7 +54,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, rest strin
 			return
 		}
 		d := s.Publish(typ, event)
-		writeJSON(w, http.StatusOK, publishResult{Frames: d.Frames, Webhooks: d.Webhooks})
+		writeJSON(w, http.StatusOK, publishResult{Frames: d.Frames, Webhooks: d.Webhooks, WebhookErrors: d.WebhookErrors})
 		return
 	}
 	events := s.generate(typ)
@@ -59,6 +63,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, rest strin
 		d := s.Publish(typ, ev)
 		res.Frames += d.Frames
 		res.Webhooks += d.Webhooks
+		res.WebhookErrors += d.WebhookErrors
 	}
 	writeJSON(w, http.StatusOK, res)
 }

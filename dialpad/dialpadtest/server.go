@@ -72,6 +72,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// WebhookTimeout bounds one webhook POST. Publish and the control
+// endpoints POST to each webhook in turn, so an answer may take that long
+// per event and webhook.
+const WebhookTimeout = 5 * time.Second
+
 const (
 	// writeWait bounds every write to a websocket connection.
 	writeWait = 5 * time.Second
@@ -79,7 +84,7 @@ const (
 	// after sending its own before it closes the TCP connection.
 	closeGrace = time.Second
 	// webhookTimeout bounds one webhook POST.
-	webhookTimeout = 5 * time.Second
+	webhookTimeout = WebhookTimeout
 	// shutdownWait bounds how long Close waits for in-flight HTTP handlers.
 	shutdownWait = 5 * time.Second
 	// firstID is the first id issued to a websocket, webhook or subscription.

@@ -72,6 +72,9 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	event, verified, status, err := h.decode(body)
+	if err == nil && !isObject(event) {
+		status, err = http.StatusBadRequest, errors.New("event is not a JSON object")
+	}
 	if err != nil {
 		reject(w, status, err)
 		return
@@ -112,6 +115,12 @@ func (h handler) decode(body []byte) (event []byte, verified bool, status int, e
 		return nil, false, http.StatusBadRequest, err
 	}
 	return event, true, 0, nil
+}
+
+// isObject reports whether event is one JSON object, as every event is.
+func isObject(event []byte) bool {
+	event = bytes.TrimSpace(event)
+	return json.Valid(event) && len(event) > 0 && event[0] == '{'
 }
 
 // fields are the parts of an event the line shows. Ids stay raw JSON so

@@ -86,8 +86,10 @@ def describe(ev, tag):
     The type is guessed from fields only one event type carries. Python's
     json keeps ids above 2^53 exact.
     """
-    target = ev.get("target") or {}
-    contact = ev.get("contact") or {}
+    # Objects in Dialpad's events; anything else reads as empty, so that an
+    # odd event is printed, not a crash that leaves the request unanswered.
+    target = ev.get("target") if isinstance(ev.get("target"), dict) else {}
+    contact = ev.get("contact") if isinstance(ev.get("contact"), dict) else {}
     if "call_id" in ev:
         return f"{tag} call {ev.get('state')} call_id={ev['call_id']}"
     if "on_duty_status" in ev or "availability_status" in ev:

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+)
+
+// TestTriggerSaysWebhookPOSTsFailed: when a webhook subscribed to the type
+// answers no 2xx, trigger says that its POSTs failed, not that nobody
+// received the events because listen is not connected.
+func TestTriggerSaysWebhookPOSTsFailed(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	h := newHook(t, func(int) int { return http.StatusUnauthorized }) // an example handler with another secret
+	if _, err := srv.AddSubscription("sms", srv.AddWebhook(h.URL, "s"), dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := apiCmd(t, srv, "trigger", "sms")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	h.waitRequests(t, 1, 10*time.Second)
+	mustContain(t, out, "triggered sms: 1 event(s), 0 websocket frame(s), 0 webhook POST(s)\n")
+	mustContain(t, out, "1 webhook POST(s) failed")
+	if strings.Contains(out, "is `dialpad-tunnel listen` connected") {
+		t.Errorf("trigger blames listen for a webhook that refused the event:\n%s", out)
+	}
+}
+
+// TestTriggerSlowWebhookIsNotEmulatorDown: a webhook that does not answer
+// holds up the emulator's answer (up to 5s a POST) beyond trigger's 10s;
+// trigger says so rather than ask whether the emulator is running.
+func TestTriggerSlowWebhookIsNotEmulatorDown(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then a client that gives up ends r's context
+		select {
+		case <-release:
+		case <-r.Context().Done(): // the fake gives up after its webhook timeout
+		}
+	}))
+	defer slow.Close()
+	defer close(release) // the rest of the lifecycle goes out at once
+	if _, err := srv.AddSubscription("call", srv.AddWebhook(slow.URL, ""), dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := apiCmd(t, srv, "trigger", "call") // a call lifecycle: several events, 5s each
+	if err == nil {
+		t.Fatalf("trigger call with a webhook that never answers: no error\n%s", out)
+	}
+	if strings.Contains(err.Error(), "is the emulator running") {
+		t.Errorf("error %q, want it to say the emulator is waiting for a webhook, not that it may be down", err)
+	}
+	mustContain(t, err.Error(), "webhook")
+}
+
+// TestEmulatorPrintsPastableCommands: the listen and trigger lines the
+// emulator prints work when pasted into a shell, also with an --api-key
+// that holds a space or a quote.
+func TestEmulatorPrintsPastableCommands(t *testing.T) {
+	const key = "my key's"
+	r := start(t, "emulator", "--addr", "127.0.0.1:0", "--api-key", key)
+	r.stdout.waitFor(t, "Ctrl-C stops it.", 10*time.Second)
+	out := r.stdout.String()
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "listen:") || strings.HasPrefix(line, "trigger:") {
+			mustContain(t, line, `--api-key 'my key'\''s'`)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("emulator: %v", err)
+	}
+}
+
+// TestEmulatorRefusesEmptySecret: `emulator --secret "$S"` with S unset
+// is refused, as for listen --create and websockets create, rather than
+// serving plain JSON events a handler with DIALPAD_SECRET refuses.
+func TestEmulatorRefusesEmptySecret(t *testing.T) {
+	for _, args := range [][]string{{"--secret", ""}, {"--secret="}} {
+		r := start(t, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+		err := r.wait(t, 10*time.Second) // an emulator that started runs until stopped
+		if err == nil || !strings.HasPrefix(err.Error(), "--secret is empty") {
+			t.Errorf("emulator %q: %v, want --secret refused as empty", args, err)
+		}
+	}
+}
