@@ -101,14 +101,19 @@ func (d *Disk) beginShort(err error) bool {
 	d.pauseMu.Lock()
 	close(d.pauseSig)
 	d.pauseMu.Unlock()
+	// The free space is looked at before the reserve is released: a write
+	// that failed with more room than it needed beside it was refused by a
+	// limit the disk's free space does not show. (Looked at after, it was
+	// the reserve's room, and a batch larger than that, a replay's say,
+	// was blamed on a quota.)
+	free, known := d.room()
 	released := d.releaseReserve()
 	dir := filepath.Dir(d.cfg.Path)
-	free, known := d.room()
 	args := []any{"spool", d.cfg.Path, "file_bytes", d.end, "live_bytes", d.live, "free_bytes", free, "reserve_released", released}
 	if err != nil {
 		args = append(args, "err", err)
 	}
-	if err != nil && (!known || free >= spaceMargin) {
+	if err != nil && (!known || free >= int64(len(d.buf))+spaceMargin) {
 		// Not the disk's free space (a quota, a file size limit), or
 		// none to read here: nothing makes room by itself.
 		d.cfg.Logger.Warn("spool: a write failed for want of space that the disk's free space does not show (a quota or a file size limit?) or that cannot be read here: new events wait in memory, in order, and are delivered from there, the delivered history is given up; free space or raise the limit to go on", args...)
