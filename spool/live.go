@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,9 @@ func (d *Disk) ReplayLive(ctx context.Context, sel Selection) (Replayed, error) 
 	}
 	if len(again) == 0 {
 		return res, nil
+	}
+	if err := d.roomFor(again); err != nil {
+		return res, err
 	}
 	stored := make(chan struct{})
 	if err := d.requeue(again, func(Event) { close(stored) }); err != nil {
@@ -154,6 +158,26 @@ func (d *Disk) noRoom(what string, s stall) error {
 	}
 	return fmt.Errorf("spool: %s: %s: %w: its writes have failed for %s (a full disk, a quota); free space, then try again (nothing was changed)",
 		d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
+}
+
+// roomFor refuses a live replay of recs that the disk has no room for:
+// their records, and spaceMargin kept for outcomes. Queued, its write
+// would fail and be tried again, holding up every write behind it until
+// space came back; on a disk filled by the spool's own garbage, which
+// only a compaction frees and that needs room too, it never would (a
+// kill loop with replays on a 3 MiB tmpfs). Where the free space is
+// unknown, the replay is queued as before.
+func (d *Disk) roomFor(recs []Record) error {
+	var need int64
+	for i := range recs {
+		need += int64(len(recs[i].Body) + len(recs[i].Key) + recordSlack)
+	}
+	free, ok := d.cfg.diskFree(filepath.Dir(d.cfg.Path))
+	if !ok || free >= need+spaceMargin {
+		return nil
+	}
+	return fmt.Errorf("spool: %s: replay: %w: the %d events take about %d bytes, and the disk has %d free, of which %d are kept for outcomes; free space, or purge what you no longer need (`events purge --delivered`, `--dead`), then try again (nothing was changed)",
+		d.cfg.Path, ErrNoSpace, len(recs), need, free, spaceMargin)
 }
 
 // has reports whether the file still holds record seq.

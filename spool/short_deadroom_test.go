@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,17 +217,42 @@ func TestStopWhileStuckShortOfSpace(t *testing.T) {
 }
 
 // TestLargeWriteOnFullDiskNotBlamedOnQuota: a write larger than the room
-// left (a replay of the delivered history) fails on a small volume; the
-// warning is the full disk's, not the quota's. The free space was looked
-// at after the reserve was released, so the reserve's room, more than
-// spaceMargin, made it "a limit the disk's free space does not show".
+// left on a full disk fails; the warning is the full disk's, not the
+// quota's. The free space was looked at after the reserve was released,
+// so the reserve's room, more than spaceMargin, made it "a limit the
+// disk's free space does not show" (a replay's write, in a kill loop).
 func TestLargeWriteOnFullDiskNotBlamedOnQuota(t *testing.T) {
-	cfg, logged := volumeConfig(t, 3<<20)
+	const volume = 2 << 20
+	cfg, logged := volumeConfig(t, volume)
+	d, err := OpenDisk(cfg) // not running: beginShort is called here, as the writer would
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.closeFile)
+	d.makeReserve()
+	// The failed write filled the disk beside the reserve.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg.Path), "other"), make([]byte, volume-reserveBytes-fileSize(t, cfg.Path)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.buf = make([]byte, 300<<10) // the batch that failed
+	d.beginShort(&os.PathError{Op: "write", Path: cfg.Path, Err: syscall.ENOSPC})
+	msg := waitMessage(t, logged, "spool: ")
+	if !strings.Contains(msg, "the disk is short of space") {
+		t.Errorf("a write larger than the room left: %s; want the full disk's warning", msg)
+	}
+}
+
+// TestLiveReplayRefusedWithoutRoom: a live replay larger than the room
+// left is refused at once, saying what it needs and what to do, and
+// nothing changes. It used to be queued: its write failed, and was tried
+// again, holding up every write behind it until space came back, which
+// on a disk filled by the spool's own garbage it never did (a kill loop
+// with replays on a 3 MiB tmpfs: the final replay of 40 dead letters
+// never went through).
+func TestLiveReplayRefusedWithoutRoom(t *testing.T) {
+	cfg, _ := volumeConfig(t, 3<<20)
 	cfg.KeepCount = 100
-	// The failed write fills the disk, beside the reserve, as on a real
-	// one: the file may not grow into the reserve's room.
-	t.Cleanup(limitFileSize(t, 3<<20-reserveBytes))
-	d, stop := openRunningLost(t, cfg)
+	d, stop := openRunning(t, cfg)
 	defer stop()
 	big := bytes.Repeat([]byte("x"), 300<<10)
 	for i := range 8 {
@@ -234,16 +261,15 @@ func TestLargeWriteOnFullDiskNotBlamedOnQuota(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := d.ReplayLive(ctx, Selection{Since: time.Now().Add(-time.Hour)}); !errors.Is(err, ErrNoSpace) {
-		t.Fatalf("ReplayLive of 2.4 MB with about 0.3 MB free: %v, want ErrNoSpace", err)
+	_, err := d.ReplayLive(ctx, Selection{Since: time.Now().Add(-time.Hour)})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "events purge") {
+		t.Fatalf("ReplayLive of 2.4 MB with about 0.3 MB free: %v; want ErrNoSpace, saying nothing changed and what to do", err)
 	}
-	for {
-		msg := waitMessage(t, logged, "spool: ")
-		if strings.Contains(msg, "does not show") {
-			t.Fatalf("a full disk blamed on a quota or a file size limit: %s", msg)
-		}
-		if strings.Contains(msg, "the disk is short of space") {
-			return
-		}
+	if d.Paused() > 0 {
+		t.Error("short of space after a refused replay")
+	}
+	appendSync(t, d, Event{ID: "after", Key: "k-after", Body: []byte(`{"after":1}`)}) // writes go on
+	if res, err := d.ReplayLive(ctx, Selection{IDs: []string{"0"}}); err != nil || res.N != 1 {
+		t.Errorf("ReplayLive of one event that fits: %+v, %v", res, err)
 	}
 }
