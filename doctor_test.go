@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -116,4 +118,21 @@ func TestDoctorUnknownWebsocketFix(t *testing.T) {
 		mustContain(t, out, "[FAIL] websocket host")
 		mustContain(t, out, tc.want)
 	}
+}
+
+// TestDoctorWarnsOnHandlerNotFound: a forward target that answers 404 (a
+// wrong path, most likely: every event POSTed there would be a dead
+// letter) is a warning with a fix, not "ok" (found by a review: any
+// answer passed). It is no failure: a handler that routes only POST may
+// answer HEAD so.
+func TestDoctorWarnsOnHandlerNotFound(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	out, err := runCmd(t, "doctor", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--forward-to", notFound.URL+"/webhoks")
+	if err != nil {
+		t.Fatalf("doctor with a handler answering 404: %v, want warnings only\n%s", err, out)
+	}
+	mustContain(t, out, "[warn] forward target: "+notFound.URL+"/webhoks answers (HEAD: 404 Not Found)")
+	mustContain(t, out, "fix: check the path of --forward-to")
 }

@@ -195,7 +195,9 @@ func connect(ctx context.Context, d *net.Dialer, pu *url.URL, addr string) (net.
 }
 
 // checkForward sends a HEAD request to the handler: any HTTP answer, even
-// 404 or 405, proves that something listens there.
+// 405, proves that something listens there. A 404 or 410 is a warning:
+// most likely the path is wrong, though a handler that routes only POST
+// may answer HEAD so (a doctor POSTs no event to find out).
 func checkForward(ctx context.Context, cfg Config) Check {
 	c := Check{Name: "forward target"}
 	if cfg.ForwardTo == "" {
@@ -225,5 +227,9 @@ func checkForward(ctx context.Context, cfg Config) Check {
 	}
 	resp.Body.Close()
 	c.Status, c.Detail = OK, fmt.Sprintf("%s answers (HEAD: %s)", shown, resp.Status)
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		c.Status = Warn
+		c.Fix = "check the path of --forward-to: events are POSTed there, and an answer of 404 or 410 makes each a dead letter (some handlers answer HEAD so on a path that takes POST: then all is well)"
+	}
 	return c
 }
