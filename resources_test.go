@@ -352,3 +352,19 @@ func TestSubscriptionsEndpointIDNotPositive(t *testing.T) {
 		t.Errorf("refused requests made REST calls: %v", calls)
 	}
 }
+
+// TestSubscriptionsUpdateNothingToChange: an update that names no option
+// is refused before any REST call, listing the options; it used to send
+// an empty PATCH and exit 0, as if something had been done (found by a
+// review of the resource commands).
+func TestSubscriptionsUpdateNothingToChange(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	before := len(srv.RESTCalls())
+	_, err := apiCmd(t, srv, "subscriptions update", "--type", "call", "1001")
+	if err == nil || !strings.HasPrefix(err.Error(), "subscriptions update: nothing to change: give one or more of --endpoint-id, --enabled") {
+		t.Errorf("update with nothing to change: error %v, want it refused, naming the options", err)
+	}
+	if calls := srv.RESTCalls()[before:]; len(calls) != 0 {
+		t.Errorf("a refused update made REST calls: %v", calls)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/urfave/cli/v2"
@@ -92,6 +93,9 @@ func subscriptionsCommand() *cli.Command {
 				return one(c, typ, s, err)
 			})),
 			resourceCommand("update", "change the options given (others stay as they are)", "ID", editFlags, withID(func(c *cli.Context, cl *dialpad.Client, typ dialpad.SubscriptionType, id dialpad.ID) error {
+				if err := somethingToChange(c, editFlags); err != nil {
+					return err
+				}
 				if err := checkEndpointID(c); err != nil {
 					return err
 				}
@@ -147,4 +151,22 @@ func checkEndpointID(c *cli.Context) error {
 		return fmt.Errorf("%s: --endpoint-id %d: want the positive id of a websocket or webhook (see `websockets list`, `webhooks list`)", commandPath(c), id)
 	}
 	return nil
+}
+
+// somethingToChange refuses an update that names no option to change
+// (flags but --type): it used to send an empty PATCH and exit 0, as if
+// something had been done.
+func somethingToChange(c *cli.Context, flags []cli.Flag) error {
+	var names []string
+	for _, f := range flags {
+		name := f.Names()[0]
+		if name == "type" {
+			continue
+		}
+		if c.IsSet(name) {
+			return nil
+		}
+		names = append(names, "--"+name)
+	}
+	return fmt.Errorf("subscriptions update: nothing to change: give one or more of %s", strings.Join(names, ", "))
 }
