@@ -75,8 +75,8 @@ func checkRanges(c *cli.Context) error {
 	// The agent pings every --ping-interval and opens a replacement once
 	// a pong is half --pong-wait overdue: a ping must be due, and
 	// answered, before then, or every connection is replaced at each ping.
-	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); 2*ping >= pong {
-		return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
+	if err := checkPingPong(c); err != nil {
+		return err
 	}
 	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
 	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {
@@ -135,4 +135,18 @@ func checkPort(u *url.URL) error {
 		}
 	}
 	return nil
+}
+
+// checkPingPong refuses a --ping-interval of half --pong-wait or more,
+// naming the flag given: --pong-wait alone is refused as too short for the
+// default interval, not blamed on an interval never typed.
+func checkPingPong(c *cli.Context) error {
+	ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait")
+	if 2*ping < pong {
+		return nil
+	}
+	if c.IsSet("pong-wait") && !c.IsSet("ping-interval") {
+		return fmt.Errorf("--pong-wait %s: want more than twice --ping-interval (%s, its default)", pong, ping)
+	}
+	return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
 }

@@ -263,6 +263,8 @@ func TestBenchAndSoakRefuseBadFlagValues(t *testing.T) {
 		{[]string{"bench", "--in-process", "--memory-limit-mib", "40"}, "--memory-limit-mib needs the agent as its own process: drop --in-process"},
 		{[]string{"soak", "--fault-every", "100ms"}, "--fault-every spaces the faults of --faults: add --faults"},
 		{[]string{"soak", "--ping-interval", "300ms"}, "--ping-interval 300ms: want less than half --pong-wait (300ms)"},
+		// --pong-wait alone is not blamed on an interval never typed.
+		{[]string{"soak", "--pong-wait", "1ms"}, "--pong-wait 1ms: want more than twice --ping-interval (100ms, its default)"},
 		// emulator already refused it; soak says the same.
 		{[]string{"emulator", "--token-ttl", "0"}, "--token-ttl 0s: want 100ms or more (Dialpad's is 1h)"},
 	} {

@@ -93,10 +93,7 @@ func checkSoakFlags(c *cli.Context) error {
 	if err := checkFlagRanges(c, soakRanges); err != nil {
 		return err
 	}
-	if ping, pong := c.Duration("ping-interval"), c.Duration("pong-wait"); 2*ping >= pong {
-		return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
-	}
-	return nil
+	return checkPingPong(c)
 }
 
 // soakTiming scales the agent's and the REST client's waits to the fake's
