@@ -66,7 +66,8 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 				batch = append(batch, o)
 			case <-short:
 				d.compactIfDue()
-				d.endShort(0)
+				// Stuck, the events held are carry, and need room too.
+				d.endShort(heldNeed(carry))
 				stuck = false // there may be room now
 				continue
 			case <-aged:
@@ -112,13 +113,30 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
 		}
-		stuck = d.short && len(carry) > 0 && len(carry) == len(batch)
+		stuck = d.stuckShort(len(batch), carry)
 		if last.Sub(d.pathChecked) >= d.cfg.Heartbeat { // busy: the beat is not seen
 			d.checkPath()
 			d.pathChecked = last
 		}
 		d.compactIfDue()
 	}
+}
+
+// stuckShort reports whether commit carried back a batch of n whole
+// (carry), short of space, for want of room: not only because some of
+// its events were young, which are written (or found not to fit) once
+// they are not.
+func (d *Disk) stuckShort(n int, carry []op) bool {
+	if !d.short || len(carry) == 0 || len(carry) != n {
+		return false
+	}
+	cutoff := time.Now().Add(-d.cfg.CommitInterval)
+	for i := range carry {
+		if carry[i].kind == opAppend && carry[i].at.After(cutoff) {
+			return false
+		}
+	}
+	return true
 }
 
 // nextExpiry is when the oldest delivered record kept passes KeepAge and

@@ -129,15 +129,18 @@ func (d *Disk) beginShort(err error) bool {
 
 // endShort leaves the short of space state once the disk has room for
 // the new events held (held bytes, see hold), the reserve, made again
-// first, and some more, so that it is not entered again at once.
+// first, and some more (3 × spaceMargin beyond the margin commit keeps),
+// so that it is not entered again at once.
 func (d *Disk) endShort(held int64) {
 	free, ok := d.room()
 	if d.short && ok {
 		d.warnDeadStuck(free)
 	}
 	// Room for the dead letters' copy too, which commit keeps free (see
-	// there): else the state would be entered again at the next batch.
-	if !d.short || (ok && free < held+reserveBytes+max(4*spaceMargin, d.dead+spaceMargin)) {
+	// there): else the state would be entered again at the next batch,
+	// once per compaction (it was, with dead letters of more than
+	// 3 × spaceMargin, when the copy counted against the slack).
+	if !d.short || (ok && free < held+reserveBytes+4*spaceMargin+d.dead) {
 		return
 	}
 	// A compaction due, or under way, comes first: once the spool leaves
@@ -146,6 +149,7 @@ func (d *Disk) endShort(held int64) {
 		return
 	}
 	d.makeReserve()
+	d.freeLooked = false // the reserve took room the last look saw: look again
 	d.short, d.deadWarned = false, false
 	d.compactAfter = d.cfg.CompactAfter
 	d.pauseMu.Lock()
@@ -185,7 +189,7 @@ func (d *Disk) compactShort(garbage int64) bool {
 // for that copy, the reserve and the margin. Only purging them, or
 // freeing space, ends the state then; endShort says so, once.
 func (d *Disk) deadStuck(free int64) bool {
-	return d.dead > 0 && (free < d.dead+spaceMargin/4 || free+d.end-d.dead < reserveBytes+d.dead+spaceMargin)
+	return d.dead > 0 && (free < d.dead+spaceMargin/4 || free+d.end-d.dead < reserveBytes+4*spaceMargin+d.dead)
 }
 
 // warnDeadStuck says, once while short of space, that only the user can
@@ -205,12 +209,11 @@ func (d *Disk) warnDeadStuck(free int64) {
 // they need on disk.
 func (d *Disk) hold(carry []op) int64 {
 	var held map[uint64]Event
-	var need int64
+	need := heldNeed(carry)
 	for i := range carry {
 		o := &carry[i]
 		switch o.kind {
 		case opAppend:
-			need += int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack)
 			if d.short {
 				if held == nil {
 					held = make(map[uint64]Event)
@@ -233,6 +236,17 @@ func (d *Disk) hold(carry []op) int64 {
 	d.heldN.Store(int32(len(held)))
 	close(d.synced)
 	d.synced = make(chan struct{})
+	return need
+}
+
+// heldNeed is the bytes the new events of carry need on disk.
+func heldNeed(carry []op) int64 {
+	var need int64
+	for i := range carry {
+		if o := &carry[i]; o.kind == opAppend {
+			need += int64(len(o.ev.Body) + len(o.ev.Key) + recordSlack)
+		}
+	}
 	return need
 }
 
