@@ -33,7 +33,7 @@ func (s *source) run(ctx context.Context) error {
 		done       = ctx.Done()
 	)
 	if !s.cfg.DownSince.IsZero() {
-		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (its spool's last write, at most a minute before it stopped or crashed)"
+		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (when it stopped reading; after a crash, its spool's last write, at most a minute before)"
 	}
 	rotate := stoppedTimer()
 	retry := stoppedTimer()
