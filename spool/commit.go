@@ -30,6 +30,11 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 	}()
 	d.makeReserve()
 	defer d.releaseReserve()
+	// A file left mostly garbage (by an offline purge, which does not
+	// compact) on a small volume is compacted now, before events come:
+	// else the run starts without room for its reserve, and the first
+	// backlog finds the disk full (a walk-through on a 4 MiB tmpfs).
+	d.compactIfDue()
 	var batch, carry []op
 	beat := time.NewTicker(d.cfg.Heartbeat)
 	defer beat.Stop()
@@ -242,7 +247,10 @@ func (d *Disk) writeFailed(err error, batch []op) error {
 		switch o.kind {
 		case opAppend:
 			appended[o.ev.Seq] = true
-		case opAck, opDead:
+		case opAck:
+			// Delivered: nothing is lost but its history. A dead
+			// letter given up on before it was written is not
+			// delivered: without its write it is lost, and counted.
 			delete(appended, o.ev.Seq)
 		}
 	}

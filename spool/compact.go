@@ -123,6 +123,12 @@ func (d *Disk) compactIfDue() {
 			return
 		}
 		d.compactAfter = d.cfg.CompactAfter
+		if !d.short {
+			// A run that started without room for its reserve (a disk
+			// filled by the file's garbage) makes it now: without it, a
+			// burst of outcomes on a full disk has nowhere to go.
+			d.makeReserve()
+		}
 		return
 	}
 	if d.pathTaken {

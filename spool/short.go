@@ -133,7 +133,11 @@ func (d *Disk) beginShort(err error) bool {
 // so that it is not entered again at once.
 func (d *Disk) endShort(held int64) {
 	free, ok := d.room()
-	if d.short && ok {
+	// A compaction under way holds space with its copy, and gives back
+	// the file's garbage as it finishes: the free space seen meanwhile
+	// does not tell whether the dead letters keep the spool short (it
+	// said so, and then left the state by itself 20 ms later).
+	if d.short && ok && d.compacting == nil {
 		d.warnDeadStuck(free)
 	}
 	// Room for the dead letters' copy too, which commit keeps free (see

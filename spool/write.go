@@ -144,6 +144,11 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			changes = d.writeReplay(changes, o)
 		case opPurge:
 			d.forgets = append(d.forgets, o.admin.purge...) // prune writes them below
+			// Dead letters held in memory are written once the purge
+			// makes room: if they keep the spool short in turn, say so
+			// again (it was said once, and then the state lasted
+			// silently until a second purge).
+			d.deadWarned = false
 			if o.admin.history {
 				d.dropHistory(o.admin.purge)
 			}
