@@ -443,11 +443,16 @@ func noFlagIDs(c *cli.Context) error {
 // parseSince reads --since: an RFC 3339 time, or a duration before now.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		// Nothing finished after now: a time zone left out or mistyped,
+		// most likely, which would select nothing without a word.
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("--since %q: that is after now (%s): want a time past (is its time zone right?)", s, now.Format(time.RFC3339))
+		}
 		return t, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (90m, 1h)", s)
+	if err != nil || d <= 0 {
+		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago, above 0 (90m, 1h)", s)
 	}
 	return now.Add(-d), nil
 }

@@ -300,6 +300,9 @@ func TestParseSince(t *testing.T) {
 		{in: "2026-11-27T09:30:00.250+01:00", want: time.Date(2026, 11, 27, 8, 30, 0, 250e6, time.UTC)},
 		{in: "yesterday", bad: true},
 		{in: "-1h", bad: true},
+		// Both would select nothing without a word (found by fuzzing).
+		{in: "0s", bad: true},
+		{in: "2026-11-27T11:00:00Z", bad: true},
 	} {
 		got, err := parseSince(tc.in, now)
 		if tc.bad != (err != nil) || !tc.bad && !got.Equal(tc.want) {

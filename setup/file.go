@@ -91,6 +91,9 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 		return f, err
 	}
 	ws := &f.Websocket
+	if ws.ID < 0 { // 0 is "not given", as --websocket-id's
+		return f, fmt.Errorf("websocket: id %d: want a positive id", ws.ID)
+	}
 	switch {
 	case ws.SecretEnv != "" && ws.Secret != "":
 		return f, errors.New("websocket: set secret or secret_env, not both")
@@ -161,6 +164,9 @@ func (s *SubscriptionSpec) Normalize() error {
 		if err != nil {
 			return err
 		}
+	}
+	if s.TargetID < 0 {
+		return fmt.Errorf("target_id %d: want a positive id", s.TargetID)
 	}
 	if (s.TargetType == "") != (s.TargetID == 0) {
 		return errors.New("target_type and target_id go together")

@@ -40,6 +40,9 @@ func TestParse(t *testing.T) {
 		{"bad enum", "subscriptions: [{type: contact, contact_type: global}]", "contact_type"},
 		{"target half", "subscriptions: [{type: call, target_type: office}]", "go together"},
 		{"duplicate name", "subscriptions: [{type: call, name: a}, {type: sms, name: a}]", "used twice"},
+		// The CLI refuses --websocket-id -5 and --target-id -3: so does the file.
+		{"negative websocket id", "websocket: {id: -5}\nsubscriptions: []", "setup file: websocket: id -5: want a positive id"},
+		{"negative target id", "subscriptions: [{type: call, target_type: office, target_id: -3}]", "subscription 1 (call): target_id -3: want a positive id"},
 		// A top-level merge key may bring subscriptions: the decoder says.
 		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
 	} {
