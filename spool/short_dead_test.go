@@ -5,7 +5,6 @@ package spool
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -33,39 +32,7 @@ func shortDeadLetters(t *testing.T, deadEvery int) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var mu sync.Mutex
-	finished := 0
-	var workers sync.WaitGroup
-	for range 4 {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for {
-				ev, err := d.Next(ctx)
-				if err != nil {
-					return
-				}
-				var i int
-				fmt.Sscan(ev.ID, &i)
-				if i%deadEvery == 0 {
-					d.Dead(ev, "400", nil)
-				} else {
-					d.Ack(ev, nil)
-				}
-				mu.Lock()
-				finished++
-				done := finished == n
-				mu.Unlock()
-				if done {
-					cancel()
-				}
-			}
-		}()
-	}
-	workers.Wait()
-	if finished != n {
-		t.Fatalf("%d of %d events finished in a minute after the handler came back (paused %v)", finished, n, d.Paused())
-	}
+	finishAll(ctx, t, d, n, func(i int) bool { return i%deadEvery == 0 })
 	if err := <-published; err != nil {
 		t.Fatalf("Append: %v", err)
 	}

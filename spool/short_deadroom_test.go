@@ -56,21 +56,7 @@ func TestDeadLettersKeepRoomForTheirCopy(t *testing.T) {
 	}
 
 	// The handler is down: the backlog fills the volume.
-	published := make(chan error, 1)
-	go func() {
-		for i := deadN; i < deadN+n; i++ {
-			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
-				published <- err
-				return
-			}
-		}
-		published <- nil
-	}()
-	for deadline := time.Now().Add(30 * time.Second); d.Paused() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the disk did not fill")
-		}
-	}
+	published := publishShort(t, d, deadN, n, 20)
 
 	// Back: every event is delivered.
 	finishAll(ctx, t, d, n, func(int) bool { return false })
@@ -193,7 +179,7 @@ func TestStopWhileStuckShortOfSpace(t *testing.T) {
 	const n = 3000
 	cfg, logged := volumeConfig(t, 2<<20)
 	d, stop := openRunningLost(t, cfg)
-	published := publishShort(t, d, n, 20)
+	published := publishShort(t, d, 0, n, 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	finishAll(ctx, t, d, n, func(i int) bool { return i%3 == 0 })

@@ -7,11 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -125,16 +124,16 @@ func TestDiskRecoversWhenItsBacklogFillsTheDisk(t *testing.T) {
 // spool is short of space.
 func fillShort(t *testing.T, volume int64, n, keys int) (d *Disk, stop func(), path string, body func(int) []byte, published chan error, logged messages) {
 	d, stop, path, logged = onVolume(t, volume)
-	return d, stop, path, kibBody, publishShort(t, d, n, keys), logged
+	return d, stop, path, kibBody, publishShort(t, d, 0, n, keys), logged
 }
 
-// publishShort appends n events of 1 KiB to d (kibBody), with nothing
-// delivered, and returns once the spool is short of space; the channel
-// tells how the appends ended.
-func publishShort(t *testing.T, d *Disk, n, keys int) chan error {
+// publishShort appends n events of 1 KiB to d (kibBody), numbered from
+// from, with nothing delivered, and returns once the spool is short of
+// space; the channel tells how the appends ended.
+func publishShort(t *testing.T, d *Disk, from, n, keys int) chan error {
 	published := make(chan error, 1)
 	go func() {
-		for i := range n {
+		for i := from; i < from+n; i++ {
 			if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%keys), Body: kibBody(i)}, nil); err != nil {
 				published <- err
 				return
@@ -162,20 +161,9 @@ func onVolume(t *testing.T, volume int64) (d *Disk, stop func(), path string, lo
 // space is what the files in its folder leave (the diskFree hook), and no
 // file may grow beyond it (RLIMIT_FSIZE, set until the test ends).
 func volumeConfig(t *testing.T, volume int64) (DiskConfig, messages) {
-	dir := t.TempDir()
-	used := func() int64 {
-		var sum int64
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-				sum += fi.Size()
-			}
-		}
-		return sum
-	}
-	logged := make(messages, 1<<16)
-	cfg := DiskConfig{Path: filepath.Join(dir, "events.spool"), KeepCount: 5, CacheBytes: 32 << 10, Logger: slog.New(logged),
-		diskFree: func(string) (int64, bool) { return max(volume-used(), 0), true }}
+	var size atomic.Int64
+	size.Store(volume)
+	cfg, logged, _ := adjustableVolume(t, &size)
 	t.Cleanup(limitFileSize(t, volume))
 	return cfg, logged
 }
