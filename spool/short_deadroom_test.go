@@ -34,16 +34,7 @@ func TestDeadLettersKeepRoomForTheirCopy(t *testing.T) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for i := range deadN {
-		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := d.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Dead(ev, "400", nil)
-	}
+	deadLetters(ctx, t, d, 0, deadN)
 	if err := d.barrier(ctx, nil, whileShort); err != nil {
 		t.Fatal(err)
 	}

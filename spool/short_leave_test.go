@@ -73,31 +73,13 @@ func TestLeavingShortLeavesRoomWithDeadLetters(t *testing.T) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for i := range 400 {
-		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := d.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Dead(ev, "400", nil)
-	}
+	deadLetters(ctx, t, d, 0, 400)
 	dead := deadBytes(t, d)
 	if dead < 3*spaceMargin+32<<10 {
 		t.Fatalf("setup: %d bytes of dead letters, want more than 3 × spaceMargin", dead)
 	}
 	// No room beside the dead letters' copy: the next event goes short.
-	size.Store(used() + spaceMargin + dead)
-	onRun(t, d, func() { d.freeLooked = false }) // looked at afresh
-	if err := d.Append(Event{ID: "first", Key: "k0", Body: kibBody(0)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); d.Paused() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("not short of space")
-		}
-	}
+	shortBesideDead(t, d, &size, used, dead)
 	ev, err := d.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -148,27 +130,9 @@ func TestWritingAgainKeepsTheDeadLettersRoom(t *testing.T) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for i := range 400 {
-		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := d.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Dead(ev, "400", nil)
-	}
+	deadLetters(ctx, t, d, 0, 400)
 	dead := deadBytes(t, d)
-	size.Store(used() + spaceMargin + dead)
-	onRun(t, d, func() { d.freeLooked = false }) // looked at afresh
-	if err := d.Append(Event{ID: "first", Key: "k0", Body: kibBody(0)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); d.Paused() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("not short of space")
-		}
-	}
+	shortBesideDead(t, d, &size, used, dead)
 	size.Add(4 * spaceMargin) // room to leave the state, however it is counted
 	ev, err := d.Next(ctx)
 	if err != nil {
@@ -395,5 +359,38 @@ func TestShortWritesAYoungEventSoon(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("5 events, appended one at a time, took %v to be written (CommitInterval %v)", took, time.Millisecond)
+	}
+}
+
+// deadLetters appends n events (numbered from from) and gives up on each
+// as it is handed out: dead letters, written as such.
+func deadLetters(ctx context.Context, t *testing.T, d *Disk, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Dead(ev, "400", nil)
+	}
+}
+
+// shortBesideDead leaves the volume no room beside the dead letters' copy
+// (dead bytes) and spaceMargin, and appends an event ("first"), which puts
+// the spool short of space; it returns once it is.
+func shortBesideDead(t *testing.T, d *Disk, size *atomic.Int64, used func() int64, dead int64) {
+	t.Helper()
+	size.Store(used() + spaceMargin + dead)
+	onRun(t, d, func() { d.freeLooked = false }) // looked at afresh
+	if err := d.Append(Event{ID: "first", Key: "k0", Body: kibBody(0)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); d.Paused() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not short of space")
+		}
 	}
 }
