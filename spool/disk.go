@@ -161,7 +161,7 @@ type Disk struct {
 	short         bool             // short of space (see short.go)
 	reserved      bool             // the reserve is made (see makeReserve)
 	compactFailed time.Time        // when a compaction last failed (see compactShort)
-	deadWarned    bool             // compactShort said the dead letters keep the spool short of space
+	deadWarned    bool             // warnDeadStuck said the dead letters keep the spool short of space
 }
 
 // opKind says what an op does.
