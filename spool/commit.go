@@ -245,7 +245,9 @@ func (d *Disk) writeFailed(err error, batch []op) error {
 	appended := make(map[uint64]bool)
 	for _, o := range batch {
 		switch o.kind {
-		case opAppend:
+		case opAppend, opReject, opDOA:
+			// A frame refused on arrival is stored as a dead letter
+			// straight away: unwritten, it is lost as an event is.
 			appended[o.ev.Seq] = true
 		case opAck:
 			// Delivered: nothing is lost but its history. A dead

@@ -156,6 +156,9 @@ func (d *Disk) noRoom(what string, s stall) error {
 		return fmt.Errorf("spool: %s: %s: %w: it has been short of space for %s, and what a replay puts back needs room; free space, or make room with `events purge --dead` (dead letters stay in the file until purged or replayed), then try again (nothing was changed)",
 			d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
 	}
+	if f := d.stalled(whileFailing); f > 0 {
+		p = f // short of space for longer, maybe: say how long writes fail
+	}
 	return fmt.Errorf("spool: %s: %s: %w: its writes have failed for %s (a full disk, a quota); free space, then try again (nothing was changed)",
 		d.cfg.Path, what, ErrNoSpace, p.Round(time.Second))
 }

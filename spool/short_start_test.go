@@ -12,16 +12,17 @@ import (
 	"time"
 )
 
-// TestStartCompactsGarbageAndMakesReserve: a spool file left mostly
-// garbage (its delivered history purged offline, which does not compact)
-// on a volume with little room beside it is compacted as the run starts,
-// before any event comes, and the reserve is made then if it could not be
-// before.
+// TestStartCompactsGarbage: a spool file left mostly garbage (its
+// delivered history purged offline, which does not compact) on a volume
+// with little room beside it is compacted as the run starts, before any
+// event comes. (A reserve that could not be made at the start is made
+// after a compaction; the fake volume here cannot refuse one, so that
+// part is not tested.)
 // The run used to start without a reserve and wait for events to compact:
 // the first backlog then found the disk full, and a burst of dead
 // letters' outcomes failed to be written for good (a walk-through on a
 // 4 MiB tmpfs: purge and replay refused while the write failed).
-func TestStartCompactsGarbageAndMakesReserve(t *testing.T) {
+func TestStartCompactsGarbage(t *testing.T) {
 	const volume = 4 << 20
 	cfg, _ := volumeConfig(t, volume)
 	cfg.KeepCount = 5000
@@ -55,12 +56,11 @@ func TestStartCompactsGarbageAndMakesReserve(t *testing.T) {
 	_, stop2 := openRunningLost(t, cfg)
 	defer stop2()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, err := os.Stat(cfg.Path + reserveSuffix)
-		if size := fileSize(t, cfg.Path); size < before/10 && err == nil {
+		if size := fileSize(t, cfg.Path); size < before/10 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("20 s after the start: file %d bytes (was %d, nearly all garbage), reserve: %v; want it compacted and the reserve made", fileSize(t, cfg.Path), before, err)
+			t.Fatalf("20 s after the start: file %d bytes (was %d, nearly all garbage); want it compacted", fileSize(t, cfg.Path), before)
 		}
 	}
 	if err := stop2(); err != nil && !errors.Is(err, ErrClosed) {

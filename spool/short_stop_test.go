@@ -24,7 +24,9 @@ func TestStopCountsDeadLettersNotStored(t *testing.T) {
 	cfg, logged := volumeConfig(t, 2<<20)
 	d, stop := openRunningLost(t, cfg)
 	var accepted atomic.Int64
+	appending := make(chan struct{})
 	go func() {
+		defer close(appending)
 		for i := range n {
 			if d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil) != nil {
 				return
@@ -46,13 +48,16 @@ func TestStopCountsDeadLettersNotStored(t *testing.T) {
 		}()
 	}
 	waitMessage(t, logged, "short of space until dead letters are purged")
-	// Until the appends stop: all are published, or held up as the
-	// spool holds the most it may in memory.
-	for last := int64(-1); accepted.Load() != last; time.Sleep(300 * time.Millisecond) {
-		last = accepted.Load()
+	// Until the most dead letters the spool may hold wait in memory for
+	// room, and appends wait (polling a condition, with a deadline).
+	for deadline := time.Now().Add(30 * time.Second); d.heldN.Load() < maxHeld; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events held in memory 30 s after the spool went short, want maxHeld (%d)", d.heldN.Load(), maxHeld)
+		}
 	}
 	cancel()
 	err := stop()
+	<-appending // the Append in progress, if any, is refused or counted
 	unstored := 0
 	var werr *WriteError
 	if errors.As(err, &werr) {

@@ -82,14 +82,15 @@ func (d *Disk) commit(ctx context.Context, batch []op, carryYoung bool, carry []
 			if d.short || deadEarly {
 				need *= 2 // the room it takes, and the room its copy would take
 			}
-			if over || need > room {
-				over = true
-				if keptEarly {
-					if unkept == nil {
-						unkept = make(map[uint64]bool)
-					}
-					unkept[o.ev.Seq] = true
+			if keptEarly && (over || need > room) {
+				// Delivered: not kept, and nothing is carried or held
+				// for it, so the events after it may still fit.
+				if unkept == nil {
+					unkept = make(map[uint64]bool)
 				}
+				unkept[o.ev.Seq] = true
+			} else if over || need > room {
+				over = true
 			} else {
 				room -= need
 			}
