@@ -179,7 +179,7 @@ func (d *Disk) roomFor(recs []Record) error {
 	if !ok || free >= need+spaceMargin {
 		return nil
 	}
-	return fmt.Errorf("spool: %s: replay: %w: the %d events take about %d bytes, and the disk has %d free, of which %d are kept for outcomes; free space, or purge what you no longer need (`events purge --delivered`, `--dead`), then try again (nothing was changed)",
+	return fmt.Errorf("spool: %s: replay: %w: the %d events take about %d bytes, and the disk has %d free, of which %d are kept for outcomes; free space, replay fewer at a time (by id, or a shorter --since: each replay's old records are compacted away), or purge what you no longer need (`events purge --delivered`, `--dead`), then try again (nothing was changed)",
 		d.cfg.Path, ErrNoSpace, len(recs), need, free, spaceMargin)
 }
 
