@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,9 +38,29 @@ func TestExampleHandlersAnswerBodiesAsDocumented(t *testing.T) {
 				{"unsigned odd target", unsigned.url, `{"on_duty_status":"available","target":5}`, http.StatusOK},
 				{"signed null", signed.url, sign("null"), http.StatusBadRequest},
 				{"signed odd target", signed.url, sign(`{"on_duty_status":"available","target":"x"}`), http.StatusOK},
+				// Over the handlers' 8 MiB: a final answer, not a dropped
+				// connection the agent would retry until --max-age.
+				{"too large", unsigned.url, `{"call_id":1,"pad":"` + strings.Repeat("x", 9<<20) + `"}`, http.StatusRequestEntityTooLarge},
 			} {
 				if got := postStatus(t, tc.url, tc.body); got != tc.status {
 					t.Errorf("%s: handler answered %d, want %d", tc.name, got, tc.status)
+				}
+			}
+			if ex.name == "python" {
+				// Its server cannot read a body without a length (chunked):
+				// it says so, where it read an empty body and answered 400.
+				req, err := http.NewRequest(http.MethodPost, unsigned.url, io.MultiReader(strings.NewReader(`{"call_id":1}`)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Close = true
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("chunked POST: %v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusLengthRequired {
+					t.Errorf("chunked body: handler answered %d, want 411", resp.StatusCode)
 				}
 			}
 		})

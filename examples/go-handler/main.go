@@ -67,6 +67,11 @@ type handler struct{ secret string }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		// A final answer: the agent keeps the event as a dead letter.
+		reject(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
 	if err != nil {
 		reject(w, http.StatusBadRequest, err)
 		return

@@ -120,13 +120,18 @@ const server = http.createServer((req, res) => {
   let size = 0;
   req.on('data', (chunk) => {
     size += chunk.length;
-    if (size > MAX_BODY) {
-      req.destroy();
-      return;
-    }
-    chunks.push(chunk);
+    if (size <= MAX_BODY) {
+      chunks.push(chunk);
+    } // else read to the end and dropped: answered 413 there
   });
   req.on('end', () => {
+    if (size > MAX_BODY) {
+      // A final answer: the agent keeps the event as a dead letter
+      // (a dropped connection would be retried for --max-age).
+      console.error(`rejected 413: body of ${size} bytes, over ${MAX_BODY}`);
+      res.writeHead(413, { 'Content-Type': 'text/plain' }).end('Payload Too Large\n');
+      return;
+    }
     try {
       handle(Buffer.concat(chunks));
       res.writeHead(200).end();

@@ -130,9 +130,22 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            if self.headers.get("Content-Length") is None:
+                # No length (a chunked body, say): this server cannot
+                # tell where the body ends. dialpad-tunnel always sends one.
+                self.close_connection = True
+                raise Reject(411, "no Content-Length")
+            length = int(self.headers.get("Content-Length"))
             if length > MAX_BODY:
-                raise Reject(400, "body too large")
+                # A final answer: the agent keeps the event as a dead
+                # letter. The body is read to its end first, so that the
+                # answer reaches a client still sending it.
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 16))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+                raise Reject(413, "body too large")
             handle(self.rfile.read(length))
         except Reject as e:
             say(f"rejected {e.status}: {e}", sys.stderr)
