@@ -91,6 +91,10 @@ func TestPurgeWhileShortOfSpace(t *testing.T) {
 	if d.Paused() == 0 {
 		t.Fatal("not short of space with the dead letters kept")
 	}
+	// A replay needs room: refused at once, pointing at the purge.
+	if _, err := d.ReplayLive(ctx, Selection{Dead: true}); !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "short of space for") || !strings.Contains(err.Error(), "events purge --dead") {
+		t.Errorf("ReplayLive while short of space: %v; want ErrNoSpace, saying so and pointing at events purge --dead", err)
+	}
 	purged, err := d.PurgeLive(ctx, Dead)
 	if err != nil {
 		t.Fatalf("PurgeLive while short of space: %v", err)
