@@ -36,6 +36,16 @@ func adjustableVolume(t *testing.T, size *atomic.Int64) (DiskConfig, messages, f
 	return cfg, logged, used
 }
 
+// onRoomyVolume opens a running spool on an adjustableVolume of 1 GiB,
+// which the test shrinks as it goes (size); it stops as the test ends.
+func onRoomyVolume(t *testing.T) (d *Disk, size *atomic.Int64, used func() int64, logged messages) {
+	size = new(atomic.Int64)
+	size.Store(1 << 30)
+	cfg, logged, used := adjustableVolume(t, size)
+	d, _ = openRunning(t, cfg)
+	return d, size, used, logged
+}
+
 // onRun calls f on Run's goroutine, once every write queued before is on
 // disk: it may read and change what Run owns.
 func onRun(t *testing.T, d *Disk, f func()) {
@@ -66,11 +76,7 @@ func deadBytes(t *testing.T, d *Disk) (dead int64) {
 // again: else it flaps in and out of the state, with a warning, the reserve
 // made and removed, each time.
 func TestLeavingShortLeavesRoomWithDeadLetters(t *testing.T) {
-	var size atomic.Int64
-	size.Store(1 << 30)
-	cfg, logged, used := adjustableVolume(t, &size)
-	d, stop := openRunning(t, cfg)
-	defer stop()
+	d, size, used, logged := onRoomyVolume(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	deadLetters(ctx, t, d, 0, 400)
@@ -79,7 +85,7 @@ func TestLeavingShortLeavesRoomWithDeadLetters(t *testing.T) {
 		t.Fatalf("setup: %d bytes of dead letters, want more than 3 × spaceMargin", dead)
 	}
 	// No room beside the dead letters' copy: the next event goes short.
-	shortBesideDead(t, d, &size, used, dead)
+	shortBesideDead(t, d, size, used, dead)
 	ev, err := d.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -123,16 +129,12 @@ func TestLeavingShortLeavesRoomWithDeadLetters(t *testing.T) {
 // room for a copy of the dead letters free (commit's room): with the
 // reserve's 256 KiB not seen, they took that room.
 func TestWritingAgainKeepsTheDeadLettersRoom(t *testing.T) {
-	var size atomic.Int64
-	size.Store(1 << 30)
-	cfg, _, used := adjustableVolume(t, &size)
-	d, stop := openRunning(t, cfg)
-	defer stop()
+	d, size, used, _ := onRoomyVolume(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	deadLetters(ctx, t, d, 0, 400)
 	dead := deadBytes(t, d)
-	shortBesideDead(t, d, &size, used, dead)
+	shortBesideDead(t, d, size, used, dead)
 	size.Add(4 * spaceMargin) // room to leave the state, however it is counted
 	ev, err := d.Next(ctx)
 	if err != nil {
@@ -174,11 +176,7 @@ func TestWritingAgainKeepsTheDeadLettersRoom(t *testing.T) {
 // batch, every second (the reserve made and removed each time).
 func TestStuckShortLeavesOnlyWithRoomForHeld(t *testing.T) {
 	const pending, held = 400, 200
-	var size atomic.Int64
-	size.Store(1 << 30)
-	cfg, logged, used := adjustableVolume(t, &size)
-	d, stop := openRunning(t, cfg)
-	defer stop()
+	d, size, used, logged := onRoomyVolume(t)
 	for i := range pending { // stored, not delivered
 		if err := d.Append(Event{ID: fmt.Sprint(i), Key: fmt.Sprint("k", i%20), Body: kibBody(i)}, nil); err != nil {
 			t.Fatal(err)
@@ -321,11 +319,7 @@ func TestDeadCountMatchesReopen(t *testing.T) {
 // crash) until the writer next looks at the disk, a second later: a
 // batch carried back whole because it was young is not stuck.
 func TestShortWritesAYoungEventSoon(t *testing.T) {
-	var size atomic.Int64
-	size.Store(1 << 30)
-	cfg, _, used := adjustableVolume(t, &size)
-	d, stop := openRunning(t, cfg)
-	defer stop()
+	d, size, used, _ := onRoomyVolume(t)
 	onRun(t, d, func() {})            // the reserve made
 	size.Store(used() - reserveBytes) // no room, even with the reserve released
 	onRun(t, d, func() { d.freeLooked = false })
