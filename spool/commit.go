@@ -78,6 +78,9 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			case <-aged:
 			case <-d.compactDone():
 				d.compactIfDue()
+				// The room it gave back (after a purge, say) ends the
+				// state now, not at the next look a second later.
+				d.endShort(heldNeed(carry))
 				stuck = false
 				continue
 			case <-beat.C:
@@ -113,7 +116,7 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 		if d.short {
 			from = len(carry)
 		}
-		batch = d.fill(batch, from)
+		batch = d.purgeHeld(d.fill(batch, from))
 		var err error
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)

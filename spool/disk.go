@@ -198,6 +198,8 @@ type adminOp struct {
 	replaces uint64   // opReplay: the record's old seq
 	purge    []uint64 // opPurge: the records to forget
 	history  bool     // opPurge: the delivered history goes too
+	dead     bool     // opPurge: dead letters go, those held in memory too (purgeHeld)
+	held     int      // opPurge: how many dead letters held in memory went; set by Run
 }
 
 // OpenDisk opens (or creates) the spool file, takes its lock and loads its

@@ -342,15 +342,22 @@ func (d *Disk) PurgeLive(ctx context.Context, states ...State) ([]int, error) {
 		}
 	}
 	d.fileMu.Unlock()
-	if len(seqs) == 0 {
+	dead := slices.Index(states, Dead)
+	// Dead letters held in memory (short of space) are not among places:
+	// the writer finds them (purgeHeld).
+	if len(seqs) == 0 && (dead < 0 || d.heldN.Load() == 0) {
 		return n, nil
 	}
+	a := &adminOp{purge: seqs, history: slices.Contains(states, Delivered), dead: dead >= 0}
 	done := make(chan struct{})
-	if err := d.send(op{kind: opPurge, admin: &adminOp{purge: seqs, history: slices.Contains(states, Delivered)}, committed: func(Event) { close(done) }}); err != nil {
+	if err := d.send(op{kind: opPurge, admin: a, committed: func(Event) { close(done) }}); err != nil {
 		return nil, fmt.Errorf("spool: %s: purge: %w", d.cfg.Path, err)
 	}
 	if err := d.await(ctx, done, d.stallSig(whileFailing), whileFailing); err != nil {
 		return nil, d.waitError("purge", err, true)
+	}
+	if dead >= 0 {
+		n[dead] += a.held // set before done was closed
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -319,4 +320,51 @@ func (d *Disk) unsaved(seq uint64) ([]Attempt, bool) {
 	defer d.durableMu.Unlock()
 	a, ok := d.tried[seq]
 	return a, ok
+}
+
+// purgeHeld takes out of batch, for a purge of dead letters in it, the
+// dead letters held in memory for want of room: each an append carried
+// with its dead outcome, both queued before the purge. They are dead
+// letters as much as those written, and `events list` cannot show them;
+// left to be written once the purge made room, they filled it again,
+// and the spool stayed short of space until a second purge, or a third
+// (a walk-through on a 4 MiB tmpfs). Each one taken out counts as
+// stored (its committed call, which it had not had) and then purged
+// (the purge's held).
+func (d *Disk) purgeHeld(batch []op) []op {
+	at := slices.IndexFunc(batch, func(o op) bool { return o.kind == opPurge && o.admin.dead })
+	if at < 0 {
+		return batch
+	}
+	var gone map[uint64]bool
+	for seq, f := range d.finishedEarly(batch[:at]) {
+		if f.kind == opDead {
+			if gone == nil {
+				gone = make(map[uint64]bool)
+			}
+			gone[seq] = true
+		}
+	}
+	if len(gone) == 0 {
+		return batch
+	}
+	batch[at].admin.held = len(gone)
+	kept := batch[:0]
+	for i, o := range batch {
+		if i < at && gone[o.ev.Seq] && (o.kind == opAppend || o.kind == opDead || o.kind == opTried || o.kind == opPark) {
+			if o.kind == opAppend {
+				d.taken = max(d.taken, o.ev.Seq) // not a gap Next could wait on
+				if o.committed != nil {
+					o.committed(o.ev)
+				}
+			}
+			if d.tried != nil {
+				d.keepTried(o.ev.Seq, nil)
+			}
+			continue
+		}
+		kept = append(kept, o)
+	}
+	clear(batch[len(kept):]) // drop the body references
+	return kept
 }
