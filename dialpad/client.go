@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/retryafter"
 )
 
 // Base URLs of the Dialpad API; paths below them start with /api/v2.
@@ -317,7 +319,7 @@ func backoff(lo, hi time.Duration, attempt int, resp *http.Response, now time.Ti
 		wait = lo + rand.N(ceiling-lo+1)
 	}
 	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), now); ok {
 			wait = min(max(d, wait), hi)
 		}
 	}

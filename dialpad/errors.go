@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
+	"github.com/dialpad-tunnel/dialpad-tunnel/retryafter"
 )
 
 // maxErrorMessage bounds APIError.Message when it falls back to the raw body.
@@ -75,8 +75,8 @@ func IsPermanent(err error) bool {
 // stands as a token of its own (see redactKey).
 func newAPIError(op string, resp *http.Response, body []byte, apiKey string) *APIError {
 	e := &APIError{Op: op, Status: resp.StatusCode}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-		e.RetryAfter = d
+	if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = min(d, 24*time.Hour) // a wait longer than a day is not one to wait for
 	}
 	var parsed struct {
 		Error struct {
@@ -155,33 +155,6 @@ func tokenChar(r rune) bool {
 
 // clip cuts s to at most n bytes, marking the cut (console.Clip).
 var clip = console.Clip
-
-// parseRetryAfter parses a Retry-After header given as delay-seconds or as an
-// HTTP date. A date in the past yields 0.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	secs, err := strconv.ParseInt(v, 10, 64)
-	if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
-		secs, err = math.MaxInt64, nil // more seconds than fit: capped below
-	}
-	if err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	at, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(at.Sub(now), 0), true
-}
 
 // errf wraps err with the operation, once, in the package's style.
 func errf(op string, err error) error {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/retryafter"
 )
 
 // drainLimit is how much of an answer's body is read, and thrown away, so
@@ -325,7 +327,7 @@ func askedWait(resp *http.Response) (time.Duration, bool) {
 	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
 		return 0, false
 	}
-	return retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())
 }
 
 // expBackoff is backoff's normal wait after attempt n+1 fails, in [lo, hi].
@@ -344,27 +346,4 @@ func expBackoff(lo, hi time.Duration, n int) time.Duration {
 	}
 	half := d / 2
 	return max(lo, half+rand.N(d-half+1))
-}
-
-// retryAfter parses a Retry-After value, delta-seconds or an HTTP-date,
-// into a wait from now. A date in the past is a wait of 0.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	s, err := strconv.ParseInt(v, 10, 64)
-	if err == nil && s < 0 {
-		return 0, false
-	}
-	if err == nil && s > int64(1<<63-1)/int64(time.Second) || errors.Is(err, strconv.ErrRange) && v[0] != '-' {
-		return 1<<63 - 1, true // more seconds than fit: capped by the caller
-	}
-	if err == nil {
-		return time.Duration(s) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(0, t.Sub(now)), true
 }

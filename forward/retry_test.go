@@ -140,34 +140,6 @@ func gaps(ts []time.Time) []time.Duration {
 	return ds
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		v    string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"120", 2 * time.Minute, true},
-		{"-1", 0, false},
-		{"1.5", 0, false},
-		{"Sat, 01 Mar 2025 12:00:30 GMT", 30 * time.Second, true}, // IMF-fixdate
-		{"Saturday, 01-Mar-25 12:01:00 GMT", time.Minute, true},   // RFC 850
-		{"Sat Mar  1 12:00:05 2025", 5 * time.Second, true},       // asctime
-		{"Sat, 01 Mar 2025 11:00:00 GMT", 0, true},                // past
-		{"tomorrow", 0, false},
-		{"99999999999999999999", 1<<63 - 1, true}, // more seconds than fit: the longest wait, capped by the caller
-		{"-99999999999999999999", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := retryAfter(tt.v, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.v, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestRetryableStatus(t *testing.T) {
 	retry := map[int]bool{
 		200: false, 204: false, 301: false, 302: false, 307: false, 400: false, 401: false, 403: false,
