@@ -107,18 +107,52 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 
 // lockedError says that an agent holds the spool file.
 type lockedError struct {
-	path string
-	err  error
+	path   string
+	err    error
+	waited time.Duration // how long replay or purge tried the file again
 }
 
 func (e *lockedError) Error() string {
 	if errors.Is(e.err, control.ErrNoAgent) {
-		return fmt.Sprintf("%s: the spool is in use, and no agent answered on its control socket (%v): stop the agent first, or check that this user may use the socket (events list and show work while it runs)", e.path, e.err)
+		return fmt.Sprintf("%s: the spool is in use (still after %s), and no agent answered on its control socket (%v): stop the agent first, or check that this user may use the socket (events list and show work while it runs)", e.path, e.waited, e.err)
 	}
 	return fmt.Sprintf("%s: the spool is in use by a running agent: stop it first (events list, show, replay and purge work while it runs)", e.path)
 }
 
 func (e *lockedError) Unwrap() error { return e.err }
+
+// lockedWait is how long replay and purge try the spool file again while a
+// process holds its lock and no listen answers on its control socket:
+// another events command (replay, purge, salvage) holds it for one read
+// and write of the file, and a listen takes it before it makes its socket
+// (it reads the file first, which takes a while for a large one).
+const lockedWait = 10 * time.Second
+
+// offlineOrAsk runs offline, which acts on the spool file at path itself;
+// while another process holds the file's lock, it asks the listen that
+// holds it to act instead (live is true then, with its answer). When no
+// listen answers on the control socket, the holder may be another events
+// command or a listen still starting: offline is tried again, each try
+// waiting for the lock a while, for up to lockedWait (saying so on
+// stderr) before the spool is said to be in use.
+func offlineOrAsk(c *cli.Context, path string, offline func() error, req control.Request) (resp control.Response, live bool, err error) {
+	deadline := time.Now().Add(lockedWait)
+	for noted := false; ; noted = true {
+		if err = offline(); !errors.Is(err, spool.ErrLocked) {
+			return control.Response{}, false, err
+		}
+		resp, err = control.Ask(c.Context, path, req)
+		if !errors.Is(err, control.ErrNoAgent) {
+			return resp, true, err
+		}
+		if c.Context.Err() != nil || time.Now().After(deadline) {
+			return control.Response{}, false, &lockedError{path: path, err: err, waited: lockedWait}
+		}
+		if !noted {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s is locked and no listen answers on its control socket: another events command may be using it, or a listen starting; waiting up to %s\n", path, lockedWait)
+		}
+	}
+}
 
 // inUse turns the lock error of the spool package into what to do.
 func inUse(path string, err error) error {
@@ -375,15 +409,17 @@ func eventsReplay(c *cli.Context, path string) error {
 	if len(sel.IDs) > 0 && filtered {
 		return fmt.Errorf("events %s: give delivery ids or --dead/--since, not both (--dead --since T is the dead letters finished since T)", c.Command.Name)
 	}
-	res, err := spool.Replay(path, sel)
-	live := false
-	if errors.Is(err, spool.ErrLocked) { // a listen holds the file: it replays
-		var resp control.Response
-		resp, err = control.Ask(c.Context, path, control.Request{Op: "replay", IDs: sel.IDs, Dead: sel.Dead, Since: sel.Since})
-		if errors.Is(err, control.ErrNoAgent) {
-			return &lockedError{path: path, err: err}
-		}
-		res, live = spool.Replayed{N: resp.Replayed, Refused: resp.Refused, NonEvents: resp.NonEvents}, true
+	var res spool.Replayed
+	resp, live, err := offlineOrAsk(c, path, func() (err error) {
+		res, err = spool.Replay(path, sel)
+		return err
+	}, control.Request{Op: "replay", IDs: sel.IDs, Dead: sel.Dead, Since: sel.Since})
+	if live { // a listen holds the file: it replayed
+		res = spool.Replayed{N: resp.Replayed, Refused: resp.Refused, NonEvents: resp.NonEvents}
+	}
+	var locked *lockedError
+	if errors.As(err, &locked) {
+		return err
 	}
 	warnTail(c, path, res.Tail)
 	if err != nil {
@@ -468,13 +504,19 @@ func eventsPurge(c *cli.Context, path string) error {
 	if len(states) == 0 {
 		return fmt.Errorf("events %s: say what to purge: --dead, --delivered or both", c.Command.Name)
 	}
-	n, tail, err := spool.PurgeStates(path, states...)
-	if errors.Is(err, spool.ErrLocked) { // a listen holds the file: it purges
-		var resp control.Response
-		resp, err = control.Ask(c.Context, path, control.Request{Op: "purge", States: states})
-		if errors.Is(err, control.ErrNoAgent) {
-			return &lockedError{path: path, err: err}
-		}
+	var (
+		n    []int
+		tail spool.Tail
+	)
+	resp, live, err := offlineOrAsk(c, path, func() (err error) {
+		n, tail, err = spool.PurgeStates(path, states...)
+		return err
+	}, control.Request{Op: "purge", States: states})
+	var locked *lockedError
+	if errors.As(err, &locked) {
+		return err
+	}
+	if live { // a listen holds the file: it purged
 		n = resp.Purged
 		if err == nil && len(n) != len(states) {
 			// Not this version's answer: no count to show for what it did.

@@ -813,3 +813,32 @@ func TestEventsSpoolWithSourceFlags(t *testing.T) {
 	t.Setenv("DIALPAD_WEBSOCKET_ID", "5")
 	mustContain(t, mustCLI(t, "events", "list", "--spool", path), "no pending, dead or delivered events")
 }
+
+// TestEventsWaitWhileLocked: a purge or replay that finds the spool locked
+// and no listen answering on its control socket (another events command
+// holds the lock for one read and write of the file, or a listen is still
+// starting: it makes its socket after) says it waits and tries again,
+// then acts on the file once the lock is let go. It used to say at once
+// that the spool was in use and to stop the agent, of which there was none.
+func TestEventsWaitWhileLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, with no control socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	r := start(t, "events", "purge", "--dead", "--spool", path)
+	r.stderr.waitFor(t, path+" is locked and no listen answers on its control socket: another events command may be using it", 10*time.Second)
+	d.Close()
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(t, 20*time.Second); err != nil {
+		t.Fatalf("events purge once the lock was let go: %v\n%s", err, r.stderr.String())
+	}
+	mustContain(t, r.stdout.String(), "purged 0 dead events from "+path)
+}
