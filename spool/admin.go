@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // The functions of this file serve the `events` commands. Records, List
@@ -318,7 +320,7 @@ func (b *book) find(idOrPrefix string) (match, error) {
 	case len(idOrPrefix) < MinPrefix:
 		return match{}, fmt.Errorf("%w: give the whole id or at least %d characters of it", &tooShortError{idOrPrefix}, MinPrefix)
 	case len(found) == 0:
-		return match{}, fmt.Errorf("%w: no delivery id is or starts with %q", ErrNotFound, idOrPrefix)
+		return match{}, fmt.Errorf("%w: no delivery id is or starts with %q", ErrNotFound, console.Clip(idOrPrefix, 64)) // a pasted page is not said back whole
 	case len(found) > 1:
 		ids := make([]string, len(found))
 		for i, m := range found {

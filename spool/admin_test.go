@@ -142,6 +142,10 @@ func TestFind(t *testing.T) {
 			}
 		})
 	}
+	// A pasted page is not said back whole.
+	if _, _, err := Find(f.path, strings.Repeat("c", 5000)); !errors.Is(err, ErrNotFound) || len(err.Error()) > 300 {
+		t.Errorf("Find of a 5,000-character id: %d bytes of error (%.100q…), want ErrNotFound under 300", len(err.Error()), err)
+	}
 	r, _, err := Find(f.path, "aaaaaaaa-0002")
 	if err != nil || r.Reason == "" || len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Finished.IsZero() {
 		t.Fatalf("dead record = %+v, %v: want its reason, attempt and finish time", r, err)
