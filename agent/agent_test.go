@@ -1266,6 +1266,13 @@ func TestFailsafeRotationWithoutExp(t *testing.T) {
 	if gaps := r.logs.find(t, "WARN", "events sent by Dialpad in this window were missed (no open connection)"); len(gaps) != 0 {
 		t.Errorf("rotation left gaps: %v", gaps)
 	}
+	// The failsafe is shown as a duration, as every other one in the log,
+	// not as a count of nanoseconds.
+	for _, w := range r.logs.find(t, "WARN", "websocket_url token has no readable exp; rotating on the failsafe timer") {
+		if got := w.str("failsafe"); got != "100ms" {
+			t.Errorf("failsafe = %v, want \"100ms\"", w["failsafe"])
+		}
+	}
 	if st := r.a.Stats(); st.Reconnects != 0 || st.Gaps != 0 || st.Delivered != int64(n) {
 		t.Errorf("Stats = %+v, want %d delivered, no reconnects or gaps", st, n)
 	}

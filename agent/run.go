@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/gorilla/websocket"
 )
 
@@ -70,6 +71,12 @@ func (s *source) run(ctx context.Context) error {
 	}
 	stop := func(reason string) {
 		stopping = true
+		if active == nil && !gapFrom.IsZero() {
+			// The window since the loss ends here: the next start's gap
+			// begins when this run stopped reading (DownSince).
+			s.describeGap(gapFrom, time.Now(), gapWhy+" (no connection since, until the agent stopped)")
+			gapFrom = time.Time{}
+		}
 		handover = nil
 		handoverEnd.Stop()
 		rotate.Stop()
@@ -96,7 +103,7 @@ func (s *source) run(ctx context.Context) error {
 				fatal = r.err
 				stop("agent stopping")
 			case r.err != nil:
-				wait := nextWait()
+				wait := askedWait(r.err, nextWait(), s.cfg.BackoffMax)
 				s.log.Warn("connect failed", "source", s.src.Name, "reason", r.err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 				retry.Reset(wait)
 			case stopping:
@@ -296,6 +303,17 @@ const endedUnreadMsg = "a connection whose reader had been held up (the queue wa
 
 // droppedAfterStall: see droppedUnread.
 const droppedAfterStall = time.Minute
+
+// askedWait is the wait before the next attempt after err: wait, or the
+// delay a Retry-After header of Dialpad's answer asked for (a 429 the REST
+// client gave up retrying) when that is longer, capped at most.
+func askedWait(err error, wait, most time.Duration) time.Duration {
+	var api *dialpad.APIError
+	if errors.As(err, &api) && api.RetryAfter > wait {
+		return max(min(api.RetryAfter, most), wait)
+	}
+	return wait
+}
 
 // firstFrame is the channel that proves the new connection during a
 // handover: closed at its first frame. nil (never ready) otherwise.

@@ -106,6 +106,11 @@ func (s *source) connect(ctx context.Context, n int, out chan<- dialResult) {
 		return
 	}
 	dialing := time.Now()
+	// Checks on from the dial: the server may send a frame on the open
+	// connections and on this one from its handshake on, before the
+	// handshake reply reaches us. The arming at the attempt's start may
+	// have lapsed while the refresh was retried (a 429 or a 5xx).
+	s.agent.armDedupe(dialing)
 	expiry := s.localExpiry(url, dialing)
 	ws, err := dial(ctx, s.cfg, url)
 	if err != nil {
@@ -134,7 +139,7 @@ func (s *source) localExpiry(url string, fetched time.Time) time.Time {
 	switch {
 	case err != nil:
 		s.log.Warn("websocket_url token has no readable exp; rotating on the failsafe timer",
-			"source", s.src.Name, "url", dialpad.RedactURL(url), "reason", err.Error(), "failsafe", s.cfg.MaxConnLifetime)
+			"source", s.src.Name, "url", dialpad.RedactURL(url), "reason", err.Error(), "failsafe", s.cfg.MaxConnLifetime.String())
 		return time.Time{}
 	case !iat.IsZero() && exp.After(iat) && (iat.Sub(fetched) > clockSkewTolerance || fetched.Sub(iat) > clockSkewTolerance):
 		if s.skewLogged.CompareAndSwap(false, true) {
@@ -144,7 +149,7 @@ func (s *source) localExpiry(url string, fetched time.Time) time.Time {
 		return fetched.Add(exp.Sub(iat))
 	case !exp.After(fetched):
 		s.log.Warn("websocket_url token expired before it was used, by this host's clock (is the clock right?); rotating on the failsafe timer",
-			"source", s.src.Name, "url", dialpad.RedactURL(url), "expired", fetched.Sub(exp).Round(time.Second).String(), "failsafe", s.cfg.MaxConnLifetime)
+			"source", s.src.Name, "url", dialpad.RedactURL(url), "expired", fetched.Sub(exp).Round(time.Second).String(), "failsafe", s.cfg.MaxConnLifetime.String())
 		return time.Time{}
 	}
 	return exp

@@ -280,7 +280,7 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			attrs := []any{"op", op, "retry", attempt + 1, "of", c.cfg.MaxRetries, "status", status, "wait", wait}
+			attrs := []any{"op", op, "retry", attempt + 1, "of", c.cfg.MaxRetries, "status", status, "wait", wait.String()}
 			if failed != nil {
 				attrs = append(attrs, "error", retryReason(failed, c.apiKey))
 			}

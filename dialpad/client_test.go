@@ -2,9 +2,11 @@ package dialpad_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -511,5 +513,33 @@ func TestRetryWarningSaysWhy(t *testing.T) {
 		if strings.Contains(logs.String(), testKey) || strings.Contains(logs.String(), "/websockets/") {
 			t.Errorf("%s: the key or URL is logged:\n%s", tc.name, logs.String())
 		}
+	}
+}
+
+// TestRetryWarningWaitIsADuration: with JSON logs (--log-format json) a
+// retry's wait reads as a duration ("3ms"), as every other wait in the
+// log, not as a count of nanoseconds.
+func TestRetryWarningWaitIsADuration(t *testing.T) {
+	busy := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	var logs logBuffer
+	c := newClient(t, busy.URL, func(cfg *dialpad.Config) {
+		cfg.MaxRetries = 1
+		cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	if _, err := c.Websocket(context.Background(), 1000); err == nil {
+		t.Fatal("Websocket succeeded")
+	}
+	var line struct {
+		Msg  string `json:"msg"`
+		Wait any    `json:"wait"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	s, ok := line.Wait.(string)
+	if _, err := time.ParseDuration(s); !ok || err != nil {
+		t.Errorf("%s: wait = %v, want a duration such as \"3ms\"", line.Msg, line.Wait)
 	}
 }
