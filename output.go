@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/urfave/cli/v2"
@@ -202,12 +204,15 @@ func idArg(c *cli.Context) (dialpad.ID, error) {
 	return dialpad.ParseID(c.Args().First())
 }
 
-// newClient builds the REST client from the API flags.
+// newClient builds the REST client from the API flags. Its retries are
+// warnings on the command's error output, as listen's are in its log: a
+// command waiting out a 429 or a 5xx says so rather than hang silently.
 func newClient(c *cli.Context) (*dialpad.Client, dialpad.Config, error) {
 	cfg, err := apiConfig(c)
 	if err != nil {
 		return nil, cfg, err
 	}
+	cfg.Logger = slog.New(console.NewHandler(c.App.ErrWriter, slog.LevelWarn))
 	client, err := dialpad.New(cfg)
 	return client, cfg, err
 }

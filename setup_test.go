@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
 )
 
 const setupYAML = `
@@ -277,5 +279,60 @@ func TestSetupConcurrentRunsCreateOnce(t *testing.T) {
 	}
 	for _, out := range outs {
 		mustContain(t, out.String(), "listen with: dialpad-tunnel listen --websocket-id "+wss[0].ID.String()+" ")
+	}
+}
+
+// TestSetupWebsocketIDOtherThanTheState: a file whose websocket: id: names
+// another websocket than the one the state file manages is refused, dry
+// run included, rather than planned against the state's as "ok".
+func TestSetupWebsocketIDOtherThanTheState(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "setup.json")
+	cfg := writeFile(t, dir, "setup.yaml", "websocket: {}\nsubscriptions:\n  - type: changelog\n")
+	mustAPI(t, srv, "setup", "--config", cfg, "--state", state)
+	st, err := setup.LoadState(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := srv.AddWebsocket("")
+	cfg = writeFile(t, dir, "setup.yaml", fmt.Sprintf("websocket: {id: %d}\nsubscriptions:\n  - type: changelog\n", other))
+	n := len(srv.RESTCalls())
+	for _, dry := range []string{"--dry-run", "--dry-run=false"} {
+		out, err := apiCmd(t, srv, "setup", "--config", cfg, "--state", state, dry)
+		want := fmt.Sprintf("setup: the file names websocket %d (websocket: id:), but the state file %s manages websocket %s", other, state, st.WebsocketID)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("setup %s: error %v\nwant %s…", dry, err, want)
+		}
+		if strings.Contains(out, "already matches") {
+			t.Errorf("setup %s said Dialpad matches the file:\n%s", dry, out)
+		}
+	}
+	if w := writes(srv, n); len(w) != 0 {
+		t.Errorf("REST writes: %v", w)
+	}
+	// The id the state manages is the same websocket: nothing to do.
+	cfg = writeFile(t, dir, "setup.yaml", fmt.Sprintf("websocket: {id: %s}\nsubscriptions:\n  - type: changelog\n", st.WebsocketID))
+	mustContain(t, mustAPI(t, srv, "setup", "--config", cfg, "--state", state), "Dialpad already matches the file: nothing to do")
+}
+
+// TestSetupAdoptedWebsocketGone: a websocket the file adopts (id:) that
+// was deleted is an error naming it, as it is on the first run, not
+// replaced by a new one the file does not name.
+func TestSetupAdoptedWebsocketGone(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "setup.json")
+	ws := srv.AddWebsocket("")
+	cfg := writeFile(t, dir, "setup.yaml", fmt.Sprintf("websocket: {id: %d}\nsubscriptions:\n  - type: changelog\n", ws))
+	mustAPI(t, srv, "setup", "--config", cfg, "--state", state)
+	mustAPI(t, srv, "websockets delete", fmt.Sprint(ws))
+	n := len(srv.RESTCalls())
+	_, err := apiCmd(t, srv, "setup", "--config", cfg, "--state", state)
+	if want := fmt.Sprintf("setup: dialpad: get websocket %d: 404 Not Found", ws); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v\nwant %s…", err, want)
+	}
+	if w := writes(srv, n); len(w) != 0 {
+		t.Errorf("REST writes: %v", w)
 	}
 }

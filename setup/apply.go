@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
@@ -35,9 +36,11 @@ func (e *UnansweredCreate) Unwrap() error { return e.Err }
 
 // createErr wraps the error of a create of a's object: one that is not an
 // answer from Dialpad (an *APIError) may have been carried out.
+// A connection that was never made (refused, no such host) sent nothing.
 func createErr(a Action, err error) error {
 	var api *dialpad.APIError
-	if errors.As(err, &api) {
+	var op *net.OpError
+	if errors.As(err, &api) || (errors.As(err, &op) && op.Op == "dial") {
 		return fmt.Errorf("setup: %w", err)
 	}
 	return &UnansweredCreate{Type: a.Type, Key: a.Key, Err: err}

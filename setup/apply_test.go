@@ -3,6 +3,7 @@ package setup_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -104,5 +105,39 @@ func TestApplyUnansweredCreate(t *testing.T) {
 	var u *setup.UnansweredCreate
 	if _, err := s.Apply(context.Background(), p); err == nil || errors.As(err, &u) {
 		t.Errorf("a refused create: %v, want an error that is no UnansweredCreate", err)
+	}
+}
+
+// TestApplyCreateNeverSent: a create whose connection was refused was
+// never sent, so it is an ordinary failure a second run finishes, not an
+// UnansweredCreate that sends the user looking for an object.
+func TestApplyCreateNeverSent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	l.Close() // nothing listens there now: every connection is refused
+	c, err := dialpad.New(dialpad.Config{BaseURL: base, APIKey: "key", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := setup.Parse([]byte("websocket: {}\nsubscriptions: [{type: call}]"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := setup.New(setup.Config{Client: c, APIBase: base, StatePath: filepath.Join(t.TempDir(), "state.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := s.Plan(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Apply(ctx, p)
+	var u *setup.UnansweredCreate
+	if err == nil || errors.As(err, &u) || !strings.Contains(err.Error(), "create websocket") {
+		t.Errorf("apply: %v; want a create websocket error that is not an UnansweredCreate", err)
 	}
 }

@@ -168,6 +168,14 @@ func (s *Setup) Plan(ctx context.Context, f File) (Plan, error) {
 
 func (s *Setup) planWebsocket(ctx context.Context, st State, spec WebsocketSpec) (Action, error) {
 	a := Action{Kind: Create, secret: spec.Secret}
+	if spec.ID != 0 && st.WebsocketID != 0 && spec.ID != st.WebsocketID {
+		// Taking the state's and saying "ok" would tell the user that
+		// Dialpad matches a file it does not match.
+		return a, fmt.Errorf("setup: the file names websocket %s (websocket: id:), but the state file %s manages websocket %s: "+
+			"setup does not move its subscriptions to another websocket; write id: %s (or no id) to keep that one, or, to move to websocket %s, "+
+			"run setup once with \"subscriptions: []\" and id: %s, remove the state file, and run it again with id: %s",
+			spec.ID, s.cfg.StatePath, st.WebsocketID, st.WebsocketID, spec.ID, st.WebsocketID, spec.ID)
+	}
 	id := st.WebsocketID
 	if id == 0 {
 		id = spec.ID
@@ -177,7 +185,7 @@ func (s *Setup) planWebsocket(ctx context.Context, st State, spec WebsocketSpec)
 		return a, nil
 	}
 	ws, err := s.cfg.Client.Websocket(ctx, id)
-	if notFound(err) && st.WebsocketID != 0 {
+	if notFound(err) && st.WebsocketID != 0 && spec.ID == 0 { // one the file names is not replaced: the file would then name another
 		a.Changes = []string{"websocket " + id.String() + " is gone", signedText(spec.Secret)}
 		return a, nil
 	}

@@ -43,6 +43,9 @@ func TestParse(t *testing.T) {
 		// The CLI refuses --websocket-id -5 and --target-id -3: so does the file.
 		{"negative websocket id", "websocket: {id: -5}\nsubscriptions: []", "setup file: websocket: id -5: want a positive id"},
 		{"negative target id", "subscriptions: [{type: call, target_type: office, target_id: -3}]", "subscription 1 (call): target_id -3: want a positive id"},
+		// The decoder truncates a float into an id: 1.9 would target office 1.
+		{"fractional target id", "subscriptions:\n  - type: call\n    target_type: office\n    target_id: 1.9\n", "setup file: line 4: target_id 1.9: want a positive whole id"},
+		{"fractional websocket id", "websocket: {id: 1000.5}\nsubscriptions: []", "setup file: line 1: id 1000.5: want a positive whole id"},
 		// A top-level merge key may bring subscriptions: the decoder says.
 		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
 	} {

@@ -90,7 +90,7 @@ func checkShape(data []byte) error {
 		declared = true
 		switch key {
 		case "websocket":
-			return eachKey(v, "websocket", websocketKeys, nil)
+			return eachKey(v, "websocket", websocketKeys, wholeID)
 		case "subscriptions":
 			if v.Kind != yaml.SequenceNode {
 				return fmt.Errorf("line %d: subscriptions must be a list (each item starting with \"- type: ...\")", v.Line)
@@ -101,7 +101,7 @@ func checkShape(data []byte) error {
 				if isNull(item) {
 					return fmt.Errorf("line %d: subscription %d is empty: give it its type (- type: call), or remove the dash", item.Line, i+1)
 				}
-				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, nil); err != nil {
+				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, wholeID); err != nil {
 					return err
 				}
 			}
@@ -144,6 +144,15 @@ func eachKey(m *yaml.Node, where string, allowed []string, fn func(key string, v
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// wholeID refuses a fractional id (id, target_id): the decoder would
+// drop the fraction without a word, and target_id: 1.9 become office 1.
+func wholeID(key string, v *yaml.Node) error {
+	if (key == "id" || key == "target_id") && v.Kind == yaml.ScalarNode && v.Tag == "!!float" {
+		return fmt.Errorf("line %d: %s %s: want a positive whole id", v.Line, key, v.Value)
 	}
 	return nil
 }
