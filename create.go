@@ -53,10 +53,7 @@ func checkCreateFlags(c *cli.Context) error {
 // for "none", it would silently make an unsigned websocket, whose events a
 // verifying handler refuses. The value is never shown.
 func checkWebsocketSecret(c *cli.Context) error {
-	if c.IsSet("secret") && c.String("secret") == "" {
-		return errors.New("--secret is empty (given as --secret= or by an empty DIALPAD_WEBSOCKET_SECRET): give the secret, or leave both out for a websocket whose events are not signed")
-	}
-	return nil
+	return checkNotEmpty(c, emptyFlag{"secret", "the secret", "for a websocket whose events are not signed"})
 }
 
 // created is what `listen --create` made for its run.

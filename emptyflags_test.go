@@ -42,8 +42,8 @@ func TestEmptyFlagValuesRefused(t *testing.T) {
 		{append([]string{"migrate", "--rollback"}, append(api, "--record")...), "--record is empty: give a path, or leave the flag out for the default"},
 		{append([]string{"doctor"}, append(api, "--forward-to")...), "--forward-to is empty: give the handler URL to check, or leave the flag out to check no handler"},
 		// An empty websocket secret made an unsigned websocket without a word.
-		{createArgs(srv, hook, "--events", "call", "--secret"), noSecret},
-		{append([]string{"websockets", "create"}, append(api, "--secret")...), noSecret},
+		{createArgs(srv, hook, "--events", "call", "--secret"), noSecretTyped},
+		{append([]string{"websockets", "create"}, append(api, "--secret")...), noSecretTyped},
 	} {
 		last := len(tc.args) - 1
 		for _, args := range [][]string{append(tc.args[:last:last], tc.args[last], ""), append(tc.args[:last:last], tc.args[last]+"=")} {
@@ -53,13 +53,23 @@ func TestEmptyFlagValuesRefused(t *testing.T) {
 			}
 		}
 	}
+	t.Setenv("DIALPAD_WEBSOCKET_SECRET", "set")
+	if _, err := runCLI(t, append([]string{"websockets", "create", "--secret", ""}, api...)...); err == nil || err.Error() != noSecretTyped {
+		t.Errorf("--secret '' with DIALPAD_WEBSOCKET_SECRET set: error %v, want %q", err, noSecretTyped)
+	}
 	if calls := srv.RESTCalls(); len(calls) != 0 {
 		t.Errorf("empty flag values made %d REST calls: %v", len(calls), calls)
 	}
 }
 
-// noSecret is the refusal of an empty --secret where it creates a websocket.
-const noSecret = "--secret is empty (given as --secret= or by an empty DIALPAD_WEBSOCKET_SECRET): give the secret, or leave both out for a websocket whose events are not signed"
+// noSecret is the refusal of an empty --secret where it creates a
+// websocket, DIALPAD_WEBSOCKET_SECRET empty; noSecretTyped with the
+// variable unset or set (then the empty value came from the flag, and the
+// variable is not named: it was, and not to blame).
+const (
+	noSecret      = "--secret is empty (given as --secret= or by an empty DIALPAD_WEBSOCKET_SECRET): give the secret, or leave both out for a websocket whose events are not signed"
+	noSecretTyped = "--secret is empty: give the secret, or leave the flag out for a websocket whose events are not signed"
+)
 
 // TestEmptyWebsocketSecretEnv: an empty DIALPAD_WEBSOCKET_SECRET (a
 // `--secret "$MY_SECRET"` or a service file with it unset) is refused
