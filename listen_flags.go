@@ -28,6 +28,9 @@ var listenRanges = []flagRange{
 	{"ping-interval", 1, math.MaxInt64, "more than 0"},
 	{"pong-wait", 1, math.MaxInt64, "more than 0"},
 	{"max-conn-lifetime", 1, math.MaxInt64, "more than 0"},
+	{"reconnect-wait-min", int64(time.Millisecond), int64(time.Hour), "1ms to 1h"},
+	{"reconnect-wait-max", int64(time.Millisecond), int64(24 * time.Hour), "1ms to 24h"}, // doubling far beyond overflows
+	{"dedupe-window", int64(time.Second), int64(24 * time.Hour), "1s to 24h"},
 	{"max-frame-bytes", 1 << 10, maxFrameBytes, "1024 (1 KiB) to 67108864 (64 MiB); Dialpad's events are a few KiB"},
 	{"drain-timeout", 1, math.MaxInt64, "more than 0"},
 	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"}, // MiB << 20 must not overflow
@@ -77,6 +80,9 @@ func checkRanges(c *cli.Context) error {
 	// answered, before then, or every connection is replaced at each ping.
 	if err := checkPingPong(c); err != nil {
 		return err
+	}
+	if lo, hi := c.Duration("reconnect-wait-min"), c.Duration("reconnect-wait-max"); lo > hi {
+		return fmt.Errorf("--reconnect-wait-min %s: want at most --reconnect-wait-max (%s)", lo, hi)
 	}
 	// Unless given, --retry-wait-min follows a lower --retry-wait-max.
 	if lo, hi := c.Duration("retry-wait-min"), c.Duration("retry-wait-max"); c.IsSet("retry-wait-min") && lo > hi {
