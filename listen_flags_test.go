@@ -391,26 +391,29 @@ func TestMaxFrameBytesInBytes(t *testing.T) {
 	mustContain(t, out, "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB) (default: 8388608)")
 }
 
-// TestListenRefusesSecretWithLineBreak: a --verify-secret or --sign-secret
-// with a line break (a secret file read whole, with its newline) is
-// refused at start, naming the flag and never the value: Dialpad's
-// secrets are single-line, so verification would refuse every event (as
-// dead letters never replayed) and re-signing would sign with a key no
-// handler has.
+// TestListenRefusesSecretWithLineBreak: a --verify-secret, --sign-secret
+// or --standard-webhooks-secret with a line break (a secret file read
+// whole, with its newline) is refused at start, naming the flag and never
+// the value: Dialpad's secrets are single-line, so verification would
+// refuse every event (as dead letters never replayed) and re-signing would
+// sign with a key no handler has; a whsec_ secret is one line of base64.
 func TestListenRefusesSecretWithLineBreak(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	const hook = "http://127.0.0.1:1/hook"
-	for _, tc := range []struct{ flag, env string }{
-		{"verify-secret", "DIALPAD_VERIFY_SECRET"},
-		{"sign-secret", "DIALPAD_SIGN_SECRET"},
+	for _, tc := range []struct{ flag, env, value string }{
+		{"verify-secret", "DIALPAD_VERIFY_SECRET", "s3cret-value"},
+		{"sign-secret", "DIALPAD_SIGN_SECRET", "s3cret-value"},
+		// Padded, it was refused as "not base64"; unpadded, the line
+		// break was taken as no part of the key, silently.
+		{"standard-webhooks-secret", "DIALPAD_STANDARD_WEBHOOKS_SECRET", "whsec_czNjcmV0LXZhbHVlLQ=="},
 	} {
 		for _, how := range []string{"flag", "env"} {
 			args := listenArgs(srv, wsID, hook)
 			label := "--" + tc.flag
 			if how == "flag" {
-				args = append(args, "--"+tc.flag, "s3cret-value\n")
+				args = append(args, "--"+tc.flag, tc.value+"\n")
 			} else {
-				t.Setenv(tc.env, "s3cret-value\r\n")
+				t.Setenv(tc.env, tc.value+"\r\n")
 				label = tc.env + " (for --" + tc.flag + ")"
 			}
 			r := start(t, args...)
@@ -419,7 +422,7 @@ func TestListenRefusesSecretWithLineBreak(t *testing.T) {
 			if err == nil || err.Error() != want {
 				t.Errorf("%s by %s: error %v, want %q", tc.flag, how, err, want)
 			}
-			if err != nil && strings.Contains(err.Error(), "s3cret") {
+			if err != nil && (strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "czNjcmV0")) {
 				t.Errorf("%s by %s: the error shows the secret: %v", tc.flag, how, err)
 			}
 			os.Unsetenv(tc.env)

@@ -44,8 +44,10 @@ func checkSecrets(c *cli.Context) error {
 		}
 		// Dialpad's secrets are single-line: one read from a file with its
 		// newline would refuse every event (--verify-secret) or sign with
-		// a key no handler has (--sign-secret).
-		if s.flag != "standard-webhooks-secret" && strings.ContainsAny(c.String(s.flag), "\r\n") {
+		// a key no handler has (--sign-secret). A whsec_ secret is one
+		// line of base64 too: with a newline a padded one was refused as
+		// "not base64", an unpadded one taken without a word.
+		if strings.ContainsAny(c.String(s.flag), "\r\n") {
 			return fmt.Errorf("%s has a line break in it (copied with its newline?): remove it; the secret is not shown", flagLabel(c, s.flag))
 		}
 	}

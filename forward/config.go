@@ -71,8 +71,9 @@ type Config struct {
 
 	// SignSecret, when set, re-signs every event: the handler receives an
 	// HS256 JWT signed with it whose payload segment is the exact event
-	// bytes (of a JSON frame, or the payload of a JWT frame), as
-	// Content-Type ContentTypeJWT.
+	// bytes (of a JSON frame, from its '{' to its '}': without a byte
+	// order mark or whitespace around it; or the payload of a JWT frame),
+	// as Content-Type ContentTypeJWT.
 	SignSecret string
 	// Standard, when set, adds Standard Webhooks headers (webhook-id,
 	// webhook-timestamp, webhook-signature) to every attempt, signed with it.

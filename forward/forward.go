@@ -14,6 +14,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -361,15 +362,26 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	return res
 }
 
+// utf8BOM is the UTF-8 byte order mark.
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
+
 // resign returns the event as an HS256 JWT signed with SignSecret whose
 // payload segment is the exact event bytes.
 func (f *Forwarder) resign(r Request) ([]byte, error) {
 	payload := r.Body
-	if r.JWT {
+	switch {
+	case r.JWT:
 		var err error
 		if payload, err = signing.Payload(r.Body); err != nil {
 			return nil, err
 		}
+	case !r.Raw:
+		// The event is the JSON object. A byte order mark before it (a
+		// frame may have one, and is forwarded as is) is no JSON: in a JWT
+		// payload it made JWT libraries refuse the token (golang-jwt,
+		// jsonwebtoken). The whitespace around it goes too, as it does
+		// from a JWT frame's payload.
+		payload = signing.TrimSpace(bytes.TrimPrefix(payload, utf8BOM))
 	}
 	jwt, err := signing.SignHS256(payload, f.signSecret)
 	return []byte(jwt), err

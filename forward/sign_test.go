@@ -11,7 +11,8 @@ import (
 
 // TestDeliverResigns: with SignSecret the handler gets an HS256 JWT that
 // verifies with that secret and whose payload is the exact event bytes,
-// whether the frame was JSON or a JWT signed with another secret.
+// whether the frame was JSON or a JWT signed with another secret, with or
+// without a byte order mark or whitespace around it.
 func TestDeliverResigns(t *testing.T) {
 	event := []byte(`{"call_id":9007199254740993,"state":"ringing"}`)
 	other, err := signing.SignHS256(event, "websocket-secret")
@@ -24,6 +25,11 @@ func TestDeliverResigns(t *testing.T) {
 	}{
 		{"json frame", Request{Body: event}},
 		{"jwt frame", Request{Body: []byte(other), JWT: true}},
+		// A frame may have a byte order mark and whitespace around the
+		// object; the JWT payload is the object alone, as JWT libraries
+		// refuse a payload that starts with a byte order mark.
+		{"json frame with a byte order mark and a newline", Request{Body: append(append([]byte("\xef\xbb\xbf \t"), event...), "\r\n"...)}},
+		{"jwt frame with a newline after it", Request{Body: []byte(other + "\n"), JWT: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := newReceiver(t, statuses(200))

@@ -72,6 +72,12 @@ func TestVerifyHS256(t *testing.T) {
 			want: ErrBadSignature, text: "signed with another secret"},
 		{name: "verified with a wrong secret", frame: good, secret: testSecret + "x",
 			want: ErrBadSignature, text: "does not match the secret"},
+		{name: "wrong secret, space before it", frame: " " + mustSign(t, event, "not-the-secret"),
+			want: ErrBadSignature, text: "does not match the secret"},
+		{name: "wrong secret, whitespace around it", frame: "\t" + mustSign(t, event, "not-the-secret") + "\r\n",
+			want: ErrBadSignature, text: "does not match the secret"},
+		{name: "alg none, space before it", frame: " " + hand(t, `{"alg":"none"}`, string(event), nil, nil),
+			want: ErrAlgorithm, text: `alg "none"`},
 
 		{name: "truncated in the payload", frame: good[:len(h)+1+len(p)/2],
 			want: ErrMalformed, text: "2 segment(s), want 3"},
