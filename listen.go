@@ -398,10 +398,17 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		for i, r := range o.Routes {
 			routes[i] = r.Name
 		}
-		warnUnusedRouteSpools(base, routes, log)
+		warnUnusedRouteSpools(base, routes, false, log)
 		if t := unfedType(o.Routes, o.Agent.Events); t != "" {
 			log.Warn("--events leaves out a type that a --route takes: no new event reaches that route, which delivers only what its spool already holds (and replays)",
 				"type", t)
+		}
+	}
+	if o.Spool.Off {
+		// An earlier run's spool for these sources is not opened: say
+		// what it still holds, or its events wait unseen.
+		if base, err := o.Spool.basePath(o.API.BaseURL, names); err == nil {
+			warnUnusedRouteSpools(base, nil, true, log)
 		}
 	}
 	var qs queues

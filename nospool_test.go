@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,4 +89,33 @@ func TestNoSpoolQueueBoundPausesReading(t *testing.T) {
 			t.Fatalf("a delivery not byte-identical to any published event, or delivered %d times", n)
 		}
 	}
+}
+
+// TestNoSpoolFullQueueNamesItsRoute: with --no-spool and routes, the
+// warning that a full queue pauses reading, and the status lines while it
+// does, name the route whose handler holds it up: reading pauses for
+// every route, and the healthy ones' events wait too. (Neither said
+// which route's queue was full.)
+func TestNoSpoolFullQueueNamesItsRoute(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	calls := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool", "--queue-max-mib", "1", "--route", "call="+calls.URL,
+		"--status-interval", "100ms", "--retry-wait-max", "20ms", "--drain-timeout", "1s")...)
+	r.waitConnected(t, srv, 1)
+	pad := strings.Repeat("x", 300<<10)
+	published := make(chan struct{})
+	go func() { // may wait while the agent does not read
+		defer close(published)
+		for i := range 5 { // 1.5 MiB of calls
+			srv.Publish("call", []byte(`{"call_id":`+strconv.Itoa(i+1)+`,"state":"hangup","pad":"`+pad+`"}`))
+		}
+	}()
+	r.stdout.waitFor(t, "in-memory queue full (--no-spool)", 10*time.Second)
+	mustContain(t, logLine(t, r.stdout.String(), "in-memory queue full (--no-spool)"), "route=call")
+	r.stdout.waitFor(t, `paused="in-memory queue of route call full for `, 10*time.Second)
+	if err := r.stop(t); err == nil || !strings.Contains(err.Error(), "events were lost") {
+		t.Errorf("listen = %v, want the events in memory reported lost", err)
+	}
+	<-published
 }

@@ -96,6 +96,7 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		routes = append(routes, routeOptions{Name: "default", Forward: base})
 	}
 	count := map[string]int{}
+	seen := map[[2]string]string{} // type and URL: the route that has them
 	for _, kv := range c.StringSlice("route") {
 		// The URL may hold a password or a token: errors show the type only.
 		typ, url, ok := strings.Cut(kv, "=")
@@ -111,9 +112,15 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		if n := count[string(t)]; n > 1 {
 			name = fmt.Sprintf("%s-%d", t, n)
 		}
+		// Each route of a type gets every event: the same URL twice would
+		// get each one twice, with the same delivery id.
+		if first, dup := seen[[2]string{string(t), url}]; dup {
+			return nil, fmt.Errorf("--route %s=… is given twice with the same URL (routes %s and %s): its handler would get every %s event twice; give it once %s", t, first, name, t, notShown)
+		}
+		seen[[2]string{string(t), url}] = name
 		fc := base
 		fc.URL = url
-		fc.Headers = merge(base.Headers, routeHeaders[string(t)])
+		fc.Headers = override(base.Headers, routeHeaders[string(t)])
 		routes = append(routes, routeOptions{Name: name, Types: []string{string(t)}, Forward: fc})
 	}
 	for typ := range routeHeaders {
@@ -162,6 +169,21 @@ func unfedType(routes []routeOptions, events []string) string {
 		}
 	}
 	return ""
+}
+
+// override returns a new header with a's values, but b's for each name b
+// has: a --route-header replaces a --header of the same name for its
+// routes (a route's own Authorization, not the shared one sent first and
+// the route's second, which a handler reading the first never sees).
+func override(a, b http.Header) http.Header {
+	out := a.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for k, vs := range b {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
 // merge returns a new header with a's values then b's.

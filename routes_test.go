@@ -241,3 +241,96 @@ func TestRouteOutsideEventsDrainsItsSpool(t *testing.T) {
 		mustContain(t, line, want)
 	}
 }
+
+// TestListenWarnsOfUnusedDefaultSpool: a run with --forward-to leaves an
+// event pending in the base spool; the next run with routes only (which
+// never opens that file) warns at start, naming the file and how to
+// deliver it, as it does for a route it no longer has. It said nothing,
+// and the event waited unseen.
+func TestListenWarnsOfUnusedDefaultSpool(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	down := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	base := filepath.Join(t.TempDir(), "def.spool")
+
+	r := start(t, listenArgs(srv, wsID, down.URL, "--spool", base, "--retry-wait-max", "20ms")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	down.waitRequests(t, 1, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with --forward-to: %v", err)
+	}
+
+	calls := newHook(t, nil)
+	r = start(t, "listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--websocket-id", strconv.FormatInt(wsID, 10),
+		"--route", "call="+calls.URL, "--events", "call", "--spool", base)
+	r.stdout.waitFor(t, "starting", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with routes only: %v", err)
+	}
+	line := logLine(t, r.stdout.String(), "file="+base+" ")
+	for _, want := range []string{"WARN", "holds events this run does not deliver", "start listen with --forward-to URL again",
+		"pending=1", "dead=0"} {
+		mustContain(t, line, want)
+	}
+}
+
+// TestNoSpoolWarnsOfEarlierSpool: a run with the spool leaves an event
+// pending in the default spool of its sources, and one in a route's;
+// the next run with --no-spool, which opens neither, warns of both at
+// start, with how to deliver them. It said nothing.
+func TestNoSpoolWarnsOfEarlierSpool(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	down := newHook(t, func(int) int { return http.StatusServiceUnavailable })
+	r := start(t, listenArgs(srv, wsID, down.URL, "--route", "call="+down.URL, "--retry-wait-max", "20ms")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	srv.Publish("call", callEvent(1))
+	down.waitRequests(t, 2, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen with the spool: %v", err)
+	}
+
+	up := newHook(t, nil)
+	r = start(t, listenArgs(srv, wsID, up.URL, "--no-spool")...)
+	r.stdout.waitFor(t, "starting", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen --no-spool: %v", err)
+	}
+	out := r.stdout.String()
+	name := "websocket-" + strconv.FormatInt(wsID, 10)
+	for file, how := range map[string]string{name + ".spool ": "with --forward-to URL,", name + ".call.spool ": "with --route call=URL,"} {
+		line := logLine(t, out, file)
+		for _, want := range []string{"WARN", "holds events this --no-spool run does not deliver", "start listen without --no-spool", how, "pending=1"} {
+			mustContain(t, line, want)
+		}
+	}
+}
+
+// TestRouteHeaderReplacesHeader: a --route-header naming a --header
+// replaces it for the routes of its type: the call handler gets its own
+// Authorization only, the default handler the shared one. (Both were
+// sent to the call handler, the shared one first: a handler reading the
+// first saw the other handler's credential, never its own.)
+func TestRouteHeaderReplacesHeader(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	calls := newHook(t, nil)
+	r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool", "--route", "call="+calls.URL,
+		"--header", "Authorization: Bearer shared", "--header", "X-Trace: on",
+		"--route-header", "call=Authorization: Bearer calls-1", "--route-header", "call=Authorization: Bearer calls-2")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(1))
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	c := calls.waitRequests(t, 1, 10*time.Second)[0].header
+	d := def.waitRequests(t, 1, 10*time.Second)[0].header
+	if got := strings.Join(c.Values("Authorization"), ", "); got != "Bearer calls-1, Bearer calls-2" || c.Get("X-Trace") != "on" {
+		t.Errorf("call route: Authorization %q, X-Trace %q; want its own two and the shared X-Trace", got, c.Get("X-Trace"))
+	}
+	if got := strings.Join(d.Values("Authorization"), ", "); got != "Bearer shared" {
+		t.Errorf("default route: Authorization %q, want the shared one", got)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -118,7 +118,8 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 		if route == "default" {
 			log.Warn("--no-spool: events live in memory only; a crash or restart loses those not yet delivered")
 		}
-		return spool.NewMemory(spool.MemoryConfig{MaxBytes: o.QueueMaxBytes, Logger: log}), nil
+		// Its warnings name the route: a full one pauses reading for all.
+		return spool.NewMemory(spool.MemoryConfig{MaxBytes: o.QueueMaxBytes, Logger: log.With("route", route)}), nil
 	}
 	base, err := o.basePath(apiBase, sources)
 	if err != nil {
@@ -358,6 +359,9 @@ func validRouteName(name string) bool {
 
 // routeFlag is how to give listen the route named name again.
 func routeFlag(name string) string {
+	if name == "default" {
+		return "--forward-to URL"
+	}
 	typ, n, numbered := strings.Cut(name, "-")
 	if numbered {
 		return fmt.Sprintf("--route %s=URL given %s times (route %s is the last)", typ, n, name)
@@ -381,13 +385,20 @@ func stateCounts(path string, states ...spool.State) (map[spool.State]int, error
 
 // warnUnusedRouteSpools warns of each route spool file next to base that
 // no route of this run uses and that still holds pending or dead events:
-// nothing delivers them until listen runs with that --route again. It only
-// reads those files; one it cannot read gets a warning with the error.
-func warnUnusedRouteSpools(base string, routes []string, log *slog.Logger) {
+// nothing delivers them until listen runs with that --route again. base
+// itself is --forward-to's file: a run without --forward-to (routes only)
+// does not open it, so its events are warned of too. It only reads those
+// files; one it cannot read gets a warning with the error.
+// With --no-spool (routes nil, noSpool) every one of those files is
+// unused, base included, and the warning says to start without it.
+func warnUnusedRouteSpools(base string, routes []string, noSpool bool, log *slog.Logger) {
 	files, err := routeFiles(base)
 	if err != nil {
 		log.Warn("could not look for the spools of other routes next to the spool", "spool", base, "error", err)
 		return
+	}
+	if _, err := os.Stat(base); err == nil && !slices.Contains(routes, "default") {
+		files = append([]routeFile{{Route: "default", Path: base}}, files...)
 	}
 	for _, f := range files {
 		if slices.Contains(routes, f.Route) || spool.InUse(f.Path) {
@@ -401,8 +412,11 @@ func warnUnusedRouteSpools(base string, routes []string, log *slog.Logger) {
 		if n[spool.Pending]+n[spool.Dead] == 0 {
 			continue
 		}
-		log.Warn("the spool of a route this run does not have holds events this run does not deliver: start listen with "+routeFlag(f.Route)+
-			" again to deliver the pending ones (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
+		how := "the spool of a route this run does not have holds events this run does not deliver: start listen with " + routeFlag(f.Route) + " again"
+		if noSpool {
+			how = "a spool of an earlier run holds events this --no-spool run does not deliver: start listen without --no-spool, with " + routeFlag(f.Route) + ","
+		}
+		log.Warn(how+" to deliver the pending ones (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
 			"file", f.Path, "route", f.Route, "pending", n[spool.Pending], "dead", n[spool.Dead])
 	}
 }

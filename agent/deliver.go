@@ -283,17 +283,17 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	r.Queue.Hold(ev)
 	switch {
 	case r.Queue.OnDisk(ev):
-		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		a.log.Warn("delivery interrupted by shutdown; kept in the spool for the next start", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	case r.Queue.Durable():
 		// Handed out before its batch was on disk: kept only if the spool
 		// can still write it (a full disk may keep it from that; then the
 		// stop counts it among the events it could not store).
-		a.log.Warn("delivery interrupted by shutdown; not on disk yet: kept for the next start only if the spool writes it before it stops (else the stopped line counts it as unstored)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		a.log.Warn("delivery interrupted by shutdown; not on disk yet: kept for the next start only if the spool writes it before it stops (else the stopped line counts it as unstored)", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 		return
 	}
 	a.stats.abandoned.Add(1)
-	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
 
 // withoutCancelled is h without its last attempt if the agent's own stop

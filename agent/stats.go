@@ -94,11 +94,16 @@ func (a *Agent) reportStatus(ctx context.Context) {
 }
 
 // paused is the longest any route's queue has been waiting for room (0:
-// none is), and why: a spool's disk is full, or the in-memory queue is.
+// none is), and why: a spool's disk is full, or the in-memory queue is
+// (naming the route when there are several: one full queue pauses
+// reading for all of them).
 func (a *Agent) paused() (longest time.Duration, why string) {
 	for _, r := range a.cfg.Routes {
 		if p := r.Queue.Paused(); p > longest {
 			longest, why = p, "in-memory queue full"
+			if len(a.cfg.Routes) > 1 {
+				why = "in-memory queue of route " + r.Name + " full"
+			}
 			if r.Queue.Durable() {
 				why = "spool: no space on the disk"
 			}

@@ -16,8 +16,10 @@ import (
 //     and a type whose attempts end in a millisecond (say retries that
 //     fail at once) cannot take every slot from a type whose attempts
 //     take 50 ms. A type that asks again after none of its attempts
-//     waited or ran starts level with the least served of the others, so
-//     that a quiet spell earns it no long run of slots;
+//     waited or ran starts level with the least served of the others
+//     that ask (with the most served when none does), so that a quiet
+//     spell earns it no long run of slots, nor does a spell the others
+//     were quiet in earn it a debt;
 //  2. within a type, a first attempt before a retry, so that an event that
 //     arrived healthy does not wait behind the retries of failing ones;
 //     but while both wait, the type's retries may hold a quarter of the
@@ -78,11 +80,20 @@ func (s *slots) lane(class string) *slotLane {
 		s.order = append(s.order, l)
 	}
 	if l.idle() {
-		floor := int64(-1)
+		floor, ceiling := int64(-1), int64(0)
 		for _, o := range s.order {
 			if o != l && !o.idle() && (floor < 0 || o.used < floor) {
 				floor = o.used
 			}
+			ceiling = max(ceiling, o.used)
+		}
+		if floor < 0 {
+			// No other type asks: none is owed the time others held
+			// slots alone. Level with the most served, or a type that
+			// starts while the others are quiet would take every slot,
+			// once they ask again, until it had held slots as long as
+			// they had alone (an hour of SMS: an hour of calls first).
+			floor = ceiling
 		}
 		l.used = max(l.used, floor)
 	}

@@ -253,3 +253,29 @@ func TestSlotBodyClosedTwice(t *testing.T) {
 		t.Errorf("Read after Close = %d, %v; want 0, EOF", n, err)
 	}
 }
+
+// TestSlotsServedAloneEarnsNoDebt: an hour in which SMS alone asked for
+// slots counts for nothing against calls that start once the SMS are
+// done: an SMS asking again waits behind no hour of calls. (The calls
+// kept their untouched start, and took every slot freed while both
+// waited until they had held slots for as long as the SMS had alone.)
+func TestSlotsServedAloneEarnsNoDebt(t *testing.T) {
+	h, d := slotted(t, 1)
+	ctx := context.Background()
+	d.start(ctx, "hold-sms", "sms", 0, h)
+	advance(d.f, time.Hour) // SMS alone, for an hour
+	h.let("hold-sms")
+	waitFor(t, "the SMS's slot to be free", func() bool { return slotQueue(d.f) == 0 && len(h.recorded()) == 1 })
+	d.wg.Wait()
+	d.start(ctx, "hold-call", "call", 0, h)
+	d.start(ctx, "sms-1", "sms", 0, h)
+	d.start(ctx, "call-1", "call", 0, h)
+	h.let("hold-call")
+	waitFor(t, "the waiting attempts to be sent", func() bool { return len(h.recorded()) == 4 })
+	h.releaseAll()
+	d.wg.Wait()
+	want := []string{"hold-sms", "hold-call", "sms-1", "call-1"}
+	if got := h.order(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("POSTs in order %q, want %q: the SMS, which waited longer, first", got, want)
+	}
+}

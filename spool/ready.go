@@ -24,7 +24,8 @@ import (
 // count: a class whose events give their worker back in a millisecond
 // (retries that fail at once, then park) would otherwise win nearly every
 // worker from one whose events take 50 ms. A class that becomes busy
-// after a quiet spell starts level with the least served of the others.
+// after a quiet spell starts level with the least served of the others
+// that are busy (with the most served when none is).
 type readyKeys struct {
 	share int
 	n     int
@@ -101,15 +102,23 @@ func (r *readyKeys) pop(now int64) string {
 }
 
 // taken counts key handed out, active since now; a class with no key busy
-// until then starts level with the least served busy class.
+// until then starts level with the least served busy class, or with the
+// most served class when none is busy: the time others kept workers alone
+// is owed to no one (else a class that starts while the others are quiet
+// takes every worker, once they come back, until it has kept workers as
+// long as they had alone).
 func (r *readyKeys) taken(key string, now int64) {
 	l := r.lane(key)
 	if l.busy == 0 {
-		floor := int64(-1)
+		floor, ceiling := int64(-1), int64(0)
 		for _, o := range r.order {
 			if o != l && o.busy > 0 && (floor < 0 || o.used < floor) {
 				floor = o.used
 			}
+			ceiling = max(ceiling, o.used)
+		}
+		if floor < 0 {
+			floor = ceiling
 		}
 		l.used = max(l.used, floor)
 	}

@@ -91,3 +91,20 @@ func TestShareStarvesNoClass(t *testing.T) {
 	q.done(q.expect("sms:0")[0]) // the oldest, of a class below its share
 	q.expect("call:healthy")
 }
+
+// TestShareServedAloneEarnsNoDebt: an hour in which SMS alone kept
+// workers counts for nothing against calls that start once the SMS are
+// done: an SMS that arrives while calls are at their share gets the next
+// worker, not one after an hour of calls. (The calls kept their untouched
+// start, and took every worker freed until they had kept workers for as
+// long as the SMS had alone.)
+func TestShareServedAloneEarnsNoDebt(t *testing.T) {
+	q := newShareIndex(t, 2, "sms:1")
+	sms1 := q.expect("sms:1")[0]
+	q.advance(time.Hour) // SMS alone, for an hour
+	q.done(sms1)
+	q.add("call:1", "call:2")
+	q.expect("call:1", "call:2") // calls at their share
+	q.add("call:3", "sms:2")
+	q.expect("sms:2", "call:3")
+}
