@@ -32,6 +32,10 @@ type conn struct {
 	closeBy time.Time // when to force-close a retiring conn; owned by source.run
 	retired time.Time // when the close frame was sent; owned by source.run
 	forced  bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
+	// silentTo is, for a connection replaced while its pong was overdue
+	// (see source.run's suspect), when the replacement opened; zero
+	// otherwise. Owned by source.run.
+	silentTo time.Time
 
 	lastPong  atomic.Int64    // monoNanos of the last pong (or the open); written by the reader
 	lastFrame atomic.Int64    // monoNanos of the last data frame; written by the reader

@@ -119,6 +119,11 @@ func (s *source) run(ctx context.Context) error {
 					s.ended <- c
 				}()
 				if active != nil {
+					if !active.blocked() && time.Since(monoTime(active.lastPong.Load())) >= s.cfg.PongWait/2 {
+						// Replaced while it stopped answering: what Dialpad
+						// sent on it since may be lost (see silentGap).
+						active.silentTo = c.opened
+					}
 					// Make before break: the old connection keeps reading
 					// until the new one has carried a frame (so the server
 					// surely serves it) or handoverWait passes.
@@ -151,6 +156,7 @@ func (s *source) run(ctx context.Context) error {
 				handoverEnd.Stop()
 			}
 			if c != active {
+				s.silentGap(c)
 				s.log.Debug("previous connection closed", "conn", c.name, "reason", closeReason(c.err))
 				break
 			}

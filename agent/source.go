@@ -209,11 +209,31 @@ func (s *source) tooLarge(c *conn, size int64) {
 
 // describeGap logs a window without any open connection.
 func (s *source) describeGap(from, to time.Time, why string) {
+	s.logGap("events sent by Dialpad in this window were missed (no open connection)", from, to, why)
+}
+
+// silentGap logs and counts the window in which c, replaced while its
+// pong was overdue, was heard from no more before its replacement opened:
+// had it died (a half-open connection), what Dialpad sent on it then
+// reached no one, and nothing else would say so. One that was heard from
+// after (a frame, a pong), or that answered the close, was alive.
+func (s *source) silentGap(c *conn) {
+	if c.silentTo.IsZero() || !(c.forced || isTimeout(c.err)) {
+		return
+	}
+	if from := c.lastHeard(); from.Before(c.silentTo) {
+		s.logGap("events sent by Dialpad in this window may have been missed (the connection stopped answering before its replacement opened)",
+			from, c.silentTo, "no pong or frame since, and no answer to its close; conn "+c.name)
+	}
+}
+
+// logGap logs a window of possibly missed events, and counts it in gaps.
+func (s *source) logGap(msg string, from, to time.Time, why string) {
 	gap := to.Sub(from)
 	s.agent.stats.addGap(gap)
 	// from shown as to less the gap: both as the wall clock reads now, even
 	// if it was stepped since from (a monotonic instant, see monoTime).
-	s.log.Warn("events sent by Dialpad in this window were missed (no open connection)",
+	s.log.Warn(msg,
 		"source", s.src.Name, "from", to.Add(-gap).Format(time.RFC3339Nano), "to", to.Format(time.RFC3339Nano),
 		"gap", gap.Round(time.Millisecond).String(), "why", why)
 }
