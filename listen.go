@@ -50,7 +50,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "rotate-before", Value: 5 * time.Minute, Usage: "open a fresh connection this long before the token expires"},
 		&cli.DurationFlag{Name: "ping-interval", Value: 20 * time.Second, Usage: "how often each connection is pinged (less than half --pong-wait)"},
 		&cli.DurationFlag{Name: "pong-wait", Value: 45 * time.Second, Usage: "no pong for this long ends a connection (half of it opens a replacement); Dialpad does not document its pongs"},
-		&cli.DurationFlag{Name: "max-conn-lifetime", Value: 55 * time.Minute, Usage: "rotate a connection this long after it opened, if its token's exp is later or cannot be read (Dialpad ends every connection after an hour)"},
+		&cli.DurationFlag{Name: "max-conn-lifetime", Value: 55 * time.Minute, Usage: "rotate a connection at the latest this long after it opened, whatever its token's exp says, and then if exp cannot be read (Dialpad ends every connection after an hour)"},
 		&cli.DurationFlag{Name: "reconnect-wait-min", Value: 500 * time.Millisecond, Usage: "first wait before connecting again after a connection was lost or could not be made; it doubles, with jitter, at each failure"},
 		&cli.DurationFlag{Name: "reconnect-wait-max", Value: time.Minute, Usage: "longest wait before connecting again (also caps a refused refresh's Retry-After)"},
 		&cli.DurationFlag{Name: "dedupe-window", Value: 2 * time.Minute, Usage: "how long a frame is remembered, around a rotation or a replacement, to drop its copy on another connection (at most 50,000 frames)"},
@@ -445,6 +445,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	attrs := []any{"received", st.Received, "delivered", st.Delivered, "failed", st.Failed,
 		"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "refused_signatures", st.Rejected,
 		"filtered", st.Filtered, "lost", lost}
+	if st.Gaps > 0 { // the status lines' count, the last window (one open at the stop) included
+		attrs = append(attrs, "gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String())
+	}
 	if st.DroppedUnread > 0 {
 		attrs = append(attrs, "dropped_unread", st.DroppedUnread)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,10 @@ func TestRestartGapStartsWhenReadingStopped(t *testing.T) {
 		}
 	}
 	second.signal(t, syscall.SIGTERM)
+	// The stopped line counts the window too, as the status lines do.
+	if out := second.stdout.String(); !strings.Contains(out, `"msg":"stopped"`) || !strings.Contains(out, `"gaps":1,`) {
+		t.Errorf("the stopped line does not count the gap (gaps=1):\n%s", out)
+	}
 	// Reading stops at the signal, once the connection is closed: well
 	// within a second here, and the drain ran 3 s after it.
 	if gap.Before(stopAt.Add(-time.Second)) || gap.After(stopAt.Add(time.Second)) {

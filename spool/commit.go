@@ -23,7 +23,11 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 	defer d.removeUnused()      // while the file is still open and locked
 	defer d.abandonCompaction() // before the file closes
 	defer d.touch()             // the run's end, for the next one's LastRun
-	defer func() {              // a file removed meanwhile is written again first
+	// Again after restorePath: writing the file again (or its rescue
+	// copy) finishes a compaction, which makes the reserve anew; it was
+	// left behind, 256 KiB beside the file.
+	defer d.releaseReserve()
+	defer func() { // a file removed meanwhile is written again first
 		if lost := d.restorePath(); lost != nil {
 			err = errors.Join(err, lost) // both said: a write error hides no lost path
 		}

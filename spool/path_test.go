@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -121,6 +122,17 @@ func TestRemovedFileWrittenAgainAtStop(t *testing.T) {
 	waitMessage(t, logged, "the removed file is written again")
 	if got := ids(mustList(t, path, Pending)); got != "id-0 id-1" {
 		t.Fatalf("pending after the restart: %q, want id-0 id-1", got)
+	}
+	noReserveLeft(t, path)
+}
+
+// noReserveLeft fails t if the spool at path left its reserve behind as
+// it stopped: writing the file again finishes a compaction, which made
+// the reserve again once it had been released (it stayed, 256 KiB).
+func noReserveLeft(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path + reserveSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after the stop: %v; want it removed", path+reserveSuffix, err)
 	}
 }
 
@@ -304,4 +316,5 @@ func TestReplacedPathRescued(t *testing.T) {
 	if b, err := os.ReadFile(path); err != nil || string(b) != "another agent's" {
 		t.Fatalf("the file at the path: %q, %v; want it untouched", b, err)
 	}
+	noReserveLeft(t, path)
 }
