@@ -57,29 +57,13 @@ func TestApplyUnansweredCreate(t *testing.T) {
 			}
 			defer srv.Close()
 			base := losingProxy(t, srv, tc.path)
-			c, err := dialpad.New(dialpad.Config{BaseURL: base, APIKey: srv.APIKey(), MaxRetries: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := setup.Parse([]byte("subscriptions: [{type: call}, {type: sms, name: texts}]"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := setup.New(setup.Config{Client: c, APIBase: base, StatePath: filepath.Join(t.TempDir(), "state.json")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			p, err := s.Plan(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = s.Apply(ctx, p)
+			err = applyFile(t, base, srv.APIKey(), "subscriptions: [{type: call}, {type: sms, name: texts}]")
 			var u *setup.UnansweredCreate
 			if !errors.As(err, &u) || u.Type != tc.typ || u.Key != tc.key || !strings.HasSuffix(err.Error(), "(no answer came, so it may have been created all the same)") {
 				t.Fatalf("apply: %v (%#v), want an UnansweredCreate of %q %q", err, u, tc.typ, tc.key)
 			}
 			// It was created indeed: the message is not a false alarm.
+			ctx := context.Background()
 			check, _ := dialpad.New(dialpad.Config{BaseURL: srv.URL(), APIKey: srv.APIKey()})
 			wss, _ := check.ListWebsockets(ctx)
 			subs, _ := check.ListSubscriptions(ctx, dialpad.SMS)
@@ -118,11 +102,23 @@ func TestApplyCreateNeverSent(t *testing.T) {
 	}
 	base := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now: every connection is refused
-	c, err := dialpad.New(dialpad.Config{BaseURL: base, APIKey: "key", MaxRetries: -1})
+	err = applyFile(t, base, "key", "websocket: {}\nsubscriptions: [{type: call}]")
+	var u *setup.UnansweredCreate
+	if err == nil || errors.As(err, &u) || !strings.Contains(err.Error(), "create websocket") {
+		t.Errorf("apply: %v; want a create websocket error that is not an UnansweredCreate", err)
+	}
+}
+
+// applyFile plans and applies the setup file text against the API at
+// base, with no REST retries and a fresh state file, and returns Apply's
+// error (a failed plan fails t).
+func applyFile(t *testing.T, base, key, text string) error {
+	t.Helper()
+	c, err := dialpad.New(dialpad.Config{BaseURL: base, APIKey: key, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := setup.Parse([]byte("websocket: {}\nsubscriptions: [{type: call}]"), nil)
+	f, err := setup.Parse([]byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +132,5 @@ func TestApplyCreateNeverSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Apply(ctx, p)
-	var u *setup.UnansweredCreate
-	if err == nil || errors.As(err, &u) || !strings.Contains(err.Error(), "create websocket") {
-		t.Errorf("apply: %v; want a create websocket error that is not an UnansweredCreate", err)
-	}
+	return err
 }
