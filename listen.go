@@ -96,6 +96,7 @@ func listenCommand() *cli.Command {
 				return err
 			}
 			defer closeLog(out, c.App.ErrWriter)
+			warnTypedSecrets(c, log)
 			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}

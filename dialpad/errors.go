@@ -91,9 +91,32 @@ func newAPIError(op string, resp *http.Response, body []byte, apiKey string) *AP
 		e.Message = oneLine(body)
 	}
 	// Redacted before it is clipped: a key cut in two would not be found.
-	e.Message = clip(redactKey(e.Message, apiKey, "<redacted>"), maxErrorMessage)
+	e.Message = clip(escapeControls(redactKey(e.Message, apiKey, "<redacted>")), maxErrorMessage)
 	return e
 }
+
+// escapeControls writes each rune of s that is not printable (an escape
+// sequence that would drive the terminal the error is printed on, a line
+// break that would forge a line after it) as its Go escape: the message
+// comes from the server, and the error is printed as it is (doctor, the
+// commands' last line).
+func escapeControls(s string) string {
+	if strings.IndexFunc(s, notPrintable) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if notPrintable(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
 
 // oneLine turns a raw body into one line for an error message.
 func oneLine(body []byte) string {

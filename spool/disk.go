@@ -211,12 +211,19 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 		return nil, err
 	}
 	given := cfg.Path
+	if err := checkLinks(given); err != nil {
+		return nil, err
+	}
 	cfg.Path = realPath(cfg.Path)
 	if err := checkName(cfg.Path); err != nil {
 		return nil, err
 	}
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOwner(f, cfg.Path); err != nil {
+		f.Close()
 		return nil, err
 	}
 	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{}), failSig: make(chan struct{})}

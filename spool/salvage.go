@@ -45,6 +45,9 @@ const damagedSuffix = ".damaged"
 // becomes pending again (it is delivered twice). A file that reads whole
 // is left as it is. The file must not be in use.
 func Salvage(path string) (Salvaged, error) {
+	if err := checkLinks(path); err != nil {
+		return Salvaged{}, err
+	}
 	path = realPath(path)
 	if err := checkName(path); err != nil {
 		return Salvaged{}, err
