@@ -37,7 +37,7 @@ func WebsocketSource(c *dialpad.Client, id dialpad.ID) Source {
 			if err != nil {
 				return "", err
 			}
-			return ws.URL, nil
+			return ws.URL, c.CheckWebsocketURL(ws.URL)
 		},
 	}
 }
@@ -56,7 +56,7 @@ func SubscriptionSource(c *dialpad.Client, typ dialpad.SubscriptionType, id dial
 			if sub.Websocket == nil || sub.Websocket.URL == "" {
 				return "", &notWebsocketError{typ: string(typ), id: id.String()}
 			}
-			return sub.Websocket.URL, nil
+			return sub.Websocket.URL, c.CheckWebsocketURL(sub.Websocket.URL)
 		},
 	}
 }

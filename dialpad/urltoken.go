@@ -137,3 +137,17 @@ func urlToken(websocketURL string) (string, error) {
 	}
 	return token, nil
 }
+
+// CheckWebsocketURL is CheckURL for a websocket_url this client's API
+// answered, which also refuses ws:// (unencrypted) from an https API: the
+// token in it would cross the network in the clear, and Dialpad's URLs
+// are wss://. An API on http (the emulator, a test) may answer ws://.
+func (c *Client) CheckWebsocketURL(websocketURL string) error {
+	if err := CheckURL(websocketURL); err != nil {
+		return err
+	}
+	if strings.HasPrefix(c.base, "https://") && strings.HasPrefix(strings.ToLower(websocketURL), "ws://") {
+		return errors.New("dialpad: websocket_url is ws:// (unencrypted) from an https API: not dialled, as its token would cross the network in the clear; Dialpad's are wss://")
+	}
+	return nil
+}
