@@ -207,10 +207,18 @@ func (o *op) bodyBytes() int {
 // flush commits what is left in the queue at shutdown.
 func (d *Disk) flush() error { return d.flushWith(nil) }
 
-// flushWith commits batch and then everything left in the queue.
+// flushWith commits batch and then everything left in the queue. A purge
+// of dead letters found there takes those held in memory as one found
+// earlier does (purgeHeld): written at the stop, they were dead letters
+// again at the next start, or, short of room, counted as events lost.
+// The ops carried in batch do not count against MaxBatch, as in Run
+// while short of space: more than MaxBatch of them kept the purge queued
+// behind them out of the first commit, which wrote them.
 func (d *Disk) flushWith(batch []op) error {
+	from := len(batch)
 	for {
-		batch = d.fill(batch, 0)
+		batch = d.purgeHeld(d.fill(batch, from))
+		from = 0
 		if len(batch) == 0 {
 			return nil
 		}

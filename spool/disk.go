@@ -218,12 +218,8 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := checkName(cfg.Path); err != nil {
 		return nil, err
 	}
-	f, err := openLocked(cfg.Path, true, cfg.LockTimeout)
+	f, err := openLocked(cfg.Path, true, cfg.LockTimeout) // another user's file refused there (checkOwner)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkOwner(f, cfg.Path); err != nil {
-		f.Close()
 		return nil, err
 	}
 	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{}), failSig: make(chan struct{})}

@@ -46,7 +46,13 @@ func openLocked(path string, create bool, lockTimeout time.Duration) (*os.File, 
 		switch {
 		case err != nil:
 			err = fmt.Errorf("spool: %w", err)
-		case same && mayHoldEvents(f):
+		case same && create:
+			// listen's spool: another user's file is refused before its
+			// mode is touched (it was set to 0600, by root, and then
+			// refused), as nothing is done to it.
+			err = checkOwner(f, path)
+		}
+		if err == nil && same && mayHoldEvents(f) {
 			err = restrictMode(f, path)
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // A spool in a folder others may write to (/tmp, say) may find there, put
@@ -19,31 +20,60 @@ import (
 
 // checkLinks refuses path when it is, or leads through, a symbolic link
 // owned by another user than this one or root, before anything is made
-// where it leads. The links are followed as realPath follows them.
+// where it leads: a link at any part of the path, a folder's as much as
+// the file's (a link to a folder of their choosing, put in a shared
+// folder, places the spool there as a link at the path itself does).
+// The links are followed, part by part, as the system follows them.
 func checkLinks(path string) error {
-	p := path
-	for range 40 {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil // opening it says what is wrong
+	}
+	vol := filepath.VolumeName(abs)
+	done := vol + string(filepath.Separator)
+	rest := splitPath(abs[len(vol):])
+	for hops := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			done = filepath.Dir(done)
+			continue
+		}
+		p := filepath.Join(done, name)
 		fi, err := os.Lstat(p)
-		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			return nil
+		if err != nil {
+			return nil // made anew from here on, with no link in it
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			done = p
+			continue
 		}
 		if uid, ok := ownerOf(fi); ok && uid != os.Getuid() && uid != 0 {
 			return fmt.Errorf("spool: %s: is a symbolic link of uid %d, neither this user (uid %d) nor root: it was not followed, as whoever made it chooses where the spool is written; remove it, or use a --spool in a folder of this user's", p, uid, os.Getuid())
+		}
+		if hops++; hops > 40 {
+			return nil // a loop: opening it says so
 		}
 		target, err := os.Readlink(p)
 		if err != nil {
 			return nil
 		}
-		if !filepath.IsAbs(target) {
-			dir, err := filepath.EvalSymlinks(rawDir(p))
-			if err != nil {
-				return nil
-			}
-			target = filepath.Join(dir, target)
+		if filepath.IsAbs(target) {
+			vol = filepath.VolumeName(target)
+			done = vol + string(filepath.Separator)
+			target = target[len(vol):]
 		}
-		p = target
+		rest = append(splitPath(target), rest...)
 	}
 	return nil
+}
+
+// splitPath is the parts of path, between its separators.
+func splitPath(path string) []string {
+	return strings.Split(path, string(filepath.Separator))
 }
 
 // checkOwner refuses the open spool file f, at path, when another user

@@ -33,6 +33,9 @@ func TestDiskRefusesFileOfAnotherUser(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(path, 0o666); err != nil { // past the umask
+		t.Fatal(err)
+	}
 	if err := os.Chown(path, otherUID, otherUID); err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +47,8 @@ func TestDiskRefusesFileOfAnotherUser(t *testing.T) {
 	if !strings.Contains(err.Error(), "is owned by uid 65534, not this user") {
 		t.Errorf("error = %v; want it to say who owns the file", err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
-		t.Errorf("file after the refusal: %v, %v; want it empty, as it was", fi, err)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o666 {
+		t.Errorf("file after the refusal: %v, %v; want it empty and mode 0666, as it was", fi, err)
 	}
 }
 
@@ -92,5 +95,39 @@ func TestDiskFollowsOwnLink(t *testing.T) {
 	stop()
 	if _, err := os.Stat(target); err != nil {
 		t.Errorf("spool not made where this user's link leads: %v", err)
+	}
+}
+
+// TestDiskRefusesFolderLinkOfAnotherUser: a symbolic link another user
+// put in a shared folder where the spool's path goes through it (a
+// folder of the path, not its last part) is not followed either: else
+// the spool is made wherever that user chose, as with a link at the
+// path itself.
+func TestDiskRefusesFolderLinkOfAnotherUser(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o1777)
+	private := t.TempDir()
+	link := filepath.Join(dir, "spools")
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, otherUID, otherUID); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(link, "events.spool")
+	d, err := OpenDisk(DiskConfig{Path: path})
+	if err == nil {
+		d.Close()
+		t.Fatal("OpenDisk followed a folder link of another user")
+	}
+	if !strings.Contains(err.Error(), "is a symbolic link of uid 65534") {
+		t.Errorf("error = %v; want it to name the link's owner", err)
+	}
+	if _, err := os.Lstat(filepath.Join(private, "events.spool")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the spool was made through the link (%v)", err)
+	}
+	if _, err := Salvage(path); err == nil || !strings.Contains(err.Error(), "is a symbolic link of uid 65534") {
+		t.Errorf("Salvage: %v; want the link refused", err)
 	}
 }
