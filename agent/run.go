@@ -119,7 +119,7 @@ func (s *source) run(ctx context.Context) error {
 					s.ended <- c
 				}()
 				if active != nil {
-					if !active.blocked() && time.Since(monoTime(active.lastPong.Load())) >= s.cfg.PongWait/2 {
+					if s.pongOverdue(active) {
 						// Replaced while it stopped answering: what Dialpad
 						// sent on it since may be lost (see silentGap).
 						active.silentTo = c.opened
@@ -224,7 +224,7 @@ func (s *source) run(ctx context.Context) error {
 			// the suspect connection can still be read.
 			// Not while its reader waits for the queue: the pongs are
 			// unread, not missing.
-			if active != nil && !connecting && !stopping && !active.blocked() && time.Since(monoTime(active.lastPong.Load())) >= s.cfg.PongWait/2 {
+			if active != nil && !connecting && !stopping && s.pongOverdue(active) {
 				s.log.Warn("no pong for a while; opening a replacement connection", "source", s.src.Name, "conn", active.name,
 					"last_pong", shownTime(active.lastPong.Load()).Format(time.RFC3339Nano))
 				rotateDue = true
@@ -309,6 +309,13 @@ const endedUnreadMsg = "a connection whose reader had been held up (the queue wa
 
 // droppedAfterStall: see droppedUnread.
 const droppedAfterStall = time.Minute
+
+// pongOverdue reports whether c's pong is half the pong deadline overdue, and
+// not because its reader waits for the queue (then the pongs are unread,
+// not missing): a replacement is due, and c may be dead.
+func (s *source) pongOverdue(c *conn) bool {
+	return !c.blocked() && time.Since(monoTime(c.lastPong.Load())) >= s.cfg.PongWait/2
+}
 
 // askedWait is the wait before the next attempt after err: wait, or the
 // delay a Retry-After header of Dialpad's answer asked for (a 429 the REST
