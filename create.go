@@ -95,6 +95,7 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnTypedSecrets(c, log)
 	cfg := o.API
 	cfg.Logger = log
 	client, err := dialpad.New(cfg)

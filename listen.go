@@ -96,7 +96,6 @@ func listenCommand() *cli.Command {
 				return err
 			}
 			defer closeLog(out, c.App.ErrWriter)
-			warnTypedSecrets(c, log)
 			if err := setProcs(c.Int("procs")); err != nil {
 				return err
 			}
@@ -115,6 +114,7 @@ func listenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			warnTypedSecrets(c, log) // once the flags are known good: not beside a refusal
 			stop, err := startCPUProfile(c.String("cpuprofile"))
 			if err != nil {
 				return err
