@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -114,10 +115,11 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		}
 		// Each route of a type gets every event: the same URL twice would
 		// get each one twice, with the same delivery id.
-		if first, dup := seen[[2]string{string(t), url}]; dup {
+		same := [2]string{string(t), sameURL(url)}
+		if first, dup := seen[same]; dup {
 			return nil, fmt.Errorf("--route %s=… is given twice with the same URL (routes %s and %s): its handler would get every %s event twice; give it once %s", t, first, name, t, notShown)
 		}
-		seen[[2]string{string(t), url}] = name
+		seen[same] = name
 		fc := base
 		fc.URL = url
 		fc.Headers = override(base.Headers, routeHeaders[string(t)])
@@ -169,6 +171,17 @@ func unfedType(routes []routeOptions, events []string) string {
 		}
 	}
 	return ""
+}
+
+// sameURL is raw as compared for a duplicate --route: its scheme and host
+// in lower case, as they are read (HTTP://Host:3000/x is http://host:3000/x).
+func sameURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	return u.String()
 }
 
 // override returns a new header with a's values, but b's for each name b

@@ -332,10 +332,24 @@ func (d *Disk) unsaved(seq uint64) ([]Attempt, bool) {
 // stored (its committed call, which it had not had) and then purged
 // (the purge's held).
 func (d *Disk) purgeHeld(batch []op) []op {
-	at := slices.IndexFunc(batch, func(o op) bool { return o.kind == opPurge && o.admin.dead })
-	if at < 0 {
-		return batch
+	isPurge := func(o op) bool { return o.kind == opPurge && o.admin.dead }
+	// Each purge of the batch in turn (two commands at once, say): a later
+	// one takes the dead letters given up on between the two.
+	for at := slices.IndexFunc(batch, isPurge); at >= 0; {
+		batch, at = d.purgeHeldBefore(batch, at)
+		next := slices.IndexFunc(batch[at+1:], isPurge)
+		if next < 0 {
+			break
+		}
+		at += 1 + next
 	}
+	return batch
+}
+
+// purgeHeldBefore takes out of batch the dead letters held before the
+// purge at index at (see purgeHeld), and returns the batch and the
+// purge's index in it.
+func (d *Disk) purgeHeldBefore(batch []op, at int) ([]op, int) {
 	var gone map[uint64]bool
 	for seq, f := range d.finishedEarly(batch[:at]) {
 		if f.kind == opDead {
@@ -346,10 +360,11 @@ func (d *Disk) purgeHeld(batch []op) []op {
 		}
 	}
 	if len(gone) == 0 {
-		return batch
+		return batch, at
 	}
 	batch[at].admin.held = len(gone)
 	kept := batch[:0]
+	purge := at
 	for i, o := range batch {
 		if i < at && gone[o.ev.Seq] && (o.kind == opAppend || o.kind == opDead || o.kind == opTried || o.kind == opPark) {
 			if o.kind == opAppend {
@@ -363,8 +378,11 @@ func (d *Disk) purgeHeld(batch []op) []op {
 			}
 			continue
 		}
+		if i == at {
+			purge = len(kept)
+		}
 		kept = append(kept, o)
 	}
 	clear(batch[len(kept):]) // drop the body references
-	return kept
+	return kept, purge
 }
