@@ -418,6 +418,13 @@ func writeEnd(f *os.File, path string, payloads [][]byte, tail *Tail) error {
 	if len(payloads) == 0 {
 		return nil
 	}
+	// The file's modification time is when its last listen stopped
+	// reading (LastRun), where the next one's "missed" window begins: an
+	// offline replay or purge keeps it, or the window would begin at the
+	// command, and events sent before it fall in none.
+	if fi, err := f.Stat(); err == nil {
+		defer os.Chtimes(path, time.Time{}, fi.ModTime())
+	}
 	if err := f.Truncate(tail.Offset); err != nil {
 		return fmt.Errorf("spool: %s: %w", path, err)
 	}

@@ -616,8 +616,8 @@ func (d *Disk) Stored() int {
 // a spool runs, the file is written (or its modification time set) at
 // least every Heartbeat, and as Run ends, to when Close was called; so
 // this is when the previous run stopped reading, or within Heartbeat of
-// when it crashed. Zero for a new file. (An `events replay` or `purge`
-// since moves it on.)
+// when it crashed. Zero for a new file. An offline `events replay`,
+// `purge` or `salvage` since keeps it (writeEnd, Salvage).
 func (d *Disk) LastRun() time.Time { return d.lastRun }
 
 // touch sets the file's modification time to now, or, once Close was

@@ -463,3 +463,34 @@ func TestDiskLastRun(t *testing.T) {
 		t.Fatalf("LastRun = %s, want the end of the run, between %s and %s", last, before, after)
 	}
 }
+
+// TestOfflineCommandsKeepLastRun: an offline replay, purge or salvage
+// keeps the file's modification time, when its last run stopped reading:
+// the next start's "missed" window begins there, and it began at the
+// command (a new user's walk-through: an SMS sent between the stop and a
+// purge fell in no logged window).
+func TestOfflineCommandsKeepLastRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	fill(t, d, 0, 3)
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	d.Ack(nextNow(t, d), nil)
+	stop()
+	ranUntil := time.Now().Add(-time.Hour) // plainly not the commands' time
+	if err := os.Chtimes(path, time.Time{}, ranUntil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Replay(path, Selection{Dead: true}); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if n, _, err := PurgeStates(path, Delivered); err != nil || n[0] != 1 {
+		t.Fatalf("PurgeStates: %v, %v; want the one delivered event purged", n, err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.ModTime().Equal(ranUntil) {
+		t.Fatalf("modification time after replay and purge: %v, %v; want the run's end, %s", fi.ModTime(), err, ranUntil)
+	}
+	d, _ = openRunning(t, DiskConfig{Path: path})
+	if last := d.LastRun(); !last.Equal(ranUntil) {
+		t.Fatalf("LastRun = %s, want %s, the run's end", last, ranUntil)
+	}
+}

@@ -103,6 +103,7 @@ func Salvage(path string) (Salvaged, error) {
 		os.Remove(tmpPath)
 		return Salvaged{}, fmt.Errorf("spool: %s: keep the damaged file: %w", path, err)
 	}
+	os.Chtimes(tmpPath, time.Time{}, fi.ModTime()) // its last listen's stop, as writeEnd keeps it
 	if err := os.Rename(tmpPath, path); err != nil {
 		os.Remove(tmpPath)
 		return Salvaged{}, fmt.Errorf("spool: %s: %w (unchanged; a copy is kept as %s)", path, err, s.Original)
