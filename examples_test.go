@@ -209,6 +209,19 @@ func TestExampleHandlers(t *testing.T) {
 			if n := strings.Count(h.stdout.String(), "\n"); n != refused {
 				t.Errorf("handler printed %d lines for refused requests:\n%s", n-refused, h.stdout.String())
 			}
+			// `doctor` sends HEAD: 405 on the handler's path and 404 off
+			// it tell a wrong --forward-to path (the Python handler
+			// answered 501 on every path, and doctor passed a wrong one).
+			for url, want := range map[string]int{h.url: http.StatusMethodNotAllowed, h.url + "-elsewhere": http.StatusNotFound} {
+				resp, err := http.Head(url)
+				if err != nil {
+					t.Fatalf("HEAD %s: %v", url, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("HEAD %s: %d, want %d", url, resp.StatusCode, want)
+				}
+			}
 		})
 	}
 }

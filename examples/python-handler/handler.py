@@ -159,7 +159,18 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self):
-        self.send_error(405)
+        # As the Node and Go handlers: 404 off the path, 405 on it, so
+        # that `dialpad-tunnel doctor` (which sends HEAD) can tell a
+        # wrong --forward-to path.
+        if self.path != PATH:
+            self.send_error(404)
+            return
+        self.send_response(405)
+        self.send_header("Allow", "POST")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
 
     def log_message(self, fmt, *args):
         pass  # one line per event on stdout is enough
