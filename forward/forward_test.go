@@ -341,8 +341,9 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 	u.Path = "/hook"
 	u.RawQuery = "token=qu3ry-s3cret" // and so is the query
 	f := newForwarder(t, u.String(), Config{
-		Headers: http.Header{"Authorization": {"Bearer s3cret"}},
-		Logger:  slog.New(logs),
+		Headers:      http.Header{"Authorization": {"Bearer s3cret"}},
+		Logger:       slog.New(logs),
+		RetryWaitMin: 2 * time.Millisecond, RetryWaitMax: 2 * time.Millisecond, // no jitter: retry_in is known
 	})
 
 	res := f.Deliver(context.Background(), Request{ID: "d-log", Body: []byte(`{"secret":"body"}`)})
@@ -361,8 +362,8 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 	}
 	handler := "http://user:xxxxx@" + u.Host + "/hook?xxxxx"
 	want := []string{
-		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 handler=" + handler + " status=500",
-		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 handler=" + handler + " status=502",
+		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 handler=" + handler + " status=500 retry_in=2ms",
+		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 handler=" + handler + " status=502 retry_in=2ms",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

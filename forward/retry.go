@@ -243,9 +243,14 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	}
 	// The caller waits for the next attempt itself once budget is used up.
 	ended := c.budget > 0 && c.attempts-c.prior >= c.budget
+	var wait time.Duration
 	if ended {
-		c.retryAt = time.Now().Add(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp))
+		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp)
+		c.retryAt = time.Now().Add(wait)
 	} else {
+		// The wait is this call's, as retryablehttp would count it: by the
+		// attempts of this call (its Backoff is noWait).
+		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-c.prior-1, resp)
 		if resp != nil {
 			resp.Body.Close()
 		}
@@ -261,14 +266,15 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		} else {
 			attrs = append(attrs, slog.Int("status", c.status))
 		}
+		// When the next one comes: a handler back meanwhile otherwise
+		// sees nothing for a while, and its user wonders why.
+		attrs = append(attrs, slog.String("retry_in", wait.Round(time.Millisecond).String()))
 		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
 	}
 	if ended {
 		return false, nil
 	}
-	// The wait is this call's, as retryablehttp would count it: by the
-	// attempts of this call (its Backoff is noWait).
-	return c.waitRetry(ctx, backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-c.prior-1, resp)), nil
+	return c.waitRetry(ctx, wait), nil
 }
 
 // noWait is the retryablehttp.Backoff: checkRetry has waited already.
