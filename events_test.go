@@ -779,6 +779,9 @@ func TestReplayWhileListenRuns(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
+	// listen's own log says what the commands did to its spool.
+	mustContain(t, r.stdout.String(), "events replay: events queued again at an events command's request  spool="+path+"  replayed=1  ids_given=1")
+	mustContain(t, r.stdout.String(), "events purge: events deleted for good at an events command's request  spool="+path+"  delivered=1")
 	if recs := listJSON(t, "--spool", path); len(recs) != 0 {
 		t.Fatalf("events after the purge: %+v, want none", recs)
 	}

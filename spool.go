@@ -178,7 +178,7 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			control.Serve(ln, control.Spool{Replay: d.ReplayLive, Purge: d.PurgeLive})
+			control.Serve(ln, logAdmin(d, log))
 		}()
 	}
 	return func() {
@@ -418,5 +418,41 @@ func warnUnusedRouteSpools(base string, routes []string, noSpool bool, log *slog
 		}
 		log.Warn(how+" to deliver the pending ones (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
 			"file", f.Path, "route", f.Route, "pending", n[spool.Pending], "dead", n[spool.Dead])
+	}
+}
+
+// logAdmin is what the control socket serves for d: its live replay and
+// purge, each logged once carried out, so that a server's journal shows
+// who changed its spool when (it showed nothing).
+func logAdmin(d *spool.Disk, log *slog.Logger) control.Spool {
+	return control.Spool{
+		Replay: func(ctx context.Context, sel spool.Selection) (spool.Replayed, error) {
+			res, err := d.ReplayLive(ctx, sel)
+			if err == nil {
+				args := []any{"spool", d.Path(), "replayed", res.N}
+				if len(sel.IDs) > 0 {
+					args = append(args, "ids_given", len(sel.IDs))
+				}
+				if sel.Dead {
+					args = append(args, "dead_only", true)
+				}
+				if !sel.Since.IsZero() {
+					args = append(args, "since", sel.Since.Format(time.RFC3339))
+				}
+				log.Info("events replay: events queued again at an events command's request", args...)
+			}
+			return res, err
+		},
+		Purge: func(ctx context.Context, states ...spool.State) ([]int, error) {
+			n, err := d.PurgeLive(ctx, states...)
+			if err == nil {
+				args := []any{"spool", d.Path()}
+				for i, st := range states {
+					args = append(args, string(st), n[i])
+				}
+				log.Info("events purge: events deleted for good at an events command's request", args...)
+			}
+			return n, err
+		},
 	}
 }
