@@ -54,7 +54,14 @@ func emulatorCommand() *cli.Command {
 				return err
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n\n", srv.URL(), srv.APIKey(), wsID)
+			// Whether events are signed: a handler verifying
+			// DIALPAD_SECRET refuses plain JSON, and only its own output
+			// said why.
+			events := "plain JSON (no --secret: a handler that verifies DIALPAD_SECRET refuses them)"
+			if c.String("secret") != "" {
+				events = "HS256 JWTs signed with --secret (the handler's DIALPAD_SECRET)"
+			}
+			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n  events        %s\n\n", srv.URL(), srv.APIKey(), wsID, events)
 			// The commands are pasted into a shell: a key chosen with
 			// --api-key may hold a space or a quote.
 			base, key := shellQuote(srv.URL()), shellQuote(srv.APIKey())

@@ -68,6 +68,7 @@ func TestEmulatorPrintsPastableCommands(t *testing.T) {
 	r := start(t, "emulator", "--addr", "127.0.0.1:0", "--api-key", key)
 	r.stdout.waitFor(t, "Ctrl-C stops it.", 10*time.Second)
 	out := r.stdout.String()
+	mustContain(t, out, "events        plain JSON (no --secret: a handler that verifies DIALPAD_SECRET refuses them)") // it says whether they are signed
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "listen:") || strings.HasPrefix(line, "trigger:") {
 			mustContain(t, line, `--api-key 'my key'\''s'`)
