@@ -228,7 +228,7 @@ func (s Summary) print(w io.Writer) {
 		"  published    %d (while no connection was open: %d)\n"+
 		"  delivered    %d\n"+
 		"  lost         %d\n"+
-		"  duplicates   %d\n"+
+		"  duplicates   %d (delivered more than once; the agent's duplicates_dropped= are copies it dropped, not delivered)\n"+
 		"  rejected     %d\n"+
 		"  latency      p50 %s  p99 %s (publish -> handler)\n"+
 		"  connections  %d (token rotations: %d)\n"+
