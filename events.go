@@ -141,7 +141,7 @@ func offlineOrAsk(c *cli.Context, path string, offline func() error, req control
 		if err = offline(); !errors.Is(err, spool.ErrLocked) {
 			return control.Response{}, false, err
 		}
-		resp, err = control.Ask(c.Context, path, req)
+		resp, err = askNoting(c, path, req)
 		if !errors.Is(err, control.ErrNoAgent) {
 			return resp, true, err
 		}
@@ -152,6 +152,26 @@ func offlineOrAsk(c *cli.Context, path string, offline func() error, req control
 			fmt.Fprintf(c.App.ErrWriter, "note: %s is locked and no listen answers on its control socket: another events command may be using it, or a listen starting; waiting up to %s\n", path, lockedWait)
 		}
 	}
+}
+
+// askNoting is control.Ask, saying on stderr once the running listen has
+// taken a second to answer that the command waits for it, and how long
+// at most: a stopped or overloaded listen kept the command silent for up
+// to 30 s.
+func askNoting(c *cli.Context, path string, req control.Request) (control.Response, error) {
+	answered, noted := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(noted)
+		select {
+		case <-time.After(time.Second):
+			fmt.Fprintf(c.App.ErrWriter, "note: waiting for the running listen on %s to answer (up to %s; Ctrl-C stops waiting)\n", path, control.AnswerWait)
+		case <-answered:
+		}
+	}()
+	resp, err := control.Ask(c.Context, path, req)
+	close(answered)
+	<-noted // the note, if any, is written before anything after it
+	return resp, err
 }
 
 // inUse turns the lock error of the spool package into what to do.

@@ -845,3 +845,46 @@ func TestEventsWaitWhileLocked(t *testing.T) {
 	}
 	mustContain(t, r.stdout.String(), "purged 0 dead events from "+path)
 }
+
+// TestEventsSaysItWaitsForListen: a replay sent to a running listen that
+// takes more than a second to answer (stopped with SIGSTOP, say) says on
+// stderr that it waits, and for how long at most, instead of keeping
+// silent for up to 30 s (a new user's walk-through).
+func TestEventsSaysItWaitsForListen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, as listen does
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() {
+		d.Close()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}()
+	ln, err := control.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		control.Serve(ln, control.Spool{Replay: func(context.Context, spool.Selection) (spool.Replayed, error) {
+			<-release // a listen that does not answer yet
+			return spool.Replayed{}, nil
+		}})
+	}()
+	r := start(t, "events", "replay", "--dead", "--spool", path)
+	r.stderr.waitFor(t, "note: waiting for the running listen on "+path+" to answer (up to 30s; Ctrl-C stops waiting)", 10*time.Second)
+	close(release)
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("events replay once listen answered: %v\n%s", err, r.stderr.String())
+	}
+	ln.Close()
+	<-served
+}

@@ -52,8 +52,8 @@ type Spool struct {
 	Purge  func(context.Context, ...spool.State) ([]int, error)
 }
 
-// timeout bounds one request, from the connection to the answer.
-const timeout = 30 * time.Second
+// AnswerWait bounds one request, from the connection to the answer.
+const AnswerWait = 30 * time.Second
 
 // Listen makes the control socket of the spool file at path. The caller
 // holds the spool's lock, so a socket left there is a crashed agent's and
@@ -168,7 +168,7 @@ const requestWait = 5 * time.Second
 
 // serve answers one request on c, acting on the spool while it holds one.
 func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, AnswerWait)
 	defer cancel()
 	c.SetDeadline(time.Now().Add(requestWait))
 	var req Request
@@ -181,7 +181,7 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 	} else if err = json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
 		err = fmt.Errorf("control socket: bad request: %w", err)
 	} else {
-		c.SetDeadline(time.Now().Add(timeout))
+		c.SetDeadline(time.Now().Add(AnswerWait))
 		one.Lock()
 		switch req.Op {
 		case "replay":
@@ -213,7 +213,7 @@ var ErrNoAgent = errors.New("no running agent answers on the control socket")
 // Ask sends req to the agent holding the spool file at path and returns
 // its answer; an error the agent gave comes back as an error.
 func Ask(ctx context.Context, path string, req Request) (Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, AnswerWait)
 	defer cancel()
 	c, sock, err := dial(ctx, path)
 	if err != nil {
