@@ -32,6 +32,11 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 			err = errors.Join(err, lost) // both said: a write error hides no lost path
 		}
 	}()
+	// The run's start, as its last sign of life so far: a crash before the
+	// first heartbeat left the previous run's end there, and the next
+	// start logged the window this run had logged already, its connected
+	// time included (a new user's walk-through).
+	d.touch()
 	d.makeReserve()
 	defer d.releaseReserve()
 	// A file left mostly garbage (by an offline purge, which does not

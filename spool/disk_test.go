@@ -494,3 +494,31 @@ func TestOfflineCommandsKeepLastRun(t *testing.T) {
 		t.Fatalf("LastRun = %s, want %s, the run's end", last, ranUntil)
 	}
 }
+
+// TestRunMarksItsStart: a run sets its file's modification time as it
+// starts, so that a crash before its first heartbeat does not leave the
+// previous run's end there: the next start would log again the window
+// this run logged, and count its connected time as missed.
+func TestRunMarksItsStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	stop()
+	earlier := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, time.Time{}, earlier); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Second) // the file system's clock may be coarse
+	d, stop = openRunning(t, DiskConfig{Path: path, Heartbeat: time.Hour})
+	defer stop()
+	if !d.LastRun().Equal(earlier) {
+		t.Fatalf("LastRun = %s, want the previous run's end %s", d.LastRun(), earlier)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // polls a condition with a deadline
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(started) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running spool's modification time is still the previous run's end, 10 s after it started")
+		}
+	}
+}
