@@ -18,12 +18,17 @@ func TestDoctor(t *testing.T) {
 		name     string
 		badKey   bool
 		noHook   bool
+		noSubs   bool
 		wantFail bool
 		want     []string
 	}{
 		{name: "all good", want: []string{"[ok  ] API key: accepted", "[ok  ] call subscriptions: may list (1) and create",
 			"[ok  ] contact subscriptions: may list (0); creating needs a company-admin API key",
-			"[ok  ] websocket host: ws://127.0.0.1", "reachable directly", "[ok  ] clock: within", "[ok  ] forward target", "all checks passed"}},
+			"[ok  ] websocket host: ws://127.0.0.1", "reachable directly", "[ok  ] clock: within",
+			"gets the events of enabled subscriptions: call 1", "[ok  ] forward target", "all checks passed"}},
+		// Every other check passes, and listen would receive nothing.
+		{name: "no subscription", noSubs: true, want: []string{"[warn] events for the websocket: no enabled subscription sends its events to websocket",
+			"listen connects and receives nothing", "fix: create one: `dialpad-tunnel subscriptions create --type call --endpoint-id"}},
 		{name: "bad key", badKey: true, wantFail: true, want: []string{"[FAIL] API key: dialpad: list websockets: 401",
 			"fix: set DIALPAD_API_KEY", "[skip] websocket host"}},
 		{name: "handler down", noHook: true, wantFail: true, want: []string{"[FAIL] forward target", "connection refused", "fix: start your webhook handler"}},
@@ -31,8 +36,10 @@ func TestDoctor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFake(t, dialpadtest.Config{})
 			ws := srv.AddWebsocket("s")
-			if _, err := srv.AddSubscription("call", ws, dialpadtest.SubscriptionOptions{}); err != nil {
-				t.Fatal(err)
+			if !tc.noSubs {
+				if _, err := srv.AddSubscription("call", ws, dialpadtest.SubscriptionOptions{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			h := newHook(t, nil)
 			target := h.URL

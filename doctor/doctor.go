@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -85,12 +86,14 @@ func Run(ctx context.Context, cfg Config) ([]Check, error) {
 	key, websockets := checkKey(ctx, cfg)
 	out = append(out, key)
 	if key.Status == Fail {
-		for _, name := range []string{"subscription types", "websocket host", "clock"} {
+		for _, name := range []string{"subscription types", "websocket host", "clock", "events for the websocket"} {
 			out = append(out, Check{Name: name, Status: Skip, Detail: "needs a working API key"})
 		}
 	} else {
-		out = append(out, checkTypes(ctx, cfg)...)
+		types, subs, complete := checkTypes(ctx, cfg)
+		out = append(out, types...)
 		out = append(out, checkWebsocket(ctx, cfg, websockets)...)
+		out = append(out, checkFed(cfg, websockets, subs, complete))
 	}
 	return append(out, checkForward(ctx, cfg)), nil
 }
@@ -132,12 +135,18 @@ func adminNeed(typ dialpad.SubscriptionType) string {
 	return ""
 }
 
-// checkTypes lists each subscription type to see which ones the key may use.
-func checkTypes(ctx context.Context, cfg Config) []Check {
-	var out []Check
+// checkTypes lists each subscription type to see which ones the key may
+// use; it returns the subscriptions listed, and whether every type was.
+func checkTypes(ctx context.Context, cfg Config) (out []Check, listed map[dialpad.SubscriptionType][]dialpad.Subscription, complete bool) {
+	listed, complete = make(map[dialpad.SubscriptionType][]dialpad.Subscription), true
 	for _, typ := range dialpad.SubscriptionTypes() {
 		c := Check{Name: string(typ) + " subscriptions"}
 		subs, err := cfg.Client.ListSubscriptions(ctx, typ)
+		if err == nil {
+			listed[typ] = subs
+		} else {
+			complete = false
+		}
 		need := adminNeed(typ)
 		admin := need != ""
 		switch {
@@ -152,5 +161,43 @@ func checkTypes(ctx context.Context, cfg Config) []Check {
 		}
 		out = append(out, c)
 	}
-	return out
+	return out, listed, complete
+}
+
+// checkFed counts the subscriptions that send their events to the
+// websocket listen uses: with none, listen connects and receives nothing,
+// and every other check passed.
+func checkFed(cfg Config, websockets []dialpad.Websocket, listed map[dialpad.SubscriptionType][]dialpad.Subscription, complete bool) Check {
+	c := Check{Name: "events for the websocket"}
+	id := cfg.WebsocketID
+	if id == 0 && len(websockets) > 0 {
+		id = websockets[0].ID
+	}
+	if id == 0 {
+		c.Status, c.Detail = Skip, "no websocket on this account yet"
+		return c
+	}
+	var fed []string
+	for _, typ := range dialpad.SubscriptionTypes() {
+		n := 0
+		for _, s := range listed[typ] {
+			if s.EndpointID() == id && s.Enabled {
+				n++
+			}
+		}
+		if n > 0 {
+			fed = append(fed, fmt.Sprintf("%s %d", typ, n))
+		}
+	}
+	switch {
+	case len(fed) > 0:
+		c.Status, c.Detail = OK, fmt.Sprintf("websocket %s gets the events of enabled subscriptions: %s", id, strings.Join(fed, ", "))
+	case complete:
+		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription sends its events to websocket %s: listen connects and receives nothing", id)
+		c.Fix = fmt.Sprintf("create one: `dialpad-tunnel subscriptions create --type call --endpoint-id %s` (or a setup file), or enable one", id)
+	default:
+		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription of the types this key may list sends its events to websocket %s", id)
+		c.Fix = "if the others do not either, listen receives nothing: check with a key that may list them"
+	}
+	return c
 }
