@@ -167,6 +167,9 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			continue
 		}
 		reason := res.Err.Error()
+		if res.Answer != "" {
+			reason += "; the handler answered: " + res.Answer // its own reason, which the status alone does not give
+		}
 		if res.Retryable && !time.Now().Before(deadline) {
 			reason = a.maxAgeReason(history, reason)
 		}

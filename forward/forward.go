@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/google/uuid"
@@ -121,6 +122,10 @@ type Result struct {
 	// RetryAt, when not zero, is when the next attempt is due: Request.Attempts
 	// ended the call before that wait (backoff, or a longer Retry-After).
 	RetryAt time.Time
+	// Answer is the start of the body of a final refusal (a 4xx, say),
+	// at most answerShown bytes of it, escaped: the handler's reason, which
+	// its status alone does not give. "" when there was none.
+	Answer string
 }
 
 // New validates cfg, fills its defaults and returns a Forwarder.
@@ -332,6 +337,9 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 		if status/100 == 3 {
 			location = c.location
 		}
+		if status/100 != 2 && status != 0 && !retryableStatus(status) {
+			res.Answer = answerStart(resp.Body)
+		}
 		drain(resp.Body)
 	}
 	res.Attempts, res.Status, res.History = c.attempts, c.status, c.history
@@ -411,6 +419,35 @@ func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 	if f.host != "" {
 		req.Host = f.host
 	}
+}
+
+// answerShown is the most of a refusal's body that Result.Answer keeps.
+const answerShown = 200
+
+// answerStart reads the start of a refusal's body, for Result.Answer: its
+// first answerShown bytes, with what is not printable escaped (a line
+// break as \n: the answer could drive a terminal, or forge a log line)
+// and the cut marked, or "" for an empty one.
+func answerStart(body io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(body, answerShown+1))
+	cut := len(b) > answerShown
+	b = bytes.TrimSpace(b[:min(len(b), answerShown)])
+	if len(b) == 0 {
+		return ""
+	}
+	var s strings.Builder
+	for _, r := range strings.ToValidUTF8(string(b), "\uFFFD") {
+		if unicode.IsPrint(r) {
+			s.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		s.WriteString(q[1 : len(q)-1])
+	}
+	if cut {
+		s.WriteString("…")
+	}
+	return s.String()
 }
 
 // drain reads and closes an answer's body so its connection can be reused.

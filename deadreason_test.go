@@ -1,0 +1,41 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+)
+
+// TestDeadLetterKeepsTheHandlersAnswer: a handler that refuses an event
+// with a reason in its answer's body gets that reason kept in the dead
+// letter's, where `events show` and the log line show it: the status alone
+// ("400 Bad Request") did not say what was wrong (a new user's walk-through).
+func TestDeadLetterKeepsTheHandlersAnswer(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	ids := make(chan string, 1)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case ids <- r.Header.Get(forward.DefaultIDHeader):
+		default:
+		}
+		http.Error(w, "missing field target", http.StatusBadRequest)
+	}))
+	defer h.Close()
+	path := filepath.Join(t.TempDir(), "events.spool")
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(43).Next()
+	srv.Publish(typ, ev)
+	id := <-ids
+	const said = "400 Bad Request (not retried); the handler answered: missing field target"
+	r.stdout.waitFor(t, said, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, mustCLI(t, "events", "show", id, "--spool", path), said)
+}
