@@ -198,14 +198,7 @@ func writeRawSpool(t *testing.T, path string, payload []byte) {
 // from events purge; it used to index past the answer's end and panic.
 func TestEventsPurgeAnswerWithoutCounts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
-	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, as listen does
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	defer func() { d.Close(); cancel(); <-ran }()
+	defer holdSpool(t, path)()
 	ln, err := control.Listen(path)
 	if err != nil {
 		t.Fatal(err)
@@ -825,21 +818,10 @@ func TestEventsSpoolWithSourceFlags(t *testing.T) {
 // that the spool was in use and to stop the agent, of which there was none.
 func TestEventsWaitWhileLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
-	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, with no control socket
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
+	release := holdSpool(t, path) // with no control socket
 	r := start(t, "events", "purge", "--dead", "--spool", path)
 	r.stderr.waitFor(t, path+" is locked and no listen answers on its control socket: another events command may be using it", 10*time.Second)
-	d.Close()
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := r.wait(t, 20*time.Second); err != nil {
 		t.Fatalf("events purge once the lock was let go: %v\n%s", err, r.stderr.String())
 	}
@@ -852,20 +834,7 @@ func TestEventsWaitWhileLocked(t *testing.T) {
 // silent for up to 30 s (a new user's walk-through).
 func TestEventsSaysItWaitsForListen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.spool")
-	d, err := spool.OpenDisk(spool.DiskConfig{Path: path}) // holds the lock, as listen does
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	defer func() {
-		d.Close()
-		cancel()
-		if err := <-ran; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer holdSpool(t, path)()
 	ln, err := control.Listen(path)
 	if err != nil {
 		t.Fatal(err)
@@ -887,4 +856,24 @@ func TestEventsSaysItWaitsForListen(t *testing.T) {
 	}
 	ln.Close()
 	<-served
+}
+
+// holdSpool opens and runs the spool at path as listen does, holding its
+// lock, until the returned func stops it (its Run's error fails t).
+func holdSpool(t *testing.T, path string) (release func()) {
+	t.Helper()
+	d, err := spool.OpenDisk(spool.DiskConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	return func() {
+		d.Close()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}
 }
