@@ -82,6 +82,17 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		if st.DroppedUnread > 0 {
 			attrs = append(attrs, "dropped_unread", st.DroppedUnread)
 		}
+		// Counters of events that came and are not delivered, named as
+		// the stopped line names them; only once there are any.
+		if st.Filtered > 0 {
+			attrs = append(attrs, "filtered", st.Filtered)
+		}
+		if st.Rejected > 0 {
+			attrs = append(attrs, "refused_signatures", st.Rejected)
+		}
+		if st.Oversized > 0 { // the stopped line's lost=, before the stop adds what it leaves
+			attrs = append(attrs, "lost", st.Oversized)
+		}
 		level := slog.LevelInfo
 		if paused, why := a.paused(); paused > 0 {
 			// Reading waits, or events are held in memory and not stored:
