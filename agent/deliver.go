@@ -221,7 +221,7 @@ func (a *Agent) waitOutRetry(ctx, draining context.Context, w *worker, ev spool.
 	}
 	until := due
 	if until.IsZero() {
-		until = last.At.Add(last.Duration + r.Forwarder.RetryWait(spool.CountAttempts(ev.Tried), last.RetryAfter))
+		until = last.At.Add(last.Duration + r.Forwarder.RetryWait(ev.ID, spool.CountAttempts(ev.Tried), last.RetryAfter))
 	}
 	if deadline.Before(until) {
 		until = deadline

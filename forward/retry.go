@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math"
@@ -245,12 +247,12 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 	ended := c.budget > 0 && c.attempts-c.prior >= c.budget
 	var wait time.Duration
 	if ended {
-		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-1, resp)
+		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.id, c.attempts-1, resp)
 		c.retryAt = time.Now().Add(wait)
 	} else {
 		// The wait is this call's, as retryablehttp would count it: by the
 		// attempts of this call (its Backoff is noWait).
-		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.attempts-c.prior-1, resp)
+		wait = backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, c.id, c.attempts-c.prior-1, resp)
 		if resp != nil {
 			resp.Body.Close()
 		}
@@ -288,15 +290,16 @@ func (f *Forwarder) maxAttemptsText() string {
 	return strconv.Itoa(f.maxAttempts)
 }
 
-// RetryWait is the wait before the next attempt after attempts failed
-// ones, the last of which was asked to wait asked (Attempt.RetryAfter; 0:
-// not asked): what Deliver waits between its own attempts, for a caller
-// that resumes a delivery an earlier run began.
-func (f *Forwarder) RetryWait(attempts int, asked time.Duration) time.Duration {
+// RetryWait is the wait before the next attempt of delivery id after
+// attempts failed ones, the last of which was asked to wait asked
+// (Attempt.RetryAfter; 0: not asked): what Deliver waited, or would have,
+// after that attempt (its jitter is the delivery's, see backoff), for a
+// caller that resumes a delivery an earlier run began.
+func (f *Forwarder) RetryWait(id string, attempts int, asked time.Duration) time.Duration {
 	if attempts <= 0 {
 		return 0
 	}
-	return withAsked(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, attempts-1, nil), asked, f.client.RetryWaitMax)
+	return withAsked(backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, id, attempts-1, nil), asked, f.client.RetryWaitMax)
 }
 
 // AttemptsSpent reports whether attempts made already leave no attempt
@@ -315,8 +318,13 @@ func (f *Forwarder) MaxRetryWait() time.Duration { return f.client.RetryWaitMax 
 // or a date in the past, waits the normal wait and cannot make a tight
 // loop of retries. An invalid Retry-After, or one on any other status, is
 // ignored.
-func backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
-	d := expBackoff(lo, hi, n)
+//
+// The pick is drawn from the delivery id and n, not at random: a restarted
+// agent that resumes the delivery (RetryWait) waits what this run said it
+// would (retry_in), where a new draw could come sooner. Different
+// deliveries still spread across the range. An empty id draws at random.
+func backoff(lo, hi time.Duration, id string, n int, resp *http.Response) time.Duration {
+	d := expBackoff(lo, hi, id, n)
 	if ra, ok := askedWait(resp); ok {
 		return withAsked(d, ra, hi)
 	}
@@ -337,7 +345,7 @@ func askedWait(resp *http.Response) (time.Duration, bool) {
 }
 
 // expBackoff is backoff's normal wait after attempt n+1 fails, in [lo, hi].
-func expBackoff(lo, hi time.Duration, n int) time.Duration {
+func expBackoff(lo, hi time.Duration, id string, n int) time.Duration {
 	d := lo
 	for i := 0; i <= n && d < hi; i++ {
 		if d > hi/2 {
@@ -351,5 +359,18 @@ func expBackoff(lo, hi time.Duration, n int) time.Duration {
 		return 0
 	}
 	half := d / 2
-	return max(lo, half+rand.N(d-half+1))
+	return max(lo, half+jitter(id, n, d-half+1))
+}
+
+// jitter picks from [0, span) by delivery id and attempt: the same pick
+// for the same pair in every run (FNV-1a over both), a random one without
+// an id.
+func jitter(id string, n int, span time.Duration) time.Duration {
+	if id == "" {
+		return rand.N(span)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(n)))
+	return time.Duration(h.Sum64() % uint64(span))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +71,8 @@ func TestBackoff(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen [2]bool // a result in the lower and in the upper half of the range
-			for range 2000 {
-				d := backoff(tt.lo, tt.hi, tt.n, tt.resp)
+			for i := range 2000 {
+				d := backoff(tt.lo, tt.hi, "delivery-"+strconv.Itoa(i), tt.n, tt.resp) // the pick is the delivery's
 				if d < tt.min || d > tt.max {
 					t.Fatalf("backoff(%v, %v, %d) = %v, want within [%v, %v]", tt.lo, tt.hi, tt.n, d, tt.min, tt.max)
 				}
