@@ -19,14 +19,23 @@ import (
 // limit or the event's MaxAge) and ends it in the queue: Ack when
 // delivered, Dead when refused or given up on, Hold when the agent is
 // stopping (once draining is done no retry starts). It returns when the
-// queue hands out nothing more, ctx is done, or its pool has a worker more
-// than it needs.
+// queue hands out nothing more, ctx is done, its pool has a worker more
+// than it needs, or the agent is stopping and the queue is durable (what
+// is queued then stays there: no first attempt starts).
 func (a *Agent) deliverLoop(p *pool) {
 	ctx, draining, r := p.ctx, p.draining, p.r
 	w := &worker{r: r, p: p}
 	attempted := w.attempted // one allocation per worker, not per event
 	for {
 		if p.surplus() { // counted as gone
+			return
+		}
+		if draining.Err() != nil && r.Queue.Durable() {
+			// Stopping with a spool: no queued event starts its first
+			// attempt (not even with a slot free), so none is taken out
+			// only to be given back, with a warning, while the
+			// connections close.
+			p.workers.Add(-1)
 			return
 		}
 		ev, err := r.Queue.Next(ctx)
@@ -40,6 +49,13 @@ func (a *Agent) deliverLoop(p *pool) {
 		}
 		if ctx.Err() != nil {
 			a.release(r, ev, spool.CountAttempts(ev.Tried))
+			p.workers.Add(-1)
+			return
+		}
+		if draining.Err() != nil && r.Queue.OnDisk(ev) {
+			// Handed out as the stop began: it never started, and stays
+			// pending, first of its key, for the next start.
+			r.Queue.Hold(ev)
 			p.workers.Add(-1)
 			return
 		}
