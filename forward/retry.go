@@ -269,15 +269,27 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 			attrs = append(attrs, slog.Int("status", c.status))
 		}
 		// When the next one comes: a handler back meanwhile otherwise
-		// sees nothing for a while, and its user wonders why.
-		attrs = append(attrs, slog.String("retry_in", wait.Round(time.Millisecond).String()))
-		f.log.LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed; retrying", attrs...)
+		// sees nothing for a while, and its user wonders why. Unless the
+		// delivery's StopAt (its max age) comes first: then none does.
+		msg := "delivery attempt failed; retrying"
+		if now := time.Now(); !c.stopAt.IsZero() && now.Add(wait).After(c.stopAt) {
+			msg = StopAtFirstMsg
+			attrs = append(attrs, slog.String("ends_in", max(c.stopAt.Sub(now), 0).Round(time.Millisecond).String()))
+		} else {
+			attrs = append(attrs, slog.String("retry_in", wait.Round(time.Millisecond).String()))
+		}
+		f.log.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
 	}
 	if ended {
 		return false, nil
 	}
 	return c.waitRetry(ctx, wait), nil
 }
+
+// StopAtFirstMsg is the warning of a failed attempt whose retry would
+// come after the delivery's Request.StopAt (the agent's --max-age), so
+// that none comes.
+const StopAtFirstMsg = "delivery attempt failed; its max age ends before the next attempt would start"
 
 // noWait is the retryablehttp.Backoff: checkRetry has waited already.
 func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }

@@ -52,3 +52,30 @@ func TestRetryWaitIsTheWaitDeliverSaid(t *testing.T) {
 		t.Errorf("retry_in=%s after attempt 1, RetryWait says %s", line.RetryIn, want)
 	}
 }
+
+// TestNoRetryInPastStopAt: a failed attempt whose retry would come after
+// the delivery's StopAt (its max age) does not announce that retry, which
+// never comes: it says the max age ends first, and when. It logged
+// retry_in=1s and the event was a dead letter before that.
+func TestNoRetryInPastStopAt(t *testing.T) {
+	rc := newReceiver(t, statuses(http.StatusServiceUnavailable))
+	var logs bytes.Buffer
+	f := newForwarder(t, rc.URL+"/hook", Config{MaxAttempts: 5, RetryWaitMin: time.Second, RetryWaitMax: 30 * time.Second,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	res := f.Deliver(context.Background(), Request{ID: "a-1", Body: []byte(jsonEvent), StopAt: time.Now().Add(300 * time.Millisecond)})
+	if res.Attempts != 1 {
+		t.Fatalf("Result = %+v, want one attempt before StopAt", res)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		RetryIn string `json:"retry_in"`
+		EndsIn  string `json:"ends_in"`
+	}
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatalf("no warning of the failed attempt: %v\n%s", err, logs.String())
+	}
+	if line.Msg != StopAtFirstMsg || line.RetryIn != "" || line.EndsIn == "" {
+		t.Errorf("warning = %+v, want %q with ends_in and no retry_in", line, StopAtFirstMsg)
+	}
+}
