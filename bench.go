@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,6 +41,9 @@ func benchCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if err := checkFlagRanges(c, benchRanges); err != nil {
+				return err
+			}
+			if err := checkBenchLatencyEvents(c); err != nil {
 				return err
 			}
 			// What needs the agent as its own process is refused with
@@ -83,7 +87,7 @@ func benchCommand() *cli.Command {
 					cfg.DirectProcess = runBenchDirect
 				}
 				_, err := bench.Run(c.Context, cfg, burst.listen)
-				return err
+				return benchStopped(c, err)
 			}
 			if c.Bool("bare") {
 				cfg.Bare = func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
@@ -102,7 +106,7 @@ func benchCommand() *cli.Command {
 				o.Agent.Concurrency = conc
 				return runListen(ctx, o, log)
 			})
-			return err
+			return benchStopped(c, err)
 		},
 	}
 }
@@ -111,7 +115,7 @@ func benchCommand() *cli.Command {
 // passes on to the agent have listen's ranges, so the agent never refuses
 // them.
 var benchRanges = []flagRange{
-	{"events", 1, math.MaxInt32, "1 or more"},
+	{"events", 1, benchMaxEvents, "1 to 1000000"}, // all held in memory at once
 	{"concurrency", 1, 4096, "1 to 4096"},
 	{"rounds", 1, 100, "1 to 100"},
 	{"rate", 1, 100000, "1 to 100000"},
@@ -119,7 +123,33 @@ var benchRanges = []flagRange{
 	{"rate-for", int64(time.Second), math.MaxInt64, "1s or more"},
 	{"procs", 0, int64(runtime.NumCPU()), procsWant},
 	{"memory-limit-mib", 0, 1 << 20, "0 (none) to 1048576 (1 TiB)"},
-	{"backlog", 0, math.MaxInt32, "0 (skip) or more"},
+	{"backlog", 0, math.MaxInt32, "0 (skip) to 2147483647"},
+}
+
+// benchMaxEvents bounds the events bench makes before it starts, and holds
+// in memory (about 1.1 KB each): the burst, and apart the latency phase's.
+const benchMaxEvents = 1000000
+
+// checkBenchLatencyEvents refuses a --rate and --rate-for whose latency
+// phase would need more than benchMaxEvents events, all made before the
+// run starts: past it bench ran out of memory, or panicked.
+func checkBenchLatencyEvents(c *cli.Context) error {
+	secs := int64(c.Duration("rate-for")/time.Second) + 1 // the whole seconds, and one more
+	if n := int64(c.Int("rate")) * secs; n > benchMaxEvents {
+		return fmt.Errorf("%s %d with %s %s: the latency phase would need %d events, want at most %d (all made before the run starts): lower one of them",
+			flagLabel(c, "rate"), c.Int("rate"), flagLabel(c, "rate-for"), c.Duration("rate-for"), n, benchMaxEvents)
+	}
+	return nil
+}
+
+// benchStopped is bench.Run's error, saying that the run was stopped
+// when a stop signal cut it short, not a bare "context canceled" or an
+// agent that "stopped".
+func benchStopped(c *cli.Context, err error) error {
+	if err != nil && c.Context.Err() != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("bench: stopped before the report: %w", context.Cause(c.Context))
+	}
+	return err
 }
 
 // startCPUProfile starts a CPU profile written to path, if not empty; stop

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,5 +35,17 @@ func TestDemoAndSoakInterruptedSaySo(t *testing.T) {
 				t.Errorf("stderr:\n%s\nwant no bare context canceled", p.stderr.String())
 			}
 		})
+	}
+}
+
+// TestBenchInterruptedSaysSo: bench stopped before its report says so, as
+// demo and soak do, whatever it was doing, so that main exits 128 + the
+// signal. (Before: "direct loop: context canceled", or "event N was not
+// written to the agent's connection: the agent stopped: <nil>" and exit 1.)
+func TestBenchInterruptedSaysSo(t *testing.T) {
+	r := start(t, "bench", "--in-process", "--rounds", "1", "--backlog", "0")
+	err := r.stop(t)
+	if err == nil || !strings.HasPrefix(err.Error(), "bench: stopped before the report: ") || !errors.Is(err, context.Canceled) {
+		t.Fatalf("bench stopped: %v, want bench: stopped before the report: …", err)
 	}
 }

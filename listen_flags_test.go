@@ -247,15 +247,22 @@ func TestBenchAndSoakRefuseBadFlagValues(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"bench", "--events", "0"}, "--events 0: want 1 or more"},
+		{[]string{"bench", "--events", "0"}, "--events 0: want 1 to 1000000"},
+		// Every event is made before the run: 2e9 ran out of memory, and
+		// 1e11 was refused as if it were below 1.
+		{[]string{"bench", "--events", "2000000000"}, "--events 2000000000: want 1 to 1000000"},
+		{[]string{"bench", "--events", "100000000000"}, "--events 100000000000: want 1 to 1000000"},
+		// So are the latency phase's: --rate times --rate-for panicked
+		// (makeslice: len out of range).
+		{[]string{"bench", "--rate", "100000", "--rate-for", "1000000h"}, "--rate 100000 with --rate-for 1000000h0m0s: the latency phase would need 360000000100000 events, want at most 1000000 (all made before the run starts): lower one of them"},
 		{[]string{"bench", "--concurrency", "0"}, "--concurrency 0: want 1 to 4096"},
 		{[]string{"bench", "--concurrency", "5000"}, "--concurrency 5000: want 1 to 4096"},
 		{[]string{"bench", "--procs", "100000"}, "--procs 100000: want 0 (all cores) to " + cores + " (the cores this process may use)"},
 		{[]string{"bench", "--rate", "0"}, "--rate 0: want 1 to 100000"},
 		{[]string{"bench", "--rate-for", "500ms"}, "--rate-for 500ms: want 1s or more"},
-		{[]string{"bench", "--backlog", "-1"}, "--backlog -1: want 0 (skip) or more"},
+		{[]string{"bench", "--backlog", "-1"}, "--backlog -1: want 0 (skip) to 2147483647"},
 		{[]string{"bench", "--memory-limit-mib", "-1"}, "--memory-limit-mib -1: want 0 (none) to 1048576 (1 TiB)"},
-		{[]string{"bench", "--in-process", "--events", "-5"}, "--events -5: want 1 or more"},
+		{[]string{"bench", "--in-process", "--events", "-5"}, "--events -5: want 1 to 1000000"},
 		{[]string{"soak", "--duration", "-5s"}, "--duration -5s: want more than 0"},
 		{[]string{"soak", "--duration", "0"}, "--duration 0s: want more than 0"},
 		{[]string{"soak", "--rate", "0"}, "--rate 0: want 1 to 100000"},

@@ -45,6 +45,9 @@ func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64
 	for range cfg.Backlog {
 		typ, ev := gen.Next()
 		if srv.Publish(typ, ev).Frames != 1 {
+			if ctx.Err() != nil { // cut short (a stop signal): not the agent's failure
+				return 0, fmt.Errorf("publishing the backlog: %w", context.Cause(ctx))
+			}
 			return 0, errors.New("an event was not written to the agent's connection")
 		}
 	}
@@ -57,9 +60,13 @@ func backlog(ctx context.Context, cfg Config, gen *dialpadtest.Generator) (int64
 		case <-deadline:
 			return 0, fmt.Errorf("the agent received %d of %d events", cfg.BacklogProbe.Received(), cfg.Backlog)
 		case <-stopped:
-			return 0, fmt.Errorf("the agent stopped after %d of %d events: %v", cfg.BacklogProbe.Received(), cfg.Backlog, listenErr)
+			msg := fmt.Sprintf("%d of %d events received", cfg.BacklogProbe.Received(), cfg.Backlog)
+			if ctx.Err() != nil { // cut short (a stop signal): not the agent's failure
+				return 0, fmt.Errorf("%s: %w", msg, context.Cause(ctx))
+			}
+			return 0, agentStopped(msg, listenErr)
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, context.Cause(ctx)
 		}
 	}
 	stop()

@@ -274,9 +274,12 @@ func viaAgent(ctx context.Context, cfg Config, url string, rc *receiver, types [
 	// failed adds why to a failure of the run: the agent may have stopped
 	// with an error (give it a moment: the failure may be its stopping).
 	failed := func(msg string) error {
+		if ctx.Err() != nil { // cut short (a stop signal): not the agent's failure
+			return fmt.Errorf("%s: %w", msg, context.Cause(ctx))
+		}
 		select {
 		case <-stopped:
-			return fmt.Errorf("%s: the agent stopped: %v", msg, listenErr)
+			return agentStopped(msg, listenErr)
 		case <-time.After(5 * time.Second):
 			return errors.New(msg)
 		}
@@ -346,6 +349,9 @@ func waitConnected(ctx context.Context, srv *dialpadtest.Server, stopped <-chan 
 	if err == nil {
 		return nil
 	}
+	if ctx.Err() != nil { // cut short (a stop signal): not the agent's failure
+		return fmt.Errorf("waiting for the agent to connect: %w", context.Cause(ctx))
+	}
 	select {
 	case <-stopped:
 		if *listenErr != nil {
@@ -355,6 +361,15 @@ func waitConnected(ctx context.Context, srv *dialpadtest.Server, stopped <-chan 
 	default:
 		return fmt.Errorf("agent did not connect: %w", err)
 	}
+}
+
+// agentStopped is the failure msg of a run whose agent stopped by itself,
+// with the agent's error if it had one.
+func agentStopped(msg string, listenErr error) error {
+	if listenErr == nil {
+		return fmt.Errorf("%s: the agent stopped without an error", msg)
+	}
+	return fmt.Errorf("%s: the agent stopped: %w", msg, listenErr)
 }
 
 // errNotAll is steady's error when not every event arrived.

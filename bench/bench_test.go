@@ -156,3 +156,30 @@ func TestMedianOfRounds(t *testing.T) {
 		t.Errorf("medianRatio = %v, want 0.7 (of 0.5, 0.9 and 0.7)", got)
 	}
 }
+
+// A run cut short by a stop signal (its context cancelled with that
+// cause) while the agent's burst is under way ends with the signal as its
+// cause, which the command turns into exit 130 and "stopped before the
+// report". (Before: "event N was not written to the agent's connection:
+// the agent stopped: <nil>", exit 1.)
+func TestRunStoppedDuringAgentBurstSaysSo(t *testing.T) {
+	interrupted := errors.New("interrupt signal received")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	_, err := Run(ctx, Config{Events: 2000, Rate: 10, RateFor: time.Second},
+		func(ctx context.Context, apiBase, apiKey string, wsID int64, forwardTo string) error {
+			// The stop comes as the agent's first event reaches the handler.
+			var once atomic.Bool
+			stopper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if once.CompareAndSwap(false, true) {
+					cancel(interrupted)
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer stopper.Close()
+			return BareForward(ctx, apiBase, apiKey, wsID, stopper.URL, 2)
+		})
+	if !errors.Is(err, interrupted) || strings.Contains(err.Error(), "<nil>") {
+		t.Fatalf("Run = %v, want the stop's cause (%v), and no <nil>", err, interrupted)
+	}
+}
