@@ -171,7 +171,7 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 	for _, d := range qs.disks {
 		ln, err := control.Listen(d.Path())
 		if err != nil {
-			log.Warn("events replay will need listen stopped: its control socket could not be made", "spool", d.Path(), "err", err)
+			log.Warn("events replay will need listen stopped: its control socket could not be made", "spool", d.Path(), "error", err)
 			continue
 		}
 		lns = append(lns, ln)

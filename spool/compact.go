@@ -119,7 +119,7 @@ func (d *Disk) compactIfDue() {
 			// has doubled.
 			d.compactAfter = 2 * d.garbage()
 			d.compactFailed = time.Now()
-			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
+			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "error", err)
 			return
 		}
 		d.compactAfter = d.cfg.CompactAfter
@@ -137,7 +137,7 @@ func (d *Disk) compactIfDue() {
 	if garbage := d.garbage(); garbage > d.live && garbage >= d.compactAfter || d.diskLow(garbage) || d.compactShort(garbage) {
 		if err := d.startCompaction(); err != nil {
 			d.compactAfter = 2 * garbage
-			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "err", err)
+			d.cfg.Logger.Warn("spool: compaction failed; the file keeps its garbage for now", "spool", d.cfg.Path, "error", err)
 		}
 	}
 }
@@ -216,7 +216,7 @@ func (d *Disk) finishCompaction(c *compaction) error {
 		// synced: the next commit tries again, and stops the spool (as a
 		// failed sync does) if that fails too.
 		d.dirUnsynced = true
-		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was before the compaction; the next write syncs it first, and stops listen if it cannot", "spool", d.cfg.Path, "err", dirErr)
+		d.cfg.Logger.Warn("spool: compacted, but the folder could not be synced: a crash now may bring back the file as it was before the compaction; the next write syncs it first, and stops listen if it cannot", "spool", d.cfg.Path, "error", dirErr)
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (q *Memory) free(n int64) {
 	}
 	if !q.fullSince.IsZero() && q.waiting == 0 && q.used <= q.cfg.MaxBytes/2 {
 		if q.warned {
-			q.cfg.Logger.Warn("in-memory queue down to half its bound: reading goes on freely", "after", time.Since(q.fullSince).Round(time.Millisecond))
+			q.cfg.Logger.Warn("in-memory queue down to half its bound: reading goes on freely", "after", time.Since(q.fullSince).Round(time.Millisecond).String())
 		}
 		q.fullSince, q.warned = time.Time{}, false
 	}

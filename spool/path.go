@@ -81,7 +81,7 @@ func (d *Disk) checkPath() pathState {
 		}
 		// Written again all the same: a crash may lose the folder, but
 		// stopping with the file not there loses its events for sure.
-		d.cfg.Logger.Warn("spool: the removed file's folder was made again, but not synced: a crash soon may lose it, and the file written in it", "spool", d.cfg.Path, "err", err)
+		d.cfg.Logger.Warn("spool: the removed file's folder was made again, but not synced: a crash soon may lose it, and the file written in it", "spool", d.cfg.Path, "error", err)
 	}
 	if err := d.startCompaction(); err != nil {
 		d.logPathLost("spool: the file was removed while listen ran, and cannot be written again: the events pending in it are kept only by this running listen, and lost if it stops first; restore the folder",
@@ -100,9 +100,9 @@ func (d *Disk) logPathLost(msg string, err error, attrs ...any) {
 	if d.pathLostAt.IsZero() {
 		d.pathLostAt = now
 	}
-	args := append([]any{"spool", d.cfg.Path, "for", now.Sub(d.pathLostAt).Round(time.Second)}, attrs...)
+	args := append([]any{"spool", d.cfg.Path, "for", now.Sub(d.pathLostAt).Round(time.Second).String()}, attrs...)
 	if err != nil {
-		args = append(args, "err", err)
+		args = append(args, "error", err)
 	}
 	d.cfg.Logger.Error(msg, args...)
 }
@@ -150,7 +150,7 @@ func (d *Disk) rescue() string {
 	d.finishCompactionNow() // one under way would not take the path: done with first
 	to := d.cfg.Path + rescueSuffix
 	if err := d.startCompaction(); err != nil {
-		d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy", "spool", d.cfg.Path, "rescue", to, "err", err)
+		d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy", "spool", d.cfg.Path, "rescue", to, "error", err)
 		return ""
 	}
 	d.compacting.rescue = to
@@ -274,6 +274,6 @@ func (d *Disk) removeUnused() {
 // removeFile removes the unused spool file (see removeUnused).
 func (d *Disk) removeFile() {
 	if err := os.Remove(d.cfg.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.cfg.Logger.Warn("spool: the unused spool file could not be removed", "spool", d.cfg.Path, "err", err)
+		d.cfg.Logger.Warn("spool: the unused spool file could not be removed", "spool", d.cfg.Path, "error", err)
 	}
 }

@@ -112,7 +112,7 @@ func (d *Disk) beginShort(err error) bool {
 	dir := filepath.Dir(d.cfg.Path)
 	args := []any{"spool", d.cfg.Path, "file_bytes", d.end, "live_bytes", d.live, "free_bytes", free, "reserve_released", released}
 	if err != nil {
-		args = append(args, "err", err)
+		args = append(args, "error", err)
 	}
 	if err != nil && (!known || free >= int64(len(d.buf))+spaceMargin) {
 		// Not the disk's free space (a quota, a file size limit), or
@@ -161,7 +161,7 @@ func (d *Disk) endShort(held int64) {
 	d.pauseSig = make(chan struct{})
 	d.pauseMu.Unlock()
 	d.cfg.Logger.Warn("spool: writing again: the events held in memory are stored",
-		"spool", d.cfg.Path, "after", time.Since(time.Unix(0, d.pausedAt.Load())).Round(time.Millisecond))
+		"spool", d.cfg.Path, "after", time.Since(time.Unix(0, d.pausedAt.Load())).Round(time.Millisecond).String())
 	d.pausedAt.Store(0)
 }
 

@@ -89,7 +89,7 @@ func (d *Disk) writeBatch(ctx context.Context, held int) error {
 				msg += " (a compaction under way was dropped, its file removed)"
 			}
 			loggedAt = now
-			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "err", err, "for", now.Sub(failedAt).Round(time.Second),
+			d.cfg.Logger.Error(msg, "spool", d.cfg.Path, "error", err, "for", now.Sub(failedAt).Round(time.Second).String(),
 				"queued_writes", held+len(d.ops), "queue_size", cap(d.ops), "file_bytes", d.end, "live_bytes", d.live)
 		}
 		if d.gaveUp(ctx, pause) {
