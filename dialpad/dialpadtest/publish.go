@@ -3,9 +3,11 @@ package dialpadtest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -138,7 +140,7 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 		}
 		if err != nil {
 			d.WebhookErrors++
-			s.log.Debug("dialpadtest: webhook delivery failed", "webhook_id", ep.id, "err", err)
+			s.log.Debug("dialpadtest: webhook delivery failed", "webhook_id", ep.id, "error", err)
 			continue
 		}
 		d.Webhooks++
@@ -223,6 +225,13 @@ func (s *Server) postWebhook(ep webhookEP, body []byte) error {
 	req.Header.Set("User-Agent", webhookUserAgent)
 	resp, err := s.hooks.Do(req)
 	if err != nil {
+		// Why, without net/url's wrapper, whose text is the whole URL
+		// (a path or query may hold a token); a dial error names the
+		// host and port only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("webhook %d: post failed: %w", ep.id, ue.Err)
+		}
 		return fmt.Errorf("webhook %d: post failed", ep.id)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
