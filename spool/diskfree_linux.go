@@ -8,7 +8,7 @@ func diskFree(path string) (int64, bool) {
 	if syscall.Statfs(path, &st) != nil {
 		return 0, false
 	}
-	return int64(st.Bavail) * st.Bsize, true
+	return int64(st.Bavail) * int64(st.Bsize), true
 }
 
 // diskUsed is the space used on the file system of path, by every file.
@@ -17,5 +17,5 @@ func diskUsed(path string) (int64, bool) {
 	if syscall.Statfs(path, &st) != nil {
 		return 0, false
 	}
-	return int64(st.Blocks-st.Bfree) * st.Bsize, true
+	return int64(st.Blocks-st.Bfree) * int64(st.Bsize), true
 }

@@ -21,7 +21,8 @@ import (
 // a copy of the live frames, a compaction shrinks the file. The held
 // events are then written, in order, and the spool leaves the state once
 // the disk has room for those it holds, the reserve (made again) and more.
-// Where the free space is unknown (not Linux), or is not what limits the
+// Where the free space is unknown (NetBSD and systems other than Linux,
+// macOS, FreeBSD, DragonFly, OpenBSD and Windows), or is not what limits the
 // file (a quota, a file size limit), a failed write waits as space.go
 // says.
 

@@ -174,7 +174,7 @@ func (d *Disk) StopWaiting() { d.giveUpOnce.Do(func() { close(d.giveUp) }) }
 
 // noSpace reports whether a write failed for want of space: the disk is
 // full (ENOSPC), a quota is reached (EDQUOT), or the file may grow no more
-// (EFBIG, a file size limit).
+// (EFBIG, a file size limit), or their equivalents on Windows.
 func noSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) || noSpaceSystem(err)
 }
