@@ -1511,6 +1511,11 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	if st.Delivered != 0 || st.Failed+st.Abandoned != 3 {
 		t.Errorf("Stats = %+v, want all 3 received events failed or abandoned", st)
 	}
+	// The POST in flight was sent: its line says the handler may have it,
+	// where it read as a plain loss with attempts=0.
+	if n := len(r.logs.find(t, "ERROR", cutShortLostMsg)); n < 1 {
+		t.Errorf("%d cut-short lines, want one for the POST the drain timeout cut short\nlog:\n%s", n, r.logs)
+	}
 	lost := r.logs.find(t, "ERROR", "events left undelivered at shutdown (in-memory queue: they are lost)")
 	if st.Abandoned > 0 && (len(lost) != 1 || lost[0]["count"] != float64(st.Abandoned)) {
 		t.Errorf("undelivered-at-shutdown errors = %v, want one with count %d", lost, st.Abandoned)

@@ -172,6 +172,14 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			if len(made) > 0 || !first { // all of them: past keepEveryAttempt not every one is written as it goes
 				r.Queue.Tried(ev, spool.Keep(attempts(ev.Tried, made)))
 			}
+			if cut := len(made) < len(res.History); cut && !r.Queue.Durable() {
+				// The POST was sent, and the handler may have acted on
+				// it: the loss is not certain, and the line says so.
+				a.stats.abandoned.Add(1)
+				r.Queue.Hold(ev)
+				a.log.Error(cutShortLostMsg, "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", prior+len(made))
+				return
+			}
 			a.release(r, ev, prior+len(made))
 			return
 		case res.Retryable && !res.RetryAt.IsZero() && time.Now().Before(deadline):
@@ -314,6 +322,11 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 	a.stats.abandoned.Add(1)
 	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
+
+// cutShortLostMsg is the line of an event of the in-memory queue whose
+// POST the drain timeout cut short: not counted as an attempt (attempts=),
+// but sent, so the handler may have it.
+const cutShortLostMsg = "delivery cut short by the drain timeout; the event is lost (--no-spool) unless the handler acted on the POST it was sent"
 
 // withoutCancelled is h without its last attempt if the agent's own stop
 // cut that one short (the drain timeout cancelled it): like an attempt a
