@@ -71,7 +71,8 @@ type conn struct {
 	waitedUntil atomic.Int64
 
 	// older are the connections of the same source that were open when
-	// this one opened (set before its reader starts; then the reader's).
+	// this one opened (set before its reader starts; then the reader's,
+	// which lets go of them at the first frame or when it ends).
 	// Its frames are handed over only once each of them has ended, so
 	// none overtakes a frame sent earlier and still unread on an older
 	// connection. done is closed once the reader has handed over its last
@@ -244,10 +245,14 @@ type frames struct {
 // with frames that already arrived still unread in the socket. Time spent
 // blocked in accept (a queue that cannot take the frame), or waiting for
 // older connections (awaitOlder), does not count against the deadline.
-// read closes the socket, then done, before it returns.
+// read closes the socket, then done, before it returns; it lets go of
+// older when it returns.
 func (c *conn) read(pongWait time.Duration, f frames) {
 	defer close(c.done)
 	defer c.ws.Close()
+	// One that ends before its first frame never waited for the older
+	// connections: let go of them, or each would keep its own older ones.
+	defer func() { c.older = nil }()
 	// Armed by Reset once the variable is set, so that the callback sees
 	// it set (a Reset happens before the run it arms).
 	var deadline *time.Timer
