@@ -357,14 +357,21 @@ func apiBase(c *cli.Context) (string, error) {
 }
 
 func eventsList(c *cli.Context, path string) error {
-	var states []spool.State
+	// The states given, or else every state not turned off
+	// (--pending=false: the dead and delivered ones).
+	var states, notOff []spool.State
 	for _, s := range []spool.State{spool.Pending, spool.Dead, spool.Delivered} {
 		if c.Bool(string(s)) {
 			states = append(states, s)
+		} else if !c.IsSet(string(s)) {
+			notOff = append(notOff, s)
 		}
 	}
 	if len(states) == 0 {
-		states = []spool.State{spool.Pending, spool.Dead, spool.Delivered}
+		states = notOff
+	}
+	if len(states) == 0 {
+		return fmt.Errorf("events %s: every state is turned off (--pending=false --dead=false --delivered=false): nothing to list", c.Command.Name)
 	}
 	recs, tail, err := spool.Records(path, states...)
 	warnTail(c, path, tail)

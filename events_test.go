@@ -113,6 +113,12 @@ func TestEventsDeadLetterReplay(t *testing.T) {
 	}
 	mustContain(t, mustCLI(t, "events", "list", "--delivered", "--spool", path), id[:8])
 	mustContain(t, mustCLI(t, "events", "list", "--dead", "--spool", path), "no dead events")
+	// A state turned off alone lists the others: --pending=false listed
+	// every state, pending ones included.
+	if notPending := listJSON(t, "--pending=false", "--spool", path); len(notPending) != 1 || notPending[0].State != "delivered" {
+		t.Fatalf("events list --pending=false --json = %+v, want the delivered event", notPending)
+	}
+	mustContain(t, mustCLI(t, "events", "list", "--delivered=false", "--spool", path), "no pending or dead events")
 
 	show := mustCLI(t, "events", "show", "--spool", path, id[:8])
 	for _, want := range []string{"X-Dialpad-Tunnel-Delivery-Id: " + id, "Content-Type: application/json",
