@@ -108,6 +108,8 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	}
 	log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
 	o.WebsocketID = cr.websocket
+	// No restart gap: these sources did not exist before this run.
+	o.Created = true
 	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
 	runErr := runListen(c.Context, o, log)
 	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {

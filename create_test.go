@@ -269,3 +269,27 @@ func TestListenCreateFailedCleanUpIsAnError(t *testing.T) {
 		t.Errorf("error %q does not say the event was lost", err)
 	}
 }
+
+// TestListenCreateRestartLogsNoGap: a second `listen --create` run on the
+// first one's spool logs no "events sent by Dialpad in this window were
+// missed" window since the first run stopped. Its websocket and
+// subscriptions did not exist then (the first run deleted its own), so
+// Dialpad sent nothing to them; it warned, naming the new websocket, on
+// every restart of the README's quick start.
+func TestListenCreateRestartLogsNoGap(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv := newFake(t, dialpadtest.Config{})
+	h := newHook(t, nil)
+	args := createArgs(srv, h.URL, "--events", "sms")
+
+	for i := 1; i <= 2; i++ {
+		r := start(t, args...)
+		r.stdout.waitFor(t, "INFO  connected", 10*time.Second) // logged after any restart gap, by the same goroutine
+		if err := r.stop(t); err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, r.stdout.String())
+		}
+		if out := r.stdout.String(); strings.Contains(out, "were missed") || strings.Contains(out, "gaps=") {
+			t.Fatalf("run %d of listen --create logged a gap for a websocket made for it:\n%s", i, out)
+		}
+	}
+}

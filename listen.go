@@ -134,6 +134,10 @@ type listenOptions struct {
 	Forward       forward.Config // the shared settings; Routes carry each handler's
 	Routes        []routeOptions
 	Agent         agent.Config
+	// Created: the websocket and subscriptions were made for this run
+	// (listen --create), so Dialpad sent nothing to them before it, and
+	// the time since an earlier run on the same spool is no gap of theirs.
+	Created bool
 }
 
 type subscriptionRef struct {
@@ -430,7 +434,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		targets = append(targets, r.Name+"="+redactedURL(r.Forward.URL))
 	}
 	o.Agent.Logger = log
-	o.Agent.DownSince = qs.lastRun()
+	if !o.Created {
+		o.Agent.DownSince = qs.lastRun()
+	}
 	a, err := agent.New(o.Agent)
 	if err != nil {
 		return err
