@@ -53,11 +53,12 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "max-conn-lifetime", Value: 55 * time.Minute, Usage: "rotate a connection at the latest this long after it opened, whatever its token's exp says, and then if exp cannot be read (Dialpad ends every connection after an hour)"},
 		&cli.DurationFlag{Name: "reconnect-wait-min", Value: 500 * time.Millisecond, Usage: "first wait before connecting again after a connection was lost or could not be made; it doubles, with jitter, at each failure"},
 		&cli.DurationFlag{Name: "reconnect-wait-max", Value: time.Minute, Usage: "longest wait before connecting again (also caps a refused refresh's Retry-After)"},
+		&cli.StringFlag{Name: "stop-on-status", Value: "401,403,404", Usage: "REST statuses, comma-separated, that stop listen when fetching a websocket_url; others are retried with the reconnect backoff; none: retry every one (that Dialpad throttles with 429, not 403, is inferred)"},
 		&cli.DurationFlag{Name: "dedupe-window", Value: 2 * time.Minute, Usage: "how long a frame is remembered, around a rotation or a replacement, to drop its copy on another connection (at most 50,000 frames)"},
 		&cli.Int64Flag{Name: "max-frame-bytes", Value: 8 << 20, Usage: "largest websocket frame accepted, in bytes: 1024 (1 KiB) to 67108864 (64 MiB)"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, Usage: "on Ctrl-C, SIGTERM or SIGHUP, how long deliveries in flight may still take"},
 		&cli.StringFlag{Name: "spool", Usage: "spool file: every event is stored here before delivery (default $XDG_STATE_HOME/dialpad-tunnel/spool/<host>-<sources>.spool; with --create <host>-create-<types>.spool); each --route's file has .<route> before .spool", EnvVars: []string{"DIALPAD_TUNNEL_SPOOL"}},
-		&cli.StringFlag{Name: "non-event-frames", Value: "skip", Usage: "a frame that is not an event (neither a JSON object nor a compact JWT): skip (log its size and the reason, and count it) or keep (also keep its bytes as a dead letter, for events show and events replay ID)"},
+		&cli.StringFlag{Name: "non-event-frames", Value: "skip", Usage: "a frame that is not an event (neither a JSON object nor a compact JWT): skip (log its size and the reason, and count it), keep (also keep its bytes as a dead letter, for events show and events replay ID) or forward (forward it as it came, as an event of unknown type, should Dialpad's events come in a form other than the one inferred)"},
 		&cli.BoolFlag{Name: "no-spool", Usage: "keep events in memory only: a crash or restart loses what is not delivered yet"},
 		&cli.IntFlag{Name: "queue-max-mib", Value: 256, Usage: "with --no-spool: the most MiB of event bodies waiting in memory; beyond it reading the websocket pauses until deliveries make room; 0: no bound"},
 		&cli.IntFlag{Name: "memory-limit-mib", Value: 48, Usage: "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set); 0: none"},
@@ -285,6 +286,11 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		MaxAge:          c.Duration("max-age"),
 		StatusInterval:  c.Duration("status-interval"),
 	}
+	stopOn, err := parseStopOnStatus(c.String("stop-on-status"))
+	if err != nil {
+		return o, err
+	}
+	o.Agent.StopOn = agent.StopOnStatuses(stopOn...)
 	switch v := c.String("non-event-frames"); v {
 	case "skip":
 	case "keep":
@@ -292,8 +298,10 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 			return o, errors.New("--non-event-frames keep keeps frames in the spool; with --no-spool there is none")
 		}
 		o.Agent.KeepNonEvents = true
+	case "forward":
+		o.Agent.ForwardNonEvents = true
 	default:
-		return o, fmt.Errorf("--non-event-frames %q: want skip or keep", v)
+		return o, fmt.Errorf("--non-event-frames %q: want skip, keep or forward", v)
 	}
 	if o.Agent.StatusInterval == 0 {
 		o.Agent.StatusInterval = -1 // agent.Config: negative is never

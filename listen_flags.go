@@ -156,3 +156,20 @@ func checkPingPong(c *cli.Context) error {
 	}
 	return fmt.Errorf("--ping-interval %s: want less than half --pong-wait (%s)", ping, pong)
 }
+
+// parseStopOnStatus reads --stop-on-status: HTTP statuses from 400 to 599,
+// comma-separated, or none.
+func parseStopOnStatus(v string) ([]int, error) {
+	if strings.TrimSpace(v) == "none" {
+		return []int{}, nil
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 400 || n > 599 {
+			return nil, fmt.Errorf("--stop-on-status %q: want HTTP statuses from 400 to 599, comma-separated, such as 401,403,404, or none", clip(v, 40))
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

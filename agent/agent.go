@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,13 @@ type Config struct {
 	// it is otherwise only counted and logged. (With VerifySecret such a
 	// frame is always kept, refused.)
 	KeepNonEvents bool
-	MaxAge        time.Duration // an event not delivered this long after it arrived is dead; default 24h
+	// ForwardNonEvents forwards a frame that is not an event as one of
+	// unrecognised type (key otherKey), its bytes as they came, in case
+	// Dialpad's frames have another form than the one inferred (a JWT in
+	// JSON quotes, say). Not with KeepNonEvents; with VerifySecret such a
+	// frame is still refused.
+	ForwardNonEvents bool
+	MaxAge           time.Duration // an event not delivered this long after it arrived is dead; default 24h
 
 	Concurrency      int           // delivery workers, plus one per delivery waiting for a retry (pool.go); default 8
 	HandshakeTimeout time.Duration // default 10s
@@ -61,6 +68,10 @@ type Config struct {
 	// spool's last sign of life), if known: each source's first connection
 	// logs the window since then as a gap, as Dialpad replays nothing.
 	DownSince time.Time
+	// StopOn reports whether a failed fetch of a websocket_url stops the
+	// agent rather than being retried with the backoff; default
+	// StopOnStatuses(401, 403, 404).
+	StopOn StopFunc
 }
 
 func (c *Config) fill() error {
@@ -77,6 +88,9 @@ func (c *Config) fill() error {
 	}
 	if len(c.Routes) == 0 {
 		return errors.New("agent: no handler: a Forwarder and Queue, or Routes, are required")
+	}
+	if c.KeepNonEvents && c.ForwardNonEvents {
+		return errors.New("agent: KeepNonEvents and ForwardNonEvents exclude each other")
 	}
 	names := map[string]bool{}
 	for _, r := range c.Routes {
@@ -127,6 +141,9 @@ func (c *Config) fill() error {
 	}
 	if c.BackoffMin > c.BackoffMax {
 		return fmt.Errorf("agent: backoff min %s is above max %s", c.BackoffMin, c.BackoffMax)
+	}
+	if c.StopOn == nil {
+		c.StopOn = StopOnStatuses(http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -194,6 +211,9 @@ type Agent struct {
 	// unknownFiltered: an event whose type classify could not tell was
 	// filtered out by Events, and a warning said so (once per run).
 	unknownFiltered atomic.Bool
+	// nonEventForwarded: a frame that is not an event was forwarded
+	// (ForwardNonEvents), and a warning said so (once per run).
+	nonEventForwarded atomic.Bool
 }
 
 // New validates cfg and returns an Agent ready to Run.
@@ -331,6 +351,18 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 			"frame refused: not an event, so not a signed one; not forwarded", err.Error())
 		return
 	}
+	if err != nil && a.cfg.ForwardNonEvents {
+		// Forwarded as an event of no known type, on its lane: what the
+		// agent takes for an event's form is inferred, not documented.
+		a.stats.invalid.Add(1)
+		if a.nonEventForwarded.CompareAndSwap(false, true) {
+			a.log.Warn(nonEventForwardedMsg, "conn", c.name, "reason", err.Error(), "bytes", len(data),
+				"hint", "further ones are logged at debug level and counted in invalid_frames=")
+		} else {
+			a.log.Debug("frame not an event; forwarded as it came", "conn", c.name, "reason", err.Error(), "bytes", len(data))
+		}
+		f, err = frame{jwt: f.jwt, typ: src.Type, key: otherKey(src.Type)}, nil
+	}
 	if err != nil {
 		a.stats.invalid.Add(1)
 		if a.cfg.KeepNonEvents {
@@ -465,6 +497,10 @@ func (a *Agent) routes(r *Route, typ string) bool {
 	}
 	return true
 }
+
+// nonEventForwardedMsg is the warning for the first frame that is not an
+// event forwarded all the same (ForwardNonEvents).
+const nonEventForwardedMsg = "a frame that is not an event (neither a JSON object nor a compact JWT) is forwarded as it came (--non-event-frames forward)"
 
 // unknownFilteredMsg is the warning for the first event of a type not
 // recognised that Events filtered out.

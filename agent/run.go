@@ -98,7 +98,7 @@ func (s *source) run(ctx context.Context) error {
 			connecting = false
 			switch {
 			case r.err != nil && stopping:
-			case r.err != nil && permanent(r.err):
+			case r.err != nil && s.cfg.StopOn(r.err):
 				s.log.Error(permanentMsg(r.err), "source", s.src.Name, "reason", r.err.Error())
 				fatal = r.err
 				stop("agent stopping")

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
 
-// FetchURL returns a freshly issued websocket_url. An error that wraps a
-// *dialpad.APIError with Permanent() stops the agent.
+// FetchURL returns a freshly issued websocket_url. An error for which
+// Config.StopOn is true (by default one that wraps a *dialpad.APIError
+// with Permanent()) stops the agent.
 type FetchURL func(ctx context.Context) (string, error)
 
 // Source is one stream of events: a websocket (every subscription attached
@@ -69,11 +71,22 @@ func (e *notWebsocketError) Error() string {
 	return fmt.Sprintf("%s subscription %s delivers to a webhook, not a websocket (point it at a websocket first)", e.typ, e.id)
 }
 
-// permanent reports whether retrying err cannot help.
-func permanent(err error) bool {
-	var api *dialpad.APIError
-	var nw *notWebsocketError
-	return (errors.As(err, &api) && api.Permanent()) || errors.As(err, &nw)
+// StopFunc reports whether a failed fetch of a websocket_url (err) stops
+// the agent: retrying cannot help.
+type StopFunc func(err error) bool
+
+// StopOnStatuses stops the agent on a REST answer of one of statuses (the
+// default is 401, 403 and 404, dialpad.APIError.Permanent), and on a
+// subscription that delivers to a webhook. Which statuses Dialpad uses for
+// passing refusals (429 for throttling) is inferred, so it is the
+// operator's to change.
+func StopOnStatuses(statuses ...int) StopFunc {
+	statuses = slices.Clone(statuses)
+	return func(err error) bool {
+		var api *dialpad.APIError
+		var nw *notWebsocketError
+		return (errors.As(err, &api) && slices.Contains(statuses, api.Status)) || errors.As(err, &nw)
+	}
 }
 
 // permanentMsg is the line that says why the agent stops on the permanent
