@@ -52,9 +52,11 @@ func (a *Agent) deliverLoop(p *pool) {
 			p.workers.Add(-1)
 			return
 		}
-		if draining.Err() != nil && r.Queue.OnDisk(ev) {
+		if draining.Err() != nil && r.Queue.Durable() {
 			// Handed out as the stop began: it never started, and stays
-			// pending, first of its key, for the next start.
+			// pending, first of its key, for the next start (one not on
+			// disk yet if the spool writes it before it stops; if not, the
+			// stop counts it as unstored, as release would say).
 			r.Queue.Hold(ev)
 			p.workers.Add(-1)
 			return

@@ -90,8 +90,10 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		if st.Rejected > 0 {
 			attrs = append(attrs, "refused_signatures", st.Rejected)
 		}
-		if st.Oversized > 0 { // the stopped line's lost=, before the stop adds what it leaves
-			attrs = append(attrs, "lost", st.Oversized)
+		// The stopped line's lost=, before the stop adds what it leaves:
+		// until then Abandoned counts only events Append refused.
+		if lost := st.Abandoned + st.Oversized; lost > 0 {
+			attrs = append(attrs, "lost", lost)
 		}
 		level := slog.LevelInfo
 		if paused, why := a.paused(); paused > 0 {

@@ -42,3 +42,28 @@ func TestStatusLineCountsFilteredEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusLineCountsUnqueuedAsLost: an event the queue refuses while
+// listen runs (a spool that stopped: its disk is full, say) is lost, and
+// the stopped line counts it in lost=; so does the status line, which
+// counted only frames larger than MaxFrameBytes there.
+func TestStatusLineCountsUnqueuedAsLost(t *testing.T) {
+	h, _ := unavailable(t)
+	fake := newFake(t, dialpadtest.Config{})
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	cfg := testConfig()
+	cfg.Queue = stoppedDisk(t)
+	cfg.StatusInterval = 20 * time.Millisecond
+	r := startAgent(t, cfg, h.URL, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	waitConns(t, fake, 1)
+	publish(t, fake, "sms", dialpadtest.NewGenerator(43).SMS(), 1)
+	waitUntil(t, testWait, func() bool {
+		for _, l := range append(r.logs.find(t, "INFO", "status"), r.logs.find(t, "WARN", "status")...) {
+			if l["lost"] == float64(1) {
+				return true
+			}
+		}
+		return false
+	}, func() string { return "no status line with lost=1:\n" + r.logs.String() })
+}

@@ -42,12 +42,7 @@ func TestMemoryLogsDurationAsText(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- q.Append(Event{ID: "c", Key: "c", Body: body}, nil) }()
-	for deadline := time.Now().Add(10 * time.Second); q.Paused() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the third Append never waited for room")
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not synchronising
-	}
+	waitPaused(t, q)
 	q.Ack(nextMem(t, q), nil)
 	q.Ack(nextMem(t, q), nil)
 	if err := <-done; err != nil {
