@@ -48,7 +48,7 @@ func (a *Agent) deliverLoop(p *pool) {
 			return
 		}
 		if ctx.Err() != nil {
-			a.release(r, ev, spool.CountAttempts(ev.Tried))
+			a.release(r, ev, spool.CountAttempts(ev.Tried), false)
 			p.workers.Add(-1)
 			return
 		}
@@ -174,15 +174,10 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			if len(made) > 0 || !first { // all of them: past keepEveryAttempt not every one is written as it goes
 				r.Queue.Tried(ev, spool.Keep(attempts(ev.Tried, made)))
 			}
-			if cut := len(made) < len(res.History); cut && !r.Queue.Durable() {
-				// The POST was sent, and the handler may have acted on
-				// it: the loss is not certain, and the line says so.
-				a.stats.abandoned.Add(1)
-				r.Queue.Hold(ev)
-				a.log.Error(cutShortLostMsg, "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", prior+len(made))
-				return
-			}
-			a.release(r, ev, prior+len(made))
+			// Logged in release, not here: deliver's frame is on the stack
+			// of every delivery waiting for a retry, and a log call's
+			// arguments here cost 3 MiB of stacks behind a dead handler.
+			a.release(r, ev, prior+len(made), len(made) < len(res.History))
 			return
 		case res.Retryable && !res.RetryAt.IsZero() && time.Now().Before(deadline):
 			// The call's attempts are used up: wait here, and go on.
@@ -301,14 +296,17 @@ func (a *Agent) releaseTried(r *Route, ev spool.Event, first bool) {
 	if !first {
 		r.Queue.Tried(ev, ev.Tried)
 	}
-	a.release(r, ev, spool.CountAttempts(ev.Tried))
+	a.release(r, ev, spool.CountAttempts(ev.Tried), false)
 }
 
 // release gives back an event the agent is stopping too early to deliver:
 // the durable spool keeps it for the next start; in memory it is lost, and
 // counted and reported as such. Its key stays busy (Queue.Hold): the
 // drain delivers no later event of the key before it.
-func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
+//
+// cut says the drain timeout cut its last POST short: sent, so in memory
+// it is lost unless the handler acted on it, and the line says so.
+func (a *Agent) release(r *Route, ev spool.Event, attempts int, cut bool) {
 	r.Queue.Hold(ev)
 	switch {
 	case r.Queue.OnDisk(ev):
@@ -322,6 +320,10 @@ func (a *Agent) release(r *Route, ev spool.Event, attempts int) {
 		return
 	}
 	a.stats.abandoned.Add(1)
+	if cut {
+		a.log.Error(cutShortLostMsg, "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
+		return
+	}
 	a.log.Error("delivery interrupted by shutdown; the event is lost (--no-spool)", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID, "attempts", attempts)
 }
 

@@ -271,19 +271,25 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		// When the next one comes: a handler back meanwhile otherwise
 		// sees nothing for a while, and its user wonders why. Unless the
 		// delivery's StopAt (its max age) comes first: then none does.
-		msg := "delivery attempt failed; retrying"
-		if now := time.Now(); !c.stopAt.IsZero() && now.Add(wait).After(c.stopAt) {
-			msg = StopAtFirstMsg
-			attrs = append(attrs, slog.String("ends_in", max(c.stopAt.Sub(now), 0).Round(time.Millisecond).String()))
-		} else {
-			attrs = append(attrs, slog.String("retry_in", wait.Round(time.Millisecond).String()))
-		}
-		f.log.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
+		msg, next := c.nextAttempt(wait)
+		f.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, next)...)
 	}
 	if ended {
 		return false, nil
 	}
 	return c.waitRetry(ctx, wait), nil
+}
+
+// nextAttempt is the retry warning's message and its last attribute:
+// when the next attempt comes (retry_in), or, when the call's StopAt (the
+// max age) comes first, that none does and when it ends (ends_in). Apart
+// from checkRetry, whose frame is on the stack through each retry's wait:
+// its locals there grew the stacks of a thousand waiting deliveries.
+func (c *call) nextAttempt(wait time.Duration) (string, slog.Attr) {
+	if now := time.Now(); !c.stopAt.IsZero() && now.Add(wait).After(c.stopAt) {
+		return StopAtFirstMsg, slog.String("ends_in", max(c.stopAt.Sub(now), 0).Round(time.Millisecond).String())
+	}
+	return "delivery attempt failed; retrying", slog.String("retry_in", wait.Round(time.Millisecond).String())
 }
 
 // StopAtFirstMsg is the warning of a failed attempt whose retry would
