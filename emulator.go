@@ -66,7 +66,10 @@ func emulatorCommand() *cli.Command {
 			// --api-key may hold a space or a quote.
 			base, key := shellQuote(srv.URL()), shellQuote(srv.APIKey())
 			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", base, key, wsID)
-			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n\nCtrl-C stops it.\n", base, key)
+			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n", base, key)
+			// Or once for the shell: then doctor, events, --create and
+			// the resource commands talk to the emulator too.
+			fmt.Fprintf(w, "or:       export DIALPAD_API_BASE=%s DIALPAD_API_KEY=%s   (then every command talks to the emulator, without --api-base and --api-key)\n\nCtrl-C stops it.\n", base, key)
 			<-c.Context.Done()
 			return nil
 		},

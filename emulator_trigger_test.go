@@ -73,7 +73,11 @@ func TestEmulatorPrintsPastableCommands(t *testing.T) {
 		if strings.HasPrefix(line, "listen:") || strings.HasPrefix(line, "trigger:") {
 			mustContain(t, line, `--api-key 'my key'\''s'`)
 		}
+		if strings.HasPrefix(line, "or:") {
+			mustContain(t, line, `DIALPAD_API_KEY='my key'\''s'`)
+		}
 	}
+	mustContain(t, out, "or:       export DIALPAD_API_BASE=")
 	if err := r.stop(t); err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
