@@ -168,7 +168,8 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	}
 	var out struct {
 		Events, Frames, Webhooks int
-		WebhookErrors            int `json:"webhook_errors"`
+		WebhookErrors            int  `json:"webhook_errors"`
+		Subscriptions            *int `json:"subscriptions"` // nil from an older emulator
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		return fmt.Errorf("trigger %s: unexpected answer: %w", typ, err)
@@ -177,7 +178,12 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	if out.WebhookErrors > 0 {
 		fmt.Fprintf(c.App.Writer, "  %d webhook POST(s) failed: a webhook's hook_url gave no 2xx answer within %s (the emulator logs why with --log-level debug)\n", out.WebhookErrors, dialpadtest.WebhookTimeout)
 	}
-	if out.Frames == 0 && out.Webhooks == 0 && out.WebhookErrors == 0 {
+	switch {
+	case out.Frames > 0 || out.Webhooks > 0 || out.WebhookErrors > 0:
+	case out.Subscriptions != nil && *out.Subscriptions == 0:
+		// No listen could have received them: say what is missing.
+		fmt.Fprintf(c.App.Writer, "  nobody received them: no enabled %s subscription takes them (`dialpad-tunnel subscriptions list --type %s`; `subscriptions create --type %s --endpoint-id <websocket id>` makes one)\n", typ, typ, typ)
+	default:
 		fmt.Fprintln(c.App.Writer, "  nobody received them: is `dialpad-tunnel listen` connected to the emulator?")
 	}
 	return nil

@@ -95,3 +95,26 @@ func TestEmulatorRefusesEmptySecret(t *testing.T) {
 		}
 	}
 }
+
+// TestTriggerSaysNoSubscription: events of a type no enabled subscription
+// takes reach nobody whatever listen does; trigger says what is missing
+// (and how to make it), where it asked whether listen was connected. With
+// a subscription and nobody listening, it still asks that.
+func TestTriggerSaysNoSubscription(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	wsID := srv.AddWebsocket("")
+	out, err := apiCmd(t, srv, "trigger", "sms")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	mustContain(t, out, "no enabled sms subscription takes them")
+	mustContain(t, out, "subscriptions create --type sms --endpoint-id <websocket id>")
+	if _, err := srv.AddSubscription("sms", wsID, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = apiCmd(t, srv, "trigger", "sms")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	mustContain(t, out, "is `dialpad-tunnel listen` connected")
+}

@@ -13,7 +13,9 @@ import (
 //	POST /dialpadtest/publish/{type}  body: the raw event → {"frames":N,"webhooks":M}
 //	POST /dialpadtest/trigger/{type}  generated event(s) → {"events":K,"frames":N,"webhooks":M}
 //
-// Both add "webhook_errors":F when F webhook POSTs failed.
+// Both add "webhook_errors":F when F webhook POSTs failed, and
+// "subscriptions":S, the enabled subscriptions of the type that took the
+// event (the most any of trigger's events had).
 //
 // trigger/call publishes a whole call lifecycle.
 
@@ -22,6 +24,7 @@ type publishResult struct {
 	Frames        int `json:"frames"`
 	Webhooks      int `json:"webhooks"`
 	WebhookErrors int `json:"webhook_errors,omitempty"`
+	Subscriptions int `json:"subscriptions"`
 }
 
 // triggerResult is the answer of /dialpadtest/trigger.
@@ -30,6 +33,7 @@ type triggerResult struct {
 	Frames        int `json:"frames"`
 	Webhooks      int `json:"webhooks"`
 	WebhookErrors int `json:"webhook_errors,omitempty"`
+	Subscriptions int `json:"subscriptions"`
 }
 
 // serveControl handles /dialpadtest/{publish,trigger}/{type}.
@@ -54,7 +58,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, rest strin
 			return
 		}
 		d := s.Publish(typ, event)
-		writeJSON(w, http.StatusOK, publishResult{Frames: d.Frames, Webhooks: d.Webhooks, WebhookErrors: d.WebhookErrors})
+		writeJSON(w, http.StatusOK, publishResult{Frames: d.Frames, Webhooks: d.Webhooks, WebhookErrors: d.WebhookErrors, Subscriptions: d.Subscriptions})
 		return
 	}
 	events := s.generate(typ)
@@ -64,6 +68,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, rest strin
 		res.Frames += d.Frames
 		res.Webhooks += d.Webhooks
 		res.WebhookErrors += d.WebhookErrors
+		res.Subscriptions = max(res.Subscriptions, d.Subscriptions)
 	}
 	writeJSON(w, http.StatusOK, res)
 }

@@ -24,7 +24,7 @@ func TestControlEndpoints(t *testing.T) {
 	st, _, body := do(t, s, http.MethodPost, "/dialpadtest/publish/call", callEvent)
 	var pub map[string]int
 	mustJSON(t, st, body, &pub)
-	if len(pub) != 2 || pub["frames"] != 1 || pub["webhooks"] != 1 {
+	if len(pub) != 3 || pub["frames"] != 1 || pub["webhooks"] != 1 || pub["subscriptions"] != 2 {
 		t.Errorf("publish answered %s", body)
 	}
 	if f := readFrame(t, c); string(f) != callEvent {

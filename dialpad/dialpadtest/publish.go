@@ -28,6 +28,9 @@ type Delivery struct {
 	// WebhookErrors is the number of webhook POSTs that failed: transport
 	// error, timeout or non-2xx status. Failed POSTs are not retried.
 	WebhookErrors int
+	// Subscriptions is the number of enabled subscriptions of the type
+	// whose filters took the event, whether or not anyone was listening.
+	Subscriptions int
 }
 
 // eventFields are the fields subscription filters read from an event.
@@ -89,10 +92,11 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 	s.wg.Add(1) // Close waits for webhook POSTs before closing idle connections
 	defer s.wg.Done()
 	var (
-		frames   []frameTarget
-		hooks    []webhookEP
-		seenConn = make(map[*conn]bool)
-		seenHook = make(map[int64]bool)
+		frames     []frameTarget
+		hooks      []webhookEP
+		seenConn   = make(map[*conn]bool)
+		seenHook   = make(map[int64]bool)
+		subscribed int
 	)
 	for _, id := range sortedIDs(s.subs) {
 		sub := s.subs[id]
@@ -106,6 +110,7 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 		if !sub.matches(f) {
 			continue
 		}
+		subscribed++
 		if ep := s.websockets[sub.endpointID]; ep != nil {
 			for c := range s.open {
 				sc := c.scope
@@ -122,7 +127,7 @@ func (s *Server) Publish(typ string, event []byte) Delivery {
 	}
 	s.mu.Unlock()
 
-	var d Delivery
+	d := Delivery{Subscriptions: subscribed}
 	encoded := make(map[string][]byte) // secret → frame
 	for _, t := range frames {
 		frame, err := encodeEvent(event, t.secret, encoded)

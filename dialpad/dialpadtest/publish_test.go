@@ -38,7 +38,7 @@ func TestFramesJSONAndJWT(t *testing.T) {
 			}
 			url, _ := s.WebsocketURL(ws)
 			c := connect(t, s, url, 1)
-			if d := s.Publish("call", []byte(callEvent)); d != (Delivery{Frames: 1}) {
+			if d := s.Publish("call", []byte(callEvent)); d != (Delivery{Frames: 1, Subscriptions: 1}) {
 				t.Errorf("delivery %+v", d)
 			}
 			frame := readFrame(t, c)
@@ -163,7 +163,7 @@ func TestWebhookDelivery(t *testing.T) {
 		}
 	}
 	d := s.Publish("call", []byte(callEvent))
-	if d != (Delivery{Webhooks: 2, WebhookErrors: 1}) {
+	if d != (Delivery{Webhooks: 2, WebhookErrors: 1, Subscriptions: 6}) { // two subscriptions per webhook
 		t.Errorf("delivery %+v", d)
 	}
 	r := <-plainGot
