@@ -123,7 +123,10 @@ func eventType(v *fastjson.Value) string {
 		return "agent_status"
 	case str(v, "event") != "" && id(v, "contact", "id") != "":
 		return "contact"
-	case str(v, "action") != "" && present(v, "changed_by"):
+	case str(v, "action") != "" && (present(v, "changed_by") || isObject(v, "target")):
+		// changed_by is null or left out for Dialpad's own staff: the
+		// target still says it is a change log (a call, which has a
+		// target too, was told by its call_id above).
 		return "changelog"
 	case present(v, "from_number") || str(v, "message_status") != "":
 		return "sms"
@@ -173,6 +176,12 @@ func otherKey(typ string) string {
 func present(v *fastjson.Value, path ...string) bool {
 	f := v.Get(path...)
 	return f != nil && f.Type() != fastjson.TypeNull
+}
+
+// isObject reports whether the field is a JSON object.
+func isObject(v *fastjson.Value, path ...string) bool {
+	f := v.Get(path...)
+	return f != nil && f.Type() == fastjson.TypeObject
 }
 
 // str returns the field's text when it is a JSON string, else "".

@@ -62,6 +62,15 @@ func TestClassifyEvents(t *testing.T) {
 			frame{jwt: true, typ: "call", key: "call:9223372036854775807", detail: "hangup"}},
 		{"string call id", `{"call_id":"9007199254740993","state":"connected"}`, "", frame{typ: "call", key: "call:9007199254740993", detail: "connected"}},
 
+		// changed_by is redacted (null or left out) for Dialpad's staff: the
+		// target still tells a change log. It was unrecognised, and lost
+		// with --events changelog.
+		{"changelog by Dialpad staff (changed_by null)", `{"action":"updated_ivr","changed_by":null,"date":1,"note":"x","target":{"id":1,"type":"office"}}`, "",
+			frame{typ: "changelog", key: "changelog", detail: "updated_ivr"}},
+		{"changelog without changed_by", `{"action":"updated_ivr","date":1,"target":{"id":1,"type":"office"}}`, "",
+			frame{typ: "changelog", key: "changelog", detail: "updated_ivr"}},
+		{"action alone is no change log", `{"action":"updated_ivr"}`, "", frame{key: "other"}},
+
 		// Only availability_status, no on_duty_status: still agent status.
 		{"agent availability only", `{"availability_status":"busy","target":{"id":7}}`, "", frame{typ: "agent_status", key: "agent:7"}},
 		// An SMS recognised by message_status alone.

@@ -23,9 +23,9 @@ func TestUnrecognisedEventFilteredWarns(t *testing.T) {
 	cfg.Events = []string{"call"}
 	r := startAgent(t, cfg, recv.url, WebsocketSource(client, dialpad.ID(wsID)))
 	waitConns(t, fake, 1)
-	// A change log event whose changed_by is null (Dialpad redacts it for
-	// its staff) matches no type; so would a call event without call_id.
-	unknown := []byte(`{"action":"updated_ivr","changed_by":null,"date":1,"note":"x","target":{"id":1,"type":"office"}}`)
+	// A change log event with neither changed_by nor target matches no
+	// type; so would a call event without call_id.
+	unknown := []byte(`{"action":"updated_ivr","changed_by":null,"date":1,"note":"x"}`)
 	publish(t, fake, "changelog", unknown, 1)
 	publish(t, fake, "changelog", unknown, 1)
 	publish(t, fake, "call", []byte(`{"call_id":1,"state":"hangup"}`), 1)
