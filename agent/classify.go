@@ -117,7 +117,7 @@ func objectStart(data []byte) int {
 // ignored rather than making a valid event unreadable.
 func eventType(v *fastjson.Value) string {
 	switch {
-	case present(v, "call_id"):
+	case v.Get("call_id") != nil: // null too: a call all the same, keyed other:call
 		return "call"
 	case present(v, "on_duty_status") || present(v, "availability_status"):
 		return "agent_status"

@@ -70,6 +70,9 @@ func TestClassifyEvents(t *testing.T) {
 		{"changelog without changed_by", `{"action":"updated_ivr","date":1,"target":{"id":1,"type":"office"}}`, "",
 			frame{typ: "changelog", key: "changelog", detail: "updated_ivr"}},
 		{"action alone is no change log", `{"action":"updated_ivr"}`, "", frame{key: "other"}},
+		// A call whose call_id is null is still a call (--events call keeps
+		// it), on the lane of calls without an id.
+		{"call with call_id null", `{"call_id":null,"state":"hangup","target":{"id":1}}`, "", frame{typ: "call", key: "other:call"}},
 
 		// Only availability_status, no on_duty_status: still agent status.
 		{"agent availability only", `{"availability_status":"busy","target":{"id":7}}`, "", frame{typ: "agent_status", key: "agent:7"}},
