@@ -344,6 +344,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	now := time.Now()
 	f, err := classifyWith(&c.parser, data, src.Type)
+	var nonEvent error // why a frame forwarded all the same is not an event
 	if err != nil && a.cfg.VerifySecret != "" {
 		// Every frame must be a signed event: one that is not even an
 		// event is refused, and kept as a dead letter, as a forged one is.
@@ -354,13 +355,9 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 	if err != nil && a.cfg.ForwardNonEvents {
 		// Forwarded as an event of no known type, on its lane: what the
 		// agent takes for an event's form is inferred, not documented.
+		// Said forwarded once queued: --events may filter it out yet.
 		a.stats.invalid.Add(1)
-		if a.nonEventForwarded.CompareAndSwap(false, true) {
-			a.log.Warn(nonEventForwardedMsg, "conn", c.name, "reason", err.Error(), "bytes", len(data),
-				"hint", "further ones are logged at debug level and counted in invalid_frames=")
-		} else {
-			a.log.Debug("frame not an event; forwarded as it came", "conn", c.name, "reason", err.Error(), "bytes", len(data))
-		}
+		nonEvent = err
 		f, err = frame{jwt: f.jwt, typ: src.Type, key: otherKey(src.Type)}, nil
 	}
 	if err != nil {
@@ -468,9 +465,17 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 			a.dedupe.held(t)
 		}
 	}
+	if nonEvent != nil {
+		if a.nonEventForwarded.CompareAndSwap(false, true) {
+			a.log.Warn(nonEventForwardedMsg, "conn", c.name, "reason", nonEvent.Error(), "bytes", len(data),
+				"hint", "further ones are logged at debug level and counted in invalid_frames=")
+		} else {
+			a.log.Debug("frame not an event; forwarded as it came", "conn", c.name, "reason", nonEvent.Error(), "bytes", len(data))
+		}
+	}
 	if a.log.Enabled(context.Background(), slog.LevelInfo) {
 		// Not yet "received": that is once it is stored (storedEvent).
-		a.log.Info("event arrived", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(f.jwt), "conn", c.name)
+		a.log.Info("event arrived", "type", f.typ, "detail", f.detail, "key", f.key, "id", ev.ID, "form", form(ev), "conn", c.name)
 	}
 }
 
@@ -591,9 +596,14 @@ func (a *Agent) multiRouted(typ string) bool {
 	return n > 1
 }
 
-func form(jwt bool) string {
-	if jwt {
+// form is how an event's arrival line names its form: jwt, json, or raw
+// for a frame forwarded although neither (as the events commands say).
+func form(ev spool.Event) string {
+	switch {
+	case ev.JWT:
 		return "jwt"
+	case ev.Raw():
+		return "raw"
 	}
 	return "json"
 }
