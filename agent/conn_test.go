@@ -2,12 +2,10 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
@@ -15,19 +13,10 @@ import (
 // does, without starting its reader.
 func openConn(t *testing.T, fake *dialpadtest.Server, wsID int64) *conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	ws, err := newClient(t, fake, fake.APIKey()).Websocket(ctx, dialpad.ID(wsID))
-	if err != nil {
-		t.Fatalf("Websocket: %v", err)
-	}
-	c, err := dial(ctx, testConfig(), ws.URL)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := quietConn(t, fake, wsID)
+	t.Cleanup(func() { c.ws.Close() })
 	waitConns(t, fake, 1)
-	return newConn(c, "test", time.Time{})
+	return c
 }
 
 // A pong deadline that passes while frames wait in the socket (the reader
