@@ -28,3 +28,18 @@ func trustedPeer(c net.Conn, spoolPath string) error {
 	}
 	return fmt.Errorf("is served by uid %d, neither this user (uid %d) nor the spool file's owner: not the spool's listen, so nothing was sent (is the spool in a folder others may write to?)", uid, os.Getuid())
 }
+
+// onUnixSocket runs f with the descriptor of c, a unix socket, for a
+// peerUID that asks the system who is at the other end; false when c is
+// no unix socket or its descriptor cannot be had.
+func onUnixSocket(c net.Conn, f func(fd int)) bool {
+	uc, isUnix := c.(*net.UnixConn)
+	if !isUnix {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	return raw.Control(func(fd uintptr) { f(int(fd)) }) == nil
+}

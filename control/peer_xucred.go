@@ -16,19 +16,10 @@ const xucredVersion = 0
 // c (LOCAL_PEERCRED, as it was when the socket connected); ok is false
 // when it cannot be told.
 func peerUID(c net.Conn) (uid int, ok bool) {
-	uc, isUnix := c.(*net.UnixConn)
-	if !isUnix {
-		return 0, false
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
 	var cred *unix.Xucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
-	}); err != nil || cerr != nil || cred.Version != xucredVersion {
+	var err error
+	if !onUnixSocket(c, func(fd int) { cred, err = unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED) }) ||
+		err != nil || cred.Version != xucredVersion {
 		return 0, false
 	}
 	return int(cred.Uid), true
