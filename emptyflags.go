@@ -28,6 +28,7 @@ var (
 		{"content-type-json", "a Content-Type", "for application/json"},
 		{"content-type-jwt", "a Content-Type", "for application/jwt"},
 		{"user-agent", "a User-Agent", "for dialpad-tunnel/" + version},
+		{"metrics-addr", "HOST:PORT, e.g. 127.0.0.1:9464", "to serve no metrics"},
 	}
 	eventsNotEmpty = []emptyFlag{
 		{"spool", "a path", "for the default"},

@@ -20,6 +20,7 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/metrics"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
 )
@@ -67,6 +68,7 @@ func listenCommand() *cli.Command {
 		&cli.DurationFlag{Name: "max-age", Value: 24 * time.Hour, Usage: "an event still undelivered this long after it arrived becomes a dead letter"},
 		&cli.IntFlag{Name: "keep-delivered", Value: 1000, Usage: "delivered events kept in the spool for events show and events replay (0: none)"},
 		&cli.DurationFlag{Name: "keep-delivered-for", Value: 24 * time.Hour, Usage: "delivered events are kept at most this long"},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics at /metrics and a health check at /healthz (200 while connected to Dialpad, else 503) on this HOST:PORT, e.g. 127.0.0.1:9464; port 0 picks one, logged at start", EnvVars: []string{"DIALPAD_TUNNEL_METRICS_ADDR"}},
 		&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the run to this file (go tool pprof); for bench --cpuprofile"},
 	}, apiFlags()...)
 	return &cli.Command{
@@ -135,6 +137,8 @@ type listenOptions struct {
 	Forward       forward.Config // the shared settings; Routes carry each handler's
 	Routes        []routeOptions
 	Agent         agent.Config
+	MetricsAddr   string // --metrics-addr: "" serves none
+	MetricsLabel  string // how errors name it (flagLabel)
 	// Created: the websocket and subscriptions were made for this run
 	// (listen --create), so Dialpad sent nothing to them before it, and
 	// the time since an earlier run on the same spool is no gap of theirs.
@@ -306,6 +310,8 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.Agent.StatusInterval == 0 {
 		o.Agent.StatusInterval = -1 // agent.Config: negative is never
 	}
+	o.MetricsAddr = c.String("metrics-addr")
+	o.MetricsLabel = flagLabel(c, "metrics-addr")
 	o.Spool = spoolOptions{
 		Path: c.String("spool"), Off: c.Bool("no-spool"),
 		KeepCount: c.Int("keep-delivered"), KeepAge: c.Duration("keep-delivered-for"),
@@ -389,6 +395,15 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var ms *metrics.Server
+	if o.MetricsAddr != "" {
+		// Bound before anything is opened: a port in use stops listen
+		// here, not after it connected.
+		if ms, err = metrics.Listen(o.MetricsAddr); err != nil {
+			return fmt.Errorf("%s %q: %w", o.MetricsLabel, o.MetricsAddr, err)
+		}
+		defer ms.Close()
+	}
 	if len(o.Routes) == 0 { // demo, bench, soak: one handler
 		o.Routes = []routeOptions{{Name: "default", Forward: o.Forward}}
 	}
@@ -451,7 +466,9 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	}
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
 	stopControl := qs.serveControl(log)
+	stopMetrics := serveMetrics(ctx, ms, a, o.Agent.Routes, &qs, log)
 	runErr := qs.run(ctx, a.Run)
+	stopMetrics()
 	stopControl()
 	qs.logLeft(log)
 	st := a.Stats()

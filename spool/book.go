@@ -167,15 +167,17 @@ func (b *book) seqs(states ...State) []uint64 {
 	return out
 }
 
-// live is the bytes of every live frame, and dead those of dead letters.
-func (b *book) live() (live, dead int64) {
+// live is the bytes of every live frame, dead those of dead letters, and
+// letters how many dead letters there are.
+func (b *book) live() (live, dead, letters int64) {
 	for _, p := range b.places {
 		live += p.size()
 		if p.state() == Dead {
 			dead += p.size()
+			letters++
 		}
 	}
-	return live, dead
+	return live, dead, letters
 }
 
 // readRecord reads the record at p from f, with its outcome. Its body

@@ -126,6 +126,7 @@ type Disk struct {
 	fileMu  sync.Mutex       // guards f, places and readEnd; Run changes them, Next reads
 	f       *os.File         // the spool file, locked; replaced by compaction
 	places  map[uint64]place // every live record's frames
+	letters atomic.Int64     // dead letters in places, for DeadLetters
 	readEnd int64            // the end of f's last finished write: below it f never changes
 	ahead   readAhead        // the blocks of the file last read back by Next
 
@@ -275,7 +276,9 @@ func (d *Disk) load() error {
 			return fmt.Errorf("spool: %s: cut the torn tail: %w", path, err)
 		}
 	}
-	d.live, d.dead = b.live()
+	var letters int64
+	d.live, d.dead, letters = b.live()
+	d.letters.Store(letters)
 	d.places, d.end = b.places, end
 	d.readEnd = end
 	d.seq = b.maxSeq
@@ -611,6 +614,10 @@ func (d *Disk) Stored() int {
 	}
 	return n
 }
+
+// DeadLetters counts the dead letters in the file, as `events list --dead`
+// lists them; any goroutine may call it.
+func (d *Disk) DeadLetters() int64 { return d.letters.Load() }
 
 // LastRun is when the file was last written before it was opened: while
 // a spool runs, the file is written (or its modification time set) at

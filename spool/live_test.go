@@ -122,3 +122,40 @@ func TestReplayLiveRacingStop(t *testing.T) {
 		t.Fatal("finished still reading 10s after the stop")
 	}
 }
+
+// TestDeadLettersCounted: DeadLetters follows the dead letters in the file
+// as events die, are refused on arrival, replayed and purged, and a
+// restart finds the same count in what it loads.
+func TestDeadLettersCounted(t *testing.T) {
+	path := t.TempDir() + "/events.spool"
+	d, stop := openRunning(t, DiskConfig{Path: path})
+	ctx := context.Background()
+	committed := func(want int64, when string) {
+		t.Helper()
+		if err := d.barrier(ctx, nil, whileShort); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.DeadLetters(); got != want {
+			t.Fatalf("%s: DeadLetters = %d, want %d", when, got, want)
+		}
+	}
+	fill(t, d, 0, 3)
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	d.Dead(nextNow(t, d), "400 Bad Request (not retried)", nil)
+	d.Reject(Event{ID: "forged", Key: "k9", Body: []byte(`{}`)}, "bad signature", false)
+	committed(3, "two dead, one refused")
+	if res, err := d.ReplayLive(ctx, Selection{IDs: []string{"id-0"}}); err != nil || res.N != 1 {
+		t.Fatalf("ReplayLive(id-0) = %+v, %v", res, err)
+	}
+	committed(2, "one replayed")
+	stop()
+	d, stop = openRunning(t, DiskConfig{Path: path})
+	if got := d.DeadLetters(); got != 2 {
+		t.Fatalf("after a restart DeadLetters = %d, want 2", got)
+	}
+	if n, err := d.PurgeLive(ctx, Dead); err != nil || n[0] != 2 {
+		t.Fatalf("PurgeLive(dead) = %v, %v", n, err)
+	}
+	committed(0, "purged")
+	stop()
+}

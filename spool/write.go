@@ -398,6 +398,7 @@ func (d *Disk) apply(changes []change) {
 			d.live -= was.size()
 			if was.state() == Dead {
 				d.dead -= was.size()
+				d.letters.Add(-1)
 			}
 		}
 		if c.forget {
@@ -408,6 +409,7 @@ func (d *Disk) apply(changes []change) {
 		d.live += c.p.size()
 		if c.p.state() == Dead {
 			d.dead += c.p.size()
+			d.letters.Add(1)
 		}
 	}
 }
