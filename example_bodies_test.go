@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,6 +39,15 @@ func TestExampleHandlersAnswerBodiesAsDocumented(t *testing.T) {
 				{"unsigned odd target", unsigned.url, `{"on_duty_status":"available","target":5}`, http.StatusOK},
 				{"signed null", signed.url, sign("null"), http.StatusBadRequest},
 				{"signed odd target", signed.url, sign(`{"on_duty_status":"available","target":"x"}`), http.StatusOK},
+				// No JSON, which the Python one took for events (its json
+				// reads NaN, and bytes with a byte order mark or in UTF-16).
+				{"signed NaN", signed.url, sign(`{"call_id":NaN,"state":"hangup"}`), http.StatusBadRequest},
+				{"unsigned Infinity", unsigned.url, `{"call_id":Infinity}`, http.StatusBadRequest},
+				{"signed with a byte order mark", signed.url, sign("\ufeff" + `{"call_id":1}`), http.StatusBadRequest},
+				{"signed UTF-16", signed.url, sign("{\x00}\x00"), http.StatusBadRequest},
+				// A query is not part of the path (a token in --forward-to):
+				// the Node and Python ones answered 404, the Go one 200.
+				{"query after the path", signed.url + "?token=x", sign(`{"call_id":1,"state":"hangup"}`), http.StatusOK},
 				// Over the handlers' 8 MiB: a final answer, not a dropped
 				// connection the agent would retry until --max-age.
 				{"too large", unsigned.url, `{"call_id":1,"pad":"` + strings.Repeat("x", 9<<20) + `"}`, http.StatusRequestEntityTooLarge},
@@ -82,4 +92,29 @@ func postStatus(t *testing.T, url, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestExampleHandlersListenOnIPv6: HOST=::1 works as HOST=127.0.0.1 does
+// (the Python one, IPv4 only, exited with "Address family for hostname
+// not supported").
+func TestExampleHandlersListenOnIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ln.Close()
+	for _, ex := range exampleHandlers() {
+		t.Run(ex.name, func(t *testing.T) {
+			if ex.skip != "" {
+				t.Skip(ex.skip)
+			}
+			h := runExampleEnv(t, ex.name, []string{"DIALPAD_SECRET=", "HOST=::1", "PORT=0"})
+			if !strings.HasPrefix(h.url, "http://[::1]:") {
+				t.Errorf("handler says it listens on %s, want http://[::1]:PORT/…", h.url)
+			}
+			if got := postStatus(t, h.url, `{"call_id":1,"state":"hangup"}`); got != http.StatusOK {
+				t.Errorf("POST %s: handler answered %d, want 200", h.url, got)
+			}
+		})
+	}
 }

@@ -29,15 +29,16 @@ type exampleHandler struct {
 
 var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
 
-// startExample starts argv with DIALPAD_SECRET=secret on a free loopback
-// port (PORT=0: the handler binds, then prints the address it got, so no
-// port is picked before it is free) and returns once it listens. The
-// process is killed and reaped in t.Cleanup.
-func startExample(t *testing.T, secret string, argv ...string) *exampleHandler {
+// startExample starts argv with env (DIALPAD_SECRET, HOST and PORT=0)
+// added to this process's environment, on a free port (PORT=0: the
+// handler binds, then prints the address it got, so no port is picked
+// before it is free) and returns once it listens. The process is killed
+// and reaped in t.Cleanup.
+func startExample(t *testing.T, env []string, argv ...string) *exampleHandler {
 	t.Helper()
 	h := &exampleHandler{}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "DIALPAD_SECRET="+secret, "HOST=127.0.0.1", "PORT=0")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &h.stdout, &h.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", argv, err)
@@ -88,8 +89,16 @@ func missing(tool string) string {
 	return ""
 }
 
-// runExample starts the example handler called name.
+// runExample starts the example handler called name with DIALPAD_SECRET
+// set to secret, on a free loopback port.
 func runExample(t *testing.T, name, secret string) *exampleHandler {
+	t.Helper()
+	return runExampleEnv(t, name, []string{"DIALPAD_SECRET=" + secret, "HOST=127.0.0.1", "PORT=0"})
+}
+
+// runExampleEnv starts the example handler called name with env, as
+// startExample does.
+func runExampleEnv(t *testing.T, name string, env []string) *exampleHandler {
 	t.Helper()
 	switch name {
 	case "go":
@@ -97,11 +106,11 @@ func runExample(t *testing.T, name, secret string) *exampleHandler {
 		if out, err := exec.Command("go", "build", "-o", bin, "./examples/go-handler").CombinedOutput(); err != nil {
 			t.Fatalf("go build ./examples/go-handler: %v\n%s", err, out)
 		}
-		return startExample(t, secret, bin)
+		return startExample(t, env, bin)
 	case "node":
-		return startExample(t, secret, "node", "examples/node-handler/server.js")
+		return startExample(t, env, "node", "examples/node-handler/server.js")
 	default:
-		return startExample(t, secret, "python3", "examples/python-handler/handler.py")
+		return startExample(t, env, "python3", "examples/python-handler/handler.py")
 	}
 }
 
@@ -260,6 +269,9 @@ func exampleForgeries(t *testing.T, secret string) []struct {
 		status int
 	}{
 		{"forged payload", seg[0] + "." + enc(`{"call_id":1,"state":"connected"}`) + "." + seg[2], http.StatusUnauthorized},
+		// Forged all the same: the Go handler, whose JWT library reads the
+		// payload before the signature, answered 400 as to a malformed token.
+		{"forged payload that is not JSON", seg[0] + "." + enc(`state=connected`) + "." + seg[2], http.StatusUnauthorized},
 		{"signed with another secret", wrong, http.StatusUnauthorized},
 		{"alg none", enc(`{"alg":"none","typ":"JWT"}`) + "." + seg[1] + ".", http.StatusUnauthorized},
 		{"HS512 with the right secret", hs512Token, http.StatusUnauthorized},

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -103,21 +104,37 @@ func (h handler) decode(body []byte) (event []byte, verified bool, status int, e
 	}
 	// Only HS256: a token saying alg "none" or HS512 is refused before any
 	// key is used. Time claims are not checked: Dialpad may not send them.
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
-	_, err = parser.Parse(string(body), func(*jwt.Token) (any, error) { return []byte(h.secret), nil })
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return nil, false, http.StatusBadRequest, err
-	case err != nil:
-		return nil, false, http.StatusUnauthorized, err
+	// The signature is checked before the payload is read, so a forgery is
+	// a 401 whatever its payload (jwt.Parse reads the claims first, and
+	// took a forged token whose payload is not JSON for a malformed one).
+	segs := strings.Split(string(body), ".")
+	if len(segs) != 3 {
+		return nil, false, http.StatusBadRequest, fmt.Errorf("not a compact JWT: %d segment(s)", len(segs))
+	}
+	parser := jwt.NewParser()
+	header, err := parser.DecodeSegment(segs[0])
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err != nil || json.Unmarshal(header, &hdr) != nil {
+		return nil, false, http.StatusBadRequest, errors.New("JWT header is not base64url JSON")
+	}
+	if hdr.Alg != jwt.SigningMethodHS256.Alg() {
+		return nil, false, http.StatusUnauthorized, fmt.Errorf("alg %q refused: only HS256", hdr.Alg)
+	}
+	sig, err := parser.DecodeSegment(segs[2])
+	if err != nil {
+		return nil, false, http.StatusBadRequest, errors.New("JWT signature is not base64url")
+	}
+	if err := jwt.SigningMethodHS256.Verify(segs[0]+"."+segs[1], sig, []byte(h.secret)); err != nil {
+		return nil, false, http.StatusUnauthorized, errors.New("signature does not match DIALPAD_SECRET")
 	}
 	// The payload segment is the event's JSON, byte for byte. Read the
-	// event from there rather than from the parsed claims, whose numbers
-	// are float64: ids above 2^53 would lose digits.
-	segs := bytes.Split(body, []byte("."))
-	event, err = parser.DecodeSegment(string(segs[1]))
+	// event from there rather than from parsed claims, whose numbers are
+	// float64: ids above 2^53 would lose digits.
+	event, err = parser.DecodeSegment(segs[1])
 	if err != nil {
-		return nil, false, http.StatusBadRequest, err
+		return nil, false, http.StatusBadRequest, errors.New("JWT payload is not base64url")
 	}
 	return event, true, 0, nil
 }

@@ -108,7 +108,8 @@ function handle(body) {
 }
 
 const server = http.createServer((req, res) => {
-  if (req.url !== PATH) {
+  // The path alone: a query (a token in --forward-to, say) is not part of it.
+  if (req.url.split('?', 1)[0] !== PATH) {
     res.writeHead(404).end();
     return;
   }

@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,6 +105,16 @@ def describe(ev, tag):
     return f"{tag} unknown event"
 
 
+def not_json(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def on_path(path):
+    """Report whether a request's target is PATH, its query (a token in
+    --forward-to, say) left out."""
+    return path.split("?", 1)[0] == PATH
+
+
 def handle(body):
     body = body.strip()
     is_json = body.startswith(b"{")
@@ -116,7 +127,10 @@ def handle(body):
             raise Reject(401, "unsigned JSON event but DIALPAD_SECRET is set")
         raw, tag = verify_hs256(body, SECRET), "[verified]"
     try:
-        ev = json.loads(raw)
+        # Strictly UTF-8 JSON, as the Go and Node handlers read it: given
+        # bytes, json.loads also took UTF-16 and a byte order mark, and
+        # NaN and Infinity, which are no JSON.
+        ev = json.loads(raw.decode("utf-8"), parse_constant=not_json)
     except ValueError:
         raise Reject(400, "event is not JSON") from None
     if not isinstance(ev, dict):
@@ -126,7 +140,7 @@ def handle(body):
 
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
-        if self.path != PATH:
+        if not on_path(self.path):
             self.send_error(404)
             return
         try:
@@ -162,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
         # As the Node and Go handlers: 404 off the path, 405 on it, so
         # that `dialpad-tunnel doctor` (which sends HEAD) can tell a
         # wrong --forward-to path.
-        if self.path != PATH:
+        if not on_path(self.path):
             self.send_error(404)
             return
         self.send_response(405)
@@ -176,9 +190,21 @@ class Handler(BaseHTTPRequestHandler):
         pass  # one line per event on stdout is enough
 
 
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer on the address family of its host: alone it is
+    IPv4 only, and HOST=::1 failed with "Address family for hostname not
+    supported"."""
+
+    def __init__(self, address, handler):
+        self.address_family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
+        super().__init__(address, handler)
+
+
 def main():
-    server = ThreadingHTTPServer((HOST, PORT), Handler)
+    server = Server((HOST, PORT), Handler)
     host, port = server.server_address[:2]
+    if ":" in host:
+        host = f"[{host}]"
     mode = ("verifying HS256 JWTs with DIALPAD_SECRET" if SECRET
             else "DIALPAD_SECRET not set: accepting unsigned JSON")
     say(f"listening on http://{host}:{port}{PATH} ({mode})")
