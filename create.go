@@ -104,7 +104,7 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	}
 	cr, err := createForRun(c.Context, client, c.String("secret"), specs)
 	if err != nil {
-		return errors.Join(withFix(err), cleanup(c.Context, client, cr, leftInSpool{}, log))
+		return errors.Join(withFix(err), cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log))
 	}
 	log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
 	o.WebsocketID = cr.websocket
@@ -120,7 +120,7 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		fmt.Fprintf(out, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
 		return runErr
 	}
-	cleanupErr := cleanup(c.Context, client, cr, left, log)
+	cleanupErr := cleanup(c.Context, client, cr, left, apiChoice(c), log)
 	if cleanupErr != nil && runErr != nil {
 		// A failed clean-up is an error (exit 1), even after a run that
 		// lost events (exit 3): the first exit code found would win.
@@ -317,14 +317,19 @@ func createForRun(ctx context.Context, client *dialpad.Client, secret string, sp
 // cleanup deletes the subscriptions and then the websocket of cr, even
 // after ctx was cancelled (Ctrl-C), within cleanupTimeout. Objects already
 // gone are not an error. Its log line says which run delivers the events
-// left in the spool.
-func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftInSpool, log *slog.Logger) error {
+// left in the spool. When a delete fails, its error gives the command that
+// deletes each object left, with apiFlags (the run's --env and --api-base).
+func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftInSpool, apiFlags []string, log *slog.Logger) error {
 	if cr.websocket == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	var errs []error
+	var commands []string // one per object left
+	command := func(words ...string) string {
+		return "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, words...), apiFlags...), " ") + "`"
+	}
 	gone := func(err error) bool {
 		var api *dialpad.APIError
 		return err == nil || errors.As(err, &api) && api.Status == http.StatusNotFound
@@ -332,13 +337,15 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftI
 	for _, s := range cr.subscriptions {
 		if _, err := client.DeleteSubscription(ctx, s.typ, s.sub.ID); !gone(err) {
 			errs = append(errs, err)
+			commands = append(commands, command("subscriptions", "delete", "--type", string(s.typ), s.sub.ID.String()))
 		}
 	}
 	if _, err := client.DeleteWebsocket(ctx, cr.websocket); !gone(err) {
 		errs = append(errs, err)
+		commands = append(commands, command("websockets", "delete", cr.websocket.String()))
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("could not delete everything --create made (%s); delete it with `dialpad-tunnel websockets delete %s`: %w", cr, cr.websocket, errors.Join(errs...))
+		return fmt.Errorf("could not delete everything --create made (%s); delete what is left with %s: %w", cr, strings.Join(commands, " and "), errors.Join(errs...))
 	}
 	switch {
 	case left.pending == 0:

@@ -270,6 +270,58 @@ func TestListenCreateFailedCleanUpIsAnError(t *testing.T) {
 	}
 }
 
+// TestListenCreateCleanUpHintWorksAsPrinted: when `listen --create` cannot
+// delete what it made, its error gives the command that deletes each
+// object left, with the run's --api-base. It said "delete it with
+// `dialpad-tunnel websockets delete ID`", with no --api-base (so against
+// Dialpad itself), and of the websocket, which was deleted, not of the
+// subscription left.
+func TestListenCreateCleanUpHintWorksAsPrinted(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	refused := make(chan string, 1) // the path of the refused delete
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v2/subscriptions/sms":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"code":400,"message":"refused"}}`)
+		case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v2/subscriptions/call/"):
+			select {
+			case refused <- r.URL.Path:
+			default:
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":{"code":403,"message":"forbidden"}}`)
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	defer front.Close()
+	args := createArgs(srv, "http://127.0.0.1:1/", "--events", "call,sms")
+	args[2] = front.URL // --api-base
+	err = start(t, args...).wait(t, 10*time.Second)
+	var path string
+	select {
+	case path = <-refused:
+	default:
+		t.Fatalf("error %v, and the call subscription's delete was never asked", err)
+	}
+	id := strings.TrimPrefix(path, "/api/v2/subscriptions/call/")
+	want := "delete what is left with `dialpad-tunnel subscriptions delete --type call " + id + " --api-base " + front.URL + "`: "
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v\nwant it to contain %q", err, want)
+	}
+	if err != nil && strings.Contains(err.Error(), "websockets delete") {
+		t.Errorf("error %v: the websocket was deleted, but the error says to delete it", err)
+	}
+}
+
 // TestListenCreateRestartLogsNoGap: a second `listen --create` run on the
 // first one's spool logs no "events sent by Dialpad in this window were
 // missed" window since the first run stopped. Its websocket and

@@ -41,6 +41,7 @@ func doctorCommand() *cli.Command {
 				WebsocketID:     dialpad.ID(c.Int64("websocket-id")),
 				WebsocketIDFrom: flagLabel(c, "websocket-id"),
 				ForwardTo:       c.String("forward-to"),
+				APIFlags:        apiChoice(c),
 			})
 			if err != nil {
 				return err

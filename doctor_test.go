@@ -110,8 +110,8 @@ func TestDoctorUnknownWebsocketFix(t *testing.T) {
 	srv := newFake(t, dialpadtest.Config{})
 	srv.AddWebsocket("s")
 	for _, tc := range []struct{ env, flag, want string }{
-		{"", "999", "fix: check --websocket-id; `dialpad-tunnel websockets list` lists the ids"},
-		{"999", "", "fix: check DIALPAD_WEBSOCKET_ID (for --websocket-id); `dialpad-tunnel websockets list` lists the ids"},
+		{"", "999", "fix: check --websocket-id; `dialpad-tunnel websockets list --api-base " + srv.URL() + "` lists the ids"},
+		{"999", "", "fix: check DIALPAD_WEBSOCKET_ID (for --websocket-id); `dialpad-tunnel websockets list --api-base " + srv.URL() + "` lists the ids"},
 	} {
 		t.Setenv("DIALPAD_WEBSOCKET_ID", tc.env)
 		args := append([]string{"doctor"}, apiArgs(srv)...)

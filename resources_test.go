@@ -328,6 +328,36 @@ func TestSubscriptionsUpdateTargetTypeAlone(t *testing.T) {
 	}
 }
 
+// TestSubscriptionsUpdateRefusesBadOptions: subscriptions update checks its
+// options as create does, before any REST call. It sent them to Dialpad as
+// given: --target-id alone gave the subscription a target of no type,
+// --target-id -5 a target of id -5, and an unknown --sms-direction,
+// --contact-type, --target-type or --agent-type went out too.
+func TestSubscriptionsUpdateRefusesBadOptions(t *testing.T) {
+	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+	for _, tc := range []struct {
+		typ  string
+		args []string
+		want string
+	}{
+		{"call", []string{"--target-id", "5"}, "--target-type and --target-id go together: pass both (e.g. --target-type office --target-id 5)"},
+		{"call", []string{"--target-type", "office", "--target-id", "-5"}, "--target-id -5: want a positive id"},
+		{"call", []string{"--target-type", "ofice", "--target-id", "5"}, `--target-type "ofice": want one of ` + strings.Join(dialpad.TargetTypes(), ", ")},
+		{"sms", []string{"--sms-direction", "in"}, `--sms-direction "in": want one of all, inbound, outbound`},
+		{"agent_status", []string{"--agent-type", "queue"}, `--agent-type "queue": want one of callcenter`},
+		{"contact", []string{"--contact-type", "private"}, `--contact-type "private": want one of local, shared`},
+	} {
+		before := len(srv.RESTCalls())
+		_, err := apiCmd(t, srv, "subscriptions update", append(append([]string{"--type", tc.typ}, tc.args...), "1001")...)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("update --type %s %v: error %v, want %q", tc.typ, tc.args, err, tc.want)
+		}
+		if calls := srv.RESTCalls()[before:]; len(calls) != 0 {
+			t.Errorf("update --type %s %v: a refused update made REST calls: %v", tc.typ, tc.args, calls)
+		}
+	}
+}
+
 // TestSubscriptionsEndpointIDNotPositive: an --endpoint-id of 0 or less is
 // refused before any REST call, naming the flag; it used to be sent to
 // Dialpad, whose 404 said "endpoint not found".

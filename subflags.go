@@ -122,6 +122,28 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 		// Sent only with an id, it would be dropped without a word.
 		return r, fmt.Errorf("--target-type and --target-id go together: pass both (e.g. --target-type %s --target-id 123)", clip(c.String("target-type"), 20))
 	}
+	if c.IsSet("target-id") && !c.IsSet("target-type") {
+		// Sent alone, it gave the subscription a target of no type.
+		return r, fmt.Errorf("--target-type and --target-id go together: pass both (e.g. --target-type office --target-id %d)", c.Int64("target-id"))
+	}
+	if id := c.Int64("target-id"); c.IsSet("target-id") && id <= 0 {
+		return r, fmt.Errorf("--target-id %d: want a positive id", id)
+	}
+	// create checks these through setup's Normalize; an update sent them
+	// to Dialpad as given.
+	for _, f := range []struct {
+		flag    string
+		allowed []string
+	}{
+		{"target-type", dialpad.TargetTypes()},
+		{"sms-direction", []string{"all", "inbound", "outbound"}},
+		{"agent-type", []string{"callcenter"}},
+		{"contact-type", []string{"local", "shared"}},
+	} {
+		if v := c.String(f.flag); c.IsSet(f.flag) && !slices.Contains(f.allowed, v) {
+			return r, fmt.Errorf("--%s %q: want one of %s", f.flag, clip(v, 40), strings.Join(f.allowed, ", "))
+		}
+	}
 	if c.IsSet("target-id") {
 		r.TargetType, r.TargetID = c.String("target-type"), new(dialpad.ID(c.Int64("target-id")))
 	}

@@ -163,6 +163,24 @@ func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
+// CanonicalBase is the API base raw names, as the Client uses it: without
+// a trailing slash or /api/v2 suffix, scheme and host in lower case
+// ("https://Dialpad.com/api/v2/" is "https://dialpad.com"), so that files
+// that record an API (setup's state, migrate's record) match it however
+// it was written. A base New would refuse is returned as it is.
+func CanonicalBase(raw string) string {
+	base, err := parseBase(raw)
+	if err != nil {
+		return raw
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u.String()
+}
+
 // parseBase checks a base URL and returns it without a trailing slash or
 // /api/v2 suffix. The error never echoes the URL, which may hold credentials.
 func parseBase(raw string) (string, error) {

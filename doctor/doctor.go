@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 	WebsocketIDFrom string
 	// ForwardTo is the handler URL to check; "" skips the check.
 	ForwardTo string
+	// APIFlags are the --env and --api-base flags (never the key) that the
+	// commands a fix gives carry, so that they act on the API checked.
+	APIFlags []string
 	// Proxy picks the proxy for the websocket host; default
 	// http.ProxyFromEnvironment.
 	Proxy ProxyFunc
@@ -164,6 +168,11 @@ func checkTypes(ctx context.Context, cfg Config) (out []Check, listed map[dialpa
 	return out, listed, complete
 }
 
+// command is a dialpad-tunnel command line for a fix, with cfg.APIFlags.
+func (cfg Config) command(words ...string) string {
+	return "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, words...), cfg.APIFlags...), " ") + "`"
+}
+
 // checkFed counts the subscriptions that send their events to the
 // websocket listen uses: with none, listen connects and receives nothing,
 // and every other check passed.
@@ -175,6 +184,11 @@ func checkFed(cfg Config, websockets []dialpad.Websocket, listed map[dialpad.Sub
 	}
 	if id == 0 {
 		c.Status, c.Detail = Skip, "no websocket on this account yet"
+		return c
+	}
+	if !slices.ContainsFunc(websockets, func(ws dialpad.Websocket) bool { return ws.ID == id }) {
+		// A subscription for it could not be made: its create answers 404.
+		c.Status, c.Detail = Skip, fmt.Sprintf("websocket %s is not on this account", id)
 		return c
 	}
 	var fed []string
@@ -194,7 +208,7 @@ func checkFed(cfg Config, websockets []dialpad.Websocket, listed map[dialpad.Sub
 		c.Status, c.Detail = OK, fmt.Sprintf("websocket %s gets the events of enabled subscriptions: %s", id, strings.Join(fed, ", "))
 	case complete:
 		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription sends its events to websocket %s: listen connects and receives nothing", id)
-		c.Fix = fmt.Sprintf("create one: `dialpad-tunnel subscriptions create --type call --endpoint-id %s` (or a setup file), or enable one", id)
+		c.Fix = fmt.Sprintf("create one: %s (or a setup file), or enable one", cfg.command("subscriptions", "create", "--type", "call", "--endpoint-id", id.String()))
 	default:
 		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription of the types this key may list sends its events to websocket %s", id)
 		c.Fix = "if the others do not either, listen receives nothing: check with a key that may list them"

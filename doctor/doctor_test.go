@@ -166,3 +166,41 @@ func TestDialThroughProxy(t *testing.T) {
 		t.Errorf("wss to a plain-HTTP host: %v, want a TLS handshake error", err)
 	}
 }
+
+// TestEventsForTheWebsocket: the check that some subscription feeds the
+// websocket gives a fix that runs against the API checked (its APIFlags),
+// and is skipped for a websocket that is not on the account. It told the
+// user to create a subscription for a websocket Dialpad answered 404 for,
+// and printed the command without --api-base, so against Dialpad itself.
+func TestEventsForTheWebsocket(t *testing.T) {
+	srv := newFake(t)
+	c := client(t, srv.URL(), srv.APIKey())
+	bare, err := c.CreateWebsocket(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--api-base", srv.URL()}
+	for _, tc := range []struct {
+		id     dialpad.ID
+		status doctor.Status
+		fix    string
+	}{
+		{bare.ID, doctor.Warn, "create one: `dialpad-tunnel subscriptions create --type call --endpoint-id " + bare.ID.String() + " --api-base " + srv.URL() + "` (or a setup file), or enable one"},
+		{bare.ID + 1000, doctor.Skip, ""},
+	} {
+		checks, err := doctor.Run(context.Background(), doctor.Config{Client: c, WebsocketID: tc.id, APIFlags: flags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := find(t, checks, "events for the websocket"); got.Status != tc.status || got.Fix != tc.fix {
+			t.Errorf("websocket %s: %+v, want status %s and fix %q", tc.id, got, tc.status, tc.fix)
+		}
+	}
+	checks, err := doctor.Run(context.Background(), doctor.Config{Client: c, WebsocketID: bare.ID + 1000, APIFlags: flags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := find(t, checks, "websocket host"); !strings.Contains(got.Fix, "`dialpad-tunnel websockets list --api-base "+srv.URL()+"`") {
+		t.Errorf("websocket host: fix %q, want the websockets list command with --api-base", got.Fix)
+	}
+}

@@ -30,14 +30,14 @@ func checkWebsocket(ctx context.Context, cfg Config, listed []dialpad.Websocket)
 	}
 	if id == 0 {
 		host.Status, host.Detail = Skip, "no websocket on this account yet"
-		host.Fix = "create one with `dialpad-tunnel setup` or `listen --create`, then run doctor again"
+		host.Fix = "create one with " + cfg.command("setup") + " or " + cfg.command("listen", "--create") + ", then run doctor again"
 		clock.Status, clock.Detail = Skip, "needs a websocket URL"
 		return []Check{host, clock}
 	}
 	ws, err := cfg.Client.Websocket(ctx, id)
 	if err != nil {
 		host.Status, host.Detail = Fail, err.Error()
-		host.Fix = "check " + cmp.Or(cfg.WebsocketIDFrom, "--websocket-id") + "; `dialpad-tunnel websockets list` lists the ids"
+		host.Fix = "check " + cmp.Or(cfg.WebsocketIDFrom, "--websocket-id") + "; " + cfg.command("websockets", "list") + " lists the ids"
 		if cfg.WebsocketID == 0 {
 			host.Fix = "the first websocket listed could not be read: pass --websocket-id with the one listen uses"
 		}

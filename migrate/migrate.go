@@ -40,6 +40,7 @@ func New(cfg Config) (*Migrator, error) {
 	case cfg.APIBase == "":
 		return nil, errors.New("migrate: config: APIBase is required")
 	}
+	cfg.APIBase = dialpad.CanonicalBase(cfg.APIBase)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -42,7 +42,7 @@ var ErrNoAPIBase = errors.New("the record does not say which API it is for")
 // A record without APIBase gets one wrapping ErrNoAPIBase: the caller may
 // set rec.APIBase when the user has named the API the record is for.
 func (m *Migrator) CheckRecord(rec Record) error {
-	switch rec.APIBase {
+	switch dialpad.CanonicalBase(rec.APIBase) {
 	case m.cfg.APIBase:
 		return nil
 	case "":

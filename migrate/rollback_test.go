@@ -82,6 +82,13 @@ func TestRollbackRefusesAnotherAPI(t *testing.T) {
 	if want := "belongs to https://sandbox.dialpad.com, not " + srv.URL(); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("rollback of another API's record: %v, want %q", err, want)
 	}
+	// The same API written another way, as the client takes it, is the
+	// same API: it was refused as another one.
+	for _, base := range []string{srv.URL() + "/", srv.URL() + "/api/v2", strings.ToUpper(srv.URL()) + "/api/v2/"} {
+		if err := m.CheckRecord(migrate.Record{Version: 1, APIBase: base, WebhookID: 1}); err != nil {
+			t.Errorf("record of %s: %v, want it taken as %s's", base, err, srv.URL())
+		}
+	}
 	rec.APIBase = ""
 	if _, err := m.Rollback(context.Background(), rec); !errors.Is(err, migrate.ErrNoAPIBase) {
 		t.Errorf("rollback of a record without api_base: %v, want ErrNoAPIBase", err)

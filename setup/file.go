@@ -82,8 +82,17 @@ func Parse(data []byte, getenv func(string) string) (File, error) {
 // parse is Parse without the "setup file" its errors begin with.
 func parse(data []byte, getenv func(string) string) (File, error) {
 	var f File
-	if err := checkShape(data); err != nil {
+	lines, err := checkShape(data)
+	if err != nil {
 		return f, err
+	}
+	// item names subscription i (from 0) in errors, with its line when
+	// known: the values checked below have no line of their own.
+	item := func(i int) string {
+		if i < len(lines) {
+			return fmt.Sprintf("line %d: subscription %d", lines[i], i+1)
+		}
+		return fmt.Sprintf("subscription %d", i+1)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -112,11 +121,11 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 		s := &f.Subscriptions[i]
 		t, err := dialpad.ParseSubscriptionType(string(s.Type))
 		if err != nil {
-			return f, fmt.Errorf("subscription %d: %w", i+1, err)
+			return f, fmt.Errorf("%s: %w", item(i), err)
 		}
 		s.Type = t
 		if err := s.Normalize(); err != nil {
-			return f, fmt.Errorf("subscription %d (%s): %w", i+1, t, err)
+			return f, fmt.Errorf("%s (%s): %w", item(i), t, err)
 		}
 		count[t]++
 		if s.Name == "" {
@@ -126,7 +135,7 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 			}
 		}
 		if keys[s.Name] {
-			return f, fmt.Errorf("subscription %d: name %q is used twice", i+1, s.Name)
+			return f, fmt.Errorf("%s: name %q is used twice", item(i), s.Name)
 		}
 		keys[s.Name] = true
 	}

@@ -81,7 +81,8 @@ func (p Plan) Writes() int {
 type Config struct {
 	// Client talks to Dialpad; required.
 	Client *dialpad.Client
-	// APIBase names the API in the state file; required.
+	// APIBase names the API in the state file; required. It is compared
+	// and saved as dialpad.CanonicalBase writes it.
 	APIBase string
 	// StatePath is the state file; required. A symbolic link is followed
 	// (see RealStatePath): the file it names is locked and written.
@@ -112,6 +113,7 @@ func New(cfg Config) (*Setup, error) {
 	case cfg.StatePath == "":
 		return nil, errors.New("setup: config: StatePath is required")
 	}
+	cfg.APIBase = dialpad.CanonicalBase(cfg.APIBase)
 	real, err := RealStatePath(cfg.StatePath)
 	if err != nil {
 		return nil, err
@@ -134,7 +136,7 @@ func (s *Setup) Plan(ctx context.Context, f File) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if st.APIBase != "" && st.APIBase != s.cfg.APIBase {
+	if st.APIBase != "" && dialpad.CanonicalBase(st.APIBase) != s.cfg.APIBase {
 		return Plan{}, fmt.Errorf("setup: state file %s belongs to %s, not %s: pass --state with another file", s.cfg.StatePath, st.APIBase, s.cfg.APIBase)
 	}
 	p := Plan{state: st}

@@ -48,6 +48,11 @@ func TestParse(t *testing.T) {
 		{"fractional websocket id", "websocket: {id: 1000.5}\nsubscriptions: []", "setup file: line 1: id 1000.5: want a positive whole id"},
 		// A top-level merge key may bring subscriptions: the decoder says.
 		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
+		// A value refused after decoding names its item's line too: these
+		// said only "subscription 2", to be counted in the file.
+		{"bad value names its line", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [bogus]\n", `setup file: line 4: subscription 2 (call): call_states "bogus": want some of`},
+		{"bad type names its line", "subscriptions:\n  - type: sms\n\n  - type: fax\n", `setup file: line 4: subscription 2: dialpad: unknown subscription type "fax"`},
+		{"duplicate name names its line", "subscriptions:\n  - {type: call, name: a}\n  - {type: sms, name: a}\n", `setup file: line 3: subscription 2: name "a" is used twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := setup.Parse([]byte(tc.yaml), env)
@@ -265,5 +270,18 @@ func TestApplyResumesWithoutDuplicates(t *testing.T) {
 	other, _ := setup.New(setup.Config{Client: c, APIBase: "https://sandbox.dialpad.com", StatePath: state})
 	if _, err := other.Plan(ctx, f); err == nil || !strings.Contains(err.Error(), "belongs to") {
 		t.Errorf("plan with another API base: %v", err)
+	}
+
+	// The same API written another way, as the client takes it (a
+	// trailing slash, /api/v2, the host in capitals), is the same API: it
+	// was refused as another one.
+	for _, base := range []string{srv.URL() + "/", srv.URL() + "/api/v2", strings.ToUpper(srv.URL()) + "/api/v2/"} {
+		same, err := setup.New(setup.Config{Client: c, APIBase: base, StatePath: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := same.Plan(ctx, f); err != nil || p.Writes() != 0 {
+			t.Errorf("plan with API base %s: %v, %d writes; want the state's API, no writes", base, err, p.Writes())
+		}
 	}
 }

@@ -45,12 +45,14 @@ func yamlKeys(v any) []string {
 // top level, websocket and every subscription are mappings of known keys,
 // and subscriptions is a list. Its errors give the line and, for an
 // unknown key, the keys allowed there, where the decoder would name Go
-// types. A file that declares nothing wraps ErrNothingDeclared.
-func checkShape(data []byte) error {
+// types. A file that declares nothing wraps ErrNothingDeclared. lines are
+// the lines of the subscriptions' items, for the errors of later checks;
+// nil when the list comes through an alias or a merge key.
+func checkShape(data []byte) (lines []int, err error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return nil, err
 	}
 	// The decoder reads the first document only: a second one would be
 	// ignored without a word. An empty one (a trailing ---) ignores nothing.
@@ -61,22 +63,22 @@ func checkShape(data []byte) error {
 			break
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(next.Content) > 0 && !isNull(next.Content[0]) {
-			return fmt.Errorf("line %d: a second YAML document (after ---): a setup file is one document; merge them into one, or remove the one you do not mean", next.Line)
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---): a setup file is one document; merge them into one, or remove the one you do not mean", next.Line)
 		}
 	}
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
-		return ErrNothingDeclared
+		return nil, ErrNothingDeclared
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: want a mapping with the keys %s", root.Line, strings.Join(fileKeys, ", "))
+		return nil, fmt.Errorf("line %d: want a mapping with the keys %s", root.Line, strings.Join(fileKeys, ", "))
 	}
 	// A merge key (<<) may bring either: the decoder resolves it.
 	declared, listed := hasMergeKey(root), hasMergeKey(root)
-	err := eachKey(root, "the top level", fileKeys, func(key string, v *yaml.Node) error {
+	err = eachKey(root, "the top level", fileKeys, func(key string, v *yaml.Node) error {
 		listed = listed || key == "subscriptions"
 		switch {
 		case key == "subscriptions" && isNull(v):
@@ -104,21 +106,22 @@ func checkShape(data []byte) error {
 				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, wholeID); err != nil {
 					return err
 				}
+				lines = append(lines, item.Line)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !declared {
-		return ErrNothingDeclared
+		return nil, ErrNothingDeclared
 	}
 	if !listed {
-		return errors.New(`no subscriptions: key: refused, because applying it would delete every subscription setup manages; ` +
+		return nil, errors.New(`no subscriptions: key: refused, because applying it would delete every subscription setup manages; ` +
 			`list them, or write "subscriptions: []" to delete them all on purpose`)
 	}
-	return nil
+	return lines, nil
 }
 
 // eachKey checks that m is a mapping of allowed keys and calls fn, if not
