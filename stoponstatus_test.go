@@ -16,7 +16,8 @@ import (
 // default, as 401 and 404 do. That Dialpad throttles with 429 and not 403
 // (as Google-style APIs may, with a rate-limit reason) is inferred, so
 // --stop-on-status can leave 403 out: listen then retries with the
-// reconnect backoff, connects again, and delivers the events that follow.
+// reconnect backoff, connects again, and delivers the events that follow;
+// its warning says what the 403 most likely means.
 func TestStopOnStatusConfigurable(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -55,6 +56,9 @@ func TestStopOnStatusConfigurable(t *testing.T) {
 				t.Fatalf("handler got %q, want the SMS", got[0].body)
 			}
 			mustContain(t, r.stdout.String(), "403")
+			// Each retry says what the refusal most likely means: a plain
+			// "connect failed" would read as passing, without end.
+			mustContain(t, r.stdout.String(), "may not be allowed to read this websocket or subscription; retried, since --stop-on-status leaves this status out")
 			if err := r.stop(t); err != nil {
 				t.Fatal(err)
 			}

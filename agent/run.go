@@ -104,7 +104,11 @@ func (s *source) run(ctx context.Context) error {
 				stop("agent stopping")
 			case r.err != nil:
 				wait := askedWait(r.err, nextWait(), s.cfg.BackoffMax)
-				s.log.Warn("connect failed", "source", s.src.Name, "reason", r.err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+				attrs := []any{"source", s.src.Name, "reason", r.err.Error(), "retry_in", wait.Round(time.Millisecond).String()}
+				if hint := retriedRefusalHint(r.err); hint != "" {
+					attrs = append(attrs, "hint", hint)
+				}
+				s.log.Warn("connect failed", attrs...)
 				retry.Reset(wait)
 			case stopping:
 				r.c.ws.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,26 @@ func permanentMsg(err error) string {
 		return "stopping: this subscription cannot be read over a websocket"
 	}
 	return "stopping: Dialpad refused the request"
+}
+
+// retriedRefusalHint says what a refusal that stops the agent by default
+// (401, 403, 404) most likely means, when StopOn let it be retried: each
+// retry's warning would otherwise read as a passing failure, without end.
+func retriedRefusalHint(err error) string {
+	var api *dialpad.APIError
+	if !errors.As(err, &api) {
+		return ""
+	}
+	const retried = "; retried, since --stop-on-status leaves this status out"
+	switch api.Status {
+	case http.StatusUnauthorized:
+		return "the API key was refused: check DIALPAD_API_KEY and --env" + retried
+	case http.StatusForbidden:
+		return "the API key may not be allowed to read this websocket or subscription" + retried
+	case http.StatusNotFound:
+		return "no such websocket or subscription on this account and environment" + retried
+	}
+	return ""
 }
 
 // dialResult is what one connection attempt produced.
