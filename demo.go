@@ -58,6 +58,8 @@ func demoCommand() *cli.Command {
 					return err
 				}
 				defer os.RemoveAll(dir)
+				// A second stop signal quits at once, without the defer.
+				defer atQuit(func() { os.RemoveAll(dir) })()
 				return runListen(ctx, localListenOptions(apiBase, apiKey, wsID, forwardTo, dir), log)
 			})
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -159,6 +160,7 @@ func quitOn(sigs <-chan os.Signal, first os.Signal) {
 		again = ""
 	}
 	say(fmt.Sprintf("dialpad-tunnel: %s%s: quitting at once", signalName(sig), again), 100*time.Millisecond)
+	runQuitCleanups(time.Second)
 	code := 130
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
@@ -168,6 +170,56 @@ func quitOn(sigs <-chan os.Signal, first os.Signal) {
 		}
 	}
 	os.Exit(code)
+}
+
+// quitCleanups are what commands made that nothing would remove once the
+// process quits at once (demo's temporary spool folder): quitOn runs them.
+var quitCleanups struct {
+	sync.Mutex
+	next int
+	fns  map[int]func()
+}
+
+// atQuit has fn run should the process quit at once, until the returned
+// func is called (once fn is no longer needed, or has run by other means).
+func atQuit(fn func()) (drop func()) {
+	quitCleanups.Lock()
+	defer quitCleanups.Unlock()
+	if quitCleanups.fns == nil {
+		quitCleanups.fns = map[int]func(){}
+	}
+	id := quitCleanups.next
+	quitCleanups.next++
+	quitCleanups.fns[id] = fn
+	return func() {
+		quitCleanups.Lock()
+		defer quitCleanups.Unlock()
+		delete(quitCleanups.fns, id)
+	}
+}
+
+// runQuitCleanups runs the atQuit funcs, waiting for them within at most:
+// quitting at once must not wait on a disk that hangs.
+func runQuitCleanups(within time.Duration) {
+	quitCleanups.Lock()
+	fns := make([]func(), 0, len(quitCleanups.fns))
+	for _, fn := range quitCleanups.fns {
+		fns = append(fns, fn)
+	}
+	quitCleanups.Unlock()
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Go(fn) // side by side: one that hangs holds up no other
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(within):
+	}
 }
 
 // runArgs runs the command args names (args[0] is the program), checked
