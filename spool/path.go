@@ -145,20 +145,42 @@ const rescueSuffix = ".rescued"
 // rescue, as Run ends with the spool's path naming another file, writes
 // what the open file holds to <path>.rescued (a compaction), so that it
 // outlives this process (the open file may have been removed), and
-// returns that name; "" if it could not.
+// returns that name; "" if it could not. When a rescue copy of an earlier
+// stop is there (or a listen was started on it), the name has the time
+// added: linking the copy over it failed, and the earlier copy was named
+// as this one, its events lost with the open file.
 func (d *Disk) rescue() string {
 	d.finishCompactionNow() // one under way would not take the path: done with first
 	to := d.cfg.Path + rescueSuffix
+	if _, err := os.Lstat(to); err == nil {
+		to += "-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if len(filepath.Base(to)) > maxName {
+			// checkName leaves room for rescueSuffix only.
+			d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy: an earlier one is there, and a name with the time added would be over the limit for a file name; move it away",
+				"spool", d.cfg.Path, "rescue", d.cfg.Path+rescueSuffix, "limit", maxName)
+			return ""
+		}
+	}
 	if err := d.startCompaction(); err != nil {
 		d.cfg.Logger.Error("spool: could not write the events of this listen's file to a rescue copy", "spool", d.cfg.Path, "rescue", to, "error", err)
 		return ""
 	}
 	d.compacting.rescue = to
 	d.finishCompactionNow()
-	if _, err := os.Stat(to); err != nil {
+	at, err := os.Stat(to)
+	if err != nil || !os.SameFile(at, d.fileInfo()) {
 		return "" // compactIfDue said why
 	}
 	return to
+}
+
+// fileInfo is what the open spool file is, or nil if it cannot be told.
+func (d *Disk) fileInfo() os.FileInfo {
+	fi, err := d.f.Stat()
+	if err != nil {
+		return nil
+	}
+	return fi
 }
 
 // finishCompactionNow waits for the compaction under way, if any, to copy

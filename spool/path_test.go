@@ -318,3 +318,36 @@ func TestReplacedPathRescued(t *testing.T) {
 	}
 	noReserveLeft(t, path)
 }
+
+// TestReplacedPathRescuedBesideEarlierRescue: a rescue copy left by an
+// earlier stop (or a listen started on it, as the stop advised) does not
+// keep this stop's events from being rescued: they go to a copy of their
+// own, and the earlier one is left as it is. The rescue failed, the stop
+// named the earlier copy as the one holding them (start listen with
+// --spool <file>.rescued), and they were lost with the open file.
+func TestReplacedPathRescuedBesideEarlierRescue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	if err := os.WriteFile(path+rescueSuffix, []byte("an earlier rescue"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, stop := openRunningLost(t, DiskConfig{Path: path, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	fill(t, d, 0, 1)
+	if err := os.Remove(path); err != nil { // the only copy is the open file now
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("another agent's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := stop()
+	var lost *PathLostError
+	if !errors.As(err, &lost) || lost.Rescued == "" || !strings.HasPrefix(lost.Rescued, path+rescueSuffix) || !strings.Contains(err.Error(), "--spool "+lost.Rescued) {
+		t.Fatalf("Run = %v, want a PathLostError naming a rescue copy", err)
+	}
+	if got := ids(mustList(t, lost.Rescued, Pending)); got != "id-0" {
+		t.Fatalf("pending in the rescue copy %s: %q, want id-0", lost.Rescued, got)
+	}
+	if b, err := os.ReadFile(path + rescueSuffix); err != nil || string(b) != "an earlier rescue" {
+		t.Fatalf("the earlier rescue copy: %q, %v; want it untouched", b, err)
+	}
+	noReserveLeft(t, path)
+}
