@@ -49,6 +49,10 @@ func emulatorCommand() *cli.Command {
 				return err
 			}
 			defer srv.Close()
+			if beyondLoopback(srv.URL()) {
+				log.Warn("the emulator can be reached from other machines: its API key and events travel as plain HTTP, and whoever has the key can publish events (signed with --secret); for development, bind 127.0.0.1",
+					"url", srv.URL())
+			}
 			wsID, err := srv.AddWebsocketForAll(c.String("secret"))
 			if err != nil {
 				return err
@@ -197,4 +201,19 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// beyondLoopback reports whether a server at base (http://HOST:PORT) can
+// be reached from another machine: its host is not a loopback address.
+func beyondLoopback(base string) bool {
+	u, err := neturl.Parse(base)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }

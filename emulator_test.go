@@ -183,3 +183,23 @@ func TestTriggerStoppedBySignal(t *testing.T) {
 		t.Fatalf("error %v, want %q", err, want)
 	}
 }
+
+// TestEmulatorBeyondLoopback: the emulator warns when it is bound where
+// other machines reach it (--addr :8089 serves every interface); it said
+// nothing, and its key and events went over the network as plain HTTP.
+func TestEmulatorBeyondLoopback(t *testing.T) {
+	for base, want := range map[string]bool{
+		"http://127.0.0.1:8089": false,
+		"http://127.8.0.1:8089": false,
+		"http://[::1]:8089":     false,
+		"http://localhost:8089": false,
+		"http://0.0.0.0:8089":   true,
+		"http://[::]:8089":      true,
+		"http://10.1.2.3:8089":  true,
+		"http://example.test:1": true,
+	} {
+		if got := beyondLoopback(base); got != want {
+			t.Errorf("beyondLoopback(%s) = %v, want %v", base, got, want)
+		}
+	}
+}

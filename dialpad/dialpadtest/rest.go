@@ -227,7 +227,8 @@ func (s *Server) FailNextREST(n int, status int, retryAfter time.Duration) {
 	s.failN, s.failCode, s.failRetry = n, status, retryAfter
 }
 
-// RESTCalls returns a copy of the log of REST requests, oldest first.
+// RESTCalls returns a copy of the log of REST requests, oldest first: the
+// latest Config.MaxRESTCalls.
 func (s *Server) RESTCalls() []RESTCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,6 +246,10 @@ type callRecorder struct {
 
 func (r *callRecorder) WriteHeader(code int) {
 	r.s.mu.Lock()
+	if most := r.s.cfg.MaxRESTCalls; len(r.s.calls) >= most {
+		// The older half at a time: a copy per most/2 calls, not per call.
+		r.s.calls = append(r.s.calls[:0], r.s.calls[len(r.s.calls)-most/2:]...)
+	}
 	r.s.calls = append(r.s.calls, RESTCall{Method: r.method, Path: r.path, Status: code})
 	r.s.mu.Unlock()
 	r.ResponseWriter.WriteHeader(code)

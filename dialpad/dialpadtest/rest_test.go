@@ -3,6 +3,7 @@ package dialpadtest
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,25 @@ func TestFailNextREST(t *testing.T) {
 	for i, c := range calls {
 		if c.Status != want[i] || c.Method != http.MethodGet || c.Path != "/api/v2/websockets" {
 			t.Errorf("call %d: %+v, want status %d", i, c, want[i])
+		}
+	}
+}
+
+// TestRESTCallsKeepsTheLatest: the log of REST requests keeps the latest
+// MaxRESTCalls, oldest first: the emulator kept every call of its life.
+func TestRESTCallsKeepsTheLatest(t *testing.T) {
+	s := newServer(t, Config{MaxRESTCalls: 4})
+	for i := range 7 {
+		do(t, s, http.MethodGet, "/api/v2/websockets/"+strconv.Itoa(1000+i), nil)
+	}
+	calls := s.RESTCalls()
+	if len(calls) == 0 || len(calls) > 4 {
+		t.Fatalf("RESTCalls kept %d calls, want 1 to 4", len(calls))
+	}
+	for i, c := range calls {
+		want := "/api/v2/websockets/" + strconv.Itoa(1007-len(calls)+i)
+		if c.Path != want {
+			t.Errorf("call %d: %s, want %s (the latest, oldest first)", i, c.Path, want)
 		}
 	}
 }

@@ -53,6 +53,9 @@ type Config struct {
 	ClockOffset time.Duration
 	// PageSize is the number of items per list page; 0 means 50.
 	PageSize int
+	// MaxRESTCalls is how many REST requests RESTCalls keeps, the latest:
+	// an emulator left running for weeks keeps no more; 0 means 10,000.
+	MaxRESTCalls int
 	// CloseCode is the close code sent when a connection's token lifetime
 	// ends; 0 means 1000 (websocket.CloseNormalClosure).
 	CloseCode int
@@ -147,6 +150,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
+	}
+	if cfg.MaxRESTCalls <= 0 {
+		cfg.MaxRESTCalls = 10_000
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 50
