@@ -112,6 +112,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		`dialpad_tunnel_spool_dead_letters{route="default"}`:                                         1,
 		`dialpad_tunnel_queue_paused_seconds{route="default"}`:                                       0,
 		"dialpad_tunnel_events_lost_total":                                                           0,
+		"dialpad_tunnel_delivery_latency_seconds_count":                                              2,
+		`dialpad_tunnel_delivery_latency_seconds_bucket{le="+Inf"}`:                                  2,
 		`dialpad_tunnel_build_info{goversion="` + runtime.Version() + `",version="` + version + `"}`: 1,
 	}
 	var body string

@@ -161,6 +161,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			}
 			r.Queue.Ack(ev, history)
 			a.stats.delivered.Add(1)
+			a.stats.latency.observe(ev)
 			if a.log.Enabled(ctx, slog.LevelInfo) {
 				a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 					"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))

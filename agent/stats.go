@@ -16,6 +16,7 @@ type counters struct {
 	unqueued                      atomic.Int64 // of abandoned: those Append (or Reject) refused
 	parked                        atomic.Int64
 	droppedUnread                 atomic.Int64 // connections dropped while their reader was held up
+	latency                       latencies    // of the deliveries counted in delivered
 }
 
 func (c *counters) addGap(d time.Duration) {
@@ -42,6 +43,7 @@ type Stats struct {
 	Gaps          int64         // windows with no open connection after the first one
 	GapTime       time.Duration // total length of those windows
 	Connected     int           // connections open now
+	Latency       Latencies     // of the deliveries counted in Delivered
 }
 
 // Stats returns the current totals.
@@ -52,7 +54,7 @@ func (a *Agent) Stats() Stats {
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()), DroppedUnread: c.droppedUnread.Load(),
-		Connected: int(a.live.Load()),
+		Connected: int(a.live.Load()), Latency: c.latency.snapshot(),
 	}
 }
 

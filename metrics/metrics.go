@@ -132,13 +132,14 @@ var (
 	descPending     = prometheus.NewDesc(ns+"events_pending", "Events queued and not yet delivered, dead-lettered or filtered.", []string{"route"}, nil)
 	descPaused      = prometheus.NewDesc(ns+"queue_paused_seconds", "How long reading has waited for room in the route's queue (disk full, or --queue-max-mib); 0 when it does not.", []string{"route"}, nil)
 	descDead        = prometheus.NewDesc(ns+"spool_dead_letters", "Dead letters kept in the route's spool file (events list --dead).", []string{"route"}, nil)
+	descLatency     = prometheus.NewDesc(ns+"delivery_latency_seconds", "Time from an event's arrival (or the replay that put it back) to its 2xx answer, retries included.", nil, nil)
 	descBuild       = prometheus.NewDesc(ns+"build_info", "Always 1: the version running.", []string{"version", "goversion"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReceived, descDelivered, descFailed, descFiltered, descLost,
 		descDuplicates, descInvalid, descRefused, descReconnects, descDropped, descGaps, descGapSeconds,
-		descConnections, descPending, descPaused, descDead, descBuild} {
+		descConnections, descPending, descPaused, descDead, descLatency, descBuild} {
 		ch <- d
 	}
 }
@@ -161,6 +162,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descGaps, float64(st.Gaps))
 	counter(descGapSeconds, st.GapTime.Seconds())
 	ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(st.Connected))
+	ch <- latencyHistogram(st.Latency)
 	for _, r := range c.cfg.Routes {
 		ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(r.Pending()), r.Name)
 		ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, r.Paused().Seconds(), r.Name)
@@ -169,4 +171,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.cfg.Version, runtime.Version())
+}
+
+// latencyHistogram is l in Prometheus' form: cumulative counts by upper
+// bound in seconds.
+func latencyHistogram(l agent.Latencies) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(l.Counts))
+	var n uint64
+	for i, bound := range agent.LatencyBounds() {
+		n += l.Counts[i]
+		buckets[bound.Seconds()] = n
+	}
+	n += l.Counts[len(l.Counts)-1]
+	return prometheus.MustNewConstHistogram(descLatency, n, l.Sum.Seconds(), buckets)
 }

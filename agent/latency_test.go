@@ -1,0 +1,33 @@
+package agent
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// TestLatencyBuckets: a delivery counts in the first bucket whose bound
+// it does not exceed, from its arrival or, if later, its replay; one
+// beyond every bound in the last.
+func TestLatencyBuckets(t *testing.T) {
+	var l latencies
+	now := time.Now()
+	l.observe(spool.Event{Received: now.Add(-3 * time.Millisecond)})                                 // ≤ 5ms
+	l.observe(spool.Event{Received: now.Add(-time.Hour), Replayed: now.Add(-30 * time.Millisecond)}) // ≤ 50ms: from the replay
+	l.observe(spool.Event{Received: now.Add(-2 * time.Hour)})                                        // beyond 1h
+	got := l.snapshot()
+	bounds := LatencyBounds()
+	if len(got.Counts) != len(bounds)+1 {
+		t.Fatalf("%d buckets for %d bounds", len(got.Counts), len(bounds))
+	}
+	want := map[int]uint64{2: 1, 5: 1, len(bounds): 1}
+	for i, n := range got.Counts {
+		if n != want[i] {
+			t.Errorf("bucket %d (%v): %d, want %d", i, append(bounds, -1)[i], n, want[i])
+		}
+	}
+	if got.Sum < 2*time.Hour+33*time.Millisecond {
+		t.Errorf("sum %s, want at least 2h33ms", got.Sum)
+	}
+}
