@@ -39,7 +39,7 @@ func listenCommand() *cli.Command {
 		&cli.Int64Flag{Name: "websocket-id", Usage: "id of the Dialpad websocket to listen to (all its subscriptions)", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 		&cli.StringSliceFlag{Name: "subscription", Usage: "TYPE:ID of one subscription to listen to with its own connection; repeatable (TYPE: call, sms, agent_status, contact, changelog)", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
 		&cli.StringFlag{Name: "forward-to", Usage: "URL of the local webhook handler (required unless --route gives one for every type)", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
-		&cli.StringSliceFlag{Name: "header", Usage: "extra header for every POST, as 'Name: value'; repeatable"},
+		&cli.StringSliceFlag{Name: "header", Usage: "extra header for every POST, as 'Name: value'; repeatable; also, one a line, from $DIALPAD_TUNNEL_HEADERS (out of the process list: for a token)"},
 		&cli.StringFlag{Name: "content-type-json", Value: "application/json", Usage: "Content-Type for JSON events"},
 		&cli.StringFlag{Name: "content-type-jwt", Value: "application/jwt", Usage: "Content-Type for JWT events (websocket with a secret)"},
 		&cli.StringFlag{Name: "user-agent", Value: "dialpad-tunnel/" + version, Usage: "User-Agent of the POSTs"},
@@ -225,7 +225,7 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 && !c.Bool("create") {
 		return o, errors.New("nothing to listen to: pass --websocket-id or --subscription TYPE:ID")
 	}
-	headers, err := parseHeaders(c.StringSlice("header"))
+	headers, err := parseHeaders(headerValues(c, "header", headersEnv))
 	if err != nil {
 		return o, err
 	}
@@ -352,21 +352,48 @@ func parseSubscriptionRef(flag, s string) (subscriptionRef, error) {
 // parseHeaders parses --header values. Its error never shows one: a
 // header's value may be a secret (a bearer token), and so may what was
 // typed where the name should be.
-func parseHeaders(list []string) (http.Header, error) {
+func parseHeaders(list []headerValue) (http.Header, error) {
 	h := http.Header{}
-	for i, kv := range list {
-		k, v, ok := strings.Cut(kv, ":")
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv.value, ":")
 		k = strings.TrimSpace(k)
 		if !ok || !forward.ValidHeaderName(k) {
-			which := "--header"
-			if len(list) > 1 {
-				which = fmt.Sprintf("--header (the %s)", ordinal(i+1))
-			}
-			return nil, fmt.Errorf("%s: want 'Name: value', e.g. 'Authorization: Bearer …' %s", which, notShown)
+			return nil, fmt.Errorf("%s: want 'Name: value', e.g. 'Authorization: Bearer …' %s", kv.from, notShown)
 		}
 		h.Add(k, strings.TrimSpace(v))
 	}
 	return h, nil
+}
+
+// The variables that give header flags' values, one a line: a token for
+// the handler typed on the command line is in the process list.
+const (
+	headersEnv      = "DIALPAD_TUNNEL_HEADERS"
+	routeHeadersEnv = "DIALPAD_TUNNEL_ROUTE_HEADERS"
+)
+
+// headerValue is one value of a header flag, and how errors name it.
+type headerValue struct{ value, from string }
+
+// headerValues is the values of the repeatable header flag: those typed,
+// then the lines of its variable env, blank ones skipped (lines, not
+// commas as for other lists: a header's value may hold a comma).
+func headerValues(c *cli.Context, flag, env string) []headerValue {
+	typed := c.StringSlice(flag)
+	var out []headerValue
+	for i, v := range typed {
+		from := "--" + flag
+		if len(typed) > 1 {
+			from = fmt.Sprintf("--%s (the %s)", flag, ordinal(i+1))
+		}
+		out = append(out, headerValue{v, from})
+	}
+	for i, line := range strings.Split(os.Getenv(env), "\n") {
+		if strings.TrimSpace(line) != "" {
+			out = append(out, headerValue{strings.TrimSuffix(line, "\r"), fmt.Sprintf("%s (line %d)", env, i+1)})
+		}
+	}
+	return out
 }
 
 // notShown ends the error about a flag value that may hold a secret.

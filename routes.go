@@ -19,7 +19,7 @@ import (
 func routeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "route", Usage: "TYPE=URL: deliver events of TYPE (call, sms, agent_status, contact, changelog) to URL instead of --forward-to; repeatable, several URLs for one type each get every event"},
-		&cli.StringSliceFlag{Name: "route-header", Usage: "TYPE=Name: value: extra header for the routes of TYPE; repeatable"},
+		&cli.StringSliceFlag{Name: "route-header", Usage: "TYPE=Name: value: extra header for the routes of TYPE; repeatable; also, one a line, from $DIALPAD_TUNNEL_ROUTE_HEADERS"},
 		&cli.StringFlag{Name: "verify-secret", Usage: "websocket secret: frames must be HS256 JWTs signed with it, others are dead letters and never forwarded (never printed)", EnvVars: []string{"DIALPAD_VERIFY_SECRET"}},
 		&cli.StringFlag{Name: "sign-secret", Usage: "re-sign every event as an HS256 JWT with this secret (payload = the exact event bytes) for handlers that expect another secret (never printed)", EnvVars: []string{"DIALPAD_SIGN_SECRET"}},
 		&cli.StringFlag{Name: "standard-webhooks-secret", Usage: "whsec_… secret: add Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) to every POST (never printed)", EnvVars: []string{"DIALPAD_STANDARD_WEBHOOKS_SECRET"}},
@@ -74,19 +74,19 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 	}
 	base.SignSecret = c.String("sign-secret")
 	routeHeaders := map[string]http.Header{}
-	for _, kv := range c.StringSlice("route-header") {
+	for _, rh := range headerValues(c, "route-header", routeHeadersEnv) {
 		// The header's value may be a secret: errors show the type only.
-		typ, header, ok := strings.Cut(kv, "=")
+		typ, header, ok := strings.Cut(rh.value, "=")
 		if !ok {
-			return nil, fmt.Errorf("--route-header: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", notShown)
+			return nil, fmt.Errorf("%s: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", rh.from, notShown)
 		}
 		t, err := dialpad.ParseSubscriptionType(typ)
 		if err != nil {
-			return nil, typeError("--route-header", typ, err)
+			return nil, typeError(rh.from, typ, err)
 		}
-		h, err := parseHeaders([]string{header})
+		h, err := parseHeaders([]headerValue{{header, rh.from}})
 		if err != nil {
-			return nil, fmt.Errorf("--route-header %s=…: want TYPE=Name: value %s", typ, notShown)
+			return nil, fmt.Errorf("%s %s=…: want TYPE=Name: value %s", rh.from, typ, notShown)
 		}
 		// Keyed by the type, as --route is: CALL, Sms and agent-status
 		// name it too.

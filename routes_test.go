@@ -334,3 +334,48 @@ func TestRouteHeaderReplacesHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHeadersFromEnvironment: DIALPAD_TUNNEL_HEADERS and
+// DIALPAD_TUNNEL_ROUTE_HEADERS give header values one a line, beside the
+// typed ones, so that a token for the handler stays out of the process
+// list (a value typed on the command line is in it, for every user of the
+// host); a comma stays in its value. A line that is not a header is
+// refused, named by its variable and line, its value not shown.
+func TestHeadersFromEnvironment(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	calls := newHook(t, nil)
+	t.Setenv("DIALPAD_TUNNEL_HEADERS", "Authorization: Bearer from-env, with a comma\r\n\nX-Env: 2\n")
+	t.Setenv("DIALPAD_TUNNEL_ROUTE_HEADERS", "call=Authorization: Bearer calls-env")
+	r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool", "--route", "call="+calls.URL, "--header", "X-Typed: 1")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(1))
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	c := calls.waitRequests(t, 1, 10*time.Second)[0].header
+	d := def.waitRequests(t, 1, 10*time.Second)[0].header
+	if d.Get("Authorization") != "Bearer from-env, with a comma" || d.Get("X-Env") != "2" || d.Get("X-Typed") != "1" {
+		t.Errorf("default route headers %v, want the variable's two lines and the typed one", d)
+	}
+	if got := strings.Join(c.Values("Authorization"), ", "); got != "Bearer calls-env" || c.Get("X-Env") != "2" {
+		t.Errorf("call route: Authorization %q, X-Env %q; want its own from the variable and the shared X-Env", got, c.Get("X-Env"))
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ env, first, want string }{
+		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1", "DIALPAD_TUNNEL_HEADERS (line 2): want 'Name: value'"},
+		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Ok: 1", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 2): want TYPE=Name: value"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv("DIALPAD_TUNNEL_HEADERS", "")
+			t.Setenv("DIALPAD_TUNNEL_ROUTE_HEADERS", "")
+			t.Setenv(tc.env, tc.first+"\nsecret-token-no-colon")
+			r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool")...)
+			err := r.wait(t, 10*time.Second)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret-token") {
+				t.Fatalf("listen ended with %v, want %q, the value not shown", err, tc.want)
+			}
+		})
+	}
+}
