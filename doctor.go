@@ -15,7 +15,7 @@ func doctorCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.Int64Flag{Name: "websocket-id", Usage: "websocket to check", DefaultText: "the first one listed", EnvVars: []string{"DIALPAD_WEBSOCKET_ID"}},
 			&cli.StringFlag{Name: "forward-to", Usage: "handler URL to check", EnvVars: []string{"DIALPAD_FORWARD_TO"}},
-		}, apiFlags()...),
+		}, append(apiFlags(), forwardTLSFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if err := checkNotEmpty(c, doctorNotEmpty...); err != nil {
 				return err
@@ -31,6 +31,10 @@ func doctorCommand() *cli.Command {
 					return fmt.Errorf("%s: %w", flagLabel(c, "forward-to"), err)
 				}
 			}
+			forwardTLSConfig, err := forwardTLS(c)
+			if err != nil {
+				return err
+			}
 			client, cfg, err := newClient(c)
 			if err != nil {
 				return err
@@ -41,6 +45,7 @@ func doctorCommand() *cli.Command {
 				WebsocketID:     dialpad.ID(c.Int64("websocket-id")),
 				WebsocketIDFrom: flagLabel(c, "websocket-id"),
 				ForwardTo:       c.String("forward-to"),
+				ForwardTLS:      forwardTLSConfig,
 				APIFlags:        apiChoice(c),
 			})
 			if err != nil {

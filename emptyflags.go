@@ -29,6 +29,9 @@ var (
 		{"content-type-jwt", "a Content-Type", "for application/jwt"},
 		{"user-agent", "a User-Agent", "for dialpad-tunnel/" + version},
 		{"metrics-addr", "HOST:PORT, e.g. 127.0.0.1:9464", "to serve no metrics"},
+		{"forward-ca", "a PEM file", "for the system's authorities only"},
+		{"forward-cert", "a PEM file", "to send no client certificate"},
+		{"forward-key", "a PEM file", "to send no client certificate"},
 	}
 	eventsNotEmpty = []emptyFlag{
 		{"spool", "a path", "for the default"},

@@ -76,7 +76,7 @@ func listenCommand() *cli.Command {
 		Usage: "listen to a Dialpad websocket (or subscriptions) and forward every event to --forward-to",
 		UsageText: "DIALPAD_API_KEY=... dialpad-tunnel listen --websocket-id 1234 --forward-to http://localhost:3000/webhooks\n" +
 			"dialpad-tunnel listen --subscription call:5678 --subscription sms:5679 --forward-to http://localhost:3000/hook",
-		Flags: append(append(append(flags, logFlags()...), createFlags()...), routeFlags()...),
+		Flags: append(append(append(append(flags, forwardTLSFlags()...), logFlags()...), createFlags()...), routeFlags()...),
 		Action: func(c *cli.Context) error {
 			// A closed stdout or stderr (`listen | head -1`, a log shipper
 			// that died) would kill the process by SIGPIPE at its next log
@@ -245,6 +245,9 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 		RetryWaitMin:    c.Duration("retry-wait-min"),
 		RetryWaitMax:    c.Duration("retry-wait-max"),
 		Concurrency:     c.Int("concurrency"),
+	}
+	if o.Forward.TLS, err = forwardTLS(c); err != nil {
+		return o, err
 	}
 	if !c.IsSet("retry-wait-min") && o.Forward.RetryWaitMin > o.Forward.RetryWaitMax {
 		o.Forward.RetryWaitMin = o.Forward.RetryWaitMax
@@ -418,6 +421,7 @@ func ordinal(n int) string {
 // client, forwarder, queue and agent, run until ctx is done.
 func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	o.API.Logger = log
+	warnInsecureForward(o.Forward.TLS, log)
 	client, err := dialpad.New(o.API)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package doctor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,6 +54,9 @@ type Config struct {
 	WebsocketIDFrom string
 	// ForwardTo is the handler URL to check; "" skips the check.
 	ForwardTo string
+	// ForwardTLS is the TLS configuration listen's POSTs use (--forward-ca
+	// and the rest); nil: the system's authorities.
+	ForwardTLS *tls.Config
 	// APIFlags are the --env and --api-base flags (never the key) that the
 	// commands a fix gives carry, so that they act on the API checked.
 	APIFlags []string

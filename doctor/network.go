@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -214,6 +215,9 @@ func checkForward(ctx context.Context, cfg Config) Check {
 	shown := forward.RedactURL(req.URL) // no password, no query: they may hold secrets
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
+	if cfg.ForwardTLS != nil {
+		tr.TLSClientConfig = cfg.ForwardTLS.Clone()
+	}
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -223,6 +227,11 @@ func checkForward(ctx context.Context, cfg Config) Check {
 		}
 		c.Status, c.Detail = Fail, shown+": "+err.Error()
 		c.Fix = "start your webhook handler, or fix --forward-to"
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			// listen makes each event a dead letter at its first attempt.
+			c.Fix = "the handler's certificate is not signed by an authority this system trusts: give listen (and doctor) --forward-ca with its certificate, or its CA's"
+		}
 		return c
 	}
 	resp.Body.Close()

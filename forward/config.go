@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,11 @@ type Config struct {
 	// call (a delivery waiting for a retry holds none); it also sizes the
 	// default Transport's idle connection pool.
 	Concurrency int
+
+	// TLS, if set, is the client TLS configuration for an https handler:
+	// the authorities it trusts, a client certificate. Only for the
+	// default Transport.
+	TLS *tls.Config
 
 	// Transport, if set, replaces the default: a transport for keep-alive
 	// to one local host that does each plain-HTTP exchange on the calling
@@ -222,7 +228,7 @@ func (c *Config) check() (*url.URL, error) {
 		return nil, fmt.Errorf("forward: RetryWaitMin %s exceeds RetryWaitMax %s", c.RetryWaitMin, c.RetryWaitMax)
 	}
 	if c.Transport == nil {
-		c.Transport = newSyncTransport(c.Timeout, c.Concurrency)
+		c.Transport = newSyncTransport(c.Timeout, c.Concurrency, c.TLS)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -238,9 +244,10 @@ func setDefault[T comparable](p *T, v T) {
 }
 
 // newTransport returns a Transport for many keep-alive POSTs to one host.
-func newTransport(conns int) *http.Transport {
+func newTransport(conns int, tlsConfig *tls.Config) *http.Transport {
 	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: tlsConfig.Clone(), // nil stays nil: the defaults
+		Proxy:           http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   30 * time.Second, // Config.Timeout usually ends a dial first
 			KeepAlive: 30 * time.Second,

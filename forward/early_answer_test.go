@@ -80,7 +80,7 @@ func TestTransportEarlyAnswerBeforeBodyWritten(t *testing.T) {
 			}()
 			cfg := Config{MaxAttempts: 1}
 			if tc.std {
-				cfg.Transport = newTransport(1)
+				cfg.Transport = newTransport(1, nil)
 			}
 			f := newForwarder(t, "http://"+ln.Addr().String()+"/hook", cfg)
 			res := f.Deliver(context.Background(), Request{ID: "big", Body: bigEvent()})

@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ type keptConn struct {
 // idleTimeout is how long an idle connection is kept.
 const idleTimeout = 90 * time.Second
 
-func newSyncTransport(timeout time.Duration, conns int) *transport {
+func newSyncTransport(timeout time.Duration, conns int, tlsConfig *tls.Config) *transport {
 	return &transport{
 		timeout:   timeout,
 		maxIdle:   conns,
@@ -62,7 +63,7 @@ func newSyncTransport(timeout time.Duration, conns int) *transport {
 		look:      true,
 		proxy:     http.ProxyFromEnvironment,
 		dial:      (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		fallback:  newTransport(conns),
+		fallback:  newTransport(conns, tlsConfig),
 		idle:      make(map[string][]*keptConn),
 	}
 }
