@@ -496,7 +496,8 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		return err
 	}
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
-	stopControl := qs.serveControl(log)
+	started, sources := time.Now(), strings.Join(names, ", ")
+	stopControl := qs.serveControl(log, func(d *spool.Disk) any { return statusOf(a, o.Agent.Routes, d, sources, started) })
 	stopMetrics := serveMetrics(ctx, ms, a, o.Agent.Routes, &qs, log)
 	runErr := qs.run(ctx, a.Run)
 	stopMetrics()

@@ -261,6 +261,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			webhooksCommand(),
 			doctorCommand(),
 			eventsCommand(),
+			statusCommand(),
 		},
 	}
 	onUsageErrors(app.Commands)

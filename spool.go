@@ -161,11 +161,12 @@ func (qs *queues) lastRun() time.Time {
 }
 
 // serveControl opens each spool file's control socket, through which
-// `events replay` and `purge` ask this run to act (control.Serve, one
+// `events replay` and `purge` ask this run to act, and `status` asks for
+// status(the file) (control.Serve, one
 // goroutine per socket). A socket that cannot be made (a path too long for one, say)
 // is logged: replay then needs listen stopped. stop closes them and waits
 // for their goroutines.
-func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
+func (qs *queues) serveControl(log *slog.Logger, status func(*spool.Disk) any) (stop func()) {
 	var wg sync.WaitGroup
 	var lns []*control.Listener
 	for _, d := range qs.disks {
@@ -178,7 +179,9 @@ func (qs *queues) serveControl(log *slog.Logger) (stop func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			control.Serve(ln, logAdmin(d, log))
+			admin := logAdmin(d, log)
+			admin.Status = func() any { return status(d) }
+			control.Serve(ln, admin)
 		}()
 	}
 	return func() {

@@ -26,8 +26,8 @@ import (
 // that fits in a unix socket address.
 const Suffix = ".ctl"
 
-// Request is what a command asks: Op "replay", with the selection, or
-// "purge", with the states.
+// Request is what a command asks: Op "replay", with the selection,
+// "purge", with the states, or "status".
 type Request struct {
 	Op     string        `json:"op"`
 	IDs    []string      `json:"ids,omitempty"`
@@ -44,12 +44,16 @@ type Response struct {
 	NonEvents int    `json:"non_events,omitempty"`
 	Purged    []int  `json:"purged,omitempty"` // per state asked
 	Error     string `json:"error,omitempty"`
+	// Status is what Spool.Status gave, as JSON.
+	Status json.RawMessage `json:"status,omitempty"`
 }
 
-// Spool is what the socket serves: spool.Disk's ReplayLive and PurgeLive.
+// Spool is what the socket serves: spool.Disk's ReplayLive and PurgeLive,
+// and the running listen's status (a value encoding/json can write).
 type Spool struct {
 	Replay func(context.Context, spool.Selection) (spool.Replayed, error)
 	Purge  func(context.Context, ...spool.State) ([]int, error)
+	Status func() any
 }
 
 // AnswerWait bounds one request, from the connection to the answer.
@@ -190,6 +194,12 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 			resp.Replayed, resp.Refused, resp.NonEvents = res.N, res.Refused, res.NonEvents
 		case "purge":
 			resp.Purged, err = s.Purge(ctx, req.States...)
+		case "status":
+			if s.Status == nil {
+				err = errors.New("control socket: this listen gives no status")
+				break
+			}
+			resp.Status, err = json.Marshal(s.Status())
 		default:
 			err = fmt.Errorf("control socket: unknown request %q", req.Op)
 		}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
+	"github.com/dialpad-tunnel/dialpad-tunnel/control"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+	"github.com/urfave/cli/v2"
+)
+
+// statusReport is what a running listen answers `status` with, through
+// its control socket: the status line's figures and a little more.
+type statusReport struct {
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Started     time.Time `json:"started"`
+	Sources     string    `json:"sources"`
+	Connections int       `json:"connections"`
+	Received    int64     `json:"received"`
+	Delivered   int64     `json:"delivered"`
+	Failed      int64     `json:"failed"`
+	Pending     int       `json:"pending"`
+	DeadLetters int64     `json:"dead_letters"` // in this route's spool file
+	Duplicates  int64     `json:"duplicates_dropped"`
+	Invalid     int64     `json:"invalid_frames"`
+	Filtered    int64     `json:"filtered"`
+	Refused     int64     `json:"refused_signatures"`
+	Lost        int64     `json:"lost"`
+	Reconnects  int64     `json:"reconnects"`
+	Gaps        int64     `json:"gaps"`
+	GapTime     string    `json:"gap_time"`
+	Paused      string    `json:"paused,omitempty"` // how long reading has waited for room, in any route
+}
+
+// statusOf is the report of a, which started at started, for the spool
+// file d (one route's).
+func statusOf(a *agent.Agent, routes []agent.Route, d *spool.Disk, sources string, started time.Time) statusReport {
+	st := a.Stats()
+	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources,
+		Connections: st.Connected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
+		DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
+		Refused: st.Rejected, Lost: st.Abandoned + st.Oversized, Reconnects: st.Reconnects, Gaps: st.Gaps,
+		GapTime: st.GapTime.Round(time.Millisecond).String()}
+	var paused time.Duration
+	for _, rt := range routes {
+		r.Pending += rt.Queue.Len()
+		paused = max(paused, rt.Queue.Paused())
+	}
+	if paused > 0 {
+		r.Paused = paused.Round(time.Second).String()
+	}
+	return r
+}
+
+func statusCommand() *cli.Command {
+	asJSON := &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+	cmd := eventsSub("status", "say whether a listen runs on the spool, whether it is connected, and its counts; exit 0 only when it runs and is connected", "",
+		[]cli.Flag{asJSON}, showStatus, "")
+	cmd.UsageText = "dialpad-tunnel status --websocket-id 1234\ndialpad-tunnel status --spool /var/lib/dialpad-tunnel/events.spool --json"
+	return cmd
+}
+
+// errNotConnected ends a status whose listen runs but has no connection
+// open, with exit status 1 as when none runs.
+var errNotConnected = errors.New("listen runs, but no connection to Dialpad is open: events sent now are lost")
+
+// showStatus asks the listen holding the spool file at path for its
+// status; with none running, it says so, and what the file holds.
+func showStatus(c *cli.Context, path string) error {
+	resp, err := askNoting(c, path, control.Request{Op: "status"})
+	if errors.Is(err, control.ErrNoAgent) {
+		return notRunning(c, path)
+	}
+	if err != nil {
+		return err
+	}
+	var r statusReport
+	if err := json.Unmarshal(resp.Status, &r); err != nil {
+		return fmt.Errorf("status: the running listen's answer: %w", err)
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, struct {
+			Running bool `json:"running"`
+			statusReport
+		}{true, r}); err != nil {
+			return err
+		}
+	} else {
+		state := "connected"
+		if r.Connections == 0 {
+			state = "NOT CONNECTED"
+		}
+		w := c.App.Writer
+		fmt.Fprintf(w, "listen %s (pid %d, %s) on %s since %s: %s, %d connection(s)\n", r.Sources, r.PID, r.Version, path, r.Started.Format(time.RFC3339), state, r.Connections)
+		fmt.Fprintf(w, "  received %d  delivered %d  failed %d  pending %d  dead letters %d\n", r.Received, r.Delivered, r.Failed, r.Pending, r.DeadLetters)
+		fmt.Fprintf(w, "  reconnects %d  gaps %d (%s)  duplicates dropped %d  invalid frames %d  filtered %d  refused signatures %d  lost %d\n",
+			r.Reconnects, r.Gaps, r.GapTime, r.Duplicates, r.Invalid, r.Filtered, r.Refused, r.Lost)
+		if r.Paused != "" {
+			fmt.Fprintf(w, "  PAUSED: reading has waited %s for room in a queue (a full disk, or --queue-max-mib)\n", r.Paused)
+		}
+	}
+	if r.Connections == 0 {
+		return cli.Exit("status: "+errNotConnected.Error(), 1)
+	}
+	return nil
+}
+
+// notRunning says that no listen answers on the spool at path, and what
+// the file holds for the next one; exit status 1.
+func notRunning(c *cli.Context, path string) error {
+	counts := map[spool.State]int{}
+	recs, _, err := spool.Records(path, spool.Pending, spool.Dead, spool.Delivered)
+	if err == nil {
+		for _, r := range recs {
+			counts[r.State]++
+		}
+	}
+	if c.Bool("json") {
+		out := map[string]any{"running": false, "spool": path}
+		if err == nil {
+			out["pending"], out["dead_letters"], out["delivered_kept"] = counts[spool.Pending], counts[spool.Dead], counts[spool.Delivered]
+		}
+		if perr := printJSON(c.App.Writer, out); perr != nil {
+			return perr
+		}
+	} else if err == nil {
+		fmt.Fprintf(c.App.Writer, "no listen runs on %s: it holds %d pending, %d dead letters, %d delivered kept\n",
+			path, counts[spool.Pending], counts[spool.Dead], counts[spool.Delivered])
+	}
+	msg := "no listen runs on " + path
+	if err != nil {
+		msg += " (and the file cannot be read: " + strings.TrimPrefix(err.Error(), "spool: ") + ")"
+	}
+	return cli.Exit("status: "+msg, 1)
+}
