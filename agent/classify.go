@@ -121,14 +121,14 @@ func eventType(v *fastjson.Value) string {
 		return "call"
 	case present(v, "on_duty_status") || present(v, "availability_status"):
 		return "agent_status"
-	case str(v, "event") != "" && id(v, "contact", "id") != "":
+	case hasStr(v, "event") && hasID(v, "contact", "id"):
 		return "contact"
-	case str(v, "action") != "" && (present(v, "changed_by") || isObject(v, "target")):
+	case hasStr(v, "action") && (present(v, "changed_by") || isObject(v, "target")):
 		// changed_by is null or left out for Dialpad's own staff: the
 		// target still says it is a change log (a call, which has a
 		// target too, was told by its call_id above).
 		return "changelog"
-	case present(v, "from_number") || str(v, "message_status") != "":
+	case present(v, "from_number") || hasStr(v, "message_status"):
 		return "sms"
 	}
 	return ""
@@ -141,20 +141,20 @@ func eventType(v *fastjson.Value) string {
 func orderKey(v *fastjson.Value, typ string) (key, detail string) {
 	switch typ {
 	case "call":
-		if k := id(v, "call_id"); k != "" {
-			return "call:" + k, str(v, "state")
+		if k := idKey("call:", v, "call_id"); k != "" {
+			return k, str(v, "state")
 		}
 	case "sms":
-		if k := id(v, "id"); k != "" {
-			return "sms:" + k, str(v, "message_status")
+		if k := idKey("sms:", v, "id"); k != "" {
+			return k, str(v, "message_status")
 		}
 	case "agent_status":
-		if k := id(v, "target", "id"); k != "" {
-			return "agent:" + k, str(v, "on_duty_status")
+		if k := idKey("agent:", v, "target", "id"); k != "" {
+			return k, str(v, "on_duty_status")
 		}
 	case "contact":
-		if k := id(v, "contact", "id"); k != "" {
-			return "contact:" + k, str(v, "event")
+		if k := idKey("contact:", v, "contact", "id"); k != "" {
+			return k, str(v, "event")
 		}
 	case "changelog":
 		return "changelog", str(v, "action")
@@ -193,18 +193,45 @@ func str(v *fastjson.Value, path ...string) string {
 	return string(f.GetStringBytes())
 }
 
-// id returns an id field as text, every digit kept: a JSON number as
-// written, or a JSON string; "" for anything else.
-func id(v *fastjson.Value, path ...string) string {
+// hasStr reports whether str would return more than "", allocating
+// nothing.
+func hasStr(v *fastjson.Value, path ...string) bool {
+	f := v.Get(path...)
+	return f != nil && f.Type() == fastjson.TypeString && len(f.GetStringBytes()) > 0
+}
+
+// hasID reports whether the field is an id (see idKey), allocating nothing.
+func hasID(v *fastjson.Value, path ...string) bool {
+	f := v.Get(path...)
+	if f == nil {
+		return false
+	}
+	switch f.Type() {
+	case fastjson.TypeNumber:
+		return true // a number is never written as ""
+	case fastjson.TypeString:
+		return len(f.GetStringBytes()) > 0
+	}
+	return false
+}
+
+// idKey returns prefix followed by an id field as text, every digit kept:
+// a JSON number as written, or a JSON string; "" for anything else, or an
+// empty string. A string id takes one allocation (the concatenation reads
+// its bytes in place), a number two: one fewer than making the id, then
+// the key.
+func idKey(prefix string, v *fastjson.Value, path ...string) string {
 	f := v.Get(path...)
 	if f == nil {
 		return ""
 	}
 	switch f.Type() {
 	case fastjson.TypeNumber:
-		return string(f.MarshalTo(nil))
+		return prefix + f.String() // as written, as MarshalTo gives it
 	case fastjson.TypeString:
-		return string(f.GetStringBytes())
+		if b := f.GetStringBytes(); len(b) > 0 {
+			return prefix + string(b)
+		}
 	}
 	return ""
 }

@@ -3,10 +3,13 @@ package agent
 import (
 	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
+	"github.com/valyala/fastjson"
 )
 
 // Sample events, compacted from ../shared/dialpad/payloads/*.json (key order
@@ -290,4 +293,26 @@ func FuzzClassify(f *testing.F) {
 			t.Errorf("jwt = %v for frame starting %.8q", got.jwt, data)
 		}
 	})
+}
+
+// BenchmarkClassify measures classifying one frame of each type (the
+// sample payloads), as a reader does, with its own parser.
+func BenchmarkClassify(b *testing.B) {
+	var frames [][]byte
+	for _, name := range []string{"call", "sms", "agent_status", "contact", "changelog"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "payloads", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		frames = append(frames, data)
+	}
+	var p fastjson.Parser
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, data := range frames {
+			if _, err := classifyWith(&p, data, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

@@ -295,6 +295,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 	// size: one allocation per frame, where ReadMessage grows a slice from
 	// 512 bytes (three allocations and copies for a 1 KiB event).
 	var buf bytes.Buffer
+	var limit io.LimitedReader // reused: io.LimitReader allocated one per frame
 	for {
 		_, r, err := c.ws.NextReader()
 		size := int64(0)
@@ -304,7 +305,9 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			// frames behind it are read as usual. (gorilla's read limit
 			// would end the connection, and the frames queued behind it,
 			// in the socket and at the server, with it.)
-			size, err = buf.ReadFrom(io.LimitReader(r, f.max+1))
+			limit.R, limit.N = r, f.max+1
+			size, err = buf.ReadFrom(&limit)
+			limit.R = nil
 			if err == nil && size > f.max {
 				var rest int64
 				rest, err = io.Copy(io.Discard, r)

@@ -83,3 +83,27 @@ func BenchmarkDeliverStoppable(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNewRequest measures making one delivery's request, its URL
+// parsed once in New (parsed) or for each request (parsing).
+func BenchmarkNewRequest(b *testing.B) {
+	for _, parsed := range []bool{true, false} {
+		name := "parsed"
+		if !parsed {
+			name = "parsing"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newForwarder(b, "http://127.0.0.1:8080/hook?x=1", Config{})
+			if !parsed {
+				f.reqURL = nil
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.newRequest(ctx, benchEvent); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -50,6 +50,9 @@ type keptConn struct {
 	bw   *bufio.Writer
 	used time.Time // when it was last put back idle
 	peek *peeker   // nil where a socket cannot be looked at
+	// abort ends the exchange on nc at once (its deadline in the past),
+	// made once: the context's watch of each exchange calls it.
+	abort func()
 }
 
 // idleTimeout is how long an idle connection is kept.
@@ -133,7 +136,7 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 	ctx := req.Context()
 	c.nc.SetDeadline(deadline)
 	// The context ending (shutdown, max age) ends the exchange at once.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, c.abort)
 	err = req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
@@ -278,6 +281,7 @@ func (t *transport) conn(ctx context.Context, addr string, deadline time.Time) (
 	}
 	lim := &headerLimit{r: nc, left: -1}
 	c := &keptConn{addr: addr, nc: nc, lim: lim, br: bufio.NewReader(lim), bw: bufio.NewWriter(nc)}
+	c.abort = func() { nc.SetDeadline(time.Unix(1, 0)) }
 	if t.look {
 		c.peek = newPeeker(nc)
 	}

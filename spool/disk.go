@@ -499,13 +499,20 @@ func (d *Disk) waitDurable(ctx context.Context, seq uint64) (*Event, error) {
 		}
 		d.durableMu.Lock()
 		ok, synced := d.durable >= seq, d.synced
-		held, isHeld := d.held[seq]
+		var held *Event
+		if ev, isHeld := d.held[seq]; isHeld && !ok {
+			// Copied here: a variable whose address is returned is
+			// allocated where it is declared, and this one was on every
+			// call, for an event that is nearly never held.
+			h := ev
+			held = &h
+		}
 		d.durableMu.Unlock()
 		if ok {
 			return nil, nil
 		}
-		if isHeld {
-			return &held, nil
+		if held != nil {
+			return held, nil
 		}
 		select {
 		case <-synced:
