@@ -95,6 +95,14 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A port in use stops it before it makes anything: made, it would be
+	// deleted at once, or with --keep left behind.
+	if err := o.bindMetrics(); err != nil {
+		return err
+	}
+	if o.metrics != nil {
+		defer o.metrics.Close() // runListen closes it too, unless it never runs
+	}
 	warnTypedSecrets(c, log)
 	cfg := o.API
 	cfg.Logger = log

@@ -150,7 +150,9 @@ func TestForwardTLSRefusesBadFiles(t *testing.T) {
 
 // TestDoctorForwardTLS: doctor checks an https handler as listen POSTs to
 // it: with --forward-ca its certificate is trusted; without, the fix says
-// to give it, not to start a handler that is running.
+// to give it, not to start a handler that is running. One that asks for a
+// client certificate is ok with --forward-cert, and without it the fix
+// names that flag.
 func TestDoctorForwardTLS(t *testing.T) {
 	h := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer h.Close()
@@ -168,5 +170,26 @@ func TestDoctorForwardTLS(t *testing.T) {
 	out, err = runCmd(t, append(args, "--forward-ca", caFile)...)
 	if err != nil || !strings.Contains(out, "[ok  ] forward target") {
 		t.Errorf("doctor with --forward-ca: %v\n%s\nwant the forward target ok", err, out)
+	}
+
+	// A handler that asks for a client certificate: without one, the fix
+	// says to give it; it said to start the handler, which was running.
+	dir := t.TempDir()
+	certFile, keyFile, client := clientCert(t, dir)
+	mutual := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	pool := x509.NewCertPool()
+	pool.AddCert(client)
+	mutual.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	mutual.StartTLS()
+	defer mutual.Close()
+	mutualCA := writePEM(t, dir, "mutual-ca.pem", "CERTIFICATE", mutual.Certificate().Raw)
+	args = append(append([]string{"doctor"}, apiArgs(srv)...), "--forward-to", mutual.URL, "--forward-ca", mutualCA)
+	out, err = runCmd(t, args...)
+	if err == nil || !strings.Contains(out, "[FAIL] forward target") || !strings.Contains(out, "--forward-cert and --forward-key") {
+		t.Errorf("doctor without a client certificate: %v\n%s\nwant the forward target failed, with the --forward-cert fix", err, out)
+	}
+	out, err = runCmd(t, append(args, "--forward-cert", certFile, "--forward-key", keyFile)...)
+	if err != nil || !strings.Contains(out, "[ok  ] forward target") {
+		t.Errorf("doctor with --forward-cert: %v\n%s\nwant the forward target ok", err, out)
 	}
 }

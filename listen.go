@@ -137,8 +137,9 @@ type listenOptions struct {
 	Forward       forward.Config // the shared settings; Routes carry each handler's
 	Routes        []routeOptions
 	Agent         agent.Config
-	MetricsAddr   string // --metrics-addr: "" serves none
-	MetricsLabel  string // how errors name it (flagLabel)
+	MetricsAddr   string          // --metrics-addr: "" serves none
+	MetricsLabel  string          // how errors name it (flagLabel)
+	metrics       *metrics.Server // MetricsAddr once bound (bindMetrics)
 	// Created: the websocket and subscriptions were made for this run
 	// (listen --create), so Dialpad sent nothing to them before it, and
 	// the time since an earlier run on the same spool is no gap of theirs.
@@ -363,7 +364,12 @@ func parseHeaders(list []headerValue) (http.Header, error) {
 		if !ok || !forward.ValidHeaderName(k) {
 			return nil, fmt.Errorf("%s: want 'Name: value', e.g. 'Authorization: Bearer …' %s", kv.from, notShown)
 		}
-		h.Add(k, strings.TrimSpace(v))
+		v = strings.TrimSpace(v)
+		if !forward.ValidHeaderValue(v) {
+			// Checked here, not by forward, which names only the flag.
+			return nil, fmt.Errorf("%s: the value of %s is not a valid header value (a control character or a line break) %s", kv.from, k, notShown)
+		}
+		h.Add(k, v)
 	}
 	return h, nil
 }
@@ -417,6 +423,20 @@ func ordinal(n int) string {
 	return strconv.Itoa(n) + suffix
 }
 
+// bindMetrics binds MetricsAddr, if given and not bound yet, for
+// runListen to serve; listen --create binds it before it makes anything.
+func (o *listenOptions) bindMetrics() error {
+	if o.MetricsAddr == "" || o.metrics != nil {
+		return nil
+	}
+	ms, err := metrics.Listen(o.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", o.MetricsLabel, o.MetricsAddr, err)
+	}
+	o.metrics = ms
+	return nil
+}
+
 // runListen is the whole `listen` command once flags are parsed: REST
 // client, forwarder, queue and agent, run until ctx is done.
 func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
@@ -426,13 +446,13 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var ms *metrics.Server
-	if o.MetricsAddr != "" {
-		// Bound before anything is opened: a port in use stops listen
-		// here, not after it connected.
-		if ms, err = metrics.Listen(o.MetricsAddr); err != nil {
-			return fmt.Errorf("%s %q: %w", o.MetricsLabel, o.MetricsAddr, err)
-		}
+	// Bound before anything is opened: a port in use stops listen here,
+	// not after it connected.
+	if err := o.bindMetrics(); err != nil {
+		return err
+	}
+	ms := o.metrics
+	if ms != nil {
 		defer ms.Close()
 	}
 	if len(o.Routes) == 0 { // demo, bench, soak: one handler

@@ -177,4 +177,53 @@ func TestMetricsAddrInUse(t *testing.T) {
 	if n := srv.Handshakes(); n != 0 {
 		t.Errorf("listen connected %d times before refusing the address", n)
 	}
+
+	// listen --create refuses it before it creates anything: it created
+	// a websocket and subscription, then deleted them, or with --keep
+	// left them and printed them as kept.
+	posts := func() (n int) {
+		for _, c := range srv.RESTCalls() {
+			if c.Method == http.MethodPost {
+				n++
+			}
+		}
+		return n
+	}
+	for _, keep := range []bool{false, true} {
+		before := posts()
+		args := createArgs(srv, "http://127.0.0.1:1/", "--events", "call", "--no-spool", "--metrics-addr", ln.Addr().String())
+		if keep {
+			args = append(args, "--keep")
+		}
+		r := start(t, args...)
+		if err := r.wait(t, 10*time.Second); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("--create (keep %v): listen ended with %v, want the address refused", keep, err)
+		}
+		if n := posts() - before; n != 0 {
+			t.Errorf("--create (keep %v) with the address in use: %d creates before refusing it", keep, n)
+		}
+	}
+}
+
+// TestHealthEverySource: /healthz answers 503 while one of the sources
+// has no connection open, though another has: events sent to it are lost.
+// Here a subscription that is not on the account, retried since
+// --stop-on-status leaves 404 out, beside a connected websocket; it
+// answered "ok: 1 connection(s) open".
+func TestHealthEverySource(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	r := start(t, listenArgs(srv, wsID, "http://127.0.0.1:1/", "--no-spool", "--metrics-addr", "127.0.0.1:0",
+		"--subscription", "call:99999", "--stop-on-status", "401",
+		"--reconnect-wait-min", "10ms", "--reconnect-wait-max", "50ms")...)
+	r.waitConnected(t, srv, 1)
+	r.stdout.waitFor(t, "token_expires", 10*time.Second)                     // the agent counts the websocket's connection
+	r.stdout.waitFor(t, "no such websocket or subscription", 10*time.Second) // the subscription was refused
+	health := strings.TrimSuffix(metricsURL(t, r), "/metrics") + "/healthz"
+	code, body := get(t, health)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "1 source(s) have no connection") {
+		t.Errorf("healthz with one of two sources connected: %d %q, want 503 naming the source without one", code, body)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -363,14 +363,18 @@ func TestHeadersFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, tc := range []struct{ env, first, want string }{
-		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1", "DIALPAD_TUNNEL_HEADERS (line 2): want 'Name: value'"},
-		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Ok: 1", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 2): want TYPE=Name: value"},
+	// A value with a control character is refused by the variable and
+	// line too: it was refused as --header's, which was not given.
+	for _, tc := range []struct{ env, lines, want string }{
+		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1\nsecret-token-no-colon", "DIALPAD_TUNNEL_HEADERS (line 2): want 'Name: value'"},
+		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Ok: 1\nsecret-token-no-colon", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 2): want TYPE=Name: value"},
+		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1\nX-Bad: secret-token\x01", "DIALPAD_TUNNEL_HEADERS (line 2): the value of X-Bad is not a valid header value"},
+		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Bad: secret-token\rx", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 1) call=…"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv("DIALPAD_TUNNEL_HEADERS", "")
 			t.Setenv("DIALPAD_TUNNEL_ROUTE_HEADERS", "")
-			t.Setenv(tc.env, tc.first+"\nsecret-token-no-colon")
+			t.Setenv(tc.env, tc.lines)
 			r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool")...)
 			err := r.wait(t, 10*time.Second)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret-token") {

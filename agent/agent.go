@@ -204,6 +204,7 @@ type Agent struct {
 	dedupe    *dedupe
 	stats     counters
 	live      atomic.Int32 // open connections across all sources
+	unlinked  atomic.Int32 // sources with no connection open
 	acceptMu  sync.Mutex   // held by accept from a duplicate check to the queueing, while frames are checked
 	connected chan struct{}
 	connOnce  sync.Once
@@ -227,6 +228,7 @@ func New(cfg Config) (*Agent, error) {
 		dedupe:    newDedupe(cfg.DedupeWindow, cfg.DedupeMax),
 		connected: make(chan struct{}),
 	}
+	a.unlinked.Store(int32(len(cfg.Sources)))
 	// Copies of one event reach two connections only while both are open:
 	// from the dial to the end of the handover.
 	a.dedupe.armFor = cfg.HandshakeTimeout + cfg.HandoverWait + cfg.CloseWait

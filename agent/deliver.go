@@ -347,11 +347,7 @@ func withoutCancelled(h []forward.Attempt) []forward.Attempt {
 // latency is the time from arrival (or the replay that put the event back)
 // to now, for log lines.
 func latency(ev spool.Event) string {
-	from := ev.Received
-	if ev.Replayed.After(from) {
-		from = ev.Replayed
-	}
-	return time.Since(from).Round(time.Microsecond).String()
+	return sinceArrival(ev).Round(time.Microsecond).String()
 }
 
 // lastAnswer describes the last attempt of history (its status, else its

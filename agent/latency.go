@@ -30,13 +30,22 @@ type latencies struct {
 	nanos  atomic.Int64
 }
 
-// observe counts the delivery of ev, answered now.
-func (l *latencies) observe(ev spool.Event) {
+// sinceArrival is the time from ev's arrival or, if later, the replay
+// that put it back, to now. Never below 0: an arrival read back from the
+// spool has no monotonic reading, and one that a wall clock since stepped
+// back puts in the future would take from the histogram's sum, which only
+// grows.
+func sinceArrival(ev spool.Event) time.Duration {
 	from := ev.Received
 	if ev.Replayed.After(from) {
 		from = ev.Replayed
 	}
-	d := time.Since(from)
+	return max(time.Since(from), 0)
+}
+
+// observe counts the delivery of ev, answered now.
+func (l *latencies) observe(ev spool.Event) {
+	d := sinceArrival(ev)
 	i := 0
 	for i < len(latencyBounds) && d > latencyBounds[i] {
 		i++

@@ -31,3 +31,20 @@ func TestLatencyBuckets(t *testing.T) {
 		t.Errorf("sum %s, want at least 2h33ms", got.Sum)
 	}
 }
+
+// TestLatencyNeverNegative: an arrival in the future (stored by a run
+// whose wall clock was ahead, then stepped back) counts as 0 in the
+// first bucket; it made the sum, a counter to Prometheus, go down.
+func TestLatencyNeverNegative(t *testing.T) {
+	var l latencies
+	l.observe(spool.Event{Received: time.Now().Add(-time.Second)})
+	before := l.snapshot().Sum
+	l.observe(spool.Event{Received: time.Now().Add(time.Hour)})
+	got := l.snapshot()
+	if got.Sum < before {
+		t.Errorf("sum went from %s to %s", before, got.Sum)
+	}
+	if got.Counts[0] != 1 {
+		t.Errorf("first bucket %d, want the delivery from the future in it", got.Counts[0])
+	}
+}

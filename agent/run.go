@@ -118,6 +118,9 @@ func (s *source) run(ctx context.Context) error {
 				c.older = slices.Clone(live)
 				live = append(live, c)
 				s.agent.live.Add(1)
+				if len(live) == 1 {
+					s.agent.unlinked.Add(-1)
+				}
 				go func() {
 					c.read(s.cfg.PongWait, frames{max: s.cfg.MaxFrameBytes, accept: s.accept, tooLarge: s.tooLarge})
 					s.ended <- c
@@ -146,6 +149,9 @@ func (s *source) run(ctx context.Context) error {
 		case c := <-s.ended:
 			live = removeConn(live, c)
 			s.agent.live.Add(-1)
+			if len(live) == 0 {
+				s.agent.unlinked.Add(1)
+			}
 			if droppedUnread(c, time.Now()) {
 				s.agent.stats.droppedUnread.Add(1)
 				msg := droppedUnreadMsg

@@ -43,6 +43,7 @@ type Stats struct {
 	Gaps          int64         // windows with no open connection after the first one
 	GapTime       time.Duration // total length of those windows
 	Connected     int           // connections open now
+	Unconnected   int           // sources with no connection open now
 	Latency       Latencies     // of the deliveries counted in Delivered
 }
 
@@ -54,7 +55,7 @@ func (a *Agent) Stats() Stats {
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()), DroppedUnread: c.droppedUnread.Load(),
-		Connected: int(a.live.Load()), Latency: c.latency.snapshot(),
+		Connected: int(a.live.Load()), Unconnected: int(a.unlinked.Load()), Latency: c.latency.snapshot(),
 	}
 }
 

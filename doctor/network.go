@@ -228,9 +228,17 @@ func checkForward(ctx context.Context, cfg Config) Check {
 		c.Status, c.Detail = Fail, shown+": "+err.Error()
 		c.Fix = "start your webhook handler, or fix --forward-to"
 		var unknownCA x509.UnknownAuthorityError
-		if errors.As(err, &unknownCA) {
+		var alert *net.OpError // a TLS alert from the handler is a "remote error"
+		switch {
+		case errors.As(err, &unknownCA):
 			// listen makes each event a dead letter at its first attempt.
 			c.Fix = "the handler's certificate is not signed by an authority this system trusts: give listen (and doctor) --forward-ca with its certificate, or its CA's"
+		case errors.As(err, &alert) && alert.Op == "remote error" && (cfg.ForwardTLS == nil || len(cfg.ForwardTLS.Certificates) == 0):
+			// It is running: it ended the handshake, most likely for want
+			// of a client certificate.
+			c.Fix = "the handler refused the TLS handshake: if it asks for a client certificate (mutual TLS), give listen (and doctor) --forward-cert and --forward-key"
+		case errors.As(err, &alert) && alert.Op == "remote error":
+			c.Fix = "the handler refused the TLS handshake: check that it trusts the issuer of --forward-cert's certificate"
 		}
 		return c
 	}

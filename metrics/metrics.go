@@ -95,8 +95,9 @@ func (s *Server) Serve(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// health answers 200 while at least one connection to Dialpad is open,
-// else 503: events sent meanwhile reach no one. The body says which.
+// health answers 200 while every source (websocket or subscription) has
+// a connection to Dialpad open, else 503: events sent meanwhile to one
+// without reach no one. The body says which.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	st := s.cfg.Stats()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -104,6 +105,11 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	if st.Connected == 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not connected: no connection to Dialpad is open, and events sent now are lost")
+		return
+	}
+	if st.Unconnected > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not connected: %d source(s) have no connection to Dialpad open, and the events sent to them now are lost (%d connection(s) open for the others)\n", st.Unconnected, st.Connected)
 		return
 	}
 	fmt.Fprintf(w, "ok: %d connection(s) open\n", st.Connected)
