@@ -212,7 +212,8 @@ func TestMetricsAddrInUse(t *testing.T) {
 // answered "ok: 1 connection(s) open".
 func TestHealthEverySource(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	r := start(t, listenArgs(srv, wsID, "http://127.0.0.1:1/", "--no-spool", "--metrics-addr", "127.0.0.1:0",
+	spoolPath := filepath.Join(t.TempDir(), "h.spool")
+	r := start(t, listenArgs(srv, wsID, "http://127.0.0.1:1/", "--spool", spoolPath, "--metrics-addr", "127.0.0.1:0",
 		"--subscription", "call:99999", "--stop-on-status", "401",
 		"--reconnect-wait-min", "10ms", "--reconnect-wait-max", "50ms")...)
 	r.waitConnected(t, srv, 1)
@@ -222,6 +223,10 @@ func TestHealthEverySource(t *testing.T) {
 	code, body := get(t, health)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "1 source(s) have no connection") {
 		t.Errorf("healthz with one of two sources connected: %d %q, want 503 naming the source without one", code, body)
+	}
+	// status says so too, and exits 1.
+	if out, err := runCmd(t, "status", "--spool", spoolPath); exitCode(err) != 1 || !strings.Contains(out, "NOT CONNECTED for 1 of its sources") {
+		t.Errorf("status with one of two sources connected: %v\n%s", err, out)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)

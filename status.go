@@ -22,6 +22,7 @@ type statusReport struct {
 	Started     time.Time `json:"started"`
 	Sources     string    `json:"sources"`
 	Connections int       `json:"connections"`
+	Unconnected int       `json:"sources_unconnected"` // sources (websocket, subscriptions) with no connection open
 	Received    int64     `json:"received"`
 	Delivered   int64     `json:"delivered"`
 	Failed      int64     `json:"failed"`
@@ -43,7 +44,7 @@ type statusReport struct {
 func statusOf(a *agent.Agent, routes []agent.Route, d *spool.Disk, sources string, started time.Time) statusReport {
 	st := a.Stats()
 	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources,
-		Connections: st.Connected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
+		Connections: st.Connected, Unconnected: st.Unconnected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
 		DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
 		Refused: st.Rejected, Lost: st.Abandoned + st.Oversized, Reconnects: st.Reconnects, Gaps: st.Gaps,
 		GapTime: st.GapTime.Round(time.Millisecond).String()}
@@ -67,8 +68,8 @@ func statusCommand() *cli.Command {
 }
 
 // errNotConnected ends a status whose listen runs but has no connection
-// open, with exit status 1 as when none runs.
-var errNotConnected = errors.New("listen runs, but no connection to Dialpad is open: events sent now are lost")
+// open for a source, with exit status 1 as when none runs.
+var errNotConnected = errors.New("listen runs, but a source has no connection to Dialpad open: the events Dialpad sends it now are lost")
 
 // showStatus asks the listen holding the spool file at path for its
 // status; with none running, it says so, and what the file holds.
@@ -93,8 +94,11 @@ func showStatus(c *cli.Context, path string) error {
 		}
 	} else {
 		state := "connected"
-		if r.Connections == 0 {
+		switch {
+		case r.Connections == 0:
 			state = "NOT CONNECTED"
+		case r.Unconnected > 0:
+			state = fmt.Sprintf("NOT CONNECTED for %d of its sources", r.Unconnected)
 		}
 		w := c.App.Writer
 		fmt.Fprintf(w, "listen %s (pid %d, %s) on %s since %s: %s, %d connection(s)\n", r.Sources, r.PID, r.Version, path, r.Started.Format(time.RFC3339), state, r.Connections)
@@ -105,7 +109,7 @@ func showStatus(c *cli.Context, path string) error {
 			fmt.Fprintf(w, "  PAUSED: reading has waited %s for room in a queue (a full disk, or --queue-max-mib)\n", r.Paused)
 		}
 	}
-	if r.Connections == 0 {
+	if r.Connections == 0 || r.Unconnected > 0 {
 		return cli.Exit("status: "+errNotConnected.Error(), 1)
 	}
 	return nil
