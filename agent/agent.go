@@ -58,7 +58,7 @@ type Config struct {
 	MaxConnLifetime  time.Duration // rotate this long after a connection opened when its token's exp is unreadable or later; default 55m
 	BackoffMin       time.Duration // default 500ms
 	BackoffMax       time.Duration // default 60s
-	BackoffReset     time.Duration // a connection that lived this long resets the backoff; default 30s
+	BackoffReset     time.Duration // a source connected this long (across rotations) resets the backoff; default 30s
 	DedupeWindow     time.Duration // how long frames are remembered for duplicate checks; default 2m
 	DedupeMax        int           // at most this many remembered frames; default 50000
 	DrainTimeout     time.Duration // on shutdown, how long queued deliveries may still take; default 10s

@@ -129,3 +129,55 @@ func TestRotationFailureAfterLongLifeWaitsFreshBackoff(t *testing.T) {
 		t.Errorf("stats %+v: want no gap and no unplanned reconnect", st)
 	}
 }
+
+// A source kept connected for BackoffReset across rotations starts its
+// backoff afresh after a drop, though none of its connections lived that
+// long on its own (tokens shorter than BackoffReset, as the emulator's
+// --token-ttl 30s, or connections replaced for slow pongs). Each drop used
+// to double the wait left over from the last: over a bad network, drops
+// minutes apart, with healthy rotations between them, waited 0.4 s, 0.7 s,
+// 1.7 s, 2 s, 6 s, 9 s, then 28 s without a connection.
+func TestBackoffResetsAcrossRotations(t *testing.T) {
+	const startupFailures = 6
+	fake := newFake(t, dialpadtest.Config{TokenTTL: 400 * time.Millisecond}) // rotates 100ms before exp
+	wsID := fake.AddWebsocket("")
+	addSub(t, fake, "sms", wsID)
+	fake.FailNextREST(startupFailures, http.StatusServiceUnavailable, 0) // the step grows to 640ms
+	cfg := testConfig()
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BackoffReset = 10*time.Millisecond, 10*time.Second, time.Second
+	recv := newReceiver(t, nil)
+	r := startAgent(t, cfg, recv.url, WebsocketSource(newClient(t, fake, fake.APIKey()), dialpad.ID(wsID)))
+	r.logs.waitFind(t, startupFailures, "WARN", "connect failed")
+	// Five connections, each rotated 300ms after its fetch: the source has
+	// been up for more than BackoffReset, no connection for as long.
+	r.logs.waitFind(t, 5, "INFO", "connected")
+	// A drop during a handover whose new connection the fake accepted
+	// just after it leaves the source connected (no disconnect, rightly):
+	// drop again until one is lost. The source stays up meanwhile, so
+	// every drop finds it up for BackoffReset.
+	reconnected := func() bool { return r.a.Stats().Reconnects > 0 }
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(testWait); !reconnected(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no disconnect after dropping the connections for %s; log:\n%s", testWait, r.logs)
+		}
+		fake.DropConnectionsAbruptly()
+		for poll := time.Now().Add(time.Second); !reconnected() && time.Now().Before(poll); {
+			<-tick.C
+		}
+	}
+	r.logs.waitFind(t, 1, "WARN", "events sent by Dialpad in this window were missed (no open connection)")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var lines []logRecord
+	for _, msg := range []string{"disconnected; reconnecting after backoff", "new connection lost during the handover; keeping the previous one"} {
+		lines = append(lines, r.logs.find(t, "WARN", msg)...)
+	}
+	for _, l := range lines {
+		if d, err := time.ParseDuration(l.str("retry_in")); err != nil || d > cfg.BackoffMin {
+			t.Errorf("after %s up across rotations, a drop waits %s, want at most BackoffMin %s: %v", cfg.BackoffReset, l.str("retry_in"), cfg.BackoffMin, l)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -19,19 +20,26 @@ import (
 // s.dialed). run returns only after all of them have ended.
 func (s *source) run(ctx context.Context) error {
 	var (
-		live       []*conn
-		active     *conn
-		handover   *conn // the previous connection, kept reading until active is proven
-		connecting bool
-		rotateDue  bool
-		attempt    int
-		stopping   bool
-		fatal      error
-		gapFrom    time.Time
-		gapWhy     string
-		bo         = backoff{min: s.cfg.BackoffMin, max: s.cfg.BackoffMax}
-		settled    *conn // the last active connection that reset bo
-		done       = ctx.Done()
+		live            []*conn
+		active          *conn
+		handover        *conn // the previous connection, kept reading until active is proven
+		connecting      bool
+		connectingSince time.Time // when the attempt under way began
+		rotateDue       bool
+		attempt         int
+		stopping        bool
+		fatal           error
+		gapFrom         time.Time
+		gapWhy          string
+		bo              = backoff{min: s.cfg.BackoffMin, max: s.cfg.BackoffMax}
+		settled         *conn // the last active connection that reset bo
+		// upSince is when the source was last connected after a window
+		// with no connection: rotations and replacements carry it on, so
+		// that a source up for hours on connections that each live less
+		// than BackoffReset (short tokens, or pongs so slow that each
+		// connection is replaced) counts as settled. Zero while down.
+		upSince time.Time
+		done    = ctx.Done()
 	)
 	if !s.cfg.DownSince.IsZero() {
 		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (when it stopped reading; after a crash, its spool's last write, at most a minute before)"
@@ -44,12 +52,13 @@ func (s *source) run(ctx context.Context) error {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 
-	// nextWait is bo's next wait. An active connection that has lived
-	// BackoffReset resets bo first, once: with make-before-break it never
-	// ends, yet the failures before it (at start-up, say) must not
-	// lengthen the waits after a failed rotation hours later.
+	// nextWait is bo's next wait. Once the source has been connected for
+	// BackoffReset (across rotations), its active connection resets bo
+	// first, once: with make-before-break it never ends, yet the failures
+	// before it (at start-up, say) must not lengthen the waits after a
+	// failed rotation hours later.
 	nextWait := func() time.Duration {
-		if active != nil && active != settled && time.Since(active.opened) >= s.cfg.BackoffReset {
+		if active != nil && active != settled && time.Since(upSince) >= s.cfg.BackoffReset {
 			bo.reset()
 			settled = active
 		}
@@ -57,6 +66,7 @@ func (s *source) run(ctx context.Context) error {
 	}
 	startConnect := func() {
 		connecting = true
+		connectingSince = time.Now()
 		attempt++
 		s.agent.armDedupe(time.Now())
 		go s.connect(ctx, attempt, s.dialed)
@@ -141,6 +151,9 @@ func (s *source) run(ctx context.Context) error {
 					s.describeGap(gapFrom, c.opened, gapWhy)
 					gapFrom = time.Time{}
 				}
+				if active == nil {
+					upSince = c.opened
+				}
 				active, rotateDue = c, false
 				rotate.Reset(time.Until(s.rotateAt(c)))
 				s.log.Info("connected", "source", s.src.Name, "conn", c.name, "token_expires", fmtTime(c.expiry))
@@ -152,13 +165,17 @@ func (s *source) run(ctx context.Context) error {
 			if len(live) == 0 {
 				s.agent.unlinked.Add(1)
 			}
-			if droppedUnread(c, time.Now()) {
+			if now := time.Now(); droppedUnread(c, now) {
 				s.agent.stats.droppedUnread.Add(1)
 				msg := droppedUnreadMsg
 				if c.forced {
 					msg = endedUnreadMsg
 				}
 				s.log.Warn(msg,
+					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(shownTime(c.lastFrame.Load())))
+			} else if !stopping && cutShort(c, now, s.cfg.CloseWait) {
+				s.agent.stats.droppedUnread.Add(1)
+				s.log.Warn(cutShortMsg,
 					"source", s.src.Name, "conn", c.name, "reason", closeReason(c.err), "last_frame", fmtTime(shownTime(c.lastFrame.Load())))
 			}
 			if c == handover {
@@ -193,12 +210,35 @@ func (s *source) run(ctx context.Context) error {
 				gapFrom = c.lastHeard() // nothing was read after this
 			}
 			s.agent.stats.reconnects.Add(1)
-			if time.Since(c.opened) >= s.cfg.BackoffReset || s.nearExpiry(c) {
+			// Up for BackoffReset, across rotations: the backoff starts
+			// afresh. (It counted the lost connection's own life only, so
+			// with tokens shorter than BackoffReset, as the emulator's
+			// --token-ttl 30s, every drop, minutes apart, doubled the
+			// wait: 0.4 s, 0.7 s, ... 28 s, with minutes of healthy
+			// rotations between the drops.)
+			planned := time.Since(upSince) >= s.cfg.BackoffReset || s.nearExpiry(c)
+			upSince = time.Time{}
+			if planned {
 				bo.reset()
-				s.log.Info("disconnected; reconnecting now", "source", s.src.Name, "conn", c.name, "reason", why)
-				if !connecting {
-					startConnect()
+			}
+			if connecting {
+				// A replacement (for a pong overdue, or a rotation) is
+				// already being fetched and dialled: its result, not a
+				// backoff, decides when the next attempt comes. (The
+				// line used to promise a retry in half a second while that
+				// attempt, its REST call lost on a dead network, went on
+				// for up to the HTTP timeout and its retries.)
+				lvl := slog.LevelWarn
+				if planned {
+					lvl = slog.LevelInfo
 				}
+				s.log.Log(ctx, lvl, "disconnected; a connection attempt is already under way", "source", s.src.Name, "conn", c.name, "reason", why,
+					"attempt_since", time.Since(connectingSince).Round(time.Millisecond).String())
+				break
+			}
+			if planned {
+				s.log.Info("disconnected; reconnecting now", "source", s.src.Name, "conn", c.name, "reason", why)
+				startConnect()
 				break
 			}
 			wait := bo.next()
@@ -316,6 +356,22 @@ const droppedUnreadMsg = "the server dropped a connection while the agent could 
 // agent ended itself (a stop, or a server that neither sent on nor
 // finished the close): the server may still have held events for it.
 const endedUnreadMsg = "a connection whose reader had been held up (the queue was full, or an older connection was read first) was ended before the server finished it: events Dialpad still held for it and not read are lost (it replays nothing)"
+
+// cutShort reports whether c, being closed (rotated out, or replaced for
+// a late pong), ended without the server's close reply while its frames
+// were still coming: on a slow link its server still held a backlog, some
+// of it sent before the replacement opened, so on c alone. (Such a
+// connection, alive but behind, was let go of without a word: its frames
+// were too recent for a silent connection's window, and its reader had not
+// stalled.)
+func cutShort(c *conn, now time.Time, closeWait time.Duration) bool {
+	var ce *websocket.CloseError
+	clean := errors.As(c.err, &ce) && ce.Code != websocket.CloseAbnormalClosure
+	return !clean && c.closing.Load() && c.readWithin(now, closeWait)
+}
+
+// cutShortMsg is the warning of a connection cutShort.
+const cutShortMsg = "a connection being closed ended while its server was still sending (a slow or congested link): events Dialpad sent on it before its replacement opened and not read are lost (it replays nothing)"
 
 // droppedAfterStall: see droppedUnread.
 const droppedAfterStall = time.Minute

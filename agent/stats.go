@@ -38,7 +38,9 @@ type Stats struct {
 	Parked     int64 // retry waits given back to the queue until due (beyond maxWaiting waiting on workers)
 	Reconnects int64 // connections that ended unplanned
 	// DroppedUnread counts connections the server dropped while their
-	// reader was held up (queue full): events on them may be lost.
+	// reader was held up (queue full), and connections being closed that
+	// ended while their server still sent (cutShort): events on them may
+	// be lost.
 	DroppedUnread int64
 	Gaps          int64         // windows with no open connection after the first one
 	GapTime       time.Duration // total length of those windows

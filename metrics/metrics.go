@@ -131,7 +131,7 @@ var (
 	descInvalid     = prometheus.NewDesc(ns+"frames_invalid_total", "Frames that were not events.", nil, nil)
 	descRefused     = prometheus.NewDesc(ns+"frames_refused_signature_total", "Frames refused by --verify-secret (kept as dead letters).", nil, nil)
 	descReconnects  = prometheus.NewDesc(ns+"reconnects_total", "Connections that ended unplanned.", nil, nil)
-	descDropped     = prometheus.NewDesc(ns+"connections_dropped_unread_total", "Connections the server dropped while their reader was held up: events on them may be lost.", nil, nil)
+	descDropped     = prometheus.NewDesc(ns+"connections_dropped_unread_total", "Connections the server dropped while their reader was held up, or that ended while being closed with their server still sending: events on them may be lost.", nil, nil)
 	descGaps        = prometheus.NewDesc(ns+"gaps_total", "Windows with no connection open, after the first connection.", nil, nil)
 	descGapSeconds  = prometheus.NewDesc(ns+"gap_seconds_total", "Total length of those windows: events Dialpad sent in them are lost.", nil, nil)
 	descConnections = prometheus.NewDesc(ns+"connections", "Connections to Dialpad open now.", nil, nil)
