@@ -383,3 +383,41 @@ func TestHeadersFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusNamesRouteSpools: `status` without --route reports the base
+// spool's dead letters; with --route spools beside it, it says on stderr
+// which they are and what they hold, as `events list` does, running or
+// not. It printed "failed 1 … dead letters 0" and nothing more for a dead
+// letter in a route's spool.
+func TestStatusNamesRouteSpools(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	texts := newHook(t, func(int) int { return http.StatusBadRequest })
+	path := filepath.Join(t.TempDir(), "s.spool")
+	r := start(t, listenArgs(srv, wsID, def.URL, "--spool", path, "--route", "sms="+texts.URL)...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	r.stdout.waitFor(t, "FAILED sms", 10*time.Second)
+
+	smsFile := filepath.Join(filepath.Dir(path), "s.sms.spool")
+	check := func(when string, wantCode int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			stdout, stderr, err := cliErr(t, "status", "--spool", path)
+			if exitCode(err) == wantCode && strings.Contains(stderr, "0 pending, 1 dead, 0 delivered") {
+				mustContain(t, logLine(t, stderr, smsFile), "--route sms")
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %s: %v\nstdout:\n%s\nstderr:\n%s\nwant exit %d and a note of the sms route's spool with its dead letter", when, err, stdout, stderr, wantCode)
+			}
+			<-time.After(20 * time.Millisecond) // polls a condition with a deadline
+		}
+	}
+	check("while listen runs", 0)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	check("with no listen", 1)
+}

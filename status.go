@@ -36,14 +36,15 @@ type statusReport struct {
 	Reconnects  int64     `json:"reconnects"`
 	Gaps        int64     `json:"gaps"`
 	GapTime     string    `json:"gap_time"`
-	Paused      string    `json:"paused,omitempty"` // how long reading has waited for room, in any route
+	Paused      string    `json:"paused,omitempty"`   // how long reading has waited for room, in any route
+	Stopping    bool      `json:"stopping,omitempty"` // told to stop: reading no more, deliveries in flight may finish
 }
 
 // statusOf is the report of a, which started at started, for the spool
-// file d (one route's).
-func statusOf(a *agent.Agent, routes []agent.Route, d *spool.Disk, sources string, started time.Time) statusReport {
+// file d (one route's); stopping says whether listen was told to stop.
+func statusOf(a *agent.Agent, routes []agent.Route, d *spool.Disk, sources string, started time.Time, stopping bool) statusReport {
 	st := a.Stats()
-	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources,
+	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources, Stopping: stopping,
 		Connections: st.Connected, Unconnected: st.Unconnected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
 		DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
 		Refused: st.Rejected, Lost: st.Abandoned + st.Oversized, Reconnects: st.Reconnects, Gaps: st.Gaps,
@@ -72,8 +73,11 @@ func statusCommand() *cli.Command {
 var errNotConnected = errors.New("listen runs, but a source has no connection to Dialpad open: the events Dialpad sends it now are lost")
 
 // showStatus asks the listen holding the spool file at path for its
-// status; with none running, it says so, and what the file holds.
+// status; with none running, it says so, and what the file holds. Either
+// way it names on stderr the --route spools next to path, with their
+// counts (noteRouteSpools): their dead letters are not path's.
 func showStatus(c *cli.Context, path string) error {
+	defer noteRouteSpools(c, path)
 	resp, err := askNoting(c, path, control.Request{Op: "status"})
 	if errors.Is(err, control.ErrNoAgent) {
 		return notRunning(c, path)
@@ -85,16 +89,24 @@ func showStatus(c *cli.Context, path string) error {
 	if err := json.Unmarshal(resp.Status, &r); err != nil {
 		return fmt.Errorf("status: the running listen's answer: %w", err)
 	}
+	connected := r.Connections > 0 && r.Unconnected == 0 && !r.Stopping
 	if c.Bool("json") {
+		// running, connected and spool, as the text's first line says
+		// them (connected: every source has a connection open, the
+		// condition of exit status 0).
 		if err := printJSON(c.App.Writer, struct {
-			Running bool `json:"running"`
+			Running   bool   `json:"running"`
+			Connected bool   `json:"connected"`
+			Spool     string `json:"spool"`
 			statusReport
-		}{true, r}); err != nil {
+		}{true, connected, path, r}); err != nil {
 			return err
 		}
 	} else {
 		state := "connected"
 		switch {
+		case r.Stopping:
+			state = "STOPPING (reading no more events; deliveries in flight may finish)"
 		case r.Connections == 0:
 			state = "NOT CONNECTED"
 		case r.Unconnected > 0:
@@ -109,7 +121,10 @@ func showStatus(c *cli.Context, path string) error {
 			fmt.Fprintf(w, "  PAUSED: reading has waited %s for room in a queue (a full disk, or --queue-max-mib)\n", r.Paused)
 		}
 	}
-	if r.Connections == 0 || r.Unconnected > 0 {
+	switch {
+	case r.Stopping:
+		return cli.Exit("status: listen is stopping: it reads no more events, and exits once the deliveries in flight end (--drain-timeout at most)", 1)
+	case !connected:
 		return cli.Exit("status: "+errNotConnected.Error(), 1)
 	}
 	return nil
@@ -126,7 +141,7 @@ func notRunning(c *cli.Context, path string) error {
 		}
 	}
 	if c.Bool("json") {
-		out := map[string]any{"running": false, "spool": path}
+		out := map[string]any{"running": false, "connected": false, "spool": path}
 		if err == nil {
 			out["pending"], out["dead_letters"], out["delivered_kept"] = counts[spool.Pending], counts[spool.Dead], counts[spool.Delivered]
 		}

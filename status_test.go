@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,11 +65,13 @@ func TestStatus(t *testing.T) {
 
 	jsonOut, err := runCmd(t, "status", "--spool", path, "--json")
 	var got struct {
-		Running     bool  `json:"running"`
-		Connections int   `json:"connections"`
-		DeadLetters int64 `json:"dead_letters"`
+		Running     bool   `json:"running"`
+		Connected   bool   `json:"connected"` // as the text's first line: it had only connections and sources_unconnected
+		Spool       string `json:"spool"`
+		Connections int    `json:"connections"`
+		DeadLetters int64  `json:"dead_letters"`
 	}
-	if err != nil || json.Unmarshal([]byte(jsonOut), &got) != nil || !got.Running || got.Connections != 1 || got.DeadLetters != 1 {
+	if err != nil || json.Unmarshal([]byte(jsonOut), &got) != nil || !got.Running || !got.Connected || got.Spool != path || got.Connections != 1 || got.DeadLetters != 1 {
 		t.Errorf("status --json: %v\n%s", err, jsonOut)
 	}
 
@@ -86,6 +89,11 @@ func TestStatus(t *testing.T) {
 		}
 		<-time.After(20 * time.Millisecond) // polls a condition with a deadline
 	}
+	jsonOut, err = runCmd(t, "status", "--spool", path, "--json")
+	got.Connected = true
+	if exitCode(err) != 1 || json.Unmarshal([]byte(jsonOut), &got) != nil || !got.Running || got.Connected {
+		t.Errorf("status --json with no connection: %v\n%s\nwant running, not connected, exit 1", err, jsonOut)
+	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -98,3 +106,50 @@ func TestStatus(t *testing.T) {
 }
 
 func srvID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// TestStatusWhileStopping: asked while listen drains a delivery in flight
+// after a stop signal, status says it is stopping and exits 1. It said
+// "NOT CONNECTED" and that the events Dialpad sends now are lost.
+func TestStatusWhileStopping(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	release, answering := make(chan struct{}), make(chan struct{}, 1)
+	h := newHook(t, func(int) int {
+		answering <- struct{}{} // the hook signals a request once answered: this one waits
+		<-release
+		return http.StatusOK
+	})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the hook's Close, which waits for its handlers
+	path := filepath.Join(t.TempDir(), "s.spool")
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path, "--drain-timeout", "1m")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("sms", dialpadtest.NewGenerator(5).SMS())
+	select {
+	case <-answering:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler got no request")
+	}
+	r.cancel() // as Ctrl-C: the delivery in flight may finish
+
+	var out string
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err = runCmd(t, "status", "--spool", path)
+		if exitCode(err) == 1 && strings.Contains(out, ": STOPPING") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status while listen stops: %v\n%s\nwant STOPPING, exit 1", err, out)
+		}
+		<-time.After(20 * time.Millisecond) // polls a condition with a deadline
+	}
+	free()
+	if strings.Contains(out, "NOT CONNECTED") || !strings.Contains(err.Error(), "listen is stopping") {
+		t.Errorf("status while listen stops: %v\n%s\nwant it said stopping, not NOT CONNECTED", err, out)
+	}
+	if err := r.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

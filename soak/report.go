@@ -127,6 +127,8 @@ func (r Report) print(w io.Writer) {
 	}
 	verdict := "OK: every event published while a connection was open was delivered once; every gap was logged"
 	switch {
+	case r.Published == 0:
+		verdict = "FAILED: no event was published to an open connection, so nothing was checked (faults too frequent for --duration?)"
 	case !r.OK():
 		verdict = "FAILED: events lost or delivered twice, or a gap went unlogged"
 	}

@@ -53,3 +53,15 @@ func TestUncovered(t *testing.T) {
 		t.Errorf("Uncovered = %v, want %v", got, want)
 	}
 }
+
+// TestVerdictWithNothingPublished: a run that published no event to an
+// open connection fails (OK wants one), and its verdict says why, not that
+// events were lost or delivered twice, which none was.
+func TestVerdictWithNothingPublished(t *testing.T) {
+	var b strings.Builder
+	Report{Unsent: 12, Gaps: []Window{{}}}.print(&b)
+	out := b.String()
+	if !strings.Contains(out, "FAILED: no event was published to an open connection") || strings.Contains(out, "lost or delivered twice") {
+		t.Errorf("verdict with nothing published:\n%s", out)
+	}
+}
