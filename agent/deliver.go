@@ -159,13 +159,15 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			if w.p.delivery() {
 				r.Queue.Unpark() // the handler is back: paced retries on their own clocks again
 			}
-			r.Queue.Ack(ev, history)
-			a.stats.delivered.Add(1)
-			a.stats.latency.observe(ev)
+			// Logged before the Ack, which lets the key's next event go:
+			// else its line could come first.
 			if a.log.Enabled(ctx, slog.LevelInfo) {
 				a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 					"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
 			}
+			r.Queue.Ack(ev, history)
+			a.stats.delivered.Add(1)
+			a.stats.latency.observe(ev)
 			return
 		case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped) && draining.Err() != nil):
 			made := res.History
@@ -211,10 +213,12 @@ func (a *Agent) giveUp(r *Route, ev spool.Event, history []spool.Attempt, reason
 	if last, ok := spool.LastAttempt(history); ok && status == 0 {
 		status = last.Status // the max age came before this call's attempt
 	}
-	r.Queue.Dead(ev, reason, history)
-	a.stats.failed.Add(1)
+	// Logged first: Dead lets the key's next event go, whose line must
+	// not come before this one.
 	a.log.Error("delivery failed", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
 		"status", status, "attempts", attempts, "latency", latency(ev), "reason", reason, "dead_letter", r.Queue.Durable())
+	r.Queue.Dead(ev, reason, history)
+	a.stats.failed.Add(1)
 }
 
 // retried is how waitOutRetry ends.
