@@ -76,6 +76,8 @@ type Request struct {
 	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
 	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
 	Raw  bool   // Body is neither (a frame kept although no event): sent as ContentTypeRaw
+	// Key is the event's ordering key, for the retry warnings only.
+	Key string
 	// Type is the event type, for Config.TypeHeader ("" or a value unfit
 	// for a header leaves it out) and for sharing the Concurrency slots
 	// fairly between types (see slots).
@@ -296,7 +298,7 @@ func (f *Forwarder) Deliver(ctx context.Context, r Request) Result {
 	if res.ID == "" {
 		res.ID = uuid.NewString()
 	}
-	c := &call{id: res.ID, class: r.Type, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted, budget: r.Attempts}
+	c := &call{id: res.ID, key: r.Key, class: r.Type, prior: max(r.Prior, 0), attempts: max(r.Prior, 0), attempted: r.Attempted, budget: r.Attempts}
 	if !validValue(res.ID) {
 		res.Err = &Error{URL: f.redacted, msg: "forward: delivery id " + strconv.Quote(res.ID) + " is not a valid header value"}
 		res.Latency = time.Since(start)

@@ -346,7 +346,7 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 		RetryWaitMin: 2 * time.Millisecond, RetryWaitMax: 2 * time.Millisecond, // no jitter: retry_in is known
 	})
 
-	res := f.Deliver(context.Background(), Request{ID: "d-log", Body: []byte(`{"secret":"body"}`)})
+	res := f.Deliver(context.Background(), Request{ID: "d-log", Key: "call:42", Body: []byte(`{"secret":"body"}`)})
 	if res.Err != nil {
 		t.Fatalf("Deliver: %v", res.Err)
 	}
@@ -362,8 +362,8 @@ func TestDeliverLogsRetriesWithoutSecrets(t *testing.T) {
 	}
 	handler := "http://user:xxxxx@" + u.Host + "/hook?xxxxx"
 	want := []string{
-		"WARN delivery attempt failed; retrying id=d-log attempt=1 max_attempts=5 handler=" + handler + " status=500 retry_in=2ms",
-		"WARN delivery attempt failed; retrying id=d-log attempt=2 max_attempts=5 handler=" + handler + " status=502 retry_in=2ms",
+		"WARN delivery attempt failed; retrying id=d-log key=call:42 attempt=1 max_attempts=5 handler=" + handler + " status=500 retry_in=2ms",
+		"WARN delivery attempt failed; retrying id=d-log key=call:42 attempt=2 max_attempts=5 handler=" + handler + " status=502 retry_in=2ms",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

@@ -30,6 +30,7 @@ const drainLimit = 64 << 10
 // only; the hooks all run on the caller's goroutine, one after another.
 type call struct {
 	id        string
+	key       string          // Request.Key, for the retry warning
 	class     string          // Request.Type: whose share of the slots the attempts take (see slots)
 	prior     int             // attempts made before this call (Request.Prior)
 	attempted func([]Attempt) // Request.Attempted
@@ -261,23 +262,33 @@ func (f *Forwarder) checkRetry(ctx context.Context, resp *http.Response, err err
 		}
 	}
 	if f.log.Enabled(ctx, slog.LevelWarn) {
-		attrs := []slog.Attr{slog.String("id", c.id), slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText()),
-			slog.String("handler", f.redacted)} // which one, with several routes
-		if err != nil {
-			attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
-		} else {
-			attrs = append(attrs, slog.Int("status", c.status))
-		}
-		// When the next one comes: a handler back meanwhile otherwise
-		// sees nothing for a while, and its user wonders why. Unless the
-		// delivery's StopAt (its max age) comes first: then none does.
-		msg, next := c.nextAttempt(wait)
-		f.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, next)...)
+		c.warnRetry(ctx, f, err, wait)
 	}
 	if ended {
 		return false, nil
 	}
 	return c.waitRetry(ctx, wait), nil
+}
+
+// warnRetry logs that the attempt failed with err (or c.status), and
+// when the next one comes: a handler back meanwhile otherwise sees
+// nothing for a while, and its user wonders why. Unless the delivery's
+// StopAt (its max age) comes first: then none does. Apart from
+// checkRetry, as nextAttempt is.
+func (c *call) warnRetry(ctx context.Context, f *Forwarder, err error, wait time.Duration) {
+	attrs := []slog.Attr{slog.String("id", c.id)}
+	if c.key != "" {
+		attrs = append(attrs, slog.String("key", c.key)) // to follow a call's events by its key
+	}
+	attrs = append(attrs, slog.Int("attempt", c.attempts), slog.String("max_attempts", f.maxAttemptsText()),
+		slog.String("handler", f.redacted)) // which one, with several routes
+	if err != nil {
+		attrs = append(attrs, slog.String("error", cause(err, f.timeout)))
+	} else {
+		attrs = append(attrs, slog.Int("status", c.status))
+	}
+	msg, next := c.nextAttempt(wait)
+	f.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, next)...)
 }
 
 // nextAttempt is the retry warning's message and its last attribute:
