@@ -73,7 +73,11 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/events/tok"
 	cfg := testConfig()
 	cfg.PingInterval = 20 * time.Millisecond
-	cfg.PongWait = 300 * time.Millisecond
+	// The replacement opens at half the pong deadline and must be up
+	// before the deadline ends the old connection as dead (no close, no
+	// warning): with 300ms, a loaded machine (GOMAXPROCS=1) took 146ms to
+	// connect it, and the old connection's deadline came first.
+	cfg.PongWait = time.Second
 	cfg.HandoverWait = 50 * time.Millisecond
 	cfg.CloseWait = 50 * time.Millisecond
 	src := Source{Name: "slow", Fetch: func(ctx context.Context) (string, error) { return wsURL, nil }}

@@ -51,7 +51,15 @@ func TestLongOutageKeepsHistoryBounded(t *testing.T) {
 	r := startAgent(t, cfg, handler.URL, src)
 	waitConns(t, fake, 1)
 	publish(t, fake, "sms", dialpadtest.NewGenerator(47).SMS(), 1)
-	r.logs.waitFind(t, 1, "INFO", "event delivered")
+	// 321 attempts, each written to the spool: a loaded machine with
+	// -race (GOMAXPROCS=1) made about 20 a second, past testWait; the
+	// deadline is only a guard.
+	waitUntil(t, 6*testWait, func() bool { return len(r.logs.find(t, "INFO", "event delivered")) >= 1 },
+		func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Sprintf("event not delivered after %d POSTs", len(headers))
+		})
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -219,10 +219,14 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 	// close wait longer than a loaded machine may leave a reader without
 	// the CPU to read its next frame (a closing connection not read for a
 	// close wait is ended: what the fake still holds for it is lost).
+	// A 2 s token: the agent rotates half a second (a quarter of it)
+	// before the fake closes the old connection, time enough to open the
+	// new one on a loaded machine; with a 1 s token (250 ms) and
+	// GOMAXPROCS=1 an event once found no connection open.
 	cfg := testConfig()
 	cfg.PongWait = 10 * time.Second
 	cfg.CloseWait = 2 * time.Second
-	fake, r := agentOnDisk(t, cfg, disk, dialpadtest.Config{TokenTTL: time.Second, WriteTimeout: time.Minute}, "call", h.URL)
+	fake, r := agentOnDisk(t, cfg, disk, dialpadtest.Config{TokenTTL: 2 * time.Second, WriteTimeout: time.Minute}, "call", h.URL)
 
 	gen := dialpadtest.NewGenerator(79)
 	want := map[string][]string{}
@@ -255,12 +259,12 @@ func TestStallAcrossRotationsKeepsKeyOrder(t *testing.T) {
 		publishCall(body)
 	}
 	waitStalled(t, logs)
-	// The rest, paced across several rotations (a 1 s token) while the
+	// The rest, paced across several rotations (a 2 s token) while the
 	// disk stays full: the pace is the condition under test.
 	for i, body := range sent[burst:] {
 		publishCall(body)
-		if i%5 == 0 { // about 2.5 s: several rotations of the 1 s token
-			time.Sleep(25 * time.Millisecond)
+		if i%5 == 0 { // about 5 s: several rotations of the 2 s token
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	t.Logf("%d events, %d published during the stall", len(sent), len(sent)-burst)
