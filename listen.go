@@ -367,12 +367,15 @@ func parseHeaders(list []headerValue) (http.Header, error) {
 		v = strings.TrimSpace(v)
 		if !forward.ValidHeaderValue(v) {
 			// Checked here, not by forward, which names only the flag.
-			return nil, fmt.Errorf("%s: the value of %s is not a valid header value (a control character or a line break) %s", kv.from, k, notShown)
+			return nil, fmt.Errorf("%s: the value of %s is %w %s", kv.from, k, errHeaderValue, notShown)
 		}
 		h.Add(k, v)
 	}
 	return h, nil
 }
+
+// errHeaderValue is why a header's value is refused.
+var errHeaderValue = errors.New("not a valid header value (a control character or a line break)")
 
 // The variables that give header flags' values, one a line: a token for
 // the handler typed on the command line is in the process list.

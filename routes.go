@@ -85,6 +85,9 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 			return nil, typeError(rh.from, typ, err)
 		}
 		h, err := parseHeaders([]headerValue{{header, rh.from}})
+		if errors.Is(err, errHeaderValue) {
+			return nil, err // the form was right: say what is wrong
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s=…: want TYPE=Name: value %s", rh.from, typ, notShown)
 		}

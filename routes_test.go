@@ -369,7 +369,7 @@ func TestHeadersFromEnvironment(t *testing.T) {
 		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1\nsecret-token-no-colon", "DIALPAD_TUNNEL_HEADERS (line 2): want 'Name: value'"},
 		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Ok: 1\nsecret-token-no-colon", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 2): want TYPE=Name: value"},
 		{"DIALPAD_TUNNEL_HEADERS", "X-Ok: 1\nX-Bad: secret-token\x01", "DIALPAD_TUNNEL_HEADERS (line 2): the value of X-Bad is not a valid header value"},
-		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Bad: secret-token\rx", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 1) call=…"},
+		{"DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Bad: secret-token\rx", "DIALPAD_TUNNEL_ROUTE_HEADERS (line 1): the value of X-Bad is not a valid header value"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv("DIALPAD_TUNNEL_HEADERS", "")

@@ -133,13 +133,7 @@ func showStatus(c *cli.Context, path string) error {
 // notRunning says that no listen answers on the spool at path, and what
 // the file holds for the next one; exit status 1.
 func notRunning(c *cli.Context, path string) error {
-	counts := map[spool.State]int{}
-	recs, _, err := spool.Records(path, spool.Pending, spool.Dead, spool.Delivered)
-	if err == nil {
-		for _, r := range recs {
-			counts[r.State]++
-		}
-	}
+	counts, err := stateCounts(path, spool.Pending, spool.Dead, spool.Delivered)
 	if c.Bool("json") {
 		out := map[string]any{"running": false, "connected": false, "spool": path}
 		if err == nil {

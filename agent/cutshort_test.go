@@ -79,7 +79,9 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 	// connect it, and the old connection's deadline came first.
 	cfg.PongWait = time.Second
 	cfg.HandoverWait = 50 * time.Millisecond
-	cfg.CloseWait = 50 * time.Millisecond
+	// The warning needs a frame read within the close wait before the
+	// end: with 50ms, a sender held up 90ms by a loaded machine hid it.
+	cfg.CloseWait = 500 * time.Millisecond
 	src := Source{Name: "slow", Fetch: func(ctx context.Context) (string, error) { return wsURL, nil }}
 	r := startAgent(t, cfg, recv.url, src)
 	r.logs.waitFind(t, 1, "WARN", "no pong for a while; opening a replacement connection")

@@ -186,24 +186,15 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 		err = fmt.Errorf("control socket: bad request: %w", err)
 	} else {
 		c.SetDeadline(time.Now().Add(AnswerWait))
-		one.Lock()
-		switch req.Op {
-		case "replay":
-			var res spool.Replayed
-			res, err = s.Replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
-			resp.Replayed, resp.Refused, resp.NonEvents = res.N, res.Refused, res.NonEvents
-		case "purge":
-			resp.Purged, err = s.Purge(ctx, req.States...)
-		case "status":
-			if s.Status == nil {
-				err = errors.New("control socket: this listen gives no status")
-				break
-			}
-			resp.Status, err = json.Marshal(s.Status())
-		default:
-			err = fmt.Errorf("control socket: unknown request %q", req.Op)
+		if req.Op == "status" {
+			// Read from counters: not behind a replay or purge under way
+			// (one), which a status probe would wait out.
+			resp.Status, err = status(s)
+		} else {
+			one.Lock()
+			resp, err = act(ctx, s, req)
+			one.Unlock()
 		}
-		one.Unlock()
 	}
 	if errors.Is(err, spool.ErrClosed) {
 		err = errStopping
@@ -284,4 +275,27 @@ func dial(ctx context.Context, path string) (net.Conn, string, error) {
 		why = append(why, err.Error())
 	}
 	return nil, "", fmt.Errorf("%w (%s)", ErrNoAgent, strings.Join(why, "; "))
+}
+
+// status is s.Status's answer, as JSON.
+func status(s Spool) (json.RawMessage, error) {
+	if s.Status == nil {
+		return nil, errors.New("control socket: this listen gives no status")
+	}
+	return json.Marshal(s.Status())
+}
+
+// act does a replay or purge on the spool.
+func act(ctx context.Context, s Spool, req Request) (resp Response, err error) {
+	switch req.Op {
+	case "replay":
+		var res spool.Replayed
+		res, err = s.Replay(ctx, spool.Selection{IDs: req.IDs, Dead: req.Dead, Since: req.Since})
+		resp.Replayed, resp.Refused, resp.NonEvents = res.N, res.Refused, res.NonEvents
+	case "purge":
+		resp.Purged, err = s.Purge(ctx, req.States...)
+	default:
+		err = fmt.Errorf("control socket: unknown request %q", req.Op)
+	}
+	return resp, err
 }

@@ -542,3 +542,49 @@ func TestAskClosedWithoutAnswer(t *testing.T) {
 		t.Fatalf("Ask answered by a close = %v, want it to say so", err)
 	}
 }
+
+// A status asked while a replay waits on the spool is answered at once:
+// it reads counters only, and a health probe must not wait out the
+// replay (up to AnswerWait).
+func TestStatusBesideReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.spool")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acting, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(ln, Spool{
+			Replay: func(ctx context.Context, _ spool.Selection) (spool.Replayed, error) {
+				close(acting)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return spool.Replayed{N: 1}, nil
+			},
+			Purge:  func(context.Context, ...spool.State) ([]int, error) { return nil, nil },
+			Status: func() any { return map[string]int{"connections": 1} },
+		})
+	}()
+	replayed := make(chan error, 1)
+	go func() {
+		_, err := Ask(context.Background(), path, Request{Op: "replay", Dead: true})
+		replayed <- err
+	}()
+	<-acting
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := Ask(ctx, path, Request{Op: "status"})
+	if err != nil || string(resp.Status) != `{"connections":1}` {
+		t.Errorf("status during a replay = %s, %v; want {\"connections\":1} at once", resp.Status, err)
+	}
+	close(release)
+	if err := <-replayed; err != nil {
+		t.Errorf("replay: %v", err)
+	}
+	ln.Close()
+	<-done
+}

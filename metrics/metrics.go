@@ -73,7 +73,8 @@ func (s *Server) Serve(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /healthz", s.health)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	// A scraper that stops reading holds no goroutine for long.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
