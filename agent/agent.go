@@ -204,7 +204,7 @@ type Agent struct {
 	dedupe    *dedupe
 	stats     counters
 	live      atomic.Int32 // open connections across all sources
-	unlinked  atomic.Int32 // sources with no connection open
+	unlinked  atomic.Int32 // sources with no active connection: in a gap, or not connected yet
 	acceptMu  sync.Mutex   // held by accept from a duplicate check to the queueing, while frames are checked
 	connected chan struct{}
 	connOnce  sync.Once

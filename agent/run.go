@@ -128,9 +128,6 @@ func (s *source) run(ctx context.Context) error {
 				c.older = slices.Clone(live)
 				live = append(live, c)
 				s.agent.live.Add(1)
-				if len(live) == 1 {
-					s.agent.unlinked.Add(-1)
-				}
 				go func() {
 					c.read(s.cfg.PongWait, frames{max: s.cfg.MaxFrameBytes, accept: s.accept, tooLarge: s.tooLarge})
 					s.ended <- c
@@ -153,6 +150,7 @@ func (s *source) run(ctx context.Context) error {
 				}
 				if active == nil {
 					upSince = c.opened
+					s.agent.unlinked.Add(-1) // counted by the active connection, as gaps are
 				}
 				active, rotateDue = c, false
 				rotate.Reset(time.Until(s.rotateAt(c)))
@@ -162,9 +160,6 @@ func (s *source) run(ctx context.Context) error {
 		case c := <-s.ended:
 			live = removeConn(live, c)
 			s.agent.live.Add(-1)
-			if len(live) == 0 {
-				s.agent.unlinked.Add(1)
-			}
 			if now := time.Now(); droppedUnread(c, now) {
 				s.agent.stats.droppedUnread.Add(1)
 				msg := droppedUnreadMsg
@@ -200,6 +195,7 @@ func (s *source) run(ctx context.Context) error {
 				break
 			}
 			active = nil
+			s.agent.unlinked.Add(1) // a gap, though an older connection may still be closing
 			rotate.Stop()
 			if stopping {
 				break
