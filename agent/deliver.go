@@ -161,13 +161,14 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 			}
 			// Logged before the Ack, which lets the key's next event go:
 			// else its line could come first.
+			took := sinceArrival(ev) // one reading, for the line and the histogram alike
 			if a.log.Enabled(ctx, slog.LevelInfo) {
 				a.log.Info("event delivered", "route", r.Name, "type", ev.Type, "key", ev.Key, "id", ev.ID,
-					"status", res.Status, "attempts", res.Attempts, "latency", latency(ev))
+					"status", res.Status, "attempts", res.Attempts, "latency", took.Round(time.Microsecond).String())
 			}
 			r.Queue.Ack(ev, history)
 			a.stats.delivered.Add(1)
-			a.stats.latency.observe(ev)
+			a.stats.latency.observe(took)
 			return
 		case res.Retryable && (ctx.Err() != nil || errors.Is(res.Err, forward.ErrStopped) && draining.Err() != nil):
 			made := res.History

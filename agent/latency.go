@@ -43,9 +43,8 @@ func sinceArrival(ev spool.Event) time.Duration {
 	return max(time.Since(from), 0)
 }
 
-// observe counts the delivery of ev, answered now.
-func (l *latencies) observe(ev spool.Event) {
-	d := sinceArrival(ev)
+// observe counts a delivery that took d (sinceArrival).
+func (l *latencies) observe(d time.Duration) {
 	i := 0
 	for i < len(latencyBounds) && d > latencyBounds[i] {
 		i++

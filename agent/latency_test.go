@@ -13,9 +13,9 @@ import (
 func TestLatencyBuckets(t *testing.T) {
 	var l latencies
 	now := time.Now()
-	l.observe(spool.Event{Received: now.Add(-3 * time.Millisecond)})                                 // ≤ 5ms
-	l.observe(spool.Event{Received: now.Add(-time.Hour), Replayed: now.Add(-30 * time.Millisecond)}) // ≤ 50ms: from the replay
-	l.observe(spool.Event{Received: now.Add(-2 * time.Hour)})                                        // beyond 1h
+	l.observe(sinceArrival(spool.Event{Received: now.Add(-3 * time.Millisecond)}))                                 // ≤ 5ms
+	l.observe(sinceArrival(spool.Event{Received: now.Add(-time.Hour), Replayed: now.Add(-30 * time.Millisecond)})) // ≤ 50ms: from the replay
+	l.observe(sinceArrival(spool.Event{Received: now.Add(-2 * time.Hour)}))                                        // beyond 1h
 	got := l.snapshot()
 	bounds := LatencyBounds()
 	if len(got.Counts) != len(bounds)+1 {
@@ -37,9 +37,9 @@ func TestLatencyBuckets(t *testing.T) {
 // first bucket; it made the sum, a counter to Prometheus, go down.
 func TestLatencyNeverNegative(t *testing.T) {
 	var l latencies
-	l.observe(spool.Event{Received: time.Now().Add(-time.Second)})
+	l.observe(sinceArrival(spool.Event{Received: time.Now().Add(-time.Second)}))
 	before := l.snapshot().Sum
-	l.observe(spool.Event{Received: time.Now().Add(time.Hour)})
+	l.observe(sinceArrival(spool.Event{Received: time.Now().Add(time.Hour)}))
 	got := l.snapshot()
 	if got.Sum < before {
 		t.Errorf("sum went from %s to %s", before, got.Sum)
