@@ -43,8 +43,17 @@ func listTable(w io.Writer, recs []spool.Record) error {
 }
 
 // last is a record's latest news: why it is dead, else its last attempt.
+// A dead letter's reason begins with the handler's URL, the same for
+// every event of the spool: left out here (events show has it), as in 72
+// columns it left no room for the rest, "(not retried)" or "gave up after
+// 5 attempts".
 func last(r spool.Record) string {
 	if r.State == spool.Dead && r.Reason != "" {
+		if rest, ok := strings.CutPrefix(r.Reason, "forward: POST "); ok {
+			if _, why, ok := strings.Cut(rest, ": "); ok {
+				return why
+			}
+		}
 		return r.Reason
 	}
 	a, ok := spool.LastAttempt(r.Attempts)
