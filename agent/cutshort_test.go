@@ -3,10 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,23 +19,9 @@ import (
 // connections lost, with no gap and no warning).
 func TestClosingConnectionCutShortWarns(t *testing.T) {
 	recv := newReceiver(t, nil)
-	var (
-		mu   sync.Mutex
-		n    int
-		done = make(chan struct{}) // closed as the test ends
-	)
-	var upgrader websocket.Upgrader
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		c, err := upgrader.Upgrade(w, req, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		mu.Lock()
-		n++
-		i := n
-		mu.Unlock()
-		if i > 1 {
+	done := make(chan struct{}) // closed as the test ends
+	wsURL := newRawServer(t, func(n int, c *websocket.Conn) {
+		if n > 1 {
 			readUntilClosed(c)
 			return
 		}
@@ -67,10 +49,8 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 				return
 			}
 		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(done) }) // before srv.Close
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/events/tok"
+	}).url
+	t.Cleanup(func() { close(done) }) // before the server's Close
 	cfg := testConfig()
 	cfg.PingInterval = 20 * time.Millisecond
 	// The replacement opens at half the pong deadline and must be up

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,47 +19,18 @@ import (
 func TestLostWhileAttemptPendingSaysSo(t *testing.T) {
 	recv := newReceiver(t, nil)
 	var (
-		mu      sync.Mutex
-		n       int
-		freeze  = make(chan struct{}) // closed: the first connection goes silent
+		freeze  = make(chan struct{}) // closed: the first connection goes silent, as behind a blackhole
 		done    = make(chan struct{}) // closed as the test ends
 		release = make(chan struct{}) // closed: the hung refresh answers
 	)
-	var upgrader websocket.Upgrader
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		c, err := upgrader.Upgrade(w, req, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		mu.Lock()
-		n++
-		i := n
-		mu.Unlock()
-		if i == 1 {
-			read := make(chan struct{})
-			go func() {
-				defer close(read)
-				for {
-					if _, _, err := c.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-			select {
-			case <-read:
-			case <-freeze:
-				// Gone without a word, as behind a blackhole.
-				c.UnderlyingConn().(interface{ CloseRead() error }).CloseRead()
-				<-done
-			}
+	wsURL := newRawServer(t, func(n int, c *websocket.Conn) {
+		if n == 1 {
+			silentOnFreeze(c, freeze, done)
 			return
 		}
 		readUntilClosed(c)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(done) }) // before srv.Close
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/events/tok"
+	}).url
+	t.Cleanup(func() { close(done) }) // before the server's Close
 	cfg := testConfig()
 	cfg.PingInterval = 20 * time.Millisecond
 	cfg.PongWait = 300 * time.Millisecond

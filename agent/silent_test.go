@@ -2,10 +2,6 @@ package agent
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,50 +19,17 @@ import (
 func TestSilentConnectionReplacedLogsGap(t *testing.T) {
 	recv := newReceiver(t, nil)
 	var (
-		mu     sync.Mutex
-		n      int
 		freeze = make(chan struct{}) // closed: the first connection goes silent
 		done   = make(chan struct{}) // closed as the test ends
 	)
-	var upgrader websocket.Upgrader
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		c, err := upgrader.Upgrade(w, req, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		mu.Lock()
-		n++
-		i := n
-		mu.Unlock()
-		if i == 1 {
-			// Reads (and so answers pings) until told to go silent, then
-			// neither reads nor writes nor closes until the test ends.
-			read := make(chan struct{})
-			go func() {
-				defer close(read)
-				for {
-					if _, _, err := c.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-			select {
-			case <-read:
-			case <-freeze:
-				// The reader goroutine above would answer pings: take the
-				// socket from under it without a close frame, as a peer
-				// that is gone.
-				c.UnderlyingConn().(interface{ CloseRead() error }).CloseRead()
-				<-done // a hijacked connection outlives the server's Close
-			}
+	wsURL := newRawServer(t, func(n int, c *websocket.Conn) {
+		if n == 1 {
+			silentOnFreeze(c, freeze, done)
 			return
 		}
 		readUntilClosed(c)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(done) }) // before srv.Close
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/events/tok"
+	}).url
+	t.Cleanup(func() { close(done) }) // before the server's Close
 	cfg := testConfig()
 	cfg.PingInterval = 20 * time.Millisecond
 	cfg.PongWait = 300 * time.Millisecond
@@ -83,5 +46,27 @@ func TestSilentConnectionReplacedLogsGap(t *testing.T) {
 	}
 	if gap, err := time.ParseDuration(gaps[0]["gap"].(string)); err != nil || gap < cfg.PongWait/2 {
 		t.Errorf("gap %v (%v), want at least half the pong deadline (%s): from the last pong to the replacement; log:\n%s", gaps[0]["gap"], err, cfg.PongWait/2, r.logs)
+	}
+}
+
+// silentOnFreeze reads c (and so answers its pings) until freeze is
+// closed, then neither reads nor writes nor closes until done is: the
+// socket is taken from under the reader without a close frame, as a peer
+// that is gone (behind a blackhole). It returns at once if c ends first.
+func silentOnFreeze(c *websocket.Conn, freeze, done <-chan struct{}) {
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-read:
+	case <-freeze:
+		c.UnderlyingConn().(interface{ CloseRead() error }).CloseRead()
+		<-done // a hijacked connection outlives the server's Close
 	}
 }
