@@ -10,10 +10,10 @@ import (
 
 // latencyBounds are the upper bounds of the delivery latency histogram's
 // buckets: from an event's arrival (or the replay that put it back) to
-// its 2xx answer. A burst behind a slow handler, and retries, reach the
-// upper ones.
+// its 2xx answer. A local handler answers within a millisecond; a burst
+// behind a slow one, and retries, reach the upper ones.
 var latencyBounds = [...]time.Duration{
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 10 * time.Second,
 	time.Minute, 5 * time.Minute, time.Hour,

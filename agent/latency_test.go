@@ -13,15 +13,15 @@ import (
 func TestLatencyBuckets(t *testing.T) {
 	var l latencies
 	now := time.Now()
-	l.observe(sinceArrival(spool.Event{Received: now.Add(-3 * time.Millisecond)}))                                 // ≤ 5ms
-	l.observe(sinceArrival(spool.Event{Received: now.Add(-time.Hour), Replayed: now.Add(-30 * time.Millisecond)})) // ≤ 50ms: from the replay
+	l.observe(sinceArrival(spool.Event{Received: now.Add(-3 * time.Millisecond)}))                                 // ≤ 5ms (bucket 4)
+	l.observe(sinceArrival(spool.Event{Received: now.Add(-time.Hour), Replayed: now.Add(-30 * time.Millisecond)})) // ≤ 50ms (bucket 7): from the replay
 	l.observe(sinceArrival(spool.Event{Received: now.Add(-2 * time.Hour)}))                                        // beyond 1h
 	got := l.snapshot()
 	bounds := LatencyBounds()
 	if len(got.Counts) != len(bounds)+1 {
 		t.Fatalf("%d buckets for %d bounds", len(got.Counts), len(bounds))
 	}
-	want := map[int]uint64{2: 1, 5: 1, len(bounds): 1}
+	want := map[int]uint64{4: 1, 7: 1, len(bounds): 1}
 	for i, n := range got.Counts {
 		if n != want[i] {
 			t.Errorf("bucket %d (%v): %d, want %d", i, append(bounds, -1)[i], n, want[i])

@@ -101,8 +101,8 @@ func TestExpositionParses(t *testing.T) {
 		}
 		last = bk.GetCumulativeCount()
 	}
-	if b0 := h.GetBucket()[0]; b0.GetUpperBound() != 0.001 || b0.GetCumulativeCount() != 2 {
-		t.Errorf("first bucket le %v count %d, want le 0.001 with 2", b0.GetUpperBound(), b0.GetCumulativeCount())
+	if b0 := h.GetBucket()[0]; b0.GetUpperBound() != 0.00025 || b0.GetCumulativeCount() != 2 {
+		t.Errorf("first bucket le %v count %d, want le 0.00025 with 2", b0.GetUpperBound(), b0.GetCumulativeCount())
 	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_open_fds"} {
 		if families[name] == nil {
