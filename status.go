@@ -42,20 +42,15 @@ type statusReport struct {
 
 // statusOf is the report of a, which started at started, for the spool
 // file d (one route's); stopping says whether listen was told to stop.
-func statusOf(a *agent.Agent, routes []agent.Route, d *spool.Disk, sources string, started time.Time, stopping bool) statusReport {
+func statusOf(a *agent.Agent, d *spool.Disk, sources string, started time.Time, stopping bool) statusReport {
 	st := a.Stats()
 	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources, Stopping: stopping,
 		Connections: st.Connected, Unconnected: st.Unconnected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
-		DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
+		Pending: st.Pending, DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
 		Refused: st.Rejected, Lost: st.Abandoned + st.Oversized, Reconnects: st.Reconnects, Gaps: st.Gaps,
 		GapTime: st.GapTime.Round(time.Millisecond).String()}
-	var paused time.Duration
-	for _, rt := range routes {
-		r.Pending += rt.Queue.Len()
-		paused = max(paused, rt.Queue.Paused())
-	}
-	if paused > 0 {
-		r.Paused = paused.Round(time.Second).String()
+	if st.Paused > 0 {
+		r.Paused = st.Paused.Round(time.Second).String()
 	}
 	return r
 }
@@ -68,9 +63,9 @@ func statusCommand() *cli.Command {
 	return cmd
 }
 
-// errNotConnected ends a status whose listen runs but has no connection
+// notConnectedMsg ends a status whose listen runs but has no connection
 // open for a source, with exit status 1 as when none runs.
-var errNotConnected = errors.New("listen runs, but a source has no connection to Dialpad open: the events Dialpad sends it now are lost")
+const notConnectedMsg = "listen runs, but a source has no connection to Dialpad open: the events Dialpad sends it now are lost"
 
 // showStatus asks the listen holding the spool file at path for its
 // status; with none running, it says so, and what the file holds. Either
@@ -125,7 +120,7 @@ func showStatus(c *cli.Context, path string) error {
 	case r.Stopping:
 		return cli.Exit("status: listen is stopping: it reads no more events, and exits once the deliveries in flight end (--drain-timeout at most)", 1)
 	case !connected:
-		return cli.Exit("status: "+errNotConnected.Error(), 1)
+		return cli.Exit("status: "+notConnectedMsg, 1)
 	}
 	return nil
 }

@@ -47,17 +47,21 @@ type Stats struct {
 	Connected     int           // connections open now
 	Unconnected   int           // sources with no connection open now
 	Latency       Latencies     // of the deliveries counted in Delivered
+	Pending       int           // events queued on every route and not done yet
+	Paused        time.Duration // the longest any route's queue has made reading wait for room (0: none does)
 }
 
 // Stats returns the current totals.
 func (a *Agent) Stats() Stats {
 	c := &a.stats
+	paused, _ := a.paused()
 	return Stats{
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
 		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()), DroppedUnread: c.droppedUnread.Load(),
 		Connected: int(a.live.Load()), Unconnected: int(a.unlinked.Load()), Latency: c.latency.snapshot(),
+		Pending: a.pending(), Paused: paused,
 	}
 }
 
@@ -81,7 +85,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 			state = "NOT CONNECTED"
 		}
 		attrs := []any{"state", state, "connections", st.Connected, "received", st.Received,
-			"delivered", st.Delivered, "failed", st.Failed, "pending", a.pending(),
+			"delivered", st.Delivered, "failed", st.Failed, "pending", st.Pending,
 			"duplicates_dropped", st.Duplicates, "invalid_frames", st.Invalid, "reconnects", st.Reconnects,
 			"gaps", st.Gaps, "gap_time", st.GapTime.Round(time.Millisecond).String()}
 		if st.DroppedUnread > 0 {
