@@ -67,10 +67,12 @@ func emulatorCommand() *cli.Command {
 			}
 			fmt.Fprintf(w, "Dialpad emulator running\n  API base      %s\n  API key       %s   (a test key, valid only here)\n  websocket id  %d (subscribed to call, sms, agent_status, contact, changelog)\n  events        %s\n\n", srv.URL(), srv.APIKey(), wsID, events)
 			// The commands are pasted into a shell: a key chosen with
-			// --api-key may hold a space or a quote.
+			// --api-key may hold a space or a quote. The key goes in the
+			// variable listen and trigger read, not after --api-key: a
+			// command's arguments are in the process list for every user.
 			base, key := shellQuote(srv.URL()), shellQuote(srv.APIKey())
-			fmt.Fprintf(w, "listen:   dialpad-tunnel listen --api-base %s --api-key %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", base, key, wsID)
-			fmt.Fprintf(w, "trigger:  dialpad-tunnel trigger --api-base %s --api-key %s call\n", base, key)
+			fmt.Fprintf(w, "listen:   DIALPAD_API_KEY=%s dialpad-tunnel listen --api-base %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", key, base, wsID)
+			fmt.Fprintf(w, "trigger:  DIALPAD_API_KEY=%s dialpad-tunnel trigger --api-base %s call\n", key, base)
 			// Or once for the shell: then doctor, events, --create and
 			// the resource commands talk to the emulator too.
 			fmt.Fprintf(w, "or:       export DIALPAD_API_BASE=%s DIALPAD_API_KEY=%s   (then every command talks to the emulator, without --api-base and --api-key)\n\nCtrl-C stops it.\n", base, key)

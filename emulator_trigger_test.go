@@ -4,6 +4,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,16 +66,41 @@ func TestTriggerSlowWebhookIsNotEmulatorDown(t *testing.T) {
 
 // TestEmulatorPrintsPastableCommands: the listen and trigger lines the
 // emulator prints work when pasted into a shell, also with an --api-key
-// that holds a space or a quote.
+// that holds a space or a quote, and give the key in DIALPAD_API_KEY, not
+// as an argument: they put it after --api-key, in the process list.
 func TestEmulatorPrintsPastableCommands(t *testing.T) {
 	const key = "my key's"
 	r := start(t, "emulator", "--addr", "127.0.0.1:0", "--api-key", key)
 	r.stdout.waitFor(t, "Ctrl-C stops it.", 10*time.Second)
 	out := r.stdout.String()
 	mustContain(t, out, "events        plain JSON (no --secret: a handler that verifies DIALPAD_SECRET refuses them)") // it says whether they are signed
+	// A dialpad-tunnel on PATH that prints its environment's key and its
+	// arguments, for the lines pasted into a shell.
+	sh, shErr := exec.LookPath("sh")
+	bin := t.TempDir()
+	if shErr == nil {
+		if err := os.WriteFile(filepath.Join(bin, "dialpad-tunnel"), []byte("#!"+sh+"\nprintf '%s\\n' \"$DIALPAD_API_KEY\" \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "listen:") || strings.HasPrefix(line, "trigger:") {
-			mustContain(t, line, `--api-key 'my key'\''s'`)
+		for _, cmd := range []string{"listen", "trigger"} {
+			if !strings.HasPrefix(line, cmd+":") {
+				continue
+			}
+			mustContain(t, line, `DIALPAD_API_KEY='my key'\''s' dialpad-tunnel `+cmd+" ")
+			if strings.Contains(line, "--api-key") {
+				t.Errorf("%s line puts the key on the command line: %s", cmd, line)
+			}
+			if shErr != nil {
+				continue
+			}
+			paste := exec.Command(sh, "-c", strings.TrimSpace(strings.TrimPrefix(line, cmd+":")))
+			paste.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "DIALPAD_API_KEY=")
+			got, err := paste.Output()
+			if args := strings.Split(string(got), "\n"); err != nil || args[0] != key || args[1] != cmd || slices.Contains(args[1:], key) {
+				t.Errorf("%s line in sh: %v\n%s\nwant the key %q in DIALPAD_API_KEY only", cmd, err, got, key)
+			}
 		}
 		if strings.HasPrefix(line, "or:") {
 			mustContain(t, line, `DIALPAD_API_KEY='my key'\''s'`)

@@ -520,7 +520,8 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	}
 	log.Info("starting", "version", version, "sources", strings.Join(names, ", "), "forward_to", strings.Join(targets, ", "), "spool", qs.describe())
 	started, sources := time.Now(), strings.Join(names, ", ")
-	stopControl := qs.serveControl(log, func(d *spool.Disk) any { return statusOf(a, d, sources, started, ctx.Err() != nil) })
+	disks, routes := qs.disks, qs.routes // every socket reports on all of them
+	stopControl := qs.serveControl(log, func(*spool.Disk) any { return statusOf(a, disks, routes, sources, started, ctx.Err() != nil) })
 	stopMetrics := serveMetrics(ctx, ms, a, o.Agent.Routes, &qs, log)
 	runErr := qs.run(ctx, a.Run)
 	stopMetrics()

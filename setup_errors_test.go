@@ -108,3 +108,48 @@ func TestSetupUnansweredCreate(t *testing.T) {
 		t.Errorf("error %q says a second run finishes", msg)
 	}
 }
+
+// TestSetupTypeErrors: a value of the wrong kind in the setup file names
+// its line, its field and, in plain words, what the field wants, and
+// never shows the value (it may be a secret), before any REST call. It
+// said "yaml: unmarshal errors: line 3: cannot unmarshal !!str `s3cret`
+// into bool".
+func TestSetupTypeErrors(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"id as text", "websocket: {id: s3cret-id}\nsubscriptions: []\n",
+			"line 1: websocket: id must be a whole number without quotes (an id such as 1234), not text"},
+		{"quoted id", "websocket:\n  id: \"s3cret\"\nsubscriptions: []\n",
+			"line 2: websocket: id must be a whole number without quotes (an id such as 1234), not quoted text"},
+		{"secret as a list", "websocket:\n  secret: [s3cret, s3cret2]\nsubscriptions: []\n",
+			"line 2: websocket: secret must be a single value (a word or text), not a list"},
+		{"enabled as text", "websocket: {}\nsubscriptions:\n  - type: call\n    enabled: s3cret\n",
+			"line 4: subscription 1: enabled must be true or false, not text"},
+		{"call_states as text", "websocket: {}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: s3cret\n",
+			"line 5: subscription 2: call_states must be a list: [a, b], or one \"- item\" line each, not text"},
+		{"call state as a mapping", "websocket: {}\nsubscriptions:\n  - type: call\n    call_states:\n      - hangup\n      - {s3cret: 1}\n",
+			"line 6: subscription 1: each item of call_states must be a single value (a word or text), not a mapping (key: value)"},
+		{"target_id through an alias", "websocket: {secret: &s s3cret}\nsubscriptions:\n  - {type: sms, target_type: office, target_id: *s}\n",
+			"line 3: subscription 1: target_id must be a whole number without quotes (an id such as 1234), not text"},
+		{"through a merge key", "<<: {websocket: {}, subscriptions: [{type: call, group_calls_only: s3cret}]}\n",
+			"line 1: a value of the wrong kind: want true or false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, dialpadtest.Config{})
+			dir := t.TempDir()
+			cfg := writeFile(t, dir, "setup.yaml", tc.yaml)
+			_, err := apiCmd(t, srv, "setup", "--config", cfg, "--state", filepath.Join(dir, "setup.json"), "--dry-run")
+			want := "setup file " + cfg + ": " + tc.want
+			if err == nil || err.Error() != want {
+				t.Errorf("error %v\nwant  %s", err, want)
+			}
+			for _, not := range []string{"s3cret", "cannot unmarshal", "!!", "dialpad.", "[]string"} {
+				if err != nil && strings.Contains(err.Error(), not) {
+					t.Errorf("error %q shows %q", err, not)
+				}
+			}
+			if len(srv.RESTCalls()) != 0 {
+				t.Errorf("REST calls were made: %v", srv.RESTCalls())
+			}
+		})
+	}
+}

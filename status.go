@@ -15,8 +15,13 @@ import (
 )
 
 // statusReport is what a running listen answers `status` with, through
-// its control socket: the status line's figures and a little more.
+// its control socket: the status line's figures and a little more. Every
+// figure is of the whole listen, all its routes (Routes) together,
+// whichever route's socket was asked: the agent counts what it received,
+// delivered and failed once for every route.
 type statusReport struct {
+	Scope       string    `json:"scope"`  // what the figures cover: "listen", every route of it
+	Routes      []string  `json:"routes"` // the routes whose spool files the figures cover
 	Version     string    `json:"version"`
 	PID         int       `json:"pid"`
 	Started     time.Time `json:"started"`
@@ -27,7 +32,7 @@ type statusReport struct {
 	Delivered   int64     `json:"delivered"`
 	Failed      int64     `json:"failed"`
 	Pending     int       `json:"pending"`
-	DeadLetters int64     `json:"dead_letters"` // in this route's spool file
+	DeadLetters int64     `json:"dead_letters"`
 	Duplicates  int64     `json:"duplicates_dropped"`
 	Invalid     int64     `json:"invalid_frames"`
 	Filtered    int64     `json:"filtered"`
@@ -40,13 +45,19 @@ type statusReport struct {
 	Stopping    bool      `json:"stopping,omitempty"` // told to stop: reading no more, deliveries in flight may finish
 }
 
-// statusOf is the report of a, which started at started, for the spool
-// file d (one route's); stopping says whether listen was told to stop.
-func statusOf(a *agent.Agent, d *spool.Disk, sources string, started time.Time, stopping bool) statusReport {
+// statusOf is the report of a, which started at started, whose routes
+// store their events in disks (routes[i] in disks[i]); stopping says
+// whether listen was told to stop. Like Stats's, its figures are of every
+// route: the dead letters are those of every spool file.
+func statusOf(a *agent.Agent, disks []*spool.Disk, routes []string, sources string, started time.Time, stopping bool) statusReport {
 	st := a.Stats()
-	r := statusReport{Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources, Stopping: stopping,
+	var dead int64
+	for _, d := range disks {
+		dead += d.DeadLetters()
+	}
+	r := statusReport{Scope: "listen", Routes: routes, Version: version, PID: os.Getpid(), Started: started.UTC().Truncate(time.Second), Sources: sources, Stopping: stopping,
 		Connections: st.Connected, Unconnected: st.Unconnected, Received: st.Received, Delivered: st.Delivered, Failed: st.Failed,
-		Pending: st.Pending, DeadLetters: d.DeadLetters(), Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
+		Pending: st.Pending, DeadLetters: dead, Duplicates: st.Duplicates, Invalid: st.Invalid, Filtered: st.Filtered,
 		Refused: st.Rejected, Lost: st.Abandoned + st.Oversized, Reconnects: st.Reconnects, Gaps: st.Gaps,
 		GapTime: st.GapTime.Round(time.Millisecond).String()}
 	if st.Paused > 0 {
@@ -68,9 +79,10 @@ func statusCommand() *cli.Command {
 const notConnectedMsg = "listen runs, but a source has no connection to Dialpad open: the events Dialpad sends it now are lost"
 
 // showStatus asks the listen holding the spool file at path for its
-// status; with none running, it says so, and what the file holds. Either
-// way it names on stderr the --route spools next to path, with their
-// counts (noteRouteSpools): their dead letters are not path's.
+// status, whose figures cover all its routes (statusReport), whichever
+// route's file path is; with none running, it says so, and what the file
+// alone holds. Either way it names on stderr the --route spools next to
+// path, with their counts (noteRouteSpools).
 func showStatus(c *cli.Context, path string) error {
 	defer noteRouteSpools(c, path)
 	resp, err := askNoting(c, path, control.Request{Op: "status"})
@@ -109,6 +121,9 @@ func showStatus(c *cli.Context, path string) error {
 		}
 		w := c.App.Writer
 		fmt.Fprintf(w, "listen %s (pid %d, %s) on %s since %s: %s, %d connection(s)\n", r.Sources, r.PID, r.Version, path, r.Started.Format(time.RFC3339), state, r.Connections)
+		if r.Scope == "listen" { // a listen of an earlier version says no scope: its dead letters were the file's
+			fmt.Fprintf(w, "  figures of the whole listen, every route's spool together (%s)\n", routesLabel(r.Routes))
+		}
 		fmt.Fprintf(w, "  received %d  delivered %d  failed %d  pending %d  dead letters %d\n", r.Received, r.Delivered, r.Failed, r.Pending, r.DeadLetters)
 		fmt.Fprintf(w, "  reconnects %d  gaps %d (%s)  duplicates dropped %d  invalid frames %d  filtered %d  refused signatures %d  lost %d\n",
 			r.Reconnects, r.Gaps, r.GapTime, r.Duplicates, r.Invalid, r.Filtered, r.Refused, r.Lost)
@@ -125,12 +140,21 @@ func showStatus(c *cli.Context, path string) error {
 	return nil
 }
 
+// routesLabel names the routes a status covers: "route default", or
+// "routes default, sms".
+func routesLabel(routes []string) string {
+	if len(routes) == 1 {
+		return "route " + routes[0]
+	}
+	return "routes " + strings.Join(routes, ", ")
+}
+
 // notRunning says that no listen answers on the spool at path, and what
 // the file holds for the next one; exit status 1.
 func notRunning(c *cli.Context, path string) error {
 	counts, err := stateCounts(path, spool.Pending, spool.Dead, spool.Delivered)
 	if c.Bool("json") {
-		out := map[string]any{"running": false, "connected": false, "spool": path}
+		out := map[string]any{"running": false, "connected": false, "spool": path, "scope": "spool"} // the figures are path's only
 		if err == nil {
 			out["pending"], out["dead_letters"], out["delivered_kept"] = counts[spool.Pending], counts[spool.Dead], counts[spool.Delivered]
 		}

@@ -153,3 +153,67 @@ func TestStatusWhileStopping(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusCoversEveryRoute: with --route handlers, every figure of a
+// running listen's status is of the whole listen, asked on any route's
+// spool, and says so. `status --route sms` counted the pending events of
+// every route but only the dead letters of the sms route's file, and
+// `status` those of the default route's file (none here).
+func TestStatusCoversEveryRoute(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	texts := newHook(t, func(int) int { return http.StatusBadRequest })
+	path := filepath.Join(t.TempDir(), "s.spool")
+	r := start(t, listenArgs(srv, wsID, def.URL, "--spool", path, "--route", "sms="+texts.URL)...)
+	r.waitConnected(t, srv, 1)
+	gen := dialpadtest.NewGenerator(6)
+	srv.Publish("sms", gen.SMS())         // a dead letter in the sms route's file
+	srv.Publish("contact", gen.Contact()) // delivered by the default route
+	r.stdout.waitFor(t, "FAILED sms", 10*time.Second)
+	def.waitRequests(t, 1, 10*time.Second)
+
+	const want = "received 2  delivered 1  failed 1  pending 0  dead letters 1"
+	for _, route := range [][]string{nil, {"--route", "sms"}, {"--route", "default"}} {
+		args := append([]string{"status", "--spool", path}, route...)
+		var out string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			out, err = runCmd(t, args...)
+			if err == nil && strings.Contains(out, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v\n%s\nwant %q: the figures of both routes", strings.Join(args, " "), err, out, want)
+			}
+			<-time.After(20 * time.Millisecond) // polls a condition with a deadline
+		}
+		mustContain(t, out, "figures of the whole listen, every route's spool together (routes default, sms)")
+
+		jsonOut, err := runCmd(t, append(args, "--json")...)
+		var got struct {
+			Scope       string   `json:"scope"`
+			Routes      []string `json:"routes"`
+			Pending     int      `json:"pending"`
+			DeadLetters int64    `json:"dead_letters"`
+			Failed      int64    `json:"failed"`
+		}
+		if err != nil || json.Unmarshal([]byte(jsonOut), &got) != nil || got.Scope != "listen" ||
+			strings.Join(got.Routes, ",") != "default,sms" || got.DeadLetters != 1 || got.Failed != 1 {
+			t.Errorf("%s --json: %v\n%s\nwant scope listen, routes default and sms, 1 failed, 1 dead letter", strings.Join(args, " "), err, jsonOut)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// With no listen, status has only the file to read: its JSON says so.
+	jsonOut, _ := runCmd(t, "status", "--spool", path, "--route", "sms", "--json")
+	var got struct {
+		Scope       string `json:"scope"`
+		DeadLetters int    `json:"dead_letters"`
+	}
+	if json.Unmarshal([]byte(jsonOut), &got) != nil || got.Scope != "spool" || got.DeadLetters != 1 {
+		t.Errorf("status --route sms --json with no listen:\n%s\nwant scope spool, the sms file's 1 dead letter", jsonOut)
+	}
+}

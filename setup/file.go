@@ -97,7 +97,7 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return f, err
+		return f, typeError(err)
 	}
 	ws := &f.Websocket
 	if ws.ID < 0 { // 0 is "not given", as --websocket-id's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -92,7 +93,7 @@ func checkShape(data []byte) (lines []int, err error) {
 		declared = true
 		switch key {
 		case "websocket":
-			return eachKey(v, "websocket", websocketKeys, wholeID)
+			return eachKey(v, "websocket", websocketKeys, fieldValue(WebsocketSpec{}, "websocket"))
 		case "subscriptions":
 			if v.Kind != yaml.SequenceNode {
 				return fmt.Errorf("line %d: subscriptions must be a list (each item starting with \"- type: ...\")", v.Line)
@@ -103,7 +104,8 @@ func checkShape(data []byte) (lines []int, err error) {
 				if isNull(item) {
 					return fmt.Errorf("line %d: subscription %d is empty: give it its type (- type: call), or remove the dash", item.Line, i+1)
 				}
-				if err := eachKey(item, fmt.Sprintf("subscription %d", i+1), subscriptionKeys, wholeID); err != nil {
+				where := fmt.Sprintf("subscription %d", i+1)
+				if err := eachKey(item, where, subscriptionKeys, fieldValue(SubscriptionSpec{}, where)); err != nil {
 					return err
 				}
 				lines = append(lines, item.Line)
@@ -159,6 +161,148 @@ func wholeID(key string, v *yaml.Node) error {
 	}
 	return nil
 }
+
+// fieldValue checks the value v of each key of a mapping decoded into the
+// struct s (named where), after wholeID: the value is decoded alone into
+// its field's type, so the decoder's own rules decide, and a value of the
+// wrong kind is an error that names the line, the field and, in words,
+// what it wants. The decoder's error ("cannot unmarshal !!str `abc` into
+// bool") named Go types and echoed the value, which may be a secret: this
+// one never shows it.
+func fieldValue(s any, where string) func(key string, v *yaml.Node) error {
+	fields := make(map[string]reflect.Type)
+	t := reflect.TypeOf(s)
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		fields[name] = t.Field(i).Type
+	}
+	return func(key string, v *yaml.Node) error {
+		if err := wholeID(key, v); err != nil {
+			return err
+		}
+		ft, ok := fields[key]
+		if !ok {
+			return nil
+		}
+		if n := resolved(v); ft.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+			// An item of a list: its own line, and what each item must be.
+			for _, item := range n.Content {
+				if !fits(item, ft.Elem()) {
+					return fmt.Errorf("line %d: %s: each item of %s must be %s, not %s", item.Line, where, key, wanted(ft.Elem()), found(item))
+				}
+			}
+			return nil
+		}
+		if !fits(v, ft) {
+			return fmt.Errorf("line %d: %s: %s must be %s, not %s", v.Line, where, key, wanted(ft), found(v))
+		}
+		return nil
+	}
+}
+
+// fits reports whether the decoder takes v into a value of type t: it
+// refuses it with a *yaml.TypeError otherwise.
+func fits(v *yaml.Node, t reflect.Type) bool {
+	var te *yaml.TypeError
+	return !errors.As(v.Decode(reflect.New(t).Interface()), &te)
+}
+
+// resolved is the node an alias points to, or n itself.
+func resolved(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// found says what kind of value n holds, without the value itself.
+func found(n *yaml.Node) string {
+	n = resolved(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping (key: value)"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "true or false"
+	case "!!timestamp":
+		return "a date"
+	case "!!str":
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			return "quoted text"
+		}
+		return "text"
+	}
+	return "a value of another kind"
+}
+
+// wanted says in words what a field of type t takes.
+func wanted(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return wanted(t.Elem())
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number without quotes (an id such as 1234)"
+	case reflect.String:
+		return "a single value (a word or text)"
+	case reflect.Slice:
+		return "a list: [a, b], or one \"- item\" line each"
+	}
+	return "a value of another kind"
+}
+
+// typeError rewrites the decoder's *yaml.TypeError, for a value that
+// fieldValue could not check (one brought by a merge key), in the words
+// fieldValue uses: its line and what the field wants, never the value the
+// decoder quotes. Other errors are returned as they are.
+func typeError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := decoderTypeError.FindStringSubmatch(e)
+		if m == nil {
+			msgs = append(msgs, "a value of the wrong kind (see examples/setup.yaml)")
+			continue
+		}
+		want := "a value of another kind (see examples/setup.yaml)"
+		if t, ok := goTypes[m[2]]; ok {
+			want = wanted(t)
+		}
+		msgs = append(msgs, fmt.Sprintf("line %s: a value of the wrong kind: want %s", m[1], want))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// decoderTypeError is one line of a *yaml.TypeError: its line, then, after
+// the value, the Go type it was decoded into.
+var decoderTypeError = regexp.MustCompile("^line ([0-9]+): cannot unmarshal .* into (\\S+)$")
+
+// goTypes are the types of the setup file's fields, by their Go name as
+// the decoder's errors write it (dialpad.ID, []string, bool, …).
+var goTypes = func() map[string]reflect.Type {
+	m := make(map[string]reflect.Type)
+	for _, s := range []any{File{}, WebsocketSpec{}, SubscriptionSpec{}} {
+		t := reflect.TypeOf(s)
+		for i := range t.NumField() {
+			for ft := t.Field(i).Type; ; ft = ft.Elem() {
+				m[ft.String()] = ft
+				if ft.Kind() != reflect.Pointer && ft.Kind() != reflect.Slice {
+					break
+				}
+			}
+		}
+	}
+	return m
+}()
 
 // hasMergeKey reports whether the mapping m has a merge key (<<).
 func hasMergeKey(m *yaml.Node) bool {
