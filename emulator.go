@@ -45,6 +45,11 @@ func emulatorCommand() *cli.Command {
 			srv, err := dialpadtest.NewServer(dialpadtest.Config{
 				Addr: c.String("addr"), APIKey: c.String("api-key"), TokenTTL: c.Duration("token-ttl"), Logger: log,
 			})
+			// An address in use or malformed is named by its flag, as
+			// listen's --metrics-addr is.
+			if opErr := (*net.OpError)(nil); errors.As(err, &opErr) {
+				return fmt.Errorf("--addr %q: %w", c.String("addr"), opErr)
+			}
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -121,6 +123,24 @@ func TestEmulatorRefusesEmptySecret(t *testing.T) {
 		err := r.wait(t, 10*time.Second) // an emulator that started runs until stopped
 		if err == nil || !strings.HasPrefix(err.Error(), "--secret is empty") {
 			t.Errorf("emulator %q: %v, want --secret refused as empty", args, err)
+		}
+	}
+}
+
+// TestEmulatorAddrNamed: an --addr in use, or not an address, is refused
+// with the flag named, as listen's --metrics-addr is; it said only
+// "dialpadtest: listen: …".
+func TestEmulatorAddrNamed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, addr := range []string{ln.Addr().String(), "127.0.0.1:99999"} {
+		r := start(t, "emulator", "--addr", addr)
+		err := r.wait(t, 10*time.Second) // an emulator that started runs until stopped
+		if err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("--addr %q: ", addr)) {
+			t.Errorf("emulator --addr %s: %v, want the error to name --addr", addr, err)
 		}
 	}
 }

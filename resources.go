@@ -35,7 +35,7 @@ func websocketsCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "websockets",
-		Usage: "list, show, create, update or delete Dialpad websocket endpoints",
+		Usage: "list, get, create, update or delete Dialpad websocket endpoints",
 		Subcommands: []*cli.Command{
 			resourceCommand("list", "list every websocket (all pages)", "", nil, func(c *cli.Context, cl *dialpad.Client) error {
 				all, err := cl.ListWebsockets(c.Context)
@@ -113,7 +113,7 @@ func printWebsockets(c *cli.Context, all []dialpad.Websocket) error {
 func webhooksCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "webhooks",
-		Usage: "list, show or delete Dialpad webhooks (see also: migrate)",
+		Usage: "list, get or delete Dialpad webhooks (see also: migrate)",
 		Subcommands: []*cli.Command{
 			resourceCommand("list", "list every webhook (all pages)", "", nil, func(c *cli.Context, cl *dialpad.Client) error {
 				all, err := cl.ListWebhooks(c.Context)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/urfave/cli/v2"
 )
 
 // newFake starts an empty fake Dialpad.
@@ -396,5 +398,25 @@ func TestSubscriptionsUpdateNothingToChange(t *testing.T) {
 	}
 	if calls := srv.RESTCalls()[before:]; len(calls) != 0 {
 		t.Errorf("a refused update made REST calls: %v", calls)
+	}
+}
+
+// TestResourceUsageNamesSubcommands: the one-line usage of websockets,
+// subscriptions and webhooks (in dialpad-tunnel --help) names each of
+// their subcommands as it is typed; it said "show" for get, which is an
+// unknown command there.
+func TestResourceUsageNamesSubcommands(t *testing.T) {
+	for _, cmd := range []*cli.Command{websocketsCommand(), subscriptionsCommand(), webhooksCommand()} {
+		words := strings.FieldsFunc(cmd.Usage, func(r rune) bool { return r == ',' || r == ' ' })
+		for _, sub := range cmd.Subcommands {
+			if !slices.Contains(words, sub.Name) {
+				t.Errorf("%s: usage %q does not name its subcommand %q", cmd.Name, cmd.Usage, sub.Name)
+			}
+		}
+		for _, w := range []string{"show"} {
+			if slices.Contains(words, w) && cmd.Command(w) == nil {
+				t.Errorf("%s: usage %q names %q, which is no subcommand", cmd.Name, cmd.Usage, w)
+			}
+		}
 	}
 }

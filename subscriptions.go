@@ -50,7 +50,7 @@ func subscriptionsCommand() *cli.Command {
 	}, subscriptionFlags()...)
 	return &cli.Command{
 		Name:  "subscriptions",
-		Usage: "list, show, create, update or delete Dialpad event subscriptions",
+		Usage: "list, get, create, update or delete Dialpad event subscriptions",
 		Subcommands: []*cli.Command{
 			resourceCommand("list", "list subscriptions of --type, or of every type (all pages)", "", []cli.Flag{typeFlag}, func(c *cli.Context, cl *dialpad.Client) error {
 				types := dialpad.SubscriptionTypes()

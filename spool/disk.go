@@ -221,6 +221,12 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	}
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout) // another user's file refused there (checkOwner)
 	if err != nil {
+		// realPath left a link into a missing folder as it is: say so,
+		// as setup does for its state file, not just "no such file" of
+		// a link that ls shows.
+		if target, lerr := os.Readlink(cfg.Path); lerr == nil && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("spool: %s: is a symbolic link to %s, whose folder is not there (a disk not mounted?): create the folder, or fix the link", cfg.Path, target)
+		}
 		return nil, err
 	}
 	d := &Disk{cfg: cfg, f: f, idx: newIndex(), ops: make(chan op, 1024), stopped: make(chan struct{}), giveUp: make(chan struct{}), synced: make(chan struct{}), pauseSig: make(chan struct{}), failSig: make(chan struct{})}

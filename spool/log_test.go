@@ -354,6 +354,10 @@ func TestRealPath(t *testing.T) {
 	}
 	if _, err := OpenDisk(DiskConfig{Path: missing}); err == nil {
 		t.Error("OpenDisk through a link into a missing folder succeeded, want an error")
+	} else if !strings.Contains(err.Error(), "is a symbolic link to ") || !strings.Contains(err.Error(), "whose folder is not there") {
+		// It said only "open …: no such file or directory" of a link
+		// that is there.
+		t.Errorf("OpenDisk through a link into a missing folder: %v, want it to say the link's folder is not there", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "unmounted")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the missing folder was made: %v", err)
