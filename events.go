@@ -113,6 +113,9 @@ type lockedError struct {
 }
 
 func (e *lockedError) Error() string {
+	if errors.Is(e.err, control.ErrOtherUser) {
+		return fmt.Sprintf("%s: the spool is in use, and %v; nothing was changed", e.path, e.err)
+	}
 	if errors.Is(e.err, control.ErrNoAgent) {
 		return fmt.Sprintf("%s: the spool is in use (still after %s), and no agent answered on its control socket (%v): stop the agent first, or check that this user may use the socket (events list and show work while it runs)", e.path, e.waited, e.err)
 	}
@@ -134,7 +137,10 @@ const lockedWait = 10 * time.Second
 // listen answers on the control socket, the holder may be another events
 // command or a listen still starting: offline is tried again, each try
 // waiting for the lock a while, for up to lockedWait (saying so on
-// stderr) before the spool is said to be in use.
+// stderr) before the spool is said to be in use. When the socket is
+// another user's (control.ErrOtherUser), the spool is said to be in use
+// at once, naming that user: nothing is sent to it, and the file, locked,
+// is not touched.
 func offlineOrAsk(c *cli.Context, path string, offline func() error, req control.Request) (resp control.Response, live bool, err error) {
 	deadline := time.Now().Add(lockedWait)
 	for noted := false; ; noted = true {
@@ -142,6 +148,10 @@ func offlineOrAsk(c *cli.Context, path string, offline func() error, req control
 			return control.Response{}, false, err
 		}
 		resp, err = askNoting(c, path, req)
+		if errors.Is(err, control.ErrOtherUser) {
+			// Waiting would not change whose the socket is.
+			return control.Response{}, false, &lockedError{path: path, err: err}
+		}
 		if !errors.Is(err, control.ErrNoAgent) {
 			return resp, true, err
 		}

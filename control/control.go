@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -208,8 +209,17 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 // errStopping is the answer to a request that came as listen stopped.
 var errStopping = errors.New("listen is stopping: it may or may not have carried this out; once it has stopped, `events list` shows which (and the command then acts on the file itself)")
 
-// ErrNoAgent is Ask's error when nothing answers on the socket.
+// ErrNoAgent is Ask's error when nothing answers on the socket: there is
+// none, or a crashed agent's is left there (the connection is refused).
 var ErrNoAgent = errors.New("no running agent answers on the control socket")
+
+// ErrOtherUser is Ask's error when no socket of the spool answered as its
+// agent, and one is another user's: this user may not connect to it
+// (permission denied), or a process of another user, neither this one,
+// root nor the spool file's owner, serves it. Nothing was sent to it. An
+// agent of that user may hold the spool, or one that crashed left the
+// socket, or that user put it there: from here, which cannot be told.
+var ErrOtherUser = errors.New("the control socket is not this user's to use")
 
 // Ask sends req to the agent holding the spool file at path and returns
 // its answer; an error the agent gave comes back as an error.
@@ -257,22 +267,32 @@ func Ask(ctx context.Context, path string, req Request) (Response, error) {
 }
 
 // dial connects to the first of the spool's sockets (askPaths) that
-// answers, and says which; an ErrNoAgent error says why none did.
+// answers as the spool's agent, and says which. Otherwise its error is
+// ErrOtherUser when a socket is another user's (notPermitted, trustedPeer), else
+// ErrNoAgent, and says why none would do.
 func dial(ctx context.Context, path string) (net.Conn, string, error) {
 	socks, why := askPaths(path)
 	var d net.Dialer
+	var others []string
 	for _, sock := range socks {
 		c, err := d.DialContext(ctx, "unix", sock)
-		if err == nil {
+		switch {
+		case err == nil:
 			// Another user may have made a socket there first (a spool in
 			// a folder others may write to): it gets no request.
 			if err = trustedPeer(c, path); err == nil {
 				return c, sock, nil
 			}
 			c.Close()
-			err = fmt.Errorf("%s: %w", sock, err)
+			others = append(others, fmt.Sprintf("%s %v", sock, err))
+		case errors.Is(err, fs.ErrPermission):
+			others = append(others, notPermitted(sock))
+		default:
+			why = append(why, err.Error())
 		}
-		why = append(why, err.Error())
+	}
+	if len(others) > 0 {
+		return nil, "", fmt.Errorf("%w: %s", ErrOtherUser, strings.Join(others, "; "))
 	}
 	return nil, "", fmt.Errorf("%w (%s)", ErrNoAgent, strings.Join(why, "; "))
 }

@@ -27,9 +27,10 @@ const otherUID = 65534 // nobody
 // to (/tmp), another user can make `<spool>.ctl` before listen does (its
 // Listen then fails, and listen goes on without one). `events replay`
 // must not take that socket for the listen's: it sends it no request and
-// takes no answer from it. And a listen whose socket was made open to
-// others answers no request of theirs. It needs root, to run a process
-// as another user.
+// takes no answer from it, and its error is ErrOtherUser, not ErrNoAgent
+// (which made status say that no listen runs). And a listen whose socket
+// was made open to others answers no request of theirs. It needs root, to
+// run a process as another user.
 func TestOtherUsersSocket(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Getuid() != 0 {
 		t.Skip("needs root on Linux, to run a process as another user")
@@ -61,8 +62,9 @@ func TestOtherUsersSocket(t *testing.T) {
 		resp, err := Ask(context.Background(), path, Request{Op: "replay", IDs: []string{"abcdefgh"}})
 		if err == nil {
 			t.Errorf("Ask took the answer of uid %d's socket: %+v", otherUID, resp)
-		} else if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), fmt.Sprintf("uid %d", otherUID)) {
-			t.Errorf("Ask = %v, want ErrNoAgent naming uid %d", err, otherUID)
+		} else if !errors.Is(err, ErrOtherUser) || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), fmt.Sprintf("%s is served by uid %d", path+Suffix, otherUID)) {
+			// Not "no agent": status would say no listen runs.
+			t.Errorf("Ask = %v, want ErrOtherUser (not ErrNoAgent) naming the socket and uid %d", err, otherUID)
 		}
 		helper.Process.Kill()
 		helper.Wait()
