@@ -43,15 +43,7 @@ func TestOtherUsersSocket(t *testing.T) {
 	if err := os.Chmod(shared, os.ModeSticky|0o777); err != nil {
 		t.Fatal(err)
 	}
-	// The test binary, where the other user may run it.
-	bin, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(shared, "helper.test")
-	if err := os.WriteFile(exe, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe := copyTestBinary(t, shared) // where the other user may run it
 
 	t.Run("ask", func(t *testing.T) {
 		path := filepath.Join(shared, "ask.spool")

@@ -62,15 +62,11 @@ func rawServer(t *testing.T, acts ...rawAct) (url string, seen <-chan string, do
 		t.Fatal(err)
 	}
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		n     int
-		conns []net.Conn
+		mu sync.Mutex
+		n  int
 	)
 	got, finished := make(chan string, 16), make(chan struct{}, 16)
-	serve := func(c net.Conn) {
-		defer wg.Done()
-		defer c.Close()
+	serveRaw(t, ln, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := http.ReadRequest(br)
@@ -94,7 +90,19 @@ func rawServer(t *testing.T, acts ...rawAct) (url string, seen <-chan string, do
 				return
 			}
 		}
-	}
+	})
+	return "http://" + ln.Addr().String() + "/hook", got, finished
+}
+
+// serveRaw accepts connections on ln until it is closed and serves each
+// with serve on a goroutine of its own, which closes it after serve
+// returns. Cleanup closes ln and every connection and waits for them.
+func serveRaw(t *testing.T, ln net.Listener, serve func(c net.Conn)) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
 	wg.Add(1)
 	go func() { // accepts until the listener closes
 		defer wg.Done()
@@ -107,7 +115,11 @@ func rawServer(t *testing.T, acts ...rawAct) (url string, seen <-chan string, do
 			conns = append(conns, c)
 			mu.Unlock()
 			wg.Add(1)
-			go serve(c)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c)
+			}()
 		}
 	}()
 	t.Cleanup(func() {
@@ -119,7 +131,6 @@ func rawServer(t *testing.T, acts ...rawAct) (url string, seen <-chan string, do
 		mu.Unlock()
 		wg.Wait()
 	})
-	return "http://" + ln.Addr().String() + "/hook", got, finished
 }
 
 // drained is what is on ch now, in order.

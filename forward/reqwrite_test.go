@@ -26,49 +26,19 @@ func bytesServer(t *testing.T, network, addr string) (string, <-chan []byte) {
 		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
 	got := make(chan []byte, 64)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	serveRaw(t, ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			raw, ok := readRawRequest(br)
+			if !ok {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					raw, ok := readRawRequest(br)
-					if !ok {
-						return
-					}
-					got <- raw
-					if _, err := io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
-						return
-					}
-				}
-			}()
+			got <- raw
+			if _, err := io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	return ln.Addr().String(), got
 }
 
