@@ -2,43 +2,68 @@ package forward
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"reflect"
 	"strconv"
+	"strings"
 )
 
 // writeRequest writes req on w as net/http's Request.Write does, byte for
-// byte. A delivery's POST (a known length, plain header values) has its
-// head made here by appending to the connection's buffer: Request.Write
-// formats each line with fmt and allocates about a dozen times a request,
-// about 6% of the agent's CPU in a burst. Any other request, or one whose
-// header Request.Write would rewrite (a line break in a value, space
-// around it, an unusual host), goes to Request.Write. The test compares
-// the two on the forwarder's requests and on fuzzed ones.
+// byte, in the same writes to the connection, failing at the same points
+// with errors of the same kinds. A delivery's POST (a known length, plain
+// header values, a body in memory, a head that fits in w's buffer) has
+// its head made here by appending to the connection's buffer:
+// Request.Write formats each line with fmt and allocates about a dozen
+// times a request, about 6% of the agent's CPU in a burst. Any other
+// request, or one whose header Request.Write would rewrite (a line break
+// in a value, space around it, an unusual host), goes to Request.Write.
+// The test compares the two on the forwarder's requests and on fuzzed
+// ones, on connections that fail anywhere.
 func writeRequest(w *bufio.Writer, req *http.Request, c *keptConn) error {
+	// Request.Write writes the head ahead of a body not in memory, in a
+	// write of its own, and calls a ClientTrace's hooks.
+	if !inMemory(req.Body) || httptrace.ContextClientTrace(req.Context()) != nil {
+		return req.Write(w)
+	}
 	head, ok := appendHead(c.head[:0], req, &c.keys)
-	if !ok {
+	if cap(c.keys) > maxKeptKeys {
+		c.keys = nil // a huge header set: not kept for the next
+	}
+	// A head larger than what w has room for Request.Write writes in
+	// writes of w's size, the last with the body: its own writes, and
+	// errors, would differ; nor is such a head kept for the next.
+	if !ok || len(head) > w.Available() {
 		return req.Write(w)
 	}
 	c.head = head
 	return writeBody(w, head, req)
 }
 
+// maxKeptKeys bounds the header names a connection keeps room for.
+const maxKeptKeys = 64
+
 // writeBody writes head, then the body of req (its ContentLength known),
 // and closes the body, as Request.Write does, with its error for a body
-// of another length.
+// of another length, and its kind of error when copying the body fails
+// (bodyCopyError).
 func writeBody(w *bufio.Writer, head []byte, req *http.Request) error {
 	body := req.Body
-	_, err := w.Write(head)
+	_, err := w.Write(head) // head fits in w's buffer: an error is w's own, as Request.Write returns it
 	var n int64
 	if err == nil {
 		n, err = io.Copy(w, io.LimitReader(body, req.ContentLength))
-	}
-	if err == nil {
-		var extra int64
-		extra, err = io.Copy(io.Discard, body)
-		n += extra
+		if err == nil {
+			var extra int64
+			extra, err = io.Copy(io.Discard, body)
+			n += extra
+		}
+		if err != nil {
+			err = bodyCopyError{err}
+		}
 	}
 	if cerr := body.Close(); err == nil {
 		err = cerr
@@ -48,6 +73,39 @@ func writeBody(w *bufio.Writer, head []byte, req *http.Request) error {
 	}
 	return err
 }
+
+// bodyCopyError is an error copying a request's body, reading it or
+// writing it (the buffered end of the head included), as Request.Write
+// returns it: in a type of its own (net/http's requestBodyReadError),
+// with the same message, that hides the cause from errors.Is and
+// errors.As. exchange sees neither a timeout nor a reset in it.
+type bodyCopyError struct{ error }
+
+// inMemory reports whether Request.Write sees body as a body in memory
+// (net/http's isKnownInMemoryReader): one whose head it does not flush
+// before copying it. The forwarder's bodies are io.NopCloser of a
+// bytes.Reader.
+func inMemory(body io.Reader) bool {
+	switch body.(type) {
+	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
+		return true
+	}
+	switch reflect.TypeOf(body) {
+	case nopCloserType, nopCloserWriterToType:
+		r, _ := reflect.ValueOf(body).Field(0).Interface().(io.Reader)
+		return inMemory(r)
+	}
+	return false
+}
+
+// The types of io.NopCloser's results, as net/http tells them.
+var (
+	nopCloserType         = reflect.TypeOf(io.NopCloser(nil))
+	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(struct {
+		io.Reader
+		io.WriterTo
+	}{}))
+)
 
 // appendHead appends req's request line and header to dst, or reports
 // false when req is not one it writes as Request.Write would: only a POST

@@ -223,8 +223,9 @@ func answerCame(ctx context.Context, c *keptConn, deadline time.Time) bool {
 
 // timedOut reports whether err is a timeout: the attempt's deadline or
 // the context's watch. (Request.Write reports a failure to write the body
-// as a failure to read it, in an unexported type that hides the cause:
-// that one is not seen as a timeout.)
+// as a failure to read it, in an unexported type that hides the cause,
+// and writeRequest likewise, in bodyCopyError: that one is not seen as a
+// timeout.)
 func timedOut(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
