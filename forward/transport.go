@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -164,6 +165,12 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 			err = fmt.Errorf("connection lost after the request was sent, before any answer: %w", err)
 		}
 	case timedOut(err):
+	case !time.Now().Before(deadline) && ctx.Err() == nil:
+		// Writing timed out, in an error that hides it (the body's copy,
+		// as Request.Write reports it): the attempt's own timeout, not a
+		// request the handler did not take, to be sent again at once with
+		// no time left.
+		err = fmt.Errorf("writing the request: %w", os.ErrDeadlineExceeded)
 	case answerCame(ctx, c, deadline):
 		werr, err = err, nil
 	default:

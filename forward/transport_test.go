@@ -1,6 +1,8 @@
 package forward
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -144,5 +146,59 @@ func TestTransportLongAnswerStillComing(t *testing.T) {
 	}
 	if took := time.Since(start); took > timeout/2 {
 		t.Fatalf("Deliver took %s: it waited for the rest of the answer", took)
+	}
+}
+
+// TestTransportBodyWriteTimesOut: a handler that stops reading a large
+// event's body makes each attempt time out while the body is written, on
+// a kept connection as on a new one. That is the attempt's timeout, said
+// as such, not a request the handler did not take: it was sent again at
+// no cost, with the attempt's deadline already past, and on a new
+// connection its error did not say it timed out.
+func TestTransportBodyWriteTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := make(chan struct{}, 4) // a big event's head read, its body not
+	done := make(chan struct{})
+	serveRaw(t, ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.ContentLength > 1<<20 {
+				stalled <- struct{}{}
+				<-done // reads no more of it
+				return
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	t.Cleanup(func() { close(done) }) // before serveRaw's: its connections' goroutines return
+	f := newForwarder(t, "http://"+ln.Addr().String()+"/hook", Config{Timeout: 300 * time.Millisecond, MaxAttempts: 2})
+	ctx := context.Background()
+	if res := f.Deliver(ctx, Request{Body: []byte(jsonEvent)}); res.Err != nil {
+		t.Fatal(res.Err) // its connection is kept, for the big event's first attempt
+	}
+	res := f.Deliver(ctx, Request{Body: bytes.Repeat([]byte("x"), 32<<20)})
+	if res.Err == nil || res.Attempts != 2 || len(res.History) != 2 {
+		t.Fatalf("Deliver = %+v, want 2 failed attempts", res)
+	}
+	if msg := res.Err.Error(); !strings.Contains(msg, "timed out (limit 300ms per attempt)") {
+		t.Errorf("Err = %q, want the attempt's timeout", msg)
+	}
+	for i, a := range res.History {
+		if !strings.Contains(a.Err, "timed out") {
+			t.Errorf("attempt %d: %q, want a timeout", i+1, a.Err)
+		}
+	}
+	if n := len(stalled); n != 2 {
+		t.Errorf("the handler got %d heads of the big event, want 2: one an attempt", n)
 	}
 }
