@@ -43,6 +43,7 @@ func (s *source) run(ctx context.Context) error {
 	)
 	if !s.cfg.DownSince.IsZero() {
 		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (when it stopped reading; after a crash, its spool's last write, at most a minute before)"
+		s.openGap(gapFrom)
 	}
 	rotate := stoppedTimer()
 	retry := stoppedTimer()
@@ -205,6 +206,7 @@ func (s *source) run(ctx context.Context) error {
 			if isTimeout(c.err) {
 				gapFrom = c.lastHeard() // nothing was read after this
 			}
+			s.openGap(gapFrom) // counted from now on, not only once it ends
 			s.agent.stats.reconnects.Add(1)
 			// Up for BackoffReset, across rotations: the backoff starts
 			// afresh. (It counted the lost connection's own life only, so

@@ -241,8 +241,10 @@ func (s *source) tooLarge(c *conn, size int64) {
 		"source", s.src.Name, "conn", c.name, "bytes", size, "max_frame_bytes", s.cfg.MaxFrameBytes)
 }
 
-// describeGap logs a window without any open connection.
+// describeGap logs a window without any open connection, which ends at
+// to, and ends it in the gap totals (where openGap counted it as it began).
 func (s *source) describeGap(from, to time.Time, why string) {
+	s.agent.stats.gaps.end(s, to.Sub(from))
 	s.logGap("events sent by Dialpad in this window were missed (no open connection)", from, to, why)
 }
 
@@ -256,15 +258,19 @@ func (s *source) silentGap(c *conn) {
 		return
 	}
 	if from := c.lastHeard(); from.Before(c.silentTo) {
+		s.agent.stats.gaps.add(c.silentTo.Sub(from))
 		s.logGap("events sent by Dialpad in this window may have been missed (the connection stopped answering before its replacement opened)",
 			from, c.silentTo, "no pong or frame since, and no answer to its close; conn "+c.name)
 	}
 }
 
-// logGap logs a window of possibly missed events, and counts it in gaps.
+// openGap counts a window without any open connection, which began at
+// from, in the gap totals from now on, while it lasts: describeGap ends it.
+func (s *source) openGap(from time.Time) { s.agent.stats.gaps.begin(s, from) }
+
+// logGap logs a window of possibly missed events (counted by the caller).
 func (s *source) logGap(msg string, from, to time.Time, why string) {
 	gap := to.Sub(from)
-	s.agent.stats.addGap(gap)
 	// from shown as to less the gap: both as the wall clock reads now, even
 	// if it was stepped since from (a monotonic instant, see monoTime).
 	s.log.Warn(msg,

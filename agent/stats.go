@@ -11,17 +11,13 @@ import (
 type counters struct {
 	received, duplicates, invalid atomic.Int64
 	delivered, failed, abandoned  atomic.Int64
-	reconnects, gaps, gapNanos    atomic.Int64
+	reconnects                    atomic.Int64
+	gaps                          gapTally
 	filtered, rejected, oversized atomic.Int64
 	unqueued                      atomic.Int64 // of abandoned: those Append (or Reject) refused
 	parked                        atomic.Int64
 	droppedUnread                 atomic.Int64 // connections dropped while their reader was held up
 	latency                       latencies    // of the deliveries counted in delivered
-}
-
-func (c *counters) addGap(d time.Duration) {
-	c.gaps.Add(1)
-	c.gapNanos.Add(int64(d))
 }
 
 // Stats is a snapshot of an agent's totals.
@@ -42,8 +38,8 @@ type Stats struct {
 	// ended while their server still sent (cutShort): events on them may
 	// be lost.
 	DroppedUnread int64
-	Gaps          int64         // windows with no open connection after the first one
-	GapTime       time.Duration // total length of those windows
+	Gaps          int64         // windows with no open connection after the first one, one still open included
+	GapTime       time.Duration // total length of those windows, an open one's up to now
 	Connected     int           // connections open now
 	Unconnected   int           // sources with no connection open now
 	Latency       Latencies     // of the deliveries counted in Delivered
@@ -55,11 +51,12 @@ type Stats struct {
 func (a *Agent) Stats() Stats {
 	c := &a.stats
 	paused, _ := a.paused()
+	gaps, gapTime := c.gaps.totals(time.Now())
 	return Stats{
 		Received: c.received.Load(), Duplicates: c.duplicates.Load(), Invalid: c.invalid.Load(),
 		Delivered: c.delivered.Load(), Failed: c.failed.Load(), Abandoned: c.abandoned.Load(),
 		Filtered: c.filtered.Load(), Rejected: c.rejected.Load(), Oversized: c.oversized.Load(), Parked: c.parked.Load(),
-		Reconnects: c.reconnects.Load(), Gaps: c.gaps.Load(), GapTime: time.Duration(c.gapNanos.Load()), DroppedUnread: c.droppedUnread.Load(),
+		Reconnects: c.reconnects.Load(), Gaps: gaps, GapTime: gapTime, DroppedUnread: c.droppedUnread.Load(),
 		Connected: int(a.live.Load()), Unconnected: int(a.unlinked.Load()), Latency: c.latency.snapshot(),
 		Pending: a.pending(), Paused: paused,
 	}

@@ -48,8 +48,8 @@ func writeAgent(w io.Writer, cfg Config) {
 		{"frames_refused_signature_total", "Frames refused by --verify-secret (kept as dead letters).", float64(st.Rejected)},
 		{"reconnects_total", "Connections that ended unplanned.", float64(st.Reconnects)},
 		{"connections_dropped_unread_total", "Connections the server dropped while their reader was held up, or that ended while being closed with their server still sending: events on them may be lost.", float64(st.DroppedUnread)},
-		{"gaps_total", "Windows with no connection open, after the first connection.", float64(st.Gaps)},
-		{"gap_seconds_total", "Total length of those windows: events Dialpad sent in them are lost.", st.GapTime.Seconds()},
+		{"gaps_total", "Windows with no connection open, after the first connection, one still open included.", float64(st.Gaps)},
+		{"gap_seconds_total", "Total length of those windows, an open one's so far: events Dialpad sent in them are lost.", st.GapTime.Seconds()},
 	}
 	for _, c := range counters {
 		family(w, c.name, "counter", c.help)
