@@ -104,6 +104,7 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		defer o.metrics.Close() // runListen closes it too, unless it never runs
 	}
 	warnTypedSecrets(c, log)
+	warnUnknownCallStates(c, o.Agent.CallStates, log)
 	cfg := o.API
 	cfg.Logger = log
 	client, err := dialpad.New(cfg)

@@ -118,6 +118,7 @@ func listenCommand() *cli.Command {
 				return err
 			}
 			warnTypedSecrets(c, log) // once the flags are known good: not beside a refusal
+			warnUnknownCallStates(c, o.Agent.CallStates, log)
 			stop, err := startCPUProfile(c.String("cpuprofile"))
 			if err != nil {
 				return err
@@ -226,10 +227,18 @@ func listenOptionsFrom(c *cli.Context) (listenOptions, error) {
 	if o.WebsocketID == 0 && len(o.Subscriptions) == 0 && !c.Bool("create") {
 		return o, errors.New("nothing to listen to: pass --websocket-id or --subscription TYPE:ID")
 	}
-	headers, err := parseHeaders(headerValues(c, "header", headersEnv))
+	typedHeaders, envHeaders := headerValues(c, "header", headersEnv)
+	headers, err := parseHeaders(typedHeaders)
 	if err != nil {
 		return o, err
 	}
+	fromEnv, err := parseHeaders(envHeaders)
+	if err != nil {
+		return o, err
+	}
+	// As for every flag, the command line wins over the environment:
+	// a name typed replaces the variable's values of that name.
+	headers = override(fromEnv, headers)
 	for _, f := range []string{"content-type-json", "content-type-jwt", "user-agent"} {
 		if v := c.String(f); !forward.ValidHeaderValue(v) {
 			return o, fmt.Errorf("--%s %q: not a valid header value (a control character or a line break)", f, v)
@@ -388,24 +397,25 @@ const (
 type headerValue struct{ value, from string }
 
 // headerValues is the values of the repeatable header flag: those typed,
-// then the lines of its variable env, blank ones skipped (lines, not
-// commas as for other lists: a header's value may hold a comma).
-func headerValues(c *cli.Context, flag, env string) []headerValue {
-	typed := c.StringSlice(flag)
-	var out []headerValue
-	for i, v := range typed {
+// and apart, the lines of its variable env, blank ones skipped (lines,
+// not commas as for other lists: a header's value may hold a comma). They
+// are kept apart for the caller to let a name typed replace that name's
+// values from env, as a typed flag replaces its variable's value.
+func headerValues(c *cli.Context, flag, env string) (typed, fromEnv []headerValue) {
+	values := c.StringSlice(flag)
+	for i, v := range values {
 		from := "--" + flag
-		if len(typed) > 1 {
+		if len(values) > 1 {
 			from = fmt.Sprintf("--%s (the %s)", flag, ordinal(i+1))
 		}
-		out = append(out, headerValue{v, from})
+		typed = append(typed, headerValue{v, from})
 	}
 	for i, line := range strings.Split(os.Getenv(env), "\n") {
 		if strings.TrimSpace(line) != "" {
-			out = append(out, headerValue{strings.TrimSuffix(line, "\r"), fmt.Sprintf("%s (line %d)", env, i+1)})
+			fromEnv = append(fromEnv, headerValue{strings.TrimSuffix(line, "\r"), fmt.Sprintf("%s (line %d)", env, i+1)})
 		}
 	}
-	return out
+	return typed, fromEnv
 }
 
 // notShown ends the error about a flag value that may hold a secret.

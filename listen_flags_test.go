@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,15 +20,18 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	const hook = "http://127.0.0.1:1/hook"
 	listen := func(extra ...string) []string { return listenArgs(srv, wsID, hook, extra...) }
-	states := `want one of admin, admin_recording, ai_playbook, all, barge,`
+	const notState = `: not a call state (words of letters and digits joined by _, such as voicemail_uploaded)`
 	for _, tc := range []struct {
 		args []string
 		want string // the error starts with it
 		hide string // and does not contain it
 	}{
-		{listen("--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
-		{listen("--call-states", "ringing,hangpu"), `--call-states "hangpu": ` + states, ""},
-		{createArgs(srv, hook, "--events", "call", "--call-states", "rigning"), `--call-states "rigning": ` + states, ""},
+		// A state this version does not know is kept (TestListenUnknownCallState);
+		// what no state looks like is refused, with the one it may be a typo of.
+		{listen("--call-states", "ring ing"), `--call-states "ring ing"` + notState + "; did you mean ringing?; known states: admin, admin_recording,", ""},
+		{listen("--call-states", "ringing,hangup!"), `--call-states "hangup!"` + notState + "; did you mean hangup?", ""},
+		{listen("--call-states", "ringing,2nd_leg"), `--call-states "2nd_leg"` + notState + "; known states: admin,", ""},
+		{createArgs(srv, hook, "--events", "call", "--call-states", "ring ing"), `--call-states "ring ing"` + notState, ""},
 		{listen("--concurrency", "0"), "--concurrency 0: want 1 to 4096", ""},
 		{listen("--env", "staging"), `--env "staging": want production or sandbox`, ""}, // with --api-base too
 		{listen("--user-agent", "a\nb"), `--user-agent "a\nb": not a valid header value`, ""},
@@ -138,21 +142,101 @@ func TestCallStatesAllWithoutCalls(t *testing.T) {
 	}
 }
 
-// TestSubscriptionsRefuseUnknownCallStates: `subscriptions create|update`
-// check --call-states before sending anything.
-func TestSubscriptionsRefuseUnknownCallStates(t *testing.T) {
-	srv, _ := fakeDialpad(t, dialpadtest.Config{}, "")
+// TestListenUnknownCallState: --call-states keeps a well-formed state this
+// version does not know (Dialpad may have added it: its events are
+// forwarded), and warns at start for each one, naming it and the known
+// state it may be a typo of. It was refused, so a state added since could
+// not be filtered on without an upgrade.
+func TestListenUnknownCallState(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	h := newHook(t, nil)
+	r := start(t, listenArgs(srv, wsID, h.URL, "--no-spool", "--call-states", "Warm-Transfer,hangpu,hangup")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", []byte(`{"call_id":1,"state":"ringing"}`))
+	srv.Publish("call", []byte(`{"call_id":2,"state":"warm_transfer"}`))
+	srv.Publish("call", []byte(`{"call_id":3,"state":"hangup"}`))
+	got := h.waitRequests(t, 2, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, req := range got {
+		states = append(states, string(req.body))
+	}
+	slices.Sort(states) // calls of different ids may arrive in either order
+	if want := []string{`{"call_id":2,"state":"warm_transfer"}`, `{"call_id":3,"state":"hangup"}`}; !slices.Equal(states, want) {
+		t.Errorf("handler got %q, want %q", states, want)
+	}
+	out := r.stdout.String()
+	line := logLine(t, out, `"warm_transfer" is not a call state`)
+	mustContain(t, line, "WARN")
+	mustContain(t, line, `--call-states "warm_transfer" is not a call state this version of dialpad-tunnel knows: it filters as given, so it matches no call event unless Dialpad sends that state (one added since this version)`)
+	if strings.Contains(line, "did you mean") {
+		t.Errorf("warning for warm_transfer suggests a state: %s", line)
+	}
+	mustContain(t, logLine(t, out, `"hangpu" is not a call state`), "; did you mean hangup?")
+	if strings.Contains(out, `"hangup" is not`) {
+		t.Errorf("a known state is warned of:\n%s", out)
+	}
+}
+
+// TestListenCreateUnknownCallState: listen --create sends a well-formed
+// state it does not know to Dialpad, which decides (the fake refuses it),
+// after the same warning.
+func TestListenCreateUnknownCallState(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	r := start(t, createArgs(srv, "http://127.0.0.1:1/hook", "--no-spool", "--events", "call", "--call-states", "hangpu")...)
+	err := r.wait(t, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `"hangpu"`) {
+		t.Fatalf("listen --create ended with %v, want the fake's refusal of hangpu", err)
+	}
+	mustContain(t, r.stdout.String(), `--call-states "hangpu" is not a call state this version of dialpad-tunnel knows`)
+}
+
+// TestSubscriptionsCallStates: `subscriptions create|update` refuse a
+// --call-states value that no state looks like before sending anything;
+// a well-formed state this version does not know is sent to Dialpad, which
+// decides (the fake refuses it, as Dialpad would a state it does not
+// know either), with a warning on stderr that names it and the known
+// state it may be a typo of. It was refused before any request, so a
+// state Dialpad added since could not be used.
+func TestSubscriptionsCallStates(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	subID, err := srv.AddSubscription("call", wsID, dialpadtest.SubscriptionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(subID, 10)
+	create := []string{"subscriptions", "create", "--type", "call", "--endpoint-id", strconv.FormatInt(wsID, 10)}
+	update := []string{"subscriptions", "update", "--type", "call"}
+	with := func(cmd []string, rest ...string) []string {
+		return append(append(append(cmd[:2:2], apiArgs(srv)...), cmd[2:]...), rest...)
+	}
 	for _, args := range [][]string{
-		{"subscriptions", "create", "--type", "call", "--endpoint-id", "1000", "--call-states", "rigning"},
-		{"subscriptions", "update", "--type", "call", "--call-states", "Hangup,rigning", "1001"},
+		with(create, "--call-states", "ring ing"),
+		with(update, "--call-states", "Hangup,hang up", id),
 	} {
-		_, err := apiCmd(t, srv, args[0]+" "+args[1], args[2:]...)
-		if want := `--call-states "rigning": want one of admin,`; err == nil || !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("%v: error %v, want %q", args, err, want)
+		_, _, err := cliErr(t, args...)
+		if want := `--call-states "`; err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "not a call state") {
+			t.Errorf("%v: error %v, want %q… not a call state", args, err, want)
 		}
 	}
 	if calls := srv.RESTCalls(); len(calls) != 0 {
-		t.Errorf("unknown call states made %d REST calls: %v", len(calls), calls)
+		t.Errorf("malformed call states made %d REST calls: %v", len(calls), calls)
+	}
+	for _, args := range [][]string{
+		with(create, "--call-states", "hangpu"),
+		with(update, "--call-states", "Hangup,hangpu", id),
+	} {
+		n := len(srv.RESTCalls())
+		_, stderr, err := cliErr(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "hangpu") {
+			t.Errorf("%v: error %v, want the fake's refusal of hangpu", args, err)
+		}
+		if len(srv.RESTCalls()) != n+1 {
+			t.Errorf("%v: made %d REST calls, want 1 (sent to Dialpad)", args, len(srv.RESTCalls())-n)
+		}
+		mustContain(t, stderr, `warning: --call-states "hangpu" is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since; did you mean hangup?`)
 	}
 }
 

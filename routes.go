@@ -73,27 +73,19 @@ func routesFrom(c *cli.Context, base forward.Config) ([]routeOptions, error) {
 		base.Standard = &k
 	}
 	base.SignSecret = c.String("sign-secret")
-	routeHeaders := map[string]http.Header{}
-	for _, rh := range headerValues(c, "route-header", routeHeadersEnv) {
-		// The header's value may be a secret: errors show the type only.
-		typ, header, ok := strings.Cut(rh.value, "=")
-		if !ok {
-			return nil, fmt.Errorf("%s: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", rh.from, notShown)
-		}
-		t, err := dialpad.ParseSubscriptionType(typ)
-		if err != nil {
-			return nil, typeError(rh.from, typ, err)
-		}
-		h, err := parseHeaders([]headerValue{{header, rh.from}})
-		if errors.Is(err, errHeaderValue) {
-			return nil, err // the form was right: say what is wrong
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s %s=…: want TYPE=Name: value %s", rh.from, typ, notShown)
-		}
-		// Keyed by the type, as --route is: CALL, Sms and agent-status
-		// name it too.
-		routeHeaders[string(t)] = merge(routeHeaders[string(t)], h)
+	typedRH, envRH := headerValues(c, "route-header", routeHeadersEnv)
+	routeHeaders, err := parseRouteHeaders(typedRH)
+	if err != nil {
+		return nil, err
+	}
+	fromEnv, err := parseRouteHeaders(envRH)
+	if err != nil {
+		return nil, err
+	}
+	// As for --header: for a type, a name typed replaces that name's
+	// values from the variable.
+	for typ, h := range fromEnv {
+		routeHeaders[typ] = override(h, routeHeaders[typ])
 	}
 	var routes []routeOptions
 	if base.URL != "" {
@@ -185,6 +177,33 @@ func sameURL(raw string) string {
 	}
 	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 	return u.String()
+}
+
+// parseRouteHeaders parses --route-header values, TYPE=Name: value, into
+// the headers of each type, keyed by the type as --route is (CALL, Sms
+// and agent-status name it too). Its errors show the type only: the
+// header's value may be a secret.
+func parseRouteHeaders(list []headerValue) (map[string]http.Header, error) {
+	out := map[string]http.Header{}
+	for _, rh := range list {
+		typ, header, ok := strings.Cut(rh.value, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: want TYPE=Name: value, e.g. call=Authorization: Bearer … %s", rh.from, notShown)
+		}
+		t, err := dialpad.ParseSubscriptionType(typ)
+		if err != nil {
+			return nil, typeError(rh.from, typ, err)
+		}
+		h, err := parseHeaders([]headerValue{{header, rh.from}})
+		if errors.Is(err, errHeaderValue) {
+			return nil, err // the form was right: say what is wrong
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s %s=…: want TYPE=Name: value %s", rh.from, typ, notShown)
+		}
+		out[string(t)] = merge(out[string(t)], h)
+	}
+	return out, nil
 }
 
 // override returns a new header with a's values, but b's for each name b

@@ -384,6 +384,54 @@ func TestHeadersFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestTypedHeaderReplacesEnvironment: a header name given both with
+// --header and in DIALPAD_TUNNEL_HEADERS is sent with the typed values
+// only, as a typed flag replaces its variable's value (names compared as
+// HTTP does, whatever their case); a name in one place only is kept, and
+// a name typed twice is still sent twice. The same for --route-header and
+// DIALPAD_TUNNEL_ROUTE_HEADERS, per type. (Both were sent, the variable's
+// after the typed ones: a handler reading the first saw the typed one, one
+// reading the last the variable's.)
+func TestTypedHeaderReplacesEnvironment(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	def := newHook(t, nil)
+	calls := newHook(t, nil)
+	texts := newHook(t, nil)
+	t.Setenv("DIALPAD_TUNNEL_HEADERS", "authorization: Bearer env\nX-Env-Only: 1\nX-Many: env")
+	t.Setenv("DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Route: env-call\ncall=X-Route-Env: 2\nsms=X-Route: env-sms")
+	r := start(t, listenArgs(srv, wsID, def.URL, "--no-spool", "--route", "call="+calls.URL, "--route", "sms="+texts.URL,
+		"--header", "Authorization: Bearer typed", "--header", "X-Many: a", "--header", "x-many: b",
+		"--route-header", "call=x-route: typed-call")...)
+	r.waitConnected(t, srv, 1)
+	srv.Publish("call", callEvent(1))
+	srv.Publish("sms", dialpadtest.NewGenerator(3).SMS())
+	srv.Publish("changelog", []byte(`{"action":"updated_ivr","date":1}`))
+	d := def.waitRequests(t, 1, 10*time.Second)[0].header
+	c := calls.waitRequests(t, 1, 10*time.Second)[0].header
+	s := texts.waitRequests(t, 1, 10*time.Second)[0].header
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		route, name string
+		h           http.Header
+		want        string
+	}{
+		{"default", "Authorization", d, "Bearer typed"},
+		{"default", "X-Env-Only", d, "1"},
+		{"default", "X-Many", d, "a, b"},
+		{"call", "Authorization", c, "Bearer typed"},
+		{"call", "X-Route", c, "typed-call"},
+		{"call", "X-Route-Env", c, "2"},
+		{"sms", "X-Route", s, "env-sms"},
+		{"sms", "X-Many", s, "a, b"},
+	} {
+		if got := strings.Join(tc.h.Values(tc.name), ", "); got != tc.want {
+			t.Errorf("%s route: %s %q, want %q", tc.route, tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestStatusNamesRouteSpools: `status` without --route reports the base
 // spool's dead letters; with --route spools beside it, it says on stderr
 // which they are and what they hold, as `events list` does, running or

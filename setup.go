@@ -40,6 +40,9 @@ func runSetup(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range file.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "warning: setup file %s: %s\n", c.String("config"), w)
+	}
 	statePath, err := stateFile(c.String("state"), "setup.json")
 	if err != nil {
 		return err

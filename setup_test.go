@@ -141,6 +141,31 @@ func TestSetupRecreatesWhatWasDeleted(t *testing.T) {
 	}
 }
 
+// TestSetupUnknownCallState: a well-formed call state this version does
+// not know is not refused by setup, as by listen: it is planned and sent
+// to Dialpad, which decides (the fake refuses it), after a warning that
+// names the file, the subscription, the state and the known state it may
+// be a typo of. It was refused before any request.
+func TestSetupUnknownCallState(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "new.yaml", "websocket: {}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [hangup, hangpu]\n")
+	args := append(append([]string{"setup"}, apiArgs(srv)...), "--config", cfg, "--state", filepath.Join(dir, "state.json"))
+	want := "warning: setup file " + cfg + `: subscription 2 (call): call_states "hangpu" is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since; did you mean hangup?`
+
+	_, stderr, err := cliErr(t, append(args, "--dry-run")...)
+	if err != nil {
+		t.Fatalf("setup --dry-run: %v\n%s", err, stderr)
+	}
+	mustContain(t, stderr, want)
+
+	_, stderr, err = cliErr(t, args...)
+	if err == nil || !strings.Contains(err.Error(), `"hangpu"`) {
+		t.Fatalf("setup ended with %v, want the fake's refusal of hangpu", err)
+	}
+	mustContain(t, stderr, want)
+}
+
 // TestSetupDefaultStateAndErrors: the state file defaults to
 // $XDG_STATE_HOME/dialpad-tunnel/setup.json; bad files are refused before
 // any REST call.
@@ -158,7 +183,9 @@ func TestSetupDefaultStateAndErrors(t *testing.T) {
 		{"websocket: {}\nsubscriptions:\n  - type: call\n    direction: inbound\n", "direction does not apply to call"},
 		{"websocket: {}\nbogus: 1\n", "bogus"},
 		{"websocket:\n  secret_env: TEST_SETUP_UNSET_VAR\nsubscriptions: []\n", "TEST_SETUP_UNSET_VAR"},
-		{"subscriptions:\n  - type: call\n    call_states: [bogus]\n", `subscription 1 (call): call_states "bogus": want some of`},
+		{"subscriptions:\n  - type: call\n    call_states: [hang up]\n", `subscription 1 (call): call_states "hang up": not a call state (lower-case words joined by _, such as voicemail_uploaded); did you mean hangup?; known states: admin,`},
+		{"subscriptions:\n  - type: call\n    call_states: [Hangup]\n", `subscription 1 (call): call_states "Hangup": not a call state`},
+		{"subscriptions:\n  - type: call\n    call_states: [\"\"]\n", `subscription 1 (call): call_states "": not a call state`},
 		{"subscriptions:\n  - type: call\n    target_type: planet\n    target_id: 5\n", `subscription 1 (call): target_type "planet": want one of`},
 		{"subscriptions:\n  - type: call\n---\nsubscriptions: []\n", "line 3: a second YAML document"},
 	} {

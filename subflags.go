@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -157,25 +158,76 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 	return r, nil
 }
 
-// callStates are the states a call subscription may list, which
-// --call-states also filters by.
-var callStates = dialpad.CallStates()
-
 // parseCallStates parses --call-states (repeated, comma-separated; case
-// and "-" for "_" are forgiven). An unknown state is an error: as a filter
-// it would silently drop every call event.
+// and "-" for "_" are forgiven). What no call state looks like (a space,
+// punctuation) is an error. A well-formed state this version does not know
+// is kept: Dialpad may have added it since. The caller warns of it (see
+// unknownCallState): as a filter it matches no event unless Dialpad sends
+// it.
 func parseCallStates(list []string) ([]string, error) {
 	var out []string
 	for _, s := range splitList(list) {
 		norm := strings.ReplaceAll(strings.ToLower(s), "-", "_")
-		if !slices.Contains(callStates, norm) {
-			return nil, fmt.Errorf("--call-states %q: want one of %s", s, strings.Join(callStates, ", "))
+		if !dialpad.WellFormedCallState(norm) {
+			hint := ""
+			if n := dialpad.NearestCallState(norm); n != "" {
+				hint = "; did you mean " + n + "?"
+			}
+			return nil, fmt.Errorf("--call-states %q: not a call state (words of letters and digits joined by _, such as voicemail_uploaded)%s; known states: %s", clip(s, 40), hint, strings.Join(dialpad.CallStates(), ", "))
 		}
 		if !slices.Contains(out, norm) {
 			out = append(out, norm)
 		}
 	}
 	return out, nil
+}
+
+// unknownCallStates are the states of list, parsed, that this version
+// does not know.
+func unknownCallStates(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !slices.Contains(dialpad.CallStates(), s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// unknownCallState says that state is not one this version knows, and
+// names the known state it may be a typo of.
+func unknownCallState(flag, state, consequence string) string {
+	msg := fmt.Sprintf("%s %q is not a call state this version of dialpad-tunnel knows: %s", flag, state, consequence)
+	if n := dialpad.NearestCallState(state); n != "" {
+		msg += "; did you mean " + n + "?"
+	}
+	return msg
+}
+
+// warnSentCallStates writes to stderr a warning for each state of
+// --call-states that this version does not know, which a subscriptions
+// command sends to Dialpad as given.
+func warnSentCallStates(c *cli.Context) {
+	if !c.IsSet("call-states") {
+		return
+	}
+	states, err := parseCallStates(c.StringSlice("call-states"))
+	if err != nil {
+		return // refused by the caller's own parse
+	}
+	for _, s := range unknownCallStates(states) {
+		fmt.Fprintln(c.App.ErrWriter, "warning: "+unknownCallState("--call-states", s, "it is sent to Dialpad as given, which refuses it unless it is a state added since"))
+	}
+}
+
+// warnUnknownCallStates logs a warning at start for each state of
+// --call-states, a filter, that this version does not know: it is kept
+// (Dialpad may have added it since), but matches no call event unless
+// Dialpad sends that state.
+func warnUnknownCallStates(c *cli.Context, states []string, log *slog.Logger) {
+	for _, s := range unknownCallStates(states) {
+		log.Warn(unknownCallState(flagLabel(c, "call-states"), s, "it filters as given, so it matches no call event unless Dialpad sends that state (one added since this version)"), "state", s)
+	}
 }
 
 // parseTypes parses a list such as ["call", "sms"] (commas allowed inside).

@@ -88,6 +88,7 @@ func subscriptionsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				warnSentCallStates(c)
 				specs[0].Enabled = new(c.Bool("enabled"))
 				s, err := cl.CreateSubscription(c.Context, typ, specs[0].Request(dialpad.ID(c.Int64("endpoint-id"))))
 				return one(c, typ, s, err)
@@ -103,6 +104,7 @@ func subscriptionsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				warnSentCallStates(c)
 				if typ == dialpad.Contact && req.ContactType == "" { // Dialpad requires it on every update
 					cur, err := cl.Subscription(c.Context, typ, id)
 					if err != nil {

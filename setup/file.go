@@ -143,9 +143,12 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 }
 
 // Normalize checks that every set field applies to s.Type, checks the
-// enums (call_states against dialpad.CallStates, target_type against
-// dialpad.TargetTypes) and fills the defaults: enabled true, call_states [all], direction
-// all, agent_type callcenter, contact_type shared.
+// enums (target_type against dialpad.TargetTypes, …) and that each of
+// call_states looks like a call state, and fills the defaults: enabled
+// true, call_states [all], direction all, agent_type callcenter,
+// contact_type shared. A well-formed call state not in dialpad.CallStates
+// is kept (Dialpad may have added it since; it decides): see
+// UnknownCallStates.
 func (s *SubscriptionSpec) Normalize() error {
 	t := s.Type
 	bad := func(field string, set bool, types ...dialpad.SubscriptionType) error {
@@ -164,7 +167,7 @@ func (s *SubscriptionSpec) Normalize() error {
 		bad("delivery_status", s.DeliveryStatus, dialpad.SMS),
 		bad("agent_type", s.AgentType != "", dialpad.AgentStatus),
 		bad("contact_type", s.ContactType != "", dialpad.Contact),
-		allOf("call_states", s.CallStates, dialpad.CallStates()),
+		callStatesError(s.CallStates),
 		oneOf("target_type", s.TargetType, dialpad.TargetTypes()...),
 		oneOf("direction", s.Direction, "all", "inbound", "outbound"),
 		oneOf("agent_type", s.AgentType, "callcenter"),
@@ -205,14 +208,50 @@ func oneOf(field, v string, allowed ...string) error {
 	return nil
 }
 
-// allOf checks every value of the list field against allowed.
-func allOf(field string, vs, allowed []string) error {
+// callStatesError refuses a value of call_states that no call state
+// looks like (empty, a space, upper case, …), with the state it may be a
+// typo of.
+func callStatesError(vs []string) error {
 	for _, v := range vs {
-		if !slices.Contains(allowed, v) {
-			return fmt.Errorf("%s %q: want some of %s", field, v, strings.Join(allowed, ", "))
+		if !dialpad.WellFormedCallState(v) {
+			hint := ""
+			if n := dialpad.NearestCallState(v); n != "" {
+				hint = "; did you mean " + n + "?"
+			}
+			return fmt.Errorf("call_states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", v, hint, strings.Join(dialpad.CallStates(), ", "))
 		}
 	}
 	return nil
+}
+
+// UnknownCallStates are the states of s.CallStates that this version does
+// not know: well formed (Normalize refuses the others), they may be ones
+// Dialpad added since, or typos.
+func (s SubscriptionSpec) UnknownCallStates() []string {
+	var out []string
+	for _, v := range s.CallStates {
+		if !slices.Contains(dialpad.CallStates(), v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Warnings are notes on f that do not stop it from being applied: each
+// call state this version does not know, which is sent to Dialpad as
+// given, with the known state it may be a typo of.
+func (f File) Warnings() []string {
+	var out []string
+	for i, s := range f.Subscriptions {
+		for _, v := range s.UnknownCallStates() {
+			w := fmt.Sprintf("subscription %d (%s): call_states %q is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since", i+1, s.Type, v)
+			if n := dialpad.NearestCallState(v); n != "" {
+				w += "; did you mean " + n + "?"
+			}
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func cmp(v, def string) string {

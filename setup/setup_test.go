@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,11 @@ func TestParse(t *testing.T) {
 		{"empty subscription item", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: call\n  -\n", `line 4: subscription 2 is empty: give it its type (- type: call), or remove the dash`},
 		{"null subscription item", "subscriptions: [~]\n", `line 1: subscription 1 is empty: give it its type (- type: call), or remove the dash`},
 		{"both secrets", "websocket: {secret: a, secret_env: SECRET}\nsubscriptions: []", "not both"},
-		{"unknown call state", "subscriptions:\n  - type: call\n    call_states: [hangup, bogus]\n", `subscription 1 (call): call_states "bogus": want some of admin, admin_recording,`},
+		// A well-formed state this version does not know is kept (Dialpad
+		// may have added it; see TestUnknownCallStateWarns); what no state
+		// looks like is refused.
+		{"malformed call state", "subscriptions:\n  - type: call\n    call_states: [hangup, ring ing]\n", `subscription 1 (call): call_states "ring ing": not a call state (lower-case words joined by _, such as voicemail_uploaded); did you mean ringing?; known states: admin, admin_recording,`},
+		{"empty call state", "subscriptions:\n  - type: call\n    call_states: [hangup, '']\n", `subscription 1 (call): call_states "": not a call state`},
 		{"unknown target type", "subscriptions:\n  - type: sms\n    target_type: planet\n    target_id: 5\n", `subscription 1 (sms): target_type "planet": want one of callcenter, callrouter,`},
 		{"second document", "subscriptions:\n  - type: call\n---\nsubscriptions: []\n", "line 3: a second YAML document (after ---): a setup file is one document"},
 		{"unset env", "websocket: {secret_env: NOPE}\nsubscriptions: []", "NOPE"},
@@ -50,7 +55,7 @@ func TestParse(t *testing.T) {
 		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
 		// A value refused after decoding names its item's line too: these
 		// said only "subscription 2", to be counted in the file.
-		{"bad value names its line", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [bogus]\n", `setup file: line 4: subscription 2 (call): call_states "bogus": want some of`},
+		{"bad value names its line", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [Bogus]\n", `setup file: line 4: subscription 2 (call): call_states "Bogus": not a call state`},
 		{"bad type names its line", "subscriptions:\n  - type: sms\n\n  - type: fax\n", `setup file: line 4: subscription 2: dialpad: unknown subscription type "fax"`},
 		{"duplicate name names its line", "subscriptions:\n  - {type: call, name: a}\n  - {type: sms, name: a}\n", `setup file: line 3: subscription 2: name "a" is used twice`},
 	} {
@@ -91,6 +96,27 @@ func TestParseAcceptsKnownEnumsAndAnEmptySecondDocument(t *testing.T) {
 		if f, err := setup.Parse([]byte(yaml), nil); err != nil || len(f.Subscriptions) != 1 {
 			t.Errorf("%q: %+v, %v; want accepted", yaml, f, err)
 		}
+	}
+}
+
+// TestUnknownCallStateWarns: a well-formed call state this version does
+// not know is kept, as Dialpad may have added it, and Warnings names it,
+// its subscription, and the known state it may be a typo of; known states
+// give no warning.
+func TestUnknownCallStateWarns(t *testing.T) {
+	f, err := setup.Parse([]byte("subscriptions:\n  - type: sms\n  - type: call\n    call_states: [hangup, hangpu, warm_transfer]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.Subscriptions[1].CallStates, []string{"hangup", "hangpu", "warm_transfer"}; !slices.Equal(got, want) {
+		t.Errorf("call_states %q, want %q", got, want)
+	}
+	want := []string{
+		`subscription 2 (call): call_states "hangpu" is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since; did you mean hangup?`,
+		`subscription 2 (call): call_states "warm_transfer" is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since`,
+	}
+	if got := f.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%q\nwant:\n%q", got, want)
 	}
 }
 
