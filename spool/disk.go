@@ -211,21 +211,22 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	given := cfg.Path
+	given, missing := cfg.Path, ""
 	if err := checkLinks(given); err != nil {
 		return nil, err
 	}
-	cfg.Path = realPath(cfg.Path)
+	cfg.Path, missing = followLinks(cfg.Path)
 	if err := checkName(cfg.Path); err != nil {
 		return nil, err
 	}
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout) // another user's file refused there (checkOwner)
 	if err != nil {
-		// realPath left a link into a missing folder as it is: say so,
+		// followLinks left a link into a missing folder as it is: say so,
 		// as setup does for its state file, not just "no such file" of
-		// a link that ls shows.
-		if target, lerr := os.Readlink(cfg.Path); lerr == nil && errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("spool: %s: is a symbolic link to %s, whose folder is not there (a disk not mounted?): create the folder, or fix the link", cfg.Path, target)
+		// a link that ls shows, naming the target whose folder is missing
+		// (the first link's may be another link, in a folder that is there).
+		if missing != "" && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("spool: %s: is a symbolic link to %s, whose folder is not there (a disk not mounted?): create the folder, or fix the link", cfg.Path, missing)
 		}
 		return nil, err
 	}

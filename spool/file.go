@@ -294,22 +294,31 @@ func kernelDir(path string) string {
 // returned as it is; so is one whose links lead into a missing folder or
 // go on too long (opening it then fails).
 func realPath(path string) string {
+	real, _ := followLinks(path)
+	return real
+}
+
+// followLinks is realPath's walk. When a link on the way points into a
+// folder that is not there, it returns path as it is and missing, that
+// link's target (absolute), for an error to name: the first link may lead
+// through others to it.
+func followLinks(path string) (real, missing string) {
 	p := path
 	for range 40 {
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			return kernelDir(p)
+			return kernelDir(p), ""
 		}
 		target, err := os.Readlink(p)
 		if err != nil {
-			return path
+			return path, ""
 		}
 		if !filepath.IsAbs(target) {
 			// Relative to the folder the link is really in, as the
 			// kernel reads it: its ".." may not be the textual one.
 			dir, err := filepath.EvalSymlinks(rawDir(p))
 			if err != nil {
-				return path
+				return path, ""
 			}
 			target = filepath.Join(dir, target)
 		}
@@ -317,9 +326,9 @@ func realPath(path string) string {
 			// The link points into a folder that is not there (a disk
 			// not mounted?): opening the path fails, as it did before,
 			// rather than a folder being made where the link leads.
-			return path
+			return path, target
 		}
 		p = target
 	}
-	return path
+	return path, ""
 }

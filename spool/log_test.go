@@ -364,6 +364,28 @@ func TestRealPath(t *testing.T) {
 	}
 }
 
+// TestOpenDiskLinkChainIntoMissingFolder: a link that leads, through a
+// second link (relative, in a folder that is there), into a folder that
+// is not, is refused naming the target whose folder is missing, not the
+// first link's target (whose folder is there: "fix the link" then pointed
+// at the wrong one).
+func TestOpenDiskLinkChainIntoMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "events.spool"), filepath.Join(dir, "next.spool")
+	gone := filepath.Join(dir, "unmounted", "events.spool")
+	if err := os.Symlink("next.spool", first); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if err := os.Symlink(gone, second); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenDisk(DiskConfig{Path: first})
+	want := "spool: " + first + ": is a symbolic link to " + gone + ", whose folder is not there"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("OpenDisk through two links into a missing folder: %v\nwant %s…", err, want)
+	}
+}
+
 // TestCompactionLetsWritesThrough: a compaction runs beside the writes.
 // While it copies, events are appended and stored, read back, delivered
 // and given up on; once it is done every record is in the new file where
