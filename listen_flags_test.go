@@ -20,7 +20,7 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	const hook = "http://127.0.0.1:1/hook"
 	listen := func(extra ...string) []string { return listenArgs(srv, wsID, hook, extra...) }
-	const notState = `: not a call state (words of letters and digits joined by _, such as voicemail_uploaded)`
+	const notState = `: not a call state (lower-case words joined by _, such as voicemail_uploaded)`
 	for _, tc := range []struct {
 		args []string
 		want string // the error starts with it
@@ -167,7 +167,13 @@ func TestListenUnknownCallState(t *testing.T) {
 	if want := []string{`{"call_id":2,"state":"warm_transfer"}`, `{"call_id":3,"state":"hangup"}`}; !slices.Equal(states, want) {
 		t.Errorf("handler got %q, want %q", states, want)
 	}
+	// The ringing call came first on the connection: read and left out
+	// before the two delivered, and never forwarded.
+	if n := h.count(); n != 2 {
+		t.Errorf("handler got %d events, want 2: ringing is no state asked for", n)
+	}
 	out := r.stdout.String()
+	mustContain(t, logLine(t, out, "stopped"), "filtered=1")
 	line := logLine(t, out, `"warm_transfer" is not a call state`)
 	mustContain(t, line, "WARN")
 	mustContain(t, line, `--call-states "warm_transfer" is not a call state this version of dialpad-tunnel knows: it filters as given, so it matches no call event unless Dialpad sends that state (one added since this version)`)

@@ -169,11 +169,7 @@ func parseCallStates(list []string) ([]string, error) {
 	for _, s := range splitList(list) {
 		norm := strings.ReplaceAll(strings.ToLower(s), "-", "_")
 		if !dialpad.WellFormedCallState(norm) {
-			hint := ""
-			if n := dialpad.NearestCallState(norm); n != "" {
-				hint = "; did you mean " + n + "?"
-			}
-			return nil, fmt.Errorf("--call-states %q: not a call state (words of letters and digits joined by _, such as voicemail_uploaded)%s; known states: %s", clip(s, 40), hint, strings.Join(dialpad.CallStates(), ", "))
+			return nil, fmt.Errorf("--call-states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", clip(s, 40), dialpad.CallStateHint(norm), strings.Join(dialpad.CallStates(), ", "))
 		}
 		if !slices.Contains(out, norm) {
 			out = append(out, norm)
@@ -182,26 +178,10 @@ func parseCallStates(list []string) ([]string, error) {
 	return out, nil
 }
 
-// unknownCallStates are the states of list, parsed, that this version
-// does not know.
-func unknownCallStates(list []string) []string {
-	var out []string
-	for _, s := range list {
-		if !slices.Contains(dialpad.CallStates(), s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // unknownCallState says that state is not one this version knows, and
 // names the known state it may be a typo of.
 func unknownCallState(flag, state, consequence string) string {
-	msg := fmt.Sprintf("%s %q is not a call state this version of dialpad-tunnel knows: %s", flag, state, consequence)
-	if n := dialpad.NearestCallState(state); n != "" {
-		msg += "; did you mean " + n + "?"
-	}
-	return msg
+	return fmt.Sprintf("%s %q is not a call state this version of dialpad-tunnel knows: %s%s", flag, state, consequence, dialpad.CallStateHint(state))
 }
 
 // warnSentCallStates writes to stderr a warning for each state of
@@ -215,7 +195,7 @@ func warnSentCallStates(c *cli.Context) {
 	if err != nil {
 		return // refused by the caller's own parse
 	}
-	for _, s := range unknownCallStates(states) {
+	for _, s := range dialpad.UnknownCallStates(states) {
 		fmt.Fprintln(c.App.ErrWriter, "warning: "+unknownCallState("--call-states", s, "it is sent to Dialpad as given, which refuses it unless it is a state added since"))
 	}
 }
@@ -225,7 +205,7 @@ func warnSentCallStates(c *cli.Context) {
 // (Dialpad may have added it since), but matches no call event unless
 // Dialpad sends that state.
 func warnUnknownCallStates(c *cli.Context, states []string, log *slog.Logger) {
-	for _, s := range unknownCallStates(states) {
+	for _, s := range dialpad.UnknownCallStates(states) {
 		log.Warn(unknownCallState(flagLabel(c, "call-states"), s, "it filters as given, so it matches no call event unless Dialpad sends that state (one added since this version)"), "state", s)
 	}
 }

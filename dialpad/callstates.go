@@ -1,6 +1,10 @@
 package dialpad
 
-import "github.com/xrash/smetrics"
+import (
+	"slices"
+
+	"github.com/xrash/smetrics"
+)
 
 // maxCallStateLen bounds a call state's length; the longest known one,
 // recap_action_items, has 18 bytes.
@@ -40,4 +44,25 @@ func NearestCallState(s string) string {
 		}
 	}
 	return best
+}
+
+// UnknownCallStates are the states of list that this version does not
+// know: well formed, they may be ones Dialpad added since, or typos.
+func UnknownCallStates(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !slices.Contains(CallStates(), s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CallStateHint is "; did you mean STATE?" when s is likely a typo of the
+// known STATE (NearestCallState), for a message about s; else "".
+func CallStateHint(s string) string {
+	if n := NearestCallState(s); n != "" {
+		return "; did you mean " + n + "?"
+	}
+	return ""
 }

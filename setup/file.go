@@ -214,11 +214,7 @@ func oneOf(field, v string, allowed ...string) error {
 func callStatesError(vs []string) error {
 	for _, v := range vs {
 		if !dialpad.WellFormedCallState(v) {
-			hint := ""
-			if n := dialpad.NearestCallState(v); n != "" {
-				hint = "; did you mean " + n + "?"
-			}
-			return fmt.Errorf("call_states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", v, hint, strings.Join(dialpad.CallStates(), ", "))
+			return fmt.Errorf("call_states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", v, dialpad.CallStateHint(v), strings.Join(dialpad.CallStates(), ", "))
 		}
 	}
 	return nil
@@ -228,13 +224,7 @@ func callStatesError(vs []string) error {
 // not know: well formed (Normalize refuses the others), they may be ones
 // Dialpad added since, or typos.
 func (s SubscriptionSpec) UnknownCallStates() []string {
-	var out []string
-	for _, v := range s.CallStates {
-		if !slices.Contains(dialpad.CallStates(), v) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return dialpad.UnknownCallStates(s.CallStates)
 }
 
 // Warnings are notes on f that do not stop it from being applied: each
@@ -244,11 +234,7 @@ func (f File) Warnings() []string {
 	var out []string
 	for i, s := range f.Subscriptions {
 		for _, v := range s.UnknownCallStates() {
-			w := fmt.Sprintf("subscription %d (%s): call_states %q is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since", i+1, s.Type, v)
-			if n := dialpad.NearestCallState(v); n != "" {
-				w += "; did you mean " + n + "?"
-			}
-			out = append(out, w)
+			out = append(out, fmt.Sprintf("subscription %d (%s): call_states %q is not a call state this version of dialpad-tunnel knows: it is sent to Dialpad as given, which refuses it unless it is a state added since%s", i+1, s.Type, v, dialpad.CallStateHint(v)))
 		}
 	}
 	return out
