@@ -18,9 +18,8 @@ import (
 
 // transport is the default RoundTripper: for plain-HTTP handlers it does
 // each exchange on the calling goroutine, writing the request and reading
-// the answer on a kept-alive connection itself: writeRequest writes
-// net/http's Request.Write bytes, and net/http's ReadResponse reads the
-// answer. net/http's Transport hands every
+// the answer on a kept-alive connection itself, with net/http's own
+// Request.Write and ReadResponse. net/http's Transport hands every
 // exchange to two goroutines of its own per connection instead, and on a
 // small machine those hand-offs cost more than the POST. HTTPS and
 // proxied requests go to fallback, a net/http Transport.
@@ -55,8 +54,6 @@ type keptConn struct {
 	// abort ends the exchange on nc at once (its deadline in the past),
 	// made once: the context's watch of each exchange calls it.
 	abort func()
-	head  []byte   // the request head being written (writeRequest), kept for the next
-	keys  []string // its sorted header names, likewise
 }
 
 // idleTimeout is how long an idle connection is kept.
@@ -141,7 +138,7 @@ func (t *transport) exchange(req *http.Request, c *keptConn, deadline time.Time)
 	c.nc.SetDeadline(deadline)
 	// The context ending (shutdown, max age) ends the exchange at once.
 	stop := context.AfterFunc(ctx, c.abort)
-	err = writeRequest(c.bw, req, c)
+	err = req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
 	}
@@ -230,9 +227,8 @@ func answerCame(ctx context.Context, c *keptConn, deadline time.Time) bool {
 
 // timedOut reports whether err is a timeout: the attempt's deadline or
 // the context's watch. (Request.Write reports a failure to write the body
-// as a failure to read it, in an unexported type that hides the cause,
-// and writeRequest likewise, in bodyCopyError: that one is not seen as a
-// timeout.)
+// as a failure to read it, in an unexported type that hides the cause:
+// that one is not seen as a timeout; exchange tells it by the deadline.)
 func timedOut(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
