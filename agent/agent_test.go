@@ -91,6 +91,13 @@ func (r *receiver) deliveries() []delivery {
 	return slices.Clone(r.got)
 }
 
+// count is how many POSTs the handler received.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
 func (r *receiver) inHandler() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1016,16 +1023,17 @@ func TestReconnectsWhenPongsStop(t *testing.T) {
 // none twice, and no gap is counted.
 func TestRotationNoLossNoDuplicates(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for 5s")
+		t.Skip("runs for 6s")
 	}
-	// Rotations start a quarter of the lifetime (300ms) before the token's
+	// Rotations start a quarter of the lifetime (500ms) before the token's
 	// end: time enough for a fetch and a dial under -race on a busy
 	// machine, where 75ms was not always, nor 150ms with GOMAXPROCS=1 and
 	// the CPU loaded (4 of 8 runs saw 1-3 unplanned reconnects, each a
 	// gap of up to a few hundred ms, some with events published while no
-	// connection was open).
-	const ttl = 1200 * time.Millisecond
-	const publishFor = 5 * time.Second // four rotations or more
+	// connection was open); with 300ms, a run under GOMAXPROCS=1 and two
+	// busy loops failed once too.
+	const ttl = 2 * time.Second
+	const publishFor = 6 * time.Second // three rotations or more
 	fake, recv, r := smsAgent(t, dialpadtest.Config{TokenTTL: ttl})
 
 	gen := dialpadtest.NewGenerator(42)

@@ -350,8 +350,13 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			c.waitedOlder = time.Since(start) >= heldUp
 		}
 		f.accept(c, data)
-		c.accepting.Store(0)
 		blocked := time.Since(start)
+		// Credited before the hand-over is marked ended: a deadline that
+		// fires in between sees it still under way (blocked) or sees the
+		// credit, never neither, which ended a connection one hand-over
+		// early.
+		last := c.lastPong.Add(int64(blocked))
+		c.accepting.Store(0)
 		if blocked >= heldUp {
 			c.heldUntil.Store(monoNanos(start.Add(blocked)))
 		}
@@ -372,7 +377,6 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 		// itself looks at the credited time before it ends the reading.
 		// The timer sets pongExcused before it looks at accepting, so a
 		// deadline that found the reader accepting is always seen here.
-		last := c.lastPong.Add(int64(blocked))
 		if blocked >= pongWait/10 || c.pongExcused.Swap(false) {
 			if !c.pongLate.Load() {
 				deadline.Reset(time.Until(monoTime(last).Add(pongWait)))

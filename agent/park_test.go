@@ -276,15 +276,18 @@ func TestParkedEventsRetriedInOrder(t *testing.T) {
 		}
 	}
 	// All but the 1,024 waiting on workers, and at most one per worker
-	// that went past them at once, are parked.
-	waitUntil(t, testWait, func() bool { return r.a.Stats().Parked >= calls-maxWaiting-int64(cfg.Concurrency) },
+	// that went past them at once, are parked. The waits below are
+	// deadlines for a condition, not the pace under test: a minute each,
+	// since 2,168 first attempts beside 1,024 retries every 2 s, under
+	// -race on a loaded 2-core machine, may take longer than testWait.
+	waitUntil(t, time.Minute, func() bool { return r.a.Stats().Parked >= calls-maxWaiting-int64(cfg.Concurrency) },
 		func() string {
 			return fmt.Sprintf("%d parked, want at least %d", r.a.Stats().Parked, calls-maxWaiting-int64(cfg.Concurrency))
 		})
 	mu.Lock()
 	works = true
 	mu.Unlock()
-	waitUntil(t, 2*testWait, func() bool { return r.a.Stats().Delivered == 1+calls*perCall },
+	waitUntil(t, time.Minute, func() bool { return r.a.Stats().Delivered == 1+calls*perCall },
 		func() string { return fmt.Sprintf("stats %+v, want %d delivered", r.a.Stats(), 1+calls*perCall) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
