@@ -81,8 +81,9 @@ func TestNonEventFramesForwarded(t *testing.T) {
 
 // TestNonEventForwardFilteredIsNotSaidForwarded: with --events (as
 // --create always has), a frame that is not an event has no type and is
-// filtered out (and lost, as the warning for it says); the first warning
-// must not say it "is forwarded as it came" when the handler never gets it.
+// filtered out (and lost, as its "frame skipped" warning says); the first
+// warning must not say it "is forwarded as it came" when the handler never
+// gets it.
 func TestNonEventForwardFilteredIsNotSaidForwarded(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	h := newHook(t, func(int) int { return http.StatusNoContent })

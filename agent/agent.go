@@ -358,6 +358,8 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		// Forwarded as an event of no known type, on its lane: what the
 		// agent takes for an event's form is inferred, not documented.
 		// Said forwarded once queued: --events may filter it out yet.
+		// Counted here, in invalid, and only here: left out by a filter
+		// or the routes, it is skipped (skipNonEvent), not filtered.
 		a.stats.invalid.Add(1)
 		nonEvent = err
 		f, err = frame{jwt: f.jwt, typ: src.Type, key: otherKey(src.Type)}, nil
@@ -381,6 +383,10 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		return
 	}
 	if !a.wanted(f) {
+		if nonEvent != nil {
+			a.skipNonEvent(c, nonEvent, data, "--events or --call-states leaves it out")
+			return
+		}
 		a.stats.filtered.Add(1)
 		// A websocket's events carry no type: it is guessed from their
 		// fields (eventType), which Dialpad does not document. One that
@@ -451,6 +457,10 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		queued = true
 	}
 	if !routed {
+		if nonEvent != nil {
+			a.skipNonEvent(c, nonEvent, data, "no route takes it")
+			return
+		}
 		a.stats.filtered.Add(1)
 		a.log.Warn("no handler takes this event type; not forwarded (add --forward-to or --route)", "type", f.typ, "key", f.key)
 		return
@@ -482,6 +492,15 @@ func (a *Agent) accept(c *conn, src *Source, data []byte) {
 		a.log.LogAttrs(context.Background(), slog.LevelInfo, "event arrived", slog.String("type", f.typ), slog.String("detail", f.detail),
 			slog.String("key", f.key), slog.String("id", ev.ID), slog.String("form", form(ev)), slog.String("conn", c.name))
 	}
+}
+
+// skipNonEvent logs a frame that is not an event, forwarded all the same
+// (ForwardNonEvents), that the filters or the routes leave out: it is
+// skipped as it would be without ForwardNonEvents, and counted once, in
+// invalid (as it already is), not in filtered too. why says what left it
+// out.
+func (a *Agent) skipNonEvent(c *conn, nonEvent error, data []byte, why string) {
+	a.log.Warn("frame skipped", "conn", c.name, "reason", nonEvent.Error()+"; not forwarded: "+why, "bytes", len(data))
 }
 
 // wanted applies the Events and CallStates filters ("all" among the call

@@ -24,12 +24,12 @@ type counters struct {
 type Stats struct {
 	Received   int64 // events stored for delivery: once each, however many routes take it
 	Duplicates int64 // frames dropped as already seen on another connection
-	Invalid    int64 // frames that were not events (logged with a reason)
+	Invalid    int64 // frames that were not events (logged with a reason), whatever the filters, and only here, not in Filtered
 	Delivered  int64 // events the handler answered with 2xx
 	Failed     int64 // events whose delivery gave up (logged with a reason)
 	Abandoned  int64 // events still queued at shutdown (in-memory queue), or that could not be queued
 	Oversized  int64 // frames refused whole for exceeding MaxFrameBytes: their events are lost
-	Filtered   int64 // events no filter or route wanted
+	Filtered   int64 // events no filter or route wanted (a frame that is not an event counts in Invalid)
 	Rejected   int64 // frames that failed signature verification (dead letters)
 	Parked     int64 // retry waits given back to the queue until due (beyond maxWaiting waiting on workers)
 	Reconnects int64 // connections that ended unplanned
