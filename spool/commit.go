@@ -130,7 +130,7 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 		if carry, err = d.commit(ctx, batch, true, carry[:0]); err != nil {
 			return d.writeFailed(err, batch)
 		}
-		stuck = d.stuckShort(len(batch), carry)
+		stuck = d.stuckShort(last, len(batch), carry)
 		if last.Sub(d.pathChecked) >= d.cfg.Heartbeat { // busy: the beat is not seen
 			d.checkPath()
 			d.pathChecked = last
@@ -142,12 +142,15 @@ func (d *Disk) Run(ctx context.Context) (err error) {
 // stuckShort reports whether commit carried back a batch of n whole
 // (carry), short of space, for want of room: not only because some of
 // its events were young, which are written (or found not to fit) once
-// they are not.
-func (d *Disk) stuckShort(n int, carry []op) bool {
+// they are not. Young is judged as of began, when the commit began
+// (before commit's own cutoff): judged after it, an event carried as young
+// by a commit that took longer than CommitInterval looked old, the batch
+// stuck, and the event waited for the next look at the disk, a second.
+func (d *Disk) stuckShort(began time.Time, n int, carry []op) bool {
 	if !d.short || len(carry) == 0 || len(carry) != n {
 		return false
 	}
-	cutoff := time.Now().Add(-d.cfg.CommitInterval)
+	cutoff := began.Add(-d.cfg.CommitInterval)
 	for i := range carry {
 		if carry[i].kind == opAppend && carry[i].at.After(cutoff) {
 			return false
