@@ -111,25 +111,49 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cr, err := createForRun(c.Context, client, c.String("secret"), specs)
-	if err != nil {
-		return errors.Join(withFix(err), cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log))
+	// Made once the spool is open and locked (a run sharing it stops
+	// before making anything), and recorded beside it at once.
+	var (
+		cr        created
+		createErr error
+		rec       = &createRecorder{client: client, apiBase: o.API.BaseURL, apiFlags: apiChoice(c), log: log}
+	)
+	create := func() (created, error) {
+		cr, createErr = createForRun(c.Context, client, c.String("secret"), specs)
+		if createErr == nil {
+			log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
+		}
+		return cr, createErr
 	}
-	log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
-	o.WebsocketID = cr.websocket
-	// No restart gap: these sources did not exist before this run.
-	o.Created = true
+	o.createSource = func(ctx context.Context, base string) (dialpad.ID, bool, error) {
+		if base == "" { // --no-spool: nothing to keep a record in
+			made, err := create()
+			return made.websocket, false, err
+		}
+		made, leftover, err := rec.claim(ctx, createdRecordPath(base), create)
+		return made.websocket, leftover, err
+	}
 	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
 	runErr := runListen(c.Context, o, log)
+	if createErr != nil {
+		return errors.Join(withFix(createErr), cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log))
+	}
 	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {
 		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH", runErr)
+	}
+	if cr.websocket == 0 { // stopped before it made anything
+		return runErr
 	}
 	left := spoolLeft(o)
 	if c.Bool("keep") {
 		fmt.Fprintf(out, "kept %s\nnext time: %s\n", cr, nextTime(c, o, cr.websocket.String(), left.path))
-		return runErr
+		return errors.Join(runErr, rec.release()) // kept on purpose: not a leftover
 	}
 	cleanupErr := cleanup(c.Context, client, cr, left, apiChoice(c), log)
+	if cleanupErr == nil {
+		// Kept in the record until deleted: the next run retries.
+		cleanupErr = rec.release()
+	}
 	if cleanupErr != nil && runErr != nil {
 		// A failed clean-up is an error (exit 1), even after a run that
 		// lost events (exit 3): the first exit code found would win.
@@ -336,9 +360,7 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftI
 	defer cancel()
 	var errs []error
 	var commands []string // one per object left
-	command := func(words ...string) string {
-		return "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, words...), apiFlags...), " ") + "`"
-	}
+	command := func(words ...string) string { return deleteCommand(apiFlags, words...) }
 	gone := func(err error) bool {
 		var api *dialpad.APIError
 		return err == nil || errors.As(err, &api) && api.Status == http.StatusNotFound

@@ -141,10 +141,13 @@ type listenOptions struct {
 	MetricsAddr   string          // --metrics-addr: "" serves none
 	MetricsLabel  string          // how errors name it (flagLabel)
 	metrics       *metrics.Server // MetricsAddr once bound (bindMetrics)
-	// Created: the websocket and subscriptions were made for this run
-	// (listen --create), so Dialpad sent nothing to them before it, and
-	// the time since an earlier run on the same spool is no gap of theirs.
-	Created bool
+	// createSource (listen --create) makes the websocket listened to, once
+	// the spool (base, its base file; "" with --no-spool) is open and
+	// locked. Dialpad sent nothing to it before, so the time since an
+	// earlier run on the same spool is no gap of its, unless it reports a
+	// leftover: an earlier --create run on the spool crashed, and what it
+	// made took the events sent since.
+	createSource func(ctx context.Context, base string) (websocket dialpad.ID, leftover bool, err error)
 }
 
 type subscriptionRef struct {
@@ -521,8 +524,25 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		targets = append(targets, r.Name+"="+redactedURL(r.Forward.URL))
 	}
 	o.Agent.Logger = log
-	if !o.Created {
+	if o.createSource == nil {
 		o.Agent.DownSince = qs.lastRun()
+	} else {
+		var base string
+		if !o.Spool.Off {
+			if base, err = o.Spool.basePath(o.API.BaseURL, names); err != nil {
+				return err
+			}
+		}
+		id, leftover, err := o.createSource(ctx, base)
+		if err != nil {
+			return err
+		}
+		if leftover {
+			o.Agent.DownSince = qs.lastRun()
+		}
+		src := agent.WebsocketSource(client, id)
+		o.Agent.Sources = append(o.Agent.Sources, src)
+		names = append(names, src.Name)
 	}
 	a, err := agent.New(o.Agent)
 	if err != nil {
