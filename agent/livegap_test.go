@@ -32,6 +32,7 @@ func TestOpenGapCountsWhileOpen(t *testing.T) {
 		t.Fatalf("connected: gaps %d, gap time %s; want none", st.Gaps, st.GapTime)
 	}
 
+	waitConns(t, fake, 1) // the fake has it too: the drop reaches it
 	fake.RefuseNextHandshakes(1_000_000, http.StatusServiceUnavailable)
 	fake.DropConnectionsAbruptly()
 	waitUntil(t, testWait, func() bool { return r.a.Stats().Gaps == 1 },
