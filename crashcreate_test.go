@@ -61,16 +61,7 @@ func TestListenCreateAfterCrashLogsGapAndDeletesLeftovers(t *testing.T) {
 	before := len(srv.RESTCalls())
 
 	second := startAgent(t, bin, args...)
-	var gap time.Time
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var ok bool
-		if gap, ok = restartGap(second.stdout.String()); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the --create run after a crashed one logged no gap within 20 s\n%s", second.stdout.String())
-		}
-	}
+	gap := waitRestartGap(t, second, "the --create run after a crashed one logged no gap")
 	// The window starts at the crashed run's last sign of life (its
 	// spool's last write, at most a minute before the kill; the second is
 	// for a coarse file time), before the event sent while it was down.

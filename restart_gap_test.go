@@ -52,16 +52,7 @@ func TestRestartGapStartsWhenReadingStopped(t *testing.T) {
 	// Until it logs the gap, with its first connection (polling a
 	// condition, with a deadline: the fake may still count the first
 	// run's connection, so waiting for one there proves nothing).
-	var gap time.Time
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var ok bool
-		if gap, ok = restartGap(second.stdout.String()); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the restarted agent logged no gap for the time no agent ran within 20 s\n%s", second.stdout.String())
-		}
-	}
+	gap := waitRestartGap(t, second, "the restarted agent logged no gap for the time no agent ran")
 	second.signal(t, syscall.SIGTERM)
 	// The stopped line counts the window too, as the status lines do.
 	if out := second.stdout.String(); !strings.Contains(out, `"msg":"stopped"`) || !strings.Contains(out, `"gaps":1,`) {

@@ -326,6 +326,21 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 }
 
 // restartGap finds the gap line that covers the time no agent ran in a
+// waitRestartGap polls p's output, with a deadline, until it logs the
+// window since the previous run, and returns its start; it fails the test
+// saying notLogged after 20 s.
+func waitRestartGap(t *testing.T, p *agentProcess, notLogged string) time.Time {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if gap, ok := restartGap(p.stdout.String()); ok {
+			return gap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s within 20 s\n%s", notLogged, p.stdout.String())
+		}
+	}
+}
+
 // JSON log, and returns its start.
 func restartGap(log string) (time.Time, bool) {
 	for _, l := range strings.Split(log, "\n") {
