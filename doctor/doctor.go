@@ -60,7 +60,7 @@ type Config struct {
 	// APIFlags are the --env and --api-base flags (never the key) that the
 	// commands a fix gives carry, so that they act on the API checked.
 	APIFlags []string
-	// Proxy picks the proxy for the websocket host; default
+	// Proxy picks the proxy for the websocket host and the handler; default
 	// http.ProxyFromEnvironment.
 	Proxy ProxyFunc
 	// Timeout bounds each network check; default 10s.

@@ -214,10 +214,17 @@ func checkForward(ctx context.Context, cfg Config) Check {
 	}
 	shown := forward.RedactURL(req.URL) // no password, no query: they may hold secrets
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DisableKeepAlives = true
 	if cfg.ForwardTLS != nil {
 		tr.TLSClientConfig = cfg.ForwardTLS.Clone()
 	}
+	// An https proxy's handshake is not the handler's: a Transport would do
+	// it with the --forward-* settings (skip its check, show it the client
+	// certificate). listen sends through such a proxy so; the check does too.
+	tr.Proxy = cfg.Proxy
+	if p, err := cfg.Proxy(req); err == nil && p != nil && p.Scheme == "https" {
+		tr = forward.ProxyHop(cfg.ForwardTLS, p)
+	}
+	tr.DisableKeepAlives = true
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -229,7 +236,10 @@ func checkForward(ctx context.Context, cfg Config) Check {
 		c.Fix = "start your webhook handler, or fix --forward-to"
 		var unknownCA x509.UnknownAuthorityError
 		var alert *net.OpError // a TLS alert from the handler is a "remote error"
+		var proxy *net.OpError
 		switch {
+		case errors.As(err, &proxy) && proxy.Op == "proxyconnect":
+			c.Fix = "the proxy (HTTPS_PROXY, HTTP_PROXY) cannot be reached, or its certificate is not signed by an authority this system trusts (SSL_CERT_FILE): fix the proxy setting, or set NO_PROXY for the handler's host; --forward-ca and --forward-insecure are for the handler only"
 		case errors.As(err, &unknownCA):
 			// listen makes each event a dead letter at its first attempt.
 			c.Fix = "the handler's certificate is not signed by an authority this system trusts: give listen (and doctor) --forward-ca with its certificate, or its CA's"

@@ -96,14 +96,16 @@ type Config struct {
 
 	// TLS, if set, is the client TLS configuration for an https handler:
 	// the authorities it trusts, a client certificate. Only for the
-	// default Transport.
+	// default Transport, and only for the handler: an https proxy's
+	// certificate is checked against the system's authorities, and it is
+	// shown no client certificate.
 	TLS *tls.Config
 
 	// Transport, if set, replaces the default: a transport for keep-alive
 	// to one local host that does each plain-HTTP exchange on the calling
 	// goroutine (transport.go), and otherwise an http.Transport with the
-	// proxy taken from the environment (loopback hosts never use one). Neither
-	// asks for gzip.
+	// proxy taken from the environment (loopback hosts never use one; an
+	// https proxy's own handshake does not use TLS). Neither asks for gzip.
 	Transport http.RoundTripper
 
 	// Logger gets one debug line per retry (id, attempt, status or error);
@@ -228,7 +230,7 @@ func (c *Config) check() (*url.URL, error) {
 		return nil, fmt.Errorf("forward: RetryWaitMin %s exceeds RetryWaitMax %s", c.RetryWaitMin, c.RetryWaitMax)
 	}
 	if c.Transport == nil {
-		c.Transport = newSyncTransport(c.Timeout, c.Concurrency, c.TLS)
+		c.Transport = newSyncTransport(c.Timeout, c.Concurrency, c.TLS, http.ProxyFromEnvironment)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

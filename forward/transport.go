@@ -22,7 +22,8 @@ import (
 // Request.Write and ReadResponse. net/http's Transport hands every
 // exchange to two goroutines of its own per connection instead, and on a
 // small machine those hand-offs cost more than the POST. HTTPS and
-// proxied requests go to fallback, a net/http Transport.
+// proxied requests go to fallback, a net/http Transport, or, through an
+// https proxy, to that proxy's own Transport (proxyhop.go).
 //
 // Each attempt, dial included, is bounded by timeout through the
 // connection's deadline, and ends early when the request's context does.
@@ -37,9 +38,14 @@ type transport struct {
 	proxy     func(*http.Request) (*url.URL, error)
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	fallback  http.RoundTripper
+	// tls is the handler's TLS configuration (Config.TLS), for the
+	// Transports of https proxies (proxyHop).
+	tls *tls.Config
 
 	mu   sync.Mutex
 	idle map[string][]*keptConn // by host:port, most recently used last
+	// hops are the Transports of the https proxies used, by proxy URL.
+	hops map[string]*http.Transport
 }
 
 // keptConn is one connection to a handler with its buffers.
@@ -59,17 +65,24 @@ type keptConn struct {
 // idleTimeout is how long an idle connection is kept.
 const idleTimeout = 90 * time.Second
 
-func newSyncTransport(timeout time.Duration, conns int, tlsConfig *tls.Config) *transport {
-	return &transport{
+// newSyncTransport returns the default transport; proxy picks the proxy
+// of a request (New gives http.ProxyFromEnvironment).
+func newSyncTransport(timeout time.Duration, conns int, tlsConfig *tls.Config, proxy func(*http.Request) (*url.URL, error)) *transport {
+	t := &transport{
 		timeout:   timeout,
 		maxIdle:   conns,
 		idleCheck: idleCheckAfter,
 		look:      true,
-		proxy:     http.ProxyFromEnvironment,
+		proxy:     proxy,
 		dial:      (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		fallback:  newTransport(conns, tlsConfig),
+		tls:       tlsConfig,
 		idle:      make(map[string][]*keptConn),
+		hops:      make(map[string]*http.Transport),
 	}
+	fallback := newTransport(conns, tlsConfig)
+	fallback.Proxy = t.plainProxy
+	t.fallback = fallback
+	return t
 }
 
 // RoundTrip sends req and returns the answer, whose body must be closed.
@@ -77,11 +90,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, err // sends nothing, as net/http's Transport
 	}
-	if req.URL.Scheme != "http" {
-		return t.viaFallback(req)
-	}
-	if p, err := t.proxy(req); err != nil || p != nil {
-		return t.viaFallback(req)
+	p, err := t.proxy(req)
+	switch {
+	case err == nil && p != nil && p.Scheme == "https":
+		return t.via(t.proxyHop(p), req)
+	case err != nil || p != nil || req.URL.Scheme != "http":
+		return t.via(t.fallback, req) // it reports err
 	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
@@ -382,13 +396,22 @@ func (t *transport) CloseIdleConnections() {
 	if ci, ok := t.fallback.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
+	t.mu.Lock()
+	hops := make([]*http.Transport, 0, len(t.hops))
+	for _, h := range t.hops {
+		hops = append(hops, h)
+	}
+	t.mu.Unlock()
+	for _, h := range hops {
+		h.CloseIdleConnections()
+	}
 }
 
-// viaFallback sends req through the net/http Transport, bounded by timeout
+// via sends req through rt, a net/http Transport, bounded by timeout
 // until its answer's body is closed.
-func (t *transport) viaFallback(req *http.Request) (*http.Response, error) {
+func (t *transport) via(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
-	resp, err := t.fallback.RoundTrip(req.WithContext(ctx))
+	resp, err := rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
