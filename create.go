@@ -360,7 +360,7 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftI
 	defer cancel()
 	var errs []error
 	var commands []string // one per object left
-	command := func(words ...string) string { return deleteCommand(apiFlags, words...) }
+	command := func(words ...string) string { return commandLine(apiFlags, words...) }
 	gone := func(err error) bool {
 		var api *dialpad.APIError
 		return err == nil || errors.As(err, &api) && api.Status == http.StatusNotFound

@@ -159,13 +159,14 @@ func (r *createRecorder) release() error {
 func deleteCommands(cr created, apiFlags []string) string {
 	var commands []string
 	for _, s := range cr.subscriptions {
-		commands = append(commands, deleteCommand(apiFlags, "subscriptions", "delete", "--type", string(s.typ), s.sub.ID.String()))
+		commands = append(commands, commandLine(apiFlags, "subscriptions", "delete", "--type", string(s.typ), s.sub.ID.String()))
 	}
-	commands = append(commands, deleteCommand(apiFlags, "websockets", "delete", cr.websocket.String()))
+	commands = append(commands, commandLine(apiFlags, "websockets", "delete", cr.websocket.String()))
 	return strings.Join(commands, " and ")
 }
 
-// deleteCommand is one dialpad-tunnel command line, quoted for a log line.
-func deleteCommand(apiFlags []string, words ...string) string {
+// commandLine is one dialpad-tunnel command line with apiFlags, quoted
+// in backticks for a log line or a message.
+func commandLine(apiFlags []string, words ...string) string {
 	return "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, words...), apiFlags...), " ") + "`"
 }

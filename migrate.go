@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/migrate"
@@ -95,8 +94,18 @@ func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 		return nil
 	}
 	rec, err := m.Apply(c.Context, p, func(r migrate.Record) error { return migrate.SaveRecord(recordPath, r) })
-	if rec.WebsocketID != 0 {
+	if errors.Is(err, migrate.ErrCreateRefused) {
+		// The record saved before the create names nothing to undo.
+		if rmErr := os.Remove(recordPath); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			return fmt.Errorf("%w\n  remove the rollback record %s, which names nothing to undo: %v", err, recordPath, rmErr)
+		}
+		return err
+	}
+	if rec.WebsocketID != 0 || rec.CreateUnanswered() {
 		fmt.Fprintf(w, "rollback record: %s (undo with `%s`)\n", recordPath, rollbackLine(c))
+	}
+	if err != nil && rec.CreateUnanswered() {
+		return fmt.Errorf("%w\n  the rollback record %s says a websocket was being created: run `%s`, which says how to find it", err, recordPath, rollbackLine(c))
 	}
 	if err != nil {
 		return err
@@ -173,26 +182,14 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "roll back the migration of webhook %s (record %s, %s); a subscription no longer on websocket %s is left as it is:\n",
-		rec.WebhookID, recordPath, rec.CreatedAt.Format(time.RFC3339), rec.WebsocketID)
-	for _, s := range rec.Subscriptions {
-		fmt.Fprintf(w, "  restore  %s: endpoint websocket %s → webhook %s\n", s, rec.WebsocketID, s.EndpointID)
-	}
-	if rec.WebsocketCreated {
-		fmt.Fprintf(w, "  delete   websocket %s (created by migrate), once nothing uses it\n", rec.WebsocketID)
-	}
+	printRollbackPlan(w, rec, recordPath)
 	if c.Bool("dry-run") {
 		fmt.Fprintln(w, "dry run: nothing changed")
 		return nil
 	}
 	res, err := m.Rollback(c.Context, rec)
-	if err != nil {
-		if len(res.Restored) > 0 {
-			fmt.Fprintf(w, "restored %d subscription(s)\n", len(res.Restored))
-		}
-		if res.KeptBecause != "" {
-			fmt.Fprintf(w, "kept websocket %s: %s\n", rec.WebsocketID, res.KeptBecause)
-		}
+	printRollback(w, c, rec, res, err == nil)
+	if err != nil && !res.Finished {
 		again := "fix the cause and run `" + rollbackLine(c) + "` again"
 		if len(res.Skipped) > 0 {
 			again = "a subscription left as it is was re-pointed since the migration (or the record is not of this account): " +
@@ -200,16 +197,13 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 		}
 		return fmt.Errorf("%w\n  the record is kept at %s: %s", err, recordPath, again)
 	}
-	fmt.Fprintf(w, "restored %d subscription(s); all %d match the record\n", len(res.Restored), len(rec.Subscriptions))
-	switch {
-	case res.WebsocketDeleted:
-		fmt.Fprintf(w, "deleted websocket %s\n", rec.WebsocketID)
-	case res.KeptBecause != "":
-		fmt.Fprintf(w, "kept websocket %s: %s\n", rec.WebsocketID, res.KeptBecause)
-	}
 	done := recordPath + ".rolled-back"
-	if err := os.Rename(recordPath, done); err != nil {
-		return fmt.Errorf("migrate: rolled back, but could not retire the record: %w", err)
+	if rnErr := os.Rename(recordPath, done); rnErr != nil {
+		return errors.Join(err, fmt.Errorf("migrate: rolled back, but could not retire the record: %w", rnErr))
+	}
+	if err != nil {
+		// Finished: all that can be undone is; what is gone is for the user.
+		return fmt.Errorf("%w\n  the record is moved to %s, as nothing more can be undone: make each gone subscription anew with the command printed for it (it gets a new id)", err, done)
 	}
 	fmt.Fprintf(w, "record moved to %s\n", done)
 	return nil

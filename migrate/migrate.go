@@ -148,16 +148,34 @@ type Record struct {
 	// WebsocketCreated is true when the migration created the websocket
 	// (rather than reusing one): only then does Rollback delete it.
 	WebsocketCreated bool `json:"websocket_created"`
+	// WebsocketCreating is true in the record Apply writes before it asks
+	// Dialpad for a websocket, with WebsocketID 0; the record written once
+	// the answer came names the websocket instead (WebsocketCreated). A
+	// record still creating (see CreateUnanswered) is of a run stopped
+	// before the answer: a websocket may exist that no record names.
+	WebsocketCreating bool `json:"websocket_creating,omitempty"`
 	// Subscriptions are the moved subscriptions as they were before.
 	Subscriptions []Snapshot `json:"subscriptions"`
 }
 
-// Apply creates the websocket if p reuses none, calls save with the
-// rollback record before the first subscription changes, then re-points
-// every subscription of p to the websocket. A failure after save leaves a
-// record that Rollback can use. A plan with no subscription changes
-// nothing, saves no record and returns an error wrapping
-// ErrNothingToMigrate.
+// CreateUnanswered reports whether rec is of a run stopped while it was
+// creating a websocket, before Dialpad's answer: no subscription moved, and
+// a websocket may exist on Dialpad that no record names.
+func (rec Record) CreateUnanswered() bool { return rec.WebsocketCreating && rec.WebsocketID == 0 }
+
+// ErrCreateRefused is wrapped by Apply when Dialpad refused to create the
+// websocket (a 4xx answer): nothing was created and no subscription moved,
+// so the record Apply saved names nothing to undo and may be removed.
+var ErrCreateRefused = errors.New("Dialpad refused to create the websocket, nothing changed")
+
+// Apply calls save with the rollback record before each change: when p
+// reuses no websocket, once before it asks Dialpad for one (the record
+// says a websocket is being created, see CreateUnanswered) and once with
+// the new websocket's id as soon as the answer comes; then it re-points
+// every subscription of p to the websocket. A failure or a kill after the
+// first save leaves a record that Rollback can use. A plan with no
+// subscription changes nothing, saves no record and returns an error
+// wrapping ErrNothingToMigrate.
 func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (Record, error) {
 	if len(p.Subscriptions) == 0 {
 		return Record{}, fmt.Errorf("migrate: no subscription delivers to webhook %s: %w, nothing changed", p.WebhookID, ErrNothingToMigrate)
@@ -165,15 +183,25 @@ func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (
 	c := m.cfg.Client
 	rec := Record{Version: 1, CreatedAt: time.Now().UTC(), APIBase: m.cfg.APIBase, WebhookID: p.WebhookID, WebsocketID: p.WebsocketID, Subscriptions: p.Subscriptions}
 	if rec.WebsocketID == 0 {
+		rec.WebsocketCreating = true
+		if err := save(rec); err != nil {
+			return Record{}, fmt.Errorf("migrate: save rollback record: %w (nothing changed)", err)
+		}
 		ws, err := c.CreateWebsocket(ctx, p.secret)
 		if err != nil {
-			return rec, fmt.Errorf("migrate: %w", err)
+			var api *dialpad.APIError
+			if errors.As(err, &api) && api.Status >= 400 && api.Status < 500 {
+				return rec, fmt.Errorf("migrate: %w: %w", err, ErrCreateRefused)
+			}
+			return rec, fmt.Errorf("migrate: %w (Dialpad may have created the websocket all the same)", err)
 		}
 		m.cfg.Logger.Info("migrate: created", "websocket", ws)
-		rec.WebsocketID, rec.WebsocketCreated = ws.ID, true
-	}
-	if err := save(rec); err != nil {
-		return rec, fmt.Errorf("migrate: save rollback record: %w", err)
+		rec.WebsocketID, rec.WebsocketCreated, rec.WebsocketCreating = ws.ID, true, false
+		if err := save(rec); err != nil {
+			return rec, fmt.Errorf("migrate: save rollback record: %w (websocket %s was created, no subscription moved)", err, ws.ID)
+		}
+	} else if err := save(rec); err != nil {
+		return Record{}, fmt.Errorf("migrate: save rollback record: %w (nothing changed)", err)
 	}
 	var errs []error
 	for _, before := range p.Subscriptions {

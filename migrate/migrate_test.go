@@ -51,8 +51,10 @@ func newFake(t *testing.T) (*dialpadtest.Server, *dialpad.Client) {
 }
 
 // TestRollbackReportsWhatCannotBeRestored: a subscription deleted after the
-// migration is reported with the operation and Dialpad's message, the
-// others are restored, and the websocket is kept for the next attempt.
+// migration is reported as gone, by name, the others are restored, and the
+// websocket is deleted: running the rollback again could not bring the
+// gone one back (it used to keep the websocket and the record for a next
+// attempt that failed the same way).
 func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
 	srv, c := newFake(t)
 	wh := srv.AddWebhook("https://example.com/hook", "sec")
@@ -83,11 +85,11 @@ func TestRollbackReportsWhatCannotBeRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := m.Rollback(ctx, rec)
-	if err == nil || !strings.Contains(err.Error(), "get call subscription") || !strings.Contains(err.Error(), "subscription not found") {
-		t.Fatalf("rollback error %v, want the missing call subscription reported", err)
+	if want := "gone from Dialpad (deleted since the migration) and could not be restored: call subscription " + dialpad.ID(call).String(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("rollback error %v, want %q", err, want)
 	}
-	if len(res.Restored) != 1 || res.WebsocketDeleted {
-		t.Errorf("result %+v: want the contact restored and the websocket kept", res)
+	if len(res.Restored) != 1 || len(res.Gone) != 1 || res.Gone[0].ID != dialpad.ID(call) || !res.WebsocketDeleted || !res.Finished {
+		t.Errorf("result %+v: want the contact restored, the call gone, and the websocket, which nothing uses, deleted: nothing more to undo", res)
 	}
 	if err := os.WriteFile(path, []byte(`{"version":2}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -123,5 +125,60 @@ func TestApplyWithNothingToMigrate(t *testing.T) {
 	}
 	if saved || len(srv.RESTCalls()) != n {
 		t.Errorf("apply with nothing to migrate: record saved %v, %d REST calls; want neither", saved, len(srv.RESTCalls())-n)
+	}
+}
+
+// TestApplyRecordsTheCreateFirst: the record is saved before the websocket
+// create (saying one is being created, no id yet), then with the new id
+// before any subscription moves; a create Dialpad refuses wraps
+// ErrCreateRefused, after the one save, with nothing created.
+func TestApplyRecordsTheCreateFirst(t *testing.T) {
+	srv, c := newFake(t)
+	wh := srv.AddWebhook("https://example.com/hook", "sec")
+	if _, err := srv.AddSubscription("call", wh, dialpadtest.SubscriptionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.New(migrate.Config{Client: c, APIBase: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := m.Plan(ctx, dialpad.ID(wh), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := func() int { // REST calls that may change something
+		n := 0
+		for _, call := range srv.RESTCalls() {
+			if call.Method != "GET" {
+				n++
+			}
+		}
+		return n
+	}
+	var saved []migrate.Record
+	var writesAtSave []int
+	save := func(r migrate.Record) error {
+		saved, writesAtSave = append(saved, r), append(writesAtSave, writes())
+		return nil
+	}
+	srv.FailNextREST(1, 400, 0)
+	if _, err := m.Apply(ctx, p, save); !errors.Is(err, migrate.ErrCreateRefused) {
+		t.Errorf("apply with the create refused: %v, want ErrCreateRefused", err)
+	}
+	if len(saved) != 1 || !saved[0].CreateUnanswered() {
+		t.Fatalf("saved %+v, want one record of a create not answered yet", saved)
+	}
+	saved, writesAtSave = nil, nil
+	start := writes()
+	rec, err := m.Apply(ctx, p, save)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != 2 || !saved[0].CreateUnanswered() || saved[1].WebsocketID != rec.WebsocketID || !saved[1].WebsocketCreated || saved[1].WebsocketCreating {
+		t.Errorf("saved %+v, want the create announced, then the websocket %s", saved, rec.WebsocketID)
+	}
+	if len(writesAtSave) == 2 && (writesAtSave[0] != start || writesAtSave[1] != start+1) {
+		t.Errorf("REST writes at the saves: %v, want none before the first and only the create before the second", writesAtSave)
 	}
 }

@@ -2,6 +2,7 @@ package dialpadtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -242,6 +243,8 @@ type callRecorder struct {
 	http.ResponseWriter
 	s            *Server
 	method, path string
+	ctx          context.Context // the request's
+	hold         *hold           // HoldNextAnswer's, or nil
 }
 
 func (r *callRecorder) WriteHeader(code int) {
@@ -252,5 +255,8 @@ func (r *callRecorder) WriteHeader(code int) {
 	}
 	r.s.calls = append(r.s.calls, RESTCall{Method: r.method, Path: r.path, Status: code})
 	r.s.mu.Unlock()
+	if r.hold != nil {
+		r.hold.wait(r.ctx)
+	}
 	r.ResponseWriter.WriteHeader(code)
 }

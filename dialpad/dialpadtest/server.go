@@ -137,6 +137,7 @@ type Server struct {
 	failRetry  time.Duration
 	noPong     bool
 	calls      []RESTCall
+	holds      []*hold // HoldNextAnswer's, taken or not
 }
 
 // NewServer validates cfg, fills its defaults, starts listening and serves
@@ -237,6 +238,7 @@ func (s *Server) Close() {
 	s.closed = true
 	open := s.openConns()
 	s.mu.Unlock()
+	s.releaseHolds()
 	for _, c := range open {
 		c.sendClose(websocket.CloseGoingAway, "server closing")
 		c.ws.Close()
@@ -263,7 +265,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveControl(w, r, strings.TrimPrefix(p, "/dialpadtest/"))
 	case strings.HasPrefix(p, "/api/v2/"):
-		s.serveREST(&callRecorder{ResponseWriter: w, s: s, method: r.Method, path: p}, r,
+		s.serveREST(&callRecorder{ResponseWriter: w, s: s, method: r.Method, path: p, ctx: r.Context(), hold: s.takeHold(r.Method, p)}, r,
 			strings.TrimPrefix(p, "/api/v2/"))
 	default:
 		writeError(w, http.StatusNotFound, "not found")
