@@ -31,7 +31,7 @@ func spoolFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "subscription", Usage: "the --subscription TYPE:ID listen runs with; repeatable", EnvVars: []string{"DIALPAD_SUBSCRIPTIONS"}},
 		&cli.BoolFlag{Name: "create", Usage: "with --events: the spool of listen --create --events …"},
 		&cli.StringSliceFlag{Name: "events", Usage: "with --create: the --events listen --create runs with, e.g. call,sms"},
-		&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for a second call route): the spool's name with .NAME before its extension"},
+		&cli.StringFlag{Name: "route", Usage: "the spool of listen's --route `NAME` (call, sms, …; call-2 for another call route's file; a bare events list names each with its handler): the spool's name with .NAME before its extension"},
 	}
 }
 

@@ -381,6 +381,9 @@ func noteRouteSpools(c *cli.Context, path string) {
 		if n, err := stateCounts(f.Path); err == nil {
 			counts = fmt.Sprintf("%d pending, %d dead, %d delivered", n[spool.Pending], n[spool.Dead], n[spool.Delivered])
 		}
+		if h, ok := readHandler(f.Path); ok {
+			counts += "; handler " + h.URL
+		}
 		fmt.Fprintf(w, "  --route %-*s  %s  (%s)\n", width, f.Route, f.Path, counts)
 	}
 }

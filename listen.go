@@ -489,6 +489,11 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		// Each route takes the file of its handler (by the URL recorded
+		// beside it), not of its position among the --route flags.
+		if err := placeRoutes(base, o.Routes, log); err != nil {
+			return err
+		}
 		routes := make([]string, len(o.Routes))
 		for i, r := range o.Routes {
 			routes[i] = r.Name
@@ -516,7 +521,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 			return routeError("--forward-to", r, err)
 		}
 		defer fwd.Close()
-		q, err := qs.open(o.Spool, o.API.BaseURL, names, r.Name, log)
+		q, err := qs.open(o.Spool, o.API.BaseURL, names, r.Name, r.Forward.URL, log)
 		if err != nil {
 			return err
 		}

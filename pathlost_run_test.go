@@ -22,7 +22,7 @@ func replacedQueues(t *testing.T, routes []string, agentErr error) (qs *queues, 
 	qs = &queues{}
 	log := slog.New(slog.DiscardHandler)
 	for _, r := range routes {
-		if _, err := qs.open(spoolOptions{Path: base}, "https://dialpad.com", []string{"sms"}, r, log); err != nil {
+		if _, err := qs.open(spoolOptions{Path: base}, "https://dialpad.com", []string{"sms"}, r, "http://127.0.0.1:1/", log); err != nil {
 			t.Fatal(err)
 		}
 	}

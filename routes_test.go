@@ -123,7 +123,7 @@ func TestEventsRouteSpools(t *testing.T) {
 	mustContain(t, stdout, "no dead events")
 	mustContain(t, stderr, "add --route NAME to see one")
 	mustContain(t, logLine(t, stderr, smsFile), "--route sms")
-	mustContain(t, logLine(t, stderr, smsFile), "0 pending, 1 dead, 0 delivered")
+	mustContain(t, logLine(t, stderr, smsFile), "0 pending, 1 dead, 0 delivered; handler "+texts.URL)
 	// An id that is in the route's spool, looked for in the default one:
 	// the same note (it said only "no such event").
 	for _, sub := range []string{"show", "replay"} {

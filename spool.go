@@ -37,9 +37,10 @@ type spoolOptions struct {
 
 // queues are the routes' queues and how to run them.
 type queues struct {
-	disks  []*spool.Disk
-	routes []string // each disk's route
-	ran    bool
+	disks     []*spool.Disk
+	routes    []string // each disk's route
+	ran       bool
+	discarded bool // discardUnused was called
 }
 
 // basePath is the spool file of the default route: --spool, else the
@@ -112,8 +113,9 @@ func routeSpoolPath(base, route string) string {
 }
 
 // open opens the spool file of one route (or an in-memory queue with
-// --no-spool), at routeSpoolPath of the base file.
-func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route string, log *slog.Logger) (agent.Queue, error) {
+// --no-spool), at routeSpoolPath of the base file, and records beside it
+// that its events are for the handler at handlerURL (writeHandler).
+func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, handlerURL string, log *slog.Logger) (agent.Queue, error) {
 	if o.Off {
 		if route == "default" {
 			log.Warn("--no-spool: events live in memory only; a crash or restart loses those not yet delivered")
@@ -139,11 +141,14 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route s
 	if err != nil {
 		return nil, err
 	}
+	qs.disks = append(qs.disks, d) // closed by run or closeUnrun from here on
+	qs.routes = append(qs.routes, route)
+	if err := writeHandler(path, handlerOf(handlerURL)); err != nil {
+		return nil, err
+	}
 	if n := d.Len(); n > 0 {
 		log.Info("spool holds undelivered events from an earlier run; delivering them first", "count", n, "spool", path)
 	}
-	qs.disks = append(qs.disks, d)
-	qs.routes = append(qs.routes, route)
 	return d, nil
 }
 
@@ -251,7 +256,20 @@ func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error)
 			err = errors.Join(err, serr) // each spool's, and the agent's: none hides another
 		}
 	}
+	if qs.discarded {
+		qs.removeDiscardedRecords()
+	}
 	return err
+}
+
+// removeDiscardedRecords removes the handler record of each spool file
+// that discardUnused had removed: a run refused at start leaves nothing.
+func (qs *queues) removeDiscardedRecords() {
+	for _, d := range qs.disks {
+		if _, err := os.Stat(d.Path()); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(handlerRecordPath(d.Path()))
+		}
+	}
 }
 
 // closeUnrun closes the spool files when run was never reached (an error
@@ -268,8 +286,10 @@ func (qs *queues) closeUnrun() {
 // discardUnused has each spool file this run made removed as it closes if
 // nothing was stored in it: a listen that failed (refused at start by a
 // wrong key or id, say) leaves no empty file behind, which would make a
-// bare `events list` ask which spool to use.
+// bare `events list` ask which spool to use, nor its handler record
+// (removeDiscardedRecords, once run has closed the files).
 func (qs *queues) discardUnused() {
+	qs.discarded = true
 	for _, d := range qs.disks {
 		d.DiscardIfUnused()
 	}
@@ -360,13 +380,14 @@ func validRouteName(name string) bool {
 	return slices.Contains(dialpad.SubscriptionTypes(), dialpad.SubscriptionType(typ))
 }
 
-// routeFlag is how to give listen the route named name again.
-func routeFlag(name string) string {
+// routeFlag is how to give listen the route named name again; recorded:
+// its file has a handler record, which chooses it by URL, not position.
+func routeFlag(name string, recorded bool) string {
 	if name == "default" {
 		return "--forward-to URL"
 	}
 	typ, n, numbered := strings.Cut(name, "-")
-	if numbered {
+	if numbered && !recorded {
 		return fmt.Sprintf("--route %s=URL given %s times (route %s is the last)", typ, n, name)
 	}
 	return "--route " + typ + "=URL"
@@ -415,12 +436,21 @@ func warnUnusedRouteSpools(base string, routes []string, noSpool bool, log *slog
 		if n[spool.Pending]+n[spool.Dead] == 0 {
 			continue
 		}
-		how := "the spool of a route this run does not have holds events this run does not deliver: start listen with " + routeFlag(f.Route) + " again"
+		h, recorded := readHandler(f.Path)
+		flag := routeFlag(f.Route, recorded)
+		how := "the spool of a route this run does not have holds events this run does not deliver: start listen with " + flag + " again"
 		if noSpool {
-			how = "a spool of an earlier run holds events this --no-spool run does not deliver: start listen without --no-spool, with " + routeFlag(f.Route) + ","
+			how = "a spool of an earlier run holds events this --no-spool run does not deliver: start listen without --no-spool, with " + flag + ","
 		}
-		log.Warn(how+" to deliver the pending ones (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
-			"file", f.Path, "route", f.Route, "pending", n[spool.Pending], "dead", n[spool.Dead])
+		how += " to deliver the pending ones"
+		args := []any{"file", f.Path, "route", f.Route}
+		if recorded {
+			// Its URL, not its position, chooses the file.
+			how += ", URL that of its handler (handler=, shown without user or query)"
+			args = append(args, "handler", h.URL)
+		}
+		log.Warn(how+" (`dialpad-tunnel events list --spool FILE` shows them, `events replay --dead --spool FILE` queues dead letters again)",
+			append(args, "pending", n[spool.Pending], "dead", n[spool.Dead])...)
 	}
 }
 
