@@ -98,6 +98,8 @@ func TestListenRefusesBadFlagValues(t *testing.T) {
 		// The same route twice would POST every call event twice to one handler.
 		{listen("--route", "call=http://127.0.0.1:3000/t0k3n", "--route", "CALL=http://127.0.0.1:3000/t0k3n"), "--route call=… is given twice with the same URL (routes call and call-2)", "t0k3n"},
 		{listen("--route", "sms=http://Localhost:3000/t0k3n", "--route", "sms=HTTP://localhost:3000/t0k3n"), "--route sms=… is given twice with the same URL (routes sms and sms-2)", "t0k3n"},
+		{listen("--route", "call=http://localhost/t0k3n", "--route", "call=http://localhost:80/t0k3n"), "--route call=… is given twice with the same URL (routes call and call-2)", "t0k3n"},
+		{listen("--route", "call=https://localhost:443/t0k3n", "--route", "call=https://localhost/t0k3n"), "--route call=… is given twice with the same URL (routes call and call-2)", "t0k3n"},
 		{listen("--route", "call=WSSECRETabcdef987654"), "--route call=…: not an absolute http or https URL such as http://localhost:3000/hook " + notShown, "WSSECRET"},
 		{listen("--route", "call=ftp://u:PW@x/SECRETPATH"), "--route call=…: not an absolute http or https URL", "SECRET"},
 		{createArgs(srv, "http://127.0.0.1:99999/hook", "--events", "call"), "--forward-to: port 99999: want 1 to 65535", "/hook"},

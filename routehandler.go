@@ -15,8 +15,8 @@ import (
 // handlerRecord is the file beside a route's spool file naming the handler
 // its events are for, so that the next run gives the file to the route of
 // that handler whatever the order of its --route flags. It holds no
-// secret: a hash of the URL to match it by, and the URL without its user
-// information and query to show.
+// secret, nor a hash of one: the URL without its user information and
+// query, to show, and a hash of that URL to match it by (handlerOf).
 type handlerRecord struct {
 	URLSHA256 string `json:"url_sha256"`
 	URL       string `json:"url"`
@@ -28,11 +28,17 @@ func handlerRecordPath(path string) string {
 	return path + ".handler.json"
 }
 
-// handlerOf is the record of the handler at raw: matched as the duplicate
-// --route check compares URLs (sameURL: scheme and host in any case).
+// handlerOf is the record of the handler at raw, matched by the URL it
+// shows (displayURL) as the duplicate --route check compares URLs
+// (sameURL: scheme and host in any case, no default port). Its user
+// information and query are left out: a password or a token that changes
+// (rotated) keeps the handler its spool, and the record holds no hash of
+// one, which a guess could be checked against. Routes whose URLs differ in
+// those only take their files in the order given.
 func handlerOf(raw string) handlerRecord {
-	sum := sha256.Sum256([]byte(sameURL(raw)))
-	return handlerRecord{URLSHA256: hex.EncodeToString(sum[:]), URL: displayURL(raw)}
+	shown := displayURL(raw)
+	sum := sha256.Sum256([]byte(sameURL(shown)))
+	return handlerRecord{URLSHA256: hex.EncodeToString(sum[:]), URL: shown}
 }
 
 // displayURL is raw for a log line or a handler record: without its user

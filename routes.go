@@ -169,13 +169,17 @@ func unfedType(routes []routeOptions, events []string) string {
 }
 
 // sameURL is raw as compared for a duplicate --route: its scheme and host
-// in lower case, as they are read (HTTP://Host:3000/x is http://host:3000/x).
+// in lower case, as they are read (HTTP://Host:3000/x is http://host:3000/x),
+// without the scheme's default port (http://host:80/x is http://host/x).
 func sameURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return raw
 	}
 	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "http" && p == "80") || (u.Scheme == "https" && p == "443") {
+		u.Host = strings.TrimSuffix(u.Host, ":"+p)
+	}
 	return u.String()
 }
 
