@@ -129,9 +129,9 @@ func TestCreateRecordOtherAPIBase(t *testing.T) {
 	var logged strings.Builder
 	r := &createRecorder{client: testClient(t, srv), apiBase: srv.URL(), log: slog.New(slog.NewTextHandler(&logged, nil))}
 	before := len(srv.RESTCalls())
-	_, leftover, err := r.claim(context.Background(), path, func() (created, error) { return created{websocket: 2000}, nil })
-	if err != nil || leftover {
-		t.Fatalf("claim = %v, %v; want no leftover on this API base", leftover, err)
+	_, downSince, err := r.claim(context.Background(), path, time.Now(), func(func(created) error) (created, error) { return created{websocket: 2000}, nil })
+	if err != nil || !downSince.IsZero() {
+		t.Fatalf("claim = %v, %v; want no leftover on this API base", downSince, err)
 	}
 	for _, c := range srv.RESTCalls()[before:] {
 		if c.Method == http.MethodDelete {
@@ -185,9 +185,9 @@ func TestCreateRecordLeftovers(t *testing.T) {
 			}
 			var logged strings.Builder
 			r := &createRecorder{client: testClient(t, srv), apiBase: srv.URL(), apiFlags: []string{"--api-base " + srv.URL()}, log: slog.New(slog.NewTextHandler(&logged, nil))}
-			_, leftover, err := r.claim(context.Background(), path, func() (created, error) { return created{websocket: 2000}, nil })
-			if err != nil || !leftover {
-				t.Fatalf("claim = %v, %v; want a leftover", leftover, err)
+			_, downSince, err := r.claim(context.Background(), path, time.Now(), func(func(created) error) (created, error) { return created{websocket: 2000}, nil })
+			if err != nil || downSince.IsZero() {
+				t.Fatalf("claim = %v, %v; want a leftover", downSince, err)
 			}
 			if tc.failWith != 0 {
 				mustContain(t, logged.String(), "delete what is left with `dialpad-tunnel websockets delete 1000 --api-base "+srv.URL()+"`")

@@ -58,8 +58,11 @@ func checkWebsocketSecret(c *cli.Context) error {
 
 // created is what `listen --create` made for its run.
 type created struct {
-	websocket     dialpad.ID
+	websocket     dialpad.ID // 0 until Dialpad answered its create
 	subscriptions []typedSub
+	// creating is the create asked of Dialpad and not answered:
+	// "websocket" or a subscription's type; "" when none is.
+	creating string
 }
 
 func (cr created) String() string {
@@ -67,7 +70,19 @@ func (cr created) String() string {
 	for i, s := range cr.subscriptions {
 		parts[i] = string(s.typ) + " " + s.sub.ID.String()
 	}
-	return fmt.Sprintf("websocket %s, subscriptions %s", cr.websocket, strings.Join(parts, ", "))
+	ws := "websocket " + cr.websocket.String()
+	if cr.websocket == 0 {
+		ws = "no websocket"
+	}
+	subs := "subscriptions " + strings.Join(parts, ", ")
+	if len(parts) == 0 {
+		subs = "no subscriptions"
+	}
+	s := ws + ", " + subs
+	if cr.creating != "" {
+		s += ", and a " + cr.creating + " create never answered"
+	}
+	return s
 }
 
 // listenCreate runs `listen --create`: create, listen until ctx is done,
@@ -112,31 +127,42 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 	// Made once the spool is open and locked (a run sharing it stops
-	// before making anything), and recorded beside it at once.
+	// before making anything), and recorded beside it (with --no-spool,
+	// in a record of its own) before each create and as each answer comes.
 	var (
 		cr        created
 		createErr error
 		rec       = &createRecorder{client: client, apiBase: o.API.BaseURL, apiFlags: apiChoice(c), log: log}
 	)
-	create := func() (created, error) {
-		cr, createErr = createForRun(c.Context, client, c.String("secret"), specs)
+	defer rec.close()
+	create := func(note func(created) error) (created, error) {
+		cr, createErr = createForRun(c.Context, client, c.String("secret"), specs, note)
 		if createErr == nil {
 			log.Info("created for this run", "ids", cr.String(), "signed", c.String("secret") != "")
 		}
 		return cr, createErr
 	}
-	o.createSource = func(ctx context.Context, base string) (dialpad.ID, bool, error) {
-		if base == "" { // --no-spool: nothing to keep a record in
-			made, err := create()
-			return made.websocket, false, err
+	o.createSource = func(ctx context.Context, base string, lastRun time.Time) (dialpad.ID, time.Time, error) {
+		path := "" // --no-spool: a record of its own
+		if base != "" {
+			path = createdRecordPath(base)
 		}
-		made, leftover, err := rec.claim(ctx, createdRecordPath(base), create)
-		return made.websocket, leftover, err
+		made, downSince, err := rec.claim(ctx, path, lastRun, create)
+		return made.websocket, downSince, err
 	}
 	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
 	runErr := runListen(c.Context, o, log)
 	if createErr != nil {
-		return errors.Join(withFix(createErr), cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log))
+		cleanErr := cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log)
+		err := errors.Join(withFix(createErr), cleanErr)
+		if cr.creating != "" {
+			// Kept in the record: the next run warns of it again.
+			return fmt.Errorf("%w\n  %s", err, unansweredNote(cr, rec.started, apiChoice(c)))
+		}
+		if cleanErr == nil {
+			err = errors.Join(err, rec.release())
+		}
+		return err
 	}
 	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {
 		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH", runErr)
@@ -328,21 +354,52 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// createForRun creates the websocket, then one subscription per spec. On
-// error it returns what it created so far, for cleanup.
-func createForRun(ctx context.Context, client *dialpad.Client, secret string, specs []setup.SubscriptionSpec) (created, error) {
+// createForRun creates the websocket, then one subscription per spec,
+// calling note with what is made so far before each create request (with
+// the create it asks for in creating) and again once its answer came, so
+// that a record says what may exist at every moment. A create Dialpad
+// refused (a 4xx answer) made nothing: it is noted as not being made. On
+// error it returns what it created so far, for cleanup, with creating set
+// while a create may have made something all the same (no answer came).
+func createForRun(ctx context.Context, client *dialpad.Client, secret string, specs []setup.SubscriptionSpec, note func(created) error) (created, error) {
 	var cr created
-	ws, err := client.CreateWebsocket(ctx, secret)
-	if err != nil {
+	asked := func(what string) error {
+		cr.creating = what
+		if err := note(cr); err != nil {
+			cr.creating = "" // not asked: the record could not say so
+			return err
+		}
+		return nil
+	}
+	answered := func(err error) error {
+		var api *dialpad.APIError
+		if err != nil && !(errors.As(err, &api) && api.Status >= 400 && api.Status < 500) {
+			return err // no answer: it may exist all the same
+		}
+		cr.creating = ""
+		return errors.Join(err, note(cr))
+	}
+	if err := asked("websocket"); err != nil {
 		return cr, err
 	}
-	cr.websocket = ws.ID
+	ws, err := client.CreateWebsocket(ctx, secret)
+	if err == nil {
+		cr.websocket = ws.ID
+	}
+	if err := answered(err); err != nil {
+		return cr, err
+	}
 	for _, spec := range specs {
-		s, err := client.CreateSubscription(ctx, spec.Type, spec.Request(ws.ID))
-		if err != nil {
+		if err := asked(string(spec.Type)); err != nil {
 			return cr, err
 		}
-		cr.subscriptions = append(cr.subscriptions, typedSub{spec.Type, s})
+		s, err := client.CreateSubscription(ctx, spec.Type, spec.Request(ws.ID))
+		if err == nil {
+			cr.subscriptions = append(cr.subscriptions, typedSub{spec.Type, s})
+		}
+		if err := answered(err); err != nil {
+			return cr, err
+		}
 	}
 	return cr, nil
 }

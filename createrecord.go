@@ -1,25 +1,31 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/atomicfile"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
 
 // createdEntry names what one `listen --create` run made, on one API base.
+// It is written before each create request and again once its answer
+// came, so a run stopped in between leaves an entry whose Creating says
+// what Dialpad may have made that no record names.
 type createdEntry struct {
 	APIBase       string       `json:"api_base"`
-	Websocket     dialpad.ID   `json:"websocket"`
+	Started       time.Time    `json:"started,omitzero"` // when the run began creating
+	Websocket     dialpad.ID   `json:"websocket"`        // 0 until Dialpad answered
 	Subscriptions []createdSub `json:"subscriptions"`
+	// Creating is the create asked of Dialpad and not answered yet:
+	// "websocket", or a subscription's type. Empty once answered, and
+	// after a refusal (a 4xx answer: nothing was made).
+	Creating string `json:"creating,omitempty"`
 }
 
 type createdSub struct {
@@ -29,8 +35,9 @@ type createdSub struct {
 
 // createdRecord is the file beside a --create run's spool naming what
 // --create runs made on it and did not delete yet: written (atomically,
-// synced) while the run holds the spool's lock, before it listens, and
-// emptied once it has deleted what it made. A run that finds an entry in
+// synced) while the run holds the spool's lock, before each create request
+// and once each answer came, and emptied once it has deleted what it made.
+// A --create --no-spool run keeps one of its own (noSpoolRecord). A run that finds an entry in
 // it knows an earlier run crashed or failed to clean up: what it made
 // stayed on Dialpad, and took the events sent since.
 type createdRecord struct {
@@ -43,8 +50,8 @@ func createdRecordPath(base string) string {
 	return strings.TrimSuffix(base, spoolExt) + ".created.json"
 }
 
-func entryOf(apiBase string, cr created) createdEntry {
-	e := createdEntry{APIBase: apiBase, Websocket: cr.websocket}
+func entryOf(apiBase string, started time.Time, cr created) createdEntry {
+	e := createdEntry{APIBase: apiBase, Started: started, Websocket: cr.websocket, Creating: cr.creating}
 	for _, s := range cr.subscriptions {
 		e.Subscriptions = append(e.Subscriptions, createdSub{s.typ, s.sub.ID})
 	}
@@ -52,7 +59,7 @@ func entryOf(apiBase string, cr created) createdEntry {
 }
 
 func (e createdEntry) created() created {
-	cr := created{websocket: e.Websocket}
+	cr := created{websocket: e.Websocket, creating: e.Creating}
 	for _, s := range e.Subscriptions {
 		cr.subscriptions = append(cr.subscriptions, typedSub{s.Type, dialpad.Subscription{ID: s.ID}})
 	}
@@ -94,75 +101,37 @@ func writeCreatedRecord(path string, rec createdRecord) error {
 	return nil
 }
 
-// createRecorder keeps a --create run's record.
-type createRecorder struct {
-	path     string // set once claim recorded this run's entry; "" with --no-spool
-	client   *dialpad.Client
-	apiBase  string
-	apiFlags []string // the run's --env and --api-base, for the delete commands
-	log      *slog.Logger
-	others   []createdEntry // entries of earlier runs still on Dialpad
-}
-
-// claim runs once the spool whose record is at path is open and locked,
-// before the agent listens. It calls create, records what it made at once
-// (with the entries already there), then deletes what earlier runs on this
-// spool left on the same API base: an entry it cannot delete is kept, and
-// warned of with the commands that delete it. Entries of another API base
-// are warned of and kept, never deleted from here (the key is this
-// environment's). It reports whether an earlier run on this API base left
-// something: the events sent since it stopped went there, a gap.
-func (r *createRecorder) claim(ctx context.Context, path string, create func() (created, error)) (cr created, leftover bool, err error) {
-	rec, err := readCreatedRecord(path)
-	if err != nil {
-		return cr, false, err // before anything is made
-	}
-	if cr, err = create(); err != nil {
-		return cr, false, err
-	}
-	ours := entryOf(r.apiBase, cr)
-	if err := writeCreatedRecord(path, createdRecord{Made: append(slices.Clone(rec.Made), ours)}); err != nil {
-		return cr, false, err
-	}
-	r.path = path
-	for _, e := range rec.Made {
-		if e.APIBase != r.apiBase {
-			r.log.Warn("an earlier `listen --create` run on this spool, on another API base, did not delete what it made: events Dialpad sent to it since that run stopped were missed; it is not deleted from here",
-				"api_base", e.APIBase, "ids", e.created().String(), "delete_with", deleteCommands(e.created(), []string{"--api-base " + shellQuote(e.APIBase)}))
-			r.others = append(r.others, e)
-			continue
-		}
-		leftover = true
-		r.log.Warn("an earlier `listen --create` run on this spool did not delete what it made (it crashed, or its clean-up failed): deleting it now",
-			"ids", e.created().String())
-		if err := cleanup(ctx, r.client, e.created(), leftInSpool{}, r.apiFlags, r.log); err != nil {
-			r.log.Warn(err.Error())
-			r.others = append(r.others, e)
-		}
-	}
-	if len(r.others) < len(rec.Made) {
-		err = writeCreatedRecord(path, createdRecord{Made: append(slices.Clone(r.others), ours)})
-	}
-	return cr, leftover, err
-}
-
-// release rewrites the record without this run's entry, once it was
-// deleted (or kept with --keep, on purpose).
-func (r *createRecorder) release() error {
-	if r.path == "" {
-		return nil
-	}
-	return writeCreatedRecord(r.path, createdRecord{Made: r.others})
-}
-
 // deleteCommands are the commands that delete cr, with apiFlags.
 func deleteCommands(cr created, apiFlags []string) string {
 	var commands []string
 	for _, s := range cr.subscriptions {
 		commands = append(commands, commandLine(apiFlags, "subscriptions", "delete", "--type", string(s.typ), s.sub.ID.String()))
 	}
-	commands = append(commands, commandLine(apiFlags, "websockets", "delete", cr.websocket.String()))
+	if cr.websocket != 0 {
+		commands = append(commands, commandLine(apiFlags, "websockets", "delete", cr.websocket.String()))
+	}
 	return strings.Join(commands, " and ")
+}
+
+// unansweredNote says, of a run stopped (or failed) while Dialpad was
+// creating cr.creating, before its answer, what may exist on Dialpad that
+// no record names, with the commands that find and delete it (apiFlags:
+// the API it is on). started is when that run began creating, if known.
+func unansweredNote(cr created, started time.Time, apiFlags []string) string {
+	made := ""
+	if !started.IsZero() {
+		made = " made after " + started.Local().Format(time.RFC3339)
+	}
+	if cr.creating == "websocket" {
+		return "a websocket may exist on Dialpad that no record names (the run was stopped while Dialpad created it, before the answer); " +
+			"find it with " + commandLine(apiFlags, "websockets", "list") + " (one" + made + " that no subscription uses: see " +
+			commandLine(apiFlags, "subscriptions", "list") + ") and delete it with " + commandLine(apiFlags, "websockets", "delete", "ID")
+	}
+	typ := shellQuote(cr.creating)
+	return "a subscription of type " + cr.creating + " may exist on Dialpad that no record names (the run was stopped while Dialpad created it, before the answer), " +
+		"taking events to websocket " + cr.websocket.String() + " that no one reads; find it with " +
+		commandLine(apiFlags, "subscriptions", "list", "--type", typ) + " (one" + made + " on websocket " + cr.websocket.String() +
+		", if still there once that websocket is deleted) and delete it with " + commandLine(apiFlags, "subscriptions", "delete", "--type", typ, "ID")
 }
 
 // commandLine is one dialpad-tunnel command line with apiFlags, quoted

@@ -143,11 +143,11 @@ type listenOptions struct {
 	metrics       *metrics.Server // MetricsAddr once bound (bindMetrics)
 	// createSource (listen --create) makes the websocket listened to, once
 	// the spool (base, its base file; "" with --no-spool) is open and
-	// locked. Dialpad sent nothing to it before, so the time since an
-	// earlier run on the same spool is no gap of its, unless it reports a
-	// leftover: an earlier --create run on the spool crashed, and what it
-	// made took the events sent since.
-	createSource func(ctx context.Context, base string) (websocket dialpad.ID, leftover bool, err error)
+	// locked; lastRun is the spool's last sign of life. Dialpad sent
+	// nothing to it before, so the time since an earlier run is no gap of
+	// its, unless it reports downSince: an earlier --create run crashed,
+	// and what it made took the events sent since then.
+	createSource func(ctx context.Context, base string, lastRun time.Time) (websocket dialpad.ID, downSince time.Time, err error)
 }
 
 type subscriptionRef struct {
@@ -538,13 +538,11 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 				return err
 			}
 		}
-		id, leftover, err := o.createSource(ctx, base)
+		id, downSince, err := o.createSource(ctx, base, qs.lastRun())
 		if err != nil {
 			return err
 		}
-		if leftover {
-			o.Agent.DownSince = qs.lastRun()
-		}
+		o.Agent.DownSince = downSince
 		src := agent.WebsocketSource(client, id)
 		o.Agent.Sources = append(o.Agent.Sources, src)
 		names = append(names, src.Name)

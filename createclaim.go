@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+)
+
+// createRecorder keeps a --create run's record: beside its spool, or with
+// --no-spool a file of its own in the state directory (noSpoolRecord).
+type createRecorder struct {
+	client   *dialpad.Client
+	apiBase  string
+	apiFlags []string // the run's --env and --api-base, for the delete commands
+	log      *slog.Logger
+
+	path    string         // the record this run's entry is written to; "" while none
+	own     *noSpoolRecord // with --no-spool: this run's own record, once made
+	started time.Time      // when this run began creating
+	others  []createdEntry // entries of earlier runs kept in path
+}
+
+// note writes the record with this run's entry as cr says, before each
+// create request and once its answer came (createForRun). Without a
+// record (--no-spool with no state directory) it does nothing.
+func (r *createRecorder) note(cr created) error {
+	if r.path == "" {
+		return nil
+	}
+	return writeCreatedRecord(r.path, createdRecord{Made: append(slices.Clone(r.others), entryOf(r.apiBase, r.started, cr))})
+}
+
+// claim runs once the spool is open and locked (path: the record beside
+// it), or with --no-spool (path ""), before the agent listens. It calls
+// create, which records each step through note; then it deletes what
+// earlier --create runs left on the same API base: those of this spool's
+// record, and those of --no-spool runs no live run holds. An entry it
+// cannot delete is kept, and warned of with the commands that delete it;
+// one stopped before a create's answer is warned of with the commands
+// that find and delete what no record names. Entries of another API base
+// in this spool's record are warned of and kept, never deleted from here
+// (the key is this environment's).
+//
+// downSince is when the events sent to earlier runs' leftovers may have
+// begun to be missed (zero: none left): for this spool's record, the
+// later of lastRun (the spool's last sign of life) and when that run
+// began creating; for a --no-spool run's, its record's last heartbeat.
+func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Time, create func(note func(created) error) (created, error)) (cr created, downSince time.Time, err error) {
+	var earlier []createdEntry
+	if path != "" {
+		rec, err := readCreatedRecord(path)
+		if err != nil {
+			return cr, downSince, err // before anything is made
+		}
+		earlier = rec.Made
+		r.path, r.others = path, earlier
+	} else if own, err := openNoSpoolRecord(r.apiBase); err != nil {
+		r.log.Warn("--create --no-spool: no record can be kept of what this run makes, so a crash leaves it on Dialpad, taking events no one reads, and the next run neither deletes it nor logs the gap; find what is left with "+
+			commandLine(r.apiFlags, "websockets", "list")+" and "+commandLine(r.apiFlags, "subscriptions", "list"), "reason", err.Error())
+	} else {
+		r.own, r.path = own, own.path
+	}
+	r.started = time.Now().UTC()
+	if cr, err = create(r.note); err != nil {
+		return cr, downSince, err
+	}
+	if r.own != nil {
+		r.own.beat()
+	}
+	gap := func(t time.Time) {
+		if !t.IsZero() && (downSince.IsZero() || t.Before(downSince)) {
+			downSince = t
+		}
+	}
+	var kept []createdEntry
+	for _, e := range earlier {
+		if e.APIBase != r.apiBase {
+			r.log.Warn("an earlier `listen --create` run on this spool, on another API base, did not delete what it made: events Dialpad sent to it since that run stopped were missed; it is not deleted from here",
+				"api_base", e.APIBase, "ids", e.created().String(), "delete_with", deleteCommands(e.created(), []string{"--api-base " + shellQuote(e.APIBase)}))
+			if e.Creating != "" {
+				r.log.Warn(unansweredNote(e.created(), e.Started, []string{"--api-base " + shellQuote(e.APIBase)}))
+			}
+			kept = append(kept, e)
+			continue
+		}
+		gap(later(lastRun, e.Started))
+		if !r.settle(ctx, e, "on this spool") {
+			kept = append(kept, e)
+		}
+	}
+	for _, left := range crashedNoSpool(r.apiBase, r.path, r.log) {
+		gap(left.lastSeen)
+		left.done(r.settle(ctx, left.entry, "with --no-spool"))
+	}
+	if len(kept) < len(earlier) {
+		r.others = kept
+		err = r.note(cr)
+	}
+	return cr, downSince, err
+}
+
+// settle deletes what the earlier run of e left, and reports whether
+// nothing of it is left to try again: what a create never answered is
+// only warned of, with the commands that find and delete it.
+func (r *createRecorder) settle(ctx context.Context, e createdEntry, where string) bool {
+	r.log.Warn("an earlier `listen --create` run "+where+" did not delete what it made (it crashed, or its clean-up failed): deleting it now",
+		"ids", e.created().String())
+	if e.Creating != "" {
+		r.log.Warn(unansweredNote(e.created(), e.Started, r.apiFlags))
+	}
+	if err := cleanup(ctx, r.client, e.created(), leftInSpool{}, r.apiFlags, r.log); err != nil {
+		r.log.Warn(err.Error())
+		return false
+	}
+	return true
+}
+
+// release rewrites the record without this run's entry, once it was
+// deleted (or kept with --keep, on purpose).
+func (r *createRecorder) release() error {
+	if r.own != nil {
+		err := r.own.remove()
+		r.own, r.path = nil, ""
+		return err
+	}
+	if r.path == "" {
+		return nil
+	}
+	return writeCreatedRecord(r.path, createdRecord{Made: r.others})
+}
+
+// close stops the --no-spool record's heartbeat and lets go of it: kept
+// (not released), it names what the next --create run on the API deletes.
+func (r *createRecorder) close() {
+	if r.own != nil {
+		r.own.close()
+	}
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
