@@ -42,7 +42,7 @@ func (s *source) run(ctx context.Context) error {
 		done    = ctx.Done()
 	)
 	if !s.cfg.DownSince.IsZero() {
-		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (when it stopped reading; after a crash, its spool's last write, at most a minute before)"
+		gapFrom, gapWhy = s.cfg.DownSince, "no agent was running: from the last sign of life of the previous run (when it stopped reading; after a crash, the last write of its spool, or of its --create record with --no-spool, at most a minute before)"
 		s.openGap(gapFrom)
 	}
 	rotate := stoppedTimer()
