@@ -100,7 +100,7 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 			if err := missingSpool(path, base); err != nil {
 				return err
 			}
-			return inUse(path, action(c, path))
+			return withCommand(c, path, inUse(path, action(c, path)))
 		},
 	}
 }

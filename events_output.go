@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -378,8 +379,11 @@ func noteRouteSpools(c *cli.Context, path string) {
 	}
 	for _, f := range files {
 		counts := "cannot be read"
+		var denied *spool.AccessError
 		if n, err := stateCounts(f.Path); err == nil {
 			counts = fmt.Sprintf("%d pending, %d dead, %d delivered", n[spool.Pending], n[spool.Dead], n[spool.Delivered])
+		} else if errors.As(err, &denied) {
+			counts += " by this user: " + denied.Why()
 		}
 		if h, ok := readHandler(f.Path); ok {
 			counts += "; handler " + h.URL

@@ -489,6 +489,11 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		// Another user's folder (a service's StateDirectory) is said to
+		// be so before the routes' files are looked for in it.
+		if err := spool.CheckFolder(base); err != nil {
+			return listenAccess(err)
+		}
 		// Each route takes the file of its handler (by the URL recorded
 		// beside it), not of its position among the --route flags.
 		if err := placeRoutes(base, o.Routes, log); err != nil {

@@ -139,7 +139,7 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, 
 	}
 	d, err := spool.OpenDisk(spool.DiskConfig{Path: path, KeepCount: keep, KeepAge: o.KeepAge, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, listenAccess(err)
 	}
 	qs.disks = append(qs.disks, d) // closed by run or closeUnrun from here on
 	qs.routes = append(qs.routes, route)

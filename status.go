@@ -171,7 +171,13 @@ func notRunning(c *cli.Context, path string) error {
 			path, counts[spool.Pending], counts[spool.Dead], counts[spool.Delivered])
 	}
 	msg := "no listen runs on " + path
-	if err != nil {
+	var denied *spool.AccessError
+	switch {
+	case errors.As(withCommand(c, path, err), &denied):
+		// Not this user's to read: what it holds is not told, only whose
+		// it is and how to see it.
+		msg += "; its events cannot be counted: " + strings.TrimPrefix(err.Error(), "spool: ")
+	case err != nil:
 		msg += " (and the file cannot be read: " + strings.TrimPrefix(err.Error(), "spool: ") + ")"
 	}
 	return cli.Exit("status: "+msg, 1)

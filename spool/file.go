@@ -77,12 +77,12 @@ func openFile(path string, flags int) (*os.File, error) {
 	}
 	if create {
 		if err := makeFolder(filepath.Dir(path), syncDir); err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
+			return nil, openError(path, flags, err)
 		}
 	}
 	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, openError(path, flags, err)
 	}
 	return f, nil
 }
