@@ -21,6 +21,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/control"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
@@ -142,7 +143,7 @@ func TestStatusOtherUsersListen(t *testing.T) {
 				got := other.run(t, denied, args...)
 				want := []string{"status: cannot tell whether a listen runs on " + path + ": ", sock + ": permission denied to this user", "may hold the spool"}
 				if other.exe != "" {
-					want = append(want, "is uid 0's", "sudo -u '#0' dialpad-tunnel")
+					want = append(want, "is "+osuser.Possessive(0), "sudo -u "+osuser.Sudo(0)+" dialpad-tunnel")
 				}
 				for _, w := range want {
 					if !strings.Contains(got.Err, w) {
@@ -208,7 +209,7 @@ func TestEventsOtherUsersSocket(t *testing.T) {
 		out, err := runCmd(t, args...)
 		want := []string{path + ": the spool is in use, and the control socket is not this user's to use: " + sock, sock, "nothing was changed"}
 		if other.exe != "" {
-			want = append(want, fmt.Sprintf("is served by uid %d", nobodyUID))
+			want = append(want, "is served by "+osuser.Label(nobodyUID))
 		}
 		for _, w := range want {
 			if err == nil || !strings.Contains(err.Error(), w) {

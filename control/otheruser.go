@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // notPermitted says that this user may not connect to sock, names its
@@ -19,20 +21,20 @@ func notPermitted(sock string) string {
 	fi, err := os.Lstat(sock)
 	if err == nil {
 		if uid, known = fileOwner(fi); known {
-			msg += fmt.Sprintf("; the socket is uid %d's", uid)
+			msg += "; the socket is " + osuser.Possessive(uid)
 		}
 	} else if errors.Is(err, fs.ErrPermission) {
 		dir := filepath.Dir(sock)
 		if dfi, err := os.Lstat(dir); err == nil {
 			if uid, known = fileOwner(dfi); known {
-				msg += fmt.Sprintf("; its folder %s is uid %d's, and this user may not look in it", dir, uid)
+				msg += fmt.Sprintf("; its folder %s is %s, and this user may not look in it", dir, osuser.Possessive(uid))
 			}
 		}
 	}
 	if !known || uid == os.Getuid() {
 		return msg + ": a listen of another user may hold the spool, or one that crashed left the socket: run the command as the user the listen runs as (sudo -u USER dialpad-tunnel …), or check the socket's owner and mode (ls -l " + sock + ")"
 	}
-	return msg + fmt.Sprintf(": a listen of uid %d may hold the spool, or one that crashed left the socket: run the command as that user (sudo -u '#%d' dialpad-tunnel …), or check the socket's owner (ls -l %s)", uid, uid, sock)
+	return msg + fmt.Sprintf(": a listen of %s may hold the spool, or one that crashed left the socket: run the command as that user (sudo -u %s dialpad-tunnel …), or check the socket's owner (ls -l %s)", osuser.Label(uid), osuser.Sudo(uid), sock)
 }
 
 // thisUser names this process's user, by uid where there is one.

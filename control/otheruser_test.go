@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
@@ -31,7 +32,8 @@ type askResult struct {
 // TestAskNotPermitted: a control socket this user may not connect to
 // (another user's, mode 0600, or in another user's folder of mode 0700, as
 // a service's StateDirectory) is not "no agent": Ask's error is
-// ErrOtherUser, naming the socket and, as root made it, its owner (uid 0),
+// ErrOtherUser, naming the socket and, as root made it, its owner (root,
+// by name where uid 0 has one),
 // and saying that a listen of that user may hold the spool. A stale one (a
 // crashed listen's) is not said for sure to run. Nothing reaches the
 // listen. As root, Ask runs as another user (this test binary, run as
@@ -56,9 +58,9 @@ func TestAskNotPermitted(t *testing.T) {
 		live   bool        // a listen serves the socket; else a crashed one's is left
 		want   string      // in the error, as root: who the socket is
 	}{
-		{"socket", 0o755, true, "; the socket is uid 0's"},
-		{"folder", 0o700, true, "is uid 0's, and this user may not look in it"},
-		{"stale", 0o755, false, "; the socket is uid 0's"},
+		{"socket", 0o755, true, "; the socket is " + osuser.Possessive(0)},
+		{"folder", 0o700, true, "is " + osuser.Possessive(0) + ", and this user may not look in it"},
+		{"stale", 0o755, false, "; the socket is " + osuser.Possessive(0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(shared, tc.name)
@@ -111,7 +113,7 @@ func TestAskNotPermitted(t *testing.T) {
 				}
 			}
 			if asRoot {
-				for _, want := range []string{tc.want, "sudo -u '#0'", fmt.Sprintf("this user (uid %d)", nobodyUID)} {
+				for _, want := range []string{tc.want, "sudo -u " + osuser.Sudo(0) + " dialpad-tunnel", fmt.Sprintf("this user (uid %d)", nobodyUID)} {
 					if !strings.Contains(got.Err, want) {
 						t.Errorf("Ask = %s\nwant it to say %q", got.Err, want)
 					}

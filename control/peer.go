@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // trustedPeer reports whether the process at the other end of c may be
@@ -28,7 +30,7 @@ func trustedPeer(c net.Conn, spoolPath string) error {
 	}
 	// A listen runs only on a spool file of its own user (or root): the
 	// socket was made there by that user, or the file replaced since.
-	return fmt.Errorf("is served by uid %d, neither this user (uid %d), root nor the spool file's owner, so it is not the spool's listen and nothing was sent to it: that user may have put it where the listen's would be (is the spool in a folder others may write to? check the socket's owner with ls -l), or a listen of that user holds a spool file since replaced (run the command as that user: sudo -u '#%d' dialpad-tunnel …)", uid, os.Getuid(), uid)
+	return fmt.Errorf("is served by %s, neither this user (uid %d), root nor the spool file's owner, so it is not the spool's listen and nothing was sent to it: that user may have put it where the listen's would be (is the spool in a folder others may write to? check the socket's owner with ls -l), or a listen of that user holds a spool file since replaced (run the command as that user: sudo -u %s dialpad-tunnel …)", osuser.Label(uid), os.Getuid(), osuser.Sudo(uid))
 }
 
 // onUnixSocket runs f with the descriptor of c, a unix socket, for a

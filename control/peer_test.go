@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
@@ -54,7 +55,7 @@ func TestOtherUsersSocket(t *testing.T) {
 		resp, err := Ask(context.Background(), path, Request{Op: "replay", IDs: []string{"abcdefgh"}})
 		if err == nil {
 			t.Errorf("Ask took the answer of uid %d's socket: %+v", otherUID, resp)
-		} else if !errors.Is(err, ErrOtherUser) || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), fmt.Sprintf("%s is served by uid %d", path+Suffix, otherUID)) {
+		} else if !errors.Is(err, ErrOtherUser) || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), path+Suffix+" is served by "+osuser.Label(otherUID)) {
 			// Not "no agent": status would say no listen runs.
 			t.Errorf("Ask = %v, want ErrOtherUser (not ErrNoAgent) naming the socket and uid %d", err, otherUID)
 		}

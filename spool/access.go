@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // AccessError is the error of a spool file this user may not open, or may
@@ -39,15 +39,15 @@ func (e *AccessError) Unwrap() error { return e.Err }
 func (e *AccessError) Why() string {
 	switch {
 	case !e.Folder && e.Denied != e.Path:
-		return fmt.Sprintf("the file it leads to, %s, is %s, mode %04o", e.Denied, ownerName(e.UID), e.Mode)
+		return fmt.Sprintf("the file it leads to, %s, is %s, mode %04o", e.Denied, osuser.Possessive(e.UID), e.Mode)
 	case !e.Folder:
-		return fmt.Sprintf("the file is %s, mode %04o", ownerName(e.UID), e.Mode)
+		return fmt.Sprintf("the file is %s, mode %04o", osuser.Possessive(e.UID), e.Mode)
 	}
 	what := "this user may not look in it"
 	if e.Make {
 		what = "this user may not make anything in it"
 	}
-	return fmt.Sprintf("its folder %s is %s, mode %04o, and %s", e.Denied, ownerName(e.UID), e.Mode, what)
+	return fmt.Sprintf("its folder %s is %s, mode %04o, and %s", e.Denied, osuser.Possessive(e.UID), e.Mode, what)
 }
 
 // access says what this user was denied to do with the file itself.
@@ -82,7 +82,7 @@ func (e *AccessError) advice() string {
 		}
 		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, e.Denied, other)
 	}
-	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", sudoUser(e.UID), cmd, other)
+	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", osuser.Sudo(e.UID), cmd, other)
 }
 
 // thisUser names this process's user, by uid where there is one.
@@ -91,45 +91,6 @@ func thisUser() string {
 		return fmt.Sprintf("this user (uid %d)", uid)
 	}
 	return "this user"
-}
-
-// ownerName is "dialpad's (uid 998)", or "uid 998's" when no user name
-// goes with the uid.
-func ownerName(uid int) string {
-	if uid < 0 {
-		return "another user's"
-	}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && u.Username != "" {
-		return fmt.Sprintf("%s's (uid %d)", u.Username, uid)
-	}
-	return fmt.Sprintf("uid %d's", uid)
-}
-
-// userLabel is "dialpad (uid 998)", or "uid 998" when no user name goes
-// with the uid.
-func userLabel(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && u.Username != "" {
-		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
-	}
-	return fmt.Sprintf("uid %d", uid)
-}
-
-// sudoUser is uid as sudo -u takes it: its name, else '#uid'.
-func sudoUser(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && u.Username != "" && safeName(u.Username) {
-		return u.Username
-	}
-	return fmt.Sprintf("'#%d'", uid)
-}
-
-// safeName reports whether name can be pasted in a shell as it is.
-func safeName(name string) bool {
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return name[0] != '-'
 }
 
 // openError is the error of opening (or making) the spool file at path

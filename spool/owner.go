@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // A spool in a folder others may write to (/tmp, say) may find there, put
@@ -84,7 +86,7 @@ func checkOwner(f *os.File, path string) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	if uid, ok := ownerOf(fi); ok && uid != os.Getuid() {
-		return fmt.Errorf("spool: %s: is owned by %s, not this user (uid %d), mode %04o: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …); else remove it (or chown it, if its owner is to be trusted), or use a --spool in a folder of this user's", path, userLabel(uid), os.Getuid(), fi.Mode().Perm(), sudoUser(uid))
+		return fmt.Errorf("spool: %s: is owned by %s, not this user (uid %d), mode %04o: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …); else remove it (or chown it, if its owner is to be trusted), or use a --spool in a folder of this user's", path, osuser.Label(uid), os.Getuid(), fi.Mode().Perm(), osuser.Sudo(uid))
 	}
 	return nil
 }

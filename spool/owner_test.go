@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // otherUID is a user the tests hand files to (nobody).
@@ -44,7 +46,7 @@ func TestDiskRefusesFileOfAnotherUser(t *testing.T) {
 		d.Close()
 		t.Fatal("OpenDisk took a spool file of another user")
 	}
-	if want := "is owned by " + userLabel(otherUID) + ", not this user (uid 0), mode 0666: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u " + sudoUser(otherUID) + " dialpad-tunnel listen …)"; !strings.Contains(err.Error(), want) {
+	if want := "is owned by " + osuser.Label(otherUID) + ", not this user (uid 0), mode 0666: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u " + osuser.Sudo(otherUID) + " dialpad-tunnel listen …)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v; want it to say who owns the file", err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o666 {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // Salvaged is what Salvage did to a damaged spool file.
@@ -78,6 +80,14 @@ func Salvage(path string) (Salvaged, error) {
 		return Salvaged{}, fmt.Errorf("spool: %s: cannot write the salvaged copy next to it: %w (copy the file to a folder you can write, and salvage the copy); nothing changed", path, err)
 	}
 	defer tmp.Close()
+	// Run as root on a service user's spool, the copy is root's: it
+	// takes the file's owner and group before anything is written, or
+	// nothing changes (the owner's listen would refuse a file of root's).
+	if err := keepOwner(tmp, fi); err != nil {
+		os.Remove(tmpPath)
+		uid, _ := ownerOf(fi) // known: keepOwner fails only where owners are
+		return Salvaged{}, fmt.Errorf("spool: %s: is %s, and the salvaged copy that would replace it cannot be given to that user (%w): run the salvage as that user (sudo -u %s dialpad-tunnel events salvage …) or as root; nothing changed", path, osuser.Possessive(uid), unwrapPath(err), osuser.Sudo(uid))
+	}
 	s, err := salvageBatches(f, fi.Size(), tmp)
 	if err == nil && len(s.Damaged) == 0 && s.Tail == 0 {
 		os.Remove(tmpPath)
@@ -99,7 +109,7 @@ func Salvage(path string) (Salvaged, error) {
 		}
 		return Salvaged{}, fmt.Errorf("spool: %s: write the salvaged copy %s: %w (it needs about the file's size free); nothing changed", path, tmpPath, err)
 	}
-	if s.Original, err = keepOriginal(path); err != nil {
+	if s.Original, err = keepOriginal(path, fi); err != nil {
 		os.Remove(tmpPath)
 		return Salvaged{}, fmt.Errorf("spool: %s: keep the damaged file: %w", path, err)
 	}
@@ -205,8 +215,8 @@ func salvageBatches(f *os.File, size int64, out io.Writer) (Salvaged, error) {
 
 // keepOriginal links the file at path to a new name next to it, so that it
 // stays as it is once a new file takes the path; it copies it where links
-// are not possible.
-func keepOriginal(path string) (string, error) {
+// are not possible, with the owner and group of fi, the file's.
+func keepOriginal(path string, fi os.FileInfo) (string, error) {
 	kept := path + damagedSuffix
 	if _, err := os.Lstat(kept); err == nil {
 		kept = path + damagedSuffix + "-" + time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -227,6 +237,11 @@ func keepOriginal(path string) (string, error) {
 	defer src.Close()
 	dst, err := os.OpenFile(kept, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		return "", err
+	}
+	if err := keepOwner(dst, fi); err != nil { // its owner may read and remove it, as the link's
+		dst.Close()
+		os.Remove(kept)
 		return "", err
 	}
 	if _, err := io.Copy(dst, src); err != nil {
