@@ -169,7 +169,8 @@ func TestCreateRecordLeftovers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFake(t, dialpadtest.Config{})
-			entry := createdEntry{APIBase: srv.URL(), Websocket: 1000}
+			// A subscription of its, gone from the fake, took events.
+			entry := createdEntry{APIBase: srv.URL(), Websocket: 1000, Subscriptions: []createdSub{{dialpad.SMS, 999}}}
 			if tc.exists {
 				ws, err := srv.AddWebsocketForAll("")
 				if err != nil || ws != 1000 {
@@ -181,7 +182,7 @@ func TestCreateRecordLeftovers(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.failWith != 0 {
-				srv.FailNextREST(1, tc.failWith, 0)
+				srv.FailNextREST(2, tc.failWith, 0)
 			}
 			var logged strings.Builder
 			r := &createRecorder{client: testClient(t, srv), apiBase: srv.URL(), apiFlags: []string{"--api-base " + srv.URL()}, log: slog.New(slog.NewTextHandler(&logged, nil))}
@@ -190,7 +191,7 @@ func TestCreateRecordLeftovers(t *testing.T) {
 				t.Fatalf("claim = %v, %v; want a leftover", downSince, err)
 			}
 			if tc.failWith != 0 {
-				mustContain(t, logged.String(), "delete what is left with `dialpad-tunnel websockets delete 1000 --api-base "+srv.URL()+"`")
+				mustContain(t, logged.String(), "delete what is left with `dialpad-tunnel subscriptions delete --type sms 999 --api-base "+srv.URL()+"` and `dialpad-tunnel websockets delete 1000 --api-base "+srv.URL()+"`")
 			} else if strings.Contains(logged.String(), "could not delete") {
 				t.Errorf("warned of a failed delete:\n%s", logged.String())
 			}

@@ -41,7 +41,8 @@ func waitHeld(t *testing.T, p *agentProcess, done <-chan struct{}) {
 // Dialpad creates its websocket or subscription (done, the answer not
 // sent) leaves objects no complete record names. The next run warns that
 // an object may exist that no record names, with the commands that find
-// and delete it, logs the gap, deletes what it can identify, and runs.
+// and delete it, logs the gap (once a subscription may exist: a websocket
+// alone takes no events), deletes what it can identify, and runs.
 // The record used to be written only after every create answered: the
 // next run said nothing, and left the websocket and its subscription
 // taking events no one read.
@@ -52,6 +53,7 @@ func TestListenCreateKilledMidCreate(t *testing.T) {
 		want       []string // in the next run's log
 		wsLeft     int      // websockets on the fake while the next run runs: the orphan is named, not guessed at
 		deletes    []string // the next run deletes these
+		gap        bool     // the next run logs a gap: a subscription may have outlived the run
 	}{
 		{
 			name: "websocket", path: "/api/v2/websockets",
@@ -72,6 +74,7 @@ func TestListenCreateKilledMidCreate(t *testing.T) {
 			},
 			wsLeft:  1,
 			deletes: []string{"/api/v2/websockets/1000"}, // and with it, on Dialpad, its subscriptions
+			gap:     true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +90,9 @@ func TestListenCreateKilledMidCreate(t *testing.T) {
 
 			before := len(srv.RESTCalls())
 			second := startAgent(t, bin, args...)
-			waitRestartGap(t, second, "the run after one killed mid-create logged no gap")
+			if tc.gap {
+				waitRestartGap(t, second, "the run after one killed mid-create logged no gap")
+			}
 			second.waitConnected(t, srv)
 			out := second.stdout.String()
 			for _, want := range tc.want {
@@ -104,7 +109,10 @@ func TestListenCreateKilledMidCreate(t *testing.T) {
 			if err := second.signal(t, syscall.SIGTERM); err != nil {
 				t.Fatalf("second run: %v", err)
 			}
-			mustContain(t, second.stdout.String(), `"gaps":1,`)
+			if got := strings.Contains(second.stdout.String(), `"gaps":1,`); got != tc.gap {
+				// A websocket alone, with no subscription, takes no events.
+				t.Errorf("the stopped line counts a gap: %t; want %t\n%s", got, tc.gap, second.stdout.String())
+			}
 			third := startAgent(t, bin, args...)
 			third.waitConnected(t, srv)
 			if err := third.signal(t, syscall.SIGTERM); err != nil {

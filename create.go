@@ -154,6 +154,11 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	runErr := runListen(c.Context, o, log)
 	if createErr != nil {
 		cleanErr := cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log)
+		if cleanErr == nil && cr.websocket != 0 {
+			// A subscription cut off mid-create went with its websocket:
+			// nothing is left to warn of, nor for the next run to find.
+			cr.creating = ""
+		}
 		err := errors.Join(withFix(createErr), cleanErr)
 		if cr.creating != "" {
 			// Kept in the record: the next run warns of it again.

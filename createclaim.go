@@ -86,13 +86,17 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 			kept = append(kept, e)
 			continue
 		}
-		gap(later(lastRun, e.Started))
+		if e.tookEvents() {
+			gap(later(lastRun, e.Started))
+		}
 		if !r.settle(ctx, e, "on this spool") {
 			kept = append(kept, e)
 		}
 	}
 	for _, left := range crashedNoSpool(r.apiBase, r.path, r.log) {
-		gap(left.lastSeen)
+		if left.entry.tookEvents() {
+			gap(left.lastSeen)
+		}
 		left.done(r.settle(ctx, left.entry, "with --no-spool"))
 	}
 	if len(kept) < len(earlier) {
@@ -106,6 +110,10 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 // nothing of it is left to try again: what a create never answered is
 // only warned of, with the commands that find and delete it.
 func (r *createRecorder) settle(ctx context.Context, e createdEntry, where string) bool {
+	if e.Websocket == 0 { // stopped while its websocket was being created: nothing to delete
+		r.log.Warn(unansweredNote(e.created(), e.Started, r.apiFlags))
+		return true
+	}
 	r.log.Warn("an earlier `listen --create` run "+where+" did not delete what it made (it crashed, or its clean-up failed): deleting it now",
 		"ids", e.created().String())
 	if e.Creating != "" {

@@ -46,6 +46,9 @@ func noSpoolRecordDir() (string, error) {
 // openNoSpoolRecord makes and locks a new record for a --no-spool run on
 // apiBase. The record file itself is written by the run's first note.
 func openNoSpoolRecord(apiBase string) (*noSpoolRecord, error) {
+	if !filelock.Supported {
+		return nil, errors.New("this system has no file locks, so the next run could not tell this one's record from a crashed run's")
+	}
 	dir, err := noSpoolRecordDir()
 	if err != nil {
 		return nil, err
@@ -104,11 +107,15 @@ func (n *noSpoolRecord) remove() error {
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
-	os.Remove(n.lock.Name())
 	n.lock.Close()
 	if err != nil {
+		// The lock is kept with the record: the next run takes it and
+		// clears the record (what it names is gone already).
 		return fmt.Errorf("remove %s: %w", n.path, err)
 	}
+	// Once closed (Windows removes no file open); a run that takes the
+	// lock meanwhile finds no record.
+	os.Remove(n.lock.Name())
 	return nil
 }
 
@@ -125,10 +132,12 @@ type noSpoolLeft struct {
 // keeps it for the next run; either way it lets go of its lock.
 func (l noSpoolLeft) done(deleted bool) {
 	if deleted {
-		os.Remove(l.path)
-		os.Remove(l.lock.Name())
+		os.Remove(l.path) // first: a run that takes the lock next finds no record
 	}
 	l.lock.Close()
+	if deleted {
+		os.Remove(l.lock.Name()) // once closed: Windows removes no file open
+	}
 }
 
 // crashedNoSpool finds the records of --no-spool runs on apiBase that no
@@ -136,7 +145,7 @@ func (l noSpoolLeft) done(deleted bool) {
 // read is warned of and left.
 func crashedNoSpool(apiBase, own string, log *slog.Logger) []noSpoolLeft {
 	dir, err := noSpoolRecordDir()
-	if err != nil {
+	if err != nil || !filelock.Supported { // a live run's record would look crashed
 		return nil
 	}
 	// Host names are made of [A-Za-z0-9._-] only: nothing to escape.

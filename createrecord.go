@@ -58,6 +58,13 @@ func entryOf(apiBase string, started time.Time, cr created) createdEntry {
 	return e
 }
 
+// tookEvents reports whether what e names may have taken events once its
+// run was gone: a subscription, or one whose create was not answered. A
+// websocket alone takes none.
+func (e createdEntry) tookEvents() bool {
+	return len(e.Subscriptions) > 0 || e.Creating != "" && e.Creating != "websocket"
+}
+
 func (e createdEntry) created() created {
 	cr := created{websocket: e.Websocket, creating: e.Creating}
 	for _, s := range e.Subscriptions {

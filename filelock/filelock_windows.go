@@ -32,3 +32,7 @@ func TryLock(f *os.File) (held bool, err error) {
 	}
 	return lerr == nil, lerr
 }
+
+// Supported reports whether TryLock locks on this system: a lock that is
+// free tells that no live process holds it.
+const Supported = true
