@@ -349,7 +349,7 @@ func missingSpool(path, base string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "spool: %s: no such spool file; the spools of the same listen are (choose one with --route NAME):", path)
 	for _, f := range files {
-		fmt.Fprintf(&b, "\n  %-*s  %s", width, label(f), f.Path)
+		fmt.Fprintf(&b, "\n  %-*s  %s  (%s)", width, label(f), f.Path, routeFileSummary(f.Path))
 	}
 	return errors.New(b.String())
 }

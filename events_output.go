@@ -378,16 +378,22 @@ func noteRouteSpools(c *cli.Context, path string) {
 		width = max(width, len(f.Route))
 	}
 	for _, f := range files {
-		counts := "cannot be read"
-		var denied *spool.AccessError
-		if n, err := stateCounts(f.Path); err == nil {
-			counts = fmt.Sprintf("%d pending, %d dead, %d delivered", n[spool.Pending], n[spool.Dead], n[spool.Delivered])
-		} else if errors.As(err, &denied) {
-			counts += " by this user: " + denied.Why()
-		}
-		if h, ok := readHandler(f.Path); ok {
-			counts += "; handler " + h.URL
-		}
-		fmt.Fprintf(w, "  --route %-*s  %s  (%s)\n", width, f.Route, f.Path, counts)
+		fmt.Fprintf(w, "  --route %-*s  %s  (%s)\n", width, f.Route, f.Path, routeFileSummary(f.Path))
 	}
+}
+
+// routeFileSummary says how many events of each state the spool file at
+// path holds, and the handler it was stored for where that is recorded.
+func routeFileSummary(path string) string {
+	counts := "cannot be read"
+	var denied *spool.AccessError
+	if n, err := stateCounts(path); err == nil {
+		counts = fmt.Sprintf("%d pending, %d dead, %d delivered", n[spool.Pending], n[spool.Dead], n[spool.Delivered])
+	} else if errors.As(err, &denied) {
+		counts += " by this user: " + denied.Why()
+	}
+	if h, ok := readHandler(path); ok {
+		counts += "; handler " + h.URL
+	}
+	return counts
 }

@@ -155,7 +155,9 @@ func TestEventsRouteSpools(t *testing.T) {
 // TestRoutesOnlySpool: with routes only (no --forward-to), --spool PATH
 // names the base: the call route's file is PATH with .call before .spool,
 // and PATH itself is not made. events --spool PATH says so and names the
-// route's file; --spool PATH --route call and --spool of that file read it.
+// route's file with its counts and handler (they were left out, so two
+// routes of a type could not be told apart); --spool PATH --route call
+// and --spool of that file read it.
 func TestRoutesOnlySpool(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	calls := newHook(t, func(int) int { return http.StatusBadRequest })
@@ -178,7 +180,7 @@ func TestRoutesOnlySpool(t *testing.T) {
 	if err == nil {
 		t.Fatal("events list --spool of a base with routes only succeeded")
 	}
-	for _, want := range []string{base + ": no such spool file", "choose one with --route NAME", "--route call  " + callSpool} {
+	for _, want := range []string{base + ": no such spool file", "choose one with --route NAME", "--route call  " + callSpool + "  (0 pending, 1 dead, 0 delivered; handler " + calls.URL + ")"} {
 		mustContain(t, err.Error(), want)
 	}
 	for _, args := range [][]string{{"--spool", base, "--route", "call"}, {"--spool", callSpool}} {

@@ -41,6 +41,9 @@ type queues struct {
 	routes    []string // each disk's route
 	ran       bool
 	discarded bool // discardUnused was called
+	// base is the base file of the route files opened ("" with
+	// --no-spool): lastRun looks at the files beside it as well.
+	base string
 }
 
 // basePath is the spool file of the default route: --spool, else the
@@ -127,6 +130,7 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, 
 	if err != nil {
 		return nil, err
 	}
+	qs.base = base
 	path := routeSpoolPath(base, route)
 	if old := strings.TrimSuffix(path, spoolExt) + ".db"; o.Path == "" {
 		if _, err := os.Stat(old); err == nil {
@@ -154,12 +158,31 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, 
 
 // lastRun is when the previous run on these spool files was last known
 // to listen (the latest of their LastRun); zero when unknown (new files,
-// or --no-spool).
+// or --no-spool). The files of the same listen that this run does not
+// open (a removed route's, base with routes only) count too, by their
+// modification time, unless a listen holds them: a run whose routes all
+// start files of their own (every handler moved) logs the time since the
+// previous run as a gap all the same.
 func (qs *queues) lastRun() time.Time {
 	var last time.Time
+	opened := map[string]bool{}
 	for _, d := range qs.disks {
+		opened[filepath.Clean(d.Path())] = true
 		if t := d.LastRun(); t.After(last) {
 			last = t
+		}
+	}
+	if qs.base == "" {
+		return last
+	}
+	files, _ := routeFiles(qs.base)
+	files = append(files, routeFile{Path: qs.base})
+	for _, f := range files {
+		if opened[filepath.Clean(f.Path)] || spool.InUse(f.Path) {
+			continue
+		}
+		if fi, err := os.Stat(f.Path); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
 		}
 	}
 	return last
