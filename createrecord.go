@@ -125,20 +125,21 @@ func deleteCommands(cr created, apiFlags []string) string {
 // no record names, with the commands that find and delete it (apiFlags:
 // the API it is on). started is when that run began creating, if known.
 func unansweredNote(cr created, started time.Time, apiFlags []string) string {
+	// Dialpad shows no creation time: the time only says when to look.
 	made := ""
 	if !started.IsZero() {
-		made = " made after " + started.Local().Format(time.RFC3339)
+		made = "; the run began creating at " + started.Local().Format(time.RFC3339)
 	}
 	if cr.creating == "websocket" {
 		return "a websocket may exist on Dialpad that no record names (the run was stopped while Dialpad created it, before the answer); " +
-			"find it with " + commandLine(apiFlags, "websockets", "list") + " (one" + made + " that no subscription uses: see " +
-			commandLine(apiFlags, "subscriptions", "list") + ") and delete it with " + commandLine(apiFlags, "websockets", "delete", "ID")
+			"find it with " + commandLine(apiFlags, "websockets", "list") + " (one that no subscription uses: see " +
+			commandLine(apiFlags, "subscriptions", "list") + made + ") and delete it with " + commandLine(apiFlags, "websockets", "delete", "ID")
 	}
 	typ := shellQuote(cr.creating)
 	return "a subscription of type " + cr.creating + " may exist on Dialpad that no record names (the run was stopped while Dialpad created it, before the answer), " +
 		"taking events to websocket " + cr.websocket.String() + " that no one reads; find it with " +
-		commandLine(apiFlags, "subscriptions", "list", "--type", typ) + " (one" + made + " on websocket " + cr.websocket.String() +
-		", if still there once that websocket is deleted) and delete it with " + commandLine(apiFlags, "subscriptions", "delete", "--type", typ, "ID")
+		commandLine(apiFlags, "subscriptions", "list", "--type", typ) + " (one on websocket " + cr.websocket.String() +
+		", if still there once that websocket is deleted" + made + ") and delete it with " + commandLine(apiFlags, "subscriptions", "delete", "--type", typ, "ID")
 }
 
 // commandLine is one dialpad-tunnel command line with apiFlags, quoted

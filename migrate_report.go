@@ -54,9 +54,9 @@ func printRollback(w io.Writer, c *cli.Context, rec migrate.Record, res migrate.
 	}
 	if res.CreateUnanswered {
 		fmt.Fprintf(w, "note: a websocket may have been created on Dialpad that no record names (migrate was stopped before the answer): "+
-			"find it with %s (one made at %s, that no subscription uses: see %s) and delete it with %s\n",
-			commandLine(apiChoice(c), "websockets", "list"), rec.CreatedAt.Format(time.RFC3339),
-			commandLine(apiChoice(c), "subscriptions", "list"), commandLine(apiChoice(c), "websockets", "delete", "ID"))
+			"find it with %s (one that no subscription uses: see %s; migrate began creating it at %s, a time Dialpad does not show) and delete it with %s\n",
+			commandLine(apiChoice(c), "websockets", "list"), commandLine(apiChoice(c), "subscriptions", "list"),
+			rec.CreatedAt.Format(time.RFC3339), commandLine(apiChoice(c), "websockets", "delete", "ID"))
 	}
 }
 
