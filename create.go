@@ -152,6 +152,11 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 	}
 	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
 	runErr := runListen(c.Context, o, log)
+	// Held again until what the run made is deleted (or kept) and its
+	// record says so: a --create run with other --events that found the
+	// files free meanwhile would take this run for a crashed one
+	// (claimOthers) and delete what it made, even what --keep keeps.
+	defer holdRunSpool(o)()
 	if createErr != nil {
 		cleanErr := cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log)
 		if cleanErr == nil && cr.websocket != 0 {

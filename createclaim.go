@@ -42,7 +42,9 @@ func (r *createRecorder) note(cr created) error {
 // one stopped before a create's answer is warned of with the commands
 // that find and delete what no record names. Entries of another API base
 // in this spool's record are warned of and kept, never deleted from here
-// (the key is this environment's).
+// (the key is this environment's). Then it deletes what crashed runs on
+// the other default --create spools of this API host left (claimOthers):
+// warned of, no gap of this run's.
 //
 // downSince is when the events sent to earlier runs' leftovers may have
 // begun to be missed (zero: none left): for this spool's record, the
@@ -99,6 +101,7 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 		}
 		left.done(r.settle(ctx, left.entry, "with --no-spool"))
 	}
+	r.claimOthers(ctx, path)
 	if len(kept) < len(earlier) {
 		r.others = kept
 		err = r.note(cr)

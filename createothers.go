@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/filelock"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
+)
+
+// otherCreateSpool is the default spool of `listen --create` runs with
+// other --events than this run's, on the same API host: its record names
+// what a run on it made and did not delete.
+type otherCreateSpool struct {
+	base   string   // its base spool file
+	record string   // the record beside it
+	types  []string // the --events of its runs, from its name
+}
+
+// otherCreateSpools lists the records of the default --create spools of
+// apiBase's host in the state directory, but own (this run's record).
+func otherCreateSpools(apiBase, own string) []otherCreateSpool {
+	dir, err := stateFile("", "spool")
+	if err != nil {
+		return nil
+	}
+	// Host names are made of [A-Za-z0-9._-] only: nothing to escape.
+	prefix := spoolName(apiBase, nil) + "-create-"
+	paths, _ := filepath.Glob(filepath.Join(dir, prefix+"*.created.json"))
+	var out []otherCreateSpool
+	for _, path := range paths {
+		if filepath.Clean(path) == filepath.Clean(own) {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".created.json")
+		// createSpoolName's "+" is "-" in the file name.
+		types := strings.Split(strings.TrimPrefix(name, prefix), "-")
+		if !allTypes(types) {
+			continue // another host's, whose name starts as this one's
+		}
+		out = append(out, otherCreateSpool{base: strings.TrimSuffix(path, ".created.json") + spoolExt, record: path, types: types})
+	}
+	return out
+}
+
+func allTypes(types []string) bool {
+	for _, t := range types {
+		if !slices.Contains(dialpad.SubscriptionTypes(), dialpad.SubscriptionType(t)) {
+			return false
+		}
+	}
+	return len(types) > 0
+}
+
+// files are the spool files of o that exist: its base and route files.
+func (o otherCreateSpool) files() []string {
+	routes, _ := routeFiles(o.base)
+	var out []string
+	if _, err := os.Stat(o.base); err == nil {
+		out = append(out, o.base)
+	}
+	for _, r := range routes {
+		out = append(out, r.Path)
+	}
+	return out
+}
+
+// hold takes the lock of each spool file of o (spool.Hold), as a run
+// starting on it does, so that none starts meanwhile: its OpenDisk waits,
+// then fails, or finds the record as it is once let go. ok is false when
+// a listen holds one of them (a live run: its record is left alone) or
+// one cannot be locked; release lets go of those taken (held).
+func (o otherCreateSpool) hold() (held map[string]bool, release func(), ok bool) {
+	var files []*os.File
+	release = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	held = map[string]bool{}
+	for _, path := range o.files() {
+		f, err := spool.Hold(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			release()
+			return nil, func() {}, false
+		}
+		files = append(files, f)
+		held[path] = true
+	}
+	return held, release, true
+}
+
+// lastRun is the last sign of life of o's runs: its files' latest
+// modification time, as queues.lastRun reads it.
+func (o otherCreateSpool) lastRun() time.Time {
+	var last time.Time
+	for _, path := range o.files() {
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
+}
+
+// claimOthers deletes what crashed runs on the other default --create
+// spools of this API host left on r's API base (own: this run's record),
+// which takes events of their types that no one reads, and warns of the
+// window those events were missed in: no gap of this run's, as they are
+// not of its spool. Each spool is held while its record is read and
+// rewritten (hold); one a listen holds is left alone, and so are entries
+// of another API base.
+func (r *createRecorder) claimOthers(ctx context.Context, own string) {
+	if !filelock.Supported { // a live run's spool would look crashed
+		return
+	}
+	for _, o := range otherCreateSpools(r.apiBase, own) {
+		if rec, err := readCreatedRecord(o.record); err != nil || !slices.ContainsFunc(rec.Made, r.ours) {
+			continue // nothing of this API base, or unreadable: its own next run warns
+		}
+		r.claimOther(ctx, o)
+	}
+}
+
+// ours reports whether e was made on r's API base.
+func (r *createRecorder) ours(e createdEntry) bool { return e.APIBase == r.apiBase }
+
+// claimOther is claimOthers for one spool.
+func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
+	held, release, ok := o.hold()
+	defer release()
+	if !ok {
+		return
+	}
+	rec, err := readCreatedRecord(o.record)
+	if err != nil {
+		r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted", "error", err.Error())
+		return
+	}
+	// A run whose files did not exist when held (other routes) takes no
+	// lock of ours: one is live if it holds a file now, as it wrote its
+	// entry after taking its files' locks.
+	for _, path := range o.files() {
+		if !held[path] && spool.InUse(path) {
+			return
+		}
+	}
+	events := strings.Join(o.types, ",")
+	run := "`listen --create --events " + events + "`"
+	lastRun := o.lastRun()
+	var kept []createdEntry
+	for _, e := range rec.Made {
+		if !r.ours(e) || !r.settle(ctx, e, "with --events "+events+" (another spool)") {
+			kept = append(kept, e)
+			continue
+		}
+		if e.tookEvents() {
+			from := later(lastRun, e.Started)
+			r.log.Warn("an earlier "+run+" run crashed (or its clean-up failed); its websocket and subscriptions were deleted; "+
+				strings.Join(o.types, " and ")+" events Dialpad sent between "+from.Local().Format(time.RFC3339)+" and now were missed (they were that spool's runs' to deliver, not this run's)",
+				"from", from, "ids", e.created().String(), "events", events, "spool", o.base)
+		}
+	}
+	// Still held: a run starting on the spool waits, or finds this.
+	// One on files all new (other routes) takes none of these locks: an
+	// entry it wrote since the read above would be lost here (rare).
+	if len(kept) < len(rec.Made) {
+		if err := writeCreatedRecord(o.record, createdRecord{Made: kept}); err != nil {
+			r.log.Warn("what another `listen --create` spool's record names was deleted, but the record could not be rewritten: that spool's next run deletes it again (already gone: no error) and warns of a crash", "error", err.Error())
+		}
+	}
+}
+
+// holdRunSpool takes the lock of each spool file of o's routes (spool.Hold)
+// once the run has closed them, and returns what lets go of them. A file
+// it cannot lock (gone, or another run's by now) is left.
+func holdRunSpool(o listenOptions) (release func()) {
+	base, err := o.Spool.basePath(o.API.BaseURL, nil)
+	if o.Spool.Off || err != nil {
+		return func() {}
+	}
+	var files []*os.File
+	for _, r := range o.Routes {
+		if f, err := spool.Hold(routeSpoolPath(base, r.Name)); err == nil {
+			files = append(files, f)
+		}
+	}
+	return func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+}
