@@ -175,7 +175,8 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {
-		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH", runErr)
+		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH; "+
+			"if none runs, a `listen --create` run with other --events on this API is deleting what a crashed run on this spool left (it holds the spool meanwhile, for seconds): start this one again", runErr)
 	}
 	if cr.websocket == 0 { // stopped before it made anything
 		return runErr

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -55,7 +56,8 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 	if path != "" {
 		rec, err := readCreatedRecord(path)
 		if err != nil {
-			return cr, downSince, err // before anything is made
+			// Before anything is made: what it names would be left.
+			return cr, downSince, fmt.Errorf("%w\n  %s", err, unreadableRecordNote(path, r.apiFlags))
 		}
 		earlier = rec.Made
 		r.path, r.others = path, earlier

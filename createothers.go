@@ -123,8 +123,14 @@ func (r *createRecorder) claimOthers(ctx context.Context, own string) {
 		return
 	}
 	for _, o := range otherCreateSpools(r.apiBase, own) {
-		if rec, err := readCreatedRecord(o.record); err != nil || !slices.ContainsFunc(rec.Made, r.ours) {
-			continue // nothing of this API base, or unreadable: its own next run warns
+		rec, err := readCreatedRecord(o.record)
+		if err != nil {
+			// Its own next run refuses to start, with the same advice.
+			r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted; "+unreadableRecordNote(o.record, r.apiFlags), "error", err.Error())
+			continue
+		}
+		if !slices.ContainsFunc(rec.Made, r.ours) {
+			continue // nothing of this API base
 		}
 		r.claimOther(ctx, o)
 	}
@@ -142,7 +148,7 @@ func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
 	}
 	rec, err := readCreatedRecord(o.record)
 	if err != nil {
-		r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted", "error", err.Error())
+		r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted; "+unreadableRecordNote(o.record, r.apiFlags), "error", err.Error())
 		return
 	}
 	// A run whose files did not exist when held (other routes) takes no

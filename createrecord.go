@@ -89,6 +89,18 @@ func readCreatedRecord(path string) (createdRecord, error) {
 	return rec, nil
 }
 
+// unreadableRecordNote says, of a --create record at path that cannot be
+// read (damaged, or of another user), what it may have named and how to
+// find and delete that (apiFlags: the run's --env and --api-base), then to
+// remove the file (or make it readable): nothing deletes it from here.
+func unreadableRecordNote(path string, apiFlags []string) string {
+	return "that file names what earlier `listen --create` runs made on Dialpad and did not delete; it may still be there, taking events no one reads: " +
+		"find it with " + commandLine(apiFlags, "websockets", "list") + " and " + commandLine(apiFlags, "subscriptions", "list") +
+		" (the file may still show the ids), delete what no running listen uses with " +
+		commandLine(apiFlags, "subscriptions", "delete", "--type", "TYPE", "ID") + " and " + commandLine(apiFlags, "websockets", "delete", "ID") +
+		", then remove " + shellQuote(path) + " (or, if it is another user's, make it readable to this one)"
+}
+
 // writeCreatedRecord writes rec at path, or removes the file when rec
 // names nothing.
 func writeCreatedRecord(path string, rec createdRecord) error {
