@@ -141,9 +141,21 @@ func TestStatusOtherUsersListen(t *testing.T) {
 			r.waitConnected(t, srv, 1)
 			for _, args := range [][]string{{"status", "--spool", path}, {"status", "--spool", path, "--json"}} {
 				got := other.run(t, denied, args...)
-				want := []string{"status: cannot tell whether a listen runs on " + path + ": ", sock + ": permission denied to this user", "may hold the spool"}
+				// The whole command to run as that user, and a check this
+				// user can run: ls -l of a socket in a folder it may not
+				// look in can only be another user's.
+				check := "(ls -l " + sock + ")"
+				if tc.folder == 0o700 {
+					check = "(sudo ls -l " + sock + ")"
+				}
+				want := []string{"status: cannot tell whether a listen runs on " + path + ": ", sock + ": permission denied to this user", "may hold the spool",
+					" dialpad-tunnel " + strings.Join(args, " ") + "), or check the socket's owner", check}
 				if other.exe != "" {
-					want = append(want, "is "+osuser.Possessive(0), "sudo -u "+osuser.Sudo(0)+" dialpad-tunnel")
+					mode := "; the socket is " + osuser.Possessive(0) + ", mode 0600: "
+					if tc.folder == 0o700 {
+						mode = "; its folder " + dir + " is " + osuser.Possessive(0) + ", mode 0700, and this user may not look in it: "
+					}
+					want = append(want, mode, "(sudo -u "+osuser.Sudo(0)+" dialpad-tunnel "+strings.Join(args, " ")+")")
 				}
 				for _, w := range want {
 					if !strings.Contains(got.Err, w) {
@@ -204,12 +216,17 @@ func TestEventsOtherUsersSocket(t *testing.T) {
 		}
 		requests = func() int { return int(n.Load()) }
 	}
-	for _, args := range [][]string{{"events", "replay", "--dead"}, {"events", "purge", "--dead"}} {
-		args = append(args, "--spool", path)
+	for _, cmd := range []string{"replay", "purge"} {
+		args := []string{"events", cmd, "--dead", "--spool", path}
 		out, err := runCmd(t, args...)
-		want := []string{path + ": the spool is in use, and the control socket is not this user's to use: " + sock, sock, "nothing was changed"}
+		// The whole command to run as that user, flags and all.
+		want := []string{path + ": the spool is in use, and the control socket is not this user's to use: " + sock, sock, "nothing was changed",
+			" dialpad-tunnel events " + cmd + " --spool " + path + " --dead)"}
 		if other.exe != "" {
-			want = append(want, "is served by "+osuser.Label(nobodyUID))
+			want = append(want, "is served by "+osuser.Label(nobodyUID), "check the socket's owner: ls -l "+sock+")",
+				"(run the command as that user: sudo -u "+osuser.Sudo(nobodyUID)+" dialpad-tunnel events "+cmd+" --spool "+path+" --dead)")
+		} else {
+			want = append(want, "; the socket is "+osuser.Possessive(os.Getuid())+", mode 0000: ", "(ls -l "+sock+")")
 		}
 		for _, w := range want {
 			if err == nil || !strings.Contains(err.Error(), w) {

@@ -6,17 +6,23 @@ import (
 	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
+	"github.com/dialpad-tunnel/dialpad-tunnel/control"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
 )
 
 // withCommand completes err, when the spool file at path is not this
-// user's to open (a spool.AccessError), with the command to run as its
-// owner: this one, on that file.
+// user's to open (a spool.AccessError) or its control socket not this
+// user's to use (a control.OtherUserError), with the command to run as
+// their owner: this one, on that file.
 func withCommand(c *cli.Context, path string, err error) error {
 	var ae *spool.AccessError
 	if errors.As(err, &ae) && ae.Command == "" {
 		ae.Command = sameCommand(c, path)
+	}
+	var oe *control.OtherUserError
+	if errors.As(err, &oe) && oe.Command == "" {
+		oe.Command = sameCommand(c, path)
 	}
 	return err
 }

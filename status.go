@@ -92,7 +92,7 @@ func showStatus(c *cli.Context, path string) error {
 	if errors.Is(err, control.ErrOtherUser) {
 		// Neither "runs" nor "no listen runs": this user cannot ask. With
 		// --json too, as for any error, nothing is printed on stdout.
-		return cli.Exit("status: cannot tell whether a listen runs on "+path+": "+err.Error(), 1)
+		return cli.Exit("status: cannot tell whether a listen runs on "+path+": "+withCommand(c, path, err).Error(), 1)
 	}
 	if err != nil {
 		return err

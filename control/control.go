@@ -179,7 +179,7 @@ func serve(ctx context.Context, c net.Conn, s Spool, one *sync.Mutex) {
 	var req Request
 	var resp Response
 	var err error
-	if perr := trustedPeer(c, ""); perr != nil {
+	if _, untrusted := untrustedPeer(c, ""); untrusted {
 		// The socket's mode (0600) lets only this user (and root) in:
 		// one of another user got in through a socket made open.
 		err = errors.New("control socket: refused: the connecting process is of another user")
@@ -219,6 +219,7 @@ var ErrNoAgent = errors.New("no running agent answers on the control socket")
 // root nor the spool file's owner, serves it. Nothing was sent to it. An
 // agent of that user may hold the spool, or one that crashed left the
 // socket, or that user put it there: from here, which cannot be told.
+// The error is an *OtherUserError, which says more.
 var ErrOtherUser = errors.New("the control socket is not this user's to use")
 
 // Ask sends req to the agent holding the spool file at path and returns
@@ -267,24 +268,26 @@ func Ask(ctx context.Context, path string, req Request) (Response, error) {
 }
 
 // dial connects to the first of the spool's sockets (askPaths) that
-// answers as the spool's agent, and says which. Otherwise its error is
-// ErrOtherUser when a socket is another user's (notPermitted, trustedPeer), else
-// ErrNoAgent, and says why none would do.
+// answers as the spool's agent, and says which. Otherwise its error is an
+// *OtherUserError (ErrOtherUser) when a socket is another user's
+// (notPermitted, untrustedPeer), else ErrNoAgent, and says why none would
+// do.
 func dial(ctx context.Context, path string) (net.Conn, string, error) {
 	socks, why := askPaths(path)
 	var d net.Dialer
-	var others []string
+	var others []Refusal
 	for _, sock := range socks {
 		c, err := d.DialContext(ctx, "unix", sock)
 		switch {
 		case err == nil:
 			// Another user may have made a socket there first (a spool in
 			// a folder others may write to): it gets no request.
-			if err = trustedPeer(c, path); err == nil {
+			uid, untrusted := untrustedPeer(c, path)
+			if !untrusted {
 				return c, sock, nil
 			}
 			c.Close()
-			others = append(others, fmt.Sprintf("%s %v", sock, err))
+			others = append(others, Refusal{Sock: sock, Served: true, UID: uid})
 		case errors.Is(err, fs.ErrPermission):
 			others = append(others, notPermitted(sock))
 		default:
@@ -292,7 +295,7 @@ func dial(ctx context.Context, path string) (net.Conn, string, error) {
 		}
 	}
 	if len(others) > 0 {
-		return nil, "", fmt.Errorf("%w: %s", ErrOtherUser, strings.Join(others, "; "))
+		return nil, "", &OtherUserError{Refusals: others}
 	}
 	return nil, "", fmt.Errorf("%w (%s)", ErrNoAgent, strings.Join(why, "; "))
 }

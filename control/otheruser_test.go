@@ -24,9 +24,20 @@ const nobodyUID = 65534
 
 // askResult is what Ask gave in TestHelperAskAsOther, for the test to check.
 type askResult struct {
-	Err       string `json:"err"`
-	NoAgent   bool   `json:"no_agent"`
-	OtherUser bool   `json:"other_user"`
+	Err       string    `json:"err"`
+	NoAgent   bool      `json:"no_agent"`
+	OtherUser bool      `json:"other_user"`
+	Refusals  []Refusal `json:"refusals"` // an *OtherUserError's
+}
+
+// askResultOf is what Ask gave, err, as an askResult.
+func askResultOf(err error) askResult {
+	r := askResult{Err: fmt.Sprint(err), NoAgent: errors.Is(err, ErrNoAgent), OtherUser: errors.Is(err, ErrOtherUser)}
+	var oe *OtherUserError
+	if errors.As(err, &oe) {
+		r.Refusals = oe.Refusals
+	}
+	return r
 }
 
 // TestAskNotPermitted: a control socket this user may not connect to
@@ -58,9 +69,11 @@ func TestAskNotPermitted(t *testing.T) {
 		live   bool        // a listen serves the socket; else a crashed one's is left
 		want   string      // in the error, as root: who the socket is
 	}{
-		{"socket", 0o755, true, "; the socket is " + osuser.Possessive(0)},
-		{"folder", 0o700, true, "is " + osuser.Possessive(0) + ", and this user may not look in it"},
-		{"stale", 0o755, false, "; the socket is " + osuser.Possessive(0)},
+		{"socket", 0o755, true, "; the socket is " + osuser.Possessive(0) + ", mode 0600: "},
+		{"folder", 0o700, true, "is " + osuser.Possessive(0) + ", mode 0700, and this user may not look in it"},
+		{"stale", 0o755, false, "; the socket is " + osuser.Possessive(0) + ", mode 0600: "},
+		// A path a shell would split: quoted in the command to check it.
+		{"the service's", 0o700, true, "is " + osuser.Possessive(0) + ", mode 0700, and this user may not look in it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(shared, tc.name)
@@ -94,7 +107,7 @@ func TestAskNotPermitted(t *testing.T) {
 			} else {
 				// The owner is refused too where the mode says so.
 				locked := path + Suffix
-				if tc.name == "folder" {
+				if tc.folder == 0o700 {
 					locked = dir
 				}
 				if err := os.Chmod(locked, 0); err != nil {
@@ -102,15 +115,36 @@ func TestAskNotPermitted(t *testing.T) {
 				}
 				_, err := Ask(context.Background(), path, Request{Op: "replay", Dead: true})
 				os.Chmod(locked, 0o700)
-				got = askResult{Err: fmt.Sprint(err), NoAgent: errors.Is(err, ErrNoAgent), OtherUser: errors.Is(err, ErrOtherUser)}
+				got = askResultOf(err)
 			}
 			if !got.OtherUser || got.NoAgent {
 				t.Fatalf("Ask = %s (ErrOtherUser %v, ErrNoAgent %v); want ErrOtherUser, not ErrNoAgent", got.Err, got.OtherUser, got.NoAgent)
 			}
-			for _, want := range []string{path + Suffix + ": permission denied to this user", "may hold the spool, or one that crashed left the socket"} {
+			// The check works for this user: where it may not look in the
+			// folder, ls -l is another user's to run.
+			check := "(ls -l " + spool.ShellWord(path+Suffix) + ")"
+			if tc.folder == 0o700 {
+				check = "(sudo ls -l " + spool.ShellWord(path+Suffix) + ")"
+			}
+			for _, want := range []string{path + Suffix + ": permission denied to this user", "may hold the spool, or one that crashed left the socket", check} {
 				if !strings.Contains(got.Err, want) {
 					t.Errorf("Ask = %s\nwant it to say %q", got.Err, want)
 				}
+			}
+			want := Refusal{Sock: path + Suffix, Denied: path + Suffix, UID: -1}
+			if tc.folder == 0o700 {
+				want.Denied, want.Folder = dir, true
+			}
+			if asRoot {
+				want.UID, want.Mode = 0, 0o600
+				if want.Folder {
+					want.Mode = tc.folder
+				}
+			} else {
+				want.UID = os.Getuid() // this user's own, of mode 0 meanwhile
+			}
+			if len(got.Refusals) != 1 || got.Refusals[0] != want {
+				t.Errorf("Ask's OtherUserError refuses %+v; want %+v", got.Refusals, want)
 			}
 			if asRoot {
 				for _, want := range []string{tc.want, "sudo -u " + osuser.Sudo(0) + " dialpad-tunnel", fmt.Sprintf("this user (uid %d)", nobodyUID)} {
@@ -171,5 +205,5 @@ func TestHelperAskAsOther(t *testing.T) {
 		t.Skip("helper of TestAskNotPermitted")
 	}
 	_, err := Ask(context.Background(), path, Request{Op: "replay", Dead: true})
-	json.NewEncoder(os.Stdout).Encode(askResult{Err: fmt.Sprint(err), NoAgent: errors.Is(err, ErrNoAgent), OtherUser: errors.Is(err, ErrOtherUser)})
+	json.NewEncoder(os.Stdout).Encode(askResultOf(err))
 }

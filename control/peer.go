@@ -1,36 +1,31 @@
 package control
 
 import (
-	"fmt"
 	"net"
 	"os"
-
-	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
-// trustedPeer reports whether the process at the other end of c may be
-// trusted with a request (serve) or an answer (Ask): one of this user, of
-// root, or, for Ask, of the user who owns the spool file at spoolPath
-// (a service's own user, asked by its admin with sudo). Where the peer's
-// uid cannot be told, the socket's mode and directory have to do.
-func trustedPeer(c net.Conn, spoolPath string) error {
+// untrustedPeer reports whether the process at the other end of c may
+// not be trusted with a request (serve) or an answer (Ask), and its uid:
+// one of this user, of root, or, for Ask, of the user who owns the spool
+// file at spoolPath (a service's own user, asked by its admin with sudo)
+// may be. Where the peer's uid cannot be told, the socket's mode and
+// directory have to do. A listen runs only on a spool file of its own
+// user (or root): another user's socket was made there by that user, or
+// the file was replaced since.
+func untrustedPeer(c net.Conn, spoolPath string) (uid int, untrusted bool) {
 	uid, ok := peerUID(c)
-	if !ok {
-		return nil
-	}
-	if uid == os.Getuid() || uid == 0 {
-		return nil
+	if !ok || uid == os.Getuid() || uid == 0 {
+		return uid, false
 	}
 	if spoolPath != "" {
 		if fi, err := os.Stat(spoolPath); err == nil {
 			if owner, known := fileOwner(fi); known && owner == uid {
-				return nil
+				return uid, false
 			}
 		}
 	}
-	// A listen runs only on a spool file of its own user (or root): the
-	// socket was made there by that user, or the file replaced since.
-	return fmt.Errorf("is served by %s, neither this user (uid %d), root nor the spool file's owner, so it is not the spool's listen and nothing was sent to it: that user may have put it where the listen's would be (is the spool in a folder others may write to? check the socket's owner with ls -l), or a listen of that user holds a spool file since replaced (run the command as that user: sudo -u %s dialpad-tunnel …)", osuser.Label(uid), os.Getuid(), osuser.Sudo(uid))
+	return uid, true
 }
 
 // onUnixSocket runs f with the descriptor of c, a unix socket, for a

@@ -55,9 +55,10 @@ func TestOtherUsersSocket(t *testing.T) {
 		resp, err := Ask(context.Background(), path, Request{Op: "replay", IDs: []string{"abcdefgh"}})
 		if err == nil {
 			t.Errorf("Ask took the answer of uid %d's socket: %+v", otherUID, resp)
-		} else if !errors.Is(err, ErrOtherUser) || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), path+Suffix+" is served by "+osuser.Label(otherUID)) {
+		} else if !errors.Is(err, ErrOtherUser) || errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), path+Suffix+" is served by "+osuser.Label(otherUID)) ||
+			!strings.Contains(err.Error(), "check the socket's owner: ls -l "+path+Suffix+")") {
 			// Not "no agent": status would say no listen runs.
-			t.Errorf("Ask = %v, want ErrOtherUser (not ErrNoAgent) naming the socket and uid %d", err, otherUID)
+			t.Errorf("Ask = %v, want ErrOtherUser (not ErrNoAgent) naming the socket and uid %d, and the ls -l to check it", err, otherUID)
 		}
 		helper.Process.Kill()
 		helper.Wait()

@@ -75,13 +75,13 @@ func (e *AccessError) advice() string {
 	}
 	switch {
 	case e.UID < 0:
-		return fmt.Sprintf("run the command as the user the listen runs as (sudo -u USER %s)%s, or check the owner and mode (ls -ld %s)", cmd, other, shellWord(e.Denied))
+		return fmt.Sprintf("run the command as the user the listen runs as (sudo -u USER %s)%s, or check the owner and mode (ls -ld %s)", cmd, other, ShellWord(e.Denied))
 	case e.UID == os.Getuid():
 		perm := "u+rw"
 		if e.Folder {
 			perm = "u+rwx"
 		}
-		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, shellWord(e.Denied), other)
+		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, ShellWord(e.Denied), other)
 	}
 	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", osuser.Sudo(e.UID), cmd, other)
 }
@@ -94,9 +94,10 @@ func thisUser() string {
 	return "this user"
 }
 
-// shellWord is s as one word a POSIX shell reads back as s: bare when
-// it is made of safe characters only, else in single quotes.
-func shellWord(s string) string {
+// ShellWord is s as one word a POSIX shell reads back as s, for a path in
+// a command a message gives to paste: bare when it is made of safe
+// characters only, else in single quotes.
+func ShellWord(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
 		return s
 	}
