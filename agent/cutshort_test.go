@@ -6,21 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/gorilla/websocket"
 )
 
-// A connection replaced while its pongs were late, because they queued
-// behind its frames on a slow link, is alive: it goes on sending its
-// backlog while it is closed. When the agent (or the server) ends it
-// before the server's close reply, what the server still held for it is
-// lost, events sent before the replacement opened among them: that is
-// warned of and counted in dropped_unread. It was let go of without a
-// word (a review over a 50 kbit/s link saw events sent on such
-// connections lost, with no gap and no warning).
-func TestClosingConnectionCutShortWarns(t *testing.T) {
-	recv := newReceiver(t, nil)
-	done := make(chan struct{}) // closed as the test ends
-	wsURL := newRawServer(t, func(n int, c *websocket.Conn) {
+// endlessSender is a server whose first connection answers neither pings
+// nor our close, and sends an event every 5ms until done is closed: a
+// slow link's backlog that never ends. Later connections send nothing.
+func endlessSender(t *testing.T, done <-chan struct{}) string {
+	return newRawServer(t, func(n int, c *websocket.Conn) {
 		if n > 1 {
 			readUntilClosed(c)
 			return
@@ -50,8 +44,42 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 			}
 		}
 	}).url
-	t.Cleanup(func() { close(done) }) // before the server's Close
+}
+
+// A connection replaced while its pongs were late, because they queued
+// behind its frames on a slow link, is alive: it goes on sending its
+// backlog while it is closed. When the agent (or the server) ends it
+// before the server's close reply, what the server still held for it is
+// lost, events sent before the replacement opened among them: that is
+// warned of and counted in dropped_unread. It was let go of without a
+// word (a review over a 50 kbit/s link saw events sent on such
+// connections lost, with no gap and no warning).
+func TestClosingConnectionCutShortWarns(t *testing.T) {
+	cutShortRun(t, newReceiver(t, nil), testConfig())
+}
+
+// TestClosingConnectionPacedByQueueCutShort: the same, with a reader
+// paced by a full queue (one event at a time, 3ms each at the handler), so
+// that every hand-over holds it up a few milliseconds. Those hand-overs
+// kept the retired connection open for as long as its server sent: the
+// agent never ended it, and never warned (a loaded CI machine made such
+// hand-overs of the test above). A closing connection is now kept for its
+// hand-overs for a pong deadline at most from our close.
+func TestClosingConnectionPacedByQueueCutShort(t *testing.T) {
+	recv := newReceiver(t, func(delivery) bool { time.Sleep(3 * time.Millisecond); return true })
 	cfg := testConfig()
+	cfg.Concurrency = 1
+	cfg.Queue = spool.NewMemory(spool.MemoryConfig{MaxBytes: 1}) // one event at a time
+	cutShortRun(t, recv, cfg)
+}
+
+// cutShortRun runs the agent with cfg against endlessSender, delivering
+// to recv, and checks that the replaced connection ends with the
+// cut-short warning, counted in DroppedUnread.
+func cutShortRun(t *testing.T, recv *receiver, cfg Config) {
+	done := make(chan struct{}) // closed as the test ends
+	wsURL := endlessSender(t, done)
+	t.Cleanup(func() { close(done) }) // before the server's Close
 	cfg.PingInterval = 20 * time.Millisecond
 	// The replacement opens at half the pong deadline and must be up
 	// before the deadline ends the old connection as dead (no close, no

@@ -285,17 +285,21 @@ func (s *source) run(ctx context.Context) error {
 					continue
 				}
 				switch {
-				case c.heldUpWithin(now, s.cfg.CloseWait),
-					c.readWithin(now, s.cfg.CloseWait) && now.Before(c.readingSince().Add(s.cfg.PongWait)):
-					// Its reader waits for the queue, or did lately:
-					// closing now would drop the frames still unread in the
-					// socket. Or it is still reading frames: what the server
+				case c.blocked(),
+					(c.heldUpWithin(now, s.cfg.CloseWait) || c.readWithin(now, s.cfg.CloseWait)) &&
+						now.Before(c.readingSince().Add(s.cfg.PongWait)):
+					// Its reader waits for the queue: closing now would
+					// drop the frames still unread in the socket. Or it did
+					// lately, or it is still reading frames: what the server
 					// sent before its close reply, which comes after them
 					// (a backlog after a wait for the queue can take long
-					// to read), for a pong deadline at most, so that a
-					// server that goes on sending after our close does not
-					// hold up a stop or a rotation for good. It gets
-					// CloseWait from when it is free.
+					// to read), for a pong deadline at most from our close
+					// or its last wait, so that a server that goes on
+					// sending after our close does not hold up a stop or a
+					// rotation for good. (Hand-overs of a millisecond, on a
+					// loaded machine, kept it open while the server sent:
+					// they were not bounded.) It gets CloseWait from when
+					// it is free.
 					c.closeBy = now.Add(s.cfg.CloseWait)
 				case !stopping && c.resumingAfterStall(now, s.cfg.CloseWait):
 					// After a stall the server may resume sending what it
