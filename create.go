@@ -151,12 +151,12 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		return made.websocket, downSince, err
 	}
 	o.Spool.Name = createSpoolName(types) // not the websocket's id: the next run opens this file
+	// The record's lock, taken by claim, is held until what the run made
+	// is deleted (or kept) and the record says so (rec.close): a --create
+	// run with other --events that found it free would take this run for
+	// a crashed one (claimOthers) and delete what it made, even what
+	// --keep keeps.
 	runErr := runListen(c.Context, o, log)
-	// Held again until what the run made is deleted (or kept) and its
-	// record says so: a --create run with other --events that found the
-	// files free meanwhile would take this run for a crashed one
-	// (claimOthers) and delete what it made, even what --keep keeps.
-	defer holdRunSpool(o)()
 	if createErr != nil {
 		cleanErr := cleanup(c.Context, client, cr, leftInSpool{}, apiChoice(c), log)
 		if cleanErr == nil && cr.websocket != 0 {

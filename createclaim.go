@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
@@ -19,6 +20,7 @@ type createRecorder struct {
 	log      *slog.Logger
 
 	path    string         // the record this run's entry is written to; "" while none
+	lock    *os.File       // the lock of path beside a spool (lockCreated), held until close
 	own     *noSpoolRecord // with --no-spool: this run's own record, once made
 	started time.Time      // when this run began creating
 	others  []createdEntry // entries of earlier runs kept in path
@@ -35,7 +37,9 @@ func (r *createRecorder) note(cr created) error {
 }
 
 // claim runs once the spool is open and locked (path: the record beside
-// it), or with --no-spool (path ""), before the agent listens. It calls
+// it), or with --no-spool (path ""), before the agent listens. Beside a
+// spool, it first takes the record's lock (lockCreated), which close lets
+// go of, after the record's last write. It calls
 // create, which records each step through note; then it deletes what
 // earlier --create runs left on the same API base: those of this spool's
 // record, and those of --no-spool runs no live run holds. An entry it
@@ -54,6 +58,11 @@ func (r *createRecorder) note(cr created) error {
 func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Time, create func(note func(created) error) (created, error)) (cr created, downSince time.Time, err error) {
 	var earlier []createdEntry
 	if path != "" {
+		lock, err := lockCreated(ctx, path)
+		if err != nil {
+			return cr, downSince, err
+		}
+		r.lock = lock
 		rec, err := readCreatedRecord(path)
 		if err != nil {
 			// Before anything is made: what it names would be left.
@@ -147,9 +156,15 @@ func (r *createRecorder) release() error {
 
 // close stops the --no-spool record's heartbeat and lets go of it: kept
 // (not released), it names what the next --create run on the API deletes.
+// Beside a spool, it lets go of the record's lock: call it once the
+// record was last written.
 func (r *createRecorder) close() {
 	if r.own != nil {
 		r.own.close()
+	}
+	if r.lock != nil {
+		r.lock.Close()
+		r.lock = nil
 	}
 }
 

@@ -72,18 +72,17 @@ func (o otherCreateSpool) files() []string {
 }
 
 // hold takes the lock of each spool file of o (spool.Hold), as a run
-// starting on it does, so that none starts meanwhile: its OpenDisk waits,
-// then fails, or finds the record as it is once let go. ok is false when
-// a listen holds one of them (a live run: its record is left alone) or
-// one cannot be locked; release lets go of those taken (held).
-func (o otherCreateSpool) hold() (held map[string]bool, release func(), ok bool) {
+// starting on it does. Its .created.lock already tells a live run of this
+// version; a live run of an earlier version holds only its spool files.
+// ok is false when a listen holds one of them (its record is left alone)
+// or one cannot be locked; release lets go of those taken.
+func (o otherCreateSpool) hold() (release func(), ok bool) {
 	var files []*os.File
 	release = func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}
-	held = map[string]bool{}
 	for _, path := range o.files() {
 		f, err := spool.Hold(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -91,12 +90,11 @@ func (o otherCreateSpool) hold() (held map[string]bool, release func(), ok bool)
 		}
 		if err != nil {
 			release()
-			return nil, func() {}, false
+			return func() {}, false
 		}
 		files = append(files, f)
-		held[path] = true
 	}
-	return held, release, true
+	return release, true
 }
 
 // lastRun is the last sign of life of o's runs: its files' latest
@@ -115,9 +113,9 @@ func (o otherCreateSpool) lastRun() time.Time {
 // spools of this API host left on r's API base (own: this run's record),
 // which takes events of their types that no one reads, and warns of the
 // window those events were missed in: no gap of this run's, as they are
-// not of its spool. Each spool is held while its record is read and
-// rewritten (hold); one a listen holds is left alone, and so are entries
-// of another API base.
+// not of its spool. Each record's lock (.created.lock) and spool files
+// are held while it is read and rewritten; a record whose lock or files
+// a process holds is left alone, and so are entries of another API base.
 func (r *createRecorder) claimOthers(ctx context.Context, own string) {
 	if !filelock.Supported { // a live run's spool would look crashed
 		return
@@ -141,7 +139,15 @@ func (r *createRecorder) ours(e createdEntry) bool { return e.APIBase == r.apiBa
 
 // claimOther is claimOthers for one spool.
 func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
-	held, release, ok := o.hold()
+	// A run on that spool holds its record's lock from before it reads
+	// the record to after its last write, clean-up or --keep included:
+	// held, the record is a live run's (or another run is deleting it).
+	lock, ok := tryLockCreated(o.record)
+	if !ok {
+		return
+	}
+	defer lock.Close()
+	release, ok := o.hold()
 	defer release()
 	if !ok {
 		return
@@ -150,14 +156,6 @@ func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
 	if err != nil {
 		r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted; "+unreadableRecordNote(o.record, r.apiFlags), "error", err.Error())
 		return
-	}
-	// A run whose files did not exist when held (other routes) takes no
-	// lock of ours: one is live if it holds a file now, as it wrote its
-	// entry after taking its files' locks.
-	for _, path := range o.files() {
-		if !held[path] && spool.InUse(path) {
-			return
-		}
 	}
 	events := strings.Join(o.types, ",")
 	run := "`listen --create --events " + events + "`"
@@ -176,32 +174,9 @@ func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
 		}
 	}
 	// Still held: a run starting on the spool waits, or finds this.
-	// One on files all new (other routes) takes none of these locks: an
-	// entry it wrote since the read above would be lost here (rare).
 	if len(kept) < len(rec.Made) {
 		if err := writeCreatedRecord(o.record, createdRecord{Made: kept}); err != nil {
 			r.log.Warn("what another `listen --create` spool's record names was deleted, but the record could not be rewritten: that spool's next run deletes it again (already gone: no error) and warns of a crash", "error", err.Error())
-		}
-	}
-}
-
-// holdRunSpool takes the lock of each spool file of o's routes (spool.Hold)
-// once the run has closed them, and returns what lets go of them. A file
-// it cannot lock (gone, or another run's by now) is left.
-func holdRunSpool(o listenOptions) (release func()) {
-	base, err := o.Spool.basePath(o.API.BaseURL, nil)
-	if o.Spool.Off || err != nil {
-		return func() {}
-	}
-	var files []*os.File
-	for _, r := range o.Routes {
-		if f, err := spool.Hold(routeSpoolPath(base, r.Name)); err == nil {
-			files = append(files, f)
-		}
-	}
-	return func() {
-		for _, f := range files {
-			f.Close()
 		}
 	}
 }
