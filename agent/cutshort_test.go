@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/signing"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/gorilla/websocket"
 )
@@ -55,7 +57,7 @@ func endlessSender(t *testing.T, done <-chan struct{}) string {
 // word (a review over a 50 kbit/s link saw events sent on such
 // connections lost, with no gap and no warning).
 func TestClosingConnectionCutShortWarns(t *testing.T) {
-	cutShortRun(t, newReceiver(t, nil), testConfig())
+	cutShortRun(t, newReceiver(t, nil), testConfig(), false)
 }
 
 // TestClosingConnectionPacedByQueueCutShort: the same, with a reader
@@ -64,19 +66,23 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 // kept the retired connection open for as long as its server sent: the
 // agent never ended it, and never warned (a loaded CI machine made such
 // hand-overs of the test above). A closing connection is now kept for its
-// hand-overs for a pong deadline at most from our close.
+// hand-overs for a pong deadline at most from our close. Its tokens expire
+// soon, so the connection is replaced by a rotation: a paced reader's
+// pongs are excused, not overdue.
 func TestClosingConnectionPacedByQueueCutShort(t *testing.T) {
 	recv := newReceiver(t, func(delivery) bool { time.Sleep(3 * time.Millisecond); return true })
 	cfg := testConfig()
 	cfg.Concurrency = 1
 	cfg.Queue = spool.NewMemory(spool.MemoryConfig{MaxBytes: 1}) // one event at a time
-	cutShortRun(t, recv, cfg)
+	cutShortRun(t, recv, cfg, true)
 }
 
 // cutShortRun runs the agent with cfg against endlessSender, delivering
 // to recv, and checks that the replaced connection ends with the
-// cut-short warning, counted in DroppedUnread.
-func cutShortRun(t *testing.T, recv *receiver, cfg Config) {
+// cut-short warning, counted in DroppedUnread. With rotate, each token
+// expires 1.2 s after its fetch (rotated about 0.3 s before); else the
+// first connection is replaced for its overdue pongs.
+func cutShortRun(t *testing.T, recv *receiver, cfg Config, rotate bool) {
 	done := make(chan struct{}) // closed as the test ends
 	wsURL := endlessSender(t, done)
 	t.Cleanup(func() { close(done) }) // before the server's Close
@@ -90,9 +96,18 @@ func cutShortRun(t *testing.T, recv *receiver, cfg Config) {
 	// The warning needs a frame read within the close wait before the
 	// end: with 50ms, a sender held up 90ms by a loaded machine hid it.
 	cfg.CloseWait = 500 * time.Millisecond
-	src := Source{Name: "slow", Fetch: func(ctx context.Context) (string, error) { return wsURL, nil }}
+	src := Source{Name: "slow", Fetch: func(ctx context.Context) (string, error) {
+		if !rotate {
+			return wsURL, nil
+		}
+		claims := fmt.Sprintf(`{"exp":%.3f}`, float64(time.Now().Add(1200*time.Millisecond).UnixMilli())/1000)
+		tok, err := signing.SignHS256([]byte(claims), "k")
+		return strings.TrimSuffix(wsURL, "opaque-token") + tok, err
+	}}
 	r := startAgent(t, cfg, recv.url, src)
-	r.logs.waitFind(t, 1, "WARN", "no pong for a while; opening a replacement connection")
+	if !rotate {
+		r.logs.waitFind(t, 1, "WARN", "no pong for a while; opening a replacement connection")
+	}
 	cut := r.logs.waitFind(t, 1, "WARN", cutShortMsg)
 	if cut[0].str("conn") != "slow #1" {
 		t.Errorf("warning names %q, want the replaced connection slow #1", cut[0].str("conn"))
