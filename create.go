@@ -16,6 +16,8 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/setup"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 	"github.com/urfave/cli/v2"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // cleanupTimeout bounds deleting what `listen --create` made, after Ctrl-C.
@@ -246,7 +248,7 @@ func apiChoice(c *cli.Context) []string {
 	var args []string
 	for _, flag := range []string{"env", "api-base"} {
 		if c.IsSet(flag) {
-			args = append(args, "--"+flag+" "+shellQuote(c.String(flag)))
+			args = append(args, "--"+flag+" "+console.ShellWord(c.String(flag)))
 		}
 	}
 	return args
@@ -263,13 +265,13 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	shown := func(raw string) string {
 		r := redactedURL(raw)
 		hidden = hidden || r != raw
-		return shellQuote(r)
+		return console.ShellWord(r)
 	}
 	for _, r := range o.Routes {
 		if r.Name == "default" {
 			args = append(args, "--forward-to "+shown(r.Forward.URL))
 		} else {
-			args = append(args, "--route "+shellQuote(strings.Join(r.Types, ","))+"="+shown(r.Forward.URL))
+			args = append(args, "--route "+console.ShellWord(strings.Join(r.Types, ","))+"="+shown(r.Forward.URL))
 		}
 	}
 	headers := headerPlaceholders(c)
@@ -277,7 +279,7 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	others, secrets := otherListenFlags(c)
 	args = append(args, others...)
 	if spoolPath != "" {
-		args = append(args, "--spool "+shellQuote(spoolPath))
+		args = append(args, "--spool "+console.ShellWord(spoolPath))
 	}
 	line := strings.Join(args, " ")
 	if hidden {
@@ -330,10 +332,10 @@ func otherListenFlags(c *cli.Context) (args, secretEnvs []string) {
 			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
 		case *cli.StringSliceFlag:
 			for _, v := range c.StringSlice(name) {
-				args = append(args, "--"+name+" "+shellQuote(v))
+				args = append(args, "--"+name+" "+console.ShellWord(v))
 			}
 		default:
-			args = append(args, "--"+name+" "+shellQuote(fmt.Sprint(c.Value(name))))
+			args = append(args, "--"+name+" "+console.ShellWord(fmt.Sprint(c.Value(name))))
 		}
 	}
 	return args, secretEnvs
@@ -346,23 +348,14 @@ func headerPlaceholders(c *cli.Context) []string {
 	var args []string
 	for _, kv := range c.StringSlice("header") {
 		name, _, _ := strings.Cut(kv, ":")
-		args = append(args, "--header "+shellQuote(strings.TrimSpace(name)+": …"))
+		args = append(args, "--header "+console.ShellWord(strings.TrimSpace(name)+": …"))
 	}
 	for _, kv := range c.StringSlice("route-header") {
 		typ, header, _ := strings.Cut(kv, "=")
 		name, _, _ := strings.Cut(header, ":")
-		args = append(args, "--route-header "+shellQuote(typ+"="+strings.TrimSpace(name)+": …"))
+		args = append(args, "--route-header "+console.ShellWord(typ+"="+strings.TrimSpace(name)+": …"))
 	}
 	return args
-}
-
-// shellQuote quotes s for a POSIX shell when it holds more than a path's
-// usual characters.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // createForRun creates the websocket, then one subscription per spec,

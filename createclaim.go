@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // createRecorder keeps a --create run's record: beside its spool, or with
@@ -92,9 +94,9 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 	for _, e := range earlier {
 		if e.APIBase != r.apiBase {
 			r.log.Warn("an earlier `listen --create` run on this spool, on another API base, did not delete what it made: events Dialpad sent to it since that run stopped were missed; it is not deleted from here",
-				"api_base", e.APIBase, "ids", e.created().String(), "delete_with", deleteCommands(e.created(), []string{"--api-base " + shellQuote(e.APIBase)}))
+				"api_base", e.APIBase, "ids", e.created().String(), "delete_with", deleteCommands(e.created(), []string{"--api-base " + console.ShellWord(e.APIBase)}))
 			if e.Creating != "" {
-				r.log.Warn(unansweredNote(e.created(), e.Started, []string{"--api-base " + shellQuote(e.APIBase)}))
+				r.log.Warn(unansweredNote(e.created(), e.Started, []string{"--api-base " + console.ShellWord(e.APIBase)}))
 			}
 			kept = append(kept, e)
 			continue

@@ -11,6 +11,8 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/atomicfile"
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // createdEntry names what one `listen --create` run made, on one API base.
@@ -98,7 +100,7 @@ func unreadableRecordNote(path string, apiFlags []string) string {
 		"find it with " + commandLine(apiFlags, "websockets", "list") + " and " + commandLine(apiFlags, "subscriptions", "list") +
 		" (the file may still show the ids), delete what no running listen uses with " +
 		commandLine(apiFlags, "subscriptions", "delete", "--type", "TYPE", "ID") + " and " + commandLine(apiFlags, "websockets", "delete", "ID") +
-		", then remove " + shellQuote(path) + " (or, if it is another user's, make it readable to this one)"
+		", then remove " + console.ShellWord(path) + " (or, if it is another user's, make it readable to this one)"
 }
 
 // writeCreatedRecord writes rec at path, or removes the file when rec
@@ -147,7 +149,7 @@ func unansweredNote(cr created, started time.Time, apiFlags []string) string {
 			"find it with " + commandLine(apiFlags, "websockets", "list") + " (one that no subscription uses: see " +
 			commandLine(apiFlags, "subscriptions", "list") + made + ") and delete it with " + commandLine(apiFlags, "websockets", "delete", "ID")
 	}
-	typ := shellQuote(cr.creating)
+	typ := console.ShellWord(cr.creating)
 	return "a subscription of type " + cr.creating + " may exist on Dialpad that no record names (the run was stopped while Dialpad created it, before the answer), " +
 		"taking events to websocket " + cr.websocket.String() + " that no one reads; find it with " +
 		commandLine(apiFlags, "subscriptions", "list", "--type", typ) + " (one on websocket " + cr.websocket.String() +

@@ -75,7 +75,7 @@ func emulatorCommand() *cli.Command {
 			// --api-key may hold a space or a quote. The key goes in the
 			// variable listen and trigger read, not after --api-key: a
 			// command's arguments are in the process list for every user.
-			base, key := shellQuote(srv.URL()), shellQuote(srv.APIKey())
+			base, key := console.ShellWord(srv.URL()), console.ShellWord(srv.APIKey())
 			fmt.Fprintf(w, "listen:   DIALPAD_API_KEY=%s dialpad-tunnel listen --api-base %s --websocket-id %d --forward-to http://127.0.0.1:3000/webhooks\n", key, base, wsID)
 			fmt.Fprintf(w, "trigger:  DIALPAD_API_KEY=%s dialpad-tunnel trigger --api-base %s call\n", key, base)
 			// Or once for the shell: then doctor, events, --create and

@@ -12,6 +12,8 @@ import (
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/dialpad-tunnel/dialpad-tunnel/migrate"
 	"github.com/urfave/cli/v2"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 func migrateCommand() *cli.Command {
@@ -244,7 +246,7 @@ func apiFlagFor(base string) string {
 	case dialpad.SandboxBase:
 		return "--env sandbox"
 	}
-	return "--api-base " + shellQuote(base)
+	return "--api-base " + console.ShellWord(base)
 }
 
 // rollbackLine is the command that rolls back this command's migration:
@@ -256,7 +258,7 @@ func rollbackLine(c *cli.Context) string {
 // rollbackWithRecord is `migrate --rollback` with the --record c was given.
 func rollbackWithRecord(c *cli.Context) string {
 	if c.IsSet("record") {
-		return "dialpad-tunnel migrate --rollback --record " + shellQuote(c.String("record"))
+		return "dialpad-tunnel migrate --rollback --record " + console.ShellWord(c.String("record"))
 	}
 	return "dialpad-tunnel migrate --rollback"
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/migrate"
 	"github.com/urfave/cli/v2"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 )
 
 // printRollbackPlan prints what a rollback of rec will do.
@@ -70,14 +72,14 @@ func recreateCommand(s migrate.Snapshot, apiFlags []string) string {
 		}
 	}
 	add(!s.Enabled, "--enabled=false")
-	add(len(s.CallStates) > 0, "--call-states", shellQuote(strings.Join(s.CallStates, ",")))
+	add(len(s.CallStates) > 0, "--call-states", console.ShellWord(strings.Join(s.CallStates, ",")))
 	add(s.GroupCallsOnly, "--group-calls-only")
-	add(s.TargetType != "", "--target-type", shellQuote(s.TargetType))
+	add(s.TargetType != "", "--target-type", console.ShellWord(s.TargetType))
 	add(s.TargetID != 0, "--target-id", s.TargetID.String())
-	add(s.Direction != "", "--sms-direction", shellQuote(s.Direction))
+	add(s.Direction != "", "--sms-direction", console.ShellWord(s.Direction))
 	add(s.IncludeInternal, "--include-internal")
 	add(s.Status, "--delivery-status")
-	add(s.AgentType != "", "--agent-type", shellQuote(s.AgentType))
-	add(s.ContactType != "", "--contact-type", shellQuote(s.ContactType))
+	add(s.AgentType != "", "--agent-type", console.ShellWord(s.AgentType))
+	add(s.ContactType != "", "--contact-type", console.ShellWord(s.ContactType))
 	return commandLine(apiFlags, words...)
 }

@@ -43,7 +43,7 @@ func sameCommand(c *cli.Context, path string) string {
 	}
 	slices.Reverse(names)
 	words := append([]string{"dialpad-tunnel"}, names...)
-	words = append(words, "--spool", shellQuote(path))
+	words = append(words, "--spool", console.ShellWord(path))
 	for _, name := range shownFlags {
 		if !c.IsSet(name) {
 			continue
@@ -56,11 +56,11 @@ func sameCommand(c *cli.Context, path string) string {
 				words = append(words, "--"+name+"=false")
 			}
 		case string:
-			words = append(words, "--"+name, shellQuote(console.Safe(v)))
+			words = append(words, "--"+name, console.ShellWord(console.Safe(v)))
 		}
 	}
 	for _, a := range c.Args().Slice() {
-		words = append(words, shellQuote(console.Safe(clip(a, 64))))
+		words = append(words, console.ShellWord(console.Safe(clip(a, 64))))
 	}
 	return strings.Join(words, " ")
 }

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
-	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
 // OtherUserError is Ask's error when no socket of the spool answered as
@@ -55,7 +55,7 @@ func (e *OtherUserError) Is(target error) bool { return target == ErrOtherUser }
 // told, and what to do: run cmd as that user, or check the socket's owner
 // with a command that works for this user.
 func (r Refusal) message(cmd string) string {
-	sock := spool.ShellWord(r.Sock)
+	sock := console.ShellWord(r.Sock)
 	if r.Served {
 		return fmt.Sprintf("%s is served by %s, neither %s, root nor the spool file's owner, so it is not the spool's listen and nothing was sent to it: that user may have put it where the listen's would be (is the spool in a folder others may write to? check the socket's owner: ls -l %s), or a listen of that user holds a spool file since replaced (run the command as that user: sudo -u %s %s)",
 			r.Sock, osuser.Label(r.UID), thisUser(), sock, osuser.Sudo(r.UID), cmd)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
@@ -122,9 +123,9 @@ func TestAskNotPermitted(t *testing.T) {
 			}
 			// The check works for this user: where it may not look in the
 			// folder, ls -l is another user's to run.
-			check := "(ls -l " + spool.ShellWord(path+Suffix) + ")"
+			check := "(ls -l " + console.ShellWord(path+Suffix) + ")"
 			if tc.folder == 0o700 {
-				check = "(sudo ls -l " + spool.ShellWord(path+Suffix) + ")"
+				check = "(sudo ls -l " + console.ShellWord(path+Suffix) + ")"
 			}
 			for _, want := range []string{path + Suffix + ": permission denied to this user", "may hold the spool, or one that crashed left the socket", check} {
 				if !strings.Contains(got.Err, want) {

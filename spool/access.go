@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
@@ -75,13 +75,13 @@ func (e *AccessError) advice() string {
 	}
 	switch {
 	case e.UID < 0:
-		return fmt.Sprintf("run the command as the user the listen runs as (sudo -u USER %s)%s, or check the owner and mode (ls -ld %s)", cmd, other, ShellWord(e.Denied))
+		return fmt.Sprintf("run the command as the user the listen runs as (sudo -u USER %s)%s, or check the owner and mode (ls -ld %s)", cmd, other, console.ShellWord(e.Denied))
 	case e.UID == os.Getuid():
 		perm := "u+rw"
 		if e.Folder {
 			perm = "u+rwx"
 		}
-		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, ShellWord(e.Denied), other)
+		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, console.ShellWord(e.Denied), other)
 	}
 	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", osuser.Sudo(e.UID), cmd, other)
 }
@@ -92,16 +92,6 @@ func thisUser() string {
 		return fmt.Sprintf("this user (uid %d)", uid)
 	}
 	return "this user"
-}
-
-// ShellWord is s as one word a POSIX shell reads back as s, for a path in
-// a command a message gives to paste: bare when it is made of safe
-// characters only, else in single quotes.
-func ShellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@+=%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // openError is the error of opening (or making) the spool file at path
