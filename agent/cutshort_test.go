@@ -16,6 +16,12 @@ import (
 // nor our close, and sends an event every 5ms until done is closed: a
 // slow link's backlog that never ends. Later connections send nothing.
 func endlessSender(t *testing.T, done <-chan struct{}) string {
+	return burstSender(t, done, 1, 5*time.Millisecond)
+}
+
+// burstSender is endlessSender sending burst events back to back every
+// interval.
+func burstSender(t *testing.T, done <-chan struct{}, burst int, every time.Duration) string {
 	return newRawServer(t, func(n int, c *websocket.Conn) {
 		if n > 1 {
 			readUntilClosed(c)
@@ -32,17 +38,20 @@ func endlessSender(t *testing.T, done <-chan struct{}) string {
 				}
 			}
 		}()
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
-		for seq := 0; ; seq++ {
+		for seq := 0; ; {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
-			ev := fmt.Sprintf(`{"call_id":%d,"state":"calling","seq":%d}`, seq, seq)
-			if err := c.WriteMessage(websocket.TextMessage, []byte(ev)); err != nil {
-				return
+			for range burst {
+				ev := fmt.Sprintf(`{"call_id":%d,"state":"calling","seq":%d}`, seq, seq)
+				if err := c.WriteMessage(websocket.TextMessage, []byte(ev)); err != nil {
+					return
+				}
+				seq++
 			}
 		}
 	}).url
@@ -57,7 +66,10 @@ func endlessSender(t *testing.T, done <-chan struct{}) string {
 // word (a review over a 50 kbit/s link saw events sent on such
 // connections lost, with no gap and no warning).
 func TestClosingConnectionCutShortWarns(t *testing.T) {
-	cutShortRun(t, newReceiver(t, nil), testConfig(), false)
+	done := make(chan struct{}) // closed as the test ends
+	wsURL := endlessSender(t, done)
+	t.Cleanup(func() { close(done) }) // before the server's Close
+	cutShortRun(t, newReceiver(t, nil), testConfig(), wsURL, false)
 }
 
 // TestClosingConnectionPacedByQueueCutShort: the same, with a reader
@@ -69,23 +81,29 @@ func TestClosingConnectionCutShortWarns(t *testing.T) {
 // hand-overs for a pong deadline at most from our close. Its tokens expire
 // soon, so the connection is replaced by a rotation: a paced reader's
 // pongs are excused, not overdue.
+//
+// Its server sends two events back to back every 20ms, and the queue takes
+// one at a time: the second's hand-over waits for the first's delivery (a
+// millisecond or more), and then the reader is free until the next pair.
+// (A reader held up all the time, by a handler slower than the server, is
+// kept on purpose: closing it would drop what the socket holds.)
 func TestClosingConnectionPacedByQueueCutShort(t *testing.T) {
-	recv := newReceiver(t, func(delivery) bool { time.Sleep(3 * time.Millisecond); return true })
+	done := make(chan struct{}) // closed as the test ends
+	wsURL := burstSender(t, done, 2, 20*time.Millisecond)
+	t.Cleanup(func() { close(done) }) // before the server's Close
+	recv := newReceiver(t, func(delivery) bool { time.Sleep(time.Millisecond); return true })
 	cfg := testConfig()
 	cfg.Concurrency = 1
 	cfg.Queue = spool.NewMemory(spool.MemoryConfig{MaxBytes: 1}) // one event at a time
-	cutShortRun(t, recv, cfg, true)
+	cutShortRun(t, recv, cfg, wsURL, true)
 }
 
-// cutShortRun runs the agent with cfg against endlessSender, delivering
+// cutShortRun runs the agent with cfg against wsURL (endlessSender's or burstSender's), delivering
 // to recv, and checks that the replaced connection ends with the
 // cut-short warning, counted in DroppedUnread. With rotate, each token
 // expires 1.2 s after its fetch (rotated about 0.3 s before); else the
 // first connection is replaced for its overdue pongs.
-func cutShortRun(t *testing.T, recv *receiver, cfg Config, rotate bool) {
-	done := make(chan struct{}) // closed as the test ends
-	wsURL := endlessSender(t, done)
-	t.Cleanup(func() { close(done) }) // before the server's Close
+func cutShortRun(t *testing.T, recv *receiver, cfg Config, wsURL string, rotate bool) {
 	cfg.PingInterval = 20 * time.Millisecond
 	// The replacement opens at half the pong deadline and must be up
 	// before the deadline ends the old connection as dead (no close, no

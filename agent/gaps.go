@@ -11,12 +11,11 @@ import (
 // and the totals used to move only once the connection was back. A source's
 // run goroutine opens and ends its window; any goroutine reads the totals.
 type gapTally struct {
-	mu     sync.Mutex
-	n      int64                 // windows ended and open
-	ended  time.Duration         // total length of the windows that ended
-	open   map[*source]time.Time // start of each source's open window
-	shown  time.Duration         // the largest total returned yet
-	shownN int64                 // the largest count returned yet
+	mu    sync.Mutex
+	n     int64                 // windows ended and open
+	ended time.Duration         // total length of the windows that ended
+	open  map[*source]time.Time // start of each source's open window
+	shown time.Duration         // the largest total returned yet
 }
 
 // add counts a window that is known only once it has ended (a connection
@@ -55,19 +54,6 @@ func (g *gapTally) end(s *source, d time.Duration) {
 	g.ended += max(d, 0)
 }
 
-// cancel forgets s's open window, begun by begin, that was none: the
-// connection that ends it opened before it began (a rotation's new
-// connection, handed to the source's goroutine just after the old one's
-// end). It no longer counts, unless totals already showed it.
-func (g *gapTally) cancel(s *source) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, ok := g.open[s]; ok {
-		delete(g.open, s)
-		g.n--
-	}
-}
-
 // totals returns the number of windows and their total length at now, the
 // open ones up to now. The length never goes down from one call to the
 // next: an open window read just after its connection opened (its logged
@@ -83,6 +69,5 @@ func (g *gapTally) totals(now time.Time) (int64, time.Duration) {
 		d += max(now.Sub(from), 0)
 	}
 	g.shown = max(g.shown, d)
-	g.shownN = max(g.shownN, g.n) // a cancelled window once shown stays counted
-	return g.shownN, g.shown
+	return g.n, g.shown
 }

@@ -117,28 +117,3 @@ func TestGapTallyCountsOpenWindowsOnce(t *testing.T) {
 	g.add(time.Second) // a silent connection's window, known once it ended
 	check(t0.Add(time.Hour), 3, 5500*time.Millisecond)
 }
-
-// TestGapTallyCancel: a window that turned out to be none (the new
-// connection had opened before the old one's end was seen) no longer
-// counts, unless the totals showed it meanwhile: a counter never goes
-// down. The soak test saw such a window logged with its end before its
-// start.
-func TestGapTallyCancel(t *testing.T) {
-	var g gapTally
-	a, b := &source{}, &source{}
-	t0 := time.Now()
-	g.begin(a, t0)
-	g.cancel(a)
-	if n, d := g.totals(t0.Add(time.Second)); n != 0 || d != 0 {
-		t.Errorf("after a cancelled window: %d windows, %s; want none", n, d)
-	}
-	g.cancel(a) // none open: nothing to forget
-	g.begin(b, t0)
-	if n, _ := g.totals(t0); n != 1 {
-		t.Fatalf("open window: %d windows, want 1", n)
-	}
-	g.cancel(b)
-	if n, _ := g.totals(t0.Add(time.Second)); n != 1 {
-		t.Errorf("a cancelled window once shown: %d windows, want it still counted (1)", n)
-	}
-}

@@ -145,13 +145,6 @@ func (s *source) run(ctx context.Context) error {
 					retireHandover()
 					handover = active
 					handoverEnd.Reset(s.handoverWait(handover))
-				} else if !gapFrom.IsZero() && !c.opened.After(gapFrom) {
-					// It opened before the previous one ended (a rotation
-					// whose new connection came in just after the old
-					// one's end): there was no window. It was logged
-					// with its end before its start.
-					s.agent.stats.gaps.cancel(s)
-					gapFrom = time.Time{}
 				} else if !gapFrom.IsZero() {
 					s.describeGap(gapFrom, c.opened, gapWhy)
 					gapFrom = time.Time{}
