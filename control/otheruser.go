@@ -10,6 +10,7 @@ import (
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
 // OtherUserError is Ask's error when no socket of the spool answered as
@@ -58,9 +59,9 @@ func (r Refusal) message(cmd string) string {
 	sock := console.ShellWord(r.Sock)
 	if r.Served {
 		return fmt.Sprintf("%s is served by %s, neither %s, root nor the spool file's owner, so it is not the spool's listen and nothing was sent to it: that user may have put it where the listen's would be (is the spool in a folder others may write to? check the socket's owner: ls -l %s), or a listen of that user holds a spool file since replaced (run the command as that user: sudo -u %s %s)",
-			r.Sock, osuser.Label(r.UID), thisUser(), sock, osuser.Sudo(r.UID), cmd)
+			r.Sock, osuser.Label(r.UID), osuser.This(), sock, osuser.Sudo(r.UID), cmd)
 	}
-	msg := r.Sock + ": permission denied to " + thisUser()
+	msg := r.Sock + ": permission denied to " + osuser.This()
 	if r.UID >= 0 {
 		if r.Folder {
 			msg += fmt.Sprintf("; its folder %s is %s, mode %04o, and this user may not look in it", r.Denied, osuser.Possessive(r.UID), r.Mode)
@@ -94,7 +95,7 @@ func notPermitted(sock string) Refusal {
 			return r
 		}
 		r.Folder = true
-		if r.Denied, fi = visibleAbove(sock); fi == nil {
+		if r.Denied, fi = spool.VisibleAbove(sock); fi == nil {
 			r.Denied = filepath.Dir(sock)
 			return r
 		}
@@ -103,31 +104,4 @@ func notPermitted(sock string) Refusal {
 		r.UID, r.Mode = uid, fi.Mode().Perm()
 	}
 	return r
-}
-
-// visibleAbove is the nearest folder above path that this user can see,
-// and what it is; nil when there is none.
-func visibleAbove(path string) (string, os.FileInfo) {
-	p, err := filepath.Abs(path)
-	if err != nil {
-		return "", nil
-	}
-	for {
-		up := filepath.Dir(p)
-		if up == p {
-			return "", nil
-		}
-		if fi, err := os.Stat(up); err == nil {
-			return up, fi
-		}
-		p = up
-	}
-}
-
-// thisUser names this process's user, by uid where there is one.
-func thisUser() string {
-	if uid := os.Getuid(); uid >= 0 {
-		return fmt.Sprintf("this user (uid %d)", uid)
-	}
-	return "this user"
 }

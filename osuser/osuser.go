@@ -4,6 +4,7 @@ package osuser
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 )
@@ -57,4 +58,13 @@ func safeName(name string) bool {
 		}
 	}
 	return name[0] != '-'
+}
+
+// This names this process's user, by uid where there is one: "this user
+// (uid 1000)".
+func This() string {
+	if uid := os.Getuid(); uid >= 0 {
+		return fmt.Sprintf("this user (uid %d)", uid)
+	}
+	return "this user"
 }

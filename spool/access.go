@@ -30,7 +30,7 @@ type AccessError struct {
 }
 
 func (e *AccessError) Error() string {
-	return fmt.Sprintf("spool: %s: permission denied to %s%s: %s: %s", e.Path, thisUser(), e.access(), e.Why(), e.advice())
+	return fmt.Sprintf("spool: %s: permission denied to %s%s: %s: %s", e.Path, osuser.This(), e.access(), e.Why(), e.advice())
 }
 
 func (e *AccessError) Unwrap() error { return e.Err }
@@ -86,14 +86,6 @@ func (e *AccessError) advice() string {
 	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", osuser.Sudo(e.UID), cmd, other)
 }
 
-// thisUser names this process's user, by uid where there is one.
-func thisUser() string {
-	if uid := os.Getuid(); uid >= 0 {
-		return fmt.Sprintf("this user (uid %d)", uid)
-	}
-	return "this user"
-}
-
 // openError is the error of opening (or making) the spool file at path
 // with flags: an AccessError when the system denied it.
 func openError(path string, flags int, err error) error {
@@ -118,7 +110,7 @@ func denied(path string, flags int, err error) *AccessError {
 	fi, serr := os.Stat(real)
 	if serr != nil {
 		e.Folder, e.Make = true, errors.Is(serr, fs.ErrNotExist)
-		if e.Denied, fi = visibleAbove(real); fi == nil {
+		if e.Denied, fi = VisibleAbove(real); fi == nil {
 			return nil // nothing above it can be seen: the system's error has to do
 		}
 	} else if real != path {
@@ -136,9 +128,9 @@ func (e *AccessError) describe(fi os.FileInfo) {
 	e.Mode = fi.Mode().Perm()
 }
 
-// visibleAbove is the nearest folder above path that this user can see,
+// VisibleAbove is the nearest folder above path that this user can see,
 // and what it is; nil when there is none.
-func visibleAbove(path string) (string, os.FileInfo) {
+func VisibleAbove(path string) (string, os.FileInfo) {
 	p, err := filepath.Abs(path)
 	if err != nil {
 		return "", nil
@@ -168,7 +160,7 @@ func CheckFolder(path string) error {
 	e := &AccessError{Path: path, Denied: dir, Folder: true, Write: true, UID: -1, Listen: true, Err: fs.ErrPermission}
 	fi, serr := os.Stat(dir)
 	if serr != nil {
-		if e.Denied, fi = visibleAbove(dir); fi == nil {
+		if e.Denied, fi = VisibleAbove(dir); fi == nil {
 			return nil
 		}
 	}
