@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 )
 
 // TestCreateUnreadableRecord: a damaged record beside a --create spool
@@ -19,10 +17,8 @@ import (
 // delete it, and to remove the file; a run on another spool warns the
 // same and starts.
 func TestCreateUnreadableRecord(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
+	w := newCreateWorld(t)
+	bin, srv := w.bin, w.srv
 	dir := filepath.Join(os.Getenv("XDG_STATE_HOME"), "dialpad-tunnel", "spool")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -32,7 +28,7 @@ func TestCreateUnreadableRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, err := exec.Command(bin, createArgs(srv, h.URL, "--events", "call")...).CombinedOutput()
+	b, err := exec.Command(bin, createArgs(srv, w.h.URL, "--events", "call")...).CombinedOutput()
 	out := string(b)
 	if err == nil {
 		t.Fatalf("started with an unreadable record:\n%s", out)
@@ -47,7 +43,7 @@ func TestCreateUnreadableRecord(t *testing.T) {
 		t.Errorf("the record is gone: %v", err)
 	}
 
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitLogged(t, sms, `"msg":"starting"`)
 	mustContain(t, sms.stdout.String(), "cannot be read")
 	mustContain(t, sms.stdout.String(), strings.ReplaceAll(record, `\`, `\\`))
@@ -59,19 +55,17 @@ func TestCreateUnreadableRecord(t *testing.T) {
 // run with the same --events shares the spool (none does); it says a run
 // with other --events may be deleting leftovers, and to start again.
 func TestCreateSpoolHeldByOtherEvents(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
-	callRun := startAgent(t, bin, createArgs(srv, h.URL, "--events", "call", "--log-format", "json")...)
+	w := newCreateWorld(t)
+	bin, srv := w.bin, w.srv
+	callRun := w.start(t, "call")
 	callRun.waitConnected(t, srv)
 	killed(t, callRun)
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitHeld(t, sms, done)
-	b, err := exec.Command(bin, createArgs(srv, h.URL, "--events", "call")...).CombinedOutput()
+	b, err := exec.Command(bin, createArgs(srv, w.h.URL, "--events", "call")...).CombinedOutput()
 	if err == nil {
 		t.Fatalf("a call run started while the sms run held its spool:\n%s", b)
 	}

@@ -29,11 +29,9 @@ func TestCreateRecordLockHeldThroughCleanUp(t *testing.T) {
 	if !filelock.Supported {
 		t.Skip("no file locks on this system")
 	}
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
-	callRun := startAgent(t, bin, createArgs(srv, h.URL, "--events", "call", "--log-format", "json")...)
+	w := newCreateWorld(t)
+	srv := w.srv
+	callRun := w.start(t, "call")
 	callRun.waitConnected(t, srv)
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()
@@ -51,7 +49,7 @@ func TestCreateRecordLockHeldThroughCleanUp(t *testing.T) {
 		t.Fatalf("TryLock of the record's lock during the clean-up = %t, %v; want held by the run", held, err)
 	}
 	before := len(srv.RESTCalls())
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitLogged(t, sms, `"msg":"starting"`)
 	if strings.Contains(sms.stdout.String(), "an earlier") {
 		t.Errorf("warned of the stopping call run as crashed:\n%s", sms.stdout.String())
@@ -88,22 +86,20 @@ func TestCreateRoutesOnlyRunKeepsItsEntry(t *testing.T) {
 	if !filelock.Supported {
 		t.Skip("no file locks on this system")
 	}
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
-	crashed := startAgent(t, bin, createArgs(srv, h.URL, "--events", "call", "--log-format", "json")...)
+	w := newCreateWorld(t)
+	bin, srv := w.bin, w.srv
+	crashed := w.start(t, "call")
 	crashed.waitConnected(t, srv)
 	killed(t, crashed)
 	waitConnections(t, srv, 0)
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitHeld(t, sms, done)
 
 	routesOnly := []string{"listen", "--api-base", srv.URL(), "--api-key", srv.APIKey(), "--create", "--events", "call",
-		"--route", "call=" + h.URL, "--log-format", "json"}
+		"--route", "call=" + w.h.URL, "--log-format", "json"}
 	call := startAgent(t, bin, routesOnly...)
 	exited := false
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(call.stdout.String(), `"msg":"starting"`); time.Sleep(10 * time.Millisecond) {

@@ -41,11 +41,9 @@ func waitConnections(t *testing.T, srv *dialpadtest.Server, n int) {
 // deletes them, clears their record, and warns of the call events
 // missed, which are no gap of its own.
 func TestCreateDeletesOtherSpoolsLeftovers(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
-	callRun := startAgent(t, bin, createArgs(srv, h.URL, "--events", "call", "--log-format", "json")...)
+	w := newCreateWorld(t)
+	srv := w.srv
+	callRun := w.start(t, "call")
 	callRun.waitConnected(t, srv)
 	killed(t, callRun)
 	waitConnections(t, srv, 0)
@@ -58,7 +56,7 @@ func TestCreateDeletesOtherSpoolsLeftovers(t *testing.T) {
 	}
 	before := len(srv.RESTCalls())
 
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitLogged(t, sms, "an earlier `listen --create --events call` run crashed")
 	waitConnections(t, srv, 1)
 	for _, c := range []struct{ method, path string }{
@@ -88,15 +86,13 @@ func TestCreateDeletesOtherSpoolsLeftovers(t *testing.T) {
 // TestCreateLeavesLiveOtherSpool: a `listen --create --events sms` run
 // leaves alone what a live `--events call` run made, and its record.
 func TestCreateLeavesLiveOtherSpool(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	bin := buildAgent(t)
-	srv := newFake(t, dialpadtest.Config{})
-	h := newHook(t, nil)
-	callRun := startAgent(t, bin, createArgs(srv, h.URL, "--events", "call", "--log-format", "json")...)
+	w := newCreateWorld(t)
+	srv := w.srv
+	callRun := w.start(t, "call")
 	callRun.waitConnected(t, srv)
 	before := len(srv.RESTCalls())
 
-	sms := startAgent(t, bin, createArgs(srv, h.URL, "--events", "sms", "--log-format", "json")...)
+	sms := w.start(t, "sms")
 	waitLogged(t, sms, `"msg":"starting"`) // after it dealt with what earlier runs left
 	for _, c := range srv.RESTCalls()[before:] {
 		if c.Method == http.MethodDelete {
@@ -119,4 +115,23 @@ func TestCreateLeavesLiveOtherSpool(t *testing.T) {
 	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {
 		t.Errorf("after both stopped the fake has %d websockets, %d subscriptions; want none", ws, subs)
 	}
+}
+
+// createWorld is what the tests of several `listen --create` runs on one
+// API share: a state folder of the test's own, the binary, the fake
+// Dialpad and a handler.
+type createWorld struct {
+	bin string
+	srv *dialpadtest.Server
+	h   *hook
+}
+
+func newCreateWorld(t *testing.T) createWorld {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	return createWorld{bin: buildAgent(t), srv: newFake(t, dialpadtest.Config{}), h: newHook(t, nil)}
+}
+
+// start runs `listen --create --events events` with JSON logs.
+func (w createWorld) start(t *testing.T, events string) *agentProcess {
+	return startAgent(t, w.bin, createArgs(w.srv, w.h.URL, "--events", events, "--log-format", "json")...)
 }
