@@ -122,8 +122,11 @@ func TestSoakFaultsEveryGapLogged(t *testing.T) {
 	var sum time.Duration
 	for _, w := range r.Gaps {
 		sum += w.To.Sub(w.From)
-		if !w.To.After(w.From) || w.Why == "" {
-			t.Errorf("logged gap %+v: want from < to and a reason", w)
+		// A window of none is logged when the old connection's end was
+		// found only after the new one opened (the server may have closed
+		// it before): from == to.
+		if w.To.Before(w.From) || w.Why == "" {
+			t.Errorf("logged gap %+v: want from <= to and a reason", w)
 		}
 	}
 	if sum != r.GapTime {

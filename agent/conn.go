@@ -22,13 +22,17 @@ import (
 // source.run) makes every ReadMessage call; other goroutines only use
 // WriteControl, which gorilla allows concurrently.
 type conn struct {
-	id      uint64 // unique in the process, for duplicate checks
-	ws      *websocket.Conn
-	name    string    // e.g. "websocket 1000 #3", for logs
-	opened  time.Time // when the handshake completed
-	dialed  time.Time // when its dial began: no frame sent before can come on it (dedupe)
-	expiry  time.Time // token exp; zero when unknown
-	err     error     // why reading stopped; set by the reader before it reports
+	id     uint64 // unique in the process, for duplicate checks
+	ws     *websocket.Conn
+	name   string    // e.g. "websocket 1000 #3", for logs
+	opened time.Time // when the handshake completed
+	dialed time.Time // when its dial began: no frame sent before can come on it (dedupe)
+	expiry time.Time // token exp; zero when unknown
+	err    error     // why reading stopped; set by the reader before it reports
+	// endedAt is when the reader found the connection ended (its last
+	// read failed); set with err. The source's goroutine may see the end
+	// only later, after a newer connection's open.
+	endedAt time.Time
 	closeBy time.Time // when to force-close a retiring conn; owned by source.run
 	retired time.Time // when the close frame was sent; owned by source.run
 	forced  bool      // its reading was ended by us, the close handshake unfinished; owned by source.run
@@ -316,7 +320,7 @@ func (c *conn) read(pongWait time.Duration, f frames) {
 			}
 		}
 		if err != nil {
-			c.err = err
+			c.err, c.endedAt = err, time.Now()
 			if c.pongLate.Load() && endedByUs(err) {
 				c.err = errNoPong
 			}

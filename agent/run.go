@@ -146,7 +146,11 @@ func (s *source) run(ctx context.Context) error {
 					handover = active
 					handoverEnd.Reset(s.handoverWait(handover))
 				} else if !gapFrom.IsZero() {
-					s.describeGap(gapFrom, c.opened, gapWhy)
+					// A reader held up by the queue finds the end late,
+					// maybe after this one opened, while the server may
+					// have closed it before: a window of none, at this
+					// open, not one ending before it begins.
+					s.describeGap(earlier(gapFrom, c.opened), c.opened, gapWhy)
 					gapFrom = time.Time{}
 				}
 				if active == nil {
@@ -202,7 +206,9 @@ func (s *source) run(ctx context.Context) error {
 				break
 			}
 			why := closeReason(c.err)
-			gapFrom, gapWhy = time.Now(), why
+			// From when its reader found it ended, not now: this
+			// goroutine may see the end after a newer connection opened.
+			gapFrom, gapWhy = c.endedAt, why
 			if isTimeout(c.err) {
 				gapFrom = c.lastHeard() // nothing was read after this
 			}

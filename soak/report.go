@@ -21,6 +21,7 @@ type Report struct {
 	Faults      map[string]int // faults injected, by kind (FaultKinds)
 	Gaps        []Window       // windows without a connection, as logged by the agent
 	GapTime     time.Duration  // total length of Gaps
+	Backwards   int            // logged gaps whose end is before their start
 	Handover    int            // unsent events in no logged gap but within GapTolerance of a new connection: the agent closed the old one before the fake served the new one
 	Unlogged    int            // unsent events that no logged gap covers and that are no Handover (within Config.GapTolerance)
 	P50, P99    time.Duration  // publish -> handler latency of delivered events
@@ -32,9 +33,10 @@ type Report struct {
 }
 
 // OK reports whether every event published while a connection was open
-// was delivered exactly once and every unsent event fell in a logged gap.
+// was delivered exactly once, every unsent event fell in a logged gap and
+// no gap ended before it began.
 func (r Report) OK() bool {
-	return r.Published > 0 && r.Lost == 0 && r.Unread == 0 && r.Duplicates == 0 && r.Unlogged == 0 && r.Handover == 0
+	return r.Published > 0 && r.Lost == 0 && r.Unread == 0 && r.Duplicates == 0 && r.Unlogged == 0 && r.Handover == 0 && r.Backwards == 0
 }
 
 // Rotations is the number of connections after the first.
@@ -72,6 +74,9 @@ func newReport(cfg Config, p *publisher, rc *receiver, gaps []Window, connected 
 	r.P50, r.P99 = demo.Percentile(lat, 50), demo.Percentile(lat, 99)
 	for _, w := range gaps {
 		r.GapTime += w.To.Sub(w.From)
+		if w.To.Before(w.From) {
+			r.Backwards++
+		}
 	}
 	for _, t := range Uncovered(p.unsent, gaps, cfg.GapTolerance) {
 		if slices.ContainsFunc(connected, func(c time.Time) bool { return t.Sub(c).Abs() <= cfg.GapTolerance }) {
@@ -130,7 +135,7 @@ func (r Report) print(w io.Writer) {
 	case r.Published == 0:
 		verdict = "FAILED: no event was published to an open connection, so nothing was checked (faults too frequent for --duration?)"
 	case !r.OK():
-		verdict = "FAILED: events lost or delivered twice, or a gap went unlogged"
+		verdict = "FAILED: events lost or delivered twice, or a gap went unlogged (or was logged ending before it began)"
 	}
 	fmt.Fprintf(w, "\nsoak report\n"+
 		"  published     %7d  (to an open connection)\n"+
@@ -141,14 +146,14 @@ func (r Report) print(w io.Writer) {
 		"  duplicates    %7d  (delivered more than once)\n"+
 		"  connections   %7d  (rotations and reconnects: %d)\n"+
 		"  faults        %7d  (%s)\n"+
-		"  gaps logged   %7d  (total %s without a connection)\n"+
+		"  gaps logged   %7d  (total %s without a connection; %d ending before they began)\n"+
 		"  handover      %7d  (unsent at a make-before-break handover: no connection at the fake, no gap logged)\n"+
 		"  unlogged      %7d  (other unsent events outside every logged gap)\n"+
 		"  latency       p50 %s  p99 %s (publish -> handler)\n"+
 		"  %s\n",
 		r.Published, r.Unsent, r.Delivered, r.Lost, r.Unread, r.Duplicates,
 		r.Connections, r.Rotations(), total, faults,
-		len(r.Gaps), r.GapTime.Round(time.Millisecond), r.Handover, r.Unlogged,
+		len(r.Gaps), r.GapTime.Round(time.Millisecond), r.Backwards, r.Handover, r.Unlogged,
 		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), verdict)
 	listTimes(w, "lost", r.LostAt)
 	listTimes(w, "unread", r.UnreadAt)

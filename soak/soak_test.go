@@ -65,3 +65,27 @@ func TestVerdictWithNothingPublished(t *testing.T) {
 		t.Errorf("verdict with nothing published:\n%s", out)
 	}
 }
+
+// TestBackwardsGapFails: a gap logged with its end before its start (the
+// agent stamped a connection's end after its replacement opened) fails
+// the run, though every event is accounted for.
+func TestBackwardsGapFails(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := &publisher{sent: []published{{at: t0}}}
+	rc := newReceiver()
+	rc.arrived[p.sent[0].sum] = t0.Add(time.Millisecond)
+	gaps := []Window{{From: t0.Add(2 * time.Second), To: t0.Add(2*time.Second - 77*time.Microsecond)}}
+	r := newReport(Config{GapTolerance: time.Millisecond}, p, rc, gaps, nil, 2)
+	if r.Backwards != 1 || r.OK() {
+		t.Errorf("a gap ending before it began: Backwards %d, OK %v; want 1, false", r.Backwards, r.OK())
+	}
+	var b strings.Builder
+	r.print(&b)
+	if !strings.Contains(b.String(), "1 ending before they began") || !strings.Contains(b.String(), "FAILED") {
+		t.Errorf("report of a backwards gap:\n%s", b.String())
+	}
+	gaps[0].To = gaps[0].From // a window of none is no fault
+	if r := newReport(Config{GapTolerance: time.Millisecond}, p, rc, gaps, nil, 2); r.Backwards != 0 || !r.OK() {
+		t.Errorf("a gap of length 0: Backwards %d, OK %v; want 0, true", r.Backwards, r.OK())
+	}
+}
