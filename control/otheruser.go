@@ -100,7 +100,7 @@ func notPermitted(sock string) Refusal {
 			return r
 		}
 	}
-	if uid, known := fileOwner(fi); known {
+	if uid, known := osuser.Owner(fi); known {
 		r.UID, r.Mode = uid, fi.Mode().Perm()
 	}
 	return r

@@ -15,6 +15,3 @@ func userDirName() string { return "dialpad-tunnel" }
 // ownedPrivate accepts any directory: without unix owners and modes,
 // the directory's access control lists restrict it.
 func ownedPrivate(string, os.FileInfo, bool) error { return nil }
-
-// fileOwner cannot tell a file's owner without unix owners.
-func fileOwner(os.FileInfo) (uid int, ok bool) { return 0, false }

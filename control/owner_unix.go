@@ -37,12 +37,3 @@ func ownedPrivate(dir string, fi os.FileInfo, shown bool) error {
 	}
 	return nil
 }
-
-// fileOwner is the uid of the file fi describes.
-func fileOwner(fi os.FileInfo) (uid int, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}

@@ -3,6 +3,8 @@ package control
 import (
 	"net"
 	"os"
+
+	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
 )
 
 // untrustedPeer reports whether the process at the other end of c may
@@ -20,7 +22,7 @@ func untrustedPeer(c net.Conn, spoolPath string) (uid int, untrusted bool) {
 	}
 	if spoolPath != "" {
 		if fi, err := os.Stat(spoolPath); err == nil {
-			if owner, known := fileOwner(fi); known && owner == uid {
+			if owner, known := osuser.Owner(fi); known && owner == uid {
 				return uid, false
 			}
 		}

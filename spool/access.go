@@ -122,7 +122,7 @@ func denied(path string, flags int, err error) *AccessError {
 
 // describe sets e's owner and mode to fi's.
 func (e *AccessError) describe(fi os.FileInfo) {
-	if uid, ok := ownerOf(fi); ok {
+	if uid, ok := osuser.Owner(fi); ok {
 		e.UID = uid
 	}
 	e.Mode = fi.Mode().Perm()

@@ -53,7 +53,7 @@ func checkLinks(path string) error {
 			done = p
 			continue
 		}
-		if uid, ok := ownerOf(fi); ok && uid != os.Getuid() && uid != 0 {
+		if uid, ok := osuser.Owner(fi); ok && uid != os.Getuid() && uid != 0 {
 			return fmt.Errorf("spool: %s: is a symbolic link of uid %d, neither this user (uid %d) nor root: it was not followed, as whoever made it chooses where the spool is written; remove it, or use a --spool in a folder of this user's", p, uid, os.Getuid())
 		}
 		if hops++; hops > 40 {
@@ -85,7 +85,7 @@ func checkOwner(f *os.File, path string) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if uid, ok := ownerOf(fi); ok && uid != os.Getuid() {
+	if uid, ok := osuser.Owner(fi); ok && uid != os.Getuid() {
 		return fmt.Errorf("spool: %s: is owned by %s, not this user (uid %d), mode %04o: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …); else remove it (or chown it, if its owner is to be trusted), or use a --spool in a folder of this user's", path, osuser.Label(uid), os.Getuid(), fi.Mode().Perm(), osuser.Sudo(uid))
 	}
 	return nil

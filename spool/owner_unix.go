@@ -7,15 +7,6 @@ import (
 	"syscall"
 )
 
-// ownerOf is the uid of the file fi describes.
-func ownerOf(fi os.FileInfo) (uid int, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}
-
 // keepOwner gives f, a new file that is to replace the file fi describes,
 // that file's owner and group where they differ: a salvage run as root on
 // the spool of a service's user would otherwise leave a file of root's,

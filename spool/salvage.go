@@ -85,7 +85,7 @@ func Salvage(path string) (Salvaged, error) {
 	// nothing changes (the owner's listen would refuse a file of root's).
 	if err := keepOwner(tmp, fi); err != nil {
 		os.Remove(tmpPath)
-		uid, _ := ownerOf(fi) // known: keepOwner fails only where owners are
+		uid, _ := osuser.Owner(fi) // known: keepOwner fails only where owners are
 		return Salvaged{}, fmt.Errorf("spool: %s: is %s, and the salvaged copy that would replace it cannot be given to that user (%w): run the salvage as that user (sudo -u %s dialpad-tunnel events salvage …) or as root; nothing changed", path, osuser.Possessive(uid), unwrapPath(err), osuser.Sudo(uid))
 	}
 	s, err := salvageBatches(f, fi.Size(), tmp)
