@@ -177,8 +177,7 @@ func listenCreate(c *cli.Context, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 	if errors.Is(runErr, spool.ErrLocked) && o.Spool.Path == "" {
-		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH; "+
-			"if none runs, a `listen --create` run with other --events on this API is deleting what a crashed run on this spool left (it holds the spool meanwhile, for seconds): start this one again", runErr)
+		runErr = fmt.Errorf("%w\n  runs of `listen --create` with the same --events and --env/--api-base share one spool: stop the other, or give this one its own --spool PATH", runErr)
 	}
 	if cr.websocket == 0 { // stopped before it made anything
 		return runErr
@@ -408,17 +407,36 @@ func createForRun(ctx context.Context, client *dialpad.Client, secret string, sp
 	return cr, nil
 }
 
-// cleanup deletes the subscriptions and then the websocket of cr, even
-// after ctx was cancelled (Ctrl-C), within cleanupTimeout. Objects already
-// gone are not an error. Its log line says which run delivers the events
-// left in the spool. When a delete fails, its error gives the command that
-// deletes each object left, with apiFlags (the run's --env and --api-base).
+// cleanup deletes what this run made, cr (deleteCreated), even after ctx
+// was cancelled (Ctrl-C), within cleanupTimeout. Its log line says which
+// run delivers the events left in the spool.
 func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftInSpool, apiFlags []string, log *slog.Logger) error {
 	if cr.websocket == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
+	if err := deleteCreated(ctx, client, cr, apiFlags); err != nil {
+		return err
+	}
+	switch {
+	case left.pending == 0:
+		log.Info("deleted what --create made", "ids", cr.String())
+	case left.explicit:
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next listen with this --spool"+withRoutes(left),
+			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
+	default:
+		log.Info("deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base (or a listen with --spool set to this file)"+withRoutes(left),
+			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
+	}
+	return nil
+}
+
+// deleteCreated deletes the subscriptions and then the websocket of cr
+// within ctx. Objects already gone are not an error. When a delete fails,
+// its error gives the command that deletes each object left, with
+// apiFlags (the run's --env and --api-base).
+func deleteCreated(ctx context.Context, client *dialpad.Client, cr created, apiFlags []string) error {
 	var errs []error
 	var commands []string // one per object left
 	command := func(words ...string) string { return commandLine(apiFlags, words...) }
@@ -438,16 +456,6 @@ func cleanup(ctx context.Context, client *dialpad.Client, cr created, left leftI
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("could not delete everything --create made (%s); delete what is left with %s: %w", cr, strings.Join(commands, " and "), errors.Join(errs...))
-	}
-	switch {
-	case left.pending == 0:
-		log.Info("deleted what --create made", "ids", cr.String())
-	case left.explicit:
-		log.Info("deleted what --create made; the events left in the spool are delivered by the next listen with this --spool"+withRoutes(left),
-			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
-	default:
-		log.Info("deleted what --create made; the events left in the spool are delivered by the next `listen --create` with the same --events and --env/--api-base (or a listen with --spool set to this file)"+withRoutes(left),
-			"ids", cr.String(), "pending", left.pending, "spool", left.path, "route_spools", strings.Join(left.routes, ", "))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -50,29 +51,40 @@ func TestCreateUnreadableRecord(t *testing.T) {
 }
 
 // TestCreateSpoolHeldByOtherEvents: while a `--create --events sms` run
-// deletes what a crashed `--events call` run left, it holds the call
-// spool; a call run starting then stops. Its message used to say another
-// run with the same --events shares the spool (none does); it says a run
-// with other --events may be deleting leftovers, and to start again.
+// deletes what a crashed `--events call` run left (the fake holds a
+// DELETE's answer), a call run starts: it deletes its crashed run's
+// leftovers itself, logs the gap, and runs; the sms run, once answered,
+// leaves the call record to it. The sms run used to hold the call spool
+// and its record's lock through its deletes (up to 30 s each), so the
+// call run waited 2 s and stopped with "in use".
 func TestCreateSpoolHeldByOtherEvents(t *testing.T) {
 	w := newCreateWorld(t)
-	bin, srv := w.bin, w.srv
+	srv := w.srv
 	callRun := w.start(t, "call")
 	callRun.waitConnected(t, srv)
 	killed(t, callRun)
+	waitConnections(t, srv, 0)
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()
 	sms := w.start(t, "sms")
 	waitHeld(t, sms, done)
-	b, err := exec.Command(bin, createArgs(srv, w.h.URL, "--events", "call")...).CombinedOutput()
-	if err == nil {
-		t.Fatalf("a call run started while the sms run held its spool:\n%s", b)
-	}
-	out := string(b)
-	mustContain(t, out, "in use")
-	mustContain(t, out, "other --events")
-	mustContain(t, out, "start this one again")
+	call := w.start(t, "call")
+	waitRestartGap(t, call, "the call run after a crashed one logged no gap")
+	call.waitConnected(t, srv)
+	mustContain(t, call.stdout.String(), "an earlier `listen --create` run on this spool did not delete what it made")
 	release()
 	waitLogged(t, sms, `"msg":"starting"`)
+	rec, err := readCreatedRecord(createSpoolFile(srv, "call", ".created.json"))
+	if err != nil || len(rec.Made) != 1 || rec.Made[0].Websocket == 1000 {
+		t.Errorf("the call record = %+v, %v; want only the live call run's entry", rec.Made, err)
+	}
+	for _, p := range []*agentProcess{sms, call} {
+		if err := p.signal(t, syscall.SIGTERM); err != nil {
+			t.Fatalf("stop: %v\n%s", err, p.stderr.String())
+		}
+	}
+	if ws, subs := counts(t, srv); ws != 0 || subs != 0 {
+		t.Errorf("after both stopped the fake has %d websockets, %d subscriptions; want none", ws, subs)
+	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -26,6 +28,7 @@ type createRecorder struct {
 	own     *noSpoolRecord // with --no-spool: this run's own record, once made
 	started time.Time      // when this run began creating
 	others  []createdEntry // entries of earlier runs kept in path
+	undone  []created      // earlier runs' leftovers not deleted, as claim was stopped
 }
 
 // note writes the record with this run's entry as cr says, before each
@@ -41,17 +44,21 @@ func (r *createRecorder) note(cr created) error {
 // claim runs once the spool is open and locked (path: the record beside
 // it), or with --no-spool (path ""), before the agent listens. Beside a
 // spool, it first takes the record's lock (lockCreated), which close lets
-// go of, after the record's last write. It calls
-// create, which records each step through note; then it deletes what
-// earlier --create runs left on the same API base: those of this spool's
-// record, and those of --no-spool runs no live run holds. An entry it
-// cannot delete is kept, and warned of with the commands that delete it;
-// one stopped before a create's answer is warned of with the commands
-// that find and delete what no record names. Entries of another API base
-// in this spool's record are warned of and kept, never deleted from here
-// (the key is this environment's). Then it deletes what crashed runs on
-// the other default --create spools of this API host left (claimOthers):
-// warned of, no gap of this run's.
+// go of, after the record's last write.
+//
+// Then it deletes what earlier --create runs left on the same API base:
+// those of this spool's record, those of --no-spool runs no live run
+// holds, and those of the other default --create spools of this API host
+// (claimOthers: warned of, no gap of this run's). An entry it cannot
+// delete is kept, and warned of with the commands that delete it; one
+// stopped before a create's answer is warned of with the commands that
+// find and delete what no record names. Entries of another API base in
+// this spool's record are warned of and kept, never deleted from here
+// (the key is this environment's). Those deletes end with ctx (Ctrl-C):
+// claim then makes nothing, and its error names what is left, which the
+// records keep for the next run.
+//
+// Last, it calls create, which records each step through note.
 //
 // downSince is when the events sent to earlier runs' leftovers may have
 // begun to be missed (zero: none left): for this spool's record, the
@@ -77,13 +84,6 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 			commandLine(r.apiFlags, "websockets", "list")+" and "+commandLine(r.apiFlags, "subscriptions", "list"), "reason", err.Error())
 	} else {
 		r.own, r.path = own, own.path
-	}
-	r.started = time.Now().UTC()
-	if cr, err = create(r.note); err != nil {
-		return cr, downSince, err
-	}
-	if r.own != nil {
-		r.own.beat()
 	}
 	gap := func(t time.Time) {
 		if !t.IsZero() && (downSince.IsZero() || t.Before(downSince)) {
@@ -115,31 +115,72 @@ func (r *createRecorder) claim(ctx context.Context, path string, lastRun time.Ti
 		left.done(r.settle(ctx, left.entry, "with --no-spool"))
 	}
 	r.claimOthers(ctx, path)
-	if len(kept) < len(earlier) {
-		r.others = kept
-		err = r.note(cr)
+	r.others = kept
+	if ctx.Err() != nil {
+		// Kept in the records: the next run deletes it.
+		return cr, downSince, errors.Join(r.stopped(ctx), r.release())
 	}
-	return cr, downSince, err
+	if len(kept) < len(earlier) {
+		if err := writeCreatedRecord(path, createdRecord{Made: kept}); err != nil {
+			return cr, downSince, err
+		}
+	}
+	r.started = time.Now().UTC()
+	if cr, err = create(r.note); err != nil {
+		return cr, downSince, err
+	}
+	if r.own != nil {
+		r.own.beat()
+	}
+	return cr, downSince, nil
 }
 
 // settle deletes what the earlier run of e left, and reports whether
 // nothing of it is left to try again: what a create never answered is
-// only warned of, with the commands that find and delete it.
+// only warned of, with the commands that find and delete it. Once ctx is
+// done (Ctrl-C), it deletes nothing more, and adds e to r.undone.
 func (r *createRecorder) settle(ctx context.Context, e createdEntry, where string) bool {
 	if e.Websocket == 0 { // stopped while its websocket was being created: nothing to delete
 		r.log.Warn(unansweredNote(e.created(), e.Started, r.apiFlags))
 		return true
+	}
+	if ctx.Err() != nil {
+		r.undone = append(r.undone, e.created())
+		return false
 	}
 	r.log.Warn("an earlier `listen --create` run "+where+" did not delete what it made (it crashed, or its clean-up failed): deleting it now",
 		"ids", e.created().String())
 	if e.Creating != "" {
 		r.log.Warn(unansweredNote(e.created(), e.Started, r.apiFlags))
 	}
-	if err := cleanup(ctx, r.client, e.created(), leftInSpool{}, r.apiFlags, r.log); err != nil {
+	deleting, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	err := deleteCreated(deleting, r.client, e.created(), r.apiFlags)
+	switch {
+	case err == nil:
+		r.log.Info("deleted what the earlier run left", "ids", e.created().String())
+		return true
+	case ctx.Err() != nil:
+		r.undone = append(r.undone, e.created()) // claim's error names it
+	default:
 		r.log.Warn(err.Error())
-		return false
 	}
-	return true
+	return false
+}
+
+// stopped is claim's error when ctx ended (Ctrl-C) while it deleted what
+// earlier runs left: what it did not delete, which their records keep.
+func (r *createRecorder) stopped(ctx context.Context) error {
+	if len(r.undone) == 0 {
+		return fmt.Errorf("--create: stopped before this run made anything: %w", context.Cause(ctx))
+	}
+	var left, commands []string
+	for _, cr := range r.undone {
+		left = append(left, cr.String())
+		commands = append(commands, deleteCommands(cr, r.apiFlags))
+	}
+	return fmt.Errorf("--create: stopped before this run made anything, while deleting what earlier `listen --create` runs left on Dialpad; not deleted: %s; their records keep it, so the next `listen --create` run on this API deletes it (or delete it now with %s): %w",
+		strings.Join(left, "; "), strings.Join(commands, " and "), context.Cause(ctx))
 }
 
 // release rewrites the record without this run's entry, once it was

@@ -19,7 +19,8 @@ const createLockWait = 2 * time.Second
 // createdLockPath is the lock of the record at record: <base>.created.lock.
 // A --create run with a spool holds it from before it reads its record to
 // after its record's last write; a run with other --events holds it while
-// it deletes what that record names. It is never removed.
+// it reads that record, and while it rewrites it without what it deleted
+// (never across a delete). It is never removed.
 func createdLockPath(record string) string {
 	return strings.TrimSuffix(record, ".created.json") + ".created.lock"
 }
@@ -44,7 +45,7 @@ func lockCreated(ctx context.Context, record string) (*os.File, error) {
 	f.Close()
 	if errors.Is(err, filelock.ErrBusy) {
 		return nil, fmt.Errorf("--create: %s is in use (held more than %s): another `listen --create` runs on this spool (the same --events and --env/--api-base, or the same --spool): stop it, or give this one its own --spool PATH; "+
-			"if none runs, a `listen --create` run with other --events on this API is deleting what a crashed run on this spool left (it holds the lock meanwhile, for seconds), or the last run here is still deleting what it made: start this one again", createdLockPath(record), createLockWait)
+			"if none runs, the last run here is still deleting what it made: start this one again", createdLockPath(record), createLockWait)
 	}
 	return nil, fmt.Errorf("--create: lock %s: %w", createdLockPath(record), err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -113,9 +114,11 @@ func (o otherCreateSpool) lastRun() time.Time {
 // spools of this API host left on r's API base (own: this run's record),
 // which takes events of their types that no one reads, and warns of the
 // window those events were missed in: no gap of this run's, as they are
-// not of its spool. Each record's lock (.created.lock) and spool files
-// are held while it is read and rewritten; a record whose lock or files
-// a process holds is left alone, and so are entries of another API base.
+// not of its spool. A record whose lock (.created.lock) or spool files a
+// process holds is left alone, and so are entries of another API base.
+// Those locks are held only while the record is read, and again while it
+// is rewritten (claimOther), never across a delete: a run starting on
+// that spool meanwhile does not wait for Dialpad.
 func (r *createRecorder) claimOthers(ctx context.Context, own string) {
 	if !filelock.Supported { // a live run's spool would look crashed
 		return
@@ -137,35 +140,50 @@ func (r *createRecorder) claimOthers(ctx context.Context, own string) {
 // ours reports whether e was made on r's API base.
 func (r *createRecorder) ours(e createdEntry) bool { return e.APIBase == r.apiBase }
 
-// claimOther is claimOthers for one spool.
-func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
-	// A run on that spool holds its record's lock from before it reads
-	// the record to after its last write, clean-up or --keep included:
-	// held, the record is a live run's (or another run is deleting it).
+// lock takes the lock of o's record and of its spool files, without
+// waiting; ok is false when a process holds one of them: a run on that
+// spool holds its record's lock from before it reads the record to after
+// its last write, clean-up or --keep included (a live run, or another
+// run deleting its leftovers), and a live run of an earlier version holds
+// its spool files. release lets go of them.
+func (o otherCreateSpool) lock() (release func(), ok bool) {
 	lock, ok := tryLockCreated(o.record)
 	if !ok {
-		return
+		return func() {}, false
 	}
-	defer lock.Close()
-	release, ok := o.hold()
-	defer release()
+	files, ok := o.hold()
+	if !ok {
+		lock.Close()
+		return func() {}, false
+	}
+	return func() { files(); lock.Close() }, true
+}
+
+// claimOther is claimOthers for one spool. Its entries of r's API base are
+// read with o locked; each is deleted with o free; then, with o locked
+// again, those deleted are dropped from the record as it is then. A run
+// that took o meanwhile finds them in its record: it deletes them again
+// (already gone: no error) and warns of its crash itself.
+func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
+	release, ok := o.lock()
 	if !ok {
 		return
 	}
 	rec, err := readCreatedRecord(o.record)
+	lastRun := o.lastRun()
+	release()
 	if err != nil {
 		r.log.Warn("the record of another `listen --create` spool cannot be read: what it names is not deleted; "+unreadableRecordNote(o.record, r.apiFlags), "error", err.Error())
 		return
 	}
 	events := strings.Join(o.types, ",")
 	run := "`listen --create --events " + events + "`"
-	lastRun := o.lastRun()
-	var kept []createdEntry
+	var deleted []createdEntry
 	for _, e := range rec.Made {
 		if !r.ours(e) || !r.settle(ctx, e, "with --events "+events+" (another spool)") {
-			kept = append(kept, e)
 			continue
 		}
+		deleted = append(deleted, e)
 		if e.tookEvents() {
 			from := later(lastRun, e.Started)
 			r.log.Warn("an earlier "+run+" run crashed (or its clean-up failed); its websocket and subscriptions were deleted; "+
@@ -173,10 +191,31 @@ func (r *createRecorder) claimOther(ctx context.Context, o otherCreateSpool) {
 				"from", from, "ids", e.created().String(), "events", events, "spool", o.base)
 		}
 	}
-	// Still held: a run starting on the spool waits, or finds this.
-	if len(kept) < len(rec.Made) {
-		if err := writeCreatedRecord(o.record, createdRecord{Made: kept}); err != nil {
-			r.log.Warn("what another `listen --create` spool's record names was deleted, but the record could not be rewritten: that spool's next run deletes it again (already gone: no error) and warns of a crash", "error", err.Error())
-		}
+	if len(deleted) > 0 {
+		r.dropFrom(o, deleted)
+	}
+}
+
+// dropFrom rewrites the record of o without the entries deleted, unless a
+// process holds o: that run deletes them again.
+func (r *createRecorder) dropFrom(o otherCreateSpool, deleted []createdEntry) {
+	release, ok := o.lock()
+	if !ok {
+		return
+	}
+	defer release()
+	rec, err := readCreatedRecord(o.record)
+	if err != nil {
+		return // warned of by this spool's next run
+	}
+	n := len(rec.Made)
+	kept := slices.DeleteFunc(rec.Made, func(e createdEntry) bool {
+		return slices.ContainsFunc(deleted, func(d createdEntry) bool { return reflect.DeepEqual(d, e) })
+	})
+	if len(kept) == n {
+		return // cleared meanwhile by that spool's own run
+	}
+	if err := writeCreatedRecord(o.record, createdRecord{Made: kept}); err != nil {
+		r.log.Warn("what another `listen --create` spool's record names was deleted, but the record could not be rewritten: that spool's next run deletes it again (already gone: no error) and warns of a crash", "error", err.Error())
 	}
 }
