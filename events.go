@@ -100,6 +100,9 @@ func eventsSub(name, usage, argsUsage string, flags []cli.Flag, action eventsAct
 			if err := missingSpool(path, base); err != nil {
 				return err
 			}
+			if err := noSpoolForFlags(c, path, base); err != nil {
+				return err
+			}
 			return withCommand(c, path, inUse(path, action(c, path)))
 		},
 	}
@@ -282,19 +285,9 @@ func eventsBasePath(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	found, err := filepath.Glob(filepath.Join(dir, "*"+spoolExt))
+	bases, err := spoolBases(dir)
 	if err != nil {
 		return "", err
-	}
-	// A route's file counts as its base's: one listen setup, one choice.
-	var bases []string
-	for _, f := range found {
-		if b, ok := routeBase(f); ok {
-			f = b
-		}
-		if !slices.Contains(bases, f) {
-			bases = append(bases, f)
-		}
 	}
 	switch len(bases) {
 	case 0:
@@ -304,6 +297,25 @@ func eventsBasePath(c *cli.Context) (string, error) {
 	}
 	return "", fmt.Errorf("%d spools in %s; choose one with --spool (or the --websocket-id, --subscription or --create --events listen runs with; --route NAME for a route's):\n  %s",
 		len(bases), dir, strings.Join(bases, "\n  "))
+}
+
+// spoolBases is the spool files in dir, a route's file counted as its
+// base's: one listen setup, one choice.
+func spoolBases(dir string) ([]string, error) {
+	found, err := filepath.Glob(filepath.Join(dir, "*"+spoolExt))
+	if err != nil {
+		return nil, err
+	}
+	var bases []string
+	for _, f := range found {
+		if b, ok := routeBase(f); ok {
+			f = b
+		}
+		if !slices.Contains(bases, f) {
+			bases = append(bases, f)
+		}
+	}
+	return bases, nil
 }
 
 // routeBase is the base spool file of a route's file in the default
