@@ -28,10 +28,7 @@ func TestCreateStopWhileDeletingLeftovers(t *testing.T) {
 	}
 	w := newCreateWorld(t)
 	srv := w.srv
-	crashed := w.start(t, "call")
-	crashed.waitConnected(t, srv)
-	killed(t, crashed)
-	waitConnections(t, srv, 0)
+	w.crashed(t, "call")
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()

@@ -60,10 +60,7 @@ func TestCreateUnreadableRecord(t *testing.T) {
 func TestCreateSpoolHeldByOtherEvents(t *testing.T) {
 	w := newCreateWorld(t)
 	srv := w.srv
-	callRun := w.start(t, "call")
-	callRun.waitConnected(t, srv)
-	killed(t, callRun)
-	waitConnections(t, srv, 0)
+	w.crashed(t, "call")
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()

@@ -88,10 +88,7 @@ func TestCreateRoutesOnlyRunKeepsItsEntry(t *testing.T) {
 	}
 	w := newCreateWorld(t)
 	bin, srv := w.bin, w.srv
-	crashed := w.start(t, "call")
-	crashed.waitConnected(t, srv)
-	killed(t, crashed)
-	waitConnections(t, srv, 0)
+	w.crashed(t, "call")
 
 	done, release := srv.HoldNextAnswer(http.MethodDelete, "/api/v2/subscriptions/call/1001")
 	defer release()

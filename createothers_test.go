@@ -43,10 +43,7 @@ func waitConnections(t *testing.T, srv *dialpadtest.Server, n int) {
 func TestCreateDeletesOtherSpoolsLeftovers(t *testing.T) {
 	w := newCreateWorld(t)
 	srv := w.srv
-	callRun := w.start(t, "call")
-	callRun.waitConnected(t, srv)
-	killed(t, callRun)
-	waitConnections(t, srv, 0)
+	w.crashed(t, "call")
 	if ws, subs := counts(t, srv); ws != 1 || subs != 1 {
 		t.Fatalf("after the crash the fake has %d websockets, %d subscriptions; want the call run's 1 and 1", ws, subs)
 	}
@@ -129,6 +126,15 @@ type createWorld struct {
 func newCreateWorld(t *testing.T) createWorld {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	return createWorld{bin: buildAgent(t), srv: newFake(t, dialpadtest.Config{}), h: newHook(t, nil)}
+}
+
+// crashed runs `listen --create --events events` until it is connected,
+// then kills it (SIGKILL) and waits until the fake has no connection.
+func (w createWorld) crashed(t *testing.T, events string) {
+	p := w.start(t, events)
+	p.waitConnected(t, w.srv)
+	killed(t, p)
+	waitConnections(t, w.srv, 0)
 }
 
 // start runs `listen --create --events events` with JSON logs.
