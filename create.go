@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -375,8 +374,7 @@ func createForRun(ctx context.Context, client *dialpad.Client, secret string, sp
 		return nil
 	}
 	answered := func(err error) error {
-		var api *dialpad.APIError
-		if err != nil && !(errors.As(err, &api) && api.Status >= 400 && api.Status < 500) {
+		if err != nil && !dialpad.IsRefused(err) {
 			return err // no answer: it may exist all the same
 		}
 		cr.creating = ""
@@ -440,10 +438,7 @@ func deleteCreated(ctx context.Context, client *dialpad.Client, cr created, apiF
 	var errs []error
 	var commands []string // one per object left
 	command := func(words ...string) string { return commandLine(apiFlags, words...) }
-	gone := func(err error) bool {
-		var api *dialpad.APIError
-		return err == nil || errors.As(err, &api) && api.Status == http.StatusNotFound
-	}
+	gone := func(err error) bool { return err == nil || dialpad.IsNotFound(err) }
 	for _, s := range cr.subscriptions {
 		if _, err := client.DeleteSubscription(ctx, s.typ, s.sub.ID); !gone(err) {
 			errs = append(errs, err)

@@ -54,7 +54,15 @@ func lockCreated(ctx context.Context, record string) (*os.File, error) {
 // waiting; ok is false when a process holds it (a live run, or another
 // run deleting its leftovers) or it cannot be taken.
 func tryLockCreated(record string) (f *os.File, ok bool) {
-	f, err := openCreatedLock(record)
+	return tryLockFile(createdLockPath(record), os.O_RDWR|os.O_CREATE)
+}
+
+// tryLockFile opens path with flag (os.O_CREATE makes it, mode 0600) and
+// takes its lock without waiting, returning the open file holding it:
+// closing it lets go. ok is false when the file cannot be opened, a
+// process holds its lock, or the lock cannot be taken.
+func tryLockFile(path string, flag int) (f *os.File, ok bool) {
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, false
 	}

@@ -155,13 +155,10 @@ func crashedNoSpool(apiBase, own string, log *slog.Logger) []noSpoolLeft {
 		if path == own {
 			continue
 		}
-		lock, err := os.OpenFile(strings.TrimSuffix(path, ".json")+".lock", os.O_RDWR, 0)
-		if err != nil {
-			continue // being removed by the run that handled it
-		}
-		if held, err := filelock.TryLock(lock); err != nil || !held {
-			lock.Close() // a live run's
-			continue
+		// Not made: a missing lock is being removed by the run that handled it.
+		lock, ok := tryLockFile(strings.TrimSuffix(path, ".json")+".lock", os.O_RDWR)
+		if !ok {
+			continue // a live run's, or removed meanwhile
 		}
 		rec, err := readCreatedRecord(path)
 		info, statErr := os.Stat(path)

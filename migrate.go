@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"strings"
 
@@ -266,8 +265,7 @@ func rollbackWithRecord(c *cli.Context) string {
 // migrateFix is withFix with notFound as the hint for a missing object:
 // withFix's suggests --type, which migrate has not.
 func migrateFix(err error, notFound string) error {
-	var api *dialpad.APIError
-	if errors.As(err, &api) && api.Status == http.StatusNotFound {
+	if dialpad.IsNotFound(err) {
 		return fmt.Errorf("%w\n  no such object on this account: %s", err, notFound)
 	}
 	return withFix(err)

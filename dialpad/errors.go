@@ -70,6 +70,22 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.Permanent()
 }
 
+// IsNotFound reports whether err wraps an *APIError with status 404: the
+// object is not on this account (or is gone).
+func IsNotFound(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound
+}
+
+// IsRefused reports whether err wraps an *APIError with a 4xx status, 429
+// included: Dialpad answered and refused the request, so it made nothing.
+// Any other error (a 5xx, or no answer at all) may come from a request
+// that was carried out all the same.
+func IsRefused(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500
+}
+
 // newAPIError builds the error for a non-2xx response from its (already
 // size-limited) body. The API key is redacted from the message wherever it
 // stands as a token of its own (see redactKey).

@@ -189,8 +189,7 @@ func (m *Migrator) Apply(ctx context.Context, p Plan, save func(Record) error) (
 		}
 		ws, err := c.CreateWebsocket(ctx, p.secret)
 		if err != nil {
-			var api *dialpad.APIError
-			if errors.As(err, &api) && api.Status >= 400 && api.Status < 500 {
+			if dialpad.IsRefused(err) {
 				return rec, fmt.Errorf("migrate: %w: %w", err, ErrCreateRefused)
 			}
 			return rec, fmt.Errorf("migrate: %w (Dialpad may have created the websocket all the same)", err)

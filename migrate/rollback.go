@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
@@ -87,7 +86,7 @@ func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, er
 	var errs []error
 	for _, before := range rec.Subscriptions {
 		cur, err := c.Subscription(ctx, before.Type, before.ID)
-		if notFound(err) {
+		if dialpad.IsNotFound(err) {
 			res.Gone = append(res.Gone, before)
 			continue
 		}
@@ -100,7 +99,7 @@ func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, er
 			// Already back (or never moved: Apply failed or stopped before it).
 		case rec.WebsocketID != 0 && cur.Websocket != nil && cur.Websocket.ID == rec.WebsocketID:
 			cur, err = c.UpdateSubscription(ctx, before.Type, before.ID, repoint(before, before.EndpointID))
-			if notFound(err) { // deleted between the read and the update
+			if dialpad.IsNotFound(err) { // deleted between the read and the update
 				res.Gone = append(res.Gone, before)
 				continue
 			}
@@ -154,7 +153,7 @@ func (m *Migrator) Rollback(ctx context.Context, rec Record) (RollbackResult, er
 		default:
 			_, err := c.DeleteWebsocket(ctx, rec.WebsocketID)
 			switch {
-			case notFound(err):
+			case dialpad.IsNotFound(err):
 				res.WebsocketGone = true
 			case err != nil:
 				res.KeptBecause = "it could not be deleted"
@@ -174,12 +173,6 @@ func setBy(rec Record) string {
 		return "the webhook (the migration moved none)"
 	}
 	return "websocket " + rec.WebsocketID.String()
-}
-
-// notFound reports whether err is Dialpad's 404.
-func notFound(err error) bool {
-	var api *dialpad.APIError
-	return errors.As(err, &api) && api.Status == http.StatusNotFound
 }
 
 // websocketUsers counts the subscriptions of every type that deliver to id.

@@ -115,7 +115,7 @@ func (s *Setup) apply(ctx context.Context, st *State, a Action) (wrote bool, err
 		if a.oldType != "" {
 			typ = a.oldType
 		}
-		if _, err := c.DeleteSubscription(ctx, typ, a.ID); err != nil && !notFound(err) {
+		if _, err := c.DeleteSubscription(ctx, typ, a.ID); err != nil && !dialpad.IsNotFound(err) {
 			return false, fmt.Errorf("setup: %w", err)
 		}
 		s.cfg.Logger.Info("setup: deleted", "subscription", a.Key, "id", a.ID)

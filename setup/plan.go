@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -187,7 +186,7 @@ func (s *Setup) planWebsocket(ctx context.Context, st State, spec WebsocketSpec)
 		return a, nil
 	}
 	ws, err := s.cfg.Client.Websocket(ctx, id)
-	if notFound(err) && st.WebsocketID != 0 && spec.ID == 0 { // one the file names is not replaced: the file would then name another
+	if dialpad.IsNotFound(err) && st.WebsocketID != 0 && spec.ID == 0 { // one the file names is not replaced: the file would then name another
 		a.Changes = []string{"websocket " + id.String() + " is gone", signedText(spec.Secret)}
 		return a, nil
 	}
@@ -214,7 +213,7 @@ func (s *Setup) planSubscription(ctx context.Context, st State, spec Subscriptio
 		return a, nil
 	}
 	cur, err := s.cfg.Client.Subscription(ctx, spec.Type, m.ID)
-	if notFound(err) {
+	if dialpad.IsNotFound(err) {
 		a.Changes = []string{"subscription " + m.ID.String() + " is gone"}
 		return a, nil
 	}
@@ -232,11 +231,6 @@ func (s *Setup) planSubscription(ctx context.Context, st State, spec Subscriptio
 		a.Kind = Keep
 	}
 	return a, nil
-}
-
-func notFound(err error) bool {
-	var api *dialpad.APIError
-	return errors.As(err, &api) && api.Status == http.StatusNotFound
 }
 
 func signedText(secret string) string {
