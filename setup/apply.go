@@ -11,36 +11,41 @@ import (
 )
 
 // UnansweredCreate is Apply's error for a create that got no answer (a
-// timeout, a lost connection): Dialpad may have carried it out all the
-// same, so the object may exist without being in the state file, and a
-// second run would create another. Apply does not look for it itself:
-// neither a websocket nor a subscription carries anything that tells
-// setup's from another one with the same settings (an unsigned websocket
-// has no field at all), so a guess could adopt someone else's.
+// timeout, a lost connection) or a 5xx answer (a gateway's, say, which may
+// come after the create was carried out): Dialpad may have carried it out
+// all the same, so the object may exist without being in the state file,
+// and a second run would create another. Apply does not look for it
+// itself: neither a websocket nor a subscription carries anything that
+// tells setup's from another one with the same settings (an unsigned
+// websocket has no field at all), so a guess could adopt someone else's.
 type UnansweredCreate struct {
 	// Type is the subscription's type; "" for the websocket.
 	Type dialpad.SubscriptionType
 	// Key is the subscription's name in the file; "" for the websocket.
 	Key string
-	// Err is the client's error: a timeout, a cancel, a lost connection.
+	// Err is the client's error: a timeout, a cancel, a lost connection,
+	// a 5xx answer.
 	Err error
 }
 
 // Error says what was created and that it may exist.
 func (e *UnansweredCreate) Error() string {
+	if api := (*dialpad.APIError)(nil); errors.As(e.Err, &api) {
+		return "setup: " + e.Err.Error() + " (a server error may come after the create was carried out, so it may have been created all the same)"
+	}
 	return "setup: " + e.Err.Error() + " (no answer came, so it may have been created all the same)"
 }
 
 // Unwrap returns Err.
 func (e *UnansweredCreate) Unwrap() error { return e.Err }
 
-// createErr wraps the error of a create of a's object: one that is not an
-// answer from Dialpad (an *APIError) may have been carried out.
-// A connection that was never made (refused, no such host) sent nothing.
+// createErr wraps the error of a create of a's object: one Dialpad did not
+// refuse (a 4xx made nothing) may have been carried out, a 5xx answer
+// included, as listen --create and migrate take it. A connection that was
+// never made (refused, no such host) sent nothing.
 func createErr(a Action, err error) error {
-	var api *dialpad.APIError
 	var op *net.OpError
-	if errors.As(err, &api) || (errors.As(err, &op) && op.Op == "dial") {
+	if dialpad.IsRefused(err) || (errors.As(err, &op) && op.Op == "dial") {
 		return fmt.Errorf("setup: %w", err)
 	}
 	return &UnansweredCreate{Type: a.Type, Key: a.Key, Err: err}
