@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 	"github.com/urfave/cli/v2"
@@ -57,7 +58,7 @@ func websocketsCommand() *cli.Command {
 					return err
 				}
 				ws, err := cl.CreateWebsocket(c.Context, c.String("secret"))
-				return one(c, ws, err)
+				return one(c, ws, createdMaybe(c, err, "websockets", "list"))
 			}),
 			resourceCommand("update", "replace a websocket's secret (--secret '' removes it)", "ID", []cli.Flag{secret}, func(c *cli.Context, cl *dialpad.Client) error {
 				id, err := idArg(c)
@@ -169,4 +170,16 @@ func printWebhooks(c *cli.Context, all []dialpad.Webhook) error {
 		rows[i] = []string{wh.ID.String(), signed(wh.Signature), wh.HookURL}
 	}
 	return table(c.App.Writer, "ID SIGNED HOOK_URL", rows)
+}
+
+// createdMaybe adds to the error of a create that Dialpad may have carried
+// out all the same (dialpad.MayBeCarriedOut: a 5xx, or no answer) the
+// command that finds the object, list: run again, the create would make a
+// second one.
+func createdMaybe(c *cli.Context, err error, list ...string) error {
+	if !dialpad.MayBeCarriedOut(err) {
+		return err
+	}
+	cmd := "`" + strings.Join(append(append([]string{"dialpad-tunnel"}, list...), apiChoice(c)...), " ") + "`"
+	return fmt.Errorf("%w\n  Dialpad may have created it all the same (a server error may come after the create was carried out, and no answer tells nothing): before creating it again, look for it with %s", err, cmd)
 }

@@ -273,6 +273,12 @@ func TestResourceErrors(t *testing.T) {
 			method: "GET", path: "/api/v2/websockets", wantCalls: 2},
 		{name: "429 create is not retried", args: []string{"websockets", "create"}, fail: http.StatusTooManyRequests,
 			want: []string{"create websocket: 429", "injected by dialpadtest", "never retried"}, method: "POST", path: "/api/v2/websockets", wantCalls: 1},
+		// A 5xx may come after the create was carried out: run again, it
+		// would make a second one. The error said only "502 Bad Gateway".
+		{name: "502 create may have been carried out", args: []string{"websockets", "create"}, fail: http.StatusBadGateway,
+			want: []string{"create websocket: 502", "may have created it all the same", "look for it with `dialpad-tunnel websockets list --api-base "}, method: "POST", path: "/api/v2/websockets", wantCalls: 1},
+		{name: "503 subscription create", args: []string{"subscriptions", "create", "--type", "sms", "--endpoint-id", "1000"}, fail: http.StatusServiceUnavailable,
+			want: []string{"create sms subscription: 503", "may have created it all the same", "`dialpad-tunnel subscriptions list --type sms --api-base "}, method: "POST", path: "/api/v2/subscriptions/sms", wantCalls: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFake(t, dialpadtest.Config{})
@@ -296,6 +302,9 @@ func TestResourceErrors(t *testing.T) {
 			}
 			if n := calls(srv, 0, tc.method, tc.path); n != tc.wantCalls {
 				t.Errorf("%d calls to %s %s, want %d", n, tc.method, tc.path, tc.wantCalls)
+			}
+			if err != nil && tc.fail/100 == 4 && strings.Contains(err.Error(), "may have created it") {
+				t.Errorf("a create Dialpad refused (%d) made nothing: %v", tc.fail, err)
 			}
 			if err != nil && strings.Contains(err.Error()+out, srv.APIKey()) {
 				t.Error("output contains the API key")

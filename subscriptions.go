@@ -91,7 +91,7 @@ func subscriptionsCommand() *cli.Command {
 				warnSentCallStates(c)
 				specs[0].Enabled = new(c.Bool("enabled"))
 				s, err := cl.CreateSubscription(c.Context, typ, specs[0].Request(dialpad.ID(c.Int64("endpoint-id"))))
-				return one(c, typ, s, err)
+				return one(c, typ, s, createdMaybe(c, err, "subscriptions", "list", "--type", string(typ)))
 			})),
 			resourceCommand("update", "change the options given (others stay as they are)", "ID", editFlags, withID(func(c *cli.Context, cl *dialpad.Client, typ dialpad.SubscriptionType, id dialpad.ID) error {
 				if err := somethingToChange(c, editFlags); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,6 +85,16 @@ func IsNotFound(err error) bool {
 func IsRefused(err error) bool {
 	var apiErr *APIError
 	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500
+}
+
+// MayBeCarriedOut reports whether a request that failed with err may
+// have been carried out all the same: Dialpad did not refuse it (a 4xx
+// made nothing) and it was sent (a connection never made sent nothing).
+// A 5xx may be a gateway's, after the request was carried out; no answer
+// (a timeout, a lost connection) says nothing either way.
+func MayBeCarriedOut(err error) bool {
+	var op *net.OpError
+	return err != nil && !IsRefused(err) && !(errors.As(err, &op) && op.Op == "dial")
 }
 
 // newAPIError builds the error for a non-2xx response from its (already

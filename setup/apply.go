@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
 )
@@ -44,8 +43,7 @@ func (e *UnansweredCreate) Unwrap() error { return e.Err }
 // included, as listen --create and migrate take it. A connection that was
 // never made (refused, no such host) sent nothing.
 func createErr(a Action, err error) error {
-	var op *net.OpError
-	if dialpad.IsRefused(err) || (errors.As(err, &op) && op.Op == "dial") {
+	if !dialpad.MayBeCarriedOut(err) {
 		return fmt.Errorf("setup: %w", err)
 	}
 	return &UnansweredCreate{Type: a.Type, Key: a.Key, Err: err}
