@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
+	"sync"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/atomicfile"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
+	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
 )
 
 // handlerRecord is the file beside a route's spool file naming the handler
@@ -81,4 +86,58 @@ func writeHandler(path string, h handlerRecord) error {
 		return fmt.Errorf("spool: %s: record its handler: %w", path, err)
 	}
 	return nil
+}
+
+// recordedQueue is a route's spool file whose handler record is written
+// (record) only once the run is under way: before the first event is
+// stored in it or handed out for delivery from it, or when the first
+// connection opens (runListen), whichever is first. A run that stops
+// before then (a refused API key, a wrong websocket id, an error found
+// late) leaves the record as it was, so a mistyped URL on such a run does
+// not become the file's handler. As the write comes before any event of
+// the new handler is in the file, a crash at any point leaves no record
+// naming a handler the file's events are not for.
+type recordedQueue struct {
+	agent.Queue
+	path string
+	h    handlerRecord
+	log  *slog.Logger
+	once sync.Once
+}
+
+// record writes the handler record once; every call waits for that write.
+// A record that cannot be written (a full disk) is logged, and the events
+// are stored all the same: none that reached the agent is given up for
+// it. The file then keeps its old record until a later run writes it.
+func (q *recordedQueue) record() {
+	q.once.Do(func() {
+		if err := writeHandler(q.path, q.h); err != nil {
+			q.log.Error("the spool's handler record could not be written: it still names the previous handler, and a later run may take this file for that handler's", "spool", q.path, "handler", q.h.URL, "reason", err.Error())
+		}
+	})
+}
+
+// Append stores ev once the record names this run's handler: an event is
+// never in a file recorded for another (unless the record could not be
+// written).
+func (q *recordedQueue) Append(ev spool.Event, committed func(spool.Event)) error {
+	q.record()
+	return q.Queue.Append(ev, committed)
+}
+
+// Reject keeps ev as a dead letter once the record names this run's
+// handler, as Append.
+func (q *recordedQueue) Reject(ev spool.Event, reason string, replayable bool) error {
+	q.record()
+	return q.Queue.Reject(ev, reason, replayable)
+}
+
+// Next hands out the next event, recording the handler first: its events
+// go to this run's handler from now on.
+func (q *recordedQueue) Next(ctx context.Context) (spool.Event, error) {
+	ev, err := q.Queue.Next(ctx)
+	if err == nil {
+		q.record()
+	}
+	return ev, err
 }

@@ -38,7 +38,8 @@ type spoolOptions struct {
 // queues are the routes' queues and how to run them.
 type queues struct {
 	disks     []*spool.Disk
-	routes    []string // each disk's route
+	routes    []string         // each disk's route
+	recorded  []*recordedQueue // each disk as the agent's queue
 	ran       bool
 	discarded bool // discardUnused was called
 	// base is the base file of the route files opened ("" with
@@ -116,8 +117,9 @@ func routeSpoolPath(base, route string) string {
 }
 
 // open opens the spool file of one route (or an in-memory queue with
-// --no-spool), at routeSpoolPath of the base file, and records beside it
-// that its events are for the handler at handlerURL (writeHandler).
+// --no-spool), at routeSpoolPath of the base file, to record beside it
+// that its events are for the handler at handlerURL once the run is under
+// way (recordedQueue).
 func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, handlerURL string, log *slog.Logger) (agent.Queue, error) {
 	if o.Off {
 		if route == "default" {
@@ -147,13 +149,34 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, 
 	}
 	qs.disks = append(qs.disks, d) // closed by run or closeUnrun from here on
 	qs.routes = append(qs.routes, route)
-	if err := writeHandler(path, handlerOf(handlerURL)); err != nil {
-		return nil, err
-	}
 	if n := d.Len(); n > 0 {
 		log.Info("spool holds undelivered events from an earlier run; delivering them first", "count", n, "spool", path)
 	}
-	return d, nil
+	q := &recordedQueue{Queue: d, path: path, h: handlerOf(handlerURL), log: log}
+	qs.recorded = append(qs.recorded, q)
+	return q, nil
+}
+
+// recordOnConnect writes every spool file's handler record once the first
+// connection is open (recordedQueue): the run is under way. It starts one
+// goroutine, which owns nothing and ends when connected is closed or stop
+// is called; stop waits for it.
+func (qs *queues) recordOnConnect(connected <-chan struct{}) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-connected:
+			for _, q := range qs.recorded {
+				q.record()
+			}
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // lastRun is when the previous run on these spool files was last known
