@@ -103,9 +103,14 @@ func triggerCommand() *cli.Command {
 				return err
 			}
 			client := &http.Client{Timeout: 10 * time.Second}
+			// Events nobody received are named once, after every
+			// trigger (and before an error that stopped them), not
+			// under each "triggered" line.
+			var missed unreceived
+			defer func() { missed.say(c.App.Writer) }()
 			for _, typ := range types {
 				for range c.Int("count") {
-					if err := trigger(c, client, typ); err != nil {
+					if err := trigger(c, client, typ, &missed); err != nil {
 						return err
 					}
 				}
@@ -141,7 +146,10 @@ func checkTriggerArgs(types []string, count int) error {
 	return nil
 }
 
-func trigger(c *cli.Context, client *http.Client, typ string) error {
+// trigger asks the emulator to publish one typ event (a call: its whole
+// lifecycle), says what it published, and adds to missed what nobody
+// received.
+func trigger(c *cli.Context, client *http.Client, typ string, missed *unreceived) error {
 	// The base may carry a password or a query: errors show it redacted,
 	// and the path goes before the query, which is kept.
 	base, err := neturl.Parse(c.String("api-base"))
@@ -189,13 +197,8 @@ func trigger(c *cli.Context, client *http.Client, typ string) error {
 	if out.WebhookErrors > 0 {
 		fmt.Fprintf(c.App.Writer, "  %d webhook POST(s) failed: a webhook's hook_url gave no 2xx answer within %s (the emulator logs why with --log-level debug)\n", out.WebhookErrors, dialpadtest.WebhookTimeout)
 	}
-	switch {
-	case out.Frames > 0 || out.Webhooks > 0 || out.WebhookErrors > 0:
-	case out.Subscriptions != nil && *out.Subscriptions == 0:
-		// No listen could have received them: say what is missing.
-		fmt.Fprintf(c.App.Writer, "  nobody received them: no enabled %s subscription takes them (`dialpad-tunnel subscriptions list --type %s`; `subscriptions create --type %s --endpoint-id <websocket id>` makes one)\n", typ, typ, typ)
-	default:
-		fmt.Fprintln(c.App.Writer, "  nobody received them: is `dialpad-tunnel listen` connected to the emulator?")
+	if out.Frames == 0 && out.Webhooks == 0 && out.WebhookErrors == 0 {
+		missed.add(typ, out.Events, out.Subscriptions != nil && *out.Subscriptions == 0)
 	}
 	return nil
 }

@@ -167,3 +167,36 @@ func TestTriggerSaysNoSubscription(t *testing.T) {
 	}
 	mustContain(t, out, "is `dialpad-tunnel listen` connected")
 }
+
+// TestTriggerSaysNobodyReceivedOnce: events nobody received are named
+// once, after every "triggered" line, not under each of them (with
+// --count 3 sms contact it asked six times whether listen was connected).
+func TestTriggerSaysNobodyReceivedOnce(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	if _, err := srv.AddWebsocketForAll(""); err != nil {
+		t.Fatal(err)
+	}
+	out, err := apiCmd(t, srv, "trigger", "--count", "3", "sms", "contact")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	want := strings.Repeat("triggered sms: 1 event(s), 0 websocket frame(s), 0 webhook POST(s)\n", 3) +
+		strings.Repeat("triggered contact: 1 event(s), 0 websocket frame(s), 0 webhook POST(s)\n", 3) +
+		"nobody received the 6 sms, contact events: is `dialpad-tunnel listen` connected to the emulator?\n"
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+
+	// No subscription takes them: said once for the type.
+	srv = newFake(t, dialpadtest.Config{})
+	srv.AddWebsocket("")
+	out, err = apiCmd(t, srv, "trigger", "--count", "2", "sms")
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	want = strings.Repeat("triggered sms: 1 event(s), 0 websocket frame(s), 0 webhook POST(s)\n", 2) +
+		"nobody received the 2 sms events: no enabled sms subscription takes them (`dialpad-tunnel subscriptions list --type sms`; `subscriptions create --type sms --endpoint-id <websocket id>` makes one)\n"
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+}

@@ -502,7 +502,8 @@ func warnUnusedRouteSpools(base string, routes []string, noSpool bool, log *slog
 
 // logAdmin is what the control socket serves for d: its live replay and
 // purge, each logged once carried out, so that a server's journal shows
-// who changed its spool when (it showed nothing).
+// who changed its spool when (it showed nothing). One that found nothing
+// changed nothing: its line is a debug line.
 func logAdmin(d *spool.Disk, log *slog.Logger) control.Spool {
 	return control.Spool{
 		Replay: func(ctx context.Context, sel spool.Selection) (spool.Replayed, error) {
@@ -518,20 +519,31 @@ func logAdmin(d *spool.Disk, log *slog.Logger) control.Spool {
 				if !sel.Since.IsZero() {
 					args = append(args, "since", sel.Since.Format(time.RFC3339))
 				}
-				log.Info("events replay: events queued again at an events command's request", args...)
+				log.Log(ctx, adminLevel(res.N), "events replay: events queued again at an events command's request", args...)
 			}
 			return res, err
 		},
 		Purge: func(ctx context.Context, states ...spool.State) ([]int, error) {
 			n, err := d.PurgeLive(ctx, states...)
 			if err == nil {
-				args := []any{"spool", d.Path()}
+				args, total := []any{"spool", d.Path()}, 0
 				for i, st := range states {
 					args = append(args, string(st), n[i])
+					total += n[i]
 				}
-				log.Info("events purge: events deleted for good at an events command's request", args...)
+				log.Log(ctx, adminLevel(total), "events purge: events deleted for good at an events command's request", args...)
 			}
 			return n, err
 		},
 	}
+}
+
+// adminLevel is the level of the line of a replay or purge that moved n
+// events: info, or debug when it moved none (a journal line saying
+// replayed=0 read as a change to the spool).
+func adminLevel(n int) slog.Level {
+	if n == 0 {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }

@@ -298,7 +298,10 @@ func (c *Client) retrier(op, method string) *retryablehttp.Client {
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			attrs := []any{"op", op, "retry", attempt + 1, "of", c.cfg.MaxRetries, "status", status, "wait", wait.String()}
+			// The wait before this retry, the client's own (its attempt
+			// after the last retry failing ends the call): shown to the
+			// millisecond, as the agent's retry_in is.
+			attrs := []any{"op", op, "retry", attempt + 1, "of", c.cfg.MaxRetries, "status", status, "wait", wait.Round(time.Millisecond).String()}
 			if failed != nil {
 				attrs = append(attrs, "error", retryReason(failed, c.apiKey))
 			}

@@ -518,7 +518,7 @@ func TestRetryWarningSaysWhy(t *testing.T) {
 
 // TestRetryWarningWaitIsADuration: with JSON logs (--log-format json) a
 // retry's wait reads as a duration ("3ms"), as every other wait in the
-// log, not as a count of nanoseconds.
+// log, not as a count of nanoseconds, and to the millisecond.
 func TestRetryWarningWaitIsADuration(t *testing.T) {
 	busy := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -539,7 +539,8 @@ func TestRetryWarningWaitIsADuration(t *testing.T) {
 		t.Fatalf("log %q: %v", logs.String(), err)
 	}
 	s, ok := line.Wait.(string)
-	if _, err := time.ParseDuration(s); !ok || err != nil {
-		t.Errorf("%s: wait = %v, want a duration such as \"3ms\"", line.Msg, line.Wait)
+	// To the millisecond, as the agent's retry_in: it read 553.432968ms.
+	if d, err := time.ParseDuration(s); !ok || err != nil || d%time.Millisecond != 0 {
+		t.Errorf("%s: wait = %v, want a duration in whole milliseconds such as \"3ms\"", line.Msg, line.Wait)
 	}
 }
