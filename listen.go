@@ -499,6 +499,14 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 		if err := placeRoutes(base, o.Routes, log); err != nil {
 			return err
 		}
+		// Root makes no spool in a service user's folder: every file it
+		// made there would be root's (spool.CheckMake). Looked at for
+		// every route before any is opened, so nothing is made.
+		for _, r := range o.Routes {
+			if err := spool.CheckMake(routeSpoolPath(base, r.Name)); err != nil {
+				return err
+			}
+		}
 		routes := make([]string, len(o.Routes))
 		for i, r := range o.Routes {
 			routes[i] = r.Name

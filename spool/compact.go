@@ -70,6 +70,15 @@ func (d *Disk) startCompaction() error {
 	if err != nil {
 		return err
 	}
+	// The copy takes the owner and group of the file it replaces, as a
+	// salvage's does: a listen of root's on a spool handed to a service's
+	// user meanwhile (chown -R of its folder) would otherwise give it back
+	// to root, and that user's listen would refuse it (checkOwner).
+	if err := keepFileOwner(tmp, d.f); err != nil {
+		tmp.Close()
+		os.Remove(tmpPath)
+		return fmt.Errorf("give the copy the spool file's owner: %w", unwrapPath(err))
+	}
 	frames := make([]liveFrame, 0, len(d.places))
 	for _, p := range d.places {
 		frames = append(frames, liveFrame{s: p.rec()})

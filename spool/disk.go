@@ -219,6 +219,9 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := checkName(cfg.Path); err != nil {
 		return nil, err
 	}
+	if err := CheckMake(cfg.Path); err != nil { // root in a service's folder
+		return nil, err
+	}
 	f, err := openLocked(cfg.Path, true, cfg.LockTimeout) // another user's file refused there (checkOwner)
 	if err != nil {
 		// followLinks left a link into a missing folder as it is: say so,

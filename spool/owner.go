@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,4 +91,42 @@ func checkOwner(f *os.File, path string) error {
 		return fmt.Errorf("spool: %s: is owned by %s, not this user (uid %d), mode %04o: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …); else remove it (or chown it, if its owner is to be trusted), or use a --spool in a folder of this user's", path, osuser.Label(uid), os.Getuid(), fi.Mode().Perm(), osuser.Sudo(uid))
 	}
 	return nil
+}
+
+// CheckMake refuses, to root, to make the spool file at path (nothing is
+// there) in a folder of another user than root that others may not write
+// to: a service's StateDirectory, where `sudo dialpad-tunnel listen` was
+// run to try something. The file would be root's, and so would the
+// folders made on its way, the files beside it (its compaction's, its
+// handler's record, --create's record and lock) and its control socket:
+// that user's listen would then refuse the spool as another user's
+// (checkOwner), or could not enter the folder, and the service would be
+// locked out of its own folder. So nothing is made, and the error says to
+// run listen as that user; an existing spool of theirs is refused as
+// such (checkOwner). In a folder of root's, or one every user may write
+// to (/tmp), the file is root's as any file root makes. The folder looked
+// at is the nearest one there above the file, through the links that
+// lead to it.
+func CheckMake(path string) error {
+	if os.Getuid() != 0 {
+		return nil
+	}
+	real := realPath(path)
+	if _, err := os.Lstat(real); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or cannot tell: opening it says what is wrong
+	}
+	dir, fi := VisibleAbove(real)
+	if fi == nil {
+		return nil
+	}
+	uid, ok := osuser.Owner(fi)
+	if !ok || uid == 0 || fi.Mode().Perm()&0o002 != 0 {
+		return nil
+	}
+	where := "its folder " + dir
+	if dir != filepath.Dir(real) {
+		where = "the nearest folder above it, " + dir + ","
+	}
+	return fmt.Errorf("spool: %s: is not there, and %s is %s, mode %04o: a spool root makes there is root's, and that user's listen would refuse it, so nothing is made; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …), or use a --spool in a folder of root's",
+		real, where, osuser.Possessive(uid), fi.Mode().Perm(), osuser.Sudo(uid))
 }

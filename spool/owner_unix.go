@@ -32,3 +32,12 @@ func keepOwner(f *os.File, fi os.FileInfo) error {
 	}
 	return nil
 }
+
+// keepFileOwner is keepOwner of f, to replace the open file old.
+func keepFileOwner(f, old *os.File) error {
+	fi, err := old.Stat()
+	if err != nil {
+		return err
+	}
+	return keepOwner(f, fi)
+}
