@@ -16,7 +16,8 @@ func serveMetrics(ctx context.Context, ms *metrics.Server, a *agent.Agent, route
 	if ms == nil {
 		return func() {}
 	}
-	cfg := metrics.Config{Stats: a.Stats, Version: version, Logger: log}
+	run := ctx // done once listen got a stop signal; ctx is reused below
+	cfg := metrics.Config{Stats: a.Stats, Version: version, Logger: log, Stopping: func() bool { return run.Err() != nil }}
 	for _, r := range routes {
 		mr := metrics.Route{Name: r.Name, Pending: r.Queue.Len, Paused: r.Queue.Paused}
 		for i, d := range qs.disks {

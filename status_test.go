@@ -110,6 +110,7 @@ func srvID(id int64) string { return strconv.FormatInt(id, 10) }
 // TestStatusWhileStopping: asked while listen drains a delivery in flight
 // after a stop signal, status says it is stopping and exits 1. It said
 // "NOT CONNECTED" and that the events Dialpad sends now are lost.
+// /healthz says the same, with a 503 (it said "not connected").
 func TestStatusWhileStopping(t *testing.T) {
 	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
 	release, answering := make(chan struct{}), make(chan struct{}, 1)
@@ -122,8 +123,9 @@ func TestStatusWhileStopping(t *testing.T) {
 	free := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(free) // before the hook's Close, which waits for its handlers
 	path := filepath.Join(t.TempDir(), "s.spool")
-	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path, "--drain-timeout", "1m")...)
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path, "--drain-timeout", "1m", "--metrics-addr", "127.0.0.1:0")...)
 	r.waitConnected(t, srv, 1)
+	health := strings.TrimSuffix(metricsURL(t, r), "/metrics") + "/healthz"
 	srv.Publish("sms", dialpadtest.NewGenerator(5).SMS())
 	select {
 	case <-answering:
@@ -144,6 +146,9 @@ func TestStatusWhileStopping(t *testing.T) {
 			t.Fatalf("status while listen stops: %v\n%s\nwant STOPPING, exit 1", err, out)
 		}
 		<-time.After(20 * time.Millisecond) // polls a condition with a deadline
+	}
+	if code, body := get(t, health); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "stopping: ") {
+		t.Errorf("healthz while listen stops: %d %q, want 503 stopping", code, body)
 	}
 	free()
 	if strings.Contains(out, "NOT CONNECTED") || !strings.Contains(err.Error(), "listen is stopping") {

@@ -195,12 +195,16 @@ func checkFed(cfg Config, websockets []dialpad.Websocket, listed map[dialpad.Sub
 		c.Status, c.Detail = Skip, fmt.Sprintf("websocket %s is not on this account", id)
 		return c
 	}
-	var fed []string
+	var fed, enable []string
 	for _, typ := range dialpad.SubscriptionTypes() {
 		n := 0
 		for _, s := range listed[typ] {
-			if s.EndpointID() == id && s.Enabled {
+			switch {
+			case s.EndpointID() != id:
+			case s.Enabled:
 				n++
+			default: // a disabled one: enabling it beats making a second
+				enable = append(enable, cfg.command("subscriptions", "update", "--type", string(typ), "--enabled", s.ID.String()))
 			}
 		}
 		if n > 0 {
@@ -210,6 +214,9 @@ func checkFed(cfg Config, websockets []dialpad.Websocket, listed map[dialpad.Sub
 	switch {
 	case len(fed) > 0:
 		c.Status, c.Detail = OK, fmt.Sprintf("websocket %s gets the events of enabled subscriptions: %s", id, strings.Join(fed, ", "))
+	case complete && len(enable) > 0:
+		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription sends its events to websocket %s: listen connects and receives nothing", id)
+		c.Fix = fmt.Sprintf("enable the disabled one(s) on it: %s", strings.Join(enable, ", "))
 	case complete:
 		c.Status, c.Detail = Warn, fmt.Sprintf("no enabled subscription sends its events to websocket %s: listen connects and receives nothing", id)
 		c.Fix = fmt.Sprintf("create one: %s (or a setup file), or enable one", cfg.command("subscriptions", "create", "--type", "call", "--endpoint-id", id.String()))

@@ -172,10 +172,22 @@ func TestDialThroughProxy(t *testing.T) {
 // and is skipped for a websocket that is not on the account. It told the
 // user to create a subscription for a websocket Dialpad answered 404 for,
 // and printed the command without --api-base, so against Dialpad itself.
+// For a websocket whose subscriptions are all disabled, the fix is the
+// command that enables them (it said "create one, or enable one").
 func TestEventsForTheWebsocket(t *testing.T) {
 	srv := newFake(t)
 	c := client(t, srv.URL(), srv.APIKey())
 	bare, err := c.CreateWebsocket(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A websocket whose only subscription is disabled: the fix enables
+	// that one, where it said "create one", which makes a second.
+	off, err := c.CreateWebsocket(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.CreateSubscription(context.Background(), dialpad.SMS, dialpad.SubscriptionRequest{EndpointID: &off.ID, Enabled: new(false), Direction: "all"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +198,7 @@ func TestEventsForTheWebsocket(t *testing.T) {
 		fix    string
 	}{
 		{bare.ID, doctor.Warn, "create one: `dialpad-tunnel subscriptions create --type call --endpoint-id " + bare.ID.String() + " --api-base " + srv.URL() + "` (or a setup file), or enable one"},
+		{off.ID, doctor.Warn, "enable the disabled one(s) on it: `dialpad-tunnel subscriptions update --type sms --enabled " + sub.ID.String() + " --api-base " + srv.URL() + "`"},
 		{bare.ID + 1000, doctor.Skip, ""},
 	} {
 		checks, err := doctor.Run(context.Background(), doctor.Config{Client: c, WebsocketID: tc.id, APIFlags: flags})

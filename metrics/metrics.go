@@ -31,6 +31,9 @@ type Config struct {
 	Routes  []Route
 	Version string
 	Logger  *slog.Logger
+	// Stopping reports that listen got a stop signal: it reads no more
+	// events and finishes the deliveries in flight. nil: never.
+	Stopping func() bool
 }
 
 // Server answers /metrics and /healthz for one run of listen.
@@ -86,11 +89,17 @@ func (s *Server) Serve(ctx context.Context, cfg Config) error {
 
 // health answers 200 while every source (websocket or subscription) has
 // a connection to Dialpad open, else 503: events sent meanwhile to one
-// without reach no one. The body says which.
+// without reach no one. The body says which, and says "stopping" once
+// listen got a stop signal, as status does.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	st := s.cfg.Stats()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Stopping != nil && s.cfg.Stopping() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "stopping: listen got a stop signal: it reads no more events, and exits once the deliveries in flight end (--drain-timeout at most)")
+		return
+	}
 	if st.Connected == 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not connected: no connection to Dialpad is open, and events sent now are lost")
