@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,4 +40,41 @@ func TestDeadLetterKeepsTheHandlersAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, mustCLI(t, "events", "show", id, "--spool", path), said)
+}
+
+// TestDeadLetterAnswerOnOneLine: a handler's multi-line answer is kept in
+// the reason on one line, its line breaks and indents as single spaces,
+// so the text log line, which quotes the reason, shows it as `events
+// show` does. Its line breaks were kept as \n, which the log line showed
+// as \\n; an escape sequence is still escaped, never sent raw.
+func TestDeadLetterAnswerOnOneLine(t *testing.T) {
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	ids := make(chan string, 1)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case ids <- r.Header.Get(forward.DefaultIDHeader):
+		default:
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "<!DOCTYPE HTML>\r\n<html lang=\"en\">\n  <p>no</p>\n")
+	}))
+	defer h.Close()
+	path := filepath.Join(t.TempDir(), "events.spool")
+	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(43).Next()
+	srv.Publish(typ, ev)
+	id := <-ids
+	const kept = `the handler answered: <!DOCTYPE HTML> <html lang="en"> <p>no</p>`
+	r.stdout.waitFor(t, "FAILED", 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, mustCLI(t, "events", "show", id, "--spool", path), kept)
+	out := r.stdout.String()
+	mustContain(t, out, strings.ReplaceAll(kept, `"`, `\"`)) // the log line quotes the reason
+	if strings.Contains(out, `\\n`) || strings.Contains(out, `\n<html`) {
+		t.Errorf("the log line shows the answer's line breaks escaped:\n%s", out)
+	}
 }

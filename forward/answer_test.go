@@ -19,7 +19,9 @@ func TestResultKeepsTheRefusalsAnswer(t *testing.T) {
 		want   string
 	}{
 		{400, `{"error":"missing field target"}` + "\n", `{"error":"missing field target"}`},
-		{422, "bad\x1b[2J\nline", `bad\x1b[2J\nline`},
+		{422, "bad\x1b[2J\nline", `bad\x1b[2J line`},
+		// On one line: a text log line quoting it showed each \n as \\n.
+		{401, "<!DOCTYPE HTML>\r\n<html lang=\"en\">\n\t  <p>no</p>\n", `<!DOCTYPE HTML> <html lang="en"> <p>no</p>`},
 		{400, long, strings.Repeat("x", answerShown) + "…"},
 		{400, "", ""},
 		{200, "fine", ""},

@@ -454,9 +454,11 @@ func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 const answerShown = 200
 
 // answerStart reads the start of a refusal's body, for Result.Answer: its
-// first answerShown bytes, with what is not printable escaped (a line
-// break as \n: the answer could drive a terminal, or forge a log line)
-// and the cut marked, or "" for an empty one.
+// first answerShown bytes on one line, each run of white space (line
+// breaks, indents) as one space, what else is not printable escaped (an
+// escape sequence as \x1b: the answer could drive a terminal, or forge a
+// log line) and the cut marked, or "" for an empty one. Line breaks were
+// kept as \n, which a text log line, quoting the reason, showed as \\n.
 func answerStart(body io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(body, answerShown+1))
 	cut := len(b) > answerShown
@@ -465,7 +467,16 @@ func answerStart(body io.Reader) string {
 		return ""
 	}
 	var s strings.Builder
+	space := false // the last rune written was a space of a run
 	for _, r := range strings.ToValidUTF8(string(b), "\uFFFD") {
+		if unicode.IsSpace(r) {
+			if !space {
+				s.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
 		if unicode.IsPrint(r) {
 			s.WriteRune(r)
 			continue
