@@ -570,8 +570,13 @@ func TestDiskCompactsEarlyOnSmallDisk(t *testing.T) {
 	if largest >= volume {
 		t.Fatalf("the file reached %d bytes on a %d-byte volume: not compacted early", largest, volume)
 	}
-	if n := looks.Load(); n > 6<<20/spaceCheckBytes+1 {
-		t.Errorf("the free space was looked at %d times for 6 MiB written, want at most one look per %d bytes", n, spaceCheckBytes)
+	// One look per spaceCheckBytes written (about 25 here), and one per
+	// commit only while the disk has less than roomLow left, before a
+	// compaction frees it: how many commits that takes depends on the
+	// machine's load (a loaded CI run looked 26 times). Looking at every
+	// commit would be 1,500 looks or more.
+	if n := looks.Load(); n > 1500/16 {
+		t.Errorf("the free space was looked at %d times for 1,500 commits of 6 MiB, want about one look per %d bytes written", n, spaceCheckBytes)
 	}
 	if delivered := mustList(t, path, Delivered); len(delivered) != 5 {
 		t.Errorf("%d delivered events kept, want 5", len(delivered))
