@@ -183,7 +183,13 @@ func arrangeFlags(cmd *cli.Command, path, words []string) (flags, rest []string,
 			help = help || h
 			continue
 		}
-		if len(a) < 2 || a[0] != '-' {
+		if negativeID(cmd, a) {
+			// Not a flag (none is a number): an argument, which a "--"
+			// keeps from the parser, refused as 0 or abc is (want a
+			// positive id), not as an unknown flag.
+			dashes = true
+		}
+		if len(a) < 2 || a[0] != '-' || negativeID(cmd, a) {
 			if len(rest) == 0 {
 				strayAfterValue = prev != ""
 			}
@@ -345,6 +351,14 @@ func helpFlag(a string) (help, ok bool) {
 // flagName is the shape of a flag's name: what a mistyped flag looks like,
 // unlike most of a value.
 var flagName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
+// negativeID reports whether a is a negative whole number (-5) given to
+// a command that takes ids as arguments.
+func negativeID(cmd *cli.Command, a string) bool {
+	return strings.Contains(cmd.ArgsUsage, "ID") && negativeNumber.MatchString(a)
+}
+
+var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
 
 func flagShown(a string) string {
 	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")

@@ -22,6 +22,8 @@ func TestArrangeArgs(t *testing.T) {
 		{"trigger sms -count 2 call", "trigger -count 2 sms call"},
 		{"trigger sms --count -1", "trigger --count -1 sms"}, // a value may start with a dash
 		{"websockets get 7 --api-key k", "websockets get --api-key k 7"},
+		{"websockets get -5 --api-key k", "websockets get --api-key k -- -5"}, // an id, refused as such, not a flag
+		{"websockets get --api-key k -5", "websockets get --api-key k -- -5"},
 		{"listen --subscription call:1 --header A:b --forward-to http://x", "listen --subscription call:1 --header A:b --forward-to http://x"},
 		{"listen --subscription call:1 --subscription sms:2 --header A:b --header C:d", "listen --subscription call:1 --subscription sms:2 --header A:b --header C:d"}, // repeatable
 		{"events show a1 --help", "events show --help"},

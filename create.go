@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -286,6 +287,13 @@ func nextTime(c *cli.Context, o listenOptions, websocket, spoolPath string) stri
 	if len(headers) > 0 {
 		line += "\n  (the values of --header and --route-header are left out, shown as …: put yours back)"
 	}
+	if envs := headerEnvsSet(); len(envs) > 0 {
+		them := "it"
+		if len(envs) > 1 {
+			them = "them"
+		}
+		line += fmt.Sprintf("\n  (headers are read from %s too, not shown here: set %s before you run it)", strings.Join(envs, ", "), them)
+	}
 	if len(secrets) > 0 {
 		them := "it"
 		if len(secrets) > 1 {
@@ -354,6 +362,19 @@ func headerPlaceholders(c *cli.Context) []string {
 		args = append(args, "--route-header "+console.ShellWord(typ+"="+strings.TrimSpace(name)+": …"))
 	}
 	return args
+}
+
+// headerEnvsSet are the header variables (DIALPAD_TUNNEL_HEADERS,
+// DIALPAD_TUNNEL_ROUTE_HEADERS) that hold a header, for nextTime's note:
+// their values are not repeated, as a --header's are not.
+func headerEnvsSet() []string {
+	var out []string
+	for _, env := range []string{headersEnv, routeHeadersEnv} {
+		if strings.TrimSpace(os.Getenv(env)) != "" {
+			out = append(out, env)
+		}
+	}
+	return out
 }
 
 // createForRun creates the websocket, then one subscription per spec,

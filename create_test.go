@@ -131,6 +131,33 @@ func TestListenCreateKeepHeaders(t *testing.T) {
 	}
 }
 
+// TestListenCreateKeepHeadersFromEnvironment: headers given through
+// DIALPAD_TUNNEL_HEADERS and DIALPAD_TUNNEL_ROUTE_HEADERS are not in the
+// next-time line, and a note says so (it said nothing, and the next run,
+// elsewhere, sent none); their values are never shown.
+func TestListenCreateKeepHeadersFromEnvironment(t *testing.T) {
+	t.Setenv("DIALPAD_TUNNEL_HEADERS", "X-Tok: env-header-secret")
+	t.Setenv("DIALPAD_TUNNEL_ROUTE_HEADERS", "call=X-Tenant: env-route-secret")
+	srv := newFake(t, dialpadtest.Config{})
+	h := newHook(t, nil)
+	calls := newHook(t, nil)
+	r := start(t, createArgs(srv, h.URL, "--events", "call,contact", "--keep", "--route", "call="+calls.URL)...)
+	r.waitConnected(t, srv, 1)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("listen --create --keep: %v\n%s", err, r.stdout.String())
+	}
+	out := r.stdout.String()
+	for _, secret := range []string{"env-header-secret", "env-route-secret", "X-Tok", "X-Tenant"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output holds %q:\n%s", secret, out)
+		}
+	}
+	mustContain(t, out, "\n  (headers are read from DIALPAD_TUNNEL_HEADERS, DIALPAD_TUNNEL_ROUTE_HEADERS too, not shown here: set them before you run it)")
+	if strings.Contains(out, "the values of --header") {
+		t.Errorf("a note on --header flags none of which was given:\n%s", out)
+	}
+}
+
 // TestListenCreateErrors: bad flag combinations are refused before any
 // REST call; a refused subscription removes the websocket made before it.
 func TestListenCreateErrors(t *testing.T) {

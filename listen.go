@@ -730,7 +730,7 @@ func explain(err error) error {
 		case http.StatusForbidden:
 			return fmt.Errorf("%w\n  the API key may not read this websocket or subscription (scopes, company admin)", err)
 		case http.StatusNotFound:
-			return fmt.Errorf("%w\n  no such websocket or subscription on this account: check the id and --env", err)
+			return fmt.Errorf("%w\n  no such websocket or subscription on this account: check the id and --env/--api-base", err)
 		}
 	}
 	return err

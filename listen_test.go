@@ -239,6 +239,8 @@ func TestListenRefusedLeavesNoSpool(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("listen on an unknown websocket: error %v, want Dialpad's 404", err)
 	}
+	// The API is --api-base here: the hint said "and --env" only.
+	mustContain(t, err.Error(), "no such websocket or subscription on this account: check the id and --env/--api-base")
 	files, _ := filepath.Glob(filepath.Join(state, "dialpad-tunnel", "spool", "*"))
 	if len(files) != 0 {
 		t.Errorf("a listen refused at start left %v", files)

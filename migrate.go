@@ -140,8 +140,10 @@ func printMigration(w io.Writer, p migrate.Plan) {
 	}
 	switch {
 	case len(p.Subscriptions) == 0: // nothing is created or reused
+	case p.WebsocketID == 0 && p.ReadBackDiffers:
+		fmt.Fprintf(w, "  create   websocket with --secret\n")
 	case p.WebsocketID == 0 && p.Signed:
-		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n") // or --secret, said above
+		fmt.Fprintf(w, "  create   websocket with the webhook's secret\n")
 	case p.WebsocketID == 0:
 		fmt.Fprintf(w, "  create   websocket, unsigned like the webhook (events arrive as plain JSON)\n")
 	case p.Signed:
@@ -171,8 +173,10 @@ func printMigration(w io.Writer, p migrate.Plan) {
 func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	rec, err := migrate.LoadRecord(recordPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		if old, oldErr := migrate.LoadRecord(recordPath + ".rolled-back"); oldErr == nil {
-			return fmt.Errorf("migrate: the migration of webhook %s was already rolled back (its record is %s.rolled-back): nothing to undo", old.WebhookID, recordPath)
+		if last := lastRetired(recordPath); last != "" {
+			if old, oldErr := migrate.LoadRecord(last); oldErr == nil {
+				return fmt.Errorf("migrate: the migration of webhook %s was already rolled back (its record is %s): nothing to undo", old.WebhookID, last)
+			}
 		}
 		return fmt.Errorf("migrate: no rollback record at %s: nothing to roll back (pass the --record a migrate wrote)", recordPath)
 	}
@@ -198,8 +202,11 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 		}
 		return fmt.Errorf("%w\n  the record is kept at %s: %s", err, recordPath, again)
 	}
-	done := recordPath + ".rolled-back"
-	if rnErr := os.Rename(recordPath, done); rnErr != nil {
+	done, rnErr := retiredName(recordPath)
+	if rnErr == nil {
+		rnErr = os.Rename(recordPath, done)
+	}
+	if rnErr != nil {
 		return errors.Join(err, fmt.Errorf("migrate: rolled back, but could not retire the record: %w", rnErr))
 	}
 	if err != nil {
@@ -208,6 +215,41 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	}
 	fmt.Fprintf(w, "record moved to %s\n", done)
 	return nil
+}
+
+// retiredName is the name a rolled-back record is moved to: the record's
+// path with ".rolled-back", or, when an earlier rollback's record has it,
+// ".rolled-back.2", ".rolled-back.3", … the first free one, so that no
+// earlier record is overwritten.
+func retiredName(recordPath string) (string, error) {
+	for n := 1; ; n++ {
+		name := retired(recordPath, n)
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+}
+
+// lastRetired is the latest record retiredName gave for recordPath, or
+// "" if there is none.
+func lastRetired(recordPath string) string {
+	last := ""
+	for n := 1; ; n++ {
+		if _, err := os.Lstat(retired(recordPath, n)); err != nil {
+			return last
+		}
+		last = retired(recordPath, n)
+	}
+}
+
+// retired is the n-th (from 1) name of a rolled-back record.
+func retired(recordPath string, n int) string {
+	if n == 1 {
+		return recordPath + ".rolled-back"
+	}
+	return fmt.Sprintf("%s.rolled-back.%d", recordPath, n)
 }
 
 // checkRecordAPI refuses a record of another API than the one the command

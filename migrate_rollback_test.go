@@ -164,3 +164,29 @@ func TestMigrateWebsocketIDRefused(t *testing.T) {
 		t.Errorf("refused migrations made REST calls: %v", calls)
 	}
 }
+
+// TestMigrateSecondRollbackKeepsTheFirstRecord: a second migration with
+// the same --record, rolled back too, retires its record as
+// m.json.rolled-back.2 and says so; the first one's m.json.rolled-back is
+// kept as it was (it was overwritten without a word), and a rollback
+// after both names the latest.
+func TestMigrateSecondRollbackKeepsTheFirstRecord(t *testing.T) {
+	srv, wh, _, _, record, _ := migrated(t)
+	mustContain(t, mustAPI(t, srv, "migrate", "--rollback", "--record", record), "record moved to "+record+".rolled-back\n")
+	first, err := os.ReadFile(record + ".rolled-back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAPI(t, srv, "migrate", "--from-webhook", strconv.FormatInt(wh, 10), "--record", record)
+	mustContain(t, mustAPI(t, srv, "migrate", "--rollback", "--record", record), "record moved to "+record+".rolled-back.2\n")
+	if b, err := os.ReadFile(record + ".rolled-back"); err != nil || string(b) != string(first) {
+		t.Errorf("the first rollback's record was changed: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(record + ".rolled-back.2"); err != nil {
+		t.Errorf("the second rollback's record: %v", err)
+	}
+	_, err = apiCmd(t, srv, "migrate", "--rollback", "--record", record)
+	if err == nil || !strings.Contains(err.Error(), "already rolled back (its record is "+record+".rolled-back.2)") {
+		t.Errorf("a third rollback: error %v, want the latest record named", err)
+	}
+}

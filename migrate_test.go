@@ -264,7 +264,7 @@ func TestMigrateSecretGiven(t *testing.T) {
 
 	out := mustAPI(t, srv, "migrate", "--from-webhook", strconv.FormatInt(wh, 10), "--record", record, "--secret", secret)
 	mustContain(t, out, "note     the secret Dialpad returned for the webhook differs from --secret (masked, or left out): --secret is used\n")
-	mustContain(t, out, "create   websocket with the webhook's secret\n")
+	mustContain(t, out, "create   websocket with --secret\n") // it said "with the webhook's secret", after the note
 	if strings.Contains(out, secret) {
 		t.Errorf("migrate printed the secret:\n%s", out)
 	}

@@ -189,7 +189,7 @@ func withFix(err error) error {
 	case http.StatusForbidden:
 		return fmt.Errorf("%w\n  the API key may not do this: agent_status, contact and changelog need a company-admin key; check the key's scopes", err)
 	case http.StatusNotFound:
-		return fmt.Errorf("%w\n  no such object on this account: check the id (for a subscription, its type too) and --env", err)
+		return fmt.Errorf("%w\n  no such object on this account: check the id (for a subscription, its type too) and --env/--api-base", err)
 	case http.StatusTooManyRequests:
 		return fmt.Errorf("%w\n  rate limited by Dialpad: wait a minute and try again (creating requests are never retried automatically)", err)
 	}

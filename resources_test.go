@@ -268,7 +268,12 @@ func TestResourceErrors(t *testing.T) {
 		{name: "403", args: []string{"subscriptions", "list", "--type", "contact"}, fail: http.StatusForbidden,
 			want: []string{"list contact subscriptions: 403", "injected by dialpadtest", "company-admin"}, method: "GET", path: "/api/v2/subscriptions/contact", wantCalls: 1},
 		{name: "404", args: []string{"webhooks", "get", "4242"},
-			want: []string{"get webhook 4242: 404", "webhook not found", "check the id"}, method: "GET", path: "/api/v2/webhooks/4242", wantCalls: 1},
+			want: []string{"get webhook 4242: 404", "webhook not found", "check the id (for a subscription, its type too) and --env/--api-base"}, method: "GET", path: "/api/v2/webhooks/4242", wantCalls: 1},
+		// A negative id is refused as 0 or abc is: it was "unknown flag -5".
+		{name: "negative id", args: []string{"websockets", "get", "-5"},
+			want: []string{`dialpad: invalid id "-5": want a positive decimal integer`}, method: "GET", path: "/api/v2/websockets/-5"},
+		{name: "negative subscription id", args: []string{"subscriptions", "delete", "--type", "call", "-7"},
+			want: []string{`dialpad: invalid id "-7": want a positive decimal integer`}, method: "DELETE", path: "/api/v2/subscriptions/call/-7"},
 		{name: "429 read is retried", args: []string{"websockets", "list"}, fail: http.StatusTooManyRequests,
 			method: "GET", path: "/api/v2/websockets", wantCalls: 2},
 		{name: "429 create is not retried", args: []string{"websockets", "create"}, fail: http.StatusTooManyRequests,

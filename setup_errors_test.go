@@ -124,6 +124,8 @@ func TestSetupTypeErrors(t *testing.T) {
 			"line 2: websocket: secret must be a single value (a word or text), not a list"},
 		{"enabled as text", "websocket: {}\nsubscriptions:\n  - type: call\n    enabled: s3cret\n",
 			"line 4: subscription 1: enabled must be true or false, not text"},
+		{"enabled as quoted yes", "websocket: {}\nsubscriptions:\n  - type: call\n    enabled: \"yes\"\n",
+			"line 4: subscription 1: enabled must be true or false, not quoted text"},
 		{"call_states as text", "websocket: {}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: s3cret\n",
 			"line 5: subscription 2: call_states must be a list: [a, b], or one \"- item\" line each, not text"},
 		{"call state as a mapping", "websocket: {}\nsubscriptions:\n  - type: call\n    call_states:\n      - hangup\n      - {s3cret: 1}\n",

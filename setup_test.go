@@ -184,7 +184,7 @@ func TestSetupDefaultStateAndErrors(t *testing.T) {
 		{"websocket: {}\nbogus: 1\n", "bogus"},
 		{"websocket:\n  secret_env: TEST_SETUP_UNSET_VAR\nsubscriptions: []\n", "TEST_SETUP_UNSET_VAR"},
 		{"subscriptions:\n  - type: call\n    call_states: [hang up]\n", `subscription 1 (call): call_states "hang up": not a call state (lower-case words joined by _, such as voicemail_uploaded); did you mean hangup?; known states: admin,`},
-		{"subscriptions:\n  - type: call\n    call_states: [Hangup]\n", `subscription 1 (call): call_states "Hangup": not a call state`},
+		{"subscriptions:\n  - type: call\n    call_states: [Hang-Up, ring ing]\n", `subscription 1 (call): call_states "ring ing": not a call state`},
 		{"subscriptions:\n  - type: call\n    call_states: [\"\"]\n", `subscription 1 (call): call_states "": not a call state`},
 		{"subscriptions:\n  - type: call\n    target_type: planet\n    target_id: 5\n", `subscription 1 (call): target_type "planet": want one of`},
 		{"subscriptions:\n  - type: call\n---\nsubscriptions: []\n", "line 3: a second YAML document"},

@@ -159,7 +159,7 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 }
 
 // parseCallStates parses --call-states (repeated, comma-separated; case
-// and "-" for "_" are forgiven). What no call state looks like (a space,
+// and "-" for "_" are forgiven, as in a setup file: dialpad.ForgiveCallState). What no call state looks like (a space,
 // punctuation) is an error. A well-formed state this version does not know
 // is kept: Dialpad may have added it since. The caller warns of it (see
 // unknownCallState): as a filter it matches no event unless Dialpad sends
@@ -167,7 +167,7 @@ func partialRequest(c *cli.Context, typ dialpad.SubscriptionType) (dialpad.Subsc
 func parseCallStates(list []string) ([]string, error) {
 	var out []string
 	for _, s := range splitList(list) {
-		norm := strings.ReplaceAll(strings.ToLower(s), "-", "_")
+		norm := dialpad.ForgiveCallState(s)
 		if !dialpad.WellFormedCallState(norm) {
 			return nil, fmt.Errorf("--call-states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", clip(s, 40), dialpad.CallStateHint(norm), strings.Join(dialpad.CallStates(), ", "))
 		}

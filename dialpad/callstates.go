@@ -2,6 +2,7 @@ package dialpad
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/xrash/smetrics"
 )
@@ -28,6 +29,15 @@ func WellFormedCallState(s string) bool {
 		}
 	}
 	return true
+}
+
+// ForgiveCallState is s with what a person may type for a call state
+// forgiven: upper case, and "-" for "_" (Hangup, voicemail-uploaded are
+// hangup, voicemail_uploaded). What it gives may still not be well formed
+// (a space, punctuation): see WellFormedCallState. --call-states and a
+// setup file's call_states both forgive this way.
+func ForgiveCallState(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "-", "_")
 }
 
 // NearestCallState returns the state of CallStates that s is most likely

@@ -144,7 +144,8 @@ func parse(data []byte, getenv func(string) string) (File, error) {
 
 // Normalize checks that every set field applies to s.Type, checks the
 // enums (target_type against dialpad.TargetTypes, …) and that each of
-// call_states looks like a call state, and fills the defaults: enabled
+// call_states looks like a call state (case and "-" for "_" forgiven, as
+// --call-states forgives them), and fills the defaults: enabled
 // true, call_states [all], direction all, agent_type callcenter,
 // contact_type shared. A well-formed call state not in dialpad.CallStates
 // is kept (Dialpad may have added it since; it decides): see
@@ -157,6 +158,7 @@ func (s *SubscriptionSpec) Normalize() error {
 		}
 		return nil
 	}
+	states, statesErr := callStates(s.CallStates)
 	for _, err := range []error{
 		bad("call_states", s.CallStates != nil, dialpad.Call),
 		bad("group_calls_only", s.GroupCallsOnly, dialpad.Call),
@@ -167,7 +169,7 @@ func (s *SubscriptionSpec) Normalize() error {
 		bad("delivery_status", s.DeliveryStatus, dialpad.SMS),
 		bad("agent_type", s.AgentType != "", dialpad.AgentStatus),
 		bad("contact_type", s.ContactType != "", dialpad.Contact),
-		callStatesError(s.CallStates),
+		statesErr,
 		oneOf("target_type", s.TargetType, dialpad.TargetTypes()...),
 		oneOf("direction", s.Direction, "all", "inbound", "outbound"),
 		oneOf("agent_type", s.AgentType, "callcenter"),
@@ -176,6 +178,9 @@ func (s *SubscriptionSpec) Normalize() error {
 		if err != nil {
 			return err
 		}
+	}
+	if s.CallStates != nil {
+		s.CallStates = states
 	}
 	if s.TargetID < 0 {
 		return fmt.Errorf("target_id %d: want a positive id", s.TargetID)
@@ -208,16 +213,22 @@ func oneOf(field, v string, allowed ...string) error {
 	return nil
 }
 
-// callStatesError refuses a value of call_states that no call state
-// looks like (empty, a space, upper case, …), with the state it may be a
+// callStates forgives case and "-" in each of vs, as --call-states does
+// (dialpad.ForgiveCallState), drops repeats, and refuses a value that no
+// call state looks like (empty, a space, …), with the state it may be a
 // typo of.
-func callStatesError(vs []string) error {
+func callStates(vs []string) ([]string, error) {
+	var out []string
 	for _, v := range vs {
-		if !dialpad.WellFormedCallState(v) {
-			return fmt.Errorf("call_states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", v, dialpad.CallStateHint(v), strings.Join(dialpad.CallStates(), ", "))
+		norm := dialpad.ForgiveCallState(v)
+		if !dialpad.WellFormedCallState(norm) {
+			return nil, fmt.Errorf("call_states %q: not a call state (lower-case words joined by _, such as voicemail_uploaded)%s; known states: %s", v, dialpad.CallStateHint(norm), strings.Join(dialpad.CallStates(), ", "))
+		}
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // UnknownCallStates are the states of s.CallStates that this version does

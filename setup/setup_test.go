@@ -55,7 +55,12 @@ func TestParse(t *testing.T) {
 		{"merged", "base: &base {subscriptions: [{type: call}]}\n<<: *base\n", `unknown key "base"`},
 		// A value refused after decoding names its item's line too: these
 		// said only "subscription 2", to be counted in the file.
-		{"bad value names its line", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [Bogus]\n", `setup file: line 4: subscription 2 (call): call_states "Bogus": not a call state`},
+		{"bad value names its line", "websocket: {secret_env: SECRET}\nsubscriptions:\n  - type: sms\n  - type: call\n    call_states: [hang up]\n", `setup file: line 4: subscription 2 (call): call_states "hang up": not a call state`},
+		// The decoder takes "yes" (YAML 1.1's word) for a bool even quoted:
+		// quoted text is refused, as the README says.
+		{"quoted yes for enabled", "subscriptions:\n  - type: call\n    enabled: \"yes\"\n", `setup file: line 3: subscription 1: enabled must be true or false, not quoted text`},
+		{"quoted off for a bool", "subscriptions:\n  - {type: sms, include_internal: 'off'}\n", `setup file: line 2: subscription 1: include_internal must be true or false, not quoted text`},
+		{"tagged text for a bool", "subscriptions:\n  - type: call\n    group_calls_only: !!str y\n", `setup file: line 3: subscription 1: group_calls_only must be true or false, not text`},
 		{"bad type names its line", "subscriptions:\n  - type: sms\n\n  - type: fax\n", `setup file: line 4: subscription 2: dialpad: unknown subscription type "fax"`},
 		{"duplicate name names its line", "subscriptions:\n  - {type: call, name: a}\n  - {type: sms, name: a}\n", `setup file: line 3: subscription 2: name "a" is used twice`},
 	} {
@@ -96,6 +101,29 @@ func TestParseAcceptsKnownEnumsAndAnEmptySecondDocument(t *testing.T) {
 		if f, err := setup.Parse([]byte(yaml), nil); err != nil || len(f.Subscriptions) != 1 {
 			t.Errorf("%q: %+v, %v; want accepted", yaml, f, err)
 		}
+	}
+}
+
+// TestParseBoolsAndForgivenCallStates: a bool field takes true and false
+// (and YAML 1.1's yes/no/on/off unquoted); call_states forgives case and
+// "-" for "_" as --call-states does, so a value moved from the flag into
+// the file means the same.
+func TestParseBoolsAndForgivenCallStates(t *testing.T) {
+	for yaml, want := range map[string]bool{
+		"enabled: true": true, "enabled: false": false, "enabled: False": false,
+		"enabled: no": false, "enabled: on": true, "enabled: !!bool true": true,
+	} {
+		f, err := setup.Parse([]byte("subscriptions:\n  - type: call\n    "+yaml+"\n"), nil)
+		if err != nil || *f.Subscriptions[0].Enabled != want {
+			t.Errorf("%q: %+v, %v; want enabled %v", yaml, f, err, want)
+		}
+	}
+	f, err := setup.Parse([]byte("subscriptions:\n  - type: call\n    call_states: [Hangup, voicemail-Uploaded, HANGUP]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(f.Subscriptions[0].CallStates, ","); got != "hangup,voicemail_uploaded" || len(f.Warnings()) != 0 {
+		t.Errorf("call_states %s, warnings %q; want hangup,voicemail_uploaded and none", got, f.Warnings())
 	}
 }
 

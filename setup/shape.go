@@ -193,7 +193,7 @@ func fieldValue(s any, where string) func(key string, v *yaml.Node) error {
 			}
 			return nil
 		}
-		if !fits(v, ft) {
+		if !fits(v, ft) || textBool(v, ft) {
 			return fmt.Errorf("line %d: %s: %s must be %s, not %s", v.Line, where, key, wanted(ft), found(v))
 		}
 		return nil
@@ -205,6 +205,18 @@ func fieldValue(s any, where string) func(key string, v *yaml.Node) error {
 func fits(v *yaml.Node, t reflect.Type) bool {
 	var te *yaml.TypeError
 	return !errors.As(v.Decode(reflect.New(t).Interface()), &te)
+}
+
+// textBool reports whether v, for a field of type t that is a bool, is
+// text the decoder would take anyway: it takes YAML 1.1's yes, no, on,
+// off, y and n for a bool even quoted ("yes") or tagged (!!str yes). Text
+// is refused; true and false, and those words unquoted, are not.
+func textBool(v *yaml.Node, t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	n := resolved(v)
+	return t.Kind() == reflect.Bool && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Style != 0
 }
 
 // resolved is the node an alias points to, or n itself.
