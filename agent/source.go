@@ -111,7 +111,7 @@ func retriedRefusalHint(err error) string {
 	const retried = "; retried, since --stop-on-status leaves this status out"
 	switch api.Status {
 	case http.StatusUnauthorized:
-		return "the API key was refused: check DIALPAD_API_KEY and --env" + retried
+		return "the API key was refused: check DIALPAD_API_KEY and --env/--api-base" + retried
 	case http.StatusForbidden:
 		return "the API key may not be allowed to read this websocket or subscription" + retried
 	case http.StatusNotFound:
