@@ -40,6 +40,10 @@ type conn struct {
 	// (see source.run's suspect), when the replacement opened; zero
 	// otherwise. Owned by source.run.
 	silentTo time.Time
+	// replacedAt is when the connection that took over from it opened
+	// (a rotation, a replacement for a late pong); zero while it is the
+	// active one. Owned by source.run.
+	replacedAt time.Time
 
 	lastPong  atomic.Int64    // monoNanos of the last pong (or the open); written by the reader
 	lastFrame atomic.Int64    // monoNanos of the last data frame; written by the reader

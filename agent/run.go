@@ -84,8 +84,12 @@ func (s *source) run(ctx context.Context) error {
 		stopping = true
 		if active == nil && !gapFrom.IsZero() {
 			// The window since the loss ends here: the next start's gap
-			// begins when this run stopped reading (DownSince).
-			s.describeGap(gapFrom, time.Now(), gapWhy+" (no connection since, until the agent stopped)")
+			// begins when this run stopped reading (DownSince). A
+			// DownSince ahead of the clock (a wall clock stepped back
+			// since the previous run) is a window of none, at the stop,
+			// as at a connection's open: never one ending before it began.
+			now := time.Now()
+			s.describeGap(earlier(gapFrom, now), now, gapWhy+" (no connection since, until the agent stopped)")
 			gapFrom = time.Time{}
 		}
 		handover = nil
@@ -144,6 +148,7 @@ func (s *source) run(ctx context.Context) error {
 					// surely serves it) or handoverWait passes.
 					retireHandover()
 					handover = active
+					handover.replacedAt = c.opened
 					handoverEnd.Reset(s.handoverWait(handover))
 				} else if !gapFrom.IsZero() {
 					// A reader held up by the queue finds the end late,
@@ -184,6 +189,14 @@ func (s *source) run(ctx context.Context) error {
 			}
 			if c != active {
 				s.silentGap(c)
+				if !c.replacedAt.IsZero() && c.silentTo.IsZero() && !c.closing.Load() && !stopping {
+					// It ended on its own (the server, the network) before
+					// any close of ours, and its replacement's open came
+					// through first: the window from its end to that open,
+					// as when its end comes through first (below). Nothing
+					// was logged: a window of seconds went unsaid.
+					s.describeGap(earlier(c.endedAt, c.replacedAt), c.replacedAt, closeReason(c.err))
+				}
 				s.log.Debug("previous connection closed", "conn", c.name, "reason", closeReason(c.err))
 				break
 			}
