@@ -569,9 +569,7 @@ func runListen(ctx context.Context, o listenOptions, log *slog.Logger) error {
 	disks, routes := qs.disks, qs.routes // every socket reports on all of them
 	stopControl := qs.serveControl(log, func(*spool.Disk) any { return statusOf(a, disks, routes, sources, started, ctx.Err() != nil) })
 	stopMetrics := serveMetrics(ctx, ms, a, o.Agent.Routes, &qs, log)
-	stopRecord := qs.recordOnConnect(a.Connected())
-	runErr := qs.run(ctx, a.Run)
-	stopRecord()
+	runErr := qs.run(ctx, a.Run, a.Connected())
 	stopMetrics()
 	stopControl()
 	qs.logLeft(log)

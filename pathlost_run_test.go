@@ -45,7 +45,7 @@ func replacedQueues(t *testing.T, routes []string, agentErr error) (qs *queues, 
 			}
 		}
 		return agentErr
-	})
+	}, nil)
 	return qs, err
 }
 

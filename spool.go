@@ -160,7 +160,8 @@ func (qs *queues) open(o spoolOptions, apiBase string, sources []string, route, 
 // recordOnConnect writes every spool file's handler record once the first
 // connection is open (recordedQueue): the run is under way. It starts one
 // goroutine, which owns nothing and ends when connected is closed or stop
-// is called; stop waits for it.
+// is called; stop waits for it, so that no record is written once the
+// files may be closed (run calls it before). connected nil: never.
 func (qs *queues) recordOnConnect(connected <-chan struct{}) (stop func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -277,7 +278,7 @@ func (qs *queues) describe() string {
 // begins to stop (it calls each queue's StopWaiting); a failed write then,
 // or any other, stops the agent. It starts one goroutine per spool file,
 // ended before it returns.
-func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error) error {
+func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error, connected <-chan struct{}) error {
 	qs.ran = true
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
@@ -292,7 +293,9 @@ func (qs *queues) run(ctx context.Context, runAgent func(context.Context) error)
 			errs <- err
 		}()
 	}
+	stopRecord := qs.recordOnConnect(connected)
 	err := runAgent(agentCtx)
+	stopRecord() // before the files and their locks go, and before discardUnused
 	if err != nil {
 		qs.discardUnused()
 	}
@@ -325,7 +328,7 @@ func (qs *queues) closeUnrun() {
 		qs.discardUnused()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		qs.run(ctx, func(context.Context) error { return nil })
+		qs.run(ctx, func(context.Context) error { return nil }, nil)
 	}
 }
 
