@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/osuser"
@@ -83,7 +85,37 @@ func (e *AccessError) advice() string {
 		}
 		return fmt.Sprintf("it is this user's own: give it access (chmod %s %s)%s", perm, console.ShellWord(e.Denied), other)
 	}
+	if !e.Folder && rootMadeInOwnFolder(e.Denied, e.UID) {
+		return rootMadeAdvice(e.Denied)
+	}
 	return fmt.Sprintf("run the command as that user (sudo -u %s %s)%s", osuser.Sudo(e.UID), cmd, other)
+}
+
+// rootMadeInOwnFolder reports whether the file at path, of uid, is root's
+// in a folder of this user's (not root): a `sudo dialpad-tunnel` run (or
+// an earlier version's) made it there, in this user's spool folder. To
+// run the command as root is no way out: give it back.
+func rootMadeInOwnFolder(path string, uid int) bool {
+	me := os.Getuid()
+	if uid != 0 || me <= 0 {
+		return false
+	}
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return false
+	}
+	owner, ok := osuser.Owner(fi)
+	return ok && owner == me
+}
+
+// rootMadeAdvice is what to do with a file rootMadeInOwnFolder: give it
+// to this user.
+func rootMadeAdvice(path string) string {
+	who := osuser.Sudo(os.Getuid())
+	if strings.HasPrefix(who, "'#") { // chown takes the number itself
+		who = strconv.Itoa(os.Getuid())
+	}
+	return fmt.Sprintf("root made it in this user's folder (a `sudo dialpad-tunnel` run): if it is this user's spool, give it back (sudo chown %s: %s), or remove it", who, console.ShellWord(path))
 }
 
 // openError is the error of opening (or making) the spool file at path

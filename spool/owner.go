@@ -87,7 +87,9 @@ func checkOwner(f *os.File, path string) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if uid, ok := osuser.Owner(fi); ok && uid != os.Getuid() {
+	if uid, ok := osuser.Owner(fi); ok && uid != os.Getuid() && rootMadeInOwnFolder(path, uid) {
+		return fmt.Errorf("spool: %s: is owned by %s, not %s, mode %04o: its owner could read every event written to it, so none is; %s", path, osuser.Label(uid), osuser.This(), fi.Mode().Perm(), rootMadeAdvice(path))
+	} else if ok && uid != os.Getuid() {
 		return fmt.Errorf("spool: %s: is owned by %s, not this user (uid %d), mode %04o: its owner could read every event written to it, so none is; if it is the spool of that user's listen, run listen as that user (sudo -u %s dialpad-tunnel listen …); else remove it (or chown it, if its owner is to be trusted), or use a --spool in a folder of this user's", path, osuser.Label(uid), os.Getuid(), fi.Mode().Perm(), osuser.Sudo(uid))
 	}
 	return nil
