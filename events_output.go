@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/dialpad-tunnel/dialpad-tunnel/agent"
 	"github.com/dialpad-tunnel/dialpad-tunnel/console"
 	"github.com/dialpad-tunnel/dialpad-tunnel/forward"
 	"github.com/dialpad-tunnel/dialpad-tunnel/spool"
@@ -113,6 +114,7 @@ func headersOf(r spool.Record) [][2]string {
 		{"Content-Type", ct},
 		{"User-Agent", "dialpad-tunnel/" + version},
 		{forward.DefaultIDHeader, r.ID},
+		{forward.DefaultEventIDHeader, agent.EventID(r.Body, r.JWT)},
 	}
 	if r.Type != "" {
 		h = append(h, [2]string{forward.DefaultTypeHeader, r.Type})

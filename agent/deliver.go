@@ -161,7 +161,7 @@ func (a *Agent) deliver(ctx, draining context.Context, w *worker, ev spool.Event
 		// one the handler took is not a dead letter. One still waiting
 		// for a slot is not made at the max age, nor, with a spool, which
 		// keeps the event, at a stop.
-		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, Key: ev.Key, Body: ev.Body, JWT: ev.JWT, Raw: ev.Raw(), Type: ev.Type, Stop: draining, StopAt: deadline,
+		res := r.Forwarder.Deliver(ctx, forward.Request{ID: ev.ID, EventID: EventID(ev.Body, ev.JWT), Key: ev.Key, Body: ev.Body, JWT: ev.JWT, Raw: ev.Raw(), Type: ev.Type, Stop: draining, StopAt: deadline,
 			StopQueued: r.Queue.Durable(), Prior: prior, Attempted: attempted, Attempts: budget})
 		history := spool.Keep(attempts(ev.Tried, res.History))
 		switch {

@@ -25,6 +25,7 @@ const (
 	DefaultIDHeader       = "X-Dialpad-Tunnel-Delivery-Id"
 	DefaultAttemptHeader  = "X-Dialpad-Tunnel-Attempt"
 	DefaultTypeHeader     = "X-Dialpad-Tunnel-Event-Type"
+	DefaultEventIDHeader  = "X-Dialpad-Tunnel-Event-Id"
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxAttempts    = 5
 	DefaultRetryWaitMin   = 250 * time.Millisecond
@@ -35,8 +36,8 @@ const (
 // ErrHeaders is wrapped by New's errors about Config.Headers.
 var ErrHeaders = errors.New("forward: Headers")
 
-// OmitHeader, as IDHeader, AttemptHeader or TypeHeader, leaves that header
-// out of every POST.
+// OmitHeader, as IDHeader, AttemptHeader, TypeHeader or EventIDHeader,
+// leaves that header out of every POST.
 const OmitHeader = "-"
 
 // Config configures a Forwarder. Zero fields take the defaults above.
@@ -66,6 +67,9 @@ type Config struct {
 	IDHeader      string
 	AttemptHeader string
 	TypeHeader    string
+	// EventIDHeader carries Request.EventID, the same for every copy of an
+	// event (left out when it is empty).
+	EventIDHeader string
 
 	// Timeout bounds each attempt, from dialling to reading the answer.
 	Timeout time.Duration
@@ -163,6 +167,7 @@ func (c *Config) check() (*url.URL, error) {
 	setDefault(&c.IDHeader, DefaultIDHeader)
 	setDefault(&c.AttemptHeader, DefaultAttemptHeader)
 	setDefault(&c.TypeHeader, DefaultTypeHeader)
+	setDefault(&c.EventIDHeader, DefaultEventIDHeader)
 	for name, v := range map[string]string{
 		"ContentTypeJSON": c.ContentTypeJSON,
 		"ContentTypeJWT":  c.ContentTypeJWT,
@@ -177,6 +182,7 @@ func (c *Config) check() (*url.URL, error) {
 		"IDHeader":      &c.IDHeader,
 		"AttemptHeader": &c.AttemptHeader,
 		"TypeHeader":    &c.TypeHeader,
+		"EventIDHeader": &c.EventIDHeader,
 	} {
 		if *h == OmitHeader {
 			continue

@@ -49,7 +49,7 @@ type Forwarder struct {
 	// Header templates by body kind: Content-Type, User-Agent and the extra
 	// headers. Their value slices are shared by every request, read-only.
 	jsonHeader, jwtHeader, rawHeader http.Header
-	idKey, typeKey                   string // canonical header names, "" when omitted
+	idKey, typeKey, eventIDKey       string // canonical header names, "" when omitted
 	attemptKey                       string
 	attemptValues                    [][]string // attemptValues[i] is {"i+1"}, shared read-only
 	signSecret                       string
@@ -72,10 +72,13 @@ type Attempt struct {
 
 // Request is one event to deliver.
 type Request struct {
-	ID   string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
-	Body []byte // the exact frame bytes, sent unchanged; not modified or kept
-	JWT  bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
-	Raw  bool   // Body is neither (a frame kept although no event): sent as ContentTypeRaw
+	ID string // delivery id, the same on every attempt; if empty, Deliver makes a UUID
+	// EventID is the event's own id, the same for every copy of it (for
+	// Config.EventIDHeader; "" leaves the header out).
+	EventID string
+	Body    []byte // the exact frame bytes, sent unchanged; not modified or kept
+	JWT     bool   // Body is a compact JWT (Config.ContentTypeJWT), not JSON
+	Raw     bool   // Body is neither (a frame kept although no event): sent as ContentTypeRaw
 	// Key is the event's ordering key, for the retry warnings only.
 	Key string
 	// Type is the event type, for Config.TypeHeader ("" or a value unfit
@@ -192,6 +195,7 @@ func New(cfg Config) (*Forwarder, error) {
 	f.rawHeader = template(ContentTypeRaw, cfg.UserAgent, extra)
 	f.idKey = ownKey(cfg.IDHeader)
 	f.typeKey = ownKey(cfg.TypeHeader)
+	f.eventIDKey = ownKey(cfg.EventIDHeader)
 	f.attemptKey = ownKey(cfg.AttemptHeader)
 	f.attemptValues = make([][]string, min(maxAttempts, 64))
 	for i := range f.attemptValues {
@@ -434,7 +438,7 @@ func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 	case r.Raw:
 		tpl = f.rawHeader
 	}
-	h := make(http.Header, len(tpl)+3)
+	h := make(http.Header, len(tpl)+4)
 	for k, vs := range tpl {
 		h[k] = vs
 	}
@@ -443,6 +447,9 @@ func (f *Forwarder) setHeaders(req *http.Request, id string, r Request) {
 	}
 	if f.typeKey != "" && r.Type != "" && validValue(r.Type) {
 		h[f.typeKey] = []string{r.Type}
+	}
+	if f.eventIDKey != "" && r.EventID != "" && validValue(r.EventID) {
+		h[f.eventIDKey] = []string{r.EventID}
 	}
 	req.Header = h
 	if f.host != "" {

@@ -41,6 +41,13 @@ func (s *Server) WaitConnections(ctx context.Context, n int) error {
 	return s.waitFor(ctx, func() bool { return len(s.open) >= n })
 }
 
+// WaitConnectionsAtMost blocks until at most n websocket connections are
+// open (a client's connection has ended, as the server sees it) or ctx is
+// done.
+func (s *Server) WaitConnectionsAtMost(ctx context.Context, n int) error {
+	return s.waitFor(ctx, func() bool { return len(s.open) <= n })
+}
+
 // WaitHandshakes blocks until at least n handshakes have succeeded or ctx is
 // done.
 func (s *Server) WaitHandshakes(ctx context.Context, n int) error {

@@ -1,6 +1,7 @@
 package dialpadtest
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -191,4 +192,25 @@ func TestPong(t *testing.T) {
 	}
 	c.Close()
 	<-readErr
+}
+
+// TestWaitConnectionsAtMost: it returns once a client's connection has
+// ended as the server sees it, not before (WaitConnections(0) returns at
+// once, whatever is open).
+func TestWaitConnectionsAtMost(t *testing.T) {
+	s := newServer(t, Config{})
+	url, _ := s.WebsocketURL(s.AddWebsocket(""))
+	c := dial(t, url)
+	if err := s.WaitConnections(ctxWait(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.WaitConnectionsAtMost(short, 0); err == nil {
+		t.Fatal("returned while the connection is open")
+	}
+	c.Close()
+	if err := s.WaitConnectionsAtMost(ctxWait(t), 0); err != nil || s.Connections() != 0 {
+		t.Fatalf("after the client closed: %v, %d open", err, s.Connections())
+	}
 }
