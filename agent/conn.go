@@ -197,6 +197,16 @@ func (c *conn) lastHeard() time.Time {
 	return monoTime(max(c.lastPong.Load(), c.lastFrame.Load()))
 }
 
+// lostAt is when an ended connection stopped carrying what the server
+// sent: when its reader found it ended, or, after a read timeout, when it
+// was last heard from (nothing was read after that).
+func (c *conn) lostAt() time.Time {
+	if isTimeout(c.err) {
+		return c.lastHeard()
+	}
+	return c.endedAt
+}
+
 // handshakeError is a refused websocket handshake (HTTP status instead of
 // 101). Its text never contains the URL.
 type handshakeError struct{ status int }

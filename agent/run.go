@@ -189,13 +189,15 @@ func (s *source) run(ctx context.Context) error {
 			}
 			if c != active {
 				s.silentGap(c)
-				if !c.replacedAt.IsZero() && c.silentTo.IsZero() && !c.closing.Load() && !stopping {
+				if from := c.lostAt(); !c.replacedAt.IsZero() && from.Before(c.replacedAt) && c.silentTo.IsZero() && !c.closing.Load() && !stopping {
 					// It ended on its own (the server, the network) before
-					// any close of ours, and its replacement's open came
-					// through first: the window from its end to that open,
-					// as when its end comes through first (below). Nothing
-					// was logged: a window of seconds went unsaid.
-					s.describeGap(earlier(c.endedAt, c.replacedAt), c.replacedAt, closeReason(c.err))
+					// any close of ours and before its replacement opened,
+					// whose open came through first: the window from its
+					// end to that open, as when its end comes through
+					// first (below). Nothing was logged: a window of
+					// seconds went unsaid. One that ended after the open
+					// left no window (a gap of 0s was logged).
+					s.describeGap(from, c.replacedAt, closeReason(c.err))
 				}
 				s.log.Debug("previous connection closed", "conn", c.name, "reason", closeReason(c.err))
 				break
@@ -221,10 +223,7 @@ func (s *source) run(ctx context.Context) error {
 			why := closeReason(c.err)
 			// From when its reader found it ended, not now: this
 			// goroutine may see the end after a newer connection opened.
-			gapFrom, gapWhy = c.endedAt, why
-			if isTimeout(c.err) {
-				gapFrom = c.lastHeard() // nothing was read after this
-			}
+			gapFrom, gapWhy = c.lostAt(), why
 			s.openGap(gapFrom) // counted from now on, not only once it ends
 			s.agent.stats.reconnects.Add(1)
 			// Up for BackoffReset, across rotations: the backoff starts
