@@ -18,22 +18,9 @@ import (
 // letter's, where `events show` and the log line show it: the status alone
 // ("400 Bad Request") did not say what was wrong (a new user's walk-through).
 func TestDeadLetterKeepsTheHandlersAnswer(t *testing.T) {
-	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	ids := make(chan string, 1)
-	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case ids <- r.Header.Get(forward.DefaultIDHeader):
-		default:
-		}
+	r, path, id := refusedOne(t, func(w http.ResponseWriter) {
 		http.Error(w, "missing field target", http.StatusBadRequest)
-	}))
-	defer h.Close()
-	path := filepath.Join(t.TempDir(), "events.spool")
-	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
-	r.waitConnected(t, srv, 1)
-	typ, ev := dialpadtest.NewGenerator(43).Next()
-	srv.Publish(typ, ev)
-	id := <-ids
+	})
 	const said = "400 Bad Request (not retried); the handler answered: missing field target"
 	r.stdout.waitFor(t, said, 10*time.Second)
 	if err := r.stop(t); err != nil {
@@ -48,24 +35,11 @@ func TestDeadLetterKeepsTheHandlersAnswer(t *testing.T) {
 // show` does. Its line breaks were kept as \n, which the log line showed
 // as \\n; an escape sequence is still escaped, never sent raw.
 func TestDeadLetterAnswerOnOneLine(t *testing.T) {
-	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
-	ids := make(chan string, 1)
-	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case ids <- r.Header.Get(forward.DefaultIDHeader):
-		default:
-		}
+	r, path, id := refusedOne(t, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusUnauthorized)
 		io.WriteString(w, "<!DOCTYPE HTML>\r\n<html lang=\"en\">\n  <p>no</p>\n")
-	}))
-	defer h.Close()
-	path := filepath.Join(t.TempDir(), "events.spool")
-	r := start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
-	r.waitConnected(t, srv, 1)
-	typ, ev := dialpadtest.NewGenerator(43).Next()
-	srv.Publish(typ, ev)
-	id := <-ids
+	})
 	const kept = `the handler answered: <!DOCTYPE HTML> <html lang="en"> <p>no</p>`
 	r.stdout.waitFor(t, "FAILED", 10*time.Second)
 	if err := r.stop(t); err != nil {
@@ -77,4 +51,27 @@ func TestDeadLetterAnswerOnOneLine(t *testing.T) {
 	if strings.Contains(out, `\\n`) || strings.Contains(out, `\n<html`) {
 		t.Errorf("the log line shows the answer's line breaks escaped:\n%s", out)
 	}
+}
+
+// refusedOne runs listen with a spool against a handler that answers
+// every POST with refuse, and publishes one event: it returns the run,
+// the spool's path and the event's delivery id, once the handler got it.
+func refusedOne(t *testing.T, refuse func(w http.ResponseWriter)) (r *run, path, id string) {
+	t.Helper()
+	srv, wsID := fakeDialpad(t, dialpadtest.Config{}, "")
+	ids := make(chan string, 1)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case ids <- r.Header.Get(forward.DefaultIDHeader):
+		default:
+		}
+		refuse(w)
+	}))
+	t.Cleanup(h.Close)
+	path = filepath.Join(t.TempDir(), "events.spool")
+	r = start(t, listenArgs(srv, wsID, h.URL, "--spool", path)...)
+	r.waitConnected(t, srv, 1)
+	typ, ev := dialpadtest.NewGenerator(43).Next()
+	srv.Publish(typ, ev)
+	return r, path, <-ids
 }
