@@ -171,14 +171,19 @@ func printMigration(w io.Writer, p migrate.Plan) {
 }
 
 func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
-	rec, err := migrate.LoadRecord(recordPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if last := lastRetired(recordPath); last != "" {
-			if old, oldErr := migrate.LoadRecord(last); oldErr == nil {
-				return fmt.Errorf("migrate: the migration of webhook %s was already rolled back (its record is %s): nothing to undo", old.WebhookID, last)
-			}
+	if _, err := os.Lstat(recordPath); errors.Is(err, fs.ErrNotExist) {
+		return noRecord(recordPath)
+	}
+	if !c.Bool("dry-run") { // a dry run writes nothing, not even the lock file
+		unlock, err := migrate.LockRecord(recordPath)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("migrate: no rollback record at %s: nothing to roll back (pass the --record a migrate wrote)", recordPath)
+		defer unlock()
+	}
+	rec, err := migrate.LoadRecord(recordPath)
+	if errors.Is(err, fs.ErrNotExist) { // retired by a rollback that ended since
+		return noRecord(recordPath)
 	}
 	if err != nil {
 		return err
@@ -202,10 +207,7 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 		}
 		return fmt.Errorf("%w\n  the record is kept at %s: %s", err, recordPath, again)
 	}
-	done, rnErr := retiredName(recordPath)
-	if rnErr == nil {
-		rnErr = os.Rename(recordPath, done)
-	}
+	done, rnErr := migrate.RetireRecord(recordPath)
 	if rnErr != nil {
 		return errors.Join(err, fmt.Errorf("migrate: rolled back, but could not retire the record: %w", rnErr))
 	}
@@ -217,39 +219,15 @@ func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
 	return nil
 }
 
-// retiredName is the name a rolled-back record is moved to: the record's
-// path with ".rolled-back", or, when an earlier rollback's record has it,
-// ".rolled-back.2", ".rolled-back.3", … the first free one, so that no
-// earlier record is overwritten.
-func retiredName(recordPath string) (string, error) {
-	for n := 1; ; n++ {
-		name := retired(recordPath, n)
-		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
-			return name, nil
-		} else if err != nil {
-			return "", err
+// noRecord is the error of a rollback with no record at recordPath: it
+// names the latest record a rollback retired there, if there is one.
+func noRecord(recordPath string) error {
+	if last := migrate.LastRetired(recordPath); last != "" {
+		if old, err := migrate.LoadRecord(last); err == nil {
+			return fmt.Errorf("migrate: the migration of webhook %s was already rolled back (its record is %s): nothing to undo", old.WebhookID, last)
 		}
 	}
-}
-
-// lastRetired is the latest record retiredName gave for recordPath, or
-// "" if there is none.
-func lastRetired(recordPath string) string {
-	last := ""
-	for n := 1; ; n++ {
-		if _, err := os.Lstat(retired(recordPath, n)); err != nil {
-			return last
-		}
-		last = retired(recordPath, n)
-	}
-}
-
-// retired is the n-th (from 1) name of a rolled-back record.
-func retired(recordPath string, n int) string {
-	if n == 1 {
-		return recordPath + ".rolled-back"
-	}
-	return fmt.Sprintf("%s.rolled-back.%d", recordPath, n)
+	return fmt.Errorf("migrate: no rollback record at %s: nothing to roll back (pass the --record a migrate wrote)", recordPath)
 }
 
 // checkRecordAPI refuses a record of another API than the one the command

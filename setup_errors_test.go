@@ -133,7 +133,9 @@ func TestSetupTypeErrors(t *testing.T) {
 		{"target_id through an alias", "websocket: {secret: &s s3cret}\nsubscriptions:\n  - {type: sms, target_type: office, target_id: *s}\n",
 			"line 3: subscription 1: target_id must be a whole number without quotes (an id such as 1234), not text"},
 		{"through a merge key", "<<: {websocket: {}, subscriptions: [{type: call, group_calls_only: s3cret}]}\n",
-			"line 1: a value of the wrong kind: want true or false"},
+			"line 1: subscription 1: group_calls_only must be true or false, not text"},
+		{"quoted yes through a merge key", "websocket: {}\nsubscriptions:\n  - type: call\n    <<:\n      enabled: \"yes\"\n",
+			"line 5: subscription 1: enabled must be true or false, not quoted text"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFake(t, dialpadtest.Config{})

@@ -61,6 +61,13 @@ func TestParse(t *testing.T) {
 		{"quoted yes for enabled", "subscriptions:\n  - type: call\n    enabled: \"yes\"\n", `setup file: line 3: subscription 1: enabled must be true or false, not quoted text`},
 		{"quoted off for a bool", "subscriptions:\n  - {type: sms, include_internal: 'off'}\n", `setup file: line 2: subscription 1: include_internal must be true or false, not quoted text`},
 		{"tagged text for a bool", "subscriptions:\n  - type: call\n    group_calls_only: !!str y\n", `setup file: line 3: subscription 1: group_calls_only must be true or false, not text`},
+		// A value a merge key (<<) brings is checked as one written in
+		// place, and named by its own line: "yes" was taken for true.
+		{"quoted yes merged", "subscriptions:\n  - type: call\n    <<:\n      enabled: \"yes\"\n", `setup file: line 4: subscription 1: enabled must be true or false, not quoted text`},
+		{"quoted off merged from a list", "subscriptions:\n  - type: sms\n    <<: [{direction: all}, {include_internal: 'off'}]\n", `setup file: line 3: subscription 1: include_internal must be true or false, not quoted text`},
+		{"merged into a merged mapping", "subscriptions:\n  - type: call\n    <<:\n      <<: {group_calls_only: !!str y}\n", `setup file: line 4: subscription 1: group_calls_only must be true or false, not text`},
+		{"merged at the top level", "<<:\n  subscriptions:\n    - type: call\n      delivery_status: \"no\"\n", `setup file: line 4: subscription 1: delivery_status must be true or false, not quoted text`},
+		{"unknown key merged", "subscriptions:\n  - type: call\n    <<: {enable: true}\n", `setup file: line 3: unknown key "enable" in subscription 1; the keys allowed there are name,`},
 		{"bad type names its line", "subscriptions:\n  - type: sms\n\n  - type: fax\n", `setup file: line 4: subscription 2: dialpad: unknown subscription type "fax"`},
 		{"duplicate name names its line", "subscriptions:\n  - {type: call, name: a}\n  - {type: sms, name: a}\n", `setup file: line 3: subscription 2: name "a" is used twice`},
 	} {
@@ -124,6 +131,21 @@ func TestParseBoolsAndForgivenCallStates(t *testing.T) {
 	}
 	if got := strings.Join(f.Subscriptions[0].CallStates, ","); got != "hangup,voicemail_uploaded" || len(f.Warnings()) != 0 {
 		t.Errorf("call_states %s, warnings %q; want hangup,voicemail_uploaded and none", got, f.Warnings())
+	}
+}
+
+// TestParseMergedValues: a value a merge key brings is taken as the
+// decoder takes it, unquoted yes/no included; one the mapping sets itself
+// wins, and the merged one it hides is not checked (the decoder skips it).
+func TestParseMergedValues(t *testing.T) {
+	f, err := setup.Parse([]byte("subscriptions:\n  - type: sms\n    <<: {enabled: no, include_internal: yes}\n"+
+		"  - type: call\n    enabled: true\n    <<: [{enabled: \"yes\"}, {group_calls_only: on, enabled: \"no\"}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sms, call := f.Subscriptions[0], f.Subscriptions[1]
+	if *sms.Enabled || !sms.IncludeInternal || !*call.Enabled || !call.GroupCallsOnly {
+		t.Errorf("merged values not taken as the decoder takes them: %+v", f.Subscriptions)
 	}
 }
 

@@ -48,7 +48,7 @@ func yamlKeys(v any) []string {
 // unknown key, the keys allowed there, where the decoder would name Go
 // types. A file that declares nothing wraps ErrNothingDeclared. lines are
 // the lines of the subscriptions' items, for the errors of later checks;
-// nil when the list comes through an alias or a merge key.
+// nil when the list comes through an alias.
 func checkShape(data []byte) (lines []int, err error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -127,8 +127,10 @@ func checkShape(data []byte) (lines []int, err error) {
 }
 
 // eachKey checks that m is a mapping of allowed keys and calls fn, if not
-// nil, with each key and value. where names m in errors. Aliases and merge
-// keys are left to the decoder.
+// nil, with each key and value, then does the same for each key a merge
+// key (<<) brings that m does not set itself: the value the decoder takes,
+// with its own line. where names m in errors. An alias in m's place, and
+// a merge of what is not a mapping, are left to the decoder.
 func eachKey(m *yaml.Node, where string, allowed []string, fn func(key string, v *yaml.Node) error) error {
 	switch {
 	case m.Kind == yaml.AliasNode || isNull(m):
@@ -136,16 +138,50 @@ func eachKey(m *yaml.Node, where string, allowed []string, fn func(key string, v
 	case m.Kind != yaml.MappingNode:
 		return fmt.Errorf("line %d: %s must be a mapping of %s", m.Line, where, strings.Join(allowed, ", "))
 	}
+	return eachKeyOf(m, where, allowed, fn, false, map[string]bool{}, map[*yaml.Node]bool{})
+}
+
+// eachKeyOf is eachKey for the mapping m, or, when merged, for one a merge
+// key brought: then a key in set, set by the mapping it is merged into (or
+// by a merge before it), is skipped, as the decoder skips it. It walks m's
+// merges as the decoder does: m's own keys first, then its last merge key,
+// a mapping or each of a list of them in order, each one's merges after
+// its own keys. visited ends a merge of a mapping into itself.
+func eachKeyOf(m *yaml.Node, where string, allowed []string, fn func(key string, v *yaml.Node) error, merged bool, set map[string]bool, visited map[*yaml.Node]bool) error {
+	if visited[m] {
+		return nil
+	}
+	visited[m] = true
+	var merge *yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Value == "<<" {
+			merge = v
 			continue
 		}
+		if merged && set[k.Value] {
+			continue
+		}
+		set[k.Value] = true
 		if !slices.Contains(allowed, k.Value) {
 			return fmt.Errorf("line %d: unknown key %q in %s; the keys allowed there are %s", k.Line, k.Value, where, strings.Join(allowed, ", "))
 		}
 		if fn != nil {
 			if err := fn(k.Value, v); err != nil {
+				return err
+			}
+		}
+	}
+	if merge == nil {
+		return nil
+	}
+	from := []*yaml.Node{resolved(merge)}
+	if from[0].Kind == yaml.SequenceNode {
+		from = from[0].Content
+	}
+	for _, n := range from {
+		if n = resolved(n); n.Kind == yaml.MappingNode {
+			if err := eachKeyOf(n, where, allowed, fn, true, set, visited); err != nil {
 				return err
 			}
 		}
@@ -270,7 +306,7 @@ func wanted(t reflect.Type) string {
 }
 
 // typeError rewrites the decoder's *yaml.TypeError, for a value that
-// fieldValue could not check (one brought by a merge key), in the words
+// fieldValue could not check (in a mapping behind an alias), in the words
 // fieldValue uses: its line and what the field wants, never the value the
 // decoder quotes. Other errors are returned as they are.
 func typeError(err error) error {
