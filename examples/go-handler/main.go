@@ -11,6 +11,10 @@
 // events are accepted. Answers: 200 printed, 401 signature or algorithm
 // refused, 400 body unreadable. -addr (or HOST and PORT) sets the listen
 // address, -path the URL path.
+//
+// A second copy of an event (the same X-Dialpad-Tunnel-Event-Id, from a
+// second dialpad-tunnel on the same websocket) is answered 200 and logged
+// as a duplicate, not processed again (dedupe.go).
 package main
 
 import (
@@ -46,7 +50,7 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 
-	h := handler{secret: os.Getenv("DIALPAD_SECRET")}
+	h := handler{secret: os.Getenv("DIALPAD_SECRET"), seen: newDedupe()}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+*path, h)
 
@@ -64,7 +68,10 @@ func main() {
 }
 
 // handler verifies and prints one event per request.
-type handler struct{ secret string }
+type handler struct {
+	secret string
+	seen   *dedupe // event ids processed
+}
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -85,7 +92,23 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, status, err)
 		return
 	}
-	fmt.Println(describe(event, verified))
+	// Verified first: a forger gets no 200 by naming an id seen already.
+	// Without the header (a real Dialpad webhook) there is nothing to
+	// drop by, and every POST is processed.
+	eventID := r.Header.Get("X-Dialpad-Tunnel-Event-Id")
+	dup, err := h.seen.do(eventID, func() error {
+		// Your processing goes here. An error answers 500: the agent
+		// retries the event, and the retry is processed.
+		fmt.Println(describe(event, verified))
+		return nil
+	})
+	if err != nil {
+		reject(w, http.StatusInternalServerError, err)
+		return
+	}
+	if dup {
+		fmt.Printf("duplicate event %s: processed already\n", eventID)
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

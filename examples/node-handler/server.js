@@ -9,6 +9,10 @@
 // (Content-Type application/jwt through the tunnel). Without it, plain JSON
 // events are accepted. Answers: 200 printed, 401 signature or algorithm
 // refused, 400 body unreadable. HOST and PORT set the listen address.
+//
+// A second copy of an event (the same X-Dialpad-Tunnel-Event-Id, from a
+// second dialpad-tunnel on the same websocket) is answered 200 and logged
+// as a duplicate, not processed again.
 'use strict';
 
 const http = require('node:http');
@@ -19,6 +23,23 @@ const PORT = process.env.PORT === undefined ? 3000 : Number(process.env.PORT);
 const PATH = process.env.WEBHOOK_PATH || '/webhooks';
 const SECRET = process.env.DIALPAD_SECRET || '';
 const MAX_BODY = 8 << 20;
+
+// Event ids processed, id → when (ms), oldest first (a Map keeps insertion
+// order). Kept for 24 h, the agent's default --max-age: an agent that was
+// down or retrying sends its copy up to that late. At most MAX_IDS are
+// kept, the oldest forgotten first, so memory stays bounded whatever the
+// rate; above ~100,000 events a day, raise it or keep the ids in your
+// database. In memory: a restart of the handler forgets them.
+const KEEP_MS = 24 * 60 * 60 * 1000;
+const MAX_IDS = 100_000;
+const seen = new Map();
+
+function forgetOld(now) {
+  for (const [id, when] of seen) {
+    if (seen.size < MAX_IDS && now - when <= KEEP_MS) break;
+    seen.delete(id);
+  }
+}
 
 class HttpError extends Error {
   constructor(status, message) {
@@ -83,7 +104,8 @@ function describe(ev, tag) {
   return `${tag} unknown event`;
 }
 
-function handle(body) {
+// handle processes one event; it returns false for a duplicate.
+function handle(body, eventId) {
   const text = body.toString('utf8').trim();
   const isJSON = text.startsWith('{');
   let json;
@@ -104,7 +126,19 @@ function handle(body) {
     throw new HttpError(400, 'event is not JSON');
   }
   if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new HttpError(400, 'event is not a JSON object');
+  // Checked once verified: a forger gets no 200 by naming an id seen
+  // already. Without the header (a real Dialpad webhook) there is nothing
+  // to drop by, and every POST is processed.
+  const now = Date.now();
+  forgetOld(now);
+  if (eventId && seen.has(eventId)) return false;
+  // Your processing goes here. Throw if it fails (an HttpError(500), say):
+  // the id is not remembered, the agent retries, and the retry is
+  // processed. Keep it synchronous, or mark the id as in progress before
+  // the first await: two copies (two agents) often arrive at once.
   console.log(describe(ev, tag));
+  if (eventId) seen.set(eventId, now);
+  return true;
 }
 
 const server = http.createServer((req, res) => {
@@ -134,7 +168,8 @@ const server = http.createServer((req, res) => {
       return;
     }
     try {
-      handle(Buffer.concat(chunks));
+      const eventId = req.headers['x-dialpad-tunnel-event-id'];
+      if (!handle(Buffer.concat(chunks), eventId)) console.log(`duplicate event ${eventId}: processed already`);
       res.writeHead(200).end();
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;

@@ -11,6 +11,10 @@ With DIALPAD_SECRET set, the body must be the compact JWT Dialpad sends
 (Content-Type application/jwt through the tunnel). Without it, plain JSON
 events are accepted. Answers: 200 printed, 401 signature or algorithm
 refused, 400 body unreadable. HOST and PORT set the listen address.
+
+A second copy of an event (the same X-Dialpad-Tunnel-Event-Id, from a
+second dialpad-tunnel on the same websocket) is answered 200 and logged as
+a duplicate, not processed again.
 """
 
 import base64
@@ -23,6 +27,8 @@ import re
 import socket
 import sys
 import threading
+import time
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOST = os.environ.get("HOST", "127.0.0.1")
@@ -41,6 +47,43 @@ def say(line, stream=sys.stdout):
     with print_lock:
         stream.write(line + "\n")
         stream.flush()
+
+
+# Event ids processed, id -> when, oldest first. Kept for 24 h, the agent's
+# default --max-age: an agent that was down or retrying sends its copy up to
+# that late. At most MAX_IDS are kept, the oldest forgotten first, so memory
+# stays bounded whatever the rate; above ~100,000 events a day, raise it or
+# keep the ids in your database. In memory: a restart forgets them.
+KEEP_SECONDS = 24 * 60 * 60
+MAX_IDS = 100_000
+seen = OrderedDict()
+seen_lock = threading.Lock()
+
+
+def once(event_id, process):
+    """Run process() unless event_id was processed already; return False
+    for a duplicate.
+
+    The id is remembered only once process() returned: if it raises, the
+    agent retries and the retry is processed. An empty id (no header, a real
+    Dialpad webhook) is never a duplicate. process() runs under the lock, so
+    two copies arriving at once (two agents) cannot both run it; it makes
+    processing one at a time, fine for printing a line. A handler with slow
+    processing records the id in its database instead, in the same
+    transaction as the work (a unique key on the event id).
+    """
+    if not event_id:
+        process()
+        return True
+    with seen_lock:
+        now = time.monotonic()
+        while seen and (len(seen) >= MAX_IDS or now - next(iter(seen.values())) > KEEP_SECONDS):
+            seen.popitem(last=False)
+        if event_id in seen:
+            return False
+        process()
+        seen[event_id] = now
+        return True
 
 
 class Reject(Exception):
@@ -115,7 +158,7 @@ def on_path(path):
     return path.split("?", 1)[0] == PATH
 
 
-def handle(body):
+def handle(body, event_id):
     body = body.strip()
     is_json = body.startswith(b"{")
     if not SECRET:
@@ -135,7 +178,11 @@ def handle(body):
         raise Reject(400, "event is not JSON") from None
     if not isinstance(ev, dict):
         raise Reject(400, "event is not a JSON object")
-    say(describe(ev, tag))
+    # Checked once verified: a forger gets no 200 by naming an id seen
+    # already. Your processing goes here, in place of say(); raise
+    # Reject(500, ...) if it fails, and the agent retries the event.
+    if not once(event_id, lambda: say(describe(ev, tag))):
+        say(f"duplicate event {event_id}: processed already")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -160,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
                         break
                     length -= len(chunk)
                 raise Reject(413, "body too large")
-            handle(self.rfile.read(length))
+            handle(self.rfile.read(length), self.headers.get("X-Dialpad-Tunnel-Event-Id"))
         except Reject as e:
             say(f"rejected {e.status}: {e}", sys.stderr)
             self.send_error(e.status)
