@@ -37,22 +37,7 @@ func TestExampleHandlersDropSecondCopy(t *testing.T) {
 			h := runExample(t, ex.name, secret)
 			send := func(body, eventID, deliveryID string) int {
 				t.Helper()
-				req, err := http.NewRequest(http.MethodPost, h.url, strings.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Content-Type", "application/jwt")
-				if eventID != "" {
-					req.Header.Set(forward.DefaultEventIDHeader, eventID)
-				}
-				req.Header.Set(forward.DefaultIDHeader, deliveryID)
-				req.Close = true // no idle connection left for goleak
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatalf("POST %s: %v", h.url, err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
+				return postJWT(t, h.url, body, eventID, deliveryID)
 			}
 
 			// Two copies of one event, as two agents send them.
@@ -104,6 +89,59 @@ func TestExampleHandlersDropSecondCopy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExampleHandlersRefuseLongEventID: an X-Dialpad-Tunnel-Event-Id
+// longer than any the agent sends (a UUID, 36 characters) is refused with
+// 400 and not processed: each one was remembered, and 100,000 ids of a
+// header's length (1 MB in the Go handler) filled gigabytes.
+func TestExampleHandlersRefuseLongEventID(t *testing.T) {
+	const secret = "example-handler-secret"
+	event, err := signing.SignHS256([]byte(`{"call_id":104,"state":"hangup"}`), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range exampleHandlers() {
+		t.Run(ex.name, func(t *testing.T) {
+			if ex.skip != "" {
+				t.Skip(ex.skip)
+			}
+			h := runExample(t, ex.name, secret)
+			if got := postJWT(t, h.url, event, strings.Repeat("a", 8000), "delivery-f"); got != http.StatusBadRequest {
+				t.Errorf("an event id of 8000 characters: %d, want 400", got)
+			}
+			h.stderr.waitFor(t, "rejected 400: X-Dialpad-Tunnel-Event-Id of 8000 ", 10*time.Second)
+			if got := postJWT(t, h.url, event, "5b8f3c2e-1d4a-5e6f-9a0b-1c2d3e4f5a6b", "delivery-g"); got != http.StatusOK {
+				t.Errorf("the event with its event id: %d, want 200", got)
+			}
+			h.stdout.waitFor(t, "call_id=104\n", 10*time.Second)
+			if n := strings.Count(h.stdout.String(), "call_id=104\n"); n != 1 {
+				t.Errorf("processed %d times, want once:\n%s", n, h.stdout.String())
+			}
+		})
+	}
+}
+
+// postJWT POSTs the signed event body to url as the agent does, with
+// eventID (none if "") and deliveryID, and returns the answer's status.
+func postJWT(t *testing.T, url, body, eventID, deliveryID string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/jwt")
+	if eventID != "" {
+		req.Header.Set(forward.DefaultEventIDHeader, eventID)
+	}
+	req.Header.Set(forward.DefaultIDHeader, deliveryID)
+	req.Close = true // no idle connection left for goleak
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestExampleHandlersBehindTwoAgents walks README's "Two agents, no gap at

@@ -9,10 +9,13 @@ import (
 // agent that was down or retrying sends its copy up to that late. At most
 // maxIDs are kept (about 100 bytes each, some 10 MB), the oldest forgotten
 // first, so memory stays bounded whatever the rate; above ~100,000 events a
-// day, raise it or keep the ids in your database.
+// day, raise it or keep the ids in your database. An event id is a UUID
+// (36 bytes): the handler refuses one longer than maxIDLen, so that the
+// number of ids, not a header's length (up to 1 MB), bounds memory.
 const (
-	keepFor = 24 * time.Hour
-	maxIDs  = 100_000
+	keepFor  = 24 * time.Hour
+	maxIDs   = 100_000
+	maxIDLen = 64
 )
 
 // dedupe remembers the event ids processed, in memory: a restart of the

@@ -96,6 +96,12 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Without the header (a real Dialpad webhook) there is nothing to
 	// drop by, and every POST is processed.
 	eventID := r.Header.Get("X-Dialpad-Tunnel-Event-Id")
+	if len(eventID) > maxIDLen {
+		// Not one the agent sends: remembering it would let a header of
+		// up to 1 MB per request fill the memory maxIDs bounds.
+		reject(w, http.StatusBadRequest, fmt.Errorf("X-Dialpad-Tunnel-Event-Id of %d bytes: not an event id", len(eventID)))
+		return
+	}
 	dup, err := h.seen.do(eventID, func() error {
 		// Your processing goes here. An error answers 500: the agent
 		// retries the event, and the retry is processed.

@@ -32,6 +32,9 @@ const MAX_BODY = 8 << 20;
 // database. In memory: a restart of the handler forgets them.
 const KEEP_MS = 24 * 60 * 60 * 1000;
 const MAX_IDS = 100_000;
+// An event id is a UUID (36 bytes): a longer one is refused, so that the
+// number of ids, not a header's length, bounds memory.
+const MAX_ID_LEN = 64;
 const seen = new Map();
 
 function forgetOld(now) {
@@ -129,7 +132,10 @@ function handle(body, eventId) {
   // Checked once verified: a forger gets no 200 by naming an id seen
   // already. Without the header (a real Dialpad webhook) there is nothing
   // to drop by, and every POST is processed.
-  const now = Date.now();
+  if (eventId && eventId.length > MAX_ID_LEN) {
+    throw new HttpError(400, `X-Dialpad-Tunnel-Event-Id of ${eventId.length} characters: not an event id`);
+  }
+  const now = performance.now(); // monotonic: a clock step forgets no id
   forgetOld(now);
   if (eventId && seen.has(eventId)) return false;
   // Your processing goes here. Throw if it fails (an HttpError(500), say):

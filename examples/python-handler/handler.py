@@ -56,6 +56,9 @@ def say(line, stream=sys.stdout):
 # keep the ids in your database. In memory: a restart forgets them.
 KEEP_SECONDS = 24 * 60 * 60
 MAX_IDS = 100_000
+# An event id is a UUID (36 characters): a longer one is refused, so that
+# the number of ids, not a header's length, bounds memory.
+MAX_ID_LEN = 64
 seen = OrderedDict()
 seen_lock = threading.Lock()
 
@@ -181,6 +184,8 @@ def handle(body, event_id):
     # Checked once verified: a forger gets no 200 by naming an id seen
     # already. Your processing goes here, in place of say(); raise
     # Reject(500, ...) if it fails, and the agent retries the event.
+    if event_id and len(event_id) > MAX_ID_LEN:
+        raise Reject(400, f"X-Dialpad-Tunnel-Event-Id of {len(event_id)} characters: not an event id")
     if not once(event_id, lambda: say(describe(ev, tag))):
         say(f"duplicate event {event_id}: processed already")
 
