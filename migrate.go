@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -171,6 +172,12 @@ func printMigration(w io.Writer, p migrate.Plan) {
 }
 
 func runRollback(c *cli.Context, m *migrate.Migrator, recordPath string) error {
+	// The record itself, not a link to it: its lock and its retired name
+	// go with the file (two rollbacks, through a link and the file's own
+	// name, both ran; and the link, not the record, was retired).
+	if real, err := filepath.EvalSymlinks(recordPath); err == nil {
+		recordPath = real
+	}
 	if _, err := os.Lstat(recordPath); errors.Is(err, fs.ErrNotExist) {
 		return noRecord(recordPath)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
@@ -37,8 +38,16 @@ func TestMigrateRollbackWhileAnotherRuns(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("a second rollback while the first runs: %v\n%s\nwant %q", err, out, want)
 	}
+	// Through a link to the record, the same: the lock is the file's.
+	link := filepath.Join(t.TempDir(), "via-link.json")
+	if err := os.Symlink(record, link); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := apiCmd(t, srv, "migrate", "--rollback", "--record", link); err == nil || err.Error() != want {
+		t.Errorf("a second rollback through a link while the first runs: %v\n%s\nwant %q", err, out, want)
+	}
 	if calls := srv.RESTCalls()[n:]; len(calls) != 0 {
-		t.Errorf("the refused rollback made REST calls: %v", calls)
+		t.Errorf("the refused rollbacks made REST calls: %v", calls)
 	}
 	release()
 	r := <-first
