@@ -16,13 +16,7 @@ import (
 // none answers 200 to a truncated body, nor leaves a request unanswered.
 func TestExampleHandlersAnswerBodiesAsDocumented(t *testing.T) {
 	const secret = "example-handler-secret"
-	sign := func(payload string) string {
-		tok, err := signing.SignHS256([]byte(payload), secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	sign := func(payload string) string { return signedFor(t, payload, secret) }
 	for _, ex := range exampleHandlers() {
 		t.Run(ex.name, func(t *testing.T) {
 			if ex.skip != "" {
@@ -117,4 +111,14 @@ func TestExampleHandlersListenOnIPv6(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedFor is payload as an HS256 JWT signed with secret.
+func signedFor(t *testing.T, payload, secret string) string {
+	t.Helper()
+	tok, err := signing.SignHS256([]byte(payload), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +21,7 @@ import (
 // processed. They processed every copy.
 func TestExampleHandlersDropSecondCopy(t *testing.T) {
 	const secret = "example-handler-secret"
-	sign := func(payload string) string {
-		tok, err := signing.SignHS256([]byte(payload), secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	sign := func(payload string) string { return signedFor(t, payload, secret) }
 	for _, ex := range exampleHandlers() {
 		t.Run(ex.name, func(t *testing.T) {
 			if ex.skip != "" {
@@ -159,14 +152,7 @@ func TestExampleHandlersBehindTwoAgents(t *testing.T) {
 			}
 			h := runExample(t, ex.name, secret)
 			srv, wsID := fakeDialpad(t, dialpadtest.Config{JWTIssuedAt: true}, secret)
-			spools := []string{filepath.Join(t.TempDir(), "a.spool"), filepath.Join(t.TempDir(), "b.spool")}
-			startAgent := func(i int) *run {
-				return start(t, listenArgs(srv, wsID, h.url, "--spool", spools[i])...)
-			}
-			a := startAgent(0)
-			a.waitConnected(t, srv, 1)
-			b := startAgent(1)
-			b.waitConnected(t, srv, 2)
+			a, b, startAgent, _ := twoAgents(t, srv, wsID, h.url)
 
 			callID := 1000
 			publish := func(n, conns int) {

@@ -28,15 +28,7 @@ func TestTwoAgentsShareEventIDs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, wsID := fakeDialpad(t, dialpadtest.Config{JWTIssuedAt: tc.secret != ""}, tc.secret)
 			h := newHook(t, nil)
-			spools := []string{filepath.Join(t.TempDir(), "a.spool"), filepath.Join(t.TempDir(), "b.spool")}
-			startAgent := func(i int) *run {
-				r := start(t, listenArgs(srv, wsID, h.URL, "--spool", spools[i])...)
-				return r
-			}
-			a := startAgent(0)
-			a.waitConnected(t, srv, 1)
-			b := startAgent(1)
-			b.waitConnected(t, srv, 2)
+			a, _, startAgent, spools := twoAgents(t, srv, wsID, h.URL)
 
 			gen := dialpadtest.NewGenerator(17)
 			var jsonIDs []string // of the JSON events published, as agent.EventID gives them
@@ -119,4 +111,18 @@ func TestTwoAgentsShareEventIDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoAgents starts two listens on websocket wsID of srv, forwarding to
+// url, each with a spool of its own (spools), and returns once both are
+// connected: a and b; again(i) starts agent i (0 or 1) again.
+func twoAgents(t *testing.T, srv *dialpadtest.Server, wsID int64, url string) (a, b *run, again func(i int) *run, spools []string) {
+	t.Helper()
+	spools = []string{filepath.Join(t.TempDir(), "a.spool"), filepath.Join(t.TempDir(), "b.spool")}
+	again = func(i int) *run { return start(t, listenArgs(srv, wsID, url, "--spool", spools[i])...) }
+	a = again(0)
+	a.waitConnected(t, srv, 1)
+	b = again(1)
+	b.waitConnected(t, srv, 2)
+	return a, b, again, spools
 }
