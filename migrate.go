@@ -76,6 +76,13 @@ func migrateCommand() *cli.Command {
 }
 
 func runMigrate(c *cli.Context, m *migrate.Migrator, recordPath string) error {
+	if !c.Bool("dry-run") { // held until the record's last write: two at once both created a websocket
+		unlock, err := migrate.LockRecord(recordPath)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	if _, err := os.Stat(recordPath); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("migrate: a rollback record exists at %s: run `%s` first, or pass another --record", recordPath, rollbackLine(c))
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad"
+	"github.com/dialpad-tunnel/dialpad-tunnel/dialpad/dialpadtest"
 	"github.com/dialpad-tunnel/dialpad-tunnel/migrate"
 )
 
@@ -34,7 +36,7 @@ func TestMigrateRollbackWhileAnotherRuns(t *testing.T) {
 	<-held
 	n := len(srv.RESTCalls())
 	out, err := apiCmd(t, srv, "migrate", "--rollback", "--record", record)
-	want := "migrate: rollback record " + record + ": another migrate --rollback is using it (let it finish: it retires the record, or says why it kept it)"
+	want := "migrate: record " + record + ": another migrate is using it (a migration or a rollback: let it finish, then run this again)"
 	if err == nil || err.Error() != want {
 		t.Errorf("a second rollback while the first runs: %v\n%s\nwant %q", err, out, want)
 	}
@@ -85,5 +87,46 @@ func TestMigrateRetiredAfterAGap(t *testing.T) {
 	}
 	if _, err := os.Stat(record + ".rolled-back"); !os.IsNotExist(err) {
 		t.Errorf("m.json.rolled-back: %v, want none made", err)
+	}
+}
+
+// TestMigrateWhileAnotherRuns: a second `migrate --from-webhook` with the
+// same --record while the first is still planning (it waits for Dialpad's
+// answer about the webhook, before it writes its record) changes nothing
+// and says why; the first then finishes and its record names its
+// websocket. Both ran: the second created a websocket and wrote its
+// record, which the first then overwrote: the second's websocket was left
+// on Dialpad, named by no record.
+func TestMigrateWhileAnotherRuns(t *testing.T) {
+	srv := newFake(t, dialpadtest.Config{})
+	wh := srv.AddWebhook("https://example.com/hook", "sec")
+	if _, err := srv.AddSubscription("sms", wh, dialpadtest.SubscriptionOptions{Direction: "all"}); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(t.TempDir(), "state", "m.json") // its folder is made by the lock
+	held, release := srv.HoldNextAnswer("GET", "/api/v2/webhooks/"+strconv.FormatInt(wh, 10))
+	defer release()
+	first := make(chan error, 1)
+	go func() {
+		_, err := apiCmd(t, srv, "migrate", "--from-webhook", strconv.FormatInt(wh, 10), "--record", record)
+		first <- err
+	}()
+	<-held
+	n := len(srv.RESTCalls())
+	out, err := apiCmd(t, srv, "migrate", "--from-webhook", strconv.FormatInt(wh, 10), "--record", record)
+	want := "migrate: record " + record + ": another migrate is using it (a migration or a rollback: let it finish, then run this again)"
+	if err == nil || err.Error() != want {
+		t.Errorf("a second migration while the first runs: %v\n%s\nwant %q", err, out, want)
+	}
+	if calls := srv.RESTCalls()[n:]; len(calls) != 0 {
+		t.Errorf("the refused migration made REST calls: %v", calls)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the first migration: %v", err)
+	}
+	rec, err := migrate.LoadRecord(record)
+	if err != nil || rec.WebsocketID == 0 {
+		t.Fatalf("the first migration's record: %+v, %v; want its websocket named", rec, err)
 	}
 }

@@ -14,12 +14,15 @@ import (
 
 // ErrRecordLocked is wrapped by LockRecord when another process holds the
 // lock of the record.
-var ErrRecordLocked = errors.New("another migrate --rollback is using it")
+var ErrRecordLocked = errors.New("another migrate is using it")
 
-// LockRecord takes the exclusive lock of a rollback on the record at path,
-// so that two rollbacks never work on one record at once (both would
-// restore, and both retire it). It must be held from reading the record to
-// retiring it (RetireRecord). It does not wait: while another process
+// LockRecord takes the exclusive lock of a migration or a rollback on the
+// record at path, so that two never work on one record at once (two
+// rollbacks would both restore, and both retire it; two migrations would
+// both create a websocket, and one record would name only one). A
+// rollback holds it from reading the record to retiring it
+// (RetireRecord); a migration from its check that no record is there to
+// its last write of it. It makes the record's folder if need be. It does not wait: while another process
 // holds it, it fails with an error naming the record and wrapping
 // ErrRecordLocked.
 //
@@ -29,6 +32,9 @@ var ErrRecordLocked = errors.New("another migrate --rollback is using it")
 // still holds the old one. The lock ends when unlock is called or the
 // process exits.
 func LockRecord(path string) (unlock func() error, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("migrate: lock record: %w", err)
+	}
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: lock rollback record: %w", err)
@@ -40,7 +46,7 @@ func LockRecord(path string) (unlock func() error, err error) {
 		return nil, fmt.Errorf("migrate: lock rollback record %s: %w", path, err)
 	case !held:
 		f.Close()
-		return nil, fmt.Errorf("migrate: rollback record %s: %w (let it finish: it retires the record, or says why it kept it)", path, ErrRecordLocked)
+		return nil, fmt.Errorf("migrate: record %s: %w (a migration or a rollback: let it finish, then run this again)", path, ErrRecordLocked)
 	}
 	return f.Close, nil
 }
