@@ -17,58 +17,53 @@ import (
 func TestExampleHandlersAnswerBodiesAsDocumented(t *testing.T) {
 	const secret = "example-handler-secret"
 	sign := func(payload string) string { return signedFor(t, payload, secret) }
-	for _, ex := range exampleHandlers() {
-		t.Run(ex.name, func(t *testing.T) {
-			if ex.skip != "" {
-				t.Skip(ex.skip)
+	eachExample(t, func(t *testing.T, name string) {
+		unsigned := runExample(t, name, "") // DIALPAD_SECRET empty: plain JSON events
+		signed := runExample(t, name, secret)
+		for _, tc := range []struct {
+			name, url, body string
+			status          int
+		}{
+			{"unsigned truncated", unsigned.url, `{"call_id":1,`, http.StatusBadRequest},
+			{"unsigned with trailing bytes", unsigned.url, `{"call_id":1} x`, http.StatusBadRequest},
+			{"unsigned odd target", unsigned.url, `{"on_duty_status":"available","target":5}`, http.StatusOK},
+			{"signed null", signed.url, sign("null"), http.StatusBadRequest},
+			{"signed odd target", signed.url, sign(`{"on_duty_status":"available","target":"x"}`), http.StatusOK},
+			// No JSON, which the Python one took for events (its json
+			// reads NaN, and bytes with a byte order mark or in UTF-16).
+			{"signed NaN", signed.url, sign(`{"call_id":NaN,"state":"hangup"}`), http.StatusBadRequest},
+			{"unsigned Infinity", unsigned.url, `{"call_id":Infinity}`, http.StatusBadRequest},
+			{"signed with a byte order mark", signed.url, sign("\ufeff" + `{"call_id":1}`), http.StatusBadRequest},
+			{"signed UTF-16", signed.url, sign("{\x00}\x00"), http.StatusBadRequest},
+			// A query is not part of the path (a token in --forward-to):
+			// the Node and Python ones answered 404, the Go one 200.
+			{"query after the path", signed.url + "?token=x", sign(`{"call_id":1,"state":"hangup"}`), http.StatusOK},
+			// Over the handlers' 8 MiB: a final answer, not a dropped
+			// connection the agent would retry until --max-age.
+			{"too large", unsigned.url, `{"call_id":1,"pad":"` + strings.Repeat("x", 9<<20) + `"}`, http.StatusRequestEntityTooLarge},
+		} {
+			if got := postStatus(t, tc.url, tc.body); got != tc.status {
+				t.Errorf("%s: handler answered %d, want %d", tc.name, got, tc.status)
 			}
-			unsigned := runExample(t, ex.name, "") // DIALPAD_SECRET empty: plain JSON events
-			signed := runExample(t, ex.name, secret)
-			for _, tc := range []struct {
-				name, url, body string
-				status          int
-			}{
-				{"unsigned truncated", unsigned.url, `{"call_id":1,`, http.StatusBadRequest},
-				{"unsigned with trailing bytes", unsigned.url, `{"call_id":1} x`, http.StatusBadRequest},
-				{"unsigned odd target", unsigned.url, `{"on_duty_status":"available","target":5}`, http.StatusOK},
-				{"signed null", signed.url, sign("null"), http.StatusBadRequest},
-				{"signed odd target", signed.url, sign(`{"on_duty_status":"available","target":"x"}`), http.StatusOK},
-				// No JSON, which the Python one took for events (its json
-				// reads NaN, and bytes with a byte order mark or in UTF-16).
-				{"signed NaN", signed.url, sign(`{"call_id":NaN,"state":"hangup"}`), http.StatusBadRequest},
-				{"unsigned Infinity", unsigned.url, `{"call_id":Infinity}`, http.StatusBadRequest},
-				{"signed with a byte order mark", signed.url, sign("\ufeff" + `{"call_id":1}`), http.StatusBadRequest},
-				{"signed UTF-16", signed.url, sign("{\x00}\x00"), http.StatusBadRequest},
-				// A query is not part of the path (a token in --forward-to):
-				// the Node and Python ones answered 404, the Go one 200.
-				{"query after the path", signed.url + "?token=x", sign(`{"call_id":1,"state":"hangup"}`), http.StatusOK},
-				// Over the handlers' 8 MiB: a final answer, not a dropped
-				// connection the agent would retry until --max-age.
-				{"too large", unsigned.url, `{"call_id":1,"pad":"` + strings.Repeat("x", 9<<20) + `"}`, http.StatusRequestEntityTooLarge},
-			} {
-				if got := postStatus(t, tc.url, tc.body); got != tc.status {
-					t.Errorf("%s: handler answered %d, want %d", tc.name, got, tc.status)
-				}
+		}
+		if name == "python" {
+			// Its server cannot read a body without a length (chunked):
+			// it says so, where it read an empty body and answered 400.
+			req, err := http.NewRequest(http.MethodPost, unsigned.url, io.MultiReader(strings.NewReader(`{"call_id":1}`)))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if ex.name == "python" {
-				// Its server cannot read a body without a length (chunked):
-				// it says so, where it read an empty body and answered 400.
-				req, err := http.NewRequest(http.MethodPost, unsigned.url, io.MultiReader(strings.NewReader(`{"call_id":1}`)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Close = true
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatalf("chunked POST: %v", err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusLengthRequired {
-					t.Errorf("chunked body: handler answered %d, want 411", resp.StatusCode)
-				}
+			req.Close = true
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("chunked POST: %v", err)
 			}
-		})
-	}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusLengthRequired {
+				t.Errorf("chunked body: handler answered %d, want 411", resp.StatusCode)
+			}
+		}
+	})
 }
 
 // postStatus is post that returns 0 when the handler closed the connection
@@ -97,20 +92,15 @@ func TestExampleHandlersListenOnIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	ln.Close()
-	for _, ex := range exampleHandlers() {
-		t.Run(ex.name, func(t *testing.T) {
-			if ex.skip != "" {
-				t.Skip(ex.skip)
-			}
-			h := runExampleEnv(t, ex.name, []string{"DIALPAD_SECRET=", "HOST=::1", "PORT=0"})
-			if !strings.HasPrefix(h.url, "http://[::1]:") {
-				t.Errorf("handler says it listens on %s, want http://[::1]:PORT/…", h.url)
-			}
-			if got := postStatus(t, h.url, `{"call_id":1,"state":"hangup"}`); got != http.StatusOK {
-				t.Errorf("POST %s: handler answered %d, want 200", h.url, got)
-			}
-		})
-	}
+	eachExample(t, func(t *testing.T, name string) {
+		h := runExampleEnv(t, name, []string{"DIALPAD_SECRET=", "HOST=::1", "PORT=0"})
+		if !strings.HasPrefix(h.url, "http://[::1]:") {
+			t.Errorf("handler says it listens on %s, want http://[::1]:PORT/…", h.url)
+		}
+		if got := postStatus(t, h.url, `{"call_id":1,"state":"hangup"}`); got != http.StatusOK {
+			t.Errorf("POST %s: handler answered %d, want 200", h.url, got)
+		}
+	})
 }
 
 // signedFor is payload as an HS256 JWT signed with secret.

@@ -91,6 +91,19 @@ func missing(tool string) string {
 
 // runExample starts the example handler called name with DIALPAD_SECRET
 // set to secret, on a free loopback port.
+// eachExample runs test as a subtest for each example handler, skipping
+// those whose runtime this machine lacks.
+func eachExample(t *testing.T, test func(t *testing.T, name string)) {
+	for _, ex := range exampleHandlers() {
+		t.Run(ex.name, func(t *testing.T) {
+			if ex.skip != "" {
+				t.Skip(ex.skip)
+			}
+			test(t, ex.name)
+		})
+	}
+}
+
 func runExample(t *testing.T, name, secret string) *exampleHandler {
 	t.Helper()
 	return runExampleEnv(t, name, []string{"DIALPAD_SECRET=" + secret, "HOST=127.0.0.1", "PORT=0"})
@@ -161,78 +174,73 @@ func expectedLine(t *testing.T, typ string, event []byte) string {
 // a forger would send straight to the handler are refused.
 func TestExampleHandlers(t *testing.T) {
 	const secret = "example-handler-secret"
-	for _, ex := range exampleHandlers() {
-		t.Run(ex.name, func(t *testing.T) {
-			if ex.skip != "" {
-				t.Skip(ex.skip)
-			}
-			h := runExample(t, ex.name, secret)
-			srv, wsID := fakeDialpad(t, dialpadtest.Config{}, secret)
-			r := start(t, listenArgs(srv, wsID, h.url)...)
-			r.waitConnected(t, srv, 1)
+	eachExample(t, func(t *testing.T, name string) {
+		h := runExample(t, name, secret)
+		srv, wsID := fakeDialpad(t, dialpadtest.Config{}, secret)
+		r := start(t, listenArgs(srv, wsID, h.url)...)
+		r.waitConnected(t, srv, 1)
 
-			type published struct {
-				typ   string
-				event []byte
+		type published struct {
+			typ   string
+			event []byte
+		}
+		gen := dialpadtest.NewGenerator(6)
+		var events []published
+		for _, ev := range gen.CallLifecycle() {
+			events = append(events, published{"call", ev})
+		}
+		events = append(events,
+			// an id above 2^53: a handler that parses it as a float prints another number
+			published{"call", []byte(`{"call_id":9007199254740993,"state":"calling","direction":"inbound"}`)},
+			published{"sms", gen.SMS()},
+			published{"agent_status", gen.AgentStatus()},
+			published{"contact", gen.Contact()},
+			published{"changelog", gen.Changelog()},
+		)
+		for _, p := range events {
+			if d := srv.Publish(p.typ, p.event); d.Frames != 1 {
+				t.Fatalf("publish %s: %d frames sent, want 1", p.typ, d.Frames)
 			}
-			gen := dialpadtest.NewGenerator(6)
-			var events []published
-			for _, ev := range gen.CallLifecycle() {
-				events = append(events, published{"call", ev})
-			}
-			events = append(events,
-				// an id above 2^53: a handler that parses it as a float prints another number
-				published{"call", []byte(`{"call_id":9007199254740993,"state":"calling","direction":"inbound"}`)},
-				published{"sms", gen.SMS()},
-				published{"agent_status", gen.AgentStatus()},
-				published{"contact", gen.Contact()},
-				published{"changelog", gen.Changelog()},
-			)
-			for _, p := range events {
-				if d := srv.Publish(p.typ, p.event); d.Frames != 1 {
-					t.Fatalf("publish %s: %d frames sent, want 1", p.typ, d.Frames)
-				}
-			}
-			for _, p := range events {
-				h.stdout.waitFor(t, expectedLine(t, p.typ, p.event), 20*time.Second)
-			}
-			if n := strings.Count(h.stdout.String(), "[verified] "); n != len(events) {
-				t.Errorf("handler printed %d verified events, want %d:\n%s", n, len(events), h.stdout.String())
-			}
-			if err := r.stop(t); err != nil {
-				t.Fatalf("listen: %v", err)
-			}
-			if out := r.stdout.String(); strings.Contains(out, "FAILED") {
-				t.Errorf("the agent reports failed deliveries:\n%s", out)
-			}
-			if s := h.stderr.String(); s != "" {
-				t.Errorf("handler refused an event the agent forwarded:\n%s", s)
-			}
+		}
+		for _, p := range events {
+			h.stdout.waitFor(t, expectedLine(t, p.typ, p.event), 20*time.Second)
+		}
+		if n := strings.Count(h.stdout.String(), "[verified] "); n != len(events) {
+			t.Errorf("handler printed %d verified events, want %d:\n%s", n, len(events), h.stdout.String())
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		if out := r.stdout.String(); strings.Contains(out, "FAILED") {
+			t.Errorf("the agent reports failed deliveries:\n%s", out)
+		}
+		if s := h.stderr.String(); s != "" {
+			t.Errorf("handler refused an event the agent forwarded:\n%s", s)
+		}
 
-			refused := strings.Count(h.stdout.String(), "\n")
-			for _, tc := range exampleForgeries(t, secret) {
-				if got := post(t, h.url, tc.body); got != tc.status {
-					t.Errorf("%s: handler answered %d, want %d", tc.name, got, tc.status)
-				}
+		refused := strings.Count(h.stdout.String(), "\n")
+		for _, tc := range exampleForgeries(t, secret) {
+			if got := post(t, h.url, tc.body); got != tc.status {
+				t.Errorf("%s: handler answered %d, want %d", tc.name, got, tc.status)
 			}
-			if n := strings.Count(h.stdout.String(), "\n"); n != refused {
-				t.Errorf("handler printed %d lines for refused requests:\n%s", n-refused, h.stdout.String())
+		}
+		if n := strings.Count(h.stdout.String(), "\n"); n != refused {
+			t.Errorf("handler printed %d lines for refused requests:\n%s", n-refused, h.stdout.String())
+		}
+		// `doctor` sends HEAD: 405 on the handler's path and 404 off
+		// it tell a wrong --forward-to path (the Python handler
+		// answered 501 on every path, and doctor passed a wrong one).
+		for url, want := range map[string]int{h.url: http.StatusMethodNotAllowed, h.url + "-elsewhere": http.StatusNotFound} {
+			resp, err := http.Head(url)
+			if err != nil {
+				t.Fatalf("HEAD %s: %v", url, err)
 			}
-			// `doctor` sends HEAD: 405 on the handler's path and 404 off
-			// it tell a wrong --forward-to path (the Python handler
-			// answered 501 on every path, and doctor passed a wrong one).
-			for url, want := range map[string]int{h.url: http.StatusMethodNotAllowed, h.url + "-elsewhere": http.StatusNotFound} {
-				resp, err := http.Head(url)
-				if err != nil {
-					t.Fatalf("HEAD %s: %v", url, err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != want {
-					t.Errorf("HEAD %s: %d, want %d", url, resp.StatusCode, want)
-				}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("HEAD %s: %d, want %d", url, resp.StatusCode, want)
 			}
-		})
-	}
+		}
+	})
 }
 
 // exampleForgeries are bodies a handler must refuse, and the status it
